@@ -1,0 +1,98 @@
+/* pulse/core.h — status codes and error messages, RNG, timing, progress, memory and file helpers.
+ * Every library function that can fail returns pulse_status; the message (file:line or field, expected vs
+ * found) is kept in a thread-local buffer read with pulse_last_error(). The library never calls exit(). */
+#ifndef PULSE_CORE_H
+#define PULSE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    PULSE_OK = 0,
+    PULSE_ERR_IO = 1,          /* a file could not be opened, read or written */
+    PULSE_ERR_PARSE = 2,       /* malformed text input (file:line: expected ...) */
+    PULSE_ERR_FORMAT = 3,      /* malformed binary input (GGUF, safetensors, checkpoint) */
+    PULSE_ERR_ARG = 4,         /* bad argument or option */
+    PULSE_ERR_NOMEM = 5,       /* allocation failed or a size would overflow */
+    PULSE_ERR_UNSUPPORTED = 6, /* valid input this build cannot handle (architecture, tensor type) */
+    PULSE_ERR_STATE = 7,       /* call made in the wrong state (e.g. model not loaded) */
+    PULSE_ERR_RANGE = 8,       /* a value outside its allowed range (an id, a length, a count) */
+} pulse_status;
+
+/* Human-readable name of a status ("io error", ...). */
+const char *pulse_status_str(pulse_status st);
+/* The message of the last error set on this thread ("" when none). */
+const char *pulse_last_error(void);
+/* Set the thread's error message (printf format) and return st, so callers write
+ *   return pulse_set_error(PULSE_ERR_PARSE, "%s:%d: expected an item id, found '%s'", path, line, tok); */
+pulse_status pulse_set_error(pulse_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the current message with more context ("while loading X: <old message>"); returns st. */
+pulse_status pulse_wrap_error(pulse_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pulse_clear_error(void);
+
+/* ---- deterministic random numbers (xoshiro256**, seeded by splitmix64) ---- */
+typedef struct {
+    uint64_t s[4];
+} pulse_rng;
+void pulse_rng_seed(pulse_rng *r, uint64_t seed);
+uint64_t pulse_rng_u64(pulse_rng *r);
+uint32_t pulse_rng_below(pulse_rng *r, uint32_t n); /* uniform in [0, n), unbiased; n > 0 */
+float pulse_rng_float(pulse_rng *r);                 /* uniform in [0, 1) */
+float pulse_rng_normal(pulse_rng *r);                /* standard normal (Box-Muller) */
+void pulse_rng_shuffle_int(pulse_rng *r, int *a, size_t n);
+
+/* ---- time and memory ---- */
+double pulse_now(void);              /* monotonic seconds */
+size_t pulse_peak_rss_bytes(void);   /* peak resident set size of this process */
+size_t pulse_current_rss_bytes(void);
+
+/* ---- checked allocation: on failure set PULSE_ERR_NOMEM and return NULL ---- */
+void *pulse_malloc(size_t n);
+void *pulse_calloc(size_t count, size_t size);
+void *pulse_realloc(void *p, size_t n);
+/* a*b with overflow check; returns 0 and sets error on overflow */
+int pulse_mul_overflows(size_t a, size_t b, size_t *out);
+
+/* ---- files ---- */
+/* Read a whole file into a NUL-terminated buffer (caller frees). */
+pulse_status pulse_read_file(const char *path, char **data, size_t *len);
+/* Read-only memory map of a whole file. */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} pulse_mmap;
+pulse_status pulse_mmap_open(const char *path, pulse_mmap *m);
+void pulse_mmap_close(pulse_mmap *m);
+/* Write a file atomically: data goes to PATH.tmp, fsync, rename over PATH (saved work is never half-written). */
+pulse_status pulse_write_file_atomic(const char *path, const void *data, size_t len);
+int pulse_file_exists(const char *path);
+/* Join dir and name into out (size n); returns out. */
+char *pulse_path_join(char *out, size_t n, const char *dir, const char *name);
+
+/* ---- progress on stderr: "label done/total  rate/s  ETA", throttled to ~4 updates/s ---- */
+typedef struct {
+    const char *label;
+    const char *unit; /* e.g. "batch", "tok" */
+    size_t total;
+    double t_start, t_last;
+    int quiet;
+} pulse_progress;
+void pulse_progress_begin(pulse_progress *p, const char *label, const char *unit, size_t total);
+void pulse_progress_update(pulse_progress *p, size_t done, const char *extra /* may be NULL */);
+void pulse_progress_end(pulse_progress *p, size_t done, const char *extra);
+/* When set (e.g. PULSE_QUIET=1 in the environment or by tests), progress prints nothing. */
+void pulse_progress_set_quiet(int quiet);
+
+/* ---- threads ---- */
+void pulse_set_num_threads(int n); /* OpenMP and OpenBLAS; n <= 0 keeps the default */
+int pulse_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

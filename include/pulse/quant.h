@@ -1,0 +1,59 @@
+/* pulse/quant.h — ggml weight types: block layouts, dequantisation, and quantised matrix-vector / matrix-matrix
+ * products. Each product has a scalar reference (the _ref functions) that tests compare the AVX2 path against.
+ * Weights are row-major in ggml's sense: a matrix of `rows` rows, each `cols` contiguous elements (ne[0] = cols). */
+#ifndef PULSE_QUANT_H
+#define PULSE_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Numbering is ggml's (it is what GGUF files store). */
+typedef enum {
+    PULSE_GGML_F32 = 0,
+    PULSE_GGML_F16 = 1,
+    PULSE_GGML_Q4_0 = 2,
+    PULSE_GGML_Q4_1 = 3,
+    PULSE_GGML_Q5_0 = 6,
+    PULSE_GGML_Q5_1 = 7,
+    PULSE_GGML_Q8_0 = 8,
+    PULSE_GGML_Q8_1 = 9,
+    PULSE_GGML_Q2_K = 10,
+    PULSE_GGML_Q3_K = 11,
+    PULSE_GGML_Q4_K = 12,
+    PULSE_GGML_Q5_K = 13,
+    PULSE_GGML_Q6_K = 14,
+    PULSE_GGML_Q8_K = 15,
+    PULSE_GGML_BF16 = 30,
+} pulse_ggml_type;
+
+const char *pulse_ggml_type_name(int type);     /* "q4_K", ... or "unknown" */
+int pulse_ggml_type_supported(int type);        /* 1 if this build can dequantise and multiply it */
+int64_t pulse_ggml_block_size(int type);        /* elements per block (1 for F32/F16/BF16), 0 if unknown */
+size_t pulse_ggml_type_size(int type);          /* bytes per block, 0 if unknown */
+/* Bytes of a row of n elements (n must be a multiple of the block size); 0 if invalid. */
+size_t pulse_ggml_row_size(int type, int64_t n);
+
+/* dst (n) = dequantised src row of n elements. */
+void pulse_dequantize_row(int type, const void *src, float *dst, int64_t n);
+void pulse_dequantize_row_ref(int type, const void *src, float *dst, int64_t n);
+
+/* y (rows) = W (rows, cols; type) @ x (cols). x is quantised internally to the matching dot format
+ * (q8_0 / q8_K) where the type needs it; the scratch for that lives in a thread-local buffer. OpenMP over rows. */
+void pulse_qmatvec(float *y, const void *W, int type, const float *x, int rows, int cols);
+void pulse_qmatvec_ref(float *y, const void *W, int type, const float *x, int rows, int cols);
+/* Y (N, rows) = X (N, cols) @ W^T: several activation rows against one weight matrix (prefill, batched decode). */
+void pulse_qmatmul(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
+
+/* fp16 / bf16 conversions. */
+float pulse_fp16_to_fp32(uint16_t h);
+uint16_t pulse_fp32_to_fp16(float f);
+float pulse_bf16_to_fp32(uint16_t h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+/* core/progress.c — owns the stderr progress line (done/total, rate, ETA) for long jobs. */
+#include "pulse/core.h"
+
+#include <stdlib.h>
+
+static int g_quiet = -1;
+
+void pulse_progress_set_quiet(int quiet) { g_quiet = quiet; }
+
+static int quiet_now(void) {
+    if (g_quiet < 0) {
+        const char *e = getenv("PULSE_QUIET");
+        g_quiet = (e && *e && *e != '0') ? 1 : 0;
+    }
+    return g_quiet;
+}
+
+static void fmt_secs(char *buf, size_t n, double s) {
+    if (s < 0 || s > 1e7) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    int t = (int)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%dh%02dm", t / 3600, (t / 60) % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%dm%02ds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%ds", t);
+}
+
+static void print_line(pulse_progress *p, size_t done, const char *extra, int final) {
+    double now = pulse_now(), el = now - p->t_start;
+    double rate = el > 0 ? (double)done / el : 0;
+    char eta[32], elapsed[32];
+    fmt_secs(elapsed, sizeof elapsed, el);
+    fmt_secs(eta, sizeof eta, (rate > 0 && p->total >= done) ? (double)(p->total - done) / rate : -1);
+    if (p->total)
+        fprintf(stderr, "\r%s %zu/%zu %s  %.1f %s/s  elapsed %s  ETA %s%s%s%s", p->label, done, p->total,
+                p->unit, rate, p->unit, elapsed, eta, extra ? "  " : "", extra ? extra : "", final ? "\n" : "");
+    else
+        fprintf(stderr, "\r%s %zu %s  %.1f %s/s  elapsed %s%s%s%s", p->label, done, p->unit, rate, p->unit,
+                elapsed, extra ? "  " : "", extra ? extra : "", final ? "\n" : "");
+    fflush(stderr);
+}
+
+void pulse_progress_begin(pulse_progress *p, const char *label, const char *unit, size_t total) {
+    p->label = label;
+    p->unit = unit ? unit : "it";
+    p->total = total;
+    p->t_start = p->t_last = pulse_now();
+    p->quiet = quiet_now();
+}
+
+void pulse_progress_update(pulse_progress *p, size_t done, const char *extra) {
+    if (p->quiet) return;
+    double now = pulse_now();
+    if (now - p->t_last < 0.25) return;
+    p->t_last = now;
+    print_line(p, done, extra, 0);
+}
+
+void pulse_progress_end(pulse_progress *p, size_t done, const char *extra) {
+    if (p->quiet) return;
+    print_line(p, done, extra, 1);
+}

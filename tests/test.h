@@ -1,0 +1,56 @@
+/* tests/test.h — the tiny test harness every tests/test_*.c uses: CHECK macros, a summary line
+ * "N passed, N failed" that CI reads, and paths to the source tree and shared data. */
+#ifndef PULSE_TEST_H
+#define PULSE_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int t_pass, t_fail;
+
+#define CHECK(cond)                                                                                              \
+    do {                                                                                                         \
+        if (cond)                                                                                                \
+            t_pass++;                                                                                            \
+        else {                                                                                                   \
+            t_fail++;                                                                                            \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                             \
+        }                                                                                                        \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                                     \
+    do {                                                                                                         \
+        if (cond)                                                                                                \
+            t_pass++;                                                                                            \
+        else {                                                                                                   \
+            t_fail++;                                                                                            \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                             \
+            fprintf(stderr, __VA_ARGS__);                                                                        \
+            fprintf(stderr, "\n");                                                                               \
+        }                                                                                                        \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                                                    \
+    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s=%.9g %s=%.9g tol=%g", #a, (double)(a), #b,           \
+              (double)(b), (double)(tol))
+
+#define CHECK_OK(expr)                                                                                           \
+    do {                                                                                                         \
+        pulse_status st_ = (expr);                                                                               \
+        CHECK_MSG(st_ == PULSE_OK, "%s -> %d (%s)", #expr, (int)st_, pulse_last_error());                        \
+    } while (0)
+
+static inline int test_summary(void) {
+    printf("%d passed, %d failed\n", t_pass, t_fail);
+    return t_fail ? 1 : (t_pass ? 0 : 1);
+}
+
+/* ../shared next to the source tree (CI clones with shared/ beside it), or $PULSE_SHARED. */
+static inline const char *test_shared_dir(void) {
+    const char *e = getenv("PULSE_SHARED");
+    return e ? e : PULSE_SOURCE_DIR "/../shared";
+}
+
+#endif

@@ -1,0 +1,76 @@
+/* tests/test_core.c — core: errors, RNG determinism and uniformity, atomic writes, mmap, CLI option parsing. */
+#include "test.h"
+
+#include <unistd.h>
+
+#include "pulse/core.h"
+
+int main(void) {
+    pulse_progress_set_quiet(1);
+    /* errors */
+    pulse_status st = pulse_set_error(PULSE_ERR_PARSE, "%s:%d: expected %s", "f.txt", 3, "an id");
+    CHECK(st == PULSE_ERR_PARSE);
+    CHECK(strcmp(pulse_last_error(), "f.txt:3: expected an id") == 0);
+    pulse_wrap_error(st, "loading");
+    CHECK(strcmp(pulse_last_error(), "loading: f.txt:3: expected an id") == 0);
+    CHECK(strcmp(pulse_status_str(PULSE_ERR_IO), "io error") == 0);
+
+    /* rng: deterministic, bounded, roughly uniform, normal has ~unit variance */
+    pulse_rng a, b;
+    pulse_rng_seed(&a, 42);
+    pulse_rng_seed(&b, 42);
+    int same = 1;
+    for (int i = 0; i < 100; i++) same &= pulse_rng_u64(&a) == pulse_rng_u64(&b);
+    CHECK(same);
+    int counts[10] = {0}, inrange = 1;
+    for (int i = 0; i < 100000; i++) {
+        uint32_t v = pulse_rng_below(&a, 10);
+        inrange &= v < 10;
+        if (v < 10) counts[v]++;
+    }
+    CHECK(inrange);
+    for (int i = 0; i < 10; i++) CHECK(counts[i] > 9500 && counts[i] < 10500);
+    double s = 0, s2 = 0;
+    for (int i = 0; i < 100000; i++) {
+        double x = pulse_rng_normal(&a);
+        s += x;
+        s2 += x * x;
+    }
+    CHECK_NEAR(s / 100000, 0.0, 0.02);
+    CHECK_NEAR(s2 / 100000, 1.0, 0.03);
+    float f = pulse_rng_float(&a);
+    CHECK(f >= 0.0f && f < 1.0f);
+    int perm[50], seen[50] = {0}, okp = 1;
+    for (int i = 0; i < 50; i++) perm[i] = i;
+    pulse_rng_shuffle_int(&a, perm, 50);
+    for (int i = 0; i < 50; i++) seen[perm[i]]++;
+    for (int i = 0; i < 50; i++) okp &= seen[i] == 1;
+    CHECK(okp);
+
+    /* files */
+    char path[] = "/tmp/pulse_test_core_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_OK(pulse_write_file_atomic(path, "hello\n", 6));
+    char *data = NULL;
+    size_t len = 0;
+    CHECK_OK(pulse_read_file(path, &data, &len));
+    CHECK(len == 6 && data && strcmp(data, "hello\n") == 0);
+    free(data);
+    pulse_mmap m;
+    CHECK_OK(pulse_mmap_open(path, &m));
+    CHECK(m.size == 6 && memcmp(m.data, "hello\n", 6) == 0);
+    pulse_mmap_close(&m);
+    unlink(path);
+    CHECK(pulse_read_file("/nonexistent/x", &data, &len) == PULSE_ERR_IO);
+    CHECK(strstr(pulse_last_error(), "/nonexistent/x") != NULL);
+    size_t prod;
+    CHECK(pulse_mul_overflows(SIZE_MAX / 2, 3, &prod) == 1);
+    CHECK(pulse_mul_overflows(1000, 1000, &prod) == 0 && prod == 1000000);
+    char jp[64];
+    CHECK(strcmp(pulse_path_join(jp, sizeof jp, "a/", "b"), "a/b") == 0);
+    CHECK(strcmp(pulse_path_join(jp, sizeof jp, "a", "b"), "a/b") == 0);
+    CHECK(pulse_peak_rss_bytes() > 0);
+    return test_summary();
+}

@@ -1,0 +1,155 @@
+/* tools/pulse/cli.c — owns option parsing, error printing and JSON printing for every pulse command. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pulse/core.h"
+
+static int name_matches(const char *names, const char *arg, size_t arglen) {
+    const char *p = names;
+    while (*p) {
+        const char *e = strchr(p, '|');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == arglen && strncmp(p, arg, l) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static void print_usage(const char *usage, const cli_opt *opts, int nopts) {
+    printf("%s\n", usage);
+    if (nopts) printf("\noptions:\n");
+    for (int i = 0; i < nopts; i++) {
+        const char *arg = opts[i].kind == CLI_FLAG    ? ""
+                          : opts[i].kind == CLI_INT   ? " N"
+                          : opts[i].kind == CLI_FLOAT ? " X"
+                                                      : " S";
+        char left[96];
+        snprintf(left, sizeof left, "%s%s", opts[i].names, arg);
+        printf("  %-30s %s%s\n", left, opts[i].help ? opts[i].help : "",
+               opts[i].kind == CLI_STRS ? " (repeatable)" : "");
+    }
+    printf("  %-30s %s\n", "--help|-h", "show this help");
+}
+
+int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char *usage, const char **pos,
+              int maxpos, int *npos) {
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_usage(usage, opts, nopts);
+            return 1;
+        }
+        if (a[0] != '-' || a[1] == 0 || (a[1] >= '0' && a[1] <= '9')) {
+            if (np >= maxpos || !pos) {
+                fprintf(stderr, "pulse %s: unexpected argument '%s' (see --help)\n", argv[0], a);
+                return 2;
+            }
+            pos[np++] = a;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        const cli_opt *o = NULL;
+        for (int k = 0; k < nopts; k++)
+            if (name_matches(opts[k].names, a, nl)) o = &opts[k];
+        if (!o) {
+            fprintf(stderr, "pulse %s: unknown option '%.*s' (see --help)\n", argv[0], (int)nl, a);
+            return 2;
+        }
+        if (o->kind == CLI_FLAG) {
+            if (eq) {
+                fprintf(stderr, "pulse %s: option '%.*s' takes no value\n", argv[0], (int)nl, a);
+                return 2;
+            }
+            *(int *)o->dst = 1;
+            continue;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else {
+            fprintf(stderr, "pulse %s: option '%s' needs a value\n", argv[0], a);
+            return 2;
+        }
+        char *end = NULL;
+        errno = 0;
+        switch (o->kind) {
+        case CLI_STR: *(const char **)o->dst = val; break;
+        case CLI_STRS: {
+            cli_strs *s = o->dst;
+            const char **nv = realloc(s->v, sizeof(char *) * (size_t)(s->n + 1));
+            if (!nv) {
+                fprintf(stderr, "pulse: out of memory\n");
+                return 2;
+            }
+            s->v = nv;
+            s->v[s->n++] = val;
+            break;
+        }
+        case CLI_INT: {
+            long v = strtol(val, &end, 10);
+            if (errno || !end || *end || end == val || v < -2147483647L || v > 2147483647L) {
+                fprintf(stderr, "pulse %s: option '%.*s' expects an integer, found '%s'\n", argv[0], (int)nl, a,
+                        val);
+                return 2;
+            }
+            *(int *)o->dst = (int)v;
+            break;
+        }
+        case CLI_FLOAT: {
+            float v = strtof(val, &end);
+            if (errno || !end || *end || end == val) {
+                fprintf(stderr, "pulse %s: option '%.*s' expects a number, found '%s'\n", argv[0], (int)nl, a, val);
+                return 2;
+            }
+            *(float *)o->dst = v;
+            break;
+        }
+        case CLI_FLAG: break;
+        }
+    }
+    if (npos) *npos = np;
+    return 0;
+}
+
+int cli_fail(const char *what) {
+    fprintf(stderr, "pulse: %s: %s\n", what, pulse_last_error());
+    return 1;
+}
+
+void cli_print_json(cJSON *obj) {
+    char *s = cJSON_PrintUnformatted(obj);
+    if (s) {
+        printf("%s\n", s);
+        fflush(stdout);
+        cJSON_free(s);
+    }
+    cJSON_Delete(obj);
+}
+
+int cli_dispatch(const char *prog, int argc, char **argv, const cli_cmd *cmds, int ncmds) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        printf("usage: %s <command> [options]   (%s <command> --help for each)\n\ncommands:\n", prog, prog);
+        for (int i = 0; i < ncmds; i++)
+            if (cmds[i].fn) printf("  %-12s %s\n", cmds[i].name, cmds[i].help);
+        return argc < 2 ? 2 : 0;
+    }
+    for (int i = 0; i < ncmds; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+            if (!cmds[i].fn) {
+                fprintf(stderr, "%s: command '%s' is not part of this build\n", prog, argv[1]);
+                return 2;
+            }
+            return cmds[i].fn(argc - 1, argv + 1);
+        }
+    fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog, argv[1], prog);
+    return 2;
+}
