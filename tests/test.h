@@ -10,36 +10,36 @@
 
 static int t_pass, t_fail;
 
-#define CHECK(cond)                                                                                              \
-    do {                                                                                                         \
-        if (cond)                                                                                                \
-            t_pass++;                                                                                            \
-        else {                                                                                                   \
-            t_fail++;                                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                             \
-        }                                                                                                        \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (cond)                                                                                            \
+            t_pass++;                                                                                        \
+        else {                                                                                               \
+            t_fail++;                                                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                         \
+        }                                                                                                    \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                                                     \
-    do {                                                                                                         \
-        if (cond)                                                                                                \
-            t_pass++;                                                                                            \
-        else {                                                                                                   \
-            t_fail++;                                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                             \
-            fprintf(stderr, __VA_ARGS__);                                                                        \
-            fprintf(stderr, "\n");                                                                               \
-        }                                                                                                        \
+#define CHECK_MSG(cond, ...)                                                                                 \
+    do {                                                                                                     \
+        if (cond)                                                                                            \
+            t_pass++;                                                                                        \
+        else {                                                                                               \
+            t_fail++;                                                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                         \
+            fprintf(stderr, __VA_ARGS__);                                                                    \
+            fprintf(stderr, "\n");                                                                           \
+        }                                                                                                    \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                                                    \
-    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s=%.9g %s=%.9g tol=%g", #a, (double)(a), #b,           \
+#define CHECK_NEAR(a, b, tol)                                                                                \
+    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s=%.9g %s=%.9g tol=%g", #a, (double)(a), #b,       \
               (double)(b), (double)(tol))
 
-#define CHECK_OK(expr)                                                                                           \
-    do {                                                                                                         \
-        pulse_status st_ = (expr);                                                                               \
-        CHECK_MSG(st_ == PULSE_OK, "%s -> %d (%s)", #expr, (int)st_, pulse_last_error());                        \
+#define CHECK_OK(expr)                                                                                       \
+    do {                                                                                                     \
+        pulse_status st_ = (expr);                                                                           \
+        CHECK_MSG(st_ == PULSE_OK, "%s -> %d (%s)", #expr, (int)st_, pulse_last_error());                    \
     } while (0)
 
 static inline int test_summary(void) {

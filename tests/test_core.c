@@ -1,4 +1,5 @@
-/* tests/test_core.c — core: errors, RNG determinism and uniformity, atomic writes, mmap, CLI option parsing. */
+/* tests/test_core.c — core: errors, RNG determinism and uniformity, atomic writes, mmap, CLI option parsing.
+ */
 #include "test.h"
 
 #include <unistd.h>

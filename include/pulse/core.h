@@ -42,13 +42,13 @@ typedef struct {
 void pulse_rng_seed(pulse_rng *r, uint64_t seed);
 uint64_t pulse_rng_u64(pulse_rng *r);
 uint32_t pulse_rng_below(pulse_rng *r, uint32_t n); /* uniform in [0, n), unbiased; n > 0 */
-float pulse_rng_float(pulse_rng *r);                 /* uniform in [0, 1) */
-float pulse_rng_normal(pulse_rng *r);                /* standard normal (Box-Muller) */
+float pulse_rng_float(pulse_rng *r);                /* uniform in [0, 1) */
+float pulse_rng_normal(pulse_rng *r);               /* standard normal (Box-Muller) */
 void pulse_rng_shuffle_int(pulse_rng *r, int *a, size_t n);
 
 /* ---- time and memory ---- */
-double pulse_now(void);              /* monotonic seconds */
-size_t pulse_peak_rss_bytes(void);   /* peak resident set size of this process */
+double pulse_now(void);            /* monotonic seconds */
+size_t pulse_peak_rss_bytes(void); /* peak resident set size of this process */
 size_t pulse_current_rss_bytes(void);
 
 /* ---- checked allocation: on failure set PULSE_ERR_NOMEM and return NULL ---- */
@@ -68,7 +68,8 @@ typedef struct {
 } pulse_mmap;
 pulse_status pulse_mmap_open(const char *path, pulse_mmap *m);
 void pulse_mmap_close(pulse_mmap *m);
-/* Write a file atomically: data goes to PATH.tmp, fsync, rename over PATH (saved work is never half-written). */
+/* Write a file atomically: data goes to PATH.tmp, fsync, rename over PATH (saved work is never half-written).
+ */
 pulse_status pulse_write_file_atomic(const char *path, const void *data, size_t len);
 int pulse_file_exists(const char *path);
 /* Join dir and name into out (size n); returns out. */

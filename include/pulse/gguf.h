@@ -1,6 +1,7 @@
-/* pulse/gguf.h — read-only GGUF v2/v3 reader over mmap. Every offset, size and count is bounds-checked at open:
- * a truncated or hostile file gives PULSE_ERR_FORMAT naming the field, never a crash or a huge allocation.
- * Strings are not NUL-terminated in GGUF: they come back as (pointer, length) views into the mapping. */
+/* pulse/gguf.h — read-only GGUF v2/v3 reader over mmap. Every offset, size and count is bounds-checked at
+ * open: a truncated or hostile file gives PULSE_ERR_FORMAT naming the field, never a crash or a huge
+ * allocation. Strings are not NUL-terminated in GGUF: they come back as (pointer, length) views into the
+ * mapping. */
 #ifndef PULSE_GGUF_H
 #define PULSE_GGUF_H
 
@@ -39,9 +40,9 @@ typedef struct {
     pulse_gguf_str name;
     pulse_ggml_type type;
     uint32_t n_dims;
-    int64_t ne[4];     /* ne[0] is the contiguous (row) dimension, as in ggml */
-    uint64_t offset;   /* relative to the data section */
-    const void *data;  /* into the mapping, aligned per general.alignment */
+    int64_t ne[4];    /* ne[0] is the contiguous (row) dimension, as in ggml */
+    uint64_t offset;  /* relative to the data section */
+    const void *data; /* into the mapping, aligned per general.alignment */
     size_t nbytes;
 } pulse_gguf_tensor;
 

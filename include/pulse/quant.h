@@ -1,6 +1,7 @@
-/* pulse/quant.h — ggml weight types: block layouts, dequantisation, and quantised matrix-vector / matrix-matrix
- * products. Each product has a scalar reference (the _ref functions) that tests compare the AVX2 path against.
- * Weights are row-major in ggml's sense: a matrix of `rows` rows, each `cols` contiguous elements (ne[0] = cols). */
+/* pulse/quant.h — ggml weight types: block layouts, dequantisation, and quantised matrix-vector /
+ * matrix-matrix products. Each product has a scalar reference (the _ref functions) that tests compare the
+ * AVX2 path against. Weights are row-major in ggml's sense: a matrix of `rows` rows, each `cols` contiguous
+ * elements (ne[0] = cols). */
 #ifndef PULSE_QUANT_H
 #define PULSE_QUANT_H
 
@@ -30,10 +31,10 @@ typedef enum {
     PULSE_GGML_BF16 = 30,
 } pulse_ggml_type;
 
-const char *pulse_ggml_type_name(int type);     /* "q4_K", ... or "unknown" */
-int pulse_ggml_type_supported(int type);        /* 1 if this build can dequantise and multiply it */
-int64_t pulse_ggml_block_size(int type);        /* elements per block (1 for F32/F16/BF16), 0 if unknown */
-size_t pulse_ggml_type_size(int type);          /* bytes per block, 0 if unknown */
+const char *pulse_ggml_type_name(int type); /* "q4_K", ... or "unknown" */
+int pulse_ggml_type_supported(int type);    /* 1 if this build can dequantise and multiply it */
+int64_t pulse_ggml_block_size(int type);    /* elements per block (1 for F32/F16/BF16), 0 if unknown */
+size_t pulse_ggml_type_size(int type);      /* bytes per block, 0 if unknown */
 /* Bytes of a row of n elements (n must be a multiple of the block size); 0 if invalid. */
 size_t pulse_ggml_row_size(int type, int64_t n);
 
@@ -42,10 +43,12 @@ void pulse_dequantize_row(int type, const void *src, float *dst, int64_t n);
 void pulse_dequantize_row_ref(int type, const void *src, float *dst, int64_t n);
 
 /* y (rows) = W (rows, cols; type) @ x (cols). x is quantised internally to the matching dot format
- * (q8_0 / q8_K) where the type needs it; the scratch for that lives in a thread-local buffer. OpenMP over rows. */
+ * (q8_0 / q8_K) where the type needs it; the scratch for that lives in a thread-local buffer. OpenMP over
+ * rows. */
 void pulse_qmatvec(float *y, const void *W, int type, const float *x, int rows, int cols);
 void pulse_qmatvec_ref(float *y, const void *W, int type, const float *x, int rows, int cols);
-/* Y (N, rows) = X (N, cols) @ W^T: several activation rows against one weight matrix (prefill, batched decode). */
+/* Y (N, rows) = X (N, cols) @ W^T: several activation rows against one weight matrix (prefill, batched
+ * decode). */
 void pulse_qmatmul(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
 
 /* fp16 / bf16 conversions. */

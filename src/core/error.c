@@ -9,22 +9,35 @@ static _Thread_local char g_err[2048];
 
 const char *pulse_status_str(pulse_status st) {
     switch (st) {
-    case PULSE_OK: return "ok";
-    case PULSE_ERR_IO: return "io error";
-    case PULSE_ERR_PARSE: return "parse error";
-    case PULSE_ERR_FORMAT: return "format error";
-    case PULSE_ERR_ARG: return "invalid argument";
-    case PULSE_ERR_NOMEM: return "out of memory";
-    case PULSE_ERR_UNSUPPORTED: return "unsupported";
-    case PULSE_ERR_STATE: return "invalid state";
-    case PULSE_ERR_RANGE: return "out of range";
+    case PULSE_OK:
+        return "ok";
+    case PULSE_ERR_IO:
+        return "io error";
+    case PULSE_ERR_PARSE:
+        return "parse error";
+    case PULSE_ERR_FORMAT:
+        return "format error";
+    case PULSE_ERR_ARG:
+        return "invalid argument";
+    case PULSE_ERR_NOMEM:
+        return "out of memory";
+    case PULSE_ERR_UNSUPPORTED:
+        return "unsupported";
+    case PULSE_ERR_STATE:
+        return "invalid state";
+    case PULSE_ERR_RANGE:
+        return "out of range";
     }
     return "unknown status";
 }
 
-const char *pulse_last_error(void) { return g_err; }
+const char *pulse_last_error(void) {
+    return g_err;
+}
 
-void pulse_clear_error(void) { g_err[0] = 0; }
+void pulse_clear_error(void) {
+    g_err[0] = 0;
+}
 
 pulse_status pulse_set_error(pulse_status st, const char *fmt, ...) {
     va_list ap;

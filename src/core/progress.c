@@ -5,7 +5,9 @@
 
 static int g_quiet = -1;
 
-void pulse_progress_set_quiet(int quiet) { g_quiet = quiet; }
+void pulse_progress_set_quiet(int quiet) {
+    g_quiet = quiet;
+}
 
 static int quiet_now(void) {
     if (g_quiet < 0) {
@@ -37,7 +39,8 @@ static void print_line(pulse_progress *p, size_t done, const char *extra, int fi
     fmt_secs(eta, sizeof eta, (rate > 0 && p->total >= done) ? (double)(p->total - done) / rate : -1);
     if (p->total)
         fprintf(stderr, "\r%s %zu/%zu %s  %.1f %s/s  elapsed %s  ETA %s%s%s%s", p->label, done, p->total,
-                p->unit, rate, p->unit, elapsed, eta, extra ? "  " : "", extra ? extra : "", final ? "\n" : "");
+                p->unit, rate, p->unit, elapsed, eta, extra ? "  " : "", extra ? extra : "",
+                final ? "\n" : "");
     else
         fprintf(stderr, "\r%s %zu %s  %.1f %s/s  elapsed %s%s%s%s", p->label, done, p->unit, rate, p->unit,
                 elapsed, extra ? "  " : "", extra ? extra : "", final ? "\n" : "");

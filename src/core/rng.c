@@ -15,7 +15,9 @@ void pulse_rng_seed(pulse_rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t pulse_rng_u64(pulse_rng *r) {
     uint64_t *s = r->s;
@@ -44,7 +46,9 @@ uint32_t pulse_rng_below(pulse_rng *r, uint32_t n) {
     return (uint32_t)(m >> 32);
 }
 
-float pulse_rng_float(pulse_rng *r) { return (float)(pulse_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+float pulse_rng_float(pulse_rng *r) {
+    return (float)(pulse_rng_u64(r) >> 40) * (1.0f / 16777216.0f);
+}
 
 float pulse_rng_normal(pulse_rng *r) {
     double u1 = ((double)(pulse_rng_u64(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);

@@ -177,4 +177,6 @@ void pulse_set_num_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-int pulse_get_num_threads(void) { return omp_get_max_threads(); }
+int pulse_get_num_threads(void) {
+    return omp_get_max_threads();
+}

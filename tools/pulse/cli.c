@@ -82,7 +82,9 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
         char *end = NULL;
         errno = 0;
         switch (o->kind) {
-        case CLI_STR: *(const char **)o->dst = val; break;
+        case CLI_STR:
+            *(const char **)o->dst = val;
+            break;
         case CLI_STRS: {
             cli_strs *s = o->dst;
             const char **nv = realloc(s->v, sizeof(char *) * (size_t)(s->n + 1));
@@ -97,8 +99,8 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
         case CLI_INT: {
             long v = strtol(val, &end, 10);
             if (errno || !end || *end || end == val || v < -2147483647L || v > 2147483647L) {
-                fprintf(stderr, "pulse %s: option '%.*s' expects an integer, found '%s'\n", argv[0], (int)nl, a,
-                        val);
+                fprintf(stderr, "pulse %s: option '%.*s' expects an integer, found '%s'\n", argv[0], (int)nl,
+                        a, val);
                 return 2;
             }
             *(int *)o->dst = (int)v;
@@ -107,13 +109,15 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
         case CLI_FLOAT: {
             float v = strtof(val, &end);
             if (errno || !end || *end || end == val) {
-                fprintf(stderr, "pulse %s: option '%.*s' expects a number, found '%s'\n", argv[0], (int)nl, a, val);
+                fprintf(stderr, "pulse %s: option '%.*s' expects a number, found '%s'\n", argv[0], (int)nl, a,
+                        val);
                 return 2;
             }
             *(float *)o->dst = v;
             break;
         }
-        case CLI_FLAG: break;
+        case CLI_FLAG:
+            break;
         }
     }
     if (npos) *npos = np;
@@ -136,7 +140,8 @@ void cli_print_json(cJSON *obj) {
 }
 
 int cli_dispatch(const char *prog, int argc, char **argv, const cli_cmd *cmds, int ncmds) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         printf("usage: %s <command> [options]   (%s <command> --help for each)\n\ncommands:\n", prog, prog);
         for (int i = 0; i < ncmds; i++)
             if (cmds[i].fn) printf("  %-12s %s\n", cmds[i].name, cmds[i].help);

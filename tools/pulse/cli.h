@@ -19,16 +19,17 @@ typedef struct {
     const char *help;
 } cli_opt;
 
-/* Parses argv[0..argc) (argv[0] is the sub-command name). Positional arguments go to pos/npos (pos may be NULL
- * when none are allowed). Returns 0 to go on, 1 when --help was printed (exit 0), 2 on a usage error (message
- * printed to stderr). */
+/* Parses argv[0..argc) (argv[0] is the sub-command name). Positional arguments go to pos/npos (pos may be
+ * NULL when none are allowed). Returns 0 to go on, 1 when --help was printed (exit 0), 2 on a usage error
+ * (message printed to stderr). */
 int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char *usage, const char **pos,
               int maxpos, int *npos);
 
 /* Print the library's last error as "pulse: <what>: <message>" and return the exit code 1. */
 int cli_fail(const char *what);
 
-/* Print a cJSON object as one line on stdout (the machine-readable last line of a measuring command) and free it. */
+/* Print a cJSON object as one line on stdout (the machine-readable last line of a measuring command) and free
+ * it. */
 void cli_print_json(cJSON *obj);
 
 /* Sub-command dispatch: a table of names and handlers; prints the list on --help or an unknown name. */

@@ -1,6 +1,6 @@
 /* tools/pulse/main.c — the `pulse` entry point: the table of top-level commands.
- * Each command lives in its own tools/pulse/cmd_<name>.c and is declared weak here, so a stage's command appears
- * in the table as soon as its file is in the build (no shared edit point between stages). */
+ * Each command lives in its own tools/pulse/cmd_<name>.c and is declared weak here, so a stage's command
+ * appears in the table as soon as its file is in the build (no shared edit point between stages). */
 #include <stdio.h>
 #include <stdlib.h>
 

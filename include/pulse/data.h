@@ -1,0 +1,82 @@
+/* pulse/data.h — datasets: readers for the literature's formats, leave-one-out splits, candidate sampling,
+ * and a deterministic synthetic dataset generator for tests.
+ * Ids: users are 0..n_users-1 (dataset order); items are 1..n_items, 0 is padding (as in SASRec/S3-Rec). */
+#ifndef PULSE_DATA_H
+#define PULSE_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pulse/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pulse_dataset pulse_dataset;
+
+typedef struct {
+    int min_interactions; /* k-core threshold for raw review data (Amazon 2018 JSON-lines); default 5 */
+    int keep_text;        /* keep per-interaction rating/review text where the format has it; default 0 */
+    int max_users;        /* 0 = all; >0 keeps the first N users (quick experiments) */
+} pulse_data_params;
+pulse_data_params pulse_data_default_params(void);
+
+/* Load a dataset folder, detecting the format from the files present:
+ *   sequences.txt (+ items.tsv)           S3-Rec / P5 ("user item item ...")
+ *   *.inter (+ *.item)                    RecBole atomic files (MovieLens-100k)
+ *   sequences.tsv (+ items.tsv)           LastFM (LLaRA)
+ *   *.json / *.jsonl(.gz) + meta_*.json   Amazon Review 2018 raw reviews + metadata (k-core, chronological)
+ */
+pulse_status pulse_dataset_load(const char *dir, const pulse_data_params *params, pulse_dataset **out);
+void pulse_dataset_free(pulse_dataset *ds);
+
+const char *pulse_dataset_name(const pulse_dataset *ds);   /* folder base name, e.g. "amazon-beauty" */
+const char *pulse_dataset_format(const pulse_dataset *ds); /* "s3rec", "recbole", "lastfm", "amazon2018" */
+int pulse_dataset_n_users(const pulse_dataset *ds);
+int pulse_dataset_n_items(const pulse_dataset *ds);
+size_t pulse_dataset_n_interactions(const pulse_dataset *ds);
+/* The user's chronological item sequence (length in *len). */
+const int *pulse_dataset_user_seq(const pulse_dataset *ds, int user, int *len);
+/* Item title, or NULL when the dataset has no titles. */
+const char *pulse_dataset_item_title(const pulse_dataset *ds, int item);
+/* Optional item text fields ("brand", "categories", ...): NULL when absent. */
+const char *pulse_dataset_item_field(const pulse_dataset *ds, int item, const char *field);
+/* The dataset's original user / item identifier string (e.g. reviewerID, ASIN, or the numeric id as text). */
+const char *pulse_dataset_user_key(const pulse_dataset *ds, int user);
+const char *pulse_dataset_item_key(const pulse_dataset *ds, int item);
+
+/* ---- leave-one-out splits (SASRec / S3-Rec): last item = test, second-to-last = valid, the rest = train
+ * ---- */
+typedef enum { PULSE_SPLIT_TRAIN = 0, PULSE_SPLIT_VALID = 1, PULSE_SPLIT_TEST = 2 } pulse_split;
+/* Target item of `user` for split s (VALID or TEST) and the length of the history before it (a prefix of the
+ * sequence: valid sees seq[0..len-2), test sees seq[0..len-1)). Returns 0 when the user has too few items. */
+int pulse_split_target(const pulse_dataset *ds, int user, pulse_split s, int *hist_len);
+/* Length of the training prefix of the user's sequence (len-2, never negative). */
+int pulse_split_train_len(const pulse_dataset *ds, int user);
+
+/* ---- sampled candidates: 1 positive + (n-1) distinct items the user never interacted with, from a seeded
+ * RNG. The positive is at a seeded random position; out has n entries; *pos_index gets where the positive is.
+ */
+pulse_status pulse_sample_candidates(const pulse_dataset *ds, int user, int positive, int n, pulse_rng *rng,
+                                     int *out, int *pos_index);
+
+/* ---- a deterministic synthetic dataset for tests: items have titles built from attribute words, users have
+ * latent tastes over attributes and drift, so a sequential model can learn it. ---- */
+typedef struct {
+    int n_users;      /* default 500 */
+    int n_items;      /* default 300 */
+    int n_attributes; /* default 12 */
+    int min_len;      /* default 5 */
+    int max_len;      /* default 30 */
+    uint64_t seed;    /* default 1 */
+} pulse_synth_params;
+pulse_synth_params pulse_synth_default_params(void);
+pulse_status pulse_dataset_synthetic(const pulse_synth_params *p, pulse_dataset **out);
+/* Write a dataset as S3-Rec files (sequences.txt + items.tsv) into dir (created if missing). */
+pulse_status pulse_dataset_write_s3rec(const pulse_dataset *ds, const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
