@@ -1,0 +1,126 @@
+/* kernels/norm.c — owns LayerNorm over the last dimension and row L2 normalisation, forward and backward side
+ * by side. */
+#include "pulse/kernels.h"
+
+#include <math.h>
+
+#include "kernels/internal.h"
+
+/* ---- LayerNorm: out (N, C) = (inp - mean) * rstd * weight (C) + bias (C); mean, rstd (N) saved ----
+ * weight/bias may be NULL (no affine part); mean/rstd may be NULL when no backward follows. */
+void pulse_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                             const float *bias, int N, int C, float eps) {
+    if (C <= 0) return;
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        double s = 0.0;
+        for (int c = 0; c < C; c++) s += x[c];
+        float m = (float)(s / C);
+        double v = 0.0;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += (double)d * d;
+        }
+        float r = (float)(1.0 / sqrt(v / C + (double)eps));
+        for (int c = 0; c < C; c++) {
+            float y = (x[c] - m) * r;
+            if (weight) y *= weight[c];
+            if (bias) y += bias[c];
+            o[c] = y;
+        }
+        if (mean) mean[n] = m;
+        if (rstd) rstd[n] = r;
+    }
+}
+
+/* dinp (N, C), dweight (C), dbias (C) accumulate; dout, inp (N, C); mean, rstd (N) from forward */
+void pulse_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                              const float *weight, const float *mean, const float *rstd, int N, int C) {
+    if (C <= 0 || N <= 0) return;
+    if (dinp) {
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+            float *dx = dinp + (size_t)n * C;
+            float m = mean[n], r = rstd[n];
+            /* dnorm = weight * dout; dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) */
+            float s1 = 0.0f, s2 = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float xn = (x[c] - m) * r;
+                float dn = weight ? weight[c] * d[c] : d[c];
+                s1 += dn;
+                s2 += dn * xn;
+            }
+            s1 /= (float)C;
+            s2 /= (float)C;
+            for (int c = 0; c < C; c++) {
+                float xn = (x[c] - m) * r;
+                float dn = weight ? weight[c] * d[c] : d[c];
+                dx[c] += (dn - s1 - xn * s2) * r;
+            }
+        }
+    }
+    if (dweight || dbias) {
+        /* parameter gradients: each thread owns a block of channels and walks all rows in order
+         * (deterministic, no scratch) */
+        int nblk = (C + 63) / 64;
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK * 4)
+        for (int blk = 0; blk < nblk; blk++) {
+            int c0 = blk * 64, c1 = c0 + 64 < C ? c0 + 64 : C;
+            float aw[64], ab[64];
+            for (int c = c0; c < c1; c++) aw[c - c0] = ab[c - c0] = 0.0f;
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+                float m = mean[n], r = rstd[n];
+                for (int c = c0; c < c1; c++) {
+                    aw[c - c0] += (x[c] - m) * r * d[c];
+                    ab[c - c0] += d[c];
+                }
+            }
+            for (int c = c0; c < c1; c++) {
+                if (dweight) dweight[c] += aw[c - c0];
+                if (dbias) dbias[c] += ab[c - c0];
+            }
+        }
+    }
+}
+
+/* ---- row L2 normalisation: out (N, C) = inp / max(||inp||, eps); norms (N) = max(||inp||, eps), the
+ * divisor used (may be NULL when no backward follows) ---- */
+void pulse_l2norm_forward(float *out, float *norms, const float *inp, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        double s = 0.0;
+        for (int c = 0; c < C; c++) s += (double)x[c] * x[c];
+        float nrm = (float)sqrt(s);
+        float den = nrm > eps ? nrm : eps;
+        float inv = 1.0f / den;
+        for (int c = 0; c < C; c++) o[c] = x[c] * inv;
+        if (norms) norms[n] = den;
+    }
+}
+
+/* dinp (N, C) += d/dinp given dout, out (N, C) and norms (N) from forward. Where ||inp|| > eps:
+ * dinp += (dout - out * <out, dout>) / norm; where the clamp was active (||out|| < 1): dinp += dout / eps. */
+void pulse_l2norm_backward(float *dinp, const float *dout, const float *out, const float *norms, int N,
+                           int C) {
+    if (!dinp) return;
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK)
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * C, *o = out + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
+        float inv = 1.0f / norms[n];
+        float od = 0.0f, oo = 0.0f;
+        for (int c = 0; c < C; c++) {
+            od += o[c] * d[c];
+            oo += o[c] * o[c];
+        }
+        /* unclamped rows have ||out|| == 1 up to rounding; clamped ones have ||out|| = ||inp|| / eps <= 1 */
+        if (oo < 1.0f - 1e-4f) od = 0.0f;
+        for (int c = 0; c < C; c++) dx[c] += (d[c] - o[c] * od) * inv;
+    }
+}
