@@ -1,0 +1,134 @@
+/* pulse/sasrec.h — SASRec (Kang & McAuley 2018, pmixer/SASRec.pytorch semantics) in C: model, training with
+ * BCE (one sampled negative per position) or full-softmax cross-entropy, evaluation through the shared
+ * harness, per-user vectors and top-k similar users by cosine.
+ *
+ * Architecture (d = dim, T = maxlen, L = blocks):
+ *   x = dropout(E[item] * sqrt(d) + P[pos]) * timeline_mask          (left-padded, most recent T items)
+ *   for each block:  Q = LN1(x);  x = Q + MHA(Q, x, x)   (causal + padding-key mask)
+ *                    y = LN2(x);  x = (y + dropout(W2 relu(dropout(W1 y + b1)) + b2)) * timeline_mask
+ *   h = LN_final(x);  logits = h . E[item]
+ * Item 0 is padding. The attention has no dropout on its probabilities (the shared kernel has none).
+ *
+ * Model file format (little-endian, version 1):
+ *   char magic[8] = "PLSSASR\0"; u32 version = 1; u32 n_items, dim, blocks, heads, maxlen; u32 loss;
+ *   f32 dropout; u64 n_params; f32 params[n_params] (layout below); u32 crc32 (zlib) of all preceding bytes.
+ *   Parameter layout: item_emb (n_items+1, d), pos_emb (T, d), then per block: ln1_w, ln1_b (d), wq (d,d),
+ *   bq (d), wk, bk, wv, bv, wo, bo, ln2_w, ln2_b, w1 (d,d), b1, w2 (d,d), b2; then lnf_w, lnf_b (d).
+ *   Linear weights are (out, in), as PyTorch's nn.Linear. */
+#ifndef PULSE_SASREC_H
+#define PULSE_SASREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pulse/core.h"
+#include "pulse/data.h"
+#include "pulse/eval.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pulse_sasrec pulse_sasrec;
+
+typedef enum { PULSE_SASREC_CE = 0, PULSE_SASREC_BCE = 1 } pulse_sasrec_loss;
+
+typedef struct {
+    /* architecture */
+    int dim;       /* default 64 */
+    int blocks;    /* default 2 */
+    int heads;     /* default 1 */
+    int maxlen;    /* default 50 */
+    float dropout; /* < 0 = per-loss default: 0.2 for CE, 0.5 for BCE (the SASRec paper's value on sparse
+                      Amazon data) */
+    pulse_sasrec_loss loss; /* default CE */
+    /* training */
+    int batch;      /* default 128 */
+    float lr;       /* default 1e-3 */
+    float beta1;    /* default 0.9 */
+    float beta2;    /* default 0.98 */
+    float adam_eps; /* default 1e-8 */
+    int epochs;     /* max epochs, default 200 */
+    int patience;   /* evaluations without a better valid NDCG@10 before stopping; <= 0 = per-loss default
+                       (CE 10, BCE 20) */
+    int eval_every; /* evaluate valid every k epochs, default 1 */
+    int eval_users; /* 0 = all users in the per-epoch valid evaluation */
+    uint64_t seed;  /* default 42 */
+    const char *checkpoint; /* training state written atomically after each epoch (NULL = none) */
+    int resume;             /* continue from checkpoint when it exists */
+} pulse_sasrec_params;
+pulse_sasrec_params pulse_sasrec_default_params(void);
+/* The dropout / patience actually used for p (resolving the per-loss defaults). */
+float pulse_sasrec_effective_dropout(const pulse_sasrec_params *p);
+int pulse_sasrec_effective_patience(const pulse_sasrec_params *p);
+
+/* A new model with pmixer's initialisation (Xavier-normal matrices, PyTorch default Conv1d biases, LN 1/0),
+ * drawn from p->seed. */
+pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *p, pulse_sasrec **out);
+void pulse_sasrec_free(pulse_sasrec *m);
+pulse_status pulse_sasrec_save(const pulse_sasrec *m, const char *path);
+pulse_status pulse_sasrec_load(const char *path, pulse_sasrec **out);
+
+int pulse_sasrec_n_items(const pulse_sasrec *m);
+int pulse_sasrec_dim(const pulse_sasrec *m);
+int pulse_sasrec_maxlen(const pulse_sasrec *m);
+int pulse_sasrec_blocks(const pulse_sasrec *m);
+int pulse_sasrec_heads(const pulse_sasrec *m);
+pulse_sasrec_loss pulse_sasrec_loss_kind(const pulse_sasrec *m);
+float pulse_sasrec_dropout(const pulse_sasrec *m);
+
+/* ---- training ---- */
+typedef struct {
+    int epochs_run;           /* epochs completed (including resumed ones) */
+    int best_epoch;           /* 1-based epoch of the best valid NDCG@10 */
+    double best_valid_ndcg10; /* on the per-epoch valid evaluation */
+    double train_seconds;     /* wall time of training + per-epoch validation (including resumed part) */
+    double seconds_per_epoch; /* mean training time of one epoch (without validation) */
+    double last_loss;         /* mean loss of the last epoch */
+    pulse_metrics valid;      /* best model, valid split, full ranking */
+    pulse_metrics test;       /* best model, test split, full ranking */
+} pulse_sasrec_train_report;
+
+/* Train m on ds (leave-one-out train prefixes) with early stopping on valid NDCG@10; m ends with the best
+ * parameters; report (may be NULL) gets the best model's valid and test metrics. */
+pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *p,
+                                pulse_sasrec_train_report *report);
+/* One epoch only (training and no evaluation); returns the mean loss. For benchmarks. */
+pulse_status pulse_sasrec_train_epoch(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *p,
+                                      double *mean_loss);
+
+/* ---- inference ---- */
+/* Scores of all items for n histories: scores (n, n_items + 1), index 0 unused (set to -inf-like). */
+pulse_status pulse_sasrec_score(pulse_sasrec *m, int n, const int *const *hist, const int *hist_len,
+                                float *scores);
+/* Evaluate with the shared harness (full ranking or sampled, valid or test). */
+pulse_status pulse_sasrec_evaluate(pulse_sasrec *m, const pulse_dataset *ds, const pulse_eval_params *ep,
+                                   pulse_metrics *out);
+/* Per-user vectors (n_users, dim): the final hidden state at the last position of the user's history.
+ * upto = PULSE_SPLIT_TEST uses the history before the test item (train + valid prefix), PULSE_SPLIT_VALID
+ * the train prefix, PULSE_SPLIT_TRAIN the whole sequence. Users with an empty history get a zero vector. */
+pulse_status pulse_sasrec_user_vectors(pulse_sasrec *m, const pulse_dataset *ds, pulse_split upto,
+                                       float *out);
+/* Top-k most cosine-similar other rows of vecs (n, dim) for every row: idx (n, k), cosine (n, k), sorted by
+ * descending cosine (ties: lower index first). Rows with fewer than k others get -1 / 0 in the tail. */
+pulse_status pulse_sasrec_similar(const float *vecs, int n, int dim, int k, int *idx, float *cosine);
+
+/* ---- low level (tests, benchmarks) ---- */
+size_t pulse_sasrec_n_params(const pulse_sasrec *m);
+float *pulse_sasrec_params_ptr(pulse_sasrec *m);
+float *pulse_sasrec_grads_ptr(pulse_sasrec *m); /* allocated by the first forward_backward */
+/* Reseed the model's RNG (dropout masks, negatives, shuffling). */
+void pulse_sasrec_set_seed(pulse_sasrec *m, uint64_t seed);
+/* One forward + backward on a batch: inputs, targets, negatives are (B, maxlen), left-padded with 0; a
+ * position contributes to the loss when its target != 0. negatives is used by BCE (NULL for CE). training
+ * = 1 applies dropout from the model's RNG. Gradients are SET (not accumulated) into the grads buffer; loss
+ * gets the mean loss over the contributing positions. */
+pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *inputs, const int *targets,
+                                           const int *negatives, int training, double *loss);
+/* One Adam step with the gradients of the last forward_backward (t is the 1-based step). */
+void pulse_sasrec_adam_step(pulse_sasrec *m, const pulse_sasrec_params *p, int t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/* sasrec/sasrec_internal.h — the SASRec model struct shared by model.c (parameters, forward/backward,
+ * save/load) and train.c (training loop, checkpoints, evaluation, similar users). */
+#ifndef PULSE_SASREC_INTERNAL_H
+#define PULSE_SASREC_INTERNAL_H
+
+#include <stdint.h>
+
+#include "pulse/sasrec.h"
+
+typedef struct {
+    float *ln1w, *ln1b, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo, *ln2w, *ln2b, *w1, *b1, *w2, *b2;
+} sasrec_block_params;
+
+typedef struct {
+    float *item_emb; /* (V, C) */
+    float *pos_emb;  /* (T, C) */
+    sasrec_block_params *blk;
+    float *lnfw, *lnfb;
+} sasrec_params_view;
+
+/* Activations of one block, (B, T, C) unless noted; allocated once for B_cap x maxlen. */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* Q = LN1(x_in) */
+    float *q, *k, *v;
+    float *att; /* (B, NH, T, T) */
+    float *atty;
+    float *xmid; /* Q + atty Wo^T + bo */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *h1;  /* ln2 W1^T + b1 */
+    float *h1d; /* dropout(h1) */
+    float *h1r; /* relu(h1d) */
+    float *h2;  /* h1r W2^T + b2 */
+    float *h2d; /* dropout(h2) */
+    uint8_t *mask1, *mask2;
+    float *xout; /* (ln2 + h2d) * timeline mask */
+} sasrec_block_acts;
+
+struct pulse_sasrec {
+    int V, C, L, NH, T; /* V = n_items + 1 */
+    float dropout;
+    pulse_sasrec_loss loss;
+    size_t n_params;
+    float *params, *grads, *adam_m, *adam_v;
+    int adam_t; /* Adam steps taken */
+    sasrec_params_view p, g;
+    pulse_rng rng;
+
+    /* activations for up to B_cap sequences of length T (allocated on first use) */
+    int B_cap;
+    int *ids;         /* (B, T) inputs of the current batch (T_b columns) */
+    float *tmask;     /* (B, T) 1 = real item, 0 = padding */
+    uint8_t *keymask; /* (B, T) */
+    float *emb;       /* (B, T, C) E[id]*sqrt(C) + P[pos] */
+    uint8_t *emb_mask;
+    float *x0; /* (B, T, C) dropout(emb) * tmask */
+    sasrec_block_acts *acts;
+    float *lnf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T), (B, T) */
+    /* gradient scratch (B, T, C) unless noted */
+    float *dx, *dx2, *dlnf, *d_ln2, *d_h2, *d_h1r, *d_h1d, *d_h1, *d_xmid, *d_atty, *d_q, *d_k, *d_v, *d_Q;
+    float *d_att; /* (B, NH, T, T) */
+    /* loss head */
+    int *rows, *tg, *ng;  /* (B*T) contributing rows, their targets and negatives */
+    float *hv, *dhv;      /* (CH, C) */
+    float *logits;        /* (CH, V) */
+    float *bx, *by, *bdx; /* (2*B*T) BCE logits, labels, gradients */
+    int CH;
+};
+
+void sasrec_view(float *base, int V, int C, int L, int T, sasrec_params_view *v);
+size_t sasrec_count_params(int V, int C, int L, int T);
+pulse_status sasrec_alloc_acts(pulse_sasrec *m, int B_cap);
+/* Forward through the final LayerNorm for B sequences of T_b columns (ids already in m->ids, row stride
+ * T_b). training applies dropout. Output in m->lnf (B, T_b, C). */
+void sasrec_forward(pulse_sasrec *m, int B, int T_b, int training);
+/* Copy inputs (B, T) left-padded into m->ids with the shortest common width T_b; returns T_b (>= 1). */
+int sasrec_load_ids(pulse_sasrec *m, int B, const int *inputs);
+
+#endif
