@@ -262,8 +262,6 @@ pulse_status pulse_sasrec_train_epoch(pulse_sasrec *m, const pulse_dataset *ds, 
     batcher bt;
     st = batcher_init(&bt, ds, p->batch, m->T, m->V);
     if (st) return st;
-    train_state s;
-    memset(&s, 0, sizeof s);
     st = run_epoch(m, ds, p, &bt, 1, mean_loss);
     batcher_free(&bt);
     return st;
