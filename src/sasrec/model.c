@@ -333,7 +333,6 @@ static void drop_bw(float *dinp, const float *dout, const uint8_t *mask, size_t 
 
 /* x (N, C) *= tmask (N) */
 static void apply_tmask(float *x, const float *tmask, int N, int C) {
-#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
         if (tmask[n] == 0.0f) memset(x + (size_t)n * C, 0, sizeof(float) * (size_t)C);
 }
@@ -350,7 +349,7 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
     /* emb (B, Tb, C) = E[ids] * sqrt(C) + P[off + t] */
     pulse_embedding_forward(m->emb, m->ids, m->p.item_emb, N, C, V);
     const float scale = sqrtf((float)C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC > 65536)
     for (int n = 0; n < N; n++) {
         float *e = m->emb + (size_t)n * C;
         const float *pe = m->p.pos_emb + (size_t)(off + n % Tb) * C;
@@ -445,7 +444,7 @@ static void sasrec_backward(pulse_sasrec *m, int B, int Tb, int training) {
     float *demb = m->d_h1;
     memset(demb, 0, NC * sizeof(float));
     drop_bw(demb, dx, m->emb_mask, NC, p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC > 65536)
     for (int t = 0; t < Tb; t++) {
         float *gp = m->g.pos_emb + (size_t)(off + t) * C;
         for (int b = 0; b < B; b++) {
@@ -491,7 +490,7 @@ static double ce_head(pulse_sasrec *m, int nv) {
 static double bce_head(pulse_sasrec *m, int nv) {
     const int C = m->C;
     float *E = m->p.item_emb, *gE = m->g.item_emb;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)nv * C > 65536)
     for (int i = 0; i < nv; i++) {
         const float *h = m->lnf + (size_t)m->rows[i] * C;
         const float *ep = E + (size_t)m->tg[i] * C, *en = E + (size_t)m->ng[i] * C;
