@@ -19,15 +19,20 @@ typedef struct {
     int min_interactions; /* k-core threshold for raw review data (Amazon 2018 JSON-lines); default 5 */
     int keep_text;        /* keep per-interaction rating/review text where the format has it; default 0 */
     int max_users;        /* 0 = all; >0 keeps the first N users (quick experiments) */
+    const char *format;   /* NULL = detect from the files; or "s3rec", "recbole", "lastfm", "amazon2018" */
 } pulse_data_params;
 pulse_data_params pulse_data_default_params(void);
 
-/* Load a dataset folder, detecting the format from the files present:
- *   sequences.txt (+ items.tsv)           S3-Rec / P5 ("user item item ...")
+/* Load a dataset folder, detecting the format from the files present (first match wins):
  *   *.inter (+ *.item)                    RecBole atomic files (MovieLens-100k)
+ *   sequences.txt (+ items.tsv)           S3-Rec / P5 ("user item item ...")
  *   sequences.tsv (+ items.tsv)           LastFM (LLaRA)
  *   *.json / *.jsonl(.gz) + meta_*.json   Amazon Review 2018 raw reviews + metadata (k-core, chronological)
- */
+ * dir may also name one of those files directly (e.g. DIR/sequences.txt). Every reader streams its input
+ * (plain or .gz) line by line; malformed input gives PULSE_ERR_PARSE with "file:line: expected X, found Y".
+ * Id conventions: S3-Rec keeps its 1-based item ids as they are (n_items = the largest id); LastFM's 0-based
+ * ids become id+1; RecBole / Amazon tokens are numbered 1..n (numeric tokens in numeric order, others in
+ * order of first appearance). Keys (pulse_dataset_*_key) keep the file's own identifiers. */
 pulse_status pulse_dataset_load(const char *dir, const pulse_data_params *params, pulse_dataset **out);
 void pulse_dataset_free(pulse_dataset *ds);
 
@@ -45,6 +50,27 @@ const char *pulse_dataset_item_field(const pulse_dataset *ds, int item, const ch
 /* The dataset's original user / item identifier string (e.g. reviewerID, ASIN, or the numeric id as text). */
 const char *pulse_dataset_user_key(const pulse_dataset *ds, int user);
 const char *pulse_dataset_item_key(const pulse_dataset *ds, int item);
+
+/* Per-interaction data at position pos of the user's sequence: the timestamp (NAN when the format has none;
+ * S3-Rec files are already in order), the rating (NAN when none), and the review summary / text (NULL unless
+ * the format has them and params.keep_text was set). */
+double pulse_dataset_timestamp(const pulse_dataset *ds, int user, int pos);
+float pulse_dataset_rating(const pulse_dataset *ds, int user, int pos);
+const char *pulse_dataset_review_summary(const pulse_dataset *ds, int user, int pos);
+const char *pulse_dataset_review_text(const pulse_dataset *ds, int user, int pos);
+/* The item text fields the dataset has, in file order ("title", "brand", ...). */
+int pulse_dataset_n_fields(const pulse_dataset *ds);
+const char *pulse_dataset_field_name(const pulse_dataset *ds, int i);
+
+/* Summary statistics (pulse data stats). items counts the distinct items that occur in the sequences. */
+typedef struct {
+    int users, items, item_ids; /* item_ids: size of the id space (n_items), >= items */
+    size_t interactions;
+    int min_len, max_len;
+    double avg_len, density; /* density = interactions / (users * items) */
+    int titled_items;        /* items 1..n_items with a non-empty title */
+} pulse_data_stats;
+void pulse_dataset_stats(const pulse_dataset *ds, pulse_data_stats *out);
 
 /* ---- leave-one-out splits (SASRec / S3-Rec): last item = test, second-to-last = valid, the rest = train
  * ---- */
@@ -75,6 +101,11 @@ pulse_synth_params pulse_synth_default_params(void);
 pulse_status pulse_dataset_synthetic(const pulse_synth_params *p, pulse_dataset **out);
 /* Write a dataset as S3-Rec files (sequences.txt + items.tsv) into dir (created if missing). */
 pulse_status pulse_dataset_write_s3rec(const pulse_dataset *ds, const char *dir);
+/* Write RecBole atomic files DIR/NAME.inter (user_id:token item_id:token timestamp:float, where timestamp is
+ * the position in the user's sequence, so RecBole's chronological leave-one-out sees exactly our split) and
+ * DIR/NAME.item (item_id:token plus the text fields as token_seq). Users are written as 1..n_users, items
+ * by their internal ids. */
+pulse_status pulse_dataset_write_recbole(const pulse_dataset *ds, const char *dir, const char *name);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef PULSE_EVAL_H
 #define PULSE_EVAL_H
 
+#include <cjson/cJSON.h>
+
 #include "pulse/core.h"
 #include "pulse/data.h"
 
@@ -36,6 +38,41 @@ typedef pulse_status (*pulse_score_fn)(void *ctx, int n, const int *users, const
 
 pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *p, pulse_score_fn fn, void *ctx,
                             pulse_metrics *out);
+
+/* The sampled protocol for models that score only a candidate list (language-model recommenders): for each
+ * of the n users, score its n_cands candidates cands[b * n_cands + j] into scores[b * n_cands + j]. The lists
+ * are the same ones pulse_evaluate uses (pulse_eval_candidates). p->protocol must be SAMPLED. */
+typedef pulse_status (*pulse_cand_score_fn)(void *ctx, int n, const int *users, const int *const *hist,
+                                            const int *hist_len, const int *cands, int n_cands,
+                                            float *scores);
+pulse_status pulse_evaluate_candidates(const pulse_dataset *ds, const pulse_eval_params *p,
+                                       pulse_cand_score_fn fn, void *ctx, pulse_metrics *out);
+
+/* The sampled protocol's candidate list of `user` for target `positive`: p->n_candidates items (1 positive +
+ * unseen negatives) from an RNG seeded by (p->seed, p->split, user), so every model and every run sees the
+ * same lists, whatever the batch size or thread count. *pos_index gets the positive's position. */
+pulse_status pulse_eval_candidates(const pulse_dataset *ds, const pulse_eval_params *p, int user,
+                                   int positive, int *out, int *pos_index);
+
+/* Ranking rules (documented tie rule: pessimistic). The 0-based rank of the target is the number of competing
+ * items whose score is not strictly below the target's: ties count against the target, a NaN competitor
+ * counts against it, and a NaN target gets the worst rank. Full ranking: competitors are items 1..n_items
+ * except the target and except every item in hist (the user's history before the target). Sampled: the other
+ * entries of the candidate list. */
+int pulse_rank_full(const float *scores, int n_items, const int *hist, int hist_len, int target);
+int pulse_rank_list(const float *scores, int n, int pos_index);
+
+/* The popularity baseline: items scored by how often they occur in the training prefixes (all but the last
+ * two items of each sequence). pulse_pop_score is a pulse_score_fn with ctx = the pulse_pop. */
+typedef struct pulse_pop pulse_pop;
+pulse_status pulse_pop_fit(const pulse_dataset *ds, pulse_pop **out);
+void pulse_pop_free(pulse_pop *pop);
+pulse_status pulse_pop_score(void *ctx, int n, const int *users, const int *const *hist, const int *hist_len,
+                             float *scores);
+
+/* Metrics as the JSON object every eval prints: {"HR@1":…,…,"MRR":…} with exactly those keys in the fixed
+ * order (values rounded to 6 decimals). NULL on allocation failure. */
+cJSON *pulse_metrics_to_json(const pulse_metrics *m);
 
 /* Rank-based accumulation, usable by any protocol: rank is the 0-based rank of the positive. */
 void pulse_metrics_add_rank(pulse_metrics *m, int rank);

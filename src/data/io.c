@@ -1,0 +1,245 @@
+/* data/io.c — owns the data module's plumbing: the string arena, the string->index hash map, the streaming
+ * line reader (plain or gzip through zlib, bounded line length, NUL bytes rejected) and integer parsing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/internal.h"
+
+/* ---- arena ---- */
+char *pd_arena_strndup(pd_arena *a, const char *s, size_t n) {
+    pd_block *b = a->head;
+    if (!b || b->cap - b->used < n + 1) {
+        size_t cap = n + 1 > (1u << 20) ? n + 1 : (1u << 20);
+        pd_block *nb = malloc(sizeof(pd_block) + cap);
+        if (!nb) {
+            pulse_set_error(PULSE_ERR_NOMEM, "out of memory storing a %zu-byte string", n);
+            return NULL;
+        }
+        nb->used = 0;
+        nb->cap = cap;
+        if (b && n + 1 > (1u << 19)) { /* a big string gets its own block behind the current one */
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            nb->next = b;
+            a->head = nb;
+        }
+        b = nb;
+    }
+    char *d = b->data + b->used;
+    if (n) memcpy(d, s, n);
+    d[n] = 0;
+    b->used += n + 1;
+    return d;
+}
+
+void pd_arena_free(pd_arena *a) {
+    pd_block *b = a->head;
+    while (b) {
+        pd_block *n = b->next;
+        free(b);
+        b = n;
+    }
+    a->head = NULL;
+}
+
+/* ---- string map (open addressing, FNV-1a) ---- */
+static uint64_t hash_str(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+void pd_strmap_init(pd_strmap *m) {
+    memset(m, 0, sizeof *m);
+}
+
+void pd_strmap_free(pd_strmap *m) {
+    free(m->keys);
+    free(m->vals);
+    pd_arena_free(&m->arena);
+    memset(m, 0, sizeof *m);
+}
+
+int pd_strmap_get(const pd_strmap *m, const char *key, size_t len) {
+    if (!m->cap) return -1;
+    size_t i = (size_t)hash_str(key, len) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (strncmp(m->keys[i], key, len) == 0 && m->keys[i][len] == 0) return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+static pulse_status strmap_grow(pd_strmap *m) {
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
+    char **nk = calloc(ncap, sizeof *nk);
+    int *nv = calloc(ncap, sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return pulse_set_error(PULSE_ERR_NOMEM, "out of memory growing a hash map to %zu entries", ncap);
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i]) continue;
+        size_t j = (size_t)hash_str(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
+        while (nk[j]) j = (j + 1) & (ncap - 1);
+        nk[j] = m->keys[i];
+        nv[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = nk;
+    m->vals = nv;
+    m->cap = ncap;
+    return PULSE_OK;
+}
+
+pulse_status pd_strmap_put(pd_strmap *m, const char *key, size_t len, int val, int *found, int *val_out) {
+    if ((m->n + 1) * 2 > m->cap) {
+        pulse_status st = strmap_grow(m);
+        if (st) return st;
+    }
+    size_t i = (size_t)hash_str(key, len) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (strncmp(m->keys[i], key, len) == 0 && m->keys[i][len] == 0) {
+            if (found) *found = 1;
+            if (val_out) *val_out = m->vals[i];
+            return PULSE_OK;
+        }
+        i = (i + 1) & (m->cap - 1);
+    }
+    char *k = pd_arena_strndup(&m->arena, key, len);
+    if (!k) return PULSE_ERR_NOMEM;
+    m->keys[i] = k;
+    m->vals[i] = val;
+    m->n++;
+    if (found) *found = 0;
+    if (val_out) *val_out = val;
+    return PULSE_OK;
+}
+
+/* ---- line reader ---- */
+pulse_status pd_reader_open(pd_reader *r, const char *path) {
+    memset(r, 0, offsetof(pd_reader, rbuf));
+    r->rpos = r->rlen = 0;
+    r->eof = 0;
+    r->path = path;
+    r->max_line = PD_MAX_LINE;
+    errno = 0;
+    r->gz = gzopen(path, "rb");
+    if (!r->gz)
+        return pulse_set_error(PULSE_ERR_IO, "%s: cannot open: %s", path,
+                               errno ? strerror(errno) : "out of memory");
+    gzbuffer(r->gz, 1 << 17);
+    r->cap = 4096;
+    r->buf = malloc(r->cap);
+    if (!r->buf) {
+        gzclose(r->gz);
+        r->gz = NULL;
+        return pulse_set_error(PULSE_ERR_NOMEM, "%s: out of memory", path);
+    }
+    return PULSE_OK;
+}
+
+void pd_reader_close(pd_reader *r) {
+    if (r->gz) gzclose(r->gz);
+    r->gz = NULL;
+    free(r->buf);
+    r->buf = NULL;
+}
+
+static int reader_fill(pd_reader *r) {
+    if (r->eof) return 0;
+    int got = gzread(r->gz, r->rbuf, (unsigned)sizeof r->rbuf);
+    if (got < 0) {
+        int zerr = 0;
+        const char *msg = gzerror(r->gz, &zerr);
+        r->err = pulse_set_error(PULSE_ERR_IO, "%s:%zu: read error (%s)", r->path, r->line_no + 1,
+                                 msg ? msg : "unknown");
+        return -1;
+    }
+    if (got == 0) {
+        /* a truncated gzip stream reads as a short file; zlib reports it through gzerror */
+        int zerr = 0;
+        const char *msg = gzerror(r->gz, &zerr);
+        if (zerr != Z_OK && zerr != Z_STREAM_END) {
+            r->err = pulse_set_error(PULSE_ERR_IO, "%s:%zu: read error (%s)", r->path, r->line_no + 1,
+                                     msg ? msg : "unknown");
+            return -1;
+        }
+        r->eof = 1;
+        return 0;
+    }
+    r->rpos = 0;
+    r->rlen = (size_t)got;
+    return 1;
+}
+
+int pd_reader_next(pd_reader *r, char **line, size_t *len) {
+    r->len = 0;
+    int any = 0;
+    for (;;) {
+        if (r->rpos >= r->rlen) {
+            int f = reader_fill(r);
+            if (f < 0) return -1;
+            if (f == 0) break;
+        }
+        any = 1;
+        const unsigned char *s = r->rbuf + r->rpos;
+        size_t avail = r->rlen - r->rpos;
+        const unsigned char *nl = memchr(s, '\n', avail);
+        size_t take = nl ? (size_t)(nl - s) : avail;
+        if (r->len + take + 1 > r->max_line) {
+            r->err = pulse_set_error(PULSE_ERR_PARSE,
+                                     "%s:%zu: expected a line shorter than %zu bytes, found a longer one",
+                                     r->path, r->line_no + 1, r->max_line);
+            return -1;
+        }
+        if (r->len + take + 1 > r->cap) {
+            size_t nc = r->cap;
+            while (nc < r->len + take + 1) nc *= 2;
+            char *nb = realloc(r->buf, nc);
+            if (!nb) {
+                r->err = pulse_set_error(PULSE_ERR_NOMEM, "%s:%zu: out of memory reading a line", r->path,
+                                         r->line_no + 1);
+                return -1;
+            }
+            r->buf = nb;
+            r->cap = nc;
+        }
+        memcpy(r->buf + r->len, s, take);
+        r->len += take;
+        r->rpos += take + (nl ? 1 : 0);
+        if (nl) break;
+    }
+    if (!any && r->len == 0) return 0;
+    r->line_no++;
+    if (r->len && r->buf[r->len - 1] == '\r') r->len--;
+    r->buf[r->len] = 0;
+    if (memchr(r->buf, 0, r->len)) {
+        r->err =
+            pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected text, found a NUL byte", r->path, r->line_no);
+        return -1;
+    }
+    *line = r->buf;
+    *len = r->len;
+    return 1;
+}
+
+int pd_parse_uint(const char *s, size_t n, long long max, long long *out) {
+    if (n == 0) return -1;
+    long long v = 0;
+    int big = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        if (!big) {
+            v = v * 10 + (s[i] - '0');
+            if (v > max) big = 1;
+        }
+    }
+    if (big) return -2;
+    *out = v;
+    return 0;
+}
