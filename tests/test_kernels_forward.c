@@ -311,6 +311,7 @@ static void test_utils(void) {
     float g5 = g[5];
     pulse_scale(g, n, -0.5f);
     CHECK(g[5] == g5 * -0.5f);
+    free(g);
 }
 
 int main(void) {
