@@ -5,129 +5,122 @@
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
+#include <omp.h>
+
 #include "kernels/internal.h"
 
-/* ---- forward ----
- * q, k, v, out (B, T, C), heads of hs = C / NH; att (B, NH, T, T) probabilities saved for backward;
- * key_mask (B, T) or NULL; causal: query t sees keys j <= t. A query with no visible key: att row 0, out 0.
- */
-void pulse_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                             const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
-    if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
+static void att_forward_heads(float *out, float *att, const float *q, const float *k, const float *v,
+                              const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(3) schedule(static) if ((long)B * NH * T * T * hs > PK_PAR_WORK * 4)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (B * NH > 1)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
+            const size_t off = (size_t)b * T * C + (size_t)h * hs;
+            float *A = att + ((size_t)b * NH + h) * T * T;
+            const uint8_t *km = key_mask ? key_mask + (size_t)b * T : NULL;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q + off, C, k + off, C,
+                        0.0f, A, T);
             for (int t = 0; t < T; t++) {
-                const float *qt = q + ((size_t)b * T + t) * C + (size_t)h * hs;
-                float *arow = att + (((size_t)b * NH + h) * T + t) * T;
-                float *ot = out + ((size_t)b * T + t) * C + (size_t)h * hs;
-                const uint8_t *km = key_mask ? key_mask + (size_t)b * T : NULL;
+                float *arow = A + (size_t)t * T;
                 int jend = causal ? t + 1 : T;
                 float maxv = -INFINITY;
-                int any = 0;
-                for (int j = 0; j < jend; j++) {
-                    if (km && !km[j]) continue;
-                    const float *kj = k + ((size_t)b * T + j) * C + (size_t)h * hs;
-                    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-                    for (int i = 0; i < hs; i++) s += qt[i] * kj[i];
-                    s *= scale;
-                    arow[j] = s;
-                    if (s > maxv) maxv = s;
-                    any = 1;
-                }
-                memset(ot, 0, (size_t)hs * sizeof(float));
-                if (!any) {
+                for (int j = 0; j < jend; j++)
+                    if ((!km || km[j]) && arow[j] > maxv) maxv = arow[j];
+                if (maxv == -INFINITY) {
                     memset(arow, 0, (size_t)T * sizeof(float));
                     continue;
                 }
                 float sum = 0.0f;
                 for (int j = 0; j < jend; j++) {
-                    if (km && !km[j]) {
-                        arow[j] = 0.0f;
-                        continue;
-                    }
-                    float e = expf(arow[j] - maxv);
+                    float e = (!km || km[j]) ? expf(arow[j] - maxv) : 0.0f;
                     arow[j] = e;
                     sum += e;
                 }
-                for (int j = jend; j < T; j++) arow[j] = 0.0f;
                 float inv = 1.0f / sum;
-                for (int j = 0; j < jend; j++) {
-                    float a = arow[j] * inv;
-                    arow[j] = a;
-                    if (a == 0.0f) continue;
-                    const float *vj = v + ((size_t)b * T + j) * C + (size_t)h * hs;
-#pragma omp simd
-                    for (int i = 0; i < hs; i++) ot[i] += a * vj[i];
-                }
+                for (int j = 0; j < jend; j++) arow[j] *= inv;
+                for (int j = jend; j < T; j++) arow[j] = 0.0f;
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, A, T, v + off, C, 0.0f,
+                        out + off, C);
         }
     }
 }
 
+static void att_backward_heads(float *dq, float *dk, float *dv, float *datt_scratch, const float *dout,
+                               const float *att, const float *q, const float *k, const float *v, int B, int T,
+                               int C, int NH) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (B * NH > 1)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const size_t off = (size_t)b * T * C + (size_t)h * hs;
+            const float *A = att + ((size_t)b * NH + h) * T * T;
+            float *dA = datt_scratch + ((size_t)b * NH + h) * T * T;
+            if (dv)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, A, T, dout + off, C,
+                            1.0f, dv + off, C);
+            if (!dq && !dk) continue;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + off, C, v + off, C,
+                        0.0f, dA, T);
+            for (int t = 0; t < T; t++) {
+                const float *arow = A + (size_t)t * T;
+                float *drow = dA + (size_t)t * T;
+                float s = 0.0f;
+                for (int j = 0; j < T; j++) s += arow[j] * drow[j];
+                for (int j = 0; j < T; j++) drow[j] = arow[j] * (drow[j] - s) * scale;
+            }
+            if (dq)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, dA, T, k + off, C,
+                            1.0f, dq + off, C);
+            if (dk)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dA, T, q + off, C, 1.0f,
+                            dk + off, C);
+        }
+    }
+}
+
+/* OpenMP runs the (b, h) pairs in parallel and each calls sgemm on a small per-head matrix. A pthreads
+ * OpenBLAS would start its own threads inside every one of those calls (it cannot see the OpenMP region),
+ * which oversubscribes the cores badly, so it is held at 1 thread for the duration and restored afterwards.
+ * An OpenMP OpenBLAS already runs single-threaded inside a parallel region and is left alone. */
+static int blas_single_begin(void) {
+    int nb = openblas_get_num_threads();
+    if (openblas_get_parallel() == 1 && nb > 1 && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+        openblas_set_num_threads(1);
+        return nb;
+    }
+    return 0;
+}
+
+static void blas_single_end(int saved) {
+    if (saved) openblas_set_num_threads(saved);
+}
+
+/* ---- forward ----
+ * q, k, v, out (B, T, C), heads of hs = C / NH; att (B, NH, T, T) probabilities saved for backward;
+ * key_mask (B, T) or NULL; causal: query t sees keys j <= t. A query with no visible key: att row 0, out 0.
+ * Per (b, h): S = Q_h K_h^T / sqrt(hs) (sgemm), masked row softmax, O_h = A V_h (sgemm). */
+void pulse_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                             const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
+    if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
+    int saved = blas_single_begin();
+    att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal);
+    blas_single_end(saved);
+}
+
 /* ---- backward ----
  * dq, dk, dv (B, T, C) accumulate; datt_scratch (B, NH, T, T) caller-owned scratch; dout (B, T, C); att from
- * forward. Entries with att == 0 (masked, causal, or underflowed) carry no gradient and are skipped, so the
- * causal and key masks need not be passed again. Parallel over (b, h): each pair owns its slices of dq/dk/dv.
- */
+ * forward. Per (b, h): dV_h += A^T dO_h; dA = dO_h V_h^T; dS = A * (dA - rowsum(A * dA)) / sqrt(hs);
+ * dQ_h += dS K_h; dK_h += dS^T Q_h. Masked entries have A == 0, hence dS == 0: the masks need not be passed
+ * again. Each (b, h) pair owns its slices of dq/dk/dv, so the result does not depend on the thread count. */
 void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scratch, const float *dout,
                               const float *att, const float *q, const float *k, const float *v, int B, int T,
                               int C, int NH) {
     if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
-    const int hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((long)B * NH * T * T * hs > PK_PAR_WORK * 4)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            for (int t = 0; t < T; t++) {
-                const float *arow = att + (((size_t)b * NH + h) * T + t) * T;
-                float *drow = datt_scratch + (((size_t)b * NH + h) * T + t) * T;
-                const float *dot = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
-                const float *qt = q + ((size_t)b * T + t) * C + (size_t)h * hs;
-                /* datt = dout_t . v_j ; dv_j += att * dout_t ; sum_j att * datt */
-                float s = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    float a = arow[j];
-                    if (a == 0.0f) {
-                        drow[j] = 0.0f;
-                        continue;
-                    }
-                    const float *vj = v + ((size_t)b * T + j) * C + (size_t)h * hs;
-                    float d = 0.0f;
-#pragma omp simd reduction(+ : d)
-                    for (int i = 0; i < hs; i++) d += dot[i] * vj[i];
-                    drow[j] = d;
-                    s += a * d;
-                    if (dv) {
-                        float *dvj = dv + ((size_t)b * T + j) * C + (size_t)h * hs;
-#pragma omp simd
-                        for (int i = 0; i < hs; i++) dvj[i] += a * dot[i];
-                    }
-                }
-                if (!dq && !dk) continue;
-                /* softmax backward: dpre_j = att_j (datt_j - s); dq_t += scale dpre_j k_j; dk_j += scale
-                 * dpre_j q_t */
-                float *dqt = dq ? dq + ((size_t)b * T + t) * C + (size_t)h * hs : NULL;
-                for (int j = 0; j < T; j++) {
-                    float a = arow[j];
-                    if (a == 0.0f) continue;
-                    float g = a * (drow[j] - s) * scale;
-                    drow[j] = g;
-                    if (dqt) {
-                        const float *kj = k + ((size_t)b * T + j) * C + (size_t)h * hs;
-#pragma omp simd
-                        for (int i = 0; i < hs; i++) dqt[i] += g * kj[i];
-                    }
-                    if (dk) {
-                        float *dkj = dk + ((size_t)b * T + j) * C + (size_t)h * hs;
-#pragma omp simd
-                        for (int i = 0; i < hs; i++) dkj[i] += g * qt[i];
-                    }
-                }
-            }
-        }
-    }
+    int saved = blas_single_begin();
+    att_backward_heads(dq, dk, dv, datt_scratch, dout, att, q, k, v, B, T, C, NH);
+    blas_single_end(saved);
 }
