@@ -83,6 +83,19 @@ const pulse_gguf_tensor *pulse_gguf_find_tensor(const pulse_gguf *g, const char 
 /* Compare a GGUF string view with a C string. */
 int pulse_gguf_str_eq(pulse_gguf_str s, const char *c);
 
+/* ---- additions (lmcore) ---- */
+/* Parse a GGUF image already in memory (not copied: data must outlive the handle). For fuzzing and tests. */
+pulse_status pulse_gguf_open_memory(const void *data, size_t size, pulse_gguf **out);
+uint32_t pulse_gguf_alignment(const pulse_gguf *g);
+size_t pulse_gguf_data_offset(const pulse_gguf *g); /* start of the data section in the file */
+size_t pulse_gguf_file_size(const pulse_gguf *g);
+/* Array element type and count of kv i (PULSE_ERR_ARG when kv i is not an array). */
+pulse_status pulse_gguf_kv_arr_info(const pulse_gguf *g, size_t i, pulse_gguf_type *elem_type,
+                                    uint64_t *count);
+/* Render kv i's value into buf (scalars in full, strings/arrays abbreviated); returns the length written. */
+int pulse_gguf_kv_format(const pulse_gguf *g, size_t i, char *buf, size_t n);
+const char *pulse_gguf_type_name(int type); /* "u32", "string", ... */
+
 #ifdef __cplusplus
 }
 #endif

@@ -56,6 +56,16 @@ float pulse_fp16_to_fp32(uint16_t h);
 uint16_t pulse_fp32_to_fp16(float f);
 float pulse_bf16_to_fp32(uint16_t h);
 
+/* ---- additions (lmcore) ---- */
+/* Reference quantiser: dst = src (n elements, a multiple of the block size) in `type` (simple min/max
+ * scales, not llama.cpp's search; for tests and synthetic GGUF files). Returns bytes written, 0 if the type
+ * cannot be quantised here. */
+size_t pulse_quantize_row(int type, const float *src, void *dst, int64_t n);
+/* Scalar reference of pulse_qmatmul (same activation quantisation, integer dot products). */
+void pulse_qmatmul_ref(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
+/* 1 when the AVX2 kernels are compiled in. */
+int pulse_quant_has_avx2(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,761 @@
+/* kernels/quant.c — owns the ggml type table, fp16/bf16 conversion, the scalar reference dequantisers,
+ * activation quantisers and integer dot products, the reference weight quantisers, and the dispatch of
+ * pulse_dequantize_row / pulse_qmatvec / pulse_qmatmul (OpenMP over weight rows, AVX2 kernels from
+ * quant_avx2.c when compiled in). */
+#include "quant_internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* the scalar reference rounds each operation, like the AVX2 path */
+#endif
+
+/* ---- type table ---- */
+typedef struct {
+    const char *name;
+    int64_t blck;
+    size_t size;
+    int supported;
+} type_info;
+
+static const type_info *info_of(int t) {
+    static const type_info tab[] = {
+        [PULSE_GGML_F32] = {"f32", 1, 4, 1},
+        [PULSE_GGML_F16] = {"f16", 1, 2, 1},
+        [PULSE_GGML_Q4_0] = {"q4_0", 32, 18, 1},
+        [PULSE_GGML_Q4_1] = {"q4_1", 32, 20, 1},
+        [PULSE_GGML_Q5_0] = {"q5_0", 32, 22, 1},
+        [PULSE_GGML_Q5_1] = {"q5_1", 32, 24, 1},
+        [PULSE_GGML_Q8_0] = {"q8_0", 32, 34, 1},
+        [PULSE_GGML_Q8_1] = {"q8_1", 32, 36, 0},
+        [PULSE_GGML_Q2_K] = {"q2_K", 256, 84, 0},
+        [PULSE_GGML_Q3_K] = {"q3_K", 256, 110, 0},
+        [PULSE_GGML_Q4_K] = {"q4_K", 256, 144, 1},
+        [PULSE_GGML_Q5_K] = {"q5_K", 256, 176, 1},
+        [PULSE_GGML_Q6_K] = {"q6_K", 256, 210, 1},
+        [PULSE_GGML_Q8_K] = {"q8_K", 256, 292, 1},
+        [16] = {"iq2_xxs", 256, 66, 0},
+        [17] = {"iq2_xs", 256, 74, 0},
+        [18] = {"iq3_xxs", 256, 98, 0},
+        [19] = {"iq1_s", 256, 50, 0},
+        [20] = {"iq4_nl", 32, 18, 0},
+        [21] = {"iq3_s", 256, 110, 0},
+        [22] = {"iq2_s", 256, 82, 0},
+        [23] = {"iq4_xs", 256, 136, 0},
+        [24] = {"i8", 1, 1, 0},
+        [25] = {"i16", 1, 2, 0},
+        [26] = {"i32", 1, 4, 0},
+        [27] = {"i64", 1, 8, 0},
+        [28] = {"f64", 1, 8, 0},
+        [29] = {"iq1_m", 256, 56, 0},
+        [PULSE_GGML_BF16] = {"bf16", 1, 2, 1},
+        [34] = {"tq1_0", 256, 54, 0},
+        [35] = {"tq2_0", 256, 66, 0},
+    };
+    if (t < 0 || t >= (int)(sizeof tab / sizeof tab[0]) || !tab[t].name) return NULL;
+    return &tab[t];
+}
+
+const char *pulse_ggml_type_name(int type) {
+    const type_info *i = info_of(type);
+    return i ? i->name : "unknown";
+}
+int pulse_ggml_type_supported(int type) {
+    const type_info *i = info_of(type);
+    return i ? i->supported : 0;
+}
+int64_t pulse_ggml_block_size(int type) {
+    const type_info *i = info_of(type);
+    return i ? i->blck : 0;
+}
+size_t pulse_ggml_type_size(int type) {
+    const type_info *i = info_of(type);
+    return i ? i->size : 0;
+}
+size_t pulse_ggml_row_size(int type, int64_t n) {
+    const type_info *i = info_of(type);
+    if (!i || n < 0 || n % i->blck) return 0;
+    return (size_t)(n / i->blck) * i->size;
+}
+
+int pulse_quant_has_avx2(void) {
+#ifdef __AVX2__
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* ---- fp16 / bf16 ---- */
+float pulse_fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: normalise */
+            int e = -1;
+            do {
+                man <<= 1;
+                e++;
+            } while (!(man & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3FF) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t pulse_fp32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax >= 0x7F800000u) return (uint16_t)(sign | 0x7C00 | (ax > 0x7F800000u ? 0x200 : 0)); /* inf / nan */
+    if (ax >= 0x477FF000u) return (uint16_t)(sign | 0x7C00); /* rounds to >= 65520: overflow to inf */
+    if (ax < 0x38800000u) {                                  /* below the smallest normal half: subnormal */
+        if (ax < 0x33000000u) return (uint16_t)sign;         /* < 2^-25 rounds to zero */
+        uint32_t e = ax >> 23, m = (ax & 0x7FFFFF) | 0x800000;
+        uint32_t shift = 126 - e; /* 14 + (113 - e) */
+        uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = ((ax >> 13) - (112u << 10)), rem = ax & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+}
+
+float pulse_bf16_to_fp32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline float f16(const uint8_t *p) {
+    return pulse_fp16_to_fp32(pq_rd16(p));
+}
+
+/* ---- scalar dequantisers ---- */
+void pulse_dequantize_row_ref(int type, const void *src, float *y, int64_t n) {
+    const uint8_t *b = (const uint8_t *)src;
+    switch (type) {
+    case PULSE_GGML_F32:
+        memcpy(y, src, (size_t)n * 4);
+        return;
+    case PULSE_GGML_F16:
+        for (int64_t i = 0; i < n; i++) y[i] = f16(b + 2 * i);
+        return;
+    case PULSE_GGML_BF16:
+        for (int64_t i = 0; i < n; i++) y[i] = pulse_bf16_to_fp32(pq_rd16(b + 2 * i));
+        return;
+    case PULSE_GGML_Q4_0:
+        for (int64_t i = 0; i < n / 32; i++, b += 18, y += 32) {
+            float d = f16(b);
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)((b[2 + j] & 0xF) - 8) * d;
+                y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+            }
+        }
+        return;
+    case PULSE_GGML_Q4_1:
+        for (int64_t i = 0; i < n / 32; i++, b += 20, y += 32) {
+            float d = f16(b), m = f16(b + 2);
+            for (int j = 0; j < 16; j++) {
+                y[j] = (float)(b[4 + j] & 0xF) * d + m;
+                y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+            }
+        }
+        return;
+    case PULSE_GGML_Q5_0:
+        for (int64_t i = 0; i < n / 32; i++, b += 22, y += 32) {
+            float d = f16(b);
+            uint32_t qh = pq_rd32(b + 2);
+            for (int j = 0; j < 16; j++) {
+                int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
+                y[j] = (float)(((b[6 + j] & 0xF) | (h0 << 4)) - 16) * d;
+                y[j + 16] = (float)(((b[6 + j] >> 4) | (h1 << 4)) - 16) * d;
+            }
+        }
+        return;
+    case PULSE_GGML_Q5_1:
+        for (int64_t i = 0; i < n / 32; i++, b += 24, y += 32) {
+            float d = f16(b), m = f16(b + 2);
+            uint32_t qh = pq_rd32(b + 4);
+            for (int j = 0; j < 16; j++) {
+                int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
+                y[j] = (float)((b[8 + j] & 0xF) | (h0 << 4)) * d + m;
+                y[j + 16] = (float)((b[8 + j] >> 4) | (h1 << 4)) * d + m;
+            }
+        }
+        return;
+    case PULSE_GGML_Q8_0:
+        for (int64_t i = 0; i < n / 32; i++, b += 34, y += 32) {
+            float d = f16(b);
+            for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+        }
+        return;
+    case PULSE_GGML_Q4_K:
+        for (int64_t i = 0; i < n / 256; i++, b += 144) {
+            float d = f16(b), dmin = f16(b + 2);
+            const uint8_t *sc = b + 4, *q = b + 16;
+            for (int j = 0; j < 4; j++, q += 32) {
+                uint8_t s0, m0, s1, m1;
+                pq_scale_min_k4(2 * j, sc, &s0, &m0);
+                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+                float d0 = d * s0, mm0 = dmin * m0, d1 = d * s1, mm1 = dmin * m1;
+                for (int l = 0; l < 32; l++) *y++ = d0 * (float)(q[l] & 0xF) - mm0;
+                for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] >> 4) - mm1;
+            }
+        }
+        return;
+    case PULSE_GGML_Q5_K:
+        for (int64_t i = 0; i < n / 256; i++, b += 176) {
+            float d = f16(b), dmin = f16(b + 2);
+            const uint8_t *sc = b + 4, *qh = b + 16, *q = b + 48;
+            for (int j = 0; j < 4; j++, q += 32) {
+                uint8_t s0, m0, s1, m1;
+                pq_scale_min_k4(2 * j, sc, &s0, &m0);
+                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+                float d0 = d * s0, mm0 = dmin * m0, d1 = d * s1, mm1 = dmin * m1;
+                for (int l = 0; l < 32; l++)
+                    *y++ = d0 * (float)((q[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4)) - mm0;
+                for (int l = 0; l < 32; l++)
+                    *y++ = d1 * (float)((q[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4)) - mm1;
+            }
+        }
+        return;
+    case PULSE_GGML_Q6_K:
+        for (int64_t i = 0; i < n / 256; i++, b += 210) {
+            const uint8_t *ql = b, *qh = b + 128;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            float d = f16(b + 208);
+            for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, y += 128) {
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    y[l] = d * (float)sc[is] * (float)q1;
+                    y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                    y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                    y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                }
+            }
+        }
+        return;
+    case PULSE_GGML_Q8_K:
+        for (int64_t i = 0; i < n / 256; i++, b += 292, y += 256) {
+            float d = pq_rdf32(b);
+            for (int j = 0; j < 256; j++) y[j] = d * (float)(int8_t)b[4 + j];
+        }
+        return;
+    default:
+        for (int64_t i = 0; i < n; i++) y[i] = NAN;
+    }
+}
+
+void pulse_dequantize_row(int type, const void *src, float *dst, int64_t n) {
+#ifdef __AVX2__
+    if (pq_dequantize_avx2(type, src, dst, n)) return;
+#endif
+    pulse_dequantize_row_ref(type, src, dst, n);
+}
+
+/* ---- activation quantisers ---- */
+void pq_quantize_a32_ref(const float *x, pq_a32 *y, int64_t n) {
+    for (int64_t b = 0; b < n / PQ_QK; b++, x += PQ_QK) {
+        float amax = 0;
+        for (int j = 0; j < PQ_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < PQ_QK; j++) {
+            int q = (int)nearbyintf(x[j] * id);
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].d = d;
+        y[b].s = d * (float)sum;
+    }
+}
+
+void pq_quantize_a256_ref(const float *x, pq_a256 *y, int64_t n) {
+    for (int64_t b = 0; b < n / PQ_QKK; b++, x += PQ_QKK) {
+        float amax = 0;
+        for (int j = 0; j < PQ_QKK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 16 * g; j < 16 * g + 16; j++) {
+                int q = (int)nearbyintf(x[j] * id);
+                y[b].qs[j] = (int8_t)q;
+                sum += q;
+            }
+            y[b].bsums[g] = (int16_t)sum;
+        }
+        y[b].d = d;
+    }
+}
+
+int pq_act_kind(int type) {
+    switch (type) {
+    case PULSE_GGML_Q4_0:
+    case PULSE_GGML_Q4_1:
+    case PULSE_GGML_Q5_0:
+    case PULSE_GGML_Q5_1:
+    case PULSE_GGML_Q8_0:
+        return PQ_ACT_32;
+    case PULSE_GGML_Q4_K:
+    case PULSE_GGML_Q5_K:
+    case PULSE_GGML_Q6_K:
+    case PULSE_GGML_Q8_K:
+        return PQ_ACT_256;
+    default:
+        return PQ_ACT_F32;
+    }
+}
+
+size_t pq_act_row_size(int kind, int64_t n) {
+    if (kind == PQ_ACT_32) return (size_t)(n / PQ_QK) * sizeof(pq_a32);
+    if (kind == PQ_ACT_256) return (size_t)(n / PQ_QKK) * sizeof(pq_a256);
+    return (size_t)n * sizeof(float);
+}
+
+/* ---- scalar dot products: weight row (type) . activation row ---- */
+float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
+    const pq_a32 *a = (const pq_a32 *)xa;
+    const pq_a256 *k = (const pq_a256 *)xa;
+    const float *xf = (const float *)xa;
+    float acc = 0;
+    switch (type) {
+    case PULSE_GGML_F32:
+        for (int64_t i = 0; i < n; i++) acc += pq_rdf32(w + 4 * i) * xf[i];
+        return acc;
+    case PULSE_GGML_F16:
+        for (int64_t i = 0; i < n; i++) acc += f16(w + 2 * i) * xf[i];
+        return acc;
+    case PULSE_GGML_BF16:
+        for (int64_t i = 0; i < n; i++) acc += pulse_bf16_to_fp32(pq_rd16(w + 2 * i)) * xf[i];
+        return acc;
+    case PULSE_GGML_Q4_0:
+    case PULSE_GGML_Q4_1:
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *blk = w + b * (type == PULSE_GGML_Q4_0 ? 18 : 20);
+            const uint8_t *qs = blk + (type == PULSE_GGML_Q4_0 ? 2 : 4);
+            int sumi = 0;
+            for (int j = 0; j < 16; j++) sumi += (qs[j] & 0xF) * a[b].qs[j] + (qs[j] >> 4) * a[b].qs[j + 16];
+            float d = f16(blk);
+            float c = type == PULSE_GGML_Q4_0 ? -8.0f * d : f16(blk + 2); /* offset term x sum(x) */
+            acc += d * a[b].d * (float)sumi + c * a[b].s;
+        }
+        return acc;
+    case PULSE_GGML_Q5_0:
+    case PULSE_GGML_Q5_1:
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *blk = w + b * (type == PULSE_GGML_Q5_0 ? 22 : 24);
+            int o = type == PULSE_GGML_Q5_0 ? 2 : 4;
+            uint32_t qh = pq_rd32(blk + o);
+            const uint8_t *qs = blk + o + 4;
+            int sumi = 0;
+            for (int j = 0; j < 16; j++) {
+                int q0 = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+                int q1 = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+                sumi += q0 * a[b].qs[j] + q1 * a[b].qs[j + 16];
+            }
+            float d = f16(blk);
+            float c = type == PULSE_GGML_Q5_0 ? -16.0f * d : f16(blk + 2);
+            acc += d * a[b].d * (float)sumi + c * a[b].s;
+        }
+        return acc;
+    case PULSE_GGML_Q8_0:
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *blk = w + b * 34;
+            int sumi = 0;
+            for (int j = 0; j < 32; j++) sumi += (int8_t)blk[2 + j] * a[b].qs[j];
+            acc += f16(blk) * a[b].d * (float)sumi;
+        }
+        return acc;
+    case PULSE_GGML_Q4_K:
+    case PULSE_GGML_Q5_K:
+        for (int64_t b = 0; b < n / 256; b++) {
+            int is5 = type == PULSE_GGML_Q5_K;
+            const uint8_t *blk = w + b * (is5 ? 176 : 144);
+            const uint8_t *sc = blk + 4, *qh = blk + 16, *q = blk + (is5 ? 48 : 16);
+            const int8_t *x = k[b].qs;
+            int sumi = 0, summ = 0;
+            for (int j = 0; j < 4; j++, q += 32, x += 64) {
+                uint8_t s0, m0, s1, m1;
+                pq_scale_min_k4(2 * j, sc, &s0, &m0);
+                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+                int p0 = 0, p1 = 0;
+                for (int l = 0; l < 32; l++) {
+                    int h0 = is5 ? ((qh[l] >> (2 * j)) & 1) << 4 : 0;
+                    int h1 = is5 ? ((qh[l] >> (2 * j + 1)) & 1) << 4 : 0;
+                    p0 += ((q[l] & 0xF) | h0) * x[l];
+                    p1 += ((q[l] >> 4) | h1) * x[l + 32];
+                }
+                sumi += s0 * p0 + s1 * p1;
+                summ += m0 * (k[b].bsums[4 * j] + k[b].bsums[4 * j + 1]) +
+                        m1 * (k[b].bsums[4 * j + 2] + k[b].bsums[4 * j + 3]);
+            }
+            acc += f16(blk) * k[b].d * (float)sumi - f16(blk + 2) * k[b].d * (float)summ;
+        }
+        return acc;
+    case PULSE_GGML_Q6_K:
+        for (int64_t b = 0; b < n / 256; b++) {
+            const uint8_t *blk = w + b * 210;
+            const uint8_t *ql = blk, *qh = blk + 128;
+            const int8_t *sc = (const int8_t *)(blk + 192);
+            const int8_t *x = k[b].qs;
+            int sumi = 0;
+            for (int c = 0; c < 2; c++, ql += 64, qh += 32, x += 128) {
+                int p[8] = {0};
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    p[is] += ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) * x[l];
+                    p[is + 2] += ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) * x[l + 32];
+                    p[is + 4] += ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) * x[l + 64];
+                    p[is + 6] += ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) * x[l + 96];
+                }
+                for (int s = 0; s < 8; s++) sumi += sc[8 * c + s] * (p[s] - 32 * k[b].bsums[8 * c + s]);
+            }
+            acc += f16(blk + 208) * k[b].d * (float)sumi;
+        }
+        return acc;
+    case PULSE_GGML_Q8_K:
+        for (int64_t b = 0; b < n / 256; b++) {
+            const uint8_t *blk = w + b * 292;
+            int sumi = 0;
+            for (int j = 0; j < 256; j++) sumi += (int8_t)blk[4 + j] * k[b].qs[j];
+            acc += pq_rdf32(blk) * k[b].d * (float)sumi;
+        }
+        return acc;
+    default:
+        return NAN;
+    }
+}
+
+/* ---- activation scratch (per calling thread) ---- */
+static _Thread_local void *tl_act;
+static _Thread_local size_t tl_act_cap;
+
+static void *act_scratch(size_t bytes) {
+    if (bytes > tl_act_cap) {
+        free(tl_act);
+        tl_act = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        tl_act_cap = tl_act ? bytes : 0;
+    }
+    return tl_act;
+}
+
+/* Quantise N rows of X (N, cols) into the activation format of `type`; returns the buffer (row stride
+ * *stride bytes), or X itself for float weight types. */
+static const void *quantize_acts(int type, const float *X, int N, int cols, size_t *stride, int use_ref) {
+    int kind = pq_act_kind(type);
+    *stride = pq_act_row_size(kind, cols);
+    if (kind == PQ_ACT_F32) return X;
+    uint8_t *buf = act_scratch(*stride * (size_t)N);
+    if (!buf) return NULL;
+    for (int i = 0; i < N; i++) {
+        const float *x = X + (size_t)i * cols;
+        void *y = buf + (size_t)i * *stride;
+#ifdef __AVX2__
+        if (!use_ref) {
+            if (kind == PQ_ACT_32)
+                pq_quantize_a32_avx2(x, y, cols);
+            else
+                pq_quantize_a256_avx2(x, y, cols);
+            continue;
+        }
+#endif
+        (void)use_ref;
+        if (kind == PQ_ACT_32)
+            pq_quantize_a32_ref(x, y, cols);
+        else
+            pq_quantize_a256_ref(x, y, cols);
+    }
+    return buf;
+}
+
+static int valid_shape(int type, int rows, int cols) {
+    return rows >= 0 && cols >= 0 && pulse_ggml_type_supported(type) &&
+           cols % pulse_ggml_block_size(type) == 0;
+}
+
+static void fill_nan(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = NAN;
+}
+
+/* Weight rows per work item, and activation rows per tile in qmatmul (the tile's quantised activations stay
+ * in L2 while each weight row is read once per tile). */
+#define ROW_CHUNK 16
+#define N_TILE 64
+
+static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int N, int rows, int cols,
+                         int use_ref) {
+    if (!valid_shape(type, rows, cols) || N < 0) {
+        fill_nan(Y, (size_t)(N > 0 ? N : 0) * (size_t)(rows > 0 ? rows : 0));
+        return;
+    }
+    if (N == 0 || rows == 0) return;
+    size_t stride;
+    const uint8_t *xa = quantize_acts(type, X, N, cols, &stride, use_ref);
+    if (!xa) {
+        fill_nan(Y, (size_t)N * rows);
+        return;
+    }
+    size_t wrow = pulse_ggml_row_size(type, cols);
+    const uint8_t *wb = (const uint8_t *)W;
+    int n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK, n_tiles = (N + N_TILE - 1) / N_TILE;
+    long items = (long)n_chunks * n_tiles;
+    double work = (double)rows * cols * N;
+#pragma omp parallel for schedule(static) if (work > 200000.0 && !omp_in_parallel())
+    for (long it = 0; it < items; it++) {
+        int tile = (int)(it / n_chunks), chunk = (int)(it % n_chunks);
+        int n0 = tile * N_TILE, n1 = n0 + N_TILE < N ? n0 + N_TILE : N;
+        int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *w = wb + (size_t)r * wrow;
+            for (int n = n0; n < n1;) {
+#ifdef __AVX2__
+                if (!use_ref) {
+                    int nx = n1 - n < 4 ? n1 - n : 4;
+                    float out[4];
+                    if (pq_dot_avx2(type, w, xa + (size_t)n * stride, stride, nx, cols, out)) {
+                        for (int k = 0; k < nx; k++) Y[(size_t)(n + k) * rows + r] = out[k];
+                        n += nx;
+                        continue;
+                    }
+                }
+#endif
+                Y[(size_t)n * rows + r] = pq_dot_ref(type, w, xa + (size_t)n * stride, cols);
+                n++;
+            }
+        }
+    }
+}
+
+void pulse_qmatvec(float *y, const void *W, int type, const float *x, int rows, int cols) {
+    qmatmul_impl(y, W, type, x, 1, rows, cols, 0);
+}
+void pulse_qmatvec_ref(float *y, const void *W, int type, const float *x, int rows, int cols) {
+    qmatmul_impl(y, W, type, x, 1, rows, cols, 1);
+}
+void pulse_qmatmul(float *Y, const void *W, int type, const float *X, int N, int rows, int cols) {
+    qmatmul_impl(Y, W, type, X, N, rows, cols, 0);
+}
+void pulse_qmatmul_ref(float *Y, const void *W, int type, const float *X, int N, int rows, int cols) {
+    qmatmul_impl(Y, W, type, X, N, rows, cols, 1);
+}
+
+/* ---- reference weight quantisers ---- */
+static void put16(uint8_t *p, uint16_t v) {
+    memcpy(p, &v, 2);
+}
+
+static int clampi(int v, int lo, int hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* type-0 32-blocks: d = (value of max |x|) / -half, q = round(x/d) + half clamped to [0, 2*half-1] */
+static void quant_sym32(const float *x, uint8_t *blk, int half, uint8_t *qout) {
+    float amax = 0, vmax = 0;
+    for (int j = 0; j < 32; j++)
+        if (fabsf(x[j]) > amax) amax = fabsf(x[j]), vmax = x[j];
+    float d = vmax / (float)-half;
+    put16(blk, pulse_fp32_to_fp16(d));
+    d = pulse_fp16_to_fp32(pq_rd16(blk));
+    float id = d != 0 ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++)
+        qout[j] = (uint8_t)clampi((int)nearbyintf(x[j] * id) + half, 0, 2 * half - 1);
+}
+
+/* type-1 32-blocks: m = min, d = (max-min)/levels */
+static void quant_asym32(const float *x, uint8_t *blk, int levels, uint8_t *qout) {
+    float mn = x[0], mx = x[0];
+    for (int j = 1; j < 32; j++) mn = fminf(mn, x[j]), mx = fmaxf(mx, x[j]);
+    float d = (mx - mn) / (float)levels;
+    put16(blk, pulse_fp32_to_fp16(d));
+    put16(blk + 2, pulse_fp32_to_fp16(mn));
+    d = pulse_fp16_to_fp32(pq_rd16(blk));
+    mn = pulse_fp16_to_fp32(pq_rd16(blk + 2));
+    float id = d != 0 ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++) qout[j] = (uint8_t)clampi((int)nearbyintf((x[j] - mn) * id), 0, levels);
+}
+
+static void pack_nibbles(const uint8_t *q, uint8_t *qs) {
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+}
+
+static uint32_t pack_high_bits(const uint8_t *q) {
+    uint32_t qh = 0;
+    for (int j = 0; j < 32; j++) qh |= (uint32_t)((q[j] >> 4) & 1) << j;
+    return qh;
+}
+
+/* q4_K / q5_K: 8 sub-blocks of 32 with 6-bit scales and mins */
+static void quant_k45(const float *x, uint8_t *blk, int levels) {
+    float sc[8], mn[8];
+    for (int s = 0; s < 8; s++) {
+        float lo = 0, hi = 0; /* include 0 so the min is <= 0 */
+        for (int l = 0; l < 32; l++) lo = fminf(lo, x[32 * s + l]), hi = fmaxf(hi, x[32 * s + l]);
+        sc[s] = (hi - lo) / (float)levels;
+        mn[s] = -lo;
+    }
+    float msc = 0, mmn = 0;
+    for (int s = 0; s < 8; s++) msc = fmaxf(msc, sc[s]), mmn = fmaxf(mmn, mn[s]);
+    float d = msc / 63.0f, dmin = mmn / 63.0f;
+    put16(blk, pulse_fp32_to_fp16(d));
+    put16(blk + 2, pulse_fp32_to_fp16(dmin));
+    d = pulse_fp16_to_fp32(pq_rd16(blk));
+    dmin = pulse_fp16_to_fp32(pq_rd16(blk + 2));
+    uint8_t isc[8], imn[8];
+    for (int s = 0; s < 8; s++) {
+        isc[s] = (uint8_t)clampi(d != 0 ? (int)nearbyintf(sc[s] / d) : 0, 0, 63);
+        imn[s] = (uint8_t)clampi(dmin != 0 ? (int)nearbyintf(mn[s] / dmin) : 0, 0, 63);
+    }
+    uint8_t *scales = blk + 4;
+    for (int j = 0; j < 4; j++) {
+        scales[j] = (uint8_t)((isc[j] & 63) | ((isc[j + 4] >> 4) << 6));
+        scales[j + 4] = (uint8_t)((imn[j] & 63) | ((imn[j + 4] >> 4) << 6));
+        scales[j + 8] = (uint8_t)((isc[j + 4] & 0xF) | ((imn[j + 4] & 0xF) << 4));
+    }
+    uint8_t q[256];
+    for (int s = 0; s < 8; s++) {
+        float ds = d * isc[s], ms = dmin * imn[s], id = ds != 0 ? 1.0f / ds : 0.0f;
+        for (int l = 0; l < 32; l++)
+            q[32 * s + l] = (uint8_t)clampi((int)nearbyintf((x[32 * s + l] + ms) * id), 0, levels);
+    }
+    int is5 = levels == 31;
+    uint8_t *qh = blk + 16, *qs = blk + (is5 ? 48 : 16);
+    if (is5) memset(qh, 0, 32);
+    for (int j = 0; j < 4; j++)
+        for (int l = 0; l < 32; l++) {
+            uint8_t a = q[64 * j + l], b = q[64 * j + 32 + l];
+            qs[32 * j + l] = (uint8_t)((a & 0xF) | ((b & 0xF) << 4));
+            if (is5) qh[l] |= (uint8_t)((((a >> 4) & 1) << (2 * j)) | (((b >> 4) & 1) << (2 * j + 1)));
+        }
+}
+
+static void quant_q6k(const float *x, uint8_t *blk) {
+    float sc[16], amax_s = 0;
+    for (int s = 0; s < 16; s++) {
+        float amax = 0, vmax = 0;
+        for (int l = 0; l < 16; l++)
+            if (fabsf(x[16 * s + l]) > amax) amax = fabsf(x[16 * s + l]), vmax = x[16 * s + l];
+        sc[s] = vmax / -32.0f;
+        amax_s = fmaxf(amax_s, fabsf(sc[s]));
+    }
+    float d = amax_s / 127.0f;
+    put16(blk + 208, pulse_fp32_to_fp16(d));
+    d = pulse_fp16_to_fp32(pq_rd16(blk + 208));
+    int8_t *scales = (int8_t *)(blk + 192);
+    uint8_t q[256];
+    for (int s = 0; s < 16; s++) {
+        scales[s] = (int8_t)clampi(d != 0 ? (int)nearbyintf(sc[s] / d) : 0, -128, 127);
+        float ds = d * scales[s], id = ds != 0 ? 1.0f / ds : 0.0f;
+        for (int l = 0; l < 16; l++)
+            q[16 * s + l] = (uint8_t)(clampi((int)nearbyintf(x[16 * s + l] * id), -32, 31) + 32);
+    }
+    uint8_t *ql = blk, *qh = blk + 128;
+    for (int c = 0; c < 2; c++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *qc = q + 128 * c;
+            ql[64 * c + l] = (uint8_t)((qc[l] & 0xF) | ((qc[l + 64] & 0xF) << 4));
+            ql[64 * c + l + 32] = (uint8_t)((qc[l + 32] & 0xF) | ((qc[l + 96] & 0xF) << 4));
+            qh[32 * c + l] = (uint8_t)((qc[l] >> 4) | ((qc[l + 32] >> 4) << 2) | ((qc[l + 64] >> 4) << 4) |
+                                       ((qc[l + 96] >> 4) << 6));
+        }
+}
+
+size_t pulse_quantize_row(int type, const float *x, void *dst, int64_t n) {
+    size_t rs = pulse_ggml_row_size(type, n);
+    if (!rs || !pulse_ggml_type_supported(type)) return 0;
+    uint8_t *o = (uint8_t *)dst, q[32];
+    switch (type) {
+    case PULSE_GGML_F32:
+        memcpy(dst, x, (size_t)n * 4);
+        break;
+    case PULSE_GGML_F16:
+        for (int64_t i = 0; i < n; i++) put16(o + 2 * i, pulse_fp32_to_fp16(x[i]));
+        break;
+    case PULSE_GGML_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], 4);
+            if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+                u = (u >> 16) | 0x40; /* quiet nan */
+            else
+                u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16; /* round to nearest even */
+            put16(o + 2 * i, (uint16_t)u);
+        }
+        break;
+    case PULSE_GGML_Q4_0:
+        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 18) {
+            quant_sym32(x, o, 8, q);
+            pack_nibbles(q, o + 2);
+        }
+        break;
+    case PULSE_GGML_Q4_1:
+        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 20) {
+            quant_asym32(x, o, 15, q);
+            pack_nibbles(q, o + 4);
+        }
+        break;
+    case PULSE_GGML_Q5_0:
+        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 22) {
+            quant_sym32(x, o, 16, q);
+            uint32_t qh = pack_high_bits(q);
+            memcpy(o + 2, &qh, 4);
+            pack_nibbles(q, o + 6);
+        }
+        break;
+    case PULSE_GGML_Q5_1:
+        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 24) {
+            quant_asym32(x, o, 31, q);
+            uint32_t qh = pack_high_bits(q);
+            memcpy(o + 4, &qh, 4);
+            pack_nibbles(q, o + 8);
+        }
+        break;
+    case PULSE_GGML_Q8_0:
+        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 34) {
+            float amax = 0;
+            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+            put16(o, pulse_fp32_to_fp16(amax / 127.0f));
+            float d = pulse_fp16_to_fp32(pq_rd16(o)), id = d != 0 ? 1.0f / d : 0.0f;
+            for (int j = 0; j < 32; j++)
+                o[2 + j] = (uint8_t)(int8_t)clampi((int)nearbyintf(x[j] * id), -127, 127);
+        }
+        break;
+    case PULSE_GGML_Q4_K:
+        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 144) quant_k45(x, o, 15);
+        break;
+    case PULSE_GGML_Q5_K:
+        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 176) quant_k45(x, o, 31);
+        break;
+    case PULSE_GGML_Q6_K:
+        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 210) quant_q6k(x, o);
+        break;
+    case PULSE_GGML_Q8_K:
+        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 292) {
+            pq_a256 a;
+            pq_quantize_a256_ref(x, &a, 256);
+            memcpy(o, &a.d, 4);
+            memcpy(o + 4, a.qs, 256);
+            memcpy(o + 260, a.bsums, 32);
+        }
+        break;
+    default:
+        return 0;
+    }
+    return rs;
+}

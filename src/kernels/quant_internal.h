@@ -1,0 +1,86 @@
+/* kernels/quant_internal.h — shared between quant.c (scalar reference, dispatch) and quant_avx2.c: block
+ * sizes, the activation formats that quantised products use, and the kernel prototypes. Weight blocks are
+ * read from byte pointers (GGUF data need not be aligned for the structs), fields at ggml's offsets:
+ *   q4_0  (18 B): f16 d | u8 qs[16]               x = d * (nib - 8)      nib: elt j low, elt j+16 high
+ *   q4_1  (20 B): f16 d, f16 m | u8 qs[16]         x = d * nib + m
+ *   q5_0  (22 B): f16 d | u32 qh | u8 qs[16]       x = d * ((nib | bit<<4) - 16)    bit j of qh: elt j
+ *   q5_1  (24 B): f16 d, f16 m | u32 qh | qs[16]   x = d * (nib | bit<<4) + m
+ *   q8_0  (34 B): f16 d | i8 qs[32]                x = d * q
+ *   q4_K (144 B): f16 d, f16 dmin | u8 scales[12] (6-bit sc/m x 8) | u8 qs[128]
+ *   q5_K (176 B): f16 d, f16 dmin | scales[12] | u8 qh[32] | u8 qs[128]
+ *   q6_K (210 B): u8 ql[128] | u8 qh[64] | i8 scales[16] | f16 d
+ *   q8_K (292 B): f32 d | i8 qs[256] | i16 bsums[16] */
+#ifndef PULSE_KERNELS_QUANT_INTERNAL_H
+#define PULSE_KERNELS_QUANT_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "pulse/quant.h"
+
+#define PQ_QK 32
+#define PQ_QKK 256
+
+/* Activation block for the 32-element types: d and s = d * sum(qs). */
+typedef struct {
+    float d;
+    float s;
+    int8_t qs[PQ_QK];
+} pq_a32;
+
+/* Activation block for the K-quants: d, per-16 sums of qs, qs. */
+typedef struct {
+    float d;
+    int16_t bsums[16];
+    int8_t qs[PQ_QKK];
+} pq_a256;
+
+/* Which activation format a weight type multiplies against. */
+enum { PQ_ACT_F32 = 0, PQ_ACT_32 = 1, PQ_ACT_256 = 2 };
+int pq_act_kind(int type);
+/* Bytes of an activation row of n elements for that kind. */
+size_t pq_act_row_size(int kind, int64_t n);
+
+static inline uint16_t pq_rd16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+static inline uint32_t pq_rd32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline float pq_rdf32(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline void pq_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* Scalar activation quantisers (the AVX2 versions give identical bytes). */
+void pq_quantize_a32_ref(const float *x, pq_a32 *y, int64_t n);
+void pq_quantize_a256_ref(const float *x, pq_a256 *y, int64_t n);
+
+/* Scalar dot product of one weight row (n elements) with one activation row (float or quantised). */
+float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n);
+
+#ifdef __AVX2__
+void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n);
+void pq_quantize_a256_avx2(const float *x, pq_a256 *y, int64_t n);
+/* out[k] = dot(w, xa + k * xa_stride bytes) for k < nx (1..4): the weight row is unpacked once per block
+ * and multiplied into nx activation rows. Returns 0 if the type has no AVX2 kernel. */
+int pq_dot_avx2(int type, const uint8_t *w, const void *xa, size_t xa_stride, int nx, int64_t n, float *out);
+/* Returns 0 if the type has no AVX2 dequantiser. */
+int pq_dequantize_avx2(int type, const void *src, float *dst, int64_t n);
+#endif
+
+#endif
