@@ -25,6 +25,38 @@ static void test_matmul(int N, int C, int OC, int with_bias) {
     free(inp), free(w), free(b), free(out), free(ref);
 }
 
+/* backward against naive double loops at shapes big enough for the OpenMP-split sgemm/sgemv/sger paths
+ * (the finite-difference tests in test_kernels_grad.c use small shapes) */
+static void test_matmul_backward_ref(int N, int C, int OC) {
+    float *inp = ku_alloc((size_t)N * C), *w = ku_alloc((size_t)OC * C), *dout = ku_alloc((size_t)N * OC);
+    float *di = ku_alloc((size_t)N * C), *dw = ku_alloc((size_t)OC * C), *db = ku_alloc(OC);
+    double *rdi = (double *)calloc((size_t)N * C, sizeof(double)),
+           *rdw = (double *)calloc((size_t)OC * C, sizeof(double));
+    double *rdb = (double *)calloc(OC, sizeof(double));
+    ku_fill(inp, (size_t)N * C, -1, 1);
+    ku_fill(w, (size_t)OC * C, -1, 1);
+    ku_fill(dout, (size_t)N * OC, -1, 1);
+    for (size_t i = 0; i < (size_t)N * C; i++) rdi[i] = di[i] = 0.5f; /* accumulates onto existing values */
+    for (size_t i = 0; i < (size_t)OC * C; i++) rdw[i] = dw[i] = -0.25f;
+    for (int o = 0; o < OC; o++) rdb[o] = db[o] = 1.0f;
+    pulse_matmul_backward(di, dw, db, dout, inp, w, N, C, OC);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double d = dout[(size_t)n * OC + o];
+            rdb[o] += d;
+            for (int c = 0; c < C; c++) {
+                rdi[(size_t)n * C + c] += d * w[(size_t)o * C + c];
+                rdw[(size_t)o * C + c] += d * inp[(size_t)n * C + c];
+            }
+        }
+    double tol_i = 1e-5 * (OC + 8), tol_w = 1e-5 * (N + 8);
+    double ei = ku_max_abs_diff(di, rdi, (size_t)N * C), ew = ku_max_abs_diff(dw, rdw, (size_t)OC * C);
+    double eb = ku_max_abs_diff(db, rdb, OC);
+    CHECK_MSG(ei < tol_i && ew < tol_w && eb < tol_w,
+              "matmul backward N=%d C=%d OC=%d: dinp %.3g dweight %.3g dbias %.3g", N, C, OC, ei, ew, eb);
+    free(inp), free(w), free(dout), free(di), free(dw), free(db), free(rdi), free(rdw), free(rdb);
+}
+
 static void test_embedding(void) {
     const int N = 9, C = 5, V = 4;
     int ids[9] = {0, 3, 3, 1, -1, 4, 2, 0, 100};
@@ -319,6 +351,13 @@ int main(void) {
     int shapes[][3] = {{1, 7, 5}, {1, 64, 1}, {5, 1, 3}, {13, 17, 9}, {33, 64, 65}, {2, 3, 1}, {130, 20, 31}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int bias = 0; bias < 2; bias++) test_matmul(shapes[i][0], shapes[i][1], shapes[i][2], bias);
+    /* OpenMP-split products: rows, columns, gemv, odd sizes */
+    int big[][3] = {{301, 64, 41}, {9, 100, 1003}, {1, 100, 2001}, {1, 3001, 100}, {257, 33, 129}};
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        test_matmul(big[i][0], big[i][1], big[i][2], 1);
+        test_matmul_backward_ref(big[i][0], big[i][1], big[i][2]);
+    }
+    test_matmul_backward_ref(7, 5, 3);
     test_embedding();
     test_layernorm(1, 7, 1);
     test_layernorm(9, 33, 1);

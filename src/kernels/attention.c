@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <cblas.h>
-#include <omp.h>
 
 #include "kernels/internal.h"
 
@@ -14,7 +13,8 @@ static void att_forward_heads(float *out, float *att, const float *q, const floa
                               const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (B * NH > 1)
+    const int par = B * NH > 1 && (double)B * NH * T * T * hs > PK_PAR_ATT;
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (par)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const size_t off = (size_t)b * T * C + (size_t)h * hs;
@@ -53,7 +53,8 @@ static void att_backward_heads(float *dq, float *dk, float *dv, float *datt_scra
                                int C, int NH) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (B * NH > 1)
+    const int par = B * NH > 1 && (double)B * NH * T * T * hs > PK_PAR_ATT;
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (par)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const size_t off = (size_t)b * T * C + (size_t)h * hs;
@@ -82,23 +83,6 @@ static void att_backward_heads(float *dq, float *dk, float *dv, float *datt_scra
     }
 }
 
-/* OpenMP runs the (b, h) pairs in parallel and each calls sgemm on a small per-head matrix. A pthreads
- * OpenBLAS would start its own threads inside every one of those calls (it cannot see the OpenMP region),
- * which oversubscribes the cores badly, so it is held at 1 thread for the duration and restored afterwards.
- * An OpenMP OpenBLAS already runs single-threaded inside a parallel region and is left alone. */
-static int blas_single_begin(void) {
-    int nb = openblas_get_num_threads();
-    if (openblas_get_parallel() == 1 && nb > 1 && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-        openblas_set_num_threads(1);
-        return nb;
-    }
-    return 0;
-}
-
-static void blas_single_end(int saved) {
-    if (saved) openblas_set_num_threads(saved);
-}
-
 /* ---- forward ----
  * q, k, v, out (B, T, C), heads of hs = C / NH; att (B, NH, T, T) probabilities saved for backward;
  * key_mask (B, T) or NULL; causal: query t sees keys j <= t. A query with no visible key: att row 0, out 0.
@@ -106,9 +90,8 @@ static void blas_single_end(int saved) {
 void pulse_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                              const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
     if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
-    int saved = blas_single_begin();
+    pk_blas_single(); /* each (b, h) pair calls sgemm from inside the OpenMP region */
     att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal);
-    blas_single_end(saved);
 }
 
 /* ---- backward ----
@@ -120,7 +103,6 @@ void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scrat
                               const float *att, const float *q, const float *k, const float *v, int B, int T,
                               int C, int NH) {
     if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
-    int saved = blas_single_begin();
+    pk_blas_single(); /* each (b, h) pair calls sgemm from inside the OpenMP region */
     att_backward_heads(dq, dk, dv, datt_scratch, dout, att, q, k, v, B, T, C, NH);
-    blas_single_end(saved);
 }

@@ -1,8 +1,7 @@
 /* kernels/linear.c — owns the linear layer (sgemm/sgemv from OpenBLAS) and the embedding lookup, forward
- * and backward side by side. */
+ * and backward side by side. The products go through kernels/blas.c (OpenMP-split, OpenBLAS at 1 thread). */
 #include "pulse/kernels.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #include "kernels/internal.h"
@@ -26,10 +25,9 @@ void pulse_matmul_forward(float *out, const float *inp, const float *weight, con
         beta = 1.0f;
     }
     if (N == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, weight, C, inp, 1, beta, out, 1);
+        pk_sgemv(0, OC, C, 1.0f, weight, C, inp, beta, out);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out,
-                    OC);
+        pk_sgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 /* dinp (N, C) += dout (N, OC) @ weight (OC, C); dweight (OC, C) += dout^T @ inp; dbias (OC) += sum_n dout */
@@ -38,17 +36,15 @@ void pulse_matmul_backward(float *dinp, float *dweight, float *dbias, const floa
     if (N <= 0 || OC <= 0) return;
     if (C > 0 && dinp) {
         if (N == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, OC, C, 1.0f, weight, C, dout, 1, 1.0f, dinp, 1);
+            pk_sgemv(1, OC, C, 1.0f, weight, C, dout, 1.0f, dinp);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f,
-                        dinp, C);
+            pk_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
     }
     if (C > 0 && dweight) {
         if (N == 1)
-            cblas_sger(CblasRowMajor, OC, C, 1.0f, dout, 1, inp, 1, dweight, C);
+            pk_sger(OC, C, 1.0f, dout, inp, dweight, C);
         else
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
-                        dweight, C);
+            pk_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     }
     if (dbias) {
         /* column sums; each thread owns a contiguous block of output channels and walks all rows in order,

@@ -1,0 +1,101 @@
+/* kernels/blas.c — owns how the kernels call OpenBLAS: one thread pool (OpenMP) for everything. A pthreads
+ * OpenBLAS keeps its own worker threads spinning after each call; interleaved with OpenMP regions (layernorm,
+ * attention, GELU, ...) the two pools fight for the cores and a 2 ms backward can take 100 ms. So the kernels
+ * hold OpenBLAS at 1 thread and split each product over OpenMP threads themselves (along the larger output
+ * dimension), which keeps sgemm's own blocking intact. */
+#include <cblas.h>
+#include <omp.h>
+
+#include "kernels/internal.h"
+
+void pk_blas_single(void) {
+    /* openblas_get_parallel: 0 sequential, 1 pthreads, 2 OpenMP (already single-threaded inside our regions)
+     */
+    if (openblas_get_parallel() == 1 && openblas_get_num_threads() > 1) openblas_set_num_threads(1);
+}
+
+static int pk_threads_for(double flops) {
+    if (omp_in_parallel()) return 1;
+    int nth = omp_get_max_threads();
+    /* about 1 MFLOP per thread before splitting pays */
+    int by_work = (int)(flops / 1.0e6);
+    if (by_work < nth) nth = by_work;
+    return nth < 1 ? 1 : nth;
+}
+
+/* chunk [lo, hi) of [0, n) for part i of p, boundaries on multiples of align */
+static void pk_chunk(int n, int p, int i, int align, int *lo, int *hi) {
+    int per = (n + p - 1) / p;
+    per = (per + align - 1) / align * align;
+    *lo = i * per < n ? i * per : n;
+    *hi = (i + 1) * per < n ? (i + 1) * per : n;
+}
+
+void pk_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    pk_blas_single();
+    const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
+    const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+    int nth = pk_threads_for(2.0 * M * N * (double)K);
+    if (nth <= 1) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const int split_rows = M >= N;
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int i = 0; i < nth; i++) {
+        int lo, hi;
+        if (split_rows) {
+            pk_chunk(M, nth, i, 4, &lo, &hi);
+            if (hi <= lo) continue;
+            const float *Ab = transA ? A + lo : A + (size_t)lo * lda;
+            cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, Ab, lda, B, ldb, beta,
+                        C + (size_t)lo * ldc, ldc);
+        } else {
+            pk_chunk(N, nth, i, 16, &lo, &hi);
+            if (hi <= lo) continue;
+            const float *Bb = transB ? B + (size_t)lo * ldb : B + lo;
+            cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, A, lda, Bb, ldb, beta, C + lo, ldc);
+        }
+    }
+}
+
+void pk_sgemv(int trans, int M, int N, float alpha, const float *A, int lda, const float *x, float beta,
+              float *y) {
+    if (M <= 0 || N <= 0) return;
+    pk_blas_single();
+    int ylen = trans ? N : M;
+    int nth = pk_threads_for(2.0 * M * (double)N * 4.0); /* memory-bound: split later than sgemm */
+    if (nth <= 1) {
+        cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1, beta, y, 1);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int i = 0; i < nth; i++) {
+        int lo, hi;
+        pk_chunk(ylen, nth, i, 16, &lo, &hi);
+        if (hi <= lo) continue;
+        if (trans) /* y[lo:hi] = alpha A[:, lo:hi]^T x + beta y[lo:hi] */
+            cblas_sgemv(CblasRowMajor, CblasTrans, M, hi - lo, alpha, A + lo, lda, x, 1, beta, y + lo, 1);
+        else /* y[lo:hi] = alpha A[lo:hi, :] x + beta y[lo:hi] */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, N, alpha, A + (size_t)lo * lda, lda, x, 1, beta,
+                        y + lo, 1);
+    }
+}
+
+void pk_sger(int M, int N, float alpha, const float *x, const float *y, float *A, int lda) {
+    if (M <= 0 || N <= 0) return;
+    pk_blas_single();
+    int nth = pk_threads_for(2.0 * M * (double)N * 4.0);
+    if (nth <= 1) {
+        cblas_sger(CblasRowMajor, M, N, alpha, x, 1, y, 1, A, lda);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int i = 0; i < nth; i++) {
+        int lo, hi;
+        pk_chunk(M, nth, i, 1, &lo, &hi);
+        if (hi > lo) cblas_sger(CblasRowMajor, hi - lo, N, alpha, x + lo, 1, y, 1, A + (size_t)lo * lda, lda);
+    }
+}
