@@ -358,9 +358,10 @@ pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *
         }
     }
     if (id_idx < 0) {
+        st = pulse_set_error(PULSE_ERR_PARSE, "%s:1: expected a header with an '%s' column, found '%.200s'",
+                             path, id_col, cols[0]);
         pd_reader_close(&r);
-        return pulse_set_error(PULSE_ERR_PARSE, "%s:1: expected a header with an '%s' column, found '%.200s'",
-                               path, id_col, cols[0]);
+        return st;
     }
     unsigned char *seen = calloc((size_t)ds->n_items + 1, 1);
     if (!seen) {

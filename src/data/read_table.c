@@ -191,12 +191,12 @@ pulse_status pd_load_recbole(const char *path_inter, const char *path_item, cons
         if (strncmp(f[c], "rating:", 7) == 0) cr = (int)c;
     }
     if (cu < 0 || ci < 0) {
+        st = pulse_set_error(PULSE_ERR_PARSE,
+                             "%s:1: expected a RecBole header with user_id:token and item_id:token columns, "
+                             "found '%.120s'",
+                             path_inter, f[0]);
         pd_reader_close(&r);
-        return pulse_set_error(
-            PULSE_ERR_PARSE,
-            "%s:1: expected a RecBole header with user_id:token and item_id:token columns, "
-            "found '%.120s'",
-            path_inter, f[0]);
+        return st;
     }
     pd_strmap um, im;
     pd_strmap_init(&um);
