@@ -49,11 +49,6 @@ static inline __m256i dot_u8i8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-/* i8 x i8 via the sign trick */
-static inline __m256i dot_i8i8(__m256i a, __m256i b) {
-    return dot_u8i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-}
-
 static inline __m256i loadu(const void *p) {
     return _mm256_loadu_si256((const __m256i *)p);
 }
