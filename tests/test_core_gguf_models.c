@@ -33,7 +33,7 @@ static void test_blocks(void) {
     if (!j) return;
     cJSON *blocks = cJSON_GetObjectItem(j, "blocks"), *b;
     int ntypes = 0;
-    cJSON_ArrayForEach(b, blocks) {
+    for (b = blocks ? blocks->child : NULL; b; b = b->next) {
         const char *tn = cJSON_GetObjectItem(b, "type")->valuestring;
         int type = cJSON_GetObjectItem(b, "ggml_type")->valueint, n = cJSON_GetObjectItem(b, "n")->valueint;
         const char *hex = cJSON_GetObjectItem(b, "hex")->valuestring;
@@ -79,7 +79,8 @@ static void test_model(const char *fixture) {
     if (!j) return;
     cJSON *tensors = cJSON_GetObjectItem(j, "tensors"), *t;
     CHECK(cJSON_GetArraySize(tensors) >= 5);
-    cJSON_ArrayForEach(t, tensors) CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(t, "first")) > 0);
+    for (t = tensors ? tensors->child : NULL; t; t = t->next)
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(t, "first")) > 0);
     const char *file = cJSON_GetObjectItem(j, "file")->valuestring;
     char dir[1024], path[1200];
     pulse_path_join(path, sizeof path, models_dir(dir, sizeof dir), file);
@@ -97,7 +98,7 @@ static void test_model(const char *fixture) {
     CHECK((int)pulse_gguf_n_tensors(g) == cJSON_GetObjectItem(j, "n_tensors")->valueint);
     pulse_rng r;
     pulse_rng_seed(&r, 3);
-    cJSON_ArrayForEach(t, tensors) {
+    for (t = tensors ? tensors->child : NULL; t; t = t->next) {
         const char *name = cJSON_GetObjectItem(t, "name")->valuestring;
         const pulse_gguf_tensor *ti = pulse_gguf_find_tensor(g, name);
         CHECK_MSG(ti != NULL, "%s: tensor %s missing", file, name);
@@ -123,7 +124,7 @@ static void test_model(const char *fixture) {
         CHECK_MSG(bad == 0, "%s %s: %d of the first values differ from gguf-py", file, name, bad);
         cJSON *rr, *rowsj = cJSON_GetObjectItem(t, "rows");
         int bad_sum = 0;
-        cJSON_ArrayForEach(rr, rowsj) {
+        for (rr = rowsj ? rowsj->child : NULL; rr; rr = rr->next) {
             int64_t ri = (int64_t)cJSON_GetObjectItem(rr, "row")->valuedouble;
             pulse_dequantize_row(ti->type, (const uint8_t *)ti->data + (size_t)ri * rs, y, cols);
             double s = 0, as = 0;
