@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""scripts/tokenizer_fixtures.py — reference token ids for the tokenizer parity test (tests/test_lm_tokenizer.c).
+
+The reference is llama.cpp itself (PyPI llama-cpp-python, vocab_only=True), i.e. the same GGUF metadata read by
+the tokenizer pulse re-implements. Run it in the reference environment (scripts/pyref.sh):
+
+  python scripts/tokenizer_fixtures.py corpus [--items ../shared/data/amazon-beauty/items.tsv]
+      -> (re)writes tests/fixtures/tok_corpus.txt (product titles + hand-written hard cases + seeded random mixes)
+  python scripts/tokenizer_fixtures.py fixtures --model smollm2=PATH.gguf --model gemma3=PATH.gguf
+      -> tests/fixtures/tok_<name>.json: for every corpus line the ids with parse_special off and on (no BOS)
+
+Corpus format: one text per line; the escapes \\n \\t \\r \\\\ and \\uXXXX stand for those characters (so texts may
+hold newlines). The JSON fixtures hold the decoded texts themselves.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, "tests", "fixtures", "tok_corpus.txt")
+
+HAND = [
+    "Hello world",
+    "Hello, world! How's it going? I'm fine, you're great, we'll see, they've gone, he'd say.",
+    "IT'S ALL CAPS AND SHE'LL SHOUT, WE'VE SEEN IT, I'D SAY, THEY'RE HERE",
+    "don't won't can't shouldn't y'all o'clock rock'n'roll 'quoted' \"double\"",
+    "",
+    " ",
+    "  ",
+    "   leading spaces",
+    "trailing spaces   ",
+    "a  b   c    d     e",
+    "tab\tseparated\tvalues\t\tdouble tab",
+    "line one\nline two\n\nline four\n\n\n\nafter four newlines",
+    "windows\r\nline\r\nendings\r\n",
+    "\n",
+    "\n\n",
+    " \n \n ",
+    "mixed \t \n whitespace \u00a0 nbsp \u2003 em space \u3000 ideographic",
+    "0",
+    "12",
+    "123",
+    "1234",
+    "12345678901234567890",
+    "3.14159 2,718 1e-10 -42 +7 0x1F 0b1010 1_000_000",
+    "Price: $19.99 (was $24.99) — save 20%!",
+    "Phone: +1 (555) 123-4567, ZIP 90210-1234",
+    "2024-01-15T10:30:00Z 12:45 pm 31/12/1999",
+    "1st 2nd 3rd 4th 21st 100th",
+    "café naïve résumé façade coöperate jalapeño Ångström",
+    "Größe Straße Übermäßig ÄÖÜ äöü ß",
+    "Ça va? Où est la bibliothèque? L'été dernier.",
+    "español: ¿Cómo estás? ¡Muy bien! mañana",
+    "Português: ação, coração, não, pão",
+    "Ελληνικά: Καλημέρα κόσμε",
+    "Русский: Привет, мир! Съешь же ещё этих мягких французских булок.",
+    "Українська: Ґанок, їжак, є",
+    "עברית: שלום עולם",
+    "العربية: مرحبا بالعالم ١٢٣",
+    "हिन्दी: नमस्ते दुनिया १२३",
+    "বাংলা: হ্যালো বিশ্ব",
+    "ไทย: สวัสดีชาวโลก",
+    "日本語のテキスト、カタカナ、ひらがな。",
+    "中文：你好，世界！这是一个测试。",
+    "한국어: 안녕하세요 세계",
+    "Tiếng Việt: Xin chào thế giới",
+    "emoji 🤗😀🎉👍🏽 👨‍👩‍👧‍👦 ❤️ 🇫🇷 ✨",
+    "🙂🙂🙂🙂🙂",
+    "math: ∑ ∫ √ ∞ ≈ ≠ ≤ ≥ ± × ÷ π θ λ µ",
+    "superscripts ² ³ ¹ ½ ¼ ¾ Ⅻ ⅷ ① ② ⑩",
+    "fullwidth ＡＢＣ １２３ ！？",
+    "combining: e\u0301 a\u0300 n\u0303 o\u0308 Z\u0351\u0352\u0353",
+    "zero\u200bwidth\u200cjoiner\u200dand\ufeffbom",
+    "control \u0001\u0002\u007f chars",
+    "private use \ue000\uf8ff",
+    "Symbols: © ® ™ ° § ¶ † ‡ • … ‰ ′ ″ € £ ¥ ₹ ₿",
+    "quotes: “smart” ‘single’ «guillemets» „low“",
+    "dashes: - – — ― hyphen-ated em—dash en–dash",
+    "def main():\n    print(\"hello\")\n    return 0\n",
+    "for (int i = 0; i < n; i++) { sum += a[i] * b[i]; }",
+    "#include <stdio.h>\nint main(void) { return 0; }",
+    "if x >= 10 and y != 3: z = x ** 2 // 4 % 7",
+    "const f = (a, b) => a + b; // arrow\n/* block */",
+    "<html><body><h1>Title</h1><p class=\"x\">text</p></body></html>",
+    "SELECT * FROM users WHERE id = 42 AND name LIKE '%bob%';",
+    "{\"key\": [1, 2, 3], \"nested\": {\"a\": null, \"b\": true}}",
+    "https://www.example.com/path?query=1&b=2#frag",
+    "email: someone@example.org, @handle #hashtag",
+    "$$$ ^^^ ``` ||| <<< >>> === +++ --- ~~~ *** ### @@@ !!! ???",
+    "a.b,c;d:e!f?g(h)i[j]k{l}m<n>o",
+    "...,,,;;;:::",
+    "''''",
+    "'s 't 're 've 'm 'll 'd 'S 'T 'RE 'VE 'M 'LL 'D",
+    "CamelCaseWordsAndSNAKE_CASE_words and kebab-case-words",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "abcabcabcabcabcabcabcabcabcabcabcabc",
+    "The quick brown fox jumps over the lazy dog.",
+    "Pack my box with five dozen liquor jugs!",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n",
+    "<|endoftext|>after end",
+    "text<|im_end|>text<|im_start|>",
+    "<start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\n",
+    "<bos><eos><pad><unk><mask>",
+    "<|user|>\nHi<|end|>\n<|assistant|>\n",
+    "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
+    "<repo_name>x<file_sep>y<filename>z<gh_stars>",
+    "< |im_start| > <im_start> <|im_start <|",
+    "[INST] Hello [/INST] </s> <s>",
+    "<unused0><unused99><start_of_image>",
+    "User: Given the purchase history, recommend the next item.\nAssistant: Based on the items, the user likes nail polish.",
+    "Rationale: The user bought OPI Nail Lacquer and Essie polish, so they will likely buy a top coat next.",
+    "Item 1: \"CND Shellac Power Polish\" | Item 2: 'Maybelline New York Color Sensational' | Item 3: (L'Oreal)",
+]
+
+POOL = (list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") * 3 + list("0123456789") * 3 +
+        [" "] * 12 + ["\n", "\t", "\r", "\u00a0", "\u3000", "\u2009"] +
+        list("'\".,;:!?-_()[]{}<>/\\|@#$%^&*+=~`") + list("éèàçñüößøåœæ") + list("日本語中文한국") +
+        ["🤗", "😀", "👍🏽", "❤️", "🇫🇷"] + list("²½①Ⅻ٣३") + ["\u0301", "\u200d", "\ufeff"] +
+        ["<|im_start|>", "<|im_end|>", "<start_of_turn>", "<end_of_turn>", "'s", "'LL", "  ", "\n\n"])
+
+
+def escape(s):
+    out = []
+    for ch in s:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ch in "\u2028\u2029\x85\x7f" or 0xD800 <= ord(ch) < 0xE000:
+            out.append("\\u%04x" % ord(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def unescape(s):
+    out, i = [], 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            d = s[i + 1]
+            if d == "n":
+                out.append("\n")
+            elif d == "t":
+                out.append("\t")
+            elif d == "r":
+                out.append("\r")
+            elif d == "\\":
+                out.append("\\")
+            elif d == "u":
+                out.append(chr(int(s[i + 2:i + 6], 16)))
+                i += 4
+            else:
+                out.append(c + d)
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def make_corpus(items_path, n_titles, n_random):
+    lines = list(HAND)
+    if items_path and os.path.exists(items_path):
+        with open(items_path, encoding="utf-8") as f:
+            rows = f.read().split("\n")[1:]
+        titles = [r.split("\t")[2] for r in rows if r.count("\t") >= 2 and r.split("\t")[2].strip()]
+        step = max(1, len(titles) // n_titles)
+        lines += titles[::step][:n_titles]
+        # a few whole rows (brand, category path, keywords) too
+        lines += [" | ".join(r.split("\t")[2:]) for r in rows[5::len(rows) // 20][:20] if r.count("\t") >= 5]
+    else:
+        print("items file not found: no product titles added", file=sys.stderr)
+    rng = random.Random(2510)
+    for _ in range(n_random):
+        k = rng.randint(1, 40)
+        lines.append("".join(rng.choice(POOL) for _ in range(k)))
+    with open(CORPUS, "w", encoding="utf-8") as f:
+        for s in lines:
+            f.write(escape(s) + "\n")
+    print("%s: %d lines" % (CORPUS, len(lines)))
+
+
+def read_corpus():
+    with open(CORPUS, encoding="utf-8") as f:
+        return [unescape(l.rstrip("\n")) for l in f]
+
+
+def make_fixtures(models):
+    import llama_cpp
+    texts = read_corpus()
+    for spec in models:
+        name, path = spec.split("=", 1)
+        m = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+        entries = []
+        for t in texts:
+            b = t.encode("utf-8")
+            ids = m.tokenize(b, add_bos=False, special=False) if b else []
+            ids_sp = m.tokenize(b, add_bos=False, special=True) if b else []
+            entries.append({"text": t, "ids": ids, "ids_special": ids_sp})
+        out = {
+            "model": os.path.basename(path),
+            "reference": "llama-cpp-python %s, Llama(vocab_only=True).tokenize(add_bos=False, special=False/True)"
+                         % llama_cpp.__version__,
+            "n_vocab": m.n_vocab(),
+            "bos": m.token_bos(),
+            "eos": m.token_eos(),
+            "entries": entries,
+        }
+        dst = os.path.join(ROOT, "tests", "fixtures", "tok_%s.json" % name)
+        with open(dst, "w", encoding="utf-8") as f:
+            json.dump(out, f, ensure_ascii=False, separators=(",", ":"))
+            f.write("\n")
+        n_ids = sum(len(e["ids"]) + len(e["ids_special"]) for e in entries)
+        print("%s: %d texts, %d reference ids" % (dst, len(entries), n_ids))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("corpus")
+    c.add_argument("--items", default=os.path.join(ROOT, "..", "shared", "data", "amazon-beauty", "items.tsv"))
+    c.add_argument("--titles", type=int, default=250)
+    c.add_argument("--random", type=int, default=120)
+    fx = sub.add_parser("fixtures")
+    fx.add_argument("--model", action="append", required=True, help="NAME=PATH.gguf")
+    a = ap.parse_args()
+    if a.cmd == "corpus":
+        make_corpus(a.items, a.titles, a.random)
+    else:
+        make_fixtures(a.model)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+/* src/lm/chat.c — owns chat formatting: the template families these models use (ChatML, Gemma turns, Phi-3,
+ * Phi-4, Phi-4-mini, Llama-3, raw), detected from tokenizer.chat_template as llama.cpp's
+ * llm_chat_detect_template does, else from the vocabulary's turn tokens. Output follows llama.cpp's
+ * llm_chat_apply_template for each family, except that ChatML also inserts the default system message a
+ * template writes itself (SmolLM2's "You are a helpful AI assistant named SmolLM, ..."). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pulse/tokenizer.h"
+
+static const char *family_names[] = {"auto", "raw", "chatml", "gemma", "phi3", "phi4", "phi4-mini", "llama3"};
+
+int pulse_chat_family_from_name(const char *name) {
+    if (!name) return -1;
+    for (int i = 0; i < (int)(sizeof family_names / sizeof *family_names); i++)
+        if (!strcmp(name, family_names[i])) return i;
+    if (!strcmp(name, "none")) return PULSE_CHAT_RAW;
+    if (!strcmp(name, "smollm2") || !strcmp(name, "qwen2")) return PULSE_CHAT_CHATML;
+    if (!strcmp(name, "gemma3")) return PULSE_CHAT_GEMMA;
+    if (!strcmp(name, "llama-3")) return PULSE_CHAT_LLAMA3;
+    return -1;
+}
+
+const char *pulse_chat_family_name(pulse_chat_family f) {
+    return ((int)f >= 0 && (int)f < (int)(sizeof family_names / sizeof *family_names)) ? family_names[f]
+                                                                                       : "?";
+}
+
+pulse_chat_family pulse_chat_detect_template(const char *tmpl) {
+    if (!tmpl || !*tmpl) return PULSE_CHAT_RAW;
+#define HAS(s) (strstr(tmpl, (s)) != NULL)
+    if (HAS("<|im_sep|>")) return PULSE_CHAT_PHI4;
+    if (HAS("<|im_start|>")) return PULSE_CHAT_CHATML;
+    if (HAS("<start_of_turn>")) return PULSE_CHAT_GEMMA;
+    if (HAS("<|start_header_id|>") && HAS("<|end_header_id|>")) return PULSE_CHAT_LLAMA3;
+    if (HAS("<|assistant|>") && HAS("<|end|>")) {
+        /* Phi-4-mini writes '<|' + role + '|>' + content with no newline; Phi-3 puts one after the role */
+        if (HAS("'|>' + message['content']") || HAS("\"|>\" + message[\"content\"]"))
+            return PULSE_CHAT_PHI4_MINI;
+        return PULSE_CHAT_PHI3;
+    }
+#undef HAS
+    return PULSE_CHAT_RAW;
+}
+
+pulse_chat_family pulse_chat_detect(const pulse_tokenizer *tok) {
+    if (!tok) return PULSE_CHAT_RAW;
+    const char *tmpl = pulse_tokenizer_chat_template(tok);
+    if (tmpl) {
+        pulse_chat_family f = pulse_chat_detect_template(tmpl);
+        if (f != PULSE_CHAT_RAW) return f;
+    }
+#define TOK(s) (pulse_token_lookup(tok, (s), strlen(s)) >= 0)
+    if (TOK("<start_of_turn>") && TOK("<end_of_turn>")) return PULSE_CHAT_GEMMA;
+    if (TOK("<|im_start|>") && TOK("<|im_end|>"))
+        return TOK("<|im_sep|>") ? PULSE_CHAT_PHI4 : PULSE_CHAT_CHATML;
+    if (TOK("<|start_header_id|>") && TOK("<|eot_id|>")) return PULSE_CHAT_LLAMA3;
+    if (TOK("<|assistant|>") && TOK("<|end|>")) return PULSE_CHAT_PHI3;
+#undef TOK
+    return PULSE_CHAT_RAW;
+}
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap : 256;
+        while (c < b->n + n + 1) c *= 2;
+        char *q = pulse_realloc(b->p, c);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+static void sb_cat(sbuf *b, const char *s) {
+    sb_put(b, s, strlen(s));
+}
+
+/* llama.cpp's trim(): ASCII whitespace on both ends */
+static void sb_trimmed(sbuf *b, const char *s) {
+    size_t n = strlen(s), i = 0;
+    while (i < n && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r'))) i++;
+    while (n > i && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r'))) n--;
+    sb_put(b, s + i, n - i);
+}
+
+/* The default system message a ChatML template writes when the first message is not a system one:
+ * the literal between "<|im_start|>system\n" and "<|im_end|>" (NULL when the template has none). */
+static char *chatml_default_system(const char *tmpl) {
+    if (!tmpl || !strstr(tmpl, "messages[0]['role'] != 'system'")) return NULL;
+    const char *key = "<|im_start|>system\\n";
+    const char *p = strstr(tmpl, key);
+    size_t kl = strlen(key);
+    if (!p) {
+        key = "<|im_start|>system\n";
+        kl = strlen(key);
+        p = strstr(tmpl, key);
+    }
+    if (!p) return NULL;
+    p += kl;
+    const char *e = strstr(p, "<|im_end|>");
+    if (!e || e == p) return NULL;
+    for (const char *q = p; q < e; q++)
+        if (*q == '{' || *q == '}' || *q == '\'' || *q == '+') return NULL; /* not a plain literal */
+    char *s = malloc((size_t)(e - p) + 1);
+    if (!s) return NULL;
+    memcpy(s, p, (size_t)(e - p));
+    s[e - p] = 0;
+    return s;
+}
+
+pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family family,
+                                        const pulse_chat_msg *msgs, int n, int add_generation_prompt,
+                                        char **out) {
+    *out = NULL;
+    if (n < 0 || (n > 0 && !msgs))
+        return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: invalid arguments");
+    for (int i = 0; i < n; i++)
+        if (!msgs[i].role || !msgs[i].content)
+            return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: message %d has no role or content", i);
+    if (family == PULSE_CHAT_AUTO) family = pulse_chat_detect_template(tmpl);
+    sbuf b = {0};
+    sb_cat(&b, ""); /* an empty result is still a string */
+    switch (family) {
+    case PULSE_CHAT_AUTO:
+    case PULSE_CHAT_RAW:
+        for (int i = 0; i < n; i++) sb_cat(&b, msgs[i].content);
+        break;
+    case PULSE_CHAT_CHATML: {
+        char *sys = (n == 0 || strcmp(msgs[0].role, "system")) ? chatml_default_system(tmpl) : NULL;
+        if (sys) {
+            sb_cat(&b, "<|im_start|>system\n");
+            sb_cat(&b, sys);
+            sb_cat(&b, "<|im_end|>\n");
+            free(sys);
+        }
+        for (int i = 0; i < n; i++) {
+            sb_cat(&b, "<|im_start|>");
+            sb_cat(&b, msgs[i].role);
+            sb_cat(&b, "\n");
+            sb_cat(&b, msgs[i].content);
+            sb_cat(&b, "<|im_end|>\n");
+        }
+        if (add_generation_prompt) sb_cat(&b, "<|im_start|>assistant\n");
+        break;
+    }
+    case PULSE_CHAT_GEMMA: {
+        sbuf sys = {0};
+        for (int i = 0; i < n; i++) {
+            const char *role = msgs[i].role;
+            if (!strcmp(role, "system")) {
+                sb_trimmed(&sys, msgs[i].content);
+                continue;
+            }
+            if (!strcmp(role, "assistant")) role = "model";
+            sb_cat(&b, "<start_of_turn>");
+            sb_cat(&b, role);
+            sb_cat(&b, "\n");
+            if (sys.n && strcmp(role, "model")) {
+                sb_put(&b, sys.p, sys.n);
+                sb_cat(&b, "\n\n");
+                sys.n = 0;
+            }
+            sb_trimmed(&b, msgs[i].content);
+            sb_cat(&b, "<end_of_turn>\n");
+        }
+        if (sys.oom) b.oom = 1;
+        free(sys.p);
+        if (add_generation_prompt) sb_cat(&b, "<start_of_turn>model\n");
+        break;
+    }
+    case PULSE_CHAT_PHI3:
+    case PULSE_CHAT_PHI4_MINI:
+        for (int i = 0; i < n; i++) {
+            sb_cat(&b, "<|");
+            sb_cat(&b, msgs[i].role);
+            sb_cat(&b, family == PULSE_CHAT_PHI3 ? "|>\n" : "|>");
+            sb_cat(&b, msgs[i].content);
+            sb_cat(&b, family == PULSE_CHAT_PHI3 ? "<|end|>\n" : "<|end|>");
+        }
+        if (add_generation_prompt)
+            sb_cat(&b, family == PULSE_CHAT_PHI3 ? "<|assistant|>\n" : "<|assistant|>");
+        break;
+    case PULSE_CHAT_PHI4:
+        for (int i = 0; i < n; i++) {
+            sb_cat(&b, "<|im_start|>");
+            sb_cat(&b, msgs[i].role);
+            sb_cat(&b, "<|im_sep|>");
+            sb_cat(&b, msgs[i].content);
+            sb_cat(&b, "<|im_end|>");
+        }
+        if (add_generation_prompt) sb_cat(&b, "<|im_start|>assistant<|im_sep|>");
+        break;
+    case PULSE_CHAT_LLAMA3:
+        for (int i = 0; i < n; i++) {
+            sb_cat(&b, "<|start_header_id|>");
+            sb_cat(&b, msgs[i].role);
+            sb_cat(&b, "<|end_header_id|>\n\n");
+            sb_trimmed(&b, msgs[i].content);
+            sb_cat(&b, "<|eot_id|>");
+        }
+        if (add_generation_prompt) sb_cat(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        break;
+    default:
+        free(b.p);
+        return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: unknown chat family %d", (int)family);
+    }
+    if (b.oom) {
+        free(b.p);
+        return PULSE_ERR_NOMEM;
+    }
+    *out = b.p;
+    return PULSE_OK;
+}
+
+pulse_status pulse_chat_format(const pulse_tokenizer *tok, pulse_chat_family family,
+                               const pulse_chat_msg *msgs, int n, int add_generation_prompt, char **out) {
+    if (family == PULSE_CHAT_AUTO) {
+        if (!tok) {
+            *out = NULL;
+            return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: family AUTO needs a tokenizer");
+        }
+        family = pulse_chat_detect(tok);
+    }
+    return pulse_chat_format_template(tok ? pulse_tokenizer_chat_template(tok) : NULL, family, msgs, n,
+                                      add_generation_prompt, out);
+}

@@ -1,0 +1,597 @@
+/* tests/test_lm_tokenizer.c — tokenizers from GGUF metadata: hand-checked BPE and SPM behaviour on small
+ * synthetic vocabularies written as vocab-only GGUF files (always run), `pulse lm tokenize` on such a file,
+ * chat formatting, and 100%-identical ids + detokenize round trip against llama.cpp's reference ids
+ * (tests/fixtures/tok_<model>.json, scripts/tokenizer_fixtures.py) on the real SmolLM2 / Gemma-3 GGUFs when
+ * they are fetched (scripts/fetch-models.sh; skipped otherwise). */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "lm/unicode.h"
+#include "pulse/gguf.h"
+#include "pulse/tokenizer.h"
+
+/* ---- a minimal GGUF v3 writer (metadata only: vocab-only files have 0 tensors) ---- */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    uint64_t n_kv;
+} wbuf;
+
+static void wput(wbuf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t c = b->cap ? b->cap * 2 : 4096;
+        while (c < b->n + n) c *= 2;
+        b->p = realloc(b->p, c);
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+static void wu32(wbuf *b, uint32_t v) {
+    wput(b, &v, 4);
+}
+static void wu64(wbuf *b, uint64_t v) {
+    wput(b, &v, 8);
+}
+static void wstr(wbuf *b, const char *s) {
+    wu64(b, strlen(s));
+    wput(b, s, strlen(s));
+}
+static void kv_str(wbuf *b, const char *k, const char *v) {
+    wstr(b, k);
+    wu32(b, PULSE_GGUF_STRING);
+    wstr(b, v);
+    b->n_kv++;
+}
+static void kv_u32(wbuf *b, const char *k, uint32_t v) {
+    wstr(b, k);
+    wu32(b, PULSE_GGUF_UINT32);
+    wu32(b, v);
+    b->n_kv++;
+}
+static void kv_bool(wbuf *b, const char *k, int v) {
+    wstr(b, k);
+    wu32(b, PULSE_GGUF_BOOL);
+    unsigned char c = (unsigned char)(v != 0);
+    wput(b, &c, 1);
+    b->n_kv++;
+}
+static void kv_strs(wbuf *b, const char *k, const char **v, int n) {
+    wstr(b, k);
+    wu32(b, PULSE_GGUF_ARRAY);
+    wu32(b, PULSE_GGUF_STRING);
+    wu64(b, (uint64_t)n);
+    for (int i = 0; i < n; i++) wstr(b, v[i]);
+    b->n_kv++;
+}
+static void kv_i32s(wbuf *b, const char *k, const int *v, int n) {
+    wstr(b, k);
+    wu32(b, PULSE_GGUF_ARRAY);
+    wu32(b, PULSE_GGUF_INT32);
+    wu64(b, (uint64_t)n);
+    for (int i = 0; i < n; i++) wput(b, &v[i], 4);
+    b->n_kv++;
+}
+static void kv_f32s(wbuf *b, const char *k, const float *v, int n) {
+    wstr(b, k);
+    wu32(b, PULSE_GGUF_ARRAY);
+    wu32(b, PULSE_GGUF_FLOAT32);
+    wu64(b, (uint64_t)n);
+    for (int i = 0; i < n; i++) wput(b, &v[i], 4);
+    b->n_kv++;
+}
+/* header + kvs, 0 tensors, padded to 32 */
+static int write_gguf(const char *path, wbuf *kv) {
+    wbuf f = {0};
+    wput(&f, "GGUF", 4);
+    wu32(&f, 3);
+    wu64(&f, 0);
+    wu64(&f, kv->n_kv);
+    wput(&f, kv->p, kv->n);
+    while (f.n % 32) wput(&f, "", 1);
+    FILE *fp = fopen(path, "wb");
+    int ok = fp && fwrite(f.p, 1, f.n, fp) == f.n;
+    if (fp) fclose(fp);
+    free(f.p);
+    return ok ? 0 : -1;
+}
+
+/* ---- synthetic byte-level BPE vocabulary ---- */
+static uint32_t b2u(int b) {
+    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) return (uint32_t)b;
+    int n = 0;
+    for (int c = 0; c < b; c++)
+        if (!((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))) n++;
+    return 256u + (uint32_t)n;
+}
+
+enum {
+    B_HE = 256,
+    B_LL,
+    B_HELL,
+    B_HELLO,
+    B_GW,
+    B_OR,
+    B_GWOR,
+    B_LD,
+    B_GWORLD,
+    B_12,
+    B_START,
+    B_END,
+    B_SEP,
+    B_N
+};
+
+static int write_bpe(const char *path, const char *pre) {
+    static char bytes[256][8];
+    const char *toks[B_N];
+    int types[B_N];
+    for (int b = 0; b < 256; b++) {
+        int l = pulse_utf8_encode(b2u(b), bytes[b]);
+        bytes[b][l] = 0;
+        toks[b] = bytes[b];
+        types[b] = PULSE_TOKEN_NORMAL;
+    }
+    const char *extra[] = {"he",           "ll",          "hell", "hello",         "\xC4\xA0w",
+                           "or",           "\xC4\xA0wor", "ld",   "\xC4\xA0world", "12",
+                           "<|im_start|>", "<|im_end|>",  "<sep>"};
+    for (int i = 0; i < B_N - 256; i++) {
+        toks[256 + i] = extra[i];
+        types[256 + i] = PULSE_TOKEN_NORMAL;
+    }
+    types[B_START] = types[B_END] = PULSE_TOKEN_CONTROL;
+    types[B_SEP] = PULSE_TOKEN_USER_DEFINED;
+    const char *merges[] = {"h e", "l l",          "he ll", "hell o",         "\xC4\xA0 w",
+                            "o r", "\xC4\xA0w or", "l d",   "\xC4\xA0wor ld", "1 2"};
+    wbuf kv = {0};
+    kv_str(&kv, "general.architecture", "llama");
+    kv_str(&kv, "tokenizer.ggml.model", "gpt2");
+    if (pre) kv_str(&kv, "tokenizer.ggml.pre", pre);
+    kv_strs(&kv, "tokenizer.ggml.tokens", toks, B_N);
+    kv_i32s(&kv, "tokenizer.ggml.token_type", types, B_N);
+    kv_strs(&kv, "tokenizer.ggml.merges", merges, (int)(sizeof merges / sizeof *merges));
+    kv_u32(&kv, "tokenizer.ggml.bos_token_id", B_START);
+    kv_u32(&kv, "tokenizer.ggml.eos_token_id", B_END);
+    kv_str(&kv, "tokenizer.chat_template", "{% for m in messages %}<|im_start|>{{ m.role }}...{% endfor %}");
+    int rc = write_gguf(path, &kv);
+    free(kv.p);
+    return rc;
+}
+
+/* ---- synthetic SentencePiece vocabulary ---- */
+enum {
+    S_UNK = 0,
+    S_BOS,
+    S_EOS,
+    S_BYTE0,
+    S_SP = 3 + 256,
+    S_A,
+    S_B,
+    S_C,
+    S_AB,
+    S_BC,
+    S_SPA,
+    S_ABC,
+    S_TURN,
+    S_N
+};
+
+static int write_spm(const char *path, int add_space_prefix) {
+    static char hex[256][8];
+    const char *toks[S_N];
+    int types[S_N];
+    float scores[S_N];
+    toks[S_UNK] = "<unk>";
+    toks[S_BOS] = "<s>";
+    toks[S_EOS] = "</s>";
+    types[S_UNK] = PULSE_TOKEN_UNKNOWN;
+    types[S_BOS] = types[S_EOS] = PULSE_TOKEN_CONTROL;
+    for (int b = 0; b < 256; b++) {
+        snprintf(hex[b], sizeof hex[b], "<0x%02X>", b);
+        toks[S_BYTE0 + b] = hex[b];
+        types[S_BYTE0 + b] = PULSE_TOKEN_BYTE;
+    }
+    const char *pieces[] = {"\xE2\x96\x81",
+                            "a",
+                            "b",
+                            "c",
+                            "ab",
+                            "bc",
+                            "\xE2\x96\x81"
+                            "a",
+                            "abc",
+                            "<turn>"};
+    const float sc[] = {-1.0f, -2.0f, -3.0f, -4.0f, -5.0f, -0.5f, -6.0f, -7.0f, 0.0f};
+    for (int i = 0; i < S_N - S_SP; i++) {
+        toks[S_SP + i] = pieces[i];
+        types[S_SP + i] = PULSE_TOKEN_NORMAL;
+        scores[S_SP + i] = sc[i];
+    }
+    for (int i = 0; i < S_SP; i++) scores[i] = 0.0f;
+    types[S_TURN] = PULSE_TOKEN_USER_DEFINED;
+    wbuf kv = {0};
+    kv_str(&kv, "general.architecture", "gemma3");
+    kv_str(&kv, "tokenizer.ggml.model", "llama");
+    kv_strs(&kv, "tokenizer.ggml.tokens", toks, S_N);
+    kv_f32s(&kv, "tokenizer.ggml.scores", scores, S_N);
+    kv_i32s(&kv, "tokenizer.ggml.token_type", types, S_N);
+    kv_bool(&kv, "tokenizer.ggml.add_space_prefix", add_space_prefix);
+    int rc = write_gguf(path, &kv);
+    free(kv.p);
+    return rc;
+}
+
+/* tokenize and compare with an expected list (-1 terminated) */
+static int tok_eq(const pulse_tokenizer *t, const char *s, int bos, int special, const int *want) {
+    int ids[512], n = -1;
+    if (pulse_tokenize(t, s, strlen(s), bos, special, ids, 512, &n) != PULSE_OK) return 0;
+    int nw = 0;
+    while (want[nw] >= 0) nw++;
+    int ok = n == nw;
+    for (int i = 0; ok && i < n; i++) ok = ids[i] == want[i];
+    if (!ok) {
+        fprintf(stderr, "  '%s': got", s);
+        for (int i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+        fprintf(stderr, ", want");
+        for (int i = 0; i < nw; i++) fprintf(stderr, " %d", want[i]);
+        fprintf(stderr, "\n");
+    }
+    return ok;
+}
+
+static int roundtrip(const pulse_tokenizer *t, const char *s, int special) {
+    int ids[2048], n;
+    if (pulse_tokenize(t, s, strlen(s), 0, special, ids, 2048, &n) != PULSE_OK) return 0;
+    char *back = NULL;
+    size_t bl = 0;
+    if (pulse_detokenize(t, ids, n, special, &back, &bl) != PULSE_OK) return 0;
+    int ok = bl == strlen(s) && memcmp(back, s, bl) == 0;
+    if (!ok) fprintf(stderr, "  roundtrip '%s' -> '%s'\n", s, back);
+    free(back);
+    return ok;
+}
+
+#define B(c) ((int)(unsigned char)(c))
+
+static void test_bpe(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/bpe_gpt2.gguf", dir);
+    CHECK(write_bpe(path, "gpt2") == 0);
+    pulse_tokenizer *t = NULL;
+    CHECK_OK(pulse_tokenizer_load(path, &t));
+    if (!t) return;
+    CHECK(pulse_tokenizer_kind(t) == PULSE_VOCAB_BPE);
+    CHECK(pulse_tokenizer_n_vocab(t) == B_N);
+    CHECK(pulse_token_bos(t) == B_START && pulse_token_eos(t) == B_END);
+    CHECK(pulse_token_eot(t) == B_END); /* found by its text */
+    CHECK(pulse_token_is_eog(t, B_END) && !pulse_token_is_eog(t, B_START) && !pulse_token_is_eog(t, -1));
+    CHECK(strcmp(pulse_tokenizer_pre(t), "gpt2") == 0);
+    CHECK(pulse_tokenizer_add_bos(t) == 0);
+    /* byte-level: bytes map to ids in GPT-2's byte order (the vocabulary lists them by byte) */
+    int sp = 0x20; /* ' ' is byte 0x20 -> U+0120 'Ġ' */
+    CHECK(tok_eq(t, "hello world", 0, 0, (int[]){B_HELLO, B_GWORLD, -1}));
+    CHECK(tok_eq(t, "hello world", 1, 0, (int[]){B_START, B_HELLO, B_GWORLD, -1}));
+    /* "\s+(?!\S)": the last space of a run goes with the next word */
+    CHECK(tok_eq(t, "hello  world", 0, 0, (int[]){B_HELLO, sp, B_GWORLD, -1}));
+    CHECK(tok_eq(t, "hello ", 0, 0, (int[]){B_HELLO, sp, -1}));
+    /* merges in rank order: "he"+"ll" before "hell"+"o"; unmerged letters stay bytes */
+    CHECK(tok_eq(t, "hellohe", 0, 0, (int[]){B_HELLO, B_HE, -1}));
+    CHECK(tok_eq(t, "hel", 0, 0, (int[]){B_HE, B('l'), -1}));
+    CHECK(tok_eq(t, "oworld", 0, 0, (int[]){B('o'), B('w'), B_OR, B_LD, -1}));
+    /* digits: gpt2 keeps the run together and merges "1 2" */
+    CHECK(tok_eq(t, "123", 0, 0, (int[]){B_12, B('3'), -1}));
+    /* UTF-8 bytes: é = C3 A9 */
+    CHECK(tok_eq(t, "\xC3\xA9", 0, 0, (int[]){0xC3, 0xA9, -1}));
+    /* contractions split off */
+    CHECK(tok_eq(t, "he's", 0, 0, (int[]){B_HE, B('\''), B('s'), -1}));
+    /* special tokens: CONTROL only with parse_special, USER_DEFINED always */
+    CHECK(tok_eq(t, "<|im_start|>hello", 0, 1, (int[]){B_START, B_HELLO, -1}));
+    CHECK(tok_eq(t, "<|im_start|>hello", 0, 0,
+                 (int[]){B('<'), B('|'), B('i'), B('m'), B('_'), B('s'), B('t'), B('a'), B('r'), B('t'),
+                         B('|'), B('>'), B_HELLO, -1}));
+    CHECK(tok_eq(t, "hello<sep> world", 0, 0, (int[]){B_HELLO, B_SEP, B_GWORLD, -1}));
+    CHECK(tok_eq(t, "", 0, 0, (int[]){-1}));
+    CHECK(tok_eq(t, "", 1, 0, (int[]){B_START, -1}));
+    /* buffer too small: RANGE with the full count */
+    int small[2], n = 0;
+    CHECK(pulse_tokenize(t, "hello world hello", 17, 0, 0, small, 2, &n) == PULSE_ERR_RANGE && n == 4);
+    /* invalid UTF-8 never fails (llama.cpp turns it into U+FFFD) */
+    CHECK_OK(pulse_tokenize(t, "\xFF\xC3(", 3, 0, 0, (int[16]){0}, 16, &n));
+    CHECK(n == 7); /* FF -> U+FFFD, C3 before '(' -> U+FFFD, '(': one word of 3+3+1 unmerged bytes */
+    /* detokenize */
+    CHECK(roundtrip(t, "hello  world, 123 \xC3\xA9t\xC3\xA9 \xF0\x9F\xA4\x97\n\tx", 0));
+    CHECK(roundtrip(t, "<|im_start|>hello<|im_end|>", 1));
+    char buf[16];
+    CHECK(pulse_token_to_piece(t, B_GWORLD, 0, buf, sizeof buf) == 6 && memcmp(buf, " world", 6) == 0);
+    CHECK(pulse_token_to_piece(t, B_START, 0, buf, sizeof buf) == 0);
+    CHECK(pulse_token_to_piece(t, B_START, 1, buf, sizeof buf) == 12);
+    CHECK(pulse_token_to_piece(t, B_N, 0, buf, sizeof buf) == -1);
+    CHECK(pulse_token_lookup(t, "hello", 5) == B_HELLO && pulse_token_lookup(t, "xyz", 3) == -1);
+    CHECK(pulse_chat_detect(t) == PULSE_CHAT_CHATML);
+    pulse_tokenizer_free(t);
+
+    /* the smollm pre-tokenizer splits every digit first */
+    snprintf(path, sizeof path, "%s/bpe_smollm.gguf", dir);
+    CHECK(write_bpe(path, "smollm") == 0);
+    CHECK_OK(pulse_tokenizer_load(path, &t));
+    if (t) {
+        CHECK(tok_eq(t, "123", 0, 0, (int[]){B('1'), B('2'), B('3'), -1}));
+        CHECK(tok_eq(t, "hello world", 0, 0, (int[]){B_HELLO, B_GWORLD, -1}));
+        pulse_tokenizer_free(t);
+    }
+    /* llama3: up to 3 digits per piece, "hello" taken whole (ignore_merges) */
+    snprintf(path, sizeof path, "%s/bpe_llama3.gguf", dir);
+    CHECK(write_bpe(path, "llama-bpe") == 0);
+    CHECK_OK(pulse_tokenizer_load(path, &t));
+    if (t) {
+        CHECK(tok_eq(t, "12345", 0, 0, (int[]){B_12, B('3'), B('4'), B('5'), -1}));
+        CHECK(tok_eq(t, "hello\n\n world", 0, 0, (int[]){B_HELLO, 0x0A, 0x0A, B_GWORLD, -1}));
+        pulse_tokenizer_free(t);
+    }
+    /* an unknown pre-tokenizer is an error naming it */
+    snprintf(path, sizeof path, "%s/bpe_bad.gguf", dir);
+    CHECK(write_bpe(path, "no-such-pre") == 0);
+    CHECK(pulse_tokenizer_load(path, &t) == PULSE_ERR_UNSUPPORTED &&
+          strstr(pulse_last_error(), "no-such-pre"));
+}
+
+static void test_spm(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/spm.gguf", dir);
+    CHECK(write_spm(path, 0) == 0);
+    pulse_tokenizer *t = NULL;
+    CHECK_OK(pulse_tokenizer_load(path, &t));
+    if (!t) return;
+    CHECK(pulse_tokenizer_kind(t) == PULSE_VOCAB_SPM);
+    CHECK(pulse_token_bos(t) == S_BOS && pulse_token_eos(t) == S_EOS && pulse_token_unk(t) == S_UNK);
+    CHECK(pulse_tokenizer_add_bos(t) == 1);
+    /* "bc" (score -0.5) merges before "ab" (-5), then "a"+"bc" = "abc" */
+    CHECK(tok_eq(t, "abc", 0, 0, (int[]){S_ABC, -1}));
+    CHECK(tok_eq(t, "abc", 1, 0, (int[]){S_BOS, S_ABC, -1}));
+    /* "▁a" (-6) loses to "ab" (-5); "▁ab" is no token */
+    CHECK(tok_eq(t, " ab", 0, 0, (int[]){S_SP, S_AB, -1}));
+    CHECK(tok_eq(t, " a", 0, 0, (int[]){S_SPA, -1}));
+    CHECK(tok_eq(t, "cab", 0, 0, (int[]){S_C, S_AB, -1}));
+    /* byte fallback */
+    CHECK(tok_eq(t,
+                 "\xC3\xA9"
+                 "a",
+                 0, 0, (int[]){S_BYTE0 + 0xC3, S_BYTE0 + 0xA9, S_A, -1}));
+    CHECK(tok_eq(t, "x", 0, 0, (int[]){S_BYTE0 + 'x', -1}));
+    /* USER_DEFINED always, CONTROL only with parse_special */
+    CHECK(tok_eq(t, "a<turn>b", 0, 0, (int[]){S_A, S_TURN, S_B, -1}));
+    CHECK(tok_eq(t, "<s>a", 0, 1, (int[]){S_BOS, S_A, -1}));
+    CHECK(roundtrip(t, " ab c\xC3\xA9<turn>x", 0));
+    char buf[8];
+    CHECK(pulse_token_to_piece(t, S_BYTE0 + 0x41, 0, buf, sizeof buf) == 1 && buf[0] == 'A');
+    CHECK(pulse_token_to_piece(t, S_SPA, 0, buf, sizeof buf) == 2 && memcmp(buf, " a", 2) == 0);
+    CHECK(pulse_chat_detect(t) == PULSE_CHAT_RAW);
+    pulse_tokenizer_free(t);
+
+    /* add_space_prefix: a space goes in front of the text (and of text after a special token) */
+    snprintf(path, sizeof path, "%s/spm_prefix.gguf", dir);
+    CHECK(write_spm(path, 1) == 0);
+    CHECK_OK(pulse_tokenizer_load(path, &t));
+    if (t) {
+        CHECK(tok_eq(t, "a", 0, 0, (int[]){S_SPA, -1}));
+        CHECK(tok_eq(t, "a<turn>a", 0, 0, (int[]){S_SPA, S_TURN, S_SPA, -1}));
+        CHECK(roundtrip(t, "ab c", 0));
+        pulse_tokenizer_free(t);
+    }
+}
+
+/* `pulse lm tokenize` on a vocab-only file */
+static void test_cli(const char *dir) {
+    char path[512], cmd[1200], line[512];
+    snprintf(path, sizeof path, "%s/cli_vocab.gguf", dir);
+    CHECK(write_bpe(path, "gpt2") == 0);
+    struct {
+        const char *args;
+        int want[4];
+    } c[] = {
+        {"--text 'hello world'", {B_HELLO, B_GWORLD, -1}},
+        {"--text 'hello world' --bos", {B_START, B_HELLO, B_GWORLD, -1}},
+        {"--text '<|im_start|>hello' --special", {B_START, B_HELLO, -1}},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' lm tokenize -m '%s' %s", PULSE_CLI, path, c[i].args);
+        FILE *p = popen(cmd, "r");
+        CHECK(p != NULL);
+        if (!p) continue;
+        char *got = fgets(line, sizeof line, p);
+        int rc = pclose(p);
+        char want[128] = "";
+        for (int k = 0; c[i].want[k] >= 0; k++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), k ? " %d" : "%d", c[i].want[k]);
+        strcat(want, "\n");
+        CHECK_MSG(rc == 0 && got && strcmp(line, want) == 0, "%s -> '%s' (want '%s')", cmd, got ? line : "",
+                  want);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' lm tokenize -m '%s/missing.gguf' --text x 2>/dev/null", PULSE_CLI, dir);
+    CHECK(system(cmd) != 0);
+}
+
+static void test_chat(void) {
+    const pulse_chat_msg m[] = {
+        {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Bye"}};
+    char *s = NULL;
+    CHECK_OK(pulse_chat_format_template(NULL, PULSE_CHAT_CHATML, m, 2, 1, &s));
+    CHECK(s && strcmp(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                         "<|im_start|>assistant\n") == 0);
+    free(s);
+    const char *smol =
+        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
+        "'<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+        "Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+        "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ "
+        "'<|im_start|>assistant\n' }}{% endif %}";
+    CHECK(pulse_chat_detect_template(smol) == PULSE_CHAT_CHATML);
+    CHECK_OK(pulse_chat_format_template(smol, PULSE_CHAT_AUTO, m + 1, 1, 1, &s));
+    CHECK(s &&
+          strcmp(s, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+                    "Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n") == 0);
+    free(s);
+    CHECK_OK(pulse_chat_format_template(NULL, PULSE_CHAT_GEMMA, m, 4, 1, &s));
+    CHECK(s &&
+          strcmp(s, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!"
+                    "<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n") == 0);
+    free(s);
+    CHECK_OK(pulse_chat_format_template(NULL, PULSE_CHAT_PHI3, m + 1, 1, 1, &s));
+    CHECK(s && strcmp(s, "<|user|>\nHi<|end|>\n<|assistant|>\n") == 0);
+    free(s);
+    CHECK_OK(pulse_chat_format_template(NULL, PULSE_CHAT_PHI4_MINI, m + 1, 1, 1, &s));
+    CHECK(s && strcmp(s, "<|user|>Hi<|end|><|assistant|>") == 0);
+    free(s);
+    CHECK_OK(pulse_chat_format_template(NULL, PULSE_CHAT_PHI4, m + 1, 1, 1, &s));
+    CHECK(s && strcmp(s, "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>") == 0);
+    free(s);
+    CHECK_OK(pulse_chat_format_template(NULL, PULSE_CHAT_LLAMA3, m + 1, 1, 0, &s));
+    CHECK(s && strcmp(s, "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>") == 0);
+    free(s);
+    CHECK_OK(pulse_chat_format_template(NULL, PULSE_CHAT_RAW, m, 2, 1, &s));
+    CHECK(s && strcmp(s, "Be brief.Hi") == 0);
+    free(s);
+    CHECK(pulse_chat_family_from_name("gemma") == PULSE_CHAT_GEMMA);
+    CHECK(pulse_chat_family_from_name("phi4-mini") == PULSE_CHAT_PHI4_MINI);
+    CHECK(pulse_chat_family_from_name("nope") == -1);
+    CHECK(pulse_chat_detect_template("{{ '<|start_header_id|>' + role + '<|end_header_id|>' }}") ==
+          PULSE_CHAT_LLAMA3);
+    CHECK(pulse_chat_detect_template("{{'<|' + message['role'] + '|>' + message['content'] + '<|end|>'}}"
+                                     "{{ '<|assistant|>' }}") == PULSE_CHAT_PHI4_MINI);
+    CHECK(pulse_chat_detect_template(NULL) == PULSE_CHAT_RAW);
+}
+
+/* ---- real vocabularies against llama.cpp's ids ---- */
+static const char *find_model(const char *file, char *buf, size_t n) {
+    const char *cache = getenv("PULSE_CACHE");
+    if (cache) {
+        snprintf(buf, n, "%s/models/%s", cache, file);
+        if (access(buf, R_OK) == 0) return buf;
+    }
+    snprintf(buf, n, "%s/.cache/models/%s", PULSE_SOURCE_DIR, file);
+    if (access(buf, R_OK) == 0) return buf;
+    return NULL;
+}
+
+static int ids_match(const cJSON *arr, const int *ids, int n) {
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) return 0;
+    int i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) {
+        if (!cJSON_IsNumber(v) || v->valueint != ids[i]) return 0;
+        i++;
+    }
+    return 1;
+}
+
+static void test_real(const char *name, const char *file) {
+    char fx[512], mp[512];
+    snprintf(fx, sizeof fx, "%s/tests/fixtures/tok_%s.json", PULSE_SOURCE_DIR, name);
+    char *json = NULL;
+    size_t jl = 0;
+    CHECK_OK(pulse_read_file(fx, &json, &jl));
+    cJSON *root = json ? cJSON_ParseWithLength(json, jl) : NULL;
+    free(json);
+    CHECK(root != NULL);
+    const cJSON *entries = root ? cJSON_GetObjectItemCaseSensitive(root, "entries") : NULL;
+    CHECK(cJSON_IsArray(entries) && cJSON_GetArraySize(entries) >= 300);
+    const char *path = find_model(file, mp, sizeof mp);
+    if (!path || !entries) {
+        printf("SKIP %s: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", name, file);
+        cJSON_Delete(root);
+        return;
+    }
+    pulse_tokenizer *t = NULL;
+    CHECK_OK(pulse_tokenizer_load(path, &t));
+    if (!t) {
+        cJSON_Delete(root);
+        return;
+    }
+    CHECK(pulse_tokenizer_n_vocab(t) == cJSON_GetObjectItemCaseSensitive(root, "n_vocab")->valueint);
+    CHECK(pulse_token_bos(t) == cJSON_GetObjectItemCaseSensitive(root, "bos")->valueint);
+    CHECK(pulse_token_eos(t) == cJSON_GetObjectItemCaseSensitive(root, "eos")->valueint);
+    int texts = 0, same = 0, same_sp = 0, rt = 0, rt_sp = 0, n_ids = 0;
+    static int ids[65536];
+    const cJSON *e;
+    cJSON_ArrayForEach(e, entries) {
+        const cJSON *jt = cJSON_GetObjectItemCaseSensitive(e, "text");
+        if (!cJSON_IsString(jt)) continue;
+        const char *s = jt->valuestring;
+        size_t sl = strlen(s);
+        int n = 0;
+        texts++;
+        for (int special = 0; special < 2; special++) {
+            pulse_status st = pulse_tokenize(t, s, sl, 0, special, ids, 65536, &n);
+            const cJSON *want = cJSON_GetObjectItemCaseSensitive(e, special ? "ids_special" : "ids");
+            int ok = st == PULSE_OK && ids_match(want, ids, n);
+            if (ok) {
+                if (special)
+                    same_sp++;
+                else
+                    same++;
+                n_ids += n;
+            } else if (t_fail < 40) {
+                fprintf(stderr, "  %s special=%d mismatch on '%s': got", name, special, s);
+                for (int i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", ids[i]);
+                fprintf(stderr, "\n");
+            }
+            char *back = NULL;
+            size_t bl = 0;
+            if (st == PULSE_OK && pulse_detokenize(t, ids, n, special, &back, &bl) == PULSE_OK && bl == sl &&
+                memcmp(back, s, sl) == 0) {
+                if (special)
+                    rt_sp++;
+                else
+                    rt++;
+            } else if (t_fail < 40) {
+                fprintf(stderr, "  %s special=%d roundtrip '%s' -> '%s'\n", name, special, s,
+                        back ? back : "");
+            }
+            free(back);
+        }
+    }
+    printf(
+        "%s: ids identical to llama.cpp on %d/%d texts (parse_special off), %d/%d (on), %d ids; detokenize "
+        "round trip %d/%d and %d/%d\n",
+        name, same, texts, same_sp, texts, n_ids, rt, texts, rt_sp, texts);
+    CHECK(texts >= 300);
+    CHECK(same == texts);
+    CHECK(same_sp == texts);
+    CHECK(rt == texts);
+    CHECK(rt_sp == texts);
+    /* end-of-generation ids */
+    if (!strcmp(name, "gemma3")) {
+        int eot = pulse_token_lookup(t, "<end_of_turn>", 13);
+        CHECK(eot >= 0 && pulse_token_eot(t) == eot && pulse_token_is_eog(t, eot));
+        CHECK(pulse_chat_detect(t) == PULSE_CHAT_GEMMA);
+    } else {
+        CHECK(pulse_token_is_eog(t, pulse_token_lookup(t, "<|im_end|>", 10)));
+        CHECK(pulse_chat_detect(t) == PULSE_CHAT_CHATML);
+        char *s = NULL;
+        pulse_chat_msg m = {"user", "Hi"};
+        CHECK_OK(pulse_chat_format(t, PULSE_CHAT_AUTO, &m, 1, 1, &s));
+        CHECK(s &&
+              strstr(s, "named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"));
+        free(s);
+    }
+    pulse_tokenizer_free(t);
+    cJSON_Delete(root);
+}
+
+int main(void) {
+    char dir[] = "/tmp/pulse_tok_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    test_bpe(dir);
+    test_spm(dir);
+    test_cli(dir);
+    test_chat();
+    test_real("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
+    test_real("gemma3", "gemma-3-270m-q4_k_m.gguf");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    return test_summary();
+}

@@ -1,0 +1,83 @@
+/* tools/pulse/cmd_lm_tokenize.c — `pulse lm tokenize -m GGUF --text STR [--bos] [--special]`: the token ids
+ * of STR with the GGUF's own tokenizer, space-separated on one line (no BOS unless --bos). Works on
+ * vocab-only GGUF files. --pieces prints "id<TAB>piece" lines instead; --chat formats STR as one user turn
+ * first. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pulse/tokenizer.h"
+
+int cmd_lm_tokenize(int argc, char **argv) {
+    const char *model = NULL, *text = NULL, *chat = NULL;
+    int bos = 0, special = 0, pieces = 0;
+    const cli_opt opts[] = {
+        {"--model|-m", CLI_STR, &model, "GGUF file (a vocab-only file is enough)"},
+        {"--text|-t|-p", CLI_STR, &text, "text to tokenize"},
+        {"--bos", CLI_FLAG, &bos, "prepend the BOS token"},
+        {"--special", CLI_FLAG, &special, "parse control tokens written in the text (e.g. <|im_start|>)"},
+        {"--pieces", CLI_FLAG, &pieces, "print one 'id<TAB>piece' line per token"},
+        {"--chat", CLI_STR, &chat,
+         "format the text as a user turn first: auto|chatml|gemma|phi3|phi4|phi4-mini|llama3|raw (implies "
+         "--special)"},
+    };
+    int rc = cli_parse(
+        argc, argv, opts, (int)(sizeof opts / sizeof *opts),
+        "usage: pulse lm tokenize -m MODEL.gguf --text STR [--bos] [--special] [--pieces] [--chat F]", NULL,
+        0, NULL);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!model || !text) {
+        fprintf(stderr, "pulse lm tokenize: --model and --text are required (see --help)\n");
+        return 2;
+    }
+    pulse_tokenizer *tok;
+    if (pulse_tokenizer_load(model, &tok) != PULSE_OK) return cli_fail("lm tokenize");
+    char *formatted = NULL;
+    if (chat) {
+        int fam = pulse_chat_family_from_name(chat);
+        if (fam < 0) {
+            fprintf(stderr, "pulse lm tokenize: unknown chat family '%s'\n", chat);
+            pulse_tokenizer_free(tok);
+            return 2;
+        }
+        pulse_chat_msg msg = {"user", text};
+        if (pulse_chat_format(tok, (pulse_chat_family)fam, &msg, 1, 1, &formatted) != PULSE_OK) {
+            pulse_tokenizer_free(tok);
+            return cli_fail("lm tokenize");
+        }
+        text = formatted;
+        special = 1;
+    }
+    size_t len = strlen(text);
+    int cap = (int)(len < 1000000 ? len : 1000000) + 8, n = 0;
+    int *ids = malloc((size_t)cap * sizeof *ids);
+    pulse_status st = ids ? pulse_tokenize(tok, text, len, bos, special, ids, cap, &n) : PULSE_ERR_NOMEM;
+    if (st == PULSE_ERR_RANGE) {
+        int *bigger = realloc(ids, (size_t)n * sizeof *ids);
+        if (bigger) {
+            ids = bigger;
+            st = pulse_tokenize(tok, text, len, bos, special, ids, n, &n);
+        }
+    }
+    if (st != PULSE_OK) {
+        free(ids);
+        free(formatted);
+        pulse_tokenizer_free(tok);
+        return cli_fail("lm tokenize");
+    }
+    if (pieces) {
+        char buf[512];
+        for (int i = 0; i < n; i++) {
+            int l = pulse_token_to_piece(tok, ids[i], 1, buf, (int)sizeof buf);
+            printf("%d\t%.*s\n", ids[i], l < (int)sizeof buf ? l : (int)sizeof buf, buf);
+        }
+    } else {
+        for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        printf("\n");
+    }
+    free(ids);
+    free(formatted);
+    pulse_tokenizer_free(tok);
+    return 0;
+}
