@@ -479,11 +479,8 @@ static const char *find_model(const char *file, char *buf, size_t n) {
 static int ids_match(const cJSON *arr, const int *ids, int n) {
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) return 0;
     int i = 0;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, arr) {
+    for (const cJSON *v = arr->child; v; v = v->next, i++)
         if (!cJSON_IsNumber(v) || v->valueint != ids[i]) return 0;
-        i++;
-    }
     return 1;
 }
 
@@ -515,8 +512,7 @@ static void test_real(const char *name, const char *file) {
     CHECK(pulse_token_eos(t) == cJSON_GetObjectItemCaseSensitive(root, "eos")->valueint);
     int texts = 0, same = 0, same_sp = 0, rt = 0, rt_sp = 0, n_ids = 0;
     static int ids[65536];
-    const cJSON *e;
-    cJSON_ArrayForEach(e, entries) {
+    for (const cJSON *e = entries->child; e; e = e->next) {
         const cJSON *jt = cJSON_GetObjectItemCaseSensitive(e, "text");
         if (!cJSON_IsString(jt)) continue;
         const char *s = jt->valuestring;
