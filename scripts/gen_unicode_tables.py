@@ -62,7 +62,7 @@ def table(name, fn):
         if s != chr(cp):
             rows.append((cp, len(pool), len(s)))
             pool.extend(ord(ch) for ch in s)
-    w("const uint32_t pulse_uni_%s[][3] = {\n" % name)
+    w("const uint32_t pulse_uni_%s_tab[][3] = {\n" % name)
     for cp, off, n in rows:
         w("    {0x%X, %d, %d},\n" % (cp, off, n))
     w("};\nconst int pulse_uni_n_%s = %d;\n\n" % (name, len(rows)))

@@ -52,8 +52,9 @@ struct pulse_encoder {
     layer_w *lw;
 
     /* inference scratch, sized for s_rows = B*T rows and s_att attention floats */
-    size_t s_rows, s_att;
-    float *s_x, *s_x1, *s_t, *s_q, *s_k, *s_v, *s_y, *s_h, *s_att, *s_mean, *s_rstd, *s_pool, *s_proj, *s_norm;
+    size_t s_cap_rows, s_cap_att;
+    float *s_x, *s_x1, *s_t, *s_q, *s_k, *s_v, *s_y, *s_h, *s_att, *s_mean, *s_rstd, *s_pool, *s_proj,
+        *s_norm;
     int *s_pos;
     uint8_t *s_kmask;
 
@@ -166,7 +167,8 @@ static pulse_status parse_config(pulse_encoder *e, const char *path) {
         const cJSON *a0 = cJSON_GetArrayItem(arch, 0);
         if (cJSON_IsString(a0)) mt = strncmp(a0->valuestring, "DistilBert", 10) == 0 ? "distilbert" : "bert";
     }
-    if (!mt) return pulse_set_error(PULSE_ERR_FORMAT, "%s: model_type: expected \"bert\" or \"distilbert\"", path);
+    if (!mt)
+        return pulse_set_error(PULSE_ERR_FORMAT, "%s: model_type: expected \"bert\" or \"distilbert\"", path);
     const char *act;
     if (strcmp(mt, "bert") == 0) {
         e->arch = ARCH_BERT;
@@ -182,8 +184,8 @@ static pulse_status parse_config(pulse_encoder *e, const char *path) {
         act = cfg_str(c, "hidden_act");
         const char *pet = cfg_str(c, "position_embedding_type");
         if (pet && strcmp(pet, "absolute") != 0)
-            return pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: position_embedding_type: expected absolute, found %s",
-                                   path, pet);
+            return pulse_set_error(PULSE_ERR_UNSUPPORTED,
+                                   "%s: position_embedding_type: expected absolute, found %s", path, pet);
     } else if (strcmp(mt, "distilbert") == 0) {
         e->arch = ARCH_DISTIL;
         e->V = cfg_int(c, "vocab_size", -1);
@@ -197,8 +199,8 @@ static pulse_status parse_config(pulse_encoder *e, const char *path) {
         e->cfg_dropout = (float)cfg_num(c, "dropout", 0.1);
         act = cfg_str(c, "activation");
     } else {
-        return pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: model_type: expected bert or distilbert, found %s", path,
-                               mt);
+        return pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: model_type: expected bert or distilbert, found %s",
+                               path, mt);
     }
     if (!act || strcmp(act, "gelu") == 0)
         e->act = ACT_GELU;
@@ -207,15 +209,16 @@ static pulse_status parse_config(pulse_encoder *e, const char *path) {
     else if (strcmp(act, "relu") == 0)
         e->act = ACT_RELU;
     else
-        return pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: activation: expected gelu, gelu_new or relu, found %s",
-                               path, act);
+        return pulse_set_error(PULSE_ERR_UNSUPPORTED,
+                               "%s: activation: expected gelu, gelu_new or relu, found %s", path, act);
     if (e->V <= 0 || e->C <= 0 || e->L <= 0 || e->NH <= 0 || e->FF <= 0 || e->P <= 1 || e->NTT < 0 ||
         e->C % e->NH != 0 || e->V > 10000000 || e->C > 65536 || e->L > 1000 || e->FF > 1 << 20 ||
         e->P > 1 << 20 || e->NTT > 1024)
-        return pulse_set_error(PULSE_ERR_FORMAT,
-                               "%s: expected positive sizes with hidden %% heads == 0, found vocab %d hidden %d "
-                               "layers %d heads %d ffn %d positions %d",
-                               path, e->V, e->C, e->L, e->NH, e->FF, e->P);
+        return pulse_set_error(
+            PULSE_ERR_FORMAT,
+            "%s: expected positive sizes with hidden %% heads == 0, found vocab %d hidden %d "
+            "layers %d heads %d ffn %d positions %d",
+            path, e->V, e->C, e->L, e->NH, e->FF, e->P);
     if (!(e->eps > 0.0f) || !(e->cfg_dropout >= 0.0f && e->cfg_dropout < 1.0f))
         return pulse_set_error(PULSE_ERR_FORMAT, "%s: layer_norm_eps / dropout out of range", path);
     e->proj_dim = cfg_int(c, "pulse_proj_dim", 0);
@@ -227,12 +230,11 @@ static pulse_status parse_config(pulse_encoder *e, const char *path) {
 /* ------------------------------------------------------------------------------------------------------ */
 /* tensor names */
 
-static const char *bert_layer_names[8] = {"attention.self.query",   "attention.self.key",
-                                          "attention.self.value",   "attention.output.dense",
-                                          "attention.output.LayerNorm", "intermediate.dense",
-                                          "output.dense",           "output.LayerNorm"};
-static const char *distil_layer_names[8] = {"attention.q_lin",   "attention.k_lin", "attention.v_lin",
-                                            "attention.out_lin", "sa_layer_norm",   "ffn.lin1",
+static const char *bert_layer_names[8] = {
+    "attention.self.query",       "attention.self.key", "attention.self.value", "attention.output.dense",
+    "attention.output.LayerNorm", "intermediate.dense", "output.dense",         "output.LayerNorm"};
+static const char *distil_layer_names[8] = {"attention.q_lin",   "attention.k_lin",  "attention.v_lin",
+                                            "attention.out_lin", "sa_layer_norm",    "ffn.lin1",
                                             "ffn.lin2",          "output_layer_norm"};
 
 typedef struct {
@@ -244,8 +246,8 @@ typedef struct {
 } tensor_ref;
 
 /* all tensors of the model with their canonical HF names (no prefix); returns the count */
-static int tensor_refs(const pulse_encoder *e, const layer_w *lw, float *wte, float *wpe, float *wtt, float *elnw,
-                       float *elnb, float *pw, float *pb, tensor_ref *r) {
+static int tensor_refs(const pulse_encoder *e, const layer_w *lw, float *wte, float *wpe, float *wtt,
+                       float *elnw, float *elnb, float *pw, float *pb, tensor_ref *r) {
     int n = 0;
     const int64_t C = e->C, FF = e->FF;
 #define REF(nm, ptr, nd, s0, s1, ln)                                                                         \
@@ -287,7 +289,9 @@ static int tensor_refs(const pulse_encoder *e, const layer_w *lw, float *wte, fl
     return n;
 }
 
-static int n_tensor_refs(const pulse_encoder *e) { return 5 + (e->NTT > 0) + 16 * e->L + 2; }
+static int n_tensor_refs(const pulse_encoder *e) {
+    return 5 + (e->NTT > 0) + 16 * e->L + 2;
+}
 
 static pulse_status load_weights(pulse_encoder *e, const char *path) {
     pulse_safetensors *st = NULL;
@@ -302,8 +306,8 @@ static pulse_status load_weights(pulse_encoder *e, const char *path) {
     }
     if (!prefix) {
         pulse_safetensors_close(st);
-        return pulse_set_error(PULSE_ERR_FORMAT, "%s: no tensor embeddings.word_embeddings.weight (any prefix)",
-                               path);
+        return pulse_set_error(PULSE_ERR_FORMAT,
+                               "%s: no tensor embeddings.word_embeddings.weight (any prefix)", path);
     }
     if (e->proj_dim == 0) {
         const pulse_st_tensor *t = pulse_safetensors_find(st, "pulse_proj.weight");
@@ -391,11 +395,13 @@ static int resolve_pooling(const pulse_encoder *e, int want) {
 
 static pulse_status check_params(const pulse_encoder_params *p) {
     if (p->pooling < PULSE_POOL_AUTO || p->pooling > PULSE_POOL_MEAN)
-        return pulse_set_error(PULSE_ERR_ARG, "encoder pooling: expected auto, cls or mean, found %d", p->pooling);
+        return pulse_set_error(PULSE_ERR_ARG, "encoder pooling: expected auto, cls or mean, found %d",
+                               p->pooling);
     if (p->max_len < 2 || p->max_len > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder max_len: expected 2..65536, found %d", p->max_len);
     if (p->batch_size < 1 || p->batch_size > 1 << 16)
-        return pulse_set_error(PULSE_ERR_ARG, "encoder batch_size: expected 1..65536, found %d", p->batch_size);
+        return pulse_set_error(PULSE_ERR_ARG, "encoder batch_size: expected 1..65536, found %d",
+                               p->batch_size);
     return PULSE_OK;
 }
 
@@ -439,7 +445,7 @@ fail:
 }
 
 static void free_scratch(pulse_encoder *e) {
-    float **fs[] = {&e->s_x, &e->s_x1, &e->s_t,    &e->s_q,    &e->s_k,    &e->s_v,    &e->s_y,
+    float **fs[] = {&e->s_x, &e->s_x1,  &e->s_t,    &e->s_q,    &e->s_k,    &e->s_v,    &e->s_y,
                     &e->s_h, &e->s_att, &e->s_mean, &e->s_rstd, &e->s_pool, &e->s_proj, &e->s_norm};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
         free(*fs[i]);
@@ -449,7 +455,7 @@ static void free_scratch(pulse_encoder *e) {
     free(e->s_kmask);
     e->s_pos = NULL;
     e->s_kmask = NULL;
-    e->s_rows = e->s_att = 0;
+    e->s_cap_rows = e->s_cap_att = 0;
 }
 
 void pulse_encoder_free(pulse_encoder *e) {
@@ -464,15 +470,33 @@ void pulse_encoder_free(pulse_encoder *e) {
     free(e);
 }
 
-int pulse_encoder_dim(const pulse_encoder *e) { return e->proj_dim > 0 ? e->proj_dim : e->C; }
-int pulse_encoder_hidden(const pulse_encoder *e) { return e->C; }
-int pulse_encoder_n_layers(const pulse_encoder *e) { return e->L; }
-int pulse_encoder_vocab_size(const pulse_encoder *e) { return e->V; }
-const char *pulse_encoder_arch(const pulse_encoder *e) { return e->arch == ARCH_BERT ? "bert" : "distilbert"; }
-size_t pulse_encoder_n_params(const pulse_encoder *e) { return e->nw; }
-float *pulse_encoder_params_data(pulse_encoder *e) { return e->w; }
-float *pulse_encoder_grads_data(pulse_encoder *e) { return e->g; }
-int pulse_encoder_train_step_count(const pulse_encoder *e) { return e->step; }
+int pulse_encoder_dim(const pulse_encoder *e) {
+    return e->proj_dim > 0 ? e->proj_dim : e->C;
+}
+int pulse_encoder_hidden(const pulse_encoder *e) {
+    return e->C;
+}
+int pulse_encoder_n_layers(const pulse_encoder *e) {
+    return e->L;
+}
+int pulse_encoder_vocab_size(const pulse_encoder *e) {
+    return e->V;
+}
+const char *pulse_encoder_arch(const pulse_encoder *e) {
+    return e->arch == ARCH_BERT ? "bert" : "distilbert";
+}
+size_t pulse_encoder_n_params(const pulse_encoder *e) {
+    return e->nw;
+}
+float *pulse_encoder_params_data(pulse_encoder *e) {
+    return e->w;
+}
+float *pulse_encoder_grads_data(pulse_encoder *e) {
+    return e->g;
+}
+int pulse_encoder_train_step_count(const pulse_encoder *e) {
+    return e->step;
+}
 
 pulse_encoder_params pulse_encoder_get_params(const pulse_encoder *e) {
     pulse_encoder_params p = e->p;
@@ -486,8 +510,8 @@ pulse_status pulse_encoder_set_params(pulse_encoder *e, const pulse_encoder_para
     if (rc != PULSE_OK) return rc;
     if (p.max_len > e->P) p.max_len = e->P;
     if (e->training && p.max_len > e->p.max_len)
-        return pulse_set_error(PULSE_ERR_STATE, "encoder: max_len cannot grow during training (%d > %d)", p.max_len,
-                               e->p.max_len);
+        return pulse_set_error(PULSE_ERR_STATE, "encoder: max_len cannot grow during training (%d > %d)",
+                               p.max_len, e->p.max_len);
     p.threads = e->p.threads;
     e->p = p;
     e->pooling = resolve_pooling(e, p.pooling);
@@ -501,7 +525,8 @@ const char *pulse_encoder_token(const pulse_encoder *e, int id) {
 /* ------------------------------------------------------------------------------------------------------ */
 /* tokenizer */
 
-pulse_status pulse_encoder_tokenize(const pulse_encoder *e, const char *text, int *ids, int max_ids, int *n_ids) {
+pulse_status pulse_encoder_tokenize(const pulse_encoder *e, const char *text, int *ids, int max_ids,
+                                    int *n_ids) {
     if (!text || !ids || max_ids < 2)
         return pulse_set_error(PULSE_ERR_ARG, "encoder tokenize: need text and room for >= 2 ids");
     int cap = max_ids < e->p.max_len ? max_ids : e->p.max_len;
@@ -527,7 +552,8 @@ pulse_status pulse_encoder_tokenize_batch(const pulse_encoder *e, const char *co
         lens[i] = k;
         for (int t = k; t < T; t++) row[t] = e->tok.pad_id;
     }
-    if (bad >= 0) return pulse_set_error(PULSE_ERR_ARG, "encoder tokenize: text %d is NULL or out of memory", bad);
+    if (bad >= 0)
+        return pulse_set_error(PULSE_ERR_ARG, "encoder tokenize: text %d is NULL or out of memory", bad);
     return PULSE_OK;
 }
 
@@ -568,8 +594,8 @@ static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const 
 }
 
 /* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off). */
-static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x, float *o_scratch,
-                          const uint8_t *kmask, int B, int T, float p) {
+static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x,
+                          float *o_scratch, const uint8_t *kmask, int B, int T, float p) {
     const int C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C;
     pulse_matmul_forward(a->q, x, w->qw, w->qb, N, C, C);
@@ -626,7 +652,7 @@ static void pool_head(const pulse_encoder *e, const float *x, const int *lens, i
 
 static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     size_t rows = (size_t)B * T, att = (size_t)B * e->NH * T * T;
-    if (rows <= e->s_rows && att <= e->s_att && e->s_pool) return PULSE_OK;
+    if (rows <= e->s_cap_rows && att <= e->s_cap_att && e->s_pool) return PULSE_OK;
     free_scratch(e);
     const size_t C = (size_t)e->C, FF = (size_t)e->FF, D = (size_t)pulse_encoder_dim(e);
     e->s_x = pulse_malloc(sizeof(float) * rows * C);
@@ -650,13 +676,14 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
         free_scratch(e);
         return pulse_set_error(PULSE_ERR_NOMEM, "encoder: out of memory for a batch of %d x %d tokens", B, T);
     }
-    e->s_rows = rows;
-    e->s_att = att;
+    e->s_cap_rows = rows;
+    e->s_cap_att = att;
     return PULSE_OK;
 }
 
 /* inference on a padded batch: ids (B, T) with lens; out (B, D); last hidden state stays in s_x */
-static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *lens, int B, int T, float *out) {
+static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *lens, int B, int T,
+                                  float *out) {
     pulse_status rc = ensure_scratch(e, B, T);
     if (rc != PULSE_OK) return rc;
     const int C = e->C, N = B * T;
@@ -667,8 +694,8 @@ static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *l
         }
     embed_sum(e, e->s_t, ids, e->s_pos, N);
     pulse_layernorm_forward(e->s_x, e->s_mean, e->s_rstd, e->s_t, e->elnw, e->elnb, N, C, e->eps);
-    layer_a a = {e->s_q, e->s_k,    e->s_v,    e->s_att, e->s_y,    e->s_t, e->s_x1, e->s_mean,
-                 e->s_rstd, e->s_h, e->s_h,    e->s_t,   e->s_x,    e->s_mean, e->s_rstd, NULL, NULL};
+    layer_a a = {e->s_q, e->s_k, e->s_v, e->s_att, e->s_y,    e->s_t,    e->s_x1, e->s_mean, e->s_rstd,
+                 e->s_h, e->s_h, e->s_t, e->s_x,   e->s_mean, e->s_rstd, NULL,    NULL};
     for (int l = 0; l < e->L; l++) layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_kmask, B, T, 0.0f);
     pool_head(e, e->s_x, lens, B, T, e->s_pool, e->s_proj, e->s_norm, out);
     return PULSE_OK;
@@ -677,12 +704,12 @@ static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *l
 static pulse_status check_ids(const pulse_encoder *e, const int *ids, const int *lens, int n, int stride) {
     for (int i = 0; i < n; i++) {
         if (lens[i] < 1 || lens[i] > stride || lens[i] > e->p.max_len)
-            return pulse_set_error(PULSE_ERR_RANGE, "encoder: text %d has %d tokens, expected 1..%d", i, lens[i],
-                                   stride < e->p.max_len ? stride : e->p.max_len);
+            return pulse_set_error(PULSE_ERR_RANGE, "encoder: text %d has %d tokens, expected 1..%d", i,
+                                   lens[i], stride < e->p.max_len ? stride : e->p.max_len);
         for (int t = 0; t < lens[i]; t++)
             if (ids[(size_t)i * stride + t] < 0 || ids[(size_t)i * stride + t] >= e->V)
-                return pulse_set_error(PULSE_ERR_RANGE, "encoder: text %d token %d: id %d outside [0, %d)", i, t,
-                                       ids[(size_t)i * stride + t], e->V);
+                return pulse_set_error(PULSE_ERR_RANGE, "encoder: text %d token %d: id %d outside [0, %d)", i,
+                                       t, ids[(size_t)i * stride + t], e->V);
     }
     return PULSE_OK;
 }
@@ -739,7 +766,8 @@ pulse_status pulse_encoder_encode(pulse_encoder *e, const char *const *texts, in
     if (!texts || !out) return pulse_set_error(PULSE_ERR_ARG, "encoder encode: NULL texts or output");
     int *ids = pulse_malloc(sizeof(int) * (size_t)n * (size_t)e->p.max_len);
     int *lens = pulse_malloc(sizeof(int) * (size_t)n);
-    pulse_status rc = (!ids || !lens) ? PULSE_ERR_NOMEM : pulse_encoder_tokenize_batch(e, texts, n, ids, lens);
+    pulse_status rc =
+        (!ids || !lens) ? PULSE_ERR_NOMEM : pulse_encoder_tokenize_batch(e, texts, n, ids, lens);
     if (rc == PULSE_OK) rc = pulse_encoder_encode_ids(e, ids, lens, n, e->p.max_len, out);
     free(ids);
     free(lens);
@@ -777,17 +805,17 @@ void pulse_encoder_train_end(pulse_encoder *e) {
     if (e->la) {
         for (int l = 0; l < e->L; l++) {
             layer_a *a = &e->la[l];
-            float *fs[] = {a->q,  a->k,     a->v,     a->att, a->atty, a->res1, a->x1,   a->mean1,
-                           a->rstd1, a->h, a->g,     a->res2, a->x2,   a->mean2, a->rstd2};
+            float *fs[] = {a->q,     a->k, a->v, a->att,  a->atty, a->res1,  a->x1,   a->mean1,
+                           a->rstd1, a->h, a->g, a->res2, a->x2,   a->mean2, a->rstd2};
             for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
             free(a->mo);
             free(a->mf);
         }
     }
-    float *fs[] = {e->g,      e->m,     e->v,      e->a_e,    e->a_eln,  e->a_emean, e->a_erstd, e->a_x0,
-                   e->a_o,    e->a_pool, e->a_proj, e->a_out,  e->a_norm, e->d_x,     e->d_res,   e->d_x1,
-                   e->d_o,    e->d_atty, e->d_q,    e->d_k,    e->d_v,    e->d_att,   e->d_g,     e->d_h,
-                   e->d_pool, e->d_proj};
+    float *fs[] = {e->g,     e->m,    e->v,      e->a_e,    e->a_eln, e->a_emean, e->a_erstd,
+                   e->a_x0,  e->a_o,  e->a_pool, e->a_proj, e->a_out, e->a_norm,  e->d_x,
+                   e->d_res, e->d_x1, e->d_o,    e->d_atty, e->d_q,   e->d_k,     e->d_v,
+                   e->d_att, e->d_g,  e->d_h,    e->d_pool, e->d_proj};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
     free(e->la);
     free(e->lg);
@@ -818,10 +846,11 @@ void pulse_encoder_train_end(pulse_encoder *e) {
 static pulse_status check_train_params(const pulse_encoder *e, const pulse_encoder_train_params *t) {
     if (!(t->lr >= 0.0f) || !(t->weight_decay >= 0.0f) || !(t->beta1 >= 0.0f && t->beta1 < 1.0f) ||
         !(t->beta2 >= 0.0f && t->beta2 < 1.0f) || !(t->eps > 0.0f) || !(t->dropout < 1.0f))
-        return pulse_set_error(PULSE_ERR_ARG, "encoder training: lr, weight_decay, betas, eps or dropout out of range");
+        return pulse_set_error(PULSE_ERR_ARG,
+                               "encoder training: lr, weight_decay, betas, eps or dropout out of range");
     if (t->freeze_layers < 0 || t->freeze_layers > e->L)
-        return pulse_set_error(PULSE_ERR_ARG, "encoder training: freeze_layers %d outside 0..%d", t->freeze_layers,
-                               e->L);
+        return pulse_set_error(PULSE_ERR_ARG, "encoder training: freeze_layers %d outside 0..%d",
+                               t->freeze_layers, e->L);
     if (t->max_batch < 1 || t->max_batch > 1 << 16 || t->proj_dim < 0 || t->proj_dim > 65536)
         return pulse_set_error(PULSE_ERR_ARG, "encoder training: max_batch or proj_dim out of range");
     return PULSE_OK;
@@ -851,7 +880,8 @@ pulse_status pulse_encoder_train_begin(pulse_encoder *e, const pulse_encoder_tra
     pulse_status rc = check_train_params(e, &t);
     if (rc != PULSE_OK) return rc;
     pulse_encoder_train_end(e);
-    if (t.proj_dim > 0 && e->proj_dim == 0 && (rc = add_proj_head(e, t.proj_dim, t.seed)) != PULSE_OK) return rc;
+    if (t.proj_dim > 0 && e->proj_dim == 0 && (rc = add_proj_head(e, t.proj_dim, t.seed)) != PULSE_OK)
+        return rc;
     e->tp = t;
     pulse_rng_seed(&e->rng, t.seed);
     const size_t C = (size_t)e->C, FF = (size_t)e->FF, D = (size_t)pulse_encoder_dim(e);
@@ -934,7 +964,8 @@ pulse_status pulse_encoder_set_train_params(pulse_encoder *e, const pulse_encode
     pulse_status rc = check_train_params(e, tp);
     if (rc != PULSE_OK) return rc;
     if (tp->max_batch > e->tp.max_batch || (tp->proj_dim > 0 && tp->proj_dim != pulse_encoder_dim(e)))
-        return pulse_set_error(PULSE_ERR_STATE, "encoder: max_batch / proj_dim change needs a new train_begin");
+        return pulse_set_error(PULSE_ERR_STATE,
+                               "encoder: max_batch / proj_dim change needs a new train_begin");
     int mb = e->tp.max_batch, pd = e->tp.proj_dim;
     e->tp = *tp;
     e->tp.max_batch = mb;
@@ -942,12 +973,12 @@ pulse_status pulse_encoder_set_train_params(pulse_encoder *e, const pulse_encode
     return PULSE_OK;
 }
 
-pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, const int *lens, int n, int stride,
-                                             float *out) {
+pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, const int *lens, int n,
+                                             int stride, float *out) {
     if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: forward_train before train_begin");
     if (n < 1 || n > e->tp.max_batch)
-        return pulse_set_error(PULSE_ERR_RANGE, "encoder: forward_train batch %d outside 1..%d (max_batch)", n,
-                               e->tp.max_batch);
+        return pulse_set_error(PULSE_ERR_RANGE, "encoder: forward_train batch %d outside 1..%d (max_batch)",
+                               n, e->tp.max_batch);
     pulse_status rc = check_ids(e, ids, lens, n, stride);
     if (rc != PULSE_OK) return rc;
     int T = 0;
@@ -984,11 +1015,12 @@ pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, c
 pulse_status pulse_encoder_forward_train(pulse_encoder *e, const char *const *texts, int n, float *out) {
     if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: forward_train before train_begin");
     if (n < 1 || n > e->tp.max_batch)
-        return pulse_set_error(PULSE_ERR_RANGE, "encoder: forward_train batch %d outside 1..%d (max_batch)", n,
-                               e->tp.max_batch);
+        return pulse_set_error(PULSE_ERR_RANGE, "encoder: forward_train batch %d outside 1..%d (max_batch)",
+                               n, e->tp.max_batch);
     int *ids = pulse_malloc(sizeof(int) * (size_t)n * (size_t)e->p.max_len);
     int *lens = pulse_malloc(sizeof(int) * (size_t)n);
-    pulse_status rc = (!ids || !lens) ? PULSE_ERR_NOMEM : pulse_encoder_tokenize_batch(e, texts, n, ids, lens);
+    pulse_status rc =
+        (!ids || !lens) ? PULSE_ERR_NOMEM : pulse_encoder_tokenize_batch(e, texts, n, ids, lens);
     if (rc == PULSE_OK) rc = pulse_encoder_forward_train_ids(e, ids, lens, n, e->p.max_len, out);
     free(ids);
     free(lens);
@@ -1108,10 +1140,11 @@ pulse_status pulse_encoder_step(pulse_encoder *e, float lr, double *grad_norm) {
     double gn = sqrt(pulse_grad_norm_sq(e->g + off, n));
     if (grad_norm) *grad_norm = gn;
     if (!isfinite(gn)) return pulse_set_error(PULSE_ERR_RANGE, "encoder: gradient norm is %g", gn);
-    if (e->tp.grad_clip > 0.0f && gn > e->tp.grad_clip) pulse_scale(e->g + off, n, (float)(e->tp.grad_clip / gn));
+    if (e->tp.grad_clip > 0.0f && gn > e->tp.grad_clip)
+        pulse_scale(e->g + off, n, (float)(e->tp.grad_clip / gn));
     e->step++;
-    pulse_adamw_update(e->w + off, e->g + off, e->m + off, e->v + off, n, lr, e->tp.beta1, e->tp.beta2, e->tp.eps,
-                       e->tp.weight_decay, e->step);
+    pulse_adamw_update(e->w + off, e->g + off, e->m + off, e->v + off, n, lr, e->tp.beta1, e->tp.beta2,
+                       e->tp.eps, e->tp.weight_decay, e->step);
     return PULSE_OK;
 }
 
@@ -1178,7 +1211,8 @@ pulse_status pulse_encoder_save(const pulse_encoder *e, const char *dir) {
     cJSON_AddBoolToObject(tc, "do_lower_case", e->tok.lowercase);
     cJSON_AddBoolToObject(tc, "strip_accents", e->tok.strip_accents);
     cJSON_AddBoolToObject(tc, "tokenize_chinese_chars", e->tok.chinese);
-    cJSON_AddStringToObject(tc, "tokenizer_class", e->arch == ARCH_BERT ? "BertTokenizer" : "DistilBertTokenizer");
+    cJSON_AddStringToObject(tc, "tokenizer_class",
+                            e->arch == ARCH_BERT ? "BertTokenizer" : "DistilBertTokenizer");
     cJSON_AddNumberToObject(tc, "model_max_length", e->P);
     pulse_path_join(path, sizeof path, dir, "tokenizer_config.json");
     rc = write_json(path, tc);

@@ -96,14 +96,14 @@ int pulse_uni_nfd(uint32_t cp, uint32_t *out) {
         out[2] = t;
         return 3;
     }
-    int i = cp < 0xC0 ? -1 : find_map(pulse_uni_nfd, pulse_uni_n_nfd, cp);
+    int i = cp < 0xC0 ? -1 : find_map(pulse_uni_nfd_tab, pulse_uni_n_nfd, cp);
     if (i < 0) {
         out[0] = cp;
         return 1;
     }
-    int n = (int)pulse_uni_nfd[i][2];
+    int n = (int)pulse_uni_nfd_tab[i][2];
     if (n > 32) n = 32;
-    for (int j = 0; j < n; j++) out[j] = pulse_uni_pool[pulse_uni_nfd[i][1] + (uint32_t)j];
+    for (int j = 0; j < n; j++) out[j] = pulse_uni_pool[pulse_uni_nfd_tab[i][1] + (uint32_t)j];
     return n;
 }
 
@@ -112,13 +112,13 @@ int pulse_uni_lower(uint32_t cp, uint32_t *out) {
         out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
         return 1;
     }
-    int i = find_map(pulse_uni_lower, pulse_uni_n_lower, cp);
+    int i = find_map(pulse_uni_lower_tab, pulse_uni_n_lower, cp);
     if (i < 0) {
         out[0] = cp;
         return 1;
     }
-    int n = (int)pulse_uni_lower[i][2];
+    int n = (int)pulse_uni_lower_tab[i][2];
     if (n > 4) n = 4;
-    for (int j = 0; j < n; j++) out[j] = pulse_uni_pool[pulse_uni_lower[i][1] + (uint32_t)j];
+    for (int j = 0; j < n; j++) out[j] = pulse_uni_pool[pulse_uni_lower_tab[i][1] + (uint32_t)j];
     return n;
 }

@@ -31,7 +31,8 @@ int pulse_wordpiece_lookup(const pulse_wordpiece *wp, const char *s, size_t len)
 }
 
 static pulse_status vocab_set(pulse_wordpiece *wp, const char *tok, int id) {
-    if (id < 0 || id >= wp->n_vocab) return pulse_set_error(PULSE_ERR_RANGE, "vocabulary id %d out of range", id);
+    if (id < 0 || id >= wp->n_vocab)
+        return pulse_set_error(PULSE_ERR_RANGE, "vocabulary id %d out of range", id);
     if (wp->tokens[id]) return PULSE_OK; /* first one wins for a repeated id */
     size_t len = strlen(tok);
     char *c = pulse_malloc(len + 1);
@@ -107,7 +108,7 @@ static const cJSON *find_bert_normalizer(const cJSON *n) {
     if (cJSON_IsString(t) && strcmp(t->valuestring, "BertNormalizer") == 0) return n;
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
     const cJSON *e;
-    cJSON_ArrayForEach(e, seq) {
+    for (e = seq ? seq->child : NULL; e; e = e->next) {
         const cJSON *r = find_bert_normalizer(e);
         if (r) return r;
     }
@@ -126,13 +127,14 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(vocab) || (cJSON_IsString(type) && strcmp(type->valuestring, "WordPiece") != 0)) {
-        rc = pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: model.type: expected WordPiece with a vocab object, found %s",
-                             path, cJSON_IsString(type) ? type->valuestring : "none");
+        rc = pulse_set_error(PULSE_ERR_UNSUPPORTED,
+                             "%s: model.type: expected WordPiece with a vocab object, found %s", path,
+                             cJSON_IsString(type) ? type->valuestring : "none");
         goto done;
     }
     int max_id = -1;
     const cJSON *e;
-    cJSON_ArrayForEach(e, vocab) {
+    for (e = vocab ? vocab->child : NULL; e; e = e->next) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e7) {
             rc = pulse_set_error(PULSE_ERR_PARSE, "%s: model.vocab['%s']: expected an id", path,
                                  e->string ? e->string : "");
@@ -141,7 +143,7 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
         if (e->valueint > max_id) max_id = e->valueint;
     }
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
-    cJSON_ArrayForEach(e, added) {
+    for (e = added ? added->child : NULL; e; e = e->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 1e7 && id->valueint > max_id)
             max_id = id->valueint;
@@ -151,10 +153,10 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
         goto done;
     }
     if ((rc = vocab_alloc(wp, max_id + 1)) != PULSE_OK) goto done;
-    cJSON_ArrayForEach(e, vocab) {
+    for (e = vocab ? vocab->child : NULL; e; e = e->next) {
         if ((rc = vocab_set(wp, e->string ? e->string : "", e->valueint)) != PULSE_OK) goto done;
     }
-    cJSON_ArrayForEach(e, added) {
+    for (e = added ? added->child : NULL; e; e = e->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
         if (!cJSON_IsNumber(id) || !cJSON_IsString(content) || id->valueint < 0) continue;
@@ -163,7 +165,8 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
         if ((rc = add_special(wp, content->valuestring, id->valueint)) != PULSE_OK) goto done;
     }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
-    if (cJSON_IsString(unk)) wp->unk_id = pulse_wordpiece_lookup(wp, unk->valuestring, strlen(unk->valuestring));
+    if (cJSON_IsString(unk))
+        wp->unk_id = pulse_wordpiece_lookup(wp, unk->valuestring, strlen(unk->valuestring));
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
     if (cJSON_IsString(pre) && strlen(pre->valuestring) < sizeof wp->prefix)
         strcpy(wp->prefix, pre->valuestring);
@@ -265,15 +268,16 @@ pulse_status pulse_wordpiece_load(pulse_wordpiece *wp, const char *dir) {
     if (wp->pad_id < 0) wp->pad_id = 0;
     if (wp->cls_id < 0 || wp->sep_id < 0 || wp->unk_id < 0) {
         pulse_wordpiece_free(wp);
-        return pulse_set_error(PULSE_ERR_FORMAT, "%s: vocabulary lacks [CLS], [SEP] or the unknown token", path);
+        return pulse_set_error(PULSE_ERR_FORMAT, "%s: vocabulary lacks [CLS], [SEP] or the unknown token",
+                               path);
     }
     return PULSE_OK;
 }
 
 static int is_cjk(uint32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
-           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) ||
+           (c >= 0x2B920 && c <= 0x2CEAF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
 typedef struct {
@@ -302,7 +306,8 @@ static int normalize(const pulse_wordpiece *wp, const char *text, size_t len, cp
         i += (size_t)pulse_utf8_decode(s + i, len - i, &c);
         int fl = pulse_uni_flags(c);
         if (wp->clean_text) {
-            if (c == 0 || c == 0xFFFD || ((fl & PULSE_UNI_OTHER) && c != '\t' && c != '\n' && c != '\r')) continue;
+            if (c == 0 || c == 0xFFFD || ((fl & PULSE_UNI_OTHER) && c != '\t' && c != '\n' && c != '\r'))
+                continue;
             if (fl & PULSE_UNI_SPACE) c = ' ';
         }
         int cjk = wp->chinese && is_cjk(c);
@@ -322,8 +327,8 @@ static int normalize(const pulse_wordpiece *wp, const char *text, size_t len, cp
 }
 
 /* WordPiece of one word (code points w[0..m)); appends ids while *n < limit */
-static void wordpiece_word(const pulse_wordpiece *wp, const uint32_t *w, size_t m, int *ids, int *n, int limit,
-                           char *buf, size_t *offs) {
+static void wordpiece_word(const pulse_wordpiece *wp, const uint32_t *w, size_t m, int *ids, int *n,
+                           int limit, char *buf, size_t *offs) {
     if (*n >= limit) return;
     if (m > (size_t)wp->max_chars) {
         ids[(*n)++] = wp->unk_id;
@@ -375,7 +380,8 @@ static void wordpiece_word(const pulse_wordpiece *wp, const uint32_t *w, size_t 
     for (int k = 0; k < np && *n < limit; k++) ids[(*n)++] = pieces[k];
 }
 
-static int encode_segment(const pulse_wordpiece *wp, const char *text, size_t len, int *ids, int *n, int limit) {
+static int encode_segment(const pulse_wordpiece *wp, const char *text, size_t len, int *ids, int *n,
+                          int limit) {
     cpbuf b = {0};
     if (normalize(wp, text, len, &b)) {
         free(b.cp);
@@ -404,7 +410,8 @@ static int encode_segment(const pulse_wordpiece *wp, const char *text, size_t le
             continue;
         }
         size_t j = i;
-        while (j < b.n && b.cp[j] != ' ' && !(pulse_uni_flags(b.cp[j]) & (PULSE_UNI_SPACE | PULSE_UNI_PUNCT))) j++;
+        while (j < b.n && b.cp[j] != ' ' && !(pulse_uni_flags(b.cp[j]) & (PULSE_UNI_SPACE | PULSE_UNI_PUNCT)))
+            j++;
         wordpiece_word(wp, b.cp + i, j - i, ids, n, limit, buf, offs);
         i = j;
     }

@@ -1,0 +1,315 @@
+/* tests/test_encoder_parity.c — our encoder against reference numbers from scripts/encoder_fixtures.py
+ * (transformers / sentence-transformers) on the 220 texts of tests/fixtures/encoder_texts.json:
+ *  - WordPiece token ids identical (bert-base-uncased vocab.txt committed as a fixture, and the model
+ * folder's tokenizer.json when the weights are fetched);
+ *  - all-MiniLM-L6-v2 (mean, as sentence-transformers) and its CLS pooling: cosine >= 0.9999 per text
+ *    (skipped when ${PULSE_CACHE}/encoders/minilm-l6 is absent; bge-small likewise);
+ *  - a synthetic random DistilBERT (weights in the fixture): CLS and mean pooling, cosine >= 0.9999;
+ *  - one text alone gives the same vector as inside a length-sorted padded batch. */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "encoder/wordpiece.h"
+#include "pulse/encoder.h"
+#include "pulse/safetensors.h"
+#include "test.h"
+
+#define FX PULSE_SOURCE_DIR "/tests/fixtures/"
+
+static cJSON *load_json(const char *path) {
+    char *t = NULL;
+    size_t n = 0;
+    if (pulse_read_file(path, &t, &n) != PULSE_OK) return NULL;
+    cJSON *j = cJSON_ParseWithLength(t, n);
+    free(t);
+    return j;
+}
+
+static int b64val(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* decodes base64 into a malloc'd buffer; *n = bytes */
+static uint8_t *b64dec(const char *s, size_t *n) {
+    size_t len = strlen(s), o = 0;
+    uint8_t *out = malloc(len / 4 * 3 + 3);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val((unsigned char)s[i]);
+        if (v < 0) continue;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *n = o;
+    return out;
+}
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15), exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    float v;
+    if (exp == 0)
+        v = ldexpf((float)man, -24);
+    else if (exp == 31)
+        v = man ? NAN : INFINITY;
+    else
+        v = ldexpf((float)(man | 0x400), (int)exp - 25);
+    return sign ? -v : v;
+}
+
+/* vector of D floats from a base64 f16 (f16 = 1) or f32 string */
+static int decode_vec(const char *s, int f16, float *out, int D) {
+    size_t n = 0;
+    uint8_t *b = b64dec(s, &n);
+    int ok = n == (size_t)D * (f16 ? 2 : 4);
+    for (int i = 0; ok && i < D; i++) {
+        if (f16) {
+            uint16_t h;
+            memcpy(&h, b + 2 * i, 2);
+            out[i] = half_to_float(h);
+        } else {
+            memcpy(&out[i], b + 4 * i, 4);
+        }
+    }
+    free(b);
+    return ok;
+}
+
+static double cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++)
+        ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / (sqrt(aa * bb) + 1e-30);
+}
+
+static int n_texts;
+static const char **texts;
+
+/* token ids of every text vs the fixture's */
+static void check_ids(const pulse_wordpiece *wp, const cJSON *items, const char *what) {
+    int bad = 0, ids[256];
+    for (int i = 0; i < n_texts; i++) {
+        const cJSON *ref = cJSON_GetObjectItem(cJSON_GetArrayItem(items, i), "ids");
+        int n = pulse_wordpiece_encode(wp, texts[i], ids, 128);
+        int same = n == cJSON_GetArraySize(ref);
+        for (int k = 0; same && k < n; k++) same = ids[k] == cJSON_GetArrayItem(ref, k)->valueint;
+        if (!same && bad++ < 5) {
+            fprintf(stderr, "%s: text %d '%.60s': ids differ (ours %d tokens, ref %d):", what, i, texts[i], n,
+                    cJSON_GetArraySize(ref));
+            for (int k = 0; k < n && k < 24; k++) fprintf(stderr, " %d", ids[k]);
+            fprintf(stderr, "\n   ref:");
+            for (int k = 0; k < cJSON_GetArraySize(ref) && k < 24; k++)
+                fprintf(stderr, " %d", cJSON_GetArrayItem(ref, k)->valueint);
+            fprintf(stderr, "\n");
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d of %d texts tokenised differently", what, bad, n_texts);
+    printf("%s: token ids identical on %d/%d texts\n", what, n_texts - bad, n_texts);
+}
+
+/* embeddings of every text vs the fixture's key (f16 or f32); returns the minimum cosine */
+static double check_vectors(pulse_encoder *enc, const cJSON *items, const char *key, int f16,
+                            const char *what, int count) {
+    const int D = pulse_encoder_dim(enc);
+    float *out = malloc(sizeof(float) * (size_t)count * D), *ref = malloc(sizeof(float) * D);
+    CHECK_OK(pulse_encoder_encode(enc, texts, count, out));
+    double minc = 2.0, sum = 0;
+    int worst = -1, bad = 0;
+    for (int i = 0; i < count; i++) {
+        const cJSON *s = cJSON_GetObjectItem(cJSON_GetArrayItem(items, i), key);
+        if (!cJSON_IsString(s) || !decode_vec(s->valuestring, f16, ref, D)) {
+            bad++;
+            continue;
+        }
+        double c = cosine(out + (size_t)i * D, ref, D);
+        sum += c;
+        if (c < minc) minc = c, worst = i;
+    }
+    CHECK_MSG(bad == 0, "%s: %d reference vectors unreadable", what, bad);
+    CHECK_MSG(minc >= 0.9999, "%s: min cosine %.7f at text %d '%.60s'", what, minc, worst,
+              worst >= 0 ? texts[worst] : "");
+    printf("%s: %d texts, cosine min %.7f mean %.7f\n", what, count, minc, sum / count);
+    /* one text alone == the same text inside a padded batch */
+    if (count > 10) {
+        float *one = malloc(sizeof(float) * D);
+        CHECK_OK(pulse_encoder_encode(enc, &texts[7], 1, one));
+        CHECK_MSG(cosine(one, out + (size_t)7 * D, D) > 0.999999, "%s: alone vs batched", what);
+        free(one);
+    }
+    free(out);
+    free(ref);
+    return minc;
+}
+
+static void real_model(const char *name, const char *fixture) {
+    const char *cache = getenv("PULSE_CACHE");
+    char dir[1024];
+    const char *cands[3] = {cache, PULSE_SOURCE_DIR "/.cache", PULSE_SOURCE_DIR "/../cache"};
+    int found = 0;
+    for (int i = 0; i < 3 && !found; i++) {
+        if (!cands[i]) continue;
+        snprintf(dir, sizeof dir, "%s/encoders/%s/model.safetensors", cands[i], name);
+        if (access(dir, R_OK) == 0) {
+            snprintf(dir, sizeof dir, "%s/encoders/%s", cands[i], name);
+            found = 1;
+        }
+    }
+    cJSON *fx = load_json(fixture);
+    if (!fx) {
+        printf("SKIP %s: no fixture %s (run scripts/encoder_fixtures.py)\n", name, fixture);
+        return;
+    }
+    const cJSON *items = cJSON_GetObjectItem(fx, "items");
+    CHECK(cJSON_GetArraySize(items) == n_texts);
+    if (!found) {
+        printf("SKIP %s: weights not fetched (scripts/fetch-encoders.sh)\n", name);
+        cJSON_Delete(fx);
+        return;
+    }
+    pulse_wordpiece wp;
+    CHECK_OK(pulse_wordpiece_load(&wp, dir));
+    char what[128];
+    snprintf(what, sizeof what, "%s tokenizer", name);
+    check_ids(&wp, items, what);
+    pulse_wordpiece_free(&wp);
+
+    pulse_encoder_params p = pulse_encoder_default_params();
+    pulse_encoder *enc = NULL;
+    CHECK_OK(pulse_encoder_load(&enc, dir, &p));
+    if (!enc) {
+        cJSON_Delete(fx);
+        return;
+    }
+    CHECK(pulse_encoder_dim(enc) == cJSON_GetObjectItem(fx, "dim")->valueint);
+    const char *stp = cJSON_GetObjectItem(fx, "st_pooling")->valuestring;
+    CHECK(pulse_encoder_get_params(enc).pooling ==
+          (strcmp(stp, "mean") == 0 ? PULSE_POOL_MEAN : PULSE_POOL_CLS));
+    snprintf(what, sizeof what, "%s sentence-transformers (%s)", name, stp);
+    check_vectors(enc, items, "st", 1, what, n_texts);
+    p.pooling = PULSE_POOL_CLS;
+    CHECK_OK(pulse_encoder_set_params(enc, &p));
+    snprintf(what, sizeof what, "%s CLS", name);
+    check_vectors(enc, items, "cls", 1, what, 48); /* a subset: keeps the suite fast */
+    p.pooling = PULSE_POOL_MEAN;
+    CHECK_OK(pulse_encoder_set_params(enc, &p));
+    snprintf(what, sizeof what, "%s mean", name);
+    check_vectors(enc, items, "mean", 1, what, 48);
+    pulse_encoder_free(enc);
+    cJSON_Delete(fx);
+}
+
+/* writes the synthetic DistilBERT of the fixture as an HF folder */
+static int write_tiny(const cJSON *fx, const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "mkdir -p %s", dir);
+    if (system(path) != 0) return 0;
+    char *cfg = cJSON_Print(cJSON_GetObjectItem(fx, "config"));
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs(cfg, f);
+    fclose(f);
+    free(cfg);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    f = fopen(path, "w");
+    const cJSON *v;
+    const cJSON *vocab = cJSON_GetObjectItem(fx, "vocab");
+    for (v = vocab ? vocab->child : NULL; v; v = v->next) fprintf(f, "%s\n", v->valuestring);
+    fclose(f);
+    const cJSON *ws = cJSON_GetObjectItem(fx, "weights");
+    int n = cJSON_GetArraySize(ws), k = 0, ok = 1;
+    pulse_st_out *outs = calloc((size_t)n, sizeof *outs);
+    float **bufs = calloc((size_t)n, sizeof *bufs);
+    for (v = ws ? ws->child : NULL; v; v = v->next) {
+        size_t nb = 0;
+        uint8_t *raw = b64dec(cJSON_GetObjectItem(v, "data")->valuestring, &nb);
+        bufs[k] = malloc(nb + 4);
+        memcpy(bufs[k], raw, nb);
+        free(raw);
+        outs[k].name = v->string;
+        outs[k].data = bufs[k];
+        const cJSON *sh = cJSON_GetObjectItem(v, "shape");
+        outs[k].n_dims = cJSON_GetArraySize(sh);
+        size_t nel = 1;
+        for (int d = 0; d < outs[k].n_dims; d++)
+            nel *= (size_t)(outs[k].shape[d] = cJSON_GetArrayItem(sh, d)->valueint);
+        ok = ok && nel * 4 == nb;
+        k++;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ok = ok && pulse_safetensors_write(path, outs, n, NULL, 0) == PULSE_OK;
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(outs);
+    return ok;
+}
+
+static void tiny_distilbert(void) {
+    cJSON *fx = load_json(FX "encoder_distilbert_tiny.json");
+    CHECK(fx != NULL);
+    if (!fx) return;
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/pulse_test_distil_%d", (int)getpid());
+    CHECK(write_tiny(fx, dir));
+    const cJSON *items = cJSON_GetObjectItem(fx, "items");
+    CHECK(cJSON_GetArraySize(items) == n_texts);
+    pulse_wordpiece wp;
+    CHECK_OK(pulse_wordpiece_load(&wp, dir));
+    check_ids(&wp, items, "distilbert-tiny tokenizer");
+    pulse_wordpiece_free(&wp);
+    pulse_encoder_params p = pulse_encoder_default_params();
+    p.pooling = PULSE_POOL_CLS;
+    p.batch_size = 16;
+    pulse_encoder *enc = NULL;
+    CHECK_OK(pulse_encoder_load(&enc, dir, &p));
+    if (enc) {
+        CHECK(strcmp(pulse_encoder_arch(enc), "distilbert") == 0);
+        CHECK(pulse_encoder_dim(enc) == 32);
+        check_vectors(enc, items, "cls", 0, "distilbert-tiny CLS (transformers DistilBertModel)", n_texts);
+        p.pooling = PULSE_POOL_MEAN;
+        CHECK_OK(pulse_encoder_set_params(enc, &p));
+        check_vectors(enc, items, "mean", 0, "distilbert-tiny mean", n_texts);
+        pulse_encoder_free(enc);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    cJSON_Delete(fx);
+}
+
+int main(void) {
+    pulse_progress_set_quiet(1);
+    cJSON *tj = load_json(FX "encoder_texts.json");
+    CHECK(tj && cJSON_IsArray(tj));
+    if (!tj) return test_summary();
+    n_texts = cJSON_GetArraySize(tj);
+    CHECK(n_texts >= 200);
+    texts = calloc((size_t)n_texts, sizeof *texts);
+    for (int i = 0; i < n_texts; i++) texts[i] = cJSON_GetArrayItem(tj, i)->valuestring;
+
+    /* tokenizer parity without weights: bert-base-uncased vocab.txt vs the MiniLM fixture's ids */
+    cJSON *mini = load_json(FX "encoder_minilm_l6.json");
+    CHECK(mini != NULL);
+    if (mini) {
+        pulse_wordpiece wp;
+        CHECK_OK(pulse_wordpiece_load(&wp, FX "bert-uncased-vocab"));
+        check_ids(&wp, cJSON_GetObjectItem(mini, "items"), "vocab.txt tokenizer");
+        pulse_wordpiece_free(&wp);
+        cJSON_Delete(mini);
+    }
+    tiny_distilbert();
+    real_model("minilm-l6", FX "encoder_minilm_l6.json");
+    real_model("bge-small", FX "encoder_bge_small.json");
+    free(texts);
+    cJSON_Delete(tj);
+    return test_summary();
+}

@@ -1,0 +1,176 @@
+/* tools/pulse/cmd_encode.c — `pulse encode`: embed texts with a BERT-family encoder folder; prints one JSON
+ * array of floats per text (or of token ids with --tokens), in input order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pulse/encoder.h"
+
+/* splits buf (modified in place) into lines; returns the count, lines in *out (caller frees the array) */
+static int split_lines(char *buf, size_t len, char ***out) {
+    int n = 0, cap = 0;
+    char **v = NULL;
+    size_t i = 0;
+    while (i < len) {
+        char *s = buf + i;
+        char *nl = memchr(s, '\n', len - i);
+        size_t l = nl ? (size_t)(nl - s) : len - i;
+        if (l > 0 && s[l - 1] == '\r') s[l - 1] = 0;
+        s[l] = 0;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            char **nv = realloc(v, sizeof *nv * (size_t)cap);
+            if (!nv) {
+                free(v);
+                return -1;
+            }
+            v = nv;
+        }
+        v[n++] = s;
+        i += l + 1;
+    }
+    *out = v;
+    return n;
+}
+
+static char *read_stream(FILE *f, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (n < cap) break;
+        char *nb = realloc(b, cap * 2 + 1);
+        if (!nb) {
+            free(b);
+            return NULL;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    if (b) b[n] = 0;
+    *len = n;
+    return b;
+}
+
+int cmd_encode(int argc, char **argv) {
+    const char *dir = NULL, *input = NULL, *pooling = NULL;
+    cli_strs texts = {0};
+    int max_len = 128, batch = 64, no_norm = 0, tokens = 0, threads = 0;
+    const cli_opt opts[] = {
+        {"--encoder|-e", CLI_STR, &dir,
+         "HF folder: config.json, model.safetensors, vocab.txt or tokenizer.json"},
+        {"--text|-t", CLI_STRS, &texts, "a text to embed (repeatable)"},
+        {"--input|-i", CLI_STR, &input, "file with one text per line ('-' = stdin)"},
+        {"--pooling", CLI_STR, &pooling, "cls|mean (default: from the folder, else cls)"},
+        {"--max-len", CLI_INT, &max_len, "tokens per text incl. [CLS]/[SEP] (default 128)"},
+        {"--batch", CLI_INT, &batch, "texts per batch (default 64)"},
+        {"--no-normalize", CLI_FLAG, &no_norm, "do not L2-normalise the vectors"},
+        {"--tokens", CLI_FLAG, &tokens, "print token ids instead of vectors"},
+        {"--threads", CLI_INT, &threads, "threads (default: PULSE_THREADS or all cores)"},
+    };
+    int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                      "usage: pulse encode --encoder DIR [--pooling cls|mean] --text STR ... | --input FILE",
+                      NULL, 0, NULL);
+    if (r) {
+        free(texts.v);
+        return r == 1 ? 0 : 2;
+    }
+    if (!dir || (!texts.n && !input) || (texts.n && input)) {
+        fprintf(stderr, "pulse encode: --encoder DIR and either --text STR (repeatable) or --input FILE\n");
+        free(texts.v);
+        return 2;
+    }
+    pulse_encoder_params p = pulse_encoder_default_params();
+    if (pooling) {
+        if (strcmp(pooling, "cls") == 0)
+            p.pooling = PULSE_POOL_CLS;
+        else if (strcmp(pooling, "mean") == 0)
+            p.pooling = PULSE_POOL_MEAN;
+        else {
+            fprintf(stderr, "pulse encode: --pooling: expected cls or mean, found '%s'\n", pooling);
+            free(texts.v);
+            return 2;
+        }
+    }
+    p.max_len = max_len;
+    p.batch_size = batch;
+    p.normalize = !no_norm;
+    p.threads = threads;
+    char *buf = NULL;
+    char **lines = NULL;
+    const char *const *tv = texts.v;
+    int n = texts.n;
+    if (input) {
+        size_t len = 0;
+        if (strcmp(input, "-") == 0) {
+            buf = read_stream(stdin, &len);
+            if (!buf) {
+                fprintf(stderr, "pulse encode: cannot read stdin\n");
+                free(texts.v);
+                return 1;
+            }
+        } else if (pulse_read_file(input, &buf, &len)) {
+            free(texts.v);
+            return cli_fail("encode");
+        }
+        n = split_lines(buf, len, &lines);
+        if (n < 0) {
+            fprintf(stderr, "pulse encode: out of memory\n");
+            free(buf);
+            free(texts.v);
+            return 1;
+        }
+        tv = (const char *const *)lines;
+    }
+    pulse_encoder *enc = NULL;
+    if (pulse_encoder_load(&enc, dir, &p)) {
+        free(buf);
+        free(lines);
+        free(texts.v);
+        return cli_fail("encode");
+    }
+    int rc = 0;
+    const int D = pulse_encoder_dim(enc), ML = pulse_encoder_get_params(enc).max_len;
+    const int CH = 4096; /* texts per chunk: bounded memory, streamed output */
+    float *out = tokens ? NULL : malloc(sizeof(float) * (size_t)(n < CH ? (n ? n : 1) : CH) * D);
+    int *ids = tokens ? malloc(sizeof(int) * (size_t)ML) : NULL;
+    if ((!tokens && !out) || (tokens && !ids)) {
+        fprintf(stderr, "pulse encode: out of memory\n");
+        rc = 1;
+    }
+    for (int s = 0; s < n && rc == 0; s += CH) {
+        int m = n - s < CH ? n - s : CH;
+        if (tokens) {
+            for (int i = 0; i < m && rc == 0; i++) {
+                int k = 0;
+                if (pulse_encoder_tokenize(enc, tv[s + i], ids, ML, &k)) {
+                    rc = cli_fail("encode");
+                    break;
+                }
+                putchar('[');
+                for (int j = 0; j < k; j++) printf(j ? ",%d" : "%d", ids[j]);
+                puts("]");
+            }
+            continue;
+        }
+        if (pulse_encoder_encode(enc, tv + s, m, out)) {
+            rc = cli_fail("encode");
+            break;
+        }
+        for (int i = 0; i < m; i++) {
+            const float *v = out + (size_t)i * D;
+            putchar('[');
+            for (int j = 0; j < D; j++) printf(j ? ",%.7g" : "%.7g", (double)v[j]);
+            puts("]");
+        }
+    }
+    free(out);
+    free(ids);
+    pulse_encoder_free(enc);
+    free(buf);
+    free(lines);
+    free(texts.v);
+    return rc;
+}
