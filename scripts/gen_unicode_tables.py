@@ -45,10 +45,10 @@ for cp in range(MAXCP):
     else:
         ranges.append([cp, cp, f])
 ranges = [r for r in ranges if r[2]]
-w("const uint32_t pulse_uni_flag_ranges[][3] = {\n")
+w("const uint32_t enc_uni_flag_ranges[][3] = {\n")
 for lo, hi, f in ranges:
     w("    {0x%X, 0x%X, %d},\n" % (lo, hi, f))
-w("};\nconst int pulse_uni_n_flag_ranges = %d;\n\n" % len(ranges))
+w("};\nconst int enc_uni_n_flag_ranges = %d;\n\n" % len(ranges))
 
 pool = []
 
@@ -62,15 +62,15 @@ def table(name, fn):
         if s != chr(cp):
             rows.append((cp, len(pool), len(s)))
             pool.extend(ord(ch) for ch in s)
-    w("const uint32_t pulse_uni_%s_tab[][3] = {\n" % name)
+    w("const uint32_t enc_uni_%s_tab[][3] = {\n" % name)
     for cp, off, n in rows:
         w("    {0x%X, %d, %d},\n" % (cp, off, n))
-    w("};\nconst int pulse_uni_n_%s = %d;\n\n" % (name, len(rows)))
+    w("};\nconst int enc_uni_n_%s = %d;\n\n" % (name, len(rows)))
 
 
 table("nfd", lambda c: unicodedata.normalize("NFD", c))
 table("lower", lambda c: c.lower())
-w("const uint32_t pulse_uni_pool[] = {\n")
+w("const uint32_t enc_uni_pool[] = {\n")
 for i in range(0, len(pool), 12):
     w("    " + ", ".join("0x%X" % x for x in pool[i:i + 12]) + ",\n")
 w("};\n")

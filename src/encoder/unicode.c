@@ -2,21 +2,21 @@
  * flags, NFD with algorithmic Hangul, lowercase) used by the WordPiece BasicTokenizer. */
 #include "encoder/unicode.h"
 
-int pulse_uni_flags(uint32_t cp) {
-    int lo = 0, hi = pulse_uni_n_flag_ranges - 1;
+int enc_uni_flags(uint32_t cp) {
+    int lo = 0, hi = enc_uni_n_flag_ranges - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        if (cp < pulse_uni_flag_ranges[mid][0])
+        if (cp < enc_uni_flag_ranges[mid][0])
             hi = mid - 1;
-        else if (cp > pulse_uni_flag_ranges[mid][1])
+        else if (cp > enc_uni_flag_ranges[mid][1])
             lo = mid + 1;
         else
-            return (int)pulse_uni_flag_ranges[mid][2];
+            return (int)enc_uni_flag_ranges[mid][2];
     }
     return 0;
 }
 
-int pulse_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
+int enc_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     unsigned c = s[0];
     int len;
     uint32_t v, min;
@@ -52,7 +52,7 @@ int pulse_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     return len;
 }
 
-int pulse_utf8_encode(uint32_t cp, char *out) {
+int enc_utf8_encode(uint32_t cp, char *out) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -87,7 +87,7 @@ static int find_map(const uint32_t (*tab)[3], int n, uint32_t cp) {
     return -1;
 }
 
-int pulse_uni_nfd(uint32_t cp, uint32_t *out) {
+int enc_uni_nfd(uint32_t cp, uint32_t *out) {
     if (cp >= 0xAC00 && cp <= 0xD7A3) { /* Hangul syllable: L V (T) */
         uint32_t s = cp - 0xAC00, l = 0x1100 + s / 588, v = 0x1161 + (s % 588) / 28, t = 0x11A7 + s % 28;
         out[0] = l;
@@ -96,29 +96,29 @@ int pulse_uni_nfd(uint32_t cp, uint32_t *out) {
         out[2] = t;
         return 3;
     }
-    int i = cp < 0xC0 ? -1 : find_map(pulse_uni_nfd_tab, pulse_uni_n_nfd, cp);
+    int i = cp < 0xC0 ? -1 : find_map(enc_uni_nfd_tab, enc_uni_n_nfd, cp);
     if (i < 0) {
         out[0] = cp;
         return 1;
     }
-    int n = (int)pulse_uni_nfd_tab[i][2];
+    int n = (int)enc_uni_nfd_tab[i][2];
     if (n > 32) n = 32;
-    for (int j = 0; j < n; j++) out[j] = pulse_uni_pool[pulse_uni_nfd_tab[i][1] + (uint32_t)j];
+    for (int j = 0; j < n; j++) out[j] = enc_uni_pool[enc_uni_nfd_tab[i][1] + (uint32_t)j];
     return n;
 }
 
-int pulse_uni_lower(uint32_t cp, uint32_t *out) {
+int enc_uni_lower(uint32_t cp, uint32_t *out) {
     if (cp < 0x80) {
         out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
         return 1;
     }
-    int i = find_map(pulse_uni_lower_tab, pulse_uni_n_lower, cp);
+    int i = find_map(enc_uni_lower_tab, enc_uni_n_lower, cp);
     if (i < 0) {
         out[0] = cp;
         return 1;
     }
-    int n = (int)pulse_uni_lower_tab[i][2];
+    int n = (int)enc_uni_lower_tab[i][2];
     if (n > 4) n = 4;
-    for (int j = 0; j < n; j++) out[j] = pulse_uni_pool[pulse_uni_lower_tab[i][1] + (uint32_t)j];
+    for (int j = 0; j < n; j++) out[j] = enc_uni_pool[enc_uni_lower_tab[i][1] + (uint32_t)j];
     return n;
 }

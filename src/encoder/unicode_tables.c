@@ -2,7 +2,7 @@
  * Category flags, canonical decompositions and lowercase mappings for the WordPiece BasicTokenizer. */
 #include "encoder/unicode.h"
 
-const uint32_t pulse_uni_flag_ranges[][3] = {
+const uint32_t enc_uni_flag_ranges[][3] = {
     {0x0, 0x8, 1},          {0x9, 0xD, 9},         {0xE, 0x1F, 1},        {0x20, 0x20, 8},
     {0x21, 0x2F, 2},        {0x3A, 0x40, 2},       {0x5B, 0x60, 2},       {0x7B, 0x7E, 2},
     {0x7F, 0x84, 1},        {0x85, 0x85, 9},       {0x86, 0x9F, 1},       {0xA0, 0xA0, 8},
@@ -313,9 +313,9 @@ const uint32_t pulse_uni_flag_ranges[][3] = {
     {0x2EBE1, 0x2F7FF, 1},  {0x2FA1E, 0x2FFFF, 1}, {0x3134B, 0xE00FF, 1}, {0xE0100, 0xE01EF, 4},
     {0xE01F0, 0x10FFFF, 1},
 };
-const int pulse_uni_n_flag_ranges = 1233;
+const int enc_uni_n_flag_ranges = 1233;
 
-const uint32_t pulse_uni_nfd_tab[][3] = {
+const uint32_t enc_uni_nfd_tab[][3] = {
     {0xC0, 0, 2},       {0xC1, 2, 2},       {0xC2, 4, 2},       {0xC3, 6, 2},       {0xC4, 8, 2},
     {0xC5, 10, 2},      {0xC7, 12, 2},      {0xC8, 14, 2},      {0xC9, 16, 2},      {0xCA, 18, 2},
     {0xCB, 20, 2},      {0xCC, 22, 2},      {0xCD, 24, 2},      {0xCE, 26, 2},      {0xCF, 28, 2},
@@ -730,9 +730,9 @@ const uint32_t pulse_uni_nfd_tab[][3] = {
     {0x2FA18, 3400, 1}, {0x2FA19, 3401, 1}, {0x2FA1A, 3402, 1}, {0x2FA1B, 3403, 1}, {0x2FA1C, 3404, 1},
     {0x2FA1D, 3405, 1},
 };
-const int pulse_uni_n_nfd = 2061;
+const int enc_uni_n_nfd = 2061;
 
-const uint32_t pulse_uni_lower_tab[][3] = {
+const uint32_t enc_uni_lower_tab[][3] = {
     {0x41, 3406, 1},    {0x42, 3407, 1},    {0x43, 3408, 1},    {0x44, 3409, 1},    {0x45, 3410, 1},
     {0x46, 3411, 1},    {0x47, 3412, 1},    {0x48, 3413, 1},    {0x49, 3414, 1},    {0x4A, 3415, 1},
     {0x4B, 3416, 1},    {0x4C, 3417, 1},    {0x4D, 3418, 1},    {0x4E, 3419, 1},    {0x4F, 3420, 1},
@@ -1021,9 +1021,9 @@ const uint32_t pulse_uni_lower_tab[][3] = {
     {0x1E91A, 4832, 1}, {0x1E91B, 4833, 1}, {0x1E91C, 4834, 1}, {0x1E91D, 4835, 1}, {0x1E91E, 4836, 1},
     {0x1E91F, 4837, 1}, {0x1E920, 4838, 1}, {0x1E921, 4839, 1},
 };
-const int pulse_uni_n_lower = 1433;
+const int enc_uni_n_lower = 1433;
 
-const uint32_t pulse_uni_pool[] = {
+const uint32_t enc_uni_pool[] = {
     0x41,    0x300,   0x41,    0x301,   0x41,    0x302,   0x41,    0x303,   0x41,    0x308,   0x41,
     0x30A,   0x43,    0x327,   0x45,    0x300,   0x45,    0x301,   0x45,    0x302,   0x45,    0x308,
     0x49,    0x300,   0x49,    0x301,   0x49,    0x302,   0x49,    0x308,   0x4E,    0x303,   0x4F,

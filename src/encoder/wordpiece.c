@@ -303,21 +303,21 @@ static int normalize(const pulse_wordpiece *wp, const char *text, size_t len, cp
     size_t i = 0;
     while (i < len) {
         uint32_t c;
-        i += (size_t)pulse_utf8_decode(s + i, len - i, &c);
-        int fl = pulse_uni_flags(c);
+        i += (size_t)enc_utf8_decode(s + i, len - i, &c);
+        int fl = enc_uni_flags(c);
         if (wp->clean_text) {
-            if (c == 0 || c == 0xFFFD || ((fl & PULSE_UNI_OTHER) && c != '\t' && c != '\n' && c != '\r'))
+            if (c == 0 || c == 0xFFFD || ((fl & ENC_UNI_OTHER) && c != '\t' && c != '\n' && c != '\r'))
                 continue;
-            if (fl & PULSE_UNI_SPACE) c = ' ';
+            if (fl & ENC_UNI_SPACE) c = ' ';
         }
         int cjk = wp->chinese && is_cjk(c);
         if (cjk && cp_push(out, ' ')) return -1;
         uint32_t d[32];
-        int nd = wp->strip_accents ? pulse_uni_nfd(c, d) : (d[0] = c, 1);
+        int nd = wp->strip_accents ? enc_uni_nfd(c, d) : (d[0] = c, 1);
         for (int k = 0; k < nd; k++) {
-            if (wp->strip_accents && (pulse_uni_flags(d[k]) & PULSE_UNI_MN)) continue;
+            if (wp->strip_accents && (enc_uni_flags(d[k]) & ENC_UNI_MN)) continue;
             uint32_t l[4];
-            int nl = wp->lowercase ? pulse_uni_lower(d[k], l) : (l[0] = d[k], 1);
+            int nl = wp->lowercase ? enc_uni_lower(d[k], l) : (l[0] = d[k], 1);
             for (int j = 0; j < nl; j++)
                 if (cp_push(out, l[j])) return -1;
         }
@@ -337,7 +337,7 @@ static void wordpiece_word(const pulse_wordpiece *wp, const uint32_t *w, size_t 
     size_t plen = strlen(wp->prefix), bl = 0;
     offs[0] = 0;
     for (size_t k = 0; k < m; k++) {
-        bl += (size_t)pulse_utf8_encode(w[k], buf + plen + bl);
+        bl += (size_t)enc_utf8_encode(w[k], buf + plen + bl);
         offs[k + 1] = bl;
     }
     char *word = buf + plen; /* bytes of the word; the prefix fits just before any piece */
@@ -399,19 +399,18 @@ static int encode_segment(const pulse_wordpiece *wp, const char *text, size_t le
     }
     size_t i = 0;
     while (i < b.n && *n < limit) {
-        int fl = pulse_uni_flags(b.cp[i]);
-        if (b.cp[i] == ' ' || (fl & PULSE_UNI_SPACE)) {
+        int fl = enc_uni_flags(b.cp[i]);
+        if (b.cp[i] == ' ' || (fl & ENC_UNI_SPACE)) {
             i++;
             continue;
         }
-        if (fl & PULSE_UNI_PUNCT) {
+        if (fl & ENC_UNI_PUNCT) {
             wordpiece_word(wp, b.cp + i, 1, ids, n, limit, buf, offs);
             i++;
             continue;
         }
         size_t j = i;
-        while (j < b.n && b.cp[j] != ' ' && !(pulse_uni_flags(b.cp[j]) & (PULSE_UNI_SPACE | PULSE_UNI_PUNCT)))
-            j++;
+        while (j < b.n && b.cp[j] != ' ' && !(enc_uni_flags(b.cp[j]) & (ENC_UNI_SPACE | ENC_UNI_PUNCT))) j++;
         wordpiece_word(wp, b.cp + i, j - i, ids, n, limit, buf, offs);
         i = j;
     }
