@@ -202,25 +202,33 @@ static inline void scales_mins_k4(const uint8_t *sc, uint8_t *s, uint8_t *m) {
     for (int j = 0; j < 8; j++) pq_scale_min_k4(j, sc, &s[j], &m[j]);
 }
 
-/* mins term: sum_j m[j] * (bsums[2j] + bsums[2j+1]) over the 8 sub-blocks of 32 */
-static inline int mins_dot(const uint8_t *m, const int16_t *bsums) {
-    __m256i bs = loadu(bsums); /* 16 x i16 */
-    __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
-    /* each min applies to two consecutive bsums */
-    __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-    return hsum_epi32(_mm256_madd_epi16(bs, m16));
+/* The 12 packed scale bytes of q4_K/q5_K -> 16 bytes: sc[0..7] then m[0..7] (6 bits each), with 32-bit
+ * word operations instead of a per-byte loop. */
+static inline __m128i scales_mins_vec(const uint8_t *q) {
+    uint32_t a = pq_rd32(q), b = pq_rd32(q + 4), c = pq_rd32(q + 8);
+    uint32_t sc_lo = a & 0x3F3F3F3Fu, m_lo = b & 0x3F3F3F3Fu;
+    uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    uint32_t m_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
 }
 
 static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
                                                               int64_t nb, float *out, const int NX,
                                                               const int Q5) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    /* shuffles that broadcast int16 lane i of the scales vector */
+    const __m256i bc[8] = {_mm256_set1_epi16(0x0100), _mm256_set1_epi16(0x0302), _mm256_set1_epi16(0x0504),
+                           _mm256_set1_epi16(0x0706), _mm256_set1_epi16(0x0908), _mm256_set1_epi16(0x0B0A),
+                           _mm256_set1_epi16(0x0D0C), _mm256_set1_epi16(0x0F0E)};
+    const __m128i dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     const size_t BS = Q5 ? 176 : 144;
     for (int64_t b = 0; b < nb; b++, w += BS) {
         float d = f16(w), dmin = f16(w + 2);
-        uint8_t s[8], m[8];
-        scales_mins_k4(w + 4, s, m);
+        __m128i scm = scales_mins_vec(w + 4);
+        __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));  /* sc[0..7] as i16, both lanes */
+        __m256i mins16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)); /* m[0],m[0],m[1],m[1],... */
         const uint8_t *q = w + (Q5 ? 48 : 16);
         __m256i hb = Q5 ? loadu(w + 16) : _mm256_setzero_si256();
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
@@ -234,7 +242,7 @@ static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, 
                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
                 hb = _mm256_srli_epi16(hb, 2);
             }
-            __m256i s0 = _mm256_set1_epi16(s[2 * j]), s1 = _mm256_set1_epi16(s[2 * j + 1]);
+            __m256i s0 = _mm256_shuffle_epi8(sc16, bc[2 * j]), s1 = _mm256_shuffle_epi8(sc16, bc[2 * j + 1]);
             UNROLL for (int k = 0; k < NX; k++) {
                 const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
                 __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, loadu(a->qs + 64 * j)), s0);
@@ -244,22 +252,28 @@ static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, 
         }
         UNROLL for (int k = 0; k < NX; k++) {
             const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
-            int summ = mins_dot(m, a->bsums);
+            __m256i mi = _mm256_madd_epi16(loadu(a->bsums), mins16);
             acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_set1_ps(d * a->d), acc[k]);
-            acc[k] = _mm256_sub_ps(acc[k], _mm256_setr_ps(dmin * a->d * (float)summ, 0, 0, 0, 0, 0, 0, 0));
+            accm[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mi), _mm256_set1_ps(dmin * a->d), accm[k]);
         }
     }
-    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]);
+    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(_mm256_sub_ps(acc[k], accm[k]));
 }
 
 static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
                                                              int64_t nb, float *out, const int NX) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    /* byte shuffles giving [sc[2i] x8 | sc[2i+1] x8] before widening to int16 */
+    __m128i pairs[8];
+    for (int i = 0; i < 8; i++) {
+        __m128i lo = _mm_set1_epi8((char)(2 * i)), hi = _mm_set1_epi8((char)(2 * i + 1));
+        pairs[i] = _mm_unpacklo_epi64(lo, hi);
+    }
     for (int64_t b = 0; b < nb; b++, w += 210) {
-        const int8_t *sc = (const int8_t *)(w + 192);
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)(w + 192));
         float d = f16(w + 208);
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
         for (int c = 0; c < 2; c++) {
@@ -274,8 +288,7 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
             v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
             for (int g = 0; g < 4; g++) {
-                int s0 = sc[8 * c + 2 * g], s1 = sc[8 * c + 2 * g + 1];
-                __m256i scv = _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0));
+                __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pairs[4 * c + g]));
                 UNROLL for (int k = 0; k < NX; k++) {
                     const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
                     __m256i p = _mm256_maddubs_epi16(v[g], loadu(a->qs + 128 * c + 32 * g));
@@ -324,11 +337,26 @@ static inline __m256 load8_w(const uint8_t *w, int type) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
+static inline float float_tail(int type, const uint8_t *p) {
+    if (type == PULSE_GGML_F32) return pq_rdf32(p);
+    if (type == PULSE_GGML_F16) return _cvtsh_ss(pq_rd16(p));
+    return pulse_bf16_to_fp32(pq_rd16(p));
+}
+
 static inline __attribute__((always_inline)) void
 dot_float_n(int type, const uint8_t *w, const uint8_t *xa, size_t xs, int64_t n, float *out, const int NX) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     size_t es = type == PULSE_GGML_F32 ? 4 : 2;
     int64_t i = 0;
+    if (NX == 1) { /* one row: four independent FMA chains */
+        const float *x = (const float *)(const void *)xa;
+        for (; i + 32 <= n; i += 32)
+            for (int u = 0; u < 4; u++)
+                acc[u] = _mm256_fmadd_ps(load8_w(w + (size_t)(i + 8 * u) * es, type),
+                                         _mm256_loadu_ps(x + i + 8 * u), acc[u]);
+        acc[0] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        acc[1] = acc[2] = acc[3] = _mm256_setzero_ps();
+    }
     for (; i + 8 <= n; i += 8) {
         __m256 wv = load8_w(w + (size_t)i * es, type);
         UNROLL for (int k = 0; k < NX; k++) {
@@ -339,15 +367,7 @@ dot_float_n(int type, const uint8_t *w, const uint8_t *xa, size_t xs, int64_t n,
     UNROLL for (int k = 0; k < NX; k++) {
         const float *x = (const float *)(const void *)(xa + (size_t)k * xs);
         float s = hsum_ps(acc[k]);
-        for (int64_t j = i; j < n; j++) {
-            const uint8_t *p = w + (size_t)j * es;
-            float wj =
-                type == PULSE_GGML_F32 ? pq_rdf32(p)
-                : type == PULSE_GGML_F16
-                    ? _cvtsh_ss(pq_rd16(p))
-                    : _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128((int)((uint32_t)pq_rd16(p) << 16))));
-            s += wj * x[j];
-        }
+        for (int64_t j = i; j < n; j++) s += float_tail(type, w + (size_t)j * es) * x[j];
         out[k] = s;
     }
 }
@@ -394,9 +414,9 @@ static void dot_q8_k(const uint8_t *w, const uint8_t *xa, size_t xs, int64_t nb,
 }
 static void dot_float(int type, const uint8_t *w, const uint8_t *xa, size_t xs, int64_t n, int nx,
                       float *out) {
-#define C(N) dot_float_n(type, w, xa, xs, n, out, N)
-    DISPATCH_NX(C)
-#undef C
+    /* one activation row at a time with four FMA chains: the same summation order for any batch size, so
+     * batched products equal single ones bit for bit */
+    for (int k = 0; k < nx; k++) dot_float_n(type, w, xa + (size_t)k * xs, xs, n, out + k, 1);
 }
 
 int pq_dot_avx2(int type, const uint8_t *w, const void *xa_, size_t xs, int nx, int64_t n, float *out) {

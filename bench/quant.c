@@ -1,0 +1,138 @@
+/* bench/quant.c — throughput of the quantised products per weight type at SmolLM2 / Gemma-3 layer shapes:
+ * qmatvec scalar reference vs AVX2 (1 thread), AVX2 with T threads, and qmatmul with N activation rows
+ * (batched decode) vs N separate qmatvecs. Weight GB/s and GFLOP/s; one JSON line at the end.
+ * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "pulse/core.h"
+#include "pulse/quant.h"
+
+typedef void (*mv_fn)(float *, const void *, int, const float *, int, int);
+
+static double min_time = 0.15;
+
+/* seconds per call, best of repeated timed loops */
+static double time_mv(mv_fn f, float *y, const void *W, int type, const float *x, int rows, int cols) {
+    f(y, W, type, x, rows, cols);
+    double best = 1e30, total = 0;
+    int reps = 1;
+    while (total < min_time) {
+        double t0 = pulse_now();
+        for (int i = 0; i < reps; i++) f(y, W, type, x, rows, cols);
+        double dt = (pulse_now() - t0) / reps;
+        best = dt < best ? dt : best;
+        total += dt * reps;
+        if (dt * reps < 0.02) reps *= 2;
+    }
+    return best;
+}
+
+static double time_mm(float *Y, const void *W, int type, const float *X, int N, int rows, int cols,
+                      int loop) {
+    double best = 1e30, total = 0;
+    int reps = 1;
+    while (total < min_time) {
+        double t0 = pulse_now();
+        for (int i = 0; i < reps; i++) {
+            if (loop)
+                for (int n = 0; n < N; n++)
+                    pulse_qmatvec(Y + (size_t)n * rows, W, type, X + (size_t)n * cols, rows, cols);
+            else
+                pulse_qmatmul(Y, W, type, X, N, rows, cols);
+        }
+        double dt = (pulse_now() - t0) / reps;
+        best = dt < best ? dt : best;
+        total += dt * reps;
+        if (dt * reps < 0.02) reps *= 2;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, N = 32, quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc)
+            N = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
+            min_time = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1, min_time = 0.03;
+        else {
+            fprintf(stderr, "usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick]\n");
+            return 2;
+        }
+    }
+    const int types[] = {PULSE_GGML_Q4_0, PULSE_GGML_Q4_1, PULSE_GGML_Q5_0, PULSE_GGML_Q5_1,
+                         PULSE_GGML_Q8_0, PULSE_GGML_Q4_K, PULSE_GGML_Q5_K, PULSE_GGML_Q6_K,
+                         PULSE_GGML_F16,  PULSE_GGML_BF16, PULSE_GGML_F32};
+    /* {rows, cols}: SmolLM2 ffn_up (1536 x 576) and ffn_down (576 x 1536); Gemma-3 ffn_gate (2048 x 640) and
+     * ffn_down (640 x 2048). K-quants need cols % 256 == 0, so they run on the down shapes only. */
+    const int shapes[4][2] = {{1536, 576}, {576, 1536}, {2048, 640}, {640, 2048}};
+    pulse_rng r;
+    pulse_rng_seed(&r, 1);
+    cJSON *res = cJSON_CreateArray();
+    printf("avx2: %s, threads %d, batch N %d\n", pulse_quant_has_avx2() ? "yes" : "no", threads, N);
+    printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s\n", "type", "rows x cols", "ref GB/s",
+           "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm GFLOP/s", "loop GF/s", "mm/loop");
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        int t = types[ti];
+        for (int si = 0; si < 4; si++) {
+            int rows = shapes[si][0], cols = shapes[si][1];
+            if (cols % pulse_ggml_block_size(t)) continue;
+            if (quick && si != 3 && si != 1) continue;
+            size_t rs = pulse_ggml_row_size(t, cols), wbytes = rs * rows;
+            float *wf = malloc(sizeof(float) * cols);
+            uint8_t *W = malloc(wbytes);
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < cols; j++) wf[j] = pulse_rng_normal(&r);
+                pulse_quantize_row(t, wf, W + (size_t)i * rs, cols);
+            }
+            float *X = malloc(sizeof(float) * N * cols), *Y = malloc(sizeof(float) * N * rows);
+            for (int i = 0; i < N * cols; i++) X[i] = pulse_rng_normal(&r);
+            omp_set_num_threads(1);
+            double t_ref = time_mv(pulse_qmatvec_ref, Y, W, t, X, rows, cols);
+            double t_1 = time_mv(pulse_qmatvec, Y, W, t, X, rows, cols);
+            omp_set_num_threads(threads);
+            double t_T = time_mv(pulse_qmatvec, Y, W, t, X, rows, cols);
+            double t_mm = time_mm(Y, W, t, X, N, rows, cols, 0);
+            double t_loop = time_mm(Y, W, t, X, N, rows, cols, 1);
+            double flop = 2.0 * rows * cols;
+            printf("%-5s %5d x %4d | %9.2f %9.2f %6.1fx | %9.2f %9.2f | %10.2f %10.2f %6.2fx\n",
+                   pulse_ggml_type_name(t), rows, cols, wbytes / t_ref / 1e9, wbytes / t_1 / 1e9, t_ref / t_1,
+                   wbytes / t_T / 1e9, flop / t_T / 1e9, flop * N / t_mm / 1e9, flop * N / t_loop / 1e9,
+                   t_loop / t_mm);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "type", pulse_ggml_type_name(t));
+            cJSON_AddNumberToObject(o, "rows", rows);
+            cJSON_AddNumberToObject(o, "cols", cols);
+            cJSON_AddNumberToObject(o, "ref_gbs", round(wbytes / t_ref / 1e7) / 100);
+            cJSON_AddNumberToObject(o, "avx2_gbs", round(wbytes / t_1 / 1e7) / 100);
+            cJSON_AddNumberToObject(o, "avx2_vs_ref", round(t_ref / t_1 * 10) / 10);
+            cJSON_AddNumberToObject(o, "mv_us_T", round(t_T * 1e7) / 10);
+            cJSON_AddNumberToObject(o, "mv_gflops_T", round(flop / t_T / 1e7) / 100);
+            cJSON_AddNumberToObject(o, "mm_gflops_T", round(flop * N / t_mm / 1e7) / 100);
+            cJSON_AddNumberToObject(o, "mm_vs_loop", round(t_loop / t_mm * 100) / 100);
+            cJSON_AddItemToArray(res, o);
+            free(wf), free(W), free(X), free(Y);
+        }
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "bench", "quant");
+    cJSON_AddNumberToObject(out, "threads", threads);
+    cJSON_AddNumberToObject(out, "batch", N);
+    cJSON_AddBoolToObject(out, "avx2", pulse_quant_has_avx2());
+    cJSON_AddItemToObject(out, "results", res);
+    char *s = cJSON_PrintUnformatted(out);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(out);
+    return 0;
+}
