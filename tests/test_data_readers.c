@@ -155,6 +155,7 @@ int main(void) {
         CHECK(pulse_dataset_item_title(ds, 3) == NULL); /* no row for item 3 */
         CHECK(pulse_dataset_item_title(ds, 0) == NULL && pulse_dataset_item_title(ds, 9) == NULL);
         CHECK(strcmp(pulse_dataset_item_field(ds, 1, "asin"), "A1") == 0);
+        CHECK(pulse_dataset_user_field(ds, 0, "split") == NULL);
         CHECK(strcmp(pulse_dataset_item_field(ds, 1, "extra"), "x") == 0);
         CHECK(strcmp(pulse_dataset_item_field(ds, 8, "brand"), "Zed") == 0);
         CHECK(pulse_dataset_item_field(ds, 8, "extra") == NULL); /* missing trailing field */
@@ -234,6 +235,10 @@ int main(void) {
         CHECK(strcmp(pulse_dataset_item_title(ds, 1), "Morcheeba") == 0);
         CHECK(strcmp(pulse_dataset_item_title(ds, 5), "Björk") == 0);
         CHECK(strcmp(pulse_dataset_item_key(ds, 1), "0") == 0);
+        CHECK(strcmp(pulse_dataset_user_field(ds, 1, "split"), "val") == 0);
+        CHECK(strcmp(pulse_dataset_user_field(ds, 0, "split"), "train") == 0);
+        CHECK(pulse_dataset_user_field(ds, 0, "age") == NULL &&
+              pulse_dataset_user_field(ds, 2, "split") == NULL);
         pulse_dataset_free(ds);
     }
 

@@ -99,6 +99,13 @@ int main(void) {
         expect_counts(ds, 1220, 4606, 56794, 4, 986);
         CHECK(strcmp(pulse_dataset_item_title(ds, 1), "Morcheeba") == 0);
         CHECK(strcmp(pulse_dataset_item_key(ds, 1), "0") == 0);
+        int n_test = 0, n_val = 0;
+        for (int u = 0; u < pulse_dataset_n_users(ds); u++) {
+            const char *g = pulse_dataset_user_field(ds, u, "split");
+            n_test += g && strcmp(g, "test") == 0;
+            n_val += g && strcmp(g, "val") == 0;
+        }
+        CHECK(n_test == 122 && n_val == 122); /* LLaRA: 976 train / 122 val / 122 test users */
         pulse_dataset_free(ds);
     }
 

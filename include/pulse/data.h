@@ -51,6 +51,9 @@ const char *pulse_dataset_item_field(const pulse_dataset *ds, int item, const ch
 const char *pulse_dataset_user_key(const pulse_dataset *ds, int user);
 const char *pulse_dataset_item_key(const pulse_dataset *ds, int item);
 
+/* Optional per-user text fields: "split" = LastFM (LLaRA) user group "train" / "val" / "test" (LLaRA
+ * evaluates the last item of its val / test users only). NULL when absent. */
+const char *pulse_dataset_user_field(const pulse_dataset *ds, int user, const char *field);
 /* Per-interaction data at position pos of the user's sequence: the timestamp (NAN when the format has none;
  * S3-Rec files are already in order), the rating (NAN when none), and the review summary / text (NULL unless
  * the format has them and params.keep_text was set). */

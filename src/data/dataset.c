@@ -39,6 +39,7 @@ void pulse_dataset_free(pulse_dataset *ds) {
     free(ds->summary);
     free(ds->text);
     free(ds->user_key);
+    free(ds->user_split);
     free(ds->item_key);
     for (int f = 0; f < ds->n_fields; f++) free(ds->field_val[f]);
     free(ds->field_val);
@@ -130,6 +131,12 @@ const char *pulse_dataset_item_title(const pulse_dataset *ds, int item) {
 const char *pulse_dataset_user_key(const pulse_dataset *ds, int user) {
     if (user < 0 || user >= ds->n_users || !ds->user_key) return NULL;
     return ds->user_key[user];
+}
+
+const char *pulse_dataset_user_field(const pulse_dataset *ds, int user, const char *field) {
+    if (user < 0 || user >= ds->n_users || !field) return NULL;
+    if (strcmp(field, "split") == 0 && ds->user_split) return ds->user_split[user];
+    return NULL;
 }
 
 const char *pulse_dataset_item_key(const pulse_dataset *ds, int item) {

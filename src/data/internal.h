@@ -67,14 +67,15 @@ struct pulse_dataset {
     char format[32];
     int n_users, n_items;
     size_t n_inter;
-    size_t *offs;    /* [n_users + 1] */
-    int *items;      /* [n_inter] */
-    double *ts;      /* [n_inter] or NULL */
-    float *rating;   /* [n_inter] or NULL */
-    char **summary;  /* [n_inter] or NULL */
-    char **text;     /* [n_inter] or NULL */
-    char **user_key; /* [n_users] */
-    char **item_key; /* [n_items + 1] (entries may be NULL) */
+    size_t *offs;      /* [n_users + 1] */
+    int *items;        /* [n_inter] */
+    double *ts;        /* [n_inter] or NULL */
+    float *rating;     /* [n_inter] or NULL */
+    char **summary;    /* [n_inter] or NULL */
+    char **text;       /* [n_inter] or NULL */
+    char **user_key;   /* [n_users] */
+    char **user_split; /* [n_users] or NULL: LastFM's train / val / test user label */
+    char **item_key;   /* [n_items + 1] (entries may be NULL) */
     int n_fields;
     char **field_name; /* [n_fields] */
     char ***field_val; /* [n_fields][n_items + 1] */

@@ -11,6 +11,7 @@ typedef struct {
     size_t *offs;
     size_t nu, ucap;
     char **ukeys;
+    char **usplit; /* LastFM: the user's split label (train / val / test), else NULL */
 } seq_builder;
 
 static pulse_status sb_push_item(seq_builder *b, int it) {
@@ -25,7 +26,7 @@ static pulse_status sb_push_item(seq_builder *b, int it) {
     return PULSE_OK;
 }
 
-static pulse_status sb_push_user(seq_builder *b, char *key) {
+static pulse_status sb_push_user(seq_builder *b, char *key, char *split) {
     if (b->nu + 2 > b->ucap) {
         size_t nc = b->ucap ? b->ucap * 2 : 1024;
         size_t *no = realloc(b->offs, nc * sizeof(size_t));
@@ -34,10 +35,14 @@ static pulse_status sb_push_user(seq_builder *b, char *key) {
         char **nk = realloc(b->ukeys, nc * sizeof(char *));
         if (!nk) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory at %zu users", b->nu);
         b->ukeys = nk;
+        char **ns = realloc(b->usplit, nc * sizeof(char *));
+        if (!ns) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory at %zu users", b->nu);
+        b->usplit = ns;
         b->ucap = nc;
     }
     if (b->nu == 0) b->offs[0] = 0;
     b->ukeys[b->nu] = key;
+    b->usplit[b->nu] = split;
     b->offs[b->nu + 1] = b->n;
     b->nu++;
     return PULSE_OK;
@@ -47,6 +52,7 @@ static void sb_free(seq_builder *b) {
     free(b->items);
     free(b->offs);
     free(b->ukeys);
+    free(b->usplit);
 }
 
 /* Hand the builder's arrays to the dataset and give every item that occurs a key (its id as in the file). */
@@ -59,6 +65,13 @@ static pulse_status sb_finish(seq_builder *b, pulse_dataset *ds, int max_item, i
     ds->items = b->items;
     ds->offs = b->offs;
     ds->user_key = b->ukeys;
+    int has_split = 0;
+    for (size_t u = 0; u < b->nu; u++) has_split |= b->usplit[u] != NULL;
+    if (has_split) {
+        ds->user_split = b->usplit;
+        b->usplit = NULL;
+    }
+    free(b->usplit);
     memset(b, 0, sizeof *b);
     ds->item_key = calloc((size_t)max_item + 1, sizeof(char *));
     if (!ds->item_key) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
@@ -172,7 +185,7 @@ pulse_status pd_load_s3rec(const char *path_seq, const char *path_items, const p
                                  r.line_no, key);
             break;
         }
-        st = sb_push_user(&b, key);
+        st = sb_push_user(&b, key, NULL);
         if (st) break;
     }
     if (got < 0) st = r.err;
@@ -229,7 +242,8 @@ pulse_status pd_load_lastfm(const char *path_seq, const char *path_items, const 
                                  r.line_no, key);
             break;
         }
-        st = sb_push_user(&b, key);
+        char *label = pd_arena_strndup(&ds->arena, t1 + 1, (size_t)(t2 - t1 - 1));
+        st = label ? sb_push_user(&b, key, label) : PULSE_ERR_NOMEM;
     }
     if (got < 0) st = r.err;
     pd_reader_close(&r);

@@ -62,7 +62,7 @@ static int all_numeric(char **k, size_t n) {
     return 1;
 }
 
-static char **g_sort_keys;
+static _Thread_local char **g_sort_keys;
 static int cmp_numkey(const void *pa, const void *pb) {
     long long a = atoll(g_sort_keys[*(const int *)pa]), b = atoll(g_sort_keys[*(const int *)pb]);
     if (a != b) return a < b ? -1 : 1;
@@ -78,7 +78,7 @@ static pulse_status number_keys(char **keys, size_t n, int *newid) {
     int *perm = malloc(sizeof(int) * (n ? n : 1));
     if (!perm) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) perm[i] = (int)i;
-    g_sort_keys = keys; /* loaders run on one thread at a time per dataset; qsort has no context argument */
+    g_sort_keys = keys; /* qsort has no context argument: thread-local, so loaders may run in parallel */
     qsort(perm, n, sizeof(int), cmp_numkey);
     for (size_t i = 0; i < n; i++) newid[perm[i]] = (int)i;
     free(perm);
