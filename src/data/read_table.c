@@ -315,7 +315,10 @@ static pulse_status amazon_pass(const char *path, pd_strmap *um, pd_strmap *im, 
     size_t len;
     int got;
     size_t order = 0;
+    pulse_progress pr;
+    pulse_progress_begin(&pr, row_of_order ? "review text" : "reviews", "line", 0);
     while ((got = pd_reader_next(&r, &line, &len)) == 1) {
+        if ((r.line_no & 16383) == 0) pulse_progress_update(&pr, r.line_no, NULL);
         if (len == 0) continue; /* JSON-lines files may end with blank lines */
         if (row_of_order) {
             long k = row_of_order[order++];
@@ -362,6 +365,7 @@ static pulse_status amazon_pass(const char *path, pd_strmap *um, pd_strmap *im, 
         if (st) break;
     }
     if (got < 0) st = r.err;
+    if (!st && r.line_no >= 16384) pulse_progress_end(&pr, r.line_no, NULL);
     pd_reader_close(&r);
     return st;
 }
