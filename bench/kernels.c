@@ -1,6 +1,7 @@
 /* bench/kernels.c — throughput of the shared float kernels at SASRec and BERT shapes: matmul forward and
  * backward (GFLOP/s) and attention forward/backward (ms per call). Prints one line per case and a final JSON
  * object. Usage: bench_kernels [reps-seconds, default 0.3] (threads from PULSE_THREADS / OMP_NUM_THREADS). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,13 @@ static float *falloc(size_t n, pulse_rng *r) {
             k_++;                                                                                            \
         }                                                                                                    \
     } while (0)
+
+/* peer for GELU: the plain libm loop (scalar erff), as most C code writes it */
+static void gelu_libm(float *out, const float *inp, size_t n) {
+    long nn = (long)n;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < nn; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * 0.70710678f));
+}
 
 int main(int argc, char **argv) {
     double min_s = argc > 1 ? atof(argv[1]) : 0.3;
@@ -97,6 +105,34 @@ int main(int argc, char **argv) {
         free(q), free(k), free(v), free(out), free(att), free(scr), free(dout), free(dq), free(dk), free(dv),
             free(km);
     }
+    {
+        /* elementwise and row kernels at BERT FFN / SASRec logits sizes */
+        size_t n = (size_t)2048 * 1536;
+        float *x = falloc(n, &r), *o = falloc(n, &r), *d = falloc(n, &r);
+        for (size_t i = 0; i < n; i++) x[i] *= 4.0f;
+        double tg, tgb, tgt, tp;
+        TIME_BEST(tg, min_s, pulse_gelu_forward(o, x, n));
+        TIME_BEST(tgb, min_s, pulse_gelu_backward(d, x, o, n));
+        TIME_BEST(tgt, min_s, pulse_gelu_tanh_forward(o, x, n));
+        TIME_BEST(tp, min_s, gelu_libm(o, x, n));
+        printf(
+            "gelu n=%zu  fwd %.3f ms  bwd %.3f ms  tanh fwd %.3f ms  | peer libm erff fwd %.3f ms (%.1fx)\n",
+            n, tg * 1e3, tgb * 1e3, tgt * 1e3, tp * 1e3, tp / tg);
+        const int N = 256, V = 12102;
+        int *tgts = (int *)malloc(sizeof(int) * N);
+        for (int i = 0; i < N; i++) tgts[i] = (int)pulse_rng_below(&r, V);
+        double tce;
+        TIME_BEST(tce, min_s, pulse_crossentropy_forward_backward(d, NULL, x, tgts, N, V, 1.0f / N));
+        printf("crossentropy N=%d V=%d fwd+bwd %.3f ms (%.2f ns/logit)\n", N, V, tce * 1e3,
+               tce * 1e9 / ((double)N * V));
+        jl += snprintf(
+            json + jl, sizeof json - jl,
+            ",\"gelu_fwd_ms\":%.3f,\"gelu_bwd_ms\":%.3f,\"gelu_tanh_fwd_ms\":%.3f,\"gelu_libm_peer_ms\":%.3f,"
+            "\"crossentropy_ms\":%.3f",
+            tg * 1e3, tgb * 1e3, tgt * 1e3, tp * 1e3, tce * 1e3);
+        free(x), free(o), free(d), free(tgts);
+    }
+
     /* A training-like step: linear -> GELU -> linear backward, interleaving BLAS and OpenMP kernels. "ours"
      * goes through pulse_matmul_* (OpenMP-split sgemm, OpenBLAS at 1 thread); "peer" calls cblas_sgemm
      * directly with OpenBLAS threaded at the same thread count, the usual way, whose spinning workers fight

@@ -3,6 +3,7 @@
  * row, ignored cross-entropy targets, the L2-norm clamp. */
 #include "test.h"
 #include "kernels_util.h"
+#include "kernels/internal.h"
 
 static void test_matmul(int N, int C, int OC, int with_bias) {
     float *inp = ku_alloc((size_t)N * C), *w = ku_alloc((size_t)OC * C), *b = ku_alloc(OC);
@@ -332,6 +333,27 @@ static void test_l2norm(void) {
     free(x), free(o), free(nr);
 }
 
+/* the vectorisable exp / erf / tanh of kernels/internal.h against libm in double */
+static void test_pk_math(void) {
+    double we = 0, wf = 0, wt = 0;
+    for (double x = -87.0; x < 88.0; x += 7e-4) {
+        float xf = (float)x;
+        double r = exp((double)xf);
+        we = fmax(we, fabs(pk_expf(xf) - r) / r);
+    }
+    for (double x = -7.0; x < 7.0; x += 3e-5) {
+        float xf = (float)x;
+        wf = fmax(wf, fabs(pk_erff(xf) - erf((double)xf)));
+        wt = fmax(wt, fabs(pk_tanhf(xf) - tanh((double)xf)));
+    }
+    CHECK_MSG(we < 2e-7, "pk_expf max rel err %.3g", we);
+    CHECK_MSG(wf < 2.5e-7, "pk_erff max abs err %.3g", wf);
+    CHECK_MSG(wt < 2e-7, "pk_tanhf max abs err %.3g", wt);
+    CHECK(pk_expf(-INFINITY) == 0.0f && pk_expf(-100.0f) == 0.0f && pk_expf(0.0f) == 1.0f);
+    CHECK(isfinite(pk_expf(1000.0f)) && pk_tanhf(60.0f) == 1.0f && pk_tanhf(-60.0f) == -1.0f);
+    CHECK(pk_erff(0.0f) == 0.0f && pk_erff(9.0f) == 1.0f && pk_erff(-9.0f) == -1.0f);
+}
+
 static void test_utils(void) {
     const size_t n = 70001;
     float *g = ku_alloc(n);
@@ -374,6 +396,7 @@ int main(void) {
     test_softmax_ce();
     test_bce();
     test_l2norm();
+    test_pk_math();
     test_utils();
     return test_summary();
 }

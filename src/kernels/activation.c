@@ -1,5 +1,5 @@
-/* kernels/activation.c — owns the elementwise kernels: GELU (exact erf and tanh approximation), ReLU,
- * residual add and inverted dropout, forward and backward side by side. */
+/* kernels/activation.c — owns the elementwise kernels: GELU (erf and tanh forms, vectorised with the pk_ math
+ * of kernels/internal.h), ReLU, residual add and inverted dropout, forward and backward side by side. */
 #include "pulse/kernels.h"
 
 #include <math.h>
@@ -14,21 +14,21 @@
 /* ---- exact GELU: out (n) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) ---- */
 void pulse_gelu_forward(float *out, const float *inp, size_t n) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * PK_SQRT1_2));
+        out[i] = 0.5f * x * (1.0f + pk_erff(x * PK_SQRT1_2));
     }
 }
 
 /* dinp (n) += dout * (Phi(x) + x phi(x)) */
 void pulse_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) {
         float x = inp[i];
-        float cdf = 0.5f * (1.0f + erff(x * PK_SQRT1_2));
-        float pdf = PK_INV_SQRT_2PI * expf(-0.5f * x * x);
+        float cdf = 0.5f * (1.0f + pk_erff(x * PK_SQRT1_2));
+        float pdf = PK_INV_SQRT_2PI * pk_expf(-0.5f * x * x);
         dinp[i] += dout[i] * (cdf + x * pdf);
     }
 }
@@ -36,22 +36,22 @@ void pulse_gelu_backward(float *dinp, const float *inp, const float *dout, size_
 /* ---- tanh GELU: out (n) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) ---- */
 void pulse_gelu_tanh_forward(float *out, const float *inp, size_t n) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) {
         float x = inp[i];
         float u = PK_GELU_TANH_K * (x + 0.044715f * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanhf(u));
+        out[i] = 0.5f * x * (1.0f + pk_tanhf(u));
     }
 }
 
 /* dinp (n) += dout * (0.5 (1 + tanh u) + 0.5 x sech^2(u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)) */
 void pulse_gelu_tanh_backward(float *dinp, const float *inp, const float *dout, size_t n) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) {
         float x = inp[i];
         float u = PK_GELU_TANH_K * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
+        float th = pk_tanhf(u);
         float sech2 = 1.0f - th * th;
         float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * PK_GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] += dout[i] * g;
@@ -61,31 +61,31 @@ void pulse_gelu_tanh_backward(float *dinp, const float *inp, const float *dout, 
 /* ---- ReLU: out (n) = max(x, 0); dinp += dout where x > 0 ---- */
 void pulse_relu_forward(float *out, const float *inp, size_t n) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
 void pulse_relu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 /* ---- residual: out (n) = a + b; da += dout, db += dout (either may be NULL) ---- */
 void pulse_residual_forward(float *out, const float *a, const float *b, size_t n) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) out[i] = a[i] + b[i];
 }
 
 void pulse_residual_backward(float *da, float *db, const float *dout, size_t n) {
     long nn = (long)n;
     if (da) {
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
         for (long i = 0; i < nn; i++) da[i] += dout[i];
     }
     if (db) {
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
         for (long i = 0; i < nn; i++) db[i] += dout[i];
     }
 }
@@ -116,7 +116,7 @@ void pulse_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n
     /* keep iff the top 32 bits of the hash are >= p * 2^32 */
     uint64_t thr = (uint64_t)((double)p * 4294967296.0);
     float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) {
         uint64_t h = pk_mix64(key + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
         uint8_t keep = (h >> 32) >= thr;
@@ -130,12 +130,12 @@ void pulse_dropout_backward(float *dinp, const float *dout, const uint8_t *mask,
     long nn = (long)n;
     if (!dinp) return;
     if (!(p > 0.0f)) {
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
         for (long i = 0; i < nn; i++) dinp[i] += mask && !mask[i] ? 0.0f : dout[i];
         return;
     }
     if (p >= 1.0f) return;
     float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) dinp[i] += mask[i] ? dout[i] * scale : 0.0f;
 }

@@ -26,19 +26,25 @@ static void att_forward_heads(float *out, float *att, const float *q, const floa
                 float *arow = A + (size_t)t * T;
                 int jend = causal ? t + 1 : T;
                 float maxv = -INFINITY;
-                for (int j = 0; j < jend; j++)
-                    if ((!km || km[j]) && arow[j] > maxv) maxv = arow[j];
+                if (km) {
+#pragma omp simd
+                    for (int j = 0; j < jend; j++) arow[j] = km[j] ? arow[j] : -INFINITY;
+                }
+#pragma omp simd reduction(max : maxv)
+                for (int j = 0; j < jend; j++) maxv = arow[j] > maxv ? arow[j] : maxv;
                 if (maxv == -INFINITY) {
                     memset(arow, 0, (size_t)T * sizeof(float));
                     continue;
                 }
                 float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int j = 0; j < jend; j++) {
-                    float e = (!km || km[j]) ? expf(arow[j] - maxv) : 0.0f;
+                    float e = pk_expf(arow[j] - maxv); /* masked: exp(-inf) = 0 */
                     arow[j] = e;
                     sum += e;
                 }
                 float inv = 1.0f / sum;
+#pragma omp simd
                 for (int j = 0; j < jend; j++) arow[j] *= inv;
                 for (int j = jend; j < T; j++) arow[j] = 0.0f;
             }
@@ -70,7 +76,9 @@ static void att_backward_heads(float *dq, float *dk, float *dv, float *datt_scra
                 const float *arow = A + (size_t)t * T;
                 float *drow = dA + (size_t)t * T;
                 float s = 0.0f;
+#pragma omp simd reduction(+ : s)
                 for (int j = 0; j < T; j++) s += arow[j] * drow[j];
+#pragma omp simd
                 for (int j = 0; j < T; j++) drow[j] = arow[j] * (drow[j] - s) * scale;
             }
             if (dq)

@@ -15,18 +15,21 @@ void pulse_softmax_rows(float *x, int N, int V) {
     for (int n = 0; n < N; n++) {
         float *r = x + (size_t)n * V;
         float maxv = -INFINITY;
-        for (int j = 0; j < V; j++)
-            if (r[j] > maxv) maxv = r[j];
+#pragma omp simd reduction(max : maxv)
+        for (int j = 0; j < V; j++) maxv = r[j] > maxv ? r[j] : maxv;
         if (maxv == -INFINITY) {
             memset(r, 0, (size_t)V * sizeof(float));
             continue;
         }
         double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < V; j++) {
-            r[j] = expf(r[j] - maxv);
-            sum += r[j];
+            float e = pk_expf(r[j] - maxv);
+            r[j] = e;
+            sum += e;
         }
         float inv = (float)(1.0 / sum);
+#pragma omp simd
         for (int j = 0; j < V; j++) r[j] *= inv;
     }
 }
@@ -54,10 +57,11 @@ double pulse_crossentropy_forward_backward(float *dlogits, float *losses, const 
                 continue;
             }
             float maxv = -INFINITY;
-            for (int j = 0; j < V; j++)
-                if (x[j] > maxv) maxv = x[j];
+#pragma omp simd reduction(max : maxv)
+            for (int j = 0; j < V; j++) maxv = x[j] > maxv ? x[j] : maxv;
             double sum = 0.0;
-            for (int j = 0; j < V; j++) sum += expf(x[j] - maxv);
+#pragma omp simd reduction(+ : sum)
+            for (int j = 0; j < V; j++) sum += pk_expf(x[j] - maxv);
             /* sum >= 1: the max term contributes exp(0) */
             // cppcheck-suppress invalidFunctionArg
             double lse = (double)maxv + log(sum);
@@ -66,8 +70,9 @@ double pulse_crossentropy_forward_backward(float *dlogits, float *losses, const 
             acc += loss;
             if (dx) {
                 /* reads x[j] before writing dx[j]: safe when dlogits aliases logits */
-                float inv = (float)(1.0 / sum);
-                for (int j = 0; j < V; j++) dx[j] = expf(x[j] - maxv) * inv * dloss_scale;
+                float mul = (float)(1.0 / sum) * dloss_scale;
+#pragma omp simd
+                for (int j = 0; j < V; j++) dx[j] = pk_expf(x[j] - maxv) * mul;
                 dx[tg] -= dloss_scale;
             }
         }
