@@ -1,0 +1,169 @@
+/* pulse/lm.h — decoder-only language models from GGUF files (llama, gemma3, qwen2, phi3): loading, a paged
+ * KV cache holding many sequences, one batched forward over tokens of many sequences (continuous batching),
+ * forks that share a prompt's KV prefix, sampling, generation and scoring. In the manner of llama.h:
+ *
+ *   pulse_lm *m;          pulse_lm_load("model.gguf", NULL, &m);
+ *   pulse_lm_ctx *c;      pulse_lm_ctx_new(m, NULL, &c);
+ *   int s = pulse_lm_seq_new(c);
+ *   pulse_lm_batch b = {n, tokens, seq_ids, want_logits};  pulse_lm_decode(c, &b);
+ *   const float *logits = pulse_lm_logits(c, n - 1);
+ *
+ * Weights stay quantised in the file mapping; activations and the KV cache are float32. Positions are
+ * implicit: every token of a batch is appended at the end of its sequence, in batch order. */
+#ifndef PULSE_LM_H
+#define PULSE_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pulse/core.h"
+#include "pulse/gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pulse_lm pulse_lm;
+typedef struct pulse_lm_ctx pulse_lm_ctx;
+
+typedef enum {
+    PULSE_LM_ARCH_LLAMA = 0,
+    PULSE_LM_ARCH_GEMMA3 = 1,
+    PULSE_LM_ARCH_QWEN2 = 2,
+    PULSE_LM_ARCH_PHI3 = 3,
+} pulse_lm_arch;
+
+/* Hyper-parameters read from the GGUF metadata (per-layer values are those of layer 0 where they vary). */
+typedef struct {
+    pulse_lm_arch arch;
+    const char *arch_name; /* "llama", "gemma3", ... */
+    int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
+    int n_rot;           /* rotary dimensions per head (<= head_dim) */
+    int rope_neox;       /* 1: rotate pairs (i, i + n_rot/2) (NEOX); 0: adjacent pairs (2i, 2i+1) */
+    float rope_base;     /* global layers */
+    float rope_base_swa; /* sliding-window layers */
+    float rope_scale;    /* linear position scaling (1 = none) */
+    float norm_eps;
+    int n_swa;         /* sliding window in tokens (0 = none) */
+    int swa_pattern;   /* layer il is sliding-window when n_swa > 0 and il % swa_pattern < swa_pattern - 1 */
+    float attn_scale;  /* multiplier of q.k */
+    float final_softcap; /* tanh soft-capping of the logits (0 = none) */
+    int bos_id, eos_id, eot_id; /* -1 when absent */
+    int add_bos;                /* tokenizer.ggml.add_bos_token */
+} pulse_lm_hparams;
+
+typedef struct {
+    int n_threads; /* <= 0: keep the current OpenMP setting */
+} pulse_lm_params;
+pulse_lm_params pulse_lm_default_params(void);
+
+pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params /* NULL = defaults */,
+                           pulse_lm **out);
+void pulse_lm_free(pulse_lm *m);
+const pulse_lm_hparams *pulse_lm_get_hparams(const pulse_lm *m);
+const pulse_gguf *pulse_lm_gguf(const pulse_lm *m); /* the open file, e.g. to build its tokenizer */
+/* 1 when token id is an end-of-generation token (eos, eot, <end_of_turn>, <|im_end|>, <|endoftext|>, ...). */
+int pulse_lm_is_eog(const pulse_lm *m, int token);
+/* Bytes of the file mapping (weights) and of the KV cache per token (all layers, K and V). */
+size_t pulse_lm_file_bytes(const pulse_lm *m);
+size_t pulse_lm_kv_bytes_per_token(const pulse_lm *m);
+
+/* ---- contexts: a KV cache of fixed-size blocks shared by up to n_seq_max sequences ---- */
+typedef struct {
+    int n_ctx;       /* max tokens of one sequence */
+    int n_seq_max;   /* max live sequences */
+    int n_batch;     /* max tokens in one pulse_lm_decode */
+    int n_kv_tokens; /* KV pool capacity in tokens over all sequences (0 = n_ctx * n_seq_max) */
+    int kv_block;    /* tokens per KV block (16) */
+    int keep_activations; /* 1: keep every layer's input (residual stream) of the last decode */
+} pulse_lm_ctx_params;
+pulse_lm_ctx_params pulse_lm_ctx_default_params(void);
+
+pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *params /* NULL = defaults */,
+                              pulse_lm_ctx **out);
+void pulse_lm_ctx_free(pulse_lm_ctx *c);
+const pulse_lm *pulse_lm_ctx_model(const pulse_lm_ctx *c);
+
+/* Sequences: ids in [0, n_seq_max). seq_new returns -1 (error set) when none is free. */
+int pulse_lm_seq_new(pulse_lm_ctx *c);
+/* A new sequence holding the same tokens as parent; the parent's KV blocks are shared (copy-on-write of
+ * the partly filled last block), so the prefix is neither recomputed nor copied. */
+pulse_status pulse_lm_seq_fork(pulse_lm_ctx *c, int parent, int *child);
+void pulse_lm_seq_free(pulse_lm_ctx *c, int seq);
+int pulse_lm_seq_len(const pulse_lm_ctx *c, int seq);
+/* Drop the tokens at positions >= n (n <= len). */
+pulse_status pulse_lm_seq_truncate(pulse_lm_ctx *c, int seq, int n);
+/* KV blocks currently in use over all sequences (shared blocks counted once). */
+int pulse_lm_kv_blocks_used(const pulse_lm_ctx *c);
+
+/* ---- the batched forward ---- */
+typedef struct {
+    int n_tokens;
+    const int *tokens;         /* (n_tokens) */
+    const int *seq;            /* (n_tokens) sequence of each token; tokens are appended in batch order */
+    const uint8_t *logits;     /* (n_tokens) 1 = compute logits for this token; NULL = only the last one */
+} pulse_lm_batch;
+/* Runs the model on the batch (split internally into chunks of n_batch tokens). */
+pulse_status pulse_lm_decode(pulse_lm_ctx *c, const pulse_lm_batch *b);
+/* Logits (n_vocab) of batch token i of the last decode, or NULL when they were not asked for. */
+const float *pulse_lm_logits(const pulse_lm_ctx *c, int i);
+/* Residual-stream input of layer il (il == n_layer: the final norm's input) for the tokens of the last
+ * decode chunk, (n_tokens, n_embd); NULL unless keep_activations. */
+const float *pulse_lm_activations(const pulse_lm_ctx *c, int il, int *n_tokens);
+
+/* ---- sampling ---- */
+typedef struct {
+    float temp;           /* <= 0: greedy (argmax) */
+    int top_k;            /* <= 0: off */
+    float top_p;          /* >= 1: off */
+    float repeat_penalty; /* 1: off; llama.cpp semantics (logit > 0 ? /p : *p) over the last repeat_last_n */
+    int repeat_last_n;
+    uint64_t seed;
+} pulse_lm_sampler_params;
+pulse_lm_sampler_params pulse_lm_sampler_default_params(void);
+
+typedef struct pulse_lm_sampler pulse_lm_sampler;
+pulse_status pulse_lm_sampler_new(const pulse_lm_sampler_params *p, int n_vocab, pulse_lm_sampler **out);
+void pulse_lm_sampler_free(pulse_lm_sampler *s);
+/* Reseed (each sequence of a batch has its own sampler for reproducibility independent of batching). */
+void pulse_lm_sampler_seed(pulse_lm_sampler *s, uint64_t seed);
+/* Pick a token from logits (n_vocab; not modified). history: the tokens so far (for the penalty). */
+int pulse_lm_sample(pulse_lm_sampler *s, const float *logits, const int *history, int n_history);
+/* log softmax(logits)[token] */
+double pulse_lm_logprob(const float *logits, int n_vocab, int token);
+
+/* ---- generation over token ids (continuous batching) ---- */
+typedef struct {
+    int max_new_tokens;
+    pulse_lm_sampler_params sampler; /* request r is seeded with sampler.seed + r */
+    int n_stop;
+    const char *const *stop; /* stop strings (need a detokenizer: token_piece below) */
+    /* Optional detokenizer for stop strings: writes the bytes of token into buf (cap), returns the length. */
+    int (*token_piece)(void *ud, int token, char *buf, int cap);
+    void *token_piece_ud;
+    int stop_at_eog; /* 1 (default): stop on end-of-generation tokens (not emitted) */
+} pulse_lm_gen_params;
+pulse_lm_gen_params pulse_lm_gen_default_params(void);
+
+typedef struct {
+    const int *prompt; /* token ids (the caller adds BOS if the model wants one) */
+    int n_prompt;
+    int *out;    /* caller's buffer of max_new_tokens ids */
+    int n_out;   /* set: tokens generated (a matched stop string's tokens are kept; see stop_hit) */
+    int stop_hit; /* set: 0 max tokens, 1 end-of-generation token, 2 stop string */
+} pulse_lm_request;
+
+/* Generates for n requests; up to n_seq_max of them run at once, sequences join as others finish. Requests
+ * with identical prompts are prefilled once and forked. */
+pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n, const pulse_lm_gen_params *p);
+
+/* ---- scoring ---- */
+/* logprob[i] = sum over continuation tokens of log p(cont | prompt, earlier cont tokens), for n pairs.
+ * Pairs with the same prompt share one prefill (forks). n_prompt must be >= 1. */
+pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const int *n_prompts,
+                            const int *const *conts, const int *n_conts, int n, double *logprob);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""scripts/lm_ref.py — an independent numpy reference of the decoder architectures pulse runs (llama, gemma3,
+qwen2, phi3), reading GGUF files with the `gguf` package and dequantising with gguf.quants. Full causal
+attention over a token sequence (no KV cache), float64 accumulation where it is cheap.
+
+Used by scripts/lm_synth_ref.py (reference logits of the synthetic models the C tests write) and as a
+second opinion on real models:  python scripts/lm_ref.py MODEL.gguf 1 2 3 ...  → top-5 of the last position.
+Run with the reference environment: $PULSE_CACHE/pyref/bin/python (see scripts/pyref.sh)."""
+import sys
+
+import numpy as np
+import gguf
+from gguf import GGUFReader
+from gguf.quants import dequantize
+
+
+def _field(r, key, default=None):
+    f = r.fields.get(key)
+    if f is None:
+        return default
+    v = f.contents()
+    return v
+
+
+class RefLM:
+    def __init__(self, path):
+        r = GGUFReader(path)
+        self.arch = _field(r, "general.architecture")
+        a = self.arch
+        g = lambda k, d=None: _field(r, f"{a}.{k}", d)
+        self.n_embd = int(g("embedding_length"))
+        self.n_layer = int(g("block_count"))
+        self.n_head = int(g("attention.head_count"))
+        hkv = g("attention.head_count_kv", self.n_head)
+        self.n_head_kv = int(hkv[0] if isinstance(hkv, list) else hkv)
+        self.head_dim = int(g("attention.key_length", self.n_embd // self.n_head))
+        self.n_rot = int(g("rope.dimension_count", self.head_dim))
+        self.rope_base = float(g("rope.freq_base", 10000.0))
+        self.eps = float(g("attention.layer_norm_rms_epsilon", 1e-5))
+        self.n_swa = int(g("attention.sliding_window", 0)) if a == "gemma3" else 0
+        self.swa_pattern = int(g("attention.sliding_window_pattern", 6)) if a == "gemma3" else 0
+        self.rope_base_swa = float(g("rope.freq_base_swa", 10000.0)) if a == "gemma3" else self.rope_base
+        self.softcap = float(g("final_logit_softcapping", 0.0))
+        self.neox = a != "llama"
+        self.t = {}
+        for t in r.tensors:
+            arr = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
+            shape = tuple(int(x) for x in reversed(list(t.shape)))
+            self.t[t.name] = arr.reshape(shape) if len(shape) > 1 else arr.reshape(-1)
+        self.emb = self.t["token_embd.weight"]
+        self.out = self.t.get("output.weight", self.emb)
+        self.n_vocab = self.emb.shape[0]
+        self.ff = self.t.get("rope_freqs.weight", self.t.get("rope_factors_short.weight"))
+
+    def rms(self, x, w):
+        x64 = x.astype(np.float64)
+        s = 1.0 / np.sqrt((x64 * x64).mean(-1, keepdims=True) + self.eps)
+        return (x64 * s).astype(np.float32) * w
+
+    def rope(self, x, pos, base):
+        # x (T, H, D)
+        half = self.n_rot // 2
+        inv = base ** (-2.0 * np.arange(half) / self.n_rot)
+        if self.ff is not None:
+            inv = inv / self.ff.astype(np.float64)
+        th = pos[:, None].astype(np.float64) * inv[None, :]
+        c, s = np.cos(th)[:, None, :], np.sin(th)[:, None, :]
+        y = x.copy()
+        if self.neox:
+            x0, x1 = x[..., :half], x[..., half:self.n_rot]
+            y[..., :half] = x0 * c - x1 * s
+            y[..., half:self.n_rot] = x0 * s + x1 * c
+        else:
+            x0, x1 = x[..., 0:self.n_rot:2], x[..., 1:self.n_rot:2]
+            y[..., 0:self.n_rot:2] = x0 * c - x1 * s
+            y[..., 1:self.n_rot:2] = x0 * s + x1 * c
+        return y
+
+    def forward(self, tokens):
+        """logits (T, V) for a token list, positions 0..T-1."""
+        T = len(tokens)
+        E, H, KVH, D = self.n_embd, self.n_head, self.n_head_kv, self.head_dim
+        x = self.emb[np.asarray(tokens)].astype(np.float32)
+        if self.arch == "gemma3":
+            x = x * np.float32(np.sqrt(E))
+        pos = np.arange(T)
+        for il in range(self.n_layer):
+            p = lambda n: self.t.get(f"blk.{il}.{n}")
+            h = self.rms(x, p("attn_norm.weight"))
+            if p("attn_qkv.weight") is not None:
+                qkv = h @ p("attn_qkv.weight").T
+                q, k, v = qkv[:, :H * D], qkv[:, H * D:H * D + KVH * D], qkv[:, H * D + KVH * D:]
+            else:
+                q, k, v = h @ p("attn_q.weight").T, h @ p("attn_k.weight").T, h @ p("attn_v.weight").T
+                if p("attn_q.bias") is not None:
+                    q, k, v = q + p("attn_q.bias"), k + p("attn_k.bias"), v + p("attn_v.bias")
+            q, k, v = q.reshape(T, H, D), k.reshape(T, KVH, D), v.reshape(T, KVH, D)
+            if p("attn_q_norm.weight") is not None:
+                q = self.rms(q, p("attn_q_norm.weight"))
+                k = self.rms(k, p("attn_k_norm.weight"))
+            swa = self.n_swa > 0 and (il % self.swa_pattern) < self.swa_pattern - 1
+            base = self.rope_base_swa if swa else self.rope_base
+            q, k = self.rope(q, pos, base), self.rope(k, pos, base)
+            rep = H // KVH
+            k, v = np.repeat(k, rep, axis=1), np.repeat(v, rep, axis=1)
+            sc = np.einsum("thd,shd->hts", q.astype(np.float64), k.astype(np.float64)) / np.sqrt(D)
+            mask = pos[None, :] > pos[:, None]
+            if swa:
+                mask |= (pos[:, None] - pos[None, :]) >= self.n_swa
+            sc = np.where(mask[None], -np.inf, sc)
+            sc = sc - sc.max(-1, keepdims=True)
+            pr = np.exp(sc)
+            pr /= pr.sum(-1, keepdims=True)
+            att = np.einsum("hts,shd->thd", pr, v.astype(np.float64)).astype(np.float32).reshape(T, H * D)
+            o = att @ p("attn_output.weight").T
+            if p("attn_output.bias") is not None:
+                o = o + p("attn_output.bias")
+            if p("post_attention_norm.weight") is not None:
+                o = self.rms(o, p("post_attention_norm.weight"))
+            x = x + o
+            h = self.rms(x, p("ffn_norm.weight"))
+            if p("ffn_gate.weight") is not None:
+                gte, up = h @ p("ffn_gate.weight").T, h @ p("ffn_up.weight").T
+            else:
+                gu = h @ p("ffn_up.weight").T
+                F = gu.shape[1] // 2
+                gte, up = gu[:, :F], gu[:, F:]
+            if self.arch == "gemma3":
+                g64 = gte.astype(np.float64)
+                act = 0.5 * g64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (g64 + 0.044715 * g64 ** 3)))
+            else:
+                g64 = gte.astype(np.float64)
+                act = g64 / (1 + np.exp(-g64))
+            hh = (act * up).astype(np.float32)
+            o = hh @ p("ffn_down.weight").T
+            if p("post_ffw_norm.weight") is not None:
+                o = self.rms(o, p("post_ffw_norm.weight"))
+            x = x + o
+        x = self.rms(x, self.t["output_norm.weight"])
+        lg = x @ self.out.T
+        if self.softcap > 0:
+            lg = self.softcap * np.tanh(lg / self.softcap)
+        return lg
+
+
+def log_softmax(lg):
+    lg = lg.astype(np.float64)
+    m = lg.max(-1, keepdims=True)
+    return lg - m - np.log(np.exp(lg - m).sum(-1, keepdims=True))
+
+
+if __name__ == "__main__":
+    m = RefLM(sys.argv[1])
+    toks = [int(t) for t in sys.argv[2:]]
+    lg = m.forward(toks)
+    lp = log_softmax(lg[-1])
+    top = np.argsort(-lp)[:5]
+    print(" ".join(f"{int(t)}:{lp[t]:.4f}" for t in top))

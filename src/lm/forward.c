@@ -1,0 +1,281 @@
+/* lm/forward.c — owns the batched decoder forward: one chunk of tokens from any number of sequences goes
+ * through embedding, every layer (RMSNorm, q/k/v projections with optional biases and QK-norm, RoPE,
+ * attention over each token's own sequence in the paged KV cache with optional sliding window, output
+ * projection, optional post-norms, gated FFN), the final norm and the output projection. Matrix products
+ * use the quantised kernels (pulse_qmatvec / pulse_qmatmul) straight from the file mapping. Also
+ * pulse_lm_decode, which splits a batch into chunks and reserves KV slots. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lm/lm_internal.h"
+#include "pulse/kernels.h"
+#include "pulse/quant.h"
+
+/* out (n, W.rows) = X (n, W.cols) @ W^T (+ bias) */
+static void linear(float *out, const lm_tensor *W, const lm_tensor *bias, const float *X, int n) {
+    if (n == 1)
+        pulse_qmatvec(out, W->data, W->type, X, W->rows, W->cols);
+    else
+        pulse_qmatmul(out, W->data, W->type, X, n, W->rows, W->cols);
+    if (bias && bias->data) {
+        const float *b = bias->data;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < W->rows; j++) out[(size_t)i * W->rows + j] += b[j];
+    }
+}
+
+/* RMSNorm over rows: out (n, C) = inp / sqrt(mean(inp^2) + eps) * w (C). out may alias inp. */
+static void rmsnorm(float *out, const float *inp, const float *w, int n, int C, float eps) {
+    for (int i = 0; i < n; i++) {
+        const float *x = inp + (size_t)i * C;
+        float *y = out + (size_t)i * C;
+        double ss = 0;
+        for (int j = 0; j < C; j++) ss += (double)x[j] * x[j];
+        const float s = 1.0f / sqrtf((float)(ss / C) + eps);
+        for (int j = 0; j < C; j++) y[j] = x[j] * s * w[j];
+    }
+}
+
+/* cos/sin tables (n, n_rot/2) for positions pos[] and the given base. */
+static void rope_tables(float *cs, float *sn, const int *pos, int n, int n_rot, float base, float scale,
+                        const float *ff) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < half; d++) {
+            double inv = pow((double)base, -2.0 * d / n_rot);
+            double th = (double)pos[i] * scale * inv;
+            if (ff) th /= ff[d];
+            cs[(size_t)i * half + d] = (float)cos(th);
+            sn[(size_t)i * half + d] = (float)sin(th);
+        }
+}
+
+/* Rotate nh heads of hd dims of every row of x (n, nh * hd) in place. */
+static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh, int hd, int n_rot, int neox) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < nh; h++) {
+            float *v = x + ((size_t)i * nh + h) * hd;
+            const float *c = cs + (size_t)i * half, *s = sn + (size_t)i * half;
+            for (int d = 0; d < half; d++) {
+                int a = neox ? d : 2 * d, b = neox ? d + half : 2 * d + 1;
+                float x0 = v[a], x1 = v[b];
+                v[a] = x0 * c[d] - x1 * s[d];
+                v[b] = x0 * s[d] + x1 * c[d];
+            }
+        }
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out) {
+    const pulse_lm *m = c->m;
+    const pulse_lm_hparams *hp = &m->hp;
+    const int E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv, F = hp->n_ff;
+    const int Q = NH * HD, KV = NKV * HD, half = hp->n_rot / 2, grp = NH / NKV;
+    float *x = c->x, *xn = c->xn, *q = c->q, *k = c->k, *v = c->v, *att = c->att, *o = c->o;
+
+    /* embeddings */
+    for (int i = 0; i < n; i++) {
+        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
+        pulse_dequantize_row(m->tok_embd.type, row, x + (size_t)i * E, E);
+        if (m->emb_scale != 1.0f)
+            for (int j = 0; j < E; j++) x[(size_t)i * E + j] *= m->emb_scale;
+    }
+    /* rope tables for both bases */
+    float *cos_g = c->rope_cos, *sin_g = c->rope_sin;
+    float *cos_l = c->rope_cos + (size_t)c->nb * (half + 1), *sin_l = c->rope_sin + (size_t)c->nb * (half + 1);
+    rope_tables(cos_g, sin_g, c->pos, n, hp->n_rot, hp->rope_base, hp->rope_scale, m->freq_factors);
+    if (hp->n_swa > 0) rope_tables(cos_l, sin_l, c->pos, n, hp->n_rot, hp->rope_base_swa, 1.0f, m->freq_factors);
+    c->acts_n = n;
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const lm_layer *L = &m->layers[il];
+        if (c->acts) memcpy(c->acts + (size_t)il * c->nb * E, x, sizeof(float) * (size_t)n * E);
+        rmsnorm(xn, x, L->attn_norm.data, n, E, hp->norm_eps);
+        if (L->wqkv.data) {
+            linear(q, &L->wqkv, &L->bqkv, xn, n);
+            const int W = Q + 2 * KV;
+            for (int i = 0; i < n; i++) {
+                memcpy(k + (size_t)i * KV, q + (size_t)i * W + Q, sizeof(float) * KV);
+                memcpy(v + (size_t)i * KV, q + (size_t)i * W + Q + KV, sizeof(float) * KV);
+                memmove(q + (size_t)i * Q, q + (size_t)i * W, sizeof(float) * Q);
+            }
+        } else {
+            linear(q, &L->wq, &L->bq, xn, n);
+            linear(k, &L->wk, &L->bk, xn, n);
+            linear(v, &L->wv, &L->bv, xn, n);
+        }
+        if (L->attn_q_norm.data) rmsnorm(q, q, L->attn_q_norm.data, n * NH, HD, hp->norm_eps);
+        if (L->attn_k_norm.data) rmsnorm(k, k, L->attn_k_norm.data, n * NKV, HD, hp->norm_eps);
+        const float *rc = L->is_swa ? cos_l : cos_g, *rs = L->is_swa ? sin_l : sin_g;
+        rope_apply(q, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
+        rope_apply(k, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
+        for (int i = 0; i < n; i++) {
+            memcpy(lm_kv_row(c, c->sq[i], il, c->pos[i], 0), k + (size_t)i * KV, sizeof(float) * KV);
+            memcpy(lm_kv_row(c, c->sq[i], il, c->pos[i], 1), v + (size_t)i * KV, sizeof(float) * KV);
+        }
+        /* attention: each (token, head) over its sequence's positions [lo, pos] */
+        const int swa = L->is_swa ? hp->n_swa : 0;
+        const float scale = hp->attn_scale;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr)
+        for (int ih = 0; ih < n * NH; ih++) {
+            const int i = ih / NH, h = ih % NH, kh = h / grp;
+            const int s = c->sq[i], p = c->pos[i];
+            const int lo = swa > 0 && p - swa + 1 > 0 ? p - swa + 1 : 0;
+            float *sc = c->att_scratch + (size_t)omp_get_thread_num() * c->p.n_ctx;
+            const float *qv = q + (size_t)i * Q + (size_t)h * HD;
+            float mx = -INFINITY;
+            for (int j = lo; j <= p; j++) {
+                const float *kr = lm_kv_row(c, s, il, j, 0) + (size_t)kh * HD;
+                float d = 0;
+                for (int t = 0; t < HD; t++) d += qv[t] * kr[t];
+                d *= scale;
+                sc[j - lo] = d;
+                if (d > mx) mx = d;
+            }
+            float sum = 0;
+            for (int j = 0; j <= p - lo; j++) {
+                sc[j] = expf(sc[j] - mx);
+                sum += sc[j];
+            }
+            const float inv = 1.0f / sum;
+            float *ov = att + (size_t)i * Q + (size_t)h * HD;
+            for (int t = 0; t < HD; t++) ov[t] = 0;
+            for (int j = lo; j <= p; j++) {
+                const float *vr = lm_kv_row(c, s, il, j, 1) + (size_t)kh * HD;
+                const float w = sc[j - lo] * inv;
+                for (int t = 0; t < HD; t++) ov[t] += w * vr[t];
+            }
+        }
+        linear(o, &L->wo, &L->bo, att, n);
+        if (L->post_attn_norm.data) rmsnorm(o, o, L->post_attn_norm.data, n, E, hp->norm_eps);
+        for (size_t j = 0; j < (size_t)n * E; j++) x[j] += o[j];
+
+        /* feed-forward */
+        rmsnorm(xn, x, L->ffn_norm.data, n, E, hp->norm_eps);
+        float *h = c->h, *gu = c->gu;
+        if (L->w_gate.data) {
+            linear(gu, &L->w_gate, &L->b_gate, xn, n);
+            linear(h, &L->w_up, &L->b_up, xn, n);
+            if (m->act_gelu) {
+                pulse_gelu_tanh_forward(gu, gu, (size_t)n * F);
+                for (size_t j = 0; j < (size_t)n * F; j++) h[j] *= gu[j];
+            } else
+                for (size_t j = 0; j < (size_t)n * F; j++) h[j] *= silu(gu[j]);
+        } else {
+            linear(gu, &L->w_up, &L->b_up, xn, n); /* (n, 2F): gate | up */
+            for (int i = 0; i < n; i++) {
+                const float *g = gu + (size_t)i * 2 * F, *u = g + F;
+                float *hh = h + (size_t)i * F;
+                if (m->act_gelu) {
+                    pulse_gelu_tanh_forward(hh, g, (size_t)F);
+                    for (int j = 0; j < F; j++) hh[j] *= u[j];
+                } else
+                    for (int j = 0; j < F; j++) hh[j] = silu(g[j]) * u[j];
+            }
+        }
+        linear(o, &L->w_down, &L->b_down, h, n);
+        if (L->post_ffn_norm.data) rmsnorm(o, o, L->post_ffn_norm.data, n, E, hp->norm_eps);
+        for (size_t j = 0; j < (size_t)n * E; j++) x[j] += o[j];
+    }
+    if (c->acts) memcpy(c->acts + (size_t)hp->n_layer * c->nb * E, x, sizeof(float) * (size_t)n * E);
+
+    /* final norm and logits for the wanted rows only */
+    int nw = 0;
+    for (int i = 0; i < n; i++)
+        if (want[i]) {
+            rmsnorm(o + (size_t)nw * E, x + (size_t)i * E, m->output_norm.data, 1, E, hp->norm_eps);
+            nw++;
+        }
+    if (nw > 0) {
+        const int V = hp->n_vocab;
+        linear(out, &m->output, &m->output_b, o, nw);
+        if (hp->final_softcap > 0) {
+            const float cap = hp->final_softcap;
+            for (size_t j = 0; j < (size_t)nw * V; j++) out[j] = cap * tanhf(out[j] / cap);
+        }
+    }
+    return PULSE_OK;
+}
+
+pulse_status pulse_lm_decode(pulse_lm_ctx *c, const pulse_lm_batch *b) {
+    const pulse_lm_hparams *hp = &c->m->hp;
+    const int n = b->n_tokens, V = hp->n_vocab;
+    if (n <= 0 || !b->tokens || !b->seq) return pulse_set_error(PULSE_ERR_ARG, "LM decode: empty batch");
+    int n_want = 0;
+    for (int i = 0; i < n; i++) {
+        if (b->tokens[i] < 0 || b->tokens[i] >= V)
+            return pulse_set_error(PULSE_ERR_RANGE, "LM decode: token %d at batch index %d outside [0, %d)",
+                                   b->tokens[i], i, V);
+        int s = b->seq[i];
+        if (s < 0 || s >= c->p.n_seq_max || !c->seqs[s].live)
+            return pulse_set_error(PULSE_ERR_ARG, "LM decode: sequence %d at batch index %d is not live", s, i);
+        if (b->logits ? b->logits[i] : i == n - 1) n_want++;
+    }
+    /* capacity checks before touching anything */
+    for (int s = 0; s < c->p.n_seq_max; s++) c->seq_cnt[s] = 0;
+    for (int i = 0; i < n; i++) c->seq_cnt[b->seq[i]]++;
+    for (int s = 0; s < c->p.n_seq_max; s++)
+        if (c->seq_cnt[s] && c->seqs[s].len + c->seq_cnt[s] > c->p.n_ctx)
+            return pulse_set_error(PULSE_ERR_RANGE, "LM decode: sequence %d: %d + %d tokens exceed n_ctx %d", s,
+                                   c->seqs[s].len, c->seq_cnt[s], c->p.n_ctx);
+    if (n > c->n_idx_cap) {
+        int *ni = realloc(c->out_idx, sizeof(int) * (size_t)n);
+        if (!ni) return pulse_set_error(PULSE_ERR_NOMEM, "LM decode: out of memory");
+        c->out_idx = ni;
+        c->n_idx_cap = n;
+    }
+    if (n_want > c->n_out_cap) {
+        size_t bytes;
+        if (pulse_mul_overflows((size_t)n_want * sizeof(float), (size_t)V, &bytes)) return PULSE_ERR_NOMEM;
+        float *nl = realloc(c->logits, bytes);
+        if (!nl) return pulse_set_error(PULSE_ERR_NOMEM, "LM decode: out of memory for %d rows of logits", n_want);
+        c->logits = nl;
+        c->n_out_cap = n_want;
+    }
+    c->n_last = n;
+    uint8_t wbuf[512];
+    int row = 0;
+    for (int i0 = 0; i0 < n; i0 += c->nb) {
+        const int nc = n - i0 < c->nb ? n - i0 : c->nb;
+        for (int s = 0; s < c->p.n_seq_max; s++) c->seq_cnt[s] = 0;
+        for (int i = 0; i < nc; i++) {
+            int s = b->seq[i0 + i];
+            c->sq[i] = s;
+            c->pos[i] = c->seqs[s].len + c->seq_cnt[s]++;
+        }
+        for (int s = 0; s < c->p.n_seq_max; s++)
+            if (c->seq_cnt[s]) {
+                pulse_status st = lm_kv_reserve(c, s, c->seq_cnt[s]);
+                if (st) return st;
+            }
+        uint8_t *want = nc <= (int)sizeof wbuf ? wbuf : malloc((size_t)nc);
+        if (!want) return pulse_set_error(PULSE_ERR_NOMEM, "LM decode: out of memory");
+        int nw = 0;
+        for (int i = 0; i < nc; i++) {
+            const int gi = i0 + i;
+            want[i] = (uint8_t)(b->logits ? b->logits[gi] != 0 : gi == n - 1);
+            c->out_idx[gi] = want[i] ? row + nw++ : -1;
+        }
+        pulse_status st = lm_forward_chunk(c, b->tokens + i0, nc, want, c->logits + (size_t)row * V);
+        if (want != wbuf) free(want);
+        if (st) return st;
+        row += nw;
+        for (int s = 0; s < c->p.n_seq_max; s++) c->seqs[s].len += c->seq_cnt[s];
+    }
+    return PULSE_OK;
+}
+
+const float *pulse_lm_logits(const pulse_lm_ctx *c, int i) {
+    if (i < 0 || i >= c->n_last || c->out_idx[i] < 0) return NULL;
+    return c->logits + (size_t)c->out_idx[i] * c->m->hp.n_vocab;
+}
+
+const float *pulse_lm_activations(const pulse_lm_ctx *c, int il, int *n_tokens) {
+    if (!c->acts || il < 0 || il > c->m->hp.n_layer) return NULL;
+    if (n_tokens) *n_tokens = c->acts_n;
+    return c->acts + (size_t)il * c->nb * c->m->hp.n_embd;
+}

@@ -1,0 +1,87 @@
+/* lm/lm_internal.h — the decoder model and context structures shared by src/lm/model.c (loading),
+ * src/lm/kv.c (paged KV cache and sequences), src/lm/forward.c (the batched forward), src/lm/sample.c and
+ * src/lm/generate.c. Not a public header. */
+#ifndef PULSE_LM_INTERNAL_H
+#define PULSE_LM_INTERNAL_H
+
+#include "pulse/lm.h"
+
+/* A weight matrix (rows, cols) or vector in the mapping; data == NULL when the tensor is absent. */
+typedef struct {
+    const void *data;
+    int type;
+    int rows, cols;
+    size_t row_bytes;
+} lm_tensor;
+
+typedef struct {
+    lm_tensor attn_norm, attn_q_norm, attn_k_norm, post_attn_norm;
+    lm_tensor wq, wk, wv, wqkv, wo;
+    lm_tensor bq, bk, bv, bqkv, bo;
+    lm_tensor ffn_norm, post_ffn_norm;
+    lm_tensor w_gate, w_up, w_down; /* w_up holds gate|up when w_gate is absent (phi3) */
+    lm_tensor b_gate, b_up, b_down;
+    int is_swa;
+} lm_layer;
+
+struct pulse_lm {
+    pulse_gguf *g;
+    pulse_lm_hparams hp;
+    char arch_name[32];
+    lm_tensor tok_embd, output_norm, output, output_b;
+    lm_layer *layers;
+    float *freq_factors; /* (n_rot/2) or NULL */
+    float emb_scale;     /* multiplies the embedding rows (gemma: sqrt(n_embd)) */
+    int act_gelu;        /* 1: gelu-tanh gate (gemma), 0: silu (swiglu) */
+    int n_eog;
+    int eog[16];
+    size_t file_bytes;
+};
+
+typedef struct {
+    int live;
+    int len;       /* tokens held */
+    int n_blk;     /* blocks in the table */
+    int *blocks;   /* (max_blocks_per_seq) */
+} lm_seq;
+
+struct pulse_lm_ctx {
+    const pulse_lm *m;
+    pulse_lm_ctx_params p;
+    int kv_dim;        /* n_head_kv * head_dim */
+    int n_blocks;      /* pool size */
+    int max_blk_seq;   /* blocks per sequence at most */
+    size_t blk_floats; /* floats per block for K (same for V): n_layer * kv_block * kv_dim */
+    float *k_pool, *v_pool;
+    int *ref;      /* (n_blocks) reference counts */
+    int *free_blk; /* stack of free block ids */
+    int n_free;
+    lm_seq *seqs;
+
+    /* per-chunk scratch, sized for n_batch tokens */
+    int nb;                 /* n_batch */
+    float *x, *xn, *q, *k, *v, *att, *o, *gu, *h; /* activations */
+    int *pos, *sq;                                 /* (nb) position and sequence of each chunk token */
+    float *att_scratch; /* (n_threads, n_ctx) */
+    int n_thr;
+    float *acts; /* (n_layer + 1, nb, n_embd) when keep_activations */
+    int acts_n;
+    /* logits of the last decode */
+    float *logits;   /* (n_out_cap, n_vocab), grown on demand */
+    int n_out_cap;
+    int *out_idx;    /* (n_idx_cap) batch index -> logits row or -1 */
+    int n_idx_cap;
+    int n_last;      /* n_tokens of the last decode */
+    float *rope_cos, *rope_sin; /* (2, nb, n_rot/2): global and sliding-window bases, per chunk token */
+    int *seq_cnt;               /* (n_seq_max) tokens per sequence in a chunk */
+};
+
+/* forward.c: one chunk of at most nb tokens whose KV slots are already reserved; rows of logits for the
+ * tokens with want[i] go to out (n_want, n_vocab) in order. */
+pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out);
+/* kv.c: pointer to the K (or V) row of position pos of sequence s at layer il. */
+float *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v);
+/* kv.c: make room for n more tokens of sequence s (allocate blocks, copy a shared last block). */
+pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n);
+
+#endif
