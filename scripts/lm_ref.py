@@ -14,6 +14,33 @@ from gguf import GGUFReader
 from gguf.quants import dequantize
 
 
+Q8_0_DOT = {2, 3, 6, 7, 8}  # q4_0 q4_1 q5_0 q5_1 q8_0: activations quantised per 32 (q8_0 / q8_1)
+Q8_K_DOT = {10, 11, 12, 13, 14}  # k-quants: activations quantised per 256 (q8_K)
+
+
+def act_quant(x, wtype):
+    """The activation rounding llama.cpp's CPU matmul applies before its integer dot products."""
+    t = int(wtype)
+    shp = x.shape
+    if t in Q8_0_DOT:
+        b = x.reshape(-1, 32).astype(np.float32)
+        d = np.abs(b).max(-1, keepdims=True) / np.float32(127)
+        idv = np.where(d > 0, np.float32(1) / np.where(d > 0, d, 1), 0).astype(np.float32)
+        q = np.round(b * idv)  # ties: numpy rounds half to even, ggml roundf half away; measure-zero here
+        return (q * d.astype(np.float16).astype(np.float32)).reshape(shp)
+    if t in Q8_K_DOT:
+        b = x.reshape(-1, 256).astype(np.float32)
+        i = np.abs(b).argmax(-1)
+        mx = b[np.arange(b.shape[0]), i][:, None]
+        iscale = np.where(mx != 0, np.float32(-127) / np.where(mx != 0, mx, 1), 0).astype(np.float32)
+        q = np.minimum(127, np.round(iscale * b))
+        d = np.where(iscale != 0, np.float32(1) / np.where(iscale != 0, iscale, 1), 0).astype(np.float32)
+        return (q * d).reshape(shp)
+    if t == 1:  # f16 weights: activations go to f16
+        return x.astype(np.float16).astype(np.float32)
+    return x
+
+
 def _field(r, key, default=None):
     f = r.fields.get(key)
     if f is None:
@@ -23,7 +50,8 @@ def _field(r, key, default=None):
 
 
 class RefLM:
-    def __init__(self, path):
+    def __init__(self, path, act_quant=True):
+        self.act_quant = act_quant
         r = GGUFReader(path)
         self.arch = _field(r, "general.architecture")
         a = self.arch
@@ -43,7 +71,9 @@ class RefLM:
         self.softcap = float(g("final_logit_softcapping", 0.0))
         self.neox = a != "llama"
         self.t = {}
+        self.types = {}
         for t in r.tensors:
+            self.types[t.name] = t.tensor_type
             arr = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
             shape = tuple(int(x) for x in reversed(list(t.shape)))
             self.t[t.name] = arr.reshape(shape) if len(shape) > 1 else arr.reshape(-1)
@@ -51,6 +81,11 @@ class RefLM:
         self.out = self.t.get("output.weight", self.emb)
         self.n_vocab = self.emb.shape[0]
         self.ff = self.t.get("rope_freqs.weight", self.t.get("rope_factors_short.weight"))
+
+    def mm(self, x, name):
+        """x @ W^T; with self.act_quant, llama.cpp's rounding of the activations for W's type first."""
+        w = self.t[name]
+        return (act_quant(x, self.types[name]) if self.act_quant else x) @ w.T
 
     def rms(self, x, w):
         x64 = x.astype(np.float64)
@@ -84,14 +119,16 @@ class RefLM:
         if self.arch == "gemma3":
             x = x * np.float32(np.sqrt(E))
         pos = np.arange(T)
+        self.trace = []  # residual stream entering each layer and the final norm (debugging aid)
         for il in range(self.n_layer):
+            self.trace.append(x)
             p = lambda n: self.t.get(f"blk.{il}.{n}")
             h = self.rms(x, p("attn_norm.weight"))
             if p("attn_qkv.weight") is not None:
-                qkv = h @ p("attn_qkv.weight").T
+                qkv = self.mm(h, f"blk.{il}.attn_qkv.weight")
                 q, k, v = qkv[:, :H * D], qkv[:, H * D:H * D + KVH * D], qkv[:, H * D + KVH * D:]
             else:
-                q, k, v = h @ p("attn_q.weight").T, h @ p("attn_k.weight").T, h @ p("attn_v.weight").T
+                q, k, v = (self.mm(h, f"blk.{il}.attn_{n}.weight") for n in "qkv")
                 if p("attn_q.bias") is not None:
                     q, k, v = q + p("attn_q.bias"), k + p("attn_k.bias"), v + p("attn_v.bias")
             q, k, v = q.reshape(T, H, D), k.reshape(T, KVH, D), v.reshape(T, KVH, D)
@@ -112,7 +149,7 @@ class RefLM:
             pr = np.exp(sc)
             pr /= pr.sum(-1, keepdims=True)
             att = np.einsum("hts,shd->thd", pr, v.astype(np.float64)).astype(np.float32).reshape(T, H * D)
-            o = att @ p("attn_output.weight").T
+            o = self.mm(att, f"blk.{il}.attn_output.weight")
             if p("attn_output.bias") is not None:
                 o = o + p("attn_output.bias")
             if p("post_attention_norm.weight") is not None:
@@ -120,9 +157,9 @@ class RefLM:
             x = x + o
             h = self.rms(x, p("ffn_norm.weight"))
             if p("ffn_gate.weight") is not None:
-                gte, up = h @ p("ffn_gate.weight").T, h @ p("ffn_up.weight").T
+                gte, up = self.mm(h, f"blk.{il}.ffn_gate.weight"), self.mm(h, f"blk.{il}.ffn_up.weight")
             else:
-                gu = h @ p("ffn_up.weight").T
+                gu = self.mm(h, f"blk.{il}.ffn_up.weight")
                 F = gu.shape[1] // 2
                 gte, up = gu[:, :F], gu[:, F:]
             if self.arch == "gemma3":
@@ -132,12 +169,13 @@ class RefLM:
                 g64 = gte.astype(np.float64)
                 act = g64 / (1 + np.exp(-g64))
             hh = (act * up).astype(np.float32)
-            o = hh @ p("ffn_down.weight").T
+            o = self.mm(hh, f"blk.{il}.ffn_down.weight")
             if p("post_ffw_norm.weight") is not None:
                 o = self.rms(o, p("post_ffw_norm.weight"))
             x = x + o
+        self.trace.append(x)
         x = self.rms(x, self.t["output_norm.weight"])
-        lg = x @ self.out.T
+        lg = self.mm(x, "output.weight" if "output.weight" in self.t else "token_embd.weight")
         if self.softcap > 0:
             lg = self.softcap * np.tanh(lg / self.softcap)
         return lg

@@ -44,10 +44,10 @@ typedef struct {
     float rope_base_swa; /* sliding-window layers */
     float rope_scale;    /* linear position scaling (1 = none) */
     float norm_eps;
-    int n_swa;         /* sliding window in tokens (0 = none) */
-    int swa_pattern;   /* layer il is sliding-window when n_swa > 0 and il % swa_pattern < swa_pattern - 1 */
-    float attn_scale;  /* multiplier of q.k */
-    float final_softcap; /* tanh soft-capping of the logits (0 = none) */
+    int n_swa;        /* sliding window in tokens (0 = none) */
+    int swa_pattern;  /* layer il is sliding-window when n_swa > 0 and il % swa_pattern < swa_pattern - 1 */
+    float attn_scale; /* multiplier of q.k */
+    float final_softcap;        /* tanh soft-capping of the logits (0 = none) */
     int bos_id, eos_id, eot_id; /* -1 when absent */
     int add_bos;                /* tokenizer.ggml.add_bos_token */
 } pulse_lm_hparams;
@@ -70,11 +70,11 @@ size_t pulse_lm_kv_bytes_per_token(const pulse_lm *m);
 
 /* ---- contexts: a KV cache of fixed-size blocks shared by up to n_seq_max sequences ---- */
 typedef struct {
-    int n_ctx;       /* max tokens of one sequence */
-    int n_seq_max;   /* max live sequences */
-    int n_batch;     /* max tokens in one pulse_lm_decode */
-    int n_kv_tokens; /* KV pool capacity in tokens over all sequences (0 = n_ctx * n_seq_max) */
-    int kv_block;    /* tokens per KV block (16) */
+    int n_ctx;            /* max tokens of one sequence */
+    int n_seq_max;        /* max live sequences */
+    int n_batch;          /* max tokens in one pulse_lm_decode */
+    int n_kv_tokens;      /* KV pool capacity in tokens over all sequences (0 = n_ctx * n_seq_max) */
+    int kv_block;         /* tokens per KV block (16) */
     int keep_activations; /* 1: keep every layer's input (residual stream) of the last decode */
 } pulse_lm_ctx_params;
 pulse_lm_ctx_params pulse_lm_ctx_default_params(void);
@@ -99,9 +99,9 @@ int pulse_lm_kv_blocks_used(const pulse_lm_ctx *c);
 /* ---- the batched forward ---- */
 typedef struct {
     int n_tokens;
-    const int *tokens;         /* (n_tokens) */
-    const int *seq;            /* (n_tokens) sequence of each token; tokens are appended in batch order */
-    const uint8_t *logits;     /* (n_tokens) 1 = compute logits for this token; NULL = only the last one */
+    const int *tokens;     /* (n_tokens) */
+    const int *seq;        /* (n_tokens) sequence of each token; tokens are appended in batch order */
+    const uint8_t *logits; /* (n_tokens) 1 = compute logits for this token; NULL = only the last one */
 } pulse_lm_batch;
 /* Runs the model on the batch (split internally into chunks of n_batch tokens). */
 pulse_status pulse_lm_decode(pulse_lm_ctx *c, const pulse_lm_batch *b);
@@ -148,8 +148,8 @@ pulse_lm_gen_params pulse_lm_gen_default_params(void);
 typedef struct {
     const int *prompt; /* token ids (the caller adds BOS if the model wants one) */
     int n_prompt;
-    int *out;    /* caller's buffer of max_new_tokens ids */
-    int n_out;   /* set: tokens generated (a matched stop string's tokens are kept; see stop_hit) */
+    int *out;     /* caller's buffer of max_new_tokens ids */
+    int n_out;    /* set: tokens generated (a matched stop string's tokens are kept; see stop_hit) */
     int stop_hit; /* set: 0 max tokens, 1 end-of-generation token, 2 stop string */
 } pulse_lm_request;
 

@@ -53,7 +53,8 @@ static void rope_tables(float *cs, float *sn, const int *pos, int n, int n_rot, 
 }
 
 /* Rotate nh heads of hd dims of every row of x (n, nh * hd) in place. */
-static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh, int hd, int n_rot, int neox) {
+static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh, int hd, int n_rot,
+                       int neox) {
     const int half = n_rot / 2;
     for (int i = 0; i < n; i++)
         for (int h = 0; h < nh; h++) {
@@ -68,7 +69,9 @@ static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh
         }
 }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
+static float silu(float x) {
+    return x / (1.0f + expf(-x));
+}
 
 pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out) {
     const pulse_lm *m = c->m;
@@ -86,9 +89,11 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     }
     /* rope tables for both bases */
     float *cos_g = c->rope_cos, *sin_g = c->rope_sin;
-    float *cos_l = c->rope_cos + (size_t)c->nb * (half + 1), *sin_l = c->rope_sin + (size_t)c->nb * (half + 1);
+    float *cos_l = c->rope_cos + (size_t)c->nb * (half + 1),
+          *sin_l = c->rope_sin + (size_t)c->nb * (half + 1);
     rope_tables(cos_g, sin_g, c->pos, n, hp->n_rot, hp->rope_base, hp->rope_scale, m->freq_factors);
-    if (hp->n_swa > 0) rope_tables(cos_l, sin_l, c->pos, n, hp->n_rot, hp->rope_base_swa, 1.0f, m->freq_factors);
+    if (hp->n_swa > 0)
+        rope_tables(cos_l, sin_l, c->pos, n, hp->n_rot, hp->rope_base_swa, 1.0f, m->freq_factors);
     c->acts_n = n;
 
     for (int il = 0; il < hp->n_layer; il++) {
@@ -212,7 +217,8 @@ pulse_status pulse_lm_decode(pulse_lm_ctx *c, const pulse_lm_batch *b) {
                                    b->tokens[i], i, V);
         int s = b->seq[i];
         if (s < 0 || s >= c->p.n_seq_max || !c->seqs[s].live)
-            return pulse_set_error(PULSE_ERR_ARG, "LM decode: sequence %d at batch index %d is not live", s, i);
+            return pulse_set_error(PULSE_ERR_ARG, "LM decode: sequence %d at batch index %d is not live", s,
+                                   i);
         if (b->logits ? b->logits[i] : i == n - 1) n_want++;
     }
     /* capacity checks before touching anything */
@@ -220,8 +226,8 @@ pulse_status pulse_lm_decode(pulse_lm_ctx *c, const pulse_lm_batch *b) {
     for (int i = 0; i < n; i++) c->seq_cnt[b->seq[i]]++;
     for (int s = 0; s < c->p.n_seq_max; s++)
         if (c->seq_cnt[s] && c->seqs[s].len + c->seq_cnt[s] > c->p.n_ctx)
-            return pulse_set_error(PULSE_ERR_RANGE, "LM decode: sequence %d: %d + %d tokens exceed n_ctx %d", s,
-                                   c->seqs[s].len, c->seq_cnt[s], c->p.n_ctx);
+            return pulse_set_error(PULSE_ERR_RANGE, "LM decode: sequence %d: %d + %d tokens exceed n_ctx %d",
+                                   s, c->seqs[s].len, c->seq_cnt[s], c->p.n_ctx);
     if (n > c->n_idx_cap) {
         int *ni = realloc(c->out_idx, sizeof(int) * (size_t)n);
         if (!ni) return pulse_set_error(PULSE_ERR_NOMEM, "LM decode: out of memory");
@@ -232,7 +238,8 @@ pulse_status pulse_lm_decode(pulse_lm_ctx *c, const pulse_lm_batch *b) {
         size_t bytes;
         if (pulse_mul_overflows((size_t)n_want * sizeof(float), (size_t)V, &bytes)) return PULSE_ERR_NOMEM;
         float *nl = realloc(c->logits, bytes);
-        if (!nl) return pulse_set_error(PULSE_ERR_NOMEM, "LM decode: out of memory for %d rows of logits", n_want);
+        if (!nl)
+            return pulse_set_error(PULSE_ERR_NOMEM, "LM decode: out of memory for %d rows of logits", n_want);
         c->logits = nl;
         c->n_out_cap = n_want;
     }

@@ -19,7 +19,9 @@ pulse_lm_ctx_params pulse_lm_ctx_default_params(void) {
     return p;
 }
 
-const pulse_lm *pulse_lm_ctx_model(const pulse_lm_ctx *c) { return c->m; }
+const pulse_lm *pulse_lm_ctx_model(const pulse_lm_ctx *c) {
+    return c->m;
+}
 
 void pulse_lm_ctx_free(pulse_lm_ctx *c) {
     if (!c) return;
@@ -59,7 +61,8 @@ static float *falloc(size_t a, size_t b, pulse_status *st) {
         return NULL;
     }
     float *p = calloc(1, n ? n : 1); /* calloc: untouched pages of a big pool cost no memory */
-    if (!p) *st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory allocating %zu bytes for the LM context", n);
+    if (!p)
+        *st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory allocating %zu bytes for the LM context", n);
     return p;
 }
 
@@ -68,9 +71,10 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     pulse_lm_ctx_params p = params ? *params : pulse_lm_ctx_default_params();
     if (p.n_ctx <= 0 || p.n_seq_max <= 0 || p.n_batch <= 0 || p.kv_block <= 0 || p.n_kv_tokens < 0 ||
         p.n_ctx > (1 << 24) || p.n_seq_max > (1 << 16) || p.n_batch > (1 << 16) || p.kv_block > 4096)
-        return pulse_set_error(PULSE_ERR_ARG,
-                               "LM context: n_ctx %d, n_seq_max %d, n_batch %d, kv_block %d, n_kv_tokens %d out of range",
-                               p.n_ctx, p.n_seq_max, p.n_batch, p.kv_block, p.n_kv_tokens);
+        return pulse_set_error(
+            PULSE_ERR_ARG,
+            "LM context: n_ctx %d, n_seq_max %d, n_batch %d, kv_block %d, n_kv_tokens %d out of range",
+            p.n_ctx, p.n_seq_max, p.n_batch, p.kv_block, p.n_kv_tokens);
     if (p.n_kv_tokens == 0) {
         int64_t t = (int64_t)p.n_ctx * p.n_seq_max;
         p.n_kv_tokens = t > (1 << 26) ? (1 << 26) : (int)t;
@@ -94,7 +98,8 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
         c->ref = calloc((size_t)c->n_blocks, sizeof(int));
         c->free_blk = malloc(sizeof(int) * (size_t)c->n_blocks);
         c->seqs = calloc((size_t)p.n_seq_max, sizeof(lm_seq));
-        if (!c->ref || !c->free_blk || !c->seqs) st = pulse_set_error(PULSE_ERR_NOMEM, "LM context: out of memory");
+        if (!c->ref || !c->free_blk || !c->seqs)
+            st = pulse_set_error(PULSE_ERR_NOMEM, "LM context: out of memory");
     }
     if (!st) {
         /* stack: pop from the end, lowest ids first (reuses recently touched memory) */
@@ -124,7 +129,8 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
         c->pos = malloc(sizeof(int) * nb);
         c->sq = malloc(sizeof(int) * nb);
         c->seq_cnt = calloc((size_t)p.n_seq_max, sizeof(int));
-        if (!c->pos || !c->sq || !c->seq_cnt) st = pulse_set_error(PULSE_ERR_NOMEM, "LM context: out of memory");
+        if (!c->pos || !c->sq || !c->seq_cnt)
+            st = pulse_set_error(PULSE_ERR_NOMEM, "LM context: out of memory");
     }
     if (st) {
         pulse_lm_ctx_free(c);
@@ -146,7 +152,9 @@ int pulse_lm_seq_new(pulse_lm_ctx *c) {
     return -1;
 }
 
-static int seq_ok(const pulse_lm_ctx *c, int s) { return s >= 0 && s < c->p.n_seq_max && c->seqs[s].live; }
+static int seq_ok(const pulse_lm_ctx *c, int s) {
+    return s >= 0 && s < c->p.n_seq_max && c->seqs[s].live;
+}
 
 static void blk_release(pulse_lm_ctx *c, int b) {
     if (--c->ref[b] == 0) c->free_blk[c->n_free++] = b;
@@ -161,7 +169,9 @@ void pulse_lm_seq_free(pulse_lm_ctx *c, int s) {
     q->live = 0;
 }
 
-int pulse_lm_seq_len(const pulse_lm_ctx *c, int s) { return seq_ok(c, s) ? c->seqs[s].len : -1; }
+int pulse_lm_seq_len(const pulse_lm_ctx *c, int s) {
+    return seq_ok(c, s) ? c->seqs[s].len : -1;
+}
 
 pulse_status pulse_lm_seq_fork(pulse_lm_ctx *c, int parent, int *child) {
     *child = -1;
@@ -182,7 +192,8 @@ pulse_status pulse_lm_seq_fork(pulse_lm_ctx *c, int parent, int *child) {
 pulse_status pulse_lm_seq_truncate(pulse_lm_ctx *c, int s, int n) {
     if (!seq_ok(c, s)) return pulse_set_error(PULSE_ERR_ARG, "LM truncate: sequence %d is not live", s);
     lm_seq *q = &c->seqs[s];
-    if (n < 0 || n > q->len) return pulse_set_error(PULSE_ERR_RANGE, "LM truncate: %d outside [0, %d]", n, q->len);
+    if (n < 0 || n > q->len)
+        return pulse_set_error(PULSE_ERR_RANGE, "LM truncate: %d outside [0, %d]", n, q->len);
     int keep = (n + c->p.kv_block - 1) / c->p.kv_block;
     for (int i = q->n_blk - 1; i >= keep; i--) blk_release(c, q->blocks[i]);
     q->n_blk = keep;
@@ -190,7 +201,9 @@ pulse_status pulse_lm_seq_truncate(pulse_lm_ctx *c, int s, int n) {
     return PULSE_OK;
 }
 
-int pulse_lm_kv_blocks_used(const pulse_lm_ctx *c) { return c->n_blocks - c->n_free; }
+int pulse_lm_kv_blocks_used(const pulse_lm_ctx *c) {
+    return c->n_blocks - c->n_free;
+}
 
 static int blk_alloc(pulse_lm_ctx *c) {
     if (c->n_free == 0) return -1;
@@ -203,8 +216,8 @@ pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n) {
     lm_seq *q = &c->seqs[s];
     const int B = c->p.kv_block;
     if (q->len + n > c->p.n_ctx)
-        return pulse_set_error(PULSE_ERR_RANGE, "LM sequence %d: %d + %d tokens exceed n_ctx %d", s, q->len, n,
-                               c->p.n_ctx);
+        return pulse_set_error(PULSE_ERR_RANGE, "LM sequence %d: %d + %d tokens exceed n_ctx %d", s, q->len,
+                               n, c->p.n_ctx);
     /* the block that the next token goes to, if it already exists and is shared: copy it */
     if (n > 0 && q->len % B != 0) {
         int bi = q->len / B, b = q->blocks[bi];
@@ -232,5 +245,6 @@ float *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v) {
     const int B = c->p.kv_block;
     int b = c->seqs[s].blocks[pos / B];
     float *pool = want_v ? c->v_pool : c->k_pool;
-    return pool + (size_t)b * c->blk_floats + ((size_t)il * (size_t)B + (size_t)(pos % B)) * (size_t)c->kv_dim;
+    return pool + (size_t)b * c->blk_floats +
+           ((size_t)il * (size_t)B + (size_t)(pos % B)) * (size_t)c->kv_dim;
 }

@@ -40,9 +40,9 @@ struct pulse_lm {
 
 typedef struct {
     int live;
-    int len;       /* tokens held */
-    int n_blk;     /* blocks in the table */
-    int *blocks;   /* (max_blocks_per_seq) */
+    int len;     /* tokens held */
+    int n_blk;   /* blocks in the table */
+    int *blocks; /* (max_blocks_per_seq) */
 } lm_seq;
 
 struct pulse_lm_ctx {
@@ -59,19 +59,19 @@ struct pulse_lm_ctx {
     lm_seq *seqs;
 
     /* per-chunk scratch, sized for n_batch tokens */
-    int nb;                 /* n_batch */
+    int nb;                                       /* n_batch */
     float *x, *xn, *q, *k, *v, *att, *o, *gu, *h; /* activations */
-    int *pos, *sq;                                 /* (nb) position and sequence of each chunk token */
-    float *att_scratch; /* (n_threads, n_ctx) */
+    int *pos, *sq;                                /* (nb) position and sequence of each chunk token */
+    float *att_scratch;                           /* (n_threads, n_ctx) */
     int n_thr;
     float *acts; /* (n_layer + 1, nb, n_embd) when keep_activations */
     int acts_n;
     /* logits of the last decode */
-    float *logits;   /* (n_out_cap, n_vocab), grown on demand */
+    float *logits; /* (n_out_cap, n_vocab), grown on demand */
     int n_out_cap;
-    int *out_idx;    /* (n_idx_cap) batch index -> logits row or -1 */
+    int *out_idx; /* (n_idx_cap) batch index -> logits row or -1 */
     int n_idx_cap;
-    int n_last;      /* n_tokens of the last decode */
+    int n_last;                 /* n_tokens of the last decode */
     float *rope_cos, *rope_sin; /* (2, nb, n_rot/2): global and sliding-window bases, per chunk token */
     int *seq_cnt;               /* (n_seq_max) tokens per sequence in a chunk */
 };

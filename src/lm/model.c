@@ -13,7 +13,9 @@ pulse_lm_params pulse_lm_default_params(void) {
     return p;
 }
 
-static void key(char *buf, size_t n, const char *arch, const char *k) { snprintf(buf, n, "%s.%s", arch, k); }
+static void key(char *buf, size_t n, const char *arch, const char *k) {
+    snprintf(buf, n, "%s.%s", arch, k);
+}
 
 static pulse_status get_int(const pulse_gguf *g, const char *arch, const char *k, int *out, int dflt,
                             int required) {
@@ -42,7 +44,8 @@ static pulse_status get_int(const pulse_gguf *g, const char *arch, const char *k
     int64_t v;
     pulse_status st = pulse_gguf_get_i64(g, kb, &v);
     if (st) return st;
-    if (v < 0 || v > (1 << 30)) return pulse_set_error(PULSE_ERR_RANGE, "GGUF: %s = %lld out of range", kb, (long long)v);
+    if (v < 0 || v > (1 << 30))
+        return pulse_set_error(PULSE_ERR_RANGE, "GGUF: %s = %lld out of range", kb, (long long)v);
     *out = (int)v;
     return PULSE_OK;
 }
@@ -74,8 +77,9 @@ static pulse_status tensor(const pulse_lm *m, const char *name, int rows, int co
     for (uint32_t d = 2; d < t->n_dims; d++) r *= t->ne[d];
     int want_r = rows == 0 ? 1 : rows;
     if (t->ne[0] != cols || r != want_r)
-        return pulse_set_error(PULSE_ERR_FORMAT, "GGUF: tensor %s: expected shape [%d, %d], found [%lld, %lld]",
-                               name, cols, want_r, (long long)t->ne[0], (long long)r);
+        return pulse_set_error(PULSE_ERR_FORMAT,
+                               "GGUF: tensor %s: expected shape [%d, %d], found [%lld, %lld]", name, cols,
+                               want_r, (long long)t->ne[0], (long long)r);
     if (!pulse_ggml_type_supported((int)t->type))
         return pulse_set_error(PULSE_ERR_UNSUPPORTED, "GGUF: tensor %s has type %s, not supported", name,
                                pulse_ggml_type_name((int)t->type));
@@ -84,8 +88,8 @@ static pulse_status tensor(const pulse_lm *m, const char *name, int rows, int co
                                pulse_ggml_type_name((int)t->type));
     size_t rb = pulse_ggml_row_size((int)t->type, cols);
     if (rb == 0 || rb * (size_t)want_r > t->nbytes)
-        return pulse_set_error(PULSE_ERR_FORMAT, "GGUF: tensor %s: %zu bytes for [%d, %d] of %s", name, t->nbytes,
-                               cols, want_r, pulse_ggml_type_name((int)t->type));
+        return pulse_set_error(PULSE_ERR_FORMAT, "GGUF: tensor %s: %zu bytes for [%d, %d] of %s", name,
+                               t->nbytes, cols, want_r, pulse_ggml_type_name((int)t->type));
     out->data = t->data;
     out->type = (int)t->type;
     out->rows = want_r;
@@ -113,8 +117,8 @@ static void find_eog(pulse_lm *m) {
     pulse_lm_hparams *hp = &m->hp;
     add_eog(m, hp->eos_id);
     add_eog(m, hp->eot_id);
-    static const char *names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                  "<|eom_id|>", "<EOT>", "<|end_of_text|>"};
+    static const char *names[] = {"<|eot_id|>",    "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                  "<|endoftext|>", "<|eom_id|>", "<EOT>",   "<|end_of_text|>"};
     uint64_t cnt = 0;
     pulse_gguf_type et;
     if (pulse_gguf_get_arr_info(m->g, "tokenizer.ggml.tokens", &et, &cnt) != PULSE_OK) return;
@@ -160,8 +164,8 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
     else if (!strcmp(a, "phi3"))
         hp->arch = PULSE_LM_ARCH_PHI3;
     else {
-        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: architecture '%s' not supported (llama, gemma3, qwen2, phi3)",
-                             path, a);
+        st = pulse_set_error(PULSE_ERR_UNSUPPORTED,
+                             "%s: architecture '%s' not supported (llama, gemma3, qwen2, phi3)", path, a);
         goto fail;
     }
     if ((st = get_int(m->g, a, "embedding_length", &hp->n_embd, 0, 1))) goto fail;
@@ -172,27 +176,29 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
     if ((st = get_int(m->g, a, "context_length", &hp->n_ctx_train, 2048, 0))) goto fail;
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 || hp->n_ff <= 0 ||
         hp->n_head % hp->n_head_kv != 0 || hp->n_layer > 4096) {
-        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: inconsistent hyper-parameters (n_embd %d, n_layer %d, n_head %d, "
-                             "n_head_kv %d, n_ff %d)", path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv,
-                             hp->n_ff);
+        st = pulse_set_error(PULSE_ERR_FORMAT,
+                             "%s: inconsistent hyper-parameters (n_embd %d, n_layer %d, n_head %d, "
+                             "n_head_kv %d, n_ff %d)",
+                             path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->n_ff);
         goto fail;
     }
     if ((st = get_int(m->g, a, "attention.key_length", &hp->head_dim, hp->n_embd / hp->n_head, 0))) goto fail;
     int vdim;
     if ((st = get_int(m->g, a, "attention.value_length", &vdim, hp->head_dim, 0))) goto fail;
     if (vdim != hp->head_dim || hp->head_dim <= 0 || hp->head_dim > 1024 || hp->head_dim % 2) {
-        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: head sizes k %d v %d not supported", path, hp->head_dim,
-                             vdim);
+        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: head sizes k %d v %d not supported", path,
+                             hp->head_dim, vdim);
         goto fail;
     }
     if ((st = get_int(m->g, a, "rope.dimension_count", &hp->n_rot, hp->head_dim, 0))) goto fail;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2) {
-        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: rope.dimension_count %d with head size %d", path, hp->n_rot,
-                             hp->head_dim);
+        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: rope.dimension_count %d with head size %d", path,
+                             hp->n_rot, hp->head_dim);
         goto fail;
     }
     hp->rope_base = get_f32(m->g, a, "rope.freq_base", 10000.0f);
-    hp->rope_base_swa = get_f32(m->g, a, "rope.freq_base_swa", hp->arch == PULSE_LM_ARCH_GEMMA3 ? 10000.0f : hp->rope_base);
+    hp->rope_base_swa =
+        get_f32(m->g, a, "rope.freq_base_swa", hp->arch == PULSE_LM_ARCH_GEMMA3 ? 10000.0f : hp->rope_base);
     hp->rope_scale = 1.0f;
     {
         char kb[128];
@@ -234,7 +240,8 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
         goto fail;
     }
     if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) {
-        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: token_embd.weight has %lld rows", path, (long long)te->ne[1]);
+        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: token_embd.weight has %lld rows", path,
+                             (long long)te->ne[1]);
         goto fail;
     }
     hp->n_vocab = (int)te->ne[1];
@@ -323,11 +330,18 @@ void pulse_lm_free(pulse_lm *m) {
     free(m);
 }
 
-const pulse_lm_hparams *pulse_lm_get_hparams(const pulse_lm *m) { return &m->hp; }
-const pulse_gguf *pulse_lm_gguf(const pulse_lm *m) { return m->g; }
-size_t pulse_lm_file_bytes(const pulse_lm *m) { return m->file_bytes; }
+const pulse_lm_hparams *pulse_lm_get_hparams(const pulse_lm *m) {
+    return &m->hp;
+}
+const pulse_gguf *pulse_lm_gguf(const pulse_lm *m) {
+    return m->g;
+}
+size_t pulse_lm_file_bytes(const pulse_lm *m) {
+    return m->file_bytes;
+}
 size_t pulse_lm_kv_bytes_per_token(const pulse_lm *m) {
-    return (size_t)2 * sizeof(float) * (size_t)m->hp.n_layer * (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim;
+    return (size_t)2 * sizeof(float) * (size_t)m->hp.n_layer * (size_t)m->hp.n_head_kv *
+           (size_t)m->hp.head_dim;
 }
 
 int pulse_lm_is_eog(const pulse_lm *m, int token) {

@@ -57,7 +57,9 @@ void pulse_lm_sampler_free(pulse_lm_sampler *s) {
     free(s);
 }
 
-void pulse_lm_sampler_seed(pulse_lm_sampler *s, uint64_t seed) { pulse_rng_seed(&s->rng, seed); }
+void pulse_lm_sampler_seed(pulse_lm_sampler *s, uint64_t seed) {
+    pulse_rng_seed(&s->rng, seed);
+}
 
 typedef struct {
     float v;
@@ -106,7 +108,8 @@ int pulse_lm_sample(pulse_lm_sampler *s, const float *logits, const int *history
     float *w = s->work;
     memcpy(w, logits, sizeof(float) * (size_t)V);
     if (s->p.repeat_penalty != 1.0f && history && n_history > 0) {
-        int from = s->p.repeat_last_n > 0 && n_history > s->p.repeat_last_n ? n_history - s->p.repeat_last_n : 0;
+        int from =
+            s->p.repeat_last_n > 0 && n_history > s->p.repeat_last_n ? n_history - s->p.repeat_last_n : 0;
         for (int i = from; i < n_history; i++) {
             int t = history[i];
             if (t < 0 || t >= V) continue;
