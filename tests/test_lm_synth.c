@@ -173,7 +173,7 @@ static void test_arch(const synth_cfg *cfg) {
      * results equal single-request runs */
     {
         const int p0[4] = {1, 5, 9, 13}, p1[3] = {1, 40, 2 % V};
-        int outs[5][8], solo[8];
+        int outs[5][8], solo[8] = {0};
         pulse_lm_request rq[5];
         const int *pr[5] = {p0, p0, p0, p1, p0};
         const int np[5] = {4, 4, 4, 3, 4};

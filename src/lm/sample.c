@@ -178,7 +178,7 @@ double pulse_lm_logprob(const float *logits, int n_vocab, int token) {
     float mx = logits[0];
     for (int i = 1; i < n_vocab; i++)
         if (logits[i] > mx) mx = logits[i];
-    double z = 0;
+    double z = 1e-300; /* the max term alone contributes 1 */
     for (int i = 0; i < n_vocab; i++) z += exp((double)logits[i] - mx);
     return (double)logits[token] - mx - log(z);
 }
