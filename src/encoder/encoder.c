@@ -540,7 +540,7 @@ pulse_status pulse_encoder_tokenize_batch(const pulse_encoder *e, const char *co
                                           int *lens) {
     const int T = e->p.max_len;
     int bad = -1;
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (n > 32)
     for (int i = 0; i < n; i++) {
         int *row = ids + (size_t)i * T;
         int k = texts[i] ? pulse_wordpiece_encode(&e->tok, texts[i], row, T) : -1;
