@@ -116,7 +116,7 @@ void pulse_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n
     /* keep iff the top 32 bits of the hash are >= p * 2^32 */
     uint64_t thr = (uint64_t)((double)p * 4294967296.0);
     float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) {
         uint64_t h = pk_mix64(key + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
         uint8_t keep = (h >> 32) >= thr;
@@ -130,12 +130,12 @@ void pulse_dropout_backward(float *dinp, const float *dout, const uint8_t *mask,
     long nn = (long)n;
     if (!dinp) return;
     if (!(p > 0.0f)) {
-#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
         for (long i = 0; i < nn; i++) dinp[i] += mask && !mask[i] ? 0.0f : dout[i];
         return;
     }
     if (p >= 1.0f) return;
     float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) dinp[i] += mask[i] ? dout[i] * scale : 0.0f;
 }

@@ -30,7 +30,7 @@ static void att_forward_heads(float *out, float *att, const float *q, const floa
 #pragma omp simd
                     for (int j = 0; j < jend; j++) arow[j] = km[j] ? arow[j] : -INFINITY;
                 }
-#pragma omp simd reduction(max : maxv)
+                PK_SIMD_MAX(maxv)
                 for (int j = 0; j < jend; j++) maxv = arow[j] > maxv ? arow[j] : maxv;
                 if (maxv == -INFINITY) {
                     memset(arow, 0, (size_t)T * sizeof(float));

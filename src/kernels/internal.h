@@ -26,6 +26,15 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
+/* `omp simd` max-reduction over floats: GCC vectorises it (with no-trapping-math); clang cannot without
+ * fast-math and -Werror turns its "loop not vectorized" warning into an error, so it gets a plain loop. */
+#define PK_PRAGMA(x) _Pragma(#x)
+#if defined(__clang__)
+#define PK_SIMD_MAX(v)
+#else
+#define PK_SIMD_MAX(v) PK_PRAGMA(omp simd reduction(max : v))
+#endif
+
 /* ---- vectorisable float math (plain arithmetic, so `#pragma omp simd` loops vectorise; libm's
  * expf/erff/tanhf are scalar calls) ---- */
 

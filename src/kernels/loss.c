@@ -15,7 +15,7 @@ void pulse_softmax_rows(float *x, int N, int V) {
     for (int n = 0; n < N; n++) {
         float *r = x + (size_t)n * V;
         float maxv = -INFINITY;
-#pragma omp simd reduction(max : maxv)
+        PK_SIMD_MAX(maxv)
         for (int j = 0; j < V; j++) maxv = r[j] > maxv ? r[j] : maxv;
         if (maxv == -INFINITY) {
             memset(r, 0, (size_t)V * sizeof(float));
@@ -57,7 +57,7 @@ double pulse_crossentropy_forward_backward(float *dlogits, float *losses, const 
                 continue;
             }
             float maxv = -INFINITY;
-#pragma omp simd reduction(max : maxv)
+            PK_SIMD_MAX(maxv)
             for (int j = 0; j < V; j++) maxv = x[j] > maxv ? x[j] : maxv;
             double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
