@@ -7,7 +7,11 @@ the tokenizer pulse re-implements. Run it in the reference environment (scripts/
   python scripts/tokenizer_fixtures.py corpus [--items ../shared/data/amazon-beauty/items.tsv]
       -> (re)writes tests/fixtures/tok_corpus.txt (product titles + hand-written hard cases + seeded random mixes)
   python scripts/tokenizer_fixtures.py fixtures --model smollm2=PATH.gguf --model gemma3=PATH.gguf
-      -> tests/fixtures/tok_<name>.json: for every corpus line the ids with parse_special off and on (no BOS)
+      -> tests/fixtures/tok_<name>.json: for every corpus line the ids with parse_special off and on (no BOS),
+         plus a few invalid-UTF-8 byte strings (hex);
+         and tok_<name>-<variant>.json for vocab-only GGUF files derived from those vocabularies with another
+         pre-tokenizer (smollm2: gpt-2, llama-bpe, qwen2, default) or add_space_prefix=true (gemma3), written
+         here with gguf-py exactly as tests/test_lm_tokenizer.c writes them with its own GGUF writer.
 
 Corpus format: one text per line; the escapes \\n \\t \\r \\\\ and \\uXXXX stand for those characters (so texts may
 hold newlines). The JSON fixtures hold the decoded texts themselves.
@@ -193,11 +197,69 @@ def read_corpus():
         return [unescape(l.rstrip("\n")) for l in f]
 
 
-def make_fixtures(models):
+# byte strings that are not valid UTF-8 (kept clear of code points above U+10FFFF, which llama.cpp rejects)
+BAD_UTF8 = [b"\xff", b"\xc3(", b"abc\xe2\x82", b"\xf0\x9f\x98", b"\xed\xa0\x80 surrogate", b"\xc0\xaf overlong",
+            b"hello \xfe world \x80\x80", b"\xe2\x96", b"caf\xe9 latin-1", b"\xf0\x9f\xa4\x97\xf0\x9f"]
+
+VARIANTS = {"smollm2": [("gpt2", {"pre": "gpt-2"}), ("llama-bpe", {"pre": "llama-bpe"}), ("qwen2", {"pre": "qwen2"}),
+                        ("default", {"pre": "default"})],
+            "gemma3": [("prefix", {"add_space_prefix": True})]}
+
+
+def write_vocab_only(src, dst, pre=None, add_space_prefix=None):
+    """The tokenizer.* keys of src (tokens, types, merges/scores, special ids, flags) into a vocab-only GGUF."""
+    import gguf
+    r = gguf.GGUFReader(src)
+
+    def arr(key):
+        f = r.fields.get(key)
+        return None if f is None else [f.parts[i] for i in f.data]
+
+    def scalar(key):
+        f = r.fields.get(key)
+        return None if f is None else f.parts[f.data[0]][0]
+
+    model = r.fields["tokenizer.ggml.model"].contents()
+    w = gguf.GGUFWriter(dst, "llama")
+    w.add_tokenizer_model(model)
+    old_pre = r.fields.get("tokenizer.ggml.pre")
+    p = pre if pre is not None else (old_pre.contents() if old_pre is not None else None)
+    if p is not None:
+        w.add_tokenizer_pre(p)
+    w.add_token_list([bytes(x) for x in arr("tokenizer.ggml.tokens")])
+    if "tokenizer.ggml.token_type" in r.fields:
+        w.add_token_types([int(x[0]) for x in arr("tokenizer.ggml.token_type")])
+    if "tokenizer.ggml.merges" in r.fields:
+        w.add_token_merges([bytes(x) for x in arr("tokenizer.ggml.merges")])
+    if "tokenizer.ggml.scores" in r.fields:
+        w.add_token_scores([float(x[0]) for x in arr("tokenizer.ggml.scores")])
+    for k in ("bos", "eos", "unknown", "padding"):
+        v = scalar("tokenizer.ggml.%s_token_id" % k)
+        if v is not None:
+            w.add_uint32("tokenizer.ggml.%s_token_id" % k, int(v))
+    v = scalar("tokenizer.ggml.add_bos_token")
+    if v is not None:
+        w.add_bool("tokenizer.ggml.add_bos_token", bool(v))
+    v = add_space_prefix if add_space_prefix is not None else scalar("tokenizer.ggml.add_space_prefix")
+    if v is not None:
+        w.add_bool("tokenizer.ggml.add_space_prefix", bool(v))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.close()
+
+
+def make_fixtures(models, tmpdir):
     import llama_cpp
     texts = read_corpus()
+    jobs = []
     for spec in models:
         name, path = spec.split("=", 1)
+        jobs.append((name, path, None))
+        for vname, over in VARIANTS.get(name, []):
+            vpath = os.path.join(tmpdir, "vocab-%s-%s.gguf" % (name, vname))
+            write_vocab_only(path, vpath, **over)
+            jobs.append(("%s-%s" % (name, vname), vpath, over))
+    for name, path, over in jobs:
         m = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
         entries = []
         for t in texts:
@@ -205,14 +267,17 @@ def make_fixtures(models):
             ids = m.tokenize(b, add_bos=False, special=False) if b else []
             ids_sp = m.tokenize(b, add_bos=False, special=True) if b else []
             entries.append({"text": t, "ids": ids, "ids_special": ids_sp})
+        bad = [{"hex": b.hex(), "ids": m.tokenize(b, add_bos=False, special=False)} for b in BAD_UTF8]
         out = {
             "model": os.path.basename(path),
+            "variant": over,
             "reference": "llama-cpp-python %s, Llama(vocab_only=True).tokenize(add_bos=False, special=False/True)"
                          % llama_cpp.__version__,
             "n_vocab": m.n_vocab(),
             "bos": m.token_bos(),
             "eos": m.token_eos(),
             "entries": entries,
+            "bad_utf8": bad,
         }
         dst = os.path.join(ROOT, "tests", "fixtures", "tok_%s.json" % name)
         with open(dst, "w", encoding="utf-8") as f:
@@ -231,11 +296,12 @@ def main():
     c.add_argument("--random", type=int, default=120)
     fx = sub.add_parser("fixtures")
     fx.add_argument("--model", action="append", required=True, help="NAME=PATH.gguf")
+    fx.add_argument("--tmp", default="/tmp", help="where the derived vocab-only GGUF files are written")
     a = ap.parse_args()
     if a.cmd == "corpus":
         make_corpus(a.items, a.titles, a.random)
     else:
-        make_fixtures(a.model)
+        make_fixtures(a.model, a.tmp)
 
 
 if __name__ == "__main__":

@@ -316,7 +316,9 @@ static int get_id_key(const pulse_gguf *g, const char *key, int n_vocab, int *ds
 }
 
 static int set_pre(pulse_tokenizer *t, const char *pre) {
-    static const char *gpt2[] = {"gpt2", "mpt", "olmo", "jais", "trillion", "granite-docling"};
+    static const char *gpt2[] = {"gpt-2",      "phi-2",      "jina-es",     "jina-de",      "gigachat",
+                                 "jina-v1-en", "jina-v2-es", "jina-v2-de",  "jina-v2-code", "roberta-bpe",
+                                 "a.x-4.0",    "mellum",     "modern-bert", "mpt",          "olmo"};
     static const char *smollm[] = {"smollm",    "starcoder", "refact",    "command-r",
                                    "codeshell", "exaone",    "minerva-7b"};
     static const char *llama3[] = {"llama3",    "llama-v3", "llama-bpe", "falcon3",
@@ -341,6 +343,7 @@ static int set_pre(pulse_tokenizer *t, const char *pre) {
             t->passes[0] = PASS_LLAMA3;
             t->n_passes = 1;
             t->ignore_merges = 1;
+            t->add_bos = 1; /* llama.cpp's default for these; tokenizer.ggml.add_bos_token overrides */
             return 0;
         }
     for (size_t i = 0; i < sizeof qwen2 / sizeof *qwen2; i++)
@@ -685,6 +688,9 @@ pulse_status pulse_tokenizer_from_gguf(const pulse_gguf *g, pulse_tokenizer **ou
                 pulse_set_error(PULSE_ERR_UNSUPPORTED, "tokenizer: pre-tokenizer '%s' is not supported", pre);
             goto fail;
         }
+        if (pulse_gguf_find_key(g, "tokenizer.ggml.add_bos_token") >= 0 &&
+            pulse_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &flag) == PULSE_OK)
+            t->add_bos = flag; /* the metadata wins over the pre-tokenizer's default */
         /* the 256 byte-level characters */
         for (int b = 0; b < 256; b++) {
             char u[4];
@@ -1205,7 +1211,7 @@ static void split_llama3(split_ctx *c, size_t max_digits) {
 /* the std::regex passes: every match and every gap between matches becomes a segment */
 static inline int punct_like(uint32_t cp, uint8_t f) {
     return IS_P(f) || cp == '$' || cp == '+' || cp == '<' || cp == '=' || cp == '>' || cp == '^' ||
-           cp == '`' || cp == '|';
+           cp == '~' || cp == '|';
 }
 
 static void split_regex(split_ctx *c, int pass) {
