@@ -1,0 +1,81 @@
+/* pulse/thought.h — the Thought Space: two BERT-family encoders, B (behaviour text) and R (rationales),
+ * aligned with InfoNCE (the PULSE authors' Eq. 1); scoring by cosine; the stand-in pair builder; t-SNE + SVG
+ * plot (the paper's Figure 3). */
+#ifndef PULSE_THOUGHT_H
+#define PULSE_THOUGHT_H
+
+#include <stdint.h>
+
+#include "pulse/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- InfoNCE (Eq. 1) ----
+ * b, r: (N, D) raw (unnormalised) behaviour and rationale vectors. neg: (N, K) row indices into r (each !=
+ * i). For row i: logits = [cos(b_i, r_i), cos(b_i, r_neg[i][0]), ...] / tau; loss_i = CE(logits, label 0).
+ * Returns the mean loss over N. db, dr (N, D) ACCUMULATE d(mean loss)/d(raw vectors) (NULL to skip: forward
+ * only). scratch: at least pulse_infonce_scratch_floats(N, D, K) floats. stats (may be NULL) gets Recall@1 /
+ * MRR of the positive among the K+1 candidates and the mean positive / negative cosine. */
+typedef struct {
+    double loss, recall1, mrr, pos_cos, neg_cos;
+    int n;
+} pulse_infonce_stats;
+size_t pulse_infonce_scratch_floats(int N, int D, int K);
+double pulse_infonce_forward_backward(float *db, float *dr, const float *b, const float *r, const int *neg,
+                                      int N, int D, int K, float tau, float *scratch,
+                                      pulse_infonce_stats *stats);
+/* K distinct in-batch negatives per row, drawn from the other N-1 rows (K <= N-1), seeded. neg: (N, K). */
+void pulse_infonce_sample_negatives(int *neg, int N, int K, pulse_rng *rng);
+
+/* ---- t-SNE (exact, van der Maaten 2008): X (N, D) -> Y (N, 2) ---- */
+typedef struct {
+    float perplexity;         /* default 30 */
+    int iterations;           /* default 1000 */
+    float learning_rate;      /* default 200 */
+    float early_exaggeration; /* default 12, for the first exaggeration_iters */
+    int exaggeration_iters;   /* default 250 */
+    uint64_t seed;            /* default 42 */
+} pulse_tsne_params;
+pulse_tsne_params pulse_tsne_default_params(void);
+/* Returns the final KL divergence in *kl (may be NULL). */
+pulse_status pulse_tsne(const float *X, int N, int D, const pulse_tsne_params *p, float *Y, double *kl);
+
+/* ---- the Figure-3 plot: two panels (before / after training) in one SVG.
+ * Each panel's xy (3n, 2) holds n anchors (behaviour), then their n positive rationales, then n negatives;
+ * positives are linked to their anchors. */
+pulse_status pulse_thought_plot_svg(const char *path, const float *xy_before, const float *xy_after, int n,
+                                    const char *title_before, const char *title_after, const char *caption);
+
+/* ---- (behaviour, rationale) pairs ---- */
+typedef struct {
+    char *user, *behaviour, *rationale;
+} pulse_pair;
+/* The authors' behaviour text: "[CONTEXT] History: t1, t2, ... [CHOSEN_ITEM] answer" (malloc'd; NULL on OOM).
+ */
+char *pulse_behaviour_text(const char *const *history, int n, const char *answer);
+/* JSONL, one object per line: "user", "rationale", and "behaviour" or ("history" array/string + "answer"). */
+pulse_status pulse_pairs_load(const char *path, pulse_pair **pairs, int *n);
+void pulse_pairs_free(pulse_pair *pairs, int n);
+
+/* Stand-in pairs from a dataset with titles (until Phase-1 rationales exist): behaviour = the authors' text
+ * from the user's training history (last max_history items) and chosen item (the last training item);
+ * "rationale" = the chosen item's category path + brand + title words absent from the history. Users are
+ * shuffled (seed) and split into n_train and n_heldout disjoint users. */
+typedef struct {
+    int n_train;     /* default 6000 */
+    int n_heldout;   /* default 1000 */
+    int max_history; /* default 10 */
+    uint64_t seed;   /* default 42 */
+} pulse_standin_params;
+pulse_standin_params pulse_standin_default_params(void);
+struct pulse_dataset;
+pulse_status pulse_thought_build_standin_pairs(const struct pulse_dataset *ds, const pulse_standin_params *p,
+                                               const char *train_path, const char *heldout_path, int *n_train,
+                                               int *n_heldout);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
