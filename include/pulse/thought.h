@@ -75,6 +75,67 @@ pulse_status pulse_thought_build_standin_pairs(const struct pulse_dataset *ds, c
                                                const char *train_path, const char *heldout_path, int *n_train,
                                                int *n_heldout);
 
+/* ---- training the Thought Space (two encoders B and R, InfoNCE with in-batch negatives) ----
+ * Defaults follow the authors' released code: separate encoders, [CLS] pooling, max 128 tokens, K = 10
+ * in-batch negatives, tau = 1, batch 16, AdamW lr 2e-5 (weight decay 0.01), 53 epochs. */
+typedef struct {
+    const char *encoder; /* HF folder both towers start from (required) */
+    const char *heldout; /* held-out pairs JSONL for the per-epoch validation metric (NULL: none) */
+    int shared;          /* 1 = one encoder for B and R; default 0 (separate, as the authors) */
+    int epochs;          /* default 53 */
+    int batch;           /* default 16 */
+    int negatives;       /* K, default 10 (capped at batch-1) */
+    float tau;           /* default 1.0 */
+    float lr;            /* default 2e-5 */
+    float weight_decay;  /* default 0.01 */
+    float grad_clip;     /* global-norm clip per encoder; default 0 (off, as the authors) */
+    int max_len;         /* default 128 */
+    int pooling;         /* pulse_pooling; default CLS (0) as the authors */
+    int freeze_layers;   /* default 0 */
+    int proj_dim;        /* linear projection head; default 0 (none, as the authors) */
+    float dropout;       /* < 0 = the config's; default -1 */
+    int max_pairs;       /* 0 = all training pairs */
+    uint64_t seed;       /* default 42 */
+    int resume;          /* 1 = continue from out_dir's last checkpoint when present; default 1 */
+} pulse_thought_train_params;
+pulse_thought_train_params pulse_thought_train_default_params(void);
+
+/* One epoch's validation figures (epoch 0 = before training). */
+typedef struct {
+    int epoch;
+    double train_loss;
+    pulse_infonce_stats val; /* held-out: Recall@1 / MRR among 1 + K candidates, mean pos / neg cosine */
+    double seconds;
+} pulse_thought_epoch;
+
+/* Trains and writes out_dir/space.json + out_dir/ckpt-E/{behaviour,rationale}/ (HF folders) after every
+ * epoch, atomically switched, resumable. history (may be NULL) receives up to max_hist epochs (epoch 0
+ * first). */
+pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
+                                 const pulse_thought_train_params *p, pulse_thought_epoch *history,
+                                 int max_hist, int *n_hist);
+
+/* ---- using a trained space ---- */
+typedef struct pulse_thought_space pulse_thought_space;
+/* dir is a trained space (space.json) or a plain encoder folder (then B = R = that encoder, untrained). */
+pulse_status pulse_thought_space_load(const char *dir, pulse_thought_space **out);
+void pulse_thought_space_free(pulse_thought_space *s);
+int pulse_thought_space_dim(const pulse_thought_space *s);
+/* out (n, D), L2-normalised. */
+pulse_status pulse_thought_embed_behaviour(pulse_thought_space *s, const char *const *texts, int n,
+                                           float *out);
+pulse_status pulse_thought_embed_rationale(pulse_thought_space *s, const char *const *texts, int n,
+                                           float *out);
+/* cosine (n) of each rationale with one behaviour text. */
+pulse_status pulse_thought_score(pulse_thought_space *s, const char *behaviour, const char *const *rationales,
+                                 int n, float *cosine);
+/* The k best rationales for a behaviour: idx (k) and cosine (k), best first; k is capped at n. */
+pulse_status pulse_thought_topk(pulse_thought_space *s, const char *behaviour, const char *const *rationales,
+                                int n, int k, int *idx, float *cosine);
+/* Held-out evaluation on pairs: Recall@1 / MRR of the own rationale among 1 + K sampled others (seeded). */
+pulse_status pulse_thought_evaluate(pulse_thought_space *s, const pulse_pair *pairs, int n, int K,
+                                    uint64_t seed, pulse_infonce_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "pulse/data.h"
+#include "pulse/encoder.h"
 #include "pulse/thought.h"
 
 static int thought_pairs(int argc, char **argv) {
@@ -49,9 +50,315 @@ static int thought_pairs(int argc, char **argv) {
     return 0;
 }
 
+static int parse_pooling(const char *s, int *out) {
+    if (!s) return 0;
+    if (strcmp(s, "cls") == 0)
+        *out = PULSE_POOL_CLS;
+    else if (strcmp(s, "mean") == 0)
+        *out = PULSE_POOL_MEAN;
+    else if (strcmp(s, "auto") == 0)
+        *out = PULSE_POOL_AUTO;
+    else {
+        fprintf(stderr, "pulse thought: --pooling expects cls, mean or auto, found '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *stats_json(const pulse_infonce_stats *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "recall1", s->recall1);
+    cJSON_AddNumberToObject(o, "mrr", s->mrr);
+    cJSON_AddNumberToObject(o, "loss", s->loss);
+    cJSON_AddNumberToObject(o, "pos_cos", s->pos_cos);
+    cJSON_AddNumberToObject(o, "neg_cos", s->neg_cos);
+    cJSON_AddNumberToObject(o, "n", s->n);
+    return o;
+}
+
+static int thought_train(int argc, char **argv) {
+    pulse_thought_train_params p = pulse_thought_train_default_params();
+    const char *pairs = NULL, *out = NULL, *pooling = NULL;
+    int seed = (int)p.seed, no_resume = 0, threads = 0;
+    cli_opt opts[] = {
+        {"--pairs", CLI_STR, &pairs, "training pairs JSONL (user, rationale, behaviour | history + answer)"},
+        {"--encoder", CLI_STR, &p.encoder, "HF encoder folder both towers start from"},
+        {"--out", CLI_STR, &out, "output folder (space.json + checkpoints; resumed when present)"},
+        {"--heldout", CLI_STR, &p.heldout, "held-out pairs JSONL for the per-epoch validation metric"},
+        {"--epochs", CLI_INT, &p.epochs, "epochs (default 53, as the authors)"},
+        {"--batch", CLI_INT, &p.batch, "batch size (default 16)"},
+        {"--negatives", CLI_INT, &p.negatives, "K in-batch negatives per row (default 10)"},
+        {"--tau", CLI_FLOAT, &p.tau, "temperature (default 1.0)"},
+        {"--lr", CLI_FLOAT, &p.lr, "AdamW learning rate (default 2e-5)"},
+        {"--weight-decay", CLI_FLOAT, &p.weight_decay, "AdamW weight decay (default 0.01)"},
+        {"--grad-clip", CLI_FLOAT, &p.grad_clip, "global gradient-norm clip per encoder (default 0 = off)"},
+        {"--max-len", CLI_INT, &p.max_len, "max tokens per text (default 128)"},
+        {"--pooling", CLI_STR, &pooling, "cls | mean | auto (default cls, as the authors)"},
+        {"--shared", CLI_FLAG, &p.shared, "one encoder for behaviour and rationale (default: two)"},
+        {"--freeze", CLI_INT, &p.freeze_layers, "freeze the embeddings and the lower N layers"},
+        {"--proj-dim", CLI_INT, &p.proj_dim, "add a linear projection head of this size"},
+        {"--dropout", CLI_FLOAT, &p.dropout, "hidden dropout (default: the config's)"},
+        {"--max-pairs", CLI_INT, &p.max_pairs, "use only the first N training pairs"},
+        {"--seed", CLI_INT, &seed, "seed (default 42)"},
+        {"--no-resume", CLI_FLAG, &no_resume, "start afresh even when --out holds a checkpoint"},
+        {"--threads", CLI_INT, &threads, "threads (default: all)"},
+    };
+    int r = cli_parse(
+        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+        "usage: pulse thought train --pairs FILE --encoder DIR --out DIR [options]\n"
+        "Trains the Thought Space: behaviour encoder B and rationale encoder R with InfoNCE (Eq. 1).",
+        NULL, 0, NULL);
+    if (r) return r == 1 ? 0 : 2;
+    if (!pairs || !p.encoder || !out) {
+        fprintf(stderr, "pulse thought train: --pairs, --encoder and --out are required (see --help)\n");
+        return 2;
+    }
+    if (parse_pooling(pooling, &p.pooling)) return 2;
+    p.seed = (uint64_t)seed;
+    p.resume = !no_resume;
+    if (threads > 0) pulse_set_num_threads(threads);
+    pulse_thought_epoch hist[1024];
+    int nh = 0;
+    double t0 = pulse_now();
+    pulse_status st = pulse_thought_train(pairs, out, &p, hist, 1024, &nh);
+    if (st != PULSE_OK) return cli_fail("thought train");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "space", out);
+    cJSON_AddNumberToObject(o, "epochs", p.epochs);
+    cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
+    cJSON *h = cJSON_AddArrayToObject(o, "history");
+    for (int i = 0; i < nh; i++) {
+        cJSON *e = stats_json(&hist[i].val);
+        cJSON_AddNumberToObject(e, "epoch", hist[i].epoch);
+        cJSON_AddNumberToObject(e, "train_loss", hist[i].train_loss);
+        cJSON_AddNumberToObject(e, "seconds", hist[i].seconds);
+        cJSON_AddItemToArray(h, e);
+    }
+    cli_print_json(o);
+    return 0;
+}
+
+static int thought_score(int argc, char **argv) {
+    const char *space = NULL, *behaviour = NULL, *answer = NULL;
+    cli_strs rats = {0}, history = {0};
+    int topk = 0;
+    cli_opt opts[] = {
+        {"--space", CLI_STR, &space, "trained space folder (or a plain encoder folder)"},
+        {"--behaviour", CLI_STR, &behaviour, "behaviour text"},
+        {"--history", CLI_STRS, &history,
+         "a history title (builds the authors' behaviour text with --answer)"},
+        {"--answer", CLI_STR, &answer, "the chosen item's title"},
+        {"--rationale", CLI_STRS, &rats, "a rationale to score"},
+        {"--top-k", CLI_INT, &topk, "print the k best rationales"},
+    };
+    int r = cli_parse(
+        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+        "usage: pulse thought score --space DIR --behaviour STR --rationale STR [--rationale STR ...]\n"
+        "Cosine between a behaviour and rationale(s) in the Thought Space.",
+        NULL, 0, NULL);
+    if (r) {
+        free(rats.v), free(history.v);
+        return r == 1 ? 0 : 2;
+    }
+    char *built = NULL;
+    if (!behaviour && answer) behaviour = built = pulse_behaviour_text(history.v, history.n, answer);
+    if (!space || !behaviour || rats.n == 0) {
+        fprintf(stderr,
+                "pulse thought score: --space, --behaviour (or --answer) and --rationale are required\n");
+        free(rats.v), free(history.v), free(built);
+        return 2;
+    }
+    pulse_thought_space *s = NULL;
+    float *cos = malloc(sizeof(float) * (size_t)rats.n);
+    int rc = 0;
+    if (!cos || pulse_thought_space_load(space, &s) != PULSE_OK ||
+        pulse_thought_score(s, behaviour, rats.v, rats.n, cos) != PULSE_OK) {
+        rc = cli_fail("thought score");
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        if (rats.n == 1) cJSON_AddNumberToObject(o, "cosine", cos[0]);
+        cJSON *a = cJSON_AddArrayToObject(o, "cosines");
+        for (int i = 0; i < rats.n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(cos[i]));
+        if (topk > 0) {
+            int k = topk < rats.n ? topk : rats.n;
+            int *idx = malloc(sizeof(int) * (size_t)k);
+            float *c = malloc(sizeof(float) * (size_t)k);
+            if (idx && c && pulse_thought_topk(s, behaviour, rats.v, rats.n, k, idx, c) == PULSE_OK) {
+                cJSON *t = cJSON_AddArrayToObject(o, "top");
+                for (int i = 0; i < k; i++) {
+                    cJSON *e = cJSON_CreateObject();
+                    cJSON_AddNumberToObject(e, "index", idx[i]);
+                    cJSON_AddNumberToObject(e, "cosine", c[i]);
+                    cJSON_AddStringToObject(e, "rationale", rats.v[idx[i]]);
+                    cJSON_AddItemToArray(t, e);
+                }
+            }
+            free(idx), free(c);
+        }
+        cli_print_json(o);
+    }
+    pulse_thought_space_free(s);
+    free(cos), free(rats.v), free(history.v), free(built);
+    return rc;
+}
+
+static int thought_eval(int argc, char **argv) {
+    const char *space = NULL, *pairs = NULL;
+    int K = 10, seed = 42;
+    cli_opt opts[] = {
+        {"--space", CLI_STR, &space, "trained space folder (or a plain encoder folder = untrained)"},
+        {"--pairs", CLI_STR, &pairs, "held-out pairs JSONL"},
+        {"--negatives", CLI_INT, &K, "K other users' rationales per row (default 10: 11 candidates)"},
+        {"--seed", CLI_INT, &seed, "negative sampling seed (default 42)"},
+    };
+    int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                      "usage: pulse thought eval --space DIR --pairs FILE\n"
+                      "Recall@1 / MRR of each behaviour's own rationale among 1 + K others.",
+                      NULL, 0, NULL);
+    if (r) return r == 1 ? 0 : 2;
+    if (!space || !pairs) {
+        fprintf(stderr, "pulse thought eval: --space and --pairs are required\n");
+        return 2;
+    }
+    pulse_pair *pp = NULL;
+    int n = 0;
+    pulse_thought_space *s = NULL;
+    pulse_infonce_stats st;
+    if (pulse_pairs_load(pairs, &pp, &n) != PULSE_OK || pulse_thought_space_load(space, &s) != PULSE_OK ||
+        pulse_thought_evaluate(s, pp, n, K, (uint64_t)seed, &st) != PULSE_OK) {
+        pulse_pairs_free(pp, n);
+        pulse_thought_space_free(s);
+        return cli_fail("thought eval");
+    }
+    cJSON *o = stats_json(&st);
+    cJSON_AddStringToObject(o, "space", space);
+    cJSON_AddNumberToObject(o, "candidates", K + 1);
+    cli_print_json(o);
+    pulse_pairs_free(pp, n);
+    pulse_thought_space_free(s);
+    return 0;
+}
+
+/* Embed n anchors (behaviour), their positives and one negative each (another user's rationale) in a space.
+ */
+static pulse_status embed_triplets(const char *dir, const pulse_pair *pp, const int *negidx, int n,
+                                   float **out, int *dim) {
+    pulse_thought_space *s = NULL;
+    pulse_status st = pulse_thought_space_load(dir, &s);
+    if (st != PULSE_OK) return st;
+    int D = pulse_thought_space_dim(s);
+    const char **t = malloc(sizeof(char *) * (size_t)n * 2);
+    float *x = malloc(sizeof(float) * (size_t)n * 3 * D);
+    if (!t || !x) st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == PULSE_OK && i < n; i++) {
+        t[i] = pp[i].behaviour;
+        t[n + i] = pp[i].rationale;
+    }
+    if (st == PULSE_OK) st = pulse_thought_embed_behaviour(s, t, n, x);
+    for (int i = 0; st == PULSE_OK && i < n; i++) t[i] = pp[negidx[i]].rationale;
+    if (st == PULSE_OK) st = pulse_thought_embed_rationale(s, t + n, n, x + (size_t)n * D);
+    if (st == PULSE_OK) st = pulse_thought_embed_rationale(s, t, n, x + (size_t)2 * n * D);
+    free(t);
+    pulse_thought_space_free(s);
+    if (st != PULSE_OK) {
+        free(x);
+        return st;
+    }
+    *out = x;
+    *dim = D;
+    return PULSE_OK;
+}
+
+static int thought_plot(int argc, char **argv) {
+    const char *pairs = NULL, *before = NULL, *after = NULL, *out = NULL;
+    int n = 300, seed = 42;
+    pulse_tsne_params tp = pulse_tsne_default_params();
+    cli_opt opts[] = {
+        {"--pairs", CLI_STR, &pairs, "held-out pairs JSONL"},
+        {"--before", CLI_STR, &before, "space (or encoder folder) before training"},
+        {"--after", CLI_STR, &after, "trained space folder"},
+        {"--out", CLI_STR, &out, "SVG file to write"},
+        {"--n", CLI_INT, &n, "anchors to plot (default 300)"},
+        {"--perplexity", CLI_FLOAT, &tp.perplexity, "t-SNE perplexity (default 30)"},
+        {"--iterations", CLI_INT, &tp.iterations, "t-SNE iterations (default 1000)"},
+        {"--seed", CLI_INT, &seed, "seed for the negatives and t-SNE (default 42)"},
+    };
+    int r = cli_parse(
+        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+        "usage: pulse thought plot --pairs FILE --before DIR --after DIR --out FIG.svg\n"
+        "The paper's Figure 3: t-SNE of behaviour vectors, their rationales and one negative each,\n"
+        "before vs after training, as one SVG with two panels.",
+        NULL, 0, NULL);
+    if (r) return r == 1 ? 0 : 2;
+    if (!pairs || !before || !after || !out || n < 2) {
+        fprintf(stderr, "pulse thought plot: --pairs, --before, --after and --out are required\n");
+        return 2;
+    }
+    pulse_pair *pp = NULL;
+    int np = 0;
+    if (pulse_pairs_load(pairs, &pp, &np) != PULSE_OK) return cli_fail("thought plot");
+    if (n > np) n = np;
+    tp.seed = (uint64_t)seed;
+    int *negidx = malloc(sizeof(int) * (size_t)n);
+    pulse_rng rng;
+    pulse_rng_seed(&rng, (uint64_t)seed);
+    pulse_infonce_sample_negatives(negidx, n, 1, &rng);
+    float *xb = NULL, *xa = NULL, *yb = malloc(sizeof(float) * 6 * (size_t)n),
+          *ya = malloc(sizeof(float) * 6 * (size_t)n);
+    int D = 0, rc = 0;
+    double klb = 0, kla = 0;
+    pulse_infonce_stats sb, sa;
+    if (!negidx || !yb || !ya || embed_triplets(before, pp, negidx, n, &xb, &D) != PULSE_OK ||
+        embed_triplets(after, pp, negidx, n, &xa, &D) != PULSE_OK ||
+        pulse_tsne(xb, 3 * n, D, &tp, yb, &klb) != PULSE_OK ||
+        pulse_tsne(xa, 3 * n, D, &tp, ya, &kla) != PULSE_OK) {
+        rc = cli_fail("thought plot");
+    } else {
+        /* mean cosine of anchors to positives / negatives in each space, for the caption */
+        double pb = 0, nb = 0, pa = 0, na = 0;
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < D; c++) {
+                size_t a = (size_t)i * D + c, p = (size_t)(n + i) * D + c, q = (size_t)(2 * n + i) * D + c;
+                pb += (double)xb[a] * xb[p], nb += (double)xb[a] * xb[q];
+                pa += (double)xa[a] * xa[p], na += (double)xa[a] * xa[q];
+            }
+        sb.pos_cos = pb / n, sb.neg_cos = nb / n, sa.pos_cos = pa / n, sa.neg_cos = na / n;
+        char tb[128], ta[128], cap[256];
+        snprintf(tb, sizeof tb, "Before training (mean cos: positive %.3f, negative %.3f)", sb.pos_cos,
+                 sb.neg_cos);
+        snprintf(ta, sizeof ta, "After training (mean cos: positive %.3f, negative %.3f)", sa.pos_cos,
+                 sa.neg_cos);
+        snprintf(cap, sizeof cap,
+                 "t-SNE (perplexity %.0f, seed %d) of %d held-out behaviours, their rationales and one "
+                 "negative each.",
+                 tp.perplexity, seed, n);
+        if (pulse_thought_plot_svg(out, yb, ya, n, tb, ta, cap) != PULSE_OK) {
+            rc = cli_fail("thought plot");
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "svg", out);
+            cJSON_AddNumberToObject(o, "n", n);
+            cJSON_AddNumberToObject(o, "before_pos_cos", sb.pos_cos);
+            cJSON_AddNumberToObject(o, "before_neg_cos", sb.neg_cos);
+            cJSON_AddNumberToObject(o, "after_pos_cos", sa.pos_cos);
+            cJSON_AddNumberToObject(o, "after_neg_cos", sa.neg_cos);
+            cJSON_AddNumberToObject(o, "kl_before", klb);
+            cJSON_AddNumberToObject(o, "kl_after", kla);
+            cli_print_json(o);
+        }
+    }
+    free(negidx), free(xb), free(xa), free(yb), free(ya);
+    pulse_pairs_free(pp, np);
+    return rc;
+}
+
 int cmd_thought(int argc, char **argv) {
     const cli_cmd cmds[] = {
         {"pairs", thought_pairs, "build stand-in (behaviour, rationale) pairs from a dataset"},
+        {"train", thought_train, "train the two encoders with InfoNCE"},
+        {"score", thought_score, "cosine of behaviour and rationale(s) in a space"},
+        {"eval", thought_eval, "held-out Recall@1 / MRR among 1 + K candidates"},
+        {"plot", thought_plot, "Figure 3: t-SNE before vs after training, as SVG"},
     };
     return cli_dispatch("pulse thought", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
 }
