@@ -9,7 +9,7 @@
 #include "pulse/thought.h"
 
 pulse_tsne_params pulse_tsne_default_params(void) {
-    pulse_tsne_params p = {30.0f, 1000, 200.0f, 12.0f, 250, 42};
+    pulse_tsne_params p = {30.0f, 1000, 0.0f, 12.0f, 250, 42};
     return p;
 }
 
@@ -49,6 +49,11 @@ pulse_status pulse_tsne(const float *X, int N, int D, const pulse_tsne_params *p
     if (N < 2 || D < 1) return pulse_set_error(PULSE_ERR_ARG, "t-SNE needs at least 2 points (got %d)", N);
     if (p.perplexity <= 0 || p.perplexity * 3 > (float)(N - 1))
         p.perplexity = (float)(N - 1) / 3.0f > 1.0f ? (float)(N - 1) / 3.0f : 1.0f;
+    if (p.learning_rate <=
+        0) { /* 'auto' (Belkina et al. 2019, as scikit-learn): N / exaggeration / 4, at least 50 */
+        p.learning_rate = (float)N / (p.early_exaggeration > 0 ? p.early_exaggeration : 1.0f) / 4.0f;
+        if (p.learning_rate < 50.0f) p.learning_rate = 50.0f;
+    }
     size_t NN = (size_t)N * N;
     double *P = malloc(NN * sizeof(double)), *d2 = malloc(NN * sizeof(double));
     double *num = malloc(NN * sizeof(double));
