@@ -33,7 +33,7 @@ void pulse_infonce_sample_negatives(int *neg, int N, int K, pulse_rng *rng);
 typedef struct {
     float perplexity;         /* default 30 */
     int iterations;           /* default 1000 */
-    float learning_rate;      /* default 200 */
+    float learning_rate;      /* <= 0: auto = max(N / exaggeration / 4, 50), as scikit-learn; default auto */
     float early_exaggeration; /* default 12, for the first exaggeration_iters */
     int exaggeration_iters;   /* default 250 */
     uint64_t seed;            /* default 42 */
