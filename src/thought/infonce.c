@@ -67,7 +67,7 @@ double pulse_infonce_forward_backward(float *db, float *dr, const float *b, cons
         mrr += 1.0 / (rank + 1);
         double sum = 0;
         for (int k = 0; k <= K; k++) sum += exp((double)(lg[k] - mx));
-        loss += -((double)(lg[0] - mx) - log(sum));
+        loss += -((double)(lg[0] - mx) - log(fmax(sum, 1.0))); /* sum >= 1: the max term is exp(0) */
         if (!want_grad) continue;
         float *dbi = dbn + (size_t)i * D;
         for (int k = 0; k <= K; k++) {
