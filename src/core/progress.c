@@ -34,16 +34,17 @@ static void fmt_secs(char *buf, size_t n, double s) {
 static void print_line(pulse_progress *p, size_t done, const char *extra, int final) {
     double now = pulse_now(), el = now - p->t_start;
     double rate = el > 0 ? (double)done / el : 0;
-    char eta[32], elapsed[32];
+    char eta[32], elapsed[32], rs[48], tot[32] = "";
     fmt_secs(elapsed, sizeof elapsed, el);
     fmt_secs(eta, sizeof eta, (rate > 0 && p->total >= done) ? (double)(p->total - done) / rate : -1);
-    if (p->total)
-        fprintf(stderr, "\r%s %zu/%zu %s  %.1f %s/s  elapsed %s  ETA %s%s%s%s", p->label, done, p->total,
-                p->unit, rate, p->unit, elapsed, eta, extra ? "  " : "", extra ? extra : "",
-                final ? "\n" : "");
+    if (rate >= 1.0 || done == 0)
+        snprintf(rs, sizeof rs, "%.1f %s/s", rate, p->unit);
     else
-        fprintf(stderr, "\r%s %zu %s  %.1f %s/s  elapsed %s%s%s%s", p->label, done, p->unit, rate, p->unit,
-                elapsed, extra ? "  " : "", extra ? extra : "", final ? "\n" : "");
+        snprintf(rs, sizeof rs, "%.2f s/%s", el / (double)done, p->unit);
+    if (p->total) snprintf(tot, sizeof tot, "/%zu", p->total);
+    fprintf(stderr, "\r%s %zu%s %s  %s  elapsed %s", p->label, done, tot, p->unit, rs, elapsed);
+    if (p->total) fprintf(stderr, "  ETA %s", eta);
+    fprintf(stderr, "%s%s%s", extra ? "  " : "", extra ? extra : "", final ? "\n" : "");
     fflush(stderr);
 }
 
