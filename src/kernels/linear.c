@@ -57,6 +57,7 @@ void pulse_matmul_backward(float *dinp, float *dweight, float *dbias, const floa
             for (int o = o0; o < o1; o++) acc[o - o0] = 0.0f;
             for (int n = 0; n < N; n++) {
                 const float *d = dout + (size_t)n * OC;
+#pragma omp simd
                 for (int o = o0; o < o1; o++) acc[o - o0] += d[o];
             }
             for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
@@ -86,6 +87,7 @@ void pulse_embedding_backward(float *dtable, const float *dout, const int *ids, 
         if (id < 0 || id >= V) continue;
         float *dt = dtable + (size_t)id * C;
         const float *d = dout + (size_t)n * C;
+#pragma omp simd
         for (int c = 0; c < C; c++) dt[c] += d[c];
     }
 }

@@ -1,5 +1,6 @@
 /* kernels/norm.c — owns LayerNorm over the last dimension and row L2 normalisation, forward and backward side
- * by side. */
+ * by side. Row statistics are reduced with `omp simd` inside a row, so results do not depend on the number
+ * of threads. */
 #include "pulse/kernels.h"
 
 #include <math.h>
@@ -16,19 +17,26 @@ void pulse_layernorm_forward(float *out, float *mean, float *rstd, const float *
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
         double s = 0.0;
+#pragma omp simd reduction(+ : s)
         for (int c = 0; c < C; c++) s += x[c];
         float m = (float)(s / C);
         double v = 0.0;
+#pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
-            v += (double)d * d;
+            v += (double)(d * d);
         }
         float r = (float)(1.0 / sqrt(v / C + (double)eps));
-        for (int c = 0; c < C; c++) {
-            float y = (x[c] - m) * r;
-            if (weight) y *= weight[c];
-            if (bias) y += bias[c];
-            o[c] = y;
+        if (weight && bias) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * weight[c] + bias[c];
+        } else {
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float y = (x[c] - m) * r;
+                y = weight ? y * weight[c] : y;
+                o[c] = bias ? y + bias[c] : y;
+            }
         }
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = r;
@@ -44,9 +52,10 @@ void pulse_layernorm_backward(float *dinp, float *dweight, float *dbias, const f
         for (int n = 0; n < N; n++) {
             const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
             float *dx = dinp + (size_t)n * C;
-            float m = mean[n], r = rstd[n];
+            const float m = mean[n], r = rstd[n];
             /* dnorm = weight * dout; dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) */
             float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
             for (int c = 0; c < C; c++) {
                 float xn = (x[c] - m) * r;
                 float dn = weight ? weight[c] * d[c] : d[c];
@@ -55,6 +64,7 @@ void pulse_layernorm_backward(float *dinp, float *dweight, float *dbias, const f
             }
             s1 /= (float)C;
             s2 /= (float)C;
+#pragma omp simd
             for (int c = 0; c < C; c++) {
                 float xn = (x[c] - m) * r;
                 float dn = weight ? weight[c] * d[c] : d[c];
@@ -68,20 +78,21 @@ void pulse_layernorm_backward(float *dinp, float *dweight, float *dbias, const f
         int nblk = (C + 63) / 64;
 #pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK * 4)
         for (int blk = 0; blk < nblk; blk++) {
-            int c0 = blk * 64, c1 = c0 + 64 < C ? c0 + 64 : C;
+            int c0 = blk * 64, len = C - c0 < 64 ? C - c0 : 64;
             float aw[64], ab[64];
-            for (int c = c0; c < c1; c++) aw[c - c0] = ab[c - c0] = 0.0f;
+            for (int c = 0; c < len; c++) aw[c] = ab[c] = 0.0f;
             for (int n = 0; n < N; n++) {
-                const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
-                float m = mean[n], r = rstd[n];
-                for (int c = c0; c < c1; c++) {
-                    aw[c - c0] += (x[c] - m) * r * d[c];
-                    ab[c - c0] += d[c];
+                const float *x = inp + (size_t)n * C + c0, *d = dout + (size_t)n * C + c0;
+                const float m = mean[n], r = rstd[n];
+#pragma omp simd
+                for (int c = 0; c < len; c++) {
+                    aw[c] += (x[c] - m) * r * d[c];
+                    ab[c] += d[c];
                 }
             }
-            for (int c = c0; c < c1; c++) {
-                if (dweight) dweight[c] += aw[c - c0];
-                if (dbias) dbias[c] += ab[c - c0];
+            for (int c = 0; c < len; c++) {
+                if (dweight) dweight[c0 + c] += aw[c];
+                if (dbias) dbias[c0 + c] += ab[c];
             }
         }
     }
@@ -95,10 +106,12 @@ void pulse_l2norm_forward(float *out, float *norms, const float *inp, int N, int
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
         double s = 0.0;
-        for (int c = 0; c < C; c++) s += (double)x[c] * x[c];
+#pragma omp simd reduction(+ : s)
+        for (int c = 0; c < C; c++) s += (double)(x[c] * x[c]);
         float nrm = (float)sqrt(s);
         float den = nrm > eps ? nrm : eps;
         float inv = 1.0f / den;
+#pragma omp simd
         for (int c = 0; c < C; c++) o[c] = x[c] * inv;
         if (norms) norms[n] = den;
     }
@@ -115,12 +128,14 @@ void pulse_l2norm_backward(float *dinp, const float *dout, const float *out, con
         float *dx = dinp + (size_t)n * C;
         float inv = 1.0f / norms[n];
         float od = 0.0f, oo = 0.0f;
+#pragma omp simd reduction(+ : od, oo)
         for (int c = 0; c < C; c++) {
             od += o[c] * d[c];
             oo += o[c] * o[c];
         }
         /* unclamped rows have ||out|| == 1 up to rounding; clamped ones have ||out|| = ||inp|| / eps <= 1 */
         if (oo < 1.0f - 1e-4f) od = 0.0f;
+#pragma omp simd
         for (int c = 0; c < C; c++) dx[c] += (d[c] - o[c] * od) * inv;
     }
 }

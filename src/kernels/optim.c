@@ -18,7 +18,11 @@ void pulse_adamw_update(float *params, const float *grads, float *m, float *v, s
     float bc2_sqrt = (float)sqrt(bc2);
     float decay = 1.0f - lr * weight_decay;
     long nn = (long)n;
+#if defined(__clang__) /* clang keeps sqrtf a libm call (errno) and cannot vectorise it: plain loop */
 #pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#else
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
+#endif
     for (long i = 0; i < nn; i++) {
         float g = grads[i];
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
@@ -39,6 +43,7 @@ double pulse_grad_norm_sq(const float *g, size_t n) {
     for (int blk = 0; blk < PK_RED_BLOCKS; blk++) {
         double acc = 0.0;
         size_t i0 = (size_t)blk * per, i1 = i0 + per < n ? i0 + per : n;
+#pragma omp simd reduction(+ : acc)
         for (size_t i = i0; i < i1; i++) acc += (double)g[i] * g[i];
         part[blk] = acc;
     }
@@ -50,6 +55,6 @@ double pulse_grad_norm_sq(const float *g, size_t n) {
 /* ---- x (n) *= s ---- */
 void pulse_scale(float *x, size_t n, float s) {
     long nn = (long)n;
-#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+#pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) x[i] *= s;
 }
