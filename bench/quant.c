@@ -1,7 +1,7 @@
 /* bench/quant.c — throughput of the quantised products per weight type at SmolLM2 / Gemma-3 layer shapes:
  * qmatvec scalar reference vs AVX2 (1 thread), AVX2 with T threads, and qmatmul with N activation rows
  * (batched decode) vs N separate qmatvecs. Weight GB/s and GFLOP/s; one JSON line at the end.
- * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] */
+ * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -63,10 +63,13 @@ int main(int argc, char **argv) {
             N = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
             min_time = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--no-vnni"))
+            pulse_quant_use_vnni(0);
         else if (!strcmp(argv[i], "--quick"))
             quick = 1, min_time = 0.03;
         else {
-            fprintf(stderr, "usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick]\n");
+            fprintf(stderr,
+                    "usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni]\n");
             return 2;
         }
     }
@@ -79,7 +82,8 @@ int main(int argc, char **argv) {
     pulse_rng r;
     pulse_rng_seed(&r, 1);
     cJSON *res = cJSON_CreateArray();
-    printf("avx2: %s, threads %d, batch N %d\n", pulse_quant_has_avx2() ? "yes" : "no", threads, N);
+    printf("avx2: %s, vnni: %s, threads %d, batch N %d\n", pulse_quant_has_avx2() ? "yes" : "no",
+           pulse_quant_use_vnni(-1) ? "yes" : "no", threads, N);
     printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s\n", "type", "rows x cols", "ref GB/s",
            "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm GFLOP/s", "loop GF/s", "mm/loop");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
@@ -129,6 +133,7 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(out, "threads", threads);
     cJSON_AddNumberToObject(out, "batch", N);
     cJSON_AddBoolToObject(out, "avx2", pulse_quant_has_avx2());
+    cJSON_AddBoolToObject(out, "vnni", pulse_quant_use_vnni(-1));
     cJSON_AddItemToObject(out, "results", res);
     char *s = cJSON_PrintUnformatted(out);
     printf("%s\n", s);

@@ -203,6 +203,19 @@ static void test_type(int t, pulse_rng *r) {
         CHECK_MSG(near, "%s: qmatmul N=%d differs from the scalar reference", tn, N);
         free(X), free(Y), free(Yr), free(yv);
     }
+    /* AVX512-VNNI kernels (where this CPU has them) == plain AVX2 kernels, bit for bit */
+    if (pulse_quant_use_vnni(1)) {
+        int N = 7;
+        float *X = malloc(sizeof(float) * N * cols), *Y1 = malloc(sizeof(float) * N * rows),
+              *Y0 = malloc(sizeof(float) * N * rows);
+        fill(r, X, (size_t)N * cols, 1.0f);
+        pulse_qmatmul(Y1, q, t, X, N, rows, cols);
+        pulse_quant_use_vnni(0);
+        pulse_qmatmul(Y0, q, t, X, N, rows, cols);
+        pulse_quant_use_vnni(1);
+        CHECK_MSG(memcmp(Y0, Y1, sizeof(float) * N * rows) == 0, "%s: VNNI kernels differ from AVX2", tn);
+        free(X), free(Y1), free(Y0);
+    }
     free(w), free(wd), free(wd2), free(q), free(x), free(y), free(yr);
 }
 
@@ -213,7 +226,8 @@ int main(void) {
     CHECK(pulse_ggml_row_size(PULSE_GGML_Q4_1, 576) == 18 * 20);
     CHECK(strcmp(pulse_ggml_type_name(PULSE_GGML_Q6_K), "q6_K") == 0);
     CHECK(!pulse_ggml_type_supported(PULSE_GGML_Q2_K) && pulse_ggml_type_size(PULSE_GGML_Q2_K) == 84);
-    printf("avx2 kernels: %s\n", pulse_quant_has_avx2() ? "yes" : "no (scalar build)");
+    printf("avx2 kernels: %s, vnni: %s\n", pulse_quant_has_avx2() ? "yes" : "no (scalar build)",
+           pulse_quant_use_vnni(-1) ? "yes" : "no");
     pulse_rng r;
     pulse_rng_seed(&r, 42);
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) test_type(TYPES[i], &r);

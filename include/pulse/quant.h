@@ -63,6 +63,10 @@ float pulse_bf16_to_fp32(uint16_t h);
 size_t pulse_quantize_row(int type, const float *src, void *dst, int64_t n);
 /* Scalar reference of pulse_qmatmul (same activation quantisation, integer dot products). */
 void pulse_qmatmul_ref(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
+/* The dot kernels use AVX512-VNNI (256-bit vpdpbusd) when the CPU has it, chosen at the first product.
+ * enable = 0 / 1 forces the plain AVX2 kernels / VNNI where supported (tests, benchmarks); -1 only queries.
+ * Returns whether VNNI is in use. Results are identical either way (integer sums are exact). */
+int pulse_quant_use_vnni(int enable);
 /* 1 when the AVX2 kernels are compiled in. */
 int pulse_quant_has_avx2(void);
 

@@ -80,6 +80,26 @@ size_t pulse_ggml_row_size(int type, int64_t n) {
     return (size_t)(n / i->blck) * i->size;
 }
 
+#ifdef __AVX2__
+static int g_vnni = -1; /* -1: not decided yet */
+
+int pulse_quant_use_vnni(int enable) {
+    if (enable >= 0 || g_vnni < 0) g_vnni = enable != 0 && pq_vnni_supported();
+    return g_vnni;
+}
+
+static inline int rows_kernel(int type, const uint8_t *W, size_t wrow, int r0, int r1, const void *xa,
+                              size_t xs, int N, int64_t n, float *Y, size_t ldy) {
+    return g_vnni ? pq_rows_vnni(type, W, wrow, r0, r1, xa, xs, N, n, Y, ldy)
+                  : pq_rows_avx2(type, W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+}
+#else
+int pulse_quant_use_vnni(int enable) {
+    (void)enable;
+    return 0;
+}
+#endif
+
 int pulse_quant_has_avx2(void) {
 #ifdef __AVX2__
     return 1;
@@ -512,6 +532,9 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         fill_nan(Y, (size_t)N * rows);
         return;
     }
+#ifdef __AVX2__
+    if (g_vnni < 0) pulse_quant_use_vnni(1);
+#endif
     size_t wrow = pulse_ggml_row_size(type, cols);
     const uint8_t *wb = (const uint8_t *)W;
     int n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK, n_tiles = (N + N_TILE - 1) / N_TILE;
@@ -522,23 +545,15 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         int tile = (int)(it / n_chunks), chunk = (int)(it % n_chunks);
         int n0 = tile * N_TILE, n1 = n0 + N_TILE < N ? n0 + N_TILE : N;
         int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
+#ifdef __AVX2__
+        if (!use_ref && rows_kernel(type, wb, wrow, r0, r1, xa + (size_t)n0 * stride, stride, n1 - n0, cols,
+                                    Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
+#endif
         for (int r = r0; r < r1; r++) {
             const uint8_t *w = wb + (size_t)r * wrow;
-            for (int n = n0; n < n1;) {
-#ifdef __AVX2__
-                if (!use_ref) {
-                    int nx = n1 - n < 4 ? n1 - n : 4;
-                    float out[4];
-                    if (pq_dot_avx2(type, w, xa + (size_t)n * stride, stride, nx, cols, out)) {
-                        for (int k = 0; k < nx; k++) Y[(size_t)(n + k) * rows + r] = out[k];
-                        n += nx;
-                        continue;
-                    }
-                }
-#endif
+            for (int n = n0; n < n1; n++)
                 Y[(size_t)n * rows + r] = pq_dot_ref(type, w, xa + (size_t)n * stride, cols);
-                n++;
-            }
         }
     }
 }

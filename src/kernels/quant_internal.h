@@ -76,9 +76,15 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n);
 #ifdef __AVX2__
 void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n);
 void pq_quantize_a256_avx2(const float *x, pq_a256 *y, int64_t n);
-/* out[k] = dot(w, xa + k * xa_stride bytes) for k < nx (1..4): the weight row is unpacked once per block
- * and multiplied into nx activation rows. Returns 0 if the type has no AVX2 kernel. */
-int pq_dot_avx2(int type, const uint8_t *w, const void *xa, size_t xa_stride, int nx, int64_t n, float *out);
+/* Weight rows r0..r1-1 of W (row stride wrow bytes, n columns) against N activation rows (stride xa_stride
+ * bytes): Y[i * ldy + r]. Each weight block is unpacked once and multiplied into up to 4 activation rows.
+ * pq_rows_vnni is the same code built for AVX512-VNNI/VL (quant_vnni.c). Return 0 if the type has no
+ * kernel. */
+int pq_rows_avx2(int type, const uint8_t *W, size_t wrow, int r0, int r1, const void *xa, size_t xa_stride,
+                 int N, int64_t n, float *Y, size_t ldy);
+int pq_rows_vnni(int type, const uint8_t *W, size_t wrow, int r0, int r1, const void *xa, size_t xa_stride,
+                 int N, int64_t n, float *Y, size_t ldy);
+int pq_vnni_supported(void);
 /* Returns 0 if the type has no AVX2 dequantiser. */
 int pq_dequantize_avx2(int type, const void *src, float *dst, int64_t n);
 #endif

@@ -1,0 +1,436 @@
+/* kernels/quant_avx2_dot.h — the AVX2 integer dot-product kernels, included by quant_avx2.c (plain AVX2,
+ * entry pq_dot_avx2) and quant_vnni.c (the same code compiled for AVX512-VNNI/VL, where u8 x i8 products use
+ * vpdpbusd; entry pq_dot_vnni, chosen at run time). The includer defines PQ_VNNI (0/1) and PQ_ROWS_ENTRY and
+ * includes <immintrin.h> and quant_internal.h first. Integer sums are exact, so both give identical results.
+ */
+#define UNROLL _Pragma("GCC unroll 4")
+
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline int hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline float f16(const uint8_t *p) {
+    return _cvtsh_ss(pq_rd16(p));
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31) */
+static inline __m256i nibbles32(const uint8_t *p) {
+    __m128i t = _mm_loadu_si128((const __m128i *)p);
+    __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bits -> 32 bytes, 0x10 where bit i is set */
+static inline __m256i bits32_x10(const uint8_t *p) {
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
+                                          2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i mask = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)pq_rd32(p)), shuf);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/* sum of u8 x i8 products in 8 int32 lanes */
+static inline __m256i dot_u8i8(__m256i u, __m256i s) {
+#if PQ_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+static inline __m256i loadu(const void *p) {
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* ---- dot products: 32-element types ----
+ * dot(block) = dw * dx * sum(u * qx) + cw * sx, with u the unsigned quant (0..15 / 0..31) and
+ * cw = -8dw / -16dw (type-0) or m (type-1). */
+#define DEF_DOT32(NAME, BS, UNPACK)                                                                          \
+    static inline __attribute__((always_inline)) void NAME##_n(                                              \
+        const uint8_t *w, const uint8_t *xa, size_t xs, int64_t nb, float *out, const int NX) {              \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),                      \
+                         _mm256_setzero_ps()};                                                               \
+        float corr[4] = {0, 0, 0, 0};                                                                        \
+        int64_t b = 0;                                                                                       \
+        /* two blocks per step: half as many dependent adds on the accumulators */                           \
+        for (; b + 2 <= nb; b += 2, w += 2 * BS) {                                                           \
+            __m256i u0, u1;                                                                                  \
+            float dw0, cw0, dw1, cw1;                                                                        \
+            UNPACK(w, &u0, &dw0, &cw0);                                                                      \
+            UNPACK(w + BS, &u1, &dw1, &cw1);                                                                 \
+            UNROLL for (int k = 0; k < NX; k++) {                                                            \
+                const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;                                 \
+                __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(dot_u8i8(u0, loadu(a[0].qs))),                   \
+                                         _mm256_set1_ps(dw0 * a[0].d));                                      \
+                t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8i8(u1, loadu(a[1].qs))),                        \
+                                    _mm256_set1_ps(dw1 * a[1].d), t);                                        \
+                acc[k] = _mm256_add_ps(acc[k], t);                                                           \
+                corr[k] += cw0 * a[0].s + cw1 * a[1].s;                                                      \
+            }                                                                                                \
+        }                                                                                                    \
+        if (b < nb) {                                                                                        \
+            __m256i u;                                                                                       \
+            float dw, cw;                                                                                    \
+            UNPACK(w, &u, &dw, &cw);                                                                         \
+            UNROLL for (int k = 0; k < NX; k++) {                                                            \
+                const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;                                 \
+                __m256i s = dot_u8i8(u, loadu(a->qs));                                                       \
+                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * a->d), acc[k]);          \
+                corr[k] += cw * a->s;                                                                        \
+            }                                                                                                \
+        }                                                                                                    \
+        UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]) + corr[k];                              \
+    }
+
+static inline void unpack_q4_0(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+    *dw = f16(w);
+    *cw = -8.0f * *dw;
+    *u = nibbles32(w + 2);
+}
+static inline void unpack_q4_1(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+    *dw = f16(w);
+    *cw = f16(w + 2);
+    *u = nibbles32(w + 4);
+}
+static inline void unpack_q5_0(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+    *dw = f16(w);
+    *cw = -16.0f * *dw;
+    *u = _mm256_or_si256(nibbles32(w + 6), bits32_x10(w + 2));
+}
+static inline void unpack_q5_1(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+    *dw = f16(w);
+    *cw = f16(w + 2);
+    *u = _mm256_or_si256(nibbles32(w + 8), bits32_x10(w + 4));
+}
+
+DEF_DOT32(dot_q4_0, 18, unpack_q4_0)
+DEF_DOT32(dot_q4_1, 20, unpack_q4_1)
+DEF_DOT32(dot_q5_0, 22, unpack_q5_0)
+DEF_DOT32(dot_q5_1, 24, unpack_q5_1)
+
+/* q8_0: signed weights, no offset term */
+static inline __attribute__((always_inline)) void dot_q8_0_n(const uint8_t *w, const uint8_t *xa, size_t xs,
+                                                             int64_t nb, float *out, const int NX) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2, w += 68) {
+        float dw0 = f16(w), dw1 = f16(w + 34);
+        __m256i q0 = loadu(w + 2), q1 = loadu(w + 36);
+        __m256i aq0 = _mm256_sign_epi8(q0, q0), aq1 = _mm256_sign_epi8(q1, q1);
+        UNROLL for (int k = 0; k < NX; k++) {
+            const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;
+            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(dot_u8i8(aq0, _mm256_sign_epi8(loadu(a[0].qs), q0))),
+                                     _mm256_set1_ps(dw0 * a[0].d));
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8i8(aq1, _mm256_sign_epi8(loadu(a[1].qs), q1))),
+                                _mm256_set1_ps(dw1 * a[1].d), t);
+            acc[k] = _mm256_add_ps(acc[k], t);
+        }
+    }
+    if (b < nb) {
+        float dw = f16(w);
+        __m256i q = loadu(w + 2);
+        __m256i aq = _mm256_sign_epi8(q, q);
+        UNROLL for (int k = 0; k < NX; k++) {
+            const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;
+            __m256i s = dot_u8i8(aq, _mm256_sign_epi8(loadu(a->qs), q));
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * a->d), acc[k]);
+        }
+    }
+    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]);
+}
+
+/* ---- dot products: K-quants against the 256-element activation format ---- */
+static inline void scales_mins_k4(const uint8_t *sc, uint8_t *s, uint8_t *m) {
+    for (int j = 0; j < 8; j++) pq_scale_min_k4(j, sc, &s[j], &m[j]);
+}
+
+/* The 12 packed scale bytes of q4_K/q5_K -> 16 bytes: sc[0..7] then m[0..7] (6 bits each), with 32-bit
+ * word operations instead of a per-byte loop. */
+static inline __m128i scales_mins_vec(const uint8_t *q) {
+    uint32_t a = pq_rd32(q), b = pq_rd32(q + 4), c = pq_rd32(q + 8);
+    uint32_t sc_lo = a & 0x3F3F3F3Fu, m_lo = b & 0x3F3F3F3Fu;
+    uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    uint32_t m_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
+}
+
+static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
+                                                              int64_t nb, float *out, const int NX,
+                                                              const int Q5) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    /* shuffles that broadcast int16 lane i of the scales vector */
+    const __m256i bc[8] = {_mm256_set1_epi16(0x0100), _mm256_set1_epi16(0x0302), _mm256_set1_epi16(0x0504),
+                           _mm256_set1_epi16(0x0706), _mm256_set1_epi16(0x0908), _mm256_set1_epi16(0x0B0A),
+                           _mm256_set1_epi16(0x0D0C), _mm256_set1_epi16(0x0F0E)};
+    const __m128i dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const size_t BS = Q5 ? 176 : 144;
+    for (int64_t b = 0; b < nb; b++, w += BS) {
+        float d = f16(w), dmin = f16(w + 2);
+        __m128i scm = scales_mins_vec(w + 4);
+        __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));  /* sc[0..7] as i16, both lanes */
+        __m256i mins16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)); /* m[0],m[0],m[1],m[1],... */
+        const uint8_t *q = w + (Q5 ? 48 : 16);
+        __m256i hb = Q5 ? loadu(w + 16) : _mm256_setzero_si256();
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int j = 0; j < 4; j++) {
+            __m256i raw = loadu(q + 32 * j);
+            __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            if (Q5) {
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+                hi = _mm256_or_si256(hi,
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+                hb = _mm256_srli_epi16(hb, 2);
+            }
+            __m256i s0 = _mm256_shuffle_epi8(sc16, bc[2 * j]), s1 = _mm256_shuffle_epi8(sc16, bc[2 * j + 1]);
+            UNROLL for (int k = 0; k < NX; k++) {
+                const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+                __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, loadu(a->qs + 64 * j)), s0);
+                __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, loadu(a->qs + 64 * j + 32)), s1);
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(p0, p1));
+            }
+        }
+        UNROLL for (int k = 0; k < NX; k++) {
+            const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+            __m256i mi = _mm256_madd_epi16(loadu(a->bsums), mins16);
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_set1_ps(d * a->d), acc[k]);
+            accm[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mi), _mm256_set1_ps(dmin * a->d), accm[k]);
+        }
+    }
+    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(_mm256_sub_ps(acc[k], accm[k]));
+}
+
+static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
+                                                             int64_t nb, float *out, const int NX) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    /* byte shuffles giving [sc[2i] x8 | sc[2i+1] x8] before widening to int16 */
+    __m128i pairs[8];
+    for (int i = 0; i < 8; i++) {
+        __m128i lo = _mm_set1_epi8((char)(2 * i)), hi = _mm_set1_epi8((char)(2 * i + 1));
+        pairs[i] = _mm_unpacklo_epi64(lo, hi);
+    }
+    for (int64_t b = 0; b < nb; b++, w += 210) {
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)(w + 192));
+        float d = f16(w + 208);
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int c = 0; c < 2; c++) {
+            const uint8_t *ql = w + 64 * c, *qh = w + 128 + 32 * c;
+            __m256i l0 = loadu(ql), l1 = loadu(ql + 32), h = loadu(qh);
+            __m256i v[4];
+            v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+            v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            for (int g = 0; g < 4; g++) {
+                __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pairs[4 * c + g]));
+                UNROLL for (int k = 0; k < NX; k++) {
+                    const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+                    __m256i p = _mm256_maddubs_epi16(v[g], loadu(a->qs + 128 * c + 32 * g));
+                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, scv));
+                }
+            }
+        }
+        UNROLL for (int k = 0; k < NX; k++) {
+            const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+            /* the -32 offset: 32 * sum_s sc[s] * bsums[s] */
+            __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(sc16, loadu(a->bsums)), 5);
+            sumi[k] = _mm256_sub_epi32(sumi[k], off);
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_set1_ps(d * a->d), acc[k]);
+        }
+    }
+    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]);
+}
+
+static inline __attribute__((always_inline)) void dot_q8_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
+                                                             int64_t nb, float *out, const int NX) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; b++, w += 292) {
+        float dw = pq_rdf32(w);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int j = 0; j < 8; j++) {
+            __m256i q = loadu(w + 4 + 32 * j), aq = _mm256_sign_epi8(q, q);
+            UNROLL for (int k = 0; k < NX; k++) {
+                const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+                sumi[k] = _mm256_add_epi32(sumi[k], dot_u8i8(aq, _mm256_sign_epi8(loadu(a->qs + 32 * j), q)));
+            }
+        }
+        UNROLL for (int k = 0; k < NX; k++) {
+            const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_set1_ps(dw * a->d), acc[k]);
+        }
+    }
+    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]);
+}
+
+/* ---- float weights: x stays f32 ---- */
+static inline __m256 load8_w(const uint8_t *w, int type) {
+    if (type == PULSE_GGML_F32) return _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)w));
+    __m128i h = _mm_loadu_si128((const __m128i *)w);
+    if (type == PULSE_GGML_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+static inline float float_tail(int type, const uint8_t *p) {
+    if (type == PULSE_GGML_F32) return pq_rdf32(p);
+    if (type == PULSE_GGML_F16) return _cvtsh_ss(pq_rd16(p));
+    return pulse_bf16_to_fp32(pq_rd16(p));
+}
+
+static inline __attribute__((always_inline)) void
+dot_float_n(int type, const uint8_t *w, const uint8_t *xa, size_t xs, int64_t n, float *out, const int NX) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    size_t es = type == PULSE_GGML_F32 ? 4 : 2;
+    int64_t i = 0;
+    if (NX == 1) { /* one row: four independent FMA chains */
+        const float *x = (const float *)(const void *)xa;
+        for (; i + 32 <= n; i += 32)
+            for (int u = 0; u < 4; u++)
+                acc[u] = _mm256_fmadd_ps(load8_w(w + (size_t)(i + 8 * u) * es, type),
+                                         _mm256_loadu_ps(x + i + 8 * u), acc[u]);
+        acc[0] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        acc[1] = acc[2] = acc[3] = _mm256_setzero_ps();
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv = load8_w(w + (size_t)i * es, type);
+        UNROLL for (int k = 0; k < NX; k++) {
+            const float *x = (const float *)(const void *)(xa + (size_t)k * xs);
+            acc[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i), acc[k]);
+        }
+    }
+    UNROLL for (int k = 0; k < NX; k++) {
+        const float *x = (const float *)(const void *)(xa + (size_t)k * xs);
+        float s = hsum_ps(acc[k]);
+        for (int64_t j = i; j < n; j++) s += float_tail(type, w + (size_t)j * es) * x[j];
+        out[k] = s;
+    }
+}
+
+/* single-row kernels with the batch size as a constant */
+static inline __attribute__((always_inline)) void dot_q4_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
+                                                             int64_t nb, float *out, const int NX) {
+    dot_q45_k_n(w, xa, xs, nb, out, NX, 0);
+}
+static inline __attribute__((always_inline)) void dot_q5_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
+                                                             int64_t nb, float *out, const int NX) {
+    dot_q45_k_n(w, xa, xs, nb, out, NX, 1);
+}
+/* float weights: one activation row at a time with four FMA chains, so batched products equal single ones
+ * bit for bit */
+#define DEF_FLOAT_N(NAME, TYPE)                                                                              \
+    static inline __attribute__((always_inline)) void NAME(const uint8_t *w, const uint8_t *xa, size_t xs,   \
+                                                           int64_t n, float *out, const int NX) {            \
+        for (int k = 0; k < NX; k++) dot_float_n(TYPE, w, xa + (size_t)k * xs, xs, n, out + k, 1);           \
+    }
+DEF_FLOAT_N(dot_f32_n, PULSE_GGML_F32)
+DEF_FLOAT_N(dot_f16_n, PULSE_GGML_F16)
+DEF_FLOAT_N(dot_bf16_n, PULSE_GGML_BF16)
+
+/* Weight rows r0..r1-1 against activation rows 0..N-1 (stride xs bytes): Y[i * ldy + r]. Each weight row is
+ * unpacked once per group of 4 activation rows; the type switch and calls are out of the row loop. */
+#define DEF_ROWS(NAME, KN, QK)                                                                               \
+    static void NAME(const uint8_t *W, size_t wrow, int r0, int r1, const uint8_t *xa, size_t xs, int N,     \
+                     int64_t n, float *Y, size_t ldy) {                                                      \
+        const int64_t nb = n / QK;                                                                           \
+        for (int r = r0; r < r1; r++) {                                                                      \
+            const uint8_t *w = W + (size_t)r * wrow;                                                         \
+            float o[4];                                                                                      \
+            int i = 0;                                                                                       \
+            for (; i + 4 <= N; i += 4) {                                                                     \
+                KN(w, xa + (size_t)i * xs, xs, nb, o, 4);                                                    \
+                for (int k = 0; k < 4; k++) Y[(size_t)(i + k) * ldy + r] = o[k];                             \
+            }                                                                                                \
+            const uint8_t *xi = xa + (size_t)i * xs;                                                         \
+            switch (N - i) {                                                                                 \
+            case 3:                                                                                          \
+                KN(w, xi, xs, nb, o, 3);                                                                     \
+                break;                                                                                       \
+            case 2:                                                                                          \
+                KN(w, xi, xs, nb, o, 2);                                                                     \
+                break;                                                                                       \
+            case 1:                                                                                          \
+                KN(w, xi, xs, nb, o, 1);                                                                     \
+                break;                                                                                       \
+            default:                                                                                         \
+                break;                                                                                       \
+            }                                                                                                \
+            for (int k = 0; k < N - i; k++) Y[(size_t)(i + k) * ldy + r] = o[k];                             \
+        }                                                                                                    \
+    }
+
+DEF_ROWS(rows_f32, dot_f32_n, 1)
+DEF_ROWS(rows_f16, dot_f16_n, 1)
+DEF_ROWS(rows_bf16, dot_bf16_n, 1)
+DEF_ROWS(rows_q4_0, dot_q4_0_n, 32)
+DEF_ROWS(rows_q4_1, dot_q4_1_n, 32)
+DEF_ROWS(rows_q5_0, dot_q5_0_n, 32)
+DEF_ROWS(rows_q5_1, dot_q5_1_n, 32)
+DEF_ROWS(rows_q8_0, dot_q8_0_n, 32)
+DEF_ROWS(rows_q4_k, dot_q4_k_n, 256)
+DEF_ROWS(rows_q5_k, dot_q5_k_n, 256)
+DEF_ROWS(rows_q6_k, dot_q6_k_n, 256)
+DEF_ROWS(rows_q8_k, dot_q8_k_n, 256)
+
+int PQ_ROWS_ENTRY(int type, const uint8_t *W, size_t wrow, int r0, int r1, const void *xa_, size_t xs, int N,
+                  int64_t n, float *Y, size_t ldy) {
+    const uint8_t *xa = (const uint8_t *)xa_;
+    switch (type) {
+    case PULSE_GGML_F32:
+        rows_f32(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_F16:
+        rows_f16(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_BF16:
+        rows_bf16(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q4_0:
+        rows_q4_0(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        rows_q4_1(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q5_0:
+        rows_q5_0(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        rows_q5_1(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q8_0:
+        rows_q8_0(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q4_K:
+        rows_q4_k(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q5_K:
+        rows_q5_k(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q6_K:
+        rows_q6_k(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    case PULSE_GGML_Q8_K:
+        rows_q8_k(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);
+        return 1;
+    default:
+        return 0;
+    }
+}
