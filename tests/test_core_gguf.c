@@ -3,8 +3,11 @@
  * fields, duplicates, overflowing shapes, random byte flips) each giving an error that names the field. */
 #include "test.h"
 
+#include <dirent.h>
 #include <stdint.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "gguf_build.h"
 #include "pulse/core.h"
@@ -171,7 +174,69 @@ static void patch_error(const uint8_t *f, size_t n, size_t at, const void *bytes
     free(c);
 }
 
+/* The committed fuzz seeds: valid_* open, invalid_* fail with a message (regression check for the corpus). */
+static void test_corpus(void) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/fuzz/corpus/gguf", PULSE_SOURCE_DIR);
+    DIR *d = opendir(dir);
+    CHECK_MSG(d != NULL, "%s missing", dir);
+    if (!d) return;
+    int n_valid = 0, n_invalid = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int valid = strncmp(e->d_name, "valid_", 6) == 0, invalid = strncmp(e->d_name, "invalid_", 8) == 0;
+        if (!valid && !invalid) continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        pulse_gguf *g = NULL;
+        pulse_status st = pulse_gguf_open(path, &g);
+        if (valid) {
+            CHECK_MSG(st == PULSE_OK, "%s: %s", e->d_name, pulse_last_error());
+            n_valid++;
+        } else {
+            CHECK_MSG(st != PULSE_OK && pulse_last_error()[0], "%s opened", e->d_name);
+            n_invalid++;
+        }
+        pulse_gguf_close(g);
+    }
+    closedir(d);
+    CHECK(n_valid >= 5 && n_invalid >= 10);
+}
+
+/* `pulse lm info`: JSON last line on a valid file, exit 1 naming the field on a broken one. */
+static void test_cli(void) {
+    char cmd[2048], line[8192], last[8192] = "";
+    snprintf(cmd, sizeof cmd, "'%s' lm info '%s/fuzz/corpus/gguf/valid_vocab_v3.gguf' --all", PULSE_CLI,
+             PULSE_SOURCE_DIR);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (!p) return;
+    while (fgets(line, sizeof line, p)) memcpy(last, line, sizeof line);
+    CHECK(pclose(p) == 0);
+    cJSON *j = cJSON_Parse(last);
+    CHECK_MSG(j != NULL, "last line not JSON: %s", last);
+    if (j) {
+        cJSON *tk = cJSON_GetObjectItem(j, "tokenizer");
+        CHECK(strcmp(cJSON_GetObjectItem(j, "architecture")->valuestring, "llama") == 0);
+        CHECK(tk && cJSON_GetObjectItem(tk, "n_vocab")->valueint == 10);
+        CHECK(tk && strcmp(cJSON_GetObjectItem(tk, "model")->valuestring, "gpt2") == 0);
+        CHECK(tk && cJSON_IsTrue(cJSON_GetObjectItem(tk, "chat_template")));
+        cJSON_Delete(j);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' lm info '%s/fuzz/corpus/gguf/invalid_offset.gguf' 2>&1", PULSE_CLI,
+             PULSE_SOURCE_DIR);
+    p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (!p) return;
+    last[0] = 0;
+    while (fgets(line, sizeof line, p)) memcpy(last, line, sizeof line);
+    CHECK(pclose(p) != 0);
+    CHECK_MSG(strstr(last, "tensor 0 'x': data range") != NULL, "%s", last);
+}
+
 int main(void) {
+    test_corpus();
+    test_cli();
     knobs none = {0};
     uint8_t *f;
     size_t n = build(&f, none);
