@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# bench/peers/recbole_sasrec.sh — peer benchmark for bench/sasrec: RecBole 1.2.1's SASRec (CPU torch) on the same
+# dataset, converted to RecBole's atomic format, with the same dims / length / batch / loss, full ranking; then our
+# build/bench_sasrec in the same run, back to back, and one final JSON line with both s/epoch, the ratio, both NDCG@10.
+#
+# Usage: bash bench/peers/recbole_sasrec.sh [--data DIR] [--epochs N] [--full] [--max-epochs N] [--threads T]
+#            [--time-limit S] [--ours-epochs N] [--skip-ours] [--skip-recbole] [--omp-active] [--setup-only]
+#   --epochs N      RecBole trains exactly N epochs (default 3: the timing run), validating after each
+#   --full          quality run instead: up to --max-epochs (default 200) with early stopping on valid NDCG@10
+#                   (RecBole's stopping_step 10); the best-valid model is evaluated on test
+#   --threads T     torch / OpenMP / OpenBLAS threads for both programs (default 2, the issue's "same 2 cores")
+#   --time-limit S  quality run: start no new RecBole epoch after S seconds (test uses the best-valid model so far)
+#   --ours-epochs N epochs for build/bench_sasrec (default 2)
+#   --omp-active    keep OpenMP's default spin-waiting (default here: OMP_WAIT_POLICY=PASSIVE for BOTH programs; on a
+#                   shared, oversubscribed machine a spinning 2-thread OpenMP program slows 3-10x: measured on this
+#                   machine at load ~16, torch's 128x64x12102 matmul took 70 ms with 2 spinning threads, 21 ms passive)
+# Environment: PULSE_SHARED (default ../shared; default data = PULSE_SHARED/data/amazon-beauty); PULSE_CACHE (default
+# .cache/) holds the venv (PULSE_CACHE/peers/recbole, ignored, never committed) and the converted data, RecBole logs and
+# checkpoints (PULSE_CACHE/peers/recbole-work/); BUILD_DIR (default build) holds bench_sasrec.
+#
+# Versions: recbole 1.2.1 pins colorlog==4.7.2, colorama==0.4.4, ray<=2.6.3 and uses np.float_/np.long, so numpy must be
+# < 2 and pandas 2.2 (pandas 3 changes string dtypes / copy semantics). ray (and hyperopt, plotly) are only imported by
+# recbole.quick_start's hyper-parameter tuning, which the driver does not use, so recbole is installed with --no-deps
+# and its real run-time deps are pinned below. torch >= 2.6 loads checkpoints with weights_only=True, which RecBole's
+# best-model reload predates: the driver sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+DATA=""
+EPOCHS=3
+FULL=0
+MAX_EPOCHS=200
+THREADS=2
+OURS_EPOCHS=2
+SKIP_OURS=0
+SKIP_RECBOLE=0
+SETUP_ONLY=0
+TIME_LIMIT=0
+OMP_PASSIVE=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --data) DATA="$2"; shift 2 ;;
+    --epochs) EPOCHS="$2"; shift 2 ;;
+    --full) FULL=1; shift ;;
+    --max-epochs) MAX_EPOCHS="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --ours-epochs) OURS_EPOCHS="$2"; shift 2 ;;
+    --skip-ours) SKIP_OURS=1; shift ;;
+    --skip-recbole) SKIP_RECBOLE=1; shift ;;
+    --setup-only) SETUP_ONLY=1; shift ;;
+    --time-limit) TIME_LIMIT="$2"; shift 2 ;;
+    --omp-active) OMP_PASSIVE=0; shift ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "recbole_sasrec.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+CACHE="${PULSE_CACHE:-$ROOT/.cache}"
+VENV="$CACHE/peers/recbole"
+WORK="$CACHE/peers/recbole-work"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+mkdir -p "$CACHE/peers" "$WORK"
+
+# ---- 1. the venv (pinned; reinstalled when the pin line changes) ----
+PINS="torch==2.15.0 numpy==1.26.4 scipy==1.13.1 pandas==2.2.3 scikit-learn==1.5.2 colorlog==4.7.2 colorama==0.4.4 \
+pyyaml==6.0.3 tqdm==4.67.1 tensorboard==2.18.0 thop==0.1.1.post2209072238 tabulate==0.9.0 texttable==1.7.0 psutil==6.1.1"
+STAMP="$VENV/.pulse-pins"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$PINS recbole==1.2.1" ]; then
+    echo "recbole_sasrec.sh: installing RecBole 1.2.1 + CPU torch into $VENV (first time: a few GB, minutes)" >&2
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" install -q $PINS
+    "$VENV/bin/pip" install -q --no-deps recbole==1.2.1
+    "$VENV/bin/python" -c "import recbole, torch, numpy, pandas; print('recbole', recbole.__version__, 'torch', \
+torch.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__)" >&2
+    echo "$PINS recbole==1.2.1" >"$STAMP"
+fi
+[ "$SETUP_ONLY" = 1 ] && { echo "$VENV"; exit 0; }
+# default data: $PULSE_SHARED (as the tests) or ../shared next to the repository
+[ -n "$DATA" ] || DATA="${PULSE_SHARED:-$ROOT/../shared}/data/amazon-beauty"
+DATA=$(cd "$DATA" 2>/dev/null && pwd) || { echo "recbole_sasrec.sh: data folder not found (--data DIR or PULSE_SHARED)" >&2; exit 2; }
+
+export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" PULSE_THREADS="$THREADS"
+export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 CUDA_VISIBLE_DEVICES=""
+[ "$OMP_PASSIVE" = 1 ] && export OMP_WAIT_POLICY=PASSIVE
+NAME=$(basename "$DATA" | tr -c 'a-zA-Z0-9_\n' '_')
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+LOAD_START=$(load)
+echo "recbole_sasrec.sh: data $DATA, threads $THREADS, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-default}," \
+    "load at start $LOAD_START ($(nproc) cpus)" >&2
+
+# ---- 2+3. convert + RecBole SASRec ----
+RB_JSON="$WORK/$NAME.recbole.json"
+if [ "$SKIP_RECBOLE" = 0 ]; then
+    MODE=(--epochs "$EPOCHS")
+    [ "$FULL" = 1 ] && MODE=(--epochs "$MAX_EPOCHS" --early-stop 10)
+    "$VENV/bin/python" "$ROOT/bench/peers/recbole_sasrec.py" --data "$DATA" --work "$WORK" --name "$NAME" \
+        --threads "$THREADS" --time-limit "$TIME_LIMIT" "${MODE[@]}" | tee "$WORK/$NAME.recbole.out"
+    tail -n 1 "$WORK/$NAME.recbole.out" >"$RB_JSON"
+else
+    echo "recbole_sasrec.sh: --skip-recbole: reusing $RB_JSON from an earlier run" >&2
+    [ -f "$RB_JSON" ] || echo '{}' >"$RB_JSON"
+fi
+LOAD_MID=$(load)
+
+# ---- 4. ours, same run, same threads ----
+OURS_JSON="$WORK/$NAME.pulse.json"
+echo '{}' >"$OURS_JSON"
+OURS_NOTE=""
+if [ "$SKIP_OURS" = 1 ]; then
+    OURS_NOTE="skipped (--skip-ours)"
+elif [ ! -x "$BUILD_DIR/bench_sasrec" ]; then
+    OURS_NOTE="skipped: $BUILD_DIR/bench_sasrec not built (bench/sasrec.c missing on this branch, or run cmake --build)"
+    echo "recbole_sasrec.sh: $OURS_NOTE" >&2
+else
+    /usr/bin/time -v "$BUILD_DIR/bench_sasrec" --data "$DATA" --loss ce --epochs "$OURS_EPOCHS" \
+        >"$WORK/$NAME.pulse.out" 2>"$WORK/$NAME.pulse.err" || OURS_NOTE="bench_sasrec failed (rc $?, see $WORK/$NAME.pulse.err)"
+    cat "$WORK/$NAME.pulse.out"
+    grep -E '^\{' "$WORK/$NAME.pulse.out" | tail -n 1 >"$OURS_JSON" || true
+    [ -s "$OURS_JSON" ] || echo '{}' >"$OURS_JSON"
+fi
+LOAD_END=$(load)
+
+# ---- final JSON line ----
+"$VENV/bin/python" - "$RB_JSON" "$OURS_JSON" "$THREADS" "$LOAD_START" "$LOAD_MID" "$LOAD_END" "$OURS_NOTE" "$DATA" <<'EOF'
+import json, os, sys
+rb_path, ours_path, threads, l0, l1, l2, note, data = sys.argv[1:9]
+def load(p):
+    try:
+        with open(p) as f:
+            return json.loads(f.read().strip() or "{}")
+    except (OSError, ValueError):
+        return {}
+rb, ours = load(rb_path), load(ours_path)
+def find(obj, keys):
+    """first value under any of keys, searching nested objects (bench_sasrec's JSON layout is its own)"""
+    if isinstance(obj, dict):
+        for k in keys:
+            if k in obj and isinstance(obj[k], (int, float)):
+                return obj[k]
+        for v in obj.values():
+            r = find(v, keys)
+            if r is not None:
+                return r
+    return None
+ours_spe = find(ours, ["sec_per_epoch", "seconds_per_epoch", "s_per_epoch", "epoch_s"])
+ours_ndcg = find(ours, ["NDCG@10", "ndcg@10", "ndcg10"])
+rb_spe = rb.get("sec_per_epoch")
+out = {
+    "bench": "sasrec_vs_recbole", "dataset": data, "threads": int(threads),
+    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+    "load_avg": {"start": l0, "after_recbole": l1, "end": l2},
+    "recbole": {k: rb.get(k) for k in ("sec_per_epoch", "cpu_s_per_epoch", "epochs", "truncated_by_time_limit", "best_epoch", "valid", "test", "train_samples",
+                                       "torch", "recbole") if k in rb},
+    "pulse": ours if ours else {"note": note or "no JSON from bench_sasrec"},
+    "recbole_sec_per_epoch": rb_spe, "pulse_sec_per_epoch": ours_spe,
+    "speedup_per_epoch": (rb_spe / ours_spe) if (rb_spe and ours_spe) else None,
+    "recbole_test_NDCG@10": (rb.get("test") or {}).get("ndcg@10"), "pulse_NDCG@10": ours_ndcg,
+}
+print(json.dumps(out))
+EOF
