@@ -101,6 +101,7 @@ def main():
         "metrics": ["Hit", "NDCG", "MRR"], "topk": [5, 10, 20], "valid_metric": "NDCG@10",
         "eval_batch_size": 2048,
     }
+    sys.argv = sys.argv[:1]  # RecBole's Config also parses --key=value from the command line: give it only cfg
     config = Config(model="SASRec", dataset=a.name, config_dict=cfg)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
