@@ -110,6 +110,11 @@ def main():
     train_data, valid_data, test_data = data_preparation(config, dataset)
     model = SASRec(config, train_data._dataset).to(config["device"])
     trainer = Trainer(config, model)
+    import logging
+    log = logging.getLogger()
+    log.info(config)
+    log.info(dataset)
+    log.info(model)
 
     class TimeUp(Exception):
         pass
@@ -160,6 +165,8 @@ def main():
         "dataset": a.data, "model": "RecBole-SASRec", "recbole": recbole.__version__, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "protocol": "full", "loss": "CE",
         "users": u, "items": i, "interactions": n, "train_samples": len(train_data._dataset),
+        "recbole_users": dataset.user_num - 1, "recbole_items": dataset.item_num - 1,
+        "valid_users": len(valid_data._dataset), "test_users": len(test_data._dataset),
         "epochs": len(train_times), "sec_per_epoch": round(spe, 3),
         "sec_per_epoch_median": round(sorted(train_times)[len(train_times) // 2], 3),
         "cpu_s_per_epoch": round(sum(cpu_times) / len(cpu_times), 3),
