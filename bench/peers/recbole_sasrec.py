@@ -49,6 +49,49 @@ def convert(seq_path, out_dir, name):
     return users, len(items), n
 
 
+class BatchLimit(Exception):
+    pass
+
+
+def timing(a, trainer, model, train_data, rb_version, torch, counts):
+    """times a.timing_batches steady-state training steps (data loading + forward + backward + Adam), prints JSON"""
+    warm, n_timed = 5, a.timing_batches
+    marks, orig_loss = {}, model.calculate_loss
+
+    def counted(interaction):
+        k = counted.calls
+        counted.calls += 1
+        if k == warm:
+            marks["t0"], marks["c0"] = time.perf_counter(), time.process_time()
+        if k == warm + n_timed:
+            marks["t1"], marks["c1"] = time.perf_counter(), time.process_time()
+            raise BatchLimit()
+        return orig_loss(interaction)
+
+    counted.calls = 0
+    try:
+        Trainer = type(trainer)
+        Trainer._train_epoch(trainer, train_data, 0, loss_func=counted)
+    except BatchLimit:
+        pass
+    if "t1" not in marks:
+        raise SystemExit(f"--timing-batches {n_timed}: an epoch has only {len(train_data)} batches")
+    per_batch = (marks["t1"] - marks["t0"]) / n_timed
+    cpu_per_batch = (marks["c1"] - marks["c0"]) / n_timed
+    u, i, n = counts
+    print(json.dumps({
+        "dataset": a.data, "model": "RecBole-SASRec", "recbole": rb_version, "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "loss": "CE", "users": u, "items": i, "interactions": n,
+        "train_samples": len(train_data._dataset), "batches_per_epoch": len(train_data),
+        "timed_batches": n_timed, "sec_per_batch": round(per_batch, 5),
+        "sec_per_epoch": round(per_batch * len(train_data), 3),
+        "cpu_s_per_epoch": round(cpu_per_batch * len(train_data), 3),
+        "sec_per_epoch_method": f"mean of {n_timed} timed batches (after {warm} warm-up) x {len(train_data)} batches",
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+    }), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="dataset folder with sequences.txt")
@@ -60,6 +103,10 @@ def main():
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--time-limit", type=float, default=0,
                     help="seconds: start no new epoch after this; test uses the best-valid model so far (0: no limit)")
+    ap.add_argument("--timing-batches", type=int, default=0,
+                    help="timing only: time N training batches (after 5 warm-up batches), report N-batch mean x "
+                         "batches per epoch as sec_per_epoch, no evaluation (0: train whole epochs)")
+    ap.add_argument("--resume", default="", help="RecBole checkpoint (.pth) of an earlier run to continue from")
     ap.add_argument("--convert-only", action="store_true")
     a = ap.parse_args()
 
@@ -145,6 +192,11 @@ def main():
         return orig_save(epoch, *args, **kw)
 
     trainer._train_epoch, trainer._valid_epoch, trainer._save_checkpoint = timed_train, timed_valid, saving
+    if a.timing_batches > 0:
+        timing(a, trainer, model, train_data, recbole.__version__, torch, (u, i, n))
+        return
+    if a.resume:
+        trainer.resume_checkpoint(a.resume)
     t_fit = time.time()
     truncated = False
     try:
@@ -174,7 +226,7 @@ def main():
         "fit_s": round(fit_s, 1), "best_epoch": saved_epochs[-1] if saved_epochs else None,
         "truncated_by_time_limit": truncated, "early_stop": a.early_stop,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "valid": clean(best_valid), "test": clean(test), "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+        "valid": clean(best_valid), "test": clean(test), "checkpoint": trainer.saved_model_file, "load_avg_end": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(out), flush=True)
 

@@ -4,8 +4,11 @@
 # build/bench_sasrec in the same run, back to back, and one final JSON line with both s/epoch, the ratio, both NDCG@10.
 #
 # Usage: bash bench/peers/recbole_sasrec.sh [--data DIR] [--epochs N] [--full] [--max-epochs N] [--threads T]
-#            [--time-limit S] [--ours-epochs N] [--skip-ours] [--skip-recbole] [--omp-active] [--setup-only]
-#   --epochs N      RecBole trains exactly N epochs (default 3: the timing run), validating after each
+#            [--timing-batches N] [--resume PTH] [--time-limit S] [--ours-epochs N] [--skip-ours] [--skip-recbole] [--omp-active] [--setup-only]
+#   --epochs N      RecBole trains exactly N epochs (default 3), validating after each
+#   --timing-batches N  instead of whole epochs, time N RecBole training batches (after 5 warm-up) and report
+#                   mean x batches/epoch as its s/epoch, no evaluation (one RecBole epoch on Beauty = 1027 batches)
+#   --resume PTH    continue a RecBole run from its checkpoint (printed as "checkpoint" in its JSON)
 #   --full          quality run instead: up to --max-epochs (default 200) with early stopping on valid NDCG@10
 #                   (RecBole's stopping_step 10); the best-valid model is evaluated on test
 #   --threads T     torch / OpenMP / OpenBLAS threads for both programs (default 2, the "same 2 cores")
@@ -37,6 +40,8 @@ SKIP_OURS=0
 SKIP_RECBOLE=0
 SETUP_ONLY=0
 TIME_LIMIT=0
+TIMING_BATCHES=0
+RESUME=""
 OMP_PASSIVE=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -50,8 +55,10 @@ while [ $# -gt 0 ]; do
     --skip-recbole) SKIP_RECBOLE=1; shift ;;
     --setup-only) SETUP_ONLY=1; shift ;;
     --time-limit) TIME_LIMIT="$2"; shift 2 ;;
+    --timing-batches) TIMING_BATCHES="$2"; shift 2 ;;
+    --resume) RESUME="$2"; shift 2 ;;
     --omp-active) OMP_PASSIVE=0; shift ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "recbole_sasrec.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -95,7 +102,8 @@ if [ "$SKIP_RECBOLE" = 0 ]; then
     MODE=(--epochs "$EPOCHS")
     [ "$FULL" = 1 ] && MODE=(--epochs "$MAX_EPOCHS" --early-stop 10)
     "$VENV/bin/python" "$ROOT/bench/peers/recbole_sasrec.py" --data "$DATA" --work "$WORK" --name "$NAME" \
-        --threads "$THREADS" --time-limit "$TIME_LIMIT" "${MODE[@]}" | tee "$WORK/$NAME.recbole.out"
+        --threads "$THREADS" --time-limit "$TIME_LIMIT" --timing-batches "$TIMING_BATCHES" --resume "$RESUME" \
+        "${MODE[@]}" | tee "$WORK/$NAME.recbole.out"
     tail -n 1 "$WORK/$NAME.recbole.out" >"$RB_JSON"
 else
     echo "recbole_sasrec.sh: --skip-recbole: reusing $RB_JSON from an earlier run" >&2
@@ -150,7 +158,8 @@ out = {
     "bench": "sasrec_vs_recbole", "dataset": data, "threads": int(threads),
     "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     "load_avg": {"start": l0, "after_recbole": l1, "end": l2},
-    "recbole": {k: rb.get(k) for k in ("sec_per_epoch", "cpu_s_per_epoch", "epochs", "truncated_by_time_limit", "best_epoch", "valid", "test", "train_samples",
+    "recbole": {k: rb.get(k) for k in ("sec_per_epoch", "cpu_s_per_epoch", "sec_per_epoch_method", "epochs",
+                                       "truncated_by_time_limit", "checkpoint", "best_epoch", "valid", "test", "train_samples",
                                        "torch", "recbole") if k in rb},
     "pulse": ours if ours else {"note": note or "no JSON from bench_sasrec"},
     "recbole_sec_per_epoch": rb_spe, "pulse_sec_per_epoch": ours_spe,
