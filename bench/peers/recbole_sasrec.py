@@ -53,7 +53,7 @@ class BatchLimit(Exception):
     pass
 
 
-def timing(a, trainer, model, train_data, rb_version, torch, counts):
+def timing(a, trainer, model, train_data, rb_version, torch, counts, converter):
     """times a.timing_batches steady-state training steps (data loading + forward + backward + Adam), prints JSON"""
     warm, n_timed = 5, a.timing_batches
     marks, orig_loss = {}, model.calculate_loss
@@ -82,7 +82,7 @@ def timing(a, trainer, model, train_data, rb_version, torch, counts):
     print(json.dumps({
         "dataset": a.data, "model": "RecBole-SASRec", "recbole": rb_version, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "loss": "CE", "users": u, "items": i, "interactions": n,
-        "train_samples": len(train_data._dataset), "batches_per_epoch": len(train_data),
+        "converter": converter, "train_samples": len(train_data._dataset), "batches_per_epoch": len(train_data),
         "timed_batches": n_timed, "sec_per_batch": round(per_batch, 5),
         "sec_per_epoch": round(per_batch * len(train_data), 3),
         "cpu_s_per_epoch": round(cpu_per_batch * len(train_data), 3),
@@ -107,16 +107,33 @@ def main():
                     help="timing only: time N training batches (after 5 warm-up batches), report N-batch mean x "
                          "batches per epoch as sec_per_epoch, no evaluation (0: train whole epochs)")
     ap.add_argument("--resume", default="", help="RecBole checkpoint (.pth) of an earlier run to continue from")
+    ap.add_argument("--pulse", default="", help="pulse binary: convert with `pulse data convert --to recbole` too, "
+                    "check it is byte-identical to this driver's conversion, and use its file")
     ap.add_argument("--convert-only", action="store_true")
     a = ap.parse_args()
 
     seq = os.path.join(a.data, "sequences.txt")
     t0 = time.time()
     u, i, n = convert(seq, a.work, a.name)
-    print(f"converted {seq}: {u} users, {i} items, {n} interactions -> "
-          f"{os.path.join(a.work, a.name, a.name + '.inter')} ({time.time() - t0:.1f}s)", file=sys.stderr)
+    inter = os.path.join(a.work, a.name, a.name + ".inter")
+    print(f"converted {seq}: {u} users, {i} items, {n} interactions -> {inter} ({time.time() - t0:.1f}s)",
+          file=sys.stderr)
+    converter = "bench/peers/recbole_sasrec.py"
+    if a.pulse:
+        import filecmp
+        import shutil
+        import subprocess
+        pdir = os.path.join(a.work, a.name + ".pulse-convert", a.name)
+        subprocess.run([a.pulse, "data", "convert", "--data", a.data, "--to", "recbole", "--out", pdir,
+                        "--name", a.name], check=True, stdout=subprocess.DEVNULL)
+        pinter = os.path.join(pdir, a.name + ".inter")
+        if not filecmp.cmp(pinter, inter, shallow=False):
+            raise SystemExit(f"{pinter} (pulse data convert) differs from {inter} (this driver): not benchmarking")
+        shutil.copyfile(pinter, inter)  # the .item file stays out: SASRec uses interactions only
+        converter = "pulse data convert --to recbole (byte-identical to bench/peers/recbole_sasrec.py's)"
+        print(f"pulse data convert wrote the same .inter byte for byte; using it", file=sys.stderr)
     if a.convert_only:
-        print(json.dumps({"users": u, "items": i, "interactions": n}))
+        print(json.dumps({"users": u, "items": i, "interactions": n, "converter": converter}))
         return
 
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -193,7 +210,7 @@ def main():
 
     trainer._train_epoch, trainer._valid_epoch, trainer._save_checkpoint = timed_train, timed_valid, saving
     if a.timing_batches > 0:
-        timing(a, trainer, model, train_data, recbole.__version__, torch, (u, i, n))
+        timing(a, trainer, model, train_data, recbole.__version__, torch, (u, i, n), converter)
         return
     if a.resume:
         trainer.resume_checkpoint(a.resume)
@@ -216,8 +233,8 @@ def main():
     out = {
         "dataset": a.data, "model": "RecBole-SASRec", "recbole": recbole.__version__, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "protocol": "full", "loss": "CE",
-        "users": u, "items": i, "interactions": n, "train_samples": len(train_data._dataset),
-        "recbole_users": dataset.user_num - 1, "recbole_items": dataset.item_num - 1,
+        "users": u, "items": i, "interactions": n, "converter": converter,
+        "train_samples": len(train_data._dataset), "batches_per_epoch": len(train_data), "recbole_users": dataset.user_num - 1, "recbole_items": dataset.item_num - 1,
         "valid_users": len(valid_data._dataset), "test_users": len(test_data._dataset),
         "epochs": len(train_times), "sec_per_epoch": round(spe, 3),
         "sec_per_epoch_median": round(sorted(train_times)[len(train_times) // 2], 3),

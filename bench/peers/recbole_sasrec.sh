@@ -101,7 +101,10 @@ RB_JSON="$WORK/$NAME.recbole.json"
 if [ "$SKIP_RECBOLE" = 0 ]; then
     MODE=(--epochs "$EPOCHS")
     [ "$FULL" = 1 ] && MODE=(--epochs "$MAX_EPOCHS" --early-stop 10)
+    PULSE_BIN=""
+    [ -x "$BUILD_DIR/pulse" ] && PULSE_BIN="$BUILD_DIR/pulse"  # also convert with `pulse data convert`, check equal
     "$VENV/bin/python" "$ROOT/bench/peers/recbole_sasrec.py" --data "$DATA" --work "$WORK" --name "$NAME" \
+        --pulse "$PULSE_BIN" \
         --threads "$THREADS" --time-limit "$TIME_LIMIT" --timing-batches "$TIMING_BATCHES" --resume "$RESUME" \
         "${MODE[@]}" | tee "$WORK/$NAME.recbole.out"
     tail -n 1 "$WORK/$NAME.recbole.out" >"$RB_JSON"
