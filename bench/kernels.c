@@ -78,8 +78,8 @@ int main(int argc, char **argv) {
         const char *name;
         int B, T, C, NH, causal, masked;
     } at[] = {
-        {"sasrec", 128, 50, 64, 2, 1, 1},
-        {"sasrec_t200", 64, 200, 64, 2, 1, 1},
+        {"sasrec", 128, 50, 64, 1, 1, 1},
+        {"sasrec_t200", 64, 200, 64, 1, 1, 1},
         {"bert", 16, 128, 384, 12, 0, 1},
     };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
