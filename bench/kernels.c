@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
     if (th) pulse_set_num_threads(atoi(th));
     pulse_rng r;
     pulse_rng_seed(&r, 1);
-    char json[4096];
+    char json[8192];
     int jl = snprintf(json, sizeof json, "{\"threads\":%d", pulse_get_num_threads());
 
     static const struct {
@@ -56,21 +56,35 @@ int main(int argc, char **argv) {
     } mm[] = {
         {"sasrec_ffn", 6400, 64, 64},       {"bert_qkv", 2048, 384, 1152}, {"bert_ffn_up", 2048, 384, 1536},
         {"bert_ffn_down", 2048, 1536, 384}, {"sasrec_gemv", 1, 64, 12102}, {"bert_gemv", 1, 384, 1536},
+        {"sasrec_logits", 1024, 64, 12102},
     };
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
         int N = mm[i].N, C = mm[i].C, OC = mm[i].OC;
         float *inp = falloc((size_t)N * C, &r), *w = falloc((size_t)OC * C, &r), *b = falloc(OC, &r);
         float *out = falloc((size_t)N * OC, &r), *dout = falloc((size_t)N * OC, &r);
         float *dinp = falloc((size_t)N * C, &r), *dw = falloc((size_t)OC * C, &r), *db = falloc(OC, &r);
-        double tf, tb;
+        double tf, tb, tpf;
         TIME_BEST(tf, min_s, pulse_matmul_forward(out, inp, w, b, N, C, OC));
         TIME_BEST(tb, min_s, pulse_matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC));
+        /* peer: the same product as one cblas call with OpenBLAS threading itself */
+        int nth = pulse_get_num_threads();
+        TIME_BEST(tpf, min_s, {
+            openblas_set_num_threads(nth);
+            if (N == 1)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, w, C, inp, 1, 0.0f, out, 1);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out,
+                            OC);
+        });
         double fl = 2.0 * N * C * OC;
-        printf("matmul %-14s N=%5d C=%5d OC=%5d  fwd %8.3f ms %6.1f GFLOP/s  bwd %8.3f ms %6.1f GFLOP/s\n",
-               mm[i].name, N, C, OC, tf * 1e3, fl / tf * 1e-9, tb * 1e3, 2 * fl / tb * 1e-9);
-        jl += snprintf(json + jl, sizeof json - jl,
-                       ",\"matmul_%s_fwd_gflops\":%.2f,\"matmul_%s_bwd_gflops\":%.2f", mm[i].name,
-                       fl / tf * 1e-9, mm[i].name, 2 * fl / tb * 1e-9);
+        printf(
+            "matmul %-14s N=%5d C=%5d OC=%5d  fwd %8.3f ms %6.1f GFLOP/s  bwd %8.3f ms %6.1f GFLOP/s  | peer "
+            "threaded-OpenBLAS fwd %6.1f GFLOP/s\n",
+            mm[i].name, N, C, OC, tf * 1e3, fl / tf * 1e-9, tb * 1e3, 2 * fl / tb * 1e-9, fl / tpf * 1e-9);
+        jl += snprintf(
+            json + jl, sizeof json - jl,
+            ",\"matmul_%s_fwd_gflops\":%.2f,\"matmul_%s_bwd_gflops\":%.2f,\"matmul_%s_peer_fwd_gflops\":%.2f",
+            mm[i].name, fl / tf * 1e-9, mm[i].name, 2 * fl / tb * 1e-9, mm[i].name, fl / tpf * 1e-9);
         free(inp), free(w), free(b), free(out), free(dout), free(dinp), free(dw), free(db);
     }
 
