@@ -27,122 +27,137 @@
 # and its real run-time deps are pinned below. torch >= 2.6 loads checkpoints with weights_only=True, which RecBole's
 # best-model reload predates: the driver sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
 
-DATA=""
-EPOCHS=3
-FULL=0
-MAX_EPOCHS=200
-THREADS=2
-OURS_EPOCHS=2
-SKIP_OURS=0
-SKIP_RECBOLE=0
-SETUP_ONLY=0
-TIME_LIMIT=0
-TIMING_BATCHES=0
-RESUME=""
-OMP_PASSIVE=1
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --data) DATA="$2"; shift 2 ;;
-    --epochs) EPOCHS="$2"; shift 2 ;;
-    --full) FULL=1; shift ;;
-    --max-epochs) MAX_EPOCHS="$2"; shift 2 ;;
-    --threads) THREADS="$2"; shift 2 ;;
-    --ours-epochs) OURS_EPOCHS="$2"; shift 2 ;;
-    --skip-ours) SKIP_OURS=1; shift ;;
-    --skip-recbole) SKIP_RECBOLE=1; shift ;;
-    --setup-only) SETUP_ONLY=1; shift ;;
-    --time-limit) TIME_LIMIT="$2"; shift 2 ;;
-    --timing-batches) TIMING_BATCHES="$2"; shift 2 ;;
-    --resume) RESUME="$2"; shift 2 ;;
-    --omp-active) OMP_PASSIVE=0; shift ;;
-    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
-    *) echo "recbole_sasrec.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-    esac
-done
-CACHE="${PULSE_CACHE:-$ROOT/.cache}"
-VENV="$CACHE/peers/recbole"
-WORK="$CACHE/peers/recbole-work"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
-mkdir -p "$CACHE/peers" "$WORK"
+# The whole script is one function, parsed before it runs: editing this file during a (long) run is safe.
+main() {
+    cd "$(dirname "$0")/../.."
+    ROOT=$PWD
 
-# ---- 1. the venv (pinned; reinstalled when the pin line changes) ----
-PINS="torch==2.15.0 numpy==1.26.4 scipy==1.13.1 pandas==2.2.3 scikit-learn==1.5.2 colorlog==4.7.2 colorama==0.4.4 \
-pyyaml==6.0.3 tqdm==4.67.1 tensorboard==2.18.0 thop==0.1.1.post2209072238 tabulate==0.9.0 texttable==1.7.0 psutil==6.1.1"
-STAMP="$VENV/.pulse-pins"
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$PINS recbole==1.2.1" ]; then
-    echo "recbole_sasrec.sh: installing RecBole 1.2.1 + CPU torch into $VENV (first time: a few GB, minutes)" >&2
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    # shellcheck disable=SC2086
-    "$VENV/bin/pip" install -q $PINS
-    "$VENV/bin/pip" install -q --no-deps recbole==1.2.1
-    "$VENV/bin/python" -c "import recbole, torch, numpy, pandas; print('recbole', recbole.__version__, 'torch', \
-torch.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__)" >&2
-    echo "$PINS recbole==1.2.1" >"$STAMP"
-fi
-[ "$SETUP_ONLY" = 1 ] && { echo "$VENV"; exit 0; }
-# default data: $PULSE_SHARED (as the tests) or ../shared next to the repository
-[ -n "$DATA" ] || DATA="${PULSE_SHARED:-$ROOT/../shared}/data/amazon-beauty"
-DATA=$(cd "$DATA" 2>/dev/null && pwd) || { echo "recbole_sasrec.sh: data folder not found (--data DIR or PULSE_SHARED)" >&2; exit 2; }
+    DATA=""
+    EPOCHS=3
+    FULL=0
+    MAX_EPOCHS=200
+    THREADS=2
+    OURS_EPOCHS=2
+    SKIP_OURS=0
+    SKIP_RECBOLE=0
+    SETUP_ONLY=0
+    TIME_LIMIT=0
+    TIMING_BATCHES=0
+    RESUME=""
+    OMP_PASSIVE=1
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --data) DATA="$2"; shift 2 ;;
+        --epochs) EPOCHS="$2"; shift 2 ;;
+        --full) FULL=1; shift ;;
+        --max-epochs) MAX_EPOCHS="$2"; shift 2 ;;
+        --threads) THREADS="$2"; shift 2 ;;
+        --ours-epochs) OURS_EPOCHS="$2"; shift 2 ;;
+        --skip-ours) SKIP_OURS=1; shift ;;
+        --skip-recbole) SKIP_RECBOLE=1; shift ;;
+        --setup-only) SETUP_ONLY=1; shift ;;
+        --time-limit) TIME_LIMIT="$2"; shift 2 ;;
+        --timing-batches) TIMING_BATCHES="$2"; shift 2 ;;
+        --resume) RESUME="$2"; shift 2 ;;
+        --omp-active) OMP_PASSIVE=0; shift ;;
+        -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+        *) echo "recbole_sasrec.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+        esac
+    done
+    CACHE="${PULSE_CACHE:-$ROOT/.cache}"
+    VENV="$CACHE/peers/recbole"
+    WORK="$CACHE/peers/recbole-work"
+    BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+    mkdir -p "$CACHE/peers" "$WORK"
 
-export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" PULSE_THREADS="$THREADS"
-export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 CUDA_VISIBLE_DEVICES=""
-[ "$OMP_PASSIVE" = 1 ] && export OMP_WAIT_POLICY=PASSIVE
-NAME=$(basename "$DATA" | tr -c 'a-zA-Z0-9_\n' '_')
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-LOAD_START=$(load)
-echo "recbole_sasrec.sh: data $DATA, threads $THREADS, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-default}," \
-    "load at start $LOAD_START ($(nproc) cpus)" >&2
+    # ---- 1. the venv (pinned; reinstalled when the pin line changes) ----
+    PINS="torch==2.15.0 numpy==1.26.4 scipy==1.13.1 pandas==2.2.3 scikit-learn==1.5.2 colorlog==4.7.2 colorama==0.4.4 \
+    pyyaml==6.0.3 tqdm==4.67.1 tensorboard==2.18.0 protobuf==7.36.2 thop==0.1.1.post2209072238 tabulate==0.9.0 \
+    texttable==1.7.0 psutil==6.1.1"
+    STAMP="$VENV/.pulse-pins"
+    if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$PINS recbole==1.2.1" ]; then
+        echo "recbole_sasrec.sh: installing RecBole 1.2.1 + CPU torch into $VENV (first time: a few GB, minutes)" >&2
+        [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+        # shellcheck disable=SC2086
+        "$VENV/bin/pip" install -q $PINS
+        "$VENV/bin/pip" install -q --no-deps recbole==1.2.1
+        "$VENV/bin/python" -c "import recbole, torch, numpy, pandas; print('recbole', recbole.__version__, 'torch', \
+    torch.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__)" >&2
+        echo "$PINS recbole==1.2.1" >"$STAMP"
+    fi
+    [ "$SETUP_ONLY" = 1 ] && { echo "$VENV"; exit 0; }
+    # default data: $PULSE_SHARED (as the tests) or ../shared next to the repository
+    [ -n "$DATA" ] || DATA="${PULSE_SHARED:-$ROOT/../shared}/data/amazon-beauty"
+    DATA=$(cd "$DATA" 2>/dev/null && pwd) || { echo "recbole_sasrec.sh: data folder not found (--data DIR or PULSE_SHARED)" >&2; exit 2; }
 
-# ---- 2+3. convert + RecBole SASRec ----
-RB_JSON="$WORK/$NAME.recbole.json"
-if [ "$SKIP_RECBOLE" = 0 ]; then
-    MODE=(--epochs "$EPOCHS")
-    [ "$FULL" = 1 ] && MODE=(--epochs "$MAX_EPOCHS" --early-stop 10)
-    PULSE_BIN=""
-    [ -x "$BUILD_DIR/pulse" ] && PULSE_BIN="$BUILD_DIR/pulse"  # also convert with `pulse data convert`, check equal
-    "$VENV/bin/python" "$ROOT/bench/peers/recbole_sasrec.py" --data "$DATA" --work "$WORK" --name "$NAME" \
-        --pulse "$PULSE_BIN" \
-        --threads "$THREADS" --time-limit "$TIME_LIMIT" --timing-batches "$TIMING_BATCHES" --resume "$RESUME" \
-        "${MODE[@]}" | tee "$WORK/$NAME.recbole.out"
-    tail -n 1 "$WORK/$NAME.recbole.out" >"$RB_JSON"
-else
-    echo "recbole_sasrec.sh: --skip-recbole: reusing $RB_JSON from an earlier run" >&2
-    [ -f "$RB_JSON" ] || echo '{}' >"$RB_JSON"
-fi
-LOAD_MID=$(load)
+    export OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" PULSE_THREADS="$THREADS"
+    export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 CUDA_VISIBLE_DEVICES=""
+    [ "$OMP_PASSIVE" = 1 ] && export OMP_WAIT_POLICY=PASSIVE
+    NAME=$(basename "$DATA" | tr -c 'a-zA-Z0-9_\n' '_')
+    load() { cut -d' ' -f1-3 /proc/loadavg; }
+    LOAD_START=$(load)
+    echo "recbole_sasrec.sh: data $DATA, threads $THREADS, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-default}," \
+        "load at start $LOAD_START ($(nproc) cpus)" >&2
 
-# ---- 4. ours, same run, same threads ----
-OURS_JSON="$WORK/$NAME.pulse.json"
-echo '{}' >"$OURS_JSON"
-OURS_NOTE=""
-if [ "$SKIP_OURS" = 1 ]; then
-    OURS_NOTE="skipped (--skip-ours)"
-elif [ ! -x "$BUILD_DIR/bench_sasrec" ]; then
-    OURS_NOTE="skipped: $BUILD_DIR/bench_sasrec not built (bench/sasrec.c missing on this branch, or run cmake --build)"
-    echo "recbole_sasrec.sh: $OURS_NOTE" >&2
-else
-    /usr/bin/time -v "$BUILD_DIR/bench_sasrec" --data "$DATA" --loss ce --epochs "$OURS_EPOCHS" \
-        >"$WORK/$NAME.pulse.out" 2>"$WORK/$NAME.pulse.err" || OURS_NOTE="bench_sasrec failed (rc $?, see $WORK/$NAME.pulse.err)"
-    cat "$WORK/$NAME.pulse.out"
-    grep -E '^\{' "$WORK/$NAME.pulse.out" | tail -n 1 >"$OURS_JSON" || true
-    [ -s "$OURS_JSON" ] || echo '{}' >"$OURS_JSON"
-fi
-LOAD_END=$(load)
+    # ---- 2+3. convert + RecBole SASRec ----
+    # JSON of this run's RecBole step; quality runs (whole epochs, with valid/test metrics) are also kept as
+    # $NAME.recbole-quality.json so that a later timing-only run can still report RecBole's NDCG@10 (marked as such).
+    RB_JSON="$WORK/$NAME.recbole.json"
+    RB_QUALITY="$WORK/$NAME.recbole-quality.json"
+    if [ "$SKIP_RECBOLE" = 0 ]; then
+        MODE=(--epochs "$EPOCHS")
+        [ "$FULL" = 1 ] && MODE=(--epochs "$MAX_EPOCHS" --early-stop 10)
+        PULSE_BIN=""
+        [ -x "$BUILD_DIR/pulse" ] && PULSE_BIN="$BUILD_DIR/pulse"  # also convert with `pulse data convert`, check equal
+        "$VENV/bin/python" "$ROOT/bench/peers/recbole_sasrec.py" --data "$DATA" --work "$WORK" --name "$NAME" \
+            --pulse "$PULSE_BIN" \
+            --threads "$THREADS" --time-limit "$TIME_LIMIT" --timing-batches "$TIMING_BATCHES" --resume "$RESUME" \
+            "${MODE[@]}" | tee "$WORK/$NAME.recbole.out"
+        tail -n 1 "$WORK/$NAME.recbole.out" >"$RB_JSON"
+        grep -q '"test"' "$RB_JSON" && cp "$RB_JSON" "$RB_QUALITY"
+    else
+        echo "recbole_sasrec.sh: --skip-recbole: reusing $RB_JSON from an earlier run" >&2
+        [ -f "$RB_JSON" ] || echo '{}' >"$RB_JSON"
+    fi
+    LOAD_MID=$(load)
 
-# ---- final JSON line ----
-"$VENV/bin/python" - "$RB_JSON" "$OURS_JSON" "$THREADS" "$LOAD_START" "$LOAD_MID" "$LOAD_END" "$OURS_NOTE" "$DATA" <<'EOF'
+    # ---- 4. ours, same run, same threads ----
+    OURS_JSON="$WORK/$NAME.pulse.json"
+    echo '{}' >"$OURS_JSON"
+    OURS_NOTE=""
+    if [ "$SKIP_OURS" = 1 ]; then
+        OURS_NOTE="skipped (--skip-ours)"
+    elif [ ! -x "$BUILD_DIR/bench_sasrec" ]; then
+        OURS_NOTE="skipped: $BUILD_DIR/bench_sasrec not built (bench/sasrec.c missing on this branch, or run cmake --build)"
+        echo "recbole_sasrec.sh: $OURS_NOTE" >&2
+    else
+        echo "recbole_sasrec.sh: $BUILD_DIR/bench_sasrec --data $DATA --loss ce --epochs $OURS_EPOCHS --threads $THREADS" >&2
+        "$BUILD_DIR/bench_sasrec" --data "$DATA" --loss ce --epochs "$OURS_EPOCHS" --threads "$THREADS" \
+            >"$WORK/$NAME.pulse.out" 2> >(tee "$WORK/$NAME.pulse.err" >&2) ||
+            OURS_NOTE="bench_sasrec failed (rc $?, see $WORK/$NAME.pulse.err)"
+        cat "$WORK/$NAME.pulse.out"
+        grep -E '^\{' "$WORK/$NAME.pulse.out" | tail -n 1 >"$OURS_JSON" || true
+        [ -s "$OURS_JSON" ] || echo '{}' >"$OURS_JSON"
+    fi
+    LOAD_END=$(load)
+
+    # ---- final JSON line ----
+    "$VENV/bin/python" - "$RB_JSON" "$OURS_JSON" "$THREADS" "$LOAD_START" "$LOAD_MID" "$LOAD_END" "$OURS_NOTE" "$DATA" \
+        "$RB_QUALITY" <<'EOF'
 import json, os, sys
-rb_path, ours_path, threads, l0, l1, l2, note, data = sys.argv[1:9]
+rb_path, ours_path, threads, l0, l1, l2, note, data, q_path = sys.argv[1:10]
 def load(p):
     try:
         with open(p) as f:
             return json.loads(f.read().strip() or "{}")
     except (OSError, ValueError):
         return {}
-rb, ours = load(rb_path), load(ours_path)
+rb, ours, q = load(rb_path), load(ours_path), load(q_path)
+if "test" in rb:
+    q, q_src = rb, "this run"
+else:
+    q_src = f"an earlier quality run ({q_path}, {q.get('epochs')} epochs)" if q else None
 def find(obj, keys):
     """first value under any of keys, searching nested objects (bench_sasrec's JSON layout is its own)"""
     if isinstance(obj, dict):
@@ -154,8 +169,8 @@ def find(obj, keys):
             if r is not None:
                 return r
     return None
-ours_spe = find(ours, ["sec_per_epoch", "seconds_per_epoch", "s_per_epoch", "epoch_s"])
-ours_ndcg = find(ours, ["NDCG@10", "ndcg@10", "ndcg10"])
+ours_spe = find(ours, ["seconds_per_epoch", "sec_per_epoch"])
+ours_ndcg = find(ours, ["valid_ndcg10", "NDCG@10", "ndcg@10", "ndcg10"])
 rb_spe = rb.get("sec_per_epoch")
 out = {
     "bench": "sasrec_vs_recbole", "dataset": data, "threads": int(threads),
@@ -167,7 +182,16 @@ out = {
     "pulse": ours if ours else {"note": note or "no JSON from bench_sasrec"},
     "recbole_sec_per_epoch": rb_spe, "pulse_sec_per_epoch": ours_spe,
     "speedup_per_epoch": (rb_spe / ours_spe) if (rb_spe and ours_spe) else None,
-    "recbole_test_NDCG@10": (rb.get("test") or {}).get("ndcg@10"), "pulse_NDCG@10": ours_ndcg,
+    "pulse_epochs": ours.get("epochs"), "pulse_valid_NDCG@10": ours_ndcg,
+    "recbole_quality_from": q_src, "recbole_quality_epochs": q.get("epochs"),
+    "recbole_quality_truncated": q.get("truncated_by_time_limit"),
+    "recbole_valid_NDCG@10": (q.get("valid") or {}).get("ndcg@10"),
+    "recbole_test_NDCG@10": (q.get("test") or {}).get("ndcg@10"),
+    "recbole_test_HR@10": (q.get("test") or {}).get("hit@10"),
 }
 print(json.dumps(out))
 EOF
+}
+
+main "$@"
+exit
