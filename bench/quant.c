@@ -1,12 +1,15 @@
 /* bench/quant.c — throughput of the quantised products per weight type at SmolLM2 / Gemma-3 layer shapes:
  * qmatvec scalar reference vs AVX2 (1 thread), AVX2 with T threads, and qmatmul with N activation rows
- * (batched decode) vs N separate qmatvecs. Weight GB/s and GFLOP/s; one JSON line at the end.
+ * (batched decode) vs N separate qmatvecs, one thread (timed in thread CPU time, the machine may be shared);
+ * and qmatvec with T threads (wall time, the best of many short runs). Weight GB/s and GFLOP/s; one JSON
+ * line at the end.
  * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -16,40 +19,37 @@
 typedef void (*mv_fn)(float *, const void *, int, const float *, int, int);
 
 static double min_time = 0.15;
+static int use_cpu_clock; /* single-thread runs: thread CPU time (the machine may be shared and loaded) */
 
-/* seconds per call, best of repeated timed loops */
-static double time_mv(mv_fn f, float *y, const void *W, int type, const float *x, int rows, int cols) {
-    f(y, W, type, x, rows, cols);
-    double best = 1e30, total = 0;
-    int reps = 1;
-    while (total < min_time) {
-        double t0 = pulse_now();
-        for (int i = 0; i < reps; i++) f(y, W, type, x, rows, cols);
-        double dt = (pulse_now() - t0) / reps;
-        best = dt < best ? dt : best;
-        total += dt * reps;
-        if (dt * reps < 0.02) reps *= 2;
-    }
-    return best;
+static double now(void) {
+    if (!use_cpu_clock) return pulse_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static double time_mm(float *Y, const void *W, int type, const float *X, int N, int rows, int cols,
-                      int loop) {
-    double best = 1e30, total = 0;
+/* seconds per call: the minimum over many short timed runs (each ~0.2 ms or one call), which filters out
+ * the runs where a thread was preempted */
+static double time_call(int kind, float *Y, const void *W, int type, const float *X, int N, int rows,
+                        int cols) {
+    double best = 1e30, t_end = pulse_now() + min_time;
     int reps = 1;
-    while (total < min_time) {
-        double t0 = pulse_now();
+    for (int it = 0; pulse_now() < t_end || it < 3; it++) {
+        double t0 = now();
         for (int i = 0; i < reps; i++) {
-            if (loop)
+            if (kind == 0)
+                pulse_qmatvec_ref(Y, W, type, X, rows, cols);
+            else if (kind == 1)
+                pulse_qmatvec(Y, W, type, X, rows, cols);
+            else if (kind == 2)
+                pulse_qmatmul(Y, W, type, X, N, rows, cols);
+            else
                 for (int n = 0; n < N; n++)
                     pulse_qmatvec(Y + (size_t)n * rows, W, type, X + (size_t)n * cols, rows, cols);
-            else
-                pulse_qmatmul(Y, W, type, X, N, rows, cols);
         }
-        double dt = (pulse_now() - t0) / reps;
-        best = dt < best ? dt : best;
-        total += dt * reps;
-        if (dt * reps < 0.02) reps *= 2;
+        double dt = (now() - t0) / reps;
+        if (dt < best) best = dt;
+        if (dt * reps < 2e-4) reps *= 2;
     }
     return best;
 }
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     printf("avx2: %s, vnni: %s, threads %d, batch N %d\n", pulse_quant_has_avx2() ? "yes" : "no",
            pulse_quant_use_vnni(-1) ? "yes" : "no", threads, N);
     printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s\n", "type", "rows x cols", "ref GB/s",
-           "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm GFLOP/s", "loop GF/s", "mm/loop");
+           "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm1 GF/s", "loop1 GF/s", "mm/loop");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         int t = types[ti];
         for (int si = 0; si < 4; si++) {
@@ -102,12 +102,14 @@ int main(int argc, char **argv) {
             float *X = malloc(sizeof(float) * N * cols), *Y = malloc(sizeof(float) * N * rows);
             for (int i = 0; i < N * cols; i++) X[i] = pulse_rng_normal(&r);
             omp_set_num_threads(1);
-            double t_ref = time_mv(pulse_qmatvec_ref, Y, W, t, X, rows, cols);
-            double t_1 = time_mv(pulse_qmatvec, Y, W, t, X, rows, cols);
+            use_cpu_clock = 1;
+            double t_ref = time_call(0, Y, W, t, X, N, rows, cols);
+            double t_1 = time_call(1, Y, W, t, X, N, rows, cols);
+            double t_mm = time_call(2, Y, W, t, X, N, rows, cols);
+            double t_loop = time_call(3, Y, W, t, X, N, rows, cols);
             omp_set_num_threads(threads);
-            double t_T = time_mv(pulse_qmatvec, Y, W, t, X, rows, cols);
-            double t_mm = time_mm(Y, W, t, X, N, rows, cols, 0);
-            double t_loop = time_mm(Y, W, t, X, N, rows, cols, 1);
+            use_cpu_clock = 0;
+            double t_T = time_call(1, Y, W, t, X, N, rows, cols);
             double flop = 2.0 * rows * cols;
             printf("%-5s %5d x %4d | %9.2f %9.2f %6.1fx | %9.2f %9.2f | %10.2f %10.2f %6.2fx\n",
                    pulse_ggml_type_name(t), rows, cols, wbytes / t_ref / 1e9, wbytes / t_1 / 1e9, t_ref / t_1,
