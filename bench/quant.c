@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "avx2_vs_ref", round(t_ref / t_1 * 10) / 10);
             cJSON_AddNumberToObject(o, "mv_us_T", round(t_T * 1e7) / 10);
             cJSON_AddNumberToObject(o, "mv_gflops_T", round(flop / t_T / 1e7) / 100);
-            cJSON_AddNumberToObject(o, "mm_gflops_T", round(flop * N / t_mm / 1e7) / 100);
+            cJSON_AddNumberToObject(o, "mm_gflops_1", round(flop * N / t_mm / 1e7) / 100);
             cJSON_AddNumberToObject(o, "mm_vs_loop", round(t_loop / t_mm * 100) / 100);
             cJSON_AddItemToArray(res, o);
             free(wf), free(W), free(X), free(Y);
