@@ -414,6 +414,92 @@ static void test_cli(const char *dir) {
     CHECK(system(cmd) != 0);
 }
 
+/* random bytes (and random mixes of tricky pieces) never crash, and every id is in range; valid UTF-8 without
+ * special text round-trips (run under ASan/UBSan in CI) */
+static void test_random(const char *dir) {
+    const char *files[] = {"bpe_gpt2.gguf", "bpe_llama3.gguf", "bpe_smollm.gguf", "spm.gguf",
+                           "spm_prefix.gguf"};
+    static const char *pieces[] = {"a",
+                                   "b",
+                                   "c",
+                                   "h",
+                                   "e",
+                                   "l",
+                                   "o",
+                                   " ",
+                                   "  ",
+                                   "\n",
+                                   "\t",
+                                   "\r",
+                                   "'s",
+                                   "1",
+                                   "123",
+                                   "\xC3\xA9",
+                                   "\xE6\x97\xA5",
+                                   "\xF0\x9F\xA4\x97",
+                                   "<|im_start|>",
+                                   "<sep>",
+                                   "<turn>",
+                                   "<s>",
+                                   ".",
+                                   "!",
+                                   "\xC2\xA0",
+                                   "\xCC\x81",
+                                   "_",
+                                   "-"};
+    pulse_rng r;
+    pulse_rng_seed(&r, 7);
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        pulse_tokenizer *t = NULL;
+        if (pulse_tokenizer_load(path, &t) != PULSE_OK) {
+            CHECK(0);
+            continue;
+        }
+        int all_ok = 1, all_in_range = 1, rt_ok = 1;
+        for (int it = 0; it < 300; it++) {
+            char buf[256];
+            size_t n = 0;
+            if (it % 2 == 0) {
+                n = pulse_rng_below(&r, 64);
+                for (size_t i = 0; i < n; i++) buf[i] = (char)pulse_rng_below(&r, 256);
+            } else {
+                int k = (int)pulse_rng_below(&r, 20);
+                for (int i = 0; i < k; i++) {
+                    const char *pc = pieces[pulse_rng_below(&r, (uint32_t)(sizeof pieces / sizeof *pieces))];
+                    if (it % 4 == 1 && pc[0] == '<') continue; /* round-trip texts: no special text */
+                    memcpy(buf + n, pc, strlen(pc));
+                    n += strlen(pc);
+                }
+            }
+            int ids[512], m = 0;
+            for (int sp = 0; sp < 2; sp++) {
+                pulse_status st = pulse_tokenize(t, buf, n, sp, sp, ids, 512, &m);
+                all_ok &= st == PULSE_OK;
+                for (int i = 0; st == PULSE_OK && i < m; i++)
+                    all_in_range &= ids[i] >= 0 && ids[i] < pulse_tokenizer_n_vocab(t);
+            }
+            if (it % 4 == 1 && !strstr(files[f], "prefix")) {
+                pulse_tokenize(t, buf, n, 0, 0, ids, 512, &m);
+                char *back = NULL;
+                size_t bl = 0;
+                rt_ok &= pulse_detokenize(t, ids, m, 0, &back, &bl) == PULSE_OK && bl == n &&
+                         !memcmp(back, buf, n);
+                free(back);
+            }
+        }
+        CHECK_MSG(all_ok && all_in_range && rt_ok, "%s: ok %d in range %d round trip %d", files[f], all_ok,
+                  all_in_range, rt_ok);
+        /* NULL text with length 0 is fine; NULL with a length is an argument error */
+        int m = -1;
+        CHECK_OK(pulse_tokenize(t, NULL, 0, 0, 0, NULL, 0, &m));
+        CHECK(m == 0);
+        CHECK(pulse_tokenize(t, NULL, 3, 0, 0, NULL, 0, &m) == PULSE_ERR_ARG);
+        pulse_tokenizer_free(t);
+    }
+}
+
 static void test_chat(void) {
     const pulse_chat_msg m[] = {
         {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Bye"}};
@@ -565,7 +651,8 @@ static void test_real(const char *name, const char *path, const char *file) {
     const cJSON *entries = root ? cJSON_GetObjectItemCaseSensitive(root, "entries") : NULL;
     CHECK(cJSON_IsArray(entries) && cJSON_GetArraySize(entries) >= 300);
     if (!path || !entries) {
-        printf("SKIP %s: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", name, file);
+        printf("SKIP %s: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", name,
+               file ? file : "its model");
         cJSON_Delete(root);
         return;
     }
@@ -700,6 +787,7 @@ int main(void) {
     test_bpe(dir);
     test_spm(dir);
     test_cli(dir);
+    test_random(dir);
     test_chat();
     static const struct {
         const char *name, *file;
