@@ -73,19 +73,24 @@ static inline uint64_t hash_bytes(const char *s, size_t n) {
     return h;
 }
 
+/* open addressing; one 64-bit entry per slot: low 32 bits id + 1 (0 = empty), high 32 bits a tag made of 24
+ * hash bits and the key's length (capped at 255), so a probe touches one cache line and compares bytes only
+ * when the tag matches */
 typedef struct {
-    uint32_t *slot; /* id + 1; 0 = empty */
-    uint32_t *hash; /* low 32 bits of the key's hash */
+    uint64_t *slot;
     uint32_t mask;
     uint32_t count;
 } strmap;
+
+static inline uint32_t strmap_tag(uint64_t h, size_t n) {
+    return ((uint32_t)(h >> 8) & 0xFFFFFF00u) | (uint32_t)(n < 255 ? n : 255);
+}
 
 static int strmap_init(strmap *m, size_t expected) {
     size_t cap = 1024;
     while (cap < expected * 2) cap *= 2;
     m->slot = pulse_calloc(cap, sizeof *m->slot);
-    m->hash = pulse_calloc(cap, sizeof *m->hash);
-    if (!m->slot || !m->hash) return -1;
+    if (!m->slot) return -1;
     m->mask = (uint32_t)(cap - 1);
     m->count = 0;
     return 0;
@@ -93,17 +98,16 @@ static int strmap_init(strmap *m, size_t expected) {
 
 static void strmap_free(strmap *m) {
     free(m->slot);
-    free(m->hash);
 }
 
 /* slot index of s, or of the empty slot where it would go */
 static inline uint32_t strmap_probe(const strmap *m, const strtab *t, const char *s, size_t n, uint64_t h) {
-    uint32_t i = (uint32_t)(h >> 32) & m->mask, hv = (uint32_t)h;
+    uint32_t i = (uint32_t)h & m->mask, tag = strmap_tag(h, n);
     for (;;) {
-        uint32_t v = m->slot[i];
+        uint64_t v = m->slot[i];
         if (!v) return i;
-        if (m->hash[i] == hv) {
-            int id = (int)v - 1;
+        if ((uint32_t)(v >> 32) == tag) {
+            int id = (int)(uint32_t)v - 1;
             if (t->len[id] == n && memcmp(strtab_str(t, id), s, n) == 0) return i;
         }
         i = (i + 1) & m->mask;
@@ -112,8 +116,8 @@ static inline uint32_t strmap_probe(const strmap *m, const strtab *t, const char
 
 static inline int strmap_get(const strmap *m, const strtab *t, const char *s, size_t n) {
     uint64_t h = hash_bytes(s, n);
-    uint32_t v = m->slot[strmap_probe(m, t, s, n, h)];
-    return v ? (int)v - 1 : -1;
+    uint64_t v = m->slot[strmap_probe(m, t, s, n, h)];
+    return v ? (int)(uint32_t)v - 1 : -1;
 }
 
 static int strmap_grow(strmap *m, const strtab *t) {
@@ -121,12 +125,11 @@ static int strmap_grow(strmap *m, const strtab *t) {
     if (strmap_init(&nm, (size_t)(m->mask + 1)) != 0) return -1;
     for (uint32_t i = 0; i <= m->mask; i++) {
         if (!m->slot[i]) continue;
-        int id = (int)m->slot[i] - 1;
+        int id = (int)(uint32_t)m->slot[i] - 1;
         uint64_t h = hash_bytes(strtab_str(t, id), t->len[id]);
-        uint32_t j = (uint32_t)(h >> 32) & nm.mask;
+        uint32_t j = (uint32_t)h & nm.mask;
         while (nm.slot[j]) j = (j + 1) & nm.mask;
         nm.slot[j] = m->slot[i];
-        nm.hash[j] = (uint32_t)h;
     }
     nm.count = m->count;
     strmap_free(m);
@@ -141,12 +144,12 @@ static int strmap_put(strmap *m, const strtab *t, int id, int overwrite) {
     size_t n = t->len[id];
     uint64_t h = hash_bytes(s, n);
     uint32_t i = strmap_probe(m, t, s, n, h);
+    uint64_t e = ((uint64_t)strmap_tag(h, n) << 32) | ((uint64_t)(uint32_t)id + 1);
     if (m->slot[i]) {
-        if (overwrite) m->slot[i] = (uint32_t)id + 1;
+        if (overwrite) m->slot[i] = e;
         return 0;
     }
-    m->slot[i] = (uint32_t)id + 1;
-    m->hash[i] = (uint32_t)h;
+    m->slot[i] = e;
     m->count++;
     return 0;
 }
