@@ -10,7 +10,7 @@ the tokenizer pulse re-implements. Run it in the reference environment (scripts/
       -> tests/fixtures/tok_<name>.json: for every corpus line the ids with parse_special off and on (no BOS),
          plus a few invalid-UTF-8 byte strings (hex);
          and tok_<name>-<variant>.json for vocab-only GGUF files derived from those vocabularies with another
-         pre-tokenizer (smollm2: gpt-2, llama-bpe, qwen2, default) or add_space_prefix=true (gemma3), written
+         pre-tokenizer (smollm2: gpt-2, llama-bpe, qwen2, default, gpt-4o) or add_space_prefix=true (gemma3), written
          here with gguf-py exactly as tests/test_lm_tokenizer.c writes them with its own GGUF writer.
 
 Corpus format: one text per line; the escapes \\n \\t \\r \\\\ and \\uXXXX stand for those characters (so texts may
@@ -117,6 +117,11 @@ HAND = [
     "User: Given the purchase history, recommend the next item.\nAssistant: Based on the items, the user likes nail polish.",
     "Rationale: The user bought OPI Nail Lacquer and Essie polish, so they will likely buy a top coat next.",
     "Item 1: \"CND Shellac Power Polish\" | Item 2: 'Maybelline New York Color Sensational' | Item 3: (L'Oreal)",
+    "HTTPServer XMLHttpRequest iPhone macOS McDonald's eBay NASA's ÉCOLE élève ÀbC aÉb",
+    "ΑΒΓ αβγ ΣΊΣΥΦΟΣ Δelta ǅemal ǈj ǋ Straße STRASSE ﬁne ﬀ",
+    "path/to/file.txt C:\\Windows\\System32 ./run.sh --flag=1 //comment\n/* x */",
+    "x=1;y=2\r\nz = x/y\n\n\tw = [1,2,3]\n",
+    "He said: 'HELLO'S world' and 'goodbye'LL'",
 ]
 
 POOL = (list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") * 3 + list("0123456789") * 3 +
@@ -202,7 +207,7 @@ BAD_UTF8 = [b"\xff", b"\xc3(", b"abc\xe2\x82", b"\xf0\x9f\x98", b"\xed\xa0\x80 s
             b"hello \xfe world \x80\x80", b"\xe2\x96", b"caf\xe9 latin-1", b"\xf0\x9f\xa4\x97\xf0\x9f"]
 
 VARIANTS = {"smollm2": [("gpt2", {"pre": "gpt-2"}), ("llama-bpe", {"pre": "llama-bpe"}), ("qwen2", {"pre": "qwen2"}),
-                        ("default", {"pre": "default"})],
+                        ("default", {"pre": "default"}), ("gpt-4o", {"pre": "gpt-4o"})],
             "gemma3": [("prefix", {"add_space_prefix": True})]}
 
 

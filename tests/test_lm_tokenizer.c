@@ -795,11 +795,9 @@ int main(void) {
     static const struct {
         const char *model, *variant, *pre;
         int add_space_prefix;
-    } variants[] = {{"smollm2", "gpt2", "gpt-2", -1},
-                    {"smollm2", "llama-bpe", "llama-bpe", -1},
-                    {"smollm2", "qwen2", "qwen2", -1},
-                    {"smollm2", "default", "default", -1},
-                    {"gemma3", "prefix", NULL, 1}};
+    } variants[] = {{"smollm2", "gpt2", "gpt-2", -1},    {"smollm2", "llama-bpe", "llama-bpe", -1},
+                    {"smollm2", "qwen2", "qwen2", -1},   {"smollm2", "default", "default", -1},
+                    {"smollm2", "gpt-4o", "gpt-4o", -1}, {"gemma3", "prefix", NULL, 1}};
     for (int m = 0; m < 2; m++) {
         char mp[512];
         const char *path = find_model(models[m].file, mp, sizeof mp);

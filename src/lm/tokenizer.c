@@ -217,7 +217,7 @@ static inline int pairmap_get(const pairmap *m, uint32_t l, uint32_t r, int *mer
 /* ------------------------------------------------------------------------------------------------------ */
 /* the tokenizer                                                                                            */
 
-enum { PASS_GPT2, PASS_LLAMA3, PASS_QWEN2, PASS_DIGIT1, PASS_PUNCT, PASS_NUMS, PASS_DIGIT3 };
+enum { PASS_GPT2, PASS_LLAMA3, PASS_QWEN2, PASS_GPT4O, PASS_DIGIT1, PASS_PUNCT, PASS_NUMS, PASS_DIGIT3 };
 /* llama.cpp's token attributes (a bit set: text-based detection adds CONTROL to a token's own type) */
 enum {
     A_UNKNOWN = 1 << 0,
@@ -327,6 +327,7 @@ static int set_pre(pulse_tokenizer *t, const char *pre) {
     static const char *llama3[] = {"llama3",    "llama-v3", "llama-bpe", "falcon3",
                                    "falcon-h1", "pixtral",  "midm-2.0",  "lfm2"};
     static const char *qwen2[] = {"qwen2", "deepseek-r1-qwen", "megrez"};
+    static const char *gpt4o[] = {"gpt-4o", "llama4"};
     snprintf(t->pre, sizeof t->pre, "%s", pre);
     for (size_t i = 0; i < sizeof gpt2 / sizeof *gpt2; i++)
         if (!strcmp(pre, gpt2[i])) {
@@ -352,6 +353,12 @@ static int set_pre(pulse_tokenizer *t, const char *pre) {
     for (size_t i = 0; i < sizeof qwen2 / sizeof *qwen2; i++)
         if (!strcmp(pre, qwen2[i])) {
             t->passes[0] = PASS_QWEN2;
+            t->n_passes = 1;
+            return 0;
+        }
+    for (size_t i = 0; i < sizeof gpt4o / sizeof *gpt4o; i++)
+        if (!strcmp(pre, gpt4o[i])) {
+            t->passes[0] = PASS_GPT4O;
             t->n_passes = 1;
             return 0;
         }
@@ -1211,6 +1218,106 @@ static void split_llama3(split_ctx *c, size_t max_digits) {
     }
 }
 
+/* GPT-4o / Phi-4-mini / Llama-4: llama.cpp runs its adapted regex through std::regex (categories collapsed):
+ *   [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?
+ *  |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|...)?
+ *  |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * "UP" = a letter that is not a-z, "LO" = a letter that is not A-Z (letters beyond ASCII are both). Every
+ * code point starts some alternative, so the matches tile the segment; this reproduces the backtracking by
+ * hand. */
+static inline int g4_up(const split_ctx *c, size_t p) {
+    uint8_t f = sc_flags(c, p);
+    uint32_t cp = sc_cpt(c, p);
+    return f && IS_L(f) && !(cp >= 'a' && cp <= 'z');
+}
+static inline int g4_lo(const split_ctx *c, size_t p) {
+    uint8_t f = sc_flags(c, p);
+    uint32_t cp = sc_cpt(c, p);
+    return f && IS_L(f) && !(cp >= 'A' && cp <= 'Z');
+}
+static size_t g4_contraction(const split_ctx *c, size_t e) {
+    if (sc_cpt(c, e) != '\'') return e;
+    uint32_t a = ascii_lower(sc_cpt(c, e + 1)), b = ascii_lower(sc_cpt(c, e + 2));
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return e + 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return e + 3;
+    return e;
+}
+
+static void split_gpt4o(split_ctx *c) {
+    for (size_t pos = c->ini; pos < c->end;) {
+        uint32_t cpt = sc_cpt(c, pos);
+        uint8_t flags = sc_flags(c, pos);
+        /* the optional prefix: not \r \n, not a letter, not a number (the letters must follow it) */
+        size_t q = pos;
+        if (!(cpt == '\r' || cpt == '\n' || IS_L(flags) || IS_N(flags))) q = pos + 1;
+        if (q == pos || g4_up(c, q) || g4_lo(c, q)) {
+            /* alternative 1: UP* LO+ (greedy UP*, backtracking until a LO follows) */
+            size_t a = 0;
+            while (g4_up(c, q + a)) a++;
+            size_t end = 0;
+            for (size_t j = a + 1; j-- > 0;)
+                if (g4_lo(c, q + j)) {
+                    size_t b = 0;
+                    while (g4_lo(c, q + j + b)) b++;
+                    end = q + j + b;
+                    break;
+                }
+            /* alternative 2: UP+ LO* */
+            if (!end && a > 0) {
+                size_t b = 0;
+                while (g4_lo(c, q + a + b)) b++;
+                end = q + a + b;
+            }
+            if (end) {
+                end = g4_contraction(c, end);
+                sc_add(c, end);
+                pos = end;
+                continue;
+            }
+        }
+        /* \p{N}{1,3} */
+        if (IS_N(flags) && flags) {
+            size_t n = 0;
+            while (n < 3 && IS_N(sc_flags(c, pos + n)) && sc_flags(c, pos + n)) n++;
+            pos += n;
+            sc_add(c, pos);
+            continue;
+        }
+        /* <space>?[^\s\p{L}\p{N}]+[\r\n/]* */
+        uint8_t f2 = cpt == ' ' ? sc_flags(c, pos + 1) : flags;
+        if (!(IS_WS(f2) || IS_L(f2) || IS_N(f2)) && f2) {
+            pos += (cpt == ' ');
+            while (!(IS_WS(f2) || IS_L(f2) || IS_N(f2)) && f2) f2 = sc_flags(c, ++pos);
+            uint32_t c2 = sc_cpt(c, pos);
+            while (c2 == '\r' || c2 == '\n' || c2 == '/') c2 = sc_cpt(c, ++pos);
+            sc_add(c, pos);
+            continue;
+        }
+        size_t nws = 0, last_rn = 0;
+        while (IS_WS(sc_flags(c, pos + nws))) {
+            uint32_t c2 = sc_cpt(c, pos + nws);
+            if (c2 == '\r' || c2 == '\n') last_rn = pos + nws + 1;
+            nws++;
+        }
+        if (last_rn > 0) {
+            pos = last_rn;
+            sc_add(c, pos);
+            continue;
+        }
+        if (nws > 1 && sc_cpt(c, pos + nws) != 0xFFFFFFFFu) {
+            pos += nws - 1;
+            sc_add(c, pos);
+            continue;
+        }
+        if (nws > 0) {
+            pos += nws;
+            sc_add(c, pos);
+            continue;
+        }
+        sc_add(c, ++pos);
+    }
+}
+
 /* the std::regex passes: every match and every gap between matches becomes a segment */
 static inline int punct_like(uint32_t cp, uint8_t f) {
     return IS_P(f) || cp == '$' || cp == '+' || cp == '<' || cp == '=' || cp == '>' || cp == '^' ||
@@ -1349,6 +1456,8 @@ static pulse_status bpe_fragment(const pulse_tokenizer *t, work *w, const char *
                 split_llama3(&c, 3);
             else if (pass == PASS_QWEN2)
                 split_llama3(&c, 1);
+            else if (pass == PASS_GPT4O)
+                split_gpt4o(&c);
             else
                 split_regex(&c, pass);
             start = c.end;
