@@ -14,11 +14,11 @@ void pk_blas_single(void) {
     if (openblas_get_parallel() == 1 && openblas_get_num_threads() > 1) openblas_set_num_threads(1);
 }
 
-static int pk_threads_for(double flops) {
+/* threads for a product of `work` units: one thread per `per_thread` units, at most the OpenMP maximum */
+static int pk_threads_for(double work, double per_thread) {
     if (omp_in_parallel()) return 1;
     int nth = omp_get_max_threads();
-    /* about 1 MFLOP per thread before splitting pays */
-    int by_work = (int)(flops / 1.0e6);
+    int by_work = (int)(work / per_thread);
     if (by_work < nth) nth = by_work;
     return nth < 1 ? 1 : nth;
 }
@@ -37,7 +37,7 @@ void pk_sgemm(int transA, int transB, int M, int N, int K, float alpha, const fl
     pk_blas_single();
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
-    int nth = pk_threads_for(2.0 * M * N * (double)K);
+    int nth = pk_threads_for(2.0 * M * N * (double)K, 1.0e6); /* ~20 us of sgemm per thread */
     if (nth <= 1) {
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -66,7 +66,8 @@ void pk_sgemv(int trans, int M, int N, float alpha, const float *A, int lda, con
     if (M <= 0 || N <= 0) return;
     pk_blas_single();
     int ylen = trans ? N : M;
-    int nth = pk_threads_for(2.0 * M * (double)N * 4.0); /* memory-bound: split later than sgemm */
+    /* memory-bound (one pass over A): split only for matrices of 1M+ floats per thread */
+    int nth = pk_threads_for((double)M * N, 1.0e6);
     if (nth <= 1) {
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1, beta, y, 1);
         return;
@@ -87,7 +88,7 @@ void pk_sgemv(int trans, int M, int N, float alpha, const float *A, int lda, con
 void pk_sger(int M, int N, float alpha, const float *x, const float *y, float *A, int lda) {
     if (M <= 0 || N <= 0) return;
     pk_blas_single();
-    int nth = pk_threads_for(2.0 * M * (double)N * 4.0);
+    int nth = pk_threads_for((double)M * N, 1.0e6);
     if (nth <= 1) {
         cblas_sger(CblasRowMajor, M, N, alpha, x, 1, y, 1, A, lda);
         return;
