@@ -208,17 +208,18 @@ pulse_status pulse_safetensors_open(pulse_safetensors **out, const char *path) {
         pulse_safetensors_close(st);
         return rc;
     }
-    if (st->map.size < 8) {
+    size_t fsize = st->map.size;
+    if (fsize < 8) {
         pulse_safetensors_close(st);
         return pulse_set_error(PULSE_ERR_FORMAT, "%s: %zu bytes, too short for a safetensors header", path,
-                               st->map.size);
+                               fsize);
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | st->map.data[i];
-    if (hlen > ST_MAX_HEADER || hlen > st->map.size - 8) {
+    if (hlen > ST_MAX_HEADER || hlen > fsize - 8) {
         pulse_safetensors_close(st);
         return pulse_set_error(PULSE_ERR_FORMAT, "%s: header length %llu exceeds the file (%zu bytes)", path,
-                               (unsigned long long)hlen, st->map.size);
+                               (unsigned long long)hlen, fsize);
     }
     rc = parse_header(st, (const char *)st->map.data + 8, (size_t)hlen, st->map.size - 8 - (size_t)hlen);
     if (rc != PULSE_OK) {
