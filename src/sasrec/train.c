@@ -349,7 +349,6 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
             }
         }
         s.train_seconds += pulse_now() - t0;
-        if (epoch >= p->epochs) s.finished = 1;
         if (p->checkpoint) {
             st = ckpt_save(m, &s, best, p->checkpoint);
             if (st) break;

@@ -1,0 +1,368 @@
+/* tools/pulse/cmd_sasrec.c — `pulse sasrec train|eval|similar`: argument parsing and printing around the
+ * SASRec library calls (pulse/sasrec.h). Measuring commands end with one JSON line on stdout. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pulse/data.h"
+#include "pulse/eval.h"
+#include "pulse/sasrec.h"
+
+static cJSON *metrics_json(const pulse_metrics *m) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "HR@1", m->hr1);
+    cJSON_AddNumberToObject(o, "HR@5", m->hr5);
+    cJSON_AddNumberToObject(o, "HR@10", m->hr10);
+    cJSON_AddNumberToObject(o, "HR@20", m->hr20);
+    cJSON_AddNumberToObject(o, "NDCG@5", m->ndcg5);
+    cJSON_AddNumberToObject(o, "NDCG@10", m->ndcg10);
+    cJSON_AddNumberToObject(o, "NDCG@20", m->ndcg20);
+    cJSON_AddNumberToObject(o, "MRR", m->mrr);
+    return o;
+}
+
+static void print_metrics(const char *what, const pulse_metrics *m) {
+    fprintf(
+        stderr,
+        "%s (%d users): HR@1 %.4f HR@5 %.4f HR@10 %.4f HR@20 %.4f NDCG@5 %.4f NDCG@10 %.4f NDCG@20 %.4f MRR "
+        "%.4f\n",
+        what, m->n_users, m->hr1, m->hr5, m->hr10, m->hr20, m->ndcg5, m->ndcg10, m->ndcg20, m->mrr);
+}
+
+static int load_data(const char *dir, pulse_dataset **ds) {
+    if (!dir) {
+        fprintf(stderr, "pulse sasrec: --data DIR is required\n");
+        return 2;
+    }
+    pulse_data_params dp = pulse_data_default_params();
+    if (pulse_dataset_load(dir, &dp, ds)) return cli_fail("loading the dataset");
+    return 0;
+}
+
+static int cmd_sasrec_train(int argc, char **argv) {
+    pulse_sasrec_params p = pulse_sasrec_default_params();
+    const char *data = NULL, *out = NULL, *loss = "ce";
+    int seed = 42, threads = 0, resume = 0;
+    const cli_opt opts[] = {
+        {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
+        {"--out|-o", CLI_STR, &out, "model file to write (required); the checkpoint is FILE.ckpt"},
+        {"--loss", CLI_STR, &loss, "ce (full softmax, default) or bce (one sampled negative, the original)"},
+        {"--epochs", CLI_INT, &p.epochs, "maximum epochs (default 200)"},
+        {"--seed", CLI_INT, &seed, "random seed (default 42)"},
+        {"--dim", CLI_INT, &p.dim, "hidden size (default 64)"},
+        {"--blocks", CLI_INT, &p.blocks, "self-attention blocks (default 2)"},
+        {"--heads", CLI_INT, &p.heads, "attention heads (default 1)"},
+        {"--dropout", CLI_FLOAT, &p.dropout, "dropout (default 0.2 for ce, 0.5 for bce)"},
+        {"--maxlen", CLI_INT, &p.maxlen, "maximum sequence length (default 50)"},
+        {"--batch", CLI_INT, &p.batch, "batch size (default 128)"},
+        {"--lr", CLI_FLOAT, &p.lr, "Adam learning rate (default 0.001)"},
+        {"--patience", CLI_INT, &p.patience,
+         "evaluations without improvement before stopping (default 10 ce, 20 bce)"},
+        {"--eval-every", CLI_INT, &p.eval_every, "validate every k epochs (default 1)"},
+        {"--eval-users", CLI_INT, &p.eval_users, "users in the per-epoch validation (default all)"},
+        {"--threads", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)"},
+        {"--resume", CLI_FLAG, &resume, "continue from FILE.ckpt when it exists"},
+    };
+    int r = cli_parse(
+        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+        "usage: pulse sasrec train --data DIR --out FILE [options]\n"
+        "Train SASRec on the leave-one-out train prefixes, keep the best valid NDCG@10 model, print its "
+        "test metrics (full ranking, history masked).",
+        NULL, 0, NULL);
+    if (r) return r == 1 ? 0 : 2;
+    if (!out) {
+        fprintf(stderr, "pulse sasrec train: --out FILE is required\n");
+        return 2;
+    }
+    if (strcmp(loss, "ce") == 0)
+        p.loss = PULSE_SASREC_CE;
+    else if (strcmp(loss, "bce") == 0)
+        p.loss = PULSE_SASREC_BCE;
+    else {
+        fprintf(stderr, "pulse sasrec train: --loss expects ce or bce, found '%s'\n", loss);
+        return 2;
+    }
+    p.seed = (uint64_t)(int64_t)seed;
+    if (threads > 0) pulse_set_num_threads(threads);
+    char ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
+    p.checkpoint = ckpt;
+    p.resume = resume;
+    pulse_dataset *ds = NULL;
+    if ((r = load_data(data, &ds))) return r;
+    pulse_sasrec *m = NULL;
+    if (pulse_sasrec_create(pulse_dataset_n_items(ds), &p, &m)) {
+        pulse_dataset_free(ds);
+        return cli_fail("sasrec train");
+    }
+    fprintf(stderr,
+            "sasrec train: %s  users %d items %d  loss %s dim %d blocks %d heads %d dropout %.2f maxlen %d "
+            "batch %d "
+            "lr %g  epochs <= %d patience %d  threads %d\n",
+            pulse_dataset_name(ds), pulse_dataset_n_users(ds), pulse_dataset_n_items(ds), loss, p.dim,
+            p.blocks, p.heads, (double)pulse_sasrec_effective_dropout(&p), p.maxlen, p.batch, (double)p.lr,
+            p.epochs, pulse_sasrec_effective_patience(&p), pulse_get_num_threads());
+    pulse_sasrec_train_report rep;
+    int rc = 0;
+    if (pulse_sasrec_train(m, ds, &p, &rep))
+        rc = cli_fail("sasrec train");
+    else if (pulse_sasrec_save(m, out))
+        rc = cli_fail("saving the model");
+    else {
+        print_metrics("valid (best model)", &rep.valid);
+        print_metrics("test (best model)", &rep.test);
+        fprintf(stderr, "sasrec train: best epoch %d of %d, %.1f s (%.2f s/epoch), model written to %s\n",
+                rep.best_epoch, rep.epochs_run, rep.train_seconds, rep.seconds_per_epoch, out);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));
+        cJSON_AddStringToObject(o, "model", "sasrec");
+        cJSON_AddStringToObject(o, "protocol", "full");
+        cJSON_AddStringToObject(o, "split", "test");
+        cJSON_AddStringToObject(o, "loss", loss);
+        cJSON_AddItemToObject(o, "metrics", metrics_json(&rep.test));
+        cJSON_AddItemToObject(o, "valid_metrics", metrics_json(&rep.valid));
+        cJSON_AddNumberToObject(o, "users", rep.test.n_users);
+        cJSON_AddNumberToObject(o, "best_epoch", rep.best_epoch);
+        cJSON_AddNumberToObject(o, "epochs", rep.epochs_run);
+        cJSON_AddNumberToObject(o, "train_seconds", rep.train_seconds);
+        cJSON_AddNumberToObject(o, "seconds_per_epoch", rep.seconds_per_epoch);
+        cJSON_AddNumberToObject(o, "threads", pulse_get_num_threads());
+        cJSON *hp = cJSON_CreateObject();
+        cJSON_AddNumberToObject(hp, "dim", p.dim);
+        cJSON_AddNumberToObject(hp, "blocks", p.blocks);
+        cJSON_AddNumberToObject(hp, "heads", p.heads);
+        cJSON_AddNumberToObject(hp, "dropout", (double)pulse_sasrec_effective_dropout(&p));
+        cJSON_AddNumberToObject(hp, "maxlen", p.maxlen);
+        cJSON_AddNumberToObject(hp, "batch", p.batch);
+        cJSON_AddNumberToObject(hp, "lr", (double)p.lr);
+        cJSON_AddNumberToObject(hp, "seed", seed);
+        cJSON_AddItemToObject(o, "params", hp);
+        cJSON_AddStringToObject(o, "model_file", out);
+        cli_print_json(o);
+    }
+    pulse_sasrec_free(m);
+    pulse_dataset_free(ds);
+    return rc;
+}
+
+static int load_model(const char *path, const pulse_dataset *ds, pulse_sasrec **m) {
+    if (!path) {
+        fprintf(stderr, "pulse sasrec: --model FILE is required\n");
+        return 2;
+    }
+    if (pulse_sasrec_load(path, m)) return cli_fail("loading the model");
+    if (pulse_sasrec_n_items(*m) != pulse_dataset_n_items(ds)) {
+        fprintf(stderr, "pulse sasrec: the model %s has %d items but the dataset %s has %d\n", path,
+                pulse_sasrec_n_items(*m), pulse_dataset_name(ds), pulse_dataset_n_items(ds));
+        pulse_sasrec_free(*m);
+        *m = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_sasrec_eval(int argc, char **argv) {
+    const char *data = NULL, *model = NULL, *protocol = "full", *split = "test";
+    pulse_eval_params ep = pulse_eval_default_params();
+    int seed = (int)ep.seed, threads = 0;
+    const cli_opt opts[] = {
+        {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
+        {"--model|-m", CLI_STR, &model, "model file from `pulse sasrec train` (required)"},
+        {"--protocol", CLI_STR, &protocol, "full (all items, history masked; default) or sampled"},
+        {"--candidates", CLI_INT, &ep.n_candidates,
+         "sampled protocol: list size incl. the positive (default 20)"},
+        {"--split", CLI_STR, &split, "test (default) or valid"},
+        {"--seed", CLI_INT, &seed, "sampled protocol: negatives seed (default 42)"},
+        {"--max-users", CLI_INT, &ep.max_users, "evaluate the first N users only (default all)"},
+        {"--threads", CLI_INT, &threads, "threads"},
+    };
+    int r = cli_parse(
+        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+        "usage: pulse sasrec eval --data DIR --model FILE [--protocol full|sampled] [--candidates N] "
+        "[--split test|valid]",
+        NULL, 0, NULL);
+    if (r) return r == 1 ? 0 : 2;
+    if (strcmp(protocol, "full") == 0)
+        ep.protocol = PULSE_PROTOCOL_FULL;
+    else if (strcmp(protocol, "sampled") == 0)
+        ep.protocol = PULSE_PROTOCOL_SAMPLED;
+    else {
+        fprintf(stderr, "pulse sasrec eval: --protocol expects full or sampled, found '%s'\n", protocol);
+        return 2;
+    }
+    if (strcmp(split, "test") == 0)
+        ep.split = PULSE_SPLIT_TEST;
+    else if (strcmp(split, "valid") == 0)
+        ep.split = PULSE_SPLIT_VALID;
+    else {
+        fprintf(stderr, "pulse sasrec eval: --split expects test or valid, found '%s'\n", split);
+        return 2;
+    }
+    ep.seed = (uint64_t)(int64_t)seed;
+    if (threads > 0) pulse_set_num_threads(threads);
+    pulse_dataset *ds = NULL;
+    if ((r = load_data(data, &ds))) return r;
+    pulse_sasrec *m = NULL;
+    if ((r = load_model(model, ds, &m))) {
+        pulse_dataset_free(ds);
+        return r;
+    }
+    pulse_metrics met;
+    double t0 = pulse_now();
+    int rc = 0;
+    if (pulse_sasrec_evaluate(m, ds, &ep, &met))
+        rc = cli_fail("sasrec eval");
+    else {
+        print_metrics(split, &met);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));
+        cJSON_AddStringToObject(o, "model", "sasrec");
+        cJSON_AddStringToObject(o, "protocol", protocol);
+        if (ep.protocol == PULSE_PROTOCOL_SAMPLED) cJSON_AddNumberToObject(o, "candidates", ep.n_candidates);
+        cJSON_AddStringToObject(o, "split", split);
+        cJSON_AddItemToObject(o, "metrics", metrics_json(&met));
+        cJSON_AddNumberToObject(o, "users", met.n_users);
+        cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
+        cli_print_json(o);
+    }
+    pulse_sasrec_free(m);
+    pulse_dataset_free(ds);
+    return rc;
+}
+
+/* one JSONL line per user into buf (grown as needed) */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} strbuf;
+
+static int sb_add(strbuf *b, const char *s) {
+    size_t l = strlen(s);
+    if (b->len + l + 2 > b->cap) {
+        size_t nc = (b->cap ? b->cap * 2 : 1 << 20) + l;
+        char *np = realloc(b->p, nc);
+        if (!np) return -1;
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, l);
+    b->len += l;
+    b->p[b->len++] = '\n';
+    return 0;
+}
+
+static int cmd_sasrec_similar(int argc, char **argv) {
+    const char *data = NULL, *model = NULL, *out = NULL, *upto = "test";
+    int k = 5, threads = 0;
+    const cli_opt opts[] = {
+        {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
+        {"--model|-m", CLI_STR, &model, "model file (required)"},
+        {"--k", CLI_INT, &k, "similar users per user (default 5)"},
+        {"--out|-o", CLI_STR, &out, "JSONL file to write (default: stdout)"},
+        {"--history", CLI_STR, &upto,
+         "user history for the vector: test (all but the test item, default), valid (train prefix), all"},
+        {"--threads", CLI_INT, &threads, "threads"},
+    };
+    int r = cli_parse(
+        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+        "usage: pulse sasrec similar --data DIR --model FILE [--k 5] [--out FILE.jsonl]\n"
+        "Per-user vector = SASRec's final hidden state at the last history position; prints the top-k "
+        "most cosine-similar other users as JSONL {\"user\",\"user_key\",\"similar\":[{\"user\","
+        "\"cosine\"}]}.",
+        NULL, 0, NULL);
+    if (r) return r == 1 ? 0 : 2;
+    pulse_split sp;
+    if (strcmp(upto, "test") == 0)
+        sp = PULSE_SPLIT_TEST;
+    else if (strcmp(upto, "valid") == 0)
+        sp = PULSE_SPLIT_VALID;
+    else if (strcmp(upto, "all") == 0)
+        sp = PULSE_SPLIT_TRAIN;
+    else {
+        fprintf(stderr, "pulse sasrec similar: --history expects test, valid or all, found '%s'\n", upto);
+        return 2;
+    }
+    if (k < 1) {
+        fprintf(stderr, "pulse sasrec similar: --k must be >= 1\n");
+        return 2;
+    }
+    if (threads > 0) pulse_set_num_threads(threads);
+    pulse_dataset *ds = NULL;
+    if ((r = load_data(data, &ds))) return r;
+    pulse_sasrec *m = NULL;
+    if ((r = load_model(model, ds, &m))) {
+        pulse_dataset_free(ds);
+        return r;
+    }
+    double t0 = pulse_now();
+    int nu = pulse_dataset_n_users(ds), d = pulse_sasrec_dim(m), rc = 0;
+    float *vecs = malloc(sizeof(float) * (size_t)nu * d + 1),
+          *cs = malloc(sizeof(float) * (size_t)nu * k + 1);
+    int *idx = malloc(sizeof(int) * (size_t)nu * k + 1);
+    strbuf sb = {0};
+    if (!vecs || !cs || !idx) {
+        fprintf(stderr, "pulse sasrec similar: out of memory\n");
+        rc = 1;
+    } else if (pulse_sasrec_user_vectors(m, ds, sp, vecs) || pulse_sasrec_similar(vecs, nu, d, k, idx, cs)) {
+        rc = cli_fail("sasrec similar");
+    } else {
+        for (int u = 0; u < nu && !rc; u++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "user", u);
+            cJSON_AddStringToObject(o, "user_key", pulse_dataset_user_key(ds, u));
+            cJSON *arr = cJSON_AddArrayToObject(o, "similar");
+            for (int j = 0; j < k; j++) {
+                int v = idx[(size_t)u * k + j];
+                if (v < 0) break;
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddNumberToObject(e, "user", v);
+                cJSON_AddNumberToObject(e, "cosine", (double)cs[(size_t)u * k + j]);
+                cJSON_AddItemToArray(arr, e);
+            }
+            char *line = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (!line) {
+                rc = 1;
+                break;
+            }
+            if (out) {
+                if (sb_add(&sb, line)) rc = 1;
+            } else {
+                puts(line);
+            }
+            cJSON_free(line);
+        }
+        if (rc) fprintf(stderr, "pulse sasrec similar: out of memory\n");
+        if (!rc && out) {
+            if (pulse_write_file_atomic(out, sb.p ? sb.p : "", sb.len)) rc = cli_fail("writing the JSONL");
+        }
+        if (!rc && out) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));
+            cJSON_AddStringToObject(o, "model", "sasrec");
+            cJSON_AddNumberToObject(o, "users", nu);
+            cJSON_AddNumberToObject(o, "k", k);
+            cJSON_AddStringToObject(o, "out", out);
+            cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
+            cli_print_json(o);
+        }
+    }
+    free(sb.p);
+    free(vecs);
+    free(cs);
+    free(idx);
+    pulse_sasrec_free(m);
+    pulse_dataset_free(ds);
+    return rc;
+}
+
+int cmd_sasrec(int argc, char **argv) {
+    const cli_cmd cmds[] = {
+        {"train", cmd_sasrec_train,
+         "train SASRec (CE or BCE), keep the best valid model, report test metrics"},
+        {"eval", cmd_sasrec_eval, "evaluate a saved model (full ranking or sampled candidates)"},
+        {"similar", cmd_sasrec_similar, "top-k most similar users by cosine of SASRec user vectors (JSONL)"},
+    };
+    return cli_dispatch("pulse sasrec", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
+}
