@@ -136,7 +136,8 @@ static pulse_status ckpt_load(pulse_sasrec *m, train_state *s, float *best, cons
 }
 
 typedef struct {
-    int *users, n_users; /* users with >= 2 training items */
+    int *users, n_users; /* users with >= 2 training items, in this epoch's order */
+    int *base;           /* the same users in dataset order (each epoch shuffles a fresh copy: resumable) */
     int *in, *tg, *ng;   /* (B, T) */
     int *stamp;          /* (V) */
     int stamp_id;
@@ -144,6 +145,7 @@ typedef struct {
 
 static void batcher_free(batcher *b) {
     free(b->users);
+    free(b->base);
     free(b->in);
     free(b->tg);
     free(b->ng);
@@ -154,16 +156,17 @@ static pulse_status batcher_init(batcher *b, const pulse_dataset *ds, int B, int
     memset(b, 0, sizeof *b);
     int nu = pulse_dataset_n_users(ds);
     b->users = pulse_malloc(sizeof(int) * (size_t)(nu > 0 ? nu : 1));
+    b->base = pulse_malloc(sizeof(int) * (size_t)(nu > 0 ? nu : 1));
     b->in = pulse_malloc(sizeof(int) * (size_t)B * T);
     b->tg = pulse_malloc(sizeof(int) * (size_t)B * T);
     b->ng = pulse_malloc(sizeof(int) * (size_t)B * T);
     b->stamp = pulse_calloc((size_t)V, sizeof(int));
-    if (!b->users || !b->in || !b->tg || !b->ng || !b->stamp) {
+    if (!b->users || !b->base || !b->in || !b->tg || !b->ng || !b->stamp) {
         batcher_free(b);
         return PULSE_ERR_NOMEM;
     }
     for (int u = 0; u < nu; u++)
-        if (pulse_split_train_len(ds, u) >= 2) b->users[b->n_users++] = u;
+        if (pulse_split_train_len(ds, u) >= 2) b->base[b->n_users++] = u;
     if (b->n_users == 0) {
         batcher_free(b);
         return pulse_set_error(PULSE_ERR_ARG, "sasrec: no user has 2 or more training items");
@@ -215,6 +218,7 @@ static void batcher_fill(batcher *bt, const pulse_dataset *ds, const int *users,
 static pulse_status run_epoch(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *p,
                               batcher *bt, int epoch, double *mean_loss) {
     const int B = p->batch, T = m->T, bce = m->loss == PULSE_SASREC_BCE;
+    memcpy(bt->users, bt->base, sizeof(int) * (size_t)bt->n_users);
     pulse_rng_shuffle_int(&m->rng, bt->users, (size_t)bt->n_users);
     int nb = (bt->n_users + B - 1) / B;
     char label[64], extra[64];
