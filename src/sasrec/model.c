@@ -170,37 +170,42 @@ pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *p, puls
     return PULSE_OK;
 }
 
+/* Every activation buffer, for free/alloc: pointer to the field and its size in elements of B*T*C (big),
+ * B*T (row) or B*NH*T*T (att). */
+#define ACT_FIELDS(X)                                                                                        \
+    X(emb, big)                                                                                              \
+    X(x0, big) X(lnf, big) X(lnf_mean, row) X(lnf_rstd, row) X(scratch, big) X(attyp, big) X(dx, big)        \
+        X(dx2, big) X(dlnf, big) X(d_ln2, big) X(d_h2, big) X(d_h1r, big) X(d_h1d, big) X(d_h1, big)         \
+            X(d_xmid, big) X(d_atty, big) X(d_q, big) X(d_k, big) X(d_v, big) X(d_Q, big) X(d_attyp, big)    \
+                X(d_qp, big) X(d_kp, big) X(d_vp, big) X(d_att, att) X(ids, row) X(keymask, row)             \
+                    X(pids, row) X(ppos, row) X(pmap, row) X(lastrow, b) X(emb_mask, big) X(rows, row)       \
+                        X(tg, row) X(ng, row) X(bx, row2) X(by, row2) X(bdx, row2)
+#define BLOCK_FIELDS(X)                                                                                      \
+    X(ln1, big)                                                                                              \
+    X(ln1_mean, row) X(ln1_rstd, row) X(q, big) X(k, big) X(v, big) X(att, att) X(atty, big) X(xmid, big)    \
+        X(ln2, big) X(ln2_mean, row) X(ln2_rstd, row) X(h1, big) X(h1d, big) X(h1r, big) X(h2, big)          \
+            X(h2d, big) X(mask1, big) X(mask2, big) X(xout, big)
+
 static void free_acts(pulse_sasrec *m) {
     if (m->acts) {
         for (int l = 0; l < m->L; l++) {
             sasrec_block_acts *a = &m->acts[l];
-            float *fs[] = {a->ln1, a->ln1_mean, a->ln1_rstd, a->q,  a->k,   a->v,   a->att, a->atty, a->xmid,
-                           a->ln2, a->ln2_mean, a->ln2_rstd, a->h1, a->h1d, a->h1r, a->h2,  a->h2d,  a->xout};
-            for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-            free(a->mask1);
-            free(a->mask2);
+#define FREE_B(f, sz) free(a->f);
+            BLOCK_FIELDS(FREE_B)
+#undef FREE_B
         }
         free(m->acts);
         m->acts = NULL;
     }
-    float *fs[] = {m->tmask,  m->emb,    m->x0,     m->lnf,  m->lnf_mean, m->lnf_rstd, m->dx,
-                   m->dx2,    m->dlnf,   m->d_ln2,  m->d_h2, m->d_h1r,    m->d_h1d,    m->d_h1,
-                   m->d_xmid, m->d_atty, m->d_q,    m->d_k,  m->d_v,      m->d_Q,      m->d_att,
-                   m->hv,     m->dhv,    m->logits, m->bx,   m->by,       m->bdx};
-    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-    free(m->ids);
-    free(m->keymask);
-    free(m->emb_mask);
-    free(m->rows);
-    free(m->tg);
-    free(m->ng);
-    m->tmask = m->emb = m->x0 = m->lnf = m->lnf_mean = m->lnf_rstd = NULL;
-    m->dx = m->dx2 = m->dlnf = m->d_ln2 = m->d_h2 = m->d_h1r = m->d_h1d = m->d_h1 = NULL;
-    m->d_xmid = m->d_atty = m->d_q = m->d_k = m->d_v = m->d_Q = m->d_att = NULL;
-    m->hv = m->dhv = m->logits = m->bx = m->by = m->bdx = NULL;
-    m->ids = NULL;
-    m->keymask = m->emb_mask = NULL;
-    m->rows = m->tg = m->ng = NULL;
+#define FREE_M(f, sz)                                                                                        \
+    free(m->f);                                                                                              \
+    m->f = NULL;
+    ACT_FIELDS(FREE_M)
+#undef FREE_M
+    free(m->hv);
+    free(m->dhv);
+    free(m->logits);
+    m->hv = m->dhv = m->logits = NULL;
     m->B_cap = 0;
 }
 
@@ -219,77 +224,35 @@ void pulse_sasrec_free(pulse_sasrec *m) {
 pulse_status sasrec_alloc_acts(pulse_sasrec *m, int B_cap) {
     if (m->B_cap >= B_cap) return PULSE_OK;
     free_acts(m);
-    size_t BT = (size_t)B_cap * m->T, BTC = BT * m->C, att = (size_t)B_cap * m->NH * m->T * m->T;
+    const size_t row = (size_t)B_cap * m->T, big = row * m->C, att = (size_t)B_cap * m->NH * m->T * m->T,
+                 b = (size_t)B_cap, row2 = 2 * row;
+    (void)b;
     int ok = 1;
-#define FA(ptr, n)                                                                                           \
+    m->acts = calloc((size_t)m->L, sizeof(sasrec_block_acts));
+    if (!m->acts) return pulse_set_error(PULSE_ERR_NOMEM, "sasrec: out of memory for activations");
+#define ALLOC(ptr, n)                                                                                        \
     do {                                                                                                     \
         (ptr) = malloc(sizeof(*(ptr)) * (n));                                                                \
         ok = ok && (ptr) != NULL;                                                                            \
-    } while (0)
-    m->acts = calloc((size_t)m->L, sizeof(sasrec_block_acts));
-    if (!m->acts) return pulse_set_error(PULSE_ERR_NOMEM, "sasrec: out of memory for activations");
+    } while (0);
     for (int l = 0; l < m->L; l++) {
         sasrec_block_acts *a = &m->acts[l];
-        FA(a->ln1, BTC);
-        FA(a->ln1_mean, BT);
-        FA(a->ln1_rstd, BT);
-        FA(a->q, BTC);
-        FA(a->k, BTC);
-        FA(a->v, BTC);
-        FA(a->att, att);
-        FA(a->atty, BTC);
-        FA(a->xmid, BTC);
-        FA(a->ln2, BTC);
-        FA(a->ln2_mean, BT);
-        FA(a->ln2_rstd, BT);
-        FA(a->h1, BTC);
-        FA(a->h1d, BTC);
-        FA(a->h1r, BTC);
-        FA(a->h2, BTC);
-        FA(a->h2d, BTC);
-        FA(a->mask1, BTC);
-        FA(a->mask2, BTC);
-        FA(a->xout, BTC);
+#define ALLOC_B(f, sz) ALLOC(a->f, sz)
+        BLOCK_FIELDS(ALLOC_B)
+#undef ALLOC_B
     }
-    FA(m->ids, BT);
-    FA(m->tmask, BT);
-    FA(m->keymask, BT);
-    FA(m->emb, BTC);
-    FA(m->emb_mask, BTC);
-    FA(m->x0, BTC);
-    FA(m->lnf, BTC);
-    FA(m->lnf_mean, BT);
-    FA(m->lnf_rstd, BT);
-    FA(m->dx, BTC);
-    FA(m->dx2, BTC);
-    FA(m->dlnf, BTC);
-    FA(m->d_ln2, BTC);
-    FA(m->d_h2, BTC);
-    FA(m->d_h1r, BTC);
-    FA(m->d_h1d, BTC);
-    FA(m->d_h1, BTC);
-    FA(m->d_xmid, BTC);
-    FA(m->d_atty, BTC);
-    FA(m->d_q, BTC);
-    FA(m->d_k, BTC);
-    FA(m->d_v, BTC);
-    FA(m->d_Q, BTC);
-    FA(m->d_att, att);
-    FA(m->rows, BT);
-    FA(m->tg, BT);
-    FA(m->ng, BT);
+#define ALLOC_M(f, sz) ALLOC(m->f, sz)
+    ACT_FIELDS(ALLOC_M)
+#undef ALLOC_M
     /* CE logits are computed in chunks of CH rows: at most ~16M floats (64 MB) of logits at once. */
     size_t ch = (size_t)(16u << 20) / (size_t)m->V;
     if (ch < 16) ch = 16;
-    if (ch > BT) ch = BT;
+    if (ch > row) ch = row;
     m->CH = (int)ch;
-    FA(m->hv, ch * m->C);
-    FA(m->dhv, ch * m->C);
-    FA(m->logits, ch * m->V);
-    FA(m->bx, 2 * BT);
-    FA(m->by, 2 * BT);
-    FA(m->bdx, 2 * BT);
-#undef FA
+    ALLOC(m->hv, ch * m->C)
+    ALLOC(m->dhv, ch * m->C)
+    ALLOC(m->logits, ch * m->V)
+#undef ALLOC
     if (!ok) {
         free_acts(m);
         return pulse_set_error(PULSE_ERR_NOMEM, "sasrec: out of memory for activations (batch %d)", B_cap);
@@ -317,6 +280,39 @@ int sasrec_load_ids(pulse_sasrec *m, int B, const int *inputs) {
     return Tb;
 }
 
+/* Packed rows from m->ids (B, Tb): the real tokens in (b, t) order. */
+static void sasrec_pack(pulse_sasrec *m, int B, int Tb) {
+    int r = 0;
+    for (int b = 0; b < B; b++) {
+        m->lastrow[b] = -1;
+        for (int t = 0; t < Tb; t++) {
+            size_t i = (size_t)b * Tb + t;
+            int id = m->ids[i];
+            m->keymask[i] = (uint8_t)(id != 0);
+            if (!id) continue;
+            m->pids[r] = id;
+            m->ppos[r] = m->T - Tb + t;
+            m->pmap[r] = (int)i;
+            m->lastrow[b] = r;
+            r++;
+        }
+    }
+    m->Np = r;
+}
+
+/* padded (B*Tb, C) <- packed (Np, C), zero at padding */
+static void scatter_rows(float *padded, const float *packed, const int *pmap, int Np, size_t nrows, int C) {
+    memset(padded, 0, sizeof(float) * nrows * C);
+    for (int r = 0; r < Np; r++)
+        memcpy(padded + (size_t)pmap[r] * C, packed + (size_t)r * C, sizeof(float) * (size_t)C);
+}
+
+/* packed (Np, C) <- padded (B*Tb, C) */
+static void gather_rows(float *packed, const float *padded, const int *pmap, int Np, int C) {
+    for (int r = 0; r < Np; r++)
+        memcpy(packed + (size_t)r * C, padded + (size_t)pmap[r] * C, sizeof(float) * (size_t)C);
+}
+
 static void drop_fw(float *out, uint8_t *mask, const float *inp, size_t n, float p, pulse_rng *r) {
     if (p > 0)
         pulse_dropout_forward(out, mask, inp, n, p, r);
@@ -331,45 +327,38 @@ static void drop_bw(float *dinp, const float *dout, const uint8_t *mask, size_t 
         for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
 }
 
-/* x (N, C) *= tmask (N) */
-static void apply_tmask(float *x, const float *tmask, int N, int C) {
-    for (int n = 0; n < N; n++)
-        if (tmask[n] == 0.0f) memset(x + (size_t)n * C, 0, sizeof(float) * (size_t)C);
-}
-
 void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
-    const int C = m->C, V = m->V, NH = m->NH, N = B * Tb, off = m->T - Tb;
-    const size_t NC = (size_t)N * C;
+    sasrec_pack(m, B, Tb);
+    const int C = m->C, V = m->V, NH = m->NH, N = m->Np;
+    const size_t NC = (size_t)N * C, BT = (size_t)B * Tb;
     const float p = training ? m->dropout : 0.0f;
-    for (int n = 0; n < N; n++) {
-        int real = m->ids[n] != 0;
-        m->tmask[n] = real ? 1.0f : 0.0f;
-        m->keymask[n] = (uint8_t)real;
-    }
-    /* emb (B, Tb, C) = E[ids] * sqrt(C) + P[off + t] */
-    pulse_embedding_forward(m->emb, m->ids, m->p.item_emb, N, C, V);
+    if (N == 0) return;
+    /* emb (N, C) = E[ids] * sqrt(C) + P[pos] */
+    pulse_embedding_forward(m->emb, m->pids, m->p.item_emb, N, C, V);
     const float scale = sqrtf((float)C);
-#pragma omp parallel for schedule(static) if (NC > 65536)
     for (int n = 0; n < N; n++) {
         float *e = m->emb + (size_t)n * C;
-        const float *pe = m->p.pos_emb + (size_t)(off + n % Tb) * C;
+        const float *pe = m->p.pos_emb + (size_t)m->ppos[n] * C;
         for (int c = 0; c < C; c++) e[c] = e[c] * scale + pe[c];
     }
-    /* x0 (B, Tb, C) = dropout(emb) * tmask */
+    /* x0 (N, C) = dropout(emb)  (padding rows are absent: the timeline mask is implicit) */
     drop_fw(m->x0, m->emb_mask, m->emb, NC, p, &m->rng);
-    apply_tmask(m->x0, m->tmask, N, C);
     const float *x = m->x0;
     for (int l = 0; l < m->L; l++) {
         sasrec_block_acts *a = &m->acts[l];
         const sasrec_block_params *w = &m->p.blk[l];
         /* Q (N, C) = LN1(x) */
         pulse_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1w, w->ln1b, N, C, LN_EPS);
-        /* q = Q Wq^T + bq; k = x Wk^T + bk; v = x Wv^T + bv   (N, C) */
-        pulse_matmul_forward(a->q, a->ln1, w->wq, w->bq, N, C, C);
-        pulse_matmul_forward(a->k, x, w->wk, w->bk, N, C, C);
-        pulse_matmul_forward(a->v, x, w->wv, w->bv, N, C, C);
-        /* atty (B, Tb, C), att (B, NH, Tb, Tb): causal attention over real keys */
-        pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, m->keymask, B, Tb, C, NH, 1);
+        /* q = Q Wq^T + bq; k = x Wk^T + bk; v = x Wv^T + bv: (N, C), scattered to padded (B, Tb, C) */
+        pulse_matmul_forward(m->scratch, a->ln1, w->wq, w->bq, N, C, C);
+        scatter_rows(a->q, m->scratch, m->pmap, N, BT, C);
+        pulse_matmul_forward(m->scratch, x, w->wk, w->bk, N, C, C);
+        scatter_rows(a->k, m->scratch, m->pmap, N, BT, C);
+        pulse_matmul_forward(m->scratch, x, w->wv, w->bv, N, C, C);
+        scatter_rows(a->v, m->scratch, m->pmap, N, BT, C);
+        /* attyp (B, Tb, C), att (B, NH, Tb, Tb): causal attention over real keys; atty (N, C) packed */
+        pulse_attention_forward(m->attyp, a->att, a->q, a->k, a->v, m->keymask, B, Tb, C, NH, 1);
+        gather_rows(a->atty, m->attyp, m->pmap, N, C);
         /* xmid = Q + atty Wo^T + bo */
         pulse_matmul_forward(a->xmid, a->atty, w->wo, w->bo, N, C, C);
         for (size_t i = 0; i < NC; i++) a->xmid[i] += a->ln1[i];
@@ -380,19 +369,18 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
         pulse_relu_forward(a->h1r, a->h1d, NC);
         pulse_matmul_forward(a->h2, a->h1r, w->w2, w->b2, N, C, C);
         drop_fw(a->h2d, a->mask2, a->h2, NC, p, &m->rng);
-        /* xout = (y + dropout(h2)) * tmask */
+        /* xout = y + dropout(h2) */
         for (size_t i = 0; i < NC; i++) a->xout[i] = a->ln2[i] + a->h2d[i];
-        apply_tmask(a->xout, m->tmask, N, C);
         x = a->xout;
     }
     /* lnf (N, C) = LN_final(x) */
     pulse_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->p.lnfw, m->p.lnfb, N, C, LN_EPS);
 }
 
-/* ---- backward: m->dlnf (B, Tb, C) holds dLoss/dlnf; gradients accumulate into m->g ---- */
+/* ---- backward: m->dlnf (Np, C) holds dLoss/dlnf; gradients accumulate into m->g ---- */
 static void sasrec_backward(pulse_sasrec *m, int B, int Tb, int training) {
-    const int C = m->C, V = m->V, NH = m->NH, N = B * Tb, off = m->T - Tb;
-    const size_t NC = (size_t)N * C, NA = (size_t)B * NH * Tb * Tb;
+    const int C = m->C, V = m->V, NH = m->NH, N = m->Np;
+    const size_t NC = (size_t)N * C, BT = (size_t)B * Tb, NA = (size_t)B * NH * Tb * Tb;
     const float p = training ? m->dropout : 0.0f;
     const float *xL = m->L ? m->acts[m->L - 1].xout : m->x0;
     float *dx = m->dx, *dx2 = m->dx2;
@@ -404,8 +392,7 @@ static void sasrec_backward(pulse_sasrec *m, int B, int Tb, int training) {
         const sasrec_block_params *w = &m->p.blk[l];
         sasrec_block_params *gw = &m->g.blk[l];
         const float *x_in = l ? m->acts[l - 1].xout : m->x0;
-        /* dx = d xout; xout = (y + dropout(h2)) * tmask */
-        apply_tmask(dx, m->tmask, N, C);
+        /* dx = d xout; xout = y + dropout(h2) */
         memcpy(m->d_ln2, dx, NC * sizeof(float));
         memset(m->d_h2, 0, NC * sizeof(float));
         drop_bw(m->d_h2, dx, a->mask2, NC, p);
@@ -423,12 +410,17 @@ static void sasrec_backward(pulse_sasrec *m, int B, int Tb, int training) {
         memcpy(m->d_Q, m->d_xmid, NC * sizeof(float));
         memset(m->d_atty, 0, NC * sizeof(float));
         pulse_matmul_backward(m->d_atty, gw->wo, gw->bo, m->d_xmid, a->atty, w->wo, N, C, C);
-        memset(m->d_q, 0, NC * sizeof(float));
-        memset(m->d_k, 0, NC * sizeof(float));
-        memset(m->d_v, 0, NC * sizeof(float));
+        /* attention on the padded layout */
+        scatter_rows(m->d_attyp, m->d_atty, m->pmap, N, BT, C);
+        memset(m->d_qp, 0, BT * C * sizeof(float));
+        memset(m->d_kp, 0, BT * C * sizeof(float));
+        memset(m->d_vp, 0, BT * C * sizeof(float));
         memset(m->d_att, 0, NA * sizeof(float));
-        pulse_attention_backward(m->d_q, m->d_k, m->d_v, m->d_att, m->d_atty, a->att, a->q, a->k, a->v, B, Tb,
-                                 C, NH);
+        pulse_attention_backward(m->d_qp, m->d_kp, m->d_vp, m->d_att, m->d_attyp, a->att, a->q, a->k, a->v, B,
+                                 Tb, C, NH);
+        gather_rows(m->d_q, m->d_qp, m->pmap, N, C);
+        gather_rows(m->d_k, m->d_kp, m->pmap, N, C);
+        gather_rows(m->d_v, m->d_vp, m->pmap, N, C);
         pulse_matmul_backward(m->d_Q, gw->wq, gw->bq, m->d_q, a->ln1, w->wq, N, C, C);
         memset(dx2, 0, NC * sizeof(float));
         pulse_matmul_backward(dx2, gw->wk, gw->bk, m->d_k, x_in, w->wk, N, C, C);
@@ -439,21 +431,17 @@ static void sasrec_backward(pulse_sasrec *m, int B, int Tb, int training) {
         dx = dx2;
         dx2 = t;
     }
-    /* dx = d x0; x0 = dropout(emb) * tmask; emb = E[ids] * sqrt(C) + P[off + t] */
-    apply_tmask(dx, m->tmask, N, C);
+    /* dx = d x0; x0 = dropout(emb); emb = E[ids] * sqrt(C) + P[pos] */
     float *demb = m->d_h1;
     memset(demb, 0, NC * sizeof(float));
     drop_bw(demb, dx, m->emb_mask, NC, p);
-#pragma omp parallel for schedule(static) if (NC > 65536)
-    for (int t = 0; t < Tb; t++) {
-        float *gp = m->g.pos_emb + (size_t)(off + t) * C;
-        for (int b = 0; b < B; b++) {
-            const float *d = demb + ((size_t)b * Tb + t) * C;
-            for (int c = 0; c < C; c++) gp[c] += d[c];
-        }
+    for (int n = 0; n < N; n++) { /* serial: deterministic */
+        float *gp = m->g.pos_emb + (size_t)m->ppos[n] * C;
+        const float *d = demb + (size_t)n * C;
+        for (int c = 0; c < C; c++) gp[c] += d[c];
     }
     pulse_scale(demb, NC, sqrtf((float)C));
-    pulse_embedding_backward(m->g.item_emb, demb, m->ids, N, C, V);
+    pulse_embedding_backward(m->g.item_emb, demb, m->pids, N, C, V);
     memset(m->g.item_emb, 0, sizeof(float) * (size_t)C); /* padding row stays 0 */
 }
 
@@ -534,31 +522,31 @@ pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *in
     }
     const int T = m->T;
     int Tb = sasrec_load_ids(m, B, inputs);
-    /* contributing rows: target != 0 (in the Tb-wide window; targets beyond it sit under padding inputs) */
-    int nv = 0;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < Tb; t++) {
-            size_t src = (size_t)b * T + (T - Tb) + t;
-            int tg = targets[src];
-            if (tg <= 0 || tg >= m->V) continue;
-            if (m->loss == PULSE_SASREC_BCE) {
-                int ng = negatives[src];
-                if (ng <= 0 || ng >= m->V)
-                    return pulse_set_error(PULSE_ERR_RANGE, "sasrec: negative item %d out of range [1, %d]",
-                                           ng, m->V - 1);
-                m->ng[nv] = ng;
-            }
-            m->rows[nv] = b * Tb + t;
-            m->tg[nv] = tg;
-            nv++;
-        }
     memset(m->grads, 0, m->n_params * sizeof(float));
+    sasrec_forward(m, B, Tb, training);
+    /* contributing rows: a real input whose target != 0 */
+    int nv = 0;
+    for (int r = 0; r < m->Np; r++) {
+        int b = m->pmap[r] / Tb, t = m->pmap[r] % Tb;
+        size_t src = (size_t)b * T + (T - Tb) + t;
+        int tg = targets[src];
+        if (tg <= 0 || tg >= m->V) continue;
+        if (m->loss == PULSE_SASREC_BCE) {
+            int ng = negatives[src];
+            if (ng <= 0 || ng >= m->V)
+                return pulse_set_error(PULSE_ERR_RANGE, "sasrec: negative item %d out of range [1, %d]", ng,
+                                       m->V - 1);
+            m->ng[nv] = ng;
+        }
+        m->rows[nv] = r;
+        m->tg[nv] = tg;
+        nv++;
+    }
     if (nv == 0) {
         if (loss) *loss = 0.0;
         return PULSE_OK;
     }
-    sasrec_forward(m, B, Tb, training);
-    memset(m->dlnf, 0, sizeof(float) * (size_t)B * Tb * m->C);
+    memset(m->dlnf, 0, sizeof(float) * (size_t)m->Np * m->C);
     double l = m->loss == PULSE_SASREC_CE ? ce_head(m, nv) : bce_head(m, nv);
     sasrec_backward(m, B, Tb, training);
     if (loss) *loss = l;
@@ -597,10 +585,11 @@ static void last_hidden(pulse_sasrec *m, int n, const int *const *hist, const in
     }
     sasrec_forward(m, n, Tb, 0);
     for (int b = 0; b < n; b++) {
-        if (hist_len[b] <= 0)
+        int r = m->lastrow[b];
+        if (r < 0 || m->pmap[r] != b * Tb + Tb - 1) /* no item, or the last history item is not a valid id */
             memset(h + (size_t)b * C, 0, sizeof(float) * C);
         else
-            memcpy(h + (size_t)b * C, m->lnf + ((size_t)b * Tb + Tb - 1) * C, sizeof(float) * C);
+            memcpy(h + (size_t)b * C, m->lnf + (size_t)r * C, sizeof(float) * C);
     }
 }
 

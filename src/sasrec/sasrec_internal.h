@@ -18,11 +18,11 @@ typedef struct {
     float *lnfw, *lnfb;
 } sasrec_params_view;
 
-/* Activations of one block, (B, T, C) unless noted; allocated once for B_cap x maxlen. */
+/* Activations of one block: packed (Np, C) rows unless noted; allocated once for B_cap x maxlen. */
 typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd; /* Q = LN1(x_in) */
-    float *q, *k, *v;
-    float *att; /* (B, NH, T, T) */
+    float *q, *k, *v;                 /* (B, Tb, C) padded, zero at padding */
+    float *att;                       /* (B, NH, Tb, Tb) */
     float *atty;
     float *xmid; /* Q + atty Wo^T + bo */
     float *ln2, *ln2_mean, *ln2_rstd;
@@ -32,7 +32,7 @@ typedef struct {
     float *h2;  /* h1r W2^T + b2 */
     float *h2d; /* dropout(h2) */
     uint8_t *mask1, *mask2;
-    float *xout; /* (ln2 + h2d) * timeline mask */
+    float *xout; /* ln2 + h2d */
 } sasrec_block_acts;
 
 struct pulse_sasrec {
@@ -45,21 +45,27 @@ struct pulse_sasrec {
     sasrec_params_view p, g;
     pulse_rng rng;
 
-    /* activations for up to B_cap sequences of length T (allocated on first use) */
+    /* activations for up to B_cap sequences of length T (allocated on first use). Row-wise layers run on
+     * the packed real tokens only (Np rows); attention runs on the padded (B, Tb) layout. */
     int B_cap;
-    int *ids;         /* (B, T) inputs of the current batch (T_b columns) */
-    float *tmask;     /* (B, T) 1 = real item, 0 = padding */
-    uint8_t *keymask; /* (B, T) */
-    float *emb;       /* (B, T, C) E[id]*sqrt(C) + P[pos] */
+    int *ids;                /* (B, Tb) padded inputs of the current batch */
+    uint8_t *keymask;        /* (B, Tb) 1 = real item */
+    int Np;                  /* real tokens in the batch */
+    int *pids, *ppos, *pmap; /* (Np) item id, position index, padded index b*Tb+t of each packed row */
+    int *lastrow;            /* (B) packed row of the last real token of each sequence, -1 if none */
+    float *emb;              /* (Np, C) E[id]*sqrt(C) + P[pos] */
     uint8_t *emb_mask;
-    float *x0; /* (B, T, C) dropout(emb) * tmask */
+    float *x0; /* (Np, C) dropout(emb) */
     sasrec_block_acts *acts;
-    float *lnf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T), (B, T) */
-    /* gradient scratch (B, T, C) unless noted */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (Np, C), (Np), (Np) */
+    float *scratch;                   /* (Np, C) */
+    float *attyp;                     /* (B, Tb, C) padded attention output */
+    /* gradient scratch: packed (Np, C) unless noted */
     float *dx, *dx2, *dlnf, *d_ln2, *d_h2, *d_h1r, *d_h1d, *d_h1, *d_xmid, *d_atty, *d_q, *d_k, *d_v, *d_Q;
-    float *d_att; /* (B, NH, T, T) */
+    float *d_attyp, *d_qp, *d_kp, *d_vp; /* (B, Tb, C) padded */
+    float *d_att;                        /* (B, NH, Tb, Tb) */
     /* loss head */
-    int *rows, *tg, *ng;  /* (B*T) contributing rows, their targets and negatives */
+    int *rows, *tg, *ng;  /* (Np) contributing packed rows, their targets and negatives */
     float *hv, *dhv;      /* (CH, C) */
     float *logits;        /* (CH, V) */
     float *bx, *by, *bdx; /* (2*B*T) BCE logits, labels, gradients */
@@ -70,7 +76,7 @@ void sasrec_view(float *base, int V, int C, int L, int T, sasrec_params_view *v)
 size_t sasrec_count_params(int V, int C, int L, int T);
 pulse_status sasrec_alloc_acts(pulse_sasrec *m, int B_cap);
 /* Forward through the final LayerNorm for B sequences of T_b columns (ids already in m->ids, row stride
- * T_b). training applies dropout. Output in m->lnf (B, T_b, C). */
+ * T_b). training applies dropout. Output in m->lnf (Np, C) for the packed real tokens. */
 void sasrec_forward(pulse_sasrec *m, int B, int T_b, int training);
 /* Copy inputs (B, T) left-padded into m->ids with the shortest common width T_b; returns T_b (>= 1). */
 int sasrec_load_ids(pulse_sasrec *m, int B, const int *inputs);

@@ -1,0 +1,124 @@
+/* bench/sasrec.c — SASRec training speed: seconds per epoch (training only) and one full-ranking valid
+ * evaluation, peak RSS, on a dataset folder (default ../shared/data/amazon-beauty) with the issue's setting
+ * (d=64, 2 blocks, 1 head, len 50, batch 128). Last stdout line: one JSON object.
+ *   bench_sasrec --data DIR --loss ce|bce --epochs N [--threads N] [--dim 64] [--maxlen 50] [--batch 128] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pulse/data.h"
+#include "pulse/eval.h"
+#include "pulse/sasrec.h"
+
+static double loadavg1(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+int main(int argc, char **argv) {
+    const char *data = NULL, *loss = "ce";
+    int epochs = 2, threads = 0, no_eval = 0;
+    pulse_sasrec_params p = pulse_sasrec_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--no-eval") == 0) {
+            no_eval = 1;
+            continue;
+        }
+        if (!v || a[0] != '-') {
+            fprintf(stderr,
+                    "usage: bench_sasrec [--data DIR] [--loss ce|bce] [--epochs N] [--threads N] [--dim D] "
+                    "[--maxlen T] [--batch B] [--no-eval]\n");
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--data") == 0)
+            data = v;
+        else if (strcmp(a, "--loss") == 0)
+            loss = v;
+        else if (strcmp(a, "--epochs") == 0)
+            epochs = atoi(v);
+        else if (strcmp(a, "--threads") == 0)
+            threads = atoi(v);
+        else if (strcmp(a, "--dim") == 0)
+            p.dim = atoi(v);
+        else if (strcmp(a, "--maxlen") == 0)
+            p.maxlen = atoi(v);
+        else if (strcmp(a, "--batch") == 0)
+            p.batch = atoi(v);
+        else {
+            fprintf(stderr, "bench_sasrec: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (strcmp(loss, "ce") == 0)
+        p.loss = PULSE_SASREC_CE;
+    else if (strcmp(loss, "bce") == 0)
+        p.loss = PULSE_SASREC_BCE;
+    else {
+        fprintf(stderr, "bench_sasrec: --loss expects ce or bce\n");
+        return 2;
+    }
+    if (epochs < 1) epochs = 1;
+    if (!data) /* ../shared next to the repository, from the repository root or the build folder */
+        data = pulse_file_exists("../shared/data/amazon-beauty") ? "../shared/data/amazon-beauty"
+                                                                 : "../../shared/data/amazon-beauty";
+    if (threads > 0) pulse_set_num_threads(threads);
+    pulse_data_params dp = pulse_data_default_params();
+    pulse_dataset *ds = NULL;
+    if (pulse_dataset_load(data, &dp, &ds)) {
+        fprintf(stderr, "bench_sasrec: %s\n", pulse_last_error());
+        return 1;
+    }
+    pulse_sasrec *m = NULL;
+    if (pulse_sasrec_create(pulse_dataset_n_items(ds), &p, &m)) {
+        fprintf(stderr, "bench_sasrec: %s\n", pulse_last_error());
+        pulse_dataset_free(ds);
+        return 1;
+    }
+    double load0 = loadavg1(), total = 0, best = 1e30, loss_v = 0;
+    for (int e = 0; e < epochs; e++) {
+        double t0 = pulse_now();
+        if (pulse_sasrec_train_epoch(m, ds, &p, &loss_v)) {
+            fprintf(stderr, "bench_sasrec: %s\n", pulse_last_error());
+            return 1;
+        }
+        double dt = pulse_now() - t0;
+        total += dt;
+        if (dt < best) best = dt;
+        fprintf(stderr, "bench_sasrec: epoch %d  %.2f s  loss %.4f\n", e + 1, dt, loss_v);
+    }
+    double eval_s = -1;
+    pulse_metrics vm = {0};
+    if (!no_eval) {
+        pulse_eval_params ep = pulse_eval_default_params();
+        ep.split = PULSE_SPLIT_VALID;
+        double t0 = pulse_now();
+        if (pulse_sasrec_evaluate(m, ds, &ep, &vm)) {
+            fprintf(stderr, "bench_sasrec: %s\n", pulse_last_error());
+            return 1;
+        }
+        eval_s = pulse_now() - t0;
+    }
+    double load1 = loadavg1();
+    printf("sasrec %s on %s: %.2f s/epoch (best %.2f), full valid eval %.2f s, peak RSS %.1f MB, threads %d, "
+           "load %.2f -> %.2f\n",
+           loss, pulse_dataset_name(ds), total / epochs, best, eval_s, pulse_peak_rss_bytes() / 1048576.0,
+           pulse_get_num_threads(), load0, load1);
+    printf(
+        "{\"bench\":\"sasrec\",\"dataset\":\"%s\",\"loss\":\"%s\",\"dim\":%d,\"blocks\":%d,\"maxlen\":%d,"
+        "\"batch\":%d,"
+        "\"epochs\":%d,\"seconds_per_epoch\":%.4f,\"best_epoch_seconds\":%.4f,\"eval_seconds\":%.4f,"
+        "\"valid_ndcg10\":%.6f,\"last_loss\":%.6f,\"peak_rss_mb\":%.1f,\"threads\":%d,\"load_before\":%.2f,"
+        "\"load_after\":%.2f}\n",
+        pulse_dataset_name(ds), loss, p.dim, p.blocks, p.maxlen, p.batch, epochs, total / epochs, best,
+        eval_s, vm.ndcg10, loss_v, pulse_peak_rss_bytes() / 1048576.0, pulse_get_num_threads(), load0, load1);
+    pulse_sasrec_free(m);
+    pulse_dataset_free(ds);
+    return 0;
+}
