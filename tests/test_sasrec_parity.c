@@ -8,21 +8,19 @@
 
 static int read_ints(const cJSON *a, int *out, int n) {
     int k = 0;
-    const cJSON *row, *v;
-    cJSON_ArrayForEach(row, a) cJSON_ArrayForEach(v, row) {
-        if (k < n) out[k] = v->valueint;
-        k++;
-    }
+    for (const cJSON *row = a ? a->child : NULL; row; row = row->next)
+        for (const cJSON *v = row->child; v; v = v->next) {
+            if (k < n) out[k] = v->valueint;
+            k++;
+        }
     return k;
 }
 
 static int read_floats(const cJSON *a, float *out, int n) {
     int k = 0;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, a) {
+    for (const cJSON *v = a ? a->child : NULL; v; v = v->next) {
         if (cJSON_IsArray(v)) {
-            const cJSON *w;
-            cJSON_ArrayForEach(w, v) {
+            for (const cJSON *w = v->child; w; w = w->next) {
                 if (k < n) out[k] = (float)w->valuedouble;
                 k++;
             }
