@@ -218,8 +218,10 @@ int main(void) {
         CHECK_OK(pulse_write_file_atomic(bad, data, len));
         CHECK(pulse_sasrec_load(bad, &m) == PULSE_ERR_FORMAT && m == NULL);
         CHECK(strstr(pulse_last_error(), "checksum") != NULL);
-        CHECK_OK(pulse_write_file_atomic(
-            bad, "GGUF this is not a model at all, but long enough to read......", 64));
+        char foreign[64];
+        memset(foreign, 'x', sizeof foreign);
+        memcpy(foreign, "GGUF", 4);
+        CHECK_OK(pulse_write_file_atomic(bad, foreign, sizeof foreign));
         CHECK(pulse_sasrec_load(bad, &m) == PULSE_ERR_FORMAT && m == NULL);
         CHECK(strstr(pulse_last_error(), "not a pulse SASRec model") != NULL);
         CHECK(pulse_sasrec_load("/nonexistent/model.bin", &m) != PULSE_OK && m == NULL);
