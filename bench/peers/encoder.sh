@@ -13,7 +13,10 @@ PY="$CACHE/pyref/bin/python"
 [ -x "$BUILD/bench_encoder" ] || { echo "build first: cmake --build $BUILD" >&2; exit 1; }
 [ -f "$ENC/model.safetensors" ] || { echo "no weights in $ENC: bash scripts/fetch-encoders.sh" >&2; exit 1; }
 [ -x "$PY" ] || { echo "no reference venv: bash scripts/pyref.sh --no-llama" >&2; exit 1; }
-echo "load: $(uptime)"
+# Same OpenMP settings for both. PASSIVE: idle OpenMP threads sleep instead of spinning, so they do not take
+# the cores from OpenBLAS's (or MKL's) own threads between parallel regions (override with OMP_WAIT_POLICY=...).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+echo "load: $(uptime)  OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 ours="$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BUILD/bench_encoder" --encoder "$ENC" "$@" | tee /dev/stderr | tail -1)"
 peer="$(OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 "$PY" bench/peers/encoder_torch.py --encoder "$ENC" "$@" 2>/dev/null | tee /dev/stderr | tail -1)"
 echo "load: $(uptime)"
