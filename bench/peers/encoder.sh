@@ -17,8 +17,12 @@ PY="$CACHE/pyref/bin/python"
 # the cores from OpenBLAS's (or MKL's) own threads between parallel regions (override with OMP_WAIT_POLICY=...).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 echo "load: $(uptime)  OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
-ours="$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BUILD/bench_encoder" --encoder "$ENC" "$@" | tee /dev/stderr | tail -1)"
-peer="$(OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 "$PY" bench/peers/encoder_torch.py --encoder "$ENC" "$@" 2>/dev/null | tee /dev/stderr | tail -1)"
+out_ours="$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BUILD/bench_encoder" --encoder "$ENC" "$@")"
+echo "$out_ours"
+out_peer="$(OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 "$PY" bench/peers/encoder_torch.py --encoder "$ENC" "$@" 2>/dev/null)"
+echo "$out_peer"
+ours="$(echo "$out_ours" | tail -1)"
+peer="$(echo "$out_peer" | tail -1)"
 echo "load: $(uptime)"
 python3 - "$ours" "$peer" <<'PY'
 import json, sys
