@@ -1,0 +1,163 @@
+/* tests/test_sasrec_cli.c — the `pulse sasrec` interface on a synthetic dataset written as S3-Rec files:
+ * train prints a last JSON line with the test metrics, eval's "metrics" has exactly the eight keys, similar
+ * writes one JSONL line per user with k neighbours, --resume of a finished run re-reports the same metrics,
+ * and bad input (missing model, foreign file, wrong dataset) fails with a message and a non-zero exit. */
+#include <cjson/cJSON.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pulse/data.h"
+#include "test.h"
+
+static char out_buf[1 << 16];
+
+/* run a shell command, keep its stdout; returns the exit status */
+static int run(const char *cmd) {
+    out_buf[0] = 0;
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, f);
+    out_buf[n] = 0;
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static cJSON *last_json(void) {
+    char *end = out_buf + strlen(out_buf);
+    while (end > out_buf && (end[-1] == '\n' || end[-1] == ' ')) *--end = 0;
+    char *nl = strrchr(out_buf, '\n');
+    return cJSON_Parse(nl ? nl + 1 : out_buf);
+}
+
+static const char *keys[] = {"HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR"};
+
+static void check_metrics(cJSON *j) {
+    cJSON *m = cJSON_GetObjectItem(j, "metrics");
+    CHECK(cJSON_IsObject(m));
+    CHECK(cJSON_GetArraySize(m) == 8);
+    for (int i = 0; i < 8; i++) {
+        cJSON *v = cJSON_GetObjectItem(m, keys[i]);
+        CHECK_MSG(cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1, "%s", keys[i]);
+    }
+    CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(j, "model")), "sasrec") == 0);
+}
+
+int main(void) {
+    char dir[] = "/tmp/pulse_sasrec_cliXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    pulse_synth_params sp = pulse_synth_default_params();
+    sp.n_users = 200;
+    sp.n_items = 120;
+    pulse_dataset *ds = NULL;
+    char data[512], other[512], cmd[2048];
+    snprintf(data, sizeof data, "%s/synth", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    CHECK_OK(pulse_dataset_synthetic(&sp, &ds));
+    CHECK_OK(pulse_dataset_write_s3rec(ds, data));
+    pulse_dataset_free(ds);
+    sp.n_items = 90;
+    CHECK_OK(pulse_dataset_synthetic(&sp, &ds));
+    CHECK_OK(pulse_dataset_write_s3rec(ds, other));
+    pulse_dataset_free(ds);
+
+    const char *env = "PULSE_QUIET=1 OMP_NUM_THREADS=1";
+    snprintf(
+        cmd, sizeof cmd,
+        "%s %s sasrec train --data %s --out %s/m.bin --epochs 3 --dim 16 --maxlen 10 --seed 3 2>/dev/null",
+        env, PULSE_CLI, data, dir);
+    CHECK(run(cmd) == 0);
+    cJSON *j = last_json();
+    CHECK(j != NULL);
+    double ndcg = -1;
+    if (j) {
+        check_metrics(j);
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(j, "protocol")), "full") == 0);
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(j, "train_seconds")));
+        CHECK(cJSON_GetObjectItem(j, "epochs")->valueint == 3);
+        ndcg = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), "NDCG@10")->valuedouble;
+        cJSON_Delete(j);
+    }
+    /* resuming a finished run trains nothing more and reports the same model */
+    snprintf(cmd, sizeof cmd,
+             "%s %s sasrec train --data %s --out %s/m.bin --epochs 3 --dim 16 --maxlen 10 --seed 3 --resume "
+             "2>/dev/null",
+             env, PULSE_CLI, data, dir);
+    CHECK(run(cmd) == 0);
+    j = last_json();
+    if (j) {
+        CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), "NDCG@10")->valuedouble == ndcg);
+        cJSON_Delete(j);
+    }
+    /* eval: full and sampled, valid and test */
+    snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/m.bin 2>/dev/null", env, PULSE_CLI,
+             data, dir);
+    CHECK(run(cmd) == 0);
+    j = last_json();
+    CHECK(j != NULL);
+    if (j) {
+        check_metrics(j);
+        CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), "NDCG@10")->valuedouble, ndcg,
+                   1e-12);
+        cJSON_Delete(j);
+    }
+    snprintf(cmd, sizeof cmd,
+             "%s %s sasrec eval --data %s --model %s/m.bin --protocol sampled --candidates 5 --split valid "
+             "2>/dev/null",
+             env, PULSE_CLI, data, dir);
+    CHECK(run(cmd) == 0);
+    j = last_json();
+    CHECK(j != NULL);
+    if (j) {
+        check_metrics(j);
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(j, "protocol")), "sampled") == 0);
+        /* with 5 candidates, HR@5 covers every list */
+        CHECK_NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), "HR@5")->valuedouble, 1.0, 1e-12);
+        cJSON_Delete(j);
+    }
+    /* similar users: JSONL file, one line per user, k neighbours each */
+    snprintf(cmd, sizeof cmd,
+             "%s %s sasrec similar --data %s --model %s/m.bin --k 4 --out %s/sim.jsonl 2>/dev/null", env,
+             PULSE_CLI, data, dir, dir);
+    CHECK(run(cmd) == 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/sim.jsonl", dir);
+    char *text;
+    size_t len;
+    CHECK_OK(pulse_read_file(path, &text, &len));
+    int lines = 0, good = 0;
+    for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
+        e = strchr(s, '\n');
+        if (e) *e = 0;
+        cJSON *o = cJSON_Parse(s);
+        lines++;
+        if (o) {
+            cJSON *sim = cJSON_GetObjectItem(o, "similar");
+            int u = cJSON_GetObjectItem(o, "user")->valueint;
+            good += cJSON_GetArraySize(sim) == 4 && cJSON_IsString(cJSON_GetObjectItem(o, "user_key")) &&
+                    cJSON_GetObjectItem(cJSON_GetArrayItem(sim, 0), "user")->valueint != u;
+            cJSON_Delete(o);
+        }
+    }
+    CHECK(lines == 200);
+    CHECK(good == 200);
+    free(text);
+    /* errors */
+    snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/missing.bin 2>&1", env, PULSE_CLI, data,
+             dir);
+    CHECK(run(cmd) == 1);
+    CHECK(strstr(out_buf, "missing.bin") != NULL);
+    snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/synth/sequences.txt 2>&1", env,
+             PULSE_CLI, data, dir);
+    CHECK(run(cmd) == 1);
+    CHECK(strstr(out_buf, "not a pulse SASRec model") != NULL);
+    snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/m.bin 2>&1", env, PULSE_CLI, other,
+             dir);
+    CHECK(run(cmd) == 1);
+    CHECK(strstr(out_buf, "items") != NULL);
+    snprintf(cmd, sizeof cmd, "%s %s sasrec train --data %s --out %s/x.bin --loss mse 2>&1", env, PULSE_CLI,
+             data, dir);
+    CHECK(run(cmd) == 2);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    return test_summary();
+}
