@@ -53,4 +53,12 @@ static inline const char *test_shared_dir(void) {
     return e ? e : PULSE_SOURCE_DIR "/../shared";
 }
 
+/* A path under the download cache: $PULSE_CACHE/sub, else <source>/.cache/sub (where scripts/fetch-*.sh put
+ * models and encoders by default). */
+static inline const char *test_cache_path(char *buf, size_t n, const char *sub) {
+    const char *e = getenv("PULSE_CACHE");
+    snprintf(buf, n, "%s/%s", e && *e ? e : PULSE_SOURCE_DIR "/.cache", sub);
+    return buf;
+}
+
 #endif
