@@ -716,6 +716,25 @@ static void test_real(const char *name, const char *path, const char *file) {
         CHECK(rt == texts);
         CHECK(rt_sp == texts);
     }
+    /* one tokenizer shared by many threads gives the same ids (it is immutable; work memory is per call) */
+    if (file) {
+        int n_e = cJSON_GetArraySize(entries), bad_threads = 0;
+        const cJSON **ev = malloc((size_t)n_e * sizeof *ev);
+        int k = 0;
+        for (const cJSON *e = entries->child; e && ev; e = e->next) ev[k++] = e;
+#pragma omp parallel for schedule(dynamic, 4) reduction(+ : bad_threads)
+        for (int i = 0; i < k; i++) {
+            int tid[4096], tn = 0;
+            const char *txt = cJSON_GetObjectItemCaseSensitive(ev[i], "text")->valuestring;
+            if (pulse_tokenize(t, txt, strlen(txt), 0, 1, tid, 4096, &tn) != PULSE_OK ||
+                !ids_match(cJSON_GetObjectItemCaseSensitive(ev[i], "ids_special"), tid, tn))
+                bad_threads++;
+        }
+        int have_ev = ev != NULL;
+        free(ev);
+        CHECK_MSG(have_ev && bad_threads == 0, "%s: %d texts differ when tokenized from several threads",
+                  name, bad_threads);
+    }
     /* invalid UTF-8 (hex in the fixture) */
     const cJSON *bad = cJSON_GetObjectItemCaseSensitive(root, "bad_utf8");
     int n_bad = 0, bad_ok = 0;
