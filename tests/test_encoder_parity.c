@@ -253,6 +253,49 @@ static int write_tiny(const cJSON *fx, const char *dir) {
     return ok;
 }
 
+/* `pulse encode` prints the library's vectors, one JSON array per text in input order (--text and --input) */
+static void check_cli(pulse_encoder *enc, const char *dir) {
+    const char *t3[3] = {"the cat sat on the mat.", "", "red nail polish, blue skin oil"};
+    const int D = pulse_encoder_dim(enc);
+    float ref[3 * 32];
+    pulse_encoder_params p = pulse_encoder_get_params(enc);
+    p.pooling = PULSE_POOL_MEAN;
+    CHECK_OK(pulse_encoder_set_params(enc, &p));
+    CHECK_OK(pulse_encoder_encode(enc, t3, 3, ref));
+    char in[300], cmd[1200];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    FILE *f = fopen(in, "w");
+    fprintf(f, "%s\n%s\n%s\n", t3[0], t3[1], t3[2]);
+    fclose(f);
+    for (int mode = 0; mode < 2; mode++) {
+        if (mode == 0)
+            snprintf(cmd, sizeof cmd,
+                     "%s encode --encoder %s --pooling mean --text '%s' --text '%s' --text '%s'", PULSE_CLI,
+                     dir, t3[0], t3[1], t3[2]);
+        else
+            snprintf(cmd, sizeof cmd, "%s encode --encoder %s --pooling mean --input %s", PULSE_CLI, dir, in);
+        FILE *pp = popen(cmd, "r");
+        CHECK(pp != NULL);
+        if (!pp) return;
+        char line[8192];
+        int n = 0;
+        double maxd = 0;
+        while (fgets(line, sizeof line, pp)) {
+            cJSON *a = cJSON_Parse(line);
+            CHECK_MSG(cJSON_IsArray(a) && cJSON_GetArraySize(a) == D, "line %d is not an array of %d", n, D);
+            for (int d = 0; n < 3 && d < D && cJSON_IsArray(a); d++)
+                maxd = fmax(maxd, fabs(cJSON_GetArrayItem(a, d)->valuedouble - ref[n * D + d]));
+            cJSON_Delete(a);
+            n++;
+        }
+        CHECK(pclose(pp) == 0);
+        CHECK_MSG(n == 3, "pulse encode printed %d lines", n);
+        CHECK_MSG(maxd < 1e-6, "pulse encode differs from the library by %g", maxd);
+    }
+    snprintf(cmd, sizeof cmd, "%s encode --encoder %s --pooling max --text x 2>/dev/null", PULSE_CLI, dir);
+    CHECK(system(cmd) != 0);
+}
+
 static void tiny_distilbert(void) {
     cJSON *fx = load_json(FX "encoder_distilbert_tiny.json");
     CHECK(fx != NULL);
@@ -278,6 +321,7 @@ static void tiny_distilbert(void) {
         p.pooling = PULSE_POOL_MEAN;
         CHECK_OK(pulse_encoder_set_params(enc, &p));
         check_vectors(enc, items, "mean", 0, "distilbert-tiny mean", n_texts);
+        check_cli(enc, dir);
         pulse_encoder_free(enc);
     }
     char cmd[300];
