@@ -219,6 +219,45 @@ static void test_type(int t, pulse_rng *r) {
     free(w), free(wd), free(wd2), free(q), free(x), free(y), free(yr);
 }
 
+/* pulse_qmatmul_multi == separate pulse_qmatmul calls, bit for bit, with mixed types and activation formats
+ */
+static void test_multi(pulse_rng *r) {
+    const int types[5] = {PULSE_GGML_Q5_0, PULSE_GGML_Q8_0, PULSE_GGML_Q4_K, PULSE_GGML_F32, PULSE_GGML_Q6_K};
+    const int rows[5] = {37, 20, 11, 5, 9}, cols = 512;
+    void *W[5];
+    for (int j = 0; j < 5; j++) {
+        size_t rs = pulse_ggml_row_size(types[j], cols);
+        float *wf = malloc(sizeof(float) * cols);
+        W[j] = malloc(rs * rows[j]);
+        for (int i = 0; i < rows[j]; i++) {
+            fill(r, wf, cols, 1.0f);
+            pulse_quantize_row(types[j], wf, (uint8_t *)W[j] + i * rs, cols);
+        }
+        free(wf);
+    }
+    const int Ns[3] = {1, 6, 70};
+    for (int k = 0; k < 3; k++) {
+        int N = Ns[k];
+        float *X = malloc(sizeof(float) * N * cols);
+        fill(r, X, (size_t)N * cols, 1.0f);
+        pulse_qmm_job jobs[5];
+        float *Yref[5];
+        for (int j = 0; j < 5; j++) {
+            jobs[j] = (pulse_qmm_job){W[j], types[j], rows[j], malloc(sizeof(float) * N * rows[j])};
+            Yref[j] = malloc(sizeof(float) * N * rows[j]);
+            pulse_qmatmul(Yref[j], W[j], types[j], X, N, rows[j], cols);
+        }
+        pulse_qmatmul_multi(jobs, 5, X, N, cols);
+        for (int j = 0; j < 5; j++) {
+            CHECK_MSG(memcmp(jobs[j].Y, Yref[j], sizeof(float) * N * rows[j]) == 0, "multi job %d (%s) N=%d",
+                      j, pulse_ggml_type_name(types[j]), N);
+            free(jobs[j].Y), free(Yref[j]);
+        }
+        free(X);
+    }
+    for (int j = 0; j < 5; j++) free(W[j]);
+}
+
 int main(void) {
     test_fp16();
     test_known_blocks();
@@ -231,6 +270,7 @@ int main(void) {
     pulse_rng r;
     pulse_rng_seed(&r, 42);
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) test_type(TYPES[i], &r);
+    test_multi(&r);
     /* invalid shape: NaN-filled output, no crash */
     float y[4];
     float x[40] = {0};

@@ -67,6 +67,17 @@ void pulse_qmatmul_ref(float *Y, const void *W, int type, const float *X, int N,
  * enable = 0 / 1 forces the plain AVX2 kernels / VNNI where supported (tests, benchmarks); -1 only queries.
  * Returns whether VNNI is in use. Results are identical either way (integer sums are exact). */
 int pulse_quant_use_vnni(int enable);
+/* Several weight matrices that read the same input (Q/K/V, gate/up): Y_j (N, rows_j) = X (N, cols) @ W_j^T
+ * for each job, with X quantised once per activation format and all the rows in one parallel region (one
+ * fork/join instead of one per matrix). Results are identical to separate pulse_qmatmul calls. */
+typedef struct {
+    const void *W; /* rows x cols weights of `type` */
+    int type;
+    int rows;
+    float *Y; /* N x rows */
+} pulse_qmm_job;
+#define PULSE_QMM_MAX_JOBS 16
+void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols);
 /* 1 when the AVX2 kernels are compiled in. */
 int pulse_quant_has_avx2(void);
 

@@ -464,16 +464,17 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
 }
 
 /* ---- activation scratch (per calling thread) ---- */
-static _Thread_local void *tl_act;
-static _Thread_local size_t tl_act_cap;
+/* one buffer per activation kind (A32, A256), so a multi-matrix product can hold both */
+static _Thread_local void *tl_act[3];
+static _Thread_local size_t tl_act_cap[3];
 
-static void *act_scratch(size_t bytes) {
-    if (bytes > tl_act_cap) {
-        free(tl_act);
-        tl_act = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        tl_act_cap = tl_act ? bytes : 0;
+static void *act_scratch(int kind, size_t bytes) {
+    if (bytes > tl_act_cap[kind]) {
+        free(tl_act[kind]);
+        tl_act[kind] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        tl_act_cap[kind] = tl_act[kind] ? bytes : 0;
     }
-    return tl_act;
+    return tl_act[kind];
 }
 
 /* Quantise N rows of X (N, cols) into the activation format of `type`; returns the buffer (row stride
@@ -482,7 +483,7 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
     int kind = pq_act_kind(type);
     *stride = pq_act_row_size(kind, cols);
     if (kind == PQ_ACT_F32) return X;
-    uint8_t *buf = act_scratch(*stride * (size_t)N);
+    uint8_t *buf = act_scratch(kind, *stride * (size_t)N);
     if (!buf) return NULL;
     for (int i = 0; i < N; i++) {
         const float *x = X + (size_t)i * cols;
@@ -555,6 +556,69 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
             for (int n = n0; n < n1; n++)
                 Y[(size_t)n * rows + r] = pq_dot_ref(type, w, xa + (size_t)n * stride, cols);
         }
+    }
+}
+
+void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols) {
+    if (n_jobs <= 0 || N <= 0) return;
+    if (n_jobs > PULSE_QMM_MAX_JOBS) { /* more than the table holds: do them in groups */
+        pulse_qmatmul_multi(jobs, PULSE_QMM_MAX_JOBS, X, N, cols);
+        pulse_qmatmul_multi(jobs + PULSE_QMM_MAX_JOBS, n_jobs - PULSE_QMM_MAX_JOBS, X, N, cols);
+        return;
+    }
+    const uint8_t *xa[3] = {(const uint8_t *)X, NULL, NULL};
+    size_t stride[3] = {(size_t)cols * sizeof(float), 0, 0};
+    long first_item[PULSE_QMM_MAX_JOBS + 1];
+    int ok[PULSE_QMM_MAX_JOBS];
+    int n_tiles = (N + N_TILE - 1) / N_TILE;
+    long items = 0;
+    double work = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const pulse_qmm_job *jb = &jobs[j];
+        first_item[j] = items;
+        ok[j] = valid_shape(jb->type, jb->rows, cols);
+        if (!ok[j]) {
+            fill_nan(jb->Y, (size_t)N * (size_t)(jb->rows > 0 ? jb->rows : 0));
+            continue;
+        }
+        int kind = pq_act_kind(jb->type);
+        if (kind != PQ_ACT_F32 && !xa[kind]) {
+            xa[kind] = quantize_acts(jb->type, X, N, cols, &stride[kind], 0);
+            if (!xa[kind]) {
+                ok[j] = 0;
+                fill_nan(jb->Y, (size_t)N * jb->rows);
+                continue;
+            }
+        }
+        items += (long)((jb->rows + ROW_CHUNK - 1) / ROW_CHUNK) * n_tiles;
+        work += (double)jb->rows * cols * N;
+    }
+    first_item[n_jobs] = items;
+#ifdef __AVX2__
+    if (g_vnni < 0) pulse_quant_use_vnni(1);
+#endif
+#pragma omp parallel for schedule(static) if (work > 200000.0 && !omp_in_parallel())
+    for (long it = 0; it < items; it++) {
+        int j = 0;
+        while (it >= first_item[j + 1]) j++;
+        const pulse_qmm_job *jb = &jobs[j];
+        int kind = pq_act_kind(jb->type), rows = jb->rows;
+        int n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
+        long local = it - first_item[j];
+        int tile = (int)(local / n_chunks), chunk = (int)(local % n_chunks);
+        int n0 = tile * N_TILE, n1 = n0 + N_TILE < N ? n0 + N_TILE : N;
+        int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
+        size_t wrow = pulse_ggml_row_size(jb->type, cols);
+        const uint8_t *wb = (const uint8_t *)jb->W;
+#ifdef __AVX2__
+        if (rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],
+                        n1 - n0, cols, jb->Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
+#endif
+        for (int r = r0; r < r1; r++)
+            for (int n = n0; n < n1; n++)
+                jb->Y[(size_t)n * rows + r] =
+                    pq_dot_ref(jb->type, wb + (size_t)r * wrow, xa[kind] + (size_t)n * stride[kind], cols);
     }
 }
 
