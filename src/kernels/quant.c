@@ -81,7 +81,8 @@ size_t pulse_ggml_row_size(int type, int64_t n) {
 }
 
 #ifdef __AVX2__
-static int g_vnni = -1; /* -1: not decided yet */
+static _Atomic int g_vnni =
+    -1; /* -1: not decided yet (atomic: the first products may run on several threads) */
 
 int pulse_quant_use_vnni(int enable) {
     if (enable >= 0 || g_vnni < 0) g_vnni = enable != 0 && pq_vnni_supported();
