@@ -138,7 +138,8 @@ static double check_vectors(pulse_encoder *enc, const cJSON *items, const char *
     CHECK_MSG(bad == 0, "%s: %d reference vectors unreadable", what, bad);
     CHECK_MSG(minc >= 0.9999, "%s: min cosine %.7f at text %d '%.60s'", what, minc, worst,
               worst >= 0 ? texts[worst] : "");
-    printf("%s: %d texts, cosine min %.7f mean %.7f\n", what, count, minc, sum / count);
+    printf("%s: %d texts, cosine min %.7f (1 - min = %.2e) mean %.7f\n", what, count, minc, 1.0 - minc,
+           sum / count);
     /* one text alone == the same text inside a padded batch */
     if (count > 10) {
         float *one = malloc(sizeof(float) * D);

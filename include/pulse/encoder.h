@@ -29,7 +29,8 @@ extern "C" {
 typedef struct pulse_encoder pulse_encoder;
 
 typedef enum {
-    PULSE_POOL_AUTO = -1, /* from the folder: sentence-transformers 1_Pooling/config.json, else CLS */
+    PULSE_POOL_AUTO = -1, /* from the folder: "pulse_pooling" in config.json (a saved encoder), else
+                             sentence-transformers 1_Pooling/config.json, else CLS */
     PULSE_POOL_CLS = 0,   /* the [CLS] row (bge-small, the PULSE authors' DistilBERT) */
     PULSE_POOL_MEAN = 1,  /* mean over the real tokens, [CLS]/[SEP] included (all-MiniLM-L6-v2) */
 } pulse_pooling;
