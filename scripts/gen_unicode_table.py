@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """scripts/gen_unicode_table.py — writes src/lm/unicode_table.c: a compact two-stage table giving, for every
 code point, its general-category class (the \\p{L} \\p{N} \\p{P} \\p{S} \\p{M} \\p{Z} \\p{C} classes the
-pre-tokenizer regexes use) and the White_Space property, from Python's unicodedata (unicodedata2, the newer
-Unicode backport, when installed: pip install unicodedata2).
+pre-tokenizer regexes use) and the White_Space property, from Python's unicodedata — the unicodedata2 backport
+pinned to Unicode 15.1 when installed (pip install unicodedata2==15.1.0): the tokenizer parity is with llama.cpp,
+whose own table predates Unicode 16.0 (probed with llama-cpp-python: the Balinese punctuation U+1B4E/U+1B4F/U+1B7F
+added in 16.0 is not \p{P} for its "default" pre-tokenizer).
 
 Usage: python3 scripts/gen_unicode_table.py > src/lm/unicode_table.c && clang-format -i src/lm/unicode_table.c
 """
@@ -31,6 +33,9 @@ def flags(cp):
 
 
 def main():
+    if ud.unidata_version != "15.1.0":
+        sys.stderr.write("note: Unicode %s, not 15.1.0 (llama.cpp's version): pip install unicodedata2==15.1.0\n"
+                         % ud.unidata_version)
     blocks, index, stage1 = [], {}, []
     for b in range(N // BLOCK):
         blk = bytes(flags(cp) for cp in range(b * BLOCK, (b + 1) * BLOCK))
