@@ -171,8 +171,8 @@ char *pulse_path_join(char *out, size_t n, const char *dir, const char *name) {
     return out;
 }
 
-/* Threads are OpenMP's: the kernels split BLAS products over OpenMP threads themselves and keep OpenBLAS at one
- * thread (its own pool would spin against OpenMP's on the same cores; see src/kernels/blas.c). */
+/* Threads are OpenMP's: the kernels split BLAS products over OpenMP threads themselves and keep OpenBLAS at
+ * one thread (its own pool would spin against OpenMP's on the same cores; see src/kernels/blas.c). */
 void pulse_set_num_threads(int n) {
     if (n <= 0) return;
     omp_set_num_threads(n);
