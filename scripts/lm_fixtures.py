@@ -45,17 +45,11 @@ PROSE = [
     "Pacific Ocean, where the crew was recovered by the USS Hornet.",
 ]
 
-BUILTIN_TITLES = [
-    "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce",
-    "Neutrogena Hydro Boost Water Gel, 1.7 oz",
-    "Maybelline New York Great Lash Washable Mascara, Blackest Black",
-    "CeraVe Moisturizing Cream for Normal to Dry Skin, 16 Ounce",
-    "Revlon One-Step Hair Dryer and Volumizer Hot Air Brush, Black",
-]
 
 
-def load_titles(n=80):
-    path = os.path.join(ROOT, "..", "shared", "data", "amazon-beauty", "items.tsv")
+def load_titles(n=120):
+    shared = os.environ.get("PULSE_SHARED", os.path.join(ROOT, "..", "shared"))
+    path = os.path.join(shared, "data", "amazon-beauty", "items.tsv")
     titles = []
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
@@ -66,7 +60,9 @@ def load_titles(n=80):
                     titles.append(cols[2])
                 if len(titles) >= n:
                     break
-    return titles or BUILTIN_TITLES
+    if len(titles) < n:
+        sys.exit(f"{path}: need {n} product titles (set PULSE_SHARED to the shared folder)")
+    return titles
 
 
 def documents():
@@ -85,6 +81,10 @@ def documents():
         if i % 6 == 5:
             long_parts.append(PROSE[(i // 6) % len(PROSE)])
     docs.append(" ".join(long_parts))
+    recs = [{"asin": f"B00{rng.randint(1000000, 9999999)}", "title": t, "brand": t.split()[0],
+             "reviews": rng.randint(0, 5000), "tags": t.lower().split()[:3]} for t in titles[80:96]]
+    docs.append(json.dumps(recs))
+    docs.append("Top sellers this week: " + ", ".join(titles[96:120]) + ".")
     docs.append("Q: A user bought " + "; ".join(titles[:6]) + ". What will they buy next, and why?\nA: The user "
                 "seems to care about nail care and makeup, so a top coat or a gentle nail polish remover is a "
                 "likely next purchase.")

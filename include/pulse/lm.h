@@ -18,6 +18,7 @@
 
 #include "pulse/core.h"
 #include "pulse/gguf.h"
+#include "pulse/tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -162,6 +163,40 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n, c
  * Pairs with the same prompt share one prefill (forks). n_prompt must be >= 1. */
 pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const int *n_prompts,
                             const int *const *conts, const int *n_conts, int n, double *logprob);
+
+/* ---- text level (the GGUF's tokenizer) ---- */
+/* Tokenize text into a malloc'ed array (*ids, *n): add_bos as the tokenizer wants it when add_bos < 0. */
+pulse_status pulse_lm_tokenize_alloc(const pulse_tokenizer *tok, const char *text, int add_bos,
+                                     int parse_special, int **ids, int *n);
+/* Generate a continuation of each prompt. chat: wrap the prompt as a user turn (after an optional system
+ * message) in the model's chat format with the assistant opener; else the raw prompt (BOS as the tokenizer
+ * wants). Stop strings of p are matched on the detokenized text and cut from the returned text. outs[i] are
+ * malloc'ed NUL-terminated strings; n_tokens (may be NULL) gets the generated token counts. */
+pulse_status pulse_lm_generate_text(pulse_lm_ctx *c, const pulse_tokenizer *tok, const char *const *prompts,
+                                    int n, int chat, const char *system, const pulse_lm_gen_params *p,
+                                    char **outs, int *n_tokens);
+/* log p(continuation | prompt) of each pair; the prompt is tokenized with BOS as the tokenizer wants, the
+ * continuation separately without. n_tokens (may be NULL) gets the continuation token counts. */
+pulse_status pulse_lm_score_text(pulse_lm_ctx *c, const pulse_tokenizer *tok, const char *const *prompts,
+                                 const char *const *conts, int n, double *logprob, int *n_tokens);
+
+/* ---- throughput ---- */
+typedef struct {
+    int n_prompt;          /* prefill length (tokens) */
+    int n_gen;             /* decode steps */
+    int n_parallel;        /* sequences decoded together in the batched measurement */
+    int n_prompt_parallel; /* prompt tokens of each of those sequences */
+    uint64_t seed;         /* for the random token ids */
+} pulse_lm_bench_params;
+pulse_lm_bench_params pulse_lm_bench_default_params(void);
+typedef struct {
+    double prefill_tok_s; /* n_prompt tokens in one sequence, logits of the last */
+    double decode_tok_s;  /* batch 1: n_gen greedy steps after the prefill */
+    double batched_tok_s; /* n_parallel sequences x n_gen greedy steps, one forward per step */
+    double batched_prefill_tok_s;
+    size_t peak_rss, file_bytes, kv_bytes;
+} pulse_lm_bench_result;
+pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *p, pulse_lm_bench_result *r);
 
 #ifdef __cplusplus
 }

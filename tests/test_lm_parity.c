@@ -1,0 +1,205 @@
+/* tests/test_lm_parity.c — parity of the decoder runtime with llama.cpp on the real models (SmolLM2-135M
+ * Q4_1, Gemma-3-270M Q4_K_M): teacher-forced over the fixture's documents (>= 2,000 positions per model),
+ * top-1 agreement >= 99% and mean |delta log-prob of the reference next token| <= 0.02; greedy 64-token
+ * continuations of 5 prompts compared token by token. Reference numbers: tests/fixtures/lm_parity_<name>.txt
+ * from scripts/lm_fixtures.py (llama-cpp-python). Skips a model that is not fetched (scripts/fetch-models.sh)
+ * but always checks that the fixture is well-formed. The architectures themselves are always checked on
+ * synthetic models by test_lm_synth. */
+#include <stdint.h>
+
+#include "pulse/lm.h"
+#include "test.h"
+
+typedef struct {
+    int n;           /* ids */
+    int *ids, *top1; /* (n), (n - 1) */
+    float *lp;       /* (n - 1) */
+} pdoc;
+
+typedef struct {
+    int np, nout;
+    int *ids, *out;
+} pgen;
+
+typedef struct {
+    pdoc docs[32];
+    int n_docs;
+    pgen gens[8];
+    int n_gens;
+} pfix;
+
+static int read_ints(FILE *f, const char *tag, int *dst, int n) {
+    char t[16];
+    if (fscanf(f, "%15s", t) != 1 || strcmp(t, tag)) return -1;
+    for (int i = 0; i < n; i++)
+        if (fscanf(f, "%d", &dst[i]) != 1) return -1;
+    return 0;
+}
+
+static int load_fixture(const char *path, pfix *fx) {
+    memset(fx, 0, sizeof *fx);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char word[64];
+    int bad = 0;
+    while (!bad && fscanf(f, "%63s", word) == 1) {
+        if (word[0] == '#') {
+            int ch;
+            while ((ch = fgetc(f)) != EOF && ch != '\n') {
+            }
+            continue;
+        }
+        if (!strcmp(word, "doc") && fx->n_docs < 32) {
+            pdoc *d = &fx->docs[fx->n_docs++];
+            if (fscanf(f, "%d", &d->n) != 1 || d->n < 2 || d->n > 100000) {
+                bad = 1;
+                break;
+            }
+            d->ids = malloc(sizeof(int) * (size_t)d->n);
+            d->top1 = malloc(sizeof(int) * (size_t)d->n);
+            d->lp = malloc(sizeof(float) * (size_t)d->n);
+            char t[16];
+            bad = read_ints(f, "ids", d->ids, d->n) || read_ints(f, "top1", d->top1, d->n - 1) ||
+                  fscanf(f, "%15s", t) != 1 || strcmp(t, "lp");
+            for (int i = 0; !bad && i < d->n - 1; i++) bad = fscanf(f, "%f", &d->lp[i]) != 1;
+        } else if (!strcmp(word, "gen") && fx->n_gens < 8) {
+            pgen *g = &fx->gens[fx->n_gens++];
+            if (fscanf(f, "%d %d", &g->np, &g->nout) != 2 || g->np < 1 || g->nout < 0 || g->nout > 4096) {
+                bad = 1;
+                break;
+            }
+            g->ids = malloc(sizeof(int) * (size_t)g->np);
+            g->out = malloc(sizeof(int) * (size_t)(g->nout + 1));
+            bad = read_ints(f, "ids", g->ids, g->np) || read_ints(f, "out", g->out, g->nout);
+        } else
+            bad = 1;
+    }
+    fclose(f);
+    return bad ? -1 : 0;
+}
+
+static void free_fixture(pfix *fx) {
+    for (int i = 0; i < fx->n_docs; i++) {
+        free(fx->docs[i].ids);
+        free(fx->docs[i].top1);
+        free(fx->docs[i].lp);
+    }
+    for (int i = 0; i < fx->n_gens; i++) {
+        free(fx->gens[i].ids);
+        free(fx->gens[i].out);
+    }
+}
+
+static int file_exists(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+static void parity(const char *name, const char *file) {
+    char fpath[512], mpath[512];
+    snprintf(fpath, sizeof fpath, "%s/tests/fixtures/lm_parity_%s.txt", PULSE_SOURCE_DIR, name);
+    pfix fx;
+    int rc = load_fixture(fpath, &fx);
+    CHECK_MSG(rc == 0, "%s: malformed fixture", fpath);
+    int n_pos = 0;
+    for (int i = 0; i < fx.n_docs; i++) n_pos += fx.docs[i].n - 1;
+    CHECK_MSG(n_pos >= 2000 && fx.n_gens == 5, "%s: %d positions, %d continuations", name, n_pos, fx.n_gens);
+    const char *cache = getenv("PULSE_CACHE");
+    snprintf(mpath, sizeof mpath, "%s/models/%s", cache ? cache : PULSE_SOURCE_DIR "/.cache", file);
+    if (!file_exists(mpath)) {
+        printf("SKIP %s: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", name, mpath);
+        free_fixture(&fx);
+        return;
+    }
+    pulse_lm *m = NULL;
+    CHECK_OK(pulse_lm_load(mpath, NULL, &m));
+    if (!m) {
+        free_fixture(&fx);
+        return;
+    }
+    const int V = pulse_lm_get_hparams(m)->n_vocab;
+    pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
+    cp.n_ctx = 1100;
+    cp.n_seq_max = 6;
+    cp.n_batch = 32;
+    pulse_lm_ctx *c = NULL;
+    CHECK_OK(pulse_lm_ctx_new(m, &cp, &c));
+    int agree = 0, total = 0;
+    double sum_d = 0, max_d = 0;
+    int seqv[32];
+    uint8_t want[32];
+    for (int i = 0; i < 32; i++) want[i] = 1;
+    double t0 = pulse_now();
+    for (int di = 0; c && di < fx.n_docs; di++) {
+        const pdoc *d = &fx.docs[di];
+        int s = pulse_lm_seq_new(c);
+        for (int i = 0; i < 32; i++) seqv[i] = s;
+        for (int t0i = 0; t0i < d->n - 1; t0i += 32) {
+            int nt = d->n - 1 - t0i < 32 ? d->n - 1 - t0i : 32;
+            pulse_lm_batch b = {nt, d->ids + t0i, seqv, want};
+            pulse_status st = pulse_lm_decode(c, &b);
+            CHECK_OK(st);
+            if (st) break;
+            for (int j = 0; j < nt; j++) {
+                const int p = t0i + j;
+                const float *lg = pulse_lm_logits(c, j);
+                int best = 0;
+                for (int v = 1; v < V; v++)
+                    if (lg[v] > lg[best]) best = v;
+                agree += best == d->top1[p];
+                double dl = fabs(pulse_lm_logprob(lg, V, d->ids[p + 1]) - d->lp[p]);
+                sum_d += dl;
+                if (dl > max_d) max_d = dl;
+                total++;
+            }
+        }
+        pulse_lm_seq_free(c, s);
+    }
+    double dt = pulse_now() - t0;
+    double rate = total ? (double)agree / total : 0, mean_d = total ? sum_d / total : 1;
+    printf(
+        "%s: teacher-forced %d positions in %.1f s: top-1 agreement %.4f, mean |dlogprob| %.5f, max %.4f\n",
+        name, total, dt, rate, mean_d, max_d);
+    CHECK_MSG(total == n_pos, "%s: evaluated %d of %d positions", name, total, n_pos);
+    CHECK_MSG(rate >= 0.99, "%s: top-1 agreement %.4f < 0.99", name, rate);
+    CHECK_MSG(mean_d <= 0.02, "%s: mean |dlogprob| %.5f > 0.02", name, mean_d);
+
+    /* greedy continuations: all five requests in one batched generate */
+    if (c) {
+        pulse_lm_request rq[8];
+        int outs[8][64];
+        pulse_lm_gen_params gp = pulse_lm_gen_default_params();
+        gp.max_new_tokens = 64;
+        gp.stop_at_eog = 0;
+        for (int i = 0; i < fx.n_gens; i++) {
+            memset(&rq[i], 0, sizeof rq[i]);
+            rq[i].prompt = fx.gens[i].ids;
+            rq[i].n_prompt = fx.gens[i].np;
+            rq[i].out = outs[i];
+        }
+        CHECK_OK(pulse_lm_generate(c, rq, fx.n_gens, &gp));
+        int full = 0, min_prefix = 64;
+        for (int i = 0; i < fx.n_gens; i++) {
+            int k = 0;
+            while (k < fx.gens[i].nout && k < rq[i].n_out && outs[i][k] == fx.gens[i].out[k]) k++;
+            printf("%s: greedy continuation %d: %d of %d tokens identical\n", name, i, k, fx.gens[i].nout);
+            full += k == fx.gens[i].nout;
+            if (k < min_prefix) min_prefix = k;
+        }
+        CHECK_MSG(full >= fx.n_gens - 1, "%s: %d of %d greedy continuations identical", name, full,
+                  fx.n_gens);
+        CHECK_MSG(min_prefix >= 16, "%s: a greedy continuation diverges after %d tokens", name, min_prefix);
+    }
+    pulse_lm_ctx_free(c);
+    pulse_lm_free(m);
+    free_fixture(&fx);
+}
+
+int main(void) {
+    pulse_progress_set_quiet(1);
+    parity("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
+    parity("gemma3", "gemma-3-270m-q4_k_m.gguf");
+    return test_summary();
+}

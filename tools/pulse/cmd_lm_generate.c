@@ -1,0 +1,105 @@
+/* tools/pulse/cmd_lm_generate.c — `pulse lm generate -m GGUF -p STR [-n N] [--temp T --top-k K --top-p P
+ * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]...`: the continuation text on stdout (raw
+ * prompt unless --chat; --temp 0 is greedy). Several -p run together as one continuously batched job, one
+ * continuation per line block. Timing on stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pulse/lm.h"
+
+int cmd_lm_generate(int argc, char **argv) {
+    const char *model = NULL, *system = NULL;
+    cli_strs prompts = {0}, stops = {0};
+    int n = 64, chat = 0, top_k = 40, seed = 42, threads = 0, n_ctx = 0, no_eog = 0;
+    float temp = 0.8f, top_p = 0.95f, rep = 1.0f;
+    const cli_opt opts[] = {
+        {"--model|-m", CLI_STR, &model, "GGUF model file"},
+        {"--prompt|-p", CLI_STRS, &prompts, "prompt text"},
+        {"--n-predict|-n", CLI_INT, &n, "max new tokens (64)"},
+        {"--temp", CLI_FLOAT, &temp, "temperature; 0 = greedy (0.8)"},
+        {"--top-k", CLI_INT, &top_k, "top-k, 0 = off (40)"},
+        {"--top-p", CLI_FLOAT, &top_p, "top-p, 1 = off (0.95)"},
+        {"--repeat-penalty", CLI_FLOAT, &rep, "repetition penalty over the last 64 tokens, 1 = off (1)"},
+        {"--seed|-s", CLI_INT, &seed, "sampling seed (42)"},
+        {"--chat", CLI_FLAG, &chat, "wrap the prompt as a user turn in the model's chat format"},
+        {"--system", CLI_STR, &system, "system message (with --chat)"},
+        {"--stop", CLI_STRS, &stops, "stop string"},
+        {"--ignore-eos", CLI_FLAG, &no_eog, "do not stop at end-of-generation tokens"},
+        {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS / all)"},
+        {"--ctx-size|-c", CLI_INT, &n_ctx, "max tokens per sequence (default: prompt + n)"},
+    };
+    int rc =
+        cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
+                  "usage: pulse lm generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [--chat]",
+                  NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!model || prompts.n == 0 || n < 0) {
+        fprintf(stderr, "pulse lm generate: --model and --prompt are required (see --help)\n");
+        return 2;
+    }
+    if (threads > 0) pulse_set_num_threads(threads);
+    pulse_lm *m = NULL;
+    pulse_tokenizer *tok = NULL;
+    pulse_lm_ctx *c = NULL;
+    char **outs = calloc((size_t)prompts.n, sizeof(char *));
+    int *ntok = calloc((size_t)prompts.n, sizeof(int));
+    int ret = 0;
+    if (!outs || !ntok || pulse_lm_load(model, NULL, &m) ||
+        pulse_tokenizer_from_gguf(pulse_lm_gguf(m), &tok)) {
+        ret = cli_fail("lm generate");
+        goto out;
+    }
+    {
+        pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
+        cp.n_seq_max = prompts.n < 32 ? prompts.n : 32;
+        cp.n_ctx = n_ctx > 0 ? n_ctx : 0;
+        if (cp.n_ctx == 0) {
+            /* room for the longest prompt (chat markup included) and the new tokens */
+            size_t longest = 0;
+            for (int i = 0; i < prompts.n; i++) {
+                size_t l = strlen(prompts.v[i]) + (system ? strlen(system) : 0);
+                if (l > longest) longest = l;
+            }
+            cp.n_ctx = (int)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n;
+        }
+        if (pulse_lm_ctx_new(m, &cp, &c)) {
+            ret = cli_fail("lm generate");
+            goto out;
+        }
+    }
+    pulse_lm_gen_params gp = pulse_lm_gen_default_params();
+    gp.max_new_tokens = n;
+    gp.sampler.temp = temp;
+    gp.sampler.top_k = top_k;
+    gp.sampler.top_p = top_p;
+    gp.sampler.repeat_penalty = rep;
+    gp.sampler.seed = (uint64_t)seed;
+    gp.stop = stops.v;
+    gp.n_stop = stops.n;
+    gp.stop_at_eog = !no_eog;
+    double t0 = pulse_now();
+    if (pulse_lm_generate_text(c, tok, prompts.v, prompts.n, chat, system, &gp, outs, ntok)) {
+        ret = cli_fail("lm generate");
+        goto out;
+    }
+    double dt = pulse_now() - t0;
+    int total = 0;
+    for (int i = 0; i < prompts.n; i++) {
+        printf("%s\n", outs[i]);
+        total += ntok[i];
+    }
+    fflush(stdout);
+    fprintf(stderr, "generated %d tokens in %.2f s (%.1f tok/s)\n", total, dt, dt > 0 ? total / dt : 0.0);
+out:
+    for (int i = 0; outs && i < prompts.n; i++) free(outs[i]);
+    free(outs);
+    free(ntok);
+    free(prompts.v);
+    free(stops.v);
+    pulse_lm_ctx_free(c);
+    pulse_tokenizer_free(tok);
+    pulse_lm_free(m);
+    return ret;
+}
