@@ -101,10 +101,24 @@ static void parity(const char *name, const char *file) {
     char fpath[512], mpath[512];
     snprintf(fpath, sizeof fpath, "%s/tests/fixtures/lm_parity_%s.txt", PULSE_SOURCE_DIR, name);
     pfix fx;
+    FILE *ff = fopen(fpath, "r");
+    if (!ff) {
+        printf("SKIP %s: no fixture %s (scripts/lm_fixtures.py)\n", name, fpath);
+        return;
+    }
+    fclose(ff);
     int rc = load_fixture(fpath, &fx);
     CHECK_MSG(rc == 0, "%s: malformed fixture", fpath);
-    int n_pos = 0;
-    for (int i = 0; i < fx.n_docs; i++) n_pos += fx.docs[i].n - 1;
+    /* teacher forcing is causal, so a document's first positions are checked exactly on a prefix: keep the
+     * test short with 400 positions per document, 700 of the longest (past Gemma-3's 512-token window) */
+    int n_pos = 0, longest = 0;
+    for (int i = 0; i < fx.n_docs; i++)
+        if (fx.docs[i].n > fx.docs[longest].n) longest = i;
+    for (int i = 0; i < fx.n_docs; i++) {
+        int cap = i == longest ? 701 : 401;
+        if (fx.docs[i].n > cap) fx.docs[i].n = cap;
+        n_pos += fx.docs[i].n - 1;
+    }
     CHECK_MSG(n_pos >= 2000 && fx.n_gens == 5, "%s: %d positions, %d continuations", name, n_pos, fx.n_gens);
     const char *cache = getenv("PULSE_CACHE");
     snprintf(mpath, sizeof mpath, "%s/models/%s", cache ? cache : PULSE_SOURCE_DIR "/.cache", file);

@@ -125,7 +125,9 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         /* attention: each (token, head) over its sequence's positions [lo, pos] */
         const int swa = L->is_swa ? hp->n_swa : 0;
         const float scale = hp->attn_scale;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr)
+        long work = 0; /* multiply-adds of this layer's attention: go parallel only when it pays */
+        for (int i = 0; i < n; i++) work += (long)(c->pos[i] + 1) * NH * HD * 2;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if (work > 32768)
         for (int ih = 0; ih < n * NH; ih++) {
             const int i = ih / NH, h = ih % NH, kh = h / grp;
             const int s = c->sq[i], p = c->pos[i];
