@@ -140,6 +140,10 @@ class RefLM:
             q, k = self.rope(q, pos, base), self.rope(k, pos, base)
             rep = H // KVH
             k, v = np.repeat(k, rep, axis=1), np.repeat(v, rep, axis=1)
+            if getattr(self, "kv_f16", False):  # llama.cpp's default f16 KV cache (and f16 Q in the KQ dot)
+                q = q.astype(np.float16).astype(np.float32)
+                k = k.astype(np.float16).astype(np.float32)
+                v = v.astype(np.float16).astype(np.float32)
             sc = np.einsum("thd,shd->hts", q.astype(np.float64), k.astype(np.float64)) / np.sqrt(D)
             mask = pos[None, :] > pos[:, None]
             if swa:

@@ -211,9 +211,10 @@ static void parity(const char *name, const char *file) {
     free_fixture(&fx);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     pulse_progress_set_quiet(1);
-    parity("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
-    parity("gemma3", "gemma-3-270m-q4_k_m.gguf");
+    const char *only = argc > 1 ? argv[1] : NULL; /* test_lm_parity [smollm2|gemma3] */
+    if (!only || !strcmp(only, "smollm2")) parity("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
+    if (!only || !strcmp(only, "gemma3")) parity("gemma3", "gemma-3-270m-q4_k_m.gguf");
     return test_summary();
 }
