@@ -26,6 +26,13 @@ static void linear(float *out, const lm_tensor *W, const lm_tensor *bias, const 
     }
 }
 
+static void add_bias(float *out, const lm_tensor *bias, int n, int C) {
+    if (!bias->data) return;
+    const float *b = bias->data;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < C; j++) out[(size_t)i * C + j] += b[j];
+}
+
 /* RMSNorm over rows: out (n, C) = inp / sqrt(mean(inp^2) + eps) * w (C). out may alias inp. */
 static void rmsnorm(float *out, const float *inp, const float *w, int n, int C, float eps) {
     for (int i = 0; i < n; i++) {
@@ -109,9 +116,14 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
                 memmove(q + (size_t)i * Q, q + (size_t)i * W, sizeof(float) * Q);
             }
         } else {
-            linear(q, &L->wq, &L->bq, xn, n);
-            linear(k, &L->wk, &L->bk, xn, n);
-            linear(v, &L->wv, &L->bv, xn, n);
+            /* one parallel region for the three projections, xn quantised once */
+            pulse_qmm_job jobs[3] = {{L->wq.data, L->wq.type, L->wq.rows, q},
+                                     {L->wk.data, L->wk.type, L->wk.rows, k},
+                                     {L->wv.data, L->wv.type, L->wv.rows, v}};
+            pulse_qmatmul_multi(jobs, 3, xn, n, E);
+            add_bias(q, &L->bq, n, Q);
+            add_bias(k, &L->bk, n, KV);
+            add_bias(v, &L->bv, n, KV);
         }
         if (L->attn_q_norm.data) rmsnorm(q, q, L->attn_q_norm.data, n * NH, HD, hp->norm_eps);
         if (L->attn_k_norm.data) rmsnorm(k, k, L->attn_k_norm.data, n * NKV, HD, hp->norm_eps);
@@ -165,8 +177,11 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         rmsnorm(xn, x, L->ffn_norm.data, n, E, hp->norm_eps);
         float *h = c->h, *gu = c->gu;
         if (L->w_gate.data) {
-            linear(gu, &L->w_gate, &L->b_gate, xn, n);
-            linear(h, &L->w_up, &L->b_up, xn, n);
+            pulse_qmm_job jobs[2] = {{L->w_gate.data, L->w_gate.type, F, gu},
+                                     {L->w_up.data, L->w_up.type, F, h}};
+            pulse_qmatmul_multi(jobs, 2, xn, n, E);
+            add_bias(gu, &L->b_gate, n, F);
+            add_bias(h, &L->b_up, n, F);
             if (m->act_gelu) {
                 pulse_gelu_tanh_forward(gu, gu, (size_t)n * F);
                 for (size_t j = 0; j < (size_t)n * F; j++) h[j] *= gu[j];
