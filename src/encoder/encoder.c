@@ -57,6 +57,7 @@ struct pulse_encoder {
         *s_norm;
     int *s_pos;
     uint8_t *s_kmask;
+    float *s_qkv; /* (rows, 3C) fused QKV product */
 
     /* training */
     int training;
@@ -71,6 +72,7 @@ struct pulse_encoder {
     int *a_ids, *a_pos, *a_zero, *a_lens;
     uint8_t *a_kmask, *a_emask;
     float *a_e, *a_eln, *a_emean, *a_erstd, *a_x0, *a_o;
+    float *a_qkv; /* (rows, 3C) scratch of the fused QKV product (forward) and its gradient (backward) */
     layer_a *la;
     float *a_pool, *a_proj, *a_out, *a_norm;
     float *d_x, *d_res, *d_x1, *d_o, *d_atty, *d_q, *d_k, *d_v, *d_att, *d_g, *d_h, *d_pool, *d_proj;
@@ -100,11 +102,11 @@ static size_t layout(const pulse_encoder *e, float *base, float **wte, float **w
     TAKE(elnb, C);
     for (int l = 0; l < e->L; l++) {
         layer_w *w = &lw[l];
-        TAKE(&w->qw, C * C);
-        TAKE(&w->qb, C);
+        TAKE(&w->qw, C * C); /* q, k, v weights adjacent: one (3C, C) matrix for the fused QKV product */
         TAKE(&w->kw, C * C);
-        TAKE(&w->kb, C);
         TAKE(&w->vw, C * C);
+        TAKE(&w->qb, C); /* and their biases: one (3C) vector */
+        TAKE(&w->kb, C);
         TAKE(&w->vb, C);
         TAKE(&w->ow, C * C);
         TAKE(&w->ob, C);
@@ -453,6 +455,8 @@ static void free_scratch(pulse_encoder *e) {
     }
     free(e->s_pos);
     free(e->s_kmask);
+    free(e->s_qkv);
+    e->s_qkv = NULL;
     e->s_pos = NULL;
     e->s_kmask = NULL;
     e->s_cap_rows = e->s_cap_att = 0;
@@ -595,12 +599,18 @@ static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const 
 
 /* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off). */
 static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x,
-                          float *o_scratch, const uint8_t *kmask, int B, int T, float p) {
+                          float *o_scratch, float *qkv, const uint8_t *kmask, int B, int T, float p) {
     const int C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C;
-    pulse_matmul_forward(a->q, x, w->qw, w->qb, N, C, C);
-    pulse_matmul_forward(a->k, x, w->kw, w->kb, N, C, C);
-    pulse_matmul_forward(a->v, x, w->vw, w->vb, N, C, C);
+    /* qkv (N, 3C) = x @ [Wq; Wk; Wv]^T + [bq; bk; bv], then split into q, k, v (N, C) */
+    pulse_matmul_forward(qkv, x, w->qw, w->qb, N, C, 3 * C);
+#pragma omp parallel for schedule(static) if (N > 256)
+    for (int n = 0; n < N; n++) {
+        const float *r = qkv + (size_t)n * 3 * C;
+        memcpy(a->q + (size_t)n * C, r, sizeof(float) * (size_t)C);
+        memcpy(a->k + (size_t)n * C, r + C, sizeof(float) * (size_t)C);
+        memcpy(a->v + (size_t)n * C, r + 2 * C, sizeof(float) * (size_t)C);
+    }
     pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
     if (p > 0.0f) {
         pulse_matmul_forward(o_scratch, a->atty, w->ow, w->ob, N, C, C);
@@ -671,8 +681,10 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     e->s_norm = pulse_malloc(sizeof(float) * (size_t)B);
     e->s_pos = pulse_malloc(sizeof(int) * rows);
     e->s_kmask = pulse_malloc(rows);
+    e->s_qkv = pulse_malloc(sizeof(float) * rows * 3 * C);
     if (!e->s_x || !e->s_x1 || !e->s_t || !e->s_q || !e->s_k || !e->s_v || !e->s_y || !e->s_h || !e->s_att ||
-        !e->s_mean || !e->s_rstd || !e->s_pool || !e->s_proj || !e->s_norm || !e->s_pos || !e->s_kmask) {
+        !e->s_mean || !e->s_rstd || !e->s_pool || !e->s_proj || !e->s_norm || !e->s_pos || !e->s_kmask ||
+        !e->s_qkv) {
         free_scratch(e);
         return pulse_set_error(PULSE_ERR_NOMEM, "encoder: out of memory for a batch of %d x %d tokens", B, T);
     }
@@ -696,7 +708,8 @@ static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *l
     pulse_layernorm_forward(e->s_x, e->s_mean, e->s_rstd, e->s_t, e->elnw, e->elnb, N, C, e->eps);
     layer_a a = {e->s_q, e->s_k, e->s_v, e->s_att, e->s_y,    e->s_t,    e->s_x1, e->s_mean, e->s_rstd,
                  e->s_h, e->s_h, e->s_t, e->s_x,   e->s_mean, e->s_rstd, NULL,    NULL};
-    for (int l = 0; l < e->L; l++) layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_kmask, B, T, 0.0f);
+    for (int l = 0; l < e->L; l++)
+        layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f);
     pool_head(e, e->s_x, lens, B, T, e->s_pool, e->s_proj, e->s_norm, out);
     return PULSE_OK;
 }
@@ -817,6 +830,7 @@ void pulse_encoder_train_end(pulse_encoder *e) {
                    e->d_res, e->d_x1, e->d_o,    e->d_atty, e->d_q,   e->d_k,     e->d_v,
                    e->d_att, e->d_g,  e->d_h,    e->d_pool, e->d_proj};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
+    free(e->a_qkv);
     free(e->la);
     free(e->lg);
     free(e->a_ids);
@@ -833,7 +847,7 @@ void pulse_encoder_train_end(pulse_encoder *e) {
     e->gwte = e->gwpe = e->gwtt = e->gelnw = e->gelnb = e->gpw = e->gpb = NULL;
     e->a_ids = e->a_pos = e->a_zero = e->a_lens = NULL;
     e->a_kmask = e->a_emask = NULL;
-    e->a_e = e->a_eln = e->a_emean = e->a_erstd = e->a_x0 = e->a_o = NULL;
+    e->a_e = e->a_eln = e->a_emean = e->a_erstd = e->a_x0 = e->a_o = e->a_qkv = NULL;
     e->la = NULL;
     e->a_pool = e->a_proj = e->a_out = e->a_norm = NULL;
     e->d_x = e->d_res = e->d_x1 = e->d_o = e->d_atty = e->d_q = e->d_k = e->d_v = e->d_att = e->d_g = e->d_h =
@@ -923,6 +937,7 @@ pulse_status pulse_encoder_train_begin(pulse_encoder *e, const pulse_encoder_tra
     AF(e->a_erstd, rows);
     AF(e->a_x0, rows * C);
     AF(e->a_o, rows * C);
+    AF(e->a_qkv, rows * 3 * C);
     AF(e->a_pool, MB * C);
     AF(e->a_proj, MB * D);
     AF(e->a_out, MB * D);
@@ -1001,7 +1016,7 @@ pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, c
         memcpy(e->a_x0, e->a_eln, sizeof(float) * (size_t)N * C);
     const float *x = e->a_x0;
     for (int l = 0; l < e->L; l++) {
-        layer_forward(e, &e->lw[l], &e->la[l], x, e->a_o, e->a_kmask, B, T, p);
+        layer_forward(e, &e->lw[l], &e->la[l], x, e->a_o, e->a_qkv, e->a_kmask, B, T, p);
         x = e->la[l].x2;
     }
     pool_head(e, x, e->a_lens, B, T, e->a_pool, e->a_proj, e->a_norm, e->a_out);
@@ -1063,9 +1078,16 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
     memset(e->d_v, 0, sizeof(float) * NC);
     pulse_attention_backward(e->d_q, e->d_k, e->d_v, e->d_att, e->d_atty, a->att, a->q, a->k, a->v, B, T, C,
                              e->NH);
-    pulse_matmul_backward(e->d_x, g->qw, g->qb, e->d_q, x, w->qw, N, C, C);
-    pulse_matmul_backward(e->d_x, g->kw, g->kb, e->d_k, x, w->kw, N, C, C);
-    pulse_matmul_backward(e->d_x, g->vw, g->vb, e->d_v, x, w->vw, N, C, C);
+    /* pack dq, dk, dv into d(qkv) (N, 3C): one product for dx and one for d[Wq; Wk; Wv] */
+    float *dqkv = e->a_qkv;
+#pragma omp parallel for schedule(static) if (N > 256)
+    for (int n = 0; n < N; n++) {
+        float *r = dqkv + (size_t)n * 3 * C;
+        memcpy(r, e->d_q + (size_t)n * C, sizeof(float) * (size_t)C);
+        memcpy(r + C, e->d_k + (size_t)n * C, sizeof(float) * (size_t)C);
+        memcpy(r + 2 * C, e->d_v + (size_t)n * C, sizeof(float) * (size_t)C);
+    }
+    pulse_matmul_backward(e->d_x, g->qw, g->qb, dqkv, x, w->qw, N, C, 3 * C);
 }
 
 pulse_status pulse_encoder_backward(pulse_encoder *e, const float *dout) {
