@@ -21,6 +21,9 @@
 # .cache/) holds the venv (PULSE_CACHE/peers/recbole, ignored, never committed) and the converted data, RecBole logs and
 # checkpoints (PULSE_CACHE/peers/recbole-work/); BUILD_DIR (default build) holds bench_sasrec.
 #
+# What an epoch is: one pass over the same 131,413 (prefix -> next item) training targets on Beauty on both sides
+# (RecBole: one sample per prefix, loss on its last position, 1027 Adam steps of 128; pulse: each user's sequence once,
+# loss at every position, 175 steps of 128), so s/epoch compares the same training signal, not the same number of steps.
 # Versions: recbole 1.2.1 pins colorlog==4.7.2, colorama==0.4.4, ray<=2.6.3 and uses np.float_/np.long, so numpy must be
 # < 2 and pandas 2.2 (pandas 3 changes string dtypes / copy semantics). ray (and hyperopt, plotly) are only imported by
 # recbole.quick_start's hyper-parameter tuning, which the driver does not use, so recbole is installed with --no-deps
@@ -170,6 +173,7 @@ def find(obj, keys):
                 return r
     return None
 ours_spe = find(ours, ["seconds_per_epoch", "sec_per_epoch"])
+ours_cpu = find(ours, ["cpu_seconds_per_epoch", "cpu_s_per_epoch"])
 ours_ndcg = find(ours, ["valid_ndcg10", "NDCG@10", "ndcg@10", "ndcg10"])
 rb_spe = rb.get("sec_per_epoch")
 out = {
@@ -182,6 +186,8 @@ out = {
     "pulse": ours if ours else {"note": note or "no JSON from bench_sasrec"},
     "recbole_sec_per_epoch": rb_spe, "pulse_sec_per_epoch": ours_spe,
     "speedup_per_epoch": (rb_spe / ours_spe) if (rb_spe and ours_spe) else None,
+    "recbole_cpu_s_per_epoch": rb.get("cpu_s_per_epoch"), "pulse_cpu_s_per_epoch": ours_cpu,
+    "speedup_cpu_per_epoch": (rb["cpu_s_per_epoch"] / ours_cpu) if (rb.get("cpu_s_per_epoch") and ours_cpu) else None,
     "pulse_epochs": ours.get("epochs"), "pulse_valid_NDCG@10": ours_ndcg,
     "recbole_quality_from": q_src, "recbole_quality_epochs": q.get("epochs"),
     "recbole_quality_truncated": q.get("truncated_by_time_limit"),
