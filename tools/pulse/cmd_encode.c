@@ -61,7 +61,7 @@ int cmd_encode(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--encoder|-e", CLI_STR, &dir,
          "HF folder: config.json, model.safetensors, vocab.txt or tokenizer.json"},
-        {"--text|-t", CLI_STRS, &texts, "a text to embed (repeatable)"},
+        {"--text|-t", CLI_STRS, &texts, "a text to embed"},
         {"--input|-i", CLI_STR, &input, "file with one text per line ('-' = stdin)"},
         {"--pooling", CLI_STR, &pooling, "cls|mean (default: from the folder, else cls)"},
         {"--max-len", CLI_INT, &max_len, "tokens per text incl. [CLS]/[SEP] (default 128)"},
