@@ -14,8 +14,12 @@ models=("$@")
 echo "load before: $(uptime)"
 for m in "${models[@]}"; do
     [ -f "$m" ] || { echo "SKIP $m (scripts/fetch-models.sh)"; continue; }
-    ours=$(PULSE_THREADS=$THREADS OMP_NUM_THREADS=$THREADS "$BIN" "$m" | tee /dev/stderr | tail -1)
-    peer=$("$PY" bench/peers/llamacpp_lm.py "$m" --threads "$THREADS" 2>/dev/null | tee /dev/stderr | tail -1)
+    ours_all=$(PULSE_THREADS=$THREADS OMP_NUM_THREADS=$THREADS "$BIN" "$m")
+    echo "$ours_all"
+    peer_all=$("$PY" bench/peers/llamacpp_lm.py "$m" --threads "$THREADS" 2>/dev/null)
+    echo "$peer_all"
+    ours=$(echo "$ours_all" | tail -1)
+    peer=$(echo "$peer_all" | tail -1)
     "$PY" - "$ours" "$peer" <<'PYEOF'
 import json, sys
 o, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
