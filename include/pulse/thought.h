@@ -119,6 +119,8 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
 typedef struct pulse_thought_space pulse_thought_space;
 /* dir is a trained space (space.json) or a plain encoder folder (then B = R = that encoder, untrained). */
 pulse_status pulse_thought_space_load(const char *dir, pulse_thought_space **out);
+/* The same, with the pooling a plain encoder folder is used with (a trained space keeps its own). */
+pulse_status pulse_thought_space_load_pooled(const char *dir, int pooling, pulse_thought_space **out);
 void pulse_thought_space_free(pulse_thought_space *s);
 int pulse_thought_space_dim(const pulse_thought_space *s);
 /* out (n, D), L2-normalised. */

@@ -433,6 +433,10 @@ done_pairs:
 /* ---- using a space ---- */
 
 pulse_status pulse_thought_space_load(const char *dir, pulse_thought_space **out) {
+    return pulse_thought_space_load_pooled(dir, PULSE_POOL_AUTO, out);
+}
+
+pulse_status pulse_thought_space_load_pooled(const char *dir, int pooling, pulse_thought_space **out) {
     *out = NULL;
     char bdir[4096], rdir[4096];
     int epoch = 0, shared = 0;
@@ -442,7 +446,7 @@ pulse_status pulse_thought_space_load(const char *dir, pulse_thought_space **out
         st = load_pair_encoders(bdir, rdir, shared || strcmp(bdir, rdir) == 0, PULSE_POOL_AUTO, 128, &b, &r);
     } else { /* a plain encoder folder: B = R, untrained */
         pulse_clear_error();
-        st = load_pair_encoders(dir, dir, 1, PULSE_POOL_AUTO, 128, &b, &r);
+        st = load_pair_encoders(dir, dir, 1, pooling, 128, &b, &r);
     }
     if (st != PULSE_OK) return st;
     pulse_thought_space *s = calloc(1, sizeof *s);

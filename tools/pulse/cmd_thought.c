@@ -203,13 +203,15 @@ static int thought_score(int argc, char **argv) {
 }
 
 static int thought_eval(int argc, char **argv) {
-    const char *space = NULL, *pairs = NULL;
-    int K = 10, seed = 42;
+    const char *space = NULL, *pairs = NULL, *pooling = NULL;
+    int K = 10, seed = 42, pool = PULSE_POOL_AUTO;
     cli_opt opts[] = {
         {"--space", CLI_STR, &space, "trained space folder (or a plain encoder folder = untrained)"},
         {"--pairs", CLI_STR, &pairs, "held-out pairs JSONL"},
         {"--negatives", CLI_INT, &K, "K other users' rationales per row (default 10: 11 candidates)"},
         {"--seed", CLI_INT, &seed, "negative sampling seed (default 42)"},
+        {"--pooling", CLI_STR, &pooling,
+         "cls | mean | auto: pooling of a plain encoder folder (default auto)"},
     };
     int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                       "usage: pulse thought eval --space DIR --pairs FILE\n"
@@ -220,11 +222,13 @@ static int thought_eval(int argc, char **argv) {
         fprintf(stderr, "pulse thought eval: --space and --pairs are required\n");
         return 2;
     }
+    if (parse_pooling(pooling, &pool)) return 2;
     pulse_pair *pp = NULL;
     int n = 0;
     pulse_thought_space *s = NULL;
     pulse_infonce_stats st;
-    if (pulse_pairs_load(pairs, &pp, &n) != PULSE_OK || pulse_thought_space_load(space, &s) != PULSE_OK ||
+    if (pulse_pairs_load(pairs, &pp, &n) != PULSE_OK ||
+        pulse_thought_space_load_pooled(space, pool, &s) != PULSE_OK ||
         pulse_thought_evaluate(s, pp, n, K, (uint64_t)seed, &st) != PULSE_OK) {
         pulse_pairs_free(pp, n);
         pulse_thought_space_free(s);
@@ -241,10 +245,10 @@ static int thought_eval(int argc, char **argv) {
 
 /* Embed n anchors (behaviour), their positives and one negative each (another user's rationale) in a space.
  */
-static pulse_status embed_triplets(const char *dir, const pulse_pair *pp, const int *negidx, int n,
-                                   float **out, int *dim) {
+static pulse_status embed_triplets(const char *dir, int pooling, const pulse_pair *pp, const int *negidx,
+                                   int n, float **out, int *dim) {
     pulse_thought_space *s = NULL;
-    pulse_status st = pulse_thought_space_load(dir, &s);
+    pulse_status st = pulse_thought_space_load_pooled(dir, pooling, &s);
     if (st != PULSE_OK) return st;
     int D = pulse_thought_space_dim(s);
     const char **t = malloc(sizeof(char *) * (size_t)n * 2);
@@ -270,8 +274,8 @@ static pulse_status embed_triplets(const char *dir, const pulse_pair *pp, const 
 }
 
 static int thought_plot(int argc, char **argv) {
-    const char *pairs = NULL, *before = NULL, *after = NULL, *out = NULL;
-    int n = 300, seed = 42;
+    const char *pairs = NULL, *before = NULL, *after = NULL, *out = NULL, *pooling = NULL;
+    int n = 300, seed = 42, pool = PULSE_POOL_AUTO;
     pulse_tsne_params tp = pulse_tsne_default_params();
     cli_opt opts[] = {
         {"--pairs", CLI_STR, &pairs, "held-out pairs JSONL"},
@@ -282,6 +286,8 @@ static int thought_plot(int argc, char **argv) {
         {"--perplexity", CLI_FLOAT, &tp.perplexity, "t-SNE perplexity (default 30)"},
         {"--iterations", CLI_INT, &tp.iterations, "t-SNE iterations (default 1000)"},
         {"--seed", CLI_INT, &seed, "seed for the negatives and t-SNE (default 42)"},
+        {"--pooling", CLI_STR, &pooling,
+         "cls | mean | auto: pooling of a plain encoder folder (default auto)"},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -294,6 +300,7 @@ static int thought_plot(int argc, char **argv) {
         fprintf(stderr, "pulse thought plot: --pairs, --before, --after and --out are required\n");
         return 2;
     }
+    if (parse_pooling(pooling, &pool)) return 2;
     pulse_pair *pp = NULL;
     int np = 0;
     if (pulse_pairs_load(pairs, &pp, &np) != PULSE_OK) return cli_fail("thought plot");
@@ -308,8 +315,8 @@ static int thought_plot(int argc, char **argv) {
     int D = 0, rc = 0;
     double klb = 0, kla = 0;
     pulse_infonce_stats sb, sa;
-    if (!negidx || !yb || !ya || embed_triplets(before, pp, negidx, n, &xb, &D) != PULSE_OK ||
-        embed_triplets(after, pp, negidx, n, &xa, &D) != PULSE_OK ||
+    if (!negidx || !yb || !ya || embed_triplets(before, pool, pp, negidx, n, &xb, &D) != PULSE_OK ||
+        embed_triplets(after, pool, pp, negidx, n, &xa, &D) != PULSE_OK ||
         pulse_tsne(xb, 3 * n, D, &tp, yb, &klb) != PULSE_OK ||
         pulse_tsne(xa, 3 * n, D, &tp, ya, &kla) != PULSE_OK) {
         rc = cli_fail("thought plot");
