@@ -226,8 +226,8 @@ def main():
     fit_s = time.time() - t_fit
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
 
-    def clean(d):
-        return {k: round(float(v), 5) for k, v in dict(d).items()}
+    def clean(d):  # None: a resumed run that never beat the checkpoint's valid score (RecBole keeps no result for it)
+        return {k: round(float(v), 5) for k, v in dict(d).items()} if d is not None else None
 
     spe = sum(train_times) / len(train_times)
     out = {
