@@ -76,7 +76,7 @@ def write(name, data):
 
 
 arch = ("general.architecture", STR, "llama")
-write("valid_min.gguf", gguf([arch]))
+write("valid_min.seed", gguf([arch]))
 toks = ["<unk>", "<s>", "</s>", "a", "b", "ab", "\u0120the", "\u00e9t\u00e9", "", "<0x0A>"]
 vocab = [arch, ("tokenizer.ggml.model", STR, "gpt2"), ("tokenizer.ggml.pre", STR, "smollm"),
          ("tokenizer.ggml.tokens", ARR, (STR, toks)),
@@ -85,15 +85,15 @@ vocab = [arch, ("tokenizer.ggml.model", STR, "gpt2"), ("tokenizer.ggml.pre", STR
          ("tokenizer.ggml.merges", ARR, (STR, ["a b", "\u0120 t"])),
          ("tokenizer.ggml.bos_token_id", U32, 1), ("tokenizer.ggml.add_bos_token", BOOL, 1),
          ("tokenizer.chat_template", STR, "{% for m in messages %}{{ m['content'] }}{% endfor %}")]
-write("valid_vocab_v2.gguf", gguf(vocab, version=2))
-write("valid_vocab_v3.gguf", gguf(vocab))
+write("valid_vocab_v2.seed", gguf(vocab, version=2))
+write("valid_vocab_v3.seed", gguf(vocab))
 scal = [arch] + [("t.%d" % t, t, v) for t, v in
                  [(U8, 200), (I8, -3), (U16, 60000), (I16, -300), (U32, 4000000000), (I32, -7), (F32, 1.5),
                   (BOOL, 0), (STR, "x"), (U64, 1 << 40), (I64, -(1 << 40)), (F64, 0.125)]]
 scal += [("a.%d" % t, ARR, (t, [v, v])) for t, v in
          [(U8, 1), (I8, -1), (U16, 2), (I16, -2), (U32, 3), (I32, -3), (F32, 0.5), (BOOL, 1), (U64, 4), (I64, -4),
           (F64, 0.25)]]
-write("valid_scalars.gguf", gguf(scal))
+write("valid_scalars.seed", gguf(scal))
 tens = []
 for gt, (n, size) in sorted(TYPES.items()):
     ne0 = 256 if n == 256 else (32 if n == 32 else 4)
@@ -101,29 +101,29 @@ for gt, (n, size) in sorted(TYPES.items()):
     tens.append(("t.%d.weight" % gt, gt, [ne0, 2], b"".join(block(gt) for _ in range(2 * nb))))
 hp = [arch, ("llama.block_count", U32, 1), ("llama.embedding_length", U32, 32),
       ("llama.attention.head_count", U32, 2), ("llama.rope.freq_base", F32, 10000.0)]
-write("valid_tensors.gguf", gguf(hp, tens))
-write("valid_align64.gguf", gguf(hp + [("general.alignment", U32, 64)], tens[:3], align=64))
-write("valid_3d.gguf", gguf([arch], [("x", 0, [2, 3, 4], b"\0" * 96), ("y", 8, [32, 1, 1, 2], block(8) * 2)]))
+write("valid_tensors.seed", gguf(hp, tens))
+write("valid_align64.seed", gguf(hp + [("general.alignment", U32, 64)], tens[:3], align=64))
+write("valid_3d.seed", gguf([arch], [("x", 0, [2, 3, 4], b"\0" * 96), ("y", 8, [32, 1, 1, 2], block(8) * 2)]))
 
 full = gguf(hp, tens)
-write("invalid_magic.gguf", b"GGUX" + full[4:])
-write("invalid_version1.gguf", full[:4] + struct.pack("<I", 1) + full[8:])
-write("invalid_truncated_header.gguf", full[:60])
-write("invalid_truncated_data.gguf", full[: len(full) - 100])
-write("invalid_dup_key.gguf", gguf([arch, arch]))
-write("invalid_dup_tensor.gguf", gguf([arch], [("x", 0, [4], b"\0" * 16), ("x", 0, [4], b"\0" * 16)]))
-write("invalid_ndims.gguf", gguf([arch], [("x", 0, [1, 1, 1, 1, 4], b"\0" * 16)]))
-write("invalid_ne_zero.gguf", gguf([arch], [("x", 0, [4, 0], b"\0" * 16)]))
-write("invalid_block_multiple.gguf", gguf([arch], [("x", 2, [33], b"\0" * 18)]))
-write("invalid_align.gguf", gguf([arch, ("general.alignment", U32, 48)], [("x", 0, [4], b"\0" * 16)]))
-write("invalid_counts.gguf", gguf([arch], n_kv=1 << 40, n_t=1 << 40))
+write("invalid_magic.seed", b"GGUX" + full[4:])
+write("invalid_version1.seed", full[:4] + struct.pack("<I", 1) + full[8:])
+write("invalid_truncated_header.seed", full[:60])
+write("invalid_truncated_data.seed", full[: len(full) - 100])
+write("invalid_dup_key.seed", gguf([arch, arch]))
+write("invalid_dup_tensor.seed", gguf([arch], [("x", 0, [4], b"\0" * 16), ("x", 0, [4], b"\0" * 16)]))
+write("invalid_ndims.seed", gguf([arch], [("x", 0, [1, 1, 1, 1, 4], b"\0" * 16)]))
+write("invalid_ne_zero.seed", gguf([arch], [("x", 0, [4, 0], b"\0" * 16)]))
+write("invalid_block_multiple.seed", gguf([arch], [("x", 2, [33], b"\0" * 18)]))
+write("invalid_align.seed", gguf([arch, ("general.alignment", U32, 48)], [("x", 0, [4], b"\0" * 16)]))
+write("invalid_counts.seed", gguf([arch], n_kv=1 << 40, n_t=1 << 40))
 bad_off = bytearray(gguf([arch], [("x", 0, [4], b"\0" * 16)]))
 i = bad_off.find(b"x\x01\x00\x00\x00")
 bad_off[i + 1 + 4 + 8 + 4: i + 1 + 4 + 8 + 4 + 8] = struct.pack("<Q", 1 << 20)
-write("invalid_offset.gguf", bytes(bad_off))
+write("invalid_offset.seed", bytes(bad_off))
 huge_str = bytearray(gguf([("k", STR, "abc")]))
 huge_str[24:32] = struct.pack("<Q", 1 << 62)
-write("invalid_strlen.gguf", bytes(huge_str))
+write("invalid_strlen.seed", bytes(huge_str))
 nested = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + s("nested") + struct.pack("<IIQ", ARR, ARR, 1) + struct.pack("<IQ", U8, 0)
-write("invalid_nested.gguf", nested)
+write("invalid_nested.seed", nested)
 print("wrote", len(os.listdir(out)), "files to", out)

@@ -206,7 +206,7 @@ static void test_corpus(void) {
 /* `pulse lm info`: JSON last line on a valid file, exit 1 naming the field on a broken one. */
 static void test_cli(void) {
     char cmd[2048], line[8192], last[8192] = "";
-    snprintf(cmd, sizeof cmd, "'%s' lm info '%s/fuzz/corpus/gguf/valid_vocab_v3.gguf' --all", PULSE_CLI,
+    snprintf(cmd, sizeof cmd, "'%s' lm info '%s/fuzz/corpus/gguf/valid_vocab_v3.seed' --all", PULSE_CLI,
              PULSE_SOURCE_DIR);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL);
@@ -223,7 +223,7 @@ static void test_cli(void) {
         CHECK(tk && cJSON_IsTrue(cJSON_GetObjectItem(tk, "chat_template")));
         cJSON_Delete(j);
     }
-    snprintf(cmd, sizeof cmd, "'%s' lm info '%s/fuzz/corpus/gguf/invalid_offset.gguf' 2>&1", PULSE_CLI,
+    snprintf(cmd, sizeof cmd, "'%s' lm info '%s/fuzz/corpus/gguf/invalid_offset.seed' 2>&1", PULSE_CLI,
              PULSE_SOURCE_DIR);
     p = popen(cmd, "r");
     CHECK(p != NULL);
