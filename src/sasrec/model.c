@@ -172,21 +172,19 @@ pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *p, puls
 
 /* Every activation buffer, for free/alloc: pointer to the field and its size in elements of B*T*C (big),
  * B*T (row) or B*NH*T*T (att). */
+/* clang-format off */
 #define ACT_FIELDS(X)                                                                                        \
-    X(emb, big)                                                                                              \
-    X(x0, big)                                                                                               \
-    X(lnf, big) X(lnf_mean, row) X(lnf_rstd, row) X(scratch, big) X(attyp, big) X(dx, big) X(dx2, big)       \
-        X(dlnf, big) X(d_ln2, big) X(d_h2, big) X(d_h1r, big) X(d_h1d, big) X(d_h1, big) X(d_xmid, big)      \
-            X(d_atty, big) X(d_q, big) X(d_k, big) X(d_v, big) X(d_Q, big) X(d_attyp, big) X(d_qp, big)      \
-                X(d_kp, big) X(d_vp, big) X(d_att, att) X(ids, row) X(keymask, row) X(pids, row)             \
-                    X(ppos, row) X(pmap, row) X(lastrow, b) X(emb_mask, big) X(rows, row) X(tg, row)         \
-                        X(ng, row) X(bx, row2) X(by, row2) X(bdx, row2)
+    X(emb, big) X(x0, big) X(lnf, big) X(lnf_mean, row) X(lnf_rstd, row) X(scratch, big) X(attyp, big)      \
+    X(dx, big) X(dx2, big) X(dlnf, big) X(d_ln2, big) X(d_h2, big) X(d_h1r, big) X(d_h1d, big) X(d_h1, big) \
+    X(d_xmid, big) X(d_atty, big) X(d_q, big) X(d_k, big) X(d_v, big) X(d_Q, big) X(d_attyp, big)           \
+    X(d_qp, big) X(d_kp, big) X(d_vp, big) X(d_att, att) X(ids, row) X(keymask, row) X(pids, row)           \
+    X(ppos, row) X(pmap, row) X(lastrow, b) X(emb_mask, big) X(rows, row) X(tg, row) X(ng, row)             \
+    X(bx, row2) X(by, row2) X(bdx, row2)
 #define BLOCK_FIELDS(X)                                                                                      \
-    X(ln1, big)                                                                                              \
-    X(ln1_mean, row)                                                                                         \
-    X(ln1_rstd, row) X(q, big) X(k, big) X(v, big) X(att, att) X(atty, big) X(xmid, big) X(ln2, big)         \
-        X(ln2_mean, row) X(ln2_rstd, row) X(h1, big) X(h1d, big) X(h1r, big) X(h2, big) X(h2d, big)          \
-            X(mask1, big) X(mask2, big) X(xout, big)
+    X(ln1, big) X(ln1_mean, row) X(ln1_rstd, row) X(q, big) X(k, big) X(v, big) X(att, att) X(atty, big)    \
+    X(xmid, big) X(ln2, big) X(ln2_mean, row) X(ln2_rstd, row) X(h1, big) X(h1d, big) X(h1r, big)           \
+    X(h2, big) X(h2d, big) X(mask1, big) X(mask2, big) X(xout, big)
+/* clang-format on */
 
 static void free_acts(pulse_sasrec *m) {
     if (m->acts) {
