@@ -308,19 +308,6 @@ pulse_status pulse_sample_candidates(const pulse_dataset *ds, int user, int posi
 }
 
 /* ---- items.tsv-style field files ---- */
-static size_t split_tabs(char *line, char **f, size_t maxf) {
-    size_t n = 0;
-    char *p = line;
-    for (;;) {
-        char *t = strchr(p, '\t');
-        if (n < maxf) f[n] = p;
-        n++;
-        if (!t) break;
-        *t = 0;
-        p = t + 1;
-    }
-    return n;
-}
 
 pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *id_col, int id_offset,
                                int recbole_header, const pd_strmap *idmap) {
@@ -337,7 +324,7 @@ pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *
     }
     enum { MAXC = 64 };
     char *cols[MAXC];
-    size_t nc = split_tabs(line, cols, MAXC);
+    size_t nc = pd_split_tabs(line, cols, MAXC);
     if (nc > MAXC) {
         pd_reader_close(&r);
         return pulse_set_error(PULSE_ERR_PARSE, "%s:1: expected at most %d columns, found %zu", path, MAXC,
@@ -379,7 +366,7 @@ pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *
     while ((got = pd_reader_next(&r, &line, &len)) == 1) {
         if (len == 0) continue; /* tolerate blank lines in item files */
         char *f[MAXC];
-        size_t n = split_tabs(line, f, MAXC);
+        size_t n = pd_split_tabs(line, f, MAXC);
         if (n > nc) {
             st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected %zu tab-separated fields, found %zu",
                                  path, r.line_no, nc, n);

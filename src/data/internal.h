@@ -95,6 +95,8 @@ void pd_pick_title(pulse_dataset *ds);
  */
 pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *id_col, int id_offset,
                                int recbole_header, const pd_strmap *idmap);
+/* Split line in place at tabs; f[0..min(n, maxf)) get the fields; returns the number of fields n. */
+size_t pd_split_tabs(char *line, char **f, size_t maxf);
 /* Apply params->max_users (truncate to the first N users). */
 void pd_truncate_users(pulse_dataset *ds, int max_users);
 

@@ -243,3 +243,18 @@ int pd_parse_uint(const char *s, size_t n, long long max, long long *out) {
     *out = v;
     return 0;
 }
+
+/* Split line in place at tabs: f[0..min(n, maxf)) point at the fields; returns the field count n. */
+size_t pd_split_tabs(char *line, char **f, size_t maxf) {
+    size_t n = 0;
+    char *p = line;
+    for (;;) {
+        char *t = strchr(p, '\t');
+        if (n < maxf) f[n] = p;
+        n++;
+        if (!t) break;
+        *t = 0;
+        p = t + 1;
+    }
+    return n;
+}

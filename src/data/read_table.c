@@ -142,19 +142,6 @@ static pulse_status build(pulse_dataset *ds, rows *a, char **ukeys, int n_uold, 
 }
 
 /* ======================= RecBole atomic files ======================= */
-static size_t split_tabs(char *line, char **f, size_t maxf) {
-    size_t n = 0;
-    char *p = line;
-    for (;;) {
-        char *t = strchr(p, '\t');
-        if (n < maxf) f[n] = p;
-        n++;
-        if (!t) break;
-        *t = 0;
-        p = t + 1;
-    }
-    return n;
-}
 
 static int parse_double(const char *s, double *out) {
     char *end = NULL;
@@ -182,7 +169,7 @@ pulse_status pd_load_recbole(const char *path_inter, const char *path_item, cons
     }
     enum { MAXC = 64 };
     char *f[MAXC];
-    size_t nc = split_tabs(line, f, MAXC);
+    size_t nc = pd_split_tabs(line, f, MAXC);
     int cu = -1, ci = -1, ct = -1, cr = -1;
     for (size_t c = 0; c < nc && c < MAXC; c++) {
         if (strncmp(f[c], "user_id:", 8) == 0) cu = (int)c;
@@ -208,7 +195,7 @@ pulse_status pd_load_recbole(const char *path_inter, const char *path_item, cons
                                  path_inter, r.line_no);
             break;
         }
-        size_t n = split_tabs(line, f, MAXC);
+        size_t n = pd_split_tabs(line, f, MAXC);
         if (n != nc) {
             st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected %zu tab-separated fields, found %zu",
                                  path_inter, r.line_no, nc, n);

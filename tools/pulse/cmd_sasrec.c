@@ -9,19 +9,6 @@
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
 
-static cJSON *metrics_json(const pulse_metrics *m) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "HR@1", m->hr1);
-    cJSON_AddNumberToObject(o, "HR@5", m->hr5);
-    cJSON_AddNumberToObject(o, "HR@10", m->hr10);
-    cJSON_AddNumberToObject(o, "HR@20", m->hr20);
-    cJSON_AddNumberToObject(o, "NDCG@5", m->ndcg5);
-    cJSON_AddNumberToObject(o, "NDCG@10", m->ndcg10);
-    cJSON_AddNumberToObject(o, "NDCG@20", m->ndcg20);
-    cJSON_AddNumberToObject(o, "MRR", m->mrr);
-    return o;
-}
-
 static void print_metrics(const char *what, const pulse_metrics *m) {
     fprintf(
         stderr,
@@ -120,8 +107,8 @@ static int cmd_sasrec_train(int argc, char **argv) {
         cJSON_AddStringToObject(o, "protocol", "full");
         cJSON_AddStringToObject(o, "split", "test");
         cJSON_AddStringToObject(o, "loss", loss);
-        cJSON_AddItemToObject(o, "metrics", metrics_json(&rep.test));
-        cJSON_AddItemToObject(o, "valid_metrics", metrics_json(&rep.valid));
+        cJSON_AddItemToObject(o, "metrics", pulse_metrics_to_json(&rep.test));
+        cJSON_AddItemToObject(o, "valid_metrics", pulse_metrics_to_json(&rep.valid));
         cJSON_AddNumberToObject(o, "users", rep.test.n_users);
         cJSON_AddNumberToObject(o, "best_epoch", rep.best_epoch);
         cJSON_AddNumberToObject(o, "epochs", rep.epochs_run);
@@ -221,7 +208,7 @@ static int cmd_sasrec_eval(int argc, char **argv) {
         cJSON_AddStringToObject(o, "protocol", protocol);
         if (ep.protocol == PULSE_PROTOCOL_SAMPLED) cJSON_AddNumberToObject(o, "candidates", ep.n_candidates);
         cJSON_AddStringToObject(o, "split", split);
-        cJSON_AddItemToObject(o, "metrics", metrics_json(&met));
+        cJSON_AddItemToObject(o, "metrics", pulse_metrics_to_json(&met));
         cJSON_AddNumberToObject(o, "users", met.n_users);
         cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
         cli_print_json(o);
