@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pulse/core.h"
+#include "pulse/eval.h"
 
 static int name_matches(const char *names, const char *arg, size_t arglen) {
     const char *p = names;
@@ -157,4 +158,27 @@ int cli_dispatch(const char *prog, int argc, char **argv, const cli_cmd *cmds, i
         }
     fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog, argv[1], prog);
     return 2;
+}
+
+int cli_choice(const char *cmd, const char *opt, const char *val, const char *const *names, const int *values,
+               int n, int *out) {
+    if (!val) return 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(val, names[i]) == 0) {
+            *out = values[i];
+            return 0;
+        }
+    fprintf(stderr, "pulse %s: %s expects ", cmd, opt);
+    for (int i = 0; i < n; i++) fprintf(stderr, "%s%s", i ? " | " : "", names[i]);
+    fprintf(stderr, ", found '%s'\n", val);
+    return -1;
+}
+
+int cli_protocol_split(const char *cmd, const char *protocol, const char *split, int *protocol_out,
+                       int *split_out) {
+    static const char *const pn[] = {"full", "sampled"}, *const sn[] = {"test", "valid"};
+    static const int pv[] = {PULSE_PROTOCOL_FULL, PULSE_PROTOCOL_SAMPLED},
+                     sv[] = {PULSE_SPLIT_TEST, PULSE_SPLIT_VALID};
+    if (cli_choice(cmd, "--protocol", protocol, pn, pv, 2, protocol_out)) return -1;
+    return cli_choice(cmd, "--split", split, sn, sv, 2, split_out);
 }

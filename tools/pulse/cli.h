@@ -25,6 +25,15 @@ typedef struct {
 int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char *usage, const char **pos,
               int maxpos, int *npos);
 
+/* Map an option's value to one of n named choices (names[i] -> values[i]). A NULL value keeps *out. On no
+ * match prints "pulse CMD: OPT expects a | b, found 'x'" and returns -1; else 0. */
+int cli_choice(const char *cmd, const char *opt, const char *val, const char *const *names, const int *values,
+               int n, int *out);
+/* The evaluation protocol options every recommender command shares: --protocol full|sampled, --split
+ * test|valid. */
+int cli_protocol_split(const char *cmd, const char *protocol, const char *split, int *protocol_out,
+                       int *split_out);
+
 /* Print the library's last error as "pulse: <what>: <message>" and return the exit code 1. */
 int cli_fail(const char *what);
 

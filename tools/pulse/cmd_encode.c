@@ -84,12 +84,9 @@ int cmd_encode(int argc, char **argv) {
     }
     pulse_encoder_params p = pulse_encoder_default_params();
     if (pooling) {
-        if (strcmp(pooling, "cls") == 0)
-            p.pooling = PULSE_POOL_CLS;
-        else if (strcmp(pooling, "mean") == 0)
-            p.pooling = PULSE_POOL_MEAN;
-        else {
-            fprintf(stderr, "pulse encode: --pooling: expected cls or mean, found '%s'\n", pooling);
+        static const char *const names[] = {"cls", "mean"};
+        static const int values[] = {PULSE_POOL_CLS, PULSE_POOL_MEAN};
+        if (cli_choice("encode", "--pooling", pooling, names, values, 2, &p.pooling)) {
             free(texts.v);
             return 2;
         }

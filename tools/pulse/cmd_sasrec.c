@@ -170,22 +170,10 @@ static int cmd_sasrec_eval(int argc, char **argv) {
         "[--split test|valid]",
         NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
-    if (strcmp(protocol, "full") == 0)
-        ep.protocol = PULSE_PROTOCOL_FULL;
-    else if (strcmp(protocol, "sampled") == 0)
-        ep.protocol = PULSE_PROTOCOL_SAMPLED;
-    else {
-        fprintf(stderr, "pulse sasrec eval: --protocol expects full or sampled, found '%s'\n", protocol);
-        return 2;
-    }
-    if (strcmp(split, "test") == 0)
-        ep.split = PULSE_SPLIT_TEST;
-    else if (strcmp(split, "valid") == 0)
-        ep.split = PULSE_SPLIT_VALID;
-    else {
-        fprintf(stderr, "pulse sasrec eval: --split expects test or valid, found '%s'\n", split);
-        return 2;
-    }
+    int proto = (int)ep.protocol, spl = (int)ep.split;
+    if (cli_protocol_split("sasrec eval", protocol, split, &proto, &spl)) return 2;
+    ep.protocol = (pulse_protocol)proto;
+    ep.split = (pulse_split)spl;
     ep.seed = (uint64_t)(int64_t)seed;
     if (threads > 0) pulse_set_num_threads(threads);
     pulse_dataset *ds = NULL;

@@ -51,18 +51,9 @@ static int thought_pairs(int argc, char **argv) {
 }
 
 static int parse_pooling(const char *s, int *out) {
-    if (!s) return 0;
-    if (strcmp(s, "cls") == 0)
-        *out = PULSE_POOL_CLS;
-    else if (strcmp(s, "mean") == 0)
-        *out = PULSE_POOL_MEAN;
-    else if (strcmp(s, "auto") == 0)
-        *out = PULSE_POOL_AUTO;
-    else {
-        fprintf(stderr, "pulse thought: --pooling expects cls, mean or auto, found '%s'\n", s);
-        return -1;
-    }
-    return 0;
+    static const char *const names[] = {"cls", "mean", "auto"};
+    static const int values[] = {PULSE_POOL_CLS, PULSE_POOL_MEAN, PULSE_POOL_AUTO};
+    return cli_choice("thought", "--pooling", s, names, values, 3, out);
 }
 
 static cJSON *stats_json(const pulse_infonce_stats *s) {
