@@ -68,9 +68,7 @@ static void test_blocks(void) {
 static const char *models_dir(char *buf, size_t n) {
     const char *e = getenv("PULSE_MODELS");
     if (e) return e;
-    e = getenv("PULSE_CACHE");
-    if (e) return pulse_path_join(buf, n, e, "models");
-    return pulse_path_join(buf, n, PULSE_SOURCE_DIR, ".cache/models");
+    return test_cache_path(buf, n, "models");
 }
 
 static void test_model(const char *fixture) {

@@ -153,18 +153,11 @@ static double check_vectors(pulse_encoder *enc, const cJSON *items, const char *
 }
 
 static void real_model(const char *name, const char *fixture) {
-    const char *cache = getenv("PULSE_CACHE");
-    char dir[1024];
-    const char *cands[3] = {cache, PULSE_SOURCE_DIR "/.cache", PULSE_SOURCE_DIR "/../cache"};
-    int found = 0;
-    for (int i = 0; i < 3 && !found; i++) {
-        if (!cands[i]) continue;
-        snprintf(dir, sizeof dir, "%s/encoders/%s/model.safetensors", cands[i], name);
-        if (access(dir, R_OK) == 0) {
-            snprintf(dir, sizeof dir, "%s/encoders/%s", cands[i], name);
-            found = 1;
-        }
-    }
+    char dir[1024], sub[256], weights[1200];
+    snprintf(sub, sizeof sub, "encoders/%s", name);
+    test_cache_path(dir, sizeof dir, sub);
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    int found = access(weights, R_OK) == 0;
     cJSON *fx = load_json(fixture);
     if (!fx) {
         printf("SKIP %s: no fixture %s (run scripts/encoder_fixtures.py)\n", name, fixture);

@@ -37,10 +37,8 @@ int main(void) {
     CHECK(strstr(out, "nonexistent") != NULL);
     CHECK(run(PULSE_CLI " lm bench -m /nonexistent.gguf 2>/dev/null", out, sizeof out) == 1);
 
-    const char *cache = getenv("PULSE_CACHE");
     char model[1024];
-    snprintf(model, sizeof model, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-             cache ? cache : PULSE_SOURCE_DIR "/.cache");
+    test_cache_path(model, sizeof model, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
     FILE *f = fopen(model, "rb");
     if (!f) {
         printf("SKIP SmolLM2 checks: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", model);

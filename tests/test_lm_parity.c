@@ -133,8 +133,9 @@ static void parity(const char *name, const char *file) {
         n_pos += fx.docs[i].n - 1;
     }
     CHECK_MSG(n_pos >= 2000 && fx.n_gens == 5, "%s: %d positions, %d continuations", name, n_pos, fx.n_gens);
-    const char *cache = getenv("PULSE_CACHE");
-    snprintf(mpath, sizeof mpath, "%s/models/%s", cache ? cache : PULSE_SOURCE_DIR "/.cache", file);
+    char sub[256];
+    snprintf(sub, sizeof sub, "models/%s", file);
+    test_cache_path(mpath, sizeof mpath, sub);
     if (!file_exists(mpath)) {
         printf("SKIP %s: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", name, mpath);
         free_fixture(&fx);

@@ -552,14 +552,10 @@ static void test_chat(void) {
 
 /* ---- real vocabularies against llama.cpp's ids ---- */
 static const char *find_model(const char *file, char *buf, size_t n) {
-    const char *cache = getenv("PULSE_CACHE");
-    if (cache) {
-        snprintf(buf, n, "%s/models/%s", cache, file);
-        if (access(buf, R_OK) == 0) return buf;
-    }
-    snprintf(buf, n, "%s/.cache/models/%s", PULSE_SOURCE_DIR, file);
-    if (access(buf, R_OK) == 0) return buf;
-    return NULL;
+    char sub[256];
+    snprintf(sub, sizeof sub, "models/%s", file);
+    test_cache_path(buf, n, sub);
+    return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
 /* the tokenizer.* keys of a real GGUF into a vocab-only file, with another pre-tokenizer or add_space_prefix
