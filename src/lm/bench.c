@@ -17,10 +17,7 @@ pulse_lm_bench_params pulse_lm_bench_default_params(void) {
 }
 
 static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
+    return lm_argmax(x, n);
 }
 
 pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, pulse_lm_bench_result *r) {
@@ -110,6 +107,8 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
         for (int g = 0; g < p.n_gen && !st; g++) {
             pulse_lm_batch bb = {P, next, ids, want};
             if ((st = pulse_lm_decode(c, &bb))) break;
+                /* greedy pick per sequence, the rows split over the threads as generate does */
+#pragma omp parallel for schedule(static) if (P > 1)
             for (int s = 0; s < P; s++) next[s] = argmax(pulse_lm_logits(c, s), V);
         }
         r->batched_tok_s = (double)P * p.n_gen / (pulse_now() - t0);

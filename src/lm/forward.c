@@ -6,6 +6,9 @@
  * pulse_lm_decode, which splits a batch into chunks and reserves KV slots. */
 #include <math.h>
 #include <omp.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +79,98 @@ static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh
         }
 }
 
+/* dot product of two float vectors of n */
+static inline float dot_f32(const float *a, const float *b, int n) {
+    int t = 0;
+    float d = 0;
+#ifdef __AVX2__
+    if (n >= 16) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        for (; t + 16 <= n; t += 16) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t), s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 8), _mm256_loadu_ps(b + t + 8), s1);
+        }
+        s0 = _mm256_add_ps(s0, s1);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        d = _mm_cvtss_f32(h);
+    }
+#endif
+    for (; t < n; t++) d += a[t] * b[t];
+    return d;
+}
+
+/* y (n) += a * x (n), a product then a sum per element (no fused multiply-add: the scalar loop's rounding) */
+static inline void axpy_f32(float *y, float a, const float *x, int n) {
+    int t = 0;
+#ifdef __AVX2__
+    const __m256 av = _mm256_set1_ps(a);
+    for (; t + 8 <= n; t += 8)
+        _mm256_storeu_ps(y + t,
+                         _mm256_add_ps(_mm256_loadu_ps(y + t), _mm256_mul_ps(av, _mm256_loadu_ps(x + t))));
+#endif
+    for (; t < n; t++) y[t] += a * x[t];
+}
+
+/* Attention of chunk token i for kv head kh at layer il: its grp = n_head / n_head_kv query heads (adjacent
+ * in q) over positions [lo, pos] of its sequence, the window of a sliding-window layer; each K and V row is
+ * read once for the whole group, walking the sequence's KV blocks (rows of a block are contiguous).
+ * att (n, n_head * head_dim) gets the group's outputs. Scratch: thread thr's (grp, n_ctx) scores. */
+static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, const float *q, float *att,
+                   int thr) {
+    const pulse_lm_hparams *hp = &c->m->hp;
+    const int HD = hp->head_dim, NH = hp->n_head, grp = NH / hp->n_head_kv, B = c->p.kv_block;
+    const int s = c->sq[i], p = c->pos[i], nctx = c->p.n_ctx;
+    const int swa = L->is_swa ? hp->n_swa : 0;
+    const int lo = swa > 0 && p - swa + 1 > 0 ? p - swa + 1 : 0;
+    const int *blocks = c->seqs[s].blocks;
+    const size_t layer_off = (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)kh * HD;
+    const float scale = hp->attn_scale;
+    const float *qg = q + ((size_t)i * NH + (size_t)kh * grp) * HD;
+    float *sc = c->att_scratch + (size_t)thr * grp * nctx;
+    for (int j = lo; j <= p;) {
+        const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
+        const float *kb = c->k_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
+        for (; j <= end; j++) {
+            const float *kr = kb + (size_t)(j % B) * c->kv_dim;
+            for (int g = 0; g < grp; g++)
+                sc[(size_t)g * nctx + (j - lo)] = dot_f32(qg + (size_t)g * HD, kr, HD) * scale;
+        }
+    }
+    const int nj = p - lo + 1;
+    for (int g = 0; g < grp; g++) {
+        float *sg = sc + (size_t)g * nctx, mx = -INFINITY, sum = 0;
+        for (int j = 0; j < nj; j++)
+            if (sg[j] > mx) mx = sg[j];
+        for (int j = 0; j < nj; j++) {
+            sg[j] = expf(sg[j] - mx);
+            sum += sg[j];
+        }
+        const float inv = 1.0f / sum;
+        for (int j = 0; j < nj; j++) sg[j] *= inv;
+        memset(att + ((size_t)i * NH + (size_t)kh * grp + g) * HD, 0, sizeof(float) * HD);
+    }
+    for (int j = lo; j <= p;) {
+        const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
+        const float *vb = c->v_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
+        for (; j <= end; j++) {
+            const float *vr = vb + (size_t)(j % B) * c->kv_dim;
+            for (int g = 0; g < grp; g++)
+                axpy_f32(att + ((size_t)i * NH + (size_t)kh * grp + g) * HD, sc[(size_t)g * nctx + (j - lo)],
+                         vr, HD);
+        }
+    }
+}
+
+/* PULSE_LM_PROFILE: charge the time since *t to section sec */
+static void prof_mark(pulse_lm_ctx *c, double *t, int sec) {
+    if (!c->prof_on) return;
+    double now = pulse_now();
+    c->prof[sec] += now - *t;
+    *t = now;
+}
+
 static float silu(float x) {
     return x / (1.0f + expf(-x));
 }
@@ -84,8 +179,9 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     const pulse_lm *m = c->m;
     const pulse_lm_hparams *hp = &m->hp;
     const int E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv, F = hp->n_ff;
-    const int Q = NH * HD, KV = NKV * HD, half = hp->n_rot / 2, grp = NH / NKV;
+    const int Q = NH * HD, KV = NKV * HD, half = hp->n_rot / 2;
     float *x = c->x, *xn = c->xn, *q = c->q, *k = c->k, *v = c->v, *att = c->att, *o = c->o;
+    double pt = c->prof_on ? pulse_now() : 0;
 
     /* embeddings */
     for (int i = 0; i < n; i++) {
@@ -102,11 +198,13 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     if (hp->n_swa > 0)
         rope_tables(cos_l, sin_l, c->pos, n, hp->n_rot, hp->rope_base_swa, 1.0f, m->freq_factors);
     c->acts_n = n;
+    prof_mark(c, &pt, LM_PROF_EMBD);
 
     for (int il = 0; il < hp->n_layer; il++) {
         const lm_layer *L = &m->layers[il];
         if (c->acts) memcpy(c->acts + (size_t)il * c->nb * E, x, sizeof(float) * (size_t)n * E);
         rmsnorm(xn, x, L->attn_norm.data, n, E, hp->norm_eps);
+        prof_mark(c, &pt, LM_PROF_MISC);
         if (L->wqkv.data) {
             linear(q, &L->wqkv, &L->bqkv, xn, n);
             const int W = Q + 2 * KV;
@@ -125,6 +223,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             add_bias(k, &L->bk, n, KV);
             add_bias(v, &L->bv, n, KV);
         }
+        prof_mark(c, &pt, LM_PROF_QKV);
         if (L->attn_q_norm.data) rmsnorm(q, q, L->attn_q_norm.data, n * NH, HD, hp->norm_eps);
         if (L->attn_k_norm.data) rmsnorm(k, k, L->attn_k_norm.data, n * NKV, HD, hp->norm_eps);
         const float *rc = L->is_swa ? cos_l : cos_g, *rs = L->is_swa ? sin_l : sin_g;
@@ -134,47 +233,21 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             memcpy(lm_kv_row(c, c->sq[i], il, c->pos[i], 0), k + (size_t)i * KV, sizeof(float) * KV);
             memcpy(lm_kv_row(c, c->sq[i], il, c->pos[i], 1), v + (size_t)i * KV, sizeof(float) * KV);
         }
-        /* attention: each (token, head) over its sequence's positions [lo, pos] */
-        const int swa = L->is_swa ? hp->n_swa : 0;
-        const float scale = hp->attn_scale;
+        /* attention: each (token, kv head) with its group of query heads over the sequence's positions */
         long work = 0; /* multiply-adds of this layer's attention: go parallel only when it pays */
         for (int i = 0; i < n; i++) work += (long)(c->pos[i] + 1) * NH * HD * 2;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if (work > 32768)
-        for (int ih = 0; ih < n * NH; ih++) {
-            const int i = ih / NH, h = ih % NH, kh = h / grp;
-            const int s = c->sq[i], p = c->pos[i];
-            const int lo = swa > 0 && p - swa + 1 > 0 ? p - swa + 1 : 0;
-            float *sc = c->att_scratch + (size_t)omp_get_thread_num() * c->p.n_ctx;
-            const float *qv = q + (size_t)i * Q + (size_t)h * HD;
-            float mx = -INFINITY;
-            for (int j = lo; j <= p; j++) {
-                const float *kr = lm_kv_row(c, s, il, j, 0) + (size_t)kh * HD;
-                float d = 0;
-                for (int t = 0; t < HD; t++) d += qv[t] * kr[t];
-                d *= scale;
-                sc[j - lo] = d;
-                if (d > mx) mx = d;
-            }
-            float sum = 0;
-            for (int j = 0; j <= p - lo; j++) {
-                sc[j] = expf(sc[j] - mx);
-                sum += sc[j];
-            }
-            const float inv = 1.0f / sum;
-            float *ov = att + (size_t)i * Q + (size_t)h * HD;
-            for (int t = 0; t < HD; t++) ov[t] = 0;
-            for (int j = lo; j <= p; j++) {
-                const float *vr = lm_kv_row(c, s, il, j, 1) + (size_t)kh * HD;
-                const float w = sc[j - lo] * inv;
-                for (int t = 0; t < HD; t++) ov[t] += w * vr[t];
-            }
-        }
+        for (int ik = 0; ik < n * NKV; ik++)
+            attend(c, L, il, ik / NKV, ik % NKV, q, att, omp_get_thread_num());
+        prof_mark(c, &pt, LM_PROF_ATTN);
         linear(o, &L->wo, &L->bo, att, n);
+        prof_mark(c, &pt, LM_PROF_WO);
         if (L->post_attn_norm.data) rmsnorm(o, o, L->post_attn_norm.data, n, E, hp->norm_eps);
         for (size_t j = 0; j < (size_t)n * E; j++) x[j] += o[j];
 
         /* feed-forward */
         rmsnorm(xn, x, L->ffn_norm.data, n, E, hp->norm_eps);
+        prof_mark(c, &pt, LM_PROF_MISC);
         float *h = c->h, *gu = c->gu;
         if (L->w_gate.data) {
             pulse_qmm_job jobs[2] = {{L->w_gate.data, L->w_gate.type, F, gu},
@@ -201,6 +274,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         }
         linear(o, &L->w_down, &L->b_down, h, n);
         if (L->post_ffn_norm.data) rmsnorm(o, o, L->post_ffn_norm.data, n, E, hp->norm_eps);
+        prof_mark(c, &pt, LM_PROF_FFN);
         for (size_t j = 0; j < (size_t)n * E; j++) x[j] += o[j];
     }
     if (c->acts) memcpy(c->acts + (size_t)hp->n_layer * c->nb * E, x, sizeof(float) * (size_t)n * E);
@@ -220,6 +294,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             for (size_t j = 0; j < (size_t)nw * V; j++) out[j] = cap * tanhf(out[j] / cap);
         }
     }
+    prof_mark(c, &pt, LM_PROF_HEAD);
     return PULSE_OK;
 }
 

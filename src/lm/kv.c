@@ -3,6 +3,7 @@
  * partly filled last block is copied on the first write), the sequence table, and the per-chunk scratch of
  * the forward. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,15 @@ const pulse_lm *pulse_lm_ctx_model(const pulse_lm_ctx *c) {
 
 void pulse_lm_ctx_free(pulse_lm_ctx *c) {
     if (!c) return;
+    if (c->prof_on) {
+        static const char *names[LM_PROF_N] = {"embd+rope", "qkv", "attention", "wo", "ffn", "head", "misc"};
+        double tot = 0;
+        for (int i = 0; i < LM_PROF_N; i++) tot += c->prof[i];
+        fprintf(stderr, "LM forward profile: %.3f s", tot);
+        for (int i = 0; i < LM_PROF_N; i++)
+            fprintf(stderr, ", %s %.3f (%.1f%%)", names[i], c->prof[i], tot > 0 ? 100 * c->prof[i] / tot : 0);
+        fprintf(stderr, "\n");
+    }
     free(c->k_pool);
     free(c->v_pool);
     free(c->ref);
@@ -89,6 +99,10 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->n_blocks = (p.n_kv_tokens + p.kv_block - 1) / p.kv_block;
     c->blk_floats = (size_t)hp->n_layer * (size_t)p.kv_block * (size_t)c->kv_dim;
     c->nb = p.n_batch;
+    {
+        const char *pe = getenv("PULSE_LM_PROFILE");
+        c->prof_on = pe && pe[0] && pe[0] != '0';
+    }
     c->n_thr = omp_get_max_threads();
     if (c->n_thr < 1) c->n_thr = 1;
     pulse_status st = PULSE_OK;
@@ -121,7 +135,7 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->o = falloc(nb, E, &st);
     c->gu = falloc(nb, 2 * (size_t)hp->n_ff, &st);
     c->h = falloc(nb, hp->n_ff, &st);
-    c->att_scratch = falloc((size_t)c->n_thr, (size_t)p.n_ctx, &st);
+    c->att_scratch = falloc((size_t)c->n_thr * (size_t)(hp->n_head / hp->n_head_kv), (size_t)p.n_ctx, &st);
     c->rope_cos = falloc(2 * nb, (size_t)hp->n_rot / 2 + 1, &st);
     c->rope_sin = falloc(2 * nb, (size_t)hp->n_rot / 2 + 1, &st);
     if (p.keep_activations) c->acts = falloc((size_t)(hp->n_layer + 1) * nb, E, &st);

@@ -74,11 +74,27 @@ struct pulse_lm_ctx {
     int n_last;                 /* n_tokens of the last decode */
     float *rope_cos, *rope_sin; /* (2, nb, n_rot/2): global and sliding-window bases, per chunk token */
     int *seq_cnt;               /* (n_seq_max) tokens per sequence in a chunk */
+    /* PULSE_LM_PROFILE=1: seconds per forward section (LM_PROF_*), printed to stderr by pulse_lm_ctx_free */
+    int prof_on;
+    double prof[8];
+};
+
+enum {
+    LM_PROF_EMBD,
+    LM_PROF_QKV,
+    LM_PROF_ATTN,
+    LM_PROF_WO,
+    LM_PROF_FFN,
+    LM_PROF_HEAD,
+    LM_PROF_MISC,
+    LM_PROF_N
 };
 
 /* forward.c: one chunk of at most nb tokens whose KV slots are already reserved; rows of logits for the
  * tokens with want[i] go to out (n_want, n_vocab) in order. */
 pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out);
+/* sample.c: index of the largest of x[0..n) (the first one on ties), AVX2 when compiled in. */
+int lm_argmax(const float *x, int n);
 /* kv.c: pointer to the K (or V) row of position pos of sequence s at layer il. */
 float *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v);
 /* kv.c: make room for n more tokens of sequence s (allocate blocks, copy a shared last block). */

@@ -1,9 +1,14 @@
 /* lm/sample.c — owns token sampling: repetition penalty, greedy, top-k, top-p and temperature (llama.cpp's
  * order: penalties, top-k, top-p on the untempered distribution, temperature, draw), seeded with pulse_rng
- * so that a (seed, logits) pair always gives the same token; and log-probabilities. */
+ * so that a (seed, logits) pair always gives the same token; and log-probabilities. Nothing here copies or
+ * sorts the whole vocabulary unless top-k/top-p needs it: greedy is one vectorised argmax over the logits,
+ * plain temperature draws in vocabulary order. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "lm/lm_internal.h"
 
@@ -61,6 +66,36 @@ void pulse_lm_sampler_seed(pulse_lm_sampler *s, uint64_t seed) {
     pulse_rng_seed(&s->rng, seed);
 }
 
+int lm_argmax(const float *x, int n) {
+    int i = 0, best = 0;
+#ifdef __AVX2__
+    if (n >= 16) {
+        /* per lane: the first index of the lane's maximum (strictly greater replaces), then across lanes the
+         * largest value, ties to the lowest index: the same answer as the scalar loop */
+        __m256 bv = _mm256_loadu_ps(x);
+        __m256i bi = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), ci = bi;
+        const __m256i step = _mm256_set1_epi32(8);
+        for (i = 8; i + 8 <= n; i += 8) {
+            ci = _mm256_add_epi32(ci, step);
+            __m256 v = _mm256_loadu_ps(x + i);
+            __m256 gt = _mm256_cmp_ps(v, bv, _CMP_GT_OQ);
+            bv = _mm256_blendv_ps(bv, v, gt);
+            bi = _mm256_blendv_epi8(bi, ci, _mm256_castps_si256(gt));
+        }
+        float lv[8];
+        int li[8];
+        _mm256_storeu_ps(lv, bv);
+        _mm256_storeu_si256((__m256i *)li, bi);
+        best = li[0];
+        for (int l = 1; l < 8; l++)
+            if (lv[l] > x[best] || (lv[l] == x[best] && li[l] < best)) best = li[l];
+    }
+#endif
+    for (; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
 typedef struct {
     float v;
     int id;
@@ -105,9 +140,11 @@ static void top_k_sort(const float *w, int *idx, cand *tmp, int n, int k) {
 
 int pulse_lm_sample(pulse_lm_sampler *s, const float *logits, const int *history, int n_history) {
     const int V = s->n_vocab;
+    const int penalise = s->p.repeat_penalty != 1.0f && history && n_history > 0;
+    if (s->p.temp <= 0.0f && !penalise) return lm_argmax(logits, V); /* greedy: no copy */
     float *w = s->work;
     memcpy(w, logits, sizeof(float) * (size_t)V);
-    if (s->p.repeat_penalty != 1.0f && history && n_history > 0) {
+    if (penalise) {
         int from =
             s->p.repeat_last_n > 0 && n_history > s->p.repeat_last_n ? n_history - s->p.repeat_last_n : 0;
         for (int i = from; i < n_history; i++) {
@@ -120,11 +157,24 @@ int pulse_lm_sample(pulse_lm_sampler *s, const float *logits, const int *history
             w[t] = w[t] > 0 ? w[t] / s->p.repeat_penalty : w[t] * s->p.repeat_penalty;
         }
     }
-    if (s->p.temp <= 0.0f) {
-        int best = 0;
-        for (int i = 1; i < V; i++)
-            if (w[i] > w[best]) best = i;
-        return best;
+    if (s->p.temp <= 0.0f) return lm_argmax(w, V);
+    if ((s->p.top_k <= 0 || s->p.top_k >= V) && s->p.top_p >= 1.0f) {
+        /* plain temperature: draw from softmax(w / T) in vocabulary order, no sort */
+        const float mx = w[lm_argmax(w, V)], it = 1.0f / s->p.temp;
+        double z = 0;
+        for (int i = 0; i < V; i++) {
+            w[i] = expf((w[i] - mx) * it);
+            z += w[i];
+        }
+        double r = (double)pulse_rng_float(&s->rng) * z, cum = 0;
+        int last = 0;
+        for (int i = 0; i < V; i++) {
+            if (w[i] <= 0) continue;
+            cum += w[i];
+            last = i;
+            if (r < cum) return i;
+        }
+        return last;
     }
     int n = V;
     for (int i = 0; i < V; i++) s->idx[i] = i;
