@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/peers/lm.sh — pulse vs llama.cpp decoder throughput on the same GGUF files and threads, back to back in one
-# run: build/bench_lm then bench/peers/llamacpp_lm.py per model, then the ratios (pulse / llama.cpp).
-# Usage: bash bench/peers/lm.sh [MODEL.gguf ...]   (default: both models in $PULSE_CACHE/models; THREADS=2)
+# run: build/bench_lm then bench/peers/llamacpp_lm.py per model, REPS times interleaved (ours, peer, ours, peer,
+# ...), then per side the best of the REPS runs for each figure and the ratios (pulse / llama.cpp). Best-of-REPS
+# for both sides because the machine may be shared: a figure is only ever lowered by other load.
+# Usage: bash bench/peers/lm.sh [MODEL.gguf ...]   (default: both models in $PULSE_CACHE/models; THREADS=2, REPS=3)
 # Needs the reference environment ($PULSE_CACHE/pyref, scripts/pyref.sh) for llama-cpp-python.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,25 +11,43 @@ CACHE=${PULSE_CACHE:-.cache}
 PY=${PYREF:-$CACHE/pyref/bin/python}
 BIN=${BUILD:-build}/bench_lm
 THREADS=${THREADS:-2}
+REPS=${REPS:-3}
+# Both sides use OpenMP (llama.cpp's libggml-cpu links libgomp too): the same wait policy for both. PASSIVE
+# (idle threads sleep instead of spinning) keeps a shared, loaded machine from collapsing fork/join; override
+# with OMP_WAIT_POLICY=ACTIVE on a quiet machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=("$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf" "$CACHE/models/gemma-3-270m-q4_k_m.gguf")
-echo "load before: $(uptime)"
+echo "load before: $(uptime); OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $REPS runs per side"
 for m in "${models[@]}"; do
     [ -f "$m" ] || { echo "SKIP $m (scripts/fetch-models.sh)"; continue; }
-    ours_all=$(PULSE_THREADS=$THREADS OMP_NUM_THREADS=$THREADS "$BIN" "$m")
-    echo "$ours_all"
-    peer_all=$("$PY" bench/peers/llamacpp_lm.py "$m" --threads "$THREADS" 2>/dev/null)
-    echo "$peer_all"
-    ours=$(echo "$ours_all" | tail -1)
-    peer=$(echo "$peer_all" | tail -1)
-    "$PY" - "$ours" "$peer" <<'PYEOF'
+    ours=() peer=() loads=()
+    for ((r = 0; r < REPS; r++)); do
+        ours_all=$(PULSE_THREADS=$THREADS OMP_NUM_THREADS=$THREADS "$BIN" "$m")
+        echo "$ours_all"
+        peer_all=$("$PY" bench/peers/llamacpp_lm.py "$m" --threads "$THREADS" 2>/dev/null)
+        echo "$peer_all"
+        ours+=("$(echo "$ours_all" | tail -1)")
+        peer+=("$(echo "$peer_all" | tail -1)")
+        loads+=("$(cut -d' ' -f1 /proc/loadavg)")
+    done
+    "$PY" - "$OMP_WAIT_POLICY" "${loads[*]}" "${ours[@]}" "${peer[@]}" <<'PYEOF'
 import json, sys
-o, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-r = {k: o[k] / p[k] for k in ("prefill_tok_s", "decode_tok_s", "batched_tok_s")}
-print(json.dumps({"bench": "lm_vs_llamacpp", "model": o["model"], "threads": o["threads"],
-                  "pulse": {k: round(o[k], 1) for k in r}, "llama.cpp": {k: round(p[k], 1) for k in r},
-                  "ratio": {k: round(v, 3) for k, v in r.items()}, "pulse_peak_rss_mb": o["peak_rss_mb"],
-                  "llamacpp_peak_rss_mb": round(p["peak_rss_mb"], 1), "rss_within_budget": o["rss_within_budget"]}))
+pol, loads, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+n = len(rest) // 2
+O, P = [json.loads(x) for x in rest[:n]], [json.loads(x) for x in rest[n:]]
+keys = ("prefill_tok_s", "decode_tok_s", "batched_tok_s")
+o = {k: max(x[k] for x in O) for k in keys}
+p = {k: max(x[k] for x in P) for k in keys}
+print(json.dumps({"bench": "lm_vs_llamacpp", "model": O[0]["model"], "threads": O[0]["threads"], "runs": n,
+                  "pulse": {k: round(o[k], 1) for k in keys}, "llama.cpp": {k: round(p[k], 1) for k in keys},
+                  "ratio": {k: round(o[k] / p[k], 3) for k in keys},
+                  "pulse_runs": {k: [round(x[k], 1) for x in O] for k in keys},
+                  "llamacpp_runs": {k: [round(x[k], 1) for x in P] for k in keys},
+                  "pulse_peak_rss_mb": max(x["peak_rss_mb"] for x in O),
+                  "llamacpp_peak_rss_mb": round(max(x["peak_rss_mb"] for x in P), 1),
+                  "rss_within_budget": all(x["rss_within_budget"] for x in O),
+                  "loadavg_1min_per_run": loads, "omp_wait_policy": pol}))
 PYEOF
 done
 echo "load after: $(uptime)"

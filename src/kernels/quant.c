@@ -542,7 +542,9 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     int n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK, n_tiles = (N + N_TILE - 1) / N_TILE;
     long items = (long)n_chunks * n_tiles;
     double work = (double)rows * cols * N;
-#pragma omp parallel for schedule(static) if (work > 200000.0 && !omp_in_parallel())
+/* dynamic: a thread that starts late (woken from a passive wait, or descheduled on a loaded machine) takes
+ * fewer items instead of holding up the join; each item is a few microseconds of work */
+#pragma omp parallel for schedule(dynamic, 1) if (work > 200000.0 && !omp_in_parallel())
     for (long it = 0; it < items; it++) {
         int tile = (int)(it / n_chunks), chunk = (int)(it % n_chunks);
         int n0 = tile * N_TILE, n1 = n0 + N_TILE < N ? n0 + N_TILE : N;
@@ -598,7 +600,7 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
 #ifdef __AVX2__
     if (g_vnni < 0) pulse_quant_use_vnni(1);
 #endif
-#pragma omp parallel for schedule(static) if (work > 200000.0 && !omp_in_parallel())
+#pragma omp parallel for schedule(dynamic, 1) if (work > 200000.0 && !omp_in_parallel())
     for (long it = 0; it < items; it++) {
         int j = 0;
         while (it >= first_item[j + 1]) j++;

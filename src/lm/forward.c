@@ -255,11 +255,16 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             pulse_qmatmul_multi(jobs, 2, xn, n, E);
             add_bias(gu, &L->b_gate, n, F);
             add_bias(h, &L->b_up, n, F);
-            if (m->act_gelu) {
-                pulse_gelu_tanh_forward(gu, gu, (size_t)n * F);
-                for (size_t j = 0; j < (size_t)n * F; j++) h[j] *= gu[j];
-            } else
-                for (size_t j = 0; j < (size_t)n * F; j++) h[j] *= silu(gu[j]);
+            /* gate activation times up, rows split over the threads */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if ((long)n * F >= 16384)
+            for (int i = 0; i < n; i++) {
+                float *g = gu + (size_t)i * F, *u = h + (size_t)i * F;
+                if (m->act_gelu) {
+                    pulse_gelu_tanh_forward(g, g, (size_t)F);
+                    for (int j = 0; j < F; j++) u[j] *= g[j];
+                } else
+                    for (int j = 0; j < F; j++) u[j] *= silu(g[j]);
+            }
         } else {
             linear(gu, &L->w_up, &L->b_up, xn, n); /* (n, 2F): gate | up */
             for (int i = 0; i < n; i++) {
