@@ -521,6 +521,13 @@ static void fill_nan(float *y, size_t n) {
 #define ROW_CHUNK 16
 #define N_TILE 64
 
+/* Items per dynamic grab: about 8 grabs per thread, so one atomic hand-out is never comparable to the
+ * work it hands out (a single-row item of a small matrix is well under a microsecond). */
+static int grab_size(long items) {
+    long g = items / (8L * omp_get_max_threads());
+    return g < 1 ? 1 : g > (1L << 20) ? (1 << 20) : (int)g;
+}
+
 static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int N, int rows, int cols,
                          int use_ref) {
     if (!valid_shape(type, rows, cols) || N < 0) {
@@ -542,9 +549,10 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     int n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK, n_tiles = (N + N_TILE - 1) / N_TILE;
     long items = (long)n_chunks * n_tiles;
     double work = (double)rows * cols * N;
+    const int grab = grab_size(items);
 /* dynamic: a thread that starts late (woken from a passive wait, or descheduled on a loaded machine) takes
- * fewer items instead of holding up the join; each item is a few microseconds of work */
-#pragma omp parallel for schedule(dynamic, 1) if (work > 200000.0 && !omp_in_parallel())
+ * fewer items instead of holding up the join */
+#pragma omp parallel for schedule(dynamic, grab) if (work > 200000.0 && !omp_in_parallel())
     for (long it = 0; it < items; it++) {
         int tile = (int)(it / n_chunks), chunk = (int)(it % n_chunks);
         int n0 = tile * N_TILE, n1 = n0 + N_TILE < N ? n0 + N_TILE : N;
@@ -600,7 +608,8 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
 #ifdef __AVX2__
     if (g_vnni < 0) pulse_quant_use_vnni(1);
 #endif
-#pragma omp parallel for schedule(dynamic, 1) if (work > 200000.0 && !omp_in_parallel())
+    const int grab = grab_size(items);
+#pragma omp parallel for schedule(dynamic, grab) if (work > 200000.0 && !omp_in_parallel())
     for (long it = 0; it < items; it++) {
         int j = 0;
         while (it >= first_item[j + 1]) j++;

@@ -113,12 +113,13 @@ static inline void axpy_f32(float *y, float a, const float *x, int n) {
     for (; t < n; t++) y[t] += a * x[t];
 }
 
-/* Attention of chunk token i for kv head kh at layer il: its grp = n_head / n_head_kv query heads (adjacent
- * in q) over positions [lo, pos] of its sequence, the window of a sliding-window layer; each K and V row is
- * read once for the whole group, walking the sequence's KV blocks (rows of a block are contiguous).
- * att (n, n_head * head_dim) gets the group's outputs. Scratch: thread thr's (grp, n_ctx) scores. */
-static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, const float *q, float *att,
-                   int thr) {
+/* Attention of chunk token i for kv head kh at layer il: query heads g0..g1-1 of its group of
+ * grp = n_head / n_head_kv (adjacent in q) over positions [lo, pos] of its sequence, the window of a
+ * sliding-window layer; each K and V row is read once for the whole group, walking the sequence's KV blocks
+ * (rows of a block are contiguous). att (n, n_head * head_dim) gets the group's outputs. Scratch: thread
+ * thr's (grp, n_ctx) scores. */
+static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0, int g1, const float *q,
+                   float *att, int thr) {
     const pulse_lm_hparams *hp = &c->m->hp;
     const int HD = hp->head_dim, NH = hp->n_head, grp = NH / hp->n_head_kv, B = c->p.kv_block;
     const int s = c->sq[i], p = c->pos[i], nctx = c->p.n_ctx;
@@ -134,13 +135,13 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, co
         const float *kb = c->k_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
         for (; j <= end; j++) {
             const float *kr = kb + (size_t)(j % B) * c->kv_dim;
-            for (int g = 0; g < grp; g++)
-                sc[(size_t)g * nctx + (j - lo)] = dot_f32(qg + (size_t)g * HD, kr, HD) * scale;
+            for (int g = g0; g < g1; g++)
+                sc[(size_t)(g - g0) * nctx + (j - lo)] = dot_f32(qg + (size_t)g * HD, kr, HD) * scale;
         }
     }
     const int nj = p - lo + 1;
-    for (int g = 0; g < grp; g++) {
-        float *sg = sc + (size_t)g * nctx, mx = -INFINITY, sum = 0;
+    for (int g = g0; g < g1; g++) {
+        float *sg = sc + (size_t)(g - g0) * nctx, mx = -INFINITY, sum = 0;
         for (int j = 0; j < nj; j++)
             if (sg[j] > mx) mx = sg[j];
         for (int j = 0; j < nj; j++) {
@@ -156,9 +157,9 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, co
         const float *vb = c->v_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
         for (; j <= end; j++) {
             const float *vr = vb + (size_t)(j % B) * c->kv_dim;
-            for (int g = 0; g < grp; g++)
-                axpy_f32(att + ((size_t)i * NH + (size_t)kh * grp + g) * HD, sc[(size_t)g * nctx + (j - lo)],
-                         vr, HD);
+            for (int g = g0; g < g1; g++)
+                axpy_f32(att + ((size_t)i * NH + (size_t)kh * grp + g) * HD,
+                         sc[(size_t)(g - g0) * nctx + (j - lo)], vr, HD);
         }
     }
 }
@@ -236,9 +237,13 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         /* attention: each (token, kv head) with its group of query heads over the sequence's positions */
         long work = 0; /* multiply-adds of this layer's attention: go parallel only when it pays */
         for (int i = 0; i < n; i++) work += (long)(c->pos[i] + 1) * NH * HD * 2;
+        /* items: (token, kv head), or (token, query head) when there are too few of those for the threads */
+        const int grp = NH / NKV, split = n * NKV < 2 * c->n_thr ? grp : 1, per = grp / split;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if (work > 32768)
-        for (int ik = 0; ik < n * NKV; ik++)
-            attend(c, L, il, ik / NKV, ik % NKV, q, att, omp_get_thread_num());
+        for (int ik = 0; ik < n * NKV * split; ik++) {
+            const int t = ik / split, g0 = ik % split * per;
+            attend(c, L, il, t / NKV, t % NKV, g0, g0 + per, q, att, omp_get_thread_num());
+        }
         prof_mark(c, &pt, LM_PROF_ATTN);
         linear(o, &L->wo, &L->bo, att, n);
         prof_mark(c, &pt, LM_PROF_WO);
