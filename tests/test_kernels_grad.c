@@ -260,6 +260,68 @@ static void grad_attention(int B, int T, int C, int NH, int causal, int use_mask
         free(dv), free(scr), free(o1), free(o2), free(o3);
 }
 
+/* attention with dropout on the probabilities: the loss re-seeds the rng, so every FD evaluation draws the
+ * same mask and the function is smooth in q, k, v. */
+typedef struct {
+    att_ctx a;
+    float p;
+    float *attd;
+    uint8_t *dmask;
+} attd_ctx;
+
+static double attd_loss(void *p) {
+    attd_ctx *c = (attd_ctx *)p;
+    pulse_rng r;
+    pulse_rng_seed(&r, 77);
+    pulse_attention_dropout_forward(c->a.out, c->a.att, c->attd, c->dmask, c->a.q, c->a.k, c->a.v, c->a.km,
+                                    c->a.B, c->a.T, c->a.C, c->a.NH, c->a.causal, c->p, &r);
+    return ku_dot(c->a.out, c->a.R, (size_t)c->a.B * c->a.T * c->a.C);
+}
+
+static void grad_attention_dropout(int B, int T, int C, int NH, int causal, float p) {
+    size_t n = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    uint8_t *km = (uint8_t *)malloc((size_t)B * T);
+    for (int i = 0; i < B * T; i++) km[i] = (i % 4) != 2;
+    attd_ctx c = {{B, T, C, NH, causal, km, ku_alloc(n), ku_alloc(n), ku_alloc(n), ku_alloc(n), ku_alloc(na),
+                   ku_alloc(n)},
+                  p,
+                  ku_alloc(na),
+                  (uint8_t *)malloc(na)};
+    ku_fill(c.a.q, n, -1.5f, 1.5f);
+    ku_fill(c.a.k, n, -1.5f, 1.5f);
+    ku_fill(c.a.v, n, -1, 1);
+    ku_fill(c.a.R, n, -1, 1);
+    attd_loss(&c);
+    /* forward: attd = att * mask / (1 - p) and some entries really dropped */
+    int bad = 0, dropped = 0;
+    for (size_t i = 0; i < na; i++) {
+        float want = c.dmask[i] ? c.a.att[i] / (1.0f - p) : 0.0f;
+        bad += fabsf(c.attd[i] - want) > 1e-6f;
+        dropped += c.a.att[i] > 0 && !c.dmask[i];
+    }
+    CHECK_MSG(bad == 0, "attention dropout p=%g: %d probabilities differ from att*mask/(1-p)", (double)p, bad);
+    if (p > 0) CHECK_MSG(dropped > 0, "attention dropout p=%g dropped nothing", (double)p);
+    if (p == 0) { /* p = 0 reproduces the plain kernel */
+        float *o = ku_alloc(n), *a2 = ku_alloc(na);
+        pulse_attention_forward(o, a2, c.a.q, c.a.k, c.a.v, km, B, T, C, NH, causal);
+        CHECK(memcmp(o, c.a.out, n * sizeof(float)) == 0);
+        free(o), free(a2);
+    }
+    float *dq = ku_alloc(n), *dk = ku_alloc(n), *dv = ku_alloc(n), *scr = ku_alloc(na);
+    pulse_attention_dropout_backward(dq, dk, dv, scr, c.a.R, c.a.att, c.attd, c.dmask, c.a.q, c.a.k, c.a.v, B,
+                                     T, C, NH, p);
+    char nm[96];
+    snprintf(nm, sizeof nm, "attention_dropout(p%.2f B%d T%d C%d NH%d causal%d).dq", (double)p, B, T, C, NH,
+             causal);
+    ku_fd_check(nm, attd_loss, &c, c.a.q, dq, n, 1e-2f, RTOL, ATOL);
+    nm[strlen(nm) - 1] = 'k';
+    ku_fd_check(nm, attd_loss, &c, c.a.k, dk, n, 1e-2f, RTOL, ATOL);
+    nm[strlen(nm) - 1] = 'v';
+    ku_fd_check(nm, attd_loss, &c, c.a.v, dv, n, 1e-2f, RTOL, ATOL);
+    free(km), free(c.a.q), free(c.a.k), free(c.a.v), free(c.a.out), free(c.a.att), free(c.a.R), free(c.attd),
+        free(c.dmask), free(dq), free(dk), free(dv), free(scr);
+}
+
 /* ---------------- cross-entropy, BCE ---------------- */
 typedef struct {
     int N, V;
@@ -361,6 +423,9 @@ int main(void) {
         for (int mask = 0; mask < 2; mask++) grad_attention(3, 5, 6, 2, causal, mask);
     grad_attention(1, 2, 4, 1, 1, 0);
     grad_attention(2, 9, 12, 3, 1, 1);
+    grad_attention_dropout(3, 6, 6, 2, 1, 0.3f);
+    grad_attention_dropout(2, 7, 8, 2, 0, 0.5f);
+    grad_attention_dropout(2, 5, 4, 1, 1, 0.0f);
     grad_crossentropy();
     grad_bce();
     grad_l2norm();

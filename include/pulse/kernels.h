@@ -68,6 +68,18 @@ void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scrat
                               const float *att, const float *q, const float *k, const float *v, int B, int T,
                               int C, int NH);
 
+/* ---- attention with dropout on the probabilities (torch nn.MultiheadAttention(dropout=p), training) ----
+ * As above, plus attd (B, NH, T, T) = dropout(att) and dmask (B, NH, T, T) its keep mask (0/1 bytes), drawn
+ * serially from rng after the softmax; out = attd V. att keeps the undropped probabilities for backward.
+ * p == 0 gives pulse_attention_forward's result. */
+void pulse_attention_dropout_forward(float *out, float *att, float *attd, uint8_t *dmask, const float *q,
+                                     const float *k, const float *v, const uint8_t *key_mask, int B, int T,
+                                     int C, int NH, int causal, float p, pulse_rng *rng);
+void pulse_attention_dropout_backward(float *dq, float *dk, float *dv, float *datt_scratch, const float *dout,
+                                      const float *att, const float *attd, const uint8_t *dmask,
+                                      const float *q, const float *k, const float *v, int B, int T, int C,
+                                      int NH, float p);
+
 /* ---- softmax cross-entropy over V classes ----
  * logits (N, V), targets (N) in [0, V) or -1 = ignore. losses (N) gets -log p[target] (0 for ignored).
  * dlogits (N, V) (may alias logits) is SET to (softmax - onehot) * dloss_scale for kept rows, 0 for ignored

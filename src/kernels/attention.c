@@ -9,8 +9,9 @@
 
 #include "kernels/internal.h"
 
+/* Scores and masked row softmax into att; when do_av, also out = att V per head (the no-dropout path). */
 static void att_forward_heads(float *out, float *att, const float *q, const float *k, const float *v,
-                              const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
+                              const uint8_t *key_mask, int B, int T, int C, int NH, int causal, int do_av) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const int par = B * NH > 1 && (double)B * NH * T * T * hs > PK_PAR_ATT;
@@ -48,15 +49,30 @@ static void att_forward_heads(float *out, float *att, const float *q, const floa
                 for (int j = 0; j < jend; j++) arow[j] *= inv;
                 for (int j = jend; j < T; j++) arow[j] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, A, T, v + off, C, 0.0f,
-                        out + off, C);
+            if (do_av)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, A, T, v + off, C, 0.0f,
+                            out + off, C);
         }
     }
 }
 
+/* out (B, T, C) = P V per head, P (B, NH, T, T) the (dropped-out) probabilities. */
+static void att_av_heads(float *out, const float *P, const float *v, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const int par = B * NH > 1 && (double)B * NH * T * T * hs > PK_PAR_ATT;
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (par)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const size_t off = (size_t)b * T * C + (size_t)h * hs;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f,
+                        P + ((size_t)b * NH + h) * T * T, T, v + off, C, 0.0f, out + off, C);
+        }
+}
+
+/* attd/dmask/p: the dropped-out probabilities and their keep mask (NULL, NULL, 0 without dropout). */
 static void att_backward_heads(float *dq, float *dk, float *dv, float *datt_scratch, const float *dout,
-                               const float *att, const float *q, const float *k, const float *v, int B, int T,
-                               int C, int NH) {
+                               const float *att, const float *attd, const uint8_t *dmask, float p,
+                               const float *q, const float *k, const float *v, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const int par = B * NH > 1 && (double)B * NH * T * T * hs > PK_PAR_ATT;
@@ -64,14 +80,21 @@ static void att_backward_heads(float *dq, float *dk, float *dv, float *datt_scra
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const size_t off = (size_t)b * T * C + (size_t)h * hs;
-            const float *A = att + ((size_t)b * NH + h) * T * T;
-            float *dA = datt_scratch + ((size_t)b * NH + h) * T * T;
+            const size_t aoff = ((size_t)b * NH + h) * T * T;
+            const float *A = att + aoff;
+            float *dA = datt_scratch + aoff;
             if (dv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, A, T, dout + off, C,
-                            1.0f, dv + off, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, attd ? attd + aoff : A, T,
+                            dout + off, C, 1.0f, dv + off, C);
             if (!dq && !dk) continue;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + off, C, v + off, C,
                         0.0f, dA, T);
+            if (dmask) { /* d(probabilities) = d(dropped) * mask / (1 - p) */
+                const uint8_t *M = dmask + aoff;
+                const float keep = 1.0f / (1.0f - p);
+#pragma omp simd
+                for (size_t j = 0; j < (size_t)T * T; j++) dA[j] = M[j] ? dA[j] * keep : 0.0f;
+            }
             for (int t = 0; t < T; t++) {
                 const float *arow = A + (size_t)t * T;
                 float *drow = dA + (size_t)t * T;
@@ -99,7 +122,7 @@ void pulse_attention_forward(float *out, float *att, const float *q, const float
                              const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
     if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
     pk_blas_single(); /* each (b, h) pair calls sgemm from inside the OpenMP region */
-    att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal);
+    att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal, 1);
 }
 
 /* ---- backward ----
@@ -112,5 +135,38 @@ void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scrat
                               int C, int NH) {
     if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
     pk_blas_single(); /* each (b, h) pair calls sgemm from inside the OpenMP region */
-    att_backward_heads(dq, dk, dv, datt_scratch, dout, att, q, k, v, B, T, C, NH);
+    att_backward_heads(dq, dk, dv, datt_scratch, dout, att, NULL, NULL, 0.0f, q, k, v, B, T, C, NH);
+}
+
+/* ---- forward with dropout on the attention probabilities (torch nn.MultiheadAttention(dropout=p)) ----
+ * As pulse_attention_forward, plus attd (B, NH, T, T) = dropout(att) and its keep mask dmask (B, NH, T, T),
+ * drawn serially from rng after the softmax (deterministic for any thread count); out = attd V.
+ * p == 0: attd = att, every mask byte 1, same result as pulse_attention_forward. */
+void pulse_attention_dropout_forward(float *out, float *att, float *attd, uint8_t *dmask, const float *q,
+                                     const float *k, const float *v, const uint8_t *key_mask, int B, int T,
+                                     int C, int NH, int causal, float p, pulse_rng *rng) {
+    if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
+    pk_blas_single();
+    const size_t na = (size_t)B * NH * T * T;
+    att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal, 0);
+    if (p > 0) {
+        pulse_dropout_forward(attd, dmask, att, na, p, rng);
+    } else {
+        memcpy(attd, att, na * sizeof(float));
+        memset(dmask, 1, na);
+    }
+    att_av_heads(out, attd, v, B, T, C, NH);
+}
+
+/* ---- backward with attention-probability dropout ----
+ * As pulse_attention_backward, with attd, dmask from the forward: dV_h += Ad^T dO_h; dAd = dO_h V_h^T;
+ * dA = dAd * mask / (1 - p); then the softmax backward on the undropped A. */
+void pulse_attention_dropout_backward(float *dq, float *dk, float *dv, float *datt_scratch, const float *dout,
+                                      const float *att, const float *attd, const uint8_t *dmask,
+                                      const float *q, const float *k, const float *v, int B, int T, int C,
+                                      int NH, float p) {
+    if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
+    pk_blas_single();
+    att_backward_heads(dq, dk, dv, datt_scratch, dout, att, attd, p > 0 ? dmask : NULL, p, q, k, v, B, T, C,
+                       NH);
 }

@@ -182,6 +182,7 @@ pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *p, puls
     X(bx, row2) X(by, row2) X(bdx, row2)
 #define BLOCK_FIELDS(X)                                                                                      \
     X(ln1, big) X(ln1_mean, row) X(ln1_rstd, row) X(q, big) X(k, big) X(v, big) X(att, att) X(atty, big)    \
+    X(attd, att) X(attmask, att)                                                                             \
     X(xmid, big) X(ln2, big) X(ln2_mean, row) X(ln2_rstd, row) X(h1, big) X(h1d, big) X(h1r, big)           \
     X(h2, big) X(h2d, big) X(mask1, big) X(mask2, big) X(xout, big)
 /* clang-format on */
@@ -356,8 +357,10 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
         scatter_rows(a->k, m->scratch, m->pmap, N, BT, C);
         pulse_matmul_forward(m->scratch, x, w->wv, w->bv, N, C, C);
         scatter_rows(a->v, m->scratch, m->pmap, N, BT, C);
-        /* attyp (B, Tb, C), att (B, NH, Tb, Tb): causal attention over real keys; atty (N, C) packed */
-        pulse_attention_forward(m->attyp, a->att, a->q, a->k, a->v, m->keymask, B, Tb, C, NH, 1);
+        /* attyp (B, Tb, C), att (B, NH, Tb, Tb): causal attention over real keys with dropout p on the
+         * probabilities (pmixer: nn.MultiheadAttention(dropout=p)); atty (N, C) packed */
+        pulse_attention_dropout_forward(m->attyp, a->att, a->attd, a->attmask, a->q, a->k, a->v, m->keymask, B,
+                                        Tb, C, NH, 1, p, &m->rng);
         gather_rows(a->atty, m->attyp, m->pmap, N, C);
         /* xmid = Q + atty Wo^T + bo */
         pulse_matmul_forward(a->xmid, a->atty, w->wo, w->bo, N, C, C);
@@ -416,8 +419,8 @@ static void sasrec_backward(pulse_sasrec *m, int B, int Tb, int training) {
         memset(m->d_kp, 0, BT * C * sizeof(float));
         memset(m->d_vp, 0, BT * C * sizeof(float));
         memset(m->d_att, 0, NA * sizeof(float));
-        pulse_attention_backward(m->d_qp, m->d_kp, m->d_vp, m->d_att, m->d_attyp, a->att, a->q, a->k, a->v, B,
-                                 Tb, C, NH);
+        pulse_attention_dropout_backward(m->d_qp, m->d_kp, m->d_vp, m->d_att, m->d_attyp, a->att, a->attd,
+                                         a->attmask, a->q, a->k, a->v, B, Tb, C, NH, p);
         gather_rows(m->d_q, m->d_qp, m->pmap, N, C);
         gather_rows(m->d_k, m->d_kp, m->pmap, N, C);
         gather_rows(m->d_v, m->d_vp, m->pmap, N, C);

@@ -22,7 +22,9 @@ typedef struct {
 typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd; /* Q = LN1(x_in) */
     float *q, *k, *v;                 /* (B, Tb, C) padded, zero at padding */
-    float *att;                       /* (B, NH, Tb, Tb) */
+    float *att;                       /* (B, NH, Tb, Tb) softmax probabilities */
+    float *attd;                      /* (B, NH, Tb, Tb) the same after attention dropout */
+    uint8_t *attmask;                 /* (B, NH, Tb, Tb) attention-dropout keep mask */
     float *atty;
     float *xmid; /* Q + atty Wo^T + bo */
     float *ln2, *ln2_mean, *ln2_rstd;
