@@ -299,7 +299,8 @@ static void grad_attention_dropout(int B, int T, int C, int NH, int causal, floa
         bad += fabsf(c.attd[i] - want) > 1e-6f;
         dropped += c.a.att[i] > 0 && !c.dmask[i];
     }
-    CHECK_MSG(bad == 0, "attention dropout p=%g: %d probabilities differ from att*mask/(1-p)", (double)p, bad);
+    CHECK_MSG(bad == 0, "attention dropout p=%g: %d probabilities differ from att*mask/(1-p)", (double)p,
+              bad);
     if (p > 0) CHECK_MSG(dropped > 0, "attention dropout p=%g dropped nothing", (double)p);
     if (p == 0) { /* p = 0 reproduces the plain kernel */
         float *o = ku_alloc(n), *a2 = ku_alloc(na);

@@ -84,8 +84,8 @@ static void att_backward_heads(float *dq, float *dk, float *dv, float *datt_scra
             const float *A = att + aoff;
             float *dA = datt_scratch + aoff;
             if (dv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, attd ? attd + aoff : A, T,
-                            dout + off, C, 1.0f, dv + off, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, attd ? attd + aoff : A,
+                            T, dout + off, C, 1.0f, dv + off, C);
             if (!dq && !dk) continue;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + off, C, v + off, C,
                         0.0f, dA, T);

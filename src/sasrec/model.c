@@ -359,8 +359,8 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
         scatter_rows(a->v, m->scratch, m->pmap, N, BT, C);
         /* attyp (B, Tb, C), att (B, NH, Tb, Tb): causal attention over real keys with dropout p on the
          * probabilities (pmixer: nn.MultiheadAttention(dropout=p)); atty (N, C) packed */
-        pulse_attention_dropout_forward(m->attyp, a->att, a->attd, a->attmask, a->q, a->k, a->v, m->keymask, B,
-                                        Tb, C, NH, 1, p, &m->rng);
+        pulse_attention_dropout_forward(m->attyp, a->att, a->attd, a->attmask, a->q, a->k, a->v, m->keymask,
+                                        B, Tb, C, NH, 1, p, &m->rng);
         gather_rows(a->atty, m->attyp, m->pmap, N, C);
         /* xmid = Q + atty Wo^T + bo */
         pulse_matmul_forward(a->xmid, a->atty, w->wo, w->bo, N, C, C);
