@@ -28,7 +28,7 @@ pulse_sasrec_params pulse_sasrec_default_params(void) {
     p.adam_eps = 1e-8f;
     p.epochs = 200;
     p.patience = 0;
-    p.eval_every = 1;
+    p.eval_every = 0;
     p.eval_users = 0;
     p.seed = 42;
     p.checkpoint = NULL;
@@ -43,7 +43,12 @@ float pulse_sasrec_effective_dropout(const pulse_sasrec_params *p) {
 
 int pulse_sasrec_effective_patience(const pulse_sasrec_params *p) {
     if (p->patience > 0) return p->patience;
-    return p->loss == PULSE_SASREC_BCE ? 20 : 10;
+    return p->loss == PULSE_SASREC_BCE ? 8 : 10;
+}
+
+int pulse_sasrec_effective_eval_every(const pulse_sasrec_params *p) {
+    if (p->eval_every > 0) return p->eval_every;
+    return p->loss == PULSE_SASREC_BCE ? 4 : 1;
 }
 
 /* ---- parameter layout ---- */

@@ -317,7 +317,7 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
         free(best);
         return st;
     }
-    const int patience = pulse_sasrec_effective_patience(p), every = p->eval_every > 0 ? p->eval_every : 1;
+    const int patience = pulse_sasrec_effective_patience(p), every = pulse_sasrec_effective_eval_every(p);
     pulse_eval_params ep = pulse_eval_default_params();
     ep.protocol = PULSE_PROTOCOL_FULL;
     ep.split = PULSE_SPLIT_VALID;

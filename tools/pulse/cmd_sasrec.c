@@ -45,8 +45,8 @@ static int cmd_sasrec_train(int argc, char **argv) {
         {"--batch", CLI_INT, &p.batch, "batch size (default 128)"},
         {"--lr", CLI_FLOAT, &p.lr, "Adam learning rate (default 0.001)"},
         {"--patience", CLI_INT, &p.patience,
-         "evaluations without improvement before stopping (default 10 ce, 20 bce)"},
-        {"--eval-every", CLI_INT, &p.eval_every, "validate every k epochs (default 1)"},
+         "evaluations without improvement before stopping (default 10 ce, 8 bce)"},
+        {"--eval-every", CLI_INT, &p.eval_every, "validate every k epochs (default 1 ce, 4 bce)"},
         {"--eval-users", CLI_INT, &p.eval_users, "users in the per-epoch validation (default all)"},
         {"--threads", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)"},
         {"--resume", CLI_FLAG, &resume, "continue from FILE.ckpt when it exists"},
@@ -86,10 +86,11 @@ static int cmd_sasrec_train(int argc, char **argv) {
     fprintf(stderr,
             "sasrec train: %s  users %d items %d  loss %s dim %d blocks %d heads %d dropout %.2f maxlen %d "
             "batch %d "
-            "lr %g  epochs <= %d patience %d  threads %d\n",
+            "lr %g  epochs <= %d patience %d every %d  threads %d\n",
             pulse_dataset_name(ds), pulse_dataset_n_users(ds), pulse_dataset_n_items(ds), loss, p.dim,
             p.blocks, p.heads, (double)pulse_sasrec_effective_dropout(&p), p.maxlen, p.batch, (double)p.lr,
-            p.epochs, pulse_sasrec_effective_patience(&p), pulse_get_num_threads());
+            p.epochs, pulse_sasrec_effective_patience(&p), pulse_sasrec_effective_eval_every(&p),
+            pulse_get_num_threads());
     pulse_sasrec_train_report rep;
     int rc = 0;
     if (pulse_sasrec_train(m, ds, &p, &rep))
