@@ -309,6 +309,30 @@ static void test_sampler(void) {
     }
     CHECK(only && seen5);
     pulse_lm_sampler_free(s);
+    /* greedy over a vocabulary long enough for the vectorised argmax: the first index of the maximum, also
+     * when the maximum repeats within and across the 8 lanes, and at the ragged tail */
+    {
+        const int BV = 1003;
+        float *big = malloc(sizeof(float) * BV);
+        pulse_lm_sampler_params gp = pulse_lm_sampler_default_params();
+        pulse_lm_sampler *gs = NULL;
+        CHECK_OK(pulse_lm_sampler_new(&gp, BV, &gs));
+        pulse_rng rng;
+        pulse_rng_seed(&rng, 5);
+        int ok = 1;
+        for (int trial = 0; trial < 200 && big; trial++) {
+            for (int i = 0; i < BV; i++) big[i] = (float)(pulse_rng_below(&rng, 64)) - 32.0f; /* many ties */
+            if (trial % 3 == 1) big[BV - 1] = 100.0f;                                         /* tail */
+            if (trial % 3 == 2) big[0] = big[9] = big[17] = 200.0f; /* same lane, next lanes */
+            int want = 0;
+            for (int i = 1; i < BV; i++)
+                if (big[i] > big[want]) want = i;
+            ok &= pulse_lm_sample(gs, big, NULL, 0) == want;
+        }
+        CHECK(big && ok);
+        pulse_lm_sampler_free(gs);
+        free(big);
+    }
     double lz = log(exp(1.0) + exp(3.0) + exp(2.5) + exp(-1.0) + 1 + exp(2.9));
     CHECK_NEAR(pulse_lm_logprob(lg, V, 1), 3.0 - lz, 1e-5);
 }
