@@ -2,7 +2,8 @@
 """bench/peers/llamacpp_lm.py — llama.cpp (llama-cpp-python, low-level API) throughput on a GGUF file, measured the
 way bench/lm.c measures pulse: prefill tok/s (one sequence of N random tokens, logits of the last), decode tok/s
 (batch 1, greedy, after the prefill), and generation tok/s with P sequences decoded together (one llama_decode of P
-tokens per step, greedy argmax per sequence), same threads. Last stdout line: one JSON object.
+tokens per step, greedy argmax per sequence), same threads; each also per second of process CPU time (*_cpu_s).
+Last stdout line: one JSON object.
 Usage: $PULSE_CACHE/pyref/bin/python bench/peers/llamacpp_lm.py MODEL.gguf [--threads 2] [--prompt 128] [--gen 64]
        [--parallel 32] [--parallel-prompt 32]"""
 import argparse
@@ -67,16 +68,18 @@ def main():
     L.llama_memory_clear(mem, True)
     # prefill + decode, one sequence
     toks = [lo + rng.randrange(span) for _ in range(a.prompt)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     decode(toks, list(range(a.prompt)), [0] * a.prompt, [i == a.prompt - 1 for i in range(a.prompt)])
     L.llama_synchronize(ctx)
     prefill = a.prompt / (time.perf_counter() - t0)
+    prefill_cpu = a.prompt / (time.process_time() - c0)
     t = argmax_ith(a.prompt - 1)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for g in range(a.gen):
         decode([t], [a.prompt + g], [0], [1])
         t = argmax_ith(0)
     dec = a.gen / (time.perf_counter() - t0)
+    dec_cpu = a.gen / (time.process_time() - c0)
     L.llama_memory_clear(mem, True)
     # P sequences together
     toks, poss, seqs, outs = [], [], [], []
@@ -91,14 +94,16 @@ def main():
     L.llama_synchronize(ctx)
     bpre = P * npp / (time.perf_counter() - t0)
     nxt = [argmax_ith(s * npp + npp - 1) for s in range(P)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for g in range(a.gen):
         decode(nxt, [npp + g] * P, list(range(P)), [1] * P)
         nxt = [argmax_ith(s) for s in range(P)]
     bat = P * a.gen / (time.perf_counter() - t0)
+    bat_cpu = P * a.gen / (time.process_time() - c0)
     res = {"peer": "llama.cpp", "version": L.__version__, "model": a.model, "threads": a.threads,
            "prefill_tok_s": prefill, "decode_tok_s": dec, "batched_tok_s": bat, "batched_prefill_tok_s": bpre,
-           "n_parallel": P, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6}
+           "n_parallel": P, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
+           "prefill_tok_cpu_s": prefill_cpu, "decode_tok_cpu_s": dec_cpu, "batched_tok_cpu_s": bat_cpu}
     print(f"llama.cpp {a.model}: prefill {prefill:.1f} tok/s, decode {dec:.1f} tok/s, "
           f"{P} sequences {bat:.1f} tok/s, peak RSS {res['peak_rss_mb']:.1f} MB")
     print(json.dumps(res))

@@ -2,7 +2,8 @@
 # bench/peers/lm.sh — pulse vs llama.cpp decoder throughput on the same GGUF files and threads, back to back in one
 # run: build/bench_lm then bench/peers/llamacpp_lm.py per model, REPS times interleaved (ours, peer, ours, peer,
 # ...), then per side the best of the REPS runs for each figure and the ratios (pulse / llama.cpp). Best-of-REPS
-# for both sides because the machine may be shared: a figure is only ever lowered by other load.
+# for both sides because the machine may be shared: a figure is only ever lowered by other load. Also tokens per
+# second of process CPU time (per_cpu_second): work efficiency, which other load moves much less than wall time.
 # Usage: bash bench/peers/lm.sh [MODEL.gguf ...]   (default: both models in $PULSE_CACHE/models; THREADS=2, REPS=3)
 # Needs the reference environment ($PULSE_CACHE/pyref, scripts/pyref.sh) for llama-cpp-python.
 set -euo pipefail
@@ -37,11 +38,15 @@ pol, loads, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
 n = len(rest) // 2
 O, P = [json.loads(x) for x in rest[:n]], [json.loads(x) for x in rest[n:]]
 keys = ("prefill_tok_s", "decode_tok_s", "batched_tok_s")
-o = {k: max(x[k] for x in O) for k in keys}
-p = {k: max(x[k] for x in P) for k in keys}
+ckeys = ("prefill_tok_cpu_s", "decode_tok_cpu_s", "batched_tok_cpu_s")
+o = {k: max(x[k] for x in O) for k in keys + ckeys}
+p = {k: max(x[k] for x in P) for k in keys + ckeys}
 print(json.dumps({"bench": "lm_vs_llamacpp", "model": O[0]["model"], "threads": O[0]["threads"], "runs": n,
                   "pulse": {k: round(o[k], 1) for k in keys}, "llama.cpp": {k: round(p[k], 1) for k in keys},
                   "ratio": {k: round(o[k] / p[k], 3) for k in keys},
+                  "per_cpu_second": {"pulse": {k: round(o[k], 1) for k in ckeys},
+                                     "llama.cpp": {k: round(p[k], 1) for k in ckeys},
+                                     "ratio": {k: round(o[k] / p[k], 3) for k in ckeys}},
                   "pulse_runs": {k: [round(x[k], 1) for x in O] for k in keys},
                   "llamacpp_runs": {k: [round(x[k], 1) for x in P] for k in keys},
                   "pulse_peak_rss_mb": max(x["peak_rss_mb"] for x in O),

@@ -195,6 +195,9 @@ typedef struct {
     double batched_tok_s; /* n_parallel sequences x n_gen greedy steps, one forward per step */
     double batched_prefill_tok_s;
     size_t peak_rss, file_bytes, kv_bytes;
+    /* the same three per second of process CPU time (all threads): work efficiency, little moved by other
+     * load on a shared machine (with OMP_WAIT_POLICY=PASSIVE idle threads cost no CPU time) */
+    double prefill_tok_cpu_s, decode_tok_cpu_s, batched_tok_cpu_s;
 } pulse_lm_bench_result;
 pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *p, pulse_lm_bench_result *r);
 

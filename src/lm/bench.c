@@ -3,6 +3,7 @@
  * forward per step), on random token ids; peak RSS beside the file and KV sizes. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lm/lm_internal.h"
 
@@ -14,6 +15,12 @@ pulse_lm_bench_params pulse_lm_bench_default_params(void) {
     p.n_prompt_parallel = 32;
     p.seed = 1;
     return p;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int argmax(const float *x, int n) {
@@ -61,19 +68,21 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
             tok[i] = lo + (int)pulse_rng_below(&rng, (uint32_t)span);
             seq[i] = s;
         }
-        double t0 = pulse_now();
+        double t0 = pulse_now(), c0 = cpu_now();
         pulse_lm_batch b = {p.n_prompt, tok, seq, NULL};
         if ((st = pulse_lm_decode(c, &b))) goto out;
-        double t1 = pulse_now();
-        r->prefill_tok_s = p.n_prompt / (t1 - t0);
+        r->prefill_tok_s = p.n_prompt / (pulse_now() - t0);
+        r->prefill_tok_cpu_s = p.n_prompt / (cpu_now() - c0);
         int t = argmax(pulse_lm_logits(c, p.n_prompt - 1), V);
         t0 = pulse_now();
+        c0 = cpu_now();
         for (int g = 0; g < p.n_gen; g++) {
             pulse_lm_batch b1 = {1, &t, &s, NULL};
             if ((st = pulse_lm_decode(c, &b1))) goto out;
             t = argmax(pulse_lm_logits(c, 0), V);
         }
         r->decode_tok_s = p.n_gen / (pulse_now() - t0);
+        r->decode_tok_cpu_s = p.n_gen / (cpu_now() - c0);
         pulse_lm_seq_free(c, s);
     }
     /* n_parallel sequences: prefill all prompts in one batch, then n_gen steps of n_parallel tokens */
@@ -104,6 +113,7 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
             want[s] = 1;
         }
         t0 = pulse_now();
+        double c0 = cpu_now();
         for (int g = 0; g < p.n_gen && !st; g++) {
             pulse_lm_batch bb = {P, next, ids, want};
             if ((st = pulse_lm_decode(c, &bb))) break;
@@ -112,6 +122,7 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
             for (int s = 0; s < P; s++) next[s] = argmax(pulse_lm_logits(c, s), V);
         }
         r->batched_tok_s = (double)P * p.n_gen / (pulse_now() - t0);
+        r->batched_tok_cpu_s = (double)P * p.n_gen / (cpu_now() - c0);
         free(next);
         free(ids);
     }
