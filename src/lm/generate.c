@@ -265,7 +265,8 @@ pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const in
     int *bt = malloc(sizeof(int) * (size_t)cap), *bs = malloc(sizeof(int) * (size_t)cap);
     int *bm = malloc(sizeof(int) * (size_t)cap), *bj = malloc(sizeof(int) * (size_t)cap);
     uint8_t *bw = malloc((size_t)cap);
-    if (!done || !mem || !fs || !bt || !bs || !bm || !bj || !bw) {
+    double *lp = malloc(sizeof(double) * (size_t)cap);
+    if (!done || !mem || !fs || !bt || !bs || !bm || !bj || !bw || !lp) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "LM score: out of memory");
         goto out;
     }
@@ -330,8 +331,11 @@ pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const in
                 if (nt == 0) break;
                 pulse_lm_batch b = {nt, bt, bs, bw};
                 if ((st = pulse_lm_decode(c, &b))) break;
+                    /* log-softmax rows over the threads (a pass over the vocabulary each), summed in order */
+#pragma omp parallel for schedule(dynamic, 1) if (nt > 1)
                 for (int t = 0; t < nt; t++)
-                    logprob[bm[t]] += pulse_lm_logprob(pulse_lm_logits(c, t), V, conts[bm[t]][bj[t]]);
+                    lp[t] = pulse_lm_logprob(pulse_lm_logits(c, t), V, conts[bm[t]][bj[t]]);
+                for (int t = 0; t < nt; t++) logprob[bm[t]] += lp[t];
             }
             for (int k = 0; k < gn; k++)
                 if (fs[k] >= 0) pulse_lm_seq_free(c, fs[k]);
@@ -347,5 +351,6 @@ out:
     free(bm);
     free(bj);
     free(bw);
+    free(lp);
     return st;
 }

@@ -225,9 +225,7 @@ int pulse_lm_sample(pulse_lm_sampler *s, const float *logits, const int *history
 }
 
 double pulse_lm_logprob(const float *logits, int n_vocab, int token) {
-    float mx = logits[0];
-    for (int i = 1; i < n_vocab; i++)
-        if (logits[i] > mx) mx = logits[i];
+    const float mx = logits[lm_argmax(logits, n_vocab)];
     double z = 1e-300; /* the max term alone contributes 1 */
     for (int i = 0; i < n_vocab; i++) z += exp((double)logits[i] - mx);
     return (double)logits[token] - mx - log(z);
