@@ -3,8 +3,10 @@
  *   training: seconds per step of the Thought-Space shape — two encoders, B texts each of TLEN tokens,
  *             forward + InfoNCE-style loss (in-batch cosine / tau) + backward + AdamW on both.
  * The texts are the same deterministic word sequences bench/peers/encoder_torch.py builds.
+ * --precision bf16: the matrix products of both (inference and training) in bf16 with fp32 sums
+ * (pulse/kernels_bf16.h; fp32 fallback on a CPU without AVX512-BF16, reported as "bf16_kernel": false).
  * Usage: bench_encoder [--encoder DIR] [--threads 2] [--n 512] [--batch 64] [--len 64] [--train-batch 16]
- *                      [--train-len 128] [--steps 5]
+ *                      [--train-len 128] [--steps 5] [--precision fp32|bf16]
  * Prints a human summary and, last, one JSON object. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -14,6 +16,7 @@
 
 #include "pulse/core.h"
 #include "pulse/encoder.h"
+#include "pulse/kernels_bf16.h"
 
 static const char *WORDS[] = {
     "the",     "skin",  "cream",  "hair",    "nail",    "polish", "oil",     "light",   "color",   "brush",
@@ -37,7 +40,7 @@ static char *make_text(int i) {
 
 int main(int argc, char **argv) {
     const char *dir = NULL;
-    int threads = 2, n = 512, batch = 64, len = 64, tb = 16, tlen = 128, steps = 5;
+    int threads = 2, n = 512, batch = 64, len = 64, tb = 16, tlen = 128, steps = 5, prec = PULSE_PREC_FP32;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--encoder"))
             dir = argv[i + 1];
@@ -55,6 +58,10 @@ int main(int argc, char **argv) {
             tlen = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps"))
             steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision") && !strcmp(argv[i + 1], "fp32"))
+            prec = PULSE_PREC_FP32;
+        else if (!strcmp(argv[i], "--precision") && !strcmp(argv[i + 1], "bf16"))
+            prec = PULSE_PREC_BF16;
         else {
             fprintf(stderr, "bench_encoder: unknown option %s\n", argv[i]);
             return 2;
@@ -75,6 +82,7 @@ int main(int argc, char **argv) {
     pulse_encoder_params p = pulse_encoder_default_params();
     p.max_len = len;
     p.batch_size = batch;
+    p.precision = prec;
     pulse_encoder *enc = NULL;
     if (pulse_encoder_load(&enc, dir, &p)) {
         fprintf(stderr, "bench_encoder: %s\n", pulse_last_error());
@@ -91,8 +99,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     double t_inf = pulse_now() - t0, tps = n / t_inf;
-    printf("inference: %d texts x %d tokens, batch %d, %d threads: %.3f s, %.1f texts/s\n", n, k, batch,
-           threads, t_inf, tps);
+    const char *pname = prec == PULSE_PREC_BF16 ? "bf16" : "fp32";
+    printf("inference (%s): %d texts x %d tokens, batch %d, %d threads: %.3f s, %.1f texts/s\n", pname, n, k,
+           batch, threads, t_inf, tps);
     pulse_encoder_free(enc);
 
     if (steps <= 0) return 0; /* inference only */
@@ -105,6 +114,7 @@ int main(int argc, char **argv) {
     }
     pulse_encoder_train_params tp = pulse_encoder_train_default_params();
     tp.max_batch = tb;
+    tp.precision = prec;
     if (pulse_encoder_train_begin(eb, &tp) || pulse_encoder_train_begin(er, &tp)) {
         fprintf(stderr, "bench_encoder: %s\n", pulse_last_error());
         return 1;
@@ -156,13 +166,16 @@ int main(int argc, char **argv) {
         if (s > 0) t_total += dt; /* step 0 is the warm-up */
     }
     double sps = t_total / steps;
-    printf("training: 2 encoders, batch %d x %d tokens, forward+backward+AdamW: %.3f s/step (loss %.4f)\n",
-           tb, tlen, sps, loss);
+    printf(
+        "training (%s): 2 encoders, batch %d x %d tokens, forward+backward+AdamW: %.3f s/step (loss %.4f)\n",
+        pname, tb, tlen, sps, loss);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "bench", "encoder");
     cJSON_AddStringToObject(o, "impl", "pulse");
     cJSON_AddStringToObject(o, "encoder", dir);
     cJSON_AddNumberToObject(o, "threads", threads);
+    cJSON_AddStringToObject(o, "precision", pname);
+    cJSON_AddBoolToObject(o, "bf16_kernel", prec == PULSE_PREC_BF16 && pulse_bf16_supported());
     cJSON_AddNumberToObject(o, "infer_texts", n);
     cJSON_AddNumberToObject(o, "infer_len", k);
     cJSON_AddNumberToObject(o, "infer_batch", batch);

@@ -3,12 +3,14 @@
  * embeddings (word, position, token type, LayerNorm), attention, FFN, LayerNorms, CLS / mean pooling, the
  * projection head and L2 normalisation, with padding in the batch; dropout off. Then: frozen layers get no
  * gradient and no update, AdamW + clipping move the trainable weights, training lowers a simple loss,
- * save -> load reproduces the outputs, the AdamW state round-trips, and bad inputs are refused. */
+ * save -> load reproduces the outputs, the AdamW state round-trips, and bad inputs are refused; bf16
+ * training products give the fp32 loss and gradients to within bf16 rounding. */
 #include <unistd.h>
 
 #include "pulse/encoder.h"
 #include "pulse/safetensors.h"
 #include "test.h"
+#include "pulse/kernels_bf16.h"
 #include "tiny_encoder.h"
 
 static const char *TEXTS[3] = {"the cat sat on the mat.", "red nail polish",
@@ -91,6 +93,50 @@ static void fd_check(const char *dir, const char *what, int pooling, int normali
     printf("%s: %d parameters checked, max abs err %.2e, relative L2 error %.2e\n", what, checked, max_err,
            rel);
     free(ga);
+    pulse_encoder_free(e);
+}
+
+/* bf16 products (training precision) against fp32: the same loss and gradients up to bf16 input rounding
+ * (the finite-difference checks above stay on fp32) */
+static void bf16_vs_fp32(const char *dir) {
+    pulse_encoder_params p = pulse_encoder_default_params();
+    p.pooling = PULSE_POOL_MEAN;
+    p.max_len = 16;
+    pulse_encoder *e = NULL;
+    CHECK_OK(pulse_encoder_load(&e, dir, &p));
+    if (!e) return;
+    pulse_encoder_train_params tp = pulse_encoder_train_default_params();
+    tp.dropout = 0.0f;
+    tp.max_batch = 3;
+    CHECK_OK(pulse_encoder_train_begin(e, &tp));
+    const int B = 3, D = pulse_encoder_dim(e);
+    const size_t n = pulse_encoder_n_params(e);
+    float R[3 * 64];
+    pulse_rng r;
+    pulse_rng_seed(&r, 11);
+    for (int i = 0; i < B * D; i++) R[i] = pulse_rng_normal(&r);
+    double loss[2], num = 0, den = 0;
+    float *g32 = malloc(sizeof(float) * n);
+    for (int prec = 0; prec < 2; prec++) {
+        tp.precision = prec ? PULSE_PREC_BF16 : PULSE_PREC_FP32;
+        CHECK_OK(pulse_encoder_set_train_params(e, &tp));
+        pulse_encoder_zero_grad(e);
+        loss[prec] = loss_of(e, R, B);
+        CHECK_OK(pulse_encoder_backward(e, R));
+        const float *g = pulse_encoder_grads_data(e);
+        if (!prec) memcpy(g32, g, sizeof(float) * n);
+        for (size_t i = 0; prec && i < n; i++) {
+            num += ((double)g[i] - g32[i]) * ((double)g[i] - g32[i]);
+            den += (double)g32[i] * g32[i];
+        }
+    }
+    const double rel = sqrt(num / (den + 1e-30));
+    CHECK_MSG(fabs(loss[1] - loss[0]) < 2e-2 * (fabs(loss[0]) + 1) && rel < 3e-2 && den > 0,
+              "bf16 training: loss %.6f vs fp32 %.6f, gradient relative L2 difference %.3g", loss[1], loss[0],
+              rel);
+    printf("bf16 training products%s: loss %.6f (fp32 %.6f), gradients relative L2 difference %.2e\n",
+           pulse_bf16_supported() ? "" : " (no AVX512-BF16: fp32 fallback)", loss[1], loss[0], rel);
+    free(g32);
     pulse_encoder_free(e);
 }
 
@@ -225,6 +271,7 @@ int main(void) {
     fd_check(bert, "bert cls+proj+normalize", PULSE_POOL_CLS, 1, 6);
     fd_check(distil, "distilbert cls", PULSE_POOL_CLS, 0, 0);
     fd_check(distil, "distilbert mean+proj", PULSE_POOL_MEAN, 0, 5);
+    bf16_vs_fp32(bert);
     training_checks(bert, tmp);
     projection_head_save(distil, tmp);
     /* malformed folders are refused with a message */

@@ -35,6 +35,13 @@ typedef enum {
     PULSE_POOL_MEAN = 1,  /* mean over the real tokens, [CLS]/[SEP] included (all-MiniLM-L6-v2) */
 } pulse_pooling;
 
+/* Precision of the matrix products (everything else is fp32 in both): */
+typedef enum {
+    PULSE_PREC_FP32 = 0, /* OpenBLAS sgemm */
+    PULSE_PREC_BF16 = 1, /* inputs rounded to bfloat16, fp32 sums (AVX512-BF16 kernel, pulse/kernels_bf16.h);
+                            on a CPU without AVX512-BF16 the products run in fp32 */
+} pulse_precision;
+
 typedef struct {
     int pooling;    /* pulse_pooling; default PULSE_POOL_AUTO */
     int max_len;    /* tokens per text incl. [CLS] and [SEP], longer texts are truncated; default 128,
@@ -42,6 +49,7 @@ typedef struct {
     int normalize;  /* 1 = L2-normalise output vectors (default 1) */
     int threads;    /* > 0: pulse_set_num_threads(threads) at load; <= 0 keeps the current setting */
     int batch_size; /* texts per inference batch (sorted by length, padded per batch); default 64 */
+    int precision;  /* pulse_precision of the inference products; default PULSE_PREC_FP32 */
 } pulse_encoder_params;
 
 pulse_encoder_params pulse_encoder_default_params(void);
@@ -57,7 +65,7 @@ int pulse_encoder_n_layers(const pulse_encoder *enc); /* transformer layers */
 int pulse_encoder_vocab_size(const pulse_encoder *enc);
 const char *pulse_encoder_arch(const pulse_encoder *enc); /* "bert" or "distilbert" */
 pulse_encoder_params pulse_encoder_get_params(const pulse_encoder *enc);
-/* Change pooling / normalize / max_len / batch_size after load (threads is ignored here). */
+/* Change pooling / normalize / max_len / batch_size / precision after load (threads is ignored here). */
 pulse_status pulse_encoder_set_params(pulse_encoder *enc, const pulse_encoder_params *params);
 size_t pulse_encoder_n_params(const pulse_encoder *enc); /* float parameters (incl. the projection head) */
 
@@ -109,6 +117,8 @@ typedef struct {
     int max_batch;     /* largest n given to forward_train (activation buffers are sized for it at
                           max_len tokens); default 32 */
     uint64_t seed;     /* dropout masks and projection-head init; default 42 */
+    int precision;     /* pulse_precision of the products in forward_train and backward (master weights,
+                          gradients and AdamW state stay fp32); default PULSE_PREC_FP32 */
 } pulse_encoder_train_params;
 
 pulse_encoder_train_params pulse_encoder_train_default_params(void);

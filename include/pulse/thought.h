@@ -97,6 +97,8 @@ typedef struct {
     int max_pairs;       /* 0 = all training pairs */
     uint64_t seed;       /* default 42 */
     int resume;          /* 1 = continue from out_dir's last checkpoint when present; default 1 */
+    int precision;       /* pulse_precision of the encoders' products in training (PULSE_PREC_BF16: bf16
+                            products, fp32 sums and master weights); default PULSE_PREC_FP32 */
 } pulse_thought_train_params;
 pulse_thought_train_params pulse_thought_train_default_params(void);
 

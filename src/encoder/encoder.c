@@ -19,6 +19,7 @@
 
 #include "encoder/wordpiece.h"
 #include "pulse/kernels.h"
+#include "pulse/kernels_bf16.h"
 #include "pulse/safetensors.h"
 
 enum { ARCH_BERT = 0, ARCH_DISTIL = 1 };
@@ -357,7 +358,7 @@ static pulse_status load_weights(pulse_encoder *e, const char *path) {
 /* load / free / facts */
 
 pulse_encoder_params pulse_encoder_default_params(void) {
-    pulse_encoder_params p = {PULSE_POOL_AUTO, 128, 1, 0, 64};
+    pulse_encoder_params p = {PULSE_POOL_AUTO, 128, 1, 0, 64, PULSE_PREC_FP32};
     return p;
 }
 
@@ -401,6 +402,9 @@ static pulse_status check_params(const pulse_encoder_params *p) {
                                p->pooling);
     if (p->max_len < 2 || p->max_len > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder max_len: expected 2..65536, found %d", p->max_len);
+    if (p->precision != PULSE_PREC_FP32 && p->precision != PULSE_PREC_BF16)
+        return pulse_set_error(PULSE_ERR_ARG, "encoder precision: expected fp32 (0) or bf16 (1), found %d",
+                               p->precision);
     if (p->batch_size < 1 || p->batch_size > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder batch_size: expected 1..65536, found %d",
                                p->batch_size);
@@ -582,6 +586,23 @@ static void act_backward(const pulse_encoder *e, float *dinp, const float *inp, 
         pulse_relu_backward(dinp, inp, dout, n);
 }
 
+/* the linear layer in the chosen precision */
+static void mm_forward(int bf16, float *out, const float *inp, const float *w, const float *b, int N, int C,
+                       int OC) {
+    if (bf16)
+        pulse_matmul_forward_bf16(out, inp, w, b, N, C, OC);
+    else
+        pulse_matmul_forward(out, inp, w, b, N, C, OC);
+}
+
+static void mm_backward(int bf16, float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, int N, int C, int OC) {
+    if (bf16)
+        pulse_matmul_backward_bf16(dinp, dw, db, dout, inp, w, N, C, OC);
+    else
+        pulse_matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+}
+
 /* embeddings: out (N, C) = wte[ids] + wpe[pos] (+ wtt[0]) */
 static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const int *pos, int N) {
     const int C = e->C;
@@ -599,11 +620,12 @@ static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const 
 
 /* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off). */
 static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x,
-                          float *o_scratch, float *qkv, const uint8_t *kmask, int B, int T, float p) {
+                          float *o_scratch, float *qkv, const uint8_t *kmask, int B, int T, float p,
+                          int bf16) {
     const int C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C;
     /* qkv (N, 3C) = x @ [Wq; Wk; Wv]^T + [bq; bk; bv], then split into q, k, v (N, C) */
-    pulse_matmul_forward(qkv, x, w->qw, w->qb, N, C, 3 * C);
+    mm_forward(bf16, qkv, x, w->qw, w->qb, N, C, 3 * C);
 #pragma omp parallel for schedule(static) if (N > 256)
     for (int n = 0; n < N; n++) {
         const float *r = qkv + (size_t)n * 3 * C;
@@ -613,20 +635,20 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
     }
     pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
     if (p > 0.0f) {
-        pulse_matmul_forward(o_scratch, a->atty, w->ow, w->ob, N, C, C);
+        mm_forward(bf16, o_scratch, a->atty, w->ow, w->ob, N, C, C);
         pulse_dropout_forward(a->res1, a->mo, o_scratch, NC, p, &e->rng);
     } else {
-        pulse_matmul_forward(a->res1, a->atty, w->ow, w->ob, N, C, C);
+        mm_forward(bf16, a->res1, a->atty, w->ow, w->ob, N, C, C);
     }
     pulse_residual_forward(a->res1, a->res1, x, NC);
     pulse_layernorm_forward(a->x1, a->mean1, a->rstd1, a->res1, w->ln1w, w->ln1b, N, C, e->eps);
-    pulse_matmul_forward(a->h, a->x1, w->f1w, w->f1b, N, C, FF);
+    mm_forward(bf16, a->h, a->x1, w->f1w, w->f1b, N, C, FF);
     act_forward(e, a->g, a->h, (size_t)N * FF);
     if (p > 0.0f) {
-        pulse_matmul_forward(o_scratch, a->g, w->f2w, w->f2b, N, FF, C);
+        mm_forward(bf16, o_scratch, a->g, w->f2w, w->f2b, N, FF, C);
         pulse_dropout_forward(a->res2, a->mf, o_scratch, NC, p, &e->rng);
     } else {
-        pulse_matmul_forward(a->res2, a->g, w->f2w, w->f2b, N, FF, C);
+        mm_forward(bf16, a->res2, a->g, w->f2w, w->f2b, N, FF, C);
     }
     pulse_residual_forward(a->res2, a->res2, a->x1, NC);
     pulse_layernorm_forward(a->x2, a->mean2, a->rstd2, a->res2, w->ln2w, w->ln2b, N, C, e->eps);
@@ -709,7 +731,8 @@ static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *l
     layer_a a = {e->s_q, e->s_k, e->s_v, e->s_att, e->s_y,    e->s_t,    e->s_x1, e->s_mean, e->s_rstd,
                  e->s_h, e->s_h, e->s_t, e->s_x,   e->s_mean, e->s_rstd, NULL,    NULL};
     for (int l = 0; l < e->L; l++)
-        layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f);
+        layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f,
+                      e->p.precision == PULSE_PREC_BF16);
     pool_head(e, e->s_x, lens, B, T, e->s_pool, e->s_proj, e->s_norm, out);
     return PULSE_OK;
 }
@@ -865,6 +888,10 @@ static pulse_status check_train_params(const pulse_encoder *e, const pulse_encod
     if (t->freeze_layers < 0 || t->freeze_layers > e->L)
         return pulse_set_error(PULSE_ERR_ARG, "encoder training: freeze_layers %d outside 0..%d",
                                t->freeze_layers, e->L);
+    if (t->precision != PULSE_PREC_FP32 && t->precision != PULSE_PREC_BF16)
+        return pulse_set_error(PULSE_ERR_ARG,
+                               "encoder training: precision: expected fp32 (0) or bf16 (1), found %d",
+                               t->precision);
     if (t->max_batch < 1 || t->max_batch > 1 << 16 || t->proj_dim < 0 || t->proj_dim > 65536)
         return pulse_set_error(PULSE_ERR_ARG, "encoder training: max_batch or proj_dim out of range");
     return PULSE_OK;
@@ -1016,7 +1043,8 @@ pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, c
         memcpy(e->a_x0, e->a_eln, sizeof(float) * (size_t)N * C);
     const float *x = e->a_x0;
     for (int l = 0; l < e->L; l++) {
-        layer_forward(e, &e->lw[l], &e->la[l], x, e->a_o, e->a_qkv, e->a_kmask, B, T, p);
+        layer_forward(e, &e->lw[l], &e->la[l], x, e->a_o, e->a_qkv, e->a_kmask, B, T, p,
+                      e->tp.precision == PULSE_PREC_BF16);
         x = e->la[l].x2;
     }
     pool_head(e, x, e->a_lens, B, T, e->a_pool, e->a_proj, e->a_norm, e->a_out);
@@ -1048,6 +1076,7 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
     const layer_a *a = &e->la[l];
     const int B = e->a_B, T = e->a_T, C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF;
+    const int bf16 = e->tp.precision == PULSE_PREC_BF16;
     memset(e->d_res, 0, sizeof(float) * NC);
     pulse_layernorm_backward(e->d_res, g->ln2w, g->ln2b, e->d_x, a->res2, w->ln2w, a->mean2, a->rstd2, N, C);
     memcpy(e->d_x1, e->d_res, sizeof(float) * NC); /* residual path into x1 */
@@ -1058,10 +1087,10 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
         dff = e->d_o;
     }
     memset(e->d_g, 0, sizeof(float) * NF);
-    pulse_matmul_backward(e->d_g, g->f2w, g->f2b, dff, a->g, w->f2w, N, FF, C);
+    mm_backward(bf16, e->d_g, g->f2w, g->f2b, dff, a->g, w->f2w, N, FF, C);
     memset(e->d_h, 0, sizeof(float) * NF);
     act_backward(e, e->d_h, a->h, e->d_g, NF);
-    pulse_matmul_backward(e->d_x1, g->f1w, g->f1b, e->d_h, a->x1, w->f1w, N, C, FF);
+    mm_backward(bf16, e->d_x1, g->f1w, g->f1b, e->d_h, a->x1, w->f1w, N, C, FF);
     memset(e->d_res, 0, sizeof(float) * NC);
     pulse_layernorm_backward(e->d_res, g->ln1w, g->ln1b, e->d_x1, a->res1, w->ln1w, a->mean1, a->rstd1, N, C);
     memcpy(e->d_x, e->d_res, sizeof(float) * NC); /* residual path into x */
@@ -1072,7 +1101,7 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
         dop = e->d_o;
     }
     memset(e->d_atty, 0, sizeof(float) * NC);
-    pulse_matmul_backward(e->d_atty, g->ow, g->ob, dop, a->atty, w->ow, N, C, C);
+    mm_backward(bf16, e->d_atty, g->ow, g->ob, dop, a->atty, w->ow, N, C, C);
     memset(e->d_q, 0, sizeof(float) * NC);
     memset(e->d_k, 0, sizeof(float) * NC);
     memset(e->d_v, 0, sizeof(float) * NC);
@@ -1087,7 +1116,7 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
         memcpy(r + C, e->d_k + (size_t)n * C, sizeof(float) * (size_t)C);
         memcpy(r + 2 * C, e->d_v + (size_t)n * C, sizeof(float) * (size_t)C);
     }
-    pulse_matmul_backward(e->d_x, g->qw, g->qb, dqkv, x, w->qw, N, C, 3 * C);
+    mm_backward(bf16, e->d_x, g->qw, g->qb, dqkv, x, w->qw, N, C, 3 * C);
 }
 
 pulse_status pulse_encoder_backward(pulse_encoder *e, const float *dout) {

@@ -306,6 +306,7 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
     tp.proj_dim = p.proj_dim;
     tp.max_batch = p.shared ? 2 * p.batch : p.batch;
     tp.seed = p.seed;
+    tp.precision = p.precision;
     if ((st = pulse_encoder_train_begin(b, &tp)) != PULSE_OK) goto done_enc;
     if (!p.shared && (st = pulse_encoder_train_begin(r, &tp)) != PULSE_OK) goto done_enc;
     if (resumed) {

@@ -55,7 +55,7 @@ static char *read_stream(FILE *f, size_t *len) {
 }
 
 int cmd_encode(int argc, char **argv) {
-    const char *dir = NULL, *input = NULL, *pooling = NULL;
+    const char *dir = NULL, *input = NULL, *pooling = NULL, *precision = NULL;
     cli_strs texts = {0};
     int max_len = 128, batch = 64, no_norm = 0, tokens = 0, threads = 0;
     const cli_opt opts[] = {
@@ -69,6 +69,8 @@ int cmd_encode(int argc, char **argv) {
         {"--no-normalize", CLI_FLAG, &no_norm, "do not L2-normalise the vectors"},
         {"--tokens", CLI_FLAG, &tokens, "print token ids instead of vectors"},
         {"--threads", CLI_INT, &threads, "threads (default: PULSE_THREADS or all cores)"},
+        {"--precision", CLI_STR, &precision,
+         "fp32 | bf16: matrix products (bf16 inputs, fp32 sums; default: the library's)"},
     };
     int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                       "usage: pulse encode --encoder DIR [--pooling cls|mean] --text STR ... | --input FILE",
@@ -87,6 +89,14 @@ int cmd_encode(int argc, char **argv) {
         static const char *const names[] = {"cls", "mean"};
         static const int values[] = {PULSE_POOL_CLS, PULSE_POOL_MEAN};
         if (cli_choice("encode", "--pooling", pooling, names, values, 2, &p.pooling)) {
+            free(texts.v);
+            return 2;
+        }
+    }
+    if (precision) {
+        static const char *const names[] = {"fp32", "bf16"};
+        static const int values[] = {PULSE_PREC_FP32, PULSE_PREC_BF16};
+        if (cli_choice("encode", "--precision", precision, names, values, 2, &p.precision)) {
             free(texts.v);
             return 2;
         }

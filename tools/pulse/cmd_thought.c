@@ -69,7 +69,7 @@ static cJSON *stats_json(const pulse_infonce_stats *s) {
 
 static int thought_train(int argc, char **argv) {
     pulse_thought_train_params p = pulse_thought_train_default_params();
-    const char *pairs = NULL, *out = NULL, *pooling = NULL;
+    const char *pairs = NULL, *out = NULL, *pooling = NULL, *precision = NULL;
     int seed = (int)p.seed, no_resume = 0, threads = 0;
     cli_opt opts[] = {
         {"--pairs", CLI_STR, &pairs, "training pairs JSONL (user, rationale, behaviour | history + answer)"},
@@ -93,6 +93,8 @@ static int thought_train(int argc, char **argv) {
         {"--seed", CLI_INT, &seed, "seed (default 42)"},
         {"--no-resume", CLI_FLAG, &no_resume, "start afresh even when --out holds a checkpoint"},
         {"--threads", CLI_INT, &threads, "threads (default: all)"},
+        {"--precision", CLI_STR, &precision,
+         "fp32 | bf16: matrix products in training (bf16: fp32 sums and weights; default fp32)"},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -105,6 +107,11 @@ static int thought_train(int argc, char **argv) {
         return 2;
     }
     if (parse_pooling(pooling, &p.pooling)) return 2;
+    if (precision) {
+        static const char *const names[] = {"fp32", "bf16"};
+        static const int values[] = {PULSE_PREC_FP32, PULSE_PREC_BF16};
+        if (cli_choice("thought", "--precision", precision, names, values, 2, &p.precision)) return 2;
+    }
     p.seed = (uint64_t)seed;
     p.resume = !no_resume;
     if (threads > 0) pulse_set_num_threads(threads);

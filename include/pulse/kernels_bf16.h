@@ -1,0 +1,40 @@
+/* pulse/kernels_bf16.h — bf16 mixed-precision matrix products: inputs rounded to bfloat16 (round to nearest
+ * even), products summed in fp32, fp32 in and out. Where the CPU has AVX512-BF16 (vdpbf16ps) the product runs
+ * on it (about twice the fp32 FMA rate); elsewhere, or with PULSE_BF16=0 in the environment, every call falls
+ * back to the fp32 OpenBLAS sgemm, so callers never need to check. Everything around the products (bias,
+ * LayerNorm, softmax, optimiser state, master weights) stays fp32. */
+#ifndef PULSE_KERNELS_BF16_H
+#define PULSE_KERNELS_BF16_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 when the AVX512-BF16 kernel runs (CPU support and PULSE_BF16 not "0"), 0 when calls fall back to fp32 */
+int pulse_bf16_supported(void);
+/* x rounded to the nearest bfloat16 (ties to even), returned as a float (NaN stays NaN) */
+float pulse_bf16_round(float x);
+
+/* C (M, N) = alpha * op(A) (M, K) @ op(B) (K, N) + beta * C, row-major, as cblas_sgemm (trans flags: 0 = as
+ * stored, 1 = transposed); beta == 0 never reads C. op(A) and op(B) are rounded to bf16, sums are fp32. */
+void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
+/* Scalar reference of the same product (inputs rounded with pulse_bf16_round, double sums): what the tests
+ * compare pulse_gemm_bf16 against on any CPU. */
+void pulse_gemm_bf16_ref(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The linear layer of pulse/kernels.h with its products in bf16 (same shapes and accumulation rules):
+ * out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC);
+ * dinp (N, C) += dout (N, OC) @ weight; dweight (OC, C) += dout^T @ inp; dbias (OC) += column sums (fp32). */
+void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N,
+                               int C, int OC);
+void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, int N, int C, int OC);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

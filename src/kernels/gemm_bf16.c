@@ -1,0 +1,325 @@
+/* kernels/gemm_bf16.c — owns the bf16 mixed-precision GEMM (include/pulse/kernels_bf16.h): an AVX512-BF16
+ * kernel (vdpbf16ps, fp32 accumulators) chosen at run time, the scalar reference the tests compare it with,
+ * the fp32 sgemm fallback, and the linear layer (forward and backward) built on it.
+ *
+ * Kernel (GotoBLAS shape): B is converted once per call into bf16 panels of NR columns, [k pair][column] u32
+ * words (low half = row 2p, high half = row 2p + 1); then each thread takes MC-row blocks of A, converts a
+ * (MC, KC) block into MR-row micro-panels [k pair][row], and runs the MR x NR micro-kernel over every panel:
+ * per k pair, NR/16 loads of B, MR broadcasts of an A pair, MR * NR/16 vdpbf16ps. Edges are zero-padded in
+ * the packed copies and masked on the stores. The default x86-64-v3 build stays runnable on any AVX2 machine:
+ * only the functions between the target pragmas use AVX-512, and only after the CPU check. */
+#include "pulse/kernels_bf16.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/internal.h"
+#include "pulse/kernels.h"
+
+/* ---- scalar conversion and reference ---- */
+
+/* bf16 bits of x, round to nearest even; NaN stays a (quiet) NaN */
+static inline uint32_t bf16_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return u >> 16;
+}
+
+float pulse_bf16_round(float x) {
+    uint32_t u = bf16_bits(x) << 16;
+    float y;
+    memcpy(&y, &u, sizeof y);
+    return y;
+}
+
+void pulse_gemm_bf16_ref(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++) {
+                float a = transA ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k];
+                float b = transB ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
+                s += (double)pulse_bf16_round(a) * (double)pulse_bf16_round(b);
+            }
+            float *c = C + (size_t)m * ldc + n;
+            *c = beta == 0.0f ? alpha * (float)s : alpha * (float)s + beta * *c;
+        }
+}
+
+/* ---- AVX512-BF16 kernel ---- */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PK_HAVE_BF16_KERNEL 1
+#include <immintrin.h>
+
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))),                \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
+#endif
+
+enum { MR = 8, NR = 48, KC = 512, KCP = KC / 2, MC = 64 };
+
+/* 16 words of the pairs (r0[j], r1[j]), j < 16 */
+static inline __m512i pair_rows16(const float *r0, const float *r1) {
+    __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r0));
+    __m256i hi = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r1));
+    return _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+}
+
+/* words w[p] = (x[2p], x[2p + 1]) for p < np over a contiguous row of n floats (zero past n) */
+static void pair_row(uint32_t *w, const float *x, int n, int np) {
+    int p = 0;
+    for (; 2 * p + 32 <= n && p + 16 <= np; p += 16) {
+        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 2 * p + 16), _mm512_loadu_ps(x + 2 * p));
+        _mm512_storeu_si512(w + p, v);
+    }
+    for (; p < np; p++) {
+        uint32_t lo = 2 * p < n ? bf16_bits(x[2 * p]) : 0u, hi = 2 * p + 1 < n ? bf16_bits(x[2 * p + 1]) : 0u;
+        w[p] = lo | hi << 16;
+    }
+}
+
+/* panel p of op(B) (K, N): dst[kp * NR + j] = (B[2kp][n0 + j], B[2kp + 1][n0 + j]), zero outside */
+static void pack_b_panel(uint32_t *dst, const float *B, int ldb, int transB, int K, int N, int n0) {
+    const int KP = (K + 1) / 2, nr = N - n0 < NR ? N - n0 : NR;
+    if (transB) { /* B[k][n] = B[n * ldb + k]: the pairs are contiguous along a row of the stored matrix */
+        uint32_t tmp[KCP];
+        for (int j = 0; j < NR; j++) {
+            if (j >= nr) {
+                for (int kp = 0; kp < KP; kp++) dst[(size_t)kp * NR + j] = 0u;
+                continue;
+            }
+            const float *row = B + (size_t)(n0 + j) * ldb;
+            for (int kp0 = 0; kp0 < KP; kp0 += KCP) {
+                int np = KP - kp0 < KCP ? KP - kp0 : KCP;
+                pair_row(tmp, row + 2 * kp0, K - 2 * kp0, np);
+                for (int p = 0; p < np; p++) dst[(size_t)(kp0 + p) * NR + j] = tmp[p];
+            }
+        }
+        return;
+    }
+    for (int kp = 0; kp < KP; kp++) { /* B[k][n] = B[k * ldb + n]: rows 2kp and 2kp + 1 */
+        const float *r0 = B + (size_t)(2 * kp) * ldb + n0, *r1 = r0 + ldb;
+        uint32_t *d = dst + (size_t)kp * NR;
+        int odd = 2 * kp + 1 >= K;
+        if (nr == NR && !odd) {
+            for (int q = 0; q < NR; q += 16) _mm512_storeu_si512(d + q, pair_rows16(r0 + q, r1 + q));
+            continue;
+        }
+        for (int j = 0; j < NR; j++)
+            d[j] = j < nr ? (bf16_bits(r0[j]) | (odd ? 0u : bf16_bits(r1[j]) << 16)) : 0u;
+    }
+}
+
+/* rows m0.. m0 + mc of op(A), k in [k0, k0 + kc): micro-panel i at dst + i * KCP * MR, [kp][r] words */
+static void pack_a_block(uint32_t *dst, const float *A, int lda, int transA, int m0, int mc, int k0, int kc) {
+    const int np = (kc + 1) / 2, nmr = (mc + MR - 1) / MR;
+    for (int i = 0; i < nmr; i++) {
+        uint32_t *d = dst + (size_t)i * KCP * MR;
+        for (int r = 0; r < MR && !transA; r++) {
+            int m = i * MR + r;
+            if (m >= mc) {
+                for (int p = 0; p < np; p++) d[(size_t)p * MR + r] = 0u;
+                continue;
+            }
+            uint32_t tmp[KCP]; /* A[m][k] = A[m * lda + k]: pairs contiguous */
+            pair_row(tmp, A + (size_t)(m0 + m) * lda + k0, kc, np);
+            for (int p = 0; p < np; p++) d[(size_t)p * MR + r] = tmp[p];
+        }
+        if (transA) { /* A[m][k] = A[k * lda + m]: rows 2p and 2p + 1 of the stored matrix, MR at a time */
+            const int full = mc - i * MR >= MR;
+            for (int p = 0; p < np; p++) {
+                const float *r0 = A + (size_t)(k0 + 2 * p) * lda + m0 + i * MR, *r1 = r0 + lda;
+                const int odd = 2 * p + 1 >= kc;
+                uint32_t *dp = d + (size_t)p * MR;
+                if (full && !odd) {
+                    __m256i lo = _mm256_cvtepu16_epi32((__m128i)_mm256_cvtneps_pbh(_mm256_loadu_ps(r0)));
+                    __m256i hi = _mm256_cvtepu16_epi32((__m128i)_mm256_cvtneps_pbh(_mm256_loadu_ps(r1)));
+                    _mm256_storeu_si256((__m256i *)dp, _mm256_or_si256(lo, _mm256_slli_epi32(hi, 16)));
+                    continue;
+                }
+                for (int r = 0; r < MR; r++)
+                    dp[r] = i * MR + r < mc ? (bf16_bits(r0[r]) | (odd ? 0u : bf16_bits(r1[r]) << 16)) : 0u;
+            }
+        }
+    }
+}
+
+/* C tile (mr <= MR, nr <= NR) = alpha * a_panel @ b_panel + beta * C (beta == 0: C not read) + bias (nr,
+ * NULL = none) */
+static inline void ukernel(int np, const uint32_t *a, const uint32_t *b, float *c, int ldc, int mr, int nr,
+                           float alpha, float beta, const float *bias) {
+    __m512 acc[MR][3];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
+    for (int p = 0; p < np; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16),
+                       b2 = (__m512bh)_mm512_loadu_si512(b + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; r++) {
+            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
+            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], ar, b2);
+        }
+        a += MR;
+        b += NR;
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)r * ldc;
+        for (int q = 0; q < 3; q++) {
+            int cnt = nr - 16 * q;
+            if (cnt <= 0) break;
+            __mmask16 k = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
+            __m512 v = _mm512_mul_ps(acc[r][q], va);
+            if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, bias + 16 * q));
+            if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, cr + 16 * q), vb, v);
+            _mm512_mask_storeu_ps(cr + 16 * q, k, v);
+        }
+    }
+}
+
+static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                             int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                             const float *bias, uint32_t *Bp, int nth) {
+    const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR, NMB = (M + MC - 1) / MC;
+#pragma omp parallel num_threads(nth)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < NP; p++) pack_b_panel(Bp + (size_t)p * KP * NR, B, ldb, transB, K, N, p * NR);
+        _Alignas(64) uint32_t Ap[MC * KCP];
+#pragma omp for schedule(dynamic, 1)
+        for (int mb = 0; mb < NMB; mb++) {
+            const int m0 = mb * MC, mc = M - m0 < MC ? M - m0 : MC;
+            for (int k0 = 0; k0 < K; k0 += KC) {
+                const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2;
+                const float bt = k0 == 0 ? beta : 1.0f;
+                pack_a_block(Ap, A, lda, transA, m0, mc, k0, kc);
+                for (int p = 0; p < NP; p++) {
+                    const int n0 = p * NR, nr = N - n0 < NR ? N - n0 : NR;
+                    const uint32_t *bp = Bp + ((size_t)p * KP + (size_t)(k0 / 2)) * NR;
+                    for (int i = 0; i * MR < mc; i++) {
+                        const int mr = mc - i * MR < MR ? mc - i * MR : MR;
+                        ukernel(np, Ap + (size_t)i * KCP * MR, bp, C + (size_t)(m0 + i * MR) * ldc + n0, ldc,
+                                mr, nr, alpha, bt, k0 == 0 && bias ? bias + n0 : NULL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#ifdef __clang__
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* x86-64 */
+
+/* ---- dispatch ---- */
+
+static int g_bf16 = -1; /* -1 unknown, 0 fallback, 1 AVX512-BF16 */
+
+int pulse_bf16_supported(void) {
+    if (g_bf16 < 0) {
+        int ok = 0;
+#ifdef PK_HAVE_BF16_KERNEL
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+#endif
+        const char *env = getenv("PULSE_BF16");
+        if (env && strcmp(env, "0") == 0) ok = 0;
+        g_bf16 = ok;
+    }
+    return g_bf16;
+}
+
+/* The packed copy of B: one grow-only buffer reused by whichever call takes it (a call that finds it in use
+ * allocates its own), so the per-call mmap and page faults of a fresh multi-MB buffer disappear. */
+static uint32_t *g_bp;
+static size_t g_bp_words;
+static int g_bp_busy;
+
+static uint32_t *bp_take(size_t words, int *owned) {
+    *owned = 0;
+    if (!__atomic_exchange_n(&g_bp_busy, 1, __ATOMIC_ACQUIRE)) {
+        if (g_bp_words >= words) return g_bp;
+        free(g_bp);
+        g_bp = aligned_alloc(64, (words * sizeof(uint32_t) + 63) / 64 * 64);
+        g_bp_words = g_bp ? words : 0;
+        if (g_bp) return g_bp;
+        __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
+    }
+    *owned = 1;
+    return aligned_alloc(64, (words * sizeof(uint32_t) + 63) / 64 * 64);
+}
+
+static void bp_give(uint32_t *bp, int owned) {
+    if (owned)
+        free(bp);
+    else if (bp)
+        __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* C = alpha op(A) op(B) + beta C (+ bias (N) on every row); 1 when the bf16 kernel ran */
+static int gemm_bf16_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+#ifdef PK_HAVE_BF16_KERNEL
+    if (K > 0 && pulse_bf16_supported()) {
+        const size_t words = (size_t)((K + 1) / 2) * (size_t)((N + 47) / 48) * 48;
+        int owned;
+        uint32_t *Bp = bp_take(words, &owned);
+        if (Bp) {
+            int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+            double work = 2.0 * M * N * (double)K;
+            if (work < 2.0e6 * nth) nth = (int)(work / 2.0e6) > 1 ? (int)(work / 2.0e6) : 1;
+            gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, Bp, nth);
+            bp_give(Bp, owned);
+            return 1;
+        }
+    }
+#else
+    (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B,
+        (void)ldb;
+    (void)beta, (void)C, (void)ldc, (void)bias;
+#endif
+    return 0;
+}
+
+void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (!gemm_bf16_bias(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL))
+        pk_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- linear layer ---- */
+
+void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N,
+                               int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (C <= 0) {
+        pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
+        return;
+    }
+    /* the bias is added in the kernel's store (no pass over out before the product) */
+    if (gemm_bf16_bias(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC, bias)) return;
+    pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
+}
+
+void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (C > 0 && dinp) pulse_gemm_bf16(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    if (C > 0 && dweight) pulse_gemm_bf16(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dbias) pulse_matmul_backward(NULL, NULL, dbias, dout, inp, weight, N, C, OC);
+}

@@ -1,0 +1,118 @@
+/* tests/test_kernels_bf16.c — the bf16 GEMM (include/pulse/kernels_bf16.h): the AVX512-BF16 kernel (or, on a
+ * CPU without it, the fp32 fallback) against the scalar reference on every transpose combination, odd and
+ * edge sizes (M, N not multiples of the 8 x 48 tile, odd K, K across several 256 blocks), alpha/beta, and
+ * beta == 0 over a NaN-filled C; the bf16 linear layer against naive double loops on bf16-rounded inputs;
+ * the rounding itself (ties to even, NaN). */
+#include "test.h"
+#include "kernels_util.h"
+#include "pulse/kernels_bf16.h"
+
+static void test_round(void) {
+    CHECK(pulse_bf16_round(1.0f) == 1.0f);
+    CHECK(pulse_bf16_round(-2.5f) == -2.5f);
+    /* 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties to even gives 1 */
+    CHECK(pulse_bf16_round(1.0f + 1.0f / 256.0f) == 1.0f);
+    /* 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: ties to even gives 1 + 2^-6 */
+    CHECK(pulse_bf16_round(1.0f + 3.0f / 256.0f) == 1.0f + 1.0f / 64.0f);
+    CHECK(pulse_bf16_round(1.0f + 1.5f / 256.0f) == 1.0f + 1.0f / 128.0f);
+    CHECK(isnan(pulse_bf16_round(NAN)));
+    CHECK(isinf(pulse_bf16_round(INFINITY)));
+    float x = 0.123456789f, r = pulse_bf16_round(x);
+    CHECK(fabsf(r - x) <= fabsf(x) / 256.0f);
+}
+
+/* max |C - Cref| relative to sum_k |a||b| (the scale of the fp32 rounding of a sum of K products) */
+static void test_gemm(int ta, int tb, int M, int N, int K, float alpha, float beta) {
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = ku_alloc(na), *B = ku_alloc(nb), *C = ku_alloc(nc), *R = ku_alloc(nc);
+    ku_fill(A, na, -1, 1);
+    ku_fill(B, nb, -1, 1);
+    if (beta == 0.0f) {
+        for (size_t i = 0; i < nc; i++) C[i] = R[i] = NAN; /* must not be read */
+    } else {
+        ku_fill(C, nc, -1, 1);
+        memcpy(R, C, nc * sizeof(float));
+    }
+    pulse_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    pulse_gemm_bf16_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    /* without the bf16 kernel the fallback is fp32 sgemm: it differs from the reference by the input
+     * rounding, |a b| 2^-8 per product */
+    const double tol = pulse_bf16_supported() ? 2e-6 * (K + 16) : 8e-3 * (K + 16) / 4;
+    double err = 0.0;
+    int untouched = 1;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < ldc; n++) {
+            size_t i = (size_t)m * ldc + n;
+            if (n >= N) { /* padding columns of C stay as they were */
+                if (!(C[i] == R[i] || (isnan(C[i]) && isnan(R[i])))) untouched = 0;
+                continue;
+            }
+            double d = fabs((double)C[i] - R[i]);
+            if (!(d <= err)) err = d;
+        }
+    CHECK_MSG(err < tol * fabs(alpha) + 1e-6 && untouched,
+              "gemm_bf16 ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g: err %.3g (tol %.3g) untouched %d", ta,
+              tb, M, N, K, alpha, beta, err, tol, untouched);
+    free(A), free(B), free(C), free(R);
+}
+
+/* the bf16 linear layer against double loops on bf16-rounded inputs */
+static void test_linear(int N, int C, int OC) {
+    float *inp = ku_alloc((size_t)N * C), *w = ku_alloc((size_t)OC * C), *b = ku_alloc(OC);
+    float *out = ku_alloc((size_t)N * OC), *dout = ku_alloc((size_t)N * OC);
+    float *di = ku_alloc((size_t)N * C), *dw = ku_alloc((size_t)OC * C), *db = ku_alloc(OC);
+    double *ro = calloc((size_t)N * OC, sizeof(double)), *rdi = calloc((size_t)N * C, sizeof(double)),
+           *rdw = calloc((size_t)OC * C, sizeof(double)), *rdb = calloc(OC, sizeof(double));
+    ku_fill(inp, (size_t)N * C, -1, 1);
+    ku_fill(w, (size_t)OC * C, -1, 1);
+    ku_fill(b, OC, -1, 1);
+    ku_fill(dout, (size_t)N * OC, -1, 1);
+    for (size_t i = 0; i < (size_t)N * C; i++) rdi[i] = di[i] = 0.5f; /* backward accumulates */
+    for (size_t i = 0; i < (size_t)OC * C; i++) rdw[i] = dw[i] = -0.25f;
+    for (int o = 0; o < OC; o++) rdb[o] = db[o] = 1.0f;
+    pulse_matmul_forward_bf16(out, inp, w, b, N, C, OC);
+    pulse_matmul_backward_bf16(di, dw, db, dout, inp, w, N, C, OC);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = b[o], d = dout[(size_t)n * OC + o], dr = pulse_bf16_round(dout[(size_t)n * OC + o]);
+            for (int c = 0; c < C; c++)
+                s +=
+                    (double)pulse_bf16_round(inp[(size_t)n * C + c]) * pulse_bf16_round(w[(size_t)o * C + c]);
+            ro[(size_t)n * OC + o] = s;
+            rdb[o] += d;
+            for (int c = 0; c < C; c++) {
+                rdi[(size_t)n * C + c] += dr * pulse_bf16_round(w[(size_t)o * C + c]);
+                rdw[(size_t)o * C + c] += dr * pulse_bf16_round(inp[(size_t)n * C + c]);
+            }
+        }
+    const double scale = pulse_bf16_supported() ? 2e-6 : 8e-3 / 4;
+    double eo = ku_max_abs_diff(out, ro, (size_t)N * OC), ei = ku_max_abs_diff(di, rdi, (size_t)N * C);
+    double ew = ku_max_abs_diff(dw, rdw, (size_t)OC * C), eb = ku_max_abs_diff(db, rdb, OC);
+    CHECK_MSG(eo < scale * (C + 16) && ei < scale * (OC + 16) && ew < scale * (N + 16) && eb < 1e-4 * (N + 8),
+              "linear bf16 N=%d C=%d OC=%d: out %.3g dinp %.3g dweight %.3g dbias %.3g", N, C, OC, eo, ei, ew,
+              eb);
+    free(inp), free(w), free(b), free(out), free(dout), free(di), free(dw), free(db);
+    free(ro), free(rdi), free(rdw), free(rdb);
+}
+
+int main(void) {
+    pulse_rng_seed(&ku_rng, 7);
+    printf("bf16 kernel: %s\n", pulse_bf16_supported() ? "AVX512-BF16" : "fp32 fallback");
+    test_round();
+    static const int shapes[][3] = {{1, 1, 1},     {3, 5, 7},     {8, 48, 2},    {9, 49, 3},
+                                    {17, 100, 33}, {64, 96, 256}, {65, 97, 257}, {130, 50, 600},
+                                    {7, 200, 513}, {200, 16, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                test_gemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 0.0f);
+                test_gemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 0.5f, 1.0f);
+            }
+    test_gemm(0, 1, 300, 144, 384, -2.0f, 0.25f); /* several row blocks: both threads work */
+    test_gemm(1, 0, 384, 384, 515, 1.0f, 1.0f);   /* dW shape with an odd row count */
+    test_linear(1, 5, 3);
+    test_linear(37, 40, 50);
+    test_linear(130, 64, 96);
+    return test_summary();
+}
