@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # bench/peers/encoder.sh — runs bench_encoder (pulse) and bench/peers/encoder_torch.py (sentence-transformers /
-# torch, CPU) back to back on the same checkpoint, texts, threads and shapes, and prints the ratios.
+# torch, CPU) back to back on the same checkpoint, texts, threads and shapes, in fp32 and in bf16 (ours: bf16
+# products with fp32 sums; torch: torch.autocast('cpu', dtype=torch.bfloat16)), and prints the ratios:
+# ours fp32 vs torch fp32, ours bf16 vs torch fp32, ours bf16 vs torch bf16.
 # Usage: bash bench/peers/encoder.sh [BUILD_DIR] [extra args for both, e.g. --threads 2 --n 512]
+#   PRECISIONS="fp32 bf16" (default) picks the precisions run.
+# Both get the same OpenMP environment: OMP_NUM_THREADS = MKL_NUM_THREADS = OPENBLAS_NUM_THREADS = 2 and the
+# runtimes' default wait policy (set OMP_WAIT_POLICY yourself to change it for both).
 # Needs: the weights (scripts/fetch-encoders.sh) and the reference venv (scripts/pyref.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,26 +15,40 @@ shift || true
 CACHE="${PULSE_CACHE:-$PWD/.cache}"
 ENC="${PULSE_ENCODER:-$CACHE/encoders/minilm-l6}"
 PY="$CACHE/pyref/bin/python"
+PRECISIONS="${PRECISIONS:-fp32 bf16}"
 [ -x "$BUILD/bench_encoder" ] || { echo "build first: cmake --build $BUILD" >&2; exit 1; }
 [ -f "$ENC/model.safetensors" ] || { echo "no weights in $ENC: bash scripts/fetch-encoders.sh" >&2; exit 1; }
 [ -x "$PY" ] || { echo "no reference venv: bash scripts/pyref.sh --no-llama" >&2; exit 1; }
-# Same OpenMP settings for both. PASSIVE: idle OpenMP threads sleep instead of spinning, so they do not take
-# the cores from OpenBLAS's (or MKL's) own threads between parallel regions (override with OMP_WAIT_POLICY=...).
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-echo "load: $(uptime)  OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
-out_ours="$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BUILD/bench_encoder" --encoder "$ENC" "$@")"
-echo "$out_ours"
-out_peer="$(OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 "$PY" bench/peers/encoder_torch.py --encoder "$ENC" "$@" 2>/dev/null)"
-echo "$out_peer"
-ours="$(echo "$out_ours" | tail -1)"
-peer="$(echo "$out_peer" | tail -1)"
+echo "load: $(uptime)  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(default)}"
+results=()
+for prec in $PRECISIONS; do
+    out_ours="$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BUILD/bench_encoder" --encoder "$ENC" --precision "$prec" "$@")"
+    echo "$out_ours"
+    out_peer="$(OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 "$PY" bench/peers/encoder_torch.py --encoder "$ENC" --precision "$prec" "$@" 2>/dev/null)"
+    echo "$out_peer"
+    results+=("$(echo "$out_ours" | tail -1)" "$(echo "$out_peer" | tail -1)")
+done
 echo "load: $(uptime)"
-python3 - "$ours" "$peer" <<'PY'
+python3 - "${results[@]}" <<'PY'
 import json, sys
-o, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-inf = o["infer_texts_per_s"] / p["infer_texts_per_s"]
-tr = p["train_s_per_step"] / o["train_s_per_step"]
-print("inference: pulse %.1f texts/s, torch %.1f texts/s -> %.2fx (target >= 2x)" % (o["infer_texts_per_s"], p["infer_texts_per_s"], inf))
-print("training:  pulse %.3f s/step, torch %.3f s/step -> %.2fx faster (target >= 1.5x)" % (o["train_s_per_step"], p["train_s_per_step"], tr))
-print(json.dumps({"bench": "encoder_vs_torch", "pulse": o, "torch": p, "infer_speedup": round(inf, 3), "train_speedup": round(tr, 3)}))
+runs = {}
+for s in sys.argv[1:]:
+    o = json.loads(s)
+    runs[("pulse" if o["impl"] == "pulse" else "torch", o.get("precision", "fp32"))] = o
+rows = []
+def cmp(ours, peer):
+    if ours not in runs or peer not in runs:
+        return
+    o, p = runs[ours], runs[peer]
+    inf = o["infer_texts_per_s"] / p["infer_texts_per_s"]
+    tr = p["train_s_per_step"] / o["train_s_per_step"]
+    print("pulse %s vs torch %s: inference %.1f vs %.1f texts/s -> %.2fx (target >= 2x); "
+          "training %.3f vs %.3f s/step -> %.2fx faster (target >= 1.5x)" % (
+              ours[1], peer[1], o["infer_texts_per_s"], p["infer_texts_per_s"], inf,
+              o["train_s_per_step"], p["train_s_per_step"], tr))
+    rows.append({"pulse": ours[1], "torch": peer[1], "infer_speedup": round(inf, 3), "train_speedup": round(tr, 3)})
+cmp(("pulse", "fp32"), ("torch", "fp32"))
+cmp(("pulse", "bf16"), ("torch", "fp32"))
+cmp(("pulse", "bf16"), ("torch", "bf16"))
+print(json.dumps({"bench": "encoder_vs_torch", "runs": list(runs.values()), "comparisons": rows}))
 PY

@@ -4,10 +4,13 @@ same texts, threads and shapes:
   inference: SentenceTransformer.encode of N texts of LEN tokens, batch BATCH (tokenisation included);
   training: two encoders (BertModel + mean pooling + normalize, dropout on), B texts of TLEN tokens each,
             in-batch InfoNCE (tau 0.05), backward, grad clip 1.0, AdamW (lr 2e-5, wd 0.01) on both.
+--precision bf16 runs both under torch.autocast('cpu', dtype=torch.bfloat16) (bf16 matmuls via oneDNN,
+fp32 master weights and optimiser; the backward outside the autocast region, as PyTorch recommends).
 Prints a human summary and, last, one JSON object.
 Usage: python encoder_torch.py [--encoder DIR] [--threads 2] [--n 512] [--batch 64] [--len 64]
-                               [--train-batch 16] [--train-len 128] [--steps 5]"""
+                               [--train-batch 16] [--train-len 128] [--steps 5] [--precision fp32|bf16]"""
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -36,7 +39,14 @@ def main():
     ap.add_argument("--train-batch", type=int, default=16)
     ap.add_argument("--train-len", type=int, default=128)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = ap.parse_args()
+
+    def amp():
+        if a.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     from sentence_transformers import SentenceTransformer
@@ -46,13 +56,14 @@ def main():
     st = SentenceTransformer(a.encoder, device="cpu")
     st.max_seq_length = a.len
     ntok = len(st.tokenizer(texts[0], truncation=True, max_length=a.len)["input_ids"])
-    st.encode(texts[:a.batch], batch_size=a.batch, normalize_embeddings=True)  # warm-up
-    t0 = time.perf_counter()
-    st.encode(texts[:a.n], batch_size=a.batch, normalize_embeddings=True)
-    t_inf = time.perf_counter() - t0
+    with amp():
+        st.encode(texts[:a.batch], batch_size=a.batch, normalize_embeddings=True)  # warm-up
+        t0 = time.perf_counter()
+        st.encode(texts[:a.n], batch_size=a.batch, normalize_embeddings=True)
+        t_inf = time.perf_counter() - t0
     tps = a.n / t_inf
-    print("inference: %d texts x %d tokens, batch %d, %d threads: %.3f s, %.1f texts/s" % (
-        a.n, ntok, a.batch, a.threads, t_inf, tps))
+    print("inference (%s): %d texts x %d tokens, batch %d, %d threads: %.3f s, %.1f texts/s" % (
+        a.precision, a.n, ntok, a.batch, a.threads, t_inf, tps))
     del st
 
     tok = AutoTokenizer.from_pretrained(a.encoder)
@@ -71,8 +82,9 @@ def main():
         ts = time.perf_counter()
         for o in opts:
             o.zero_grad(set_to_none=False)
-        yb = embed(encs[0], texts[:tb])
-        yr = embed(encs[1], texts[tb:2 * tb])
+        with amp():
+            yb = embed(encs[0], texts[:tb]).float()
+            yr = embed(encs[1], texts[tb:2 * tb]).float()
         logits = yb @ yr.T / 0.05
         loss = torch.nn.functional.cross_entropy(logits, torch.arange(tb))
         loss.backward()
@@ -83,10 +95,10 @@ def main():
         if s > 0:
             total += dt
     sps = total / a.steps
-    print("training: 2 encoders, batch %d x %d tokens, forward+backward+AdamW: %.3f s/step (loss %.4f)" % (
-        tb, a.train_len, sps, float(loss)))
+    print("training (%s): 2 encoders, batch %d x %d tokens, forward+backward+AdamW: %.3f s/step (loss %.4f)" % (
+        a.precision, tb, a.train_len, sps, float(loss)))
     print(json.dumps({"bench": "encoder", "impl": "torch %s / sentence-transformers" % torch.__version__,
-                      "threads": a.threads, "infer_texts": a.n, "infer_len": ntok, "infer_batch": a.batch,
+                      "threads": a.threads, "precision": a.precision, "infer_texts": a.n, "infer_len": ntok, "infer_batch": a.batch,
                       "infer_texts_per_s": round(tps, 1), "train_batch": tb, "train_len": a.train_len,
                       "train_s_per_step": round(sps, 4)}))
 
