@@ -2,7 +2,8 @@
  * CPU without it, the fp32 fallback) against the scalar reference on every transpose combination, odd and
  * edge sizes (M, N not multiples of the 8 x 48 tile, odd K, K across several 256 blocks), alpha/beta, and
  * beta == 0 over a NaN-filled C; the bf16 linear layer against naive double loops on bf16-rounded inputs;
- * the rounding itself (ties to even, NaN). */
+ * the fused forwards (bias + GELU, bias + residual, column-split outputs) against the plain ones; the
+ * rounding itself (ties to even, NaN). */
 #include "test.h"
 #include "kernels_util.h"
 #include "pulse/kernels_bf16.h"
@@ -96,6 +97,43 @@ static void test_linear(int N, int C, int OC) {
     free(ro), free(rdi), free(rdw), free(rdb);
 }
 
+/* the fused forwards against the plain bf16 forward followed by the separate fp32 kernels */
+static void test_fused(int N, int C, int OC, int nout) {
+    float *inp = ku_alloc((size_t)N * C), *w = ku_alloc((size_t)OC * C), *b = ku_alloc(OC);
+    float *res = ku_alloc((size_t)N * OC), *ref = ku_alloc((size_t)N * OC), *refg = ku_alloc((size_t)N * OC);
+    float *out = ku_alloc((size_t)N * OC), *g = ku_alloc((size_t)N * OC);
+    ku_fill(inp, (size_t)N * C, -1, 1);
+    ku_fill(w, (size_t)OC * C, -1, 1);
+    ku_fill(b, OC, -1, 1);
+    ku_fill(res, (size_t)N * OC, -1, 1);
+    const size_t n = (size_t)N * OC;
+    pulse_matmul_forward_bf16(ref, inp, w, b, N, C, OC);
+    pulse_gelu_forward(refg, ref, n);
+    double e_h = 0, e_g = 0, e_g1 = 0, e_r = 0, e_s = 0;
+    pulse_matmul_forward_gelu_bf16(out, g, inp, w, b, N, C, OC);
+    for (size_t i = 0; i < n; i++)
+        e_h = fmax(e_h, fabs(out[i] - ref[i])), e_g = fmax(e_g, fabs(g[i] - refg[i]));
+    memset(g, 0, n * sizeof(float));
+    pulse_matmul_forward_gelu_bf16(NULL, g, inp, w, b, N, C, OC);
+    for (size_t i = 0; i < n; i++) e_g1 = fmax(e_g1, fabs(g[i] - refg[i]));
+    pulse_matmul_forward_residual_bf16(out, inp, w, b, res, N, C, OC);
+    for (size_t i = 0; i < n; i++) e_r = fmax(e_r, fabs(out[i] - (ref[i] + res[i])));
+    /* split: output i holds columns [i OC / nout, (i + 1) OC / nout) */
+    float *outs[4];
+    const int seg = OC / nout;
+    for (int i = 0; i < nout; i++) outs[i] = ku_alloc((size_t)N * seg);
+    pulse_matmul_forward_split_bf16(outs, nout, inp, w, b, N, C, OC);
+    for (int i = 0; i < nout; i++)
+        for (int r = 0; r < N; r++)
+            for (int c = 0; c < seg; c++)
+                e_s = fmax(e_s, fabs(outs[i][(size_t)r * seg + c] - ref[(size_t)r * OC + i * seg + c]));
+    CHECK_MSG(e_h < 1e-5 && e_g < 1e-5 && e_g1 < 1e-5 && e_r < 1e-5 && e_s < 1e-5,
+              "fused bf16 N=%d C=%d OC=%d: h %.3g gelu %.3g gelu-only %.3g residual %.3g split(%d) %.3g", N,
+              C, OC, e_h, e_g, e_g1, e_r, nout, e_s);
+    for (int i = 0; i < nout; i++) free(outs[i]);
+    free(inp), free(w), free(b), free(res), free(ref), free(refg), free(out), free(g);
+}
+
 int main(void) {
     pulse_rng_seed(&ku_rng, 7);
     printf("bf16 kernel: %s\n", pulse_bf16_supported() ? "AVX512-BF16" : "fp32 fallback");
@@ -114,5 +152,8 @@ int main(void) {
     test_linear(1, 5, 3);
     test_linear(37, 40, 50);
     test_linear(130, 64, 96);
+    test_fused(70, 40, 144, 3); /* split along 48-column panels */
+    test_fused(9, 16, 30, 3);   /* 10-column outputs: one product per output */
+    test_fused(130, 600, 96, 2);
     return test_summary();
 }

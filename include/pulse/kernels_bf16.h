@@ -31,6 +31,18 @@ void pulse_gemm_bf16_ref(int transA, int transB, int M, int N, int K, float alph
  * dinp (N, C) += dout (N, OC) @ weight; dweight (OC, C) += dout^T @ inp; dbias (OC) += column sums (fp32). */
 void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N,
                                int C, int OC);
+/* Fused forms of the forward (the epilogue of the product writes them, no extra pass over the output).
+ * out (N, OC) = inp @ weight^T + bias + res (N, OC) (a residual connection; res must not alias out): */
+void pulse_matmul_forward_residual_bf16(float *out, const float *inp, const float *weight, const float *bias,
+                                        const float *res, int N, int C, int OC);
+/* h (N, OC) = inp @ weight^T + bias and g (N, OC) = GELU(h) (exact erf form, as pulse_gelu_forward); h may
+ * be NULL when only g is wanted: */
+void pulse_matmul_forward_gelu_bf16(float *h, float *g, const float *inp, const float *weight,
+                                    const float *bias, int N, int C, int OC);
+/* the output split by columns into nout row-major arrays outs[i] (N, OC / nout) (the fused QKV product
+ * straight into q, k, v); OC / nout not a multiple of 48 runs one product per output. */
+void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *inp, const float *weight,
+                                     const float *bias, int N, int C, int OC);
 void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int C, int OC);
 

@@ -624,33 +624,49 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
                           int bf16) {
     const int C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C;
-    /* qkv (N, 3C) = x @ [Wq; Wk; Wv]^T + [bq; bk; bv], then split into q, k, v (N, C) */
-    mm_forward(bf16, qkv, x, w->qw, w->qb, N, C, 3 * C);
+    /* qkv (N, 3C) = x @ [Wq; Wk; Wv]^T + [bq; bk; bv], split into q, k, v (N, C) (bf16: by the product's
+     * own stores) */
+    if (bf16) {
+        float *const qkv_out[3] = {a->q, a->k, a->v};
+        pulse_matmul_forward_split_bf16(qkv_out, 3, x, w->qw, w->qb, N, C, 3 * C);
+    } else {
+        mm_forward(0, qkv, x, w->qw, w->qb, N, C, 3 * C);
 #pragma omp parallel for schedule(static) if (N > 256)
-    for (int n = 0; n < N; n++) {
-        const float *r = qkv + (size_t)n * 3 * C;
-        memcpy(a->q + (size_t)n * C, r, sizeof(float) * (size_t)C);
-        memcpy(a->k + (size_t)n * C, r + C, sizeof(float) * (size_t)C);
-        memcpy(a->v + (size_t)n * C, r + 2 * C, sizeof(float) * (size_t)C);
+        for (int n = 0; n < N; n++) {
+            const float *r = qkv + (size_t)n * 3 * C;
+            memcpy(a->q + (size_t)n * C, r, sizeof(float) * (size_t)C);
+            memcpy(a->k + (size_t)n * C, r + C, sizeof(float) * (size_t)C);
+            memcpy(a->v + (size_t)n * C, r + 2 * C, sizeof(float) * (size_t)C);
+        }
     }
     pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
     if (p > 0.0f) {
         mm_forward(bf16, o_scratch, a->atty, w->ow, w->ob, N, C, C);
         pulse_dropout_forward(a->res1, a->mo, o_scratch, NC, p, &e->rng);
+        pulse_residual_forward(a->res1, a->res1, x, NC);
+    } else if (bf16) { /* residual added by the product's stores */
+        pulse_matmul_forward_residual_bf16(a->res1, a->atty, w->ow, w->ob, x, N, C, C);
     } else {
-        mm_forward(bf16, a->res1, a->atty, w->ow, w->ob, N, C, C);
+        mm_forward(0, a->res1, a->atty, w->ow, w->ob, N, C, C);
+        pulse_residual_forward(a->res1, a->res1, x, NC);
     }
-    pulse_residual_forward(a->res1, a->res1, x, NC);
     pulse_layernorm_forward(a->x1, a->mean1, a->rstd1, a->res1, w->ln1w, w->ln1b, N, C, e->eps);
-    mm_forward(bf16, a->h, a->x1, w->f1w, w->f1b, N, C, FF);
-    act_forward(e, a->g, a->h, (size_t)N * FF);
+    if (bf16 && e->act == ACT_GELU) { /* GELU by the product's stores (h kept when it has its own buffer) */
+        pulse_matmul_forward_gelu_bf16(a->h != a->g ? a->h : NULL, a->g, a->x1, w->f1w, w->f1b, N, C, FF);
+    } else {
+        mm_forward(bf16, a->h, a->x1, w->f1w, w->f1b, N, C, FF);
+        act_forward(e, a->g, a->h, (size_t)N * FF);
+    }
     if (p > 0.0f) {
         mm_forward(bf16, o_scratch, a->g, w->f2w, w->f2b, N, FF, C);
         pulse_dropout_forward(a->res2, a->mf, o_scratch, NC, p, &e->rng);
+        pulse_residual_forward(a->res2, a->res2, a->x1, NC);
+    } else if (bf16) {
+        pulse_matmul_forward_residual_bf16(a->res2, a->g, w->f2w, w->f2b, a->x1, N, FF, C);
     } else {
-        mm_forward(bf16, a->res2, a->g, w->f2w, w->f2b, N, FF, C);
+        mm_forward(0, a->res2, a->g, w->f2w, w->f2b, N, FF, C);
+        pulse_residual_forward(a->res2, a->res2, a->x1, NC);
     }
-    pulse_residual_forward(a->res2, a->res2, a->x1, NC);
     pulse_layernorm_forward(a->x2, a->mean2, a->rstd2, a->res2, w->ln2w, w->ln2b, N, C, e->eps);
 }
 

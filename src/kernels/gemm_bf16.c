@@ -153,10 +153,32 @@ static void pack_a_block(uint32_t *dst, const float *A, int lda, int transA, int
     }
 }
 
-/* C tile (mr <= MR, nr <= NR) = alpha * a_panel @ b_panel + beta * C (beta == 0: C not read) + bias (nr,
- * NULL = none) */
+/* where the product goes: C (ldc), or split by columns into nseg outputs of seg columns each (seg a multiple
+ * of NR; output i (M, seg) row-major holds columns [i seg, (i + 1) seg)); bias (N) added; g: when not NULL,
+ * GELU(erf) of the result is stored there too (same layout as the output; g == the output = GELU only) */
+typedef struct {
+    float *c;
+    int ldc;
+    float *const *segs;
+    int seg;
+    const float *bias;
+    float *const *gsegs; /* GELU outputs, per segment like segs (or {g} with segs NULL) */
+    const float *res;    /* (M, N) with ldc, added like the bias (a residual); NULL = none */
+} out_desc;
+
+static inline __m512 gelu16(__m512 x) {
+    _Alignas(64) float t[16];
+    _mm512_store_ps(t, x);
+#pragma omp simd
+    for (int j = 0; j < 16; j++) t[j] = 0.5f * t[j] * (1.0f + pk_erff(t[j] * 0.70710678118654752440f));
+    return _mm512_load_ps(t);
+}
+
+/* tile (mr <= MR, nr <= NR) at c (ldc) = alpha * a_panel @ b_panel + beta * tile (beta == 0: not read)
+ * + bias (nr, NULL = none) + res (ldc, NULL = none); g (ldc, NULL = none) gets GELU of the result, g == c
+ * stores only that */
 static inline void ukernel(int np, const uint32_t *a, const uint32_t *b, float *c, int ldc, int mr, int nr,
-                           float alpha, float beta, const float *bias) {
+                           float alpha, float beta, const float *bias, const float *res, float *g) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
     for (int p = 0; p < np; p++) {
@@ -181,15 +203,17 @@ static inline void ukernel(int np, const uint32_t *a, const uint32_t *b, float *
             __mmask16 k = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
             __m512 v = _mm512_mul_ps(acc[r][q], va);
             if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, bias + 16 * q));
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, res + (size_t)r * ldc + 16 * q));
             if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, cr + 16 * q), vb, v);
-            _mm512_mask_storeu_ps(cr + 16 * q, k, v);
+            if (g != c) _mm512_mask_storeu_ps(cr + 16 * q, k, v);
+            if (g) _mm512_mask_storeu_ps(g + (size_t)r * ldc + 16 * q, k, gelu16(v));
         }
     }
 }
 
 static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A,
-                             int lda, const float *B, int ldb, float beta, float *C, int ldc,
-                             const float *bias, uint32_t *Bp, int nth) {
+                             int lda, const float *B, int ldb, float beta, const out_desc *o, uint32_t *Bp,
+                             int nth) {
     const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR, NMB = (M + MC - 1) / MC;
 #pragma omp parallel num_threads(nth)
     {
@@ -200,16 +224,26 @@ static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float 
         for (int mb = 0; mb < NMB; mb++) {
             const int m0 = mb * MC, mc = M - m0 < MC ? M - m0 : MC;
             for (int k0 = 0; k0 < K; k0 += KC) {
-                const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2;
+                const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, last = k0 + KC >= K;
                 const float bt = k0 == 0 ? beta : 1.0f;
                 pack_a_block(Ap, A, lda, transA, m0, mc, k0, kc);
                 for (int p = 0; p < NP; p++) {
                     const int n0 = p * NR, nr = N - n0 < NR ? N - n0 : NR;
                     const uint32_t *bp = Bp + ((size_t)p * KP + (size_t)(k0 / 2)) * NR;
+                    float *c = o->c, *g = o->gsegs && last ? o->gsegs[0] : NULL;
+                    int ldc = o->ldc, col = n0;
+                    if (o->segs) {
+                        c = o->segs[n0 / o->seg];
+                        g = o->gsegs && last ? o->gsegs[n0 / o->seg] : NULL;
+                        ldc = o->seg;
+                        col = n0 % o->seg;
+                    }
                     for (int i = 0; i * MR < mc; i++) {
                         const int mr = mc - i * MR < MR ? mc - i * MR : MR;
-                        ukernel(np, Ap + (size_t)i * KCP * MR, bp, C + (size_t)(m0 + i * MR) * ldc + n0, ldc,
-                                mr, nr, alpha, bt, k0 == 0 && bias ? bias + n0 : NULL);
+                        const size_t off = (size_t)(m0 + i * MR) * ldc + col;
+                        ukernel(np, Ap + (size_t)i * KCP * MR, bp, c + off, ldc, mr, nr, alpha, bt,
+                                k0 == 0 && o->bias ? o->bias + n0 : NULL,
+                                k0 == 0 && o->res ? o->res + off : NULL, g ? g + off : NULL);
                     }
                 }
             }
@@ -270,9 +304,10 @@ static void bp_give(uint32_t *bp, int owned) {
         __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
 }
 
-/* C = alpha op(A) op(B) + beta C (+ bias (N) on every row); 1 when the bf16 kernel ran */
-static int gemm_bf16_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+/* C = alpha op(A) op(B) + beta C into o (see out_desc); 1 when the bf16 kernel ran, 0 = not run (no
+ * AVX512-BF16, or out of memory): the caller falls back to fp32 */
+static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, const out_desc *o) {
 #ifdef PK_HAVE_BF16_KERNEL
     if (K > 0 && pulse_bf16_supported()) {
         const size_t words = (size_t)((K + 1) / 2) * (size_t)((N + 47) / 48) * 48;
@@ -282,7 +317,7 @@ static int gemm_bf16_bias(int transA, int transB, int M, int N, int K, float alp
             int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
             double work = 2.0 * M * N * (double)K;
             if (work < 2.0e6 * nth) nth = (int)(work / 2.0e6) > 1 ? (int)(work / 2.0e6) : 1;
-            gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, Bp, nth);
+            gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, o, Bp, nth);
             bp_give(Bp, owned);
             return 1;
         }
@@ -290,7 +325,7 @@ static int gemm_bf16_bias(int transA, int transB, int M, int N, int K, float alp
 #else
     (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B,
         (void)ldb;
-    (void)beta, (void)C, (void)ldc, (void)bias;
+    (void)beta, (void)o;
 #endif
     return 0;
 }
@@ -298,7 +333,8 @@ static int gemm_bf16_bias(int transA, int transB, int M, int N, int K, float alp
 void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (!gemm_bf16_bias(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL))
+    const out_desc o = {C, ldc, NULL, 0, NULL, NULL, NULL};
+    if (!gemm_bf16_out(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, &o))
         pk_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -312,8 +348,44 @@ void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight
         return;
     }
     /* the bias is added in the kernel's store (no pass over out before the product) */
-    if (gemm_bf16_bias(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC, bias)) return;
+    const out_desc o = {out, OC, NULL, 0, bias, NULL, NULL};
+    if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
     pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
+}
+
+void pulse_matmul_forward_residual_bf16(float *out, const float *inp, const float *weight, const float *bias,
+                                        const float *res, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    const out_desc o = {out, OC, NULL, 0, bias, NULL, res};
+    if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
+    pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
+    pulse_residual_forward(out, out, res, (size_t)N * OC);
+}
+
+void pulse_matmul_forward_gelu_bf16(float *h, float *g, const float *inp, const float *weight,
+                                    const float *bias, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    float *gs[1] = {g};
+    const out_desc o = {h ? h : g, OC, NULL, 0, bias, gs, NULL}; /* c == g: only GELU stored */
+    if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
+    pulse_matmul_forward(h ? h : g, inp, weight, bias, N, C, OC);
+    pulse_gelu_forward(g, h ? h : g, (size_t)N * OC);
+}
+
+void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *inp, const float *weight,
+                                     const float *bias, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0 || nout < 1) return;
+    const int seg = OC / nout;
+    if (C > 0 && seg * nout == OC && seg % 48 == 0) {
+        const out_desc o = {NULL, 0, outs, seg, bias, NULL, NULL};
+        if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
+    }
+    /* fallback: each output its own product (rows [i seg, (i + 1) seg) of weight) */
+    for (int i = 0; i < nout; i++) {
+        const int lo = (int)((long)OC * i / nout), hi = (int)((long)OC * (i + 1) / nout);
+        pulse_matmul_forward_bf16(outs[i], inp, weight + (size_t)lo * C, bias ? bias + lo : NULL, N, C,
+                                  hi - lo);
+    }
 }
 
 void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
