@@ -183,6 +183,8 @@ static void real_model(const char *name, const char *fixture) {
     pulse_wordpiece_free(&wp);
 
     pulse_encoder_params p = pulse_encoder_default_params();
+    CHECK(p.precision == PULSE_PREC_BF16); /* the default, because the bf16 check below holds */
+    p.precision = PULSE_PREC_FP32;
     pulse_encoder *enc = NULL;
     CHECK_OK(pulse_encoder_load(&enc, dir, &p));
     if (!enc) {
@@ -318,6 +320,7 @@ static void tiny_distilbert(void) {
     pulse_encoder_params p = pulse_encoder_default_params();
     p.pooling = PULSE_POOL_CLS;
     p.batch_size = 16;
+    p.precision = PULSE_PREC_FP32;
     pulse_encoder *enc = NULL;
     CHECK_OK(pulse_encoder_load(&enc, dir, &p));
     if (enc) {
@@ -327,6 +330,9 @@ static void tiny_distilbert(void) {
         p.pooling = PULSE_POOL_MEAN;
         CHECK_OK(pulse_encoder_set_params(enc, &p));
         check_vectors(enc, items, "mean", 0, "distilbert-tiny mean", n_texts);
+        p.precision = PULSE_PREC_BF16;
+        CHECK_OK(pulse_encoder_set_params(enc, &p));
+        check_vectors(enc, items, "mean", 0, "distilbert-tiny mean, bf16 products", n_texts);
         check_cli(enc, dir);
         pulse_encoder_free(enc);
     }

@@ -127,9 +127,20 @@ static void test_fused(int N, int C, int OC, int nout) {
         for (int r = 0; r < N; r++)
             for (int c = 0; c < seg; c++)
                 e_s = fmax(e_s, fabs(outs[i][(size_t)r * seg + c] - ref[(size_t)r * OC + i * seg + c]));
-    CHECK_MSG(e_h < 1e-5 && e_g < 1e-5 && e_g1 < 1e-5 && e_r < 1e-5 && e_s < 1e-5,
-              "fused bf16 N=%d C=%d OC=%d: h %.3g gelu %.3g gelu-only %.3g residual %.3g split(%d) %.3g", N,
-              C, OC, e_h, e_g, e_g1, e_r, nout, e_s);
+    /* input gradient through GELU: dh = (dout @ W) * GELU'(h), here with dout = res (N, OC), W (OC, C) */
+    float *dh = ku_alloc((size_t)N * C), *dref = ku_alloc((size_t)N * C), *dg = ku_alloc((size_t)N * C);
+    float *hh = ku_alloc((size_t)N * C);
+    ku_fill(hh, (size_t)N * C, -3, 3);
+    pulse_matmul_backward_bf16(dg, NULL, NULL, res, inp, w, N, C, OC); /* dg = 0 + res @ W */
+    pulse_gelu_backward(dref, hh, dg, (size_t)N * C);                  /* dref = 0 + dg * GELU'(h) */
+    pulse_matmul_backward_gelu_bf16(dh, res, w, hh, N, C, OC);
+    double e_d = 0;
+    for (size_t i = 0; i < (size_t)N * C; i++) e_d = fmax(e_d, fabs(dh[i] - dref[i]));
+    free(dh), free(dref), free(dg), free(hh);
+    CHECK_MSG(
+        e_h < 1e-5 && e_g < 1e-5 && e_g1 < 1e-5 && e_r < 1e-5 && e_s < 1e-5 && e_d < 1e-5,
+        "fused bf16 N=%d C=%d OC=%d: h %.3g gelu %.3g gelu-only %.3g residual %.3g split(%d) %.3g dgelu %.3g",
+        N, C, OC, e_h, e_g, e_g1, e_r, nout, e_s, e_d);
     for (int i = 0; i < nout; i++) free(outs[i]);
     free(inp), free(w), free(b), free(res), free(ref), free(refg), free(out), free(g);
 }

@@ -43,6 +43,11 @@ void pulse_matmul_forward_gelu_bf16(float *h, float *g, const float *inp, const 
  * straight into q, k, v); OC / nout not a multiple of 48 runs one product per output. */
 void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *inp, const float *weight,
                                      const float *bias, int N, int C, int OC);
+/* The input gradient through a GELU (the FFN's second product): dh (N, C) = (dout (N, OC) @ weight (OC, C)) *
+ * GELU'(h) with h (N, C) the GELU's input; dh is SET (the weight gradients come from
+ * pulse_matmul_backward_bf16 with dinp NULL). */
+void pulse_matmul_backward_gelu_bf16(float *dh, const float *dout, const float *weight, const float *h, int N,
+                                     int C, int OC);
 void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int C, int OC);
 

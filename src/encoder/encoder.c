@@ -358,7 +358,10 @@ static pulse_status load_weights(pulse_encoder *e, const char *path) {
 /* load / free / facts */
 
 pulse_encoder_params pulse_encoder_default_params(void) {
-    pulse_encoder_params p = {PULSE_POOL_AUTO, 128, 1, 0, 64, PULSE_PREC_FP32};
+    /* bf16 inference products by default: on MiniLM-L6 every one of the 220 fixture texts stays at cosine >=
+     * 0.9999 to sentence-transformers' fp32 vectors (tests/test_encoder_parity.c), at about twice the GEMM
+     * rate; a CPU without AVX512-BF16 runs fp32 anyway */
+    pulse_encoder_params p = {PULSE_POOL_AUTO, 128, 1, 0, 64, PULSE_PREC_BF16};
     return p;
 }
 
@@ -1102,10 +1105,15 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
         pulse_dropout_backward(e->d_o, e->d_res, a->mf, NC, p);
         dff = e->d_o;
     }
-    memset(e->d_g, 0, sizeof(float) * NF);
-    mm_backward(bf16, e->d_g, g->f2w, g->f2b, dff, a->g, w->f2w, N, FF, C);
-    memset(e->d_h, 0, sizeof(float) * NF);
-    act_backward(e, e->d_h, a->h, e->d_g, NF);
+    if (bf16 && e->act == ACT_GELU) { /* d_h = (dff W2) * GELU'(h) by the product's stores */
+        mm_backward(bf16, NULL, g->f2w, g->f2b, dff, a->g, w->f2w, N, FF, C);
+        pulse_matmul_backward_gelu_bf16(e->d_h, dff, w->f2w, a->h, N, FF, C);
+    } else {
+        memset(e->d_g, 0, sizeof(float) * NF);
+        mm_backward(bf16, e->d_g, g->f2w, g->f2b, dff, a->g, w->f2w, N, FF, C);
+        memset(e->d_h, 0, sizeof(float) * NF);
+        act_backward(e, e->d_h, a->h, e->d_g, NF);
+    }
     mm_backward(bf16, e->d_x1, g->f1w, g->f1b, e->d_h, a->x1, w->f1w, N, C, FF);
     memset(e->d_res, 0, sizeof(float) * NC);
     pulse_layernorm_backward(e->d_res, g->ln1w, g->ln1b, e->d_x1, a->res1, w->ln1w, a->mean1, a->rstd1, N, C);

@@ -119,20 +119,19 @@ static void pack_b_panel(uint32_t *dst, const float *B, int ldb, int transB, int
     }
 }
 
-/* rows m0.. m0 + mc of op(A), k in [k0, k0 + kc): micro-panel i at dst + i * KCP * MR, [kp][r] words */
+/* rows m0.. m0 + mc of op(A), k in [k0, k0 + kc): micro-panel i at dst + i * KCP * MR; words [r][kp] (row
+ * stride KCP) when A is as stored (each row converted in one vector pass), [kp][r] when transposed (MR
+ * words of one k pair come from two stored rows) */
 static void pack_a_block(uint32_t *dst, const float *A, int lda, int transA, int m0, int mc, int k0, int kc) {
     const int np = (kc + 1) / 2, nmr = (mc + MR - 1) / MR;
     for (int i = 0; i < nmr; i++) {
         uint32_t *d = dst + (size_t)i * KCP * MR;
-        for (int r = 0; r < MR && !transA; r++) {
+        for (int r = 0; r < MR && !transA; r++) { /* A[m][k] = A[m * lda + k]: pairs contiguous */
             int m = i * MR + r;
-            if (m >= mc) {
-                for (int p = 0; p < np; p++) d[(size_t)p * MR + r] = 0u;
-                continue;
-            }
-            uint32_t tmp[KCP]; /* A[m][k] = A[m * lda + k]: pairs contiguous */
-            pair_row(tmp, A + (size_t)(m0 + m) * lda + k0, kc, np);
-            for (int p = 0; p < np; p++) d[(size_t)p * MR + r] = tmp[p];
+            if (m >= mc)
+                memset(d + (size_t)r * KCP, 0, sizeof(uint32_t) * (size_t)np);
+            else
+                pair_row(d + (size_t)r * KCP, A + (size_t)(m0 + m) * lda + k0, kc, np);
         }
         if (transA) { /* A[m][k] = A[k * lda + m]: rows 2p and 2p + 1 of the stored matrix, MR at a time */
             const int full = mc - i * MR >= MR;
@@ -164,6 +163,8 @@ typedef struct {
     const float *bias;
     float *const *gsegs; /* GELU outputs, per segment like segs (or {g} with segs NULL) */
     const float *res;    /* (M, N) with ldc, added like the bias (a residual); NULL = none */
+    const float
+        *dgelu; /* (M, N) with ldc: the result is multiplied by GELU'(dgelu) (last block); NULL = none */
 } out_desc;
 
 static inline __m512 gelu16(__m512 x) {
@@ -174,11 +175,27 @@ static inline __m512 gelu16(__m512 x) {
     return _mm512_load_ps(t);
 }
 
+/* d GELU(x) / dx = Phi(x) + x phi(x), as pulse_gelu_backward */
+static inline __m512 dgelu16(__m512 x) {
+    _Alignas(64) float t[16];
+    _mm512_store_ps(t, x);
+#pragma omp simd
+    for (int j = 0; j < 16; j++) {
+        const float xv = t[j];
+        const float cdf = 0.5f * (1.0f + pk_erff(xv * 0.70710678118654752440f));
+        const float pdf = 0.39894228040143267794f * pk_expf(-0.5f * xv * xv);
+        t[j] = cdf + xv * pdf;
+    }
+    return _mm512_load_ps(t);
+}
+
 /* tile (mr <= MR, nr <= NR) at c (ldc) = alpha * a_panel @ b_panel + beta * tile (beta == 0: not read)
- * + bias (nr, NULL = none) + res (ldc, NULL = none); g (ldc, NULL = none) gets GELU of the result, g == c
- * stores only that */
-static inline void ukernel(int np, const uint32_t *a, const uint32_t *b, float *c, int ldc, int mr, int nr,
-                           float alpha, float beta, const float *bias, const float *res, float *g) {
+ * + bias (nr, NULL = none) + res (ldc, NULL = none), times GELU'(dg) (ldc, NULL = none); g (ldc, NULL =
+ * none) gets GELU of the result, g == c stores only that */
+static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t *a, const uint32_t *b,
+                                                          float *c, int ldc, int mr, int nr, float alpha,
+                                                          float beta, const float *bias, const float *res,
+                                                          const float *dg, float *g, const int arow) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
     for (int p = 0; p < np; p++) {
@@ -186,12 +203,11 @@ static inline void ukernel(int np, const uint32_t *a, const uint32_t *b, float *
                        b2 = (__m512bh)_mm512_loadu_si512(b + 32);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
-            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)(arow ? a[r * KCP + p] : a[p * MR + r]));
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
             acc[r][2] = _mm512_dpbf16_ps(acc[r][2], ar, b2);
         }
-        a += MR;
         b += NR;
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -205,6 +221,7 @@ static inline void ukernel(int np, const uint32_t *a, const uint32_t *b, float *
             if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, bias + 16 * q));
             if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, res + (size_t)r * ldc + 16 * q));
             if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, cr + 16 * q), vb, v);
+            if (dg) v = _mm512_mul_ps(v, dgelu16(_mm512_maskz_loadu_ps(k, dg + (size_t)r * ldc + 16 * q)));
             if (g != c) _mm512_mask_storeu_ps(cr + 16 * q, k, v);
             if (g) _mm512_mask_storeu_ps(g + (size_t)r * ldc + 16 * q, k, gelu16(v));
         }
@@ -241,9 +258,15 @@ static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float 
                     for (int i = 0; i * MR < mc; i++) {
                         const int mr = mc - i * MR < MR ? mc - i * MR : MR;
                         const size_t off = (size_t)(m0 + i * MR) * ldc + col;
-                        ukernel(np, Ap + (size_t)i * KCP * MR, bp, c + off, ldc, mr, nr, alpha, bt,
-                                k0 == 0 && o->bias ? o->bias + n0 : NULL,
-                                k0 == 0 && o->res ? o->res + off : NULL, g ? g + off : NULL);
+                        const uint32_t *ap = Ap + (size_t)i * KCP * MR;
+                        const float *bs = k0 == 0 && o->bias ? o->bias + n0 : NULL;
+                        const float *rs = k0 == 0 && o->res ? o->res + off : NULL;
+                        float *gt = g ? g + off : NULL;
+                        const float *dg = last && o->dgelu ? o->dgelu + off : NULL;
+                        if (transA) /* [kp][r] micro-panel */
+                            ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0);
+                        else /* [r][kp] */
+                            ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1);
                     }
                 }
             }
@@ -333,7 +356,7 @@ static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alph
 void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    const out_desc o = {C, ldc, NULL, 0, NULL, NULL, NULL};
+    const out_desc o = {C, ldc, NULL, 0, NULL, NULL, NULL, NULL};
     if (!gemm_bf16_out(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, &o))
         pk_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -348,7 +371,7 @@ void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight
         return;
     }
     /* the bias is added in the kernel's store (no pass over out before the product) */
-    const out_desc o = {out, OC, NULL, 0, bias, NULL, NULL};
+    const out_desc o = {out, OC, NULL, 0, bias, NULL, NULL, NULL};
     if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
     pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
 }
@@ -356,7 +379,7 @@ void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight
 void pulse_matmul_forward_residual_bf16(float *out, const float *inp, const float *weight, const float *bias,
                                         const float *res, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
-    const out_desc o = {out, OC, NULL, 0, bias, NULL, res};
+    const out_desc o = {out, OC, NULL, 0, bias, NULL, res, NULL};
     if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
     pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
     pulse_residual_forward(out, out, res, (size_t)N * OC);
@@ -366,7 +389,7 @@ void pulse_matmul_forward_gelu_bf16(float *h, float *g, const float *inp, const 
                                     const float *bias, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     float *gs[1] = {g};
-    const out_desc o = {h ? h : g, OC, NULL, 0, bias, gs, NULL}; /* c == g: only GELU stored */
+    const out_desc o = {h ? h : g, OC, NULL, 0, bias, gs, NULL, NULL}; /* c == g: only GELU stored */
     if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
     pulse_matmul_forward(h ? h : g, inp, weight, bias, N, C, OC);
     pulse_gelu_forward(g, h ? h : g, (size_t)N * OC);
@@ -377,7 +400,7 @@ void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *
     if (N <= 0 || OC <= 0 || nout < 1) return;
     const int seg = OC / nout;
     if (C > 0 && seg * nout == OC && seg % 48 == 0) {
-        const out_desc o = {NULL, 0, outs, seg, bias, NULL, NULL};
+        const out_desc o = {NULL, 0, outs, seg, bias, NULL, NULL, NULL};
         if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
     }
     /* fallback: each output its own product (rows [i seg, (i + 1) seg) of weight) */
@@ -385,6 +408,22 @@ void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *
         const int lo = (int)((long)OC * i / nout), hi = (int)((long)OC * (i + 1) / nout);
         pulse_matmul_forward_bf16(outs[i], inp, weight + (size_t)lo * C, bias ? bias + lo : NULL, N, C,
                                   hi - lo);
+    }
+}
+
+void pulse_matmul_backward_gelu_bf16(float *dh, const float *dout, const float *weight, const float *h, int N,
+                                     int C, int OC) {
+    if (N <= 0 || C <= 0) return;
+    const out_desc o = {dh, C, NULL, 0, NULL, NULL, NULL, h};
+    if (OC > 0 && gemm_bf16_out(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, &o)) return;
+    pk_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dh, C);
+    const long n = (long)N * C;
+#pragma omp parallel for simd schedule(static) if (n > PK_PAR_ELEMS)
+    for (long i = 0; i < n; i++) {
+        const float x = h[i];
+        const float cdf = 0.5f * (1.0f + pk_erff(x * 0.70710678118654752440f));
+        const float pdf = 0.39894228040143267794f * pk_expf(-0.5f * x * x);
+        dh[i] *= cdf + x * pdf;
     }
 }
 

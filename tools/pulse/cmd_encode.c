@@ -70,7 +70,8 @@ int cmd_encode(int argc, char **argv) {
         {"--tokens", CLI_FLAG, &tokens, "print token ids instead of vectors"},
         {"--threads", CLI_INT, &threads, "threads (default: PULSE_THREADS or all cores)"},
         {"--precision", CLI_STR, &precision,
-         "fp32 | bf16: matrix products (bf16 inputs, fp32 sums; default: the library's)"},
+         "fp32 | bf16: matrix products (bf16: inputs rounded, fp32 sums; default bf16 where the CPU has "
+         "AVX512-BF16)"},
     };
     int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                       "usage: pulse encode --encoder DIR [--pooling cls|mean] --text STR ... | --input FILE",
