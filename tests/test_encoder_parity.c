@@ -5,6 +5,9 @@
  *  - all-MiniLM-L6-v2 (mean, as sentence-transformers) and its CLS pooling: cosine >= 0.9999 per text
  *    (skipped when ${PULSE_CACHE}/encoders/minilm-l6 is absent; bge-small likewise);
  *  - a synthetic random DistilBERT (weights in the fixture): CLS and mean pooling, cosine >= 0.9999;
+ *  - a synthetic BERT of bge-small-en-v1.5's shape (12 x 384, weights from a generator shared with the
+ * fixture script): CLS + normalize, cosine >= 0.9999, fp32 and bf16 products;
+ *  - bf16 products (the inference default) hold the same 0.9999 bar on MiniLM-L6 and the synthetic models;
  *  - one text alone gives the same vector as inside a length-sorted padded batch. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -342,6 +345,124 @@ static void tiny_distilbert(void) {
     cJSON_Delete(fx);
 }
 
+/* ---- synthetic BERT of bge-small-en-v1.5's shape: weights from the counter-based generator of
+ * scripts/encoder_fixtures.py (synth_weight), reference vectors from transformers' BertModel ---- */
+static uint64_t splitmix64(uint64_t x) {
+    uint64_t z = x + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+enum { K_MATRIX, K_BIAS, K_LNW, K_LNB };
+
+static float *synth_weight(int t, size_t n, int kind) {
+    float *w = malloc(sizeof(float) * n);
+    for (size_t i = 0; w && i < n; i++) {
+        double u =
+            (double)(splitmix64((uint64_t)t << 32 | (uint64_t)i) >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0;
+        double v = kind == K_MATRIX ? 0.04 * u
+                   : kind == K_BIAS ? 0.02 * u
+                   : kind == K_LNW  ? 1.0 + 0.1 * u
+                                    : 0.05 * u;
+        w[i] = (float)v;
+    }
+    return w;
+}
+
+/* writes config.json, vocab.txt and model.safetensors of the synthetic model into dir */
+static int write_bge_synth(const cJSON *cfg, const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "mkdir -p %s && cp %sbert-uncased-vocab/vocab.txt %s/", dir, FX, dir);
+    if (system(path) != 0) return 0;
+    char *cs = cJSON_Print(cfg);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f || !cs) return 0;
+    fputs(cs, f);
+    fclose(f);
+    free(cs);
+    const int V = cJSON_GetObjectItem(cfg, "vocab_size")->valueint,
+              C = cJSON_GetObjectItem(cfg, "hidden_size")->valueint;
+    const int L = cJSON_GetObjectItem(cfg, "num_hidden_layers")->valueint;
+    const int FF = cJSON_GetObjectItem(cfg, "intermediate_size")->valueint;
+    const int P = cJSON_GetObjectItem(cfg, "max_position_embeddings")->valueint;
+    const int NT = cJSON_GetObjectItem(cfg, "type_vocab_size")->valueint;
+    static const char *ln[8] = {
+        "attention.self.query",       "attention.self.key", "attention.self.value", "attention.output.dense",
+        "attention.output.LayerNorm", "intermediate.dense", "output.dense",         "output.LayerNorm"};
+    const int rows[8] = {C, C, C, C, C, FF, C, C}, cols[8] = {C, C, C, C, 0, C, FF, 0};
+    const int n = 5 + 16 * L;
+    pulse_st_out *outs = calloc((size_t)n, sizeof *outs);
+    char(*names)[96] = calloc((size_t)n, sizeof *names);
+    int t = 0, ok = outs && names;
+    /* (name, rows, cols (0 = a vector), kind) in the generator's order */
+#define ADD(nm, r, c, kind)                                                                                  \
+    do {                                                                                                     \
+        snprintf(names[t], sizeof names[t], "%s", nm);                                                       \
+        outs[t].name = names[t];                                                                             \
+        outs[t].n_dims = (c) ? 2 : 1;                                                                        \
+        outs[t].shape[0] = (r);                                                                              \
+        outs[t].shape[1] = (c);                                                                              \
+        outs[t].data = synth_weight(t, (size_t)(r) * (size_t)((c) ? (c) : 1), kind);                         \
+        ok = ok && outs[t].data;                                                                             \
+        t++;                                                                                                 \
+    } while (0)
+    if (ok) {
+        ADD("embeddings.word_embeddings.weight", V, C, K_MATRIX);
+        ADD("embeddings.position_embeddings.weight", P, C, K_MATRIX);
+        ADD("embeddings.token_type_embeddings.weight", NT, C, K_MATRIX);
+        ADD("embeddings.LayerNorm.weight", C, 0, K_LNW);
+        ADD("embeddings.LayerNorm.bias", C, 0, K_LNB);
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < 8; k++) {
+                char nm[96];
+                snprintf(nm, sizeof nm, "encoder.layer.%d.%s.weight", l, ln[k]);
+                ADD(nm, rows[k], cols[k], cols[k] ? K_MATRIX : K_LNW);
+                snprintf(nm, sizeof nm, "encoder.layer.%d.%s.bias", l, ln[k]);
+                ADD(nm, rows[k], 0, cols[k] ? K_BIAS : K_LNB);
+            }
+    }
+#undef ADD
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ok = ok && t == n && pulse_safetensors_write(path, outs, n, NULL, 0) == PULSE_OK;
+    for (int i = 0; outs && i < t; i++) free((void *)outs[i].data);
+    free(outs);
+    free(names);
+    return ok;
+}
+
+static void bge_synth(void) {
+    cJSON *fx = load_json(FX "encoder_bge_synth.json");
+    CHECK(fx != NULL);
+    if (!fx) return;
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/pulse_test_bge_synth_%d", (int)getpid());
+    CHECK(write_bge_synth(cJSON_GetObjectItem(fx, "config"), dir));
+    const cJSON *items = cJSON_GetObjectItem(fx, "items");
+    CHECK(cJSON_GetArraySize(items) == n_texts);
+    pulse_encoder_params p =
+        pulse_encoder_default_params(); /* pooling auto: CLS (no 1_Pooling), normalized */
+    p.precision = PULSE_PREC_FP32;
+    pulse_encoder *enc = NULL;
+    CHECK_OK(pulse_encoder_load(&enc, dir, &p));
+    if (enc) {
+        CHECK(pulse_encoder_n_layers(enc) == 12 && pulse_encoder_dim(enc) == 384);
+        CHECK(pulse_encoder_get_params(enc).pooling == PULSE_POOL_CLS);
+        check_vectors(enc, items, "cls", 1, "bge-small-shaped synthetic BERT (CLS, transformers BertModel)",
+                      n_texts);
+        p.precision = PULSE_PREC_BF16;
+        CHECK_OK(pulse_encoder_set_params(enc, &p));
+        check_vectors(enc, items, "cls", 1, "bge-small-shaped synthetic BERT (CLS), bf16 products",
+                      64); /* a subset: keeps the suite fast */
+        pulse_encoder_free(enc);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    cJSON_Delete(fx);
+}
+
 int main(void) {
     pulse_progress_set_quiet(1);
     cJSON *tj = load_json(FX "encoder_texts.json");
@@ -363,6 +484,7 @@ int main(void) {
         cJSON_Delete(mini);
     }
     tiny_distilbert();
+    bge_synth();
     real_model("minilm-l6", FX "encoder_minilm_l6.json");
     real_model("bge-small", FX "encoder_bge_small.json");
     free(texts);
