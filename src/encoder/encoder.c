@@ -1140,7 +1140,9 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
         memcpy(r + C, e->d_k + (size_t)n * C, sizeof(float) * (size_t)C);
         memcpy(r + 2 * C, e->d_v + (size_t)n * C, sizeof(float) * (size_t)C);
     }
-    mm_backward(bf16, e->d_x, g->qw, g->qb, dqkv, x, w->qw, N, C, 3 * C);
+    /* the lowest trainable layer above frozen ones: nothing below needs d(x), skip that product */
+    const int need_dx = !(e->tp.freeze_layers > 0 && l == e->tp.freeze_layers);
+    mm_backward(bf16, need_dx ? e->d_x : NULL, g->qw, g->qb, dqkv, x, w->qw, N, C, 3 * C);
 }
 
 pulse_status pulse_encoder_backward(pulse_encoder *e, const float *dout) {
