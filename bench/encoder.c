@@ -104,7 +104,13 @@ int main(int argc, char **argv) {
            batch, threads, t_inf, tps);
     pulse_encoder_free(enc);
 
-    if (steps <= 0) return 0; /* inference only */
+    if (steps <= 0) { /* inference only */
+        printf("{\"bench\":\"encoder\",\"impl\":\"pulse\",\"threads\":%d,\"precision\":\"%s\",\"infer_"
+               "texts\":%d,"
+               "\"infer_len\":%d,\"infer_batch\":%d,\"infer_texts_per_s\":%.1f}\n",
+               threads, pname, n, k, batch, tps);
+        return 0;
+    }
     /* ---- training: two encoders ---- */
     pulse_encoder *eb = NULL, *er = NULL;
     p.max_len = tlen;

@@ -65,6 +65,11 @@ def main():
     print("inference (%s): %d texts x %d tokens, batch %d, %d threads: %.3f s, %.1f texts/s" % (
         a.precision, a.n, ntok, a.batch, a.threads, t_inf, tps))
     del st
+    if a.steps <= 0:  # inference only
+        print(json.dumps({"bench": "encoder", "impl": "torch %s / sentence-transformers" % torch.__version__,
+                          "threads": a.threads, "precision": a.precision, "infer_texts": a.n, "infer_len": ntok,
+                          "infer_batch": a.batch, "infer_texts_per_s": round(tps, 1)}))
+        return
 
     tok = AutoTokenizer.from_pretrained(a.encoder)
     encs = [AutoModel.from_pretrained(a.encoder).train() for _ in range(2)]
