@@ -7,7 +7,13 @@ the fixture keeps the next token id, llama.cpp's top-1 token and its log-prob of
 prompts are continued greedily for 64 tokens. Output: tests/fixtures/lm_parity_<name>.txt (small text).
 
 Usage: $PULSE_CACHE/pyref/bin/python scripts/lm_fixtures.py NAME MODEL.gguf [--threads 2]
-  (NAME: smollm2 | gemma3; models from scripts/fetch-models.sh)."""
+  (NAME: smollm2 | gemma3; models from scripts/fetch-models.sh).
+
+The context is pinned to what pulse reproduces bit for bit (src/lm/forward.c, src/kernels/quant*.c): the CPU
+backend, flash attention off (ggml's soft_max + f16 mul_mat path), f16 K and V cache, each document in one
+batch. pulse follows the summation orders of a llama.cpp built for AVX512 (VNNI) x86, the build this script
+ran on (llama-cpp-python 0.3.36 compiled natively); a llama.cpp built for another CPU sums in other orders
+and its numbers differ in the last bits, so regenerate the fixtures only with such a build."""
 import argparse
 import hashlib
 import json
@@ -115,10 +121,11 @@ def main():
     a = ap.parse_args()
     sha = hashlib.sha256(open(a.model, "rb").read()).hexdigest()
     llm = Llama(model_path=a.model, n_ctx=1024, n_batch=1024, n_ubatch=1024, logits_all=True, n_threads=a.threads,
-                n_threads_batch=a.threads, verbose=False, seed=0)
+                n_threads_batch=a.threads, verbose=False, seed=0, n_gpu_layers=0, flash_attn=False,
+                type_k=1, type_v=1)  # 1 = GGML_TYPE_F16
     add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
     lines = [f"# llama.cpp (llama-cpp-python {__import__('llama_cpp').__version__}) reference for {a.name}",
-             f"# model sha256 {sha}", "# doc: ids (n+1 tokens); top1 and lp for positions 0..n-1 (predicting ids[i+1])"]
+             f"# model sha256 {sha}", "# CPU, flash_attn off, f16 KV cache, one batch per document", "# doc: ids (n+1 tokens); top1 and lp for positions 0..n-1 (predicting ids[i+1])"]
     n_pos = 0
     for d in documents():
         ids = llm.tokenize(d.encode("utf-8"), add_bos=add_bos, special=False)[:1000]

@@ -10,18 +10,18 @@
 #include "pulse/lm.h"
 #include "test.h"
 
-/* The issue's targets are top-1 >= 0.99 and mean |dlogprob| <= 0.02; NOT met yet. Measured against llama.cpp
- * (llama-cpp-python 0.3.36, 2026-11-26): SmolLM2 top-1 0.963, mean |d| 0.062; Gemma-3 0.955, 0.077. The gap
- * is numerical, not architectural: these small quantised models amplify rounding, e.g. changing only the f32
- * vs f16 rounding of the q8 activation scale moves SmolLM2's log-probs by 0.09 on average
- * (scripts/lm_ref.py), and the independent numpy reference is as far from llama.cpp (0.08 on the first
- * document) as pulse is; a real architecture error is far larger (NEOX rope on SmolLM2: top-1 0.39, mean
- * |d| 2.1). Closing it needs activation quantisation bit-identical to ggml's (q8_1 with f16 d and s, f16 KV
- * cache). The test asserts what is met now, so any regression fails. */
-#define MIN_TOP1 0.95
-#define MAX_MEAN_DLP 0.085
-#define MIN_GREEDY_PREFIX 1 /* measured: SmolLM2 5, 9, 27, 17, 43 of 64; Gemma-3 15, 3, 1, 7, 4 */
-#define MIN_GREEDY_TOTAL 25
+/* The issue's targets, asserted: top-1 >= 0.99 and mean |dlogprob| <= 0.02 teacher-forced. pulse computes
+ * what llama.cpp's CPU backend computes, operation for operation and in its summation orders (q8_0 / q8_1 /
+ * q8_K activations, f16 KV cache and attention lanes, ggml's exp / GELU table / rope cache; see
+ * src/lm/forward.c and src/kernels/quant_avx2_dot.h), so the logits match bit for bit and the only
+ * differences left are the fixture's 4-decimal rounding. Measured 2026-11-26 (llama-cpp-python 0.3.36):
+ * SmolLM2 and Gemma-3 top-1 1.0000, mean |dlogprob| ~2e-5, all 5 greedy continuations identical for 64
+ * tokens. The greedy asserts leave room for a C library whose tanhf/cosf round a last bit differently: 4 of 5
+ * continuations identical, each at least 16 tokens. */
+#define MIN_TOP1 0.99
+#define MAX_MEAN_DLP 0.02
+#define MIN_GREEDY_PREFIX 16
+#define MIN_GREEDY_FULL 4
 
 typedef struct {
     int n;           /* ids */
@@ -110,6 +110,8 @@ static int file_exists(const char *p) {
     return 1;
 }
 
+static int g_cap; /* test_lm_parity NAME CAP: at most CAP positions per document (quick looks) */
+
 static void parity(const char *name, const char *file) {
     char fpath[512], mpath[512];
     snprintf(fpath, sizeof fpath, "%s/tests/fixtures/lm_parity_%s.txt", PULSE_SOURCE_DIR, name);
@@ -128,11 +130,12 @@ static void parity(const char *name, const char *file) {
     for (int i = 0; i < fx.n_docs; i++)
         if (fx.docs[i].n > fx.docs[longest].n) longest = i;
     for (int i = 0; i < fx.n_docs; i++) {
-        int cap = i == longest ? 701 : 401;
+        int cap = g_cap > 0 ? g_cap + 1 : i == longest ? 701 : 401;
         if (fx.docs[i].n > cap) fx.docs[i].n = cap;
         n_pos += fx.docs[i].n - 1;
     }
-    CHECK_MSG(n_pos >= 2000 && fx.n_gens == 5, "%s: %d positions, %d continuations", name, n_pos, fx.n_gens);
+    CHECK_MSG((n_pos >= 2000 || g_cap > 0) && fx.n_gens == 5, "%s: %d positions, %d continuations", name,
+              n_pos, fx.n_gens);
     char sub[256];
     snprintf(sub, sizeof sub, "models/%s", file);
     test_cache_path(mpath, sizeof mpath, sub);
@@ -164,13 +167,16 @@ static void parity(const char *name, const char *file) {
         const pdoc *d = &fx.docs[di];
         int s = pulse_lm_seq_new(c);
         for (int i = 0; i < 32; i++) seqv[i] = s;
-        for (int t0i = 0; t0i < d->n - 1; t0i += 32) {
-            int nt = d->n - 1 - t0i < 32 ? d->n - 1 - t0i : 32;
+        /* all n tokens go in, as llama.cpp evaluated the document (the last one's logits are unused): the
+         * summation orders of llama.cpp's batched kernels then match row for row (chunks of 32, see
+         * pulse_quant_set_row_orders) */
+        for (int t0i = 0; t0i < d->n; t0i += 32) {
+            int nt = d->n - t0i < 32 ? d->n - t0i : 32;
             pulse_lm_batch b = {nt, d->ids + t0i, seqv, want};
             pulse_status st = pulse_lm_decode(c, &b);
             CHECK_OK(st);
             if (st) break;
-            for (int j = 0; j < nt; j++) {
+            for (int j = 0; j < nt && t0i + j < d->n - 1; j++) {
                 const int p = t0i + j;
                 const float *lg = pulse_lm_logits(c, j);
                 int best = 0;
@@ -219,13 +225,13 @@ static void parity(const char *name, const char *file) {
             if (k < min_prefix) min_prefix = k;
             sum_prefix += k;
         }
-        /* Asserted at the measured level, not the issue's target (see the header comment): the greedy paths
-         * agree for 1-43 tokens before a near-tie flips; every one must start identically and 25 tokens must
-         * agree in all. */
+        /* see the header comment */
         printf("%s: %d of %d greedy continuations identical, %d tokens agree in all\n", name, full, fx.n_gens,
                sum_prefix);
-        CHECK_MSG(min_prefix >= 1, "%s: a greedy continuation diverges at its first token", name);
-        CHECK_MSG(sum_prefix >= 25, "%s: only %d greedy tokens agree in all", name, sum_prefix);
+        CHECK_MSG(min_prefix >= MIN_GREEDY_PREFIX, "%s: a greedy continuation agrees for only %d tokens",
+                  name, min_prefix);
+        CHECK_MSG(full >= MIN_GREEDY_FULL, "%s: only %d of %d greedy continuations identical", name, full,
+                  fx.n_gens);
     }
     pulse_lm_ctx_free(c);
     pulse_lm_free(m);
@@ -234,7 +240,8 @@ static void parity(const char *name, const char *file) {
 
 int main(int argc, char **argv) {
     pulse_progress_set_quiet(1);
-    const char *only = argc > 1 ? argv[1] : NULL; /* test_lm_parity [smollm2|gemma3] */
+    const char *only = argc > 1 ? argv[1] : NULL; /* test_lm_parity [smollm2|gemma3 [CAP]] */
+    g_cap = argc > 2 ? atoi(argv[2]) : 0;
     if (!only || !strcmp(only, "smollm2")) parity("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
     if (!only || !strcmp(only, "gemma3")) parity("gemma3", "gemma-3-270m-q4_k_m.gguf");
     return test_summary();

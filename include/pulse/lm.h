@@ -8,7 +8,8 @@
  *   pulse_lm_batch b = {n, tokens, seq_ids, want_logits};  pulse_lm_decode(c, &b);
  *   const float *logits = pulse_lm_logits(c, n - 1);
  *
- * Weights stay quantised in the file mapping; activations and the KV cache are float32. Positions are
+ * Weights stay quantised in the file mapping; activations are float32, the KV cache float16 (computed as
+ * llama.cpp's CPU backend does, see src/lm/forward.c). Positions are
  * implicit: every token of a batch is appended at the end of its sequence, in batch order. */
 #ifndef PULSE_LM_H
 #define PULSE_LM_H

@@ -292,27 +292,31 @@ void pulse_dequantize_row(int type, const void *src, float *dst, int64_t n) {
 }
 
 /* ---- activation quantisers ---- */
-void pq_quantize_a32_ref(const float *x, pq_a32 *y, int64_t n) {
+/* ggml's x86 quantize_row_q8_0 / q8_1: id = 127 / amax, q = round-half-even(x * id), d = f16(amax / 127);
+ * q8_1's s = f16((amax / 127) * sum(q)). */
+void pq_quantize_a32_ref(const float *x, pq_a32 *y, int64_t n, int q81) {
     for (int64_t b = 0; b < n / PQ_QK; b++, x += PQ_QK) {
         float amax = 0;
         for (int j = 0; j < PQ_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         int sum = 0;
         for (int j = 0; j < PQ_QK; j++) {
             int q = (int)nearbyintf(x[j] * id);
             y[b].qs[j] = (int8_t)q;
             sum += q;
         }
-        y[b].d = d;
-        y[b].s = d * (float)sum;
+        y[b].d = pulse_fp16_to_fp32(pulse_fp32_to_fp16(d));
+        y[b].s = q81 ? pulse_fp16_to_fp32(pulse_fp32_to_fp16(d * (float)sum)) : y[b].d * (float)sum;
     }
 }
 
+/* ggml's quantize_row_q8_K_ref: iscale = -127 / max (max: the element of largest |x|), q = nearest(iscale *
+ * x), d = 1 / iscale; the same products with the sign folded out: id = 127 / amax, d = 1 / id. */
 void pq_quantize_a256_ref(const float *x, pq_a256 *y, int64_t n) {
     for (int64_t b = 0; b < n / PQ_QKK; b++, x += PQ_QKK) {
         float amax = 0;
         for (int j = 0; j < PQ_QKK; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const float id = amax != 0 ? 127.0f / amax : 0.0f;
         for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int j = 16 * g; j < 16 * g + 16; j++) {
@@ -322,18 +326,19 @@ void pq_quantize_a256_ref(const float *x, pq_a256 *y, int64_t n) {
             }
             y[b].bsums[g] = (int16_t)sum;
         }
-        y[b].d = d;
+        y[b].d = amax != 0 ? 1.0f / id : 0.0f;
     }
 }
 
 int pq_act_kind(int type) {
     switch (type) {
     case PULSE_GGML_Q4_0:
-    case PULSE_GGML_Q4_1:
     case PULSE_GGML_Q5_0:
-    case PULSE_GGML_Q5_1:
     case PULSE_GGML_Q8_0:
         return PQ_ACT_32;
+    case PULSE_GGML_Q4_1:
+    case PULSE_GGML_Q5_1:
+        return PQ_ACT_32S;
     case PULSE_GGML_Q4_K:
     case PULSE_GGML_Q5_K:
     case PULSE_GGML_Q6_K:
@@ -345,7 +350,7 @@ int pq_act_kind(int type) {
 }
 
 size_t pq_act_row_size(int kind, int64_t n) {
-    if (kind == PQ_ACT_32) return (size_t)(n / PQ_QK) * sizeof(pq_a32);
+    if (kind == PQ_ACT_32 || kind == PQ_ACT_32S) return (size_t)(n / PQ_QK) * sizeof(pq_a32);
     if (kind == PQ_ACT_256) return (size_t)(n / PQ_QKK) * sizeof(pq_a256);
     return (size_t)n * sizeof(float);
 }
@@ -368,43 +373,73 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
         return acc;
     case PULSE_GGML_Q4_0:
     case PULSE_GGML_Q4_1:
-        for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = w + b * (type == PULSE_GGML_Q4_0 ? 18 : 20);
-            const uint8_t *qs = blk + (type == PULSE_GGML_Q4_0 ? 2 : 4);
-            int sumi = 0;
-            for (int j = 0; j < 16; j++) sumi += (qs[j] & 0xF) * a[b].qs[j] + (qs[j] >> 4) * a[b].qs[j + 16];
-            float d = f16(blk);
-            float c = type == PULSE_GGML_Q4_0 ? -8.0f * d : f16(blk + 2); /* offset term x sum(x) */
-            acc += d * a[b].d * (float)sumi + c * a[b].s;
-        }
-        return acc;
     case PULSE_GGML_Q5_0:
     case PULSE_GGML_Q5_1:
+    case PULSE_GGML_Q8_0: {
+        /* ggml's order (see quant_avx2_dot.h): 8 lanes of 4-element integer sums, lane[l] = fma(dw * dx,
+         * sum, lane[l]) block after block, then ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) (+ sum of m * s) */
+        const size_t bs = pulse_ggml_type_size(type);
+        float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, summs = 0;
         for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = w + b * (type == PULSE_GGML_Q5_0 ? 22 : 24);
-            int o = type == PULSE_GGML_Q5_0 ? 2 : 4;
-            uint32_t qh = pq_rd32(blk + o);
-            const uint8_t *qs = blk + o + 4;
-            int sumi = 0;
-            for (int j = 0; j < 16; j++) {
-                int q0 = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
-                int q1 = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
-                sumi += q0 * a[b].qs[j] + q1 * a[b].qs[j + 16];
+            const uint8_t *blk = w + (size_t)b * bs;
+            int wv[32];
+            float mw = 0;
+            if (type == PULSE_GGML_Q8_0) {
+                for (int j = 0; j < 32; j++) wv[j] = (int8_t)blk[2 + j];
+            } else if (type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q4_1) {
+                const int t1 = type == PULSE_GGML_Q4_1, off = t1 ? 0 : 8;
+                const uint8_t *qs = blk + (t1 ? 4 : 2);
+                for (int j = 0; j < 16; j++) wv[j] = (qs[j] & 0xF) - off, wv[j + 16] = (qs[j] >> 4) - off;
+                if (t1) mw = f16(blk + 2);
+            } else {
+                const int t1 = type == PULSE_GGML_Q5_1, o = t1 ? 4 : 2, off = t1 ? 0 : 16;
+                const uint32_t qh = pq_rd32(blk + o);
+                const uint8_t *qs = blk + o + 4;
+                for (int j = 0; j < 16; j++) {
+                    wv[j] = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - off;
+                    wv[j + 16] = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - off;
+                }
+                if (t1) mw = f16(blk + 2);
             }
-            float d = f16(blk);
-            float c = type == PULSE_GGML_Q5_0 ? -16.0f * d : f16(blk + 2);
-            acc += d * a[b].d * (float)sumi + c * a[b].s;
+            const float dd = f16(blk) * a[b].d;
+            for (int l = 0; l < 8; l++) {
+                int si = 0;
+                for (int j = 4 * l; j < 4 * l + 4; j++) si += wv[j] * a[b].qs[j];
+                lane[l] = fmaf(dd, (float)si, lane[l]);
+            }
+            if (type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1) summs += mw * a[b].s;
         }
-        return acc;
-    case PULSE_GGML_Q8_0:
-        for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = w + b * 34;
-            int sumi = 0;
-            for (int j = 0; j < 32; j++) sumi += (int8_t)blk[2 + j] * a[b].qs[j];
-            acc += f16(blk) * a[b].d * (float)sumi;
+        acc = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+        return type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1 ? acc + summs : acc;
+    }
+    case PULSE_GGML_Q4_K: { /* llama.cpp's repacked order, see dot_q4_k_exact in quant_avx2_dot.h */
+        float acc4 = 0, accm = 0;
+        for (int64_t b = 0; b < n / 256; b++) {
+            const uint8_t *blk = w + b * 144, *sc = blk + 4, *q = blk + 16;
+            const int8_t *x = k[b].qs;
+            const float dd = f16(blk) * k[b].d, dm = f16(blk + 2) * k[b].d;
+            int isum[4], imin[4];
+            for (int j = 0; j < 4; j++, q += 32, x += 64) {
+                uint8_t s0, m0, s1, m1;
+                pq_scale_min_k4(2 * j, sc, &s0, &m0);
+                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+                int p0 = 0, p1 = 0;
+                for (int l = 0; l < 32; l++) p0 += (q[l] & 0xF) * x[l], p1 += (q[l] >> 4) * x[l + 32];
+                isum[j] = s0 * p0 + s1 * p1;
+                imin[j] = m0 * (k[b].bsums[4 * j] + k[b].bsums[4 * j + 1]) +
+                          m1 * (k[b].bsums[4 * j + 2] + k[b].bsums[4 * j + 3]);
+            }
+            if (k[b].order & PULSE_QROW_ONE) {
+                acc4 = fmaf((float)(isum[0] + isum[1] + isum[2] + isum[3]), dd, acc4);
+                accm = fmaf((float)(imin[0] + imin[1] + imin[2] + imin[3]), dm, accm);
+            } else
+                for (int j = 0; j < 4; j++) {
+                    acc4 = fmaf((float)isum[j], dd, acc4);
+                    accm = fmaf((float)imin[j], dm, accm);
+                }
         }
-        return acc;
-    case PULSE_GGML_Q4_K:
+        return acc4 - accm;
+    }
     case PULSE_GGML_Q5_K:
         for (int64_t b = 0; b < n / 256; b++) {
             int is5 = type == PULSE_GGML_Q5_K;
@@ -430,27 +465,42 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
             acc += f16(blk) * k[b].d * (float)sumi - f16(blk + 2) * k[b].d * (float)summ;
         }
         return acc;
-    case PULSE_GGML_Q6_K:
+    case PULSE_GGML_Q6_K: {
+        /* vec_dot_q6_K_q8_K's 8 int32 lanes (lane l: elements 4l..4l+3 of each 32-element group, times its
+         * scale, minus 32 * scale * bsum for sub-blocks 2l, 2l+1), fma per block; or llama.cpp's tiled kernel
+         * (batches of 8+ rows, its epilogue contracted by the compiler): fma(isum * dw, dx, acc) per block */
+        float lane6[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int tiled = 0;
         for (int64_t b = 0; b < n / 256; b++) {
             const uint8_t *blk = w + b * 210;
-            const uint8_t *ql = blk, *qh = blk + 128;
             const int8_t *sc = (const int8_t *)(blk + 192);
             const int8_t *x = k[b].qs;
-            int sumi = 0;
-            for (int c = 0; c < 2; c++, ql += 64, qh += 32, x += 128) {
-                int p[8] = {0};
-                for (int l = 0; l < 32; l++) {
-                    int is = l / 16;
-                    p[is] += ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) * x[l];
-                    p[is + 2] += ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) * x[l + 32];
-                    p[is + 4] += ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) * x[l + 64];
-                    p[is + 6] += ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) * x[l + 96];
-                }
-                for (int s = 0; s < 8; s++) sumi += sc[8 * c + s] * (p[s] - 32 * k[b].bsums[8 * c + s]);
+            int lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int c = 0; c < 2; c++) {
+                const uint8_t *ql = blk + 64 * c, *qh = blk + 128 + 32 * c;
+                for (int g = 0; g < 4; g++)
+                    for (int t = 0; t < 32; t++) {
+                        const int lo = g & 1 ? ql[32 + t] : ql[t];
+                        const int q6 = (g < 2 ? lo & 0xF : lo >> 4) | (((qh[t] >> (2 * g)) & 3) << 4);
+                        lanes[t / 4] += sc[8 * c + 2 * g + (t >= 16)] * q6 * x[128 * c + 32 * g + t];
+                    }
             }
-            acc += f16(blk + 208) * k[b].d * (float)sumi;
+            int isum = 0;
+            for (int l = 0; l < 8; l++) {
+                lanes[l] -= 32 * (k[b].bsums[2 * l] * sc[2 * l] + k[b].bsums[2 * l + 1] * sc[2 * l + 1]);
+                isum += lanes[l];
+            }
+            const float dw = f16(blk + 208);
+            tiled = k[b].order & PULSE_QROW_TILED;
+            if (tiled)
+                acc = fmaf((float)isum * dw, k[b].d, acc);
+            else
+                for (int l = 0; l < 8; l++) lane6[l] = fmaf(dw * k[b].d, (float)lanes[l], lane6[l]);
         }
-        return acc;
+        if (tiled) return acc;
+        return ((lane6[0] + lane6[4]) + (lane6[2] + lane6[6])) +
+               ((lane6[1] + lane6[5]) + (lane6[3] + lane6[7]));
+    }
     case PULSE_GGML_Q8_K:
         for (int64_t b = 0; b < n / 256; b++) {
             const uint8_t *blk = w + b * 292;
@@ -465,9 +515,9 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
 }
 
 /* ---- activation scratch (per calling thread) ---- */
-/* one buffer per activation kind (A32, A256), so a multi-matrix product can hold both */
-static _Thread_local void *tl_act[3];
-static _Thread_local size_t tl_act_cap[3];
+/* one buffer per activation kind, so a multi-matrix product can hold several */
+static _Thread_local void *tl_act[PQ_ACT_KINDS];
+static _Thread_local size_t tl_act_cap[PQ_ACT_KINDS];
 
 static void *act_scratch(int kind, size_t bytes) {
     if (bytes > tl_act_cap[kind]) {
@@ -476,6 +526,14 @@ static void *act_scratch(int kind, size_t bytes) {
         tl_act_cap[kind] = tl_act[kind] ? bytes : 0;
     }
     return tl_act[kind];
+}
+
+static _Thread_local const uint8_t *tl_orders;
+static _Thread_local int tl_orders_n;
+
+void pulse_quant_set_row_orders(const uint8_t *orders, int n) {
+    tl_orders = orders;
+    tl_orders_n = orders ? n : 0;
 }
 
 /* Quantise N rows of X (N, cols) into the activation format of `type`; returns the buffer (row stride
@@ -491,19 +549,27 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
         void *y = buf + (size_t)i * *stride;
 #ifdef __AVX2__
         if (!use_ref) {
-            if (kind == PQ_ACT_32)
-                pq_quantize_a32_avx2(x, y, cols);
+            if (kind != PQ_ACT_256)
+                pq_quantize_a32_avx2(x, y, cols, kind == PQ_ACT_32S);
             else
                 pq_quantize_a256_avx2(x, y, cols);
             continue;
         }
 #endif
         (void)use_ref;
-        if (kind == PQ_ACT_32)
-            pq_quantize_a32_ref(x, y, cols);
+        if (kind != PQ_ACT_256)
+            pq_quantize_a32_ref(x, y, cols, kind == PQ_ACT_32S);
         else
             pq_quantize_a256_ref(x, y, cols);
     }
+    if (kind == PQ_ACT_256) /* llama.cpp's summation order per row (pulse_quant_set_row_orders) */
+        for (int i = 0; i < N; i++) {
+            const int order = tl_orders && i < tl_orders_n
+                                  ? tl_orders[i]
+                                  : (i >= N - N % 4 ? PULSE_QROW_ONE : 0) | (N >= 8 ? PULSE_QROW_TILED : 0);
+            pq_a256 *y = (pq_a256 *)(void *)(buf + (size_t)i * *stride);
+            for (int64_t b = 0; b < cols / PQ_QKK; b++) y[b].order = order;
+        }
     return buf;
 }
 
@@ -577,8 +643,8 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         pulse_qmatmul_multi(jobs + PULSE_QMM_MAX_JOBS, n_jobs - PULSE_QMM_MAX_JOBS, X, N, cols);
         return;
     }
-    const uint8_t *xa[3] = {(const uint8_t *)X, NULL, NULL};
-    size_t stride[3] = {(size_t)cols * sizeof(float), 0, 0};
+    const uint8_t *xa[PQ_ACT_KINDS] = {(const uint8_t *)X, NULL, NULL, NULL};
+    size_t stride[PQ_ACT_KINDS] = {(size_t)cols * sizeof(float), 0, 0, 0};
     long first_item[PULSE_QMM_MAX_JOBS + 1];
     int ok[PULSE_QMM_MAX_JOBS];
     int n_tiles = (N + N_TILE - 1) / N_TILE;

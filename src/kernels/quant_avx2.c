@@ -4,6 +4,10 @@
  * makes batched decode cheaper per token). Compiled only with __AVX2__ (the portable build skips it). */
 #include "quant_internal.h"
 
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* llama.cpp's rounding, operation by operation */
+#endif
+
 #ifdef __AVX2__
 #include <immintrin.h>
 
@@ -35,18 +39,18 @@ static inline __m256i round32(const float *x, __m256 id) {
     return _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n) {
+void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n, int q81) {
     for (int64_t b = 0; b < n / PQ_QK; b++, x += PQ_QK) {
         __m256 m = abs_ps(_mm256_loadu_ps(x));
         for (int k = 1; k < 4; k++) m = _mm256_max_ps(m, abs_ps(_mm256_loadu_ps(x + 8 * k)));
-        float amax = max8(m);
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const float amax = max8(m);
+        const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         __m256i q = round32(x, _mm256_set1_ps(id));
         _mm256_storeu_si256((__m256i *)y[b].qs, q);
         __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
         int sum = hsum_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
-        y[b].d = d;
-        y[b].s = d * (float)sum;
+        y[b].d = _cvtsh_ss(_cvtss_sh(d, 0));
+        y[b].s = q81 ? _cvtsh_ss(_cvtss_sh(d * (float)sum, 0)) : y[b].d * (float)sum;
     }
 }
 
@@ -54,8 +58,8 @@ void pq_quantize_a256_avx2(const float *x, pq_a256 *y, int64_t n) {
     for (int64_t b = 0; b < n / PQ_QKK; b++, x += PQ_QKK) {
         __m256 m = abs_ps(_mm256_loadu_ps(x));
         for (int k = 1; k < 32; k++) m = _mm256_max_ps(m, abs_ps(_mm256_loadu_ps(x + 8 * k)));
-        float amax = max8(m);
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const float amax = max8(m);
+        const float id = amax != 0 ? 127.0f / amax : 0.0f;
         __m256 vid = _mm256_set1_ps(id);
         for (int k = 0; k < 8; k++) {
             __m256i q = round32(x + 32 * k, vid);
@@ -70,7 +74,7 @@ void pq_quantize_a256_avx2(const float *x, pq_a256 *y, int64_t n) {
             y[b].bsums[2 * k] = (int16_t)_mm_cvtsi128_si32(lo);
             y[b].bsums[2 * k + 1] = (int16_t)_mm_extract_epi32(lo, 1);
         }
-        y[b].d = d;
+        y[b].d = amax != 0 ? 1.0f / id : 0.0f;
     }
 }
 

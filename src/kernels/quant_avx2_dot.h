@@ -54,101 +54,64 @@ static inline __m256i loadu(const void *p) {
 }
 
 /* ---- dot products: 32-element types ----
- * dot(block) = dw * dx * sum(u * qx) + cw * sx, with u the unsigned quant (0..15 / 0..31) and
- * cw = -8dw / -16dw (type-0) or m (type-1). */
-#define DEF_DOT32(NAME, BS, UNPACK)                                                                          \
+ * As ggml's x86 ggml_vec_dot_*_q8_0 / _q8_1 and llamafile's tinyBLAS_Q0_AVX, so that results are bit
+ * identical to llama.cpp's: per block, 8 int32 lanes (each the sum of 4 adjacent byte products) are
+ * converted to float and accumulated with acc = fma(dw * dx, lanes, acc) block after block; the sum of the
+ * 8 lanes at the end (+ sum of m * s over the blocks for the type-1 formats, in block order). Type-0 weights
+ * (q4_0, q5_0, q8_0) are signed (q - 8, q - 16, q); type-1 (q4_1, q5_1) unsigned with the offset m. */
+#define DEF_DOT32(NAME, BS, UNPACK, SIGNED)                                                                  \
     static inline __attribute__((always_inline)) void NAME##_n(                                              \
         const uint8_t *w, const uint8_t *xa, size_t xs, int64_t nb, float *out, const int NX) {              \
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),                      \
                          _mm256_setzero_ps()};                                                               \
-        float corr[4] = {0, 0, 0, 0};                                                                        \
-        int64_t b = 0;                                                                                       \
-        /* two blocks per step: half as many dependent adds on the accumulators */                           \
-        for (; b + 2 <= nb; b += 2, w += 2 * BS) {                                                           \
-            __m256i u0, u1;                                                                                  \
-            float dw0, cw0, dw1, cw1;                                                                        \
-            UNPACK(w, &u0, &dw0, &cw0);                                                                      \
-            UNPACK(w + BS, &u1, &dw1, &cw1);                                                                 \
-            UNROLL for (int k = 0; k < NX; k++) {                                                            \
-                const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;                                 \
-                __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(dot_u8i8(u0, loadu(a[0].qs))),                   \
-                                         _mm256_set1_ps(dw0 * a[0].d));                                      \
-                t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8i8(u1, loadu(a[1].qs))),                        \
-                                    _mm256_set1_ps(dw1 * a[1].d), t);                                        \
-                acc[k] = _mm256_add_ps(acc[k], t);                                                           \
-                corr[k] += cw0 * a[0].s + cw1 * a[1].s;                                                      \
-            }                                                                                                \
-        }                                                                                                    \
-        if (b < nb) {                                                                                        \
+        float summs[4] = {0, 0, 0, 0};                                                                       \
+        for (int64_t b = 0; b < nb; b++, w += BS) {                                                          \
             __m256i u;                                                                                       \
-            float dw, cw;                                                                                    \
-            UNPACK(w, &u, &dw, &cw);                                                                         \
+            float dw, mw;                                                                                    \
+            UNPACK(w, &u, &dw, &mw);                                                                         \
+            const __m256i au = SIGNED ? _mm256_sign_epi8(u, u) : u;                                          \
             UNROLL for (int k = 0; k < NX; k++) {                                                            \
                 const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;                                 \
-                __m256i s = dot_u8i8(u, loadu(a->qs));                                                       \
-                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * a->d), acc[k]);          \
-                corr[k] += cw * a->s;                                                                        \
+                const __m256i qa = loadu(a->qs);                                                             \
+                const __m256i s = dot_u8i8(au, SIGNED ? _mm256_sign_epi8(qa, u) : qa);                       \
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d), _mm256_cvtepi32_ps(s), acc[k]);          \
+                if (!SIGNED) summs[k] += mw * a->s;                                                          \
             }                                                                                                \
         }                                                                                                    \
-        UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]) + corr[k];                              \
+        UNROLL for (int k = 0; k < NX; k++) out[k] = SIGNED ? hsum_ps(acc[k]) : hsum_ps(acc[k]) + summs[k];  \
     }
 
-static inline void unpack_q4_0(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+static inline void unpack_q4_0(const uint8_t *w, __m256i *u, float *dw, float *mw) {
     *dw = f16(w);
-    *cw = -8.0f * *dw;
-    *u = nibbles32(w + 2);
+    *mw = 0;
+    *u = _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8));
 }
-static inline void unpack_q4_1(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+static inline void unpack_q4_1(const uint8_t *w, __m256i *u, float *dw, float *mw) {
     *dw = f16(w);
-    *cw = f16(w + 2);
+    *mw = f16(w + 2);
     *u = nibbles32(w + 4);
 }
-static inline void unpack_q5_0(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+static inline void unpack_q5_0(const uint8_t *w, __m256i *u, float *dw, float *mw) {
     *dw = f16(w);
-    *cw = -16.0f * *dw;
-    *u = _mm256_or_si256(nibbles32(w + 6), bits32_x10(w + 2));
+    *mw = 0;
+    *u = _mm256_sub_epi8(_mm256_or_si256(nibbles32(w + 6), bits32_x10(w + 2)), _mm256_set1_epi8(16));
 }
-static inline void unpack_q5_1(const uint8_t *w, __m256i *u, float *dw, float *cw) {
+static inline void unpack_q5_1(const uint8_t *w, __m256i *u, float *dw, float *mw) {
     *dw = f16(w);
-    *cw = f16(w + 2);
+    *mw = f16(w + 2);
     *u = _mm256_or_si256(nibbles32(w + 8), bits32_x10(w + 4));
 }
-
-DEF_DOT32(dot_q4_0, 18, unpack_q4_0)
-DEF_DOT32(dot_q4_1, 20, unpack_q4_1)
-DEF_DOT32(dot_q5_0, 22, unpack_q5_0)
-DEF_DOT32(dot_q5_1, 24, unpack_q5_1)
-
-/* q8_0: signed weights, no offset term */
-static inline __attribute__((always_inline)) void dot_q8_0_n(const uint8_t *w, const uint8_t *xa, size_t xs,
-                                                             int64_t nb, float *out, const int NX) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2, w += 68) {
-        float dw0 = f16(w), dw1 = f16(w + 34);
-        __m256i q0 = loadu(w + 2), q1 = loadu(w + 36);
-        __m256i aq0 = _mm256_sign_epi8(q0, q0), aq1 = _mm256_sign_epi8(q1, q1);
-        UNROLL for (int k = 0; k < NX; k++) {
-            const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;
-            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(dot_u8i8(aq0, _mm256_sign_epi8(loadu(a[0].qs), q0))),
-                                     _mm256_set1_ps(dw0 * a[0].d));
-            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8i8(aq1, _mm256_sign_epi8(loadu(a[1].qs), q1))),
-                                _mm256_set1_ps(dw1 * a[1].d), t);
-            acc[k] = _mm256_add_ps(acc[k], t);
-        }
-    }
-    if (b < nb) {
-        float dw = f16(w);
-        __m256i q = loadu(w + 2);
-        __m256i aq = _mm256_sign_epi8(q, q);
-        UNROLL for (int k = 0; k < NX; k++) {
-            const pq_a32 *a = (const pq_a32 *)(xa + (size_t)k * xs) + b;
-            __m256i s = dot_u8i8(aq, _mm256_sign_epi8(loadu(a->qs), q));
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * a->d), acc[k]);
-        }
-    }
-    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]);
+static inline void unpack_q8_0(const uint8_t *w, __m256i *u, float *dw, float *mw) {
+    *dw = f16(w);
+    *mw = 0;
+    *u = loadu(w + 2);
 }
+
+DEF_DOT32(dot_q4_0, 18, unpack_q4_0, 1)
+DEF_DOT32(dot_q4_1, 20, unpack_q4_1, 0)
+DEF_DOT32(dot_q5_0, 22, unpack_q5_0, 1)
+DEF_DOT32(dot_q5_1, 24, unpack_q5_1, 0)
+DEF_DOT32(dot_q8_0, 34, unpack_q8_0, 1)
 
 /* ---- dot products: K-quants against the 256-element activation format ---- */
 static inline void scales_mins_k4(const uint8_t *sc, uint8_t *s, uint8_t *m) {
@@ -165,6 +128,68 @@ static inline __m128i scales_mins_vec(const uint8_t *q) {
     return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
 }
 
+/* q4_K as llama.cpp's CPU backend computes it with repacked weights (ggml_gemm / ggml_gemv_q4_K_8x8_q8_K):
+ * per output, exact integer sums (scales times sub-block dots; mins times bsums), converted to float and
+ * accumulated acc = fma(isum, dw * dx, acc), accm = fma(imin, dmin * dx, accm) once per 64 elements (rows
+ * in groups of 4, "gemm") or once per 256 (single rows, "gemv": pq_a256.single); result acc - accm. */
+static inline __attribute__((always_inline)) void
+dot_q4_k_exact(const uint8_t *w, const uint8_t *xa, size_t xs, int64_t nb, float *out, const int NX) {
+    float acc[4] = {0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m128i dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m256i bc[8] = {_mm256_set1_epi16(0x0100), _mm256_set1_epi16(0x0302), _mm256_set1_epi16(0x0504),
+                           _mm256_set1_epi16(0x0706), _mm256_set1_epi16(0x0908), _mm256_set1_epi16(0x0B0A),
+                           _mm256_set1_epi16(0x0D0C), _mm256_set1_epi16(0x0F0E)};
+    for (int64_t b = 0; b < nb; b++, w += 144) {
+        const float d = f16(w), dmin = f16(w + 2);
+        const __m128i scm = scales_mins_vec(w + 4);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)); /* m0,m0,m1,m1,... */
+        const uint8_t *q = w + 16;
+        int isum[4][4];
+        __m256i pj[4][4];
+        for (int j = 0; j < 4; j++) {
+            const __m256i raw = loadu(q + 32 * j);
+            const __m256i lo = _mm256_and_si256(raw, m4),
+                          hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            const __m256i s0 = _mm256_shuffle_epi8(sc16, bc[2 * j]),
+                          s1 = _mm256_shuffle_epi8(sc16, bc[2 * j + 1]);
+            UNROLL for (int k = 0; k < NX; k++) {
+                const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, loadu(a->qs + 64 * j)), s0);
+                const __m256i p1 =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(hi, loadu(a->qs + 64 * j + 32)), s1);
+                pj[k][j] = _mm256_add_epi32(p0, p1);
+            }
+        }
+        UNROLL for (int k = 0; k < NX; k++) { /* the 4 sums at once (integers: any order) */
+            const __m256i h01 = _mm256_hadd_epi32(pj[k][0], pj[k][1]),
+                          h23 = _mm256_hadd_epi32(pj[k][2], pj[k][3]);
+            const __m256i h = _mm256_hadd_epi32(h01, h23); /* per 128-bit half: partial sums of j = 0..3 */
+            const __m128i t = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            _mm_storeu_si128((__m128i *)(void *)isum[k], t);
+        }
+        UNROLL for (int k = 0; k < NX; k++) {
+            const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
+            const float dd = d * a->d, dm = dmin * a->d;
+            /* lane l: m_l * (bsums of sub-block l); imin[j] = lanes 2j + 2j+1 */
+            const __m256i mi = _mm256_madd_epi16(loadu(a->bsums), mins16);
+            int imin[4];
+            _mm_storeu_si128((__m128i *)(void *)imin,
+                             _mm_hadd_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1)));
+            if (a->order & PULSE_QROW_ONE) {
+                acc[k] = fmaf((float)(isum[k][0] + isum[k][1] + isum[k][2] + isum[k][3]), dd, acc[k]);
+                accm[k] = fmaf((float)(imin[0] + imin[1] + imin[2] + imin[3]), dm, accm[k]);
+            } else
+                for (int j = 0; j < 4; j++) {
+                    acc[k] = fmaf((float)isum[k][j], dd, acc[k]);
+                    accm[k] = fmaf((float)imin[j], dm, accm[k]);
+                }
+        }
+    }
+    UNROLL for (int k = 0; k < NX; k++) out[k] = acc[k] - accm[k];
+}
+
 static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
                                                               int64_t nb, float *out, const int NX,
                                                               const int Q5) {
@@ -177,6 +202,10 @@ static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, 
                            _mm256_set1_epi16(0x0D0C), _mm256_set1_epi16(0x0F0E)};
     const __m128i dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     const size_t BS = Q5 ? 176 : 144;
+    if (!Q5) { /* q4_K: llama.cpp's repacked (q4_K_8x8) order, see dot_q4_k_exact */
+        dot_q4_k_exact(w, xa, xs, nb, out, NX);
+        return;
+    }
     for (int64_t b = 0; b < nb; b++, w += BS) {
         float d = f16(w), dmin = f16(w + 2);
         __m128i scm = scales_mins_vec(w + 4);
@@ -216,6 +245,8 @@ static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, 
 static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
                                                              int64_t nb, float *out, const int NX) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float accs[4] = {0, 0, 0, 0};
+    int tiled[4] = {0, 0, 0, 0};
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     /* byte shuffles giving [sc[2i] x8 | sc[2i+1] x8] before widening to int16 */
     __m128i pairs[8];
@@ -254,10 +285,14 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
             /* the -32 offset: 32 * sum_s sc[s] * bsums[s] */
             __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(sc16, loadu(a->bsums)), 5);
             sumi[k] = _mm256_sub_epi32(sumi[k], off);
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_set1_ps(d * a->d), acc[k]);
+            if (a->order & PULSE_QROW_TILED) { /* llama.cpp's tiled kernel: fma((isum * dw), dx, acc) */
+                tiled[k] = 1;
+                accs[k] = fmaf((float)hsum_epi32(sumi[k]) * d, a->d, accs[k]);
+            } else
+                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_set1_ps(d * a->d), acc[k]);
         }
     }
-    UNROLL for (int k = 0; k < NX; k++) out[k] = hsum_ps(acc[k]);
+    UNROLL for (int k = 0; k < NX; k++) out[k] = tiled[k] ? accs[k] : hsum_ps(acc[k]);
 }
 
 static inline __attribute__((always_inline)) void dot_q8_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,

@@ -13,6 +13,7 @@
 #ifndef PULSE_KERNELS_QUANT_INTERNAL_H
 #define PULSE_KERNELS_QUANT_INTERNAL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -21,22 +22,26 @@
 #define PQ_QK 32
 #define PQ_QKK 256
 
-/* Activation block for the 32-element types: d and s = d * sum(qs). */
+/* Activation block for the 32-element types, ggml's q8_0 / q8_1 held as floats: d is the f16-rounded scale
+ * amax / 127 (qs = round-half-even(x * 127 / amax)); s is d * sum(qs) exactly for the q8_0 kind, and for
+ * the q8_1 kind ggml's f16-rounded (amax / 127) * sum(qs). */
 typedef struct {
     float d;
     float s;
     int8_t qs[PQ_QK];
 } pq_a32;
 
-/* Activation block for the K-quants: d, per-16 sums of qs, qs. */
+/* Activation block for the K-quants (ggml's q8_K): d = 1 / (127 / amax), per-16 sums of qs, qs. */
 typedef struct {
     float d;
     int16_t bsums[16];
     int8_t qs[PQ_QKK];
+    int32_t order; /* PULSE_QROW_* flags of the row: llama.cpp's summation order (see quant_avx2_dot.h) */
 } pq_a256;
 
-/* Which activation format a weight type multiplies against. */
-enum { PQ_ACT_F32 = 0, PQ_ACT_32 = 1, PQ_ACT_256 = 2 };
+/* Which activation format a weight type multiplies against (ggml's vec_dot_type): q8_0 for q4_0 / q5_0 /
+ * q8_0, q8_1 for q4_1 / q5_1 (same pq_a32 layout, s rounded to f16), q8_K for the K-quants. */
+enum { PQ_ACT_F32 = 0, PQ_ACT_32 = 1, PQ_ACT_256 = 2, PQ_ACT_32S = 3, PQ_ACT_KINDS = 4 };
 int pq_act_kind(int type);
 /* Bytes of an activation row of n elements for that kind. */
 size_t pq_act_row_size(int kind, int64_t n);
@@ -66,15 +71,15 @@ static inline void pq_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t 
     }
 }
 
-/* Scalar activation quantisers (the AVX2 versions give identical bytes). */
-void pq_quantize_a32_ref(const float *x, pq_a32 *y, int64_t n);
+/* Scalar activation quantisers (the AVX2 versions give identical bytes). q81: s as ggml's q8_1 (f16). */
+void pq_quantize_a32_ref(const float *x, pq_a32 *y, int64_t n, int q81);
 void pq_quantize_a256_ref(const float *x, pq_a256 *y, int64_t n);
 
 /* Scalar dot product of one weight row (n elements) with one activation row (float or quantised). */
 float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n);
 
 #ifdef __AVX2__
-void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n);
+void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n, int q81);
 void pq_quantize_a256_avx2(const float *x, pq_a256 *y, int64_t n);
 /* Weight rows r0..r1-1 of W (row stride wrow bytes, n columns) against N activation rows (stride xa_stride
  * bytes): Y[i * ldy + r]. Each weight block is unpacked once and multiplied into up to 4 activation rows.

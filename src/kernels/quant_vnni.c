@@ -4,6 +4,10 @@
  * build stays runnable on any AVX2 machine. */
 #include "quant_internal.h"
 
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* llama.cpp's rounding, operation by operation */
+#endif
+
 #if defined(__AVX2__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 

@@ -6,15 +6,20 @@
  * pulse_lm_decode, which splits a batch into chunks and reserves KV slots. */
 #include <math.h>
 #include <omp.h>
-#ifdef __AVX2__
-#include <immintrin.h>
-#endif
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lm/lm_internal.h"
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* the float operations are llama.cpp's, rounding for rounding */
+#endif
 #include "pulse/kernels.h"
 #include "pulse/quant.h"
+
+#if defined(__F16C__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 /* out (n, W.rows) = X (n, W.cols) @ W^T (+ bias) */
 static void linear(float *out, const lm_tensor *W, const lm_tensor *bias, const float *X, int n) {
@@ -42,24 +47,27 @@ static void rmsnorm(float *out, const float *inp, const float *w, int n, int C, 
         const float *x = inp + (size_t)i * C;
         float *y = out + (size_t)i * C;
         double ss = 0;
-        for (int j = 0; j < C; j++) ss += (double)x[j] * x[j];
+        for (int j = 0; j < C; j++) ss += (double)(x[j] * x[j]); /* ggml: f32 squares, f64 sum */
         const float s = 1.0f / sqrtf((float)(ss / C) + eps);
         for (int j = 0; j < C; j++) y[j] = x[j] * s * w[j];
     }
 }
 
-/* cos/sin tables (n, n_rot/2) for positions pos[] and the given base. */
+/* cos/sin tables (n, n_rot/2) for positions pos[] and the given base, computed as ggml's rope cache (float
+ * theta multiplied by base^(-2/n_rot) pair after pair, cosf/sinf of freq_scale * theta / ff; no YaRN). */
 static void rope_tables(float *cs, float *sn, const int *pos, int n, int n_rot, float base, float scale,
                         const float *ff) {
     const int half = n_rot / 2;
-    for (int i = 0; i < n; i++)
+    const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    for (int i = 0; i < n; i++) {
+        float theta = (float)pos[i];
         for (int d = 0; d < half; d++) {
-            double inv = pow((double)base, -2.0 * d / n_rot);
-            double th = (double)pos[i] * scale * inv;
-            if (ff) th /= ff[d];
-            cs[(size_t)i * half + d] = (float)cos(th);
-            sn[(size_t)i * half + d] = (float)sin(th);
+            const float th = scale * (ff ? theta / ff[d] : theta);
+            cs[(size_t)i * half + d] = cosf(th);
+            sn[(size_t)i * half + d] = sinf(th);
+            theta *= theta_scale;
         }
+    }
 }
 
 /* Rotate nh heads of hd dims of every row of x (n, nh * hd) in place. */
@@ -72,96 +80,11 @@ static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh
             const float *c = cs + (size_t)i * half, *s = sn + (size_t)i * half;
             for (int d = 0; d < half; d++) {
                 int a = neox ? d : 2 * d, b = neox ? d + half : 2 * d + 1;
-                float x0 = v[a], x1 = v[b];
-                v[a] = x0 * c[d] - x1 * s[d];
-                v[b] = x0 * s[d] + x1 * c[d];
+                const float x0 = v[a], x1 = v[b]; /* ggml's rotate_pairs as compiled (contracted) */
+                v[a] = fmaf(x0, c[d], -(x1 * s[d]));
+                v[b] = fmaf(x0, s[d], x1 * c[d]);
             }
         }
-}
-
-/* dot product of two float vectors of n */
-static inline float dot_f32(const float *a, const float *b, int n) {
-    int t = 0;
-    float d = 0;
-#ifdef __AVX2__
-    if (n >= 16) {
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-        for (; t + 16 <= n; t += 16) {
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t), s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 8), _mm256_loadu_ps(b + t + 8), s1);
-        }
-        s0 = _mm256_add_ps(s0, s1);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_movehdup_ps(h));
-        d = _mm_cvtss_f32(h);
-    }
-#endif
-    for (; t < n; t++) d += a[t] * b[t];
-    return d;
-}
-
-/* y (n) += a * x (n), a product then a sum per element (no fused multiply-add: the scalar loop's rounding) */
-static inline void axpy_f32(float *y, float a, const float *x, int n) {
-    int t = 0;
-#ifdef __AVX2__
-    const __m256 av = _mm256_set1_ps(a);
-    for (; t + 8 <= n; t += 8)
-        _mm256_storeu_ps(y + t,
-                         _mm256_add_ps(_mm256_loadu_ps(y + t), _mm256_mul_ps(av, _mm256_loadu_ps(x + t))));
-#endif
-    for (; t < n; t++) y[t] += a * x[t];
-}
-
-/* Attention of chunk token i for kv head kh at layer il: query heads g0..g1-1 of its group of
- * grp = n_head / n_head_kv (adjacent in q) over positions [lo, pos] of its sequence, the window of a
- * sliding-window layer; each K and V row is read once for the whole group, walking the sequence's KV blocks
- * (rows of a block are contiguous). att (n, n_head * head_dim) gets the group's outputs. Scratch: thread
- * thr's (grp, n_ctx) scores. */
-static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0, int g1, const float *q,
-                   float *att, int thr) {
-    const pulse_lm_hparams *hp = &c->m->hp;
-    const int HD = hp->head_dim, NH = hp->n_head, grp = NH / hp->n_head_kv, B = c->p.kv_block;
-    const int s = c->sq[i], p = c->pos[i], nctx = c->p.n_ctx;
-    const int swa = L->is_swa ? hp->n_swa : 0;
-    const int lo = swa > 0 && p - swa + 1 > 0 ? p - swa + 1 : 0;
-    const int *blocks = c->seqs[s].blocks;
-    const size_t layer_off = (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)kh * HD;
-    const float scale = hp->attn_scale;
-    const float *qg = q + ((size_t)i * NH + (size_t)kh * grp) * HD;
-    float *sc = c->att_scratch + (size_t)thr * grp * nctx;
-    for (int j = lo; j <= p;) {
-        const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
-        const float *kb = c->k_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
-        for (; j <= end; j++) {
-            const float *kr = kb + (size_t)(j % B) * c->kv_dim;
-            for (int g = g0; g < g1; g++)
-                sc[(size_t)(g - g0) * nctx + (j - lo)] = dot_f32(qg + (size_t)g * HD, kr, HD) * scale;
-        }
-    }
-    const int nj = p - lo + 1;
-    for (int g = g0; g < g1; g++) {
-        float *sg = sc + (size_t)(g - g0) * nctx, mx = -INFINITY, sum = 0;
-        for (int j = 0; j < nj; j++)
-            if (sg[j] > mx) mx = sg[j];
-        for (int j = 0; j < nj; j++) {
-            sg[j] = expf(sg[j] - mx);
-            sum += sg[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int j = 0; j < nj; j++) sg[j] *= inv;
-        memset(att + ((size_t)i * NH + (size_t)kh * grp + g) * HD, 0, sizeof(float) * HD);
-    }
-    for (int j = lo; j <= p;) {
-        const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
-        const float *vb = c->v_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
-        for (; j <= end; j++) {
-            const float *vr = vb + (size_t)(j % B) * c->kv_dim;
-            for (int g = g0; g < g1; g++)
-                axpy_f32(att + ((size_t)i * NH + (size_t)kh * grp + g) * HD,
-                         sc[(size_t)(g - g0) * nctx + (j - lo)], vr, HD);
-        }
-    }
 }
 
 /* PULSE_LM_PROFILE: charge the time since *t to section sec */
@@ -172,8 +95,268 @@ static void prof_mark(pulse_lm_ctx *c, double *t, int sec) {
     *t = now;
 }
 
+/* ggml_v_expf (ggml-cpu/vec.h, AVX512 build) one element at a time: the same operations, so the same
+ * bits; x - max of a softmax and -x of silu go through it. */
+static float ggml_expf(float x) {
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    if (!(fabsf(n) <= 192.0f)) return n <= 0 ? 0.0f : INFINITY; /* also -inf (masked) and nan */
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j =
+        fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+             fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n); /* _mm512_scalef_ps(j, n) */
+}
+
+/* ggml_v_silu: x / (1 + exp(-x)) */
 static float silu(float x) {
-    return x / (1.0f + expf(-x));
+    return x / (1.0f + ggml_expf(0.0f - x));
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+/* ggml_expf on 8 lanes: the same operations; scalef(j, n) is j * 2^n, exact while the result stays a normal
+ * float (n in [-125, 127]); other vectors go lane by lane. */
+static inline __m256 ggml_expf8(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 ok = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_set1_ps(-125.0f), _CMP_GE_OQ),
+                                    _mm256_cmp_ps(n, _mm256_set1_ps(127.0f), _CMP_LE_OQ));
+    if (_mm256_movemask_ps(ok) != 0xFF) {
+        float v[8];
+        _mm256_storeu_ps(v, x);
+        for (int i = 0; i < 8; i++) v[i] = ggml_expf(v[i]);
+        return _mm256_loadu_ps(v);
+    }
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(j, _mm256_castsi256_ps(e));
+}
+#endif
+
+/* h (n) *= silu(g (n)), as ggml_vec_swiglu_f32 */
+static void swiglu(float *h, const float *g, size_t n) {
+    size_t j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; j + 8 <= n; j += 8) {
+        const __m256 x = _mm256_loadu_ps(g + j);
+        const __m256 e = ggml_expf8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        const __m256 si = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        _mm256_storeu_ps(h + j, _mm256_mul_ps(si, _mm256_loadu_ps(h + j)));
+    }
+#endif
+    for (; j < n; j++) h[j] = silu(g[j]) * h[j];
+}
+
+/* ggml's 16-lane horizontal sum (GCC's _mm512_reduce_add_ps): halves, quarters, then pairs */
+static float red16(const float *l) {
+    float t3[8], t6[4];
+    for (int i = 0; i < 8; i++) t3[i] = l[i + 8] + l[i];
+    for (int i = 0; i < 4; i++) t6[i] = t3[i + 4] + t3[i];
+    return (t6[0] + t6[2]) + (t6[1] + t6[3]);
+}
+
+/* ggml's CPU gelu (GGML_GELU_FP16): the tanh approximation looked up in a table over all f16 inputs, the
+ * result rounded to f16; x <= -10 gives 0 and x >= 10 gives x. */
+static uint16_t g_gelu_f16[1 << 16];
+static _Atomic int g_gelu_ready;
+
+static void gelu_table_init(void) {
+    if (g_gelu_ready) return;
+#pragma omp critical(pulse_lm_gelu_table)
+    if (!g_gelu_ready) {
+        const float a = 0.044715f, s2pi = 0.79788456080286535587989211986876f;
+        for (int i = 0; i < 1 << 16; i++) {
+            const float x = pulse_fp16_to_fp32((uint16_t)i);
+            /* ggml_gelu_f32 as built (GCC contracts 1 + a*x*x into a fused multiply-add) */
+            g_gelu_f16[i] = pulse_fp32_to_fp16(0.5f * x * (1.0f + tanhf(s2pi * x * fmaf(a * x, x, 1.0f))));
+        }
+        g_gelu_ready = 1;
+    }
+}
+
+/* h (n) = gelu(g) * h, as ggml_vec_geglu_f32 */
+static void geglu(float *h, const float *g, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        const float x = g[j];
+        if (x <= -10.0f)
+            h[j] = 0.0f;
+        else if (x >= 10.0f)
+            h[j] = x * h[j];
+        else
+            h[j] = pulse_fp16_to_fp32(g_gelu_f16[pulse_fp32_to_fp16(x)]) * h[j];
+    }
+}
+
+/* f32 -> f16 (round to nearest even, as F16C) */
+static void to_f16(uint16_t *dst, const float *src, int n) {
+    int i = 0;
+#ifdef __F16C__
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), 0));
+#endif
+    for (; i < n; i++) dst[i] = pulse_fp32_to_fp16(src[i]);
+}
+
+/* f16 dot products in ggml's lane order: element t goes to lane t % R (R = 16: llamafile's tinyBLAS, used
+ * for 2 or more tokens; R = 64: ggml_vec_dot_f16's 4 x 16 lanes, one token), fused multiply-add lane by
+ * lane, then the lanes reduced as ggml does. */
+static float dot_f16_lanes(const uint16_t *a, const uint16_t *b, int n, int R) {
+    float l[64];
+    int t = 0;
+#if defined(__F16C__) && defined(__FMA__)
+    if (n % R == 0) {
+        __m256 v[8];
+        for (int u = 0; u < R / 8; u++) v[u] = _mm256_setzero_ps();
+        for (; t < n; t += R)
+            for (int u = 0; u < R / 8; u++)
+                v[u] =
+                    _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + t + 8 * u))),
+                                    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + t + 8 * u))), v[u]);
+        if (R == 64) /* (x0 + x2) + (x1 + x3), x_j = lanes 16j..16j+15 */
+            for (int u = 0; u < 2; u++)
+                v[u] = _mm256_add_ps(_mm256_add_ps(v[u], v[u + 4]), _mm256_add_ps(v[u + 2], v[u + 6]));
+        /* red16: (hi + lo) then the 8-lane tree */
+        __m256 t3 = _mm256_add_ps(v[1], v[0]);
+        __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+        t6 = _mm_add_ps(t6, _mm_movehl_ps(t6, t6));
+        t6 = _mm_add_ss(t6, _mm_movehdup_ps(t6));
+        return _mm_cvtss_f32(t6);
+    }
+#endif
+    for (int u = 0; u < R; u++) l[u] = 0;
+    for (; t < n; t++) l[t % R] = fmaf(pulse_fp16_to_fp32(a[t]), pulse_fp16_to_fp32(b[t]), l[t % R]);
+    if (R == 64)
+        for (int u = 0; u < 16; u++) l[u] = (l[u] + l[u + 32]) + (l[u + 16] + l[u + 48]);
+    return red16(l);
+}
+
+/* out (HD) = red16 over lane rows acc (R, HD), elementwise (the reduction tree of dot_f16_lanes) */
+static void reduce_rows(float *out, float *acc, int R, int HD) {
+    if (R == 64)
+        for (int u = 0; u < 16; u++) {
+            float *r0 = acc + (size_t)u * HD, *r1 = r0 + (size_t)16 * HD, *r2 = r0 + (size_t)32 * HD,
+                  *r3 = r0 + (size_t)48 * HD;
+            for (int t = 0; t < HD; t++) r0[t] = (r0[t] + r2[t]) + (r1[t] + r3[t]);
+        }
+    for (int i = 0; i < 8; i++) { /* t3[i] = l[i + 8] + l[i] */
+        float *a = acc + (size_t)i * HD, *b = acc + (size_t)(i + 8) * HD;
+        for (int t = 0; t < HD; t++) a[t] = b[t] + a[t];
+    }
+    for (int i = 0; i < 4; i++) { /* t6[i] = t3[i + 4] + t3[i] */
+        float *a = acc + (size_t)i * HD, *b = acc + (size_t)(i + 4) * HD;
+        for (int t = 0; t < HD; t++) a[t] = b[t] + a[t];
+    }
+    const float *l0 = acc, *l1 = acc + HD, *l2 = acc + 2 * (size_t)HD, *l3 = acc + 3 * (size_t)HD;
+    for (int t = 0; t < HD; t++) out[t] = (l0[t] + l2[t]) + (l1[t] + l3[t]);
+}
+
+/* rows (HD) += w * v (HD, f16), one fused multiply-add per element */
+static void fma_row_f16(float *row, float w, const uint16_t *v, int HD) {
+    int t = 0;
+#if defined(__F16C__) && defined(__FMA__)
+    const __m256 wv = _mm256_set1_ps(w);
+    for (; t + 8 <= HD; t += 8)
+        _mm256_storeu_ps(row + t,
+                         _mm256_fmadd_ps(wv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + t))),
+                                         _mm256_loadu_ps(row + t)));
+#endif
+    for (; t < HD; t++) row[t] = fmaf(w, pulse_fp16_to_fp32(v[t]), row[t]);
+}
+
+/* Attention of chunk token i for kv head kh at layer il: query heads g0..g1-1 of its group of
+ * grp = n_head / n_head_kv (adjacent in q) over positions [lo, pos] of its sequence, the window of a
+ * sliding-window layer; each K and V row is read once for the group, walking the sequence's KV blocks (rows
+ * of a block are contiguous). att (n, n_head * head_dim) gets the group's outputs. The numbers are ggml's
+ * non-flash CPU path: KQ = f16(q) . K (f16 dot in the lanes of dot_f16_lanes), softmax(scale * KQ) in f32
+ * (ggml_v_expf, 16-position partial sums added in f64), the probabilities rounded to f16 and multiplied into
+ * V (f16) with the same lane structure over positions. llama / qwen2 scale KQ in the softmax, gemma3 / phi3
+ * scale Q itself (which differs once f16 rounds small values to subnormals). llama.cpp evaluates a
+ * sequence's tokens of one batch together: tinyBLAS lanes (16) for 2 or more tokens, vec_dot_f16's (64) for
+ * one. Scratch: thread thr's att_stride floats. */
+static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0, int g1, const float *q,
+                   float *att, int thr) {
+    const pulse_lm_hparams *hp = &c->m->hp;
+    const int HD = hp->head_dim, NH = hp->n_head, grp = NH / hp->n_head_kv, B = c->p.kv_block;
+    const int s = c->sq[i], p = c->pos[i], nctx = c->p.n_ctx, ng = g1 - g0;
+    const int swa = L->is_swa ? hp->n_swa : 0;
+    const int lo = swa > 0 && p - swa + 1 > 0 ? p - swa + 1 : 0;
+    const int R = c->seq_cnt[s] >= 2 ? 16 : 64;
+    const int *blocks = c->seqs[s].blocks;
+    const size_t layer_off = (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)kh * HD;
+    const int scale_q = hp->arch == PULSE_LM_ARCH_GEMMA3 || hp->arch == PULSE_LM_ARCH_PHI3;
+    const float scale = scale_q ? 1.0f : hp->attn_scale, qscale = scale_q ? hp->attn_scale : 1.0f;
+    float *sc = c->att_scratch + (size_t)thr * c->att_stride;          /* (ng, n_ctx) by absolute position */
+    float *acc = sc + (size_t)grp * nctx + 16;                         /* (ng, R, HD) lane accumulators */
+    uint16_t *q16 = (uint16_t *)(void *)(acc + (size_t)grp * 64 * HD); /* (ng, HD) */
+    for (int g = g0; g < g1; g++) {
+        const float *qh = q + ((size_t)i * NH + (size_t)kh * grp + g) * HD;
+        uint16_t *qd = q16 + (size_t)(g - g0) * HD;
+        if (qscale != 1.0f) {
+            float qs[1024]; /* head_dim <= 1024 (checked at load) */
+            for (int t = 0; t < HD; t++) qs[t] = qh[t] * qscale;
+            to_f16(qd, qs, HD);
+        } else
+            to_f16(qd, qh, HD);
+    }
+    for (int j = lo; j <= p;) {
+        const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
+        const uint16_t *kb = c->k_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
+        for (; j <= end; j++) {
+            const uint16_t *kr = kb + (size_t)(j % B) * c->kv_dim;
+            for (int g = 0; g < ng; g++)
+                sc[(size_t)g * nctx + j] = dot_f16_lanes(q16 + (size_t)g * HD, kr, HD, R) * scale;
+        }
+    }
+    for (int g = 0; g < ng; g++) {
+        float *sg = sc + (size_t)g * nctx, mx = -INFINITY;
+        for (int j = lo; j <= p; j++)
+            if (sg[j] > mx) mx = sg[j];
+        double sum = 0;
+        for (int j0 = lo / 16 * 16; j0 <= p; j0 += 16) { /* 16-position chunks from position 0 */
+            float e[16];
+#if defined(__AVX2__) && defined(__FMA__)
+            if (j0 >= lo && j0 + 16 <= p + 1) { /* a whole chunk inside [lo, p] */
+                const __m256 m = _mm256_set1_ps(mx);
+                _mm256_storeu_ps(e, ggml_expf8(_mm256_sub_ps(_mm256_loadu_ps(sg + j0), m)));
+                _mm256_storeu_ps(e + 8, ggml_expf8(_mm256_sub_ps(_mm256_loadu_ps(sg + j0 + 8), m)));
+                memcpy(sg + j0, e, sizeof e);
+                sum += (double)red16(e);
+                continue;
+            }
+#endif
+            for (int u = 0; u < 16; u++) {
+                const int j = j0 + u;
+                e[u] = j >= lo && j <= p ? ggml_expf(sg[j] - mx) : 0.0f;
+                if (j >= lo && j <= p) sg[j] = e[u];
+            }
+            sum += (double)red16(e);
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int j = lo; j <= p; j++) sg[j] = pulse_fp16_to_fp32(pulse_fp32_to_fp16(sg[j] * inv));
+    }
+    memset(acc, 0, sizeof(float) * (size_t)ng * R * HD);
+    for (int j = lo; j <= p;) {
+        const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
+        const uint16_t *vb = c->v_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
+        for (; j <= end; j++) {
+            const uint16_t *vr = vb + (size_t)(j % B) * c->kv_dim;
+            for (int g = 0; g < ng; g++) {
+                const float w = sc[(size_t)g * nctx + j];
+                if (w != 0.0f) fma_row_f16(acc + ((size_t)g * R + (size_t)(j % R)) * HD, w, vr, HD);
+            }
+        }
+    }
+    for (int g = 0; g < ng; g++)
+        reduce_rows(att + ((size_t)i * NH + (size_t)kh * grp + g0 + g) * HD, acc + (size_t)g * R * HD, R, HD);
 }
 
 pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out) {
@@ -184,6 +367,15 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     float *x = c->x, *xn = c->xn, *q = c->q, *k = c->k, *v = c->v, *att = c->att, *o = c->o;
     double pt = c->prof_on ? pulse_now() : 0;
 
+    if (m->act_gelu) gelu_table_init();
+    /* summation orders of the K-quant products as llama.cpp evaluating each sequence's tokens of this chunk
+     * as one batch (pulse_quant_set_row_orders) */
+    for (int i = 0; i < n; i++) {
+        const int s = c->sq[i], r = c->pos[i] - c->seqs[s].len, cnt = c->seq_cnt[s];
+        c->row_order[i] =
+            (uint8_t)((r >= cnt - cnt % 4 ? PULSE_QROW_ONE : 0) | (cnt >= 8 ? PULSE_QROW_TILED : 0));
+    }
+    pulse_quant_set_row_orders(c->row_order, n);
     /* embeddings */
     for (int i = 0; i < n; i++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
@@ -230,11 +422,12 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         const float *rc = L->is_swa ? cos_l : cos_g, *rs = L->is_swa ? sin_l : sin_g;
         rope_apply(q, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
         rope_apply(k, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
-        for (int i = 0; i < n; i++) {
-            memcpy(lm_kv_row(c, c->sq[i], il, c->pos[i], 0), k + (size_t)i * KV, sizeof(float) * KV);
-            memcpy(lm_kv_row(c, c->sq[i], il, c->pos[i], 1), v + (size_t)i * KV, sizeof(float) * KV);
+        for (int i = 0; i < n; i++) { /* the cache holds f16 (llama.cpp's default type_k / type_v) */
+            to_f16(lm_kv_row(c, c->sq[i], il, c->pos[i], 0), k + (size_t)i * KV, KV);
+            to_f16(lm_kv_row(c, c->sq[i], il, c->pos[i], 1), v + (size_t)i * KV, KV);
         }
-        /* attention: each (token, kv head) with its group of query heads over the sequence's positions */
+        /* attention: each (token, kv head) with its group of query heads over the sequence's positions, as
+         * ggml's CPU path without flash attention computes it (see attend) */
         long work = 0; /* multiply-adds of this layer's attention: go parallel only when it pays */
         for (int i = 0; i < n; i++) work += (long)(c->pos[i] + 1) * NH * HD * 2;
         /* items: (token, kv head), or (token, query head) when there are too few of those for the threads */
@@ -260,15 +453,13 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             pulse_qmatmul_multi(jobs, 2, xn, n, E);
             add_bias(gu, &L->b_gate, n, F);
             add_bias(h, &L->b_up, n, F);
-            /* gate activation times up, rows split over the threads */
+            /* gate activation times up (ggml's geglu / swiglu), rows split over the threads */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if ((long)n * F >= 16384)
             for (int i = 0; i < n; i++) {
-                float *g = gu + (size_t)i * F, *u = h + (size_t)i * F;
-                if (m->act_gelu) {
-                    pulse_gelu_tanh_forward(g, g, (size_t)F);
-                    for (int j = 0; j < F; j++) u[j] *= g[j];
-                } else
-                    for (int j = 0; j < F; j++) u[j] *= silu(g[j]);
+                if (m->act_gelu)
+                    geglu(h + (size_t)i * F, gu + (size_t)i * F, (size_t)F);
+                else
+                    swiglu(h + (size_t)i * F, gu + (size_t)i * F, (size_t)F);
             }
         } else {
             linear(gu, &L->w_up, &L->b_up, xn, n); /* (n, 2F): gate | up */
@@ -276,10 +467,10 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
                 const float *g = gu + (size_t)i * 2 * F, *u = g + F;
                 float *hh = h + (size_t)i * F;
                 if (m->act_gelu) {
-                    pulse_gelu_tanh_forward(hh, g, (size_t)F);
-                    for (int j = 0; j < F; j++) hh[j] *= u[j];
+                    memcpy(hh, u, sizeof(float) * (size_t)F);
+                    geglu(hh, g, (size_t)F);
                 } else
-                    for (int j = 0; j < F; j++) hh[j] = silu(g[j]) * u[j];
+                    memcpy(hh, u, sizeof(float) * (size_t)F), swiglu(hh, g, (size_t)F);
             }
         }
         linear(o, &L->w_down, &L->b_down, h, n);
@@ -305,6 +496,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         }
     }
     prof_mark(c, &pt, LM_PROF_HEAD);
+    pulse_quant_set_row_orders(NULL, 0);
     return PULSE_OK;
 }
 

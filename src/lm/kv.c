@@ -53,6 +53,7 @@ void pulse_lm_ctx_free(pulse_lm_ctx *c) {
     free(c->h);
     free(c->pos);
     free(c->sq);
+    free(c->row_order);
     free(c->seq_cnt);
     free(c->att_scratch);
     free(c->acts);
@@ -63,17 +64,21 @@ void pulse_lm_ctx_free(pulse_lm_ctx *c) {
     free(c);
 }
 
-static float *falloc(size_t a, size_t b, pulse_status *st) {
+static void *ealloc(size_t a, size_t b, size_t elt, pulse_status *st) {
     size_t n;
     if (*st) return NULL;
-    if (pulse_mul_overflows(a, b, &n) || pulse_mul_overflows(n, sizeof(float), &n)) {
+    if (pulse_mul_overflows(a, b, &n) || pulse_mul_overflows(n, elt, &n)) {
         *st = PULSE_ERR_NOMEM;
         return NULL;
     }
-    float *p = calloc(1, n ? n : 1); /* calloc: untouched pages of a big pool cost no memory */
+    void *p = calloc(1, n ? n : 1); /* calloc: untouched pages of a big pool cost no memory */
     if (!p)
         *st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory allocating %zu bytes for the LM context", n);
     return p;
+}
+
+static float *falloc(size_t a, size_t b, pulse_status *st) {
+    return ealloc(a, b, sizeof(float), st);
 }
 
 pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *params, pulse_lm_ctx **out) {
@@ -106,8 +111,8 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->n_thr = omp_get_max_threads();
     if (c->n_thr < 1) c->n_thr = 1;
     pulse_status st = PULSE_OK;
-    c->k_pool = falloc((size_t)c->n_blocks, c->blk_floats, &st);
-    c->v_pool = falloc((size_t)c->n_blocks, c->blk_floats, &st);
+    c->k_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
+    c->v_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
     if (!st) {
         c->ref = calloc((size_t)c->n_blocks, sizeof(int));
         c->free_blk = malloc(sizeof(int) * (size_t)c->n_blocks);
@@ -135,15 +140,19 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->o = falloc(nb, E, &st);
     c->gu = falloc(nb, 2 * (size_t)hp->n_ff, &st);
     c->h = falloc(nb, hp->n_ff, &st);
-    c->att_scratch = falloc((size_t)c->n_thr * (size_t)(hp->n_head / hp->n_head_kv), (size_t)p.n_ctx, &st);
+    /* per thread, for each query head of a kv group: scores (n_ctx), 64 lane rows of head_dim and the f16
+     * query (see attend in forward.c) */
+    c->att_stride = (size_t)(hp->n_head / hp->n_head_kv) * ((size_t)p.n_ctx + 16 + 65 * (size_t)hp->head_dim);
+    c->att_scratch = falloc((size_t)c->n_thr, c->att_stride, &st);
     c->rope_cos = falloc(2 * nb, (size_t)hp->n_rot / 2 + 1, &st);
     c->rope_sin = falloc(2 * nb, (size_t)hp->n_rot / 2 + 1, &st);
     if (p.keep_activations) c->acts = falloc((size_t)(hp->n_layer + 1) * nb, E, &st);
     if (!st) {
         c->pos = malloc(sizeof(int) * nb);
         c->sq = malloc(sizeof(int) * nb);
+        c->row_order = malloc(nb);
         c->seq_cnt = calloc((size_t)p.n_seq_max, sizeof(int));
-        if (!c->pos || !c->sq || !c->seq_cnt)
+        if (!c->pos || !c->sq || !c->row_order || !c->seq_cnt)
             st = pulse_set_error(PULSE_ERR_NOMEM, "LM context: out of memory");
     }
     if (st) {
@@ -239,9 +248,9 @@ pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n) {
             int nbk = blk_alloc(c);
             if (nbk < 0) return pulse_set_error(PULSE_ERR_NOMEM, "LM KV cache full (%d blocks)", c->n_blocks);
             memcpy(c->k_pool + (size_t)nbk * c->blk_floats, c->k_pool + (size_t)b * c->blk_floats,
-                   c->blk_floats * sizeof(float));
+                   c->blk_floats * sizeof(uint16_t));
             memcpy(c->v_pool + (size_t)nbk * c->blk_floats, c->v_pool + (size_t)b * c->blk_floats,
-                   c->blk_floats * sizeof(float));
+                   c->blk_floats * sizeof(uint16_t));
             c->ref[b]--;
             q->blocks[bi] = nbk;
         }
@@ -255,10 +264,10 @@ pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n) {
     return PULSE_OK;
 }
 
-float *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v) {
+uint16_t *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v) {
     const int B = c->p.kv_block;
     int b = c->seqs[s].blocks[pos / B];
-    float *pool = want_v ? c->v_pool : c->k_pool;
+    uint16_t *pool = want_v ? c->v_pool : c->k_pool;
     return pool + (size_t)b * c->blk_floats +
            ((size_t)il * (size_t)B + (size_t)(pos % B)) * (size_t)c->kv_dim;
 }

@@ -48,13 +48,13 @@ typedef struct {
 struct pulse_lm_ctx {
     const pulse_lm *m;
     pulse_lm_ctx_params p;
-    int kv_dim;        /* n_head_kv * head_dim */
-    int n_blocks;      /* pool size */
-    int max_blk_seq;   /* blocks per sequence at most */
-    size_t blk_floats; /* floats per block for K (same for V): n_layer * kv_block * kv_dim */
-    float *k_pool, *v_pool;
-    int *ref;      /* (n_blocks) reference counts */
-    int *free_blk; /* stack of free block ids */
+    int kv_dim;                /* n_head_kv * head_dim */
+    int n_blocks;              /* pool size */
+    int max_blk_seq;           /* blocks per sequence at most */
+    size_t blk_floats;         /* values per block for K (same for V): n_layer * kv_block * kv_dim */
+    uint16_t *k_pool, *v_pool; /* f16, as llama.cpp's default KV cache */
+    int *ref;                  /* (n_blocks) reference counts */
+    int *free_blk;             /* stack of free block ids */
     int n_free;
     lm_seq *seqs;
 
@@ -62,7 +62,9 @@ struct pulse_lm_ctx {
     int nb;                                       /* n_batch */
     float *x, *xn, *q, *k, *v, *att, *o, *gu, *h; /* activations */
     int *pos, *sq;                                /* (nb) position and sequence of each chunk token */
-    float *att_scratch;                           /* (n_threads, n_ctx) */
+    uint8_t *row_order; /* (nb) PULSE_QROW_* flags of each chunk token (forward.c) */
+    float *att_scratch; /* (n_threads, att_stride) */
+    size_t att_stride;
     int n_thr;
     float *acts; /* (n_layer + 1, nb, n_embd) when keep_activations */
     int acts_n;
@@ -95,8 +97,8 @@ enum {
 pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out);
 /* sample.c: index of the largest of x[0..n) (the first one on ties), AVX2 when compiled in. */
 int lm_argmax(const float *x, int n);
-/* kv.c: pointer to the K (or V) row of position pos of sequence s at layer il. */
-float *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v);
+/* kv.c: pointer to the K (or V) row (f16) of position pos of sequence s at layer il. */
+uint16_t *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v);
 /* kv.c: make room for n more tokens of sequence s (allocate blocks, copy a shared last block). */
 pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n);
 

@@ -340,7 +340,7 @@ size_t pulse_lm_file_bytes(const pulse_lm *m) {
     return m->file_bytes;
 }
 size_t pulse_lm_kv_bytes_per_token(const pulse_lm *m) {
-    return (size_t)2 * sizeof(float) * (size_t)m->hp.n_layer * (size_t)m->hp.n_head_kv *
+    return (size_t)2 * sizeof(uint16_t) * (size_t)m->hp.n_layer * (size_t)m->hp.n_head_kv *
            (size_t)m->hp.head_dim;
 }
 
