@@ -350,6 +350,44 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, in
 #endif
         for (; j <= p; j++) sg[j] = pulse_fp16_to_fp32(pulse_fp32_to_fp16(sg[j] * inv));
     }
+#if defined(__F16C__) && defined(__FMA__)
+    if (HD % 8 == 0 && ng <= 8) {
+        /* the same sums 8 dimensions at a time, the R lane accumulators of each head in registers / L1
+         * instead of (R, HD) rows in memory */
+        __m256 A[8 * 64];
+        for (int tc = 0; tc < HD; tc += 8) {
+            for (int x = 0; x < ng * R; x++) A[x] = _mm256_setzero_ps();
+            for (int j = lo; j <= p;) {
+                const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
+                const uint16_t *vb = c->v_pool + (size_t)blocks[bi] * c->blk_floats + layer_off + tc;
+                for (; j <= end; j++) {
+                    const __m256 vv =
+                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vb + (size_t)(j % B) * c->kv_dim)));
+                    for (int g = 0; g < ng; g++) {
+                        const float w = sc[(size_t)g * nctx + j];
+                        if (w != 0.0f) {
+                            __m256 *a = &A[g * R + j % R];
+                            *a = _mm256_fmadd_ps(_mm256_set1_ps(w), vv, *a);
+                        }
+                    }
+                }
+            }
+            for (int g = 0; g < ng; g++) { /* the reduction tree of reduce_rows */
+                __m256 *l = A + g * R;
+                if (R == 64)
+                    for (int u = 0; u < 16; u++)
+                        l[u] = _mm256_add_ps(_mm256_add_ps(l[u], l[u + 32]),
+                                             _mm256_add_ps(l[u + 16], l[u + 48]));
+                __m256 t3[8], t6[4];
+                for (int x = 0; x < 8; x++) t3[x] = _mm256_add_ps(l[x + 8], l[x]);
+                for (int x = 0; x < 4; x++) t6[x] = _mm256_add_ps(t3[x + 4], t3[x]);
+                _mm256_storeu_ps(att + ((size_t)i * NH + (size_t)kh * grp + g0 + g) * HD + tc,
+                                 _mm256_add_ps(_mm256_add_ps(t6[0], t6[2]), _mm256_add_ps(t6[1], t6[3])));
+            }
+        }
+        return;
+    }
+#endif
     memset(acc, 0, sizeof(float) * (size_t)ng * R * HD);
     for (int j = lo; j <= p;) {
         const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
