@@ -228,47 +228,39 @@ static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t
     }
 }
 
-static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A,
-                             int lda, const float *B, int ldb, float beta, const out_desc *o, uint32_t *Bp,
-                             int nth) {
-    const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR, NMB = (M + MC - 1) / MC;
-#pragma omp parallel num_threads(nth)
-    {
-#pragma omp for schedule(static)
-        for (int p = 0; p < NP; p++) pack_b_panel(Bp + (size_t)p * KP * NR, B, ldb, transB, K, N, p * NR);
-        _Alignas(64) uint32_t Ap[MC * KCP];
-#pragma omp for schedule(dynamic, 1)
-        for (int mb = 0; mb < NMB; mb++) {
-            const int m0 = mb * MC, mc = M - m0 < MC ? M - m0 : MC;
-            for (int k0 = 0; k0 < K; k0 += KC) {
-                const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, last = k0 + KC >= K;
-                const float bt = k0 == 0 ? beta : 1.0f;
-                pack_a_block(Ap, A, lda, transA, m0, mc, k0, kc);
-                for (int p = 0; p < NP; p++) {
-                    const int n0 = p * NR, nr = N - n0 < NR ? N - n0 : NR;
-                    const uint32_t *bp = Bp + ((size_t)p * KP + (size_t)(k0 / 2)) * NR;
-                    float *c = o->c, *g = o->gsegs && last ? o->gsegs[0] : NULL;
-                    int ldc = o->ldc, col = n0;
-                    if (o->segs) {
-                        c = o->segs[n0 / o->seg];
-                        g = o->gsegs && last ? o->gsegs[n0 / o->seg] : NULL;
-                        ldc = o->seg;
-                        col = n0 % o->seg;
-                    }
-                    for (int i = 0; i * MR < mc; i++) {
-                        const int mr = mc - i * MR < MR ? mc - i * MR : MR;
-                        const size_t off = (size_t)(m0 + i * MR) * ldc + col;
-                        const uint32_t *ap = Ap + (size_t)i * KCP * MR;
-                        const float *bs = k0 == 0 && o->bias ? o->bias + n0 : NULL;
-                        const float *rs = k0 == 0 && o->res ? o->res + off : NULL;
-                        float *gt = g ? g + off : NULL;
-                        const float *dg = last && o->dgelu ? o->dgelu + off : NULL;
-                        if (transA) /* [kp][r] micro-panel */
-                            ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0);
-                        else /* [r][kp] */
-                            ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1);
-                    }
-                }
+/* rows [mb MC, mb MC + MC) of the product, every k block and panel; Ap: the thread's (MC, KC) packing buffer
+ */
+static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                        float beta, const out_desc *o, const uint32_t *Bp, uint32_t *Ap) {
+    const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR;
+    const int m0 = mb * MC, mc = M - m0 < MC ? M - m0 : MC;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, last = k0 + KC >= K;
+        const float bt = k0 == 0 ? beta : 1.0f;
+        pack_a_block(Ap, A, lda, transA, m0, mc, k0, kc);
+        for (int p = 0; p < NP; p++) {
+            const int n0 = p * NR, nr = N - n0 < NR ? N - n0 : NR;
+            const uint32_t *bp = Bp + ((size_t)p * KP + (size_t)(k0 / 2)) * NR;
+            float *c = o->c, *g = o->gsegs && last ? o->gsegs[0] : NULL;
+            int ldc = o->ldc, col = n0;
+            if (o->segs) {
+                c = o->segs[n0 / o->seg];
+                g = o->gsegs && last ? o->gsegs[n0 / o->seg] : NULL;
+                ldc = o->seg;
+                col = n0 % o->seg;
+            }
+            for (int i = 0; i * MR < mc; i++) {
+                const int mr = mc - i * MR < MR ? mc - i * MR : MR;
+                const size_t off = (size_t)(m0 + i * MR) * ldc + col;
+                const uint32_t *ap = Ap + (size_t)i * KCP * MR;
+                const float *bs = k0 == 0 && o->bias ? o->bias + n0 : NULL;
+                const float *rs = k0 == 0 && o->res ? o->res + off : NULL;
+                float *gt = g ? g + off : NULL;
+                const float *dg = last && o->dgelu ? o->dgelu + off : NULL;
+                if (transA) /* [kp][r] micro-panel */
+                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0);
+                else /* [r][kp] */
+                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1);
             }
         }
     }
@@ -279,6 +271,22 @@ static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float 
 #else
 #pragma GCC pop_options
 #endif
+
+/* The OpenMP driver stays outside the AVX-512 region (clang does not carry the target attribute into outlined
+ * parallel regions); it only calls the AVX-512 functions above. */
+static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                             int lda, const float *B, int ldb, float beta, const out_desc *o, uint32_t *Bp,
+                             int nth) {
+    const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR, NMB = (M + MC - 1) / MC;
+#pragma omp parallel num_threads(nth)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < NP; p++) pack_b_panel(Bp + (size_t)p * KP * NR, B, ldb, transB, K, N, p * NR);
+        _Alignas(64) uint32_t Ap[MC * KCP];
+#pragma omp for schedule(dynamic, 1)
+        for (int mb = 0; mb < NMB; mb++) gemm_mblock(mb, transA, M, N, K, alpha, A, lda, beta, o, Bp, Ap);
+    }
+}
 #endif /* x86-64 */
 
 /* ---- dispatch ---- */
