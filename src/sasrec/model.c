@@ -38,7 +38,8 @@ pulse_sasrec_params pulse_sasrec_default_params(void) {
 
 float pulse_sasrec_effective_dropout(const pulse_sasrec_params *p) {
     if (p->dropout >= 0) return p->dropout;
-    return p->loss == PULSE_SASREC_BCE ? 0.5f : 0.2f;
+    return p->loss == PULSE_SASREC_BCE ? 0.3f
+                                       : 0.2f; /* BCE: 0.3 chosen on Beauty valid NDCG@10 over 0.2/0.5 */
 }
 
 int pulse_sasrec_effective_patience(const pulse_sasrec_params *p) {

@@ -40,7 +40,7 @@ static int cmd_sasrec_train(int argc, char **argv) {
         {"--dim", CLI_INT, &p.dim, "hidden size (default 64)"},
         {"--blocks", CLI_INT, &p.blocks, "self-attention blocks (default 2)"},
         {"--heads", CLI_INT, &p.heads, "attention heads (default 1)"},
-        {"--dropout", CLI_FLOAT, &p.dropout, "dropout (default 0.2 for ce, 0.5 for bce)"},
+        {"--dropout", CLI_FLOAT, &p.dropout, "dropout (default 0.2 for ce, 0.3 for bce)"},
         {"--maxlen", CLI_INT, &p.maxlen, "maximum sequence length (default 50)"},
         {"--batch", CLI_INT, &p.batch, "batch size (default 128)"},
         {"--lr", CLI_FLOAT, &p.lr, "Adam learning rate (default 0.001)"},
