@@ -25,13 +25,19 @@ static double loss_of(pulse_encoder *e, const float *R, int B) {
     return s;
 }
 
-static void fd_check(const char *dir, const char *what, int pooling, int normalize, int proj) {
+/* the tiny checkpoint loaded for training checks: max 16 tokens, the given pooling / normalisation */
+static pulse_encoder *load_small(const char *dir, int pooling, int normalize) {
     pulse_encoder_params p = pulse_encoder_default_params();
     p.pooling = pooling;
     p.normalize = normalize;
     p.max_len = 16;
     pulse_encoder *e = NULL;
     CHECK_OK(pulse_encoder_load(&e, dir, &p));
+    return e;
+}
+
+static void fd_check(const char *dir, const char *what, int pooling, int normalize, int proj) {
+    pulse_encoder *e = load_small(dir, pooling, normalize);
     if (!e) return;
     pulse_encoder_train_params tp = pulse_encoder_train_default_params();
     tp.dropout = 0.0f;
@@ -99,11 +105,7 @@ static void fd_check(const char *dir, const char *what, int pooling, int normali
 /* bf16 products (training precision) against fp32: the same loss and gradients up to bf16 input rounding
  * (the finite-difference checks above stay on fp32) */
 static void bf16_vs_fp32(const char *dir) {
-    pulse_encoder_params p = pulse_encoder_default_params();
-    p.pooling = PULSE_POOL_MEAN;
-    p.max_len = 16;
-    pulse_encoder *e = NULL;
-    CHECK_OK(pulse_encoder_load(&e, dir, &p));
+    pulse_encoder *e = load_small(dir, PULSE_POOL_MEAN, 1);
     if (!e) return;
     pulse_encoder_train_params tp = pulse_encoder_train_default_params();
     tp.dropout = 0.0f;
@@ -141,11 +143,7 @@ static void bf16_vs_fp32(const char *dir) {
 }
 
 static void training_checks(const char *dir, const char *tmp) {
-    pulse_encoder_params p = pulse_encoder_default_params();
-    p.pooling = PULSE_POOL_MEAN;
-    p.max_len = 16;
-    pulse_encoder *e = NULL;
-    CHECK_OK(pulse_encoder_load(&e, dir, &p));
+    pulse_encoder *e = load_small(dir, PULSE_POOL_MEAN, 1);
     if (!e) return;
     pulse_encoder_train_params tp = pulse_encoder_train_default_params();
     tp.max_batch = 3;
