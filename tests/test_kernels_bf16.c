@@ -3,7 +3,8 @@
  * edge sizes (M, N not multiples of the 8 x 48 tile, odd K, K across several 256 blocks), alpha/beta, and
  * beta == 0 over a NaN-filled C; the bf16 linear layer against naive double loops on bf16-rounded inputs;
  * the fused forwards (bias + GELU, bias + residual, column-split outputs) against the plain ones; the
- * rounding itself (ties to even, NaN). */
+ * rounding itself (ties to even, NaN); the bf16 attention against its scalar reference and the fp32 kernel.
+ */
 #include "test.h"
 #include "kernels_util.h"
 #include "pulse/kernels_bf16.h"
@@ -145,6 +146,50 @@ static void test_fused(int N, int C, int OC, int nout) {
     free(inp), free(w), free(b), free(res), free(ref), free(refg), free(out), free(g);
 }
 
+/* bf16 attention against its scalar reference (probabilities to fp32 level; out to the bf16 level of a
+ * probability whose rounding may flip on a last-bit difference) and against the fp32 kernel (bf16 level) */
+static void test_attention(int B, int T, int C, int NH, int causal, int masked) {
+    const size_t n = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    float *q = ku_alloc(n), *k = ku_alloc(n), *v = ku_alloc(n), *o = ku_alloc(n), *ro = ku_alloc(n);
+    float *fo = ku_alloc(n), *a = ku_alloc(na), *ra = ku_alloc(na), *fa = ku_alloc(na);
+    uint8_t *km = malloc((size_t)B * T);
+    ku_fill(q, n, -2, 2);
+    ku_fill(k, n, -2, 2);
+    ku_fill(v, n, -1, 1);
+    for (int b = 0; b < B; b++) /* sequence b: its first T - 3b keys visible; the last sequence none */
+        for (int t = 0; t < T; t++) km[b * T + t] = b == B - 1 && B > 1 ? 0 : t < T - 3 * b;
+    for (size_t i = 0; i < n; i++) o[i] = NAN; /* every output element is written */
+    const uint8_t *m = masked ? km : NULL;
+    pulse_attention_forward_bf16(o, a, q, k, v, m, B, T, C, NH, causal);
+    pulse_attention_forward_bf16_ref(ro, ra, q, k, v, m, B, T, C, NH, causal);
+    pulse_attention_forward(fo, fa, q, k, v, m, B, T, C, NH, causal);
+    float *o2 = ku_alloc(n); /* without the probabilities (inference): the same out */
+    pulse_attention_forward_bf16(o2, NULL, q, k, v, m, B, T, C, NH, causal);
+    double e2 = 0;
+    for (size_t i = 0; i < n; i++) e2 = isnan(o2[i]) ? INFINITY : fmax(e2, fabs((double)o2[i] - o[i]));
+    CHECK_MSG(e2 <= 1e-6, "attention bf16 without att: differs by %.3g", e2);
+    free(o2);
+    double ea = 0, eo = 0, mo = 0, ef = 0;
+    for (size_t i = 0; i < na; i++) ea = fmax(ea, fabs((double)a[i] - ra[i]));
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)o[i] - ro[i]);
+        eo = isnan(o[i]) ? INFINITY : fmax(eo, d);
+        mo += d / (double)n;
+        ef = fmax(ef, fabs((double)o[i] - fo[i]));
+    }
+    const int bf = pulse_bf16_supported();
+    /* without the kernel the fp32 fallback runs: it equals pulse_attention_forward and differs from the
+     * reference by the input rounding */
+    CHECK_MSG(
+        ea < (bf ? 2e-6 : 2e-2) && eo < (bf ? 1e-3 : 3e-2) && mo < (bf ? 1e-6 : 5e-3) &&
+            ef < (bf ? 3e-2 : 1e-6),
+        "attention bf16 B=%d T=%d C=%d NH=%d causal=%d mask=%d: att %.3g out max %.3g mean %.3g vs fp32 %.3g",
+        B, T, C, NH, causal, masked, ea, eo, mo, ef);
+    printf("attention B=%d T=%d C=%d NH=%d: att %.3g out max %.3g mean %.3g vs fp32 %.3g\n", B, T, C, NH, ea,
+           eo, mo, ef);
+    free(q), free(k), free(v), free(o), free(ro), free(fo), free(a), free(ra), free(fa), free(km);
+}
+
 int main(void) {
     pulse_rng_seed(&ku_rng, 7);
     printf("bf16 kernel: %s\n", pulse_bf16_supported() ? "AVX512-BF16" : "fp32 fallback");
@@ -166,5 +211,10 @@ int main(void) {
     test_fused(70, 40, 144, 3); /* split along 48-column panels */
     test_fused(9, 16, 30, 3);   /* 10-column outputs: one product per output */
     test_fused(130, 600, 96, 2);
+    test_attention(3, 64, 384, 12, 0, 1); /* MiniLM's heads (hs 32) with padding and a fully masked row */
+    test_attention(2, 13, 48, 2, 0, 0);   /* hs 24: not a multiple of 16; odd T */
+    test_attention(2, 100, 160, 2, 1, 1); /* hs 80 (two column chunks), T over two 48-column chunks, causal */
+    test_attention(4, 33, 256, 4, 0, 1);  /* hs 64 */
+    test_attention(1, 1, 32, 1, 0, 0);
     return test_summary();
 }

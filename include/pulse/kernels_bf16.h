@@ -7,6 +7,7 @@
 #define PULSE_KERNELS_BF16_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,16 @@ void pulse_matmul_backward_gelu_bf16(float *dh, const float *dout, const float *
                                      int C, int OC);
 void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int N, int C, int OC);
+
+/* Multi-head attention (pulse_attention_forward's shapes, masks and probabilities att (B, NH, T, T), kept in
+ * fp32) with both products in bf16: scores from bf16 q and k with fp32 sums, the fp32 softmax, then out from
+ * the probabilities and v rounded to bf16 (fp32 sums). att may be NULL when the probabilities are not wanted
+ * (inference: no (B, NH, T, T) write). Falls back to pulse_attention_forward (fp32). */
+void pulse_attention_forward_bf16(float *out, float *att, const float *q, const float *k, const float *v,
+                                  const uint8_t *key_mask, int B, int T, int C, int NH, int causal);
+/* Scalar reference of the same (double sums, libm exp) for the tests. */
+void pulse_attention_forward_bf16_ref(float *out, float *att, const float *q, const float *k, const float *v,
+                                      const uint8_t *key_mask, int B, int T, int C, int NH, int causal);
 
 #ifdef __cplusplus
 }

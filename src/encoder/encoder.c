@@ -621,10 +621,11 @@ static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const 
     }
 }
 
-/* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off). */
+/* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off).
+ * bf16: the linear layers in bf16; att_bf16 (inference): the attention products too. */
 static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x,
-                          float *o_scratch, float *qkv, const uint8_t *kmask, int B, int T, float p,
-                          int bf16) {
+                          float *o_scratch, float *qkv, const uint8_t *kmask, int B, int T, float p, int bf16,
+                          int att_bf16) {
     const int C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C;
     /* qkv (N, 3C) = x @ [Wq; Wk; Wv]^T + [bq; bk; bv], split into q, k, v (N, C) (bf16: by the product's
@@ -642,7 +643,10 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
             memcpy(a->v + (size_t)n * C, r + 2 * C, sizeof(float) * (size_t)C);
         }
     }
-    pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
+    if (att_bf16) /* inference: the probabilities are not kept */
+        pulse_attention_forward_bf16(a->atty, NULL, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
+    else
+        pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
     if (p > 0.0f) {
         mm_forward(bf16, o_scratch, a->atty, w->ow, w->ob, N, C, C);
         pulse_dropout_forward(a->res1, a->mo, o_scratch, NC, p, &e->rng);
@@ -749,9 +753,9 @@ static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *l
     pulse_layernorm_forward(e->s_x, e->s_mean, e->s_rstd, e->s_t, e->elnw, e->elnb, N, C, e->eps);
     layer_a a = {e->s_q, e->s_k, e->s_v, e->s_att, e->s_y,    e->s_t,    e->s_x1, e->s_mean, e->s_rstd,
                  e->s_h, e->s_h, e->s_t, e->s_x,   e->s_mean, e->s_rstd, NULL,    NULL};
+    const int bf16 = e->p.precision == PULSE_PREC_BF16;
     for (int l = 0; l < e->L; l++)
-        layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f,
-                      e->p.precision == PULSE_PREC_BF16);
+        layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f, bf16, bf16);
     pool_head(e, e->s_x, lens, B, T, e->s_pool, e->s_proj, e->s_norm, out);
     return PULSE_OK;
 }
@@ -1063,7 +1067,7 @@ pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, c
     const float *x = e->a_x0;
     for (int l = 0; l < e->L; l++) {
         layer_forward(e, &e->lw[l], &e->la[l], x, e->a_o, e->a_qkv, e->a_kmask, B, T, p,
-                      e->tp.precision == PULSE_PREC_BF16);
+                      e->tp.precision == PULSE_PREC_BF16, 0);
         x = e->la[l].x2;
     }
     pool_head(e, x, e->a_lens, B, T, e->a_pool, e->a_proj, e->a_norm, e->a_out);

@@ -266,6 +266,157 @@ static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, co
     }
 }
 
+/* ---- attention (one (batch, head) pair per call) ----
+ * Small products on packed pair words: c (mr <= 8 rows, nc <= 16 nv columns, ldc) = alpha * sum_p a[r lda +
+ * p] (x) b[p ldb + ..]; a holds 8 rows of pair words (rows past mr zero), b pair words 16 nv columns wide. */
+static inline __attribute__((always_inline)) void att_tile(const int nv, int np, const uint32_t *a, int lda,
+                                                           const uint32_t *b, int ldb, float *c, int ldc,
+                                                           int mr, int nc, float alpha) {
+    __m512 acc[8][3];
+    for (int r = 0; r < 8; r++)
+        for (int q = 0; q < nv; q++) acc[r][q] = _mm512_setzero_ps();
+    for (int p = 0; p < np; p++) {
+        __m512bh bv[3];
+        for (int q = 0; q < nv; q++) bv[q] = (__m512bh)_mm512_loadu_si512(b + 16 * q);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r * lda + p]);
+            for (int q = 0; q < nv; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], ar, bv[q]);
+        }
+        b += ldb;
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < nv; q++) {
+            const int cnt = nc - 16 * q;
+            if (cnt <= 0) break;
+            const __mmask16 k = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
+            _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16 * q, k, _mm512_mul_ps(acc[r][q], va));
+        }
+}
+
+static void att_tile_any(int nv, int np, const uint32_t *a, int lda, const uint32_t *b, int ldb, float *c,
+                         int ldc, int mr, int nc, float alpha) {
+    if (nv >= 3)
+        att_tile(3, np, a, lda, b, ldb, c, ldc, mr, nc, alpha);
+    else if (nv == 2)
+        att_tile(2, np, a, lda, b, ldb, c, ldc, mr, nc, alpha);
+    else
+        att_tile(1, np, a, lda, b, ldb, c, ldc, mr, nc, alpha);
+}
+
+/* exp of 16 lanes: pk_expf's range reduction and polynomial (x < -87, -inf included, gives 0) */
+static inline __m512 exp16(__m512 x0) {
+    const __m512 x = _mm512_max_ps(_mm512_min_ps(x0, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f));
+    const __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
+    const __m512i e = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000)),
+                         _mm512_set1_epi32(127)),
+        23);
+    const __mmask16 under = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
+    return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(e));
+}
+
+/* row (T) of scores -> probabilities in place: keys j < jend with km[j] != 0 (km NULL = all) visible, the
+ * rest 0; no visible key: all 0 */
+static void softmax_row(float *row, const uint8_t *km, int T, int jend) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 vmax = ninf;
+    for (int j = 0; j < jend; j += 16) {
+        __mmask16 k = jend - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (jend - j)) - 1u);
+        if (km) k &= _mm_test_epi8_mask(_mm_maskz_loadu_epi8(k, km + j), _mm_set1_epi8(-1));
+        vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(ninf, k, row + j));
+    }
+    const float maxv = _mm512_reduce_max_ps(vmax);
+    if (maxv == -INFINITY) {
+        memset(row, 0, sizeof(float) * (size_t)T);
+        return;
+    }
+    const __m512 vm = _mm512_set1_ps(maxv);
+    __m512 vsum = _mm512_setzero_ps();
+    for (int j = 0; j < jend; j += 16) {
+        const __mmask16 kt = jend - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (jend - j)) - 1u);
+        __mmask16 k = kt;
+        if (km) k &= _mm_test_epi8_mask(_mm_maskz_loadu_epi8(kt, km + j), _mm_set1_epi8(-1));
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_mask_loadu_ps(ninf, k, row + j), vm));
+        vsum = _mm512_add_ps(vsum, e);
+        _mm512_mask_storeu_ps(row + j, kt, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (int j = 0; j < jend; j += 16) {
+        const __mmask16 kt = jend - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (jend - j)) - 1u);
+        _mm512_mask_storeu_ps(row + j, kt, _mm512_mul_ps(_mm512_maskz_loadu_ps(kt, row + j), inv));
+    }
+    for (int j = jend; j < T; j++) row[j] = 0.0f;
+}
+
+/* One sequence, every head: q, k, v, o (T, C) with NH heads of hs (even) columns; A (NH, T, T) gets the
+ * probabilities, or NULL. The sequence is converted once (whole rows, streaming): qw [T8][C/2] pair words of
+ * the rows (head h at word h hs/2), kw [C/2][Tv] the same transposed (head h's K^T at row h hs/2; Tv = T
+ * rounded up to 16, zero columns past T), vw [Tp][C + 16] pair words of row pairs (2jp, 2jp + 1); then per
+ * head and block of 8 query rows: scores (8, T) into A or sb [8][T], softmax, their pair words pb [8][Tp],
+ * and the block's output from pb and vw. */
+static void att_seq(float *o, float *A, const float *q, const float *k, const float *v, const uint8_t *km,
+                    int T, int C, int NH, int causal, float scale, uint32_t *w) {
+    const int hs = C / NH, hp = hs / 2, Cw = C / 2, T8 = (T + 7) / 8 * 8, Tv = (T + 15) / 16 * 16,
+              Tp = (T + 1) / 2, ldv = C + 16;
+    uint32_t *qw = w, *kw = qw + (size_t)T8 * Cw, *vw = kw + (size_t)Cw * Tv, *pb = vw + (size_t)Tp * ldv;
+    uint32_t *tmp = pb + 8 * (size_t)Tp;
+    float *sb = (float *)(tmp + Cw);
+    for (int i = 0; i < T8; i++) {
+        if (i < T)
+            pair_row(qw + (size_t)i * Cw, q + (size_t)i * C, C, Cw);
+        else
+            memset(qw + (size_t)i * Cw, 0, sizeof(uint32_t) * (size_t)Cw);
+    }
+    for (int j = 0; j < Tv; j++) {
+        if (j < T)
+            pair_row(tmp, k + (size_t)j * C, C, Cw);
+        else
+            memset(tmp, 0, sizeof(uint32_t) * (size_t)Cw);
+        for (int p = 0; p < Cw; p++) kw[(size_t)p * Tv + j] = tmp[p];
+    }
+    for (int jp = 0; jp < Tp; jp++) {
+        const float *r0 = v + (size_t)(2 * jp) * C, *r1 = r0 + C;
+        const int odd = 2 * jp + 1 >= T;
+        uint32_t *d = vw + (size_t)jp * ldv;
+        int c = 0;
+        for (; c + 16 <= C && !odd; c += 16) _mm512_storeu_si512(d + c, pair_rows16(r0 + c, r1 + c));
+        for (; c < ldv; c++) d[c] = c < C ? (bf16_bits(r0[c]) | (odd ? 0u : bf16_bits(r1[c]) << 16)) : 0u;
+    }
+    memset(pb, 0, sizeof(uint32_t) * 8 * (size_t)Tp);
+    for (int h = 0; h < NH; h++) {
+        const uint32_t *qh = qw + (size_t)h * hp, *kh = kw + (size_t)h * hp * Tv, *vh = vw + (size_t)h * hs;
+        float *Ah = A ? A + (size_t)h * T * T : NULL, *oh = o + (size_t)h * hs;
+        for (int i0 = 0; i0 < T; i0 += 8) {
+            const int mr = T - i0 < 8 ? T - i0 : 8;
+            float *Ab = Ah ? Ah + (size_t)i0 * T : sb;
+            for (int c0 = 0; c0 < T; c0 += 48)
+                att_tile_any((T - c0 + 15) / 16, hp, qh + (size_t)i0 * Cw, Cw, kh + c0, Tv, Ab + c0, T, mr,
+                             T - c0, scale);
+            for (int r = 0; r < mr; r++) {
+                float *arow = Ab + (size_t)r * T;
+                softmax_row(arow, km, T, causal ? i0 + r + 1 : T);
+                pair_row(pb + (size_t)r * Tp, arow, T, Tp);
+            }
+            for (int c0 = 0; c0 < hs; c0 += 48)
+                att_tile_any((hs - c0 + 15) / 16, Tp, pb, Tp, vh + c0, ldv, oh + (size_t)i0 * C + c0, C, mr,
+                             hs - c0, 1.0f);
+        }
+    }
+}
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
@@ -285,6 +436,26 @@ static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float 
         _Alignas(64) uint32_t Ap[MC * KCP];
 #pragma omp for schedule(dynamic, 1)
         for (int mb = 0; mb < NMB; mb++) gemm_mblock(mb, transA, M, N, K, alpha, A, lda, beta, o, Bp, Ap);
+    }
+}
+
+/* scratch words of att_seq per thread */
+static size_t att_words(int T, int C) {
+    const size_t Cw = (size_t)C / 2, T8 = (size_t)(T + 7) / 8 * 8, Tv = (size_t)(T + 15) / 16 * 16,
+                 Tp = (size_t)(T + 1) / 2;
+    return T8 * Cw + Cw * Tv + Tp * (size_t)(C + 16) + 8 * Tp + Cw + 8 * (size_t)T;
+}
+
+static void att_bf16_avx512(float *out, float *att, const float *q, const float *k, const float *v,
+                            const uint8_t *key_mask, int B, int T, int C, int NH, int causal, uint32_t *w,
+                            size_t words, int nth) {
+    const float scale = 1.0f / sqrtf((float)(C / NH));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int b = 0; b < B; b++) {
+        const size_t off = (size_t)b * T * C;
+        att_seq(out + off, att ? att + (size_t)b * NH * T * T : NULL, q + off, k + off, v + off,
+                key_mask ? key_mask + (size_t)b * T : NULL, T, C, NH, causal, scale,
+                w + (size_t)omp_get_thread_num() * words);
     }
 }
 #endif /* x86-64 */
@@ -441,4 +612,79 @@ void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const
     if (C > 0 && dinp) pulse_gemm_bf16(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
     if (C > 0 && dweight) pulse_gemm_bf16(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) pulse_matmul_backward(NULL, NULL, dbias, dout, inp, weight, N, C, OC);
+}
+
+/* ---- attention ---- */
+
+void pulse_attention_forward_bf16(float *out, float *att, const float *q, const float *k, const float *v,
+                                  const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
+    if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
+#ifdef PK_HAVE_BF16_KERNEL
+    if ((C / NH) % 2 == 0 && C % NH == 0 && pulse_bf16_supported()) {
+        int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+        if (nth > B) nth = B;
+        if ((double)B * T * T * C < PK_PAR_ATT) nth = 1;
+        const size_t words = (att_words(T, C) + 15) / 16 * 16; /* whole cache lines per thread */
+        uint32_t *w = aligned_alloc(64, words * sizeof(uint32_t) * (size_t)nth);
+        if (w) {
+            att_bf16_avx512(out, att, q, k, v, key_mask, B, T, C, NH, causal, w, words, nth);
+            free(w);
+            return;
+        }
+    }
+#endif
+    if (att) {
+        pulse_attention_forward(out, att, q, k, v, key_mask, B, T, C, NH, causal);
+        return;
+    }
+    /* no probabilities wanted: one sequence at a time through a (NH, T, T) buffer (NaN out if none) */
+    float *a1 = malloc(sizeof(float) * (size_t)NH * T * T);
+    for (int b = 0; b < B; b++) {
+        const size_t off = (size_t)b * T * C;
+        if (a1)
+            pulse_attention_forward(out + off, a1, q + off, k + off, v + off,
+                                    key_mask ? key_mask + (size_t)b * T : NULL, 1, T, C, NH, causal);
+        else
+            for (size_t i = 0; i < (size_t)T * C; i++) out[off + i] = NAN;
+    }
+    free(a1);
+}
+
+void pulse_attention_forward_bf16_ref(float *out, float *att, const float *q, const float *k, const float *v,
+                                      const uint8_t *key_mask, int B, int T, int C, int NH, int causal) {
+    const int hs = C / NH;
+    const double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const size_t off = (size_t)b * T * C + (size_t)h * hs;
+            float *A = att + ((size_t)b * NH + h) * T * T;
+            for (int i = 0; i < T; i++) {
+                float *arow = A + (size_t)i * T;
+                const int jend = causal ? i + 1 : T;
+                double maxv = -INFINITY;
+                for (int j = 0; j < jend; j++) {
+                    if (key_mask && !key_mask[(size_t)b * T + j]) continue;
+                    double s = 0.0;
+                    for (int d = 0; d < hs; d++)
+                        s += (double)pulse_bf16_round(q[off + (size_t)i * C + d]) *
+                             (double)pulse_bf16_round(k[off + (size_t)j * C + d]);
+                    arow[j] = (float)(s * scale);
+                    if (arow[j] > maxv) maxv = arow[j];
+                }
+                double sum = 0.0;
+                for (int j = 0; j < T; j++) {
+                    const int vis = j < jend && (!key_mask || key_mask[(size_t)b * T + j]);
+                    arow[j] = vis ? (float)exp(arow[j] - maxv) : 0.0f;
+                    sum += arow[j];
+                }
+                for (int j = 0; j < T; j++) arow[j] = sum > 0.0 ? (float)(arow[j] / sum) : 0.0f;
+                for (int d = 0; d < hs; d++) {
+                    double s = 0.0;
+                    for (int j = 0; j < T; j++)
+                        s += (double)pulse_bf16_round(arow[j]) *
+                             (double)pulse_bf16_round(v[off + (size_t)j * C + d]);
+                    out[off + (size_t)i * C + d] = (float)s;
+                }
+            }
+        }
 }
