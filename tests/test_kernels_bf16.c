@@ -99,7 +99,7 @@ static void test_linear(int N, int C, int OC) {
 }
 
 /* the fused forwards against the plain bf16 forward followed by the separate fp32 kernels */
-static void test_fused(int N, int C, int OC, int nout) {
+static void test_fused(int N, int C, int OC, int nout, int packed) {
     float *inp = ku_alloc((size_t)N * C), *w = ku_alloc((size_t)OC * C), *b = ku_alloc(OC);
     float *res = ku_alloc((size_t)N * OC), *ref = ku_alloc((size_t)N * OC), *refg = ku_alloc((size_t)N * OC);
     float *out = ku_alloc((size_t)N * OC), *g = ku_alloc((size_t)N * OC);
@@ -108,22 +108,32 @@ static void test_fused(int N, int C, int OC, int nout) {
     ku_fill(b, OC, -1, 1);
     ku_fill(res, (size_t)N * OC, -1, 1);
     const size_t n = (size_t)N * OC;
+    /* packed: the weight converted once (pulse_bf16_weight_pack); the results must not change */
+    pulse_bf16_weight *pw = packed ? pulse_bf16_weight_pack(w, OC, C) : NULL;
+    if (packed) CHECK(pulse_bf16_supported() ? pw != NULL : pw == NULL);
     pulse_matmul_forward_bf16(ref, inp, w, b, N, C, OC);
     pulse_gelu_forward(refg, ref, n);
     double e_h = 0, e_g = 0, e_g1 = 0, e_r = 0, e_s = 0;
-    pulse_matmul_forward_gelu_bf16(out, g, inp, w, b, N, C, OC);
+    pulse_matmul_forward_gelu_bf16(out, g, inp, w, b, N, C, OC, NULL);
     for (size_t i = 0; i < n; i++)
         e_h = fmax(e_h, fabs(out[i] - ref[i])), e_g = fmax(e_g, fabs(g[i] - refg[i]));
+    /* the epilogue's GELU of its own h against double erf: |error| <= 2e-6 max(1, |h|) */
+    double e_gd = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double h = out[i], gd = 0.5 * h * (1.0 + erf(h / sqrt(2.0)));
+        e_gd = fmax(e_gd, fabs(g[i] - gd) / fmax(1.0, fabs(h)));
+    }
+    CHECK_MSG(e_gd < 2e-6, "fused bf16 GELU vs double erf: %.3g", e_gd);
     memset(g, 0, n * sizeof(float));
-    pulse_matmul_forward_gelu_bf16(NULL, g, inp, w, b, N, C, OC);
+    pulse_matmul_forward_gelu_bf16(NULL, g, inp, w, b, N, C, OC, pw);
     for (size_t i = 0; i < n; i++) e_g1 = fmax(e_g1, fabs(g[i] - refg[i]));
-    pulse_matmul_forward_residual_bf16(out, inp, w, b, res, N, C, OC);
+    pulse_matmul_forward_residual_bf16(out, inp, w, b, res, N, C, OC, pw);
     for (size_t i = 0; i < n; i++) e_r = fmax(e_r, fabs(out[i] - (ref[i] + res[i])));
     /* split: output i holds columns [i OC / nout, (i + 1) OC / nout) */
     float *outs[4];
     const int seg = OC / nout;
     for (int i = 0; i < nout; i++) outs[i] = ku_alloc((size_t)N * seg);
-    pulse_matmul_forward_split_bf16(outs, nout, inp, w, b, N, C, OC);
+    pulse_matmul_forward_split_bf16(outs, nout, inp, w, b, N, C, OC, pw);
     for (int i = 0; i < nout; i++)
         for (int r = 0; r < N; r++)
             for (int c = 0; c < seg; c++)
@@ -143,6 +153,15 @@ static void test_fused(int N, int C, int OC, int nout) {
         "fused bf16 N=%d C=%d OC=%d: h %.3g gelu %.3g gelu-only %.3g residual %.3g split(%d) %.3g dgelu %.3g",
         N, C, OC, e_h, e_g, e_g1, e_r, nout, e_s, e_d);
     for (int i = 0; i < nout; i++) free(outs[i]);
+    if (pw) { /* a packed weight of another shape is not used: the call converts its weight */
+        pulse_bf16_weight *other = pulse_bf16_weight_pack(w, OC, C > 1 ? C - 1 : 1);
+        pulse_matmul_forward_residual_bf16(out, inp, w, b, res, N, C, OC, other);
+        double e_o = 0;
+        for (size_t i = 0; i < n; i++) e_o = fmax(e_o, fabs(out[i] - (ref[i] + res[i])));
+        CHECK_MSG(e_o < 1e-5, "packed weight of another shape: %.3g", e_o);
+        pulse_bf16_weight_free(other);
+    }
+    pulse_bf16_weight_free(pw);
     free(inp), free(w), free(b), free(res), free(ref), free(refg), free(out), free(g);
 }
 
@@ -208,9 +227,12 @@ int main(void) {
     test_linear(1, 5, 3);
     test_linear(37, 40, 50);
     test_linear(130, 64, 96);
-    test_fused(70, 40, 144, 3); /* split along 48-column panels */
-    test_fused(9, 16, 30, 3);   /* 10-column outputs: one product per output */
-    test_fused(130, 600, 96, 2);
+    for (int packed = 0; packed < 2; packed++) {
+        test_fused(70, 40, 144, 3, packed); /* split along 48-column panels */
+        test_fused(9, 16, 30, 3, packed);   /* 10-column outputs: one product per output */
+        test_fused(130, 600, 96, 2, packed);
+        test_fused(200, 1536, 384, 1, packed); /* the FFN's second product: K over several 512 blocks */
+    }
     test_attention(3, 64, 384, 12, 0, 1); /* MiniLM's heads (hs 32) with padding and a fully masked row */
     test_attention(2, 13, 48, 2, 0, 0);   /* hs 24: not a multiple of 16; odd T */
     test_attention(2, 100, 160, 2, 1, 1); /* hs 80 (two column chunks), T over two 48-column chunks, causal */

@@ -32,18 +32,28 @@ void pulse_gemm_bf16_ref(int transA, int transB, int M, int N, int K, float alph
  * dinp (N, C) += dout (N, OC) @ weight; dweight (OC, C) += dout^T @ inp; dbias (OC) += column sums (fp32). */
 void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias, int N,
                                int C, int OC);
-/* Fused forms of the forward (the epilogue of the product writes them, no extra pass over the output).
+/* A weight (OC, C) converted once into the kernel's packed bf16 panels, for products whose weights do not
+ * change between calls (inference): the fused forwards below take it as pw and skip converting the weight
+ * each call. NULL when the kernel is not used (no AVX512-BF16, PULSE_BF16=0) or out of memory; pw == NULL
+ * (or of another shape) makes a call convert the weight itself. The packed copy does not follow later changes
+ * of the weight: pack again (or pass NULL) after an update. */
+typedef struct pulse_bf16_weight pulse_bf16_weight;
+pulse_bf16_weight *pulse_bf16_weight_pack(const float *weight, int OC, int C);
+void pulse_bf16_weight_free(pulse_bf16_weight *w);
+
+/* Fused forms of the forward (the epilogue of the product writes them, no extra pass over the output); pw:
+ * the packed weight or NULL (above).
  * out (N, OC) = inp @ weight^T + bias + res (N, OC) (a residual connection; res must not alias out): */
 void pulse_matmul_forward_residual_bf16(float *out, const float *inp, const float *weight, const float *bias,
-                                        const float *res, int N, int C, int OC);
+                                        const float *res, int N, int C, int OC, const pulse_bf16_weight *pw);
 /* h (N, OC) = inp @ weight^T + bias and g (N, OC) = GELU(h) (exact erf form, as pulse_gelu_forward); h may
  * be NULL when only g is wanted: */
 void pulse_matmul_forward_gelu_bf16(float *h, float *g, const float *inp, const float *weight,
-                                    const float *bias, int N, int C, int OC);
+                                    const float *bias, int N, int C, int OC, const pulse_bf16_weight *pw);
 /* the output split by columns into nout row-major arrays outs[i] (N, OC / nout) (the fused QKV product
  * straight into q, k, v); OC / nout not a multiple of 48 runs one product per output. */
 void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *inp, const float *weight,
-                                     const float *bias, int N, int C, int OC);
+                                     const float *bias, int N, int C, int OC, const pulse_bf16_weight *pw);
 /* The input gradient through a GELU (the FFN's second product): dh (N, C) = (dout (N, OC) @ weight (OC, C)) *
  * GELU'(h) with h (N, C) the GELU's input; dh is SET (the weight gradients come from
  * pulse_matmul_backward_bf16 with dinp NULL). */

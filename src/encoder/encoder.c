@@ -59,6 +59,9 @@ struct pulse_encoder {
     int *s_pos;
     uint8_t *s_kmask;
     float *s_qkv; /* (rows, 3C) fused QKV product */
+    /* bf16 inference: each layer's weights packed once for the kernel (qkv, o, ffn1, ffn2 per layer; an entry
+     * may be NULL: that product converts its weight per call); dropped whenever the weights may change */
+    pulse_bf16_weight **pk;
 
     /* training */
     int training;
@@ -469,8 +472,31 @@ static void free_scratch(pulse_encoder *e) {
     e->s_cap_rows = e->s_cap_att = 0;
 }
 
+static void drop_packs(pulse_encoder *e) {
+    if (!e->pk) return;
+    for (int i = 0; i < 4 * e->L; i++) pulse_bf16_weight_free(e->pk[i]);
+    free(e->pk);
+    e->pk = NULL;
+}
+
+/* the packed weights of bf16 inference (nothing when the bf16 kernel is not used) */
+static void ensure_packs(pulse_encoder *e) {
+    if (e->pk || !pulse_bf16_supported()) return;
+    e->pk = calloc((size_t)4 * e->L, sizeof *e->pk);
+    if (!e->pk) return; /* the products convert their weights per call */
+    const int C = e->C, FF = e->FF;
+    for (int l = 0; l < e->L; l++) {
+        const layer_w *w = &e->lw[l];
+        e->pk[4 * l + 0] = pulse_bf16_weight_pack(w->qw, 3 * C, C);
+        e->pk[4 * l + 1] = pulse_bf16_weight_pack(w->ow, C, C);
+        e->pk[4 * l + 2] = pulse_bf16_weight_pack(w->f1w, FF, C);
+        e->pk[4 * l + 3] = pulse_bf16_weight_pack(w->f2w, C, FF);
+    }
+}
+
 void pulse_encoder_free(pulse_encoder *e) {
     if (!e) return;
+    drop_packs(e);
     pulse_encoder_train_end(e);
     free_scratch(e);
     pulse_wordpiece_free(&e->tok);
@@ -500,6 +526,7 @@ size_t pulse_encoder_n_params(const pulse_encoder *e) {
     return e->nw;
 }
 float *pulse_encoder_params_data(pulse_encoder *e) {
+    drop_packs(e); /* the caller may write the weights */
     return e->w;
 }
 float *pulse_encoder_grads_data(pulse_encoder *e) {
@@ -622,17 +649,18 @@ static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const 
 }
 
 /* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off).
- * bf16: the linear layers in bf16; att_bf16 (inference): the attention products too. */
+ * bf16: the linear layers in bf16; att_bf16 (inference): the attention products too; pk: the layer's 4
+ * packed weights (qkv, o, ffn1, ffn2) or NULL. */
 static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x,
                           float *o_scratch, float *qkv, const uint8_t *kmask, int B, int T, float p, int bf16,
-                          int att_bf16) {
+                          int att_bf16, pulse_bf16_weight *const *pk) {
     const int C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C;
     /* qkv (N, 3C) = x @ [Wq; Wk; Wv]^T + [bq; bk; bv], split into q, k, v (N, C) (bf16: by the product's
      * own stores) */
     if (bf16) {
         float *const qkv_out[3] = {a->q, a->k, a->v};
-        pulse_matmul_forward_split_bf16(qkv_out, 3, x, w->qw, w->qb, N, C, 3 * C);
+        pulse_matmul_forward_split_bf16(qkv_out, 3, x, w->qw, w->qb, N, C, 3 * C, pk ? pk[0] : NULL);
     } else {
         mm_forward(0, qkv, x, w->qw, w->qb, N, C, 3 * C);
 #pragma omp parallel for schedule(static) if (N > 256)
@@ -652,14 +680,15 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
         pulse_dropout_forward(a->res1, a->mo, o_scratch, NC, p, &e->rng);
         pulse_residual_forward(a->res1, a->res1, x, NC);
     } else if (bf16) { /* residual added by the product's stores */
-        pulse_matmul_forward_residual_bf16(a->res1, a->atty, w->ow, w->ob, x, N, C, C);
+        pulse_matmul_forward_residual_bf16(a->res1, a->atty, w->ow, w->ob, x, N, C, C, pk ? pk[1] : NULL);
     } else {
         mm_forward(0, a->res1, a->atty, w->ow, w->ob, N, C, C);
         pulse_residual_forward(a->res1, a->res1, x, NC);
     }
     pulse_layernorm_forward(a->x1, a->mean1, a->rstd1, a->res1, w->ln1w, w->ln1b, N, C, e->eps);
     if (bf16 && e->act == ACT_GELU) { /* GELU by the product's stores (h kept when it has its own buffer) */
-        pulse_matmul_forward_gelu_bf16(a->h != a->g ? a->h : NULL, a->g, a->x1, w->f1w, w->f1b, N, C, FF);
+        pulse_matmul_forward_gelu_bf16(a->h != a->g ? a->h : NULL, a->g, a->x1, w->f1w, w->f1b, N, C, FF,
+                                       pk ? pk[2] : NULL);
     } else {
         mm_forward(bf16, a->h, a->x1, w->f1w, w->f1b, N, C, FF);
         act_forward(e, a->g, a->h, (size_t)N * FF);
@@ -669,7 +698,7 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
         pulse_dropout_forward(a->res2, a->mf, o_scratch, NC, p, &e->rng);
         pulse_residual_forward(a->res2, a->res2, a->x1, NC);
     } else if (bf16) {
-        pulse_matmul_forward_residual_bf16(a->res2, a->g, w->f2w, w->f2b, a->x1, N, FF, C);
+        pulse_matmul_forward_residual_bf16(a->res2, a->g, w->f2w, w->f2b, a->x1, N, FF, C, pk ? pk[3] : NULL);
     } else {
         mm_forward(0, a->res2, a->g, w->f2w, w->f2b, N, FF, C);
         pulse_residual_forward(a->res2, a->res2, a->x1, NC);
@@ -754,8 +783,10 @@ static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *l
     layer_a a = {e->s_q, e->s_k, e->s_v, e->s_att, e->s_y,    e->s_t,    e->s_x1, e->s_mean, e->s_rstd,
                  e->s_h, e->s_h, e->s_t, e->s_x,   e->s_mean, e->s_rstd, NULL,    NULL};
     const int bf16 = e->p.precision == PULSE_PREC_BF16;
+    if (bf16) ensure_packs(e);
     for (int l = 0; l < e->L; l++)
-        layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f, bf16, bf16);
+        layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f, bf16, bf16,
+                      bf16 && e->pk ? e->pk + 4 * l : NULL);
     pool_head(e, e->s_x, lens, B, T, e->s_pool, e->s_proj, e->s_norm, out);
     return PULSE_OK;
 }
@@ -923,6 +954,7 @@ static pulse_status check_train_params(const pulse_encoder *e, const pulse_encod
 static pulse_status add_proj_head(pulse_encoder *e, int D, uint64_t seed) {
     e->proj_dim = D;
     size_t n = layout(e, NULL, &e->wte, &e->wpe, &e->wtt, &e->elnw, &e->elnb, e->lw, &e->pw, &e->pb);
+    drop_packs(e);
     float *w = realloc(e->w, sizeof(float) * n);
     if (!w) {
         e->proj_dim = 0;
@@ -1067,7 +1099,7 @@ pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, c
     const float *x = e->a_x0;
     for (int l = 0; l < e->L; l++) {
         layer_forward(e, &e->lw[l], &e->la[l], x, e->a_o, e->a_qkv, e->a_kmask, B, T, p,
-                      e->tp.precision == PULSE_PREC_BF16, 0);
+                      e->tp.precision == PULSE_PREC_BF16, 0, NULL);
         x = e->la[l].x2;
     }
     pool_head(e, x, e->a_lens, B, T, e->a_pool, e->a_proj, e->a_norm, e->a_out);
@@ -1224,6 +1256,7 @@ pulse_status pulse_encoder_step(pulse_encoder *e, float lr, double *grad_norm) {
     if (e->tp.grad_clip > 0.0f && gn > e->tp.grad_clip)
         pulse_scale(e->g + off, n, (float)(e->tp.grad_clip / gn));
     e->step++;
+    drop_packs(e); /* the weights change: bf16 inference packs them again */
     pulse_adamw_update(e->w + off, e->g + off, e->m + off, e->v + off, n, lr, e->tp.beta1, e->tp.beta2,
                        e->tp.eps, e->tp.weight_decay, e->step);
     return PULSE_OK;

@@ -167,12 +167,32 @@ typedef struct {
         *dgelu; /* (M, N) with ldc: the result is multiplied by GELU'(dgelu) (last block); NULL = none */
 } out_desc;
 
+/* GELU(x) = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), erf by a rational minimax form on [-4, 4] (Eigen's
+ * float erf: x P(x^2) / Q(x^2), clamped; max |error| 4e-7 against double erf, the same order as pk_erff's
+ * 2e-7 and far below the bf16 rounding of the next product's input) with one reciprocal refined by Newton:
+ * about 20 vector operations instead of pk_erff's two branches */
 static inline __m512 gelu16(__m512 x) {
-    _Alignas(64) float t[16];
-    _mm512_store_ps(t, x);
-#pragma omp simd
-    for (int j = 0; j < 16; j++) t[j] = 0.5f * t[j] * (1.0f + pk_erff(t[j] * 0.70710678118654752440f));
-    return _mm512_load_ps(t);
+    __m512 u = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752440f));
+    u = _mm512_max_ps(_mm512_min_ps(u, _mm512_set1_ps(4.0f)), _mm512_set1_ps(-4.0f));
+    const __m512 u2 = _mm512_mul_ps(u, u);
+    __m512 p =
+        _mm512_fmadd_ps(u2, _mm512_set1_ps(-2.72614225801306e-10f), _mm512_set1_ps(2.77068142495902e-08f));
+    p = _mm512_fmadd_ps(u2, p, _mm512_set1_ps(-2.10102402082508e-06f));
+    p = _mm512_fmadd_ps(u2, p, _mm512_set1_ps(-5.69250639462346e-05f));
+    p = _mm512_fmadd_ps(u2, p, _mm512_set1_ps(-7.34990630326855e-04f));
+    p = _mm512_fmadd_ps(u2, p, _mm512_set1_ps(-2.95459980854025e-03f));
+    p = _mm512_fmadd_ps(u2, p, _mm512_set1_ps(-1.60960333262415e-02f));
+    p = _mm512_mul_ps(u, p);
+    __m512 q =
+        _mm512_fmadd_ps(u2, _mm512_set1_ps(-1.45660718464996e-05f), _mm512_set1_ps(-2.13374055278905e-04f));
+    q = _mm512_fmadd_ps(u2, q, _mm512_set1_ps(-1.68282697438203e-03f));
+    q = _mm512_fmadd_ps(u2, q, _mm512_set1_ps(-7.37332916720468e-03f));
+    q = _mm512_fmadd_ps(u2, q, _mm512_set1_ps(-1.42647390514189e-02f));
+    __m512 rq = _mm512_rcp14_ps(q); /* q in [-0.03, -0.014]: relative error 2^-14, then 2^-28 */
+    rq = _mm512_mul_ps(rq, _mm512_fnmadd_ps(q, rq, _mm512_set1_ps(2.0f)));
+    const __m512 erf = _mm512_mul_ps(p, rq);
+    const __m512 hx = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
+    return _mm512_fmadd_ps(hx, erf, hx);
 }
 
 /* d GELU(x) / dx = Phi(x) + x phi(x), as pulse_gelu_backward */
@@ -204,9 +224,9 @@ static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)(arow ? a[r * KCP + p] : a[p * MR + r]));
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
-            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], ar, b2);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], b0, ar);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], b1, ar);
+            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], b2, ar);
         }
         b += NR;
     }
@@ -427,16 +447,26 @@ static void att_seq(float *o, float *A, const float *q, const float *k, const fl
  * parallel regions); it only calls the AVX-512 functions above. */
 static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                              int lda, const float *B, int ldb, float beta, const out_desc *o, uint32_t *Bp,
-                             int nth) {
+                             const uint32_t *Bpre, int nth) {
     const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR, NMB = (M + MC - 1) / MC;
+    const uint32_t *Bu = Bpre ? Bpre : Bp;
 #pragma omp parallel num_threads(nth)
     {
+        if (!Bpre) {
 #pragma omp for schedule(static)
-        for (int p = 0; p < NP; p++) pack_b_panel(Bp + (size_t)p * KP * NR, B, ldb, transB, K, N, p * NR);
+            for (int p = 0; p < NP; p++) pack_b_panel(Bp + (size_t)p * KP * NR, B, ldb, transB, K, N, p * NR);
+        }
         _Alignas(64) uint32_t Ap[MC * KCP];
 #pragma omp for schedule(dynamic, 1)
-        for (int mb = 0; mb < NMB; mb++) gemm_mblock(mb, transA, M, N, K, alpha, A, lda, beta, o, Bp, Ap);
+        for (int mb = 0; mb < NMB; mb++) gemm_mblock(mb, transA, M, N, K, alpha, A, lda, beta, o, Bu, Ap);
     }
+}
+
+/* every panel of op(B) (K, N) into Bp */
+static void pack_b_all(uint32_t *Bp, const float *B, int ldb, int transB, int K, int N, int nth) {
+    const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR;
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int p = 0; p < NP; p++) pack_b_panel(Bp + (size_t)p * KP * NR, B, ldb, transB, K, N, p * NR);
 }
 
 /* scratch words of att_seq per thread */
@@ -480,10 +510,20 @@ int pulse_bf16_supported(void) {
 }
 
 /* The packed copy of B: one grow-only buffer reused by whichever call takes it (a call that finds it in use
- * allocates its own), so the per-call mmap and page faults of a fresh multi-MB buffer disappear. */
+ * allocates its own), so the per-call mmap and page faults of a fresh multi-MB buffer disappear. Freed when
+ * the program (or the library, if loaded dynamically) is unloaded. */
 static uint32_t *g_bp;
 static size_t g_bp_words;
 static int g_bp_busy;
+
+__attribute__((destructor)) static void bp_release(void) {
+    if (!__atomic_exchange_n(&g_bp_busy, 1, __ATOMIC_ACQUIRE)) {
+        free(g_bp);
+        g_bp = NULL;
+        g_bp_words = 0;
+        __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
+    }
+}
 
 static uint32_t *bp_take(size_t words, int *owned) {
     *owned = 0;
@@ -506,20 +546,60 @@ static void bp_give(uint32_t *bp, int owned) {
         __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
 }
 
-/* C = alpha op(A) op(B) + beta C into o (see out_desc); 1 when the bf16 kernel ran, 0 = not run (no
- * AVX512-BF16, or out of memory): the caller falls back to fp32 */
+/* a weight (OC, C) as op(B) = weight^T (C, OC) in the kernel's panels */
+struct pulse_bf16_weight {
+    uint32_t *bp;
+    int OC, C;
+};
+
+static size_t packed_words(int K, int N) {
+    return (size_t)((K + 1) / 2) * (size_t)((N + 47) / 48) * 48;
+}
+
+pulse_bf16_weight *pulse_bf16_weight_pack(const float *weight, int OC, int C) {
+#ifdef PK_HAVE_BF16_KERNEL
+    if (!weight || OC <= 0 || C <= 0 || !pulse_bf16_supported()) return NULL;
+    pulse_bf16_weight *w = malloc(sizeof *w);
+    const size_t words = packed_words(C, OC);
+    uint32_t *bp = w ? aligned_alloc(64, (words * sizeof(uint32_t) + 63) / 64 * 64) : NULL;
+    if (!bp) {
+        free(w);
+        return NULL;
+    }
+    pack_b_all(bp, weight, C, 1, C, OC, omp_in_parallel() ? 1 : omp_get_max_threads());
+    w->bp = bp;
+    w->OC = OC;
+    w->C = C;
+    return w;
+#else
+    (void)weight, (void)OC, (void)C;
+    return NULL;
+#endif
+}
+
+void pulse_bf16_weight_free(pulse_bf16_weight *w) {
+    if (!w) return;
+    free(w->bp);
+    free(w);
+}
+
+/* C = alpha op(A) op(B) + beta C into o (see out_desc); pw, when it is op(B) (B = a weight (N, K) used
+ * transposed), replaces the conversion of B; 1 when the bf16 kernel ran, 0 = not run (no AVX512-BF16, or out
+ * of memory): the caller falls back to fp32 */
 static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                         const float *B, int ldb, float beta, const out_desc *o) {
+                         const float *B, int ldb, float beta, const out_desc *o,
+                         const pulse_bf16_weight *pw) {
 #ifdef PK_HAVE_BF16_KERNEL
     if (K > 0 && pulse_bf16_supported()) {
-        const size_t words = (size_t)((K + 1) / 2) * (size_t)((N + 47) / 48) * 48;
-        int owned;
-        uint32_t *Bp = bp_take(words, &owned);
-        if (Bp) {
+        const int pre = pw && transB && pw->OC == N && pw->C == K;
+        int owned = 0;
+        uint32_t *Bp = pre ? NULL : bp_take(packed_words(K, N), &owned);
+        if (Bp || pre) {
             int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
             double work = 2.0 * M * N * (double)K;
             if (work < 2.0e6 * nth) nth = (int)(work / 2.0e6) > 1 ? (int)(work / 2.0e6) : 1;
-            gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, o, Bp, nth);
+            gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, o, Bp, pre ? pw->bp : NULL,
+                             nth);
             bp_give(Bp, owned);
             return 1;
         }
@@ -527,7 +607,7 @@ static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alph
 #else
     (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B,
         (void)ldb;
-    (void)beta, (void)o;
+    (void)beta, (void)o, (void)pw;
 #endif
     return 0;
 }
@@ -536,7 +616,7 @@ void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, c
                      const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     const out_desc o = {C, ldc, NULL, 0, NULL, NULL, NULL, NULL};
-    if (!gemm_bf16_out(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, &o))
+    if (!gemm_bf16_out(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, &o, NULL))
         pk_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -551,36 +631,36 @@ void pulse_matmul_forward_bf16(float *out, const float *inp, const float *weight
     }
     /* the bias is added in the kernel's store (no pass over out before the product) */
     const out_desc o = {out, OC, NULL, 0, bias, NULL, NULL, NULL};
-    if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
+    if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o, NULL)) return;
     pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
 }
 
 void pulse_matmul_forward_residual_bf16(float *out, const float *inp, const float *weight, const float *bias,
-                                        const float *res, int N, int C, int OC) {
+                                        const float *res, int N, int C, int OC, const pulse_bf16_weight *pw) {
     if (N <= 0 || OC <= 0) return;
     const out_desc o = {out, OC, NULL, 0, bias, NULL, res, NULL};
-    if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
+    if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o, pw)) return;
     pulse_matmul_forward(out, inp, weight, bias, N, C, OC);
     pulse_residual_forward(out, out, res, (size_t)N * OC);
 }
 
 void pulse_matmul_forward_gelu_bf16(float *h, float *g, const float *inp, const float *weight,
-                                    const float *bias, int N, int C, int OC) {
+                                    const float *bias, int N, int C, int OC, const pulse_bf16_weight *pw) {
     if (N <= 0 || OC <= 0) return;
     float *gs[1] = {g};
     const out_desc o = {h ? h : g, OC, NULL, 0, bias, gs, NULL, NULL}; /* c == g: only GELU stored */
-    if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
+    if (C > 0 && gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o, pw)) return;
     pulse_matmul_forward(h ? h : g, inp, weight, bias, N, C, OC);
     pulse_gelu_forward(g, h ? h : g, (size_t)N * OC);
 }
 
 void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *inp, const float *weight,
-                                     const float *bias, int N, int C, int OC) {
+                                     const float *bias, int N, int C, int OC, const pulse_bf16_weight *pw) {
     if (N <= 0 || OC <= 0 || nout < 1) return;
     const int seg = OC / nout;
     if (C > 0 && seg * nout == OC && seg % 48 == 0) {
         const out_desc o = {NULL, 0, outs, seg, bias, NULL, NULL, NULL};
-        if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o)) return;
+        if (gemm_bf16_out(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, &o, pw)) return;
     }
     /* fallback: each output its own product (rows [i seg, (i + 1) seg) of weight) */
     for (int i = 0; i < nout; i++) {
@@ -594,7 +674,7 @@ void pulse_matmul_backward_gelu_bf16(float *dh, const float *dout, const float *
                                      int C, int OC) {
     if (N <= 0 || C <= 0) return;
     const out_desc o = {dh, C, NULL, 0, NULL, NULL, NULL, h};
-    if (OC > 0 && gemm_bf16_out(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, &o)) return;
+    if (OC > 0 && gemm_bf16_out(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, &o, NULL)) return;
     pk_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dh, C);
     const long n = (long)N * C;
 #pragma omp parallel for simd schedule(static) if (n > PK_PAR_ELEMS)
