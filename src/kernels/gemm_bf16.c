@@ -388,12 +388,11 @@ static void softmax_row(float *row, const uint8_t *km, int T, int jend) {
  * head and block of 8 query rows: scores (8, T) into A or sb [8][T], softmax, their pair words pb [8][Tp],
  * and the block's output from pb and vw. */
 static void att_seq(float *o, float *A, const float *q, const float *k, const float *v, const uint8_t *km,
-                    int T, int C, int NH, int causal, float scale, uint32_t *w) {
+                    int T, int C, int NH, int causal, float scale, uint32_t *w, float *sb) {
     const int hs = C / NH, hp = hs / 2, Cw = C / 2, T8 = (T + 7) / 8 * 8, Tv = (T + 15) / 16 * 16,
               Tp = (T + 1) / 2, ldv = C + 16;
     uint32_t *qw = w, *kw = qw + (size_t)T8 * Cw, *vw = kw + (size_t)Cw * Tv, *pb = vw + (size_t)Tp * ldv;
     uint32_t *tmp = pb + 8 * (size_t)Tp;
-    float *sb = (float *)(tmp + Cw);
     for (int i = 0; i < T8; i++) {
         if (i < T)
             pair_row(qw + (size_t)i * Cw, q + (size_t)i * C, C, Cw);
@@ -473,19 +472,19 @@ static void pack_b_all(uint32_t *Bp, const float *B, int ldb, int transB, int K,
 static size_t att_words(int T, int C) {
     const size_t Cw = (size_t)C / 2, T8 = (size_t)(T + 7) / 8 * 8, Tv = (size_t)(T + 15) / 16 * 16,
                  Tp = (size_t)(T + 1) / 2;
-    return T8 * Cw + Cw * Tv + Tp * (size_t)(C + 16) + 8 * Tp + Cw + 8 * (size_t)T;
+    return T8 * Cw + Cw * Tv + Tp * (size_t)(C + 16) + 8 * Tp + Cw;
 }
 
 static void att_bf16_avx512(float *out, float *att, const float *q, const float *k, const float *v,
                             const uint8_t *key_mask, int B, int T, int C, int NH, int causal, uint32_t *w,
-                            size_t words, int nth) {
+                            size_t words, float *sb, size_t floats, int nth) {
     const float scale = 1.0f / sqrtf((float)(C / NH));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int b = 0; b < B; b++) {
         const size_t off = (size_t)b * T * C;
         att_seq(out + off, att ? att + (size_t)b * NH * T * T : NULL, q + off, k + off, v + off,
                 key_mask ? key_mask + (size_t)b * T : NULL, T, C, NH, causal, scale,
-                w + (size_t)omp_get_thread_num() * words);
+                w + (size_t)omp_get_thread_num() * words, sb + (size_t)omp_get_thread_num() * floats);
     }
 }
 #endif /* x86-64 */
@@ -704,13 +703,18 @@ void pulse_attention_forward_bf16(float *out, float *att, const float *q, const 
         int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
         if (nth > B) nth = B;
         if ((double)B * T * T * C < PK_PAR_ATT) nth = 1;
-        const size_t words = (att_words(T, C) + 15) / 16 * 16; /* whole cache lines per thread */
+        /* per thread, whole cache lines: the words of att_seq and a block of 8 score rows */
+        const size_t words = (att_words(T, C) + 15) / 16 * 16, floats = (8 * (size_t)T + 15) / 16 * 16;
         uint32_t *w = aligned_alloc(64, words * sizeof(uint32_t) * (size_t)nth);
-        if (w) {
-            att_bf16_avx512(out, att, q, k, v, key_mask, B, T, C, NH, causal, w, words, nth);
+        float *sb = aligned_alloc(64, floats * sizeof(float) * (size_t)nth);
+        if (w && sb) {
+            att_bf16_avx512(out, att, q, k, v, key_mask, B, T, C, NH, causal, w, words, sb, floats, nth);
             free(w);
+            free(sb);
             return;
         }
+        free(w);
+        free(sb);
     }
 #endif
     if (att) {
