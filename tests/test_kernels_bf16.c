@@ -165,6 +165,44 @@ static void test_fused(int N, int C, int OC, int nout, int packed) {
     free(inp), free(w), free(b), free(res), free(ref), free(refg), free(out), free(g);
 }
 
+/* the one-pass inference FFN against the two fused forwards (the same bf16 roundings; sums split differently
+ * over K): GELU(x W1^T + b1) W2^T + b2 (+ res) */
+static void test_ffn(int N, int C, int FF, int with_res) {
+    float *x = ku_alloc((size_t)N * C), *w1 = ku_alloc((size_t)FF * C), *b1 = ku_alloc(FF);
+    float *w2 = ku_alloc((size_t)C * FF), *b2 = ku_alloc(C), *res = ku_alloc((size_t)N * C);
+    float *h = ku_alloc((size_t)N * FF), *ref = ku_alloc((size_t)N * C), *out = ku_alloc((size_t)N * C);
+    float *h2 = ku_alloc((size_t)N * FF);
+    ku_fill(x, (size_t)N * C, -1, 1);
+    ku_fill(w1, (size_t)FF * C, -0.2f, 0.2f);
+    ku_fill(b1, FF, -1, 1);
+    ku_fill(w2, (size_t)C * FF, -0.2f, 0.2f);
+    ku_fill(b2, C, -1, 1);
+    ku_fill(res, (size_t)N * C, -1, 1);
+    pulse_bf16_weight *p1 = pulse_bf16_weight_pack(w1, FF, C), *p2 = pulse_bf16_weight_pack(w2, C, FF);
+    pulse_matmul_forward_gelu_bf16(NULL, h, x, w1, b1, N, C, FF, NULL);
+    if (with_res)
+        pulse_matmul_forward_residual_bf16(ref, h, w2, b2, res, N, FF, C, NULL);
+    else
+        pulse_matmul_forward_bf16(ref, h, w2, b2, N, FF, C);
+    for (size_t i = 0; i < (size_t)N * C; i++) out[i] = NAN;
+    pulse_ffn_forward_bf16(out, h2, x, w1, b1, w2, b2, with_res ? res : NULL, N, C, FF, p1, p2);
+    double e = 0, scale = 0;
+    for (size_t i = 0; i < (size_t)N * C; i++) {
+        e = isnan(out[i]) ? INFINITY : fmax(e, fabs((double)out[i] - ref[i]));
+        scale = fmax(scale, fabs(ref[i]));
+    }
+    CHECK_MSG(e <= 1e-5 * (scale + 1), "ffn bf16 N=%d C=%d FF=%d res=%d: max diff %.3g (scale %.3g)", N, C,
+              FF, with_res, e, scale);
+    /* without packed weights: the two-product path, same numbers */
+    pulse_ffn_forward_bf16(out, h2, x, w1, b1, w2, b2, with_res ? res : NULL, N, C, FF, NULL, NULL);
+    double e2 = 0;
+    for (size_t i = 0; i < (size_t)N * C; i++) e2 = fmax(e2, fabs((double)out[i] - ref[i]));
+    CHECK_MSG(e2 <= 1e-6 * (scale + 1), "ffn bf16 unpacked N=%d C=%d FF=%d: %.3g", N, C, FF, e2);
+    pulse_bf16_weight_free(p1);
+    pulse_bf16_weight_free(p2);
+    free(x), free(w1), free(b1), free(w2), free(b2), free(res), free(h), free(ref), free(out), free(h2);
+}
+
 /* bf16 attention against its scalar reference (probabilities to fp32 level; out to the bf16 level of a
  * probability whose rounding may flip on a last-bit difference) and against the fp32 kernel (bf16 level) */
 static void test_attention(int B, int T, int C, int NH, int causal, int masked) {
@@ -233,6 +271,10 @@ int main(void) {
         test_fused(130, 600, 96, 2, packed);
         test_fused(200, 1536, 384, 1, packed); /* the FFN's second product: K over several 512 blocks */
     }
+    test_ffn(200, 384, 1536, 1);          /* MiniLM's FFN; a last block of 8 rows */
+    test_ffn(70, 45, 96, 0);              /* odd C, no residual, a block of 6 rows */
+    test_ffn(9, 600, 96, 1);              /* C over one 512 block: the two-product path */
+    test_ffn(33, 64, 100, 1);             /* FF not a multiple of 48: the two-product path */
     test_attention(3, 64, 384, 12, 0, 1); /* MiniLM's heads (hs 32) with padding and a fully masked row */
     test_attention(2, 13, 48, 2, 0, 0);   /* hs 24: not a multiple of 16; odd T */
     test_attention(2, 100, 160, 2, 1, 1); /* hs 80 (two column chunks), T over two 48-column chunks, causal */

@@ -54,6 +54,14 @@ void pulse_matmul_forward_gelu_bf16(float *h, float *g, const float *inp, const 
  * straight into q, k, v); OC / nout not a multiple of 48 runs one product per output. */
 void pulse_matmul_forward_split_bf16(float *const *outs, int nout, const float *inp, const float *weight,
                                      const float *bias, int N, int C, int OC, const pulse_bf16_weight *pw);
+/* The transformer FFN of inference in one pass: out (N, C) = GELU(inp (N, C) @ w1 (FF, C)^T + b1) @ w2 (C,
+ * FF)^T + b2 + res (N, C) (res NULL: none; must not alias out). With the kernel, pw1 and pw2 given (packed
+ * w1, w2), C <= 512 and FF a multiple of 48, each block of 64 rows runs both products on one thread and its
+ * hidden rows stay in bf16 (the second product's input) in the thread's cache: hidden is not touched.
+ * Otherwise the two fused forwards above run through hidden (N, FF) scratch. */
+void pulse_ffn_forward_bf16(float *out, float *hidden, const float *inp, const float *w1, const float *b1,
+                            const float *w2, const float *b2, const float *res, int N, int C, int FF,
+                            const pulse_bf16_weight *pw1, const pulse_bf16_weight *pw2);
 /* The input gradient through a GELU (the FFN's second product): dh (N, C) = (dout (N, OC) @ weight (OC, C)) *
  * GELU'(h) with h (N, C) the GELU's input; dh is SET (the weight gradients come from
  * pulse_matmul_backward_bf16 with dinp NULL). */

@@ -649,8 +649,8 @@ static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const 
 }
 
 /* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off).
- * bf16: the linear layers in bf16; att_bf16 (inference): the attention products too; pk: the layer's 4
- * packed weights (qkv, o, ffn1, ffn2) or NULL. */
+ * bf16: the linear layers in bf16; att_bf16 (inference, bf16): the attention products too, and the FFN in one
+ * pass (a->h, a->g not kept); pk: the layer's 4 packed weights (qkv, o, ffn1, ffn2) or NULL. */
 static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x,
                           float *o_scratch, float *qkv, const uint8_t *kmask, int B, int T, float p, int bf16,
                           int att_bf16, pulse_bf16_weight *const *pk) {
@@ -686,6 +686,14 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
         pulse_residual_forward(a->res1, a->res1, x, NC);
     }
     pulse_layernorm_forward(a->x1, a->mean1, a->rstd1, a->res1, w->ln1w, w->ln1b, N, C, e->eps);
+    if (att_bf16 && e->act == ACT_GELU && p <= 0.0f) {
+        /* inference: the whole FFN per block of rows, its hidden activations kept in bf16 per thread (a->h
+         * only as the fallback's scratch) */
+        pulse_ffn_forward_bf16(a->res2, a->h, a->x1, w->f1w, w->f1b, w->f2w, w->f2b, a->x1, N, C, FF,
+                               pk ? pk[2] : NULL, pk ? pk[3] : NULL);
+        pulse_layernorm_forward(a->x2, a->mean2, a->rstd2, a->res2, w->ln2w, w->ln2b, N, C, e->eps);
+        return;
+    }
     if (bf16 && e->act == ACT_GELU) { /* GELU by the product's stores (h kept when it has its own buffer) */
         pulse_matmul_forward_gelu_bf16(a->h != a->g ? a->h : NULL, a->g, a->x1, w->f1w, w->f1b, N, C, FF,
                                        pk ? pk[2] : NULL);

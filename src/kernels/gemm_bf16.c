@@ -215,15 +215,24 @@ static inline __m512 dgelu16(__m512 x) {
 static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t *a, const uint32_t *b,
                                                           float *c, int ldc, int mr, int nr, float alpha,
                                                           float beta, const float *bias, const float *res,
-                                                          const float *dg, float *g, const int arow) {
+                                                          const float *dg, float *g, const int arow,
+                                                          const int astr, uint32_t *gw, const int ldw) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
+    /* the epilogue's operands, fetched while the products run (the residual and the destination rows are
+     * usually out of cache: without this their misses stall the stores) */
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < 3; q++) {
+            if (res) __builtin_prefetch(res + (size_t)r * ldc + 16 * q, 0, 3);
+            if (g) __builtin_prefetch(g + (size_t)r * ldc + 16 * q, 1, 3);
+            if (g != c && !gw) __builtin_prefetch(c + (size_t)r * ldc + 16 * q, 1, 3);
+        }
     for (int p = 0; p < np; p++) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16),
                        b2 = (__m512bh)_mm512_loadu_si512(b + 32);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
-            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)(arow ? a[r * KCP + p] : a[p * MR + r]));
+            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)(arow ? a[r * astr + p] : a[p * MR + r]));
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], b0, ar);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], b1, ar);
             acc[r][2] = _mm512_dpbf16_ps(acc[r][2], b2, ar);
@@ -231,6 +240,22 @@ static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t
         b += NR;
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    if (gw) { /* GELU(alpha acc + bias) as bf16 pair words: row r's columns 2w, 2w + 1 in gw[r ldw + w] (nr ==
+                 NR, beta 0) */
+        for (int r = 0; r < MR; r++) {
+            uint32_t *wr = gw + (size_t)r * ldw;
+            if (r >= mr) { /* rows past the block: zero (the next product reads whole micro-panels) */
+                memset(wr, 0, sizeof(uint32_t) * NR / 2);
+                continue;
+            }
+            __m512 v[3];
+            for (int q = 0; q < 3; q++)
+                v[q] = gelu16(_mm512_add_ps(_mm512_mul_ps(acc[r][q], va), _mm512_loadu_ps(bias + 16 * q)));
+            _mm512_storeu_si512(wr, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
+            _mm256_storeu_si256((__m256i *)(wr + 16), (__m256i)_mm512_cvtneps_pbh(v[2]));
+        }
+        return;
+    }
     for (int r = 0; r < mr; r++) {
         float *cr = c + (size_t)r * ldc;
         for (int q = 0; q < 3; q++) {
@@ -278,10 +303,37 @@ static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, co
                 float *gt = g ? g + off : NULL;
                 const float *dg = last && o->dgelu ? o->dgelu + off : NULL;
                 if (transA) /* [kp][r] micro-panel */
-                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0);
+                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0, KCP, NULL, 0);
                 else /* [r][kp] */
-                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1);
+                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1, KCP, NULL, 0);
             }
+        }
+    }
+}
+
+/* Rows [mb MC, mb MC + MC) of the inference FFN: out = GELU(inp W1^T + b1) W2^T + b2 (+ res). inp (N, C)
+ * with C <= KC, FF a multiple of NR; B1, B2: the packed weights (op(B) = W1^T (C, FF), W2^T (FF, C)); Ap
+ * the thread's A buffer; G (MC, FF / 2) the thread's hidden rows as bf16 pair words (the second product's A
+ * micro-panels, row stride FF / 2), never stored in fp32. */
+static void ffn_mblock(int mb, int N, int C, int FF, const float *inp, const uint32_t *B1, const float *b1,
+                       const uint32_t *B2, const float *b2, const float *res, float *out, uint32_t *Ap,
+                       uint32_t *G) {
+    const int m0 = mb * MC, mc = N - m0 < MC ? N - m0 : MC, np1 = (C + 1) / 2, np2 = FF / 2;
+    const int KP1 = (C + 1) / 2, KP2 = FF / 2, NP1 = FF / NR, NP2 = (C + NR - 1) / NR;
+    pack_a_block(Ap, inp, C, 0, m0, mc, 0, C);
+    for (int p = 0; p < NP1; p++)
+        for (int i = 0; i * MR < mc; i++) {
+            const int mr = mc - i * MR < MR ? mc - i * MR : MR;
+            ukernel(np1, Ap + (size_t)i * KCP * MR, B1 + (size_t)p * KP1 * NR, NULL, 0, mr, NR, 1.0f, 0.0f,
+                    b1 + p * NR, NULL, NULL, NULL, 1, KCP, G + (size_t)i * MR * np2 + p * NR / 2, np2);
+        }
+    for (int p = 0; p < NP2; p++) {
+        const int n0 = p * NR, nr = C - n0 < NR ? C - n0 : NR;
+        for (int i = 0; i * MR < mc; i++) {
+            const int mr = mc - i * MR < MR ? mc - i * MR : MR;
+            const size_t off = (size_t)(m0 + i * MR) * C + n0;
+            ukernel(np2, G + (size_t)i * MR * np2, B2 + (size_t)p * KP2 * NR, out + off, C, mr, nr, 1.0f,
+                    0.0f, b2 + n0, res ? res + off : NULL, NULL, NULL, 1, np2, NULL, 0);
         }
     }
 }
@@ -466,6 +518,19 @@ static void pack_b_all(uint32_t *Bp, const float *B, int ldb, int transB, int K,
     const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR;
 #pragma omp parallel for schedule(static) num_threads(nth)
     for (int p = 0; p < NP; p++) pack_b_panel(Bp + (size_t)p * KP * NR, B, ldb, transB, K, N, p * NR);
+}
+
+static void ffn_bf16_avx512(int N, int C, int FF, const float *inp, const uint32_t *B1, const float *b1,
+                            const uint32_t *B2, const float *b2, const float *res, float *out, uint32_t *G,
+                            int nth) {
+    const int NMB = (N + MC - 1) / MC;
+#pragma omp parallel num_threads(nth)
+    {
+        _Alignas(64) uint32_t Ap[MC * KCP];
+        uint32_t *Gt = G + (size_t)omp_get_thread_num() * MC * (FF / 2);
+#pragma omp for schedule(dynamic, 1)
+        for (int mb = 0; mb < NMB; mb++) ffn_mblock(mb, N, C, FF, inp, B1, b1, B2, b2, res, out, Ap, Gt);
+    }
 }
 
 /* scratch words of att_seq per thread */
@@ -691,6 +756,33 @@ void pulse_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const
     if (C > 0 && dinp) pulse_gemm_bf16(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
     if (C > 0 && dweight) pulse_gemm_bf16(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) pulse_matmul_backward(NULL, NULL, dbias, dout, inp, weight, N, C, OC);
+}
+
+/* ---- inference FFN ---- */
+
+void pulse_ffn_forward_bf16(float *out, float *hidden, const float *inp, const float *w1, const float *b1,
+                            const float *w2, const float *b2, const float *res, int N, int C, int FF,
+                            const pulse_bf16_weight *pw1, const pulse_bf16_weight *pw2) {
+    if (N <= 0 || C <= 0 || FF <= 0) return;
+#ifdef PK_HAVE_BF16_KERNEL
+    if (C <= KC && FF % NR == 0 && b1 && b2 && pw1 && pw2 && pw1->OC == FF && pw1->C == C && pw2->OC == C &&
+        pw2->C == FF && pulse_bf16_supported()) {
+        int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+        const int NMB = (N + MC - 1) / MC;
+        if (nth > NMB) nth = NMB;
+        uint32_t *G = aligned_alloc(64, sizeof(uint32_t) * (size_t)MC * (FF / 2) * (size_t)nth);
+        if (G) {
+            ffn_bf16_avx512(N, C, FF, inp, pw1->bp, b1, pw2->bp, b2, res, out, G, nth);
+            free(G);
+            return;
+        }
+    }
+#endif
+    pulse_matmul_forward_gelu_bf16(NULL, hidden, inp, w1, b1, N, C, FF, pw1);
+    if (res)
+        pulse_matmul_forward_residual_bf16(out, hidden, w2, b2, res, N, FF, C, pw2);
+    else
+        pulse_matmul_forward_bf16(out, hidden, w2, b2, N, FF, C);
 }
 
 /* ---- attention ---- */
