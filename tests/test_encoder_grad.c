@@ -4,7 +4,8 @@
  * projection head and L2 normalisation, with padding in the batch; dropout off. Then: frozen layers get no
  * gradient and no update, AdamW + clipping move the trainable weights, training lowers a simple loss,
  * save -> load reproduces the outputs, the AdamW state round-trips, and bad inputs are refused; bf16
- * training products give the fp32 loss and gradients to within bf16 rounding. */
+ * training products give the fp32 loss and gradients to within bf16 rounding; bf16 inference's packed weights
+ * follow a training step and a write through params_data. */
 #include <unistd.h>
 
 #include "pulse/encoder.h"
@@ -258,6 +259,59 @@ static void projection_head_save(const char *dir, const char *tmp) {
     pulse_encoder_free(e);
 }
 
+static double cos_of(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++)
+        ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / sqrt(aa * bb + 1e-30);
+}
+
+/* bf16 inference packs the weights once per encoder: the packs must follow every change of the weights (an
+ * AdamW step, a write through params_data), i.e. bf16 inference keeps agreeing with fp32 inference */
+static void packed_weights_follow(const char *dir) {
+    pulse_encoder *e = load_small(dir, PULSE_POOL_MEAN, 1);
+    if (!e) return;
+    const int D = pulse_encoder_dim(e);
+    float v0[64], v1[64], f1[64];
+    pulse_encoder_params p = pulse_encoder_get_params(e);
+    CHECK(p.precision == PULSE_PREC_BF16);
+    /* one text through bf16 (b = 1) and fp32 (b = 0) inference */
+#define ENC(out, b)                                                                                          \
+    do {                                                                                                     \
+        p.precision = (b) ? PULSE_PREC_BF16 : PULSE_PREC_FP32;                                               \
+        CHECK_OK(pulse_encoder_set_params(e, &p));                                                           \
+        CHECK_OK(pulse_encoder_encode(e, TEXTS, 1, out));                                                    \
+    } while (0)
+    ENC(v0, 1);
+    pulse_encoder_train_params tp = pulse_encoder_train_default_params();
+    tp.dropout = 0.0f;
+    tp.max_batch = 3;
+    CHECK_OK(pulse_encoder_train_begin(e, &tp));
+    float R[3 * 64], out[3 * 64];
+    pulse_rng r;
+    pulse_rng_seed(&r, 11);
+    for (int i = 0; i < 3 * D; i++) R[i] = pulse_rng_normal(&r);
+    pulse_encoder_zero_grad(e);
+    CHECK_OK(pulse_encoder_forward_train(e, TEXTS, 3, out));
+    CHECK_OK(pulse_encoder_backward(e, R));
+    CHECK_OK(pulse_encoder_step(e, 0.05f, NULL));
+    ENC(v1, 1);
+    ENC(f1, 0);
+    const double moved = cos_of(v0, v1, D), agree = cos_of(v1, f1, D);
+    CHECK_MSG(moved < 0.99 && agree > 0.9995,
+              "after a step: bf16 moved to cos %.6f, agrees with fp32 at %.6f", moved, agree);
+    float *w = pulse_encoder_params_data(e); /* a write through the raw pointer */
+    for (size_t i = 0; i < pulse_encoder_n_params(e); i++) w[i] += 0.1f * pulse_rng_normal(&r);
+    float v2[64], f2[64];
+    ENC(v2, 1);
+    ENC(f2, 0);
+    const double moved2 = cos_of(v1, v2, D), agree2 = cos_of(v2, f2, D);
+    CHECK_MSG(moved2 < 0.99 && agree2 > 0.9995,
+              "after a params_data write: bf16 moved to cos %.6f, agrees with fp32 at %.6f", moved2, agree2);
+#undef ENC
+    pulse_encoder_free(e);
+}
+
 int main(void) {
     char tmp[128], bert[160], distil[160], cmd[300];
     snprintf(tmp, sizeof tmp, "/tmp/pulse_test_encgrad_%d", (int)getpid());
@@ -270,6 +324,7 @@ int main(void) {
     fd_check(distil, "distilbert cls", PULSE_POOL_CLS, 0, 0);
     fd_check(distil, "distilbert mean+proj", PULSE_POOL_MEAN, 0, 5);
     bf16_vs_fp32(bert);
+    packed_weights_follow(bert);
     training_checks(bert, tmp);
     projection_head_save(distil, tmp);
     /* malformed folders are refused with a message */
