@@ -280,5 +280,6 @@ int main(void) {
     test_attention(2, 100, 160, 2, 1, 1); /* hs 80 (two column chunks), T over two 48-column chunks, causal */
     test_attention(4, 33, 256, 4, 0, 1);  /* hs 64 */
     test_attention(1, 1, 32, 1, 0, 0);
+    test_attention(1, 200, 384, 12, 0, 1); /* a long sequence: 25 query blocks, 5 score column chunks */
     return test_summary();
 }
