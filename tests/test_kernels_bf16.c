@@ -203,8 +203,9 @@ static void test_ffn(int N, int C, int FF, int with_res) {
     free(x), free(w1), free(b1), free(w2), free(b2), free(res), free(h), free(ref), free(out), free(h2);
 }
 
-/* bf16 attention against its scalar reference (probabilities to fp32 level; out to the bf16 level of a
- * probability whose rounding may flip on a last-bit difference) and against the fp32 kernel (bf16 level) */
+/* bf16 attention against its scalar reference (probabilities to fp32 level; out: the mean error at fp32
+ * level, the largest within one bf16 step of one probability (<= 2^-8 |v| <= 3.9e-3), as a last-bit
+ * difference of a probability can flip its rounding) and against the fp32 kernel (bf16 level) */
 static void test_attention(int B, int T, int C, int NH, int causal, int masked) {
     const size_t n = (size_t)B * T * C, na = (size_t)B * NH * T * T;
     float *q = ku_alloc(n), *k = ku_alloc(n), *v = ku_alloc(n), *o = ku_alloc(n), *ro = ku_alloc(n);
@@ -238,7 +239,7 @@ static void test_attention(int B, int T, int C, int NH, int causal, int masked) 
     /* without the kernel the fp32 fallback runs: it equals pulse_attention_forward and differs from the
      * reference by the input rounding */
     CHECK_MSG(
-        ea < (bf ? 2e-6 : 2e-2) && eo < (bf ? 1e-3 : 3e-2) && mo < (bf ? 1e-6 : 5e-3) &&
+        ea < (bf ? 2e-6 : 2e-2) && eo < (bf ? 4e-3 : 3e-2) && mo < (bf ? 1e-6 : 5e-3) &&
             ef < (bf ? 3e-2 : 1e-6),
         "attention bf16 B=%d T=%d C=%d NH=%d causal=%d mask=%d: att %.3g out max %.3g mean %.3g vs fp32 %.3g",
         B, T, C, NH, causal, masked, ea, eo, mo, ef);
