@@ -1,0 +1,209 @@
+/* kernels/quant_tile.c — owns the tiled AVX512-VNNI product of the type-0 weights (q4_0, q5_0, q8_0) with a
+ * batch of activation rows: 4 weight rows x 4 activation rows per register tile, used by quant.c for
+ * batches of PQ_T0_MIN_N rows or more on CPUs with AVX512-VNNI/VL (chosen at run time; the x86-64-v3 build
+ * stays runnable on any AVX2 machine).
+ *
+ * The sums are llama.cpp's, bit for bit (as ggml_vec_dot_q*_0_q8_0 and tinyBLAS_Q0_AVX compute them): per
+ * block, 8 int32 lanes (lane l: the 4 products of elements 4l..4l+3), converted to float, acc = fma(lanes,
+ * dw * dx, acc) block after block, then ggml's horizontal sum ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). What
+ * is cheaper than one vec_dot per (row, column):
+ *   - the weights are biased to unsigned once per 4-row tile (u = q + C: q8_0 flips the sign bit, C = 128;
+ *     q5_0 / q4_0 are stored as q + 16 / q + 8 already), so one vpdpbusd(-C * s4(x), u, x) gives the exact
+ *     signed lanes (s4: the per-lane sums of the activation bytes, packed once per product) with no sign
+ *     fix-ups per pair;
+ *   - the 16 scale products dw_r * dx_c of a block come from one 512-bit multiply;
+ *   - each weight block is unpacked once for all the activation rows, each activation block loaded once
+ *     per 4 weight rows.
+ * Integer sums are exact and every float operation is the one llama.cpp does, so the result equals the
+ * per-row kernels (tests/test_kernels_quant.c compares them bit for bit). */
+#include "quant_internal.h"
+
+#include <stdlib.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* llama.cpp's rounding, operation by operation */
+#endif
+
+#if defined(__AVX2__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+size_t pq_t0_pack_bytes(int N, int64_t nb) {
+    return (size_t)((N + 3) / 4) * (size_t)nb * sizeof(pq_t0_blk);
+}
+
+int pq_t0_type(int type) {
+    return type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q5_0 || type == PULSE_GGML_Q8_0;
+}
+
+/* Portable packing (no AVX-512 needed): groups of 4 activation rows, block-major within a group. Rows past
+ * N are zero (scale 0: their lanes add fma(0, 0, acc) and are never stored). */
+void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0_blk *out) {
+    const int G = (N + 3) / 4;
+    for (int g = 0; g < G; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            pq_t0_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+            for (int c = 0; c < 4; c++) {
+                const int n = 4 * g + c;
+                if (n >= N) {
+                    memset(k->qs[c], 0, 32);
+                    memset(k->ns4[c], 0, sizeof k->ns4[c]);
+                    k->d[c] = 0.0f;
+                    continue;
+                }
+                const pq_a32 *a = (const pq_a32 *)(xa + (size_t)n * xs) + b;
+                memcpy(k->qs[c], a->qs, 32);
+                for (int l = 0; l < 8; l++)
+                    k->ns4[c][l] = -(a->qs[4 * l] + a->qs[4 * l + 1] + a->qs[4 * l + 2] + a->qs[4 * l + 3]);
+                k->d[c] = a->d;
+            }
+        }
+}
+
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))),                \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
+
+#define T0_UNROLL _Pragma("GCC unroll 4")
+
+static inline float t0_f16(const uint8_t *p) {
+    return _cvtsh_ss(pq_rd16(p));
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31) */
+static inline __m256i t0_nibbles(const uint8_t *p) {
+    __m128i t = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bits -> 32 bytes, 0x10 where bit i is set */
+static inline __m256i t0_bits_x10(const uint8_t *p) {
+    const __mmask32 m = (__mmask32)pq_rd32(p);
+    return _mm256_maskz_mov_epi8(m, _mm256_set1_epi8(0x10));
+}
+
+/* One weight block -> the unsigned bytes u = q + C and the scale. */
+static inline __m256i t0_unpack(int type, const uint8_t *w, float *d) {
+    *d = t0_f16(w);
+    switch (type) {
+    case PULSE_GGML_Q8_0:
+        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_set1_epi8((char)0x80));
+    case PULSE_GGML_Q5_0:
+        return _mm256_or_si256(t0_nibbles(w + 6), t0_bits_x10(w + 2));
+    default: /* q4_0 */
+        return t0_nibbles(w + 2);
+    }
+}
+
+/* Scratch of one thread: the unpacked 4-row weight tile (u bytes per block and row; the row scales laid out
+ * as the 16 lanes dw_r, r = lane / 4, of the block's scale-product multiply). */
+static _Thread_local void *tl_tile;
+static _Thread_local size_t tl_tile_cap;
+
+/* The (4 x 4) tile: 4 unpacked weight rows u (nb blocks) x activation group k (nb blocks) -> out[c][r]
+ * (ggml's horizontal sums). SH: log2 C. */
+static inline __attribute__((always_inline)) void
+t0_tile(const __m256i *U, const __m512 *A, const pq_t0_blk *k, int64_t nb, const int SH, __m128 out[4]) {
+    __m256 acc[4][4];
+    T0_UNROLL for (int r = 0; r < 4; r++) T0_UNROLL for (int c = 0; c < 4; c++) acc[r][c] =
+        _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, U += 4) {
+        /* D[4r + c] = dw_r * dx_c: the 16 products llama.cpp forms one at a time */
+        float D[16] __attribute__((aligned(64)));
+        _mm512_store_ps(D, _mm512_mul_ps(A[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->d))));
+        /* read back from memory: each product then reaches its fma as a broadcast operand ({1to8}) instead
+         * of a register permute */
+        __asm__("" : "+m"(D));
+        const __m256i x0 = U[0], x1 = U[1], x2 = U[2], x3 = U[3];
+        T0_UNROLL for (int c = 0; c < 4; c++) {
+            const __m256i y = _mm256_loadu_si256((const __m256i *)k->qs[c]);
+            const __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)k->ns4[c]), SH);
+            acc[0][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x0, y)),
+                                        _mm256_set1_ps(D[c]), acc[0][c]);
+            acc[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x1, y)),
+                                        _mm256_set1_ps(D[4 + c]), acc[1][c]);
+            acc[2][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x2, y)),
+                                        _mm256_set1_ps(D[8 + c]), acc[2][c]);
+            acc[3][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x3, y)),
+                                        _mm256_set1_ps(D[12 + c]), acc[3][c]);
+        }
+    }
+    /* per (r, c): s = low half + high half (4 lanes), then (s0 + s2) + (s1 + s3), as ggml's hsum_float_8;
+     * four rows at once after a transpose */
+    T0_UNROLL for (int c = 0; c < 4; c++) {
+        __m128 s0 = _mm_add_ps(_mm256_castps256_ps128(acc[0][c]), _mm256_extractf128_ps(acc[0][c], 1));
+        __m128 s1 = _mm_add_ps(_mm256_castps256_ps128(acc[1][c]), _mm256_extractf128_ps(acc[1][c], 1));
+        __m128 s2 = _mm_add_ps(_mm256_castps256_ps128(acc[2][c]), _mm256_extractf128_ps(acc[2][c], 1));
+        __m128 s3 = _mm_add_ps(_mm256_castps256_ps128(acc[3][c]), _mm256_extractf128_ps(acc[3][c], 1));
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3); /* s_j now holds lane j of rows 0..3 */
+        out[c] = _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
+    }
+}
+
+static inline __attribute__((always_inline)) void t0_rows(const int type, const int SH, const uint8_t *W,
+                                                          size_t wrow, int r0, int r1, const pq_t0_blk *pk,
+                                                          int N, int64_t nb, float *Y, size_t ldy, __m256i *U,
+                                                          __m512 *A) {
+    const int G = (N + 3) / 4;
+    const size_t BS = type == PULSE_GGML_Q8_0 ? 34 : type == PULSE_GGML_Q5_0 ? 22 : 18;
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        /* unpack the tile's rows once; missing rows are zero with scale 0 */
+        for (int64_t b = 0; b < nb; b++) {
+            float dw[4] = {0, 0, 0, 0};
+            for (int r = 0; r < 4; r++)
+                U[4 * b + r] = r < nr ? t0_unpack(type, W + (size_t)(rt + r) * wrow + (size_t)b * BS, &dw[r])
+                                      : _mm256_setzero_si256();
+            A[b] = _mm512_setr_ps(dw[0], dw[0], dw[0], dw[0], dw[1], dw[1], dw[1], dw[1], dw[2], dw[2], dw[2],
+                                  dw[2], dw[3], dw[3], dw[3], dw[3]);
+        }
+        for (int g = 0; g < G; g++) {
+            __m128 out[4];
+            t0_tile(U, A, pk + (size_t)g * (size_t)nb, nb, SH, out);
+            const int nc = N - 4 * g < 4 ? N - 4 * g : 4;
+            for (int c = 0; c < nc; c++) {
+                float *y = Y + (size_t)(4 * g + c) * ldy + rt;
+                if (nr == 4)
+                    _mm_storeu_ps(y, out[c]);
+                else
+                    _mm_mask_storeu_ps(y, (__mmask8)((1u << nr) - 1), out[c]);
+            }
+        }
+    }
+}
+
+int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int N,
+               int64_t nb, float *Y, size_t ldy) {
+    const size_t need = (size_t)nb * (4 * sizeof(__m256i) + sizeof(__m512));
+    if (need > tl_tile_cap) {
+        free(tl_tile);
+        tl_tile = aligned_alloc(64, (need + 63) / 64 * 64);
+        tl_tile_cap = tl_tile ? need : 0;
+        if (!tl_tile) return 0;
+    }
+    __m512 *A = (__m512 *)tl_tile;
+    __m256i *U = (__m256i *)(void *)(A + nb);
+    switch (type) {
+    case PULSE_GGML_Q8_0:
+        t0_rows(PULSE_GGML_Q8_0, 7, W, wrow, r0, r1, pk, N, nb, Y, ldy, U, A);
+        return 1;
+    case PULSE_GGML_Q5_0:
+        t0_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, pk, N, nb, Y, ldy, U, A);
+        return 1;
+    case PULSE_GGML_Q4_0:
+        t0_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, pk, N, nb, Y, ldy, U, A);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+#ifdef __clang__
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
