@@ -641,8 +641,8 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         int n0 = tile * N_TILE, n1 = n0 + N_TILE < N ? n0 + N_TILE : N;
         int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
 #ifdef __AVX2__
-        if (pk && pq_t0_rows(type, wb, wrow, r0, r1, pk + (size_t)(n0 / 4) * (size_t)(cols / PQ_QK), n1 - n0,
-                             cols / PQ_QK, Y + (size_t)n0 * rows, (size_t)rows))
+        if (pk && pq_t0_rows(type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK, Y + (size_t)n0 * rows,
+                             (size_t)rows))
             continue;
         if (!use_ref && rows_kernel(type, wb, wrow, r0, r1, xa + (size_t)n0 * stride, stride, n1 - n0, cols,
                                     Y + (size_t)n0 * rows, (size_t)rows))
@@ -714,8 +714,8 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         const uint8_t *wb = (const uint8_t *)jb->W;
 #ifdef __AVX2__
         if (pk && pq_t0_type(jb->type) &&
-            pq_t0_rows(jb->type, wb, wrow, r0, r1, pk + (size_t)(n0 / 4) * (size_t)(cols / PQ_QK), n1 - n0,
-                       cols / PQ_QK, jb->Y + (size_t)n0 * rows, (size_t)rows))
+            pq_t0_rows(jb->type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK,
+                       jb->Y + (size_t)n0 * rows, (size_t)rows))
             continue;
         if (rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],
                         n1 - n0, cols, jb->Y + (size_t)n0 * rows, (size_t)rows))

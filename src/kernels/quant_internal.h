@@ -90,21 +90,23 @@ int pq_rows_avx2(int type, const uint8_t *W, size_t wrow, int r0, int r1, const 
 int pq_rows_vnni(int type, const uint8_t *W, size_t wrow, int r0, int r1, const void *xa, size_t xa_stride,
                  int N, int64_t n, float *Y, size_t ldy);
 int pq_vnni_supported(void);
-/* The tiled type-0 product (quant_tile.c, AVX512-VNNI/VL): activation rows packed in groups of 4, per
- * block the 4 rows' bytes, their per-lane byte sums negated (-s4, 8 lanes) and their scales. */
+/* The tiled type-0 product (quant_tile.c, AVX512-VNNI/VL): activation rows packed in groups of 4 and blocks
+ * in pairs (b, b + 1): per activation row the 64 bytes of the two blocks, their per-lane byte sums negated
+ * (-s4, 8 lanes per block) and the scales (d[0]: block b, d[1]: block b + 1). An odd last block is alone
+ * in its pair (the second half zero). */
 typedef struct {
-    int8_t qs[4][32];
-    int32_t ns4[4][8];
-    float d[4];
+    int8_t qs[4][64];
+    int32_t ns4[4][16];
+    float d[2][4];
 } pq_t0_blk;
 #define PQ_T0_MIN_N 4 /* batches from this many activation rows take the tiled kernel */
 int pq_t0_type(int type);
 size_t pq_t0_pack_bytes(int N, int64_t nb);
-/* xa: N pq_a32 rows (stride xs bytes) of nb blocks -> ceil(N / 4) groups of nb blocks */
+/* xa: N pq_a32 rows (stride xs bytes) of nb blocks -> ceil(N / 4) groups of ceil(nb / 2) block pairs */
 void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0_blk *out);
-/* Weight rows r0..r1-1 (type q4_0 / q5_0 / q8_0) against the N packed rows from pk (a group boundary):
- * Y[i * ldy + r]. Returns 0 if it cannot (type, or no scratch memory). */
-int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int N,
+/* Weight rows r0..r1-1 (type q4_0 / q5_0 / q8_0) against the N packed activation rows from group g0 of
+ * pk: Y[i * ldy + r]. Returns 0 if it cannot (type, or no scratch memory). */
+int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy);
 /* Returns 0 if the type has no AVX2 dequantiser. */
 int pq_dequantize_avx2(int type, const void *src, float *dst, int64_t n);

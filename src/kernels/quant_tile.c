@@ -28,43 +28,40 @@
 #include <immintrin.h>
 
 size_t pq_t0_pack_bytes(int N, int64_t nb) {
-    return (size_t)((N + 3) / 4) * (size_t)nb * sizeof(pq_t0_blk);
+    return (size_t)((N + 3) / 4) * (size_t)((nb + 1) / 2) * sizeof(pq_t0_blk);
 }
 
 int pq_t0_type(int type) {
     return type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q5_0 || type == PULSE_GGML_Q8_0;
 }
 
-/* Portable packing (no AVX-512 needed): groups of 4 activation rows, block-major within a group. Rows past
- * N are zero (scale 0: their lanes add fma(0, 0, acc) and are never stored). */
+/* Portable packing (no AVX-512 needed). Rows past N and the missing half of an odd last pair are zero (scale
+ * 0): they are computed but never stored or accumulated. */
 void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0_blk *out) {
     const int G = (N + 3) / 4;
+    const int64_t np = (nb + 1) / 2;
+    memset(out, 0, pq_t0_pack_bytes(N, nb));
     for (int g = 0; g < G; g++)
         for (int64_t b = 0; b < nb; b++) {
-            pq_t0_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
-            for (int c = 0; c < 4; c++) {
-                const int n = 4 * g + c;
-                if (n >= N) {
-                    memset(k->qs[c], 0, 32);
-                    memset(k->ns4[c], 0, sizeof k->ns4[c]);
-                    k->d[c] = 0.0f;
-                    continue;
-                }
-                const pq_a32 *a = (const pq_a32 *)(xa + (size_t)n * xs) + b;
-                memcpy(k->qs[c], a->qs, 32);
+            pq_t0_blk *k = out + (size_t)g * (size_t)np + (size_t)(b / 2);
+            const int h = (int)(b & 1);
+            for (int c = 0; c < 4 && 4 * g + c < N; c++) {
+                const pq_a32 *a = (const pq_a32 *)(xa + (size_t)(4 * g + c) * xs) + b;
+                memcpy(k->qs[c] + 32 * h, a->qs, 32);
                 for (int l = 0; l < 8; l++)
-                    k->ns4[c][l] = -(a->qs[4 * l] + a->qs[4 * l + 1] + a->qs[4 * l + 2] + a->qs[4 * l + 3]);
-                k->d[c] = a->d;
+                    k->ns4[c][8 * h + l] =
+                        -(a->qs[4 * l] + a->qs[4 * l + 1] + a->qs[4 * l + 2] + a->qs[4 * l + 3]);
+                k->d[h][c] = a->d;
             }
         }
 }
 
 #ifdef __clang__
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))),                \
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))),       \
                              apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")
 #endif
 
 #define T0_UNROLL _Pragma("GCC unroll 4")
@@ -98,37 +95,57 @@ static inline __m256i t0_unpack(int type, const uint8_t *w, float *d) {
     }
 }
 
-/* Scratch of one thread: the unpacked 4-row weight tile (u bytes per block and row; the row scales laid out
- * as the 16 lanes dw_r, r = lane / 4, of the block's scale-product multiply). */
+/* Scratch of one thread: the unpacked 4-row weight tile, per block pair and row the 64 bytes u of the two
+ * blocks; and per block the row scales as the 16 lanes dw_r (r = lane / 4) of the scale-product multiply. */
 static _Thread_local void *tl_tile;
 static _Thread_local size_t tl_tile_cap;
 
-/* The (4 x 4) tile: 4 unpacked weight rows u (nb blocks) x activation group k (nb blocks) -> out[c][r]
- * (ggml's horizontal sums). SH: log2 C. */
+/* one (row r, column c) of the tile for a block pair: exact lanes of both blocks, then block b's fma, then
+ * block b + 1's */
+#define T0_STEP2(R, X)                                                                                       \
+    {                                                                                                        \
+        const __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, X, y));                                \
+        acc[R][c] = _mm256_fmadd_ps(_mm512_castps512_ps256(f), _mm256_set1_ps(D[4 * R + c]), acc[R][c]);     \
+        acc[R][c] =                                                                                          \
+            _mm256_fmadd_ps(_mm512_extractf32x8_ps(f, 1), _mm256_set1_ps(D[16 + 4 * R + c]), acc[R][c]);     \
+    }
+#define T0_STEP1(R, X)                                                                                       \
+    {                                                                                                        \
+        const __m256 f = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, _mm512_castsi512_si256(X), y));        \
+        acc[R][c] = _mm256_fmadd_ps(f, _mm256_set1_ps(D[4 * R + c]), acc[R][c]);                             \
+    }
+
+/* The (4 x 4) tile: 4 unpacked weight rows U (block pairs) x activation group k -> out[c][r] (ggml's
+ * horizontal sums). SH: log2 C. Two blocks per vpdpbusd (512 bits); their lanes are accumulated block b
+ * first, then b + 1, as llama.cpp does. */
 static inline __attribute__((always_inline)) void
-t0_tile(const __m256i *U, const __m512 *A, const pq_t0_blk *k, int64_t nb, const int SH, __m128 out[4]) {
+t0_tile(const __m512i *U, const __m512 *A, const pq_t0_blk *k, int64_t nb, const int SH, __m128 out[4]) {
     __m256 acc[4][4];
     T0_UNROLL for (int r = 0; r < 4; r++) T0_UNROLL for (int c = 0; c < 4; c++) acc[r][c] =
         _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++, k++, U += 4) {
-        /* D[4r + c] = dw_r * dx_c: the 16 products llama.cpp forms one at a time */
-        float D[16] __attribute__((aligned(64)));
-        _mm512_store_ps(D, _mm512_mul_ps(A[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->d))));
-        /* read back from memory: each product then reaches its fma as a broadcast operand ({1to8}) instead
-         * of a register permute */
+    for (int64_t b = 0; b < nb; b += 2, k++, U += 4) {
+        const int two = b + 1 < nb;
+        /* D[16 h + 4r + c] = dw_r * dx_c of block b + h: the products llama.cpp forms one at a time */
+        float D[32] __attribute__((aligned(64)));
+        _mm512_store_ps(D, _mm512_mul_ps(A[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->d[0]))));
+        if (two)
+            _mm512_store_ps(D + 16, _mm512_mul_ps(A[b + 1], _mm512_broadcast_f32x4(_mm_loadu_ps(k->d[1]))));
+        /* read back from memory: each product reaches its fma as a broadcast operand ({1to8}), not through a
+         * register permute */
         __asm__("" : "+m"(D));
-        const __m256i x0 = U[0], x1 = U[1], x2 = U[2], x3 = U[3];
-        T0_UNROLL for (int c = 0; c < 4; c++) {
-            const __m256i y = _mm256_loadu_si256((const __m256i *)k->qs[c]);
-            const __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)k->ns4[c]), SH);
-            acc[0][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x0, y)),
-                                        _mm256_set1_ps(D[c]), acc[0][c]);
-            acc[1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x1, y)),
-                                        _mm256_set1_ps(D[4 + c]), acc[1][c]);
-            acc[2][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x2, y)),
-                                        _mm256_set1_ps(D[8 + c]), acc[2][c]);
-            acc[3][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x3, y)),
-                                        _mm256_set1_ps(D[12 + c]), acc[3][c]);
+        const __m512i x0 = U[0], x1 = U[1], x2 = U[2], x3 = U[3];
+        if (two) {
+            T0_UNROLL for (int c = 0; c < 4; c++) {
+                const __m512i y = _mm512_loadu_si512((const void *)k->qs[c]);
+                const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)k->ns4[c]), SH);
+                T0_STEP2(0, x0) T0_STEP2(1, x1) T0_STEP2(2, x2) T0_STEP2(3, x3)
+            }
+        } else { /* an odd last block: the low halves only */
+            T0_UNROLL for (int c = 0; c < 4; c++) {
+                const __m256i y = _mm256_loadu_si256((const __m256i *)k->qs[c]);
+                const __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)k->ns4[c]), SH);
+                T0_STEP1(0, x0) T0_STEP1(1, x1) T0_STEP1(2, x2) T0_STEP1(3, x3)
+            }
         }
     }
     /* per (r, c): s = low half + high half (4 lanes), then (s0 + s2) + (s1 + s3), as ggml's hsum_float_8;
@@ -145,24 +162,34 @@ t0_tile(const __m256i *U, const __m512 *A, const pq_t0_blk *k, int64_t nb, const
 
 static inline __attribute__((always_inline)) void t0_rows(const int type, const int SH, const uint8_t *W,
                                                           size_t wrow, int r0, int r1, const pq_t0_blk *pk,
-                                                          int N, int64_t nb, float *Y, size_t ldy, __m256i *U,
-                                                          __m512 *A) {
+                                                          int g0, int N, int64_t nb, float *Y, size_t ldy,
+                                                          __m512i *U, __m512 *A) {
     const int G = (N + 3) / 4;
+    const int64_t np = (nb + 1) / 2;
     const size_t BS = type == PULSE_GGML_Q8_0 ? 34 : type == PULSE_GGML_Q5_0 ? 22 : 18;
     for (int rt = r0; rt < r1; rt += 4) {
         const int nr = r1 - rt < 4 ? r1 - rt : 4;
-        /* unpack the tile's rows once; missing rows are zero with scale 0 */
+        /* unpack the tile's rows once; missing rows (and an odd last block's partner) are zero, scale 0 */
         for (int64_t b = 0; b < nb; b++) {
             float dw[4] = {0, 0, 0, 0};
-            for (int r = 0; r < 4; r++)
-                U[4 * b + r] = r < nr ? t0_unpack(type, W + (size_t)(rt + r) * wrow + (size_t)b * BS, &dw[r])
+            for (int r = 0; r < 4; r++) {
+                const __m256i u = r < nr
+                                      ? t0_unpack(type, W + (size_t)(rt + r) * wrow + (size_t)b * BS, &dw[r])
                                       : _mm256_setzero_si256();
+                __m512i *d = &U[4 * (b / 2) + r];
+                *d = b & 1 ? _mm512_inserti64x4(*d, u, 1) : _mm512_zextsi256_si512(u);
+            }
             A[b] = _mm512_setr_ps(dw[0], dw[0], dw[0], dw[0], dw[1], dw[1], dw[1], dw[1], dw[2], dw[2], dw[2],
                                   dw[2], dw[3], dw[3], dw[3], dw[3]);
         }
+        /* the next tile's weights on their way while this one computes */
+        const char *nx = (const char *)W + (size_t)(rt + 4) * wrow;
+        const size_t nlines = (4 * wrow + 63) / 64, per = (nlines + (size_t)G - 1) / (size_t)G;
         for (int g = 0; g < G; g++) {
+            for (size_t l = (size_t)g * per; l < (size_t)(g + 1) * per && l < nlines; l++)
+                _mm_prefetch(nx + 64 * l, _MM_HINT_T0);
             __m128 out[4];
-            t0_tile(U, A, pk + (size_t)g * (size_t)nb, nb, SH, out);
+            t0_tile(U, A, pk + (size_t)(g0 + g) * (size_t)np, nb, SH, out);
             const int nc = N - 4 * g < 4 ? N - 4 * g : 4;
             for (int c = 0; c < nc; c++) {
                 float *y = Y + (size_t)(4 * g + c) * ldy + rt;
@@ -175,9 +202,9 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
     }
 }
 
-int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int N,
+int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy) {
-    const size_t need = (size_t)nb * (4 * sizeof(__m256i) + sizeof(__m512));
+    const size_t need = (size_t)nb * sizeof(__m512) + (size_t)((nb + 1) / 2) * 4 * sizeof(__m512i);
     if (need > tl_tile_cap) {
         free(tl_tile);
         tl_tile = aligned_alloc(64, (need + 63) / 64 * 64);
@@ -185,16 +212,16 @@ int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq
         if (!tl_tile) return 0;
     }
     __m512 *A = (__m512 *)tl_tile;
-    __m256i *U = (__m256i *)(void *)(A + nb);
+    __m512i *U = (__m512i *)(void *)(A + nb);
     switch (type) {
     case PULSE_GGML_Q8_0:
-        t0_rows(PULSE_GGML_Q8_0, 7, W, wrow, r0, r1, pk, N, nb, Y, ldy, U, A);
+        t0_rows(PULSE_GGML_Q8_0, 7, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A);
         return 1;
     case PULSE_GGML_Q5_0:
-        t0_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, pk, N, nb, Y, ldy, U, A);
+        t0_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A);
         return 1;
     case PULSE_GGML_Q4_0:
-        t0_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, pk, N, nb, Y, ldy, U, A);
+        t0_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A);
         return 1;
     default:
         return 0;
