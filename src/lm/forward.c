@@ -89,7 +89,7 @@ static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh
 
 /* PULSE_LM_PROFILE: charge the time since *t to section sec */
 static void prof_mark(pulse_lm_ctx *c, double *t, int sec) {
-    if (!c->prof_on) return;
+    if (!c->prof_active) return;
     double now = pulse_now();
     c->prof[sec] += now - *t;
     *t = now;
@@ -185,7 +185,22 @@ static void gelu_table_init(void) {
 
 /* h (n) = gelu(g) * h, as ggml_vec_geglu_f32 */
 static void geglu(float *h, const float *g, size_t n) {
-    for (size_t j = 0; j < n; j++) {
+    size_t j = 0;
+#ifdef __F16C__
+    /* 8 at a time: the same f16 rounding (F16C), table lookups and products; x <= -10 -> 0, x >= 10 -> x */
+    for (; j + 8 <= n; j += 8) {
+        const __m256 x = _mm256_loadu_ps(g + j);
+        uint16_t idx[8], tv[8];
+        _mm_storeu_si128((__m128i *)(void *)idx, _mm256_cvtps_ph(x, 0));
+        for (int u = 0; u < 8; u++) tv[u] = g_gelu_f16[idx[u]];
+        __m256 y = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)tv));
+        y = _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, _mm256_set1_ps(10.0f), _CMP_GE_OQ));
+        y = _mm256_mul_ps(y, _mm256_loadu_ps(h + j));
+        y = _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-10.0f), _CMP_LE_OQ), y);
+        _mm256_storeu_ps(h + j, y);
+    }
+#endif
+    for (; j < n; j++) {
         const float x = g[j];
         if (x <= -10.0f)
             h[j] = 0.0f;
@@ -208,8 +223,8 @@ static void to_f16(uint16_t *dst, const float *src, int n) {
 
 /* f16 dot products in ggml's lane order: element t goes to lane t % R (R = 16: llamafile's tinyBLAS, used
  * for 2 or more tokens; R = 64: ggml_vec_dot_f16's 4 x 16 lanes, one token), fused multiply-add lane by
- * lane, then the lanes reduced as ggml does. */
-static float dot_f16_lanes(const uint16_t *a, const uint16_t *b, int n, int R) {
+ * lane, then the lanes reduced as ggml does. The operands are f16 values held as floats (converted once). */
+static float dot_f16_lanes(const float *a, const float *b, int n, int R) {
     float l[64];
     int t = 0;
 #if defined(__F16C__) && defined(__FMA__)
@@ -218,9 +233,7 @@ static float dot_f16_lanes(const uint16_t *a, const uint16_t *b, int n, int R) {
         for (int u = 0; u < R / 8; u++) v[u] = _mm256_setzero_ps();
         for (; t < n; t += R)
             for (int u = 0; u < R / 8; u++)
-                v[u] =
-                    _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + t + 8 * u))),
-                                    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + t + 8 * u))), v[u]);
+                v[u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 8 * u), _mm256_loadu_ps(b + t + 8 * u), v[u]);
         if (R == 64) /* (x0 + x2) + (x1 + x3), x_j = lanes 16j..16j+15 */
             for (int u = 0; u < 2; u++)
                 v[u] = _mm256_add_ps(_mm256_add_ps(v[u], v[u + 4]), _mm256_add_ps(v[u + 2], v[u + 6]));
@@ -233,10 +246,20 @@ static float dot_f16_lanes(const uint16_t *a, const uint16_t *b, int n, int R) {
     }
 #endif
     for (int u = 0; u < R; u++) l[u] = 0;
-    for (; t < n; t++) l[t % R] = fmaf(pulse_fp16_to_fp32(a[t]), pulse_fp16_to_fp32(b[t]), l[t % R]);
+    for (; t < n; t++) l[t % R] = fmaf(a[t], b[t], l[t % R]);
     if (R == 64)
         for (int u = 0; u < 16; u++) l[u] = (l[u] + l[u + 32]) + (l[u + 16] + l[u + 48]);
     return red16(l);
+}
+
+/* f16 -> f32, n elements */
+static void from_f16(float *dst, const uint16_t *src, int n) {
+    int i = 0;
+#ifdef __F16C__
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < n; i++) dst[i] = pulse_fp16_to_fp32(src[i]);
 }
 
 /* out (HD) = red16 over lane rows acc (R, HD), elementwise (the reduction tree of dot_f16_lanes) */
@@ -307,13 +330,17 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, in
         } else
             to_f16(qd, qh, HD);
     }
+    /* the f16 operands as floats (exact): q once per head, each K row once for the group's heads (acc is
+     * free until P.V) */
+    float *qf = acc, *kf = acc + (size_t)ng * HD;
+    from_f16(qf, q16, ng * HD);
     for (int j = lo; j <= p;) {
         const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
         const uint16_t *kb = c->k_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
         for (; j <= end; j++) {
-            const uint16_t *kr = kb + (size_t)(j % B) * c->kv_dim;
+            from_f16(kf, kb + (size_t)(j % B) * c->kv_dim, HD);
             for (int g = 0; g < ng; g++)
-                sc[(size_t)g * nctx + j] = dot_f16_lanes(q16 + (size_t)g * HD, kr, HD, R) * scale;
+                sc[(size_t)g * nctx + j] = dot_f16_lanes(qf + (size_t)g * HD, kf, HD, R) * scale;
         }
     }
     for (int g = 0; g < ng; g++) {
@@ -410,7 +437,9 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     const int E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv, F = hp->n_ff;
     const int Q = NH * HD, KV = NKV * HD, half = hp->n_rot / 2;
     float *x = c->x, *xn = c->xn, *q = c->q, *k = c->k, *v = c->v, *att = c->att, *o = c->o;
-    double pt = c->prof_on ? pulse_now() : 0;
+    /* PULSE_LM_PROFILE=1: every chunk; =N > 1: chunks of N tokens only (the batched steps) */
+    c->prof_active = c->prof_on == 1 || (c->prof_on > 1 && c->prof_on == n);
+    double pt = c->prof_active ? pulse_now() : 0;
 
     if (m->act_gelu) gelu_table_init();
     /* summation orders of the K-quant products as llama.cpp evaluating each sequence's tokens of this chunk

@@ -106,7 +106,7 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->nb = p.n_batch;
     {
         const char *pe = getenv("PULSE_LM_PROFILE");
-        c->prof_on = pe && pe[0] && pe[0] != '0';
+        c->prof_on = pe && pe[0] ? atoi(pe) : 0; /* 1: all chunks; N > 1: chunks of N tokens */
     }
     c->n_thr = omp_get_max_threads();
     if (c->n_thr < 1) c->n_thr = 1;

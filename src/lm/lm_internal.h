@@ -77,7 +77,7 @@ struct pulse_lm_ctx {
     float *rope_cos, *rope_sin; /* (2, nb, n_rot/2): global and sliding-window bases, per chunk token */
     int *seq_cnt;               /* (n_seq_max) tokens per sequence in a chunk */
     /* PULSE_LM_PROFILE=1: seconds per forward section (LM_PROF_*), printed to stderr by pulse_lm_ctx_free */
-    int prof_on;
+    int prof_on, prof_active;
     double prof[8];
 };
 
