@@ -224,26 +224,32 @@ static void to_f16(uint16_t *dst, const float *src, int n) {
 /* f16 dot products in ggml's lane order: element t goes to lane t % R (R = 16: llamafile's tinyBLAS, used
  * for 2 or more tokens; R = 64: ggml_vec_dot_f16's 4 x 16 lanes, one token), fused multiply-add lane by
  * lane, then the lanes reduced as ggml does. The operands are f16 values held as floats (converted once). */
+#if defined(__F16C__) && defined(__FMA__)
+/* n a multiple of R; R constant (16 or 64) so that the lane accumulators stay in registers */
+static inline __attribute__((always_inline)) float dot_lanes_avx(const float *a, const float *b, int n,
+                                                                 const int R) {
+    __m256 v[8];
+    for (int u = 0; u < R / 8; u++) v[u] = _mm256_setzero_ps();
+    for (int t = 0; t < n; t += R)
+        for (int u = 0; u < R / 8; u++)
+            v[u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 8 * u), _mm256_loadu_ps(b + t + 8 * u), v[u]);
+    if (R == 64) /* (x0 + x2) + (x1 + x3), x_j = lanes 16j..16j+15 */
+        for (int u = 0; u < 2; u++)
+            v[u] = _mm256_add_ps(_mm256_add_ps(v[u], v[u + 4]), _mm256_add_ps(v[u + 2], v[u + 6]));
+    /* red16: (hi + lo) then the 8-lane tree */
+    __m256 t3 = _mm256_add_ps(v[1], v[0]);
+    __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+    t6 = _mm_add_ps(t6, _mm_movehl_ps(t6, t6));
+    t6 = _mm_add_ss(t6, _mm_movehdup_ps(t6));
+    return _mm_cvtss_f32(t6);
+}
+#endif
+
 static float dot_f16_lanes(const float *a, const float *b, int n, int R) {
     float l[64];
     int t = 0;
 #if defined(__F16C__) && defined(__FMA__)
-    if (n % R == 0) {
-        __m256 v[8];
-        for (int u = 0; u < R / 8; u++) v[u] = _mm256_setzero_ps();
-        for (; t < n; t += R)
-            for (int u = 0; u < R / 8; u++)
-                v[u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 8 * u), _mm256_loadu_ps(b + t + 8 * u), v[u]);
-        if (R == 64) /* (x0 + x2) + (x1 + x3), x_j = lanes 16j..16j+15 */
-            for (int u = 0; u < 2; u++)
-                v[u] = _mm256_add_ps(_mm256_add_ps(v[u], v[u + 4]), _mm256_add_ps(v[u + 2], v[u + 6]));
-        /* red16: (hi + lo) then the 8-lane tree */
-        __m256 t3 = _mm256_add_ps(v[1], v[0]);
-        __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
-        t6 = _mm_add_ps(t6, _mm_movehl_ps(t6, t6));
-        t6 = _mm_add_ss(t6, _mm_movehdup_ps(t6));
-        return _mm_cvtss_f32(t6);
-    }
+    if (n % R == 0) return R == 64 ? dot_lanes_avx(a, b, n, 64) : dot_lanes_avx(a, b, n, 16);
 #endif
     for (int u = 0; u < R; u++) l[u] = 0;
     for (; t < n; t++) l[t % R] = fmaf(a[t], b[t], l[t % R]);
@@ -338,7 +344,7 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, in
         const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
         const uint16_t *kb = c->k_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
         for (; j <= end; j++) {
-            from_f16(kf, kb + (size_t)(j % B) * c->kv_dim, HD);
+            from_f16(kf, kb + (size_t)(j - bi * B) * c->kv_dim, HD);
             for (int g = 0; g < ng; g++)
                 sc[(size_t)g * nctx + j] = dot_f16_lanes(qf + (size_t)g * HD, kf, HD, R) * scale;
         }
@@ -388,12 +394,12 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, in
                 const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
                 const uint16_t *vb = c->v_pool + (size_t)blocks[bi] * c->blk_floats + layer_off + tc;
                 for (; j <= end; j++) {
-                    const __m256 vv =
-                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vb + (size_t)(j % B) * c->kv_dim)));
+                    const __m256 vv = _mm256_cvtph_ps(
+                        _mm_loadu_si128((const __m128i *)(vb + (size_t)(j - bi * B) * c->kv_dim)));
                     for (int g = 0; g < ng; g++) {
                         const float w = sc[(size_t)g * nctx + j];
                         if (w != 0.0f) {
-                            __m256 *a = &A[g * R + j % R];
+                            __m256 *a = &A[g * R + (j & (R - 1))]; /* R: 16 or 64 */
                             *a = _mm256_fmadd_ps(_mm256_set1_ps(w), vv, *a);
                         }
                     }
@@ -420,10 +426,10 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, in
         const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
         const uint16_t *vb = c->v_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
         for (; j <= end; j++) {
-            const uint16_t *vr = vb + (size_t)(j % B) * c->kv_dim;
+            const uint16_t *vr = vb + (size_t)(j - bi * B) * c->kv_dim;
             for (int g = 0; g < ng; g++) {
                 const float w = sc[(size_t)g * nctx + j];
-                if (w != 0.0f) fma_row_f16(acc + ((size_t)g * R + (size_t)(j % R)) * HD, w, vr, HD);
+                if (w != 0.0f) fma_row_f16(acc + ((size_t)g * R + (size_t)(j & (R - 1))) * HD, w, vr, HD);
             }
         }
     }
