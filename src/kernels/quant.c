@@ -516,8 +516,8 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
 
 /* ---- activation scratch (per calling thread) ---- */
 /* one buffer per activation kind, so a multi-matrix product can hold several */
-static _Thread_local void *tl_act[PQ_ACT_KINDS + 1]; /* + the type-0 tile packing */
-static _Thread_local size_t tl_act_cap[PQ_ACT_KINDS + 1];
+static _Thread_local void *tl_act[PQ_ACT_KINDS + 2]; /* + the type-0 tile and q4_K lanes packings */
+static _Thread_local size_t tl_act_cap[PQ_ACT_KINDS + 2];
 
 static void *act_scratch(int kind, size_t bytes) {
     if (bytes > tl_act_cap[kind]) {
@@ -589,6 +589,21 @@ static const pq_t0_blk *t0_pack(int type, const uint8_t *xa, size_t stride, int 
 }
 #endif
 
+#ifdef __AVX2__
+/* The q8_K activations packed for the q4_K lanes kernel, or NULL where it does not apply. */
+static const pq_k4_blk *k4_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("PULSE_QTILE");
+        off = e && e[0] == '0';
+    }
+    if (off || use_ref || !g_vnni || N < PQ_K4_MIN_N || type != PULSE_GGML_Q4_K) return NULL;
+    pq_k4_blk *pk = act_scratch(PQ_ACT_KINDS + 1, pq_k4_pack_bytes(N, cols / PQ_QKK));
+    if (pk) pq_k4_pack(xa, stride, N, cols / PQ_QKK, pk);
+    return pk;
+}
+#endif
+
 static int valid_shape(int type, int rows, int cols) {
     return rows >= 0 && cols >= 0 && pulse_ggml_type_supported(type) &&
            cols % pulse_ggml_block_size(type) == 0;
@@ -626,6 +641,7 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
 #ifdef __AVX2__
     if (g_vnni < 0) pulse_quant_use_vnni(1);
     const pq_t0_blk *pk = t0_pack(type, xa, stride, N, cols, use_ref);
+    const pq_k4_blk *pk4 = k4_pack(type, xa, stride, N, cols, use_ref);
 #endif
     size_t wrow = pulse_ggml_row_size(type, cols);
     const uint8_t *wb = (const uint8_t *)W;
@@ -641,6 +657,9 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         int n0 = tile * N_TILE, n1 = n0 + N_TILE < N ? n0 + N_TILE : N;
         int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
 #ifdef __AVX2__
+        if (pk4 && pq_k4_rows(wb, wrow, r0, r1, pk4, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
+                              xa + (size_t)n0 * stride, stride, Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
         if (pk && pq_t0_rows(type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK, Y + (size_t)n0 * rows,
                              (size_t)rows))
             continue;
@@ -697,6 +716,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
     for (int j = 0; j < n_jobs && !pk; j++)
         if (ok[j] && pq_t0_type(jobs[j].type))
             pk = t0_pack(jobs[j].type, xa[PQ_ACT_32], stride[PQ_ACT_32], N, cols, 0);
+    const pq_k4_blk *pk4 = NULL;
+    for (int j = 0; j < n_jobs && !pk4; j++)
+        if (ok[j] && jobs[j].type == PULSE_GGML_Q4_K)
+            pk4 = k4_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, 0);
 #endif
     const int grab = grab_size(items);
 #pragma omp parallel for schedule(dynamic, grab) if (work > 200000.0 && !omp_in_parallel())
@@ -713,6 +736,11 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         size_t wrow = pulse_ggml_row_size(jb->type, cols);
         const uint8_t *wb = (const uint8_t *)jb->W;
 #ifdef __AVX2__
+        if (pk4 && jb->type == PULSE_GGML_Q4_K &&
+            pq_k4_rows(wb, wrow, r0, r1, pk4, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
+                       xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
+                       (size_t)rows))
+            continue;
         if (pk && pq_t0_type(jb->type) &&
             pq_t0_rows(jb->type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK,
                        jb->Y + (size_t)n0 * rows, (size_t)rows))

@@ -108,6 +108,23 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0_blk *out)
  * pk: Y[i * ldy + r]. Returns 0 if it cannot (type, or no scratch memory). */
 int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy);
+/* The q4_K product with the activation columns in the vector lanes (quant_tile.c, AVX512-VNNI/BW): groups
+ * of 16 activation rows, per block the bytes + 128 transposed to (element group of 4, column, 4 bytes),
+ * per 64-element group the int16 pairs of sub-block sums, and the scales. */
+typedef struct {
+    uint8_t yu[64][64];
+    int32_t bs[4][16];
+    float d[16];
+} pq_k4_blk;
+#define PQ_K4_MIN_N 8 /* batches from this many activation rows take it */
+size_t pq_k4_pack_bytes(int N, int64_t nb);
+/* xa: N pq_a256 rows (stride xs) of nb blocks -> ceil(N / 16) groups of nb blocks, then one order byte per
+ * group (0: every row in llama.cpp's 4-row gemm order, 1: every row PULSE_QROW_ONE, 2: mixed) */
+void pq_k4_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4_blk *out);
+/* q4_K weight rows r0..r1-1 against the N activation rows from group g0 (a multiple of 16 rows into xa,
+ * which the mixed groups use through pq_rows_vnni): Y[i * ldy + r]. Returns 0 if it cannot. */
+int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *pk, int G_total, int g0, int N,
+               int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy);
 /* Returns 0 if the type has no AVX2 dequantiser. */
 int pq_dequantize_avx2(int type, const void *src, float *dst, int64_t n);
 #endif

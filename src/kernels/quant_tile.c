@@ -56,6 +56,36 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0_blk *out)
         }
 }
 
+/* ---- q4_K, activation columns in the lanes ---- */
+size_t pq_k4_pack_bytes(int N, int64_t nb) {
+    const size_t G = (size_t)((N + 15) / 16);
+    return G * (size_t)nb * sizeof(pq_k4_blk) + G;
+}
+
+void pq_k4_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4_blk *out) {
+    const int G = (N + 15) / 16;
+    uint8_t *flags = (uint8_t *)(out + (size_t)G * (size_t)nb);
+    memset(out, 0, pq_k4_pack_bytes(N, nb));
+    for (int g = 0; g < G; g++) {
+        int n_one = 0, n = 0;
+        for (int c = 0; c < 16 && 16 * g + c < N; c++, n++) {
+            const pq_a256 *a = (const pq_a256 *)(xa + (size_t)(16 * g + c) * xs);
+            n_one += (a[0].order & PULSE_QROW_ONE) != 0;
+            for (int64_t b = 0; b < nb; b++) {
+                pq_k4_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+                for (int e = 0; e < 256; e++) k->yu[e / 4][4 * c + e % 4] = (uint8_t)(a[b].qs[e] + 128);
+                for (int j = 0; j < 4; j++) {
+                    const int bs0 = a[b].bsums[4 * j] + a[b].bsums[4 * j + 1];
+                    const int bs1 = a[b].bsums[4 * j + 2] + a[b].bsums[4 * j + 3];
+                    k->bs[j][c] = (int32_t)(((uint32_t)(uint16_t)bs1 << 16) | (uint16_t)bs0);
+                }
+                k->d[c] = a[b].d;
+            }
+        }
+        flags[g] = (uint8_t)(n_one == 0 ? 0 : n_one == n ? 1 : 2);
+    }
+}
+
 #ifdef __clang__
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))),       \
                              apply_to = function)
@@ -226,6 +256,151 @@ int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq
     default:
         return 0;
     }
+}
+
+/* ---- q4_K, activation columns in the lanes ----
+ * llama.cpp's q4_K sums (see dot_q4_k_exact in quant_avx2_dot.h): per 64-element group j of a block, the
+ * exact integer isum_j = sc_2j * dot(sub-block 2j) + sc_2j+1 * dot(sub-block 2j+1) and imin_j = m_2j * bs_2j
+ * + m_2j+1 * bs_2j+1; then acc = fma(isum_j, dw * dx, acc), accm = fma(imin_j, dmin * dx, accm) per group
+ * (rows in 4-row gemm order) or once per block with the sums of the four (PULSE_QROW_ONE); result acc -
+ * accm. Here 16 activation rows sit in the lanes: per 4 elements one vpdpbusd (weights broadcast, the
+ * activations + 128 unsigned; -128 * the weight sum of the sub-block starts each sum), so the integer sums
+ * need no horizontal reduction and the float work is once per group for 16 outputs. */
+typedef struct {
+    int8_t w[4][256];   /* rows' nibbles in element order */
+    int32_t corr[4][8]; /* -128 * sum of the sub-block's nibbles */
+    int32_t sc[4][8];
+    int32_t mp[4][4]; /* (m_2j, m_2j+1) as an int16 pair */
+    float d[4], dmin[4];
+} k4_wtile;
+
+static _Thread_local void *tl_k4;
+static _Thread_local size_t tl_k4_cap;
+
+static void k4_unpack(const uint8_t *blk, int r, k4_wtile *t) {
+    const uint8_t *q = blk + 16;
+    for (int j = 0; j < 4; j++)
+        for (int l = 0; l < 32; l++) {
+            t->w[r][64 * j + l] = (int8_t)(q[32 * j + l] & 0xF);
+            t->w[r][64 * j + 32 + l] = (int8_t)(q[32 * j + l] >> 4);
+        }
+    for (int s = 0; s < 8; s++) {
+        uint8_t sc, m;
+        pq_scale_min_k4(s, blk + 4, &sc, &m);
+        int sum = 0;
+        for (int e = 0; e < 32; e++) sum += t->w[r][32 * s + e];
+        t->corr[r][s] = -128 * sum;
+        t->sc[r][s] = sc;
+        if (s & 1)
+            t->mp[r][s / 2] |= (int32_t)((uint32_t)m << 16);
+        else
+            t->mp[r][s / 2] = m;
+    }
+    t->d[r] = t0_f16(blk);
+    t->dmin[r] = t0_f16(blk + 2);
+}
+
+/* One 64-element group j: I[r] = isum_j, M[r] = imin_j (16 columns in the lanes) */
+#define K4_GROUP(J)                                                                                          \
+    T0_UNROLL for (int h = 0; h < 2; h++) {                                                                  \
+        const int s = 2 * (J) + h;                                                                           \
+        __m512i a[4];                                                                                        \
+        T0_UNROLL for (int r = 0; r < 4; r++) a[r] = _mm512_set1_epi32(t->corr[r][s]);                       \
+        T0_UNROLL for (int kk = 0; kk < 8; kk++) {                                                           \
+            const __m512i y = _mm512_load_si512((const void *)k->yu[8 * s + kk]);                            \
+            T0_UNROLL for (int r = 0; r < 4; r++) {                                                          \
+                int32_t wv;                                                                                  \
+                memcpy(&wv, t->w[r] + 32 * s + 4 * kk, 4);                                                   \
+                a[r] = _mm512_dpbusd_epi32(a[r], y, _mm512_set1_epi32(wv));                                  \
+            }                                                                                                \
+        }                                                                                                    \
+        T0_UNROLL for (int r = 0; r < 4; r++) {                                                              \
+            const __m512i p = _mm512_mullo_epi32(a[r], _mm512_set1_epi32(t->sc[r][s]));                      \
+            I[r] = h ? _mm512_add_epi32(I[r], p) : p;                                                        \
+        }                                                                                                    \
+    }                                                                                                        \
+    {                                                                                                        \
+        const __m512i bs = _mm512_load_si512((const void *)k->bs[J]);                                        \
+        T0_UNROLL for (int r = 0; r < 4; r++) M[r] =                                                         \
+            _mm512_dpwssd_epi32(_mm512_setzero_si512(), bs, _mm512_set1_epi32(t->mp[r][J]));                 \
+    }
+
+static inline __attribute__((always_inline)) void k4_tile(const k4_wtile *t, const pq_k4_blk *k, int64_t nb,
+                                                          const int ONE, __m512 out[4]) {
+    __m512 facc[4], faccm[4];
+    T0_UNROLL for (int r = 0; r < 4; r++) facc[r] = faccm[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, t++) {
+        __m512i I[4], M[4], It[4], Mt[4];
+        T0_UNROLL for (int r = 0; r < 4; r++) It[r] = Mt[r] = _mm512_setzero_si512();
+        const __m512 ad = _mm512_load_ps(k->d);
+        for (int j = 0; j < 4; j++) {
+            K4_GROUP(j)
+            if (ONE) {
+                T0_UNROLL for (int r = 0; r < 4; r++) {
+                    It[r] = _mm512_add_epi32(It[r], I[r]);
+                    Mt[r] = _mm512_add_epi32(Mt[r], M[r]);
+                }
+            } else {
+                T0_UNROLL for (int r = 0; r < 4; r++) {
+                    facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r]),
+                                              _mm512_mul_ps(_mm512_set1_ps(t->d[r]), ad), facc[r]);
+                    faccm[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M[r]),
+                                               _mm512_mul_ps(_mm512_set1_ps(t->dmin[r]), ad), faccm[r]);
+                }
+            }
+        }
+        if (ONE) T0_UNROLL for (int r = 0; r < 4; r++) {
+                facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(It[r]),
+                                          _mm512_mul_ps(_mm512_set1_ps(t->d[r]), ad), facc[r]);
+                faccm[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(Mt[r]),
+                                           _mm512_mul_ps(_mm512_set1_ps(t->dmin[r]), ad), faccm[r]);
+            }
+    }
+    T0_UNROLL for (int r = 0; r < 4; r++) out[r] = _mm512_sub_ps(facc[r], faccm[r]);
+}
+
+int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *pk, int G_total, int g0, int N,
+               int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy) {
+    const size_t need = (size_t)nb * sizeof(k4_wtile);
+    if (need > tl_k4_cap) {
+        free(tl_k4);
+        tl_k4 = aligned_alloc(64, (need + 63) / 64 * 64);
+        tl_k4_cap = tl_k4 ? need : 0;
+        if (!tl_k4) return 0;
+    }
+    k4_wtile *T = (k4_wtile *)tl_k4;
+    const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
+    const int G = (N + 15) / 16;
+    for (int g = 0; g < G; g++) /* mixed orders: the per-row kernels for that group */
+        if (flags[g0 + g] == 2) {
+            const int nc = N - 16 * g < 16 ? N - 16 * g : 16;
+            pq_rows_vnni(PULSE_GGML_Q4_K, W, wrow, r0, r1, xa + (size_t)(16 * g) * xs, xs, nc, 256 * nb,
+                         Y + (size_t)(16 * g) * ldy, ldy);
+        }
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        memset(T, 0, need);
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < nr; r++) k4_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 144, r, &T[b]);
+        for (int g = 0; g < G; g++) {
+            const int fl = flags[g0 + g];
+            if (fl == 2) continue;
+            __m512 out[4];
+            const pq_k4_blk *k = pk + (size_t)(g0 + g) * (size_t)nb;
+            if (fl)
+                k4_tile(T, k, nb, 1, out);
+            else
+                k4_tile(T, k, nb, 0, out);
+            float o[4][16] __attribute__((aligned(64)));
+            for (int r = 0; r < 4; r++) _mm512_store_ps(o[r], out[r]);
+            const int nc = N - 16 * g < 16 ? N - 16 * g : 16;
+            for (int c = 0; c < nc; c++) {
+                float *y = Y + (size_t)(16 * g + c) * ldy + rt;
+                for (int r = 0; r < nr; r++) y[r] = o[r][c];
+            }
+        }
+    }
+    return 1;
 }
 
 #ifdef __clang__
