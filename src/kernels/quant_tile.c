@@ -267,8 +267,8 @@ int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq
  * activations + 128 unsigned; -128 * the weight sum of the sub-block starts each sum), so the integer sums
  * need no horizontal reduction and the float work is once per group for 16 outputs. */
 typedef struct {
-    int8_t w[4][256];   /* rows' nibbles in element order */
-    int32_t corr[4][8]; /* -128 * sum of the sub-block's nibbles */
+    _Alignas(64) int8_t w[4][256]; /* rows' nibbles in element order */
+    int32_t corr[4][8];            /* -128 * sum of the sub-block's nibbles */
     int32_t sc[4][8];
     int32_t mp[4][4]; /* (m_2j, m_2j+1) as an int16 pair */
     float d[4], dmin[4];
@@ -279,17 +279,24 @@ static _Thread_local size_t tl_k4_cap;
 
 static void k4_unpack(const uint8_t *blk, int r, k4_wtile *t) {
     const uint8_t *q = blk + 16;
-    for (int j = 0; j < 4; j++)
-        for (int l = 0; l < 32; l++) {
-            t->w[r][64 * j + l] = (int8_t)(q[32 * j + l] & 0xF);
-            t->w[r][64 * j + 32 + l] = (int8_t)(q[32 * j + l] >> 4);
-        }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int j = 0; j < 4; j++) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(q + 32 * j));
+        const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j), lo);
+        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j + 32), hi);
+        /* sub-block sums: 4 x 64-bit partial sums of 8 bytes each */
+        const __m256i slo = _mm256_sad_epu8(lo, _mm256_setzero_si256()),
+                      shi = _mm256_sad_epu8(hi, _mm256_setzero_si256());
+        int64_t a[4], b[4];
+        _mm256_storeu_si256((__m256i *)(void *)a, slo);
+        _mm256_storeu_si256((__m256i *)(void *)b, shi);
+        t->corr[r][2 * j] = (int32_t)(-128 * (a[0] + a[1] + a[2] + a[3]));
+        t->corr[r][2 * j + 1] = (int32_t)(-128 * (b[0] + b[1] + b[2] + b[3]));
+    }
     for (int s = 0; s < 8; s++) {
         uint8_t sc, m;
         pq_scale_min_k4(s, blk + 4, &sc, &m);
-        int sum = 0;
-        for (int e = 0; e < 32; e++) sum += t->w[r][32 * s + e];
-        t->corr[r][s] = -128 * sum;
         t->sc[r][s] = sc;
         if (s & 1)
             t->mp[r][s / 2] |= (int32_t)((uint32_t)m << 16);
