@@ -235,6 +235,50 @@ static void test_type(int t, pulse_rng *r) {
     free(w), free(wd), free(wd2), free(q), free(x), free(y), free(yr);
 }
 
+/* The batched kernels for AVX512-VNNI (4 x 4 register tiles for q4_0 / q5_0 / q8_0, 16 activation rows in the
+ * lanes for q4_K) == the scalar reference bit for bit over the shapes their edges handle: an odd last block,
+ * rows not a multiple of 4, activation rows not a multiple of the group, q8_0 weights of -128 (the sign-bit
+ * bias), and q4_K groups whose rows mix llama.cpp's one-row and 4-row orders. */
+static void test_batched_shapes(pulse_rng *r) {
+    const int types[4] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0, PULSE_GGML_Q4_K};
+    const int colsets[4][2] = {{32, 224}, {32, 224}, {32, 224}, {256, 768}};
+    const int rowset[3] = {1, 6, 37}, Nset[4] = {4, 9, 33, 70};
+    int n_checked = 0;
+    for (int ti = 0; ti < 4; ti++)
+        for (int ci = 0; ci < 2; ci++)
+            for (int ri = 0; ri < 3; ri++)
+                for (int ni = 0; ni < 4; ni++) {
+                    const int t = types[ti], cols = colsets[ti][ci], rows = rowset[ri], N = Nset[ni];
+                    const size_t rs = pulse_ggml_row_size(t, cols);
+                    uint8_t *q = malloc(rs * rows);
+                    float *w = malloc(sizeof(float) * cols), *X = malloc(sizeof(float) * N * cols);
+                    float *Y = malloc(sizeof(float) * N * rows), *Yr = malloc(sizeof(float) * N * rows);
+                    for (int i = 0; i < rows; i++) {
+                        fill(r, w, cols, 1.0f);
+                        pulse_quantize_row(t, w, q + i * rs, cols);
+                        if (t == PULSE_GGML_Q8_0) /* -128 does not come out of the quantiser */
+                            for (int b = 0; b < cols / 32; b++) q[i * rs + 34 * b + 2 + (i + b) % 32] = 0x80;
+                    }
+                    fill(r, X, (size_t)N * cols, 1.0f);
+                    uint8_t orders[70];
+                    for (int pass = 0; pass < 2; pass++) {
+                        /* pass 0: llama.cpp's default orders for N rows; pass 1: a pattern that mixes them */
+                        for (int n = 0; n < N; n++)
+                            orders[n] = (uint8_t)((n * 7 + 3) % 5 < 2 ? PULSE_QROW_ONE : 0);
+                        pulse_quant_set_row_orders(pass ? orders : NULL, pass ? N : 0);
+                        pulse_qmatmul(Y, q, t, X, N, rows, cols);
+                        pulse_qmatmul_ref(Yr, q, t, X, N, rows, cols);
+                        pulse_quant_set_row_orders(NULL, 0);
+                        CHECK_MSG(memcmp(Y, Yr, sizeof(float) * N * rows) == 0,
+                                  "%s rows %d cols %d N %d pass %d: batched kernel != reference",
+                                  pulse_ggml_type_name(t), rows, cols, N, pass);
+                        n_checked++;
+                    }
+                    free(q), free(w), free(X), free(Y), free(Yr);
+                }
+    CHECK(n_checked == 4 * 2 * 3 * 4 * 2);
+}
+
 /* pulse_qmatmul_multi == separate pulse_qmatmul calls, bit for bit, with mixed types and activation formats
  */
 static void test_multi(pulse_rng *r) {
@@ -287,6 +331,7 @@ int main(void) {
     pulse_rng_seed(&r, 42);
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) test_type(TYPES[i], &r);
     test_multi(&r);
+    test_batched_shapes(&r);
     /* invalid shape: NaN-filled output, no crash */
     float y[4];
     float x[40] = {0};
