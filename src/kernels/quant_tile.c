@@ -73,7 +73,12 @@ void pq_k4_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4_blk *out)
             n_one += (a[0].order & PULSE_QROW_ONE) != 0;
             for (int64_t b = 0; b < nb; b++) {
                 pq_k4_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
-                for (int e = 0; e < 256; e++) k->yu[e / 4][4 * c + e % 4] = (uint8_t)(a[b].qs[e] + 128);
+                for (int e = 0; e < 256; e += 4) { /* 4 bytes at a time, + 128 = sign bit flipped */
+                    uint32_t v;
+                    memcpy(&v, a[b].qs + e, 4);
+                    v ^= 0x80808080u;
+                    memcpy(k->yu[e / 4] + 4 * c, &v, 4);
+                }
                 for (int j = 0; j < 4; j++) {
                     const int bs0 = a[b].bsums[4 * j] + a[b].bsums[4 * j + 1];
                     const int bs1 = a[b].bsums[4 * j + 2] + a[b].bsums[4 * j + 3];
