@@ -1,8 +1,10 @@
-/* kernels/quant_tile.c — owns the tiled AVX512-VNNI product of the type-0 weights (q4_0, q5_0, q8_0) with a
- * batch of activation rows: 4 weight rows x 4 activation rows per register tile, used by quant.c for
- * batches of PQ_T0_MIN_N rows or more on CPUs with AVX512-VNNI/VL (chosen at run time; the x86-64-v3 build
- * stays runnable on any AVX2 machine).
+/* kernels/quant_tile.c — owns the batched AVX512-VNNI products that quant.c uses for batches of activation
+ * rows on CPUs with AVX512-VNNI/VL/BW/DQ (chosen at run time; the x86-64-v3 build stays runnable on any AVX2
+ * machine): the type-0 weights (q4_0, q5_0, q8_0) in 4 weight rows x 4 activation rows register tiles
+ * (PQ_T0_MIN_N rows or more), and q4_K with 16 activation rows in the vector lanes (PQ_K4_MIN_N or more;
+ * see its section below). Setting PULSE_QTILE=0 keeps the per-row kernels (benchmarks).
  *
+ * Type-0 tiles.
  * The sums are llama.cpp's, bit for bit (as ggml_vec_dot_q*_0_q8_0 and tinyBLAS_Q0_AVX compute them): per
  * block, 8 int32 lanes (lane l: the 4 products of elements 4l..4l+3), converted to float, acc = fma(lanes,
  * dw * dx, acc) block after block, then ggml's horizontal sum ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). What

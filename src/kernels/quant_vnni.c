@@ -31,7 +31,8 @@
 
 int pq_vnni_supported(void) {
     __builtin_cpu_init();
+    /* dq: the batched kernels of quant_tile.c, which this flag also enables */
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw");
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
 #endif
