@@ -514,18 +514,18 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
     }
 }
 
-/* ---- activation scratch (per calling thread) ---- */
-/* one buffer per activation kind, so a multi-matrix product can hold several */
-static _Thread_local void *tl_act[PQ_ACT_KINDS + 2]; /* + the type-0 tile and q4_K lanes packings */
-static _Thread_local size_t tl_act_cap[PQ_ACT_KINDS + 2];
+/* ---- scratch (per calling thread) ---- */
+/* one buffer per slot (PQ_SCRATCH_*), so a multi-matrix product can hold several activation formats */
+static _Thread_local void *tl_scr[PQ_SCRATCH_SLOTS];
+static _Thread_local size_t tl_scr_cap[PQ_SCRATCH_SLOTS];
 
-static void *act_scratch(int kind, size_t bytes) {
-    if (bytes > tl_act_cap[kind]) {
-        free(tl_act[kind]);
-        tl_act[kind] = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        tl_act_cap[kind] = tl_act[kind] ? bytes : 0;
+void *pq_scratch(int slot, size_t bytes) {
+    if (bytes > tl_scr_cap[slot]) {
+        free(tl_scr[slot]);
+        tl_scr[slot] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        tl_scr_cap[slot] = tl_scr[slot] ? bytes : 0;
     }
-    return tl_act[kind];
+    return tl_scr[slot];
 }
 
 static _Thread_local const uint8_t *tl_orders;
@@ -542,7 +542,7 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
     int kind = pq_act_kind(type);
     *stride = pq_act_row_size(kind, cols);
     if (kind == PQ_ACT_F32) return X;
-    uint8_t *buf = act_scratch(kind, *stride * (size_t)N);
+    uint8_t *buf = pq_scratch(kind, *stride * (size_t)N);
     if (!buf) return NULL;
     for (int i = 0; i < N; i++) {
         const float *x = X + (size_t)i * cols;
@@ -583,7 +583,7 @@ static const pq_t0_blk *t0_pack(int type, const uint8_t *xa, size_t stride, int 
         off = e && e[0] == '0';
     }
     if (off || use_ref || !g_vnni || N < PQ_T0_MIN_N || !pq_t0_type(type)) return NULL;
-    pq_t0_blk *pk = act_scratch(PQ_ACT_KINDS, pq_t0_pack_bytes(N, cols / PQ_QK));
+    pq_t0_blk *pk = pq_scratch(PQ_SCRATCH_T0_PACK, pq_t0_pack_bytes(N, cols / PQ_QK));
     if (pk) pq_t0_pack(xa, stride, N, cols / PQ_QK, pk);
     return pk;
 }
@@ -598,7 +598,7 @@ static const pq_k4_blk *k4_pack(int type, const uint8_t *xa, size_t stride, int 
         off = e && e[0] == '0';
     }
     if (off || use_ref || !g_vnni || N < PQ_K4_MIN_N || type != PULSE_GGML_Q4_K) return NULL;
-    pq_k4_blk *pk = act_scratch(PQ_ACT_KINDS + 1, pq_k4_pack_bytes(N, cols / PQ_QKK));
+    pq_k4_blk *pk = pq_scratch(PQ_SCRATCH_K4_PACK, pq_k4_pack_bytes(N, cols / PQ_QKK));
     if (pk) pq_k4_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
 }

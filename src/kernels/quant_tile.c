@@ -134,19 +134,6 @@ static inline __m256i t0_unpack(int type, const uint8_t *w, float *d) {
 
 /* Scratch of one thread: the unpacked 4-row weight tile, per block pair and row the 64 bytes u of the two
  * blocks; and per block the row scales as the 16 lanes dw_r (r = lane / 4) of the scale-product multiply. */
-static _Thread_local void *tl_tile[2];
-static _Thread_local size_t tl_tile_cap[2];
-
-/* the calling thread's scratch slot (0: type-0 tiles, 1: q4_K tiles), grown to need bytes; NULL if out of
- * memory */
-static void *tile_scratch(int slot, size_t need) {
-    if (need > tl_tile_cap[slot]) {
-        free(tl_tile[slot]);
-        tl_tile[slot] = aligned_alloc(64, (need + 63) / 64 * 64);
-        tl_tile_cap[slot] = tl_tile[slot] ? need : 0;
-    }
-    return tl_tile[slot];
-}
 
 /* one (row r, column c) of the tile for a block pair: exact lanes of both blocks, then block b's fma, then
  * block b + 1's */
@@ -252,7 +239,8 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
 
 int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy) {
-    __m512 *A = tile_scratch(0, (size_t)nb * sizeof(__m512) + (size_t)((nb + 1) / 2) * 4 * sizeof(__m512i));
+    __m512 *A = pq_scratch(PQ_SCRATCH_T0_TILE,
+                           (size_t)nb * sizeof(__m512) + (size_t)((nb + 1) / 2) * 4 * sizeof(__m512i));
     if (!A) return 0;
     __m512i *U = (__m512i *)(void *)(A + nb);
     switch (type) {
@@ -378,7 +366,7 @@ static inline __attribute__((always_inline)) void k4_tile(const k4_wtile *t, con
 int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *pk, int G_total, int g0, int N,
                int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy) {
     const size_t need = (size_t)nb * sizeof(k4_wtile);
-    k4_wtile *T = tile_scratch(1, need);
+    k4_wtile *T = pq_scratch(PQ_SCRATCH_K4_TILE, need);
     if (!T) return 0;
     const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
     const int G = (N + 15) / 16;
