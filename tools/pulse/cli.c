@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pulse/core.h"
+#include "pulse/encoder.h"
 #include "pulse/eval.h"
 
 static int name_matches(const char *names, const char *arg, size_t arglen) {
@@ -172,6 +173,15 @@ int cli_choice(const char *cmd, const char *opt, const char *val, const char *co
     for (int i = 0; i < n; i++) fprintf(stderr, "%s%s", i ? " | " : "", names[i]);
     fprintf(stderr, ", found '%s'\n", val);
     return -1;
+}
+
+int cli_encoder_choices(const char *cmd, const char *pooling, const char *precision, int *pooling_out,
+                        int *precision_out) {
+    static const char *const pn[] = {"cls", "mean", "auto"}, *const fn[] = {"fp32", "bf16"};
+    static const int pv[] = {PULSE_POOL_CLS, PULSE_POOL_MEAN, PULSE_POOL_AUTO},
+                     fv[] = {PULSE_PREC_FP32, PULSE_PREC_BF16};
+    if (cli_choice(cmd, "--pooling", pooling, pn, pv, 3, pooling_out)) return -1;
+    return cli_choice(cmd, "--precision", precision, fn, fv, 2, precision_out);
 }
 
 int cli_protocol_split(const char *cmd, const char *protocol, const char *split, int *protocol_out,

@@ -34,6 +34,11 @@ int cli_choice(const char *cmd, const char *opt, const char *val, const char *co
 int cli_protocol_split(const char *cmd, const char *protocol, const char *split, int *protocol_out,
                        int *split_out);
 
+/* The encoder options the commands that load encoders share: --pooling cls|mean|auto and --precision
+ * fp32|bf16 (a NULL value keeps its default). */
+int cli_encoder_choices(const char *cmd, const char *pooling, const char *precision, int *pooling_out,
+                        int *precision_out);
+
 /* Print the library's last error as "pulse: <what>: <message>" and return the exit code 1. */
 int cli_fail(const char *what);
 

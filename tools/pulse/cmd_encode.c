@@ -63,7 +63,7 @@ int cmd_encode(int argc, char **argv) {
          "HF folder: config.json, model.safetensors, vocab.txt or tokenizer.json"},
         {"--text|-t", CLI_STRS, &texts, "a text to embed"},
         {"--input|-i", CLI_STR, &input, "file with one text per line ('-' = stdin)"},
-        {"--pooling", CLI_STR, &pooling, "cls|mean (default: from the folder, else cls)"},
+        {"--pooling", CLI_STR, &pooling, "cls|mean|auto (default auto: from the folder, else cls)"},
         {"--max-len", CLI_INT, &max_len, "tokens per text incl. [CLS]/[SEP] (default 128)"},
         {"--batch", CLI_INT, &batch, "texts per batch (default 64)"},
         {"--no-normalize", CLI_FLAG, &no_norm, "do not L2-normalise the vectors"},
@@ -86,21 +86,9 @@ int cmd_encode(int argc, char **argv) {
         return 2;
     }
     pulse_encoder_params p = pulse_encoder_default_params();
-    if (pooling) {
-        static const char *const names[] = {"cls", "mean"};
-        static const int values[] = {PULSE_POOL_CLS, PULSE_POOL_MEAN};
-        if (cli_choice("encode", "--pooling", pooling, names, values, 2, &p.pooling)) {
-            free(texts.v);
-            return 2;
-        }
-    }
-    if (precision) {
-        static const char *const names[] = {"fp32", "bf16"};
-        static const int values[] = {PULSE_PREC_FP32, PULSE_PREC_BF16};
-        if (cli_choice("encode", "--precision", precision, names, values, 2, &p.precision)) {
-            free(texts.v);
-            return 2;
-        }
+    if (cli_encoder_choices("encode", pooling, precision, &p.pooling, &p.precision)) {
+        free(texts.v);
+        return 2;
     }
     p.max_len = max_len;
     p.batch_size = batch;

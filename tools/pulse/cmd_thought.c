@@ -50,12 +50,6 @@ static int thought_pairs(int argc, char **argv) {
     return 0;
 }
 
-static int parse_pooling(const char *s, int *out) {
-    static const char *const names[] = {"cls", "mean", "auto"};
-    static const int values[] = {PULSE_POOL_CLS, PULSE_POOL_MEAN, PULSE_POOL_AUTO};
-    return cli_choice("thought", "--pooling", s, names, values, 3, out);
-}
-
 static cJSON *stats_json(const pulse_infonce_stats *s) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "recall1", s->recall1);
@@ -106,12 +100,7 @@ static int thought_train(int argc, char **argv) {
         fprintf(stderr, "pulse thought train: --pairs, --encoder and --out are required (see --help)\n");
         return 2;
     }
-    if (parse_pooling(pooling, &p.pooling)) return 2;
-    if (precision) {
-        static const char *const names[] = {"fp32", "bf16"};
-        static const int values[] = {PULSE_PREC_FP32, PULSE_PREC_BF16};
-        if (cli_choice("thought", "--precision", precision, names, values, 2, &p.precision)) return 2;
-    }
+    if (cli_encoder_choices("thought", pooling, precision, &p.pooling, &p.precision)) return 2;
     p.seed = (uint64_t)seed;
     p.resume = !no_resume;
     if (threads > 0) pulse_set_num_threads(threads);
@@ -220,7 +209,7 @@ static int thought_eval(int argc, char **argv) {
         fprintf(stderr, "pulse thought eval: --space and --pairs are required\n");
         return 2;
     }
-    if (parse_pooling(pooling, &pool)) return 2;
+    if (cli_encoder_choices("thought", pooling, NULL, &pool, NULL)) return 2;
     pulse_pair *pp = NULL;
     int n = 0;
     pulse_thought_space *s = NULL;
@@ -298,7 +287,7 @@ static int thought_plot(int argc, char **argv) {
         fprintf(stderr, "pulse thought plot: --pairs, --before, --after and --out are required\n");
         return 2;
     }
-    if (parse_pooling(pooling, &pool)) return 2;
+    if (cli_encoder_choices("thought", pooling, NULL, &pool, NULL)) return 2;
     pulse_pair *pp = NULL;
     int np = 0;
     if (pulse_pairs_load(pairs, &pp, &np) != PULSE_OK) return cli_fail("thought plot");
