@@ -378,7 +378,8 @@ int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *p
         }
     for (int rt = r0; rt < r1; rt += 4) {
         const int nr = r1 - rt < 4 ? r1 - rt : 4;
-        memset(T, 0, need);
+        if (nr < 4)
+            memset(T, 0, need); /* the missing rows: zero weights and scales (full tiles overwrite all) */
         for (int64_t b = 0; b < nb; b++)
             for (int r = 0; r < nr; r++) k4_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 144, r, &T[b]);
         for (int g = 0; g < G; g++) {

@@ -258,16 +258,6 @@ static float dot_f16_lanes(const float *a, const float *b, int n, int R) {
     return red16(l);
 }
 
-/* f16 -> f32, n elements */
-static void from_f16(float *dst, const uint16_t *src, int n) {
-    int i = 0;
-#ifdef __F16C__
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-#endif
-    for (; i < n; i++) dst[i] = pulse_fp16_to_fp32(src[i]);
-}
-
 /* out (HD) = red16 over lane rows acc (R, HD), elementwise (the reduction tree of dot_f16_lanes) */
 static void reduce_rows(float *out, float *acc, int R, int HD) {
     if (R == 64)
@@ -339,12 +329,12 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, in
     /* the f16 operands as floats (exact): q once per head, each K row once for the group's heads (acc is
      * free until P.V) */
     float *qf = acc, *kf = acc + (size_t)ng * HD;
-    from_f16(qf, q16, ng * HD);
+    pulse_dequantize_row(PULSE_GGML_F16, q16, qf, (int64_t)ng * HD);
     for (int j = lo; j <= p;) {
         const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
         const uint16_t *kb = c->k_pool + (size_t)blocks[bi] * c->blk_floats + layer_off;
         for (; j <= end; j++) {
-            from_f16(kf, kb + (size_t)(j - bi * B) * c->kv_dim, HD);
+            pulse_dequantize_row(PULSE_GGML_F16, kb + (size_t)(j - bi * B) * c->kv_dim, kf, HD);
             for (int g = 0; g < ng; g++)
                 sc[(size_t)g * nctx + j] = dot_f16_lanes(qf + (size_t)g * HD, kf, HD, R) * scale;
         }
