@@ -84,8 +84,16 @@ size_t pulse_ggml_row_size(int type, int64_t n) {
 static _Atomic int g_vnni =
     -1; /* -1: not decided yet (atomic: the first products may run on several threads) */
 
+/* the batched VNNI kernels (quant_tile.c): with VNNI unless PULSE_QTILE=0 (comparisons) */
+static _Atomic int g_tile;
+
 int pulse_quant_use_vnni(int enable) {
-    if (enable >= 0 || g_vnni < 0) g_vnni = enable != 0 && pq_vnni_supported();
+    if (enable >= 0 || g_vnni < 0) {
+        const char *e = getenv("PULSE_QTILE");
+        const int v = enable != 0 && pq_vnni_supported();
+        g_tile = v && !(e && e[0] == '0');
+        g_vnni = v;
+    }
     return g_vnni;
 }
 
@@ -577,12 +585,7 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
 /* The quantised activations (q8_0 format) packed for the tiled type-0 kernel, or NULL where it does not
  * apply (no VNNI, small batch, other type, the reference path). */
 static const pq_t0_blk *t0_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
-    static int off = -1; /* PULSE_QTILE=0: the per-row kernels instead (benchmarks) */
-    if (off < 0) {
-        const char *e = getenv("PULSE_QTILE");
-        off = e && e[0] == '0';
-    }
-    if (off || use_ref || !g_vnni || N < PQ_T0_MIN_N || !pq_t0_type(type)) return NULL;
+    if (use_ref || !g_tile || N < PQ_T0_MIN_N || !pq_t0_type(type)) return NULL;
     pq_t0_blk *pk = pq_scratch(PQ_SCRATCH_T0_PACK, pq_t0_pack_bytes(N, cols / PQ_QK));
     if (pk) pq_t0_pack(xa, stride, N, cols / PQ_QK, pk);
     return pk;
@@ -592,12 +595,7 @@ static const pq_t0_blk *t0_pack(int type, const uint8_t *xa, size_t stride, int 
 #ifdef __AVX2__
 /* The q8_K activations packed for the q4_K lanes kernel, or NULL where it does not apply. */
 static const pq_k4_blk *k4_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
-    static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("PULSE_QTILE");
-        off = e && e[0] == '0';
-    }
-    if (off || use_ref || !g_vnni || N < PQ_K4_MIN_N || type != PULSE_GGML_Q4_K) return NULL;
+    if (use_ref || !g_tile || N < PQ_K4_MIN_N || type != PULSE_GGML_Q4_K) return NULL;
     pq_k4_blk *pk = pq_scratch(PQ_SCRATCH_K4_PACK, pq_k4_pack_bytes(N, cols / PQ_QKK));
     if (pk) pq_k4_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
