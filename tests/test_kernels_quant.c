@@ -240,10 +240,13 @@ static void test_type(int t, pulse_rng *r) {
  * rows not a multiple of 4, activation rows not a multiple of the group, q8_0 weights of -128 (the sign-bit
  * bias), and q4_K groups whose rows mix llama.cpp's one-row and 4-row orders. */
 static void test_batched_shapes(pulse_rng *r) {
+    if (!pulse_quant_use_vnni(-1)) { /* the batched kernels need it: the per-row kernels are tested above */
+        printf("SKIP batched VNNI kernels: this CPU has no AVX512-VNNI\n");
+        return;
+    }
     const int types[4] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0, PULSE_GGML_Q4_K};
     const int colsets[4][2] = {{32, 224}, {32, 224}, {32, 224}, {256, 768}};
     const int rowset[3] = {1, 6, 37}, Nset[4] = {4, 9, 33, 70};
-    int n_checked = 0;
     for (int ti = 0; ti < 4; ti++)
         for (int ci = 0; ci < 2; ci++)
             for (int ri = 0; ri < 3; ri++)
@@ -272,11 +275,9 @@ static void test_batched_shapes(pulse_rng *r) {
                         CHECK_MSG(memcmp(Y, Yr, sizeof(float) * N * rows) == 0,
                                   "%s rows %d cols %d N %d pass %d: batched kernel != reference",
                                   pulse_ggml_type_name(t), rows, cols, N, pass);
-                        n_checked++;
                     }
                     free(q), free(w), free(X), free(Y), free(Yr);
                 }
-    CHECK(n_checked == 4 * 2 * 3 * 4 * 2);
 }
 
 /* pulse_qmatmul_multi == separate pulse_qmatmul calls, bit for bit, with mixed types and activation formats

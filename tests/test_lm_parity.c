@@ -19,7 +19,11 @@
  * tokens. The greedy asserts leave room for a C library whose tanhf/cosf round a last bit differently: 4 of 5
  * continuations identical, each at least 16 tokens. */
 #define MIN_TOP1 0.99
-#define MAX_MEAN_DLP 0.02
+#define MAX_MEAN_DLP 0.02 /* the bar */
+/* what computing llama.cpp's sums gives (fixture rounding +-5e-5 each side), with room for a libm's last bit:
+ * a changed summation order or activation rounding shows up here long before it moves the bars above */
+#define EXACT_MEAN_DLP 5e-4
+#define EXACT_MAX_DLP 2e-3
 #define MIN_GREEDY_PREFIX 16
 #define MIN_GREEDY_FULL 4
 
@@ -201,6 +205,9 @@ static void parity(const char *name, const char *file) {
     CHECK_MSG(total == n_pos, "%s: evaluated %d of %d positions", name, total, n_pos);
     CHECK_MSG(rate >= MIN_TOP1, "%s: top-1 agreement %.4f < %.2f", name, rate, MIN_TOP1);
     CHECK_MSG(mean_d <= MAX_MEAN_DLP, "%s: mean |dlogprob| %.5f > %.3f", name, mean_d, MAX_MEAN_DLP);
+    CHECK_MSG(mean_d <= EXACT_MEAN_DLP && max_d <= EXACT_MAX_DLP,
+              "%s: |dlogprob| mean %.6f / max %.6f: no longer llama.cpp's sums (bars %.4f / %.4f)", name,
+              mean_d, max_d, EXACT_MEAN_DLP, EXACT_MAX_DLP);
 
     /* greedy continuations: all five requests in one batched generate */
     if (c) {

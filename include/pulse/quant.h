@@ -89,6 +89,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
  * the last N % 4, TILED for all when N >= 8. The array must stay valid until reset. */
 enum { PULSE_QROW_ONE = 1, PULSE_QROW_TILED = 2 };
 void pulse_quant_set_row_orders(const uint8_t *orders, int n);
+/* The flags llama.cpp's orders give row i of a batch of n rows (the default above). */
+static inline uint8_t pulse_quant_row_order(int i, int n) {
+    return (uint8_t)((i >= n - n % 4 ? PULSE_QROW_ONE : 0) | (n >= 8 ? PULSE_QROW_TILED : 0));
+}
 /* 1 when the AVX2 kernels are compiled in. */
 int pulse_quant_has_avx2(void);
 

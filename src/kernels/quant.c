@@ -572,9 +572,7 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
     }
     if (kind == PQ_ACT_256) /* llama.cpp's summation order per row (pulse_quant_set_row_orders) */
         for (int i = 0; i < N; i++) {
-            const int order = tl_orders && i < tl_orders_n
-                                  ? tl_orders[i]
-                                  : (i >= N - N % 4 ? PULSE_QROW_ONE : 0) | (N >= 8 ? PULSE_QROW_TILED : 0);
+            const int order = tl_orders && i < tl_orders_n ? tl_orders[i] : pulse_quant_row_order(i, N);
             pq_a256 *y = (pq_a256 *)(void *)(buf + (size_t)i * *stride);
             for (int64_t b = 0; b < cols / PQ_QKK; b++) y[b].order = order;
         }

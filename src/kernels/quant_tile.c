@@ -217,9 +217,10 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
             A[b] = _mm512_setr_ps(dw[0], dw[0], dw[0], dw[0], dw[1], dw[1], dw[1], dw[1], dw[2], dw[2], dw[2],
                                   dw[2], dw[3], dw[3], dw[3], dw[3]);
         }
-        /* the next tile's weights on their way while this one computes */
-        const char *nx = (const char *)W + (size_t)(rt + 4) * wrow;
-        const size_t nlines = (4 * wrow + 63) / 64, per = (nlines + (size_t)G - 1) / (size_t)G;
+        /* the next tile's weights (inside this item's rows) on their way while this one computes */
+        const char *nx = rt + 4 < r1 ? (const char *)W + (size_t)(rt + 4) * wrow : NULL;
+        const size_t nlines = nx ? ((size_t)(r1 - rt - 4 < 4 ? r1 - rt - 4 : 4) * wrow + 63) / 64 : 0,
+                     per = (nlines + (size_t)G - 1) / (size_t)G;
         for (int g = 0; g < G; g++) {
             for (size_t l = (size_t)g * per; l < (size_t)(g + 1) * per && l < nlines; l++)
                 _mm_prefetch(nx + 64 * l, _MM_HINT_T0);

@@ -23,10 +23,6 @@ static double cpu_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int argmax(const float *x, int n) {
-    return lm_argmax(x, n);
-}
-
 pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, pulse_lm_bench_result *r) {
     pulse_lm_bench_params p = bp ? *bp : pulse_lm_bench_default_params();
     memset(r, 0, sizeof *r);
@@ -73,13 +69,13 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
         if ((st = pulse_lm_decode(c, &b))) goto out;
         r->prefill_tok_s = p.n_prompt / (pulse_now() - t0);
         r->prefill_tok_cpu_s = p.n_prompt / (cpu_now() - c0);
-        int t = argmax(pulse_lm_logits(c, p.n_prompt - 1), V);
+        int t = lm_argmax(pulse_lm_logits(c, p.n_prompt - 1), V);
         t0 = pulse_now();
         c0 = cpu_now();
         for (int g = 0; g < p.n_gen; g++) {
             pulse_lm_batch b1 = {1, &t, &s, NULL};
             if ((st = pulse_lm_decode(c, &b1))) goto out;
-            t = argmax(pulse_lm_logits(c, 0), V);
+            t = lm_argmax(pulse_lm_logits(c, 0), V);
         }
         r->decode_tok_s = p.n_gen / (pulse_now() - t0);
         r->decode_tok_cpu_s = p.n_gen / (cpu_now() - c0);
@@ -108,7 +104,7 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
             goto out;
         }
         for (int s = 0; s < P; s++) {
-            next[s] = argmax(pulse_lm_logits(c, s * np + np - 1), V);
+            next[s] = lm_argmax(pulse_lm_logits(c, s * np + np - 1), V);
             ids[s] = seq[s * np];
             want[s] = 1;
         }
@@ -119,7 +115,7 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
             if ((st = pulse_lm_decode(c, &bb))) break;
                 /* greedy pick per sequence, the rows split over the threads as generate does */
 #pragma omp parallel for schedule(static) if (P > 1)
-            for (int s = 0; s < P; s++) next[s] = argmax(pulse_lm_logits(c, s), V);
+            for (int s = 0; s < P; s++) next[s] = lm_argmax(pulse_lm_logits(c, s), V);
         }
         r->batched_tok_s = (double)P * p.n_gen / (pulse_now() - t0);
         r->batched_tok_cpu_s = (double)P * p.n_gen / (cpu_now() - c0);

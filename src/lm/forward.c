@@ -427,6 +427,26 @@ static void attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, in
         reduce_rows(att + ((size_t)i * NH + (size_t)kh * grp + g0 + g) * HD, acc + (size_t)g * R * HD, R, HD);
 }
 
+/* Keep the rows of x (n, E) whose logits are wanted, in order, and give them the K-quant orders llama.cpp
+ * gives its output rows (per sequence: rank among that sequence's wanted rows, of how many). Returns their
+ * count. The last layer's FFN and the head then run on these rows only. */
+static int gather_wanted(pulse_lm_ctx *c, float *x, const uint8_t *want, int n, int E) {
+    int nw = 0;
+    for (int i = 0; i < n; i++) {
+        if (!want[i]) continue;
+        int rank = 0, cnt = 0;
+        for (int j = 0; j < n; j++)
+            if (want[j] && c->sq[j] == c->sq[i]) {
+                rank += j < i;
+                cnt++;
+            }
+        if (nw != i) memmove(x + (size_t)nw * E, x + (size_t)i * E, sizeof(float) * (size_t)E);
+        c->row_order[nw++] = pulse_quant_row_order(rank, cnt);
+    }
+    pulse_quant_set_row_orders(c->row_order, nw);
+    return nw;
+}
+
 pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out) {
     const pulse_lm *m = c->m;
     const pulse_lm_hparams *hp = &m->hp;
@@ -436,14 +456,15 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     /* PULSE_LM_PROFILE=1: every chunk; =N > 1: chunks of N tokens only (the batched steps) */
     c->prof_active = c->prof_on == 1 || (c->prof_on > 1 && c->prof_on == n);
     double pt = c->prof_active ? pulse_now() : 0;
+    int all_wanted = 1, gathered = 0;
+    for (int i = 0; i < n; i++) all_wanted &= want[i] != 0;
 
     if (m->act_gelu) gelu_table_init();
     /* summation orders of the K-quant products as llama.cpp evaluating each sequence's tokens of this chunk
      * as one batch (pulse_quant_set_row_orders) */
     for (int i = 0; i < n; i++) {
-        const int s = c->sq[i], r = c->pos[i] - c->seqs[s].len, cnt = c->seq_cnt[s];
-        c->row_order[i] =
-            (uint8_t)((r >= cnt - cnt % 4 ? PULSE_QROW_ONE : 0) | (cnt >= 8 ? PULSE_QROW_TILED : 0));
+        const int s = c->sq[i];
+        c->row_order[i] = pulse_quant_row_order(c->pos[i] - c->seqs[s].len, c->seq_cnt[s]);
     }
     pulse_quant_set_row_orders(c->row_order, n);
     /* embeddings */
@@ -512,6 +533,13 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         prof_mark(c, &pt, LM_PROF_WO);
         if (L->post_attn_norm.data) rmsnorm(o, o, L->post_attn_norm.data, n, E, hp->norm_eps);
         for (size_t j = 0; j < (size_t)n * E; j++) x[j] += o[j];
+        if (il == hp->n_layer - 1 && !c->acts && !all_wanted) {
+            /* as llama.cpp (inp_out_ids): the last FFN, the final norm and the head only for the wanted rows
+             */
+            n = gather_wanted(c, x, want, n, E);
+            gathered = 1;
+            if (n == 0) break;
+        }
 
         /* feed-forward */
         rmsnorm(xn, x, L->ffn_norm.data, n, E, hp->norm_eps);
@@ -553,7 +581,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     /* final norm and logits for the wanted rows only */
     int nw = 0;
     for (int i = 0; i < n; i++)
-        if (want[i]) {
+        if (gathered || want[i]) {
             rmsnorm(o + (size_t)nw * E, x + (size_t)i * E, m->output_norm.data, 1, E, hp->norm_eps);
             nw++;
         }

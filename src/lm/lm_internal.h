@@ -45,6 +45,18 @@ typedef struct {
     int *blocks; /* (max_blocks_per_seq) */
 } lm_seq;
 
+/* PULSE_LM_PROFILE sections */
+enum {
+    LM_PROF_EMBD,
+    LM_PROF_QKV,
+    LM_PROF_ATTN,
+    LM_PROF_WO,
+    LM_PROF_FFN,
+    LM_PROF_HEAD,
+    LM_PROF_MISC,
+    LM_PROF_N
+};
+
 struct pulse_lm_ctx {
     const pulse_lm *m;
     pulse_lm_ctx_params p;
@@ -78,18 +90,7 @@ struct pulse_lm_ctx {
     int *seq_cnt;               /* (n_seq_max) tokens per sequence in a chunk */
     /* PULSE_LM_PROFILE=1: seconds per forward section (LM_PROF_*), printed to stderr by pulse_lm_ctx_free */
     int prof_on, prof_active;
-    double prof[8];
-};
-
-enum {
-    LM_PROF_EMBD,
-    LM_PROF_QKV,
-    LM_PROF_ATTN,
-    LM_PROF_WO,
-    LM_PROF_FFN,
-    LM_PROF_HEAD,
-    LM_PROF_MISC,
-    LM_PROF_N
+    double prof[LM_PROF_N];
 };
 
 /* forward.c: one chunk of at most nb tokens whose KV slots are already reserved; rows of logits for the
