@@ -81,12 +81,13 @@ typedef struct {
 #define PULSE_QMM_MAX_JOBS 16
 void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols);
 /* llama.cpp's CPU backend sums K-quant products in orders that depend on the batch: q4_K (repacked weights)
- * takes rows in groups of four and the last N % 4 rows one at a time (PULSE_QROW_ONE); q6_K / q5_K go through
- * its tiled kernel when the batch has 8 or more rows (PULSE_QROW_TILED), else through vec_dot. The products
- * here reproduce each order bit for bit; pulse_quant_set_row_orders(orders, n) sets, for the following
- * products on the calling thread, the flags of activation row i to orders[i] (the LM sets them per
- * sequence, as llama.cpp would evaluate that sequence alone). NULL restores the default for N rows: ONE for
- * the last N % 4, TILED for all when N >= 8. The array must stay valid until reset. */
+ * takes rows in groups of four and the last N % 4 rows one at a time (PULSE_QROW_ONE); q6_K goes through its
+ * tiled kernel when the batch has 8 or more rows (PULSE_QROW_TILED), else through vec_dot. The products here
+ * reproduce each order bit for bit (q5_K, which neither model uses, is within rounding, not in order);
+ * pulse_quant_set_row_orders(orders, n) sets, for the following products on the calling thread, the flags of
+ * activation row i to orders[i] (the LM sets them per sequence, as llama.cpp would evaluate that sequence
+ * alone). NULL restores the default for N rows: ONE for the last N % 4, TILED for all when N >= 8. The array
+ * must stay valid until reset. */
 enum { PULSE_QROW_ONE = 1, PULSE_QROW_TILED = 2 };
 void pulse_quant_set_row_orders(const uint8_t *orders, int n);
 /* The flags llama.cpp's orders give row i of a batch of n rows (the default above). */

@@ -450,9 +450,8 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
     }
     case PULSE_GGML_Q5_K:
         for (int64_t b = 0; b < n / 256; b++) {
-            int is5 = type == PULSE_GGML_Q5_K;
-            const uint8_t *blk = w + b * (is5 ? 176 : 144);
-            const uint8_t *sc = blk + 4, *qh = blk + 16, *q = blk + (is5 ? 48 : 16);
+            const uint8_t *blk = w + b * 176;
+            const uint8_t *sc = blk + 4, *qh = blk + 16, *q = blk + 48;
             const int8_t *x = k[b].qs;
             int sumi = 0, summ = 0;
             for (int j = 0; j < 4; j++, q += 32, x += 64) {
@@ -461,8 +460,7 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
                 pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
                 int p0 = 0, p1 = 0;
                 for (int l = 0; l < 32; l++) {
-                    int h0 = is5 ? ((qh[l] >> (2 * j)) & 1) << 4 : 0;
-                    int h1 = is5 ? ((qh[l] >> (2 * j + 1)) & 1) << 4 : 0;
+                    const int h0 = ((qh[l] >> (2 * j)) & 1) << 4, h1 = ((qh[l] >> (2 * j + 1)) & 1) << 4;
                     p0 += ((q[l] & 0xF) | h0) * x[l];
                     p1 += ((q[l] >> 4) | h1) * x[l + 32];
                 }

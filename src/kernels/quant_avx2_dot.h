@@ -131,7 +131,7 @@ static inline __m128i scales_mins_vec(const uint8_t *q) {
 /* q4_K as llama.cpp's CPU backend computes it with repacked weights (ggml_gemm / ggml_gemv_q4_K_8x8_q8_K):
  * per output, exact integer sums (scales times sub-block dots; mins times bsums), converted to float and
  * accumulated acc = fma(isum, dw * dx, acc), accm = fma(imin, dmin * dx, accm) once per 64 elements (rows
- * in groups of 4, "gemm") or once per 256 (single rows, "gemv": pq_a256.single); result acc - accm. */
+ * in groups of 4, "gemm") or once per 256 (single rows, "gemv": PULSE_QROW_ONE); result acc - accm. */
 static inline __attribute__((always_inline)) void
 dot_q4_k_exact(const uint8_t *w, const uint8_t *xa, size_t xs, int64_t nb, float *out, const int NX) {
     float acc[4] = {0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
@@ -190,9 +190,9 @@ dot_q4_k_exact(const uint8_t *w, const uint8_t *xa, size_t xs, int64_t nb, float
     UNROLL for (int k = 0; k < NX; k++) out[k] = acc[k] - accm[k];
 }
 
-static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
-                                                              int64_t nb, float *out, const int NX,
-                                                              const int Q5) {
+/* q5_K: 8 int32 lanes per block, fma per block (not llama.cpp's order: within rounding of it) */
+static inline __attribute__((always_inline)) void dot_q5_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
+                                                             int64_t nb, float *out, const int NX) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
@@ -201,29 +201,21 @@ static inline __attribute__((always_inline)) void dot_q45_k_n(const uint8_t *w, 
                            _mm256_set1_epi16(0x0706), _mm256_set1_epi16(0x0908), _mm256_set1_epi16(0x0B0A),
                            _mm256_set1_epi16(0x0D0C), _mm256_set1_epi16(0x0F0E)};
     const __m128i dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    const size_t BS = Q5 ? 176 : 144;
-    if (!Q5) { /* q4_K: llama.cpp's repacked (q4_K_8x8) order, see dot_q4_k_exact */
-        dot_q4_k_exact(w, xa, xs, nb, out, NX);
-        return;
-    }
-    for (int64_t b = 0; b < nb; b++, w += BS) {
+    for (int64_t b = 0; b < nb; b++, w += 176) {
         float d = f16(w), dmin = f16(w + 2);
         __m128i scm = scales_mins_vec(w + 4);
         __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));  /* sc[0..7] as i16, both lanes */
         __m256i mins16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)); /* m[0],m[0],m[1],m[1],... */
-        const uint8_t *q = w + (Q5 ? 48 : 16);
-        __m256i hb = Q5 ? loadu(w + 16) : _mm256_setzero_si256();
+        const uint8_t *q = w + 48;
+        __m256i hb = loadu(w + 16);
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
         for (int j = 0; j < 4; j++) {
             __m256i raw = loadu(q + 32 * j);
             __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-            if (Q5) {
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-                hi = _mm256_or_si256(hi,
-                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
-                hb = _mm256_srli_epi16(hb, 2);
-            }
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+            hb = _mm256_srli_epi16(hb, 2);
             __m256i s0 = _mm256_shuffle_epi8(sc16, bc[2 * j]), s1 = _mm256_shuffle_epi8(sc16, bc[2 * j + 1]);
             UNROLL for (int k = 0; k < NX; k++) {
                 const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
@@ -360,15 +352,6 @@ dot_float_n(int type, const uint8_t *w, const uint8_t *xa, size_t xs, int64_t n,
     }
 }
 
-/* single-row kernels with the batch size as a constant */
-static inline __attribute__((always_inline)) void dot_q4_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
-                                                             int64_t nb, float *out, const int NX) {
-    dot_q45_k_n(w, xa, xs, nb, out, NX, 0);
-}
-static inline __attribute__((always_inline)) void dot_q5_k_n(const uint8_t *w, const uint8_t *xa, size_t xs,
-                                                             int64_t nb, float *out, const int NX) {
-    dot_q45_k_n(w, xa, xs, nb, out, NX, 1);
-}
 /* float weights: one activation row at a time with four FMA chains, so batched products equal single ones
  * bit for bit */
 #define DEF_FLOAT_N(NAME, TYPE)                                                                              \
@@ -420,7 +403,7 @@ DEF_ROWS(rows_q4_1, dot_q4_1_n, 32)
 DEF_ROWS(rows_q5_0, dot_q5_0_n, 32)
 DEF_ROWS(rows_q5_1, dot_q5_1_n, 32)
 DEF_ROWS(rows_q8_0, dot_q8_0_n, 32)
-DEF_ROWS(rows_q4_k, dot_q4_k_n, 256)
+DEF_ROWS(rows_q4_k, dot_q4_k_exact, 256)
 DEF_ROWS(rows_q5_k, dot_q5_k_n, 256)
 DEF_ROWS(rows_q6_k, dot_q6_k_n, 256)
 DEF_ROWS(rows_q8_k, dot_q8_k_n, 256)
