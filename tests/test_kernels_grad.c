@@ -285,8 +285,8 @@ static void grad_attention_dropout(int B, int T, int C, int NH, int causal, floa
     attd_ctx c = {{B, T, C, NH, causal, km, ku_alloc(n), ku_alloc(n), ku_alloc(n), ku_alloc(n), ku_alloc(na),
                    ku_alloc(n)},
                   p,
-                  ku_alloc(na),
-                  (uint8_t *)malloc(na)};
+                  p > 0 ? ku_alloc(na) : NULL, /* p == 0 (evaluation) neither writes nor reads them */
+                  p > 0 ? (uint8_t *)malloc(na) : NULL};
     ku_fill(c.a.q, n, -1.5f, 1.5f);
     ku_fill(c.a.k, n, -1.5f, 1.5f);
     ku_fill(c.a.v, n, -1, 1);
@@ -294,7 +294,7 @@ static void grad_attention_dropout(int B, int T, int C, int NH, int causal, floa
     attd_loss(&c);
     /* forward: attd = att * mask / (1 - p) and some entries really dropped */
     int bad = 0, dropped = 0;
-    for (size_t i = 0; i < na; i++) {
+    for (size_t i = 0; p > 0 && i < na; i++) {
         float want = c.dmask[i] ? c.a.att[i] / (1.0f - p) : 0.0f;
         bad += fabsf(c.attd[i] - want) > 1e-6f;
         dropped += c.a.att[i] > 0 && !c.dmask[i];

@@ -71,7 +71,8 @@ void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scrat
 /* ---- attention with dropout on the probabilities (torch nn.MultiheadAttention(dropout=p), training) ----
  * As above, plus attd (B, NH, T, T) = dropout(att) and dmask (B, NH, T, T) its keep mask (0/1 bytes), drawn
  * serially from rng after the softmax; out = attd V. att keeps the undropped probabilities for backward.
- * p == 0 gives pulse_attention_forward's result. */
+ * p == 0 is pulse_attention_forward (evaluation: attd and dmask are neither written nor read, may be NULL).
+ */
 void pulse_attention_dropout_forward(float *out, float *att, float *attd, uint8_t *dmask, const float *q,
                                      const float *k, const float *v, const uint8_t *key_mask, int B, int T,
                                      int C, int NH, int causal, float p, pulse_rng *rng);

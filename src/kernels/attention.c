@@ -141,20 +141,18 @@ void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scrat
 /* ---- forward with dropout on the attention probabilities (torch nn.MultiheadAttention(dropout=p)) ----
  * As pulse_attention_forward, plus attd (B, NH, T, T) = dropout(att) and its keep mask dmask (B, NH, T, T),
  * drawn serially from rng after the softmax (deterministic for any thread count); out = attd V.
- * p == 0: attd = att, every mask byte 1, same result as pulse_attention_forward. */
+ * p == 0: pulse_attention_forward (attd and dmask are not written and may be NULL). */
 void pulse_attention_dropout_forward(float *out, float *att, float *attd, uint8_t *dmask, const float *q,
                                      const float *k, const float *v, const uint8_t *key_mask, int B, int T,
                                      int C, int NH, int causal, float p, pulse_rng *rng) {
     if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
     pk_blas_single();
-    const size_t na = (size_t)B * NH * T * T;
-    att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal, 0);
-    if (p > 0) {
-        pulse_dropout_forward(attd, dmask, att, na, p, rng);
-    } else {
-        memcpy(attd, att, na * sizeof(float));
-        memset(dmask, 1, na);
+    if (p <= 0) { /* no dropout (evaluation): the plain kernel, attd and dmask untouched */
+        att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal, 1);
+        return;
     }
+    att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal, 0);
+    pulse_dropout_forward(attd, dmask, att, (size_t)B * NH * T * T, p, rng);
     att_av_heads(out, attd, v, B, T, C, NH);
 }
 
@@ -167,6 +165,6 @@ void pulse_attention_dropout_backward(float *dq, float *dk, float *dv, float *da
                                       int NH, float p) {
     if (B <= 0 || T <= 0 || C <= 0 || NH <= 0) return;
     pk_blas_single();
-    att_backward_heads(dq, dk, dv, datt_scratch, dout, att, attd, p > 0 ? dmask : NULL, p, q, k, v, B, T, C,
-                       NH);
+    att_backward_heads(dq, dk, dv, datt_scratch, dout, att, p > 0 ? attd : NULL, p > 0 ? dmask : NULL, p, q,
+                       k, v, B, T, C, NH);
 }
