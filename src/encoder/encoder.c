@@ -742,8 +742,15 @@ static void pool_head(const pulse_encoder *e, const float *x, const int *lens, i
         memcpy(out, y, sizeof(float) * (size_t)B * D);
 }
 
+/* inference in bf16: asked for and the kernel is there (else the fp32 path, not the kernels' fallbacks) */
+static int infer_bf16(const pulse_encoder *e) {
+    return e->p.precision == PULSE_PREC_BF16 && pulse_bf16_supported();
+}
+
 static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
-    size_t rows = (size_t)B * T, att = (size_t)B * e->NH * T * T;
+    /* bf16 inference keeps no probabilities (B, NH, T, T) and splits the QKV product in its stores */
+    const int f32 = !infer_bf16(e);
+    size_t rows = (size_t)B * T, att = f32 ? (size_t)B * e->NH * T * T : 1;
     if (rows <= e->s_cap_rows && att <= e->s_cap_att && e->s_pool) return PULSE_OK;
     free_scratch(e);
     const size_t C = (size_t)e->C, FF = (size_t)e->FF, D = (size_t)pulse_encoder_dim(e);
@@ -763,7 +770,7 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     e->s_norm = pulse_malloc(sizeof(float) * (size_t)B);
     e->s_pos = pulse_malloc(sizeof(int) * rows);
     e->s_kmask = pulse_malloc(rows);
-    e->s_qkv = pulse_malloc(sizeof(float) * rows * 3 * C);
+    e->s_qkv = pulse_malloc(sizeof(float) * (f32 ? rows * 3 * C : 1));
     if (!e->s_x || !e->s_x1 || !e->s_t || !e->s_q || !e->s_k || !e->s_v || !e->s_y || !e->s_h || !e->s_att ||
         !e->s_mean || !e->s_rstd || !e->s_pool || !e->s_proj || !e->s_norm || !e->s_pos || !e->s_kmask ||
         !e->s_qkv) {
@@ -790,7 +797,7 @@ static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *l
     pulse_layernorm_forward(e->s_x, e->s_mean, e->s_rstd, e->s_t, e->elnw, e->elnb, N, C, e->eps);
     layer_a a = {e->s_q, e->s_k, e->s_v, e->s_att, e->s_y,    e->s_t,    e->s_x1, e->s_mean, e->s_rstd,
                  e->s_h, e->s_h, e->s_t, e->s_x,   e->s_mean, e->s_rstd, NULL,    NULL};
-    const int bf16 = e->p.precision == PULSE_PREC_BF16;
+    const int bf16 = infer_bf16(e);
     if (bf16) ensure_packs(e);
     for (int l = 0; l < e->L; l++)
         layer_forward(e, &e->lw[l], &a, e->s_x, NULL, e->s_qkv, e->s_kmask, B, T, 0.0f, bf16, bf16,
