@@ -7,8 +7,6 @@
 
 #include "kernels/internal.h"
 
-#define PK_SQRT1_2 0.70710678118654752440f
-#define PK_INV_SQRT_2PI 0.39894228040143267794f
 #define PK_GELU_TANH_K 0.79788456080286535588f /* sqrt(2/pi) */
 
 /* ---- exact GELU: out (n) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) ---- */
@@ -26,10 +24,7 @@ void pulse_gelu_backward(float *dinp, const float *inp, const float *dout, size_
     long nn = (long)n;
 #pragma omp parallel for simd schedule(static) if (nn > PK_PAR_ELEMS)
     for (long i = 0; i < nn; i++) {
-        float x = inp[i];
-        float cdf = 0.5f * (1.0f + pk_erff(x * PK_SQRT1_2));
-        float pdf = PK_INV_SQRT_2PI * pk_expf(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+        dinp[i] += dout[i] * pk_gelu_grad(inp[i]);
     }
 }
 

@@ -172,7 +172,7 @@ typedef struct {
  * 2e-7 and far below the bf16 rounding of the next product's input) with one reciprocal refined by Newton:
  * about 20 vector operations instead of pk_erff's two branches */
 static inline __m512 gelu16(__m512 x) {
-    __m512 u = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752440f));
+    __m512 u = _mm512_mul_ps(x, _mm512_set1_ps(PK_SQRT1_2));
     u = _mm512_max_ps(_mm512_min_ps(u, _mm512_set1_ps(4.0f)), _mm512_set1_ps(-4.0f));
     const __m512 u2 = _mm512_mul_ps(u, u);
     __m512 p =
@@ -201,10 +201,7 @@ static inline __m512 dgelu16(__m512 x) {
     _mm512_store_ps(t, x);
 #pragma omp simd
     for (int j = 0; j < 16; j++) {
-        const float xv = t[j];
-        const float cdf = 0.5f * (1.0f + pk_erff(xv * 0.70710678118654752440f));
-        const float pdf = 0.39894228040143267794f * pk_expf(-0.5f * xv * xv);
-        t[j] = cdf + xv * pdf;
+        t[j] = pk_gelu_grad(t[j]);
     }
     return _mm512_load_ps(t);
 }
@@ -743,10 +740,7 @@ void pulse_matmul_backward_gelu_bf16(float *dh, const float *dout, const float *
     const long n = (long)N * C;
 #pragma omp parallel for simd schedule(static) if (n > PK_PAR_ELEMS)
     for (long i = 0; i < n; i++) {
-        const float x = h[i];
-        const float cdf = 0.5f * (1.0f + pk_erff(x * 0.70710678118654752440f));
-        const float pdf = 0.39894228040143267794f * pk_expf(-0.5f * x * x);
-        dh[i] *= cdf + x * pdf;
+        dh[i] *= pk_gelu_grad(h[i]);
     }
 }
 

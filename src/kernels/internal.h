@@ -94,6 +94,15 @@ static inline float pk_erff(float x) {
     return ax < 1.0f ? small : big;
 }
 
+#define PK_SQRT1_2 0.70710678118654752440f
+#define PK_INV_SQRT_2PI 0.39894228040143267794f
+
+/* d GELU(x) / dx = Phi(x) + x phi(x) (exact erf GELU) */
+static inline float pk_gelu_grad(float x) {
+    const float cdf = 0.5f * (1.0f + pk_erff(x * PK_SQRT1_2));
+    return cdf + x * (PK_INV_SQRT_2PI * pk_expf(-0.5f * x * x));
+}
+
 /* tanh(x) = 1 - 2 / (exp(2x) + 1) on |x|, sign restored; |error| about 1e-7 */
 static inline float pk_tanhf(float x) {
     float ax = fabsf(x);
