@@ -16,7 +16,7 @@ fi
 mkdir -p build-fuzz/corpus
 clang -std=c11 -D_GNU_SOURCE -g -O1 -march=x86-64-v3 -Wall -Wextra -Werror -fopenmp \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc \
-    fuzz/gguf.c src/core/error.c src/core/gguf.c src/core/sys.c src/kernels/quant*.c -lopenblas -lm \
+    fuzz/gguf.c src/core/error.c src/core/gguf.c src/core/sys.c src/kernels/quant*.c src/kernels/scratch.c -lopenblas -lm \
     -o build-fuzz/fuzz_gguf
 cd build-fuzz
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \

@@ -570,43 +570,6 @@ int pulse_bf16_supported(void) {
     return g_bf16;
 }
 
-/* The packed copy of B: one grow-only buffer reused by whichever call takes it (a call that finds it in use
- * allocates its own), so the per-call mmap and page faults of a fresh multi-MB buffer disappear. Freed when
- * the program (or the library, if loaded dynamically) is unloaded. */
-static uint32_t *g_bp;
-static size_t g_bp_words;
-static int g_bp_busy;
-
-__attribute__((destructor)) static void bp_release(void) {
-    if (!__atomic_exchange_n(&g_bp_busy, 1, __ATOMIC_ACQUIRE)) {
-        free(g_bp);
-        g_bp = NULL;
-        g_bp_words = 0;
-        __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
-    }
-}
-
-static uint32_t *bp_take(size_t words, int *owned) {
-    *owned = 0;
-    if (!__atomic_exchange_n(&g_bp_busy, 1, __ATOMIC_ACQUIRE)) {
-        if (g_bp_words >= words) return g_bp;
-        free(g_bp);
-        g_bp = aligned_alloc(64, (words * sizeof(uint32_t) + 63) / 64 * 64);
-        g_bp_words = g_bp ? words : 0;
-        if (g_bp) return g_bp;
-        __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
-    }
-    *owned = 1;
-    return aligned_alloc(64, (words * sizeof(uint32_t) + 63) / 64 * 64);
-}
-
-static void bp_give(uint32_t *bp, int owned) {
-    if (owned)
-        free(bp);
-    else if (bp)
-        __atomic_store_n(&g_bp_busy, 0, __ATOMIC_RELEASE);
-}
-
 /* a weight (OC, C) as op(B) = weight^T (C, OC) in the kernel's panels */
 struct pulse_bf16_weight {
     uint32_t *bp;
@@ -653,15 +616,13 @@ static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alph
 #ifdef PK_HAVE_BF16_KERNEL
     if (K > 0 && pulse_bf16_supported()) {
         const int pre = pw && transB && pw->OC == N && pw->C == K;
-        int owned = 0;
-        uint32_t *Bp = pre ? NULL : bp_take(packed_words(K, N), &owned);
+        uint32_t *Bp = pre ? NULL : pk_scratch(PK_SCR_BF16_B, packed_words(K, N) * sizeof(uint32_t));
         if (Bp || pre) {
             int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
             double work = 2.0 * M * N * (double)K;
             if (work < 2.0e6 * nth) nth = (int)(work / 2.0e6) > 1 ? (int)(work / 2.0e6) : 1;
             gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, o, Bp, pre ? pw->bp : NULL,
                              nth);
-            bp_give(Bp, owned);
             return 1;
         }
     }
@@ -764,10 +725,9 @@ void pulse_ffn_forward_bf16(float *out, float *hidden, const float *inp, const f
         int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
         const int NMB = (N + MC - 1) / MC;
         if (nth > NMB) nth = NMB;
-        uint32_t *G = aligned_alloc(64, sizeof(uint32_t) * (size_t)MC * (FF / 2) * (size_t)nth);
+        uint32_t *G = pk_scratch(PK_SCR_BF16_FFN, sizeof(uint32_t) * (size_t)MC * (FF / 2) * (size_t)nth);
         if (G) {
             ffn_bf16_avx512(N, C, FF, inp, pw1->bp, b1, pw2->bp, b2, res, out, G, nth);
-            free(G);
             return;
         }
     }
@@ -791,16 +751,12 @@ void pulse_attention_forward_bf16(float *out, float *att, const float *q, const 
         if ((double)B * T * T * C < PK_PAR_ATT) nth = 1;
         /* per thread, whole cache lines: the words of att_seq and a block of 8 score rows */
         const size_t words = (att_words(T, C) + 15) / 16 * 16, floats = (8 * (size_t)T + 15) / 16 * 16;
-        uint32_t *w = aligned_alloc(64, words * sizeof(uint32_t) * (size_t)nth);
-        float *sb = aligned_alloc(64, floats * sizeof(float) * (size_t)nth);
+        uint32_t *w = pk_scratch(PK_SCR_BF16_ATT_W, words * sizeof(uint32_t) * (size_t)nth);
+        float *sb = pk_scratch(PK_SCR_BF16_ATT_S, floats * sizeof(float) * (size_t)nth);
         if (w && sb) {
             att_bf16_avx512(out, att, q, k, v, key_mask, B, T, C, NH, causal, w, words, sb, floats, nth);
-            free(w);
-            free(sb);
             return;
         }
-        free(w);
-        free(sb);
     }
 #endif
     if (att) {
@@ -808,7 +764,7 @@ void pulse_attention_forward_bf16(float *out, float *att, const float *q, const 
         return;
     }
     /* no probabilities wanted: one sequence at a time through a (NH, T, T) buffer (NaN out if none) */
-    float *a1 = malloc(sizeof(float) * (size_t)NH * T * T);
+    float *a1 = pk_scratch(PK_SCR_BF16_ATT_S, sizeof(float) * (size_t)NH * T * T);
     for (int b = 0; b < B; b++) {
         const size_t off = (size_t)b * T * C;
         if (a1)
@@ -817,7 +773,6 @@ void pulse_attention_forward_bf16(float *out, float *att, const float *q, const 
         else
             for (size_t i = 0; i < (size_t)T * C; i++) out[off + i] = NAN;
     }
-    free(a1);
 }
 
 void pulse_attention_forward_bf16_ref(float *out, float *att, const float *q, const float *k, const float *v,

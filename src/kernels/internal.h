@@ -110,6 +110,21 @@ static inline float pk_tanhf(float x) {
     return copysignf(y, x);
 }
 
+/* Per-thread scratch (kernels/scratch.c): the calling thread's buffer of a slot, grown to bytes (64-byte
+ * aligned; NULL if out of memory). Slots 0..3: the quantised activations of each kind (quant.c). */
+enum {
+    PK_SCR_T0_PACK = 4, /* quant_tile.c: packed activations and weight tiles */
+    PK_SCR_K4_PACK,
+    PK_SCR_T0_TILE,
+    PK_SCR_K4_TILE,
+    PK_SCR_BF16_B,     /* gemm_bf16.c: B converted to the kernel's panels */
+    PK_SCR_BF16_FFN,   /* the FFN's per-thread bf16 hidden rows */
+    PK_SCR_BF16_ATT_W, /* attention's per-thread words and score rows */
+    PK_SCR_BF16_ATT_S,
+    PK_SCR_SLOTS
+};
+void *pk_scratch(int slot, size_t bytes);
+
 /* OpenBLAS wrappers (kernels/blas.c): row-major, OpenMP-split, OpenBLAS held at 1 thread (see blas.c).
  * trans flags: 0 = as stored, 1 = transposed. Same argument meaning as cblas_sgemm / sgemv / sger. */
 void pk_blas_single(void);

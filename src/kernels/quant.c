@@ -8,6 +8,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
+_Static_assert(PQ_ACT_KINDS <= PK_SCR_T0_PACK, "the activation kinds own pk_scratch slots 0..3");
+
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF /* the scalar reference rounds each operation, like the AVX2 path */
 #endif
@@ -520,20 +522,6 @@ float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
     }
 }
 
-/* ---- scratch (per calling thread) ---- */
-/* one buffer per slot (PQ_SCRATCH_*), so a multi-matrix product can hold several activation formats */
-static _Thread_local void *tl_scr[PQ_SCRATCH_SLOTS];
-static _Thread_local size_t tl_scr_cap[PQ_SCRATCH_SLOTS];
-
-void *pq_scratch(int slot, size_t bytes) {
-    if (bytes > tl_scr_cap[slot]) {
-        free(tl_scr[slot]);
-        tl_scr[slot] = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        tl_scr_cap[slot] = tl_scr[slot] ? bytes : 0;
-    }
-    return tl_scr[slot];
-}
-
 static _Thread_local const uint8_t *tl_orders;
 static _Thread_local int tl_orders_n;
 
@@ -548,7 +536,7 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
     int kind = pq_act_kind(type);
     *stride = pq_act_row_size(kind, cols);
     if (kind == PQ_ACT_F32) return X;
-    uint8_t *buf = pq_scratch(kind, *stride * (size_t)N);
+    uint8_t *buf = pk_scratch(kind, *stride * (size_t)N);
     if (!buf) return NULL;
     for (int i = 0; i < N; i++) {
         const float *x = X + (size_t)i * cols;
@@ -582,7 +570,7 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
  * apply (no VNNI, small batch, other type, the reference path). */
 static const pq_t0_blk *t0_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
     if (use_ref || !g_tile || N < PQ_T0_MIN_N || !pq_t0_type(type)) return NULL;
-    pq_t0_blk *pk = pq_scratch(PQ_SCRATCH_T0_PACK, pq_t0_pack_bytes(N, cols / PQ_QK));
+    pq_t0_blk *pk = pk_scratch(PK_SCR_T0_PACK, pq_t0_pack_bytes(N, cols / PQ_QK));
     if (pk) pq_t0_pack(xa, stride, N, cols / PQ_QK, pk);
     return pk;
 }
@@ -592,7 +580,7 @@ static const pq_t0_blk *t0_pack(int type, const uint8_t *xa, size_t stride, int 
 /* The q8_K activations packed for the q4_K lanes kernel, or NULL where it does not apply. */
 static const pq_k4_blk *k4_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
     if (use_ref || !g_tile || N < PQ_K4_MIN_N || type != PULSE_GGML_Q4_K) return NULL;
-    pq_k4_blk *pk = pq_scratch(PQ_SCRATCH_K4_PACK, pq_k4_pack_bytes(N, cols / PQ_QKK));
+    pq_k4_blk *pk = pk_scratch(PK_SCR_K4_PACK, pq_k4_pack_bytes(N, cols / PQ_QKK));
     if (pk) pq_k4_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "internal.h"
 #include "pulse/quant.h"
 
 #define PQ_QK 32
@@ -43,17 +44,6 @@ typedef struct {
  * q8_0, q8_1 for q4_1 / q5_1 (same pq_a32 layout, s rounded to f16), q8_K for the K-quants. */
 enum { PQ_ACT_F32 = 0, PQ_ACT_32 = 1, PQ_ACT_256 = 2, PQ_ACT_32S = 3, PQ_ACT_KINDS = 4 };
 int pq_act_kind(int type);
-/* The calling thread's scratch buffer of a slot, grown to bytes (64-byte aligned; NULL if out of memory):
- * slots 0..PQ_ACT_KINDS-1 hold the quantised activations of each kind, then the batched kernels' packings
- * and weight tiles. */
-enum {
-    PQ_SCRATCH_T0_PACK = PQ_ACT_KINDS,
-    PQ_SCRATCH_K4_PACK,
-    PQ_SCRATCH_T0_TILE,
-    PQ_SCRATCH_K4_TILE,
-    PQ_SCRATCH_SLOTS
-};
-void *pq_scratch(int slot, size_t bytes);
 /* Bytes of an activation row of n elements for that kind. */
 size_t pq_act_row_size(int kind, int64_t n);
 

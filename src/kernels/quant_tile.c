@@ -240,7 +240,7 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
 
 int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy) {
-    __m512 *A = pq_scratch(PQ_SCRATCH_T0_TILE,
+    __m512 *A = pk_scratch(PK_SCR_T0_TILE,
                            (size_t)nb * sizeof(__m512) + (size_t)((nb + 1) / 2) * 4 * sizeof(__m512i));
     if (!A) return 0;
     __m512i *U = (__m512i *)(void *)(A + nb);
@@ -367,7 +367,7 @@ static inline __attribute__((always_inline)) void k4_tile(const k4_wtile *t, con
 int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *pk, int G_total, int g0, int N,
                int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy) {
     const size_t need = (size_t)nb * sizeof(k4_wtile);
-    k4_wtile *T = pq_scratch(PQ_SCRATCH_K4_TILE, need);
+    k4_wtile *T = pk_scratch(PK_SCR_K4_TILE, need);
     if (!T) return 0;
     const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
     const int G = (N + 15) / 16;
