@@ -265,15 +265,19 @@ static int write_tiny(const cJSON *fx, const char *dir) {
 }
 
 /* `pulse encode` prints the library's vectors, one JSON array per text in input order (--text and --input) */
-static void check_cli(pulse_encoder *enc, const char *dir) {
+/* pulse encode (--text, --input) against the library with the same settings; prec: the --precision value
+ * passed (NULL: none, the encoder's current precision must then be the CLI's default) */
+static void check_cli(pulse_encoder *enc, const char *dir, const char *prec) {
     const char *t3[3] = {"the cat sat on the mat.", "", "red nail polish, blue skin oil"};
     const int D = pulse_encoder_dim(enc);
     float ref[3 * 32];
     pulse_encoder_params p = pulse_encoder_get_params(enc);
     p.pooling = PULSE_POOL_MEAN;
+    if (prec) p.precision = strcmp(prec, "fp32") ? PULSE_PREC_BF16 : PULSE_PREC_FP32;
     CHECK_OK(pulse_encoder_set_params(enc, &p));
     CHECK_OK(pulse_encoder_encode(enc, t3, 3, ref));
-    char in[300], cmd[1200];
+    char in[300], cmd[1200], popt[64] = "";
+    if (prec) snprintf(popt, sizeof popt, " --precision %s", prec);
     snprintf(in, sizeof in, "%s/in.txt", dir);
     FILE *f = fopen(in, "w");
     fprintf(f, "%s\n%s\n%s\n", t3[0], t3[1], t3[2]);
@@ -281,10 +285,11 @@ static void check_cli(pulse_encoder *enc, const char *dir) {
     for (int mode = 0; mode < 2; mode++) {
         if (mode == 0)
             snprintf(cmd, sizeof cmd,
-                     "%s encode --encoder %s --pooling mean --text '%s' --text '%s' --text '%s'", PULSE_CLI,
-                     dir, t3[0], t3[1], t3[2]);
+                     "%s encode --encoder %s --pooling mean%s --text '%s' --text '%s' --text '%s'", PULSE_CLI,
+                     dir, popt, t3[0], t3[1], t3[2]);
         else
-            snprintf(cmd, sizeof cmd, "%s encode --encoder %s --pooling mean --input %s", PULSE_CLI, dir, in);
+            snprintf(cmd, sizeof cmd, "%s encode --encoder %s --pooling mean%s --input %s", PULSE_CLI, dir,
+                     popt, in);
         FILE *pp = popen(cmd, "r");
         CHECK(pp != NULL);
         if (!pp) return;
@@ -336,7 +341,8 @@ static void tiny_distilbert(void) {
         p.precision = PULSE_PREC_BF16;
         CHECK_OK(pulse_encoder_set_params(enc, &p));
         check_vectors(enc, items, "mean", 0, "distilbert-tiny mean, bf16 products", n_texts);
-        check_cli(enc, dir);
+        check_cli(enc, dir, NULL);
+        check_cli(enc, dir, "fp32");
         pulse_encoder_free(enc);
     }
     char cmd[300];

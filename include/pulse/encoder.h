@@ -145,7 +145,9 @@ pulse_status pulse_encoder_step(pulse_encoder *enc, float lr, double *grad_norm)
 /* Set training mode options after train_begin (freeze_layers, dropout, grad_clip, weight_decay, lr). */
 pulse_status pulse_encoder_set_train_params(pulse_encoder *enc, const pulse_encoder_train_params *tp);
 /* Raw access for tests and custom optimisers: number of float parameters and pointers into the flat
- * parameter / gradient arrays (grads is NULL before train_begin). Order is internal but stable. */
+ * parameter / gradient arrays (grads is NULL before train_begin). Order is internal but stable. Fetching the
+ * parameter pointer drops bf16 inference's packed copies of the weights: fetch it again before each round of
+ * writes (a pointer kept across an encode and written later leaves that copy stale). */
 float *pulse_encoder_params_data(pulse_encoder *enc);
 float *pulse_encoder_grads_data(pulse_encoder *enc);
 

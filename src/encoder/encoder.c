@@ -59,6 +59,7 @@ struct pulse_encoder {
     int *s_pos;
     uint8_t *s_kmask;
     float *s_qkv; /* (rows, 3C) fused QKV product */
+    int s_f32;    /* the scratch holds the fp32 path's s_att / s_qkv (bf16 inference needs neither) */
     /* bf16 inference: each layer's weights packed once for the kernel (qkv, o, ffn1, ffn2 per layer; an entry
      * may be NULL: that product converts its weight per call); dropped whenever the weights may change */
     pulse_bf16_weight **pk;
@@ -751,7 +752,7 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     /* bf16 inference keeps no probabilities (B, NH, T, T) and splits the QKV product in its stores */
     const int f32 = !infer_bf16(e);
     size_t rows = (size_t)B * T, att = f32 ? (size_t)B * e->NH * T * T : 1;
-    if (rows <= e->s_cap_rows && att <= e->s_cap_att && e->s_pool) return PULSE_OK;
+    if (rows <= e->s_cap_rows && att <= e->s_cap_att && e->s_pool && (!f32 || e->s_f32)) return PULSE_OK;
     free_scratch(e);
     const size_t C = (size_t)e->C, FF = (size_t)e->FF, D = (size_t)pulse_encoder_dim(e);
     e->s_x = pulse_malloc(sizeof(float) * rows * C);
@@ -779,6 +780,7 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     }
     e->s_cap_rows = rows;
     e->s_cap_att = att;
+    e->s_f32 = f32;
     return PULSE_OK;
 }
 
