@@ -374,7 +374,8 @@ static void att_tile_any(int nv, int np, const uint32_t *a, int lda, const uint3
         att_tile(1, np, a, lda, b, ldb, c, ldc, mr, nc, alpha);
 }
 
-/* exp of 16 lanes: pk_expf's range reduction and polynomial (x < -87, -inf included, gives 0) */
+/* exp of 16 lanes: pk_expf (internal.h) lane by lane, the same range reduction and polynomial (keep the two
+ * in step); x < -87, -inf included, gives 0 */
 static inline __m512 exp16(__m512 x0) {
     const __m512 x = _mm512_max_ps(_mm512_min_ps(x0, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
     const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f));
@@ -553,7 +554,7 @@ static void att_bf16_avx512(float *out, float *att, const float *q, const float 
 
 /* ---- dispatch ---- */
 
-static int g_bf16 = -1; /* -1 unknown, 0 fallback, 1 AVX512-BF16 */
+static _Atomic int g_bf16 = -1; /* -1 unknown, 0 fallback, 1 AVX512-BF16 */
 
 int pulse_bf16_supported(void) {
     if (g_bf16 < 0) {
