@@ -312,15 +312,25 @@ static void check_cli(pulse_encoder *enc, const char *dir, const char *prec) {
     CHECK(system(cmd) != 0);
 }
 
-static void tiny_distilbert(void) {
-    cJSON *fx = load_json(FX "encoder_distilbert_tiny.json");
+/* A synthetic checkpoint's fixture: loaded, its model folder written to /tmp/pulse_test_TAG_PID (dir) by
+ * write, its reference items (n_texts of them) in *items. NULL when the fixture is missing. */
+static cJSON *synth_setup(const char *fixture, const char *tag, int (*write)(const cJSON *, const char *),
+                          char *dir, size_t dir_size, const cJSON **items) {
+    cJSON *fx = load_json(fixture);
     CHECK(fx != NULL);
-    if (!fx) return;
+    if (!fx) return NULL;
+    snprintf(dir, dir_size, "/tmp/pulse_test_%s_%d", tag, (int)getpid());
+    CHECK(write(fx, dir));
+    *items = cJSON_GetObjectItem(fx, "items");
+    CHECK(cJSON_GetArraySize(*items) == n_texts);
+    return fx;
+}
+
+static void tiny_distilbert(void) {
     char dir[256];
-    snprintf(dir, sizeof dir, "/tmp/pulse_test_distil_%d", (int)getpid());
-    CHECK(write_tiny(fx, dir));
-    const cJSON *items = cJSON_GetObjectItem(fx, "items");
-    CHECK(cJSON_GetArraySize(items) == n_texts);
+    const cJSON *items = NULL;
+    cJSON *fx = synth_setup(FX "encoder_distilbert_tiny.json", "distil", write_tiny, dir, sizeof dir, &items);
+    if (!fx) return;
     pulse_wordpiece wp;
     CHECK_OK(pulse_wordpiece_load(&wp, dir));
     check_ids(&wp, items, "distilbert-tiny tokenizer");
@@ -438,15 +448,16 @@ static int write_bge_synth(const cJSON *cfg, const char *dir) {
     return ok;
 }
 
+static int write_bge_fixture(const cJSON *fx, const char *dir) {
+    return write_bge_synth(cJSON_GetObjectItem(fx, "config"), dir);
+}
+
 static void bge_synth(void) {
-    cJSON *fx = load_json(FX "encoder_bge_synth.json");
-    CHECK(fx != NULL);
-    if (!fx) return;
     char dir[256];
-    snprintf(dir, sizeof dir, "/tmp/pulse_test_bge_synth_%d", (int)getpid());
-    CHECK(write_bge_synth(cJSON_GetObjectItem(fx, "config"), dir));
-    const cJSON *items = cJSON_GetObjectItem(fx, "items");
-    CHECK(cJSON_GetArraySize(items) == n_texts);
+    const cJSON *items = NULL;
+    cJSON *fx =
+        synth_setup(FX "encoder_bge_synth.json", "bge_synth", write_bge_fixture, dir, sizeof dir, &items);
+    if (!fx) return;
     pulse_encoder_params p =
         pulse_encoder_default_params(); /* pooling auto: CLS (no 1_Pooling), normalized */
     p.precision = PULSE_PREC_FP32;

@@ -8,7 +8,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
-_Static_assert(PQ_ACT_KINDS <= PK_SCR_T0_PACK, "the activation kinds own pk_scratch slots 0..3");
+_Static_assert((int)PQ_ACT_KINDS <= (int)PK_SCR_T0_PACK, "the activation kinds own pk_scratch slots 0..3");
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF /* the scalar reference rounds each operation, like the AVX2 path */
