@@ -55,7 +55,7 @@ int main(void) {
         char p[1024];
         snprintf(p, sizeof p, "%s/data/%s", test_shared_dir(), names[i]);
         if (!pulse_file_exists(p) || !cJSON_GetObjectItem(ref, names[i])) {
-            printf("SKIP %s: no shared data\n", names[i]);
+            test_skip_part("%s: no shared data at %s", names[i], p);
             continue;
         }
         ds = NULL;
