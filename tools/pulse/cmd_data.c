@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "pulse/data.h"
 
-static int data_stats(int argc, char **argv) {
+int cmd_data_stats(int argc, char **argv) {
     const char *dir = NULL, *format = NULL;
     int max_users = 0, kcore = 5;
     const cli_opt opts[] = {
@@ -54,7 +54,7 @@ static int data_stats(int argc, char **argv) {
     return 0;
 }
 
-static int data_synth(int argc, char **argv) {
+int cmd_data_synth(int argc, char **argv) {
     pulse_synth_params sp = pulse_synth_default_params();
     const char *out = NULL;
     int seed = (int)sp.seed;
@@ -95,7 +95,7 @@ static int data_synth(int argc, char **argv) {
     return 0;
 }
 
-static int data_convert(int argc, char **argv) {
+int cmd_data_convert(int argc, char **argv) {
     const char *dir = NULL, *to = "recbole", *out = NULL, *name = NULL;
     const cli_opt opts[] = {
         {"--data|-d", CLI_STR, &dir, "dataset folder"},
@@ -146,13 +146,4 @@ static int data_convert(int argc, char **argv) {
     cli_print_json(o);
     pulse_dataset_free(ds);
     return 0;
-}
-
-int cmd_data(int argc, char **argv) {
-    const cli_cmd cmds[] = {
-        {"stats", data_stats, "users, items, interactions, lengths (JSON last line)"},
-        {"synth", data_synth, "write the deterministic synthetic dataset as S3-Rec files"},
-        {"convert", data_convert, "convert a dataset to RecBole atomic files (or S3-Rec files)"},
-    };
-    return cli_dispatch("pulse data", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
 }

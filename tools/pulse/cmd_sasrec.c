@@ -27,7 +27,7 @@ static int load_data(const char *dir, pulse_dataset **ds) {
     return 0;
 }
 
-static int cmd_sasrec_train(int argc, char **argv) {
+int cmd_sasrec_train(int argc, char **argv) {
     pulse_sasrec_params p = pulse_sasrec_default_params();
     const char *data = NULL, *out = NULL, *loss = "ce";
     int seed = 42, threads = 0, resume = 0;
@@ -150,7 +150,7 @@ static int load_model(const char *path, const pulse_dataset *ds, pulse_sasrec **
     return 0;
 }
 
-static int cmd_sasrec_eval(int argc, char **argv) {
+int cmd_sasrec_eval(int argc, char **argv) {
     const char *data = NULL, *model = NULL, *protocol = "full", *split = "test";
     pulse_eval_params ep = pulse_eval_default_params();
     int seed = (int)ep.seed, threads = 0;
@@ -228,7 +228,7 @@ static int sb_add(strbuf *b, const char *s) {
     return 0;
 }
 
-static int cmd_sasrec_similar(int argc, char **argv) {
+int cmd_sasrec_similar(int argc, char **argv) {
     const char *data = NULL, *model = NULL, *out = NULL, *upto = "test";
     int k = 5, threads = 0;
     const cli_opt opts[] = {
@@ -331,14 +331,4 @@ static int cmd_sasrec_similar(int argc, char **argv) {
     pulse_sasrec_free(m);
     pulse_dataset_free(ds);
     return rc;
-}
-
-int cmd_sasrec(int argc, char **argv) {
-    const cli_cmd cmds[] = {
-        {"train", cmd_sasrec_train,
-         "train SASRec (CE or BCE), keep the best valid model, report test metrics"},
-        {"eval", cmd_sasrec_eval, "evaluate a saved model (full ranking or sampled candidates)"},
-        {"similar", cmd_sasrec_similar, "top-k most similar users by cosine of SASRec user vectors (JSONL)"},
-    };
-    return cli_dispatch("pulse sasrec", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
 }
