@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "pulse/core.h"
+#include "pulse/kernels.h"
 
 #define PULSE_CMD(name) extern int cmd_##name(int argc, char **argv) __attribute__((weak));
 PULSE_CMD(data)
@@ -18,6 +19,7 @@ PULSE_CMD(sft)
 PULSE_CMD(recommend)
 PULSE_CMD(eval)
 PULSE_CMD(run)
+PULSE_CMD(info)
 #undef PULSE_CMD
 
 int main(int argc, char **argv) {
@@ -32,7 +34,14 @@ int main(int argc, char **argv) {
         {"recommend", cmd_recommend, "recommend with a fine-tuned SLM"},
         {"eval", cmd_eval, "evaluate recommenders under the shared protocols"},
         {"run", cmd_run, "the whole PULSE pipeline on a dataset"},
+        {"info", cmd_info, "the CPU and the level each product family runs at"},
     };
+    /* fp32 products at the CPU's level: OpenBLAS moved up from a core below it, unless the user chose one */
+    pulse_blas_params bp = pulse_blas_default_params();
+    bp.explicit_core = getenv("OPENBLAS_CORETYPE");
+    if (pulse_blas_select(&bp, NULL))
+        fprintf(stderr, "pulse: warning: fp32 products stay below this CPU's level: %s\n",
+                pulse_last_error());
     const char *t = getenv("PULSE_THREADS");
     if (t) pulse_set_num_threads(atoi(t));
     return cli_dispatch("pulse", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
