@@ -52,8 +52,9 @@ struct pulse_encoder {
     float *wte, *wpe, *wtt, *elnw, *elnb, *pw, *pb;
     layer_w *lw;
 
-    /* inference scratch, sized for s_rows = B*T rows and s_att attention floats */
-    size_t s_cap_rows, s_cap_att;
+    /* inference scratch, sized for s_cap_rows = B*T rows, s_cap_att attention floats and s_cap_b texts (the
+     * pooled / projected / norm rows) */
+    size_t s_cap_rows, s_cap_att, s_cap_b;
     float *s_x, *s_x1, *s_t, *s_q, *s_k, *s_v, *s_y, *s_h, *s_att, *s_mean, *s_rstd, *s_pool, *s_proj,
         *s_norm;
     int *s_pos;
@@ -166,8 +167,41 @@ static pulse_status read_json(const char *path, cJSON **out) {
     return PULSE_OK;
 }
 
+/* every present key of keys (NULL-terminated) holds an integer number (not 384.5, not "384") */
+static pulse_status cfg_check_ints(const cJSON *c, const char *const *keys, const char *path) {
+    for (; *keys; keys++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, *keys);
+        if (!v) continue;
+        if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 2147483647.0) ||
+            v->valuedouble != (double)v->valueint) {
+            char *txt = cJSON_PrintUnformatted(v);
+            pulse_status rc = pulse_set_error(PULSE_ERR_FORMAT, "%s: %s: expected an integer, found %.40s",
+                                              path, *keys, txt ? txt : "?");
+            cJSON_free(txt);
+            return rc;
+        }
+    }
+    return PULSE_OK;
+}
+
 static pulse_status parse_config(pulse_encoder *e, const char *path) {
     const cJSON *c = e->config;
+    if (!cJSON_IsObject(c)) return pulse_set_error(PULSE_ERR_FORMAT, "%s: expected a JSON object", path);
+    static const char *const int_keys[] = {"vocab_size",
+                                           "hidden_size",
+                                           "num_hidden_layers",
+                                           "num_attention_heads",
+                                           "intermediate_size",
+                                           "max_position_embeddings",
+                                           "type_vocab_size",
+                                           "dim",
+                                           "n_layers",
+                                           "n_heads",
+                                           "hidden_dim",
+                                           "pulse_proj_dim",
+                                           NULL};
+    pulse_status rc = cfg_check_ints(c, int_keys, path);
+    if (rc != PULSE_OK) return rc;
     const char *mt = cfg_str(c, "model_type");
     if (!mt) {
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(c, "architectures");
@@ -315,6 +349,18 @@ static pulse_status load_weights(pulse_encoder *e, const char *path) {
         pulse_safetensors_close(st);
         return pulse_set_error(PULSE_ERR_FORMAT,
                                "%s: no tensor embeddings.word_embeddings.weight (any prefix)", path);
+    }
+    if (e->NTT == 0) { /* a table the config says is absent would be silently ignored */
+        char nm[200];
+        snprintf(nm, sizeof nm, "%sembeddings.token_type_embeddings.weight", prefix);
+        if (pulse_safetensors_find(st, nm)) {
+            pulse_safetensors_close(st);
+            return pulse_set_error(
+                PULSE_ERR_FORMAT,
+                "%s: tensor %s present, but config.json says type_vocab_size 0 (expected >= 1 "
+                "for a model with token-type embeddings)",
+                path, nm);
+        }
     }
     if (e->proj_dim == 0) {
         const pulse_st_tensor *t = pulse_safetensors_find(st, "pulse_proj.weight");
@@ -470,7 +516,7 @@ static void free_scratch(pulse_encoder *e) {
     e->s_qkv = NULL;
     e->s_pos = NULL;
     e->s_kmask = NULL;
-    e->s_cap_rows = e->s_cap_att = 0;
+    e->s_cap_rows = e->s_cap_att = e->s_cap_b = 0;
 }
 
 static void drop_packs(pulse_encoder *e) {
@@ -752,7 +798,9 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     /* bf16 inference keeps no probabilities (B, NH, T, T) and splits the QKV product in its stores */
     const int f32 = !infer_bf16(e);
     size_t rows = (size_t)B * T, att = f32 ? (size_t)B * e->NH * T * T : 1;
-    if (rows <= e->s_cap_rows && att <= e->s_cap_att && e->s_pool && (!f32 || e->s_f32)) return PULSE_OK;
+    if (rows <= e->s_cap_rows && att <= e->s_cap_att && (size_t)B <= e->s_cap_b && e->s_pool &&
+        (!f32 || e->s_f32))
+        return PULSE_OK;
     free_scratch(e);
     const size_t C = (size_t)e->C, FF = (size_t)e->FF, D = (size_t)pulse_encoder_dim(e);
     e->s_x = pulse_malloc(sizeof(float) * rows * C);
@@ -780,6 +828,7 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     }
     e->s_cap_rows = rows;
     e->s_cap_att = att;
+    e->s_cap_b = (size_t)B;
     e->s_f32 = f32;
     return PULSE_OK;
 }

@@ -265,12 +265,12 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
     if (p.negatives < 1) return pulse_set_error(PULSE_ERR_ARG, "thought train: negatives must be >= 1");
     if (p.negatives > p.batch - 1) p.negatives = p.batch - 1;
     pulse_pair *pairs = NULL, *held = NULL;
-    int n = 0, nheld = 0;
-    pulse_status st = pulse_pairs_load(pairs_path, &pairs, &n);
+    int n_loaded = 0, nheld = 0;
+    pulse_status st = pulse_pairs_load(pairs_path, &pairs, &n_loaded);
     if (st != PULSE_OK) return st;
-    if (p.max_pairs > 0 && p.max_pairs < n) n = p.max_pairs;
+    int n = p.max_pairs > 0 && p.max_pairs < n_loaded ? p.max_pairs : n_loaded; /* pairs trained on */
     if (p.heldout && (st = pulse_pairs_load(p.heldout, &held, &nheld)) != PULSE_OK) {
-        pulse_pairs_free(pairs, n);
+        pulse_pairs_free(pairs, n_loaded);
         return st;
     }
     if ((st = mkdir_p(out_dir)) != PULSE_OK) goto done_pairs;
@@ -426,7 +426,7 @@ done_hist:
     }
     free(hist);
 done_pairs:
-    pulse_pairs_free(pairs, n);
+    pulse_pairs_free(pairs, n_loaded);
     pulse_pairs_free(held, nheld);
     return st;
 }
