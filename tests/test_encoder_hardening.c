@@ -64,8 +64,8 @@ static void scratch_reuse(const char *dir) {
         pulse_encoder_params p = pulse_encoder_default_params();
         p.precision = prec ? PULSE_PREC_BF16 : PULSE_PREC_FP32;
         pulse_encoder *e = NULL, *fresh = NULL;
-        CHECK_OK(pulse_encoder_load(&e, dir, &p));
-        CHECK_OK(pulse_encoder_load(&fresh, dir, &p));
+        CHECK_OK(pulse_encoder_load(dir, &p, &e));
+        CHECK_OK(pulse_encoder_load(dir, &p, &fresh));
         if (!e || !fresh) return;
         const int D = pulse_encoder_dim(e);
         float *one = malloc(sizeof(float) * D), *got = malloc(sizeof(float) * 3 * D),
@@ -81,7 +81,7 @@ static void scratch_reuse(const char *dir) {
     }
     /* the reported reproduction: a long behaviour then two rationales with a plain encoder folder */
     pulse_thought_space *s = NULL;
-    CHECK_OK(pulse_thought_space_load(dir, &s));
+    CHECK_OK(pulse_thought_space_load(dir, NULL, &s));
     if (s) {
         const char *rats[2] = {"a", "b"};
         float cos[2] = {0, 0};
@@ -157,7 +157,7 @@ static void config_checks(const char *good) {
         CHECK(run(cmd) == 0);
         patch_config(d, cases[i].from, cases[i].to);
         pulse_encoder *e = NULL;
-        pulse_status st = pulse_encoder_load(&e, d, NULL);
+        pulse_status st = pulse_encoder_load(d, NULL, &e);
         CHECK_MSG(st == PULSE_ERR_FORMAT && e == NULL, "%s -> %d", cases[i].to, (int)st);
         CHECK_MSG(strstr(pulse_last_error(), cases[i].needle) != NULL, "'%s' lacks '%s'", pulse_last_error(),
                   cases[i].needle);

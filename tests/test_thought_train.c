@@ -93,8 +93,8 @@ int main(void) {
 
     /* the trained space scores its own pairs' rationales best more often than the untrained encoder */
     pulse_thought_space *s = NULL, *s0 = NULL;
-    CHECK_OK(pulse_thought_space_load(out1, &s));
-    CHECK_OK(pulse_thought_space_load(enc, &s0));
+    CHECK_OK(pulse_thought_space_load(out1, NULL, &s));
+    CHECK_OK(pulse_thought_space_load(enc, NULL, &s0));
     if (s && s0) {
         pulse_pair *pp = NULL;
         int n = 0;

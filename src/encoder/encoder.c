@@ -43,7 +43,7 @@ struct pulse_encoder {
     char *dir;
     pulse_wordpiece tok;
     pulse_encoder_params p;
-    int pooling; /* resolved: PULSE_POOL_CLS or PULSE_POOL_MEAN */
+    pulse_pooling pooling; /* resolved: PULSE_POOL_CLS or PULSE_POOL_MEAN */
     int proj_dim;
 
     /* weights: one flat array; embeddings, then layers 0..L-1, then the projection head */
@@ -432,14 +432,14 @@ pulse_encoder_train_params pulse_encoder_train_default_params(void) {
     return t;
 }
 
-static int resolve_pooling(const pulse_encoder *e, int want) {
+static pulse_pooling resolve_pooling(const pulse_encoder *e, pulse_pooling want) {
     if (want == PULSE_POOL_CLS || want == PULSE_POOL_MEAN) return want;
     const char *pp = cfg_str(e->config, "pulse_pooling");
     if (pp) return strcmp(pp, "mean") == 0 ? PULSE_POOL_MEAN : PULSE_POOL_CLS;
     char path[4096];
     pulse_path_join(path, sizeof path, e->dir, "1_Pooling/config.json");
     cJSON *c = NULL;
-    int pool = PULSE_POOL_CLS;
+    pulse_pooling pool = PULSE_POOL_CLS;
     if (pulse_file_exists(path) && read_json(path, &c) == PULSE_OK) {
         const cJSON *mean = cJSON_GetObjectItemCaseSensitive(c, "pooling_mode_mean_tokens");
         if (cJSON_IsTrue(mean)) pool = PULSE_POOL_MEAN;
@@ -452,19 +452,19 @@ static int resolve_pooling(const pulse_encoder *e, int want) {
 static pulse_status check_params(const pulse_encoder_params *p) {
     if (p->pooling < PULSE_POOL_AUTO || p->pooling > PULSE_POOL_MEAN)
         return pulse_set_error(PULSE_ERR_ARG, "encoder pooling: expected auto, cls or mean, found %d",
-                               p->pooling);
+                               (int)p->pooling);
     if (p->max_len < 2 || p->max_len > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder max_len: expected 2..65536, found %d", p->max_len);
     if (p->precision != PULSE_PREC_FP32 && p->precision != PULSE_PREC_BF16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder precision: expected fp32 (0) or bf16 (1), found %d",
-                               p->precision);
+                               (int)p->precision);
     if (p->batch_size < 1 || p->batch_size > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder batch_size: expected 1..65536, found %d",
                                p->batch_size);
     return PULSE_OK;
 }
 
-pulse_status pulse_encoder_load(pulse_encoder **out, const char *dir, const pulse_encoder_params *params) {
+pulse_status pulse_encoder_load(const char *dir, const pulse_encoder_params *params, pulse_encoder **out) {
     *out = NULL;
     pulse_encoder_params p = params ? *params : pulse_encoder_default_params();
     pulse_status rc = check_params(&p);
@@ -590,7 +590,7 @@ pulse_encoder_params pulse_encoder_get_params(const pulse_encoder *e) {
 }
 
 pulse_status pulse_encoder_set_params(pulse_encoder *e, const pulse_encoder_params *params) {
-    pulse_encoder_params p = *params;
+    pulse_encoder_params p = params ? *params : pulse_encoder_default_params();
     pulse_status rc = check_params(&p);
     if (rc != PULSE_OK) return rc;
     if (p.max_len > e->P) p.max_len = e->P;
@@ -1011,7 +1011,7 @@ static pulse_status check_train_params(const pulse_encoder *e, const pulse_encod
     if (t->precision != PULSE_PREC_FP32 && t->precision != PULSE_PREC_BF16)
         return pulse_set_error(PULSE_ERR_ARG,
                                "encoder training: precision: expected fp32 (0) or bf16 (1), found %d",
-                               t->precision);
+                               (int)t->precision);
     if (t->max_batch < 1 || t->max_batch > 1 << 16 || t->proj_dim < 0 || t->proj_dim > 65536)
         return pulse_set_error(PULSE_ERR_ARG, "encoder training: max_batch or proj_dim out of range");
     return PULSE_OK;
@@ -1122,8 +1122,10 @@ pulse_status pulse_encoder_train_begin(pulse_encoder *e, const pulse_encoder_tra
     return PULSE_OK;
 }
 
-pulse_status pulse_encoder_set_train_params(pulse_encoder *e, const pulse_encoder_train_params *tp) {
+pulse_status pulse_encoder_set_train_params(pulse_encoder *e, const pulse_encoder_train_params *params) {
     if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: set_train_params before train_begin");
+    const pulse_encoder_train_params dflt = pulse_encoder_train_default_params(),
+                                     *tp = params ? params : &dflt;
     pulse_status rc = check_train_params(e, tp);
     if (rc != PULSE_OK) return rc;
     if (tp->max_batch > e->tp.max_batch || (tp->proj_dim > 0 && tp->proj_dim != pulse_encoder_dim(e)))

@@ -91,10 +91,13 @@ int cmd_encode(int argc, char **argv) {
         return 2;
     }
     pulse_encoder_params p = pulse_encoder_default_params();
-    if (cli_encoder_choices("encode", pooling, precision, &p.pooling, &p.precision)) {
+    int pool = p.pooling, prec = p.precision;
+    if (cli_encoder_choices("encode", pooling, precision, &pool, &prec)) {
         free(texts.v);
         return 2;
     }
+    p.pooling = (pulse_pooling)pool;
+    p.precision = (pulse_precision)prec;
     p.max_len = max_len;
     p.batch_size = batch;
     p.normalize = !no_norm;
@@ -133,7 +136,7 @@ int cmd_encode(int argc, char **argv) {
         tv = (const char *const *)lines;
     }
     pulse_encoder *enc = NULL;
-    if (pulse_encoder_load(&enc, dir, &p)) {
+    if (pulse_encoder_load(dir, &p, &enc)) {
         free(buf);
         free(lines);
         free(texts.v);
