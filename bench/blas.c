@@ -85,6 +85,7 @@ int main(int argc, char **argv) {
                       b.parallel);
     char detected[32];
     snprintf(detected, sizeof detected, "%s", b.core);
+    pulse_blas_force_core(detected); /* the bench manages the core itself (no below-level warning) */
     char all[300];
     snprintf(all, sizeof all, "%s,%s", detected, list);
     int first = 1;
