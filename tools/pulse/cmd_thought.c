@@ -8,6 +8,7 @@
 #include "pulse/data.h"
 #include "pulse/encoder.h"
 #include "pulse/thought.h"
+#include "pulse/kernels.h"
 
 int cmd_thought_pairs(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *heldout = NULL;
