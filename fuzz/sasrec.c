@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(copy);
     if (w != 0) return 0;
     pulse_sasrec *m = NULL;
-    if (pulse_sasrec_load(path, &m) != PULSE_OK) {
+    if (pulse_sasrec_load(path, NULL, &m) != PULSE_OK) {
         if (m != NULL || pulse_last_error()[0] == 0) abort();
         return 0;
     }

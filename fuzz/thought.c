@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *dir = fuzz_dir("thought");
     fuzz_files(dir, names, 16, data, size);
     pulse_thought_space *s = NULL;
-    if (pulse_thought_space_load(dir, &s) != PULSE_OK) {
+    if (pulse_thought_space_load(dir, NULL, &s) != PULSE_OK) {
         if (s != NULL || pulse_last_error()[0] == 0) abort();
         return 0;
     }

@@ -53,7 +53,7 @@ static void check_against_library(cJSON *j, const char *data, const char *model,
     pulse_sasrec *m = NULL;
     pulse_metrics mt;
     CHECK_OK(pulse_dataset_load(data, NULL, &ds));
-    CHECK_OK(pulse_sasrec_load(model, &m));
+    CHECK_OK(pulse_sasrec_load(model, NULL, &m));
     if (ds && m) {
         CHECK_OK(pulse_sasrec_evaluate(m, ds, ep, &mt));
         const double want[8] = {mt.hr1, mt.hr5, mt.hr10, mt.hr20, mt.ndcg5, mt.ndcg10, mt.ndcg20, mt.mrr};
