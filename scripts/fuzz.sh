@@ -27,7 +27,7 @@ dict=()
 [ -f "fuzz/$target.dict" ] && dict=(-dict="$PWD/fuzz/$target.dict")
 corpus=$PWD/fuzz/corpus/$target
 cd build-fuzz
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     "./fuzz_$target" "$out/corpus-$target" "$corpus" "${dict[@]}" -artifact_prefix="$out/crash-$target-" \
     -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=30 -max_total_time="$secs" \
     -print_final_stats=1 "$@"
