@@ -372,6 +372,28 @@ static pulse_status load_weights(pulse_encoder *e, const char *path) {
         pulse_safetensors_close(st);
         return PULSE_ERR_NOMEM;
     }
+    /* the sizes config.json claims must be backed by the file before anything is allocated for them: every
+     * tensor below is read with its exact shape, so the file holds at least that many weights (a 7 KB folder
+     * whose config says vocab 1e7 x hidden 65536 asked for 3.5 TB here; found by fuzz/thought.c) */
+    tensor_ref *want = pulse_calloc((size_t)n_tensor_refs(e), sizeof *want);
+    if (!want) {
+        pulse_safetensors_close(st);
+        return PULSE_ERR_NOMEM;
+    }
+    int nw = tensor_refs(e, e->lw, NULL, NULL, NULL, NULL, NULL, NULL, NULL, want);
+    size_t need = 0, have = 0;
+    for (int i = 0; i < nw; i++)
+        need += (size_t)want[i].shape[0] * (size_t)(want[i].n_dims == 2 ? want[i].shape[1] : 1);
+    free(want);
+    for (int i = 0; i < pulse_safetensors_count(st); i++) have += pulse_safetensors_at(st, i)->n_elements;
+    if (need > have) {
+        pulse_safetensors_close(st);
+        return pulse_set_error(
+            PULSE_ERR_FORMAT,
+            "%s: config.json's sizes (vocab %d, hidden %d, layers %d, ffn %d, positions %d) "
+            "need %zu weights, the file holds %zu",
+            path, e->V, e->C, e->L, e->FF, e->P, need, have);
+    }
     size_t n = layout(e, NULL, &e->wte, &e->wpe, &e->wtt, &e->elnw, &e->elnb, e->lw, &e->pw, &e->pb);
     size_t bytes;
     if (pulse_mul_overflows(n, sizeof(float), &bytes) || !(e->w = pulse_malloc(bytes))) {
