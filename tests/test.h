@@ -1,14 +1,20 @@
 /* tests/test.h — the tiny test harness every tests/test_*.c uses: CHECK macros, a summary line
- * "N passed, N failed" that CI reads, and paths to the source tree and shared data. */
+ * "N passed, N failed" that CI reads, skips that CTest reports as Skipped (exit 77, SKIP_RETURN_CODE in
+ * CMakeLists.txt), and paths to the source tree and shared data.
+ * Exit status of a test: 1 when a check failed or nothing was checked, 77 when something was skipped (a model
+ * not fetched, no shared data, a CPU without the feature), else 0. A skip never hides a failure. */
 #ifndef PULSE_TEST_H
 #define PULSE_TEST_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int t_pass, t_fail;
+static int t_pass, t_fail, t_skip;
+
+#define TEST_SKIP_EXIT 77 /* CTest: SKIP_RETURN_CODE */
 
 #define CHECK(cond)                                                                                          \
     do {                                                                                                     \
@@ -43,8 +49,44 @@ static int t_pass, t_fail;
     } while (0)
 
 static inline int test_summary(void) {
-    printf("%d passed, %d failed\n", t_pass, t_fail);
-    return t_fail ? 1 : (t_pass ? 0 : 1);
+    if (t_skip)
+        printf("%d passed, %d failed, %d skipped\n", t_pass, t_fail, t_skip);
+    else
+        printf("%d passed, %d failed\n", t_pass, t_fail);
+    return t_fail ? 1 : t_skip ? TEST_SKIP_EXIT : t_pass ? 0 : 1;
+}
+
+/* A part of the test that cannot run here (a model not fetched, no shared data): "SKIP <why>" on stdout; the
+ * rest still runs and test_summary() then exits 77 unless a check failed. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static inline void
+test_skip_part(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("SKIP ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    t_skip++;
+}
+
+/* The whole test cannot run here: "SKIP <why>", then exit 77 (or 1 if a check already failed). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2), noreturn))
+#endif
+static inline void
+test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("SKIP ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    t_skip++;
+    fflush(stdout);
+    exit(test_summary());
 }
 
 /* ../shared next to the source tree (CI clones with shared/ beside it), or $PULSE_SHARED. */

@@ -83,7 +83,7 @@ static void test_model(const char *fixture) {
     char dir[1024], path[1200];
     pulse_path_join(path, sizeof path, models_dir(dir, sizeof dir), file);
     if (!pulse_file_exists(path)) {
-        printf("SKIP %s: %s not fetched (scripts/fetch-models.sh)\n", fixture, path);
+        test_skip_part("%s: %s not fetched (scripts/fetch-models.sh)", fixture, path);
         cJSON_Delete(j);
         return;
     }

@@ -38,7 +38,7 @@ int main(void) {
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/data/amazon-beauty/sequences.txt", shared);
     if (!pulse_file_exists(probe)) {
-        printf("SKIP: no shared data at %s; checking a synthetic dataset on disk instead\n", shared);
+        test_skip_part("no shared data at %s; checking a synthetic dataset on disk instead", shared);
         pulse_synth_params sp = pulse_synth_default_params();
         pulse_dataset *a = NULL, *b = NULL;
         CHECK_OK(pulse_dataset_synthetic(&sp, &a));

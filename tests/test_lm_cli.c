@@ -41,7 +41,7 @@ int main(void) {
     test_cache_path(model, sizeof model, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
     FILE *f = fopen(model, "rb");
     if (!f) {
-        printf("SKIP SmolLM2 checks: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", model);
+        test_skip_part("SmolLM2 checks: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)", model);
         return test_summary();
     }
     fclose(f);

@@ -122,7 +122,7 @@ static void parity(const char *name, const char *file) {
     pfix fx;
     FILE *ff = fopen(fpath, "r");
     if (!ff) {
-        printf("SKIP %s: no fixture %s (scripts/lm_fixtures.py)\n", name, fpath);
+        CHECK_MSG(0, "%s: no fixture %s (committed; scripts/lm_fixtures.py makes it)", name, fpath);
         return;
     }
     fclose(ff);
@@ -144,7 +144,7 @@ static void parity(const char *name, const char *file) {
     snprintf(sub, sizeof sub, "models/%s", file);
     test_cache_path(mpath, sizeof mpath, sub);
     if (!file_exists(mpath)) {
-        printf("SKIP %s: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)\n", name, mpath);
+        test_skip_part("%s: %s not fetched (scripts/fetch-models.sh; PULSE_CACHE)", name, mpath);
         free_fixture(&fx);
         return;
     }

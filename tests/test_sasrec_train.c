@@ -8,6 +8,7 @@
 #include "pulse/data.h"
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
+#include "pulse/kernels.h"
 #include "test.h"
 
 typedef struct {

@@ -9,9 +9,20 @@
 #include "kernels/internal.h"
 
 void pk_blas_single(void) {
+    pk_blas_check_level();
     /* openblas_get_parallel: 0 sequential, 1 pthreads, 2 OpenMP (already single-threaded inside our regions)
      */
     if (openblas_get_parallel() == 1 && openblas_get_num_threads() > 1) openblas_set_num_threads(1);
+}
+
+void pulse_set_num_threads(int n) {
+    if (n <= 0) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(1);
+}
+
+int pulse_get_num_threads(void) {
+    return omp_get_max_threads();
 }
 
 /* threads for a product of `work` units: one thread per `per_thread` units, at most the OpenMP maximum */

@@ -1,14 +1,19 @@
-/* tools/pulse/cli.c — owns option parsing, error printing and JSON printing for every pulse command. */
+/* tools/pulse/cli.c — owns option parsing (one validated number parser), the checks every command shares
+ * (threads, output paths, texts from files), the command dispatch, and error and JSON printing. */
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "pulse/core.h"
 #include "pulse/encoder.h"
 #include "pulse/eval.h"
+#include "pulse/kernels.h"
 
 static int name_matches(const char *names, const char *arg, size_t arglen) {
     const char *p = names;
@@ -19,6 +24,50 @@ static int name_matches(const char *names, const char *arg, size_t arglen) {
         if (!e) break;
         p = e + 1;
     }
+    return 0;
+}
+
+/* " in [lo, hi]", " in [lo, hi)", " >= lo" or "" (no bound) for the messages */
+static void fmt_range(char *buf, size_t n, double lo, double hi, int open_hi, double big) {
+    char a[32], b[32];
+    snprintf(a, sizeof a, "%.10g", lo);
+    snprintf(b, sizeof b, "%.10g", hi);
+    if (lo <= -big && hi >= big)
+        snprintf(buf, n, "%s", "");
+    else if (hi >= big)
+        snprintf(buf, n, " >= %s", a);
+    else
+        snprintf(buf, n, " in [%s, %s%s", a, b, open_hi ? ")" : "]");
+}
+
+int cli_parse_int(const char *cmd, const char *flag, const char *s, double lo, double hi, int *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || (double)v < lo || (double)v > hi) {
+        char r[80];
+        fmt_range(r, sizeof r, lo, hi, 0, CLI_INT_MAX);
+        fprintf(stderr, "pulse %s: %s expects an integer%s, found '%s'\n", cmd, flag, r, s ? s : "");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi, int open_hi,
+                    float *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = s ? strtod(s, &end) : NAN;
+    /* isfinite refuses "nan" and "inf" (which strtod accepts), ERANGE 1e999; floats end at 3.4e38 */
+    if (!s || errno || end == s || *end || !isfinite(v) || fabs(v) > 3.4e38 || v < lo || v > hi ||
+        (open_hi && v >= hi)) {
+        char r[80];
+        fmt_range(r, sizeof r, lo, hi, open_hi, 3.4e38);
+        fprintf(stderr, "pulse %s: %s expects a finite number%s, found '%s'\n", cmd, flag, r, s ? s : "");
+        return -1;
+    }
+    *out = (float)v;
     return 0;
 }
 
@@ -36,6 +85,16 @@ static void print_usage(const char *usage, const cli_opt *opts, int nopts) {
                opts[i].kind == CLI_STRS ? " (repeatable)" : "");
     }
     printf("  %-30s %s\n", "--help|-h", "show this help");
+}
+
+/* the option's long name, and the spelling used when it differs: "--ctx-size (-c)" */
+static void flag_name(char *buf, size_t n, const char *names, const char *typed, size_t tl) {
+    const char *e = strchr(names, '|');
+    int l = e ? (int)(e - names) : (int)strlen(names);
+    if ((size_t)l == tl && strncmp(names, typed, tl) == 0)
+        snprintf(buf, n, "%.*s", l, names);
+    else
+        snprintf(buf, n, "%.*s (%.*s)", l, names, (int)(tl < 40 ? tl : 40), typed);
 }
 
 int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char *usage, const char **pos,
@@ -81,8 +140,6 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
             fprintf(stderr, "pulse %s: option '%s' needs a value\n", argv[0], a);
             return 2;
         }
-        char *end = NULL;
-        errno = 0;
         switch (o->kind) {
         case CLI_STR:
             *(const char **)o->dst = val;
@@ -99,23 +156,18 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
             break;
         }
         case CLI_INT: {
-            long v = strtol(val, &end, 10);
-            if (errno || !end || *end || end == val || v < -2147483647L || v > 2147483647L) {
-                fprintf(stderr, "pulse %s: option '%.*s' expects an integer, found '%s'\n", argv[0], (int)nl,
-                        a, val);
-                return 2;
-            }
-            *(int *)o->dst = (int)v;
+            char flag[128];
+            flag_name(flag, sizeof flag, o->names, a, nl);
+            double lo = o->ranged ? o->lo : -CLI_INT_MAX, hi = o->ranged ? o->hi : CLI_INT_MAX;
+            if (o->ranged == 2) hi -= 1;
+            if (cli_parse_int(argv[0], flag, val, lo, hi, (int *)o->dst)) return 2;
             break;
         }
         case CLI_FLOAT: {
-            float v = strtof(val, &end);
-            if (errno || !end || *end || end == val) {
-                fprintf(stderr, "pulse %s: option '%.*s' expects a number, found '%s'\n", argv[0], (int)nl, a,
-                        val);
-                return 2;
-            }
-            *(float *)o->dst = v;
+            char flag[128];
+            flag_name(flag, sizeof flag, o->names, a, nl);
+            double lo = o->ranged ? o->lo : -3.4e38, hi = o->ranged ? o->hi : 3.4e38;
+            if (cli_parse_float(argv[0], flag, val, lo, hi, o->ranged == 2, (float *)o->dst)) return 2;
             break;
         }
         case CLI_FLAG:
@@ -141,24 +193,181 @@ void cli_print_json(cJSON *obj) {
     cJSON_Delete(obj);
 }
 
+static void list_cmds(FILE *f, const char *prog, const cli_cmd *cmds, int ncmds) {
+    fprintf(f, "usage: %s <command> [options]   (%s <command> --help for each)\n\ncommands:\n", prog, prog);
+    for (int i = 0; i < ncmds; i++) fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].help);
+}
+
 int cli_dispatch(const char *prog, int argc, char **argv, const cli_cmd *cmds, int ncmds) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        printf("usage: %s <command> [options]   (%s <command> --help for each)\n\ncommands:\n", prog, prog);
-        for (int i = 0; i < ncmds; i++)
-            if (cmds[i].fn) printf("  %-12s %s\n", cmds[i].name, cmds[i].help);
-        return argc < 2 ? 2 : 0;
+    if (argc >= 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)) {
+        list_cmds(stdout, prog, cmds, ncmds);
+        return 0;
+    }
+    if (argc < 2) {
+        list_cmds(stderr, prog, cmds, ncmds);
+        return 2;
     }
     for (int i = 0; i < ncmds; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
-            if (!cmds[i].fn) {
-                fprintf(stderr, "%s: command '%s' is not part of this build\n", prog, argv[1]);
-                return 2;
-            }
-            return cmds[i].fn(argc - 1, argv + 1);
+            if (cmds[i].fn) return cmds[i].fn(argc - 1, argv + 1);
+            char sub[128];
+            snprintf(sub, sizeof sub, "%s %s", prog, cmds[i].name);
+            return cli_dispatch(sub, argc - 1, argv + 1, cmds[i].sub, cmds[i].nsub);
         }
     fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog, argv[1], prog);
     return 2;
+}
+
+void cli_set_threads(const char *cmd, int n) {
+    if (n <= 0) return;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && n > cores) {
+        fprintf(stderr, "pulse %s: --threads %d is more than the %ld cores of this machine; using %ld\n", cmd,
+                n, cores, cores);
+        n = (int)cores;
+    }
+    pulse_set_num_threads(n);
+}
+
+int cli_env_threads(void) {
+    const char *t = getenv("PULSE_THREADS");
+    if (!t || !*t) return 0;
+    int n = 0;
+    if (cli_parse_int("", "PULSE_THREADS", t, 0, CLI_INT_MAX, &n)) return -1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && n > cores) {
+        fprintf(stderr, "pulse: PULSE_THREADS=%d is more than the %ld cores of this machine; using %ld\n", n,
+                cores, cores);
+        n = (int)cores;
+    }
+    if (n > 0) pulse_set_num_threads(n);
+    return 0;
+}
+
+/* the folder part of path ("." when none) */
+static void dir_of(char *buf, size_t n, const char *path) {
+    const char *sl = strrchr(path, '/');
+    if (!sl)
+        snprintf(buf, n, ".");
+    else if (sl == path)
+        snprintf(buf, n, "/");
+    else
+        snprintf(buf, n, "%.*s", (int)(sl - path), path);
+}
+
+int cli_check_out_file(const char *cmd, const char *flag, const char *path) {
+    struct stat st;
+    size_t l = strlen(path);
+    if (l == 0 || path[l - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        fprintf(stderr, "pulse %s: %s '%s' is a directory; expected a file name to write\n", cmd, flag, path);
+        return -1;
+    }
+    if (stat(path, &st) == 0 && access(path, W_OK) != 0) {
+        fprintf(stderr, "pulse %s: %s '%s' exists and is not writable: %s\n", cmd, flag, path,
+                strerror(errno));
+        return -1;
+    }
+    char dir[4096];
+    dir_of(dir, sizeof dir, path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "pulse %s: %s '%s': the folder '%s' does not exist\n", cmd, flag, path, dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "pulse %s: %s '%s': cannot write in the folder '%s': %s\n", cmd, flag, path, dir,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cli_check_out_dir(const char *cmd, const char *flag, const char *path) {
+    struct stat st;
+    if (!*path) {
+        fprintf(stderr, "pulse %s: %s is empty; expected a folder\n", cmd, flag);
+        return -1;
+    }
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "pulse %s: %s '%s' exists and is not a folder\n", cmd, flag, path);
+            return -1;
+        }
+        if (access(path, W_OK | X_OK) != 0) {
+            fprintf(stderr, "pulse %s: %s '%s': cannot write in this folder: %s\n", cmd, flag, path,
+                    strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    /* not there yet: the nearest existing ancestor must be a writable folder (the writers create the rest) */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (;;) {
+        size_t l = strlen(dir);
+        while (l > 1 && dir[l - 1] == '/') dir[--l] = 0;
+        char up[4096];
+        dir_of(up, sizeof up, dir);
+        if (stat(up, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "pulse %s: %s '%s': '%s' is not a folder\n", cmd, flag, path, up);
+                return -1;
+            }
+            if (access(up, W_OK | X_OK) != 0) {
+                fprintf(stderr, "pulse %s: %s '%s': cannot create it in '%s': %s\n", cmd, flag, path, up,
+                        strerror(errno));
+                return -1;
+            }
+            return 0;
+        }
+        if (strcmp(up, dir) == 0 || strcmp(up, ".") == 0 || strcmp(up, "/") == 0) return 0;
+        snprintf(dir, sizeof dir, "%s", up);
+    }
+}
+
+char *cli_read_text(const char *cmd, const char *flag, const char *path, size_t *len) {
+    struct stat st;
+    int is_stdin = strcmp(path, "-") == 0;
+    if (!is_stdin && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "pulse %s: %s '%s' is a directory; expected a text file\n", cmd, flag, path);
+        return NULL;
+    }
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "pulse %s: %s '%s': cannot open: %s\n", cmd, flag, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (n < cap) break;
+        char *nb = realloc(b, cap * 2 + 1);
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    int err = ferror(f);
+    if (!is_stdin) fclose(f);
+    if (!b || err) {
+        fprintf(stderr, "pulse %s: %s '%s': %s\n", cmd, flag, path, b ? "read error" : "out of memory");
+        free(b);
+        return NULL;
+    }
+    b[n] = 0;
+    if (memchr(b, 0, n)) {
+        fprintf(stderr, "pulse %s: %s '%s': contains a NUL byte at offset %zu; expected text\n", cmd, flag,
+                path, (size_t)((char *)memchr(b, 0, n) - b));
+        free(b);
+        return NULL;
+    }
+    if (len) *len = n;
+    return b;
 }
 
 int cli_choice(const char *cmd, const char *opt, const char *val, const char *const *names, const int *values,
@@ -191,4 +400,17 @@ int cli_protocol_split(const char *cmd, const char *protocol, const char *split,
                      sv[] = {PULSE_SPLIT_TEST, PULSE_SPLIT_VALID};
     if (cli_choice(cmd, "--protocol", protocol, pn, pv, 2, protocol_out)) return -1;
     return cli_choice(cmd, "--split", split, sn, sv, 2, split_out);
+}
+
+int cli_history(const char *cmd, const char *history, int *out) {
+    static const char *const hn[] = {"mask", "keep"};
+    static const int hv[] = {PULSE_HISTORY_MASK, PULSE_HISTORY_KEEP};
+    return cli_choice(cmd, "--history", history, hn, hv, 2, out);
+}
+
+void cli_eval_json(cJSON *o, const pulse_eval_params *ep, const pulse_metrics *m) {
+    cJSON_AddStringToObject(o, "history", pulse_history_name(ep->history));
+    cJSON_AddNumberToObject(o, "users", m->n_users);
+    cJSON_AddNumberToObject(o, "users_skipped", m->n_skipped);
+    cJSON_AddNumberToObject(o, "repeat_targets", m->n_repeat);
 }

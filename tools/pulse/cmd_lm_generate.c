@@ -1,16 +1,17 @@
 /* tools/pulse/cmd_lm_generate.c — `pulse lm generate -m GGUF -p STR [-n N] [--temp T --top-k K --top-p P
- * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]...`: the continuation text on stdout (raw
- * prompt unless --chat; --temp 0 is greedy). Several -p run together as one continuously batched job, one
- * continuation per line block. Timing on stderr. */
+ * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]... [--truncate left|right]`: the
+ * continuation text on stdout (raw prompt unless --chat; --temp 0 is greedy). Several -p run together as one
+ * continuously batched job, one continuation per line block. Timing on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "pulse/lm.h"
+#include "pulse/kernels.h"
 
 int cmd_lm_generate(int argc, char **argv) {
-    const char *model = NULL, *system = NULL;
+    const char *model = NULL, *system = NULL, *truncate = NULL;
     cli_strs prompts = {0}, stops = {0};
     int n = 64, chat = 0, top_k = 40, seed = 42, threads = 0, n_ctx = 0, no_eog = 0;
     float temp = 0.8f, top_p = 0.95f, rep = 1.0f;
@@ -29,16 +30,27 @@ int cmd_lm_generate(int argc, char **argv) {
         {"--ignore-eos", CLI_FLAG, &no_eog, "do not stop at end-of-generation tokens"},
         {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS / all)"},
         {"--ctx-size|-c", CLI_INT, &n_ctx, "max tokens per sequence (default: prompt + n)"},
+        {"--truncate", CLI_STR, &truncate,
+         "left|right: cut a prompt too long for the model's context (oldest or last tokens; default: "
+         "refuse)"},
     };
     int rc =
         cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
                   "usage: pulse lm generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [--chat]",
                   NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : 2;
-    if (!model || prompts.n == 0 || n < 0) {
+    if (!model || prompts.n == 0) {
         fprintf(stderr, "pulse lm generate: --model and --prompt are required (see --help)\n");
         return 2;
     }
+    if (n < 0) {
+        fprintf(stderr, "pulse lm generate: --n-predict expects a count >= 0, found %d\n", n);
+        return 2;
+    }
+    static const char *const tn[] = {"left", "right"};
+    static const int tv[] = {PULSE_LM_TRUNCATE_LEFT, PULSE_LM_TRUNCATE_RIGHT};
+    int trunc = PULSE_LM_TRUNCATE_NONE;
+    if (cli_choice("lm generate", "--truncate", truncate, tn, tv, 2, &trunc)) return 2;
     if (threads > 0) pulse_set_num_threads(threads);
     pulse_lm *m = NULL;
     pulse_tokenizer *tok = NULL;
@@ -55,14 +67,18 @@ int cmd_lm_generate(int argc, char **argv) {
         pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
         cp.n_seq_max = prompts.n < 32 ? prompts.n : 32;
         cp.n_ctx = n_ctx > 0 ? n_ctx : 0;
+        cp.truncate = (pulse_lm_truncate)trunc;
         if (cp.n_ctx == 0) {
-            /* room for the longest prompt (chat markup included) and the new tokens */
+            /* room for the longest prompt (chat markup included) and the new tokens, within the model's
+             * trained context (64-bit: n may be INT_MAX) */
             size_t longest = 0;
             for (int i = 0; i < prompts.n; i++) {
                 size_t l = strlen(prompts.v[i]) + (system ? strlen(system) : 0);
                 if (l > longest) longest = l;
             }
-            cp.n_ctx = (int)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n;
+            const int64_t T = pulse_lm_get_hparams(m)->n_ctx_train;
+            const int64_t want = (int64_t)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n;
+            cp.n_ctx = (int)(want < T ? want : T);
         }
         if (pulse_lm_ctx_new(m, &cp, &c)) {
             ret = cli_fail("lm generate");
@@ -85,6 +101,12 @@ int cmd_lm_generate(int argc, char **argv) {
         goto out;
     }
     double dt = pulse_now() - t0;
+    if (pulse_lm_ctx_n_truncated(c) > 0)
+        fprintf(stderr,
+                "pulse lm generate: prompts truncated on the %s: %d tokens dropped to fit the model's "
+                "context of %d "
+                "tokens\n",
+                truncate, pulse_lm_ctx_n_truncated(c), pulse_lm_get_hparams(m)->n_ctx_train);
     int total = 0;
     for (int i = 0; i < prompts.n; i++) {
         printf("%s\n", outs[i]);

@@ -8,6 +8,7 @@
 #include "pulse/data.h"
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
+#include "pulse/kernels.h"
 
 static void print_metrics(const char *what, const pulse_metrics *m) {
     fprintf(
@@ -27,7 +28,7 @@ static int load_data(const char *dir, pulse_dataset **ds) {
     return 0;
 }
 
-static int cmd_sasrec_train(int argc, char **argv) {
+int cmd_sasrec_train(int argc, char **argv) {
     pulse_sasrec_params p = pulse_sasrec_default_params();
     const char *data = NULL, *out = NULL, *loss = "ce";
     int seed = 42, threads = 0, resume = 0;
@@ -150,14 +151,15 @@ static int load_model(const char *path, const pulse_dataset *ds, pulse_sasrec **
     return 0;
 }
 
-static int cmd_sasrec_eval(int argc, char **argv) {
-    const char *data = NULL, *model = NULL, *protocol = "full", *split = "test";
+int cmd_sasrec_eval(int argc, char **argv) {
+    const char *data = NULL, *model = NULL, *protocol = "full", *split = "test", *history = NULL;
     pulse_eval_params ep = pulse_eval_default_params();
     int seed = (int)ep.seed, threads = 0;
     const cli_opt opts[] = {
         {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
         {"--model|-m", CLI_STR, &model, "model file from `pulse sasrec train` (required)"},
-        {"--protocol", CLI_STR, &protocol, "full (all items, history masked; default) or sampled"},
+        {"--protocol", CLI_STR, &protocol, "full (all items; default) or sampled"},
+        {"--history", CLI_STR, &history, CLI_HISTORY_HELP},
         {"--candidates", CLI_INT, &ep.n_candidates,
          "sampled protocol: list size incl. the positive (default 20)"},
         {"--split", CLI_STR, &split, "test (default) or valid"},
@@ -175,6 +177,9 @@ static int cmd_sasrec_eval(int argc, char **argv) {
     if (cli_protocol_split("sasrec eval", protocol, split, &proto, &spl)) return 2;
     ep.protocol = (pulse_protocol)proto;
     ep.split = (pulse_split)spl;
+    int hist = (int)ep.history;
+    if (cli_history("sasrec eval", history, &hist)) return 2;
+    ep.history = (pulse_history)hist;
     ep.seed = (uint64_t)(int64_t)seed;
     if (threads > 0) pulse_set_num_threads(threads);
     pulse_dataset *ds = NULL;
@@ -198,7 +203,7 @@ static int cmd_sasrec_eval(int argc, char **argv) {
         if (ep.protocol == PULSE_PROTOCOL_SAMPLED) cJSON_AddNumberToObject(o, "candidates", ep.n_candidates);
         cJSON_AddStringToObject(o, "split", split);
         cJSON_AddItemToObject(o, "metrics", pulse_metrics_to_json(&met));
-        cJSON_AddNumberToObject(o, "users", met.n_users);
+        cli_eval_json(o, &ep, &met);
         cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
         cli_print_json(o);
     }
@@ -228,7 +233,7 @@ static int sb_add(strbuf *b, const char *s) {
     return 0;
 }
 
-static int cmd_sasrec_similar(int argc, char **argv) {
+int cmd_sasrec_similar(int argc, char **argv) {
     const char *data = NULL, *model = NULL, *out = NULL, *upto = "test";
     int k = 5, threads = 0;
     const cli_opt opts[] = {
@@ -331,14 +336,4 @@ static int cmd_sasrec_similar(int argc, char **argv) {
     pulse_sasrec_free(m);
     pulse_dataset_free(ds);
     return rc;
-}
-
-int cmd_sasrec(int argc, char **argv) {
-    const cli_cmd cmds[] = {
-        {"train", cmd_sasrec_train,
-         "train SASRec (CE or BCE), keep the best valid model, report test metrics"},
-        {"eval", cmd_sasrec_eval, "evaluate a saved model (full ranking or sampled candidates)"},
-        {"similar", cmd_sasrec_similar, "top-k most similar users by cosine of SASRec user vectors (JSONL)"},
-    };
-    return cli_dispatch("pulse sasrec", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
 }

@@ -8,8 +8,9 @@
 #include "pulse/data.h"
 #include "pulse/encoder.h"
 #include "pulse/thought.h"
+#include "pulse/kernels.h"
 
-static int thought_pairs(int argc, char **argv) {
+int cmd_thought_pairs(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *heldout = NULL;
     pulse_standin_params p = pulse_standin_default_params();
     int seed = (int)p.seed;
@@ -61,7 +62,7 @@ static cJSON *stats_json(const pulse_infonce_stats *s) {
     return o;
 }
 
-static int thought_train(int argc, char **argv) {
+int cmd_thought_train(int argc, char **argv) {
     pulse_thought_train_params p = pulse_thought_train_default_params();
     const char *pairs = NULL, *out = NULL, *pooling = NULL, *precision = NULL;
     int seed = (int)p.seed, no_resume = 0, threads = 0;
@@ -128,7 +129,7 @@ static int thought_train(int argc, char **argv) {
     return 0;
 }
 
-static int thought_score(int argc, char **argv) {
+int cmd_thought_score(int argc, char **argv) {
     const char *space = NULL, *behaviour = NULL, *answer = NULL;
     cli_strs rats = {0}, history = {0};
     int topk = 0;
@@ -192,7 +193,7 @@ static int thought_score(int argc, char **argv) {
     return rc;
 }
 
-static int thought_eval(int argc, char **argv) {
+int cmd_thought_eval(int argc, char **argv) {
     const char *space = NULL, *pairs = NULL, *pooling = NULL;
     int K = 10, seed = 42, pool = PULSE_POOL_AUTO;
     cli_opt opts[] = {
@@ -267,7 +268,7 @@ static pulse_status embed_triplets(const char *dir, int pooling, const pulse_pai
     return PULSE_OK;
 }
 
-static int thought_plot(int argc, char **argv) {
+int cmd_thought_plot(int argc, char **argv) {
     const char *pairs = NULL, *before = NULL, *after = NULL, *out = NULL, *pooling = NULL;
     int n = 300, seed = 42, pool = PULSE_POOL_AUTO;
     pulse_tsne_params tp = pulse_tsne_default_params();
@@ -351,15 +352,4 @@ static int thought_plot(int argc, char **argv) {
     free(negidx), free(xb), free(xa), free(yb), free(ya);
     pulse_pairs_free(pp, np);
     return rc;
-}
-
-int cmd_thought(int argc, char **argv) {
-    const cli_cmd cmds[] = {
-        {"pairs", thought_pairs, "build stand-in (behaviour, rationale) pairs from a dataset"},
-        {"train", thought_train, "train the two encoders with InfoNCE"},
-        {"score", thought_score, "cosine of behaviour and rationale(s) in a space"},
-        {"eval", thought_eval, "held-out Recall@1 / MRR among 1 + K candidates"},
-        {"plot", thought_plot, "Figure 3: t-SNE before vs after training, as SVG"},
-    };
-    return cli_dispatch("pulse thought", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
 }

@@ -1,39 +1,69 @@
-/* tools/pulse/main.c — the `pulse` entry point: the table of top-level commands.
- * Each command lives in its own tools/pulse/cmd_<name>.c and is declared weak here, so a stage's command
- * appears in the table as soon as its file is in the build (no shared edit point between stages). */
+/* tools/pulse/main.c — the `pulse` entry point and its one command table: every command and sub-command,
+ * with its handler (tools/pulse/commands.h) and its line of help. A new stage adds its handlers to
+ * commands.h and its rows here. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "pulse/core.h"
+#include "pulse/kernels.h"
 
-#define PULSE_CMD(name) extern int cmd_##name(int argc, char **argv) __attribute__((weak));
-PULSE_CMD(data)
-PULSE_CMD(sasrec)
-PULSE_CMD(lm)
-PULSE_CMD(encode)
-PULSE_CMD(thought)
-PULSE_CMD(rationale)
-PULSE_CMD(sft)
-PULSE_CMD(recommend)
-PULSE_CMD(eval)
-PULSE_CMD(run)
-#undef PULSE_CMD
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const cli_cmd data_cmds[] = {
+    {"stats", cmd_data_stats, "users, items, interactions, lengths (JSON last line)", NULL, 0},
+    {"synth", cmd_data_synth, "write the deterministic synthetic dataset as S3-Rec files", NULL, 0},
+    {"convert", cmd_data_convert, "convert a dataset to RecBole atomic files (or S3-Rec files)", NULL, 0},
+};
+
+static const cli_cmd sasrec_cmds[] = {
+    {"train", cmd_sasrec_train, "train SASRec (CE or BCE), keep the best valid model, report test metrics",
+     NULL, 0},
+    {"eval", cmd_sasrec_eval, "evaluate a saved model (full ranking or sampled candidates)", NULL, 0},
+    {"similar", cmd_sasrec_similar, "top-k most similar users by cosine of SASRec user vectors (JSONL)", NULL,
+     0},
+};
+
+static const cli_cmd lm_cmds[] = {
+    {"info", cmd_lm_info, "architecture, hyper-parameters, tensor types, vocabulary of a GGUF file", NULL, 0},
+    {"tokenize", cmd_lm_tokenize, "text -> token ids with the GGUF's tokenizer", NULL, 0},
+    {"generate", cmd_lm_generate, "generate a continuation (greedy or sampled)", NULL, 0},
+    {"score", cmd_lm_score, "log-probability of a continuation given a prompt", NULL, 0},
+    {"bench", cmd_lm_bench, "prefill / decode / batched generation throughput", NULL, 0},
+};
+
+static const cli_cmd thought_cmds[] = {
+    {"pairs", cmd_thought_pairs, "build stand-in (behaviour, rationale) pairs from a dataset", NULL, 0},
+    {"train", cmd_thought_train, "train the two encoders with InfoNCE", NULL, 0},
+    {"score", cmd_thought_score, "cosine of behaviour and rationale(s) in a space", NULL, 0},
+    {"eval", cmd_thought_eval, "held-out Recall@1 / MRR among 1 + K candidates", NULL, 0},
+    {"plot", cmd_thought_plot, "Figure 3: t-SNE before vs after training, as SVG", NULL, 0},
+};
+
+static const cli_cmd cmds[] = {
+    {"data", NULL, "dataset statistics, splits and conversion", data_cmds, N_OF(data_cmds)},
+    {"eval", cmd_eval, "evaluate recommenders under the shared protocols", NULL, 0},
+    {"sasrec", NULL, "train / evaluate SASRec, user vectors, similar users", sasrec_cmds, N_OF(sasrec_cmds)},
+    {"lm", NULL, "small language models (GGUF): info, tokenize, generate, score, bench", lm_cmds,
+     N_OF(lm_cmds)},
+    {"encode", cmd_encode, "embed texts with a BERT-family encoder", NULL, 0},
+    {"thought", NULL, "the Thought Space: train, score, eval, plot", thought_cmds, N_OF(thought_cmds)},
+    {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
+};
 
 int main(int argc, char **argv) {
-    const cli_cmd cmds[] = {
-        {"data", cmd_data, "dataset statistics, splits and conversion"},
-        {"sasrec", cmd_sasrec, "train / evaluate SASRec, user vectors, similar users"},
-        {"lm", cmd_lm, "small language models (GGUF): info, tokenize, generate, score, bench"},
-        {"encode", cmd_encode, "embed texts with a BERT-family encoder"},
-        {"thought", cmd_thought, "the Thought Space: train, score, plot"},
-        {"rationale", cmd_rationale, "Phase 1 rationales and Phase 2 Tree-of-Thought search"},
-        {"sft", cmd_sft, "LoRA fine-tuning of the SLM on rationales"},
-        {"recommend", cmd_recommend, "recommend with a fine-tuned SLM"},
-        {"eval", cmd_eval, "evaluate recommenders under the shared protocols"},
-        {"run", cmd_run, "the whole PULSE pipeline on a dataset"},
-    };
-    const char *t = getenv("PULSE_THREADS");
-    if (t) pulse_set_num_threads(atoi(t));
-    return cli_dispatch("pulse", argc, argv, cmds, (int)(sizeof cmds / sizeof cmds[0]));
+    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("pulse %s\n", PULSE_VERSION_STRING);
+        return 0;
+    }
+    /* fp32 products at the CPU's level: OpenBLAS moved up from a core below it, unless the user chose one */
+    pulse_blas_params bp = pulse_blas_default_params();
+    bp.explicit_core = getenv("OPENBLAS_CORETYPE");
+    if (pulse_blas_select(&bp, NULL))
+        fprintf(stderr, "pulse: warning: fp32 products stay below this CPU's level: %s\n",
+                pulse_last_error());
+    if (cli_env_threads()) return 2;
+    return cli_dispatch("pulse", argc, argv, cmds, N_OF(cmds));
 }
