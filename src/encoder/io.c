@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "encoder/internal.h"
+#include "pulse/kernels.h" /* pulse_set_num_threads */
 #include "pulse/safetensors.h"
 
 /* ------------------------------------------------------------------------------------------------------ */
