@@ -16,10 +16,12 @@ int cmd_eval(int argc, char **argv) {
         {"--data|-d", CLI_STR, &dir, "dataset folder"},
         {"--model|-m", CLI_STR, &model, "pop"},
         {"--protocol", CLI_STR, &protocol, "full|sampled (default full)"},
-        {"--candidates", CLI_INT, &cands, "sampled list size incl. the positive (default 20)"},
+        {"--candidates", CLI_INT, &cands, "sampled list size incl. the positive (default 20)",
+         CLI_RANGE(2, CLI_INT_MAX)},
         {"--split", CLI_STR, &split, "test|valid (default test)"},
-        {"--seed", CLI_INT, &seed, "seed of the sampled negatives (default 42)"},
-        {"--max-users", CLI_INT, &ep.max_users, "evaluate only the first N users"},
+        {"--seed|-s", CLI_INT, &seed, "seed of the sampled negatives (default 42)"},
+        {"--max-users", CLI_INT, &ep.max_users, "evaluate only the first N users (default 0 = all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
     };
     int r = cli_parse(argc, argv, opts, 7,
                       "usage: pulse eval --data DIR --model pop [--protocol full|sampled]", NULL, 0, NULL);
