@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "pulse/core.h"
 #include "pulse/encoder.h"
 #include "pulse/kernels_bf16.h"
@@ -39,6 +40,7 @@ static char *make_text(int i) {
 }
 
 int main(int argc, char **argv) {
+    bench_init();
     const char *dir = NULL;
     int threads = 2, n = 512, batch = 64, len = 64, tb = 16, tlen = 128, steps = 5, prec = PULSE_PREC_FP32;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -105,10 +107,10 @@ int main(int argc, char **argv) {
     pulse_encoder_free(enc);
 
     if (steps <= 0) { /* inference only */
-        printf("{\"bench\":\"encoder\",\"impl\":\"pulse\",\"threads\":%d,\"precision\":\"%s\",\"infer_"
-               "texts\":%d,"
-               "\"infer_len\":%d,\"infer_batch\":%d,\"infer_texts_per_s\":%.1f}\n",
-               threads, pname, n, k, batch, tps);
+        bench_emitf("{\"bench\":\"encoder\",\"impl\":\"pulse\",\"threads\":%d,\"precision\":\"%s\",\"infer_"
+                    "texts\":%d,"
+                    "\"infer_len\":%d,\"infer_batch\":%d,\"infer_texts_per_s\":%.1f}\n",
+                    threads, pname, n, k, batch, tps);
         return 0;
     }
     /* ---- training: two encoders ---- */
@@ -190,7 +192,7 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(o, "train_len", tlen);
     cJSON_AddNumberToObject(o, "train_s_per_step", round(sps * 10000) / 10000);
     char *js = cJSON_PrintUnformatted(o);
-    puts(js);
+    bench_emit(js);
     free(js);
     cJSON_Delete(o);
     pulse_encoder_free(eb);

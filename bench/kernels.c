@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 
+#include "bench.h"
 #include "pulse/core.h"
 #include "pulse/kernels.h"
 
@@ -42,6 +43,7 @@ static void gelu_libm(float *out, const float *inp, size_t n) {
 }
 
 int main(int argc, char **argv) {
+    bench_init();
     double min_s = argc > 1 ? atof(argv[1]) : 0.3;
     const char *th = getenv("PULSE_THREADS");
     if (th) pulse_set_num_threads(atoi(th));
@@ -187,6 +189,6 @@ int main(int argc, char **argv) {
         free(inp), free(w), free(b), free(h), free(g), free(dh), free(dinp), free(dw), free(db);
     }
     snprintf(json + jl, sizeof json - jl, "}");
-    printf("%s\n", json);
+    bench_emit(json);
     return 0;
 }

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "pulse/lm.h"
 
 static const char *DEFAULTS[] = {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"};
 
 int main(int argc, char **argv) {
+    bench_init();
     pulse_progress_set_quiet(1);
     const char *env_t = getenv("PULSE_THREADS");
     int threads = env_t ? atoi(env_t) : 2;
@@ -57,14 +59,15 @@ int main(int argc, char **argv) {
         "%.1f MB (file %.1f + KV %.1f + 64 = %.1f MB budget)\n",
         base, threads, bp.n_prompt, r.prefill_tok_s, r.decode_tok_s, bp.n_parallel, r.batched_tok_s,
         r.peak_rss / 1e6, r.file_bytes / 1e6, r.kv_bytes / 1e6, budget / 1e6);
-    printf("{\"bench\": \"lm\", \"impl\": \"pulse\", \"model\": \"%s\", \"threads\": %d, \"prefill_tok_s\": "
-           "%.2f, "
-           "\"decode_tok_s\": %.2f, \"batched_tok_s\": %.2f, \"n_parallel\": %d, \"peak_rss_mb\": %.1f, "
-           "\"file_mb\": %.1f, \"kv_mb\": %.1f, \"rss_within_budget\": %s, \"prefill_tok_cpu_s\": %.2f, "
-           "\"decode_tok_cpu_s\": %.2f, \"batched_tok_cpu_s\": %.2f}\n",
-           base, threads, r.prefill_tok_s, r.decode_tok_s, r.batched_tok_s, bp.n_parallel, r.peak_rss / 1e6,
-           r.file_bytes / 1e6, r.kv_bytes / 1e6, (double)r.peak_rss <= budget ? "true" : "false",
-           r.prefill_tok_cpu_s, r.decode_tok_cpu_s, r.batched_tok_cpu_s);
+    bench_emitf(
+        "{\"bench\": \"lm\", \"impl\": \"pulse\", \"model\": \"%s\", \"threads\": %d, \"prefill_tok_s\": "
+        "%.2f, "
+        "\"decode_tok_s\": %.2f, \"batched_tok_s\": %.2f, \"n_parallel\": %d, \"peak_rss_mb\": %.1f, "
+        "\"file_mb\": %.1f, \"kv_mb\": %.1f, \"rss_within_budget\": %s, \"prefill_tok_cpu_s\": %.2f, "
+        "\"decode_tok_cpu_s\": %.2f, \"batched_tok_cpu_s\": %.2f}\n",
+        base, threads, r.prefill_tok_s, r.decode_tok_s, r.batched_tok_s, bp.n_parallel, r.peak_rss / 1e6,
+        r.file_bytes / 1e6, r.kv_bytes / 1e6, (double)r.peak_rss <= budget ? "true" : "false",
+        r.prefill_tok_cpu_s, r.decode_tok_cpu_s, r.batched_tok_cpu_s);
     pulse_lm_free(m);
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "bench.h"
 #include "pulse/core.h"
 #include "pulse/quant.h"
 
@@ -55,6 +56,7 @@ static double time_call(int kind, float *Y, const void *W, int type, const float
 }
 
 int main(int argc, char **argv) {
+    bench_init();
     int threads = 2, N = 32, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -138,7 +140,7 @@ int main(int argc, char **argv) {
     cJSON_AddBoolToObject(out, "vnni", pulse_quant_use_vnni(-1));
     cJSON_AddItemToObject(out, "results", res);
     char *s = cJSON_PrintUnformatted(out);
-    printf("%s\n", s);
+    bench_emit(s);
     free(s);
     cJSON_Delete(out);
     return 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "pulse/data.h"
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
@@ -28,6 +29,7 @@ static double loadavg1(void) {
 }
 
 int main(int argc, char **argv) {
+    bench_init();
     const char *data = NULL, *loss = "ce";
     int epochs = 2, threads = 0, no_eval = 0;
     pulse_sasrec_params p = pulse_sasrec_default_params();
@@ -119,7 +121,7 @@ int main(int argc, char **argv) {
            "load %.2f -> %.2f\n",
            loss, pulse_dataset_name(ds), total / epochs, best, cpu / epochs, eval_s,
            pulse_peak_rss_bytes() / 1048576.0, pulse_get_num_threads(), load0, load1);
-    printf(
+    bench_emitf(
         "{\"bench\":\"sasrec\",\"dataset\":\"%s\",\"loss\":\"%s\",\"dim\":%d,\"blocks\":%d,\"maxlen\":%d,"
         "\"batch\":%d,"
         "\"epochs\":%d,\"seconds_per_epoch\":%.4f,\"cpu_seconds_per_epoch\":%.4f,\"best_epoch_seconds\":%.4f,"

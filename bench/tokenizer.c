@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "pulse/core.h"
 #include "pulse/tokenizer.h"
 
 int main(int argc, char **argv) {
+    bench_init();
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL.gguf [TEXTS] [REPEATS]\n", argv[0]);
         return 2;
@@ -90,11 +92,11 @@ int main(int argc, char **argv) {
     printf(
         "%zu texts x %d: %lld tokens in %.3f s: %.0f tokens/s, %.0f texts/s, %.1f MB/s, %.2f tokens/text\n",
         n, repeats, total, dt, tps, xps, mbps, (double)total / ((double)n * repeats));
-    printf("{\"bench\":\"tokenizer\",\"model\":\"%s\",\"texts\":%zu,\"repeats\":%d,\"tokens\":%lld,"
-           "\"seconds\":%.4f,"
-           "\"tokens_per_s\":%.0f,\"texts_per_s\":%.0f,\"mb_per_s\":%.2f,\"load_s\":%.3f}\n",
-           strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1], n, repeats, total, dt, tps, xps, mbps,
-           t_load);
+    bench_emitf("{\"bench\":\"tokenizer\",\"model\":\"%s\",\"texts\":%zu,\"repeats\":%d,\"tokens\":%lld,"
+                "\"seconds\":%.4f,"
+                "\"tokens_per_s\":%.0f,\"texts_per_s\":%.0f,\"mb_per_s\":%.2f,\"load_s\":%.3f}\n",
+                strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1], n, repeats, total, dt, tps, xps,
+                mbps, t_load);
     free(texts);
     free(lens);
     free(data);

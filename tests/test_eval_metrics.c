@@ -117,21 +117,25 @@ int main(void) {
     /* ---- rank rules ---- */
     /* items 1..6; target 3 scores 0.5 */
     float s[7] = {99, 0.9f, 0.1f, 0.5f, 0.5f, 0.7f, 0.2f};
-    CHECK(pulse_rank_full(s, 6, NULL, 0, 3) == 3); /* 0.9, 0.7 beat; 0.5 tie counts against */
-    int h1[] = {1, 1, 2};                          /* history masks item 1 (twice) and 2 */
-    CHECK(pulse_rank_full(s, 6, h1, 3, 3) == 2);   /* 0.7 and the tie remain */
-    int h2[] = {3, 5, 4};                          /* the target in the history is never masked */
-    CHECK(pulse_rank_full(s, 6, h2, 3, 3) == 1);   /* only item 1 is left above */
+    const pulse_history M = PULSE_HISTORY_MASK, KP = PULSE_HISTORY_KEEP;
+    CHECK(pulse_rank_full(s, 6, NULL, 0, 3, M) == 3); /* 0.9, 0.7 beat; 0.5 tie counts against */
+    int h1[] = {1, 1, 2};                             /* history masks item 1 (twice) and 2 */
+    CHECK(pulse_rank_full(s, 6, h1, 3, 3, M) == 2);   /* 0.7 and the tie remain */
+    CHECK(pulse_rank_full(s, 6, h1, 3, 3, KP) == 3);  /* keep: item 1 competes again */
+    int h2[] = {3, 5, 4};                             /* the held-out item repeats a history item */
+    CHECK(pulse_rank_full(s, 6, h2, 3, 3, M) == 5);   /* mask: excluded like items 4, 5: a miss */
+    CHECK(pulse_rank_full(s, 6, h2, 3, 3, KP) == 3);  /* keep: 0.9, 0.7 and the tie, as with no history */
     float sn[7] = {0, 0.9f, NAN, 0.5f, 0.1f, 0.1f, 0.1f};
-    CHECK(pulse_rank_full(sn, 6, NULL, 0, 3) == 2); /* a NaN competitor counts against the target */
+    CHECK(pulse_rank_full(sn, 6, NULL, 0, 3, M) == 2); /* a NaN competitor counts against the target */
     sn[3] = NAN;
-    CHECK(pulse_rank_full(sn, 6, NULL, 0, 3) == 5); /* a NaN target is last */
+    CHECK(pulse_rank_full(sn, 6, NULL, 0, 3, M) == 5); /* a NaN target is last */
     float c4[4] = {0.3f, 0.8f, 0.3f, 0.1f};
     CHECK(pulse_rank_list(c4, 4, 1) == 0);
     CHECK(pulse_rank_list(c4, 4, 0) == 2); /* 0.8 beats, 0.3 ties */
     CHECK(pulse_rank_list(c4, 4, 3) == 3);
     float cst[5] = {1, 1, 1, 1, 1};
-    CHECK(pulse_rank_full(cst, 4, NULL, 0, 2) == 3); /* a constant scorer never gets credit */
+    CHECK(pulse_rank_full(cst, 4, NULL, 0, 2, M) == 3); /* a constant scorer never gets credit */
+    CHECK(pulse_rank_list(c4, 4, -1) == 3);             /* an excluded positive is a miss */
 
     /* ---- a tiny dataset end to end, ranks worked out by hand ---- */
     char dir[] = "/tmp/pulse_eval_XXXXXX";

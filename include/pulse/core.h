@@ -35,6 +35,18 @@ pulse_status pulse_set_error(pulse_status st, const char *fmt, ...) __attribute_
 pulse_status pulse_wrap_error(pulse_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pulse_clear_error(void);
 
+/* Carrying an error out of a parallel region (the message lives in the failing worker's thread): a worker
+ * whose call failed runs pulse_error_box_keep(&box, st) (thread-safe; the first failure and its message are
+ * kept), and after the region the caller returns pulse_error_box_raise(&box), which sets that message on the
+ * caller's thread and returns the status (PULSE_OK when no worker failed). Zero-initialise the box. */
+typedef struct {
+    int claimed;
+    pulse_status st;
+    char msg[2048];
+} pulse_error_box;
+void pulse_error_box_keep(pulse_error_box *b, pulse_status st);
+pulse_status pulse_error_box_raise(const pulse_error_box *b);
+
 /* ---- deterministic random numbers (xoshiro256**, seeded by splitmix64) ---- */
 typedef struct {
     uint64_t s[4];
@@ -91,6 +103,32 @@ void pulse_progress_update(pulse_progress *p, size_t done, const char *extra /* 
 void pulse_progress_end(pulse_progress *p, size_t done, const char *extra);
 /* When set (e.g. PULSE_QUIET=1 in the environment or by tests), progress prints nothing. */
 void pulse_progress_set_quiet(int quiet);
+
+/* ---- the CPU: CPUID features that the OS has enabled, detected once ---- */
+/* fp32 SIMD levels, in order: AVX512 needs AVX-512 F+BW+DQ+VL (and FMA) with the OS's ZMM state, AVX2 needs
+ * AVX2 and FMA with the YMM state. */
+typedef enum {
+    PULSE_LEVEL_SCALAR = 0,
+    PULSE_LEVEL_SSE2 = 1,
+    PULSE_LEVEL_AVX = 2,
+    PULSE_LEVEL_AVX2 = 3,
+    PULSE_LEVEL_AVX512 = 4,
+} pulse_level;
+const char *pulse_level_name(pulse_level l); /* "scalar" "sse2" "avx" "avx2" "avx512" */
+typedef struct {
+    char vendor[13];                /* "GenuineIntel", "AuthenticAMD", ... */
+    char model[49];                 /* the brand string */
+    int family, model_id, stepping; /* display family / model (extended fields folded in) */
+    int sse2, avx, avx2, fma, f16c; /* 1 when the CPU has it and the OS saves its registers */
+    int avx512f, avx512bw, avx512dq, avx512vl, avx512vnni, avx512bf16, avx512fp16, avxvnni;
+    int amx_tile, amx_bf16, amx_int8; /* the CPU has it and the OS enables the tile state */
+    int amx_permitted;                /* the kernel granted this process the tile data state */
+    pulse_level level;                /* the fp32 SIMD level of this CPU */
+} pulse_cpu;
+const pulse_cpu *pulse_cpu_get(void);
+/* The names of the features present ("avx2", "avx512_bf16", ...), at most max into names; returns the count.
+ */
+int pulse_cpu_flag_names(const pulse_cpu *c, const char **names, int max);
 
 /* ---- threads ---- */
 void pulse_set_num_threads(int n); /* OpenMP and OpenBLAS; n <= 0 keeps the default */

@@ -72,6 +72,9 @@ typedef struct {
     int min_len, max_len;
     double avg_len, density; /* density = interactions / (users * items) */
     int titled_items;        /* items 1..n_items with a non-empty title */
+    int short_users;         /* users with fewer than 3 items: no valid / test target, never evaluated */
+    int repeat_valid;        /* users whose valid held-out item repeats an earlier item of theirs */
+    int repeat_test;         /* users whose test held-out item repeats an earlier item of theirs */
 } pulse_data_stats;
 void pulse_dataset_stats(const pulse_dataset *ds, pulse_data_stats *out);
 
@@ -83,12 +86,16 @@ typedef enum { PULSE_SPLIT_TRAIN = 0, PULSE_SPLIT_VALID = 1, PULSE_SPLIT_TEST = 
 int pulse_split_target(const pulse_dataset *ds, int user, pulse_split s, int *hist_len);
 /* Length of the training prefix of the user's sequence (len-2, never negative). */
 int pulse_split_train_len(const pulse_dataset *ds, int user);
+/* 1 when the user's held-out item for split s also occurs earlier in their history (repeat consumption). */
+int pulse_split_target_repeats(const pulse_dataset *ds, int user, pulse_split s);
 
-/* ---- sampled candidates: 1 positive + (n-1) distinct items the user never interacted with, from a seeded
- * RNG. The positive is at a seeded random position; out has n entries; *pos_index gets where the positive is.
- */
-pulse_status pulse_sample_candidates(const pulse_dataset *ds, int user, int positive, int n, pulse_rng *rng,
-                                     int *out, int *pos_index);
+/* ---- sampled candidates: a list of n items from a seeded RNG: the positive at a seeded random position and
+ * n-1 distinct negatives drawn outside `excluded` (n_excluded sorted distinct item ids: which items a
+ * protocol excludes is decided by the caller, pulse_eval_excluded) and outside the positive. positive <= 0
+ * asks for n negatives and gives *pos_index = -1; otherwise *pos_index gets where the positive is. out has n
+ * entries. */
+pulse_status pulse_sample_candidates(const pulse_dataset *ds, int positive, const int *excluded,
+                                     int n_excluded, int n, pulse_rng *rng, int *out, int *pos_index);
 
 /* ---- a deterministic synthetic dataset for tests: items have titles built from attribute words, users have
  * latent tastes over attributes and drift, so a sequential model can learn it. ---- */
@@ -99,6 +106,7 @@ typedef struct {
     int min_len;      /* default 5 */
     int max_len;      /* default 30 */
     uint64_t seed;    /* default 1 */
+    float repeat; /* default 0: per-step probability of re-consuming an earlier item of the user, in [0, 1) */
 } pulse_synth_params;
 pulse_synth_params pulse_synth_default_params(void);
 pulse_status pulse_dataset_synthetic(const pulse_synth_params *p, pulse_dataset **out);

@@ -107,6 +107,44 @@ void pulse_adamw_update(float *params, const float *grads, float *m, float *v, s
 double pulse_grad_norm_sq(const float *g, size_t n);
 void pulse_scale(float *x, size_t n, float s);
 
+/* ---- the level the fp32 products run at (src/kernels/blas_level.c) ----
+ * The fp32 products go through OpenBLAS, whose DYNAMIC_ARCH build picks its kernels ("core") from the CPU
+ * models it knew when it was built: on a newer CPU it may run SSE kernels on an AVX-512 machine. */
+typedef struct {
+    char backend[16];       /* "openblas" */
+    char version[128];      /* openblas_get_config(): version, build options, core */
+    char core[32];          /* the kernels in use now ("SkylakeX", "Haswell", "Prescott", ...) */
+    char detected_core[32]; /* the core OpenBLAS chose itself, before any pulse_blas_select */
+    pulse_level level;      /* the SIMD level of core's sgemm kernels */
+    int threads;            /* OpenBLAS's own threads (pulse keeps 1 and splits products over OpenMP) */
+    char parallel[16];      /* OpenBLAS's threading: "pthreads" | "openmp" | "sequential" */
+    int explicit_core;      /* the user chose the core (pulse_blas_params.explicit_core): left alone */
+    int corrected;          /* pulse_blas_select moved the core up to the CPU's level */
+    int can_select;         /* this BLAS can change its core at run time (OpenBLAS DYNAMIC_ARCH) */
+} pulse_blas_info;
+pulse_status pulse_blas_probe(pulse_blas_info *out);
+
+typedef struct {
+    /* the core the user forced on the BLAS (e.g. the value of OPENBLAS_CORETYPE, which the CLI reads; some
+     * machines set it on purpose because an old BLAS miscomputes there): when set, pulse changes nothing */
+    const char *explicit_core;
+} pulse_blas_params;
+pulse_blas_params pulse_blas_default_params(void);
+/* Run the fp32 products at the CPU's level: when the BLAS's kernels are below pulse_cpu_get()->level and the
+ * user chose no core, switch OpenBLAS to the core of the CPU's level (SkylakeX for AVX-512, Haswell / Zen for
+ * AVX2, Sandybridge for AVX) through its own initialisation. Call once at start-up, from one thread, before
+ * any product runs (the pulse tools and benchmarks do). out (may be NULL) gets the result. Without it, the
+ * first fp32 product of a process below the CPU's level prints one warning naming this remedy. */
+pulse_status pulse_blas_select(const pulse_blas_params *p, pulse_blas_info *out);
+/* Put OpenBLAS on the named core (its names: "SkylakeX", "Haswell", "Prescott", ...): tests simulate a BLAS
+ * that mis-detects the CPU with it. Same calling rules as pulse_blas_select. */
+pulse_status pulse_blas_force_core(const char *name);
+/* The machine and the level of every product family as one JSON object written into buf (snprintf rules;
+ * returns the length it needed): {"cpu":{vendor, model, family, model_id, flags[]}, "cpu_level", "fp32":
+ * {backend, version, core, detected_core, level, explicit, corrected, threads, parallel}, "bf16":{kernel},
+ * "quant":{kernel}}. pulse info prints it; every benchmark's JSON line carries its fields. */
+int pulse_runtime_json(char *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

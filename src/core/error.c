@@ -1,4 +1,5 @@
-/* core/error.c — owns pulse_status names and the thread-local error message buffer. */
+/* core/error.c — owns pulse_status names, the thread-local error message buffer and the box that carries an
+ * error out of a parallel region. */
 #include "pulse/core.h"
 
 #include <stdarg.h>
@@ -62,4 +63,19 @@ pulse_status pulse_wrap_error(pulse_status st, const char *fmt, ...) {
     memcpy(g_err + pl + 2, old, ol);
     g_err[pl + 2 + ol] = 0;
     return st;
+}
+
+void pulse_error_box_keep(pulse_error_box *b, pulse_status st) {
+    if (!b || st == PULSE_OK) return;
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&b->claimed, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;
+    snprintf(b->msg, sizeof b->msg, "%s", g_err);
+    __atomic_store_n(&b->st, st, __ATOMIC_RELEASE);
+}
+
+pulse_status pulse_error_box_raise(const pulse_error_box *b) {
+    pulse_status st = b ? __atomic_load_n(&b->st, __ATOMIC_ACQUIRE) : PULSE_OK;
+    if (st == PULSE_OK) return PULSE_OK;
+    return pulse_set_error(st, "%s", b->msg[0] ? b->msg : pulse_status_str(st));
 }

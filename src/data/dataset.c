@@ -195,6 +195,9 @@ void pulse_dataset_stats(const pulse_dataset *ds, pulse_data_stats *o) {
         int l = (int)(ds->offs[u + 1] - ds->offs[u]);
         if (l < o->min_len) o->min_len = l;
         if (l > o->max_len) o->max_len = l;
+        if (l < 3) o->short_users++;
+        o->repeat_valid += pulse_split_target_repeats(ds, u, PULSE_SPLIT_VALID);
+        o->repeat_test += pulse_split_target_repeats(ds, u, PULSE_SPLIT_TEST);
     }
     o->avg_len = ds->n_users ? (double)ds->n_inter / ds->n_users : 0;
     o->density = (ds->n_users && distinct) ? (double)ds->n_inter / ((double)ds->n_users * distinct) : 0;
@@ -225,6 +228,16 @@ int pulse_split_target(const pulse_dataset *ds, int user, pulse_split s, int *hi
     return seq[h];
 }
 
+int pulse_split_target_repeats(const pulse_dataset *ds, int user, pulse_split s) {
+    int h, len;
+    int target = pulse_split_target(ds, user, s, &h);
+    if (target <= 0) return 0;
+    const int *seq = pulse_dataset_user_seq(ds, user, &len);
+    for (int i = 0; i < h; i++)
+        if (seq[i] == target) return 1;
+    return 0;
+}
+
 int pulse_split_train_len(const pulse_dataset *ds, int user) {
     int len = 0;
     pulse_dataset_user_seq(ds, user, &len);
@@ -237,34 +250,54 @@ static int cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-pulse_status pulse_sample_candidates(const pulse_dataset *ds, int user, int positive, int n, pulse_rng *rng,
-                                     int *out, int *pos_index) {
-    int len = 0;
-    const int *seq = pulse_dataset_user_seq(ds, user, &len);
-    if (!seq) return pulse_set_error(PULSE_ERR_RANGE, "user %d out of range [0, %d)", user, ds->n_users);
+pulse_status pulse_sample_candidates(const pulse_dataset *ds, int positive, const int *excluded,
+                                     int n_excluded, int n, pulse_rng *rng, int *out, int *pos_index) {
     if (n < 1) return pulse_set_error(PULSE_ERR_ARG, "candidate list size must be >= 1, got %d", n);
-    if (positive < 1 || positive > ds->n_items)
+    if (positive > ds->n_items)
         return pulse_set_error(PULSE_ERR_RANGE, "positive item %d out of range [1, %d]", positive,
                                ds->n_items);
-    /* sorted distinct history (+ the positive) for membership tests */
-    int *h = malloc(sizeof(int) * ((size_t)len + 1));
+    if (n_excluded < 0 || (n_excluded > 0 && !excluded))
+        return pulse_set_error(PULSE_ERR_ARG, "candidates: %d excluded items given without a list",
+                               n_excluded);
+    /* sorted distinct excluded items + the positive, for membership tests */
+    int *h = malloc(sizeof(int) * ((size_t)n_excluded + 1));
     if (!h) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
-    memcpy(h, seq, sizeof(int) * (size_t)len);
-    h[len] = positive;
-    qsort(h, (size_t)len + 1, sizeof(int), cmp_int);
     int nh = 0;
-    for (int i = 0; i <= len; i++)
-        if (nh == 0 || h[nh - 1] != h[i]) h[nh++] = h[i];
-    int avail = ds->n_items - nh;
-    if (avail < n - 1) {
-        free(h);
-        return pulse_set_error(PULSE_ERR_RANGE, "user %d: %d candidates need %d unseen items, only %d exist",
-                               user, n, n - 1, avail);
+    for (int i = 0; i < n_excluded; i++) {
+        if (excluded[i] < 1 || excluded[i] > ds->n_items || (i > 0 && excluded[i] <= excluded[i - 1])) {
+            free(h);
+            return pulse_set_error(
+                PULSE_ERR_ARG,
+                "candidates: excluded items must be sorted distinct ids in [1, %d] (entry %d "
+                "is %d)",
+                ds->n_items, i, excluded[i]);
+        }
+        h[nh++] = excluded[i];
     }
+    if (positive > 0) {
+        /* insert the positive in order unless it is already there */
+        int at = nh;
+        while (at > 0 && h[at - 1] > positive) at--;
+        if (!(at > 0 && h[at - 1] == positive)) {
+            memmove(h + at + 1, h + at, sizeof(int) * (size_t)(nh - at));
+            h[at] = positive;
+            nh++;
+        }
+    }
+    int n_neg = positive > 0 ? n - 1 : n;
+    int avail = ds->n_items - nh;
+    if (avail < n_neg) {
+        free(h);
+        return pulse_set_error(PULSE_ERR_RANGE,
+                               "%d candidates need %d negatives, only %d items are not excluded", n, n_neg,
+                               avail);
+    }
+    /* the positive's position is drawn first either way, so lists are the same stream for every mode */
     int pos = (int)pulse_rng_below(rng, (uint32_t)n);
+    if (positive <= 0) pos = -1;
     int k = 0;
-    if (avail <= 4 * (n - 1) + 16) {
-        /* dense case: enumerate the unseen items and take a seeded partial shuffle */
+    if (avail <= 4 * n_neg + 16) {
+        /* dense case: enumerate the allowed items and take a seeded partial shuffle */
         int *pool = malloc(sizeof(int) * (size_t)(avail > 0 ? avail : 1));
         if (!pool) {
             free(h);
@@ -276,7 +309,7 @@ pulse_status pulse_sample_candidates(const pulse_dataset *ds, int user, int posi
             if (j < nh && h[j] == it) continue;
             pool[m++] = it;
         }
-        for (int i = 0; i < n - 1; i++) {
+        for (int i = 0; i < n_neg; i++) {
             int r = i + (int)pulse_rng_below(rng, (uint32_t)(m - i));
             int t = pool[i];
             pool[i] = pool[r];
@@ -285,7 +318,7 @@ pulse_status pulse_sample_candidates(const pulse_dataset *ds, int user, int posi
         for (int i = 0; i < n; i++) out[i] = i == pos ? positive : pool[k++];
         free(pool);
     } else {
-        /* sparse case: rejection sampling against the history and the items drawn so far */
+        /* sparse case: rejection sampling against the excluded items and the items drawn so far */
         for (int i = 0; i < n; i++) {
             if (i == pos) {
                 out[i] = positive;

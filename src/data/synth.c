@@ -1,7 +1,8 @@
 /* data/synth.c — owns the deterministic synthetic dataset: items whose titles are built from attribute words
  * ("Blue Silk Matte Lipstick"), users with latent tastes over the attributes that drift over time, a fixed
  * type-to-type transition structure (so the *order* carries signal a sequential model can learn) and a
- * log-normal item popularity (so a popularity baseline is sensible but beatable). */
+ * log-normal item popularity (so a popularity baseline is sensible but beatable); optionally repeat
+ * consumption (an earlier item of the user again, with probability `repeat` per step). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ pulse_synth_params pulse_synth_default_params(void) {
     p.min_len = 5;
     p.max_len = 30;
     p.seed = 1;
+    p.repeat = 0;
     return p;
 }
 
@@ -48,6 +50,9 @@ pulse_status pulse_dataset_synthetic(const pulse_synth_params *pp, pulse_dataset
         return pulse_set_error(PULSE_ERR_ARG,
                                "synthetic: expected 3 <= min_len <= max_len <= 100000, got %d, %d", p.min_len,
                                p.max_len);
+    if (!(p.repeat >= 0 && p.repeat < 1))
+        return pulse_set_error(PULSE_ERR_ARG, "synthetic: expected 0 <= repeat < 1, got %g",
+                               (double)p.repeat);
     int V = p.n_attributes < 2 ? 2 : p.n_attributes > N_WORDS ? N_WORDS : p.n_attributes;
     pulse_rng rng;
     pulse_rng_seed(&rng, p.seed);
@@ -150,6 +155,15 @@ pulse_status pulse_dataset_synthetic(const pulse_synth_params *pp, pulse_dataset
                 int d = (int)pulse_rng_below(&rng, 2);
                 for (int v = 0; v < N_WORDS; v++) taste[d][v] *= 0.5f;
                 taste[d][pulse_rng_below(&rng, (uint32_t)V)] += 1.5f;
+            }
+            /* repeat consumption: now and then an earlier item of the user again (no draw when repeat = 0,
+             * so the default dataset is the same stream as ever) */
+            if (p.repeat > 0 && s > 0 && pulse_rng_float(&rng) < p.repeat) {
+                int again = seq[pulse_rng_below(&rng, (uint32_t)s)];
+                seq[s] = again;
+                ds->items[n++] = again;
+                prev = again;
+                continue;
             }
             int type;
             if (prev && pulse_rng_float(&rng) < 0.6f) {

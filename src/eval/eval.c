@@ -1,6 +1,7 @@
-/* eval/eval.c — owns the evaluation harness: metric accumulation (HR@K, NDCG@K, MRR), the ranking rules (full
- * ranking with history masked, sampled candidate lists; pessimistic ties), the batched OpenMP-parallel
- * pulse_evaluate / pulse_evaluate_candidates drivers, deterministic candidate lists and the metrics JSON. */
+/* eval/eval.c — owns the evaluation harness: metric accumulation (HR@K, NDCG@K, MRR), the one rule of what a
+ * protocol excludes (pulse_eval_excluded: history MASK or KEEP), the ranking rules (full ranking, sampled
+ * candidate lists; pessimistic ties), the batched OpenMP-parallel pulse_evaluate / pulse_evaluate_candidates
+ * drivers, deterministic candidate lists and the metrics JSON. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -12,11 +13,16 @@ pulse_eval_params pulse_eval_default_params(void) {
     pulse_eval_params p;
     p.protocol = PULSE_PROTOCOL_FULL;
     p.split = PULSE_SPLIT_TEST;
+    p.history = PULSE_HISTORY_MASK;
     p.n_candidates = 20;
     p.seed = 42;
     p.max_users = 0;
     p.batch_users = 256;
     return p;
+}
+
+const char *pulse_history_name(pulse_history h) {
+    return h == PULSE_HISTORY_KEEP ? "keep" : h == PULSE_HISTORY_MASK ? "mask" : "?";
 }
 
 void pulse_metrics_add_rank(pulse_metrics *m, int rank) {
@@ -63,50 +69,75 @@ cJSON *pulse_metrics_to_json(const pulse_metrics *m) {
     return o;
 }
 
-/* ---- ranking rules ---- */
+/* ---- what a protocol excludes ---- */
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
 }
 
+int pulse_eval_excluded(pulse_history mode, const int *hist, int hist_len, int n_items, int target, int *out,
+                        int *target_excluded) {
+    if (target_excluded) *target_excluded = 0;
+    if (mode == PULSE_HISTORY_KEEP || !hist || hist_len <= 0) return 0;
+    int n = 0;
+    for (int i = 0; i < hist_len; i++)
+        if (hist[i] >= 1 && hist[i] <= n_items) out[n++] = hist[i];
+    qsort(out, (size_t)n, sizeof(int), cmp_int);
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (m == 0 || out[m - 1] != out[i]) out[m++] = out[i];
+    if (target_excluded) *target_excluded = bsearch(&target, out, (size_t)m, sizeof(int), cmp_int) != NULL;
+    return m;
+}
+
+/* ---- ranking rules ---- */
 /* counts competitors that beat or tie the target (or are NaN) */
 static inline int beats(float s, float t) {
     return !(s < t);
 }
 
-int pulse_rank_full(const float *scores, int n_items, const int *hist, int hist_len, int target) {
-    if (target < 1 || target > n_items) return n_items;
+/* rank against items 1..n_items minus the sorted distinct `ex` (which does not hold the target) */
+static int rank_excluding(const float *scores, int n_items, const int *ex, int n_ex, int target) {
     float t = scores[target];
     if (isnan(t)) return n_items - 1;
     int rank = 0;
     for (int j = 1; j <= n_items; j++) rank += beats(scores[j], t);
     rank -= 1; /* the target itself (t is not NaN, so it counted) */
-    /* history items are not competitors: subtract the distinct ones that counted */
-    int small[256], *h = small;
-    if (hist_len > 256) {
-        h = malloc(sizeof(int) * (size_t)hist_len);
-        if (!h) { /* fall back to a quadratic distinct scan */
+    for (int i = 0; i < n_ex; i++) rank -= beats(scores[ex[i]], t);
+    return rank;
+}
+
+int pulse_rank_full(const float *scores, int n_items, const int *hist, int hist_len, int target,
+                    pulse_history mode) {
+    if (target < 1 || target > n_items) return n_items;
+    int small[256], *ex = small, tex = 0;
+    if (hist_len > 256 && mode != PULSE_HISTORY_KEEP) {
+        ex = malloc(sizeof(int) * (size_t)hist_len);
+        if (!ex) { /* no room for the sorted set: a quadratic distinct scan under the same rule */
+            for (int i = 0; i < hist_len; i++) tex |= hist[i] == target;
+            if (tex) return n_items - 1;
+            float t = scores[target];
+            if (isnan(t)) return n_items - 1;
+            int rank = -1;
+            for (int j = 1; j <= n_items; j++) rank += beats(scores[j], t);
             for (int i = 0; i < hist_len; i++) {
                 int j = hist[i], dup = 0;
-                if (j == target || j < 1 || j > n_items) continue;
+                if (j < 1 || j > n_items) continue;
                 for (int q = 0; q < i && !dup; q++) dup = hist[q] == j;
                 if (!dup) rank -= beats(scores[j], t);
             }
             return rank;
         }
     }
-    if (hist_len > 0) memcpy(h, hist, sizeof(int) * (size_t)hist_len);
-    qsort(h, (size_t)(hist_len > 0 ? hist_len : 0), sizeof(int), cmp_int);
-    for (int i = 0; i < hist_len; i++) {
-        int j = h[i];
-        if ((i > 0 && h[i - 1] == j) || j == target || j < 1 || j > n_items) continue;
-        rank -= beats(scores[j], t);
-    }
-    if (h != small) free(h);
+    int n_ex = pulse_eval_excluded(mode, hist, hist_len, n_items, target, ex, &tex);
+    /* an excluded held-out item is out of the competition like every other history item: a miss */
+    int rank = tex ? n_items - 1 : rank_excluding(scores, n_items, ex, n_ex, target);
+    if (ex != small) free(ex);
     return rank;
 }
 
 int pulse_rank_list(const float *scores, int n, int pos_index) {
+    if (pos_index < 0 || pos_index >= n) return n - 1; /* the positive was excluded: a miss */
     float t = scores[pos_index];
     if (isnan(t)) return n - 1;
     int rank = 0;
@@ -127,7 +158,33 @@ pulse_status pulse_eval_candidates(const pulse_dataset *ds, const pulse_eval_par
                                    int positive, int *out, int *pos_index) {
     pulse_rng rng;
     pulse_rng_seed(&rng, mix64(p->seed ^ mix64((uint64_t)(unsigned)user * 4 + (uint64_t)p->split)));
-    return pulse_sample_candidates(ds, user, positive, p->n_candidates, &rng, out, pos_index);
+    int len = 0;
+    const int *seq = pulse_dataset_user_seq(ds, user, &len);
+    if (!seq)
+        return pulse_set_error(PULSE_ERR_RANGE, "candidates: user %d out of range [0, %d)", user,
+                               pulse_dataset_n_users(ds));
+    /* the history is the sequence before the held-out item (pulse_split_target's prefix); a positive that is
+     * not the split's target has the whole sequence as history */
+    int hl = 0;
+    if (pulse_split_target(ds, user, p->split, &hl) != positive) hl = len;
+    int small[256], *ex = small, tex = 0, n_items = pulse_dataset_n_items(ds);
+    if (len > 256 && !(ex = malloc(sizeof(int) * (size_t)len)))
+        return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+    /* whether the positive itself is excluded: by the history alone */
+    pulse_eval_excluded(p->history, seq, hl, n_items, positive, ex, &tex);
+    /* negatives: the same rule over every item of the user but the held-out one (under MASK the items after
+     * it are known interactions too, never negatives; S3-Rec's lists), so that valid and test lists agree */
+    int n_ex = 0;
+    if (p->history == PULSE_HISTORY_MASK) {
+        for (int i = 0; i < len; i++)
+            if (i != hl) ex[n_ex++] = seq[i];
+        n_ex = pulse_eval_excluded(p->history, ex, n_ex, n_items, positive, ex, NULL);
+    }
+    pulse_status st =
+        pulse_sample_candidates(ds, tex ? 0 : positive, ex, n_ex, p->n_candidates, &rng, out, pos_index);
+    if (ex != small) free(ex);
+    if (st) pulse_wrap_error(st, "candidates of user %d", user);
+    return st;
 }
 
 /* ---- drivers ---- */
@@ -138,6 +195,12 @@ static pulse_status check_params(const pulse_dataset *ds, const pulse_eval_param
                                (int)p->split);
     if (p->protocol != PULSE_PROTOCOL_FULL && p->protocol != PULSE_PROTOCOL_SAMPLED)
         return pulse_set_error(PULSE_ERR_ARG, "evaluate: unknown protocol %d", (int)p->protocol);
+    if (p->history != PULSE_HISTORY_MASK && p->history != PULSE_HISTORY_KEEP)
+        return pulse_set_error(PULSE_ERR_ARG, "evaluate: expected history mask or keep, found %d",
+                               (int)p->history);
+    if (p->max_users < 0)
+        return pulse_set_error(PULSE_ERR_ARG, "evaluate: expected max_users >= 0 (0 = all), found %d",
+                               p->max_users);
     if (p->protocol == PULSE_PROTOCOL_SAMPLED &&
         (p->n_candidates < 2 || p->n_candidates > pulse_dataset_n_items(ds)))
         return pulse_set_error(PULSE_ERR_ARG, "evaluate: expected 2 <= candidates <= %d items, found %d",
@@ -145,20 +208,40 @@ static pulse_status check_params(const pulse_dataset *ds, const pulse_eval_param
     return PULSE_OK;
 }
 
-/* users with a target for the split, in dataset order, at most max_users */
-static int *eval_users(const pulse_dataset *ds, const pulse_eval_params *p, int *n_out) {
-    int nu = pulse_dataset_n_users(ds), n = 0;
+/* users with a target for the split, in dataset order, at most max_users; *n_skipped counts the users passed
+ * over for too short a sequence. No evaluable user is an error (metrics of nobody are no result). */
+static pulse_status eval_users(const pulse_dataset *ds, const pulse_eval_params *p, int **out, int *n_out,
+                               int *n_skipped) {
+    int nu = pulse_dataset_n_users(ds), n = 0, sk = 0;
     int *u = malloc(sizeof(int) * (size_t)(nu ? nu : 1));
-    if (!u) {
-        pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    *out = NULL;
+    if (!u) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < nu; i++) {
         if (p->max_users > 0 && n >= p->max_users) break;
-        if (pulse_split_target(ds, i, p->split, NULL) > 0) u[n++] = i;
+        if (pulse_split_target(ds, i, p->split, NULL) > 0)
+            u[n++] = i;
+        else
+            sk++;
     }
     *n_out = n;
-    return u;
+    *n_skipped = sk;
+    if (n == 0) {
+        free(u);
+        return pulse_set_error(
+            PULSE_ERR_RANGE,
+            "evaluate: no user of %s has a %s target (%d users; leave-one-out needs at least 3 "
+            "items per user)",
+            pulse_dataset_name(ds), p->split == PULSE_SPLIT_TEST ? "test" : "valid", nu);
+    }
+    *out = u;
+    return PULSE_OK;
+}
+
+/* counts the evaluated users whose held-out item repeats an earlier item of theirs */
+static int count_repeats(const pulse_dataset *ds, const pulse_eval_params *p, const int *users, int n) {
+    int r = 0;
+    for (int i = 0; i < n; i++) r += pulse_split_target_repeats(ds, users[i], p->split);
+    return r;
 }
 
 pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *pp, pulse_score_fn fn,
@@ -168,10 +251,11 @@ pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *pp
     pulse_status st = check_params(ds, &p);
     if (st) return st;
     if (!fn) return pulse_set_error(PULSE_ERR_ARG, "evaluate: no scoring function");
-    int NI = pulse_dataset_n_items(ds), nev = 0;
+    int NI = pulse_dataset_n_items(ds), nev = 0, nskip = 0;
     size_t row = (size_t)NI + 1;
-    int *users = eval_users(ds, &p, &nev);
-    if (!users) return PULSE_ERR_NOMEM;
+    int *users;
+    st = eval_users(ds, &p, &users, &nev, &nskip);
+    if (st) return st;
     /* batch size: as asked, but the score buffer stays under 512 MiB */
     int B = p.batch_users > 0 ? p.batch_users : 256;
     size_t maxb = ((size_t)512 << 20) / (row * sizeof(float));
@@ -207,14 +291,14 @@ pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *pp
                              users[b0 + nb - 1]);
             break;
         }
-        pulse_status pst = PULSE_OK;
+        pulse_error_box box = {0};
 #pragma omp parallel for schedule(dynamic, 4)
         for (int b = 0; b < nb; b++) {
             int u = users[b0 + b], hl;
             int target = pulse_split_target(ds, u, p.split, &hl);
             const float *s = scores + row * (size_t)b;
             if (p.protocol == PULSE_PROTOCOL_FULL) {
-                ranks[b0 + b] = pulse_rank_full(s, NI, hist[b], hl, target);
+                ranks[b0 + b] = pulse_rank_full(s, NI, hist[b], hl, target, p.history);
             } else {
                 int tid = omp_get_thread_num();
                 int *c = cand_buf + (size_t)K * (size_t)tid;
@@ -222,8 +306,7 @@ pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *pp
                 int pos = 0;
                 pulse_status cst = pulse_eval_candidates(ds, &p, u, target, c, &pos);
                 if (cst) {
-#pragma omp critical
-                    pst = cst;
+                    pulse_error_box_keep(&box, cst);
                     ranks[b0 + b] = K - 1;
                 } else {
                     for (int j = 0; j < K; j++) cs[j] = s[c[j]];
@@ -231,13 +314,16 @@ pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *pp
                 }
             }
         }
-        if (pst) st = pst;
+        st = pulse_error_box_raise(&box);
+        if (st) pulse_wrap_error(st, "evaluate");
         pulse_progress_update(&pr, (size_t)(b0 + nb), NULL);
     }
     if (!st) {
         pulse_progress_end(&pr, (size_t)nev, NULL);
         for (int i = 0; i < nev; i++) pulse_metrics_add_rank(out, ranks[i]);
         pulse_metrics_finish(out);
+        out->n_repeat = count_repeats(ds, &p, users, nev);
+        out->n_skipped = nskip;
     }
 done:
     free(users);
@@ -259,9 +345,10 @@ pulse_status pulse_evaluate_candidates(const pulse_dataset *ds, const pulse_eval
     pulse_status st = check_params(ds, &p);
     if (st) return st;
     if (!fn) return pulse_set_error(PULSE_ERR_ARG, "evaluate: no scoring function");
-    int nev = 0, K = p.n_candidates;
-    int *users = eval_users(ds, &p, &nev);
-    if (!users) return PULSE_ERR_NOMEM;
+    int nev = 0, nskip = 0, K = p.n_candidates;
+    int *users;
+    st = eval_users(ds, &p, &users, &nev, &nskip);
+    if (st) return st;
     int B = p.batch_users > 0 ? p.batch_users : 256;
     if (B > nev && nev > 0) B = nev;
     size_t bk = (size_t)K * (size_t)(B > 0 ? B : 1);
@@ -299,6 +386,8 @@ pulse_status pulse_evaluate_candidates(const pulse_dataset *ds, const pulse_eval
         pulse_progress_end(&pr, (size_t)nev, NULL);
         for (int i = 0; i < nev; i++) pulse_metrics_add_rank(out, ranks[i]);
         pulse_metrics_finish(out);
+        out->n_repeat = count_repeats(ds, &p, users, nev);
+        out->n_skipped = nskip;
     }
 done:
     free(users);

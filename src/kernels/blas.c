@@ -9,6 +9,7 @@
 #include "kernels/internal.h"
 
 void pk_blas_single(void) {
+    pk_blas_check_level();
     /* openblas_get_parallel: 0 sequential, 1 pthreads, 2 OpenMP (already single-threaded inside our regions)
      */
     if (openblas_get_parallel() == 1 && openblas_get_num_threads() > 1) openblas_set_num_threads(1);

@@ -128,6 +128,9 @@ void *pk_scratch(int slot, size_t bytes);
 /* OpenBLAS wrappers (kernels/blas.c): row-major, OpenMP-split, OpenBLAS held at 1 thread (see blas.c).
  * trans flags: 0 = as stored, 1 = transposed. Same argument meaning as cblas_sgemm / sgemv / sger. */
 void pk_blas_single(void);
+/* Once per process, before the first fp32 product: warn when the BLAS runs below the CPU's level and nobody
+ * called pulse_blas_select (blas_level.c). */
+void pk_blas_check_level(void);
 void pk_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 void pk_sgemv(int trans, int M, int N, float alpha, const float *A, int lda, const float *x, float beta,

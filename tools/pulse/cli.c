@@ -438,3 +438,16 @@ int cli_protocol_split(const char *cmd, const char *protocol, const char *split,
     if (cli_choice(cmd, "--protocol", protocol, pn, pv, 2, protocol_out)) return -1;
     return cli_choice(cmd, "--split", split, sn, sv, 2, split_out);
 }
+
+int cli_history(const char *cmd, const char *history, int *out) {
+    static const char *const hn[] = {"mask", "keep"};
+    static const int hv[] = {PULSE_HISTORY_MASK, PULSE_HISTORY_KEEP};
+    return cli_choice(cmd, "--history", history, hn, hv, 2, out);
+}
+
+void cli_eval_json(cJSON *o, const pulse_eval_params *ep, const pulse_metrics *m) {
+    cJSON_AddStringToObject(o, "history", pulse_history_name(ep->history));
+    cJSON_AddNumberToObject(o, "users", m->n_users);
+    cJSON_AddNumberToObject(o, "users_skipped", m->n_skipped);
+    cJSON_AddNumberToObject(o, "repeat_targets", m->n_repeat);
+}

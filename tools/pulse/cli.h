@@ -5,6 +5,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "pulse/eval.h"
+
 /* Option tables name only the fields a row uses ({names, kind, dst, help} and, for numbers, CLI_RANGE(...));
  * the rest are zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -84,6 +86,14 @@ int cli_choice(const char *cmd, const char *opt, const char *val, const char *co
  * test|valid. */
 int cli_protocol_split(const char *cmd, const char *protocol, const char *split, int *protocol_out,
                        int *split_out);
+
+/* --history mask|keep (pulse_history; a NULL value keeps *out). */
+int cli_history(const char *cmd, const char *history, int *out);
+#define CLI_HISTORY_HELP                                                                                     \
+    "mask (default: every history item leaves the ranking, a held-out item that repeats one included, so "   \
+    "that user is a miss; RecBole / S3-Rec) or keep (nothing masked: history items compete; repeat-aware)"
+/* The evaluation fields every eval JSON line carries: history, users, users_skipped, repeat_targets. */
+void cli_eval_json(cJSON *o, const pulse_eval_params *ep, const pulse_metrics *m);
 
 /* The encoder options the commands that load encoders share: --pooling cls|mean|auto and --precision
  * fp32|bf16 (a NULL value keeps its default). */

@@ -39,6 +39,11 @@ int cmd_data_stats(int argc, char **argv) {
     printf("length        avg %.2f, min %d, max %d\n", s.avg_len, s.min_len, s.max_len);
     printf("density       %.4f%%\n", 100.0 * s.density);
     printf("titled items  %d/%d\n", s.titled_items, s.item_ids);
+    printf("short users   %d (fewer than 3 items: no valid/test target)\n", s.short_users);
+    printf(
+        "repeated held-out items  valid %d, test %d users (the held-out item occurs earlier in their history;"
+        " --history mask counts them as misses)\n",
+        s.repeat_valid, s.repeat_test);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));
     cJSON_AddStringToObject(o, "format", pulse_dataset_format(ds));
@@ -51,6 +56,12 @@ int cmd_data_stats(int argc, char **argv) {
     cJSON_AddNumberToObject(o, "density", (double)(long long)(s.density * 1e8 + 0.5) / 1e8);
     cJSON_AddNumberToObject(o, "item_ids", s.item_ids);
     cJSON_AddNumberToObject(o, "titled_items", s.titled_items);
+    cJSON_AddNumberToObject(o, "short_users", s.short_users);
+    cJSON *rep = cJSON_AddObjectToObject(o, "repeat_targets");
+    if (rep) {
+        cJSON_AddNumberToObject(rep, "valid", s.repeat_valid);
+        cJSON_AddNumberToObject(rep, "test", s.repeat_test);
+    }
     cli_print_json(o);
     pulse_dataset_free(ds);
     return 0;
@@ -69,9 +80,12 @@ int cmd_data_synth(int argc, char **argv) {
         {"--min-len", CLI_INT, &sp.min_len, "shortest sequence (default 5)", CLI_RANGE(3, 100000)},
         {"--max-len", CLI_INT, &sp.max_len, "longest sequence (default 30)", CLI_RANGE(3, 100000)},
         {"--seed|-s", CLI_INT, &seed, "random seed (default 1)"},
+        {"--repeat", CLI_FLOAT, &sp.repeat,
+         "per-step probability of re-consuming an earlier item (repeat consumption), 0 <= p < 1 (default 0)",
+         CLI_RANGE_OPEN_HI(0, 1)},
     };
-    int r = cli_parse(argc, argv, opts, 7, "usage: pulse data synth --out DIR [--users N --items N --seed S]",
-                      NULL, 0, NULL);
+    int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                      "usage: pulse data synth --out DIR [--users N --items N --seed S]", NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
     if (!out) {
         fprintf(stderr, "pulse data synth: --out DIR is required\n");

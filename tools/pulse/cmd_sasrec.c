@@ -157,13 +157,14 @@ static int load_model(const char *path, const pulse_dataset *ds, pulse_sasrec **
 }
 
 int cmd_sasrec_eval(int argc, char **argv) {
-    const char *data = NULL, *model = NULL, *protocol = "full", *split = "test";
+    const char *data = NULL, *model = NULL, *protocol = "full", *split = "test", *history = NULL;
     pulse_eval_params ep = pulse_eval_default_params();
     int seed = (int)ep.seed, threads = 0;
     const cli_opt opts[] = {
         {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
         {"--model|-m", CLI_STR, &model, "model file from `pulse sasrec train` (required)"},
-        {"--protocol", CLI_STR, &protocol, "full (all items, history masked; default) or sampled"},
+        {"--protocol", CLI_STR, &protocol, "full (all items; default) or sampled"},
+        {"--history", CLI_STR, &history, CLI_HISTORY_HELP},
         {"--candidates", CLI_INT, &ep.n_candidates,
          "sampled protocol: list size incl. the positive (default 20)", CLI_RANGE(2, CLI_INT_MAX)},
         {"--split", CLI_STR, &split, "test (default) or valid"},
@@ -183,6 +184,9 @@ int cmd_sasrec_eval(int argc, char **argv) {
     if (cli_protocol_split("sasrec eval", protocol, split, &proto, &spl)) return 2;
     ep.protocol = (pulse_protocol)proto;
     ep.split = (pulse_split)spl;
+    int hist = (int)ep.history;
+    if (cli_history("sasrec eval", history, &hist)) return 2;
+    ep.history = (pulse_history)hist;
     ep.seed = (uint64_t)(int64_t)seed;
     cli_set_threads("sasrec eval", threads);
     pulse_dataset *ds = NULL;
@@ -206,7 +210,7 @@ int cmd_sasrec_eval(int argc, char **argv) {
         if (ep.protocol == PULSE_PROTOCOL_SAMPLED) cJSON_AddNumberToObject(o, "candidates", ep.n_candidates);
         cJSON_AddStringToObject(o, "split", split);
         cJSON_AddItemToObject(o, "metrics", pulse_metrics_to_json(&met));
-        cJSON_AddNumberToObject(o, "users", met.n_users);
+        cli_eval_json(o, &ep, &met);
         cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
         cli_print_json(o);
     }

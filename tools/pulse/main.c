@@ -2,10 +2,13 @@
  * with its handler (tools/pulse/commands.h) and its line of help. A new stage adds its handlers to
  * commands.h and its rows here. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "pulse/core.h"
+#include "pulse/kernels.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -47,6 +50,7 @@ static const cli_cmd cmds[] = {
      N_OF(lm_cmds)},
     {"encode", cmd_encode, "embed texts with a BERT-family encoder", NULL, 0},
     {"thought", NULL, "the Thought Space: train, score, eval, plot", thought_cmds, N_OF(thought_cmds)},
+    {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 
 int main(int argc, char **argv) {
@@ -54,6 +58,12 @@ int main(int argc, char **argv) {
         printf("pulse %s\n", PULSE_VERSION_STRING);
         return 0;
     }
+    /* fp32 products at the CPU's level: OpenBLAS moved up from a core below it, unless the user chose one */
+    pulse_blas_params bp = pulse_blas_default_params();
+    bp.explicit_core = getenv("OPENBLAS_CORETYPE");
+    if (pulse_blas_select(&bp, NULL))
+        fprintf(stderr, "pulse: warning: fp32 products stay below this CPU's level: %s\n",
+                pulse_last_error());
     if (cli_env_threads()) return 2;
     return cli_dispatch("pulse", argc, argv, cmds, N_OF(cmds));
 }

@@ -1,0 +1,46 @@
+/* bench/bench.h — what every benchmark program shares: at start-up the fp32 products are put at the CPU's
+ * level as the pulse tool does (pulse_blas_select; an OPENBLAS_CORETYPE set by the user is respected), and
+ * every JSON line a benchmark prints carries the machine and the level each product family ran at
+ * (pulse_runtime_json: cpu, cpu_level, fp32, bf16, quant), so no figure is reported without them. */
+#ifndef PULSE_BENCH_H
+#define PULSE_BENCH_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pulse/core.h"
+#include "pulse/kernels.h"
+
+static inline void bench_init(void) {
+    pulse_blas_params bp = pulse_blas_default_params();
+    bp.explicit_core = getenv("OPENBLAS_CORETYPE");
+    if (pulse_blas_select(&bp, NULL))
+        fprintf(stderr, "bench: fp32 products stay below this CPU's level: %s\n", pulse_last_error());
+}
+
+/* print one JSON object (text) as a line, with the runtime fields added at its end */
+static inline void bench_emit(const char *obj) {
+    char rt[4096];
+    int n = pulse_runtime_json(rt, sizeof rt);
+    size_t l = strlen(obj);
+    while (l && (obj[l - 1] == '\n' || obj[l - 1] == ' ')) l--;
+    if (l < 2 || obj[l - 1] != '}' || n <= 2 || (size_t)n >= sizeof rt) {
+        printf("%.*s\n", (int)l, obj);
+        return;
+    }
+    printf("%.*s%s%.*s}\n", (int)(l - 1), obj, l == 2 ? "" : ",", n - 2, rt + 1);
+}
+
+static inline void bench_emitf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void bench_emitf(const char *fmt, ...) {
+    char buf[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    bench_emit(buf);
+}
+
+#endif

@@ -1,0 +1,136 @@
+/* tests/test_cpu_level.c — the level the fp32 products run at equals the CPU's. The CPU's level from CPUID
+ * agrees with the kernel's view (/proc/cpuinfo flags); after pulse_blas_select (what the pulse tools run at
+ * start-up) OpenBLAS's kernels are at that level, or, where the environment forces a core (OPENBLAS_CORETYPE,
+ * set on purpose on some machines), pulse reports that choice and leaves it; a BLAS that mis-detects the CPU
+ * (simulated by putting OpenBLAS on its Prescott kernels) is corrected; products agree across the cores.
+ * Deterministic, no timing. */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+
+#include "pulse/core.h"
+#include "pulse/kernels.h"
+
+/* the fp32 level the Linux kernel's flags imply (an independent reading of the same CPUID bits + XCR0) */
+static int proc_level(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return -1;
+    char line[8192];
+    int lvl = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0) continue;
+        char *p = strchr(line, ':');
+        if (!p) break;
+        int f512 = 0, bw = 0, dq = 0, vl = 0, avx2 = 0, fma = 0, avx = 0, sse2 = 0;
+        for (char *t = strtok(p + 1, " \n"); t; t = strtok(NULL, " \n")) {
+            f512 |= !strcmp(t, "avx512f"), bw |= !strcmp(t, "avx512bw"), dq |= !strcmp(t, "avx512dq");
+            vl |= !strcmp(t, "avx512vl"), avx2 |= !strcmp(t, "avx2"), fma |= !strcmp(t, "fma");
+            avx |= !strcmp(t, "avx"), sse2 |= !strcmp(t, "sse2");
+        }
+        lvl = f512 && bw && dq && vl && fma ? PULSE_LEVEL_AVX512
+              : avx2 && fma                 ? PULSE_LEVEL_AVX2
+              : avx                         ? PULSE_LEVEL_AVX
+              : sse2                        ? PULSE_LEVEL_SSE2
+                                            : PULSE_LEVEL_SCALAR;
+        break;
+    }
+    fclose(f);
+    return lvl;
+}
+
+/* C (M, N) = A (M, K) @ B (K, N) through the library's fp32 path, compared with a double reference */
+static double product_error(void) {
+    enum { M = 67, N = 45, K = 129 };
+    static float A[M * K], B[N * K], C[M * N];
+    for (int i = 0; i < M * K; i++) A[i] = (float)((i * 37 % 101) - 50) / 50.0f;
+    for (int i = 0; i < N * K; i++) B[i] = (float)((i * 53 % 97) - 48) / 48.0f;
+    pulse_matmul_forward(C, A, B, NULL, M, K, N); /* C = A @ B^T, B as (N, K) */
+    double worst = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)A[m * K + k] * B[n * K + k];
+            double e = fabs(s - C[m * N + n]);
+            if (e > worst) worst = e;
+        }
+    return worst;
+}
+
+int main(void) {
+    const pulse_cpu *cpu = pulse_cpu_get();
+    int pl = proc_level();
+    printf("cpu: %s %s family %d model %d, level %s (/proc/cpuinfo: %s)\n", cpu->vendor, cpu->model,
+           cpu->family, cpu->model_id, pulse_level_name(cpu->level),
+           pl >= 0 ? pulse_level_name((pulse_level)pl) : "unreadable");
+    if (pl >= 0)
+        CHECK_MSG((int)cpu->level == pl, "CPUID says %s, the kernel's flags %s", pulse_level_name(cpu->level),
+                  pulse_level_name((pulse_level)pl));
+    CHECK(cpu->level >= PULSE_LEVEL_SSE2); /* x86-64 */
+    CHECK(cpu->level < PULSE_LEVEL_AVX2 || (cpu->avx2 && cpu->fma));
+
+    /* what the tools do at start-up */
+    pulse_blas_info b;
+    pulse_blas_params bp = pulse_blas_default_params();
+    const char *forced = getenv("OPENBLAS_CORETYPE");
+    bp.explicit_core = forced;
+    CHECK_OK(pulse_blas_select(&bp, &b));
+    printf("blas: %s, core %s (OpenBLAS chose %s), level %s%s\n", b.version, b.core, b.detected_core,
+           pulse_level_name(b.level), b.explicit_core ? ", forced by OPENBLAS_CORETYPE" : "");
+    if (forced && *forced) {
+        CHECK(b.explicit_core && !b.corrected);
+        CHECK_MSG(strcasecmp(b.core, forced) == 0 || !b.can_select, "forced %s, runs %s", forced, b.core);
+    } else if (b.can_select && cpu->level >= PULSE_LEVEL_AVX) {
+        CHECK_MSG(b.level == cpu->level, "fp32 runs at %s, the CPU is %s", pulse_level_name(b.level),
+                  pulse_level_name(cpu->level));
+    }
+    double e0 = product_error();
+    CHECK_MSG(e0 < 1e-4, "product error %g", e0);
+
+    /* a BLAS that mis-detects the CPU: OpenBLAS on its SSE3 kernels, then what an embedder's start-up does */
+    if (!b.can_select) {
+        printf("SKIP mis-detection: this OpenBLAS cannot change its kernels at run time\n");
+    } else {
+        CHECK_OK(pulse_blas_force_core("Prescott"));
+        pulse_blas_probe(&b);
+        CHECK(strcasecmp(b.core, "Prescott") == 0 && b.level == PULSE_LEVEL_SSE2);
+        double e1 = product_error();
+        CHECK_MSG(e1 < 1e-4, "product error on Prescott %g", e1);
+        CHECK_OK(pulse_blas_select(NULL, &b));
+        printf("after mis-detection: core %s, level %s\n", b.core, pulse_level_name(b.level));
+        if (cpu->level >= PULSE_LEVEL_AVX) {
+            CHECK(b.corrected && !b.explicit_core);
+            CHECK_MSG(b.level == cpu->level, "corrected to %s, the CPU is %s", pulse_level_name(b.level),
+                      pulse_level_name(cpu->level));
+        }
+        CHECK(product_error() < 1e-4);
+        /* the user's own core choice is left alone */
+        CHECK_OK(pulse_blas_force_core("Prescott"));
+        pulse_blas_params keep = {"Prescott"};
+        CHECK_OK(pulse_blas_select(&keep, &b));
+        CHECK(strcasecmp(b.core, "Prescott") == 0 && b.explicit_core);
+        CHECK(pulse_blas_force_core("NoSuchCore") != PULSE_OK);
+        CHECK_OK(pulse_blas_select(NULL, &b)); /* back up for whatever runs next */
+    }
+
+    /* the JSON every bench line and pulse info carry */
+    char buf[4096];
+    int n = pulse_runtime_json(buf, sizeof buf);
+    CHECK(n > 0 && (size_t)n < sizeof buf);
+    cJSON *o = cJSON_Parse(buf);
+    CHECK(o != NULL);
+    if (o) {
+        cJSON *fp = cJSON_GetObjectItem(o, "fp32"), *c = cJSON_GetObjectItem(o, "cpu");
+        CHECK(fp && c && cJSON_IsArray(cJSON_GetObjectItem(c, "flags")));
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(c, "model")));
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(fp, "backend")) &&
+              cJSON_IsString(cJSON_GetObjectItem(fp, "core")));
+        const char *lv = cJSON_GetStringValue(cJSON_GetObjectItem(o, "cpu_level"));
+        CHECK(lv && strcmp(lv, pulse_level_name(cpu->level)) == 0);
+        const char *fl = cJSON_GetStringValue(cJSON_GetObjectItem(fp, "level"));
+        if (!(forced && *forced) && b.can_select && cpu->level >= PULSE_LEVEL_AVX)
+            CHECK_MSG(fl && lv && strcmp(fl, lv) == 0, "fp32.level %s, cpu_level %s", fl ? fl : "?",
+                      lv ? lv : "?");
+        cJSON_Delete(o);
+    }
+    return test_summary();
+}
