@@ -43,17 +43,15 @@ static cJSON *last_json(void) {
     return cJSON_Parse(nl ? nl + 1 : out_buf);
 }
 
-/* the last line is a JSON object with each of the keys (NULL-terminated) */
-static void json_has(const char *what, ...) {
+/* the last line is a JSON object with each of the keys (a NULL-terminated list) */
+static void json_has_keys(const char *what, const char *const *keys) {
     cJSON *j = last_json();
     CHECK_MSG(cJSON_IsObject(j), "%s: last line is not a JSON object: %.300s", what, out_buf);
-    va_list ap;
-    va_start(ap, what);
-    for (const char *k; (k = va_arg(ap, const char *));)
-        CHECK_MSG(j && cJSON_GetObjectItem(j, k), "%s: no \"%s\" in the JSON line", what, k);
-    va_end(ap);
+    for (; *keys; keys++)
+        CHECK_MSG(j && cJSON_GetObjectItem(j, *keys), "%s: no \"%s\" in the JSON line", what, *keys);
     cJSON_Delete(j);
 }
+#define json_has(what, ...) json_has_keys(what, (const char *const[]){__VA_ARGS__})
 
 static int exists(const char *p) {
     struct stat st;
