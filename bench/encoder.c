@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     p.batch_size = batch;
     p.precision = prec;
     pulse_encoder *enc = NULL;
-    if (pulse_encoder_load(&enc, dir, &p)) {
+    if (pulse_encoder_load(dir, &p, &enc)) {
         fprintf(stderr, "bench_encoder: %s\n", pulse_last_error());
         return 1;
     }
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
     /* ---- training: two encoders ---- */
     pulse_encoder *eb = NULL, *er = NULL;
     p.max_len = tlen;
-    if (pulse_encoder_load(&eb, dir, &p) || pulse_encoder_load(&er, dir, &p)) {
+    if (pulse_encoder_load(dir, &p, &eb) || pulse_encoder_load(dir, &p, &er)) {
         fprintf(stderr, "bench_encoder: %s\n", pulse_last_error());
         return 1;
     }

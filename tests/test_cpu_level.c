@@ -88,7 +88,7 @@ int main(void) {
 
     /* a BLAS that mis-detects the CPU: OpenBLAS on its SSE3 kernels, then what an embedder's start-up does */
     if (!b.can_select) {
-        printf("SKIP mis-detection: this OpenBLAS cannot change its kernels at run time\n");
+        test_skip_part("mis-detection: this OpenBLAS cannot change its kernels at run time");
     } else {
         CHECK_OK(pulse_blas_force_core("Prescott"));
         pulse_blas_probe(&b);

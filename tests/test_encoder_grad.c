@@ -33,7 +33,7 @@ static pulse_encoder *load_small(const char *dir, int pooling, int normalize) {
     p.normalize = normalize;
     p.max_len = 16;
     pulse_encoder *e = NULL;
-    CHECK_OK(pulse_encoder_load(&e, dir, &p));
+    CHECK_OK(pulse_encoder_load(dir, &p, &e));
     return e;
 }
 
@@ -208,7 +208,7 @@ static void training_checks(const char *dir, const char *tmp) {
     pulse_encoder *e2 = NULL;
     pulse_encoder_params p2 = pulse_encoder_default_params(); /* pooling from the saved config */
     p2.max_len = 16;
-    CHECK_OK(pulse_encoder_load(&e2, out_dir, &p2));
+    CHECK_OK(pulse_encoder_load(out_dir, &p2, &e2));
     if (e2) {
         CHECK(pulse_encoder_get_params(e2).pooling == PULSE_POOL_MEAN);
         CHECK_OK(pulse_encoder_encode(e2, TEXTS, 3, b));
@@ -236,7 +236,7 @@ static void projection_head_save(const char *dir, const char *tmp) {
     pulse_encoder_params p = pulse_encoder_default_params();
     p.max_len = 16;
     pulse_encoder *e = NULL;
-    CHECK_OK(pulse_encoder_load(&e, dir, &p));
+    CHECK_OK(pulse_encoder_load(dir, &p, &e));
     if (!e) return;
     pulse_encoder_train_params tp = pulse_encoder_train_default_params();
     tp.max_batch = 3;
@@ -249,7 +249,7 @@ static void projection_head_save(const char *dir, const char *tmp) {
     snprintf(out_dir, sizeof out_dir, "%s/proj", tmp);
     CHECK_OK(pulse_encoder_save(e, out_dir));
     pulse_encoder *e2 = NULL;
-    CHECK_OK(pulse_encoder_load(&e2, out_dir, &p));
+    CHECK_OK(pulse_encoder_load(out_dir, &p, &e2));
     if (e2) {
         CHECK(pulse_encoder_dim(e2) == 8);
         CHECK_OK(pulse_encoder_encode(e2, TEXTS, 3, b));
@@ -329,12 +329,12 @@ int main(void) {
     projection_head_save(distil, tmp);
     /* malformed folders are refused with a message */
     pulse_encoder *e = NULL;
-    CHECK(pulse_encoder_load(&e, "/nonexistent/dir", NULL) != PULSE_OK && e == NULL);
+    CHECK(pulse_encoder_load("/nonexistent/dir", NULL, &e) != PULSE_OK && e == NULL);
     snprintf(cmd, sizeof cmd, "%s/config.json", bert);
     FILE *f = fopen(cmd, "w");
     fputs("{\"model_type\": \"bert\", \"hidden_size\": 15, \"num_attention_heads\": 2}", f);
     fclose(f);
-    CHECK(pulse_encoder_load(&e, bert, NULL) == PULSE_ERR_FORMAT);
+    CHECK(pulse_encoder_load(bert, NULL, &e) == PULSE_ERR_FORMAT);
     CHECK(strstr(pulse_last_error(), "config.json") != NULL);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);

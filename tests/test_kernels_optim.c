@@ -4,6 +4,8 @@
 #include "test.h"
 #include "kernels_util.h"
 
+#include "pulse/kernels.h"
+
 static void test_adamw(float wd) {
     const size_t n = 37;
     const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;

@@ -8,6 +8,7 @@
 #include "pulse/data.h"
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
+#include "pulse/kernels.h"
 #include "test.h"
 
 typedef struct {
@@ -156,7 +157,7 @@ int main(void) {
         /* save / load round trip: same parameters, same scores */
         CHECK_OK(pulse_sasrec_save(part, path));
         pulse_sasrec *ld = NULL;
-        CHECK_OK(pulse_sasrec_load(path, &ld));
+        CHECK_OK(pulse_sasrec_load(path, NULL, &ld));
         if (ld) {
             CHECK(same_params(part, ld));
             CHECK(pulse_sasrec_dim(ld) == 32 && pulse_sasrec_maxlen(ld) == 20 &&
@@ -212,19 +213,19 @@ int main(void) {
         CHECK_OK(pulse_read_file(path, &data, &len));
         pulse_sasrec *m = NULL;
         CHECK_OK(pulse_write_file_atomic(bad, data, len / 2));
-        CHECK(pulse_sasrec_load(bad, &m) == PULSE_ERR_FORMAT && m == NULL);
+        CHECK(pulse_sasrec_load(bad, NULL, &m) == PULSE_ERR_FORMAT && m == NULL);
         CHECK(strstr(pulse_last_error(), "truncated") != NULL);
         data[len / 2] ^= 0x40;
         CHECK_OK(pulse_write_file_atomic(bad, data, len));
-        CHECK(pulse_sasrec_load(bad, &m) == PULSE_ERR_FORMAT && m == NULL);
+        CHECK(pulse_sasrec_load(bad, NULL, &m) == PULSE_ERR_FORMAT && m == NULL);
         CHECK(strstr(pulse_last_error(), "checksum") != NULL);
         char foreign[64];
         memset(foreign, 'x', sizeof foreign);
         memcpy(foreign, "GGUF", 4);
         CHECK_OK(pulse_write_file_atomic(bad, foreign, sizeof foreign));
-        CHECK(pulse_sasrec_load(bad, &m) == PULSE_ERR_FORMAT && m == NULL);
+        CHECK(pulse_sasrec_load(bad, NULL, &m) == PULSE_ERR_FORMAT && m == NULL);
         CHECK(strstr(pulse_last_error(), "not a pulse SASRec model") != NULL);
-        CHECK(pulse_sasrec_load("/nonexistent/model.bin", &m) != PULSE_OK && m == NULL);
+        CHECK(pulse_sasrec_load("/nonexistent/model.bin", NULL, &m) != PULSE_OK && m == NULL);
         free(data);
     }
     unlink(path);

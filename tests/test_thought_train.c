@@ -1,6 +1,8 @@
 /* tests/test_thought_train.c — Thought Space training end to end on a tiny random BERT: the InfoNCE loss
- * falls and Recall@1 rises on learnable pairs; a killed-and-resumed run equals an uninterrupted one; the
- * saved space loads and scores; bad arguments are refused. */
+ * falls and Recall@1 rises on held-out pairs whose word combinations were never trained on (a space that
+ * memorised its training pairs fails this); a killed-and-resumed run equals an uninterrupted one; max_pairs
+ * below the file's count trains on a prefix and frees every pair (ASan/LSan: a leak before); the saved space
+ * loads and scores; bad arguments are refused. */
 #include <unistd.h>
 
 #include "pulse/encoder.h"
@@ -11,14 +13,24 @@
 static const char *WORDS[] = {"cat", "dog", "mat", "red", "blue", "nail", "polish", "skin", "oil", "the"};
 #define NW 10
 
-static void write_pairs(const char *path, int n) {
+/* pairs [from, to) of a fixed order of the 90 (a, b) word combinations (a != b): disjoint ranges share no
+ * combination, so held-out pairs are ones the space was not trained on */
+static void write_pairs(const char *path, int from, int to) {
+    int combo[NW * NW], n = 0;
+    for (int a = 0; a < NW; a++)
+        for (int b = 0; b < NW; b++)
+            if (a != b) combo[n++] = a * NW + b;
+    pulse_rng r;
+    pulse_rng_seed(&r, 5);
+    pulse_rng_shuffle_int(&r, combo, (size_t)n);
     FILE *f = fopen(path, "w");
-    for (int i = 0; i < n; i++) {
-        const char *a = WORDS[i % NW], *b = WORDS[(i / NW + 3 * i) % NW];
+    CHECK(f != NULL);
+    if (!f) return;
+    for (int i = from; i < to && i < n; i++) {
+        const char *a = WORDS[combo[i] / NW], *b = WORDS[combo[i] % NW];
         fprintf(f,
                 "{\"user\":\"u%d\",\"history\":[\"%s %s\",\"a b\"],\"answer\":\"%s\",\"rationale\":\"it is "
-                "%s and "
-                "%s\"}\n",
+                "%s and %s\"}\n",
                 i, a, b, a, a, b);
     }
     fclose(f);
@@ -28,17 +40,20 @@ int main(void) {
     pulse_progress_set_quiet(1);
     char tmp[] = "/tmp/pulse_thought_XXXXXX";
     CHECK(mkdtemp(tmp) != NULL);
-    char enc[512], pairs[512], out1[512], out2[512], cmd[1200];
+    char enc[512], pairs[512], held[512], out1[512], out2[512], cmd[1200];
     snprintf(enc, sizeof enc, "%s/enc", tmp);
     snprintf(pairs, sizeof pairs, "%s/pairs.jsonl", tmp);
+    snprintf(held, sizeof held, "%s/heldout.jsonl", tmp);
     snprintf(out1, sizeof out1, "%s/space1", tmp);
     snprintf(out2, sizeof out2, "%s/space2", tmp);
     CHECK(write_model(enc, 0, 16, 2, 1, 32, 64, 3));
-    write_pairs(pairs, 40);
+    write_pairs(pairs, 0, 50); /* trained on: the first 40 (max_pairs); 40..49 are never used */
+    write_pairs(held, 60, 90); /* held out: combinations absent from the training file */
 
     pulse_thought_train_params p = pulse_thought_train_default_params();
     p.encoder = enc;
-    p.heldout = pairs;
+    p.heldout = held;
+    p.max_pairs = 40; /* fewer than the file holds: the unused pairs are freed as well */
     p.epochs = 6;
     p.batch = 8;
     p.negatives = 5;
@@ -78,12 +93,12 @@ int main(void) {
 
     /* the trained space scores its own pairs' rationales best more often than the untrained encoder */
     pulse_thought_space *s = NULL, *s0 = NULL;
-    CHECK_OK(pulse_thought_space_load(out1, &s));
-    CHECK_OK(pulse_thought_space_load(enc, &s0));
+    CHECK_OK(pulse_thought_space_load(out1, NULL, &s));
+    CHECK_OK(pulse_thought_space_load(enc, NULL, &s0));
     if (s && s0) {
         pulse_pair *pp = NULL;
         int n = 0;
-        CHECK_OK(pulse_pairs_load(pairs, &pp, &n));
+        CHECK_OK(pulse_pairs_load(held, &pp, &n)); /* held-out pairs: the per-epoch validation set */
         pulse_infonce_stats a, b;
         CHECK_OK(pulse_thought_evaluate(s, pp, n, 5, 42, &a));
         CHECK_OK(pulse_thought_evaluate(s0, pp, n, 5, 42, &b));

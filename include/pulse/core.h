@@ -130,10 +130,6 @@ const pulse_cpu *pulse_cpu_get(void);
  */
 int pulse_cpu_flag_names(const pulse_cpu *c, const char **names, int max);
 
-/* ---- threads ---- */
-void pulse_set_num_threads(int n); /* OpenMP and OpenBLAS; n <= 0 keeps the default */
-int pulse_get_num_threads(void);
-
 #ifdef __cplusplus
 }
 #endif

@@ -43,21 +43,22 @@ typedef enum {
 } pulse_precision;
 
 typedef struct {
-    int pooling;    /* pulse_pooling; default PULSE_POOL_AUTO */
-    int max_len;    /* tokens per text incl. [CLS] and [SEP], longer texts are truncated; default 128,
-                       capped at the model's max_position_embeddings */
-    int normalize;  /* 1 = L2-normalise output vectors (default 1) */
-    int threads;    /* > 0: pulse_set_num_threads(threads) at load; <= 0 keeps the current setting */
-    int batch_size; /* texts per inference batch (sorted by length, padded per batch); default 64 */
-    int precision;  /* pulse_precision of the inference products; default PULSE_PREC_BF16 (parity with
-                       sentence-transformers fp32 holds at cosine >= 0.9999; fp32 on CPUs without
-                       AVX512-BF16) */
+    pulse_pooling pooling; /* default PULSE_POOL_AUTO */
+    int max_len;           /* tokens per text incl. [CLS] and [SEP], longer texts are truncated; default 128,
+                              capped at the model's max_position_embeddings */
+    int normalize;         /* 1 = L2-normalise output vectors (default 1) */
+    int threads;           /* > 0: pulse_set_num_threads(threads) at load; <= 0 keeps the current setting */
+    int batch_size;        /* texts per inference batch (sorted by length, padded per batch); default 64 */
+    pulse_precision precision; /* of the inference products; default PULSE_PREC_BF16 (parity with
+                                  sentence-transformers fp32 holds at cosine >= 0.9999; fp32 on CPUs
+                                  without AVX512-BF16) */
 } pulse_encoder_params;
 
 pulse_encoder_params pulse_encoder_default_params(void);
 
-/* Load an HF folder. params may be NULL (defaults). Errors name the file and field / tensor. */
-pulse_status pulse_encoder_load(pulse_encoder **out, const char *dir, const pulse_encoder_params *params);
+/* Load an HF folder. params may be NULL (defaults). Errors name the file and field / tensor; *out is NULL on
+ * failure. */
+pulse_status pulse_encoder_load(const char *dir, const pulse_encoder_params *params, pulse_encoder **out);
 void pulse_encoder_free(pulse_encoder *enc);
 
 /* ---- facts ---- */
@@ -67,7 +68,8 @@ int pulse_encoder_n_layers(const pulse_encoder *enc); /* transformer layers */
 int pulse_encoder_vocab_size(const pulse_encoder *enc);
 const char *pulse_encoder_arch(const pulse_encoder *enc); /* "bert" or "distilbert" */
 pulse_encoder_params pulse_encoder_get_params(const pulse_encoder *enc);
-/* Change pooling / normalize / max_len / batch_size / precision after load (threads is ignored here). */
+/* Change pooling / normalize / max_len / batch_size / precision after load (threads is ignored here); NULL
+ * params = the defaults. */
 pulse_status pulse_encoder_set_params(pulse_encoder *enc, const pulse_encoder_params *params);
 size_t pulse_encoder_n_params(const pulse_encoder *enc); /* float parameters (incl. the projection head) */
 
@@ -119,8 +121,8 @@ typedef struct {
     int max_batch;     /* largest n given to forward_train (activation buffers are sized for it at
                           max_len tokens); default 32 */
     uint64_t seed;     /* dropout masks and projection-head init; default 42 */
-    int precision;     /* pulse_precision of the products in forward_train and backward (master weights,
-                          gradients and AdamW state stay fp32); default PULSE_PREC_FP32 */
+    pulse_precision precision; /* of the products in forward_train and backward (master weights, gradients
+                                  and AdamW state stay fp32); default PULSE_PREC_FP32 */
 } pulse_encoder_train_params;
 
 pulse_encoder_train_params pulse_encoder_train_default_params(void);
@@ -142,7 +144,8 @@ double pulse_encoder_grad_norm(const pulse_encoder *enc);
 /* Clip (tp.grad_clip) then one AdamW step with learning rate lr (<= 0: tp.lr). *grad_norm (may be NULL) gets
  * the norm before clipping. */
 pulse_status pulse_encoder_step(pulse_encoder *enc, float lr, double *grad_norm);
-/* Set training mode options after train_begin (freeze_layers, dropout, grad_clip, weight_decay, lr). */
+/* Set training mode options after train_begin (freeze_layers, dropout, grad_clip, weight_decay, lr); NULL tp
+ * = the defaults. */
 pulse_status pulse_encoder_set_train_params(pulse_encoder *enc, const pulse_encoder_train_params *tp);
 /* Raw access for tests and custom optimisers: number of float parameters and pointers into the flat
  * parameter / gradient arrays (grads is NULL before train_begin). Order is internal but stable. Fetching the

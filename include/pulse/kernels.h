@@ -107,6 +107,11 @@ void pulse_adamw_update(float *params, const float *grads, float *m, float *v, s
 double pulse_grad_norm_sq(const float *g, size_t n);
 void pulse_scale(float *x, size_t n, float s);
 
+/* ---- threads: OpenMP's. The kernels split BLAS products over OpenMP threads themselves and keep OpenBLAS at
+ * one thread (its own pool would spin against OpenMP's on the same cores; src/kernels/blas.c). ---- */
+void pulse_set_num_threads(int n); /* n <= 0 keeps the default */
+int pulse_get_num_threads(void);
+
 /* ---- the level the fp32 products run at (src/kernels/blas_level.c) ----
  * The fp32 products go through OpenBLAS, whose DYNAMIC_ARCH build picks its kernels ("core") from the CPU
  * models it knew when it was built: on a newer CPU it may run SSE kernels on an AVX-512 machine. */

@@ -65,11 +65,15 @@ int pulse_sasrec_effective_patience(const pulse_sasrec_params *p);
 int pulse_sasrec_effective_eval_every(const pulse_sasrec_params *p);
 
 /* A new model with pmixer's initialisation (Xavier-normal matrices, PyTorch default Conv1d biases, LN 1/0),
- * drawn from p->seed. */
+ * drawn from p->seed. p may be NULL (defaults). Out-of-range values fail before anything is allocated; *out
+ * is NULL on failure. */
 pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *p, pulse_sasrec **out);
 void pulse_sasrec_free(pulse_sasrec *m);
 pulse_status pulse_sasrec_save(const pulse_sasrec *m, const char *path);
-pulse_status pulse_sasrec_load(const char *path, pulse_sasrec **out);
+/* Load a model file. The architecture, loss and dropout come from the file; of p (may be NULL: defaults) only
+ * seed is used, for the RNG of further training. The header's sizes are checked against the file's size
+ * before anything is allocated. */
+pulse_status pulse_sasrec_load(const char *path, const pulse_sasrec_params *p, pulse_sasrec **out);
 
 int pulse_sasrec_n_items(const pulse_sasrec *m);
 int pulse_sasrec_dim(const pulse_sasrec *m);
@@ -92,7 +96,8 @@ typedef struct {
 } pulse_sasrec_train_report;
 
 /* Train m on ds (leave-one-out train prefixes) with early stopping on valid NDCG@10; m ends with the best
- * parameters; report (may be NULL) gets the best model's valid and test metrics. */
+ * parameters; report (may be NULL) gets the best model's valid and test metrics. p may be NULL: the defaults
+ * with the model's loss (also for train_epoch). */
 pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *p,
                                 pulse_sasrec_train_report *report);
 /* One epoch only (training and no evaluation); returns the mean loss. For benchmarks. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "pulse/core.h"
+#include "pulse/encoder.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,26 +80,26 @@ pulse_status pulse_thought_build_standin_pairs(const struct pulse_dataset *ds, c
  * Defaults follow the authors' released code: separate encoders, [CLS] pooling, max 128 tokens, K = 10
  * in-batch negatives, tau = 1, batch 16, AdamW lr 2e-5 (weight decay 0.01), 53 epochs. */
 typedef struct {
-    const char *encoder; /* HF folder both towers start from (required) */
-    const char *heldout; /* held-out pairs JSONL for the per-epoch validation metric (NULL: none) */
-    int shared;          /* 1 = one encoder for B and R; default 0 (separate, as the authors) */
-    int epochs;          /* default 53 */
-    int batch;           /* default 16 */
-    int negatives;       /* K, default 10 (capped at batch-1) */
-    float tau;           /* default 1.0 */
-    float lr;            /* default 2e-5 */
-    float weight_decay;  /* default 0.01 */
-    float grad_clip;     /* global-norm clip per encoder; default 0 (off, as the authors) */
-    int max_len;         /* default 128 */
-    int pooling;         /* pulse_pooling; default CLS (0) as the authors */
-    int freeze_layers;   /* default 0 */
-    int proj_dim;        /* linear projection head; default 0 (none, as the authors) */
-    float dropout;       /* < 0 = the config's; default -1 */
-    int max_pairs;       /* 0 = all training pairs */
-    uint64_t seed;       /* default 42 */
-    int resume;          /* 1 = continue from out_dir's last checkpoint when present; default 1 */
-    int precision;       /* pulse_precision of the encoders' products in training (PULSE_PREC_BF16: bf16
-                            products, fp32 sums and master weights); default PULSE_PREC_FP32 */
+    const char *encoder;       /* HF folder both towers start from (required) */
+    const char *heldout;       /* held-out pairs JSONL for the per-epoch validation metric (NULL: none) */
+    int shared;                /* 1 = one encoder for B and R; default 0 (separate, as the authors) */
+    int epochs;                /* default 53 */
+    int batch;                 /* default 16 */
+    int negatives;             /* K, default 10 (capped at batch-1) */
+    float tau;                 /* default 1.0 */
+    float lr;                  /* default 2e-5 */
+    float weight_decay;        /* default 0.01 */
+    float grad_clip;           /* global-norm clip per encoder; default 0 (off, as the authors) */
+    int max_len;               /* default 128 */
+    pulse_pooling pooling;     /* default PULSE_POOL_CLS as the authors */
+    int freeze_layers;         /* default 0 */
+    int proj_dim;              /* linear projection head; default 0 (none, as the authors) */
+    float dropout;             /* < 0 = the config's; default -1 */
+    int max_pairs;             /* 0 = all training pairs */
+    uint64_t seed;             /* default 42 */
+    int resume;                /* 1 = continue from out_dir's last checkpoint when present; default 1 */
+    pulse_precision precision; /* of the encoders' products in training (PULSE_PREC_BF16: bf16 products,
+                                  fp32 sums and master weights); default PULSE_PREC_FP32 */
 } pulse_thought_train_params;
 pulse_thought_train_params pulse_thought_train_default_params(void);
 
@@ -119,10 +120,15 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
 
 /* ---- using a trained space ---- */
 typedef struct pulse_thought_space pulse_thought_space;
-/* dir is a trained space (space.json) or a plain encoder folder (then B = R = that encoder, untrained). */
-pulse_status pulse_thought_space_load(const char *dir, pulse_thought_space **out);
-/* The same, with the pooling a plain encoder folder is used with (a trained space keeps its own). */
-pulse_status pulse_thought_space_load_pooled(const char *dir, int pooling, pulse_thought_space **out);
+typedef struct {
+    pulse_pooling pooling; /* of a plain encoder folder (a trained space keeps its own); default AUTO */
+    int max_len;           /* tokens per text; default 128 */
+} pulse_thought_space_params;
+pulse_thought_space_params pulse_thought_space_default_params(void);
+/* dir is a trained space (space.json) or a plain encoder folder (then B = R = that encoder, untrained).
+ * params may be NULL (defaults). */
+pulse_status pulse_thought_space_load(const char *dir, const pulse_thought_space_params *params,
+                                      pulse_thought_space **out);
 void pulse_thought_space_free(pulse_thought_space *s);
 int pulse_thought_space_dim(const pulse_thought_space *s);
 /* out (n, D), L2-normalised. */

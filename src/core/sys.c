@@ -1,10 +1,8 @@
-/* core/sys.c — owns timing, RSS, checked allocation, file reading/mmap/atomic writes, and thread settings. */
+/* core/sys.c — owns timing, RSS, checked allocation, file reading/mmap/atomic writes. */
 #include "pulse/core.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -169,16 +167,4 @@ char *pulse_path_join(char *out, size_t n, const char *dir, const char *name) {
     else
         snprintf(out, n, "%s/%s", dir, name);
     return out;
-}
-
-/* Threads are OpenMP's: the kernels split BLAS products over OpenMP threads themselves and keep OpenBLAS at
- * one thread (its own pool would spin against OpenMP's on the same cores; see src/kernels/blas.c). */
-void pulse_set_num_threads(int n) {
-    if (n <= 0) return;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(1);
-}
-
-int pulse_get_num_threads(void) {
-    return omp_get_max_threads();
 }

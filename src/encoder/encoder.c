@@ -43,7 +43,7 @@ struct pulse_encoder {
     char *dir;
     pulse_wordpiece tok;
     pulse_encoder_params p;
-    int pooling; /* resolved: PULSE_POOL_CLS or PULSE_POOL_MEAN */
+    pulse_pooling pooling; /* resolved: PULSE_POOL_CLS or PULSE_POOL_MEAN */
     int proj_dim;
 
     /* weights: one flat array; embeddings, then layers 0..L-1, then the projection head */
@@ -52,8 +52,9 @@ struct pulse_encoder {
     float *wte, *wpe, *wtt, *elnw, *elnb, *pw, *pb;
     layer_w *lw;
 
-    /* inference scratch, sized for s_rows = B*T rows and s_att attention floats */
-    size_t s_cap_rows, s_cap_att;
+    /* inference scratch, sized for s_cap_rows = B*T rows, s_cap_att attention floats and s_cap_b texts (the
+     * pooled / projected / norm rows) */
+    size_t s_cap_rows, s_cap_att, s_cap_b;
     float *s_x, *s_x1, *s_t, *s_q, *s_k, *s_v, *s_y, *s_h, *s_att, *s_mean, *s_rstd, *s_pool, *s_proj,
         *s_norm;
     int *s_pos;
@@ -166,8 +167,41 @@ static pulse_status read_json(const char *path, cJSON **out) {
     return PULSE_OK;
 }
 
+/* every present key of keys (NULL-terminated) holds an integer number (not 384.5, not "384") */
+static pulse_status cfg_check_ints(const cJSON *c, const char *const *keys, const char *path) {
+    for (; *keys; keys++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, *keys);
+        if (!v) continue;
+        if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 2147483647.0) ||
+            v->valuedouble != (double)v->valueint) {
+            char *txt = cJSON_PrintUnformatted(v);
+            pulse_status rc = pulse_set_error(PULSE_ERR_FORMAT, "%s: %s: expected an integer, found %.40s",
+                                              path, *keys, txt ? txt : "?");
+            cJSON_free(txt);
+            return rc;
+        }
+    }
+    return PULSE_OK;
+}
+
 static pulse_status parse_config(pulse_encoder *e, const char *path) {
     const cJSON *c = e->config;
+    if (!cJSON_IsObject(c)) return pulse_set_error(PULSE_ERR_FORMAT, "%s: expected a JSON object", path);
+    static const char *const int_keys[] = {"vocab_size",
+                                           "hidden_size",
+                                           "num_hidden_layers",
+                                           "num_attention_heads",
+                                           "intermediate_size",
+                                           "max_position_embeddings",
+                                           "type_vocab_size",
+                                           "dim",
+                                           "n_layers",
+                                           "n_heads",
+                                           "hidden_dim",
+                                           "pulse_proj_dim",
+                                           NULL};
+    pulse_status rc = cfg_check_ints(c, int_keys, path);
+    if (rc != PULSE_OK) return rc;
     const char *mt = cfg_str(c, "model_type");
     if (!mt) {
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(c, "architectures");
@@ -316,6 +350,18 @@ static pulse_status load_weights(pulse_encoder *e, const char *path) {
         return pulse_set_error(PULSE_ERR_FORMAT,
                                "%s: no tensor embeddings.word_embeddings.weight (any prefix)", path);
     }
+    if (e->NTT == 0) { /* a table the config says is absent would be silently ignored */
+        char nm[200];
+        snprintf(nm, sizeof nm, "%sembeddings.token_type_embeddings.weight", prefix);
+        if (pulse_safetensors_find(st, nm)) {
+            pulse_safetensors_close(st);
+            return pulse_set_error(
+                PULSE_ERR_FORMAT,
+                "%s: tensor %s present, but config.json says type_vocab_size 0 (expected >= 1 "
+                "for a model with token-type embeddings)",
+                path, nm);
+        }
+    }
     if (e->proj_dim == 0) {
         const pulse_st_tensor *t = pulse_safetensors_find(st, "pulse_proj.weight");
         if (t && t->n_dims == 2 && t->shape[1] == e->C && t->shape[0] > 0 && t->shape[0] <= 65536)
@@ -386,14 +432,14 @@ pulse_encoder_train_params pulse_encoder_train_default_params(void) {
     return t;
 }
 
-static int resolve_pooling(const pulse_encoder *e, int want) {
+static pulse_pooling resolve_pooling(const pulse_encoder *e, pulse_pooling want) {
     if (want == PULSE_POOL_CLS || want == PULSE_POOL_MEAN) return want;
     const char *pp = cfg_str(e->config, "pulse_pooling");
     if (pp) return strcmp(pp, "mean") == 0 ? PULSE_POOL_MEAN : PULSE_POOL_CLS;
     char path[4096];
     pulse_path_join(path, sizeof path, e->dir, "1_Pooling/config.json");
     cJSON *c = NULL;
-    int pool = PULSE_POOL_CLS;
+    pulse_pooling pool = PULSE_POOL_CLS;
     if (pulse_file_exists(path) && read_json(path, &c) == PULSE_OK) {
         const cJSON *mean = cJSON_GetObjectItemCaseSensitive(c, "pooling_mode_mean_tokens");
         if (cJSON_IsTrue(mean)) pool = PULSE_POOL_MEAN;
@@ -406,19 +452,19 @@ static int resolve_pooling(const pulse_encoder *e, int want) {
 static pulse_status check_params(const pulse_encoder_params *p) {
     if (p->pooling < PULSE_POOL_AUTO || p->pooling > PULSE_POOL_MEAN)
         return pulse_set_error(PULSE_ERR_ARG, "encoder pooling: expected auto, cls or mean, found %d",
-                               p->pooling);
+                               (int)p->pooling);
     if (p->max_len < 2 || p->max_len > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder max_len: expected 2..65536, found %d", p->max_len);
     if (p->precision != PULSE_PREC_FP32 && p->precision != PULSE_PREC_BF16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder precision: expected fp32 (0) or bf16 (1), found %d",
-                               p->precision);
+                               (int)p->precision);
     if (p->batch_size < 1 || p->batch_size > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder batch_size: expected 1..65536, found %d",
                                p->batch_size);
     return PULSE_OK;
 }
 
-pulse_status pulse_encoder_load(pulse_encoder **out, const char *dir, const pulse_encoder_params *params) {
+pulse_status pulse_encoder_load(const char *dir, const pulse_encoder_params *params, pulse_encoder **out) {
     *out = NULL;
     pulse_encoder_params p = params ? *params : pulse_encoder_default_params();
     pulse_status rc = check_params(&p);
@@ -470,7 +516,7 @@ static void free_scratch(pulse_encoder *e) {
     e->s_qkv = NULL;
     e->s_pos = NULL;
     e->s_kmask = NULL;
-    e->s_cap_rows = e->s_cap_att = 0;
+    e->s_cap_rows = e->s_cap_att = e->s_cap_b = 0;
 }
 
 static void drop_packs(pulse_encoder *e) {
@@ -544,7 +590,7 @@ pulse_encoder_params pulse_encoder_get_params(const pulse_encoder *e) {
 }
 
 pulse_status pulse_encoder_set_params(pulse_encoder *e, const pulse_encoder_params *params) {
-    pulse_encoder_params p = *params;
+    pulse_encoder_params p = params ? *params : pulse_encoder_default_params();
     pulse_status rc = check_params(&p);
     if (rc != PULSE_OK) return rc;
     if (p.max_len > e->P) p.max_len = e->P;
@@ -752,7 +798,9 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     /* bf16 inference keeps no probabilities (B, NH, T, T) and splits the QKV product in its stores */
     const int f32 = !infer_bf16(e);
     size_t rows = (size_t)B * T, att = f32 ? (size_t)B * e->NH * T * T : 1;
-    if (rows <= e->s_cap_rows && att <= e->s_cap_att && e->s_pool && (!f32 || e->s_f32)) return PULSE_OK;
+    if (rows <= e->s_cap_rows && att <= e->s_cap_att && (size_t)B <= e->s_cap_b && e->s_pool &&
+        (!f32 || e->s_f32))
+        return PULSE_OK;
     free_scratch(e);
     const size_t C = (size_t)e->C, FF = (size_t)e->FF, D = (size_t)pulse_encoder_dim(e);
     e->s_x = pulse_malloc(sizeof(float) * rows * C);
@@ -780,6 +828,7 @@ static pulse_status ensure_scratch(pulse_encoder *e, int B, int T) {
     }
     e->s_cap_rows = rows;
     e->s_cap_att = att;
+    e->s_cap_b = (size_t)B;
     e->s_f32 = f32;
     return PULSE_OK;
 }
@@ -962,7 +1011,7 @@ static pulse_status check_train_params(const pulse_encoder *e, const pulse_encod
     if (t->precision != PULSE_PREC_FP32 && t->precision != PULSE_PREC_BF16)
         return pulse_set_error(PULSE_ERR_ARG,
                                "encoder training: precision: expected fp32 (0) or bf16 (1), found %d",
-                               t->precision);
+                               (int)t->precision);
     if (t->max_batch < 1 || t->max_batch > 1 << 16 || t->proj_dim < 0 || t->proj_dim > 65536)
         return pulse_set_error(PULSE_ERR_ARG, "encoder training: max_batch or proj_dim out of range");
     return PULSE_OK;
@@ -1073,8 +1122,10 @@ pulse_status pulse_encoder_train_begin(pulse_encoder *e, const pulse_encoder_tra
     return PULSE_OK;
 }
 
-pulse_status pulse_encoder_set_train_params(pulse_encoder *e, const pulse_encoder_train_params *tp) {
+pulse_status pulse_encoder_set_train_params(pulse_encoder *e, const pulse_encoder_train_params *params) {
     if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: set_train_params before train_begin");
+    const pulse_encoder_train_params dflt = pulse_encoder_train_default_params(),
+                                     *tp = params ? params : &dflt;
     pulse_status rc = check_train_params(e, tp);
     if (rc != PULSE_OK) return rc;
     if (tp->max_batch > e->tp.max_batch || (tp->proj_dim > 0 && tp->proj_dim != pulse_encoder_dim(e)))

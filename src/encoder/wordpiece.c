@@ -115,6 +115,15 @@ static const cJSON *find_bert_normalizer(const cJSON *n) {
     return NULL;
 }
 
+/* ids above this are refused (the largest BERT vocabularies have ~250k entries) */
+#define WP_MAX_ID 10000000
+
+/* a JSON number that is an integer id in [0, WP_MAX_ID) */
+static int is_id(const cJSON *v) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < WP_MAX_ID &&
+           v->valuedouble == (double)v->valueint;
+}
+
 static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
     char *text = NULL;
     size_t len = 0;
@@ -135,22 +144,34 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
     int max_id = -1;
     const cJSON *e;
     for (e = vocab ? vocab->child : NULL; e; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e7) {
-            rc = pulse_set_error(PULSE_ERR_PARSE, "%s: model.vocab['%s']: expected an id", path,
-                                 e->string ? e->string : "");
+        if (!is_id(e)) {
+            rc = pulse_set_error(PULSE_ERR_PARSE, "%s: model.vocab['%s']: expected an integer id in [0, %d)",
+                                 path, e->string ? e->string : "", WP_MAX_ID);
             goto done;
         }
         if (e->valueint > max_id) max_id = e->valueint;
     }
-    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
-    for (e = added ? added->child : NULL; e; e = e->next) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-        if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble < 1e7 && id->valueint > max_id)
-            max_id = id->valueint;
-    }
     if (max_id < 0) {
-        rc = pulse_set_error(PULSE_ERR_PARSE, "%s: empty vocabulary", path);
+        rc = pulse_set_error(PULSE_ERR_PARSE, "%s: model.vocab: empty vocabulary", path);
         goto done;
+    }
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    if (added && !cJSON_IsArray(added)) {
+        rc = pulse_set_error(PULSE_ERR_PARSE, "%s: added_tokens: expected an array", path);
+        goto done;
+    }
+    int k = 0;
+    for (e = added ? added->child : NULL; e; e = e->next, k++) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
+        if (!is_id(id) || !cJSON_IsString(content)) {
+            rc = pulse_set_error(PULSE_ERR_PARSE,
+                                 "%s: added_tokens[%d]: expected \"id\" an integer in [0, %d) and a "
+                                 "\"content\" string",
+                                 path, k, WP_MAX_ID);
+            goto done;
+        }
+        if (id->valueint > max_id) max_id = id->valueint;
     }
     if ((rc = vocab_alloc(wp, max_id + 1)) != PULSE_OK) goto done;
     for (e = vocab ? vocab->child : NULL; e; e = e->next) {
@@ -159,7 +180,6 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
     for (e = added ? added->child : NULL; e; e = e->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-        if (!cJSON_IsNumber(id) || !cJSON_IsString(content) || id->valueint < 0) continue;
         if (!wp->tokens[id->valueint] && (rc = vocab_set(wp, content->valuestring, id->valueint)) != PULSE_OK)
             goto done;
         if ((rc = add_special(wp, content->valuestring, id->valueint)) != PULSE_OK) goto done;
@@ -191,6 +211,13 @@ static pulse_status load_vocab_txt(pulse_wordpiece *wp, const char *dir, const c
     size_t len = 0;
     pulse_status rc = pulse_read_file(path, &text, &len);
     if (rc != PULSE_OK) return rc;
+    const char *nul = memchr(text, 0, len);
+    if (nul) {
+        int line = 1;
+        for (const char *q = text; q < nul; q++) line += *q == '\n';
+        free(text);
+        return pulse_set_error(PULSE_ERR_PARSE, "%s:%d: NUL byte in a vocabulary entry", path, line);
+    }
     int n = 0;
     for (size_t i = 0; i < len; i++) n += text[i] == '\n';
     if (len > 0 && text[len - 1] != '\n') n++;

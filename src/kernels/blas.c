@@ -15,6 +15,16 @@ void pk_blas_single(void) {
     if (openblas_get_parallel() == 1 && openblas_get_num_threads() > 1) openblas_set_num_threads(1);
 }
 
+void pulse_set_num_threads(int n) {
+    if (n <= 0) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(1);
+}
+
+int pulse_get_num_threads(void) {
+    return omp_get_max_threads();
+}
+
 /* threads for a product of `work` units: one thread per `per_thread` units, at most the OpenMP maximum */
 static int pk_threads_for(double work, double per_thread) {
     if (omp_in_parallel()) return 1;

@@ -84,6 +84,8 @@ pulse_status pulse_blas_probe(pulse_blas_info *o) {
              : par == 1 ? "pthreads"
                         : "openmp");
     o->level = core_level(o->core);
+    if (!g_state.detected[0])
+        snprintf(g_state.detected, sizeof g_state.detected, "%s", o->core); /* first look */
     o->can_select =
         dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init") && dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
     o->explicit_core = g_state.explicit_set;
@@ -95,6 +97,10 @@ pulse_status pulse_blas_probe(pulse_blas_info *o) {
 
 pulse_status pulse_blas_force_core(const char *name) {
     if (!name || !*name) return pulse_set_error(PULSE_ERR_ARG, "blas: no core name");
+    pulse_blas_info before;
+    pulse_blas_probe(&before); /* remembers OpenBLAS's own choice */
+    g_state.selected = 1;      /* the caller manages the core: no warning */
+    g_state.corrected = 0;
     void_fn quit = (void_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
     void_fn init = (void_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init");
     if (!quit || !init)
@@ -137,7 +143,6 @@ pulse_status pulse_blas_select(const pulse_blas_params *pp, pulse_blas_info *out
     pulse_blas_probe(&info);
     g_state.selected = 1;
     g_state.explicit_set = p.explicit_core && *p.explicit_core;
-    if (!g_state.detected[0]) snprintf(g_state.detected, sizeof g_state.detected, "%s", info.core);
     pulse_status st = PULSE_OK;
     const char *want = core_for(cpu);
     if (!g_state.explicit_set && want && info.level < cpu->level) {

@@ -8,6 +8,8 @@
 
 #include "lm/lm_internal.h"
 
+#include "pulse/kernels.h"
+
 pulse_lm_params pulse_lm_default_params(void) {
     pulse_lm_params p = {0};
     return p;

@@ -138,17 +138,22 @@ static void uniform(float *w, size_t n, float bound, pulse_rng *r) {
     for (size_t i = 0; i < n; i++) w[i] = bound * (2.0f * pulse_rng_float(r) - 1.0f);
 }
 
-pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *p, pulse_sasrec **out) {
+pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *params, pulse_sasrec **out) {
+    *out = NULL;
+    const pulse_sasrec_params dflt = pulse_sasrec_default_params();
+    const pulse_sasrec_params *p = params ? params : &dflt;
+    const float dropout = pulse_sasrec_effective_dropout(p);
+    if (isnan(p->dropout) || !(dropout >= 0 && dropout < 1)) /* checked before anything is allocated */
+        return pulse_set_error(PULSE_ERR_RANGE, "sasrec: dropout must be in [0, 1), found %g",
+                               (double)dropout);
+    if (p->loss != PULSE_SASREC_CE && p->loss != PULSE_SASREC_BCE)
+        return pulse_set_error(PULSE_ERR_RANGE, "sasrec: loss must be CE (0) or BCE (1), found %d",
+                               (int)p->loss);
     pulse_sasrec *m;
     pulse_status st = model_alloc(n_items, p->dim, p->blocks, p->heads, p->maxlen, &m);
     if (st) return st;
-    m->dropout = pulse_sasrec_effective_dropout(p);
+    m->dropout = dropout;
     m->loss = p->loss;
-    if (m->dropout < 0 || m->dropout >= 1) {
-        pulse_sasrec_free(m);
-        return pulse_set_error(PULSE_ERR_RANGE, "sasrec: dropout must be in [0, 1), found %g",
-                               (double)m->dropout);
-    }
     pulse_rng r;
     pulse_rng_seed(&r, p->seed ^ 0x5a5eca11ULL);
     int C = m->C, V = m->V, T = m->T;
@@ -710,7 +715,7 @@ pulse_status pulse_sasrec_save(const pulse_sasrec *m, const char *path) {
     return st;
 }
 
-pulse_status pulse_sasrec_load(const char *path, pulse_sasrec **out) {
+pulse_status pulse_sasrec_load(const char *path, const pulse_sasrec_params *params, pulse_sasrec **out) {
     *out = NULL;
     char *data;
     size_t len;
@@ -742,20 +747,26 @@ pulse_status pulse_sasrec_load(const char *path, pulse_sasrec **out) {
         return pulse_set_error(PULSE_ERR_FORMAT, "%s: implausible SASRec header (items %u dim %u blocks %u)",
                                path, n_items, C, L);
     }
+    if ((st = check_dims((int)n_items, (int)C, (int)L, (int)NH, (int)T)) != PULSE_OK) {
+        free(data);
+        return pulse_wrap_error(st, "%s", path);
+    }
+    /* the sizes the header claims must match the file before anything is allocated for them */
+    const size_t n_params = sasrec_count_params((int)n_items + 1, (int)C, (int)L, (int)T);
+    const size_t want = HEADER_BYTES + n_params * sizeof(float) + 4;
+    if (np != n_params || len != want) {
+        free(data);
+        return pulse_set_error(
+            PULSE_ERR_FORMAT,
+            "%s: truncated or corrupt SASRec model: header (items %u dim %u blocks %u maxlen "
+            "%u, %llu parameters) needs %zu bytes, found %zu",
+            path, n_items, C, L, T, (unsigned long long)np, want, len);
+    }
     pulse_sasrec *m;
     st = model_alloc((int)n_items, (int)C, (int)L, (int)NH, (int)T, &m);
     if (st) {
         free(data);
         return pulse_wrap_error(st, "%s", path);
-    }
-    size_t want = HEADER_BYTES + m->n_params * sizeof(float) + 4;
-    if (np != m->n_params || len != want) {
-        size_t have = len;
-        pulse_sasrec_free(m);
-        free(data);
-        return pulse_set_error(PULSE_ERR_FORMAT,
-                               "%s: truncated or corrupt SASRec model: expected %zu bytes, found %zu", path,
-                               want, have);
     }
     uint32_t crc_file;
     memcpy(&crc_file, data + len - 4, 4);
@@ -769,6 +780,7 @@ pulse_status pulse_sasrec_load(const char *path, pulse_sasrec **out) {
     memcpy(m->params, p, m->n_params * sizeof(float));
     m->loss = (pulse_sasrec_loss)loss;
     m->dropout = dropout;
+    pulse_rng_seed(&m->rng, params ? params->seed : pulse_sasrec_default_params().seed);
     free(data);
     *out = m;
     return PULSE_OK;

@@ -259,8 +259,17 @@ static pulse_status check_train_params(const pulse_sasrec *m, const pulse_datase
     return PULSE_OK;
 }
 
-pulse_status pulse_sasrec_train_epoch(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *p,
-                                      double *mean_loss) {
+/* NULL params: the defaults, with the model's own loss */
+static pulse_sasrec_params params_or_defaults(const pulse_sasrec *m, const pulse_sasrec_params *p) {
+    if (p) return *p;
+    pulse_sasrec_params d = pulse_sasrec_default_params();
+    d.loss = m->loss;
+    return d;
+}
+
+pulse_status pulse_sasrec_train_epoch(pulse_sasrec *m, const pulse_dataset *ds,
+                                      const pulse_sasrec_params *params, double *mean_loss) {
+    const pulse_sasrec_params pv = params_or_defaults(m, params), *p = &pv;
     pulse_status st = check_train_params(m, ds, p);
     if (st) return st;
     batcher bt;
@@ -283,8 +292,9 @@ static void log_line(const char *fmt, ...) {
     fflush(stderr);
 }
 
-pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *p,
+pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *params,
                                 pulse_sasrec_train_report *report) {
+    const pulse_sasrec_params pv = params_or_defaults(m, params), *p = &pv;
     pulse_status st = check_train_params(m, ds, p);
     if (st) return st;
     if (m->loss != p->loss)

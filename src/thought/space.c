@@ -61,20 +61,20 @@ static pulse_status mkdir_p(const char *dir) {
     return PULSE_OK;
 }
 
-static pulse_status load_pair_encoders(const char *bdir, const char *rdir, int shared, int pooling,
+static pulse_status load_pair_encoders(const char *bdir, const char *rdir, int shared, pulse_pooling pooling,
                                        int max_len, pulse_encoder **b, pulse_encoder **r) {
     pulse_encoder_params ep = pulse_encoder_default_params();
     ep.pooling = pooling;
     ep.max_len = max_len;
     ep.normalize = 1;
     *b = *r = NULL;
-    pulse_status st = pulse_encoder_load(b, bdir, &ep);
+    pulse_status st = pulse_encoder_load(bdir, &ep, b);
     if (st != PULSE_OK) return pulse_wrap_error(st, "behaviour encoder %s", bdir);
     if (shared) {
         *r = *b;
         return PULSE_OK;
     }
-    st = pulse_encoder_load(r, rdir, &ep);
+    st = pulse_encoder_load(rdir, &ep, r);
     if (st != PULSE_OK) {
         pulse_encoder_free(*b);
         *b = NULL;
@@ -265,12 +265,12 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
     if (p.negatives < 1) return pulse_set_error(PULSE_ERR_ARG, "thought train: negatives must be >= 1");
     if (p.negatives > p.batch - 1) p.negatives = p.batch - 1;
     pulse_pair *pairs = NULL, *held = NULL;
-    int n = 0, nheld = 0;
-    pulse_status st = pulse_pairs_load(pairs_path, &pairs, &n);
+    int n_loaded = 0, nheld = 0;
+    pulse_status st = pulse_pairs_load(pairs_path, &pairs, &n_loaded);
     if (st != PULSE_OK) return st;
-    if (p.max_pairs > 0 && p.max_pairs < n) n = p.max_pairs;
+    int n = p.max_pairs > 0 && p.max_pairs < n_loaded ? p.max_pairs : n_loaded; /* pairs trained on */
     if (p.heldout && (st = pulse_pairs_load(p.heldout, &held, &nheld)) != PULSE_OK) {
-        pulse_pairs_free(pairs, n);
+        pulse_pairs_free(pairs, n_loaded);
         return st;
     }
     if ((st = mkdir_p(out_dir)) != PULSE_OK) goto done_pairs;
@@ -426,28 +426,32 @@ done_hist:
     }
     free(hist);
 done_pairs:
-    pulse_pairs_free(pairs, n);
+    pulse_pairs_free(pairs, n_loaded);
     pulse_pairs_free(held, nheld);
     return st;
 }
 
 /* ---- using a space ---- */
 
-pulse_status pulse_thought_space_load(const char *dir, pulse_thought_space **out) {
-    return pulse_thought_space_load_pooled(dir, PULSE_POOL_AUTO, out);
+pulse_thought_space_params pulse_thought_space_default_params(void) {
+    pulse_thought_space_params p = {PULSE_POOL_AUTO, 128};
+    return p;
 }
 
-pulse_status pulse_thought_space_load_pooled(const char *dir, int pooling, pulse_thought_space **out) {
+pulse_status pulse_thought_space_load(const char *dir, const pulse_thought_space_params *params,
+                                      pulse_thought_space **out) {
     *out = NULL;
+    const pulse_thought_space_params p = params ? *params : pulse_thought_space_default_params();
     char bdir[4096], rdir[4096];
     int epoch = 0, shared = 0;
     pulse_encoder *b = NULL, *r = NULL;
     pulse_status st;
     if (read_space_json(dir, &epoch, bdir, rdir, sizeof bdir, &shared, NULL, 0, NULL) == PULSE_OK) {
-        st = load_pair_encoders(bdir, rdir, shared || strcmp(bdir, rdir) == 0, PULSE_POOL_AUTO, 128, &b, &r);
+        st = load_pair_encoders(bdir, rdir, shared || strcmp(bdir, rdir) == 0, PULSE_POOL_AUTO, p.max_len, &b,
+                                &r);
     } else { /* a plain encoder folder: B = R, untrained */
         pulse_clear_error();
-        st = load_pair_encoders(dir, dir, 1, pooling, 128, &b, &r);
+        st = load_pair_encoders(dir, dir, 1, p.pooling, p.max_len, &b, &r);
     }
     if (st != PULSE_OK) return st;
     pulse_thought_space *s = calloc(1, sizeof *s);

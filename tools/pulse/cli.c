@@ -13,6 +13,7 @@
 #include "pulse/core.h"
 #include "pulse/encoder.h"
 #include "pulse/eval.h"
+#include "pulse/kernels.h"
 
 static int name_matches(const char *names, const char *arg, size_t arglen) {
     const char *p = names;

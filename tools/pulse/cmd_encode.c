@@ -6,8 +6,10 @@
 
 #include "cli.h"
 #include "pulse/encoder.h"
+#include "pulse/kernels.h"
 
-/* splits buf (modified in place) into lines; returns the count, lines in *out (caller frees the array) */
+/* splits buf (modified in place) into lines; returns the count, lines in *out (caller frees the array), -1
+ * out of memory, -2 - k for a NUL byte on line k + 1 (it would silently cut the text short) */
 static int split_lines(char *buf, size_t len, char ***out) {
     int n = 0, cap = 0;
     char **v = NULL;
@@ -16,6 +18,10 @@ static int split_lines(char *buf, size_t len, char ***out) {
         char *s = buf + i;
         char *nl = memchr(s, '\n', len - i);
         size_t l = nl ? (size_t)(nl - s) : len - i;
+        if (memchr(s, 0, l)) {
+            free(v);
+            return -2 - n;
+        }
         if (l > 0 && s[l - 1] == '\r') s[l - 1] = 0;
         s[l] = 0;
         if (n == cap) {
@@ -68,10 +74,13 @@ int cmd_encode(int argc, char **argv) {
         return 2;
     }
     pulse_encoder_params p = pulse_encoder_default_params();
-    if (cli_encoder_choices("encode", pooling, precision, &p.pooling, &p.precision)) {
+    int pool = p.pooling, prec = p.precision;
+    if (cli_encoder_choices("encode", pooling, precision, &pool, &prec)) {
         free(texts.v);
         return 2;
     }
+    p.pooling = (pulse_pooling)pool;
+    p.precision = (pulse_precision)prec;
     p.max_len = max_len;
     p.batch_size = batch;
     p.normalize = !no_norm;
@@ -91,6 +100,13 @@ int cmd_encode(int argc, char **argv) {
             return 1;
         }
         n = split_lines(buf, len, &lines);
+        if (n < -1) {
+            fprintf(stderr, "pulse encode: %s:%d: NUL byte inside the text (expected one text per line)\n",
+                    input, -1 - n);
+            free(buf);
+            free(texts.v);
+            return 1;
+        }
         if (n < 0) {
             fprintf(stderr, "pulse encode: out of memory\n");
             free(buf);
@@ -100,7 +116,7 @@ int cmd_encode(int argc, char **argv) {
         tv = (const char *const *)lines;
     }
     pulse_encoder *enc = NULL;
-    if (pulse_encoder_load(&enc, dir, &p)) {
+    if (pulse_encoder_load(dir, &p, &enc)) {
         free(buf);
         free(lines);
         free(texts.v);

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "pulse/lm.h"
+#include "pulse/kernels.h"
 
 int cmd_lm_bench(int argc, char **argv) {
     const char *model = NULL;

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "pulse/lm.h"
+#include "pulse/kernels.h"
 
 int cmd_lm_generate(int argc, char **argv) {
     const char *model = NULL, *system = NULL;

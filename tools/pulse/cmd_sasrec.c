@@ -8,6 +8,7 @@
 #include "pulse/data.h"
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
+#include "pulse/kernels.h"
 
 static void print_metrics(const char *what, const pulse_metrics *m) {
     fprintf(
@@ -145,7 +146,7 @@ static int load_model(const char *path, const pulse_dataset *ds, pulse_sasrec **
         fprintf(stderr, "pulse sasrec: --model FILE is required\n");
         return 2;
     }
-    if (pulse_sasrec_load(path, m)) return cli_fail("loading the model");
+    if (pulse_sasrec_load(path, NULL, m)) return cli_fail("loading the model");
     if (pulse_sasrec_n_items(*m) != pulse_dataset_n_items(ds)) {
         fprintf(stderr, "pulse sasrec: the model %s has %d items but the dataset %s has %d\n", path,
                 pulse_sasrec_n_items(*m), pulse_dataset_name(ds), pulse_dataset_n_items(ds));

@@ -8,6 +8,7 @@
 #include "pulse/data.h"
 #include "pulse/encoder.h"
 #include "pulse/thought.h"
+#include "pulse/kernels.h"
 
 int cmd_thought_pairs(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *heldout = NULL;
@@ -113,7 +114,10 @@ int cmd_thought_train(int argc, char **argv) {
         fprintf(stderr, "pulse thought train: --pairs, --encoder and --out are required (see --help)\n");
         return 2;
     }
-    if (cli_encoder_choices("thought", pooling, precision, &p.pooling, &p.precision)) return 2;
+    int pool = p.pooling, prec = p.precision;
+    if (cli_encoder_choices("thought", pooling, precision, &pool, &prec)) return 2;
+    p.pooling = (pulse_pooling)pool;
+    p.precision = (pulse_precision)prec;
     if (cli_check_out_dir("thought train", "--out", out)) return 2;
     p.seed = (uint64_t)seed;
     p.resume = !no_resume;
@@ -210,7 +214,7 @@ int cmd_thought_score(int argc, char **argv) {
     pulse_thought_space *s = NULL;
     float *cos = malloc(sizeof(float) * (size_t)rats.n);
     int rc = 0;
-    if (!cos || pulse_thought_space_load(space, &s) != PULSE_OK ||
+    if (!cos || pulse_thought_space_load(space, NULL, &s) != PULSE_OK ||
         pulse_thought_score(s, behaviour, rats.v, rats.n, cos) != PULSE_OK) {
         rc = cli_fail("thought score");
     } else {
@@ -263,12 +267,14 @@ int cmd_thought_eval(int argc, char **argv) {
         return 2;
     }
     if (cli_encoder_choices("thought", pooling, NULL, &pool, NULL)) return 2;
+    pulse_thought_space_params sp = pulse_thought_space_default_params();
+    sp.pooling = (pulse_pooling)pool;
     pulse_pair *pp = NULL;
     int n = 0;
     pulse_thought_space *s = NULL;
     pulse_infonce_stats st;
     if (pulse_pairs_load(pairs, &pp, &n) != PULSE_OK ||
-        pulse_thought_space_load_pooled(space, pool, &s) != PULSE_OK ||
+        pulse_thought_space_load(space, &sp, &s) != PULSE_OK ||
         pulse_thought_evaluate(s, pp, n, K, (uint64_t)seed, &st) != PULSE_OK) {
         pulse_pairs_free(pp, n);
         pulse_thought_space_free(s);
@@ -288,7 +294,9 @@ int cmd_thought_eval(int argc, char **argv) {
 static pulse_status embed_triplets(const char *dir, int pooling, const pulse_pair *pp, const int *negidx,
                                    int n, float **out, int *dim) {
     pulse_thought_space *s = NULL;
-    pulse_status st = pulse_thought_space_load_pooled(dir, pooling, &s);
+    pulse_thought_space_params sp = pulse_thought_space_default_params();
+    sp.pooling = (pulse_pooling)pooling;
+    pulse_status st = pulse_thought_space_load(dir, &sp, &s);
     if (st != PULSE_OK) return st;
     int D = pulse_thought_space_dim(s);
     const char **t = malloc(sizeof(char *) * (size_t)n * 2);
