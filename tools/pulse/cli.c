@@ -369,9 +369,12 @@ char *cli_read_text(const char *cmd, const char *flag, const char *path, size_t 
         return NULL;
     }
     b[n] = 0;
-    if (memchr(b, 0, n)) {
-        fprintf(stderr, "pulse %s: %s '%s': contains a NUL byte at offset %zu; expected text\n", cmd, flag,
-                path, (size_t)((char *)memchr(b, 0, n) - b));
+    const char *nul = memchr(b, 0, n);
+    if (nul) { /* it would cut the text short silently */
+        size_t line = 1;
+        for (const char *q = b; q < nul; q++) line += *q == '\n';
+        fprintf(stderr, "pulse %s: %s %s:%zu: expected text, found a NUL byte (byte %zu of the file)\n", cmd,
+                flag, path, line, (size_t)(nul - b));
         free(b);
         return NULL;
     }
