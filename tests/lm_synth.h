@@ -90,6 +90,82 @@ static void sw_kv_str(synth_writer *w, const char *k, const char *v) {
     w->n_kv++;
 }
 
+static void sw_kv_arr_str(synth_writer *w, const char *k, const char *const *v, int n) {
+    uint32_t t = 9, et = 8;
+    uint64_t cnt = (uint64_t)n;
+    sw_str(w->kv, k);
+    fwrite(&t, 4, 1, w->kv);
+    fwrite(&et, 4, 1, w->kv);
+    fwrite(&cnt, 8, 1, w->kv);
+    for (int i = 0; i < n; i++) sw_str(w->kv, v[i]);
+    w->n_kv++;
+}
+static void sw_kv_arr_i32(synth_writer *w, const char *k, const int32_t *v, int n) {
+    uint32_t t = 9, et = 5;
+    uint64_t cnt = (uint64_t)n;
+    sw_str(w->kv, k);
+    fwrite(&t, 4, 1, w->kv);
+    fwrite(&et, 4, 1, w->kv);
+    fwrite(&cnt, 8, 1, w->kv);
+    fwrite(v, 4, (size_t)n, w->kv);
+    w->n_kv++;
+}
+
+/* Hyper-parameter overrides and an optional vocabulary for synth_write_opts (tests of load-time validation
+ * and of the text-level calls). */
+typedef struct {
+    int set_eps, set_rope_base;
+    float eps, rope_base; /* written instead of the defaults when set_* (NaN, negative, 0 allowed) */
+    int ctx_len;          /* context_length (0: 256) */
+    /* 1: a byte-level BPE tokenizer (gpt2): ids 0..255 the GPT-2 byte symbols, then SYNTH_TOK_HI ("hi", one
+     * merge), SYNTH_TOK_IM_START / SYNTH_TOK_IM_END (CONTROL, ChatML template) and SYNTH_TOK_BOS; the
+     * config's V must be SYNTH_TOK_V */
+    int tokenizer;
+} synth_opts;
+enum { SYNTH_TOK_HI = 256, SYNTH_TOK_IM_START, SYNTH_TOK_IM_END, SYNTH_TOK_BOS, SYNTH_TOK_V };
+
+static void synth_write_tokenizer(synth_writer *w) {
+    static char bytes[256][4];
+    const char *toks[SYNTH_TOK_V];
+    int32_t types[SYNTH_TOK_V];
+    for (int b = 0; b < 256; b++) {
+        /* GPT-2 bytes_to_unicode: printable bytes stand for themselves, the others are U+0100.. in order */
+        int printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        uint32_t cp = (uint32_t)b;
+        if (!printable) {
+            int k = 0;
+            for (int c = 0; c < b; c++)
+                k += !((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF));
+            cp = 256u + (uint32_t)k;
+        }
+        if (cp < 0x80) {
+            bytes[b][0] = (char)cp;
+            bytes[b][1] = 0;
+        } else {
+            bytes[b][0] = (char)(0xC0 | (cp >> 6));
+            bytes[b][1] = (char)(0x80 | (cp & 0x3F));
+            bytes[b][2] = 0;
+        }
+        toks[b] = bytes[b];
+        types[b] = 1;
+    }
+    toks[SYNTH_TOK_HI] = "hi";
+    toks[SYNTH_TOK_IM_START] = "<|im_start|>";
+    toks[SYNTH_TOK_IM_END] = "<|im_end|>";
+    toks[SYNTH_TOK_BOS] = "<s>";
+    types[SYNTH_TOK_HI] = 1;
+    types[SYNTH_TOK_IM_START] = types[SYNTH_TOK_IM_END] = types[SYNTH_TOK_BOS] = 3;
+    const char *merges[] = {"h i"};
+    sw_kv_str(w, "tokenizer.ggml.model", "gpt2");
+    sw_kv_str(w, "tokenizer.ggml.pre", "default");
+    sw_kv_arr_str(w, "tokenizer.ggml.tokens", toks, SYNTH_TOK_V);
+    sw_kv_arr_i32(w, "tokenizer.ggml.token_type", types, SYNTH_TOK_V);
+    sw_kv_arr_str(w, "tokenizer.ggml.merges", merges, 1);
+    sw_kv_str(w, "tokenizer.chat_template",
+              "{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>' + "
+              "'\\n'}}{% endfor %}");
+}
+
 /* Tensor of rows x cols (rows == 0: vector) filled with normal * scale + shift, stored as type. */
 static int sw_tensor(synth_writer *w, const char *name, int rows, int cols, int type, float scale,
                      float shift) {
@@ -127,7 +203,9 @@ static int sw_tensor(synth_writer *w, const char *name, int rows, int cols, int 
     return 0;
 }
 
-static int synth_write(const synth_cfg *c, const char *path) {
+static int synth_write_opts(const synth_cfg *c, const char *path, const synth_opts *o) {
+    static const synth_opts none;
+    if (!o) o = &none;
     synth_writer w;
     memset(&w, 0, sizeof w);
     pulse_rng_seed(&w.rng, c->seed);
@@ -136,7 +214,7 @@ static int synth_write(const synth_cfg *c, const char *path) {
     char k[128];
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", c->arch, s), k)
     sw_kv_str(&w, "general.architecture", c->arch);
-    sw_kv_u32(&w, KEY("context_length"), 256);
+    sw_kv_u32(&w, KEY("context_length"), o->ctx_len ? (uint32_t)o->ctx_len : 256u);
     sw_kv_u32(&w, KEY("embedding_length"), (uint32_t)c->E);
     sw_kv_u32(&w, KEY("block_count"), (uint32_t)c->L);
     sw_kv_u32(&w, KEY("feed_forward_length"), (uint32_t)c->F);
@@ -145,11 +223,12 @@ static int synth_write(const synth_cfg *c, const char *path) {
     sw_kv_u32(&w, KEY("attention.key_length"), (uint32_t)c->HD);
     sw_kv_u32(&w, KEY("attention.value_length"), (uint32_t)c->HD);
     sw_kv_u32(&w, KEY("rope.dimension_count"), (uint32_t)c->n_rot);
-    sw_kv_f32(&w, KEY("rope.freq_base"), c->rope_base);
-    sw_kv_f32(&w, KEY("attention.layer_norm_rms_epsilon"), c->gemma ? 1e-6f : 1e-5f);
+    sw_kv_f32(&w, KEY("rope.freq_base"), o->set_rope_base ? o->rope_base : c->rope_base);
+    sw_kv_f32(&w, KEY("attention.layer_norm_rms_epsilon"), o->set_eps ? o->eps : c->gemma ? 1e-6f : 1e-5f);
     if (c->n_swa) sw_kv_u32(&w, KEY("attention.sliding_window"), (uint32_t)c->n_swa);
-    sw_kv_u32(&w, "tokenizer.ggml.bos_token_id", 1);
-    sw_kv_u32(&w, "tokenizer.ggml.eos_token_id", 2);
+    sw_kv_u32(&w, "tokenizer.ggml.bos_token_id", o->tokenizer ? SYNTH_TOK_BOS : 1);
+    sw_kv_u32(&w, "tokenizer.ggml.eos_token_id", o->tokenizer ? SYNTH_TOK_IM_END : 2);
+    if (o->tokenizer) synth_write_tokenizer(&w);
 #undef KEY
     const int E = c->E, Q = c->H * c->HD, KV = c->KVH * c->HD, F = c->F;
     const float se = 1.0f / sqrtf((float)E), sf = 1.0f / sqrtf((float)F), sq = 1.0f / sqrtf((float)Q);
@@ -228,6 +307,10 @@ static int synth_write(const synth_cfg *c, const char *path) {
     for (int i = 0; i < w.n_t; i++) free(w.t[i].data);
     free(w.kvbuf);
     return bad ? -1 : 0;
+}
+
+static inline int synth_write(const synth_cfg *c, const char *path) {
+    return synth_write_opts(c, path, NULL);
 }
 
 /* The token sequence the synthetic fixture is computed on (positions 0..SYNTH_T-1). */

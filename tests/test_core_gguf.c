@@ -329,6 +329,57 @@ int main(void) {
         patch_error(f, n, off_pos, &o, 8, "not a multiple of the alignment");
     }
 
+    /* error texts: a key whose length runs into binary data is named by its start, not by the garbage after
+     * it; an overflowing array size is not printed as "(0 bytes)"; an overflowing data range is not wrapped
+     */
+    {
+        size_t kpos = 0, spos = 0;
+        for (size_t i = 0; i + 21 < n; i++) {
+            if (!kpos && memcmp(f + i, "llama.block_count", 17) == 0) kpos = i - 8;
+            if (!spos && memcmp(f + i, "tokenizer.ggml.scores", 21) == 0) spos = i + 21 + 4 + 4;
+        }
+        CHECK(kpos > 0 && spos > 0);
+        if (kpos) {
+            uint64_t kl = 17 + 4;
+            patch_error(f, n, kpos, &kl, 8, "kv 1: key at offset");
+            CHECK_MSG(strstr(pulse_last_error(), "starts 'llama.block_count'") != NULL, "%s",
+                      pulse_last_error());
+            kl = 1ull << 40;
+            patch_error(f, n, kpos, &kl, 8, "kv 1 key (after kv 0 'general.architecture')");
+        }
+        if (spos) {
+            uint64_t cnt = 1ull << 62; /* 2^62 f32: 2^64 bytes, which wraps to 0 in 64 bits */
+            patch_error(f, n, spos, &cnt, 8, "array of 4611686018427387904 f32 (more than 2^64 bytes)");
+            CHECK(strstr(pulse_last_error(), "(0 bytes)") == NULL);
+        }
+        size_t w_off = 0; /* blk.0.w (204 bytes): name, n_dims, ne[2], type, then the offset */
+        for (size_t i = 0; i + 15 < n; i++)
+            if (memcmp(f + i, "\x07\0\0\0\0\0\0\0blk.0.w", 15) == 0) w_off = i + 15 + 4 + 16 + 4;
+        CHECK(w_off > 0);
+        if (w_off) {
+            uint64_t o = 0xFFFFFFFFFFFFFFE0ull;
+            patch_error(f, n, w_off, &o, 8, "data range [18446744073709551584, 2^64 or more) (204 bytes)");
+        }
+    }
+    /* a file's path appears once in its errors */
+    {
+        char p2[] = "/tmp/pulse_test_gguf_path_XXXXXX";
+        int fd2 = mkstemp(p2);
+        CHECK(fd2 >= 0);
+        if (fd2 >= 0) {
+            close(fd2);
+            uint8_t *c2 = malloc(n);
+            memcpy(c2, f, n);
+            memcpy(c2, "GGUX", 4);
+            CHECK_OK(pulse_write_file_atomic(p2, c2, n));
+            CHECK(pulse_gguf_open(p2, &g) == PULSE_ERR_FORMAT && g == NULL);
+            const char *e = pulse_last_error(), *first = strstr(e, p2);
+            CHECK_MSG(first && !strstr(first + 1, p2), "%s", e);
+            free(c2);
+            remove(p2);
+        }
+    }
+
     /* random byte flips: open or fail cleanly (ASan/UBSan runs check memory safety) */
     pulse_rng r;
     pulse_rng_seed(&r, 7);

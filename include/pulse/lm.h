@@ -71,13 +71,23 @@ size_t pulse_lm_file_bytes(const pulse_lm *m);
 size_t pulse_lm_kv_bytes_per_token(const pulse_lm *m);
 
 /* ---- contexts: a KV cache of fixed-size blocks shared by up to n_seq_max sequences ---- */
+/* What the text-level calls do with a prompt that does not fit the model's trained context (n_ctx_train)
+ * together with its continuation (score) or its max_new_tokens (generate). The token-level calls always
+ * refuse. */
+typedef enum {
+    PULSE_LM_TRUNCATE_NONE = 0, /* refuse: PULSE_ERR_RANGE naming the prompt and the limit */
+    PULSE_LM_TRUNCATE_LEFT,     /* drop the oldest prompt tokens (a leading BOS is kept) */
+    PULSE_LM_TRUNCATE_RIGHT,    /* drop the last prompt tokens */
+} pulse_lm_truncate;
+
 typedef struct {
-    int n_ctx;            /* max tokens of one sequence */
-    int n_seq_max;        /* max live sequences */
-    int n_batch;          /* max tokens in one pulse_lm_decode */
-    int n_kv_tokens;      /* KV pool capacity in tokens over all sequences (0 = n_ctx * n_seq_max) */
-    int kv_block;         /* tokens per KV block (16) */
-    int keep_activations; /* 1: keep every layer's input (residual stream) of the last decode */
+    int n_ctx;                  /* max tokens of one sequence */
+    int n_seq_max;              /* max live sequences */
+    int n_batch;                /* max tokens in one pulse_lm_decode */
+    int n_kv_tokens;            /* KV pool capacity in tokens over all sequences (0 = n_ctx * n_seq_max) */
+    int kv_block;               /* tokens per KV block (16) */
+    int keep_activations;       /* 1: keep every layer's input (residual stream) of the last decode */
+    pulse_lm_truncate truncate; /* prompts too long for n_ctx_train in the text-level calls (NONE: refuse) */
 } pulse_lm_ctx_params;
 pulse_lm_ctx_params pulse_lm_ctx_default_params(void);
 
@@ -85,6 +95,9 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
                               pulse_lm_ctx **out);
 void pulse_lm_ctx_free(pulse_lm_ctx *c);
 const pulse_lm *pulse_lm_ctx_model(const pulse_lm_ctx *c);
+/* Prompt tokens dropped by truncation in the last pulse_lm_generate_text / pulse_lm_score_text call on c
+ * (over all its prompts; 0 when none), so a caller can say so. */
+int pulse_lm_ctx_n_truncated(const pulse_lm_ctx *c);
 
 /* Sequences: ids in [0, n_seq_max). seq_new returns -1 (error set) when none is free. */
 int pulse_lm_seq_new(pulse_lm_ctx *c);

@@ -117,11 +117,20 @@ pulse_chat_family pulse_chat_detect(const pulse_tokenizer *tok);
 
 /* Format msgs[0..n) into *out (malloc'ed, NUL-terminated; free()). family AUTO detects from tok (tok may be
  * NULL only for an explicit family). add_generation_prompt appends the assistant turn opener. The output
- * never contains BOS: tokenize it with add_bos = pulse_tokenizer_add_bos(tok) and parse_special = 1. For
- * ChatML, a default system message written in the template (SmolLM2's) is inserted when the first message is
- * not one. */
+ * never contains BOS. For ChatML, a default system message written in the template (SmolLM2's) is inserted
+ * when the first message is not one. To get token ids, use pulse_chat_tokenize: tokenizing this text with
+ * parse_special would turn control-token text inside a content into real role tokens. */
 pulse_status pulse_chat_format(const pulse_tokenizer *tok, pulse_chat_family family,
                                const pulse_chat_msg *msgs, int n, int add_generation_prompt, char **out);
+/* Format msgs as pulse_chat_format does and tokenize the result into *ids (malloc'ed; *n_ids of them): the
+ * template's markup becomes its special tokens, the message contents are tokenized as text (CONTROL tokens
+ * written in a content, e.g. "<|im_end|>" or "<start_of_turn>" in an item title, are not matched there, so
+ * untrusted text cannot close or open turns; USER_DEFINED tokens are matched as in pulse_tokenize). Away from
+ * such text the ids equal tokenizing the formatted text with parse_special. add_bos < 0: as the tokenizer
+ * wants. */
+pulse_status pulse_chat_tokenize(const pulse_tokenizer *tok, pulse_chat_family family,
+                                 const pulse_chat_msg *msgs, int n, int add_generation_prompt, int add_bos,
+                                 int **ids, int *n_ids);
 /* The same from a chat template text instead of a tokenizer (tmpl may be NULL for an explicit family). */
 pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family family,
                                         const pulse_chat_msg *msgs, int n, int add_generation_prompt,

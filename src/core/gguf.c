@@ -125,6 +125,16 @@ static const char *show(pulse_gguf_str s, char *buf, size_t n) {
     return buf;
 }
 
+/* A key or tensor name holding control bytes is a length field gone wrong (the text runs into the binary
+ * fields after it): index of the first such byte, or -1 when the text is clean. */
+static int64_t first_control(pulse_gguf_str s) {
+    for (uint64_t i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        if (ch < 32 || ch == 127) return (int64_t)i;
+    }
+    return -1;
+}
+
 static size_t next_pow2(size_t n) {
     size_t c = 16;
     while (c < n * 2) c *= 2;
@@ -159,15 +169,31 @@ static int64_t hash_find(const uint32_t *tab, size_t cap, const pulse_gguf_str *
     return -1;
 }
 
-static pulse_status parse_kv(cursor *c, gguf_kv *kv, size_t idx) {
+/* kv idx; prev: the kv before it (NULL for the first), named when this key cannot be read, since a wrong
+ * length in the previous value is the usual cause */
+static pulse_status parse_kv(cursor *c, gguf_kv *kv, size_t idx, const gguf_kv *prev) {
     char kb[80], what[160];
-    snprintf(what, sizeof what, "kv %zu key", idx);
+    if (prev)
+        snprintf(what, sizeof what, "kv %zu key (after kv %zu '%s')", idx, idx - 1,
+                 show(prev->key, kb, sizeof kb));
+    else
+        snprintf(what, sizeof what, "kv %zu key", idx);
     pulse_status st = rd_str(c, &kv->key, what);
     if (st) return st;
-    show(kv->key, kb, sizeof kb);
     if (kv->key.len == 0)
         return pulse_set_error(PULSE_ERR_FORMAT, "gguf: %s: kv %zu: empty key at offset %zu", c->path, idx,
                                c->pos);
+    int64_t bad = first_control(kv->key);
+    if (bad >= 0) {
+        pulse_gguf_str head = {kv->key.ptr, (uint64_t)bad};
+        return pulse_set_error(
+            PULSE_ERR_FORMAT,
+            "gguf: %s: kv %zu: key at offset %zu has length %llu but a control byte at %lld "
+            "(a wrong length field?); the key starts '%s'",
+            c->path, idx, c->pos - (size_t)kv->key.len - 8, (unsigned long long)kv->key.len, (long long)bad,
+            show(head, kb, sizeof kb));
+    }
+    show(kv->key, kb, sizeof kb);
     uint32_t t;
     snprintf(what, sizeof what, "kv %zu '%s' value type", idx, kb);
     if ((st = rd_u32(c, &t, what))) return st;
@@ -225,12 +251,18 @@ static pulse_status parse_kv(cursor *c, gguf_kv *kv, size_t idx) {
         return PULSE_OK;
     }
     size_t es = scalar_size(et);
-    if (n > (c->size - c->pos) / es)
-        return pulse_set_error(PULSE_ERR_FORMAT,
-                               "gguf: %s: kv %zu '%s': array of %llu %s (%llu bytes) exceeds the %zu bytes "
-                               "remaining at offset %zu",
-                               c->path, idx, kb, (unsigned long long)n, gguf_type_name(et),
-                               (unsigned long long)n * es, c->size - c->pos, c->pos);
+    if (n > (c->size - c->pos) / es) {
+        char bytes[48];
+        if (n > UINT64_MAX / es)
+            snprintf(bytes, sizeof bytes, "more than 2^64 bytes");
+        else
+            snprintf(bytes, sizeof bytes, "%llu bytes", (unsigned long long)(n * es));
+        return pulse_set_error(
+            PULSE_ERR_FORMAT,
+            "gguf: %s: kv %zu '%s': array of %llu %s (%s) exceeds the %zu bytes remaining at "
+            "offset %zu",
+            c->path, idx, kb, (unsigned long long)n, gguf_type_name(et), bytes, c->size - c->pos, c->pos);
+    }
     c->pos += (size_t)n * es;
     return PULSE_OK;
 }
@@ -240,6 +272,16 @@ static pulse_status parse_tensor(cursor *c, pulse_gguf_tensor *t, size_t idx) {
     snprintf(what, sizeof what, "tensor %zu name", idx);
     pulse_status st = rd_str(c, &t->name, what);
     if (st) return st;
+    int64_t bad = first_control(t->name);
+    if (bad >= 0) {
+        pulse_gguf_str head = {t->name.ptr, (uint64_t)bad};
+        return pulse_set_error(
+            PULSE_ERR_FORMAT,
+            "gguf: %s: tensor %zu: name at offset %zu has length %llu but a control byte at "
+            "%lld (a wrong length field?); the name starts '%s'",
+            c->path, idx, c->pos - (size_t)t->name.len - 8, (unsigned long long)t->name.len, (long long)bad,
+            show(head, nb, sizeof nb));
+    }
     show(t->name, nb, sizeof nb);
     snprintf(what, sizeof what, "tensor %zu '%s' n_dims", idx, nb);
     if ((st = rd_u32(c, &t->n_dims, what))) return st;
@@ -330,7 +372,7 @@ static pulse_status gguf_parse(pulse_gguf *g, const char *path) {
     char nbuf[80];
     for (size_t i = 0; i < (size_t)nkv; i++) {
         g->n_kv = i + 1; /* so close() frees a partly built entry */
-        if ((st = parse_kv(c, &g->kv[i], i))) return st;
+        if ((st = parse_kv(c, &g->kv[i], i, i ? &g->kv[i - 1] : NULL))) return st;
         int64_t dup = hash_insert(g->kv_hash, g->kv_hcap, &g->kv[0].key, sizeof(gguf_kv), i);
         if (dup >= 0)
             return pulse_set_error(PULSE_ERR_FORMAT,
@@ -377,13 +419,19 @@ static pulse_status gguf_parse(pulse_gguf *g, const char *path) {
                                    "gguf: %s: tensor %zu '%s': offset %llu is not a multiple of the "
                                    "alignment %u",
                                    path, i, nbuf, (unsigned long long)t->offset, g->alignment);
-        if (t->offset > data_size || t->nbytes > data_size - t->offset)
+        if (t->offset > data_size || t->nbytes > data_size - t->offset) {
+            char end[48];
+            if ((uint64_t)t->nbytes > UINT64_MAX - t->offset)
+                snprintf(end, sizeof end, "2^64 or more");
+            else
+                snprintf(end, sizeof end, "%llu",
+                         (unsigned long long)t->offset + (unsigned long long)t->nbytes);
             return pulse_set_error(
                 PULSE_ERR_FORMAT,
-                "gguf: %s: tensor %zu '%s': data range [%llu, %llu) + data start %zu exceeds "
-                "file size %zu",
-                path, i, nbuf, (unsigned long long)t->offset,
-                (unsigned long long)t->offset + (unsigned long long)t->nbytes, ds, c->size);
+                "gguf: %s: tensor %zu '%s': data range [%llu, %s) (%zu bytes) + data start "
+                "%zu exceeds file size %zu",
+                path, i, nbuf, (unsigned long long)t->offset, end, t->nbytes, ds, c->size);
+        }
         t->data = g->map.data + ds + t->offset;
     }
     return PULSE_OK;

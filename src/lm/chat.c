@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pulse/tokenizer.h"
+#include "lm/tokenizer_internal.h"
 
 static const char *family_names[] = {"auto", "raw", "chatml", "gemma", "phi3", "phi4", "phi4-mini", "llama3"};
 
@@ -64,6 +64,8 @@ typedef struct {
     char *p;
     size_t n, cap;
     int oom;
+    size_t *spans; /* when track: pairs [start, end) of the message contents written (chat_tokenize) */
+    int n_spans, cap_spans, track;
 } sbuf;
 
 static void sb_put(sbuf *b, const char *s, size_t n) {
@@ -87,12 +89,32 @@ static void sb_cat(sbuf *b, const char *s) {
     sb_put(b, s, strlen(s));
 }
 
+/* untrusted text (a message content): written like sb_put, its span recorded when tracking */
+static void sb_content(sbuf *b, const char *s, size_t n) {
+    size_t start = b->n;
+    sb_put(b, s, n);
+    if (!b->track || b->oom || n == 0) return;
+    if (b->n_spans == b->cap_spans) {
+        int c = b->cap_spans ? 2 * b->cap_spans : 8;
+        size_t *q = pulse_realloc(b->spans, sizeof(size_t) * 2 * (size_t)c);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->spans = q;
+        b->cap_spans = c;
+    }
+    b->spans[2 * b->n_spans] = start;
+    b->spans[2 * b->n_spans + 1] = b->n;
+    b->n_spans++;
+}
+
 /* llama.cpp's trim(): ASCII whitespace on both ends */
 static void sb_trimmed(sbuf *b, const char *s) {
     size_t n = strlen(s), i = 0;
     while (i < n && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r'))) i++;
     while (n > i && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r'))) n--;
-    sb_put(b, s + i, n - i);
+    sb_content(b, s + i, n - i);
 }
 
 /* The default system message a ChatML template writes when the first message is not a system one:
@@ -120,22 +142,21 @@ static char *chatml_default_system(const char *tmpl) {
     return s;
 }
 
-pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family family,
-                                        const pulse_chat_msg *msgs, int n, int add_generation_prompt,
-                                        char **out) {
-    *out = NULL;
+/* The formatting of every family into b; with b->track the spans of message contents are recorded. */
+static pulse_status chat_format(const char *tmpl, pulse_chat_family family, const pulse_chat_msg *msgs, int n,
+                                int add_generation_prompt, sbuf *b_out) {
     if (n < 0 || (n > 0 && !msgs))
         return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: invalid arguments");
     for (int i = 0; i < n; i++)
         if (!msgs[i].role || !msgs[i].content)
             return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: message %d has no role or content", i);
     if (family == PULSE_CHAT_AUTO) family = pulse_chat_detect_template(tmpl);
-    sbuf b = {0};
+    sbuf b = *b_out;
     sb_cat(&b, ""); /* an empty result is still a string */
     switch (family) {
     case PULSE_CHAT_AUTO:
     case PULSE_CHAT_RAW:
-        for (int i = 0; i < n; i++) sb_cat(&b, msgs[i].content);
+        for (int i = 0; i < n; i++) sb_content(&b, msgs[i].content, strlen(msgs[i].content));
         break;
     case PULSE_CHAT_CHATML: {
         char *sys = (n == 0 || strcmp(msgs[0].role, "system")) ? chatml_default_system(tmpl) : NULL;
@@ -149,7 +170,7 @@ pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family fami
             sb_cat(&b, "<|im_start|>");
             sb_cat(&b, msgs[i].role);
             sb_cat(&b, "\n");
-            sb_cat(&b, msgs[i].content);
+            sb_content(&b, msgs[i].content, strlen(msgs[i].content));
             sb_cat(&b, "<|im_end|>\n");
         }
         if (add_generation_prompt) sb_cat(&b, "<|im_start|>assistant\n");
@@ -168,7 +189,7 @@ pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family fami
             sb_cat(&b, role);
             sb_cat(&b, "\n");
             if (sys.n && strcmp(role, "model")) {
-                sb_put(&b, sys.p, sys.n);
+                sb_content(&b, sys.p, sys.n);
                 sb_cat(&b, "\n\n");
                 sys.n = 0;
             }
@@ -186,7 +207,7 @@ pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family fami
             sb_cat(&b, "<|");
             sb_cat(&b, msgs[i].role);
             sb_cat(&b, family == PULSE_CHAT_PHI3 ? "|>\n" : "|>");
-            sb_cat(&b, msgs[i].content);
+            sb_content(&b, msgs[i].content, strlen(msgs[i].content));
             sb_cat(&b, family == PULSE_CHAT_PHI3 ? "<|end|>\n" : "<|end|>");
         }
         if (add_generation_prompt)
@@ -197,7 +218,7 @@ pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family fami
             sb_cat(&b, "<|im_start|>");
             sb_cat(&b, msgs[i].role);
             sb_cat(&b, "<|im_sep|>");
-            sb_cat(&b, msgs[i].content);
+            sb_content(&b, msgs[i].content, strlen(msgs[i].content));
             sb_cat(&b, "<|im_end|>");
         }
         if (add_generation_prompt) sb_cat(&b, "<|im_start|>assistant<|im_sep|>");
@@ -213,15 +234,62 @@ pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family fami
         if (add_generation_prompt) sb_cat(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
         break;
     default:
-        free(b.p);
+        *b_out = b;
         return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: unknown chat family %d", (int)family);
     }
-    if (b.oom) {
+    *b_out = b;
+    return b.oom ? PULSE_ERR_NOMEM : PULSE_OK;
+}
+
+pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family family,
+                                        const pulse_chat_msg *msgs, int n, int add_generation_prompt,
+                                        char **out) {
+    *out = NULL;
+    sbuf b = {0};
+    pulse_status st = chat_format(tmpl, family, msgs, n, add_generation_prompt, &b);
+    if (st) {
         free(b.p);
-        return PULSE_ERR_NOMEM;
+        return st;
     }
     *out = b.p;
     return PULSE_OK;
+}
+
+pulse_status pulse_chat_tokenize(const pulse_tokenizer *tok, pulse_chat_family family,
+                                 const pulse_chat_msg *msgs, int n, int add_generation_prompt, int add_bos,
+                                 int **ids, int *n_ids) {
+    *ids = NULL;
+    *n_ids = 0;
+    if (!tok) return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_tokenize: no tokenizer");
+    if (family == PULSE_CHAT_AUTO) family = pulse_chat_detect(tok);
+    if (add_bos < 0) add_bos = pulse_tokenizer_add_bos(tok);
+    sbuf b = {0};
+    b.track = 1;
+    pulse_status st =
+        chat_format(pulse_tokenizer_chat_template(tok), family, msgs, n, add_generation_prompt, &b);
+    /* the markup is parsed for special tokens, the contents never (their control-token text stays text) */
+    int cap = (int)(b.n < 1000000 ? b.n : 1000000) + 8, got = 0;
+    for (int attempt = 0; attempt < 2 && !st; attempt++) {
+        int *buf = pulse_malloc(sizeof(int) * (size_t)cap);
+        if (!buf) {
+            st = PULSE_ERR_NOMEM;
+            break;
+        }
+        st = lm_tokenize_guarded(tok, b.p, b.n, add_bos, 1, b.spans, b.n_spans, buf, cap, &got);
+        if (st == PULSE_OK) {
+            *ids = buf;
+            *n_ids = got;
+            break;
+        }
+        free(buf);
+        if (st == PULSE_ERR_RANGE && attempt == 0) {
+            cap = got + 8;
+            st = PULSE_OK;
+        }
+    }
+    free(b.p);
+    free(b.spans);
+    return st;
 }
 
 pulse_status pulse_chat_format(const pulse_tokenizer *tok, pulse_chat_family family,

@@ -90,7 +90,14 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
         if (!reqs[r].prompt || reqs[r].n_prompt <= 0 || !reqs[r].out)
             return pulse_set_error(PULSE_ERR_ARG,
                                    "LM generate: request %d needs a prompt and an output buffer", r);
-        if (reqs[r].n_prompt + p.max_new_tokens > c->p.n_ctx)
+        /* 64-bit sums: max_new_tokens may be INT_MAX */
+        if ((int64_t)reqs[r].n_prompt + p.max_new_tokens > c->m->hp.n_ctx_train)
+            return pulse_set_error(
+                PULSE_ERR_RANGE,
+                "LM generate: request %d: prompt %d + %d new tokens exceed the model's trained "
+                "context of %d tokens (context_length)",
+                r, reqs[r].n_prompt, p.max_new_tokens, c->m->hp.n_ctx_train);
+        if ((int64_t)reqs[r].n_prompt + p.max_new_tokens > c->p.n_ctx)
             return pulse_set_error(PULSE_ERR_RANGE,
                                    "LM generate: request %d: prompt %d + %d new tokens exceed n_ctx %d", r,
                                    reqs[r].n_prompt, p.max_new_tokens, c->p.n_ctx);
@@ -244,7 +251,13 @@ pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const in
     for (int i = 0; i < n; i++) {
         if (n_prompts[i] <= 0 || n_conts[i] < 0 || !prompts[i] || (n_conts[i] > 0 && !conts[i]))
             return pulse_set_error(PULSE_ERR_ARG, "LM score: pair %d needs a prompt of >= 1 token", i);
-        if (n_prompts[i] + n_conts[i] > c->p.n_ctx)
+        if ((int64_t)n_prompts[i] + n_conts[i] > c->m->hp.n_ctx_train)
+            return pulse_set_error(
+                PULSE_ERR_RANGE,
+                "LM score: pair %d: %d + %d tokens exceed the model's trained context of %d "
+                "tokens (context_length)",
+                i, n_prompts[i], n_conts[i], c->m->hp.n_ctx_train);
+        if ((int64_t)n_prompts[i] + n_conts[i] > c->p.n_ctx)
             return pulse_set_error(PULSE_ERR_RANGE, "LM score: pair %d: %d + %d tokens exceed n_ctx %d", i,
                                    n_prompts[i], n_conts[i], c->p.n_ctx);
         for (int j = 0; j < n_conts[i]; j++)

@@ -24,6 +24,10 @@ const pulse_lm *pulse_lm_ctx_model(const pulse_lm_ctx *c) {
     return c->m;
 }
 
+int pulse_lm_ctx_n_truncated(const pulse_lm_ctx *c) {
+    return c->n_truncated;
+}
+
 void pulse_lm_ctx_free(pulse_lm_ctx *c) {
     if (!c) return;
     if (c->prof_on) {
@@ -85,11 +89,12 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     *out = NULL;
     pulse_lm_ctx_params p = params ? *params : pulse_lm_ctx_default_params();
     if (p.n_ctx <= 0 || p.n_seq_max <= 0 || p.n_batch <= 0 || p.kv_block <= 0 || p.n_kv_tokens < 0 ||
-        p.n_ctx > (1 << 24) || p.n_seq_max > (1 << 16) || p.n_batch > (1 << 16) || p.kv_block > 4096)
-        return pulse_set_error(
-            PULSE_ERR_ARG,
-            "LM context: n_ctx %d, n_seq_max %d, n_batch %d, kv_block %d, n_kv_tokens %d out of range",
-            p.n_ctx, p.n_seq_max, p.n_batch, p.kv_block, p.n_kv_tokens);
+        p.n_ctx > (1 << 24) || p.n_seq_max > (1 << 16) || p.n_batch > (1 << 16) || p.kv_block > 4096 ||
+        (unsigned)p.truncate > PULSE_LM_TRUNCATE_RIGHT)
+        return pulse_set_error(PULSE_ERR_ARG,
+                               "LM context: n_ctx %d, n_seq_max %d, n_batch %d, kv_block %d, n_kv_tokens %d, "
+                               "truncate %d out of range",
+                               p.n_ctx, p.n_seq_max, p.n_batch, p.kv_block, p.n_kv_tokens, (int)p.truncate);
     if (p.n_kv_tokens == 0) {
         int64_t t = (int64_t)p.n_ctx * p.n_seq_max;
         p.n_kv_tokens = t > (1 << 26) ? (1 << 26) : (int)t;

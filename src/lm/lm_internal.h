@@ -91,6 +91,7 @@ struct pulse_lm_ctx {
     /* PULSE_LM_PROFILE=1: seconds per forward section (LM_PROF_*), printed to stderr by pulse_lm_ctx_free */
     int prof_on, prof_active;
     double prof[LM_PROF_N];
+    int n_truncated; /* prompt tokens dropped by the last text-level call (text.c) */
 };
 
 /* forward.c: one chunk of at most nb tokens whose KV slots are already reserved; rows of logits for the

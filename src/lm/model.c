@@ -52,12 +52,25 @@ static pulse_status get_int(const pulse_gguf *g, const char *arch, const char *k
     return PULSE_OK;
 }
 
-static float get_f32(const pulse_gguf *g, const char *arch, const char *k, float dflt) {
+/* A float hyper-parameter: dflt when the key is absent; an error naming the key when it is not a number or
+ * outside [lo, hi] (NaN and infinities never pass). lo_open: the lower bound itself is excluded. */
+static pulse_status get_f32(const pulse_gguf *g, const char *arch, const char *k, float dflt, double lo,
+                            int lo_open, double hi, float *out) {
     char kb[128];
     key(kb, sizeof kb, arch, k);
+    *out = dflt;
+    if (pulse_gguf_find_key(g, kb) < 0) return PULSE_OK;
     float v;
-    if (pulse_gguf_find_key(g, kb) < 0 || pulse_gguf_get_f32(g, kb, &v) != PULSE_OK) return dflt;
-    return v;
+    pulse_status st = pulse_gguf_get_f32(g, kb, &v);
+    if (st) return st;
+    if (!(isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi)) {
+        char upper[40] = "";
+        if (hi < 1e30) snprintf(upper, sizeof upper, " and <= %g", hi);
+        return pulse_set_error(PULSE_ERR_FORMAT, "GGUF: %s = %g: expected a finite number %s %g%s", kb,
+                               (double)v, lo_open ? ">" : ">=", lo, upper);
+    }
+    *out = v;
+    return PULSE_OK;
 }
 
 static int get_tok_id(const pulse_gguf *g, const char *k) {
@@ -150,7 +163,7 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
     pulse_gguf_str as;
     if ((st = pulse_gguf_get_str(m->g, "general.architecture", &as))) goto fail;
     if (as.len >= sizeof m->arch_name) {
-        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: architecture name too long", path);
+        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "GGUF: general.architecture: name too long");
         goto fail;
     }
     memcpy(m->arch_name, as.ptr, as.len);
@@ -167,7 +180,7 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
         hp->arch = PULSE_LM_ARCH_PHI3;
     else {
         st = pulse_set_error(PULSE_ERR_UNSUPPORTED,
-                             "%s: architecture '%s' not supported (llama, gemma3, qwen2, phi3)", path, a);
+                             "GGUF: general.architecture '%s' not supported (llama, gemma3, qwen2, phi3)", a);
         goto fail;
     }
     if ((st = get_int(m->g, a, "embedding_length", &hp->n_embd, 0, 1))) goto fail;
@@ -176,31 +189,39 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
     if ((st = get_int(m->g, a, "attention.head_count", &hp->n_head, 0, 1))) goto fail;
     if ((st = get_int(m->g, a, "attention.head_count_kv", &hp->n_head_kv, hp->n_head, 0))) goto fail;
     if ((st = get_int(m->g, a, "context_length", &hp->n_ctx_train, 2048, 0))) goto fail;
+    if (hp->n_ctx_train < 1) {
+        st = pulse_set_error(PULSE_ERR_FORMAT, "GGUF: %s.context_length = %d: expected >= 1", a,
+                             hp->n_ctx_train);
+        goto fail;
+    }
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 || hp->n_ff <= 0 ||
         hp->n_head % hp->n_head_kv != 0 || hp->n_layer > 4096) {
         st = pulse_set_error(PULSE_ERR_FORMAT,
-                             "%s: inconsistent hyper-parameters (n_embd %d, n_layer %d, n_head %d, "
+                             "GGUF: inconsistent hyper-parameters (n_embd %d, n_layer %d, n_head %d, "
                              "n_head_kv %d, n_ff %d)",
-                             path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->n_ff);
+                             hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->n_ff);
         goto fail;
     }
     if ((st = get_int(m->g, a, "attention.key_length", &hp->head_dim, hp->n_embd / hp->n_head, 0))) goto fail;
     int vdim;
     if ((st = get_int(m->g, a, "attention.value_length", &vdim, hp->head_dim, 0))) goto fail;
     if (vdim != hp->head_dim || hp->head_dim <= 0 || hp->head_dim > 1024 || hp->head_dim % 2) {
-        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "%s: head sizes k %d v %d not supported", path,
-                             hp->head_dim, vdim);
+        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "GGUF: head sizes k %d v %d not supported", hp->head_dim,
+                             vdim);
         goto fail;
     }
     if ((st = get_int(m->g, a, "rope.dimension_count", &hp->n_rot, hp->head_dim, 0))) goto fail;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2) {
-        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: rope.dimension_count %d with head size %d", path,
-                             hp->n_rot, hp->head_dim);
+        st = pulse_set_error(PULSE_ERR_FORMAT, "GGUF: rope.dimension_count %d with head size %d", hp->n_rot,
+                             hp->head_dim);
         goto fail;
     }
-    hp->rope_base = get_f32(m->g, a, "rope.freq_base", 10000.0f);
-    hp->rope_base_swa =
-        get_f32(m->g, a, "rope.freq_base_swa", hp->arch == PULSE_LM_ARCH_GEMMA3 ? 10000.0f : hp->rope_base);
+    /* NaN, zero or negative values here give NaN logits, never an error later: refuse them at load */
+    if ((st = get_f32(m->g, a, "rope.freq_base", 10000.0f, 0, 1, 1e30, &hp->rope_base))) goto fail;
+    if ((st = get_f32(m->g, a, "rope.freq_base_swa",
+                      hp->arch == PULSE_LM_ARCH_GEMMA3 ? 10000.0f : hp->rope_base, 0, 1, 1e30,
+                      &hp->rope_base_swa)))
+        goto fail;
     hp->rope_scale = 1.0f;
     {
         char kb[128];
@@ -208,11 +229,13 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
         key(kb, sizeof kb, a, "rope.scaling.type");
         if (pulse_gguf_find_key(m->g, kb) >= 0 && pulse_gguf_get_str(m->g, kb, &stype) == PULSE_OK &&
             pulse_gguf_str_eq(stype, "linear")) {
-            float f = get_f32(m->g, a, "rope.scaling.factor", 1.0f);
-            if (f > 0) hp->rope_scale = 1.0f / f;
+            float f;
+            if ((st = get_f32(m->g, a, "rope.scaling.factor", 1.0f, 0, 1, 1e30, &f))) goto fail;
+            hp->rope_scale = 1.0f / f;
         }
     }
-    hp->norm_eps = get_f32(m->g, a, "attention.layer_norm_rms_epsilon", 1e-5f);
+    if ((st = get_f32(m->g, a, "attention.layer_norm_rms_epsilon", 1e-5f, 0, 1, 1.0, &hp->norm_eps)))
+        goto fail;
     if ((st = get_int(m->g, a, "attention.sliding_window", &hp->n_swa, 0, 0))) goto fail;
     hp->swa_pattern = 0;
     if (hp->arch == PULSE_LM_ARCH_GEMMA3) {
@@ -224,7 +247,7 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
         hp->n_swa = 0; /* qwen2/phi3/llama: full attention, as llama.cpp does for these files */
     hp->rope_neox = hp->arch != PULSE_LM_ARCH_LLAMA;
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
-    hp->final_softcap = get_f32(m->g, a, "final_logit_softcapping", 0.0f);
+    if ((st = get_f32(m->g, a, "final_logit_softcapping", 0.0f, 0, 0, 1e30, &hp->final_softcap))) goto fail;
     hp->bos_id = get_tok_id(m->g, "tokenizer.ggml.bos_token_id");
     hp->eos_id = get_tok_id(m->g, "tokenizer.ggml.eos_token_id");
     hp->eot_id = get_tok_id(m->g, "tokenizer.ggml.eot_token_id");
@@ -238,12 +261,11 @@ pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, puls
     /* tensors */
     const pulse_gguf_tensor *te = pulse_gguf_find_tensor(m->g, "token_embd.weight");
     if (!te || te->n_dims < 2) {
-        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: missing tensor token_embd.weight", path);
+        st = pulse_set_error(PULSE_ERR_FORMAT, "GGUF: missing tensor token_embd.weight");
         goto fail;
     }
     if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) {
-        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: token_embd.weight has %lld rows", path,
-                             (long long)te->ne[1]);
+        st = pulse_set_error(PULSE_ERR_FORMAT, "GGUF: token_embd.weight has %lld rows", (long long)te->ne[1]);
         goto fail;
     }
     hp->n_vocab = (int)te->ne[1];

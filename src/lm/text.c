@@ -29,6 +29,36 @@ pulse_status pulse_lm_tokenize_alloc(const pulse_tokenizer *tok, const char *tex
     return pulse_set_error(PULSE_ERR_RANGE, "tokenize: the token count changed between calls");
 }
 
+/* Make prompt i (*n ids) fit the model's trained context next to `reserve` more tokens (new tokens or the
+ * continuation), as c's truncate param says: refuse, or drop the oldest tokens (keeping a leading BOS) or the
+ * last ones. Dropped tokens are counted in c->n_truncated. */
+static pulse_status fit_prompt(pulse_lm_ctx *c, const pulse_tokenizer *tok, const char *what, int i, int *ids,
+                               int *n, int reserve, const char *reserve_what) {
+    const int T = c->m->hp.n_ctx_train;
+    if (reserve >= T)
+        return pulse_set_error(
+            PULSE_ERR_RANGE,
+            "%s: %d %s leave no room for prompt %d in the model's trained context of %d tokens "
+            "(context_length)",
+            what, reserve, reserve_what, i, T);
+    const int budget = T - reserve;
+    if (*n <= budget) return PULSE_OK;
+    if (c->p.truncate == PULSE_LM_TRUNCATE_NONE)
+        return pulse_set_error(
+            PULSE_ERR_RANGE,
+            "%s: prompt %d has %d tokens; with %d %s that exceeds the model's trained context of "
+            "%d tokens (context_length); truncate it (left or right) or shorten it",
+            what, i, *n, reserve, reserve_what, T);
+    const int drop = *n - budget;
+    if (c->p.truncate == PULSE_LM_TRUNCATE_LEFT) {
+        const int keep0 = *n > 0 && ids[0] == pulse_token_bos(tok) && budget > 1 ? 1 : 0;
+        memmove(ids + keep0, ids + keep0 + drop, sizeof(int) * (size_t)(*n - keep0 - drop));
+    }
+    *n = budget;
+    c->n_truncated += drop;
+    return PULSE_OK;
+}
+
 static int piece_cb(void *ud, int token, char *buf, int cap) {
     return pulse_token_to_piece((const pulse_tokenizer *)ud, token, 0, buf, cap);
 }
@@ -38,24 +68,28 @@ pulse_status pulse_lm_generate_text(pulse_lm_ctx *c, const pulse_tokenizer *tok,
                                     char **outs, int *n_tokens) {
     pulse_lm_gen_params p = gp ? *gp : pulse_lm_gen_default_params();
     for (int i = 0; i < n; i++) outs[i] = NULL;
+    c->n_truncated = 0;
     if (p.max_new_tokens < 0) return pulse_set_error(PULSE_ERR_ARG, "generate: max_new_tokens < 0");
+    if (p.max_new_tokens >= c->m->hp.n_ctx_train) /* before sizing buffers by it */
+        return pulse_set_error(
+            PULSE_ERR_RANGE,
+            "generate: max_new_tokens %d leaves no room for a prompt in the model's trained "
+            "context of %d tokens (context_length)",
+            p.max_new_tokens, c->m->hp.n_ctx_train);
     pulse_lm_request *rq = pulse_calloc((size_t)(n > 0 ? n : 1), sizeof *rq);
     int *obuf = pulse_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1) * (size_t)(p.max_new_tokens + 1));
     pulse_status st = rq && obuf ? PULSE_OK : PULSE_ERR_NOMEM;
     for (int i = 0; i < n && !st; i++) {
-        const char *text = prompts[i];
-        char *formatted = NULL;
+        int *ids = NULL, nid = 0;
         if (chat) {
+            /* special tokens only where the template puts them: the prompt and system texts stay text */
             pulse_chat_msg msgs[2];
             int nm = 0;
             if (system && *system) msgs[nm++] = (pulse_chat_msg){"system", system};
             msgs[nm++] = (pulse_chat_msg){"user", prompts[i]};
-            if ((st = pulse_chat_format(tok, PULSE_CHAT_AUTO, msgs, nm, 1, &formatted))) break;
-            text = formatted;
-        }
-        int *ids = NULL, nid = 0;
-        st = pulse_lm_tokenize_alloc(tok, text, -1, chat, &ids, &nid);
-        free(formatted);
+            st = pulse_chat_tokenize(tok, PULSE_CHAT_AUTO, msgs, nm, 1, -1, &ids, &nid);
+        } else
+            st = pulse_lm_tokenize_alloc(tok, prompts[i], -1, 0, &ids, &nid);
         if (st) break;
         if (nid == 0) {
             /* an empty raw prompt: start from BOS when the vocabulary has one */
@@ -74,7 +108,8 @@ pulse_status pulse_lm_generate_text(pulse_lm_ctx *c, const pulse_tokenizer *tok,
             ids[0] = bos;
             nid = 1;
         }
-        rq[i].prompt = ids;
+        rq[i].prompt = ids; /* owned by rq from here (freed below) */
+        if ((st = fit_prompt(c, tok, "generate", i, ids, &nid, p.max_new_tokens, "new tokens"))) break;
         rq[i].n_prompt = nid;
         rq[i].out = obuf + (size_t)i * (size_t)(p.max_new_tokens + 1);
     }
@@ -114,6 +149,7 @@ pulse_status pulse_lm_score_text(pulse_lm_ctx *c, const pulse_tokenizer *tok, co
     int *np = pulse_calloc((size_t)(n > 0 ? n : 1), sizeof(int));
     int *nc = pulse_calloc((size_t)(n > 0 ? n : 1), sizeof(int));
     pulse_status st = pi && ci && np && nc ? PULSE_OK : PULSE_ERR_NOMEM;
+    c->n_truncated = 0;
     for (int i = 0; i < n && !st; i++) {
         if ((st = pulse_lm_tokenize_alloc(tok, prompts[i], -1, 0, &pi[i], &np[i]))) break;
         if ((st = pulse_lm_tokenize_alloc(tok, conts[i], 0, 0, &ci[i], &nc[i]))) break;
@@ -126,6 +162,7 @@ pulse_status pulse_lm_score_text(pulse_lm_ctx *c, const pulse_tokenizer *tok, co
             pi[i][0] = bos; /* the buffer holds at least 8 ids */
             np[i] = 1;
         }
+        if ((st = fit_prompt(c, tok, "score", i, pi[i], &np[i], nc[i], "continuation tokens"))) break;
         if (n_tokens) n_tokens[i] = nc[i];
     }
     if (!st) st = pulse_lm_score(c, (const int *const *)pi, np, (const int *const *)ci, nc, n, logprob);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lm/tokenizer_internal.h"
 #include "lm/unicode.h"
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -974,8 +975,17 @@ static int cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* 1 when [at, at + n) overlaps one of the plain spans (pairs [start, end) of text offsets, ascending) */
+static int in_plain(const size_t *plain, int n_plain, size_t at, size_t n) {
+    for (int k = 0; k < n_plain; k++)
+        if (at < plain[2 * k + 1] && plain[2 * k] < at + n) return 1;
+    return 0;
+}
+
+/* plain (n_plain pairs, may be NULL): spans of text in which CONTROL and UNKNOWN tokens are not matched even
+ * with parse_special (message contents of a chat prompt: pulse_chat_tokenize) */
 static pulse_status partition(const pulse_tokenizer *t, work *w, const char *text, size_t len,
-                              int parse_special, size_t *n_frags) {
+                              int parse_special, const size_t *plain, int n_plain, size_t *n_frags) {
     /* every occurrence adds at most two fragments: 2 * len + 1 bounds the list */
     if (grow((void **)&w->frags, &w->cap_frags, 2 * len + 2, sizeof *w->frags) ||
         grow((void **)&w->frags2, &w->cap_frags2, 2 * len + 2, sizeof *w->frags2))
@@ -1016,14 +1026,19 @@ static pulse_status partition(const pulse_tokenizer *t, work *w, const char *tex
                 w->frags2[n2++] = fr;
                 continue;
             }
-            size_t pos = fr.off, end = fr.off + fr.len;
+            const int guarded = n_plain > 0 && !special_eligible(t, id, 0);
+            size_t pos = fr.off, end = fr.off + fr.len, from = pos;
             for (;;) {
-                const char *m = end - pos >= sl ? memmem(text + pos, end - pos, st, sl) : NULL;
+                const char *m = end - from >= sl ? memmem(text + from, end - from, st, sl) : NULL;
                 if (!m) {
                     if (end > pos) w->frags2[n2++] = (frag){-1, pos, end - pos};
                     break;
                 }
                 size_t mo = (size_t)(m - text);
+                if (guarded && in_plain(plain, n_plain, mo, sl)) {
+                    from = mo + 1; /* text that looks like a control token inside a content: stays text */
+                    continue;
+                }
                 size_t ll = mo - pos;
                 if (t->attr[id] & A_LSTRIP)
                     while (ll > 0 && is_space_c(text[pos + ll - 1])) ll--;
@@ -1032,6 +1047,7 @@ static pulse_status partition(const pulse_tokenizer *t, work *w, const char *tex
                 pos = mo + sl;
                 if (t->attr[id] & A_RSTRIP)
                     while (pos < end && is_space_c(text[pos])) pos++;
+                from = pos;
                 if (pos >= end) break;
             }
         }
@@ -1539,6 +1555,12 @@ static pulse_status spm_text(const pulse_tokenizer *t, work *w, const char *text
 
 pulse_status pulse_tokenize(const pulse_tokenizer *t, const char *text, size_t len, int add_bos,
                             int parse_special, int *ids, int max, int *n) {
+    return lm_tokenize_guarded(t, text, len, add_bos, parse_special, NULL, 0, ids, max, n);
+}
+
+pulse_status lm_tokenize_guarded(const pulse_tokenizer *t, const char *text, size_t len, int add_bos,
+                                 int parse_special, const size_t *plain, int n_plain, int *ids, int max,
+                                 int *n) {
     if (!t || (!text && len) || !n || max < 0 || (max > 0 && !ids))
         return pulse_set_error(PULSE_ERR_ARG, "pulse_tokenize: invalid arguments");
     emitter e = {ids, max, 0};
@@ -1548,7 +1570,7 @@ pulse_status pulse_tokenize(const pulse_tokenizer *t, const char *text, size_t l
     memset(&w, 0, sizeof w);
     pulse_status st = PULSE_OK;
     size_t nf = 0;
-    if (len > 0) st = partition(t, &w, text, len, parse_special, &nf);
+    if (len > 0) st = partition(t, &w, text, len, parse_special, plain, n_plain, &nf);
     int prev_special = 1;
     char *esc = NULL;
     for (size_t f = 0; st == PULSE_OK && f < nf; f++) {

@@ -1,9 +1,9 @@
 /* tools/pulse/cmd_lm_generate.c — `pulse lm generate -m GGUF -p STR [-n N] [--temp T --top-k K --top-p P
- * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]...`: the continuation text on stdout (raw
- * prompt unless --chat; --temp 0 is greedy). Prompts come from -p and --prompt-file (argv is limited to
- * 128 KiB). Several prompts run together as one continuously batched job and print one JSON line each,
- * {"index","text","tokens"} in prompt order (--json: also for one prompt). Timing on stderr. */
-#include <limits.h>
+ * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]... [--truncate left|right]`: the
+ * continuation text on stdout (raw prompt unless --chat; --temp 0 is greedy). Prompts come from -p and
+ * --prompt-file (argv is limited to 128 KiB). Several prompts run together as one continuously batched job
+ * and print one JSON line each, {"index","text","tokens"} in prompt order (--json: also for one prompt).
+ * Timing on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include "pulse/kernels.h"
 
 int cmd_lm_generate(int argc, char **argv) {
-    const char *model = NULL, *system = NULL;
+    const char *model = NULL, *system = NULL, *truncate = NULL;
     cli_strs prompts = {0}, stops = {0}, files = {0};
     char **owned = NULL;
     int n = 64, chat = 0, top_k = 40, seed = 42, threads = 0, n_ctx = 0, no_eog = 0, json = 0;
@@ -38,12 +38,19 @@ int cmd_lm_generate(int argc, char **argv) {
          CLI_RANGE(0, CLI_INT_MAX)},
         {"--ctx-size|-c", CLI_INT, &n_ctx, "max tokens per sequence (default 0: prompt + n)",
          CLI_RANGE(0, CLI_INT_MAX)},
+        {"--truncate", CLI_STR, &truncate,
+         "left|right: cut a prompt too long for the model's context (oldest or last tokens; default: "
+         "refuse)"},
         {"--json", CLI_FLAG, &json, "one JSON line per prompt also for a single prompt"},
     };
     int rc =
         cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
                   "usage: pulse lm generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [--chat]",
                   NULL, 0, NULL);
+    static const char *const tn[] = {"left", "right"};
+    static const int tv[] = {PULSE_LM_TRUNCATE_LEFT, PULSE_LM_TRUNCATE_RIGHT};
+    int trunc = PULSE_LM_TRUNCATE_NONE;
+    if (rc == 0 && cli_choice("lm generate", "--truncate", truncate, tn, tv, 2, &trunc)) rc = 2;
     if (rc == 0 && cli_texts_from_files("lm generate", "--prompt-file", &files, &prompts, &owned)) rc = 2;
     if (rc == 0 && (!model || prompts.n == 0)) {
         fprintf(stderr,
@@ -71,15 +78,19 @@ int cmd_lm_generate(int argc, char **argv) {
         pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
         cp.n_seq_max = prompts.n < 32 ? prompts.n : 32;
         cp.n_ctx = n_ctx > 0 ? n_ctx : 0;
+        cp.truncate = (pulse_lm_truncate)trunc;
         if (cp.n_ctx == 0) {
-            /* room for the longest prompt (chat markup included) and the new tokens */
+            /* room for the longest prompt (chat markup included) and the new tokens, within the model's
+             * trained context (64-bit: n may be INT_MAX) */
             size_t longest = 0;
             for (int i = 0; i < prompts.n; i++) {
                 size_t l = strlen(prompts.v[i]) + (system ? strlen(system) : 0);
                 if (l > longest) longest = l;
             }
-            size_t want = (longest + 256 < 1000000 ? longest + 256 : 1000000) + (size_t)n; /* n <= 1e6 */
-            cp.n_ctx = want < INT_MAX ? (int)want : INT_MAX;
+            const int64_t T = pulse_lm_get_hparams(m)->n_ctx_train;
+            const int64_t want =
+                (int64_t)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n; /* n <= 1e6 */
+            cp.n_ctx = (int)(want < T ? want : T);
         }
         if (pulse_lm_ctx_new(m, &cp, &c)) {
             ret = cli_fail("lm generate");
@@ -102,6 +113,12 @@ int cmd_lm_generate(int argc, char **argv) {
         goto out;
     }
     double dt = pulse_now() - t0;
+    if (pulse_lm_ctx_n_truncated(c) > 0)
+        fprintf(stderr,
+                "pulse lm generate: prompts truncated on the %s: %d tokens dropped to fit the model's "
+                "context of %d "
+                "tokens\n",
+                truncate, pulse_lm_ctx_n_truncated(c), pulse_lm_get_hparams(m)->n_ctx_train);
     int total = 0;
     for (int i = 0; i < prompts.n; i++) {
         if (prompts.n == 1 && !json) {

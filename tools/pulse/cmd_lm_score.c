@@ -1,9 +1,9 @@
-/* tools/pulse/cmd_lm_score.c — `pulse lm score -m GGUF --prompt STR --continuation STR`: log p(continuation |
- * prompt) with the model; each line is {"logprob": ..., "tokens": ...}. Prompts come from -p and
- * --prompt-file, continuations from --continuation and --continuation-file (argv is limited to 128 KiB).
- * Pairs: one prompt with each continuation (sharing its prefill), each prompt with one continuation, or
- * prompt i with continuation i; one JSON line per pair in order, with "prompt" and "continuation" indices
- * when there are several. */
+/* tools/pulse/cmd_lm_score.c — `pulse lm score -m GGUF --prompt STR --continuation STR [--truncate
+ * left|right]`: log p(continuation | prompt) with the model; each line is {"logprob": ..., "tokens": ...}.
+ * Prompts come from -p and --prompt-file, continuations from --continuation and --continuation-file (argv is
+ * limited to 128 KiB). Pairs: one prompt with each continuation (sharing its prefill), each prompt with one
+ * continuation, or prompt i with continuation i; one JSON line per pair in order, with "prompt" and
+ * "continuation" indices when there are several. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include "pulse/kernels.h"
 
 int cmd_lm_score(int argc, char **argv) {
-    const char *model = NULL;
+    const char *model = NULL, *truncate = NULL;
     cli_strs prompts = {0}, conts = {0}, pfiles = {0}, cfiles = {0};
     char **pown = NULL, **cown = NULL;
     int threads = 0;
@@ -27,6 +27,9 @@ int cmd_lm_score(int argc, char **argv) {
          "a file holding one continuation (one trailing newline dropped)"},
         {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS / all)",
          CLI_RANGE(0, CLI_INT_MAX)},
+        {"--truncate", CLI_STR, &truncate,
+         "left|right: cut a prompt too long for the model's context (oldest or last tokens; default: "
+         "refuse)"},
     };
     int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
                        "usage: pulse lm score -m MODEL.gguf --prompt STR --continuation STR", NULL, 0, NULL);
@@ -45,6 +48,10 @@ int cmd_lm_score(int argc, char **argv) {
             prompts.n, conts.n);
         rc = 2;
     }
+    static const char *const tn[] = {"left", "right"};
+    static const int tv[] = {PULSE_LM_TRUNCATE_LEFT, PULSE_LM_TRUNCATE_RIGHT};
+    int trunc = PULSE_LM_TRUNCATE_NONE;
+    if (rc == 0 && cli_choice("lm score", "--truncate", truncate, tn, tv, 2, &trunc)) rc = 2;
     if (rc) {
         cli_free_owned(pown, pfiles.n), cli_free_owned(cown, cfiles.n);
         free(prompts.v), free(conts.v), free(pfiles.v), free(cfiles.v);
@@ -73,13 +80,22 @@ int cmd_lm_score(int argc, char **argv) {
             if (l > longest) longest = l;
         }
         pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
-        cp.n_ctx = (int)(longest < 1000000 ? longest : 1000000) + 16;
+        const size_t T = (size_t)pulse_lm_get_hparams(m)->n_ctx_train;
+        const size_t want = (longest < 1000000 ? longest : 1000000) + 16;
+        cp.n_ctx = (int)(want < T ? want : T);
+        cp.truncate = (pulse_lm_truncate)trunc;
         cp.n_seq_max = n + 1 < 33 ? n + 1 : 33;
         if (pulse_lm_ctx_new(m, &cp, &c) || pulse_lm_score_text(c, tok, pv, cv, n, lp, nt)) {
             ret = cli_fail("lm score");
             goto out;
         }
     }
+    if (pulse_lm_ctx_n_truncated(c) > 0)
+        fprintf(
+            stderr,
+            "pulse lm score: prompts truncated on the %s: %d tokens dropped to fit the model's context of %d "
+            "tokens\n",
+            truncate, pulse_lm_ctx_n_truncated(c), pulse_lm_get_hparams(m)->n_ctx_train);
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "logprob", lp[i]);

@@ -21,8 +21,8 @@ int cmd_lm_tokenize(int argc, char **argv) {
         {"--special", CLI_FLAG, &special, "parse control tokens written in the text (e.g. <|im_start|>)"},
         {"--pieces", CLI_FLAG, &pieces, "print one 'id<TAB>piece' line per token"},
         {"--chat", CLI_STR, &chat,
-         "format the text as a user turn first: auto|chatml|gemma|phi3|phi4|phi4-mini|llama3|raw (implies "
-         "--special)"},
+         "format the text as a user turn first: auto|chatml|gemma|phi3|phi4|phi4-mini|llama3|raw (the "
+         "markup's special tokens are parsed, the text's never)"},
     };
     int rc = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof *opts),
@@ -46,7 +46,6 @@ int cmd_lm_tokenize(int argc, char **argv) {
         free(from_file);
         return cli_fail("lm tokenize");
     }
-    char *formatted = NULL;
     if (chat) {
         int fam = pulse_chat_family_from_name(chat);
         if (fam < 0) {
@@ -55,20 +54,21 @@ int cmd_lm_tokenize(int argc, char **argv) {
             free(from_file);
             return 2;
         }
-        pulse_chat_msg msg = {"user", text};
-        if (pulse_chat_format(tok, (pulse_chat_family)fam, &msg, 1, 1, &formatted) != PULSE_OK) {
-            pulse_tokenizer_free(tok);
-            free(from_file);
-            return cli_fail("lm tokenize");
-        }
-        text = formatted;
-        special = 1;
     }
     size_t len = strlen(text);
     int cap = (int)(len < 1000000 ? len : 1000000) + 8, n = 0;
-    int *ids = malloc((size_t)cap * sizeof *ids);
-    pulse_status st = ids ? pulse_tokenize(tok, text, len, bos, special, ids, cap, &n) : PULSE_ERR_NOMEM;
-    if (st == PULSE_ERR_RANGE) {
+    int *ids = NULL;
+    pulse_status st;
+    if (chat) {
+        /* the template's markup becomes special tokens, the text never does */
+        pulse_chat_msg msg = {"user", text};
+        st = pulse_chat_tokenize(tok, (pulse_chat_family)pulse_chat_family_from_name(chat), &msg, 1, 1, bos,
+                                 &ids, &n);
+    } else {
+        ids = malloc((size_t)cap * sizeof *ids);
+        st = ids ? pulse_tokenize(tok, text, len, bos, special, ids, cap, &n) : PULSE_ERR_NOMEM;
+    }
+    if (st == PULSE_ERR_RANGE && !chat) {
         int *bigger = realloc(ids, (size_t)n * sizeof *ids);
         if (bigger) {
             ids = bigger;
@@ -77,7 +77,6 @@ int cmd_lm_tokenize(int argc, char **argv) {
     }
     if (st != PULSE_OK) {
         free(ids);
-        free(formatted);
         free(from_file);
         pulse_tokenizer_free(tok);
         return cli_fail("lm tokenize");
@@ -93,7 +92,6 @@ int cmd_lm_tokenize(int argc, char **argv) {
         printf("\n");
     }
     free(ids);
-    free(formatted);
     free(from_file);
     pulse_tokenizer_free(tok);
     return 0;
