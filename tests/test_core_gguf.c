@@ -12,6 +12,7 @@
 #include "gguf_build.h"
 #include "pulse/core.h"
 #include "pulse/gguf.h"
+#include "pulse/quant.h"
 
 static const char *const TOKS[] = {"<s>", "hello", "", "w\xc3\xb6rld"};
 

@@ -70,7 +70,6 @@ int main(void) {
     /* one thread: many tiny OpenMP regions crawl on an oversubscribed machine; the determinism checked here
      * is for a fixed thread count */
     pulse_set_num_threads(1);
-    setenv("PULSE_QUIET", "1", 1);
     pulse_synth_params sp = pulse_synth_default_params();
     pulse_dataset *ds = NULL;
     CHECK_OK(pulse_dataset_synthetic(&sp, &ds));

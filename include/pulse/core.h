@@ -101,8 +101,23 @@ typedef struct {
 void pulse_progress_begin(pulse_progress *p, const char *label, const char *unit, size_t total);
 void pulse_progress_update(pulse_progress *p, size_t done, const char *extra /* may be NULL */);
 void pulse_progress_end(pulse_progress *p, size_t done, const char *extra);
-/* When set (e.g. PULSE_QUIET=1 in the environment or by tests), progress prints nothing. */
+/* When set (pulse_options.quiet: the CLI sets it from PULSE_QUIET=1; tests), progress prints nothing. */
 void pulse_progress_set_quiet(int quiet);
+
+/* ---- runtime options ----
+ * The library reads no environment variables: these process-wide switches are set by the program (the CLI
+ * fills them from PULSE_QUIET, PULSE_BF16, PULSE_QTILE and PULSE_LM_PROFILE). Set them before the first model
+ * is loaded or kernel runs: the kernel choices are made once, at their first use. */
+typedef struct {
+    int quiet; /* 1: no progress or log lines on stderr (default 0) */
+    int bf16;  /* 0: the bf16 products always take the fp32 fallback; 1 (default): AVX512-BF16 */
+    int qtile; /* 0: the per-row quantised kernels only (comparisons); 1 (default): the batched VNNI ones */
+    int lm_profile; /* LM forward time per section at context free: 0 off, 1 every chunk, N > 1 N-token chunks
+                     */
+} pulse_options;
+pulse_options pulse_default_options(void);
+void pulse_set_options(const pulse_options *o /* NULL = defaults */);
+const pulse_options *pulse_get_options(void);
 
 /* ---- the CPU: CPUID features that the OS has enabled, detected once ---- */
 /* fp32 SIMD levels, in order: AVX512 needs AVX-512 F+BW+DQ+VL (and FMA) with the OS's ZMM state, AVX2 needs

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "pulse/core.h"
-#include "pulse/quant.h"
+#include "pulse/ggml.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,8 +1,8 @@
 /* pulse/kernels_bf16.h — bf16 mixed-precision matrix products: inputs rounded to bfloat16 (round to nearest
  * even), products summed in fp32, fp32 in and out. Where the CPU has AVX512-BF16 (vdpbf16ps) the product runs
- * on it (about twice the fp32 FMA rate); elsewhere, or with PULSE_BF16=0 in the environment, every call falls
- * back to the fp32 OpenBLAS sgemm, so callers never need to check. Everything around the products (bias,
- * LayerNorm, softmax, optimiser state, master weights) stays fp32. */
+ * on it (about twice the fp32 FMA rate); elsewhere, or with pulse_options.bf16 = 0 (the CLI's PULSE_BF16=0),
+ * every call falls back to the fp32 OpenBLAS sgemm, so callers never need to check. Everything around the
+ * products (bias, LayerNorm, softmax, optimiser state, master weights) stays fp32. */
 #ifndef PULSE_KERNELS_BF16_H
 #define PULSE_KERNELS_BF16_H
 
@@ -13,7 +13,8 @@
 extern "C" {
 #endif
 
-/* 1 when the AVX512-BF16 kernel runs (CPU support and PULSE_BF16 not "0"), 0 when calls fall back to fp32 */
+/* 1 when the AVX512-BF16 kernel runs (CPU support and pulse_options.bf16, decided at the first call), 0 when
+ * calls fall back to fp32 */
 int pulse_bf16_supported(void);
 /* x rounded to the nearest bfloat16 (ties to even), returned as a float (NaN stays NaN) */
 float pulse_bf16_round(float x);

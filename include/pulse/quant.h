@@ -8,35 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pulse/ggml.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Numbering is ggml's (it is what GGUF files store). */
-typedef enum {
-    PULSE_GGML_F32 = 0,
-    PULSE_GGML_F16 = 1,
-    PULSE_GGML_Q4_0 = 2,
-    PULSE_GGML_Q4_1 = 3,
-    PULSE_GGML_Q5_0 = 6,
-    PULSE_GGML_Q5_1 = 7,
-    PULSE_GGML_Q8_0 = 8,
-    PULSE_GGML_Q8_1 = 9,
-    PULSE_GGML_Q2_K = 10,
-    PULSE_GGML_Q3_K = 11,
-    PULSE_GGML_Q4_K = 12,
-    PULSE_GGML_Q5_K = 13,
-    PULSE_GGML_Q6_K = 14,
-    PULSE_GGML_Q8_K = 15,
-    PULSE_GGML_BF16 = 30,
-} pulse_ggml_type;
-
-const char *pulse_ggml_type_name(int type); /* "q4_K", ... or "unknown" */
-int pulse_ggml_type_supported(int type);    /* 1 if this build can dequantise and multiply it */
-int64_t pulse_ggml_block_size(int type);    /* elements per block (1 for F32/F16/BF16), 0 if unknown */
-size_t pulse_ggml_type_size(int type);      /* bytes per block, 0 if unknown */
-/* Bytes of a row of n elements (n must be a multiple of the block size); 0 if invalid. */
-size_t pulse_ggml_row_size(int type, int64_t n);
+/* The type numbering, names and block sizes are core's (pulse/ggml.h). */
+int pulse_ggml_type_supported(int type); /* 1 if this build can dequantise and multiply it */
 
 /* dst (n) = dequantised src row of n elements. */
 void pulse_dequantize_row(int type, const void *src, float *dst, int64_t n);
@@ -64,10 +43,10 @@ size_t pulse_quantize_row(int type, const float *src, void *dst, int64_t n);
 /* Scalar reference of pulse_qmatmul (same activation quantisation, integer dot products). */
 void pulse_qmatmul_ref(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
 /* The dot kernels use AVX512-VNNI (256-bit vpdpbusd) when the CPU has it, chosen at the first product; with
- * it, batches of activation rows also take the tiled q4_0 / q5_0 / q8_0 and q4_K kernels (unless the
- * environment has PULSE_QTILE=0 at that moment). enable = 0 / 1 forces the plain AVX2 kernels / VNNI where
- * supported (tests, benchmarks); -1 only queries. Returns whether VNNI is in use. Results are identical
- * either way (integer sums are exact, float orders llama.cpp's). */
+ * it, batches of activation rows also take the tiled q4_0 / q5_0 / q8_0 and q4_K kernels (unless
+ * pulse_options.qtile is 0 at that moment: the CLI's PULSE_QTILE=0). enable = 0 / 1 forces the plain AVX2
+ * kernels / VNNI where supported (tests, benchmarks); -1 only queries. Returns whether VNNI is in use.
+ * Results are identical either way (integer sums are exact, float orders llama.cpp's). */
 int pulse_quant_use_vnni(int enable);
 /* Several weight matrices that read the same input (Q/K/V, gate/up): Y_j (N, rows_j) = X (N, cols) @ W_j^T
  * for each job, with X quantised once per activation format and all the rows in one parallel region (one

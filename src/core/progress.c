@@ -6,18 +6,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int g_quiet = -1;
-
-void pulse_progress_set_quiet(int quiet) {
-    g_quiet = quiet;
-}
-
+/* pulse_options.quiet (core/options.c) */
 static int quiet_now(void) {
-    if (g_quiet < 0) {
-        const char *e = getenv("PULSE_QUIET");
-        g_quiet = (e && *e && *e != '0') ? 1 : 0;
-    }
-    return g_quiet;
+    return pulse_get_options()->quiet;
 }
 
 static void fmt_secs(char *buf, size_t n, double s) {

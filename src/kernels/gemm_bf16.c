@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "pulse/core.h"
 #include "pulse/kernels.h"
 
 /* ---- scalar conversion and reference ---- */
@@ -564,8 +565,7 @@ int pulse_bf16_supported(void) {
         ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 #endif
-        const char *env = getenv("PULSE_BF16");
-        if (env && strcmp(env, "0") == 0) ok = 0;
+        if (!pulse_get_options()->bf16) ok = 0;
         g_bf16 = ok;
     }
     return g_bf16;

@@ -1,8 +1,11 @@
-/* kernels/quant.c — owns the ggml type table, fp16/bf16 conversion, the scalar reference dequantisers,
+/* kernels/quant.c — owns the kernels' traits of the ggml types (one row per type: activation format, scalar
+ * dequantiser, reference dot, reference quantiser), fp16/bf16 conversion, the scalar reference dequantisers,
  * activation quantisers and integer dot products, the reference weight quantisers, and the dispatch of
  * pulse_dequantize_row / pulse_qmatvec / pulse_qmatmul (OpenMP over weight rows, AVX2 kernels from
  * quant_avx2.c when compiled in). */
 #include "quant_internal.h"
+
+#include "pulse/core.h"
 
 #include <math.h>
 #include <omp.h>
@@ -14,86 +17,30 @@ _Static_assert((int)PQ_ACT_KINDS <= (int)PK_SCR_T0_PACK, "the activation kinds o
 #pragma STDC FP_CONTRACT OFF /* the scalar reference rounds each operation, like the AVX2 path */
 #endif
 
-/* ---- type table ---- */
+/* ---- the kernels' traits: one row per type (the data part, names and sizes, is core's pulse/ggml.h) ---- */
 typedef struct {
-    const char *name;
-    int64_t blck;
-    size_t size;
-    int supported;
-} type_info;
+    int act; /* activation format of the products (PQ_ACT_*) */
+    void (*to_float)(const uint8_t *b, float *y, int64_t n); /* scalar dequantiser of a row of n */
+    float (*vec_dot)(int type, const uint8_t *w, const void *xa, int64_t n); /* scalar reference dot */
+    void (*from_float)(const float *x, uint8_t *dst, int64_t n);             /* reference quantiser */
+} pq_traits;
+static const pq_traits *traits_of(int type); /* NULL: not supported (table at the end of this file) */
 
-static const type_info *info_of(int t) {
-    static const type_info tab[] = {
-        [PULSE_GGML_F32] = {"f32", 1, 4, 1},
-        [PULSE_GGML_F16] = {"f16", 1, 2, 1},
-        [PULSE_GGML_Q4_0] = {"q4_0", 32, 18, 1},
-        [PULSE_GGML_Q4_1] = {"q4_1", 32, 20, 1},
-        [PULSE_GGML_Q5_0] = {"q5_0", 32, 22, 1},
-        [PULSE_GGML_Q5_1] = {"q5_1", 32, 24, 1},
-        [PULSE_GGML_Q8_0] = {"q8_0", 32, 34, 1},
-        [PULSE_GGML_Q8_1] = {"q8_1", 32, 36, 0},
-        [PULSE_GGML_Q2_K] = {"q2_K", 256, 84, 0},
-        [PULSE_GGML_Q3_K] = {"q3_K", 256, 110, 0},
-        [PULSE_GGML_Q4_K] = {"q4_K", 256, 144, 1},
-        [PULSE_GGML_Q5_K] = {"q5_K", 256, 176, 1},
-        [PULSE_GGML_Q6_K] = {"q6_K", 256, 210, 1},
-        [PULSE_GGML_Q8_K] = {"q8_K", 256, 292, 1},
-        [16] = {"iq2_xxs", 256, 66, 0},
-        [17] = {"iq2_xs", 256, 74, 0},
-        [18] = {"iq3_xxs", 256, 98, 0},
-        [19] = {"iq1_s", 256, 50, 0},
-        [20] = {"iq4_nl", 32, 18, 0},
-        [21] = {"iq3_s", 256, 110, 0},
-        [22] = {"iq2_s", 256, 82, 0},
-        [23] = {"iq4_xs", 256, 136, 0},
-        [24] = {"i8", 1, 1, 0},
-        [25] = {"i16", 1, 2, 0},
-        [26] = {"i32", 1, 4, 0},
-        [27] = {"i64", 1, 8, 0},
-        [28] = {"f64", 1, 8, 0},
-        [29] = {"iq1_m", 256, 56, 0},
-        [PULSE_GGML_BF16] = {"bf16", 1, 2, 1},
-        [34] = {"tq1_0", 256, 54, 0},
-        [35] = {"tq2_0", 256, 66, 0},
-    };
-    if (t < 0 || t >= (int)(sizeof tab / sizeof tab[0]) || !tab[t].name) return NULL;
-    return &tab[t];
-}
-
-const char *pulse_ggml_type_name(int type) {
-    const type_info *i = info_of(type);
-    return i ? i->name : "unknown";
-}
 int pulse_ggml_type_supported(int type) {
-    const type_info *i = info_of(type);
-    return i ? i->supported : 0;
-}
-int64_t pulse_ggml_block_size(int type) {
-    const type_info *i = info_of(type);
-    return i ? i->blck : 0;
-}
-size_t pulse_ggml_type_size(int type) {
-    const type_info *i = info_of(type);
-    return i ? i->size : 0;
-}
-size_t pulse_ggml_row_size(int type, int64_t n) {
-    const type_info *i = info_of(type);
-    if (!i || n < 0 || n % i->blck) return 0;
-    return (size_t)(n / i->blck) * i->size;
+    return traits_of(type) != NULL;
 }
 
 #ifdef __AVX2__
 static _Atomic int g_vnni =
     -1; /* -1: not decided yet (atomic: the first products may run on several threads) */
 
-/* the batched VNNI kernels (quant_tile.c): with VNNI unless PULSE_QTILE=0 (comparisons) */
+/* the batched VNNI kernels (quant_tile.c): with VNNI unless pulse_options.qtile is 0 (comparisons) */
 static _Atomic int g_tile;
 
 int pulse_quant_use_vnni(int enable) {
     if (enable >= 0 || g_vnni < 0) {
-        const char *e = getenv("PULSE_QTILE");
         const int v = enable != 0 && pq_vnni_supported();
-        g_tile = v && !(e && e[0] == '0');
+        g_tile = v && pulse_get_options()->qtile;
         g_vnni = v;
     }
     return g_vnni;
@@ -175,123 +122,136 @@ static inline float f16(const uint8_t *p) {
 }
 
 /* ---- scalar dequantisers ---- */
-void pulse_dequantize_row_ref(int type, const void *src, float *y, int64_t n) {
-    const uint8_t *b = (const uint8_t *)src;
-    switch (type) {
-    case PULSE_GGML_F32:
-        memcpy(y, src, (size_t)n * 4);
-        return;
-    case PULSE_GGML_F16:
-        for (int64_t i = 0; i < n; i++) y[i] = f16(b + 2 * i);
-        return;
-    case PULSE_GGML_BF16:
-        for (int64_t i = 0; i < n; i++) y[i] = pulse_bf16_to_fp32(pq_rd16(b + 2 * i));
-        return;
-    case PULSE_GGML_Q4_0:
-        for (int64_t i = 0; i < n / 32; i++, b += 18, y += 32) {
-            float d = f16(b);
-            for (int j = 0; j < 16; j++) {
-                y[j] = (float)((b[2 + j] & 0xF) - 8) * d;
-                y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
-            }
+/* ---- scalar dequantisers: traits to_float ---- */
+static void to_float_f32(const uint8_t *b, float *y, int64_t n) {
+    memcpy(y, b, (size_t)n * 4);
+}
+
+static void to_float_f16(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = f16(b + 2 * i);
+}
+
+static void to_float_bf16(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = pulse_bf16_to_fp32(pq_rd16(b + 2 * i));
+}
+
+static void to_float_q4_0(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++, b += 18, y += 32) {
+        float d = f16(b);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[2 + j] & 0xF) - 8) * d;
+            y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
         }
-        return;
-    case PULSE_GGML_Q4_1:
-        for (int64_t i = 0; i < n / 32; i++, b += 20, y += 32) {
-            float d = f16(b), m = f16(b + 2);
-            for (int j = 0; j < 16; j++) {
-                y[j] = (float)(b[4 + j] & 0xF) * d + m;
-                y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
-            }
-        }
-        return;
-    case PULSE_GGML_Q5_0:
-        for (int64_t i = 0; i < n / 32; i++, b += 22, y += 32) {
-            float d = f16(b);
-            uint32_t qh = pq_rd32(b + 2);
-            for (int j = 0; j < 16; j++) {
-                int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
-                y[j] = (float)(((b[6 + j] & 0xF) | (h0 << 4)) - 16) * d;
-                y[j + 16] = (float)(((b[6 + j] >> 4) | (h1 << 4)) - 16) * d;
-            }
-        }
-        return;
-    case PULSE_GGML_Q5_1:
-        for (int64_t i = 0; i < n / 32; i++, b += 24, y += 32) {
-            float d = f16(b), m = f16(b + 2);
-            uint32_t qh = pq_rd32(b + 4);
-            for (int j = 0; j < 16; j++) {
-                int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
-                y[j] = (float)((b[8 + j] & 0xF) | (h0 << 4)) * d + m;
-                y[j + 16] = (float)((b[8 + j] >> 4) | (h1 << 4)) * d + m;
-            }
-        }
-        return;
-    case PULSE_GGML_Q8_0:
-        for (int64_t i = 0; i < n / 32; i++, b += 34, y += 32) {
-            float d = f16(b);
-            for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
-        }
-        return;
-    case PULSE_GGML_Q4_K:
-        for (int64_t i = 0; i < n / 256; i++, b += 144) {
-            float d = f16(b), dmin = f16(b + 2);
-            const uint8_t *sc = b + 4, *q = b + 16;
-            for (int j = 0; j < 4; j++, q += 32) {
-                uint8_t s0, m0, s1, m1;
-                pq_scale_min_k4(2 * j, sc, &s0, &m0);
-                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
-                float d0 = d * s0, mm0 = dmin * m0, d1 = d * s1, mm1 = dmin * m1;
-                for (int l = 0; l < 32; l++) *y++ = d0 * (float)(q[l] & 0xF) - mm0;
-                for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] >> 4) - mm1;
-            }
-        }
-        return;
-    case PULSE_GGML_Q5_K:
-        for (int64_t i = 0; i < n / 256; i++, b += 176) {
-            float d = f16(b), dmin = f16(b + 2);
-            const uint8_t *sc = b + 4, *qh = b + 16, *q = b + 48;
-            for (int j = 0; j < 4; j++, q += 32) {
-                uint8_t s0, m0, s1, m1;
-                pq_scale_min_k4(2 * j, sc, &s0, &m0);
-                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
-                float d0 = d * s0, mm0 = dmin * m0, d1 = d * s1, mm1 = dmin * m1;
-                for (int l = 0; l < 32; l++)
-                    *y++ = d0 * (float)((q[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4)) - mm0;
-                for (int l = 0; l < 32; l++)
-                    *y++ = d1 * (float)((q[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4)) - mm1;
-            }
-        }
-        return;
-    case PULSE_GGML_Q6_K:
-        for (int64_t i = 0; i < n / 256; i++, b += 210) {
-            const uint8_t *ql = b, *qh = b + 128;
-            const int8_t *sc = (const int8_t *)(b + 192);
-            float d = f16(b + 208);
-            for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, y += 128) {
-                for (int l = 0; l < 32; l++) {
-                    int is = l / 16;
-                    int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                    int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                    y[l] = d * (float)sc[is] * (float)q1;
-                    y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                    y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                    y[l + 96] = d * (float)sc[is + 6] * (float)q4;
-                }
-            }
-        }
-        return;
-    case PULSE_GGML_Q8_K:
-        for (int64_t i = 0; i < n / 256; i++, b += 292, y += 256) {
-            float d = pq_rdf32(b);
-            for (int j = 0; j < 256; j++) y[j] = d * (float)(int8_t)b[4 + j];
-        }
-        return;
-    default:
-        for (int64_t i = 0; i < n; i++) y[i] = NAN;
     }
+}
+
+static void to_float_q4_1(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++, b += 20, y += 32) {
+        float d = f16(b), m = f16(b + 2);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(b[4 + j] & 0xF) * d + m;
+            y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+        }
+    }
+}
+
+static void to_float_q5_0(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++, b += 22, y += 32) {
+        float d = f16(b);
+        uint32_t qh = pq_rd32(b + 2);
+        for (int j = 0; j < 16; j++) {
+            int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
+            y[j] = (float)(((b[6 + j] & 0xF) | (h0 << 4)) - 16) * d;
+            y[j + 16] = (float)(((b[6 + j] >> 4) | (h1 << 4)) - 16) * d;
+        }
+    }
+}
+
+static void to_float_q5_1(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++, b += 24, y += 32) {
+        float d = f16(b), m = f16(b + 2);
+        uint32_t qh = pq_rd32(b + 4);
+        for (int j = 0; j < 16; j++) {
+            int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
+            y[j] = (float)((b[8 + j] & 0xF) | (h0 << 4)) * d + m;
+            y[j + 16] = (float)((b[8 + j] >> 4) | (h1 << 4)) * d + m;
+        }
+    }
+}
+
+static void to_float_q8_0(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++, b += 34, y += 32) {
+        float d = f16(b);
+        for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+    }
+}
+
+static void to_float_q4_k(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 256; i++, b += 144) {
+        float d = f16(b), dmin = f16(b + 2);
+        const uint8_t *sc = b + 4, *q = b + 16;
+        for (int j = 0; j < 4; j++, q += 32) {
+            uint8_t s0, m0, s1, m1;
+            pq_scale_min_k4(2 * j, sc, &s0, &m0);
+            pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+            float d0 = d * s0, mm0 = dmin * m0, d1 = d * s1, mm1 = dmin * m1;
+            for (int l = 0; l < 32; l++) *y++ = d0 * (float)(q[l] & 0xF) - mm0;
+            for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] >> 4) - mm1;
+        }
+    }
+}
+
+static void to_float_q5_k(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 256; i++, b += 176) {
+        float d = f16(b), dmin = f16(b + 2);
+        const uint8_t *sc = b + 4, *qh = b + 16, *q = b + 48;
+        for (int j = 0; j < 4; j++, q += 32) {
+            uint8_t s0, m0, s1, m1;
+            pq_scale_min_k4(2 * j, sc, &s0, &m0);
+            pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+            float d0 = d * s0, mm0 = dmin * m0, d1 = d * s1, mm1 = dmin * m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d0 * (float)((q[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4)) - mm0;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)((q[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4)) - mm1;
+        }
+    }
+}
+
+static void to_float_q6_k(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 256; i++, b += 210) {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        float d = f16(b + 208);
+        for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, y += 128) {
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l] = d * (float)sc[is] * (float)q1;
+                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            }
+        }
+    }
+}
+
+static void to_float_q8_k(const uint8_t *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n / 256; i++, b += 292, y += 256) {
+        float d = pq_rdf32(b);
+        for (int j = 0; j < 256; j++) y[j] = d * (float)(int8_t)b[4 + j];
+    }
+}
+
+void pulse_dequantize_row_ref(int type, const void *src, float *y, int64_t n) {
+    const pq_traits *t = traits_of(type);
+    if (t && t->to_float)
+        t->to_float((const uint8_t *)src, y, n);
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = NAN;
 }
 
 void pulse_dequantize_row(int type, const void *src, float *dst, int64_t n) {
@@ -341,22 +301,8 @@ void pq_quantize_a256_ref(const float *x, pq_a256 *y, int64_t n) {
 }
 
 int pq_act_kind(int type) {
-    switch (type) {
-    case PULSE_GGML_Q4_0:
-    case PULSE_GGML_Q5_0:
-    case PULSE_GGML_Q8_0:
-        return PQ_ACT_32;
-    case PULSE_GGML_Q4_1:
-    case PULSE_GGML_Q5_1:
-        return PQ_ACT_32S;
-    case PULSE_GGML_Q4_K:
-    case PULSE_GGML_Q5_K:
-    case PULSE_GGML_Q6_K:
-    case PULSE_GGML_Q8_K:
-        return PQ_ACT_256;
-    default:
-        return PQ_ACT_F32;
-    }
+    const pq_traits *t = traits_of(type);
+    return t ? t->act : PQ_ACT_F32;
 }
 
 size_t pq_act_row_size(int kind, int64_t n) {
@@ -366,160 +312,185 @@ size_t pq_act_row_size(int kind, int64_t n) {
 }
 
 /* ---- scalar dot products: weight row (type) . activation row ---- */
-float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
-    const pq_a32 *a = (const pq_a32 *)xa;
-    const pq_a256 *k = (const pq_a256 *)xa;
+static float vec_dot_f32(int type, const uint8_t *w, const void *xa, int64_t n) {
+    (void)type;
     const float *xf = (const float *)xa;
     float acc = 0;
-    switch (type) {
-    case PULSE_GGML_F32:
-        for (int64_t i = 0; i < n; i++) acc += pq_rdf32(w + 4 * i) * xf[i];
-        return acc;
-    case PULSE_GGML_F16:
-        for (int64_t i = 0; i < n; i++) acc += f16(w + 2 * i) * xf[i];
-        return acc;
-    case PULSE_GGML_BF16:
-        for (int64_t i = 0; i < n; i++) acc += pulse_bf16_to_fp32(pq_rd16(w + 2 * i)) * xf[i];
-        return acc;
-    case PULSE_GGML_Q4_0:
-    case PULSE_GGML_Q4_1:
-    case PULSE_GGML_Q5_0:
-    case PULSE_GGML_Q5_1:
-    case PULSE_GGML_Q8_0: {
-        /* ggml's order (see quant_avx2_dot.h): 8 lanes of 4-element integer sums, lane[l] = fma(dw * dx,
-         * sum, lane[l]) block after block, then ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) (+ sum of m * s) */
-        const size_t bs = pulse_ggml_type_size(type);
-        float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, summs = 0;
-        for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = w + (size_t)b * bs;
-            int wv[32];
-            float mw = 0;
-            if (type == PULSE_GGML_Q8_0) {
-                for (int j = 0; j < 32; j++) wv[j] = (int8_t)blk[2 + j];
-            } else if (type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q4_1) {
-                const int t1 = type == PULSE_GGML_Q4_1, off = t1 ? 0 : 8;
-                const uint8_t *qs = blk + (t1 ? 4 : 2);
-                for (int j = 0; j < 16; j++) wv[j] = (qs[j] & 0xF) - off, wv[j + 16] = (qs[j] >> 4) - off;
-                if (t1) mw = f16(blk + 2);
-            } else {
-                const int t1 = type == PULSE_GGML_Q5_1, o = t1 ? 4 : 2, off = t1 ? 0 : 16;
-                const uint32_t qh = pq_rd32(blk + o);
-                const uint8_t *qs = blk + o + 4;
-                for (int j = 0; j < 16; j++) {
-                    wv[j] = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - off;
-                    wv[j + 16] = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - off;
+    for (int64_t i = 0; i < n; i++) acc += pq_rdf32(w + 4 * i) * xf[i];
+    return acc;
+}
+
+static float vec_dot_f16(int type, const uint8_t *w, const void *xa, int64_t n) {
+    (void)type;
+    const float *xf = (const float *)xa;
+    float acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += f16(w + 2 * i) * xf[i];
+    return acc;
+}
+
+static float vec_dot_bf16(int type, const uint8_t *w, const void *xa, int64_t n) {
+    (void)type;
+    const float *xf = (const float *)xa;
+    float acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += pulse_bf16_to_fp32(pq_rd16(w + 2 * i)) * xf[i];
+    return acc;
+}
+
+static float vec_dot_q32(int type, const uint8_t *w, const void *xa, int64_t n) {
+    const pq_a32 *a = (const pq_a32 *)xa;
+    float acc = 0;
+    /* ggml's order (see quant_avx2_dot.h): 8 lanes of 4-element integer sums, lane[l] = fma(dw * dx,
+     * sum, lane[l]) block after block, then ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) (+ sum of m * s) */
+    const size_t bs = pulse_ggml_type_size(type);
+    float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, summs = 0;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = w + (size_t)b * bs;
+        int wv[32];
+        float mw = 0;
+        if (type == PULSE_GGML_Q8_0) {
+            for (int j = 0; j < 32; j++) wv[j] = (int8_t)blk[2 + j];
+        } else if (type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q4_1) {
+            const int t1 = type == PULSE_GGML_Q4_1, off = t1 ? 0 : 8;
+            const uint8_t *qs = blk + (t1 ? 4 : 2);
+            for (int j = 0; j < 16; j++) wv[j] = (qs[j] & 0xF) - off, wv[j + 16] = (qs[j] >> 4) - off;
+            if (t1) mw = f16(blk + 2);
+        } else {
+            const int t1 = type == PULSE_GGML_Q5_1, o = t1 ? 4 : 2, off = t1 ? 0 : 16;
+            const uint32_t qh = pq_rd32(blk + o);
+            const uint8_t *qs = blk + o + 4;
+            for (int j = 0; j < 16; j++) {
+                wv[j] = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - off;
+                wv[j + 16] = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - off;
+            }
+            if (t1) mw = f16(blk + 2);
+        }
+        const float dd = f16(blk) * a[b].d;
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int j = 4 * l; j < 4 * l + 4; j++) si += wv[j] * a[b].qs[j];
+            lane[l] = fmaf(dd, (float)si, lane[l]);
+        }
+        if (type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1) summs += mw * a[b].s;
+    }
+    acc = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+    return type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1 ? acc + summs : acc;
+}
+
+static float vec_dot_q4_k(int type, const uint8_t *w, const void *xa, int64_t n) {
+    (void)type;
+    /* llama.cpp's repacked order, see dot_q4_k_exact in quant_avx2_dot.h */
+    const pq_a256 *k = (const pq_a256 *)xa;
+    float acc4 = 0, accm = 0;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = w + b * 144, *sc = blk + 4, *q = blk + 16;
+        const int8_t *x = k[b].qs;
+        const float dd = f16(blk) * k[b].d, dm = f16(blk + 2) * k[b].d;
+        int isum[4], imin[4];
+        for (int j = 0; j < 4; j++, q += 32, x += 64) {
+            uint8_t s0, m0, s1, m1;
+            pq_scale_min_k4(2 * j, sc, &s0, &m0);
+            pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+            int p0 = 0, p1 = 0;
+            for (int l = 0; l < 32; l++) p0 += (q[l] & 0xF) * x[l], p1 += (q[l] >> 4) * x[l + 32];
+            isum[j] = s0 * p0 + s1 * p1;
+            imin[j] = m0 * (k[b].bsums[4 * j] + k[b].bsums[4 * j + 1]) +
+                      m1 * (k[b].bsums[4 * j + 2] + k[b].bsums[4 * j + 3]);
+        }
+        if (k[b].order & PULSE_QROW_ONE) {
+            acc4 = fmaf((float)(isum[0] + isum[1] + isum[2] + isum[3]), dd, acc4);
+            accm = fmaf((float)(imin[0] + imin[1] + imin[2] + imin[3]), dm, accm);
+        } else
+            for (int j = 0; j < 4; j++) {
+                acc4 = fmaf((float)isum[j], dd, acc4);
+                accm = fmaf((float)imin[j], dm, accm);
+            }
+    }
+    return acc4 - accm;
+}
+
+static float vec_dot_q5_k(int type, const uint8_t *w, const void *xa, int64_t n) {
+    (void)type;
+    const pq_a256 *k = (const pq_a256 *)xa;
+    float acc = 0;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = w + b * 176;
+        const uint8_t *sc = blk + 4, *qh = blk + 16, *q = blk + 48;
+        const int8_t *x = k[b].qs;
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < 4; j++, q += 32, x += 64) {
+            uint8_t s0, m0, s1, m1;
+            pq_scale_min_k4(2 * j, sc, &s0, &m0);
+            pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
+            int p0 = 0, p1 = 0;
+            for (int l = 0; l < 32; l++) {
+                const int h0 = ((qh[l] >> (2 * j)) & 1) << 4, h1 = ((qh[l] >> (2 * j + 1)) & 1) << 4;
+                p0 += ((q[l] & 0xF) | h0) * x[l];
+                p1 += ((q[l] >> 4) | h1) * x[l + 32];
+            }
+            sumi += s0 * p0 + s1 * p1;
+            summ += m0 * (k[b].bsums[4 * j] + k[b].bsums[4 * j + 1]) +
+                    m1 * (k[b].bsums[4 * j + 2] + k[b].bsums[4 * j + 3]);
+        }
+        acc += f16(blk) * k[b].d * (float)sumi - f16(blk + 2) * k[b].d * (float)summ;
+    }
+    return acc;
+}
+
+static float vec_dot_q6_k(int type, const uint8_t *w, const void *xa, int64_t n) {
+    (void)type;
+    const pq_a256 *k = (const pq_a256 *)xa;
+    float acc = 0;
+    /* vec_dot_q6_K_q8_K's 8 int32 lanes (lane l: elements 4l..4l+3 of each 32-element group, times its
+     * scale, minus 32 * scale * bsum for sub-blocks 2l, 2l+1), fma per block; or llama.cpp's tiled kernel
+     * (batches of 8+ rows, its epilogue contracted by the compiler): fma(isum * dw, dx, acc) per block */
+    float lane6[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int tiled = 0;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = w + b * 210;
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        const int8_t *x = k[b].qs;
+        int lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int c = 0; c < 2; c++) {
+            const uint8_t *ql = blk + 64 * c, *qh = blk + 128 + 32 * c;
+            for (int g = 0; g < 4; g++)
+                for (int t = 0; t < 32; t++) {
+                    const int lo = g & 1 ? ql[32 + t] : ql[t];
+                    const int q6 = (g < 2 ? lo & 0xF : lo >> 4) | (((qh[t] >> (2 * g)) & 3) << 4);
+                    lanes[t / 4] += sc[8 * c + 2 * g + (t >= 16)] * q6 * x[128 * c + 32 * g + t];
                 }
-                if (t1) mw = f16(blk + 2);
-            }
-            const float dd = f16(blk) * a[b].d;
-            for (int l = 0; l < 8; l++) {
-                int si = 0;
-                for (int j = 4 * l; j < 4 * l + 4; j++) si += wv[j] * a[b].qs[j];
-                lane[l] = fmaf(dd, (float)si, lane[l]);
-            }
-            if (type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1) summs += mw * a[b].s;
         }
-        acc = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
-        return type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1 ? acc + summs : acc;
+        int isum = 0;
+        for (int l = 0; l < 8; l++) {
+            lanes[l] -= 32 * (k[b].bsums[2 * l] * sc[2 * l] + k[b].bsums[2 * l + 1] * sc[2 * l + 1]);
+            isum += lanes[l];
+        }
+        const float dw = f16(blk + 208);
+        tiled = k[b].order & PULSE_QROW_TILED;
+        if (tiled)
+            acc = fmaf((float)isum * dw, k[b].d, acc);
+        else
+            for (int l = 0; l < 8; l++) lane6[l] = fmaf(dw * k[b].d, (float)lanes[l], lane6[l]);
     }
-    case PULSE_GGML_Q4_K: { /* llama.cpp's repacked order, see dot_q4_k_exact in quant_avx2_dot.h */
-        float acc4 = 0, accm = 0;
-        for (int64_t b = 0; b < n / 256; b++) {
-            const uint8_t *blk = w + b * 144, *sc = blk + 4, *q = blk + 16;
-            const int8_t *x = k[b].qs;
-            const float dd = f16(blk) * k[b].d, dm = f16(blk + 2) * k[b].d;
-            int isum[4], imin[4];
-            for (int j = 0; j < 4; j++, q += 32, x += 64) {
-                uint8_t s0, m0, s1, m1;
-                pq_scale_min_k4(2 * j, sc, &s0, &m0);
-                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
-                int p0 = 0, p1 = 0;
-                for (int l = 0; l < 32; l++) p0 += (q[l] & 0xF) * x[l], p1 += (q[l] >> 4) * x[l + 32];
-                isum[j] = s0 * p0 + s1 * p1;
-                imin[j] = m0 * (k[b].bsums[4 * j] + k[b].bsums[4 * j + 1]) +
-                          m1 * (k[b].bsums[4 * j + 2] + k[b].bsums[4 * j + 3]);
-            }
-            if (k[b].order & PULSE_QROW_ONE) {
-                acc4 = fmaf((float)(isum[0] + isum[1] + isum[2] + isum[3]), dd, acc4);
-                accm = fmaf((float)(imin[0] + imin[1] + imin[2] + imin[3]), dm, accm);
-            } else
-                for (int j = 0; j < 4; j++) {
-                    acc4 = fmaf((float)isum[j], dd, acc4);
-                    accm = fmaf((float)imin[j], dm, accm);
-                }
-        }
-        return acc4 - accm;
+    if (tiled) return acc;
+    return ((lane6[0] + lane6[4]) + (lane6[2] + lane6[6])) + ((lane6[1] + lane6[5]) + (lane6[3] + lane6[7]));
+}
+
+static float vec_dot_q8_k(int type, const uint8_t *w, const void *xa, int64_t n) {
+    (void)type;
+    const pq_a256 *k = (const pq_a256 *)xa;
+    float acc = 0;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = w + b * 292;
+        int sumi = 0;
+        for (int j = 0; j < 256; j++) sumi += (int8_t)blk[4 + j] * k[b].qs[j];
+        acc += pq_rdf32(blk) * k[b].d * (float)sumi;
     }
-    case PULSE_GGML_Q5_K:
-        for (int64_t b = 0; b < n / 256; b++) {
-            const uint8_t *blk = w + b * 176;
-            const uint8_t *sc = blk + 4, *qh = blk + 16, *q = blk + 48;
-            const int8_t *x = k[b].qs;
-            int sumi = 0, summ = 0;
-            for (int j = 0; j < 4; j++, q += 32, x += 64) {
-                uint8_t s0, m0, s1, m1;
-                pq_scale_min_k4(2 * j, sc, &s0, &m0);
-                pq_scale_min_k4(2 * j + 1, sc, &s1, &m1);
-                int p0 = 0, p1 = 0;
-                for (int l = 0; l < 32; l++) {
-                    const int h0 = ((qh[l] >> (2 * j)) & 1) << 4, h1 = ((qh[l] >> (2 * j + 1)) & 1) << 4;
-                    p0 += ((q[l] & 0xF) | h0) * x[l];
-                    p1 += ((q[l] >> 4) | h1) * x[l + 32];
-                }
-                sumi += s0 * p0 + s1 * p1;
-                summ += m0 * (k[b].bsums[4 * j] + k[b].bsums[4 * j + 1]) +
-                        m1 * (k[b].bsums[4 * j + 2] + k[b].bsums[4 * j + 3]);
-            }
-            acc += f16(blk) * k[b].d * (float)sumi - f16(blk + 2) * k[b].d * (float)summ;
-        }
-        return acc;
-    case PULSE_GGML_Q6_K: {
-        /* vec_dot_q6_K_q8_K's 8 int32 lanes (lane l: elements 4l..4l+3 of each 32-element group, times its
-         * scale, minus 32 * scale * bsum for sub-blocks 2l, 2l+1), fma per block; or llama.cpp's tiled kernel
-         * (batches of 8+ rows, its epilogue contracted by the compiler): fma(isum * dw, dx, acc) per block */
-        float lane6[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int tiled = 0;
-        for (int64_t b = 0; b < n / 256; b++) {
-            const uint8_t *blk = w + b * 210;
-            const int8_t *sc = (const int8_t *)(blk + 192);
-            const int8_t *x = k[b].qs;
-            int lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (int c = 0; c < 2; c++) {
-                const uint8_t *ql = blk + 64 * c, *qh = blk + 128 + 32 * c;
-                for (int g = 0; g < 4; g++)
-                    for (int t = 0; t < 32; t++) {
-                        const int lo = g & 1 ? ql[32 + t] : ql[t];
-                        const int q6 = (g < 2 ? lo & 0xF : lo >> 4) | (((qh[t] >> (2 * g)) & 3) << 4);
-                        lanes[t / 4] += sc[8 * c + 2 * g + (t >= 16)] * q6 * x[128 * c + 32 * g + t];
-                    }
-            }
-            int isum = 0;
-            for (int l = 0; l < 8; l++) {
-                lanes[l] -= 32 * (k[b].bsums[2 * l] * sc[2 * l] + k[b].bsums[2 * l + 1] * sc[2 * l + 1]);
-                isum += lanes[l];
-            }
-            const float dw = f16(blk + 208);
-            tiled = k[b].order & PULSE_QROW_TILED;
-            if (tiled)
-                acc = fmaf((float)isum * dw, k[b].d, acc);
-            else
-                for (int l = 0; l < 8; l++) lane6[l] = fmaf(dw * k[b].d, (float)lanes[l], lane6[l]);
-        }
-        if (tiled) return acc;
-        return ((lane6[0] + lane6[4]) + (lane6[2] + lane6[6])) +
-               ((lane6[1] + lane6[5]) + (lane6[3] + lane6[7]));
-    }
-    case PULSE_GGML_Q8_K:
-        for (int64_t b = 0; b < n / 256; b++) {
-            const uint8_t *blk = w + b * 292;
-            int sumi = 0;
-            for (int j = 0; j < 256; j++) sumi += (int8_t)blk[4 + j] * k[b].qs[j];
-            acc += pq_rdf32(blk) * k[b].d * (float)sumi;
-        }
-        return acc;
-    default:
-        return NAN;
-    }
+    return acc;
+}
+
+float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
+    const pq_traits *t = traits_of(type);
+    return t && t->vec_dot ? t->vec_dot(type, w, xa, n) : NAN;
 }
 
 static _Thread_local const uint8_t *tl_orders;
@@ -871,86 +842,130 @@ static void quant_q6k(const float *x, uint8_t *blk) {
         }
 }
 
+static void from_float_f32(const float *x, uint8_t *dst, int64_t n) {
+    memcpy(dst, x, (size_t)n * 4);
+}
+
+static void from_float_f16(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t i = 0; i < n; i++) put16(o + 2 * i, pulse_fp32_to_fp16(x[i]));
+}
+
+static void from_float_bf16(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+            u = (u >> 16) | 0x40; /* quiet nan */
+        else
+            u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16; /* round to nearest even */
+        put16(o + 2 * i, (uint16_t)u);
+    }
+}
+
+static void from_float_q4_0(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    uint8_t q[32];
+    for (int64_t b = 0; b < n / 32; b++, x += 32, o += 18) {
+        quant_sym32(x, o, 8, q);
+        pack_nibbles(q, o + 2);
+    }
+}
+
+static void from_float_q4_1(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    uint8_t q[32];
+    for (int64_t b = 0; b < n / 32; b++, x += 32, o += 20) {
+        quant_asym32(x, o, 15, q);
+        pack_nibbles(q, o + 4);
+    }
+}
+
+static void from_float_q5_0(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    uint8_t q[32];
+    for (int64_t b = 0; b < n / 32; b++, x += 32, o += 22) {
+        quant_sym32(x, o, 16, q);
+        uint32_t qh = pack_high_bits(q);
+        memcpy(o + 2, &qh, 4);
+        pack_nibbles(q, o + 6);
+    }
+}
+
+static void from_float_q5_1(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    uint8_t q[32];
+    for (int64_t b = 0; b < n / 32; b++, x += 32, o += 24) {
+        quant_asym32(x, o, 31, q);
+        uint32_t qh = pack_high_bits(q);
+        memcpy(o + 4, &qh, 4);
+        pack_nibbles(q, o + 8);
+    }
+}
+
+static void from_float_q8_0(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / 32; b++, x += 32, o += 34) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        put16(o, pulse_fp32_to_fp16(amax / 127.0f));
+        float d = pulse_fp16_to_fp32(pq_rd16(o)), id = d != 0 ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 32; j++)
+            o[2 + j] = (uint8_t)(int8_t)clampi((int)nearbyintf(x[j] * id), -127, 127);
+    }
+}
+
+static void from_float_q4_k(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / 256; b++, x += 256, o += 144) quant_k45(x, o, 15);
+}
+
+static void from_float_q5_k(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / 256; b++, x += 256, o += 176) quant_k45(x, o, 31);
+}
+
+static void from_float_q6_k(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / 256; b++, x += 256, o += 210) quant_q6k(x, o);
+}
+
+static void from_float_q8_k(const float *x, uint8_t *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / 256; b++, x += 256, o += 292) {
+        pq_a256 a;
+        pq_quantize_a256_ref(x, &a, 256);
+        memcpy(o, &a.d, 4);
+        memcpy(o + 4, a.qs, 256);
+        memcpy(o + 260, a.bsums, 32);
+    }
+}
+
 size_t pulse_quantize_row(int type, const float *x, void *dst, int64_t n) {
     size_t rs = pulse_ggml_row_size(type, n);
-    if (!rs || !pulse_ggml_type_supported(type)) return 0;
-    uint8_t *o = (uint8_t *)dst, q[32];
-    switch (type) {
-    case PULSE_GGML_F32:
-        memcpy(dst, x, (size_t)n * 4);
-        break;
-    case PULSE_GGML_F16:
-        for (int64_t i = 0; i < n; i++) put16(o + 2 * i, pulse_fp32_to_fp16(x[i]));
-        break;
-    case PULSE_GGML_BF16:
-        for (int64_t i = 0; i < n; i++) {
-            uint32_t u;
-            memcpy(&u, &x[i], 4);
-            if ((u & 0x7FFFFFFFu) > 0x7F800000u)
-                u = (u >> 16) | 0x40; /* quiet nan */
-            else
-                u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16; /* round to nearest even */
-            put16(o + 2 * i, (uint16_t)u);
-        }
-        break;
-    case PULSE_GGML_Q4_0:
-        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 18) {
-            quant_sym32(x, o, 8, q);
-            pack_nibbles(q, o + 2);
-        }
-        break;
-    case PULSE_GGML_Q4_1:
-        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 20) {
-            quant_asym32(x, o, 15, q);
-            pack_nibbles(q, o + 4);
-        }
-        break;
-    case PULSE_GGML_Q5_0:
-        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 22) {
-            quant_sym32(x, o, 16, q);
-            uint32_t qh = pack_high_bits(q);
-            memcpy(o + 2, &qh, 4);
-            pack_nibbles(q, o + 6);
-        }
-        break;
-    case PULSE_GGML_Q5_1:
-        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 24) {
-            quant_asym32(x, o, 31, q);
-            uint32_t qh = pack_high_bits(q);
-            memcpy(o + 4, &qh, 4);
-            pack_nibbles(q, o + 8);
-        }
-        break;
-    case PULSE_GGML_Q8_0:
-        for (int64_t b = 0; b < n / 32; b++, x += 32, o += 34) {
-            float amax = 0;
-            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-            put16(o, pulse_fp32_to_fp16(amax / 127.0f));
-            float d = pulse_fp16_to_fp32(pq_rd16(o)), id = d != 0 ? 1.0f / d : 0.0f;
-            for (int j = 0; j < 32; j++)
-                o[2 + j] = (uint8_t)(int8_t)clampi((int)nearbyintf(x[j] * id), -127, 127);
-        }
-        break;
-    case PULSE_GGML_Q4_K:
-        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 144) quant_k45(x, o, 15);
-        break;
-    case PULSE_GGML_Q5_K:
-        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 176) quant_k45(x, o, 31);
-        break;
-    case PULSE_GGML_Q6_K:
-        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 210) quant_q6k(x, o);
-        break;
-    case PULSE_GGML_Q8_K:
-        for (int64_t b = 0; b < n / 256; b++, x += 256, o += 292) {
-            pq_a256 a;
-            pq_quantize_a256_ref(x, &a, 256);
-            memcpy(o, &a.d, 4);
-            memcpy(o + 4, a.qs, 256);
-            memcpy(o + 260, a.bsums, 32);
-        }
-        break;
-    default:
-        return 0;
-    }
+    const pq_traits *t = traits_of(type);
+    if (!rs || !t || !t->from_float) return 0;
+    t->from_float(x, (uint8_t *)dst, n);
     return rs;
+}
+
+/* ---- the traits table: a type without a row is not supported ---- */
+static const pq_traits *traits_of(int type) {
+    static const pq_traits tab[] = {
+        [PULSE_GGML_F32] = {PQ_ACT_F32, to_float_f32, vec_dot_f32, from_float_f32},
+        [PULSE_GGML_F16] = {PQ_ACT_F32, to_float_f16, vec_dot_f16, from_float_f16},
+        [PULSE_GGML_Q4_0] = {PQ_ACT_32, to_float_q4_0, vec_dot_q32, from_float_q4_0},
+        [PULSE_GGML_Q4_1] = {PQ_ACT_32S, to_float_q4_1, vec_dot_q32, from_float_q4_1},
+        [PULSE_GGML_Q5_0] = {PQ_ACT_32, to_float_q5_0, vec_dot_q32, from_float_q5_0},
+        [PULSE_GGML_Q5_1] = {PQ_ACT_32S, to_float_q5_1, vec_dot_q32, from_float_q5_1},
+        [PULSE_GGML_Q8_0] = {PQ_ACT_32, to_float_q8_0, vec_dot_q32, from_float_q8_0},
+        [PULSE_GGML_Q4_K] = {PQ_ACT_256, to_float_q4_k, vec_dot_q4_k, from_float_q4_k},
+        [PULSE_GGML_Q5_K] = {PQ_ACT_256, to_float_q5_k, vec_dot_q5_k, from_float_q5_k},
+        [PULSE_GGML_Q6_K] = {PQ_ACT_256, to_float_q6_k, vec_dot_q6_k, from_float_q6_k},
+        [PULSE_GGML_Q8_K] = {PQ_ACT_256, to_float_q8_k, vec_dot_q8_k, from_float_q8_k},
+        [PULSE_GGML_BF16] = {PQ_ACT_F32, to_float_bf16, vec_dot_bf16, from_float_bf16},
+    };
+    if (type < 0 || type >= (int)(sizeof tab / sizeof tab[0]) || !tab[type].to_float) return NULL;
+    return &tab[type];
 }

@@ -2,7 +2,8 @@
  * rows on CPUs with AVX512-VNNI/VL/BW/DQ (chosen at run time; the x86-64-v3 build stays runnable on any AVX2
  * machine): the type-0 weights (q4_0, q5_0, q8_0) in 4 weight rows x 4 activation rows register tiles
  * (PQ_T0_MIN_N rows or more), and q4_K with 16 activation rows in the vector lanes (PQ_K4_MIN_N or more;
- * see its section below). Setting PULSE_QTILE=0 keeps the per-row kernels (benchmarks).
+ * see its section below). pulse_options.qtile = 0 (PULSE_QTILE=0 for the CLI and bench programs) keeps the
+ * per-row kernels.
  *
  * Type-0 tiles.
  * The sums are llama.cpp's, bit for bit (as ggml_vec_dot_q*_0_q8_0 and tinyBLAS_Q0_AVX compute them): per

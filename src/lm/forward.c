@@ -87,7 +87,7 @@ static void rope_apply(float *x, const float *cs, const float *sn, int n, int nh
         }
 }
 
-/* PULSE_LM_PROFILE: charge the time since *t to section sec */
+/* pulse_options.lm_profile: charge the time since *t to section sec */
 static void prof_mark(pulse_lm_ctx *c, double *t, int sec) {
     if (!c->prof_active) return;
     double now = pulse_now();
@@ -453,7 +453,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
     const int E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv, F = hp->n_ff;
     const int Q = NH * HD, KV = NKV * HD, half = hp->n_rot / 2;
     float *x = c->x, *xn = c->xn, *q = c->q, *k = c->k, *v = c->v, *att = c->att, *o = c->o;
-    /* PULSE_LM_PROFILE=1: every chunk; =N > 1: chunks of N tokens only (the batched steps) */
+    /* lm_profile 1: every chunk; N > 1: chunks of N tokens only (the batched steps) */
     c->prof_active = c->prof_on == 1 || (c->prof_on > 1 && c->prof_on == n);
     double pt = c->prof_active ? pulse_now() : 0;
     int all_wanted = 1, gathered = 0;

@@ -109,10 +109,7 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->n_blocks = (p.n_kv_tokens + p.kv_block - 1) / p.kv_block;
     c->blk_floats = (size_t)hp->n_layer * (size_t)p.kv_block * (size_t)c->kv_dim;
     c->nb = p.n_batch;
-    {
-        const char *pe = getenv("PULSE_LM_PROFILE");
-        c->prof_on = pe && pe[0] ? atoi(pe) : 0; /* 1: all chunks; N > 1: chunks of N tokens */
-    }
+    c->prof_on = pulse_get_options()->lm_profile; /* 1: all chunks; N > 1: chunks of N tokens */
     c->n_thr = omp_get_max_threads();
     if (c->n_thr < 1) c->n_thr = 1;
     pulse_status st = PULSE_OK;

@@ -5,6 +5,7 @@
 #define PULSE_LM_INTERNAL_H
 
 #include "pulse/lm.h"
+#include "pulse/quant.h"
 
 /* A weight matrix (rows, cols) or vector in the mapping; data == NULL when the tensor is absent. */
 typedef struct {
@@ -45,7 +46,7 @@ typedef struct {
     int *blocks; /* (max_blocks_per_seq) */
 } lm_seq;
 
-/* PULSE_LM_PROFILE sections */
+/* forward profile sections (pulse_options.lm_profile) */
 enum {
     LM_PROF_EMBD,
     LM_PROF_QKV,
@@ -88,7 +89,8 @@ struct pulse_lm_ctx {
     int n_last;                 /* n_tokens of the last decode */
     float *rope_cos, *rope_sin; /* (2, nb, n_rot/2): global and sliding-window bases, per chunk token */
     int *seq_cnt;               /* (n_seq_max) tokens per sequence in a chunk */
-    /* PULSE_LM_PROFILE=1: seconds per forward section (LM_PROF_*), printed to stderr by pulse_lm_ctx_free */
+    /* pulse_options.lm_profile 1: seconds per forward section (LM_PROF_*), printed to stderr by
+     * pulse_lm_ctx_free */
     int prof_on, prof_active;
     double prof[LM_PROF_N];
     int n_truncated; /* prompt tokens dropped by the last text-level call (text.c) */

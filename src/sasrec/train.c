@@ -283,8 +283,7 @@ pulse_status pulse_sasrec_train_epoch(pulse_sasrec *m, const pulse_dataset *ds,
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #include <stdarg.h>
 static void log_line(const char *fmt, ...) {
-    const char *q = getenv("PULSE_QUIET");
-    if (q && *q && *q != '0') return;
+    if (pulse_get_options()->quiet) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

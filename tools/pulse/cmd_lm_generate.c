@@ -23,7 +23,9 @@ int cmd_lm_generate(int argc, char **argv) {
         {"--prompt|-p", CLI_STRS, &prompts, "prompt text"},
         {"--prompt-file", CLI_STRS, &files,
          "a file holding one prompt ('-' = stdin; one trailing newline dropped)"},
-        {"--n-predict|-n", CLI_INT, &n, "max new tokens (64)", CLI_RANGE(0, 1000000)},
+        {"--n-predict|-n", CLI_INT, &n,
+         "max new tokens (64; with the prompt at most the model's trained context)",
+         CLI_RANGE(0, CLI_INT_MAX)},
         {"--temp", CLI_FLOAT, &temp, "temperature; 0 = greedy (0.8)", CLI_RANGE(0, 1000)},
         {"--top-k", CLI_INT, &top_k, "top-k, 0 = off (40)", CLI_RANGE(0, CLI_INT_MAX)},
         {"--top-p", CLI_FLOAT, &top_p, "top-p, 1 = off (0.95)", CLI_RANGE(0, 1)},
@@ -89,7 +91,7 @@ int cmd_lm_generate(int argc, char **argv) {
             }
             const int64_t T = pulse_lm_get_hparams(m)->n_ctx_train;
             const int64_t want =
-                (int64_t)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n; /* n <= 1e6 */
+                (int64_t)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n; /* no overflow */
             cp.n_ctx = (int)(want < T ? want : T);
         }
         if (pulse_lm_ctx_new(m, &cp, &c)) {

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "pulse/gguf.h"
+#include "pulse/quant.h"
 
 static void str_copy(char *dst, size_t n, pulse_gguf_str s) {
     size_t l = s.len < n - 1 ? (size_t)s.len : n - 1;

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "env.h"
 #include "pulse/core.h"
 #include "pulse/kernels.h"
 
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
         printf("pulse %s\n", PULSE_VERSION_STRING);
         return 0;
     }
+    pulse_options_from_env(); /* PULSE_QUIET, PULSE_BF16, PULSE_QTILE, PULSE_LM_PROFILE (tools/pulse/env.h) */
     /* fp32 products at the CPU's level: OpenBLAS moved up from a core below it, unless the user chose one */
     pulse_blas_params bp = pulse_blas_default_params();
     bp.explicit_core = getenv("OPENBLAS_CORETYPE");
