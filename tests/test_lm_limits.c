@@ -145,10 +145,11 @@ static void test_context(const char *model) {
              model, lng);
     CHECK(run(cmd, out, sizeof out) == 0);
     CHECK_MSG(strstr(out, "truncated on the left: 12 tokens dropped"), "%s", out);
-    snprintf(cmd, sizeof cmd, "'%s' lm score -m '%s' -p %s -c ' xy'", PULSE_CLI, model, lng);
+    snprintf(cmd, sizeof cmd, "'%s' lm score -m '%s' -p %s --continuation ' xy'", PULSE_CLI, model, lng);
     CHECK(run(cmd, out, sizeof out) == 1);
     CHECK_MSG(strstr(out, "trained context of 32 tokens"), "%s", out);
-    snprintf(cmd, sizeof cmd, "'%s' lm score -m '%s' -p %s -c ' xy' --truncate right", PULSE_CLI, model, lng);
+    snprintf(cmd, sizeof cmd, "'%s' lm score -m '%s' -p %s --continuation ' xy' --truncate right", PULSE_CLI,
+             model, lng);
     CHECK(run(cmd, out, sizeof out) == 0);
     CHECK_MSG(strstr(out, "truncated on the right: 11 tokens dropped") && strstr(out, "\"logprob\""), "%s",
               out);

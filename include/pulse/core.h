@@ -87,13 +87,16 @@ int pulse_file_exists(const char *path);
 /* Join dir and name into out (size n); returns out. */
 char *pulse_path_join(char *out, size_t n, const char *dir, const char *name);
 
-/* ---- progress on stderr: "label done/total  rate/s  ETA", throttled to ~4 updates/s ---- */
+/* ---- progress on stderr: "label done/total  rate/s  ETA", throttled to ~4 updates/s on a terminal (one line
+ * redrawn with \r); when stderr is not a terminal (a log file, a pipe) every update is a whole line ending in
+ * \n, at most one every 10 s ---- */
 typedef struct {
     const char *label;
     const char *unit; /* e.g. "batch", "tok" */
     size_t total;
     double t_start, t_last;
     int quiet;
+    int tty; /* stderr is a terminal */
 } pulse_progress;
 void pulse_progress_begin(pulse_progress *p, const char *label, const char *unit, size_t total);
 void pulse_progress_update(pulse_progress *p, size_t done, const char *extra /* may be NULL */);

@@ -1,7 +1,10 @@
-/* core/progress.c — owns the stderr progress line (done/total, rate, ETA) for long jobs. */
+/* core/progress.c — owns the stderr progress line (done/total, rate, ETA) for long jobs: redrawn in place on
+ * a terminal, whole newline-terminated lines (throttled to one per 10 s) in logs and pipes. */
 #include "pulse/core.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* pulse_options.quiet (core/options.c) */
 static int quiet_now(void) {
@@ -33,9 +36,10 @@ static void print_line(pulse_progress *p, size_t done, const char *extra, int fi
     else
         snprintf(rs, sizeof rs, "%.2f s/%s", el / (double)done, p->unit);
     if (p->total) snprintf(tot, sizeof tot, "/%zu", p->total);
-    fprintf(stderr, "\r%s %zu%s %s  %s  elapsed %s", p->label, done, tot, p->unit, rs, elapsed);
+    fprintf(stderr, "%s%s %zu%s %s  %s  elapsed %s", p->tty ? "\r" : "", p->label, done, tot, p->unit, rs,
+            elapsed);
     if (p->total) fprintf(stderr, "  ETA %s", eta);
-    fprintf(stderr, "%s%s%s", extra ? "  " : "", extra ? extra : "", final ? "\n" : "");
+    fprintf(stderr, "%s%s%s", extra ? "  " : "", extra ? extra : "", final || !p->tty ? "\n" : "");
     fflush(stderr);
 }
 
@@ -45,12 +49,13 @@ void pulse_progress_begin(pulse_progress *p, const char *label, const char *unit
     p->total = total;
     p->t_start = p->t_last = pulse_now();
     p->quiet = quiet_now();
+    p->tty = isatty(fileno(stderr));
 }
 
 void pulse_progress_update(pulse_progress *p, size_t done, const char *extra) {
     if (p->quiet) return;
     double now = pulse_now();
-    if (now - p->t_last < 0.25) return;
+    if (now - p->t_last < (p->tty ? 0.25 : 10.0)) return;
     p->t_last = now;
     print_line(p, done, extra, 0);
 }

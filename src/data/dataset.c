@@ -385,8 +385,8 @@ pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *
         }
     }
     if (id_idx < 0) {
-        st = pulse_set_error(PULSE_ERR_PARSE, "%s:1: expected a header with an '%s' column, found '%.200s'",
-                             path, id_col, cols[0]);
+        st = pulse_set_error(PULSE_ERR_PARSE, "%s:1: expected a header with an '%s' column, found '%s'", path,
+                             id_col, pd_esc(cols[0], (size_t)-1, 200));
         pd_reader_close(&r);
         return st;
     }
@@ -418,8 +418,8 @@ pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *
             int pr = pd_parse_uint(f[id_idx], strlen(f[id_idx]), PD_MAX_ITEM_ID, &id);
             if (pr != 0) {
                 st = pulse_set_error(PULSE_ERR_PARSE,
-                                     "%s:%zu: expected an item id (integer 0..%d), found '%.40s'", path,
-                                     r.line_no, PD_MAX_ITEM_ID, f[id_idx]);
+                                     "%s:%zu: expected an item id (integer 0..%d), found '%s'", path,
+                                     r.line_no, PD_MAX_ITEM_ID, pd_esc(f[id_idx], (size_t)-1, 40));
                 break;
             }
             it = id + id_offset;
@@ -427,7 +427,7 @@ pulse_status pd_read_items_tsv(pulse_dataset *ds, const char *path, const char *
         if (it < 1 || it > ds->n_items) continue; /* not in the interaction data */
         if (seen[it]) {
             st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected each item id once, found '%s' again",
-                                 path, r.line_no, f[id_idx]);
+                                 path, r.line_no, pd_esc(f[id_idx], (size_t)-1, 40));
             break;
         }
         seen[it] = 1;

@@ -57,6 +57,11 @@ pulse_status pd_reader_open(pd_reader *r, const char *path);
 int pd_reader_next(pd_reader *r, char **line, size_t *len);
 void pd_reader_close(pd_reader *r);
 
+/* Dataset text quoted for an error message: at most max bytes of s[0..len) (len (size_t)-1: up to the NUL),
+ * with control bytes, DEL, a byte-order mark and bytes that are not UTF-8 written as \r, \t, \n, \xNN and
+ * "..." appended when cut. Returns a thread-local buffer (4 in rotation: up to 4 in one message). */
+const char *pd_esc(const char *s, size_t len, size_t max);
+
 /* Parse a non-negative decimal integer token of length n (digits only) into *out; 0 on success, -1 when not
  * all digits or empty, -2 when it exceeds max. */
 int pd_parse_uint(const char *s, size_t n, long long max, long long *out);

@@ -1,8 +1,11 @@
 /* data/io.c — owns the data module's plumbing: the string arena, the string->index hash map, the streaming
- * line reader (plain or gzip through zlib, bounded line length, NUL bytes rejected) and integer parsing. */
+ * line reader (plain or gzip through zlib, bounded line length, NUL bytes rejected, folders refused),
+ * integer parsing and the quoting of dataset text in error messages. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data/internal.h"
 
@@ -120,6 +123,57 @@ pulse_status pd_strmap_put(pd_strmap *m, const char *key, size_t len, int val, i
     return PULSE_OK;
 }
 
+/* ---- quoting dataset text in messages ---- */
+/* length of the well-formed UTF-8 sequence at s (n bytes left), 0 when it is not one */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    size_t l = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
+    if (l == 0 || l > n || (l == 2 && s[0] < 0xc2) || (l == 4 && s[0] > 0xf4)) return 0;
+    for (size_t i = 1; i < l; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (l == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
+    if (l == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
+    return l;
+}
+
+const char *pd_esc(const char *s, size_t len, size_t max) {
+    static _Thread_local char bufs[4][1024];
+    static _Thread_local int slot;
+    char *out = bufs[slot];
+    slot = (slot + 1) & 3;
+    const size_t cap = sizeof bufs[0] - 8; /* room for "..." and the NUL */
+    if (!s) s = "";
+    if (len == (size_t)-1) len = strlen(s);
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    while (i < len && i < max) {
+        size_t l = utf8_len(u + i, len - i);
+        char esc[16];
+        size_t el;
+        if (l == 3 && u[i] == 0xef && u[i + 1] == 0xbb && u[i + 2] == 0xbf) /* BOM, invisible otherwise */
+            el = (size_t)snprintf(esc, sizeof esc, "\\xEF\\xBB\\xBF");
+        else if (l == 1 && (u[i] < 0x20 || u[i] == 0x7f))
+            el = u[i] == '\r'   ? (size_t)snprintf(esc, sizeof esc, "\\r")
+                 : u[i] == '\n' ? (size_t)snprintf(esc, sizeof esc, "\\n")
+                 : u[i] == '\t' ? (size_t)snprintf(esc, sizeof esc, "\\t")
+                                : (size_t)snprintf(esc, sizeof esc, "\\x%02X", u[i]);
+        else if (l == 0)
+            el = (size_t)snprintf(esc, sizeof esc, "\\x%02X", u[i]), l = 1;
+        else
+            el = 0;
+        size_t need = el ? el : l;
+        if (o + need > cap || i + (l ? l : 1) > max) break;
+        if (el)
+            memcpy(out + o, esc, el);
+        else
+            memcpy(out + o, s + i, l);
+        o += need;
+        i += l ? l : 1;
+    }
+    if (i < len) memcpy(out + o, "...", 3), o += 3;
+    out[o] = 0;
+    return out;
+}
+
 /* ---- line reader ---- */
 pulse_status pd_reader_open(pd_reader *r, const char *path) {
     memset(r, 0, offsetof(pd_reader, rbuf));
@@ -127,6 +181,9 @@ pulse_status pd_reader_open(pd_reader *r, const char *path) {
     r->eof = 0;
     r->path = path;
     r->max_line = PD_MAX_LINE;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return pulse_set_error(PULSE_ERR_IO, "%s: is a directory; expected a file", path);
     errno = 0;
     r->gz = gzopen(path, "rb");
     if (!r->gz)

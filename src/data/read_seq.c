@@ -102,20 +102,19 @@ static pulse_status parse_items(seq_builder *b, const char *s, const char *path,
         int pr = pd_parse_uint(t, n, PD_MAX_ITEM_ID, &v);
         if (pr == -1)
             return pulse_set_error(PULSE_ERR_PARSE,
-                                   "%s:%zu: expected an item id (a non-negative integer), found '%.*s'", path,
-                                   line, (int)(n > 40 ? 40 : n), t);
+                                   "%s:%zu: expected an item id (a non-negative integer), found '%s'", path,
+                                   line, pd_esc(t, n, 40));
         if (pr == -2)
-            return pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected an item id <= %d, found '%.*s'", path,
-                                   line, PD_MAX_ITEM_ID - (id_offset > 0 ? id_offset : 0),
-                                   (int)(n > 40 ? 40 : n), t);
+            return pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected an item id <= %d, found '%s'", path,
+                                   line, PD_MAX_ITEM_ID - (id_offset > 0 ? id_offset : 0), pd_esc(t, n, 40));
         long long it = v + id_offset;
         if (it < 1)
             return pulse_set_error(PULSE_ERR_PARSE,
-                                   "%s:%zu: expected an item id >= %d (0 is padding), found '%.*s'", path,
-                                   line, 1 - id_offset, (int)n, t);
+                                   "%s:%zu: expected an item id >= %d (0 is padding), found '%s'", path, line,
+                                   1 - id_offset, pd_esc(t, n, 40));
         if (it > PD_MAX_ITEM_ID)
-            return pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected an item id <= %d, found '%.*s'", path,
-                                   line, PD_MAX_ITEM_ID - id_offset, (int)n, t);
+            return pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected an item id <= %d, found '%s'", path,
+                                   line, PD_MAX_ITEM_ID - id_offset, pd_esc(t, n, 40));
         pulse_status st = sb_push_item(b, (int)it);
         if (st) return st;
         if (it > *max_item) *max_item = (int)it;
@@ -131,11 +130,11 @@ static pulse_status user_key(pd_strmap *users, pulse_dataset *ds, const char *pa
     int pr = pd_parse_uint(tok, n, 0x7fffffffLL, &v);
     if (pr == -1)
         return pulse_set_error(PULSE_ERR_PARSE,
-                               "%s:%zu: expected a user id (a non-negative integer), found '%.*s'", path,
-                               line, (int)(n > 40 ? 40 : n), tok);
+                               "%s:%zu: expected a user id (a non-negative integer), found '%s'", path, line,
+                               pd_esc(tok, n, 40));
     if (pr == -2)
-        return pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a user id <= 2147483647, found '%.*s'",
-                               path, line, (int)(n > 40 ? 40 : n), tok);
+        return pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a user id <= 2147483647, found '%s'", path,
+                               line, pd_esc(tok, n, 40));
     char buf[24];
     int l = snprintf(buf, sizeof buf, "%lld", v);
     int found = 0, first = 0;
@@ -182,7 +181,7 @@ pulse_status pd_load_s3rec(const char *path_seq, const char *path_items, const p
         if (cnt == 0) {
             st = pulse_set_error(PULSE_ERR_PARSE,
                                  "%s:%zu: expected at least one item after user '%s', found none", path_seq,
-                                 r.line_no, key);
+                                 r.line_no, pd_esc(key, (size_t)-1, 40));
             break;
         }
         st = sb_push_user(&b, key, NULL);
@@ -215,8 +214,8 @@ pulse_status pd_load_lastfm(const char *path_seq, const char *path_items, const 
     got = pd_reader_next(&r, &line, &len);
     if (got == 1 && strncmp(line, "user_idx\t", 9) != 0) {
         st = pulse_set_error(PULSE_ERR_PARSE,
-                             "%s:1: expected the header 'user_idx<TAB>split<TAB>items', found '%.80s'",
-                             path_seq, line);
+                             "%s:1: expected the header 'user_idx<TAB>split<TAB>items', found '%s'", path_seq,
+                             pd_esc(line, (size_t)-1, 80));
     } else if (got == 0) {
         st = pulse_set_error(PULSE_ERR_PARSE, "%s:1: expected a header line, found an empty file", path_seq);
     }
@@ -226,8 +225,8 @@ pulse_status pd_load_lastfm(const char *path_seq, const char *path_items, const 
         char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
         if (!t2) {
             st = pulse_set_error(PULSE_ERR_PARSE,
-                                 "%s:%zu: expected 'user_idx<TAB>split<TAB>items', found '%.80s'", path_seq,
-                                 r.line_no, line);
+                                 "%s:%zu: expected 'user_idx<TAB>split<TAB>items', found '%s'", path_seq,
+                                 r.line_no, pd_esc(line, (size_t)-1, 80));
             break;
         }
         char *key = NULL;
@@ -239,7 +238,7 @@ pulse_status pd_load_lastfm(const char *path_seq, const char *path_items, const 
         if (cnt == 0) {
             st = pulse_set_error(PULSE_ERR_PARSE,
                                  "%s:%zu: expected at least one item for user '%s', found none", path_seq,
-                                 r.line_no, key);
+                                 r.line_no, pd_esc(key, (size_t)-1, 40));
             break;
         }
         char *label = pd_arena_strndup(&ds->arena, t1 + 1, (size_t)(t2 - t1 - 1));

@@ -180,8 +180,8 @@ pulse_status pd_load_recbole(const char *path_inter, const char *path_item, cons
     if (cu < 0 || ci < 0) {
         st = pulse_set_error(PULSE_ERR_PARSE,
                              "%s:1: expected a RecBole header with user_id:token and item_id:token columns, "
-                             "found '%.120s'",
-                             path_inter, f[0]);
+                             "found '%s'",
+                             path_inter, pd_esc(f[0], (size_t)-1, 120));
         pd_reader_close(&r);
         return st;
     }
@@ -212,15 +212,15 @@ pulse_status pd_load_recbole(const char *path_inter, const char *path_item, cons
         x.order = a.n;
         x.r = NAN;
         if (ct >= 0 && parse_double(f[ct], &x.t) != 0) {
-            st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a timestamp (a number), found '%.40s'",
-                                 path_inter, r.line_no, f[ct]);
+            st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a timestamp (a number), found '%s'",
+                                 path_inter, r.line_no, pd_esc(f[ct], (size_t)-1, 40));
             break;
         }
         double rv;
         if (cr >= 0) {
             if (parse_double(f[cr], &rv) != 0) {
-                st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a rating (a number), found '%.40s'",
-                                     path_inter, r.line_no, f[cr]);
+                st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a rating (a number), found '%s'",
+                                     path_inter, r.line_no, pd_esc(f[cr], (size_t)-1, 40));
                 break;
             }
             x.r = (float)rv;
@@ -285,8 +285,8 @@ static pulse_status parse_json_line(const char *path, size_t line_no, const char
         cJSON_Delete(*out);
         *out = NULL;
         return pulse_set_error(PULSE_ERR_PARSE,
-                               "%s:%zu: expected a JSON object (Amazon 2018 JSON lines), found '%.60s'", path,
-                               line_no, line);
+                               "%s:%zu: expected a JSON object (Amazon 2018 JSON lines), found '%s'", path,
+                               line_no, pd_esc(line, (size_t)-1, 60));
     }
     return PULSE_OK;
 }
@@ -332,8 +332,8 @@ static pulse_status amazon_pass(const char *path, pd_strmap *um, pd_strmap *im, 
                               : !cJSON_IsNumber(t) ? "unixReviewTime (a number)"
                                                    : NULL;
         if (missing) {
-            st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a review with field %s, found '%.60s'",
-                                 path, r.line_no, missing, line);
+            st = pulse_set_error(PULSE_ERR_PARSE, "%s:%zu: expected a review with field %s, found '%s'", path,
+                                 r.line_no, missing, pd_esc(line, (size_t)-1, 60));
             cJSON_Delete(o);
             break;
         }

@@ -27,17 +27,18 @@ static int name_matches(const char *names, const char *arg, size_t arglen) {
     return 0;
 }
 
-/* " in [lo, hi]", " in [lo, hi)", " >= lo" or "" (no bound) for the messages */
-static void fmt_range(char *buf, size_t n, double lo, double hi, int open_hi, double big) {
+/* " in [lo, hi]" (brackets as `open` says), " >= lo" or "" (no bound) for the messages */
+static void fmt_range(char *buf, size_t n, double lo, double hi, int open, double big) {
     char a[32], b[32];
     snprintf(a, sizeof a, "%.10g", lo);
     snprintf(b, sizeof b, "%.10g", hi);
     if (lo <= -big && hi >= big)
         snprintf(buf, n, "%s", "");
     else if (hi >= big)
-        snprintf(buf, n, " >= %s", a);
+        snprintf(buf, n, " %s %s", open & CLI_OPEN_LO ? ">" : ">=", a);
     else
-        snprintf(buf, n, " in [%s, %s%s", a, b, open_hi ? ")" : "]");
+        snprintf(buf, n, " in %c%s, %s%c", open & CLI_OPEN_LO ? '(' : '[', a, b,
+                 open & CLI_OPEN_HI ? ')' : ']');
 }
 
 int cli_parse_int(const char *cmd, const char *flag, const char *s, double lo, double hi, int *out) {
@@ -54,16 +55,16 @@ int cli_parse_int(const char *cmd, const char *flag, const char *s, double lo, d
     return 0;
 }
 
-int cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi, int open_hi,
+int cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi, int open,
                     float *out) {
     char *end = NULL;
     errno = 0;
     double v = s ? strtod(s, &end) : NAN;
     /* isfinite refuses "nan" and "inf" (which strtod accepts), ERANGE 1e999; floats end at 3.4e38 */
     if (!s || errno || end == s || *end || !isfinite(v) || fabs(v) > 3.4e38 || v < lo || v > hi ||
-        (open_hi && v >= hi)) {
+        ((open & CLI_OPEN_LO) && v <= lo) || ((open & CLI_OPEN_HI) && v >= hi)) {
         char r[80];
-        fmt_range(r, sizeof r, lo, hi, open_hi, 3.4e38);
+        fmt_range(r, sizeof r, lo, hi, open, 3.4e38);
         fprintf(stderr, "pulse %s: %s expects a finite number%s, found '%s'\n", cmd, flag, r, s ? s : "");
         return -1;
     }
@@ -97,9 +98,13 @@ static void flag_name(char *buf, size_t n, const char *names, const char *typed,
         snprintf(buf, n, "%.*s (%.*s)", l, names, (int)(tl < 40 ? tl : 40), typed);
 }
 
+/* the running command's full name ("sasrec train"), set by cli_dispatch, for messages */
+static char g_cmd[128];
+
 int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char *usage, const char **pos,
               int maxpos, int *npos) {
     int np = 0;
+    const char *cmd = g_cmd[0] ? g_cmd : argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -108,7 +113,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
         }
         if (a[0] != '-' || a[1] == 0 || (a[1] >= '0' && a[1] <= '9')) {
             if (np >= maxpos || !pos) {
-                fprintf(stderr, "pulse %s: unexpected argument '%s' (see --help)\n", argv[0], a);
+                fprintf(stderr, "pulse %s: unexpected argument '%s' (see --help)\n", cmd, a);
                 return 2;
             }
             pos[np++] = a;
@@ -120,12 +125,12 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
         for (int k = 0; k < nopts; k++)
             if (name_matches(opts[k].names, a, nl)) o = &opts[k];
         if (!o) {
-            fprintf(stderr, "pulse %s: unknown option '%.*s' (see --help)\n", argv[0], (int)nl, a);
+            fprintf(stderr, "pulse %s: unknown option '%.*s' (see --help)\n", cmd, (int)nl, a);
             return 2;
         }
         if (o->kind == CLI_FLAG) {
             if (eq) {
-                fprintf(stderr, "pulse %s: option '%.*s' takes no value\n", argv[0], (int)nl, a);
+                fprintf(stderr, "pulse %s: option '%.*s' takes no value\n", cmd, (int)nl, a);
                 return 2;
             }
             *(int *)o->dst = 1;
@@ -137,7 +142,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
         else if (i + 1 < argc)
             val = argv[++i];
         else {
-            fprintf(stderr, "pulse %s: option '%s' needs a value\n", argv[0], a);
+            fprintf(stderr, "pulse %s: option '%s' needs a value\n", cmd, a);
             return 2;
         }
         switch (o->kind) {
@@ -159,15 +164,16 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
             char flag[128];
             flag_name(flag, sizeof flag, o->names, a, nl);
             double lo = o->ranged ? o->lo : -CLI_INT_MAX, hi = o->ranged ? o->hi : CLI_INT_MAX;
-            if (o->ranged == 2) hi -= 1;
-            if (cli_parse_int(argv[0], flag, val, lo, hi, (int *)o->dst)) return 2;
+            if (o->open & CLI_OPEN_LO) lo += 1;
+            if (o->open & CLI_OPEN_HI) hi -= 1;
+            if (cli_parse_int(cmd, flag, val, lo, hi, (int *)o->dst)) return 2;
             break;
         }
         case CLI_FLOAT: {
             char flag[128];
             flag_name(flag, sizeof flag, o->names, a, nl);
             double lo = o->ranged ? o->lo : -3.4e38, hi = o->ranged ? o->hi : 3.4e38;
-            if (cli_parse_float(argv[0], flag, val, lo, hi, o->ranged == 2, (float *)o->dst)) return 2;
+            if (cli_parse_float(cmd, flag, val, lo, hi, o->open, (float *)o->dst)) return 2;
             break;
         }
         case CLI_FLAG:
@@ -210,9 +216,12 @@ int cli_dispatch(const char *prog, int argc, char **argv, const cli_cmd *cmds, i
     }
     for (int i = 0; i < ncmds; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
-            if (cmds[i].fn) return cmds[i].fn(argc - 1, argv + 1);
             char sub[128];
             snprintf(sub, sizeof sub, "%s %s", prog, cmds[i].name);
+            if (cmds[i].fn) {
+                snprintf(g_cmd, sizeof g_cmd, "%s", strncmp(sub, "pulse ", 6) == 0 ? sub + 6 : sub);
+                return cmds[i].fn(argc - 1, argv + 1);
+            }
             return cli_dispatch(sub, argc - 1, argv + 1, cmds[i].sub, cmds[i].nsub);
         }
     fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog, argv[1], prog);
@@ -360,14 +369,46 @@ char *cli_read_text(const char *cmd, const char *flag, const char *path, size_t 
         return NULL;
     }
     b[n] = 0;
-    if (memchr(b, 0, n)) {
-        fprintf(stderr, "pulse %s: %s '%s': contains a NUL byte at offset %zu; expected text\n", cmd, flag,
-                path, (size_t)((char *)memchr(b, 0, n) - b));
+    const char *nul = memchr(b, 0, n);
+    if (nul) { /* it would cut the text short silently */
+        size_t line = 1;
+        for (const char *q = b; q < nul; q++) line += *q == '\n';
+        fprintf(stderr, "pulse %s: %s %s:%zu: expected text, found a NUL byte (byte %zu of the file)\n", cmd,
+                flag, path, line, (size_t)(nul - b));
         free(b);
         return NULL;
     }
     if (len) *len = n;
     return b;
+}
+
+int cli_texts_from_files(const char *cmd, const char *flag, const cli_strs *files, cli_strs *texts,
+                         char ***owned) {
+    *owned = NULL;
+    if (files->n == 0) return 0;
+    *owned = calloc((size_t)files->n, sizeof(char *));
+    const char **nv = realloc(texts->v, sizeof(char *) * (size_t)(texts->n + files->n));
+    if (!*owned || !nv) {
+        if (nv) texts->v = nv;
+        fprintf(stderr, "pulse %s: out of memory\n", cmd);
+        return -1;
+    }
+    texts->v = nv;
+    for (int i = 0; i < files->n; i++) {
+        size_t len = 0;
+        char *t = cli_read_text(cmd, flag, files->v[i], &len);
+        if (!t) return -1;
+        if (len > 0 && t[len - 1] == '\n') t[--len] = 0;
+        if (len > 0 && t[len - 1] == '\r') t[--len] = 0;
+        (*owned)[i] = t;
+        texts->v[texts->n++] = t;
+    }
+    return 0;
+}
+
+void cli_free_owned(char **owned, int n) {
+    for (int i = 0; owned && i < n; i++) free(owned[i]);
+    free(owned);
 }
 
 int cli_choice(const char *cmd, const char *opt, const char *val, const char *const *names, const int *values,

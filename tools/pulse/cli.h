@@ -19,11 +19,13 @@ typedef struct {
     int n;
 } cli_strs;
 
-/* Bounds of a numeric option: CLI_RANGE(lo, hi) is [lo, hi], CLI_RANGE_OPEN_HI(lo, hi) is [lo, hi). Without
- * one an integer takes any int and a float any finite number. NaN, infinities and trailing garbage are always
- * refused. */
+/* Bounds of a numeric option: CLI_RANGE(lo, hi) is [lo, hi], CLI_RANGE_OPEN_LO(lo, hi) is (lo, hi],
+ * CLI_RANGE_OPEN_HI(lo, hi) is [lo, hi). Without one an integer takes any int and a float any finite number.
+ * NaN, infinities and trailing garbage are always refused. */
 #define CLI_RANGE(lo_, hi_) .lo = (lo_), .hi = (hi_), .ranged = 1
-#define CLI_RANGE_OPEN_HI(lo_, hi_) .lo = (lo_), .hi = (hi_), .ranged = 2
+#define CLI_RANGE_OPEN_LO(lo_, hi_) .lo = (lo_), .hi = (hi_), .ranged = 1, .open = CLI_OPEN_LO
+#define CLI_RANGE_OPEN_HI(lo_, hi_) .lo = (lo_), .hi = (hi_), .ranged = 1, .open = CLI_OPEN_HI
+enum { CLI_OPEN_LO = 1, CLI_OPEN_HI = 2 };
 #define CLI_INT_MAX 2147483647.0
 
 /* The short flags and their one meaning in every command (long flags are the reference):
@@ -35,7 +37,8 @@ typedef struct {
     void *dst; /* const char **, int *, float *, int * (flag set to 1), cli_strs * */
     const char *help;
     double lo, hi; /* numeric bounds (see CLI_RANGE) */
-    int ranged;    /* 0 none, 1 closed [lo, hi], 2 [lo, hi) */
+    int ranged;    /* 1 when lo, hi apply */
+    int open;      /* CLI_OPEN_LO | CLI_OPEN_HI: which bounds are excluded */
 } cli_opt;
 
 /* Parses argv[0..argc) (argv[0] is the sub-command name). Positional arguments go to pos/npos (pos may be
@@ -44,11 +47,12 @@ typedef struct {
 int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char *usage, const char **pos,
               int maxpos, int *npos);
 
-/* The one validated number parser: the whole of s must be a finite number inside [lo, hi] (hi excluded when
- * open_hi); integers also refuse fractions. On failure prints "pulse CMD: FLAG expects an integer in [lo,
- * hi], found 's'" to stderr and returns -1; else stores the value and returns 0. */
+/* The one validated number parser: the whole of s must be a finite number inside [lo, hi] (bounds excluded
+ * as `open` says, CLI_OPEN_LO | CLI_OPEN_HI); integers also refuse fractions. On failure prints "pulse CMD:
+ * FLAG expects an integer in [lo, hi], found 's'" to stderr and returns -1; else stores the value and returns
+ * 0. */
 int cli_parse_int(const char *cmd, const char *flag, const char *s, double lo, double hi, int *out);
-int cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi, int open_hi,
+int cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi, int open,
                     float *out);
 
 /* Threads: n > 0 sets OpenMP threads, clamped to the machine's cores (said on stderr); 0 keeps the default.
@@ -66,6 +70,13 @@ int cli_check_out_dir(const char *cmd, const char *flag, const char *path);
 /* The whole content of a text file ('-' = stdin) as a NUL-terminated string (caller frees); a trailing
  * newline is kept. Prints "pulse CMD: FLAG 'path': ..." and returns NULL on failure. */
 char *cli_read_text(const char *cmd, const char *flag, const char *path, size_t *len);
+
+/* Appends the text of each file in files ('-' = stdin; one trailing newline dropped) to texts; the buffers go
+ * to *owned (files->n of them, caller frees each and the array, also on failure). Returns -1 (message
+ * printed) when a file cannot be read. */
+int cli_texts_from_files(const char *cmd, const char *flag, const cli_strs *files, cli_strs *texts,
+                         char ***owned);
+void cli_free_owned(char **owned, int n);
 
 /* Map an option's value to one of n named choices (names[i] -> values[i]). A NULL value keeps *out. On no
  * match prints "pulse CMD: OPT expects a | b, found 'x'" and returns -1; else 0. */

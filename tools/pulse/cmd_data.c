@@ -13,8 +13,10 @@ int cmd_data_stats(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--data|-d", CLI_STR, &dir, "dataset folder (or one of its files)"},
         {"--format", CLI_STR, &format, "s3rec|recbole|lastfm|amazon2018 (default: detect)"},
-        {"--max-users", CLI_INT, &max_users, "only the first N users"},
-        {"--kcore", CLI_INT, &kcore, "k-core threshold for Amazon 2018 raw reviews (default 5)"},
+        {"--max-users", CLI_INT, &max_users, "only the first N users (default 0 = all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--kcore", CLI_INT, &kcore, "k-core threshold for Amazon 2018 raw reviews (default 5; 1 = none)",
+         CLI_RANGE(1, CLI_INT_MAX)},
     };
     int r = cli_parse(argc, argv, opts, 4, "usage: pulse data stats --data DIR", NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
@@ -71,14 +73,16 @@ int cmd_data_synth(int argc, char **argv) {
     int seed = (int)sp.seed;
     const cli_opt opts[] = {
         {"--out|-o", CLI_STR, &out, "output folder (sequences.txt + items.tsv)"},
-        {"--users", CLI_INT, &sp.n_users, "number of users (default 500)"},
-        {"--items", CLI_INT, &sp.n_items, "number of items (default 300)"},
-        {"--attributes", CLI_INT, &sp.n_attributes, "attribute values per dimension, 2..16 (default 12)"},
-        {"--min-len", CLI_INT, &sp.min_len, "shortest sequence (default 5)"},
-        {"--max-len", CLI_INT, &sp.max_len, "longest sequence (default 30)"},
-        {"--seed", CLI_INT, &seed, "random seed (default 1)"},
+        {"--users", CLI_INT, &sp.n_users, "number of users (default 500)", CLI_RANGE(1, 10000000)},
+        {"--items", CLI_INT, &sp.n_items, "number of items (default 300)", CLI_RANGE(2, 10000000)},
+        {"--attributes", CLI_INT, &sp.n_attributes, "attribute values per dimension, 2..16 (default 12)",
+         CLI_RANGE(2, 16)},
+        {"--min-len", CLI_INT, &sp.min_len, "shortest sequence (default 5)", CLI_RANGE(3, 100000)},
+        {"--max-len", CLI_INT, &sp.max_len, "longest sequence (default 30)", CLI_RANGE(3, 100000)},
+        {"--seed|-s", CLI_INT, &seed, "random seed (default 1)"},
         {"--repeat", CLI_FLOAT, &sp.repeat,
-         "per-step probability of re-consuming an earlier item (repeat consumption), 0 <= p < 1 (default 0)"},
+         "per-step probability of re-consuming an earlier item (repeat consumption), 0 <= p < 1 (default 0)",
+         CLI_RANGE_OPEN_HI(0, 1)},
     };
     int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                       "usage: pulse data synth --out DIR [--users N --items N --seed S]", NULL, 0, NULL);
@@ -87,6 +91,11 @@ int cmd_data_synth(int argc, char **argv) {
         fprintf(stderr, "pulse data synth: --out DIR is required\n");
         return 2;
     }
+    if (sp.max_len < sp.min_len) {
+        fprintf(stderr, "pulse data synth: --max-len %d is below --min-len %d\n", sp.max_len, sp.min_len);
+        return 2;
+    }
+    if (cli_check_out_dir("data synth", "--out", out)) return 2;
     sp.seed = (uint64_t)(int64_t)seed;
     pulse_dataset *ds;
     if (pulse_dataset_synthetic(&sp, &ds)) return cli_fail("data synth");
@@ -123,6 +132,11 @@ int cmd_data_convert(int argc, char **argv) {
         fprintf(stderr, "pulse data convert: --data DIR and --out DIR are required\n");
         return 2;
     }
+    if (strcmp(to, "recbole") != 0 && strcmp(to, "s3rec") != 0) {
+        fprintf(stderr, "pulse data convert: --to expects recbole or s3rec, found '%s'\n", to);
+        return 2;
+    }
+    if (cli_check_out_dir("data convert", "--out", out)) return 2;
     pulse_dataset *ds;
     if (pulse_dataset_load(dir, NULL, &ds)) return cli_fail("data convert");
     pulse_status st;
@@ -137,12 +151,8 @@ int cmd_data_convert(int argc, char **argv) {
             name = nm;
         }
         st = pulse_dataset_write_recbole(ds, out, name);
-    } else if (strcmp(to, "s3rec") == 0) {
-        st = pulse_dataset_write_s3rec(ds, out);
     } else {
-        pulse_dataset_free(ds);
-        fprintf(stderr, "pulse data convert: --to expects recbole or s3rec, found '%s'\n", to);
-        return 2;
+        st = pulse_dataset_write_s3rec(ds, out);
     }
     if (st) {
         pulse_dataset_free(ds);

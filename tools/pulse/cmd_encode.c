@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "pulse/encoder.h"
+#include "pulse/kernels.h"
 
 /* splits buf (modified in place) into lines; returns the count, lines in *out (caller frees the array), -1
  * out of memory, -2 - k for a NUL byte on line k + 1 (it would silently cut the text short) */
@@ -39,26 +40,6 @@ static int split_lines(char *buf, size_t len, char ***out) {
     return n;
 }
 
-static char *read_stream(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        char *nb = realloc(b, cap * 2 + 1);
-        if (!nb) {
-            free(b);
-            return NULL;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    if (b) b[n] = 0;
-    *len = n;
-    return b;
-}
-
 int cmd_encode(int argc, char **argv) {
     const char *dir = NULL, *input = NULL, *pooling = NULL, *precision = NULL;
     cli_strs texts = {0};
@@ -66,14 +47,16 @@ int cmd_encode(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--encoder|-e", CLI_STR, &dir,
          "HF folder: config.json, model.safetensors, vocab.txt or tokenizer.json"},
-        {"--text|-t", CLI_STRS, &texts, "a text to embed"},
+        {"--text", CLI_STRS, &texts, "a text to embed"},
         {"--input|-i", CLI_STR, &input, "file with one text per line ('-' = stdin)"},
         {"--pooling", CLI_STR, &pooling, "cls|mean|auto (default auto: from the folder, else cls)"},
-        {"--max-len", CLI_INT, &max_len, "tokens per text incl. [CLS]/[SEP] (default 128)"},
-        {"--batch", CLI_INT, &batch, "texts per batch (default 64)"},
+        {"--max-len", CLI_INT, &max_len, "tokens per text incl. [CLS]/[SEP] (default 128)",
+         CLI_RANGE(2, 1000000)},
+        {"--batch", CLI_INT, &batch, "texts per batch (default 64)", CLI_RANGE(1, 1000000)},
         {"--no-normalize", CLI_FLAG, &no_norm, "do not L2-normalise the vectors"},
         {"--tokens", CLI_FLAG, &tokens, "print token ids instead of vectors"},
-        {"--threads", CLI_INT, &threads, "threads (default: PULSE_THREADS or all cores)"},
+        {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS or all cores)",
+         CLI_RANGE(0, CLI_INT_MAX)},
         {"--precision", CLI_STR, &precision,
          "fp32 | bf16: matrix products (bf16: inputs rounded, fp32 sums; default bf16 where the CPU has "
          "AVX512-BF16)"},
@@ -101,6 +84,10 @@ int cmd_encode(int argc, char **argv) {
     p.max_len = max_len;
     p.batch_size = batch;
     p.normalize = !no_norm;
+    if (threads > 0) {
+        cli_set_threads("encode", threads); /* clamped to the cores, said on stderr */
+        threads = pulse_get_num_threads();
+    }
     p.threads = threads;
     char *buf = NULL;
     char **lines = NULL;
@@ -108,16 +95,9 @@ int cmd_encode(int argc, char **argv) {
     int n = texts.n;
     if (input) {
         size_t len = 0;
-        if (strcmp(input, "-") == 0) {
-            buf = read_stream(stdin, &len);
-            if (!buf) {
-                fprintf(stderr, "pulse encode: cannot read stdin\n");
-                free(texts.v);
-                return 1;
-            }
-        } else if (pulse_read_file(input, &buf, &len)) {
+        if (!(buf = cli_read_text("encode", "--input", input, &len))) {
             free(texts.v);
-            return cli_fail("encode");
+            return 1;
         }
         n = split_lines(buf, len, &lines);
         if (n < -1) {

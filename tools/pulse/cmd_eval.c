@@ -19,10 +19,12 @@ int cmd_eval(int argc, char **argv) {
          "full (every item ranked; default) or sampled (the positive among N-1 negatives drawn outside the "
          "masked history)"},
         {"--history", CLI_STR, &history, CLI_HISTORY_HELP},
-        {"--candidates", CLI_INT, &cands, "sampled list size incl. the positive (default 20)"},
+        {"--candidates", CLI_INT, &cands, "sampled list size incl. the positive (default 20)",
+         CLI_RANGE(2, CLI_INT_MAX)},
         {"--split", CLI_STR, &split, "test|valid (default test)"},
-        {"--seed", CLI_INT, &seed, "seed of the sampled negatives (default 42)"},
-        {"--max-users", CLI_INT, &ep.max_users, "evaluate only the first N users"},
+        {"--seed|-s", CLI_INT, &seed, "seed of the sampled negatives (default 42)"},
+        {"--max-users", CLI_INT, &ep.max_users, "evaluate only the first N users (default 0 = all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),

@@ -1,4 +1,4 @@
-/* tools/pulse/cmd_lm_bench.c — `pulse lm bench -m GGUF [-t 2] [--prompt-tokens 128] [--gen 64] [--parallel
+/* tools/pulse/cmd_lm_bench.c — `pulse lm bench -m GGUF [-t 2] [--prompt-tokens 128] [-n 64] [--parallel
  * 32]`: prefill tok/s, decode tok/s (batch 1) and generation tok/s with --parallel sequences decoded
  * together, peak RSS; the last stdout line is one JSON object. */
 #include <stdio.h>
@@ -13,21 +13,24 @@ int cmd_lm_bench(int argc, char **argv) {
     pulse_lm_bench_params bp = pulse_lm_bench_default_params();
     const cli_opt opts[] = {
         {"--model|-m", CLI_STR, &model, "GGUF model file"},
-        {"--threads|-t", CLI_INT, &threads, "threads (2)"},
-        {"--prompt-tokens|-p", CLI_INT, &bp.n_prompt, "prefill length (128)"},
-        {"--gen|-n", CLI_INT, &bp.n_gen, "decode steps (64)"},
-        {"--parallel", CLI_INT, &bp.n_parallel, "sequences decoded together (32)"},
-        {"--parallel-prompt", CLI_INT, &bp.n_prompt_parallel, "prompt tokens of each parallel sequence (32)"},
+        {"--threads|-t", CLI_INT, &threads, "threads (2)", CLI_RANGE(1, CLI_INT_MAX)},
+        {"--prompt-tokens", CLI_INT, &bp.n_prompt, "prefill length (128)", CLI_RANGE(1, 1000000)},
+        {"--n-predict|--gen|-n", CLI_INT, &bp.n_gen, "decode steps (64)", CLI_RANGE(1, 1000000)},
+        {"--parallel", CLI_INT, &bp.n_parallel, "sequences decoded together (32)", CLI_RANGE(1, 4096)},
+        {"--parallel-prompt", CLI_INT, &bp.n_prompt_parallel, "prompt tokens of each parallel sequence (32)",
+         CLI_RANGE(1, 1000000)},
     };
-    int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
-                       "usage: pulse lm bench -m MODEL.gguf [-t 2] [-p 128] [-n 64] [--parallel 32]", NULL, 0,
-                       NULL);
+    int rc =
+        cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
+                  "usage: pulse lm bench -m MODEL.gguf [-t 2] [--prompt-tokens 128] [-n 64] [--parallel 32]",
+                  NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : 2;
     if (!model) {
         fprintf(stderr, "pulse lm bench: --model is required (see --help)\n");
         return 2;
     }
-    if (threads > 0) pulse_set_num_threads(threads);
+    cli_set_threads("lm bench", threads);
+    threads = pulse_get_num_threads(); /* as clamped */
     pulse_lm *m = NULL;
     if (pulse_lm_load(model, NULL, &m)) return cli_fail("lm bench");
     pulse_lm_bench_result r;

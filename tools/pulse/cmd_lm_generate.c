@@ -1,7 +1,9 @@
 /* tools/pulse/cmd_lm_generate.c — `pulse lm generate -m GGUF -p STR [-n N] [--temp T --top-k K --top-p P
  * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]... [--truncate left|right]`: the
- * continuation text on stdout (raw prompt unless --chat; --temp 0 is greedy). Several -p run together as one
- * continuously batched job, one continuation per line block. Timing on stderr. */
+ * continuation text on stdout (raw prompt unless --chat; --temp 0 is greedy). Prompts come from -p and
+ * --prompt-file (argv is limited to 128 KiB). Several prompts run together as one continuously batched job
+ * and print one JSON line each, {"index","text","tokens"} in prompt order (--json: also for one prompt).
+ * Timing on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,46 +14,57 @@
 
 int cmd_lm_generate(int argc, char **argv) {
     const char *model = NULL, *system = NULL, *truncate = NULL;
-    cli_strs prompts = {0}, stops = {0};
-    int n = 64, chat = 0, top_k = 40, seed = 42, threads = 0, n_ctx = 0, no_eog = 0;
+    cli_strs prompts = {0}, stops = {0}, files = {0};
+    char **owned = NULL;
+    int n = 64, chat = 0, top_k = 40, seed = 42, threads = 0, n_ctx = 0, no_eog = 0, json = 0;
     float temp = 0.8f, top_p = 0.95f, rep = 1.0f;
     const cli_opt opts[] = {
         {"--model|-m", CLI_STR, &model, "GGUF model file"},
         {"--prompt|-p", CLI_STRS, &prompts, "prompt text"},
-        {"--n-predict|-n", CLI_INT, &n, "max new tokens (64)"},
-        {"--temp", CLI_FLOAT, &temp, "temperature; 0 = greedy (0.8)"},
-        {"--top-k", CLI_INT, &top_k, "top-k, 0 = off (40)"},
-        {"--top-p", CLI_FLOAT, &top_p, "top-p, 1 = off (0.95)"},
-        {"--repeat-penalty", CLI_FLOAT, &rep, "repetition penalty over the last 64 tokens, 1 = off (1)"},
+        {"--prompt-file", CLI_STRS, &files,
+         "a file holding one prompt ('-' = stdin; one trailing newline dropped)"},
+        {"--n-predict|-n", CLI_INT, &n,
+         "max new tokens (64; with the prompt at most the model's trained context)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--temp", CLI_FLOAT, &temp, "temperature; 0 = greedy (0.8)", CLI_RANGE(0, 1000)},
+        {"--top-k", CLI_INT, &top_k, "top-k, 0 = off (40)", CLI_RANGE(0, CLI_INT_MAX)},
+        {"--top-p", CLI_FLOAT, &top_p, "top-p, 1 = off (0.95)", CLI_RANGE(0, 1)},
+        {"--repeat-penalty", CLI_FLOAT, &rep, "repetition penalty over the last 64 tokens, 1 = off (1)",
+         CLI_RANGE_OPEN_LO(0, 1000)},
         {"--seed|-s", CLI_INT, &seed, "sampling seed (42)"},
         {"--chat", CLI_FLAG, &chat, "wrap the prompt as a user turn in the model's chat format"},
         {"--system", CLI_STR, &system, "system message (with --chat)"},
         {"--stop", CLI_STRS, &stops, "stop string"},
         {"--ignore-eos", CLI_FLAG, &no_eog, "do not stop at end-of-generation tokens"},
-        {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS / all)"},
-        {"--ctx-size|-c", CLI_INT, &n_ctx, "max tokens per sequence (default: prompt + n)"},
+        {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS / all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--ctx-size|-c", CLI_INT, &n_ctx, "max tokens per sequence (default 0: prompt + n)",
+         CLI_RANGE(0, CLI_INT_MAX)},
         {"--truncate", CLI_STR, &truncate,
          "left|right: cut a prompt too long for the model's context (oldest or last tokens; default: "
          "refuse)"},
+        {"--json", CLI_FLAG, &json, "one JSON line per prompt also for a single prompt"},
     };
     int rc =
         cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
                   "usage: pulse lm generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [--chat]",
                   NULL, 0, NULL);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (!model || prompts.n == 0) {
-        fprintf(stderr, "pulse lm generate: --model and --prompt are required (see --help)\n");
-        return 2;
-    }
-    if (n < 0) {
-        fprintf(stderr, "pulse lm generate: --n-predict expects a count >= 0, found %d\n", n);
-        return 2;
-    }
     static const char *const tn[] = {"left", "right"};
     static const int tv[] = {PULSE_LM_TRUNCATE_LEFT, PULSE_LM_TRUNCATE_RIGHT};
     int trunc = PULSE_LM_TRUNCATE_NONE;
-    if (cli_choice("lm generate", "--truncate", truncate, tn, tv, 2, &trunc)) return 2;
-    if (threads > 0) pulse_set_num_threads(threads);
+    if (rc == 0 && cli_choice("lm generate", "--truncate", truncate, tn, tv, 2, &trunc)) rc = 2;
+    if (rc == 0 && cli_texts_from_files("lm generate", "--prompt-file", &files, &prompts, &owned)) rc = 2;
+    if (rc == 0 && (!model || prompts.n == 0)) {
+        fprintf(stderr,
+                "pulse lm generate: --model and --prompt (or --prompt-file) are required (see --help)\n");
+        rc = 2;
+    }
+    if (rc) {
+        cli_free_owned(owned, files.n);
+        free(files.v), free(prompts.v), free(stops.v);
+        return rc == 1 ? 0 : 2;
+    }
+    cli_set_threads("lm generate", threads);
     pulse_lm *m = NULL;
     pulse_tokenizer *tok = NULL;
     pulse_lm_ctx *c = NULL;
@@ -77,7 +90,8 @@ int cmd_lm_generate(int argc, char **argv) {
                 if (l > longest) longest = l;
             }
             const int64_t T = pulse_lm_get_hparams(m)->n_ctx_train;
-            const int64_t want = (int64_t)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n;
+            const int64_t want =
+                (int64_t)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n; /* no overflow */
             cp.n_ctx = (int)(want < T ? want : T);
         }
         if (pulse_lm_ctx_new(m, &cp, &c)) {
@@ -109,7 +123,15 @@ int cmd_lm_generate(int argc, char **argv) {
                 truncate, pulse_lm_ctx_n_truncated(c), pulse_lm_get_hparams(m)->n_ctx_train);
     int total = 0;
     for (int i = 0; i < prompts.n; i++) {
-        printf("%s\n", outs[i]);
+        if (prompts.n == 1 && !json) {
+            printf("%s\n", outs[i]);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "index", i);
+            cJSON_AddStringToObject(o, "text", outs[i]);
+            cJSON_AddNumberToObject(o, "tokens", ntok[i]);
+            cli_print_json(o);
+        }
         total += ntok[i];
     }
     fflush(stdout);
@@ -120,6 +142,8 @@ out:
     free(ntok);
     free(prompts.v);
     free(stops.v);
+    cli_free_owned(owned, files.n);
+    free(files.v);
     pulse_lm_ctx_free(c);
     pulse_tokenizer_free(tok);
     pulse_lm_free(m);

@@ -1,6 +1,6 @@
-/* tools/pulse/cmd_lm_info.c — `pulse lm info MODEL`: architecture, hyper-parameters, tensor types, vocabulary
- * and chat-template presence of a GGUF file (printing only; the reader is src/core/gguf.c). Last stdout line:
- * one JSON object. */
+/* tools/pulse/cmd_lm_info.c — `pulse lm info MODEL` (or `-m MODEL`): architecture, hyper-parameters, tensor
+ * types, vocabulary and chat-template presence of a GGUF file (printing only; the reader is src/core/gguf.c).
+ * Last stdout line: one JSON object. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,19 +48,22 @@ static void add_float(cJSON *o, const pulse_gguf *g, const char *arch, const cha
 
 int cmd_lm_info(int argc, char **argv) {
     int all = 0, tensors = 0;
-    const char *pos[1];
+    const char *pos[1], *model = NULL;
     int npos = 0;
     const cli_opt opts[] = {
         {"--all|-a", CLI_FLAG, &all, "print every metadata key/value"},
-        {"--tensors|-t", CLI_FLAG, &tensors, "list every tensor (name, type, shape)"},
+        {"--tensors", CLI_FLAG, &tensors, "list every tensor (name, type, shape)"},
+        {"--model|-m", CLI_STR, &model, "GGUF file (or give it as the argument)"},
     };
-    int rc =
-        cli_parse(argc, argv, opts, 2, "usage: pulse lm info MODEL.gguf [--all] [--tensors]", pos, 1, &npos);
+    int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
+                       "usage: pulse lm info [-m] MODEL.gguf [--all] [--tensors]", pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;
-    if (npos != 1) {
-        fprintf(stderr, "pulse lm info: expected one GGUF file (see --help)\n");
+    if (npos + (model != NULL) != 1) {
+        fprintf(stderr,
+                "pulse lm info: expected one GGUF file, as -m FILE or as the argument (see --help)\n");
         return 2;
     }
+    if (model) pos[0] = model;
     pulse_gguf *g;
     if (pulse_gguf_open(pos[0], &g)) return cli_fail("lm info");
 

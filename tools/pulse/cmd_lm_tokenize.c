@@ -1,7 +1,7 @@
 /* tools/pulse/cmd_lm_tokenize.c — `pulse lm tokenize -m GGUF --text STR [--bos] [--special]`: the token ids
- * of STR with the GGUF's own tokenizer, space-separated on one line (no BOS unless --bos). Works on
- * vocab-only GGUF files. --pieces prints "id<TAB>piece" lines instead; --chat formats STR as one user turn
- * first. */
+ * of STR (or of the text of --prompt-file) with the GGUF's own tokenizer, space-separated on one line (no BOS
+ * unless --bos). Works on vocab-only GGUF files. --pieces prints "id<TAB>piece" lines instead; --chat formats
+ * STR as one user turn first. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +10,13 @@
 #include "pulse/tokenizer.h"
 
 int cmd_lm_tokenize(int argc, char **argv) {
-    const char *model = NULL, *text = NULL, *chat = NULL;
+    const char *model = NULL, *text = NULL, *chat = NULL, *file = NULL;
     int bos = 0, special = 0, pieces = 0;
     const cli_opt opts[] = {
         {"--model|-m", CLI_STR, &model, "GGUF file (a vocab-only file is enough)"},
-        {"--text|-t|-p", CLI_STR, &text, "text to tokenize"},
+        {"--text|--prompt|-p", CLI_STR, &text, "text to tokenize"},
+        {"--prompt-file", CLI_STR, &file,
+         "file holding the text ('-' = stdin; one trailing newline dropped)"},
         {"--bos", CLI_FLAG, &bos, "prepend the BOS token"},
         {"--special", CLI_FLAG, &special, "parse control tokens written in the text (e.g. <|im_start|>)"},
         {"--pieces", CLI_FLAG, &pieces, "print one 'id<TAB>piece' line per token"},
@@ -27,17 +29,29 @@ int cmd_lm_tokenize(int argc, char **argv) {
         "usage: pulse lm tokenize -m MODEL.gguf --text STR [--bos] [--special] [--pieces] [--chat F]", NULL,
         0, NULL);
     if (rc) return rc == 1 ? 0 : 2;
-    if (!model || !text) {
-        fprintf(stderr, "pulse lm tokenize: --model and --text are required (see --help)\n");
+    if (!model || !text == !file) {
+        fprintf(stderr,
+                "pulse lm tokenize: --model and one of --text or --prompt-file are required (see --help)\n");
         return 2;
     }
+    char *from_file = NULL;
+    size_t file_len = 0;
+    if (file) {
+        if (!(text = from_file = cli_read_text("lm tokenize", "--prompt-file", file, &file_len))) return 2;
+        if (file_len > 0 && from_file[file_len - 1] == '\n') from_file[--file_len] = 0; /* as lm generate */
+        if (file_len > 0 && from_file[file_len - 1] == '\r') from_file[--file_len] = 0;
+    }
     pulse_tokenizer *tok;
-    if (pulse_tokenizer_load(model, &tok) != PULSE_OK) return cli_fail("lm tokenize");
+    if (pulse_tokenizer_load(model, &tok) != PULSE_OK) {
+        free(from_file);
+        return cli_fail("lm tokenize");
+    }
     if (chat) {
         int fam = pulse_chat_family_from_name(chat);
         if (fam < 0) {
             fprintf(stderr, "pulse lm tokenize: unknown chat family '%s'\n", chat);
             pulse_tokenizer_free(tok);
+            free(from_file);
             return 2;
         }
     }
@@ -63,6 +77,7 @@ int cmd_lm_tokenize(int argc, char **argv) {
     }
     if (st != PULSE_OK) {
         free(ids);
+        free(from_file);
         pulse_tokenizer_free(tok);
         return cli_fail("lm tokenize");
     }
@@ -77,6 +92,7 @@ int cmd_lm_tokenize(int argc, char **argv) {
         printf("\n");
     }
     free(ids);
+    free(from_file);
     pulse_tokenizer_free(tok);
     return 0;
 }

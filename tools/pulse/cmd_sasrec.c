@@ -36,20 +36,24 @@ int cmd_sasrec_train(int argc, char **argv) {
         {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
         {"--out|-o", CLI_STR, &out, "model file to write (required); the checkpoint is FILE.ckpt"},
         {"--loss", CLI_STR, &loss, "ce (full softmax, default) or bce (one sampled negative, the original)"},
-        {"--epochs", CLI_INT, &p.epochs, "maximum epochs (default 200)"},
-        {"--seed", CLI_INT, &seed, "random seed (default 42)"},
-        {"--dim", CLI_INT, &p.dim, "hidden size (default 64)"},
-        {"--blocks", CLI_INT, &p.blocks, "self-attention blocks (default 2)"},
-        {"--heads", CLI_INT, &p.heads, "attention heads (default 1)"},
-        {"--dropout", CLI_FLOAT, &p.dropout, "dropout (default 0.2 for ce, 0.3 for bce)"},
-        {"--maxlen", CLI_INT, &p.maxlen, "maximum sequence length (default 50)"},
-        {"--batch", CLI_INT, &p.batch, "batch size (default 128)"},
-        {"--lr", CLI_FLOAT, &p.lr, "Adam learning rate (default 0.001)"},
+        {"--epochs", CLI_INT, &p.epochs, "maximum epochs (default 200)", CLI_RANGE(1, 1000000)},
+        {"--seed|-s", CLI_INT, &seed, "random seed (default 42)"},
+        {"--dim", CLI_INT, &p.dim, "hidden size (default 64)", CLI_RANGE(1, 65536)},
+        {"--blocks", CLI_INT, &p.blocks, "self-attention blocks (default 2)", CLI_RANGE(1, 1024)},
+        {"--heads", CLI_INT, &p.heads, "attention heads, dividing --dim (default 1)", CLI_RANGE(1, 65536)},
+        {"--dropout", CLI_FLOAT, &p.dropout, "dropout (default 0.2 for ce, 0.3 for bce)",
+         CLI_RANGE_OPEN_HI(0, 1)},
+        {"--maxlen", CLI_INT, &p.maxlen, "maximum sequence length (default 50)", CLI_RANGE(1, 65536)},
+        {"--batch", CLI_INT, &p.batch, "batch size (default 128)", CLI_RANGE(1, 1048576)},
+        {"--lr", CLI_FLOAT, &p.lr, "Adam learning rate (default 0.001)", CLI_RANGE_OPEN_LO(0, 10)},
         {"--patience", CLI_INT, &p.patience,
-         "evaluations without improvement before stopping (default 10 ce, 8 bce)"},
-        {"--eval-every", CLI_INT, &p.eval_every, "validate every k epochs (default 1 ce, 4 bce)"},
-        {"--eval-users", CLI_INT, &p.eval_users, "users in the per-epoch validation (default all)"},
-        {"--threads", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)"},
+         "evaluations without improvement before stopping (default 10 ce, 8 bce)", CLI_RANGE(1, CLI_INT_MAX)},
+        {"--eval-every", CLI_INT, &p.eval_every, "validate every k epochs (default 1 ce, 4 bce)",
+         CLI_RANGE(1, CLI_INT_MAX)},
+        {"--eval-users", CLI_INT, &p.eval_users, "users in the per-epoch validation (default 0 = all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--threads|-t", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)",
+         CLI_RANGE(0, CLI_INT_MAX)},
         {"--resume", CLI_FLAG, &resume, "continue from FILE.ckpt when it exists"},
     };
     int r = cli_parse(
@@ -72,9 +76,11 @@ int cmd_sasrec_train(int argc, char **argv) {
         return 2;
     }
     p.seed = (uint64_t)(int64_t)seed;
-    if (threads > 0) pulse_set_num_threads(threads);
     char ckpt[4096];
     snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
+    if (cli_check_out_file("sasrec train", "--out", out) || cli_check_out_file("sasrec train", "--out", ckpt))
+        return 2;
+    cli_set_threads("sasrec train", threads);
     p.checkpoint = ckpt;
     p.resume = resume;
     pulse_dataset *ds = NULL;
@@ -161,11 +167,13 @@ int cmd_sasrec_eval(int argc, char **argv) {
         {"--protocol", CLI_STR, &protocol, "full (all items; default) or sampled"},
         {"--history", CLI_STR, &history, CLI_HISTORY_HELP},
         {"--candidates", CLI_INT, &ep.n_candidates,
-         "sampled protocol: list size incl. the positive (default 20)"},
+         "sampled protocol: list size incl. the positive (default 20)", CLI_RANGE(2, CLI_INT_MAX)},
         {"--split", CLI_STR, &split, "test (default) or valid"},
-        {"--seed", CLI_INT, &seed, "sampled protocol: negatives seed (default 42)"},
-        {"--max-users", CLI_INT, &ep.max_users, "evaluate the first N users only (default all)"},
-        {"--threads", CLI_INT, &threads, "threads"},
+        {"--seed|-s", CLI_INT, &seed, "sampled protocol: negatives seed (default 42)"},
+        {"--max-users", CLI_INT, &ep.max_users, "evaluate the first N users only (default 0 = all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--threads|-t", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)",
+         CLI_RANGE(0, CLI_INT_MAX)},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -181,7 +189,7 @@ int cmd_sasrec_eval(int argc, char **argv) {
     if (cli_history("sasrec eval", history, &hist)) return 2;
     ep.history = (pulse_history)hist;
     ep.seed = (uint64_t)(int64_t)seed;
-    if (threads > 0) pulse_set_num_threads(threads);
+    cli_set_threads("sasrec eval", threads);
     pulse_dataset *ds = NULL;
     if ((r = load_data(data, &ds))) return r;
     pulse_sasrec *m = NULL;
@@ -239,11 +247,12 @@ int cmd_sasrec_similar(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
         {"--model|-m", CLI_STR, &model, "model file (required)"},
-        {"--k", CLI_INT, &k, "similar users per user (default 5)"},
+        {"--k", CLI_INT, &k, "similar users per user (default 5)", CLI_RANGE(1, CLI_INT_MAX)},
         {"--out|-o", CLI_STR, &out, "JSONL file to write (default: stdout)"},
         {"--history", CLI_STR, &upto,
          "user history for the vector: test (all but the test item, default), valid (train prefix), all"},
-        {"--threads", CLI_INT, &threads, "threads"},
+        {"--threads|-t", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)",
+         CLI_RANGE(0, CLI_INT_MAX)},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -264,11 +273,8 @@ int cmd_sasrec_similar(int argc, char **argv) {
         fprintf(stderr, "pulse sasrec similar: --history expects test, valid or all, found '%s'\n", upto);
         return 2;
     }
-    if (k < 1) {
-        fprintf(stderr, "pulse sasrec similar: --k must be >= 1\n");
-        return 2;
-    }
-    if (threads > 0) pulse_set_num_threads(threads);
+    if (out && cli_check_out_file("sasrec similar", "--out", out)) return 2;
+    cli_set_threads("sasrec similar", threads);
     pulse_dataset *ds = NULL;
     if ((r = load_data(data, &ds))) return r;
     pulse_sasrec *m = NULL;

@@ -15,13 +15,16 @@ int cmd_thought_pairs(int argc, char **argv) {
     pulse_standin_params p = pulse_standin_default_params();
     int seed = (int)p.seed;
     cli_opt opts[] = {
-        {"--data", CLI_STR, &data, "dataset folder with item titles (e.g. ../shared/data/amazon-beauty)"},
-        {"--out", CLI_STR, &out, "training pairs JSONL to write"},
+        {"--data|-d", CLI_STR, &data, "dataset folder with item titles (e.g. ../shared/data/amazon-beauty)"},
+        {"--out|-o", CLI_STR, &out, "training pairs JSONL to write"},
         {"--heldout", CLI_STR, &heldout, "held-out pairs JSONL to write (disjoint users)"},
-        {"--train-users", CLI_INT, &p.n_train, "number of training users (default 6000)"},
-        {"--heldout-users", CLI_INT, &p.n_heldout, "number of held-out users (default 1000)"},
-        {"--max-history", CLI_INT, &p.max_history, "history items in the behaviour text (default 10)"},
-        {"--seed", CLI_INT, &seed, "user shuffle seed (default 42)"},
+        {"--train-users", CLI_INT, &p.n_train, "number of training users (default 6000)",
+         CLI_RANGE(1, CLI_INT_MAX)},
+        {"--heldout-users", CLI_INT, &p.n_heldout, "number of held-out users (default 1000)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--max-history", CLI_INT, &p.max_history, "history items in the behaviour text (default 10)",
+         CLI_RANGE(1, CLI_INT_MAX)},
+        {"--seed|-s", CLI_INT, &seed, "user shuffle seed (default 42)"},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -34,6 +37,9 @@ int cmd_thought_pairs(int argc, char **argv) {
         fprintf(stderr, "pulse thought pairs: --data and --out are required (see --help)\n");
         return 2;
     }
+    if (cli_check_out_file("thought pairs", "--out", out) ||
+        (heldout && cli_check_out_file("thought pairs", "--heldout", heldout)))
+        return 2;
     p.seed = (uint64_t)seed;
     pulse_dataset *ds = NULL;
     pulse_data_params dp = pulse_data_default_params();
@@ -68,26 +74,33 @@ int cmd_thought_train(int argc, char **argv) {
     int seed = (int)p.seed, no_resume = 0, threads = 0;
     cli_opt opts[] = {
         {"--pairs", CLI_STR, &pairs, "training pairs JSONL (user, rationale, behaviour | history + answer)"},
-        {"--encoder", CLI_STR, &p.encoder, "HF encoder folder both towers start from"},
-        {"--out", CLI_STR, &out, "output folder (space.json + checkpoints; resumed when present)"},
+        {"--encoder|-e", CLI_STR, &p.encoder, "HF encoder folder both towers start from"},
+        {"--out|-o", CLI_STR, &out, "output folder (space.json + checkpoints; resumed when present)"},
         {"--heldout", CLI_STR, &p.heldout, "held-out pairs JSONL for the per-epoch validation metric"},
-        {"--epochs", CLI_INT, &p.epochs, "epochs (default 53, as the authors)"},
-        {"--batch", CLI_INT, &p.batch, "batch size (default 16)"},
-        {"--negatives", CLI_INT, &p.negatives, "K in-batch negatives per row (default 10)"},
-        {"--tau", CLI_FLOAT, &p.tau, "temperature (default 1.0)"},
-        {"--lr", CLI_FLOAT, &p.lr, "AdamW learning rate (default 2e-5)"},
-        {"--weight-decay", CLI_FLOAT, &p.weight_decay, "AdamW weight decay (default 0.01)"},
-        {"--grad-clip", CLI_FLOAT, &p.grad_clip, "global gradient-norm clip per encoder (default 0 = off)"},
-        {"--max-len", CLI_INT, &p.max_len, "max tokens per text (default 128)"},
+        {"--epochs", CLI_INT, &p.epochs, "epochs (default 53, as the authors)", CLI_RANGE(1, 1000000)},
+        {"--batch", CLI_INT, &p.batch, "batch size (default 16)", CLI_RANGE(2, 1000000)},
+        {"--negatives", CLI_INT, &p.negatives, "K in-batch negatives per row (default 10)",
+         CLI_RANGE(1, 1000000)},
+        {"--tau", CLI_FLOAT, &p.tau, "temperature (default 1.0)", CLI_RANGE_OPEN_LO(0, 1000)},
+        {"--lr", CLI_FLOAT, &p.lr, "AdamW learning rate (default 2e-5)", CLI_RANGE_OPEN_LO(0, 10)},
+        {"--weight-decay", CLI_FLOAT, &p.weight_decay, "AdamW weight decay (default 0.01)",
+         CLI_RANGE(0, 1000)},
+        {"--grad-clip", CLI_FLOAT, &p.grad_clip, "global gradient-norm clip per encoder (default 0 = off)",
+         CLI_RANGE(0, 1e30)},
+        {"--max-len", CLI_INT, &p.max_len, "max tokens per text (default 128)", CLI_RANGE(2, 1000000)},
         {"--pooling", CLI_STR, &pooling, "cls | mean | auto (default cls, as the authors)"},
         {"--shared", CLI_FLAG, &p.shared, "one encoder for behaviour and rationale (default: two)"},
-        {"--freeze", CLI_INT, &p.freeze_layers, "freeze the embeddings and the lower N layers"},
-        {"--proj-dim", CLI_INT, &p.proj_dim, "add a linear projection head of this size"},
-        {"--dropout", CLI_FLOAT, &p.dropout, "hidden dropout (default: the config's)"},
-        {"--max-pairs", CLI_INT, &p.max_pairs, "use only the first N training pairs"},
-        {"--seed", CLI_INT, &seed, "seed (default 42)"},
+        {"--freeze", CLI_INT, &p.freeze_layers, "freeze the embeddings and the lower N layers (default 0)",
+         CLI_RANGE(0, 1000000)},
+        {"--proj-dim", CLI_INT, &p.proj_dim, "add a linear projection head of this size (default 0 = none)",
+         CLI_RANGE(0, 1000000)},
+        {"--dropout", CLI_FLOAT, &p.dropout, "hidden dropout (default: the config's)",
+         CLI_RANGE_OPEN_HI(0, 1)},
+        {"--max-pairs", CLI_INT, &p.max_pairs, "use only the first N training pairs (default 0 = all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--seed|-s", CLI_INT, &seed, "seed (default 42)"},
         {"--no-resume", CLI_FLAG, &no_resume, "start afresh even when --out holds a checkpoint"},
-        {"--threads", CLI_INT, &threads, "threads (default: all)"},
+        {"--threads|-t", CLI_INT, &threads, "threads (default: all)", CLI_RANGE(0, CLI_INT_MAX)},
         {"--precision", CLI_STR, &precision,
          "fp32 | bf16: matrix products in training (bf16: fp32 sums and weights; default fp32)"},
     };
@@ -105,9 +118,10 @@ int cmd_thought_train(int argc, char **argv) {
     if (cli_encoder_choices("thought", pooling, precision, &pool, &prec)) return 2;
     p.pooling = (pulse_pooling)pool;
     p.precision = (pulse_precision)prec;
+    if (cli_check_out_dir("thought train", "--out", out)) return 2;
     p.seed = (uint64_t)seed;
     p.resume = !no_resume;
-    if (threads > 0) pulse_set_num_threads(threads);
+    cli_set_threads("thought train", threads);
     pulse_thought_epoch hist[1024];
     int nh = 0;
     double t0 = pulse_now();
@@ -130,33 +144,71 @@ int cmd_thought_train(int argc, char **argv) {
 }
 
 int cmd_thought_score(int argc, char **argv) {
-    const char *space = NULL, *behaviour = NULL, *answer = NULL;
+    const char *space = NULL, *behaviour = NULL, *answer = NULL, *bfile = NULL, *input = NULL;
     cli_strs rats = {0}, history = {0};
     int topk = 0;
+    char *btext = NULL, *itext = NULL;
     cli_opt opts[] = {
         {"--space", CLI_STR, &space, "trained space folder (or a plain encoder folder)"},
         {"--behaviour", CLI_STR, &behaviour, "behaviour text"},
         {"--history", CLI_STRS, &history,
          "a history title (builds the authors' behaviour text with --answer)"},
         {"--answer", CLI_STR, &answer, "the chosen item's title"},
+        {"--behaviour-file", CLI_STR, &bfile,
+         "file holding the behaviour text (one trailing newline dropped)"},
         {"--rationale", CLI_STRS, &rats, "a rationale to score"},
-        {"--top-k", CLI_INT, &topk, "print the k best rationales"},
+        {"--input|-i", CLI_STR, &input, "file of rationales to score, one per line ('-' = stdin)"},
+        {"--top-k", CLI_INT, &topk, "print the k best rationales (default 0 = none)",
+         CLI_RANGE(0, CLI_INT_MAX)},
     };
-    int r = cli_parse(
-        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-        "usage: pulse thought score --space DIR --behaviour STR --rationale STR [--rationale STR ...]\n"
-        "Cosine between a behaviour and rationale(s) in the Thought Space.",
-        NULL, 0, NULL);
+    int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                      "usage: pulse thought score --space DIR --behaviour STR|--behaviour-file F --rationale "
+                      "STR ...|--input F\n"
+                      "Cosine between a behaviour and rationale(s) in the Thought Space.",
+                      NULL, 0, NULL);
+    if (r == 0 && behaviour && bfile) {
+        fprintf(stderr, "pulse thought score: give --behaviour or --behaviour-file, not both\n");
+        r = 2;
+    }
+    if (r == 0 && bfile) {
+        size_t l = 0;
+        if (!(btext = cli_read_text("thought score", "--behaviour-file", bfile, &l)))
+            r = 2;
+        else {
+            if (l > 0 && btext[l - 1] == '\n') btext[--l] = 0;
+            if (l > 0 && btext[l - 1] == '\r') btext[--l] = 0;
+            behaviour = btext;
+        }
+    }
+    if (r == 0 && input) {
+        size_t l = 0;
+        if (!(itext = cli_read_text("thought score", "--input", input, &l))) r = 2;
+        for (char *line = itext; r == 0 && line && *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl) *nl = 0;
+            size_t ll = strlen(line);
+            if (ll > 0 && line[ll - 1] == '\r') line[ll - 1] = 0;
+            const char **nv = realloc(rats.v, sizeof(char *) * (size_t)(rats.n + 1));
+            if (!nv) {
+                fprintf(stderr, "pulse thought score: out of memory\n");
+                r = 2;
+                break;
+            }
+            rats.v = nv;
+            rats.v[rats.n++] = line;
+            line = nl ? nl + 1 : line + ll;
+        }
+    }
     if (r) {
-        free(rats.v), free(history.v);
+        free(rats.v), free(history.v), free(btext), free(itext);
         return r == 1 ? 0 : 2;
     }
     char *built = NULL;
     if (!behaviour && answer) behaviour = built = pulse_behaviour_text(history.v, history.n, answer);
     if (!space || !behaviour || rats.n == 0) {
-        fprintf(stderr,
-                "pulse thought score: --space, --behaviour (or --answer) and --rationale are required\n");
-        free(rats.v), free(history.v), free(built);
+        fprintf(stderr, "pulse thought score: --space, --behaviour (or --behaviour-file or --answer) and "
+                        "--rationale (or --input) are required\n");
+        free(rats.v), free(history.v), free(built), free(btext), free(itext);
         return 2;
     }
     pulse_thought_space *s = NULL;
@@ -189,7 +241,7 @@ int cmd_thought_score(int argc, char **argv) {
         cli_print_json(o);
     }
     pulse_thought_space_free(s);
-    free(cos), free(rats.v), free(history.v), free(built);
+    free(cos), free(rats.v), free(history.v), free(built), free(btext), free(itext);
     return rc;
 }
 
@@ -199,8 +251,9 @@ int cmd_thought_eval(int argc, char **argv) {
     cli_opt opts[] = {
         {"--space", CLI_STR, &space, "trained space folder (or a plain encoder folder = untrained)"},
         {"--pairs", CLI_STR, &pairs, "held-out pairs JSONL"},
-        {"--negatives", CLI_INT, &K, "K other users' rationales per row (default 10: 11 candidates)"},
-        {"--seed", CLI_INT, &seed, "negative sampling seed (default 42)"},
+        {"--negatives", CLI_INT, &K, "K other users' rationales per row (default 10: 11 candidates)",
+         CLI_RANGE(1, 1000000)},
+        {"--seed|-s", CLI_INT, &seed, "negative sampling seed (default 42)"},
         {"--pooling", CLI_STR, &pooling,
          "cls | mean | auto: pooling of a plain encoder folder (default auto)"},
     };
@@ -276,11 +329,12 @@ int cmd_thought_plot(int argc, char **argv) {
         {"--pairs", CLI_STR, &pairs, "held-out pairs JSONL"},
         {"--before", CLI_STR, &before, "space (or encoder folder) before training"},
         {"--after", CLI_STR, &after, "trained space folder"},
-        {"--out", CLI_STR, &out, "SVG file to write"},
-        {"--n", CLI_INT, &n, "anchors to plot (default 300)"},
-        {"--perplexity", CLI_FLOAT, &tp.perplexity, "t-SNE perplexity (default 30)"},
-        {"--iterations", CLI_INT, &tp.iterations, "t-SNE iterations (default 1000)"},
-        {"--seed", CLI_INT, &seed, "seed for the negatives and t-SNE (default 42)"},
+        {"--out|-o", CLI_STR, &out, "SVG file to write"},
+        {"--anchors|--n", CLI_INT, &n, "anchors to plot (default 300)", CLI_RANGE(2, 1000000)},
+        {"--perplexity", CLI_FLOAT, &tp.perplexity, "t-SNE perplexity (default 30)",
+         CLI_RANGE_OPEN_LO(0, 1e6)},
+        {"--iterations", CLI_INT, &tp.iterations, "t-SNE iterations (default 1000)", CLI_RANGE(1, 100000000)},
+        {"--seed|-s", CLI_INT, &seed, "seed for the negatives and t-SNE (default 42)"},
         {"--pooling", CLI_STR, &pooling,
          "cls | mean | auto: pooling of a plain encoder folder (default auto)"},
     };
@@ -291,10 +345,11 @@ int cmd_thought_plot(int argc, char **argv) {
         "before vs after training, as one SVG with two panels.",
         NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
-    if (!pairs || !before || !after || !out || n < 2) {
+    if (!pairs || !before || !after || !out) {
         fprintf(stderr, "pulse thought plot: --pairs, --before, --after and --out are required\n");
         return 2;
     }
+    if (cli_check_out_file("thought plot", "--out", out)) return 2;
     if (cli_encoder_choices("thought", pooling, NULL, &pool, NULL)) return 2;
     pulse_pair *pp = NULL;
     int np = 0;
