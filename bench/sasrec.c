@@ -1,7 +1,12 @@
-/* bench/sasrec.c — SASRec training speed: seconds per epoch (training only) and one full-ranking valid
- * evaluation, peak RSS, on a dataset folder (default ../shared/data/amazon-beauty) with the issue's setting
- * (d=64, 2 blocks, 1 head, len 50, batch 128). Last stdout line: one JSON object.
- *   bench_sasrec --data DIR --loss ce|bce --epochs N [--threads N] [--dim 64] [--maxlen 50] [--batch 128] */
+/* bench/sasrec.c — SASRec training speed: seconds per epoch (training only), seconds per training target (one
+ * (prefix -> next item) loss term: the unit RecBole's epochs are made of), one full-ranking valid evaluation,
+ * peak RSS, on a dataset folder (default ../shared/data/amazon-beauty) with the issue's setting (d=64, 2
+ * blocks, 1 head, len 50, batch 128). With --valid-every-epoch (or --patience P: stop after P epochs without
+ * a better valid NDCG@10) the valid split is evaluated after every epoch and "valid_curve" lists (epoch,
+ * cumulative training seconds, valid NDCG@10): the time to reach a given valid NDCG@10
+ * (bench/peers/recbole_sasrec.sh). Last stdout line: one JSON object. bench_sasrec --data DIR --loss ce|bce
+ * --epochs N [--threads N] [--dim 64] [--maxlen 50] [--batch 128]
+ *                [--valid-every-epoch] [--patience P] [--no-eval] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +36,7 @@ static double loadavg1(void) {
 int main(int argc, char **argv) {
     bench_init();
     const char *data = NULL, *loss = "ce";
-    int epochs = 2, threads = 0, no_eval = 0;
+    int epochs = 2, threads = 0, no_eval = 0, every = 0, patience = 0;
     pulse_sasrec_params p = pulse_sasrec_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -39,10 +44,14 @@ int main(int argc, char **argv) {
             no_eval = 1;
             continue;
         }
+        if (strcmp(a, "--valid-every-epoch") == 0) {
+            every = 1;
+            continue;
+        }
         if (!v || a[0] != '-') {
             fprintf(stderr,
                     "usage: bench_sasrec [--data DIR] [--loss ce|bce] [--epochs N] [--threads N] [--dim D] "
-                    "[--maxlen T] [--batch B] [--no-eval]\n");
+                    "[--maxlen T] [--batch B] [--valid-every-epoch] [--patience P] [--no-eval]\n");
             return 2;
         }
         i++;
@@ -60,6 +69,8 @@ int main(int argc, char **argv) {
             p.maxlen = atoi(v);
         else if (strcmp(a, "--batch") == 0)
             p.batch = atoi(v);
+        else if (strcmp(a, "--patience") == 0)
+            patience = atoi(v), every = 1;
         else {
             fprintf(stderr, "bench_sasrec: unknown option %s\n", a);
             return 2;
@@ -90,6 +101,19 @@ int main(int argc, char **argv) {
         pulse_dataset_free(ds);
         return 1;
     }
+    /* training targets of one epoch: per user, the most recent min(L - 1, maxlen) (input, next item) pairs of
+     * its train prefix of length L (src/sasrec/train.c batcher_fill) */
+    size_t targets = 0;
+    for (int u = 0; u < pulse_dataset_n_users(ds); u++) {
+        int L = pulse_split_train_len(ds, u);
+        if (L > 1) targets += (size_t)(L - 1 < p.maxlen ? L - 1 : p.maxlen);
+    }
+    pulse_eval_params ep = pulse_eval_default_params();
+    ep.split = PULSE_SPLIT_VALID;
+    enum { MAX_CURVE = 200 };
+    static double curve_s[MAX_CURVE], curve_ndcg[MAX_CURVE];
+    int n_curve = 0, best_epoch = 0, run = 0;
+    double best_ndcg = -1;
     double load0 = loadavg1(), total = 0, best = 1e30, loss_v = 0, cpu = 0;
     for (int e = 0; e < epochs; e++) {
         double t0 = pulse_now(), c0 = cpu_now();
@@ -100,14 +124,26 @@ int main(int argc, char **argv) {
         double dt = pulse_now() - t0;
         cpu += cpu_now() - c0;
         total += dt;
+        run = e + 1;
         if (dt < best) best = dt;
         fprintf(stderr, "bench_sasrec: epoch %d  %.2f s  loss %.4f\n", e + 1, dt, loss_v);
+        if (every) {
+            pulse_metrics em;
+            if (pulse_sasrec_evaluate(m, ds, &ep, &em)) {
+                fprintf(stderr, "bench_sasrec: %s\n", pulse_last_error());
+                return 1;
+            }
+            if (n_curve < MAX_CURVE) curve_s[n_curve] = total, curve_ndcg[n_curve++] = em.ndcg10;
+            fprintf(stderr, "bench_sasrec: epoch %d  valid NDCG@10 %.5f  (training so far %.1f s)\n", e + 1,
+                    em.ndcg10, total);
+            if (em.ndcg10 > best_ndcg) best_ndcg = em.ndcg10, best_epoch = e + 1;
+            if (patience > 0 && e + 1 - best_epoch >= patience) break;
+        }
     }
+    epochs = run;
     double eval_s = -1;
     pulse_metrics vm = {0};
     if (!no_eval) {
-        pulse_eval_params ep = pulse_eval_default_params();
-        ep.split = PULSE_SPLIT_VALID;
         double t0 = pulse_now();
         if (pulse_sasrec_evaluate(m, ds, &ep, &vm)) {
             fprintf(stderr, "bench_sasrec: %s\n", pulse_last_error());
@@ -115,6 +151,12 @@ int main(int argc, char **argv) {
         }
         eval_s = pulse_now() - t0;
     }
+    char curve[12000] = "";
+    size_t cl = 0;
+    for (int i = 0; i < n_curve && cl < sizeof curve - 64; i++)
+        cl += (size_t)snprintf(curve + cl, sizeof curve - cl,
+                               "%s{\"epoch\":%d,\"train_s\":%.3f,\"ndcg10\":%.6f}", i ? "," : "", i + 1,
+                               curve_s[i], curve_ndcg[i]);
     double load1 = loadavg1();
     printf("sasrec %s on %s: %.2f s/epoch (best %.2f, %.2f CPU s), full valid eval %.2f s, peak RSS %.1f MB, "
            "threads %d, "
@@ -127,10 +169,12 @@ int main(int argc, char **argv) {
         "\"epochs\":%d,\"seconds_per_epoch\":%.4f,\"cpu_seconds_per_epoch\":%.4f,\"best_epoch_seconds\":%.4f,"
         "\"eval_seconds\":%.4f,"
         "\"valid_ndcg10\":%.6f,\"last_loss\":%.6f,\"peak_rss_mb\":%.1f,\"threads\":%d,\"load_before\":%.2f,"
-        "\"load_after\":%.2f}\n",
+        "\"load_after\":%.2f,\"train_targets_per_epoch\":%zu,\"seconds_per_target\":%.4g,"
+        "\"best_valid_ndcg10\":%.6f,\"best_epoch\":%d,\"valid_curve\":[%s]}\n",
         pulse_dataset_name(ds), loss, p.dim, p.blocks, p.maxlen, p.batch, epochs, total / epochs,
         cpu / epochs, best, eval_s, vm.ndcg10, loss_v, pulse_peak_rss_bytes() / 1048576.0,
-        pulse_get_num_threads(), load0, load1);
+        pulse_get_num_threads(), load0, load1, targets, targets ? total / epochs / (double)targets : 0.0,
+        every ? best_ndcg : vm.ndcg10, every ? best_epoch : epochs, curve);
     pulse_sasrec_free(m);
     pulse_dataset_free(ds);
     return 0;

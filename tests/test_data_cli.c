@@ -1,8 +1,12 @@
 /* tests/test_data_cli.c — the CLI contract of `pulse data synth|stats|convert` and `pulse eval --model pop`:
- * exit codes, the JSON last line with the exact keys, and a clear error for a malformed file. */
+ * exit codes, the JSON last line with the exact keys and the library's numbers (pop, full and sampled), and a
+ * clear error for a malformed file. */
 #include "test.h"
 
 #include <cjson/cJSON.h>
+
+#include "pulse/data.h"
+#include "pulse/eval.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +28,37 @@ static int num(cJSON *o, const char *k, double *v) {
     return 1;
 }
 
+/* The CLI's metrics (6 decimals) == the library's pulse_evaluate of pop on the same files with the same
+ * protocol, and ordered as metrics must be (HR@k and NDCG@k grow with k, NDCG@k <= HR@k, HR@1 <= MRR). */
+static void check_against_library(cJSON *mt, const char *data_dir, const pulse_eval_params *ep) {
+    pulse_dataset *ds = NULL;
+    pulse_pop *pop = NULL;
+    pulse_metrics m;
+    CHECK_OK(pulse_dataset_load(data_dir, NULL, &ds));
+    if (ds) CHECK_OK(pulse_pop_fit(ds, &pop));
+    if (!pop) {
+        pulse_dataset_free(ds);
+        return;
+    }
+    CHECK_OK(pulse_evaluate(ds, ep, pulse_pop_score, pop, &m));
+    const double want[8] = {m.hr1, m.hr5, m.hr10, m.hr20, m.ndcg5, m.ndcg10, m.ndcg20, m.mrr};
+    const char *keys[8] = {"HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR"};
+    double got[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    for (int i = 0; i < 8; i++) {
+        CHECK(num(mt, keys[i], &got[i]));
+        CHECK_MSG(fabs(got[i] - want[i]) <= 1e-6, "%s: CLI %.6f, library %.6f", keys[i], got[i], want[i]);
+    }
+    CHECK(got[0] <= got[1] && got[1] <= got[2] && got[2] <= got[3]);
+    CHECK(got[4] <= got[5] && got[5] <= got[6]);
+    CHECK(got[4] <= got[1] + 1e-6 && got[5] <= got[2] + 1e-6 && got[6] <= got[3] + 1e-6);
+    CHECK(got[0] <= got[7] + 1e-6);
+    CHECK(m.n_users > 0);
+    pulse_pop_free(pop);
+    pulse_dataset_free(ds);
+}
+
 int main(void) {
+    pulse_progress_set_quiet(1);
     char dir[] = "/tmp/pulse_cli_XXXXXX";
     if (!mkdtemp(dir)) {
         CHECK(0);
@@ -78,7 +112,15 @@ int main(void) {
             good &= n < 8 && strcmp(e->string, keys[n]) == 0 && cJSON_IsNumber(e) && e->valuedouble >= 0 &&
                     e->valuedouble <= 1;
         CHECK(good && n == 8);
-        if (k == 1) CHECK(num(mt, "HR@10", &v) && v == 1.0); /* 10 candidates: always inside the top 10 */
+        pulse_eval_params ep = pulse_eval_default_params();
+        if (k == 1) {
+            ep.protocol = PULSE_PROTOCOL_SAMPLED;
+            ep.n_candidates = 10;
+            ep.split = PULSE_SPLIT_VALID;
+        }
+        char syn[600];
+        snprintf(syn, sizeof syn, "%s/syn", dir);
+        check_against_library(mt, syn, &ep);
         cJSON_Delete(o);
     }
 

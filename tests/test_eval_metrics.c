@@ -4,6 +4,8 @@
  * data. */
 #include "test.h"
 
+#include <cjson/cJSON.h>
+
 #include <omp.h>
 #include <unistd.h>
 
@@ -105,7 +107,10 @@ int main(void) {
     CHECK_NEAR(m.ndcg10, (1.0 + 1.0 / log2(5.0)) / 4, 1e-12);
     CHECK_NEAR(m.ndcg20, (1.0 + 1.0 / log2(5.0) + 1.0 / log2(14.0)) / 4, 1e-12);
     CHECK_NEAR(m.mrr, (1.0 + 0.25 + 1.0 / 13 + 1.0 / 41) / 4, 1e-12);
-    cJSON *j = pulse_metrics_to_json(&m);
+    char jbuf[512];
+    CHECK(pulse_metrics_json(&m, jbuf, sizeof jbuf) < (int)sizeof jbuf);
+    CHECK(pulse_metrics_json(&m, NULL, 0) == (int)strlen(jbuf)); /* the length it needs, snprintf's rule */
+    cJSON *j = cJSON_Parse(jbuf);
     const char *keys[8] = {"HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR"};
     int nk = 0;
     for (cJSON *e = j ? j->child : NULL; e; e = e->next, nk++)

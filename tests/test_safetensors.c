@@ -108,6 +108,11 @@ int main(void) {
                    "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
                    z, 16, 0) == PULSE_ERR_FORMAT); /* overlap */
     CHECK(strstr(pulse_last_error(), "overlap") != NULL);
+    /* a repeated name (found by fuzz/safetensors.c): rejected, not resolved to either tensor */
+    CHECK(open_raw("{\"h\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                   "\"h\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                   z, 16, 0) == PULSE_ERR_FORMAT);
+    CHECK(strstr(pulse_last_error(), "tensor 'h' appears twice") != NULL);
     CHECK(open_raw("{\"a\":{\"dtype\":\"Q9\",\"shape\":[4],\"data_offsets\":[0,16]}}", z, 16, 0) ==
           PULSE_ERR_FORMAT);
     CHECK(open_raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}", z, 16, 0) ==

@@ -7,7 +7,10 @@
    last item = test, second-to-last = valid, the rest = train.
 2. Trains RecBole 1.2.1's SASRec on it on CPU with the issue's settings and full-ranking evaluation (history masked),
    timing each training epoch (the trainer's _train_epoch, i.e. what RecBole logs as "training [time: ...]").
-3. Prints one JSON object as the last stdout line: sec_per_epoch, per-epoch times, best epoch, valid and test metrics.
+3. Prints one JSON object as the last stdout line: sec_per_epoch, sec_per_target (one training sample = one
+   (prefix -> next item) loss term, the unit both sides' epochs are made of), per-epoch times, the valid curve
+   (epoch, cumulative training seconds, valid NDCG@10: the time to reach a valid NDCG@10), best epoch, valid and
+   test metrics.
 
 Settings (matched to pulse's SASRec, pmixer/SASRec.pytorch semantics): hidden 64, 2 blocks, 1 head, FFN inner size 64
 (pmixer's point-wise FFN is d x d; RecBole's default would be 256), ReLU FFN activation (RecBole default gelu), dropout
@@ -85,6 +88,7 @@ def timing(a, trainer, model, train_data, rb_version, torch, counts, converter):
         "converter": converter, "train_samples": len(train_data._dataset), "batches_per_epoch": len(train_data),
         "timed_batches": n_timed, "sec_per_batch": round(per_batch, 5),
         "sec_per_epoch": round(per_batch * len(train_data), 3),
+        "sec_per_target": float(f"{per_batch * len(train_data) / len(train_data._dataset):.4g}"),
         "cpu_s_per_epoch": round(cpu_per_batch * len(train_data), 3),
         "sec_per_epoch_method": f"mean of {n_timed} timed batches (after {warm} warm-up) x {len(train_data)} batches",
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -183,7 +187,7 @@ def main():
     class TimeUp(Exception):
         pass
 
-    train_times, cpu_times, eval_times, saved_epochs = [], [], [], []
+    train_times, cpu_times, eval_times, saved_epochs, curve = [], [], [], [], []
     orig_train, orig_valid, orig_save = trainer._train_epoch, trainer._valid_epoch, trainer._save_checkpoint
 
     def timed_train(*args, **kw):
@@ -201,6 +205,9 @@ def main():
         s = time.perf_counter()
         r = orig_valid(*args, **kw)
         eval_times.append(time.perf_counter() - s)
+        # (epoch, training seconds so far (evaluation excluded), valid NDCG@10 of the model after that epoch)
+        curve.append({"epoch": len(train_times), "train_s": round(sum(train_times), 3),
+                      "ndcg10": round(float(dict(r[1]).get("ndcg@10", float("nan"))), 6)})
         print(f"  valid {r[1]} ({eval_times[-1]:.2f}s)", file=sys.stderr, flush=True)
         return r
 
@@ -237,6 +244,7 @@ def main():
         "train_samples": len(train_data._dataset), "batches_per_epoch": len(train_data), "recbole_users": dataset.user_num - 1, "recbole_items": dataset.item_num - 1,
         "valid_users": len(valid_data._dataset), "test_users": len(test_data._dataset),
         "epochs": len(train_times), "sec_per_epoch": round(spe, 3),
+        "sec_per_target": float(f"{spe / len(train_data._dataset):.4g}"), "valid_curve": curve,
         "sec_per_epoch_median": round(sorted(train_times)[len(train_times) // 2], 3),
         "cpu_s_per_epoch": round(sum(cpu_times) / len(cpu_times), 3),
         "epoch_train_s": [round(t, 2) for t in train_times], "eval_s_mean": round(sum(eval_times) / len(eval_times), 2),

@@ -5,7 +5,7 @@
 #ifndef PULSE_EVAL_H
 #define PULSE_EVAL_H
 
-#include <cjson/cJSON.h>
+#include <stddef.h>
 
 #include "pulse/core.h"
 #include "pulse/data.h"
@@ -100,9 +100,9 @@ void pulse_pop_free(pulse_pop *pop);
 pulse_status pulse_pop_score(void *ctx, int n, const int *users, const int *const *hist, const int *hist_len,
                              float *scores);
 
-/* Metrics as the JSON object every eval prints: {"HR@1":…,…,"MRR":…} with exactly those keys in the fixed
- * order (values rounded to 6 decimals). NULL on allocation failure. */
-cJSON *pulse_metrics_to_json(const pulse_metrics *m);
+/* Metrics as the JSON object every eval prints, written into buf (snprintf rules: returns the length it
+ * needed): {"HR@1":…,…,"MRR":…} with exactly those keys in the fixed order, values with 6 decimals. */
+int pulse_metrics_json(const pulse_metrics *m, char *buf, size_t n);
 
 /* Rank-based accumulation, usable by any protocol: rank is the 0-based rank of the positive. */
 void pulse_metrics_add_rank(pulse_metrics *m, int rank);

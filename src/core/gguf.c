@@ -546,7 +546,7 @@ static int read_int(uint32_t t, const uint8_t *p, int64_t *sv, uint64_t *uv, int
 }
 
 pulse_status pulse_gguf_get_u32(const pulse_gguf *g, const char *key, uint32_t *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup(g, key, &kv);
     if (st) return st;
     int64_t sv = 0;
@@ -564,7 +564,7 @@ pulse_status pulse_gguf_get_u32(const pulse_gguf *g, const char *key, uint32_t *
 }
 
 pulse_status pulse_gguf_get_i64(const pulse_gguf *g, const char *key, int64_t *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup(g, key, &kv);
     if (st) return st;
     int64_t sv = 0;
@@ -585,7 +585,7 @@ pulse_status pulse_gguf_get_i64(const pulse_gguf *g, const char *key, int64_t *o
 }
 
 pulse_status pulse_gguf_get_f32(const pulse_gguf *g, const char *key, float *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup(g, key, &kv);
     if (st) return st;
     if (kv->type == PULSE_GGUF_FLOAT32) {
@@ -603,7 +603,7 @@ pulse_status pulse_gguf_get_f32(const pulse_gguf *g, const char *key, float *out
 }
 
 pulse_status pulse_gguf_get_bool(const pulse_gguf *g, const char *key, int *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup(g, key, &kv);
     if (st) return st;
     if (kv->type != PULSE_GGUF_BOOL)
@@ -621,7 +621,7 @@ static pulse_gguf_str str_at(const uint8_t *p) {
 }
 
 pulse_status pulse_gguf_get_str(const pulse_gguf *g, const char *key, pulse_gguf_str *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup(g, key, &kv);
     if (st) return st;
     if (kv->type != PULSE_GGUF_STRING)
@@ -642,7 +642,7 @@ static pulse_status lookup_arr(const pulse_gguf *g, const char *key, const gguf_
 
 pulse_status pulse_gguf_get_arr_info(const pulse_gguf *g, const char *key, pulse_gguf_type *elem_type,
                                      uint64_t *count) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup_arr(g, key, &kv);
     if (st) return st;
     if (elem_type) *elem_type = kv->el_type;
@@ -660,7 +660,7 @@ pulse_status pulse_gguf_kv_arr_info(const pulse_gguf *g, size_t i, pulse_gguf_ty
 }
 
 pulse_status pulse_gguf_get_arr_str(const pulse_gguf *g, const char *key, uint64_t i, pulse_gguf_str *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup_arr(g, key, &kv);
     if (st) return st;
     if (kv->el_type != PULSE_GGUF_STRING)
@@ -674,7 +674,7 @@ pulse_status pulse_gguf_get_arr_str(const pulse_gguf *g, const char *key, uint64
 }
 
 static pulse_status arr_num(const pulse_gguf *g, const char *key, float *of, int32_t *oi, uint64_t count) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     pulse_status st = lookup_arr(g, key, &kv);
     if (st) return st;
     size_t es = scalar_size(kv->el_type);

@@ -53,6 +53,10 @@ static int cmp_tensor_offset(const void *a, const void *b) {
     return px < py ? -1 : px > py ? 1 : 0;
 }
 
+static int cmp_tensor_name(const void *a, const void *b) {
+    return strcmp(((const pulse_st_tensor *)a)->name, ((const pulse_st_tensor *)b)->name);
+}
+
 void pulse_safetensors_close(pulse_safetensors *st) {
     if (!st) return;
     for (int i = 0; i < st->n; i++) free(st->names[i]);
@@ -190,6 +194,12 @@ static pulse_status parse_header(pulse_safetensors *st, const char *json, size_t
             break;
         }
     }
+    /* nor share a name (JSON allows repeated keys; which one a reader keeps is undefined) */
+    qsort(sorted, (size_t)st->n, sizeof *sorted, cmp_tensor_name);
+    for (int i = 1; rc == PULSE_OK && i < st->n; i++)
+        if (strcmp(sorted[i - 1].name, sorted[i].name) == 0)
+            rc = pulse_set_error(PULSE_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", path,
+                                 sorted[i].name);
     free(sorted);
     return rc;
 }

@@ -52,21 +52,19 @@ void pulse_metrics_finish(pulse_metrics *m) {
     m->mrr /= n;
 }
 
-static double r6(double x) {
-    return round(x * 1e6) / 1e6;
-}
-
-cJSON *pulse_metrics_to_json(const pulse_metrics *m) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
+int pulse_metrics_json(const pulse_metrics *m, char *buf, size_t n) {
     const char *k[8] = {"HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR"};
     double v[8] = {m->hr1, m->hr5, m->hr10, m->hr20, m->ndcg5, m->ndcg10, m->ndcg20, m->mrr};
-    for (int i = 0; i < 8; i++)
-        if (!cJSON_AddNumberToObject(o, k[i], r6(v[i]))) {
-            cJSON_Delete(o);
-            return NULL;
-        }
-    return o;
+    size_t o = 0;
+    int need = 0;
+    for (int i = 0; i < 8; i++) {
+        int w = snprintf(buf ? buf + o : NULL, buf && o < n ? n - o : 0, "%s\"%s\":%.6f", i ? "," : "{", k[i],
+                         isfinite(v[i]) ? v[i] : 0.0);
+        need += w;
+        o = (size_t)need < n ? (size_t)need : n;
+    }
+    int w = snprintf(buf ? buf + o : NULL, buf && o < n ? n - o : 0, "}");
+    return need + w;
 }
 
 /* ---- what a protocol excludes ---- */

@@ -408,6 +408,12 @@ int cli_history(const char *cmd, const char *history, int *out) {
     return cli_choice(cmd, "--history", history, hn, hv, 2, out);
 }
 
+cJSON *cli_metrics_json(const pulse_metrics *m) {
+    char buf[512];
+    int n = pulse_metrics_json(m, buf, sizeof buf);
+    return n > 0 && (size_t)n < sizeof buf ? cJSON_Parse(buf) : NULL;
+}
+
 void cli_eval_json(cJSON *o, const pulse_eval_params *ep, const pulse_metrics *m) {
     cJSON_AddStringToObject(o, "history", pulse_history_name(ep->history));
     cJSON_AddNumberToObject(o, "users", m->n_users);

@@ -81,6 +81,8 @@ int cli_history(const char *cmd, const char *history, int *out);
 #define CLI_HISTORY_HELP                                                                                     \
     "mask (default: every history item leaves the ranking, a held-out item that repeats one included, so "   \
     "that user is a miss; RecBole / S3-Rec) or keep (nothing masked: history items compete; repeat-aware)"
+/* Metrics as a cJSON object (pulse_metrics_json's keys and order); NULL on allocation failure. */
+cJSON *cli_metrics_json(const pulse_metrics *m);
 /* The evaluation fields every eval JSON line carries: history, users, users_skipped, repeat_targets. */
 void cli_eval_json(cJSON *o, const pulse_eval_params *ep, const pulse_metrics *m);
 

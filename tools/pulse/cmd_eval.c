@@ -83,7 +83,7 @@ int cmd_eval(int argc, char **argv) {
     if (ep.protocol == PULSE_PROTOCOL_SAMPLED) cJSON_AddNumberToObject(o, "candidates", cands);
     cJSON_AddStringToObject(o, "split", split);
     cli_eval_json(o, &ep, &m);
-    cJSON *mj = pulse_metrics_to_json(&m);
+    cJSON *mj = cli_metrics_json(&m);
     if (mj) cJSON_AddItemToObject(o, "metrics", mj);
     cli_print_json(o);
     pulse_dataset_free(ds);

@@ -109,8 +109,8 @@ int cmd_sasrec_train(int argc, char **argv) {
         cJSON_AddStringToObject(o, "protocol", "full");
         cJSON_AddStringToObject(o, "split", "test");
         cJSON_AddStringToObject(o, "loss", loss);
-        cJSON_AddItemToObject(o, "metrics", pulse_metrics_to_json(&rep.test));
-        cJSON_AddItemToObject(o, "valid_metrics", pulse_metrics_to_json(&rep.valid));
+        cJSON_AddItemToObject(o, "metrics", cli_metrics_json(&rep.test));
+        cJSON_AddItemToObject(o, "valid_metrics", cli_metrics_json(&rep.valid));
         cJSON_AddNumberToObject(o, "users", rep.test.n_users);
         cJSON_AddNumberToObject(o, "best_epoch", rep.best_epoch);
         cJSON_AddNumberToObject(o, "epochs", rep.epochs_run);
@@ -202,7 +202,7 @@ int cmd_sasrec_eval(int argc, char **argv) {
         cJSON_AddStringToObject(o, "protocol", protocol);
         if (ep.protocol == PULSE_PROTOCOL_SAMPLED) cJSON_AddNumberToObject(o, "candidates", ep.n_candidates);
         cJSON_AddStringToObject(o, "split", split);
-        cJSON_AddItemToObject(o, "metrics", pulse_metrics_to_json(&met));
+        cJSON_AddItemToObject(o, "metrics", cli_metrics_json(&met));
         cli_eval_json(o, &ep, &met);
         cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
         cli_print_json(o);
