@@ -48,6 +48,17 @@ int main(void) {
     CHECK(strstr(pulse_last_error(), ":1:") != NULL);
     write_text(path, "");
     CHECK(pulse_pairs_load(path, &pp, &n) == PULSE_ERR_PARSE);
+    /* an escaped NUL would silently cut the text short: an error naming the line; an escaped backslash
+     * before u0000 is plain text */
+    write_text(path, "{\"user\":\"u1\",\"behaviour\":\"b\",\"rationale\":\"r\"}\n"
+                     "{\"user\":\"u2\",\"behaviour\":\"red\\u0000blue\",\"rationale\":\"r\"}\n");
+    CHECK(pulse_pairs_load(path, &pp, &n) == PULSE_ERR_PARSE && pp == NULL);
+    CHECK_MSG(strstr(pulse_last_error(), ":2:") && strstr(pulse_last_error(), "NUL"), "%s",
+              pulse_last_error());
+    write_text(path, "{\"user\":\"u1\",\"behaviour\":\"a\\\\u0000b\",\"rationale\":\"r\"}\n");
+    CHECK_OK(pulse_pairs_load(path, &pp, &n));
+    CHECK(n == 1 && pp && strcmp(pp[0].behaviour, "a\\u0000b") == 0);
+    pulse_pairs_free(pp, n);
 
     /* stand-in pairs from the synthetic dataset: disjoint users, rationale never empty */
     pulse_synth_params sp = pulse_synth_default_params();

@@ -561,9 +561,8 @@ int pulse_bf16_supported(void) {
     if (g_bf16 < 0) {
         int ok = 0;
 #ifdef PK_HAVE_BF16_KERNEL
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+        const pulse_cpu *c = pulse_cpu_get(); /* the one place that knows the CPU (core/cpu.c) */
+        ok = c->avx512f && c->avx512bw && c->avx512vl && c->avx512bf16;
 #endif
         if (!pulse_get_options()->bf16) ok = 0;
         g_bf16 = ok;

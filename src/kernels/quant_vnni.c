@@ -2,6 +2,7 @@
  * compiled for avx512vnni+avx512vl: 256-bit vpdpbusd replaces maddubs+madd for u8 x i8 sums). pq_dot_vnni
  * is called only when the CPU reports those features at run time (see quant.c); the default x86-64-v3
  * build stays runnable on any AVX2 machine. */
+#include "pulse/core.h"
 #include "quant_internal.h"
 
 #ifdef __clang__
@@ -30,9 +31,8 @@
 #endif
 
 int pq_vnni_supported(void) {
-    __builtin_cpu_init();
+    const pulse_cpu *c = pulse_cpu_get(); /* the one place that knows the CPU (core/cpu.c) */
     /* dq: the batched kernels of quant_tile.c, which this flag also enables */
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    return c->avx512vnni && c->avx512vl && c->avx512bw && c->avx512dq;
 }
 #endif

@@ -199,24 +199,13 @@ pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *params,
 /* clang-format on */
 
 static void free_acts(pulse_sasrec *m) {
-    if (m->acts) {
-        for (int l = 0; l < m->L; l++) {
-            sasrec_block_acts *a = &m->acts[l];
-#define FREE_B(f, sz) free(a->f);
-            BLOCK_FIELDS(FREE_B)
-#undef FREE_B
-        }
-        free(m->acts);
-        m->acts = NULL;
-    }
-#define FREE_M(f, sz)                                                                                        \
-    free(m->f);                                                                                              \
-    m->f = NULL;
-    ACT_FIELDS(FREE_M)
-#undef FREE_M
-    free(m->hv);
-    free(m->dhv);
-    free(m->logits);
+    free(m->act_block);
+    m->act_block = NULL;
+    free(m->acts);
+    m->acts = NULL;
+#define CLEAR_M(f, sz) m->f = NULL;
+    ACT_FIELDS(CLEAR_M)
+#undef CLEAR_M
     m->hv = m->dhv = m->logits = NULL;
     m->B_cap = 0;
 }
@@ -233,42 +222,68 @@ void pulse_sasrec_free(pulse_sasrec *m) {
     free(m);
 }
 
+/* adds n elements of size sz at a 64-byte boundary to *off; returns 1 on overflow */
+static int take_bytes(size_t *off, size_t n, size_t sz) {
+    if (n > (SIZE_MAX - 64 - *off) / sz) return 1;
+    *off += (n * sz + 63) / 64 * 64;
+    return 0;
+}
+
+/* Every activation in one block (llm.c's malloc_and_point_activations): the size table is ACT_FIELDS and
+ * BLOCK_FIELDS (per layer) with the CE chunk buffers; each tensor starts on a 64-byte boundary. */
 pulse_status sasrec_alloc_acts(pulse_sasrec *m, int B_cap) {
     if (m->B_cap >= B_cap) return PULSE_OK;
     free_acts(m);
     const size_t row = (size_t)B_cap * m->T, big = row * m->C, att = (size_t)B_cap * m->NH * m->T * m->T,
                  b = (size_t)B_cap, row2 = 2 * row;
-    (void)b;
-    int ok = 1;
-    m->acts = calloc((size_t)m->L, sizeof(sasrec_block_acts));
-    if (!m->acts) return pulse_set_error(PULSE_ERR_NOMEM, "sasrec: out of memory for activations");
-#define ALLOC(ptr, n)                                                                                        \
-    do {                                                                                                     \
-        (ptr) = malloc(sizeof(*(ptr)) * (n));                                                                \
-        ok = ok && (ptr) != NULL;                                                                            \
-    } while (0);
-    for (int l = 0; l < m->L; l++) {
-        sasrec_block_acts *a = &m->acts[l];
-#define ALLOC_B(f, sz) ALLOC(a->f, sz)
-        BLOCK_FIELDS(ALLOC_B)
-#undef ALLOC_B
-    }
-#define ALLOC_M(f, sz) ALLOC(m->f, sz)
-    ACT_FIELDS(ALLOC_M)
-#undef ALLOC_M
     /* CE logits are computed in chunks of CH rows: at most ~16M floats (64 MB) of logits at once. */
     size_t ch = (size_t)(16u << 20) / (size_t)m->V;
     if (ch < 16) ch = 16;
     if (ch > row) ch = row;
-    m->CH = (int)ch;
-    ALLOC(m->hv, ch * m->C)
-    ALLOC(m->dhv, ch * m->C)
-    ALLOC(m->logits, ch * m->V)
-#undef ALLOC
-    if (!ok) {
+    m->acts = calloc((size_t)m->L, sizeof(sasrec_block_acts));
+    if (!m->acts) return pulse_set_error(PULSE_ERR_NOMEM, "sasrec: out of memory for activations");
+    /* pass 1: the block's size */
+    size_t bytes = 0;
+    int ovf = 0;
+#define SIZE_OF(f, sz) ovf |= take_bytes(&bytes, sz, sizeof(*m->acts->f));
+    for (int l = 0; l < m->L; l++) {
+        BLOCK_FIELDS(SIZE_OF)
+    }
+#undef SIZE_OF
+#define SIZE_OF(f, sz) ovf |= take_bytes(&bytes, sz, sizeof(*m->f));
+    ACT_FIELDS(SIZE_OF)
+#undef SIZE_OF
+    ovf |= take_bytes(&bytes, ch * m->C, sizeof(float));
+    ovf |= take_bytes(&bytes, ch * m->C, sizeof(float));
+    ovf |= take_bytes(&bytes, ch * m->V, sizeof(float));
+    char *blk = ovf ? NULL : aligned_alloc(64, bytes);
+    if (!blk) {
         free_acts(m);
         return pulse_set_error(PULSE_ERR_NOMEM, "sasrec: out of memory for activations (batch %d)", B_cap);
     }
+    m->act_block = blk;
+    /* pass 2: point every tensor into it */
+    size_t o = 0;
+#define POINT(f, sz)                                                                                         \
+    a->f = (void *)(blk + o);                                                                                \
+    take_bytes(&o, sz, sizeof(*a->f));
+    for (int l = 0; l < m->L; l++) {
+        sasrec_block_acts *a = &m->acts[l];
+        BLOCK_FIELDS(POINT)
+    }
+#undef POINT
+#define POINT(f, sz)                                                                                         \
+    m->f = (void *)(blk + o);                                                                                \
+    take_bytes(&o, sz, sizeof(*m->f));
+    ACT_FIELDS(POINT)
+#undef POINT
+    (void)b;
+    m->CH = (int)ch;
+    m->hv = (void *)(blk + o);
+    take_bytes(&o, ch * m->C, sizeof(float));
+    m->dhv = (void *)(blk + o);
+    take_bytes(&o, ch * m->C, sizeof(float));
+    m->logits = (void *)(blk + o);
     m->B_cap = B_cap;
     return PULSE_OK;
 }

@@ -72,6 +72,7 @@ struct pulse_sasrec {
     float *logits;        /* (CH, V) */
     float *bx, *by, *bdx; /* (2*B*T) BCE logits, labels, gradients */
     int CH;
+    void *act_block; /* every activation above, one allocation (model.c: sasrec_alloc_acts) */
 };
 
 void sasrec_view(float *base, int V, int C, int L, int T, sasrec_params_view *v);

@@ -68,6 +68,16 @@ static char *dupstr(const char *s) {
     return d;
 }
 
+/* a JSON escape \u0000 in s (an escaped backslash followed by u0000 is text, not NUL) */
+static int has_escaped_nul(const char *s) {
+    for (; *s; s++) {
+        if (*s != '\\') continue;
+        if (s[1] == 'u' && strncmp(s + 2, "0000", 4) == 0) return 1;
+        if (s[1]) s++; /* skip the escaped character */
+    }
+    return 0;
+}
+
 pulse_status pulse_pairs_load(const char *path, pulse_pair **out, int *n_out) {
     *out = NULL;
     *n_out = 0;
@@ -85,6 +95,10 @@ pulse_status pulse_pairs_load(const char *path, pulse_pair **out, int *n_out) {
         if (got == 0) continue;
         if ((ssize_t)strlen(line) != got) {
             st = pulse_set_error(PULSE_ERR_PARSE, "%s:%d: NUL byte inside a line", path, lineno);
+            break;
+        }
+        if (has_escaped_nul(line)) { /* cJSON would end the string there: a silently cut text */
+            st = pulse_set_error(PULSE_ERR_PARSE, "%s:%d: \\u0000 (NUL) inside a string", path, lineno);
             break;
         }
         cJSON *j = cJSON_Parse(line);
