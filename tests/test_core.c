@@ -5,8 +5,40 @@
 #include <unistd.h>
 
 #include "pulse/core.h"
+#include "pulse/strmap.h"
+
+/* pulse_strmap: ids in order of addition, first or last duplicate wins as asked, growth past the initial
+ * table, intern, the empty string, and the strings kept byte for byte */
+static void test_strmap(void) {
+    pulse_strmap m = {0};
+    CHECK(pulse_strmap_get(&m, "a", 1) == -1);
+    char buf[32];
+    int ok = 1;
+    for (int i = 0; i < 5000; i++) {
+        int l = snprintf(buf, sizeof buf, "key%d", i);
+        ok &= pulse_strmap_add(&m, buf, (size_t)l) == i && pulse_strmap_map(&m, i, 0) == -1;
+    }
+    CHECK(ok && m.count == 5000);
+    for (int i = 0; i < 5000; i += 7) {
+        int l = snprintf(buf, sizeof buf, "key%d", i);
+        ok &= pulse_strmap_get(&m, buf, (size_t)l) == i && pulse_strmap_len(&m, i) == (size_t)l &&
+              !memcmp(pulse_strmap_str(&m, i), buf, (size_t)l + 1);
+    }
+    CHECK(ok);
+    CHECK(pulse_strmap_get(&m, "key5000", 7) == -1 && pulse_strmap_get(&m, "key1", 3) == -1);
+    int d = pulse_strmap_add(&m, "key3", 4); /* a repeat: kept as its own id, the first stays mapped */
+    CHECK(d == 5000 && pulse_strmap_map(&m, d, 0) == 3 && pulse_strmap_get(&m, "key3", 4) == 3);
+    CHECK(pulse_strmap_map(&m, d, 1) == 3 && pulse_strmap_get(&m, "key3", 4) == d); /* replace: last wins */
+    int e = pulse_strmap_intern(&m, "", 0), e2 = pulse_strmap_intern(&m, "", 0);
+    CHECK(e == 5001 && e2 == e && pulse_strmap_len(&m, e) == 0);
+    CHECK(pulse_strmap_add(&m, "a\0b", 3) == 5002 && pulse_strmap_map(&m, 5002, 0) == -1 &&
+          pulse_strmap_get(&m, "a\0b", 3) == 5002 && pulse_strmap_get(&m, "a", 1) == -1);
+    pulse_strmap_free(&m);
+    CHECK(m.n == 0 && m.slot == NULL);
+}
 
 int main(void) {
+    test_strmap();
     pulse_progress_set_quiet(1);
     /* errors */
     pulse_status st = pulse_set_error(PULSE_ERR_PARSE, "%s:%d: expected %s", "f.txt", 3, "an id");

@@ -38,6 +38,24 @@ void pulse_layernorm_forward(float *out, float *mean, float *rstd, const float *
 void pulse_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                               const float *weight, const float *mean, const float *rstd, int N, int C);
 
+/* ---- the decoders' (GGUF language models) ops, as llama.cpp's CPU backend computes them: bit-identical to
+ * it (tests/test_lm_parity.c), so their float operations must not be reordered. Forward passes; the backward
+ * ones (LoRA training) go beside each in the same file. ---- */
+/* RMSNorm (src/kernels/norm.c): out (N, C) = inp / sqrt(mean(inp^2) + eps) * w (C); out may alias inp. */
+void pulse_rmsnorm_forward(float *out, const float *inp, const float *w, int N, int C, float eps);
+/* RoPE (src/kernels/rope.c): cos / sin cache cs, sn (n, n_rot/2) of positions pos (n) for a base, linear
+ * position scale and optional per-dimension frequency divisors ff (n_rot/2, may be NULL). */
+void pulse_rope_cache(float *cs, float *sn, const int *pos, int n, int n_rot, float base, float scale,
+                      const float *ff);
+/* Rotate the first n_rot dims of nh heads of hd dims of every row of x (n, nh * hd) in place, pairs (d,
+ * d + n_rot/2) when neox, else (2d, 2d + 1). */
+void pulse_rope_forward(float *x, const float *cs, const float *sn, int n, int nh, int hd, int n_rot,
+                        int neox);
+/* Gated units (src/kernels/glu.c), on one row of n: h (n) = silu(g (n)) * h (SwiGLU) or gelu_tanh(g) * h with
+ * ggml's f16 GELU table (GEGLU; x <= -10 gives 0, x >= 10 gives x). */
+void pulse_swiglu_forward(float *h, const float *g, size_t n);
+void pulse_geglu_forward(float *h, const float *g, size_t n);
+
 /* ---- activations (elementwise, n elements) ---- */
 void pulse_gelu_forward(float *out, const float *inp, size_t n); /* exact erf GELU (BERT) */
 void pulse_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);

@@ -3,6 +3,7 @@
  * before it is used, so a truncated or hostile file yields PULSE_ERR_FORMAT naming the field and never a
  * crash or an allocation larger than the file. String arrays get an offset index at open (O(1) access). */
 #include "pulse/gguf.h"
+#include "pulse/strmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,7 @@ struct pulse_gguf {
     gguf_kv *kv;
     pulse_gguf_tensor *tensors;
     size_t data_start;
-    /* open-addressing hash tables (indices + 1, 0 = empty) for keys and tensor names */
-    uint32_t *kv_hash, *t_hash;
-    size_t kv_hcap, t_hcap;
+    pulse_strmap kv_map, t_map; /* key -> kv index, tensor name -> tensor index */
 };
 
 /* ---- a bounds-checked cursor over the mapping ---- */
@@ -39,12 +38,6 @@ typedef struct {
     size_t size, pos;
     const char *path;
 } cursor;
-
-static uint64_t hash_bytes(const char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-    return h;
-}
 
 static pulse_status need(cursor *c, uint64_t n, const char *what) {
     if (n > c->size - c->pos)
@@ -135,38 +128,12 @@ static int64_t first_control(pulse_gguf_str s) {
     return -1;
 }
 
-static size_t next_pow2(size_t n) {
-    size_t c = 16;
-    while (c < n * 2) c *= 2;
-    return c;
-}
-
-/* Insert name (index i) into table; returns the index already present with that name, or -1. */
-static int64_t hash_insert(uint32_t *tab, size_t cap, const pulse_gguf_str *names, size_t stride, size_t i) {
-    const pulse_gguf_str *nm = (const pulse_gguf_str *)((const char *)names + stride * i);
-    size_t h = (size_t)hash_bytes(nm->ptr, (size_t)nm->len) & (cap - 1);
-    while (tab[h]) {
-        size_t j = tab[h] - 1;
-        const pulse_gguf_str *o = (const pulse_gguf_str *)((const char *)names + stride * j);
-        if (o->len == nm->len && memcmp(o->ptr, nm->ptr, (size_t)nm->len) == 0) return (int64_t)j;
-        h = (h + 1) & (cap - 1);
-    }
-    tab[h] = (uint32_t)(i + 1);
-    return -1;
-}
-
-static int64_t hash_find(const uint32_t *tab, size_t cap, const pulse_gguf_str *names, size_t stride,
-                         const char *key) {
-    if (!tab || !key) return -1;
-    size_t kl = strlen(key);
-    size_t h = (size_t)hash_bytes(key, kl) & (cap - 1);
-    while (tab[h]) {
-        size_t j = tab[h] - 1;
-        const pulse_gguf_str *o = (const pulse_gguf_str *)((const char *)names + stride * j);
-        if (o->len == kl && memcmp(o->ptr, key, kl) == 0) return (int64_t)j;
-        h = (h + 1) & (cap - 1);
-    }
-    return -1;
+/* Map the name of entry i (its string copied into m) and say whether an earlier entry has it: that entry's
+ * index, -1 when new, -2 out of memory. Ids are the entries' indices, added in order. */
+static int64_t name_insert(pulse_strmap *m, pulse_gguf_str name, size_t i) {
+    int id = pulse_strmap_add(m, name.ptr, (size_t)name.len);
+    if (id < 0 || (size_t)id != i) return -2;
+    return pulse_strmap_map(m, id, 0);
 }
 
 /* kv idx; prev: the kv before it (NULL for the first), named when this key cannot be read, since a wrong
@@ -362,18 +329,16 @@ static pulse_status gguf_parse(pulse_gguf *g, const char *path) {
                                (unsigned long long)nt, c->size - c->pos);
     g->kv = calloc((size_t)(nkv ? nkv : 1), sizeof *g->kv);
     g->tensors = calloc((size_t)(nt ? nt : 1), sizeof *g->tensors);
-    g->kv_hcap = next_pow2((size_t)nkv);
-    g->t_hcap = next_pow2((size_t)nt);
-    g->kv_hash = calloc(g->kv_hcap, sizeof *g->kv_hash);
-    g->t_hash = calloc(g->t_hcap, sizeof *g->t_hash);
-    if (!g->kv || !g->tensors || !g->kv_hash || !g->t_hash)
+    if (!g->kv || !g->tensors || pulse_strmap_reserve(&g->kv_map, (size_t)nkv) ||
+        pulse_strmap_reserve(&g->t_map, (size_t)nt))
         return pulse_set_error(PULSE_ERR_NOMEM, "gguf: %s: out of memory for %llu kv / %llu tensors", path,
                                (unsigned long long)nkv, (unsigned long long)nt);
     char nbuf[80];
     for (size_t i = 0; i < (size_t)nkv; i++) {
         g->n_kv = i + 1; /* so close() frees a partly built entry */
         if ((st = parse_kv(c, &g->kv[i], i, i ? &g->kv[i - 1] : NULL))) return st;
-        int64_t dup = hash_insert(g->kv_hash, g->kv_hcap, &g->kv[0].key, sizeof(gguf_kv), i);
+        int64_t dup = name_insert(&g->kv_map, g->kv[i].key, i);
+        if (dup == -2) return pulse_set_error(PULSE_ERR_NOMEM, "gguf: %s: out of memory for the keys", path);
         if (dup >= 0)
             return pulse_set_error(PULSE_ERR_FORMAT,
                                    "gguf: %s: kv %zu: duplicate key '%s' (first at kv %lld)", path, i,
@@ -395,7 +360,9 @@ static pulse_status gguf_parse(pulse_gguf *g, const char *path) {
     for (size_t i = 0; i < (size_t)nt; i++) {
         g->n_tensors = i + 1;
         if ((st = parse_tensor(c, &g->tensors[i], i))) return st;
-        int64_t dup = hash_insert(g->t_hash, g->t_hcap, &g->tensors[0].name, sizeof(pulse_gguf_tensor), i);
+        int64_t dup = name_insert(&g->t_map, g->tensors[i].name, i);
+        if (dup == -2)
+            return pulse_set_error(PULSE_ERR_NOMEM, "gguf: %s: out of memory for the tensor names", path);
         if (dup >= 0)
             return pulse_set_error(PULSE_ERR_FORMAT,
                                    "gguf: %s: tensor %zu: duplicate name '%s' (first at tensor %lld)", path,
@@ -474,8 +441,8 @@ void pulse_gguf_close(pulse_gguf *g) {
         for (size_t i = 0; i < g->n_kv; i++) free(g->kv[i].str_off);
     free(g->kv);
     free(g->tensors);
-    free(g->kv_hash);
-    free(g->t_hash);
+    pulse_strmap_free(&g->kv_map);
+    pulse_strmap_free(&g->t_map);
     if (g->owns_map) pulse_mmap_close(&g->map);
     free(g);
 }
@@ -509,8 +476,8 @@ pulse_gguf_type pulse_gguf_kv_type(const pulse_gguf *g, size_t i) {
 }
 
 int64_t pulse_gguf_find_key(const pulse_gguf *g, const char *key) {
-    if (!g->kv) return -1;
-    return hash_find(g->kv_hash, g->kv_hcap, &g->kv[0].key, sizeof(gguf_kv), key);
+    if (!g->kv || !key) return -1;
+    return pulse_strmap_get(&g->kv_map, key, strlen(key));
 }
 
 static pulse_status lookup(const pulse_gguf *g, const char *key, const gguf_kv **kv) {
@@ -759,7 +726,7 @@ const pulse_gguf_tensor *pulse_gguf_tensor_at(const pulse_gguf *g, size_t i) {
 
 const pulse_gguf_tensor *pulse_gguf_find_tensor(const pulse_gguf *g, const char *name) {
     if (!g->tensors) return NULL;
-    int64_t i = hash_find(g->t_hash, g->t_hcap, &g->tensors[0].name, sizeof(pulse_gguf_tensor), name);
+    int64_t i = name ? pulse_strmap_get(&g->t_map, name, strlen(name)) : -1;
     return i < 0 ? NULL : &g->tensors[i];
 }
 

@@ -1,11 +1,24 @@
-/* kernels/norm.c — owns LayerNorm over the last dimension and row L2 normalisation, forward and backward side
- * by side. Row statistics are reduced with `omp simd` inside a row, so results do not depend on the number
- * of threads. */
+/* kernels/norm.c — owns RMSNorm (the decoders, forward; its backward comes with LoRA training), LayerNorm
+ * over the last dimension and row L2 normalisation, forward and backward side by side. Row statistics are
+ * reduced with `omp simd` inside a row, so results do not depend on the number of threads. */
 #include "pulse/kernels.h"
 
 #include <math.h>
 
 #include "kernels/internal.h"
+
+/* ---- RMSNorm as ggml_rms_norm (the decoders): f32 squares summed in f64, then a scale per row ---- */
+/* RMSNorm over rows: out (n, C) = inp / sqrt(mean(inp^2) + eps) * w (C). out may alias inp. */
+void pulse_rmsnorm_forward(float *out, const float *inp, const float *w, int n, int C, float eps) {
+    for (int i = 0; i < n; i++) {
+        const float *x = inp + (size_t)i * C;
+        float *y = out + (size_t)i * C;
+        double ss = 0;
+        for (int j = 0; j < C; j++) ss += (double)(x[j] * x[j]); /* ggml: f32 squares, f64 sum */
+        const float s = 1.0f / sqrtf((float)(ss / C) + eps);
+        for (int j = 0; j < C; j++) y[j] = x[j] * s * w[j];
+    }
+}
 
 /* ---- LayerNorm: out (N, C) = (inp - mean) * rstd * weight (C) + bias (C); mean, rstd (N) saved ----
  * weight/bias may be NULL (no affine part); mean/rstd may be NULL when no backward follows. */

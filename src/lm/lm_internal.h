@@ -99,6 +99,10 @@ struct pulse_lm_ctx {
 /* forward.c: one chunk of at most nb tokens whose KV slots are already reserved; rows of logits for the
  * tokens with want[i] go to out (n_want, n_vocab) in order. */
 pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const uint8_t *want, float *out);
+/* attend.c: attention output of chunk token i for query heads g0..g1-1 of kv head kh at layer il, into att
+ * (n, n_head * head_dim), with thread thr's scratch. */
+void lm_attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0, int g1, const float *q,
+               float *att, int thr);
 /* sample.c: index of the largest of x[0..n) (the first one on ties), AVX2 when compiled in. */
 int lm_argmax(const float *x, int n);
 /* kv.c: pointer to the K (or V) row (f16) of position pos of sequence s at layer il. */
