@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "pulse/core.h"
 #include "pulse/kernels.h"
 
@@ -25,17 +27,27 @@ static inline void bench_init(void) {
         fprintf(stderr, "bench: fp32 products stay below this CPU's level: %s\n", pulse_last_error());
 }
 
-/* print one JSON object (text) as a line, with the runtime fields added at its end */
+/* print one JSON object (text) as a line, with the runtime fields added at its end (as it is when either
+ * side does not parse) */
 static inline void bench_emit(const char *obj) {
     char rt[4096];
     int n = pulse_runtime_json(rt, sizeof rt);
-    size_t l = strlen(obj);
-    while (l && (obj[l - 1] == '\n' || obj[l - 1] == ' ')) l--;
-    if (l < 2 || obj[l - 1] != '}' || n <= 2 || (size_t)n >= sizeof rt) {
-        printf("%.*s\n", (int)l, obj);
-        return;
+    cJSON *o = cJSON_Parse(obj), *r = n > 0 && (size_t)n < sizeof rt ? cJSON_Parse(rt) : NULL;
+    char *txt = NULL;
+    if (cJSON_IsObject(o) && cJSON_IsObject(r)) {
+        while (r->child) {
+            cJSON *it = cJSON_DetachItemViaPointer(r, r->child);
+            cJSON_AddItemToObject(o, it->string, it);
+        }
+        txt = cJSON_PrintUnformatted(o);
     }
-    printf("%.*s%s%.*s}\n", (int)(l - 1), obj, l == 2 ? "" : ",", n - 2, rt + 1);
+    if (txt)
+        puts(txt);
+    else
+        printf("%s\n", obj);
+    free(txt);
+    cJSON_Delete(o);
+    cJSON_Delete(r);
 }
 
 static inline void bench_emitf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

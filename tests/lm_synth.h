@@ -90,25 +90,23 @@ static void sw_kv_str(synth_writer *w, const char *k, const char *v) {
     w->n_kv++;
 }
 
-static void sw_kv_arr_str(synth_writer *w, const char *k, const char *const *v, int n) {
-    uint32_t t = 9, et = 8;
+/* an array kv's key, type (9), element type and count; the elements follow */
+static void sw_arr_head(synth_writer *w, const char *k, uint32_t et, int n) {
+    uint32_t t = 9;
     uint64_t cnt = (uint64_t)n;
     sw_str(w->kv, k);
     fwrite(&t, 4, 1, w->kv);
     fwrite(&et, 4, 1, w->kv);
     fwrite(&cnt, 8, 1, w->kv);
-    for (int i = 0; i < n; i++) sw_str(w->kv, v[i]);
     w->n_kv++;
 }
+static void sw_kv_arr_str(synth_writer *w, const char *k, const char *const *v, int n) {
+    sw_arr_head(w, k, 8, n);
+    for (int i = 0; i < n; i++) sw_str(w->kv, v[i]);
+}
 static void sw_kv_arr_i32(synth_writer *w, const char *k, const int32_t *v, int n) {
-    uint32_t t = 9, et = 5;
-    uint64_t cnt = (uint64_t)n;
-    sw_str(w->kv, k);
-    fwrite(&t, 4, 1, w->kv);
-    fwrite(&et, 4, 1, w->kv);
-    fwrite(&cnt, 8, 1, w->kv);
+    sw_arr_head(w, k, 5, n);
     fwrite(v, 4, (size_t)n, w->kv);
-    w->n_kv++;
 }
 
 /* Hyper-parameter overrides and an optional vocabulary for synth_write_opts (tests of load-time validation

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static int t_pass, t_fail, t_skip;
 
@@ -56,6 +57,14 @@ static inline int test_summary(void) {
     return t_fail ? 1 : t_skip ? TEST_SKIP_EXIT : t_pass ? 0 : 1;
 }
 
+/* "SKIP <why>" on stdout, counted */
+static inline void test_vskip(const char *fmt, va_list ap) {
+    printf("SKIP ");
+    vprintf(fmt, ap);
+    printf("\n");
+    t_skip++;
+}
+
 /* A part of the test that cannot run here (a model not fetched, no shared data): "SKIP <why>" on stdout; the
  * rest still runs and test_summary() then exits 77 unless a check failed. */
 #if defined(__GNUC__)
@@ -65,11 +74,8 @@ static inline void
 test_skip_part(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    printf("SKIP ");
-    vprintf(fmt, ap);
-    printf("\n");
+    test_vskip(fmt, ap);
     va_end(ap);
-    t_skip++;
 }
 
 /* The whole test cannot run here: "SKIP <why>", then exit 77 (or 1 if a check already failed). */
@@ -80,13 +86,38 @@ static inline void
 test_skip(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    printf("SKIP ");
-    vprintf(fmt, ap);
-    printf("\n");
+    test_vskip(fmt, ap);
     va_end(ap);
-    t_skip++;
     fflush(stdout);
     exit(test_summary());
+}
+
+/* Run a shell command: its stdout (up to cap-1 bytes) into out, NUL-terminated; returns its exit status, -1
+ * when it could not start or did not exit. */
+static inline int test_run(const char *cmd, char *out, size_t cap) {
+    out[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The last line of s (trailing newlines cut off in place): where a measuring command puts its JSON. */
+static inline const char *test_last_line(char *s) {
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '\n') s[--n] = 0;
+    char *l = strrchr(s, '\n');
+    return l ? l + 1 : s;
+}
+
+/* test_run keeping only the last stdout line (in last, n bytes) */
+static inline int test_run_last(const char *cmd, char *last, size_t n) {
+    static char buf[1 << 20];
+    int rc = test_run(cmd, buf, sizeof buf);
+    snprintf(last, n, "%s", test_last_line(buf));
+    return rc;
 }
 
 /* ../shared next to the source tree (CI clones with shared/ beside it), or $PULSE_SHARED. */

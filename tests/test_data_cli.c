@@ -10,17 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* run a shell command; returns its exit code and the last stdout line in last (stderr goes to err_out) */
-static int run(const char *cmd, char *last, size_t n) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    char line[8192];
-    last[0] = 0;
-    while (fgets(line, sizeof line, p)) snprintf(last, n, "%s", line);
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int num(cJSON *o, const char *k, double *v) {
     cJSON *e = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!cJSON_IsNumber(e)) return 0;
@@ -70,9 +59,9 @@ int main(void) {
     /* synth -> stats */
     snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' data synth --out '%s/syn' --users 60 --items 50 --seed 3",
              PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
     snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' data stats --data '%s/syn'", PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
     cJSON *o = cJSON_Parse(last);
     CHECK(o != NULL);
     if (o) {
@@ -90,14 +79,14 @@ int main(void) {
              "cmp -s '%s/syn/sequences.txt' '%s/syn2/sequences.txt' && cmp -s '%s/syn/items.tsv' "
              "'%s/syn2/items.tsv'",
              PULSE_CLI, dir, dir, dir, dir, dir);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
 
     /* eval --model pop: the JSON line with exactly the eight metric keys */
     const char *protos[2] = {"--protocol full", "--protocol sampled --candidates 10 --split valid"};
     for (int k = 0; k < 2; k++) {
         snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' eval --data '%s/syn' --model pop %s", PULSE_CLI, dir,
                  protos[k]);
-        CHECK(run(cmd, last, sizeof last) == 0);
+        CHECK(test_run_last(cmd, last, sizeof last) == 0);
         o = cJSON_Parse(last);
         CHECK(o != NULL);
         if (!o) continue;
@@ -129,7 +118,7 @@ int main(void) {
              "PULSE_QUIET=1 '%s' data convert --data '%s/syn' --to recbole --out '%s/rb/syn' >/dev/null && "
              "head -1 '%s/rb/syn/syn.inter' && PULSE_QUIET=1 '%s' data stats --data '%s/rb/syn'",
              PULSE_CLI, dir, dir, dir, PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
     o = cJSON_Parse(last);
     cJSON *o2 = cJSON_Parse(a);
     double v2;
@@ -139,21 +128,21 @@ int main(void) {
     cJSON_Delete(o);
     cJSON_Delete(o2);
     snprintf(cmd, sizeof cmd, "head -1 '%s/rb/syn/syn.inter'", dir);
-    CHECK(run(cmd, last, sizeof last) == 0);
-    CHECK(strcmp(last, "user_id:token\titem_id:token\ttimestamp:float\n") == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
+    CHECK(strcmp(last, "user_id:token\titem_id:token\ttimestamp:float") == 0);
 
     /* a malformed file: exit 1 and the file:line message on stderr */
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s/bad' && printf '1 2 3\\n2 4 x\\n' > '%s/bad/sequences.txt' && "
              "'%s' data stats --data '%s/bad' 2>&1 >/dev/null",
              dir, dir, PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 1);
+    CHECK(test_run_last(cmd, last, sizeof last) == 1);
     CHECK_MSG(strstr(last, "sequences.txt:2: expected an item id") != NULL, "%s", last);
     /* usage errors exit 2 */
     snprintf(cmd, sizeof cmd, "'%s' data stats 2>/dev/null", PULSE_CLI);
-    CHECK(run(cmd, last, sizeof last) == 2);
+    CHECK(test_run_last(cmd, last, sizeof last) == 2);
     snprintf(cmd, sizeof cmd, "'%s' eval --data '%s/syn' --model nope 2>/dev/null", PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 2);
+    CHECK(test_run_last(cmd, last, sizeof last) == 2);
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);

@@ -1,8 +1,8 @@
 /* tests/test_eval_history.c — eval: what a protocol excludes (issue: a held-out item that repeats an earlier
  * one must not be exempted from history masking). A tiny repeat-consumption dataset whose ranks under
- * --history mask and keep (and under the old rule, for the record) are written out by hand, for the full and
- * the sampled protocols; the repeat counts of pulse data stats and of the metrics; no evaluable user is an
- * error; an error raised inside the parallel ranking reaches the caller with its message. */
+ * --history-mode mask and keep (and under the old rule, for the record) are written out by hand, for the full
+ * and the sampled protocols; the repeat counts of pulse data stats and of the metrics; no evaluable user is
+ * an error; an error raised inside the parallel ranking reaches the caller with its message. */
 #include "test.h"
 
 #include <unistd.h>

@@ -2,22 +2,12 @@
  * runs at: JSON last line with cpu.model, cpu.flags, cpu_level, fp32.backend/core/level; fp32.level equals
  * cpu_level unless OPENBLAS_CORETYPE forces a core, which is then reported and left alone) and of the
  * evaluation's history modes on a repeat-consumption dataset (`pulse data synth --repeat`, `pulse data stats`
- * repeat counts, `pulse eval --history mask|keep`, a bad --history value). */
+ * repeat counts, `pulse eval --history-mode mask|keep`, a bad --history-mode value). */
 #include "test.h"
 
 #include <cjson/cJSON.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int run(const char *cmd, char *last, size_t n) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    char line[8192];
-    last[0] = 0;
-    while (fgets(line, sizeof line, p)) snprintf(last, n, "%s", line);
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static const char *str(cJSON *o, const char *k) {
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
@@ -27,7 +17,7 @@ int main(void) {
     char cmd[2048], last[8192];
     const char *forced = getenv("OPENBLAS_CORETYPE");
     snprintf(cmd, sizeof cmd, "'%s' info 2>/dev/null", PULSE_CLI);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
     cJSON *o = cJSON_Parse(last);
     CHECK(o != NULL);
     if (o) {
@@ -43,7 +33,7 @@ int main(void) {
     }
     /* an explicit core is reported and left alone */
     snprintf(cmd, sizeof cmd, "OPENBLAS_CORETYPE=Prescott '%s' info 2>/dev/null", PULSE_CLI);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
     o = cJSON_Parse(last);
     CHECK(o != NULL);
     if (o) {
@@ -55,7 +45,7 @@ int main(void) {
         cJSON_Delete(o);
     }
     snprintf(cmd, sizeof cmd, "'%s' info --bogus 2>/dev/null", PULSE_CLI);
-    CHECK(run(cmd, last, sizeof last) == 2);
+    CHECK(test_run_last(cmd, last, sizeof last) == 2);
 
     /* repeat consumption end to end through the CLI */
     char dir[] = "/tmp/pulse_info_cli_XXXXXX";
@@ -65,9 +55,9 @@ int main(void) {
     }
     snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' data synth --out '%s/rep' --repeat 0.1 --seed 2 >/dev/null",
              PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
     snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' data stats --data '%s/rep'", PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 0);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
     o = cJSON_Parse(last);
     int rep_test = -1;
     if (o) {
@@ -79,9 +69,9 @@ int main(void) {
     double hr[2] = {-1, -1};
     const char *modes[2] = {"mask", "keep"};
     for (int m = 0; m < 2; m++) {
-        snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' eval --data '%s/rep' --model pop --history %s",
+        snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' eval --data '%s/rep' --model pop --history-mode %s",
                  PULSE_CLI, dir, modes[m]);
-        CHECK(run(cmd, last, sizeof last) == 0);
+        CHECK(test_run_last(cmd, last, sizeof last) == 0);
         o = cJSON_Parse(last);
         CHECK(o != NULL);
         if (!o) continue;
@@ -94,9 +84,10 @@ int main(void) {
         cJSON_Delete(o);
     }
     CHECK(hr[0] >= 0 && hr[1] >= 0 && hr[0] != hr[1]); /* the repeated users count differently */
-    snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 '%s' eval --data '%s/rep' --model pop --history all 2>/dev/null",
-             PULSE_CLI, dir);
-    CHECK(run(cmd, last, sizeof last) == 2);
+    snprintf(cmd, sizeof cmd,
+             "PULSE_QUIET=1 '%s' eval --data '%s/rep' --model pop --history-mode all 2>/dev/null", PULSE_CLI,
+             dir);
+    CHECK(test_run_last(cmd, last, sizeof last) == 2);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
     return test_summary();

@@ -12,32 +12,15 @@
 
 #include "test.h"
 
-/* Run cmd, capture stdout (up to cap-1 bytes) into out; returns the exit status. */
-static int run(const char *cmd, char *out, size_t cap) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *last_line(char *s) {
-    size_t n = strlen(s);
-    while (n > 0 && s[n - 1] == '\n') s[--n] = 0;
-    char *l = strrchr(s, '\n');
-    return l ? l + 1 : s;
-}
-
 int main(void) {
     static char out[1 << 16], out2[1 << 16];
     char cmd[2048];
     /* usage errors and a missing model */
-    CHECK(run(PULSE_CLI " lm generate 2>/dev/null", out, sizeof out) == 2);
-    CHECK(run(PULSE_CLI " lm score -m x.gguf --prompt a 2>/dev/null", out, sizeof out) == 2);
-    CHECK(run(PULSE_CLI " lm generate -m /nonexistent.gguf -p hi 2>&1", out, sizeof out) == 1);
+    CHECK(test_run(PULSE_CLI " lm generate 2>/dev/null", out, sizeof out) == 2);
+    CHECK(test_run(PULSE_CLI " lm score -m x.gguf --prompt a 2>/dev/null", out, sizeof out) == 2);
+    CHECK(test_run(PULSE_CLI " lm generate -m /nonexistent.gguf -p hi 2>&1", out, sizeof out) == 1);
     CHECK(strstr(out, "nonexistent") != NULL);
-    CHECK(run(PULSE_CLI " lm bench -m /nonexistent.gguf 2>/dev/null", out, sizeof out) == 1);
+    CHECK(test_run(PULSE_CLI " lm bench -m /nonexistent.gguf 2>/dev/null", out, sizeof out) == 1);
 
     char model[1024];
     test_cache_path(model, sizeof model, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -50,20 +33,20 @@ int main(void) {
     snprintf(cmd, sizeof cmd,
              "%s lm generate -m '%s' -p 'The capital of France is' -n 4 --temp 0 -t 2 2>/dev/null", PULSE_CLI,
              model);
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run(cmd, out, sizeof out) == 0);
     CHECK_MSG(!strncmp(out, " Paris", 6), "greedy continuation '%s'", out);
 
     snprintf(cmd, sizeof cmd,
              "%s lm generate -m '%s' -p 'Once upon a time' -n 12 --temp 0.9 --seed 7 2>/dev/null", PULSE_CLI,
              model);
-    CHECK(run(cmd, out, sizeof out) == 0);
-    CHECK(run(cmd, out2, sizeof out2) == 0);
+    CHECK(test_run(cmd, out, sizeof out) == 0);
+    CHECK(test_run(cmd, out2, sizeof out2) == 0);
     CHECK(strlen(out) > 1 && !strcmp(out, out2));
 
     /* --chat: the ChatML assistant answer ends at <|im_end|> (not printed) */
     snprintf(cmd, sizeof cmd, "%s lm generate -m '%s' -p 'Say hello.' -n 48 --temp 0 --chat 2>/dev/null",
              PULSE_CLI, model);
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run(cmd, out, sizeof out) == 0);
     CHECK(strstr(out, "<|im_end|>") == NULL && strlen(out) > 1);
 
     snprintf(
@@ -71,13 +54,13 @@ int main(void) {
         "%s lm score -m '%s' --prompt 'The capital of France is' --continuation ' Paris' --continuation ' "
         "London' 2>/dev/null",
         PULSE_CLI, model);
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run(cmd, out, sizeof out) == 0);
     {
         char *nl = strchr(out, '\n');
         CHECK(nl != NULL);
         if (nl) {
             *nl = 0;
-            cJSON *a = cJSON_Parse(out), *b = cJSON_Parse(last_line(nl + 1));
+            cJSON *a = cJSON_Parse(out), *b = cJSON_Parse(test_last_line(nl + 1));
             CHECK(a && b);
             if (a && b) {
                 double pa = cJSON_GetObjectItem(a, "logprob")->valuedouble;
@@ -95,7 +78,7 @@ int main(void) {
         "%s lm generate -m '%s' -p 'The capital of France is' -p 'The capital of France is' -p 'One, two,' "
         "-n 4 --temp 0 2>/dev/null",
         PULSE_CLI, model);
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run(cmd, out, sizeof out) == 0);
     {
         int lines = 0;
         for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"), lines++) {
@@ -120,18 +103,18 @@ int main(void) {
         if (w) fputs("The capital of France is\n", w), fclose(w);
         snprintf(cmd, sizeof cmd, "%s lm generate -m '%s' --prompt-file '%s' -n 4 --temp 0 2>/dev/null",
                  PULSE_CLI, model, pf);
-        CHECK(run(cmd, out, sizeof out) == 0);
+        CHECK(test_run(cmd, out, sizeof out) == 0);
         CHECK_MSG(!strncmp(out, " Paris", 6), "--prompt-file continuation '%s'", out);
         snprintf(cmd, sizeof cmd, "%s lm tokenize -m '%s' --prompt-file '%s'", PULSE_CLI, model, pf);
-        CHECK(run(cmd, out, sizeof out) == 0);
+        CHECK(test_run(cmd, out, sizeof out) == 0);
         snprintf(cmd, sizeof cmd, "%s lm tokenize -m '%s' -p 'The capital of France is'", PULSE_CLI, model);
-        CHECK(run(cmd, out2, sizeof out2) == 0);
+        CHECK(test_run(cmd, out2, sizeof out2) == 0);
         CHECK_MSG(out[0] && !strcmp(out, out2), "file '%s' vs -p '%s'", out, out2);
         snprintf(cmd, sizeof cmd,
                  "%s lm score -m '%s' --prompt-file '%s' --continuation ' Paris' --continuation ' London' "
                  "2>/dev/null",
                  PULSE_CLI, model, pf);
-        CHECK(run(cmd, out, sizeof out) == 0);
+        CHECK(test_run(cmd, out, sizeof out) == 0);
         CHECK(strstr(out, "\"continuation\":1") != NULL);
         /* 200 KiB of text: more than one argv string may hold (128 KiB), fine from a file */
         w = fopen(big, "w");
@@ -140,10 +123,10 @@ int main(void) {
             fclose(w);
         }
         snprintf(cmd, sizeof cmd, "%s lm tokenize -m '%s' --prompt-file '%s' | wc -w", PULSE_CLI, model, big);
-        CHECK(run(cmd, out, sizeof out) == 0);
+        CHECK(test_run(cmd, out, sizeof out) == 0);
         CHECK_MSG(atoi(out) >= 200 * 1024 / 8, "%s tokens from 200 KiB", out);
         snprintf(cmd, sizeof cmd, "%s lm tokenize -m '%s' --prompt-file '%s' 2>&1", PULSE_CLI, model, dir);
-        CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "is a directory"));
+        CHECK(test_run(cmd, out, sizeof out) == 2 && strstr(out, "is a directory"));
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         CHECK(system(cmd) == 0);
     }
@@ -153,10 +136,11 @@ int main(void) {
         "%s lm score -m '%s' -p 'The capital of France is' -p 'The capital of England is' --continuation "
         "' Paris' 2>/dev/null",
         PULSE_CLI, model);
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run(cmd, out, sizeof out) == 0);
     {
         char *nl = strchr(out, '\n');
-        cJSON *a = nl ? (*nl = 0, cJSON_Parse(out)) : NULL, *b = nl ? cJSON_Parse(last_line(nl + 1)) : NULL;
+        cJSON *a = nl ? (*nl = 0, cJSON_Parse(out)) : NULL,
+              *b = nl ? cJSON_Parse(test_last_line(nl + 1)) : NULL;
         CHECK(a && b);
         if (a && b) {
             CHECK(cJSON_GetObjectItem(a, "prompt")->valueint == 0 &&
@@ -170,13 +154,13 @@ int main(void) {
     snprintf(cmd, sizeof cmd,
              "%s lm score -m '%s' -p a -p b --continuation x --continuation y --continuation z 2>&1",
              PULSE_CLI, model);
-    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "2 prompts and 3 continuations"));
+    CHECK(test_run(cmd, out, sizeof out) == 2 && strstr(out, "2 prompts and 3 continuations"));
     snprintf(cmd, sizeof cmd,
              "%s lm bench -m '%s' --prompt-tokens 16 -n 4 --parallel 4 --parallel-prompt 4 2>/dev/null",
              PULSE_CLI, model);
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run(cmd, out, sizeof out) == 0);
     {
-        cJSON *j = cJSON_Parse(last_line(out));
+        cJSON *j = cJSON_Parse(test_last_line(out));
         CHECK(j != NULL);
         if (j) {
             CHECK(cJSON_GetObjectItem(j, "decode_tok_s")->valuedouble > 0);

@@ -24,23 +24,14 @@ static int pulse(const char *fmt, ...) {
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "cd '%s' && PULSE_QUIET=1 '%s' %s", tmp, PULSE_CLI, args);
-    out_buf[0] = 0;
-    FILE *f = popen(cmd, "r");
-    if (!f) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, f);
-    out_buf[n] = 0;
-    int st = pclose(f);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int rc = test_run(cmd, out_buf, sizeof out_buf);
     printf("pulse %.200s -> %d\n", args, rc);
     return rc;
 }
 
 /* the last stdout line as JSON (NULL when it is not) */
 static cJSON *last_json(void) {
-    char *end = out_buf + strlen(out_buf);
-    while (end > out_buf && end[-1] == '\n') *--end = 0;
-    char *nl = strrchr(out_buf, '\n');
-    return cJSON_Parse(nl ? nl + 1 : out_buf);
+    return cJSON_Parse(test_last_line(out_buf));
 }
 
 /* the last line is a JSON object with each of the keys (a NULL-terminated list) */
@@ -74,6 +65,9 @@ int main(void) {
      * --to recbole */
     CHECK(pulse("data synth --out syn") == 0);
     json_has("data synth", "users", "items", "interactions", NULL);
+    CHECK(pulse("data synth --out rep --repeat 0.1") == 0);
+    CHECK(pulse("data stats --data rep") == 0);
+    json_has("data stats (repeats)", "repeat_targets", "short_users", NULL);
     CHECK(pulse("data stats --data syn") == 0);
     json_has("data stats", "users", "items", "interactions", "density", NULL);
     if (exists(ml)) {
@@ -90,12 +84,15 @@ int main(void) {
         CHECK(exists(abs));
 
         /* eval row: pulse eval --data DIR --model pop [--protocol full|sampled --candidates N --split
-         * test|valid] */
+         * test|valid --history-mode mask|keep] */
         CHECK(pulse("eval --data '%s' --model pop", ml) == 0);
         json_has("eval", "metrics", "users", NULL);
         CHECK(pulse("eval --data '%s' --model pop --protocol sampled --candidates 100 --split valid", ml) ==
               0);
         json_has("eval sampled", "metrics", "candidates", NULL);
+        CHECK(pulse("eval --data '%s' --model pop --protocol full --split test --history-mode keep", ml) ==
+              0);
+        json_has("eval --history-mode keep", "metrics", "history", "repeat_targets", "users_skipped", NULL);
 
         /* SASRec row and the measured-table command: pulse sasrec train --data ../shared/data/<ds> --out
          * X.bin

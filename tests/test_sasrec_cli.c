@@ -15,22 +15,8 @@
 
 static char out_buf[1 << 16];
 
-/* run a shell command, keep its stdout; returns the exit status */
-static int run(const char *cmd) {
-    out_buf[0] = 0;
-    FILE *f = popen(cmd, "r");
-    if (!f) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, f);
-    out_buf[n] = 0;
-    int st = pclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static cJSON *last_json(void) {
-    char *end = out_buf + strlen(out_buf);
-    while (end > out_buf && (end[-1] == '\n' || end[-1] == ' ')) *--end = 0;
-    char *nl = strrchr(out_buf, '\n');
-    return cJSON_Parse(nl ? nl + 1 : out_buf);
+    return cJSON_Parse(test_last_line(out_buf));
 }
 
 static const char *keys[] = {"HR@1", "HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "MRR"};
@@ -94,7 +80,7 @@ int main(void) {
         cmd, sizeof cmd,
         "%s %s sasrec train --data %s --out %s/m.bin --epochs 3 --dim 16 --maxlen 10 --seed 3 2>/dev/null",
         env, PULSE_CLI, data, dir);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 0);
     cJSON *j = last_json();
     CHECK(j != NULL);
     double ndcg = -1;
@@ -111,7 +97,7 @@ int main(void) {
              "%s %s sasrec train --data %s --out %s/m.bin --epochs 3 --dim 16 --maxlen 10 --seed 3 --resume "
              "2>/dev/null",
              env, PULSE_CLI, data, dir);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 0);
     j = last_json();
     if (j) {
         CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), "NDCG@10")->valuedouble == ndcg);
@@ -120,7 +106,7 @@ int main(void) {
     /* eval: full and sampled, valid and test */
     snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/m.bin 2>/dev/null", env, PULSE_CLI,
              data, dir);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 0);
     j = last_json();
     CHECK(j != NULL);
     if (j) {
@@ -133,7 +119,7 @@ int main(void) {
              "%s %s sasrec eval --data %s --model %s/m.bin --protocol sampled --candidates 5 --split valid "
              "2>/dev/null",
              env, PULSE_CLI, data, dir);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 0);
     j = last_json();
     CHECK(j != NULL);
     if (j) {
@@ -153,7 +139,7 @@ int main(void) {
     snprintf(cmd, sizeof cmd,
              "%s %s sasrec similar --data %s --model %s/m.bin --k 4 --out %s/sim.jsonl 2>/dev/null", env,
              PULSE_CLI, data, dir, dir);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 0);
     char path[600];
     snprintf(path, sizeof path, "%s/sim.jsonl", dir);
     char *text;
@@ -179,19 +165,19 @@ int main(void) {
     /* errors */
     snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/missing.bin 2>&1", env, PULSE_CLI, data,
              dir);
-    CHECK(run(cmd) == 1);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 1);
     CHECK(strstr(out_buf, "missing.bin") != NULL);
     snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/synth/sequences.txt 2>&1", env,
              PULSE_CLI, data, dir);
-    CHECK(run(cmd) == 1);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 1);
     CHECK(strstr(out_buf, "not a pulse SASRec model") != NULL);
     snprintf(cmd, sizeof cmd, "%s %s sasrec eval --data %s --model %s/m.bin 2>&1", env, PULSE_CLI, other,
              dir);
-    CHECK(run(cmd) == 1);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 1);
     CHECK(strstr(out_buf, "items") != NULL);
     snprintf(cmd, sizeof cmd, "%s %s sasrec train --data %s --out %s/x.bin --loss mse 2>&1", env, PULSE_CLI,
              data, dir);
-    CHECK(run(cmd) == 2);
+    CHECK(test_run(cmd, out_buf, sizeof out_buf) == 2);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
     return test_summary();

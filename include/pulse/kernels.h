@@ -163,9 +163,10 @@ pulse_status pulse_blas_select(const pulse_blas_params *p, pulse_blas_info *out)
  * that mis-detects the CPU with it. Same calling rules as pulse_blas_select. */
 pulse_status pulse_blas_force_core(const char *name);
 /* The machine and the level of every product family as one JSON object written into buf (snprintf rules;
- * returns the length it needed): {"cpu":{vendor, model, family, model_id, flags[]}, "cpu_level", "fp32":
- * {backend, version, core, detected_core, level, explicit, corrected, threads, parallel}, "bf16":{kernel},
- * "quant":{kernel}}. pulse info prints it; every benchmark's JSON line carries its fields. */
+ * returns the length it needed, or -1 when out of memory): {"cpu":{vendor, model, family, model_id, flags[]},
+ * "cpu_level", "fp32": {backend, version, core, detected_core, level, explicit, corrected, threads,
+ * parallel}, "bf16":{kernel}, "quant":{kernel}}. pulse info prints it; every benchmark's JSON line carries
+ * its fields. */
 int pulse_runtime_json(char *buf, size_t n);
 
 #ifdef __cplusplus

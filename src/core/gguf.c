@@ -136,6 +136,21 @@ static int64_t name_insert(pulse_strmap *m, pulse_gguf_str name, size_t i) {
     return pulse_strmap_map(m, id, 0);
 }
 
+/* a key or tensor name just read (its 8-byte length before it) must hold no control byte: one there is most
+ * often a wrong length field, so say where the text starts and what it looked like */
+static pulse_status no_control_bytes(const cursor *c, pulse_gguf_str s, const char *item, size_t idx,
+                                     const char *noun) {
+    int64_t bad = first_control(s);
+    if (bad < 0) return PULSE_OK;
+    char hb[80];
+    pulse_gguf_str head = {s.ptr, (uint64_t)bad};
+    return pulse_set_error(PULSE_ERR_FORMAT,
+                           "gguf: %s: %s %zu: %s at offset %zu has length %llu but a control byte at %lld (a "
+                           "wrong length field?); the %s starts '%s'",
+                           c->path, item, idx, noun, c->pos - (size_t)s.len - 8, (unsigned long long)s.len,
+                           (long long)bad, noun, show(head, hb, sizeof hb));
+}
+
 /* kv idx; prev: the kv before it (NULL for the first), named when this key cannot be read, since a wrong
  * length in the previous value is the usual cause */
 static pulse_status parse_kv(cursor *c, gguf_kv *kv, size_t idx, const gguf_kv *prev) {
@@ -150,16 +165,7 @@ static pulse_status parse_kv(cursor *c, gguf_kv *kv, size_t idx, const gguf_kv *
     if (kv->key.len == 0)
         return pulse_set_error(PULSE_ERR_FORMAT, "gguf: %s: kv %zu: empty key at offset %zu", c->path, idx,
                                c->pos);
-    int64_t bad = first_control(kv->key);
-    if (bad >= 0) {
-        pulse_gguf_str head = {kv->key.ptr, (uint64_t)bad};
-        return pulse_set_error(
-            PULSE_ERR_FORMAT,
-            "gguf: %s: kv %zu: key at offset %zu has length %llu but a control byte at %lld "
-            "(a wrong length field?); the key starts '%s'",
-            c->path, idx, c->pos - (size_t)kv->key.len - 8, (unsigned long long)kv->key.len, (long long)bad,
-            show(head, kb, sizeof kb));
-    }
+    if ((st = no_control_bytes(c, kv->key, "kv", idx, "key"))) return st;
     show(kv->key, kb, sizeof kb);
     uint32_t t;
     snprintf(what, sizeof what, "kv %zu '%s' value type", idx, kb);
@@ -239,16 +245,7 @@ static pulse_status parse_tensor(cursor *c, pulse_gguf_tensor *t, size_t idx) {
     snprintf(what, sizeof what, "tensor %zu name", idx);
     pulse_status st = rd_str(c, &t->name, what);
     if (st) return st;
-    int64_t bad = first_control(t->name);
-    if (bad >= 0) {
-        pulse_gguf_str head = {t->name.ptr, (uint64_t)bad};
-        return pulse_set_error(
-            PULSE_ERR_FORMAT,
-            "gguf: %s: tensor %zu: name at offset %zu has length %llu but a control byte at "
-            "%lld (a wrong length field?); the name starts '%s'",
-            c->path, idx, c->pos - (size_t)t->name.len - 8, (unsigned long long)t->name.len, (long long)bad,
-            show(head, nb, sizeof nb));
-    }
+    if ((st = no_control_bytes(c, t->name, "tensor", idx, "name"))) return st;
     show(t->name, nb, sizeof nb);
     snprintf(what, sizeof what, "tensor %zu '%s' n_dims", idx, nb);
     if ((st = rd_u32(c, &t->n_dims, what))) return st;

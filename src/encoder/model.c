@@ -380,6 +380,22 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
     pulse_layernorm_forward(a->x2, a->mean2, a->rstd2, a->res2, w->ln2w, w->ln2b, N, C, e->eps);
 }
 
+/* backward through y = LN(skip + dropout(branch)) of one block, (N, C): the LN's gradient goes to dlnw, dlnb
+ * and, as d(skip + ...), into d_skip (the residual path, overwritten); returns d(branch output) (through the
+ * dropout mask when p > 0), in the activations' scratch (d_res or d_o) */
+static const float *post_ln_backward(pulse_encoder *e, float *d_skip, float *dlnw, float *dlnb,
+                                     const float *dy, const float *res, const float *lnw, const float *mean,
+                                     const float *rstd, const uint8_t *mask, float p) {
+    const size_t NC = (size_t)e->a_B * e->a_T * e->C;
+    memset(e->a.d_res, 0, sizeof(float) * NC);
+    pulse_layernorm_backward(e->a.d_res, dlnw, dlnb, dy, res, lnw, mean, rstd, e->a_B * e->a_T, e->C);
+    memcpy(d_skip, e->a.d_res, sizeof(float) * NC);
+    if (!(p > 0.0f)) return e->a.d_res;
+    memset(e->a.d_o, 0, sizeof(float) * NC);
+    pulse_dropout_backward(e->a.d_o, e->a.d_res, mask, NC, p);
+    return e->a.d_o;
+}
+
 /* gradient of one block: dx (N, C) holds d(x2) on entry and d(x) (the block input) on exit */
 static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
     const layer_w *w = &e->lw[l], *g = &e->lg[l];
@@ -387,16 +403,9 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
     const int B = e->a_B, T = e->a_T, C = e->C, FF = e->FF, N = B * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * FF;
     const int bf16 = e->tp.precision == PULSE_PREC_BF16;
-    memset(e->a.d_res, 0, sizeof(float) * NC);
-    pulse_layernorm_backward(e->a.d_res, g->ln2w, g->ln2b, e->a.d_x, a->res2, w->ln2w, a->mean2, a->rstd2, N,
-                             C);
-    memcpy(e->a.d_x1, e->a.d_res, sizeof(float) * NC); /* residual path into x1 */
-    const float *dff = e->a.d_res;
-    if (p > 0.0f) {
-        memset(e->a.d_o, 0, sizeof(float) * NC);
-        pulse_dropout_backward(e->a.d_o, e->a.d_res, a->mf, NC, p);
-        dff = e->a.d_o;
-    }
+    /* x2 = LN2(x1 + dropout(FFN(x1))) */
+    const float *dff = post_ln_backward(e, e->a.d_x1, g->ln2w, g->ln2b, e->a.d_x, a->res2, w->ln2w, a->mean2,
+                                        a->rstd2, a->mf, p);
     if (bf16 && e->act == ACT_GELU) { /* d_h = (dff W2) * GELU'(h) by the product's stores */
         mm_backward(bf16, NULL, g->f2w, g->f2b, dff, a->g, w->f2w, N, FF, C);
         pulse_matmul_backward_gelu_bf16(e->a.d_h, dff, w->f2w, a->h, N, FF, C);
@@ -407,16 +416,9 @@ static void layer_backward(pulse_encoder *e, int l, const float *x, float p) {
         act_backward(e, e->a.d_h, a->h, e->a.d_g, NF);
     }
     mm_backward(bf16, e->a.d_x1, g->f1w, g->f1b, e->a.d_h, a->x1, w->f1w, N, C, FF);
-    memset(e->a.d_res, 0, sizeof(float) * NC);
-    pulse_layernorm_backward(e->a.d_res, g->ln1w, g->ln1b, e->a.d_x1, a->res1, w->ln1w, a->mean1, a->rstd1, N,
-                             C);
-    memcpy(e->a.d_x, e->a.d_res, sizeof(float) * NC); /* residual path into x */
-    const float *dop = e->a.d_res;
-    if (p > 0.0f) {
-        memset(e->a.d_o, 0, sizeof(float) * NC);
-        pulse_dropout_backward(e->a.d_o, e->a.d_res, a->mo, NC, p);
-        dop = e->a.d_o;
-    }
+    /* x1 = LN1(x + dropout(attention(x) Wo)) */
+    const float *dop = post_ln_backward(e, e->a.d_x, g->ln1w, g->ln1b, e->a.d_x1, a->res1, w->ln1w, a->mean1,
+                                        a->rstd1, a->mo, p);
     memset(e->a.d_atty, 0, sizeof(float) * NC);
     mm_backward(bf16, e->a.d_atty, g->ow, g->ob, dop, a->atty, w->ow, N, C, C);
     memset(e->a.d_q, 0, sizeof(float) * NC);

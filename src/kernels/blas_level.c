@@ -10,6 +10,7 @@
  *  - the first fp32 product of a process whose BLAS runs below the CPU's level and that never called
  *    pulse_blas_select prints one warning naming the remedy (embedders who link libpulse). */
 #include <cblas.h>
+#include <cjson/cJSON.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,47 +169,36 @@ void pk_blas_check_level(void) {
         b.core, pulse_level_name(b.level), pulse_level_name(cpu->level), want ? want : "?");
 }
 
-/* s as the inside of a JSON string (quotes, backslashes and control bytes escaped), truncated to fit */
-static void json_escape(char *out, size_t n, const char *s) {
-    size_t o = 0;
-    for (; *s && o + 7 < n; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)ch;
-        } else if (ch < 0x20) {
-            o += (size_t)snprintf(out + o, n - o, "\\u%04x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = 0;
-}
-
 int pulse_runtime_json(char *buf, size_t n) {
     const pulse_cpu *c = pulse_cpu_get();
     pulse_blas_info b;
     pulse_blas_probe(&b);
     const char *names[32];
     int nf = pulse_cpu_flag_names(c, names, 32);
-    char flags[512];
-    size_t fl = 0;
-    flags[0] = 0;
-    for (int i = 0; i < nf && i < 32 && fl < sizeof flags; i++)
-        fl += (size_t)snprintf(flags + fl, sizeof flags - fl, "%s\"%s\"", i ? "," : "", names[i]);
-    char model[6 * sizeof c->model], version[6 * sizeof b.version];
-    json_escape(model, sizeof model, c->model);
-    json_escape(version, sizeof version, b.version);
-    int bf16 = pulse_bf16_supported(), vnni = pulse_quant_use_vnni(-1);
-    return snprintf(
-        buf, n,
-        "{\"cpu\":{\"vendor\":\"%s\",\"model\":\"%s\",\"family\":%d,\"model_id\":%d,\"flags\":[%s]},"
-        "\"cpu_level\":\"%s\",\"fp32\":{\"backend\":\"%s\",\"version\":\"%s\",\"core\":\"%s\","
-        "\"detected_core\":\"%s\",\"level\":\"%s\",\"explicit\":%s,\"corrected\":%s,"
-        "\"threads\":%d,\"parallel\":\"%s\"},\"bf16\":{\"kernel\":\"%s\"},"
-        "\"quant\":{\"kernel\":\"%s\"}}",
-        c->vendor, model, c->family, c->model_id, flags, pulse_level_name(c->level), b.backend, version,
-        b.core, b.detected_core, pulse_level_name(b.level), b.explicit_core ? "true" : "false",
-        b.corrected ? "true" : "false", b.threads, b.parallel, bf16 ? "avx512_bf16" : "fp32 fallback",
-        vnni ? "avx512_vnni" : "avx2");
+    cJSON *o = cJSON_CreateObject(), *cpu = cJSON_AddObjectToObject(o, "cpu");
+    cJSON *fp = cJSON_AddObjectToObject(o, "fp32");
+    cJSON_AddStringToObject(cpu, "vendor", c->vendor);
+    cJSON_AddStringToObject(cpu, "model", c->model);
+    cJSON_AddNumberToObject(cpu, "family", c->family);
+    cJSON_AddNumberToObject(cpu, "model_id", c->model_id);
+    cJSON_AddItemToObject(cpu, "flags", cJSON_CreateStringArray(names, nf < 32 ? nf : 32));
+    cJSON_AddStringToObject(o, "cpu_level", pulse_level_name(c->level));
+    cJSON_AddStringToObject(fp, "backend", b.backend);
+    cJSON_AddStringToObject(fp, "version", b.version);
+    cJSON_AddStringToObject(fp, "core", b.core);
+    cJSON_AddStringToObject(fp, "detected_core", b.detected_core);
+    cJSON_AddStringToObject(fp, "level", pulse_level_name(b.level));
+    cJSON_AddBoolToObject(fp, "explicit", b.explicit_core);
+    cJSON_AddBoolToObject(fp, "corrected", b.corrected);
+    cJSON_AddNumberToObject(fp, "threads", b.threads);
+    cJSON_AddStringToObject(fp, "parallel", b.parallel);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "bf16"), "kernel",
+                            pulse_bf16_supported() ? "avx512_bf16" : "fp32 fallback");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "quant"), "kernel",
+                            pulse_quant_use_vnni(-1) ? "avx512_vnni" : "avx2");
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int len = txt ? snprintf(buf, n, "%s", txt) : -1;
+    free(txt);
+    return len;
 }

@@ -31,6 +31,28 @@ static inline uint32_t ascii_lower(uint32_t c) {
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
+/* The whitespace alternatives every pattern ends with, from pos (the last alternatives, so something
+ * matches): with_rn: \s*[\r\n]+ first; then \s+(?!\S) (a run before a non-space gives up its last space),
+ * \s+, and a lone code point otherwise. Adds the segment and returns where the next one starts. */
+static size_t ws_tail(split_ctx *c, size_t pos, int with_rn) {
+    size_t nws = 0, last_rn = 0;
+    while (IS_WS(sc_flags(c, pos + nws))) {
+        uint32_t c2 = sc_cpt(c, pos + nws);
+        if (with_rn && (c2 == '\r' || c2 == '\n')) last_rn = pos + nws + 1;
+        nws++;
+    }
+    if (last_rn > 0)
+        pos = last_rn;
+    else if (nws > 1 && sc_cpt(c, pos + nws) != 0xFFFFFFFFu)
+        pos += nws - 1;
+    else if (nws > 0)
+        pos += nws;
+    else
+        pos++;
+    sc_add(c, pos);
+    return pos;
+}
+
 static void split_gpt2(split_ctx *c) {
     for (size_t pos = c->ini; pos < c->end;) {
         uint32_t cpt = sc_cpt(c, pos);
@@ -68,19 +90,7 @@ static void split_gpt2(split_ctx *c) {
             sc_add(c, pos);
             continue;
         }
-        size_t nws = 0;
-        while (IS_WS(sc_flags(c, pos + nws))) nws++;
-        if (nws > 1 && sc_cpt(c, pos + nws) != 0xFFFFFFFFu) {
-            pos += nws - 1;
-            sc_add(c, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            sc_add(c, pos);
-            continue;
-        }
-        sc_add(c, ++pos);
+        pos = ws_tail(c, pos, 0);
     }
 }
 
@@ -143,28 +153,7 @@ static void split_llama3(split_ctx *c, size_t max_digits) {
             sc_add(c, pos);
             continue;
         }
-        size_t nws = 0, last_rn = 0;
-        while (IS_WS(sc_flags(c, pos + nws))) {
-            uint32_t c2 = sc_cpt(c, pos + nws);
-            if (c2 == '\r' || c2 == '\n') last_rn = pos + nws + 1;
-            nws++;
-        }
-        if (last_rn > 0) {
-            pos = last_rn;
-            sc_add(c, pos);
-            continue;
-        }
-        if (nws > 1 && sc_cpt(c, pos + nws) != 0xFFFFFFFFu) {
-            pos += nws - 1;
-            sc_add(c, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            sc_add(c, pos);
-            continue;
-        }
-        sc_add(c, ++pos);
+        pos = ws_tail(c, pos, 1);
     }
 }
 
@@ -243,28 +232,7 @@ static void split_gpt4o(split_ctx *c) {
             sc_add(c, pos);
             continue;
         }
-        size_t nws = 0, last_rn = 0;
-        while (IS_WS(sc_flags(c, pos + nws))) {
-            uint32_t c2 = sc_cpt(c, pos + nws);
-            if (c2 == '\r' || c2 == '\n') last_rn = pos + nws + 1;
-            nws++;
-        }
-        if (last_rn > 0) {
-            pos = last_rn;
-            sc_add(c, pos);
-            continue;
-        }
-        if (nws > 1 && sc_cpt(c, pos + nws) != 0xFFFFFFFFu) {
-            pos += nws - 1;
-            sc_add(c, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            sc_add(c, pos);
-            continue;
-        }
-        sc_add(c, ++pos);
+        pos = ws_tail(c, pos, 1);
     }
 }
 

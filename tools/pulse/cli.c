@@ -446,7 +446,7 @@ int cli_protocol_split(const char *cmd, const char *protocol, const char *split,
 int cli_history(const char *cmd, const char *history, int *out) {
     static const char *const hn[] = {"mask", "keep"};
     static const int hv[] = {PULSE_HISTORY_MASK, PULSE_HISTORY_KEEP};
-    return cli_choice(cmd, "--history", history, hn, hv, 2, out);
+    return cli_choice(cmd, "--history-mode", history, hn, hv, 2, out);
 }
 
 cJSON *cli_metrics_json(const pulse_metrics *m) {

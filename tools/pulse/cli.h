@@ -87,7 +87,7 @@ int cli_choice(const char *cmd, const char *opt, const char *val, const char *co
 int cli_protocol_split(const char *cmd, const char *protocol, const char *split, int *protocol_out,
                        int *split_out);
 
-/* --history mask|keep (pulse_history; a NULL value keeps *out). */
+/* --history-mode mask|keep (pulse_history; a NULL value keeps *out). */
 int cli_history(const char *cmd, const char *history, int *out);
 #define CLI_HISTORY_HELP                                                                                     \
     "mask (default: every history item leaves the ranking, a held-out item that repeats one included, so "   \

@@ -42,7 +42,7 @@ int cmd_data_stats(int argc, char **argv) {
     printf("short users   %d (fewer than 3 items: no valid/test target)\n", s.short_users);
     printf(
         "repeated held-out items  valid %d, test %d users (the held-out item occurs earlier in their history;"
-        " --history mask counts them as misses)\n",
+        " --history-mode mask counts them as misses)\n",
         s.repeat_valid, s.repeat_test);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));

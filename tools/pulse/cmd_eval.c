@@ -18,7 +18,7 @@ int cmd_eval(int argc, char **argv) {
         {"--protocol", CLI_STR, &protocol,
          "full (every item ranked; default) or sampled (the positive among N-1 negatives drawn outside the "
          "masked history)"},
-        {"--history", CLI_STR, &history, CLI_HISTORY_HELP},
+        {"--history-mode", CLI_STR, &history, CLI_HISTORY_HELP},
         {"--candidates", CLI_INT, &cands, "sampled list size incl. the positive (default 20)",
          CLI_RANGE(2, CLI_INT_MAX)},
         {"--split", CLI_STR, &split, "test|valid (default test)"},
@@ -28,12 +28,12 @@ int cmd_eval(int argc, char **argv) {
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-        "usage: pulse eval --data DIR --model pop [--protocol full|sampled] [--history mask|keep]\n"
+        "usage: pulse eval --data DIR --model pop [--protocol full|sampled] [--history-mode mask|keep]\n"
         "Leave-one-out: the test target is each user's last item, valid the one before; the history "
-        "is\nwhat precedes it. By default (--history mask, the RecBole / S3-Rec convention) every "
+        "is\nwhat precedes it. By default (--history-mode mask, the RecBole / S3-Rec convention) every "
         "history item\nleaves the full ranking and is never a sampled negative - a held-out item "
         "that repeats an earlier\nitem of the user included, so that user counts as a miss; "
-        "--history keep masks nothing.\nTies count against the target.",
+        "--history-mode keep masks nothing.\nTies count against the target.",
         NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
     if (!dir || !model) {

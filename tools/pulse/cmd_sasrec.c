@@ -165,7 +165,7 @@ int cmd_sasrec_eval(int argc, char **argv) {
         {"--data|-d", CLI_STR, &data, "dataset folder (required)"},
         {"--model|-m", CLI_STR, &model, "model file from `pulse sasrec train` (required)"},
         {"--protocol", CLI_STR, &protocol, "full (all items; default) or sampled"},
-        {"--history", CLI_STR, &history, CLI_HISTORY_HELP},
+        {"--history-mode", CLI_STR, &history, CLI_HISTORY_HELP},
         {"--candidates", CLI_INT, &ep.n_candidates,
          "sampled protocol: list size incl. the positive (default 20)", CLI_RANGE(2, CLI_INT_MAX)},
         {"--split", CLI_STR, &split, "test (default) or valid"},
