@@ -194,6 +194,58 @@ pulse_status pulse_lm_generate_text(pulse_lm_ctx *c, const pulse_tokenizer *tok,
 pulse_status pulse_lm_score_text(pulse_lm_ctx *c, const pulse_tokenizer *tok, const char *const *prompts,
                                  const char *const *conts, int n, double *logprob, int *n_tokens);
 
+/* ---- LoRA adapters (src/lm/lora.c) ----
+ * Low-rank updates of the decoder's projections: W x becomes W x + scale * (alpha / r) * B (A x), A (r, in),
+ * B (out, r), fp32. Files are llama.cpp's GGUF LoRA adapters (general.type = adapter, adapter.type = lora,
+ * adapter.lora.alpha; tensors "<base tensor name>.lora_a" with ne [in, r] and ".lora_b" with ne [r, out]), so
+ * `llama-cli --lora` loads ours and we load theirs (f32, f16, bf16 or q8_0 tensors; the rank may differ per
+ * tensor). An adapter without adapter.lora.alpha scales by the runtime scale alone, as llama.cpp does. */
+typedef struct pulse_lora pulse_lora;
+enum {
+    PULSE_LORA_Q = 1u << 0,
+    PULSE_LORA_K = 1u << 1,
+    PULSE_LORA_V = 1u << 2,
+    PULSE_LORA_O = 1u << 3,
+    PULSE_LORA_GATE = 1u << 4,
+    PULSE_LORA_UP = 1u << 5,
+    PULSE_LORA_DOWN = 1u << 6,
+    PULSE_LORA_ATTN = PULSE_LORA_Q | PULSE_LORA_K | PULSE_LORA_V | PULSE_LORA_O,
+};
+typedef struct {
+    int rank;         /* 8 */
+    float alpha;      /* 16 */
+    unsigned targets; /* PULSE_LORA_* mask (PULSE_LORA_ATTN); q/k/v map onto a fused attn_qkv (phi3) */
+    uint64_t seed;    /* A ~ U(-1/sqrt(in), 1/sqrt(in)) as PEFT's kaiming_uniform(a = sqrt 5); B = 0 */
+} pulse_lora_params;
+pulse_lora_params pulse_lora_default_params(void);
+/* "q,k,v,o" (any of q k v o gate up down, or "attn", "all") into a PULSE_LORA_* mask. */
+pulse_status pulse_lora_parse_targets(const char *s, unsigned *mask);
+/* A fresh adapter for model m (every layer, the targets of p). */
+pulse_status pulse_lora_new(const pulse_lm *m, const pulse_lora_params *p /* NULL = defaults */,
+                            pulse_lora **out);
+/* Read an adapter file and check it against m: adapter type, architecture, every tensor a known projection
+ * of an existing layer, both halves present, shapes matching the model and each other (PULSE_ERR_FORMAT
+ * naming the tensor otherwise). */
+pulse_status pulse_lora_load(const pulse_lm *m, const char *path, pulse_lora **out);
+/* Write the adapter as an f32 GGUF LoRA file, atomically. */
+pulse_status pulse_lora_save(const pulse_lora *a, const char *path);
+void pulse_lora_free(pulse_lora *a);
+int pulse_lora_rank(const pulse_lora *a); /* the largest rank of its tensors */
+float pulse_lora_alpha(const pulse_lora *a);
+unsigned pulse_lora_targets(const pulse_lora *a);
+int pulse_lora_n_tensors(const pulse_lora *a); /* (A, B) pairs */
+/* All A and B values in one array (n_params floats; the optimizer's view), in pair order, A before B. */
+float *pulse_lora_params_data(pulse_lora *a, size_t *n_params);
+/* Pair i: the base tensor name ("blk.3.attn_q.weight"), its A (r, in) and B (out, r). */
+pulse_status pulse_lora_pair(const pulse_lora *a, int i, const char **name, const float **A, const float **B,
+                             int *r, int *in, int *out);
+/* Attach an adapter to a context (NULL detaches): every later decode adds scale * alpha / r * B (A x) on the
+ * adapted projections. The adapter must outlive the attachment and have been made for the context's model. */
+pulse_status pulse_lm_ctx_set_lora(pulse_lm_ctx *c, const pulse_lora *a, float scale);
+/* A new GGUF with every adapted weight replaced by W + scale * alpha / r * B A (written f32), all other
+ * tensors and metadata copied as they are; atomic. */
+pulse_status pulse_lora_export_merged(const pulse_lm *m, const pulse_lora *a, float scale, const char *path);
+
 /* ---- throughput ---- */
 typedef struct {
     int n_prompt;          /* prefill length (tokens) */
