@@ -12,6 +12,8 @@
 #include "lm_synth.h"
 #include "pulse/lm.h"
 
+#include <cjson/cJSON.h>
+
 static char tmpdir[256];
 
 /* logits (T, V) of SYNTH_TOKENS with adapter a (may be NULL) at scale s; malloc'ed */
@@ -275,6 +277,116 @@ static void test_cli(void) {
     unlink(apath), unlink(mpath);
 }
 
+static int write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, ch;
+    if (!f) return -1;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* `pulse lm train` on the synthetic llama model with the byte-level tokenizer: the documented flags, the last
+ * stdout line, the adapter file, the JSONL log, checkpoint + --resume equal to an uninterrupted run, and the
+ * usage / data errors */
+static void test_cli_train(void) {
+    char mpath[512], data[512], bad[512], o1[512], o2[512], cmd[4096], last[4096], out[8192];
+    snprintf(mpath, sizeof mpath, "%s/tr.gguf", tmpdir);
+    snprintf(data, sizeof data, "%s/tr.jsonl", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", tmpdir);
+    snprintf(o1, sizeof o1, "%s/a1.gguf", tmpdir);
+    snprintf(o2, sizeof o2, "%s/a2.gguf", tmpdir);
+    synth_cfg cfg = SYNTH_CFGS[0];
+    cfg.V = SYNTH_TOK_V;
+    synth_opts so = {0};
+    so.tokenizer = 1;
+    CHECK(synth_write_opts(&cfg, mpath, &so) == 0);
+    CHECK(write_text(data, "{\"prompt\": \"ab cd\", \"completion\": \" ef\"}\n"
+                           "{\"prompt\": \"hi there\", \"completion\": \" hi\"}\n\n"
+                           "{\"prompt\": \"x\", \"completion\": \" yz!\"}\n"
+                           "{\"prompt\": \"<|im_start|>q\", \"completion\": \" r\"}\n") == 0);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s lm train --model '%s' --data '%s' --out '%s' --rank 4 --alpha 8 --lr 1e-2 --epochs 3 --batch 2 "
+        "--grad-accum 1 --targets q,k,v,o,gate,up,down --seed 3 -t 1 2>&1",
+        PULSE_CLI, mpath, data, o1);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
+    cJSON *j = cJSON_Parse(last);
+    CHECK_MSG(j != NULL, "last line '%s'", last);
+    if (j) {
+        const cJSON *fl = cJSON_GetObjectItem(j, "final_loss"), *fs = cJSON_GetObjectItem(j, "first_loss"),
+                    *tk = cJSON_GetObjectItem(j, "tokens"), *sc = cJSON_GetObjectItem(j, "seconds"),
+                    *st = cJSON_GetObjectItem(j, "steps");
+        CHECK(cJSON_IsNumber(fl) && cJSON_IsNumber(tk) && cJSON_IsNumber(sc) && cJSON_IsNumber(st));
+        if (cJSON_IsNumber(st)) CHECK(st->valueint == 6); /* 4 examples, batch 2, 3 epochs */
+        if (cJSON_IsNumber(fl) && cJSON_IsNumber(fs)) CHECK(fl->valuedouble < fs->valuedouble);
+        if (cJSON_IsNumber(tk)) CHECK(tk->valuedouble > 0);
+        cJSON_Delete(j);
+    }
+    char p2[600];
+    snprintf(p2, sizeof p2, "%s.log.jsonl", o1);
+    CHECK(count_lines(p2) == 6);
+    pulse_lm *m = NULL;
+    CHECK_OK(pulse_lm_load(mpath, NULL, &m));
+    pulse_lora *a = NULL;
+    if (m) CHECK_OK(pulse_lora_load(m, o1, &a));
+    if (a) CHECK(pulse_lora_rank(a) == 4 && pulse_lora_alpha(a) == 8.0f && pulse_lora_n_tensors(a) == 14);
+    pulse_lora_free(a);
+    pulse_lm_free(m);
+    /* interrupted (3 steps) then resumed to 5 == 5 steps at once (constant schedule: no dependence on the
+     * total) */
+    const char *common =
+        "--rank 2 --epochs 4 --batch 1 --grad-accum 2 --schedule constant --warmup 0 --seed 5 -t 1";
+    snprintf(cmd, sizeof cmd, "%s lm train -m '%s' -d '%s' -o '%s' %s --max-steps 5 2>&1", PULSE_CLI, mpath,
+             data, o1, common);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
+    snprintf(cmd, sizeof cmd, "%s lm train -m '%s' -d '%s' -o '%s' %s --max-steps 3 2>&1", PULSE_CLI, mpath,
+             data, o2, common);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
+    snprintf(cmd, sizeof cmd, "%s lm train -m '%s' -d '%s' -o '%s' %s --max-steps 5 --resume 2>&1", PULSE_CLI,
+             mpath, data, o2, common);
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
+    CHECK_MSG(strstr(last, "\"resumed_from\":3") && strstr(last, "\"steps\":5"), "resumed run: %s", last);
+    char *b1 = NULL, *b2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    CHECK_OK(pulse_read_file(o1, &b1, &l1));
+    CHECK_OK(pulse_read_file(o2, &b2, &l2));
+    CHECK_MSG(b1 && b2 && l1 == l2 && memcmp(b1, b2, l1) == 0,
+              "resumed adapter differs from the uninterrupted one");
+    free(b1), free(b2);
+    snprintf(p2, sizeof p2, "%s.log.jsonl", o2);
+    CHECK(count_lines(p2) == 5);
+    /* errors */
+    snprintf(cmd, sizeof cmd, "%s lm train -m '%s' -d '%s' 2>&1", PULSE_CLI, mpath, data);
+    CHECK(test_run(cmd, out, sizeof out) == 2);
+    snprintf(cmd, sizeof cmd, "%s lm train -m '%s' -d '%s' -o '%s' --targets q,x 2>&1", PULSE_CLI, mpath,
+             data, o1);
+    CHECK(test_run(cmd, out, sizeof out) == 2);
+    CHECK(strstr(out, "unknown target") != NULL);
+    CHECK(write_text(bad, "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3}\n") == 0);
+    snprintf(cmd, sizeof cmd, "%s lm train -m '%s' -d '%s' -o '%s' 2>&1", PULSE_CLI, mpath, bad, o1);
+    CHECK(test_run(cmd, out, sizeof out) == 1);
+    CHECK_MSG(strstr(out, "bad.jsonl:2") != NULL, "malformed line: %s", out);
+    snprintf(cmd, sizeof cmd, "%s lm train -m /nonexistent.gguf -d '%s' -o '%s' 2>&1", PULSE_CLI, data, o1);
+    CHECK(test_run(cmd, out, sizeof out) == 1);
+    const char *files[] = {o1, o2, data, bad, mpath};
+    for (int i = 0; i < 5; i++) {
+        char f[600];
+        unlink(files[i]);
+        snprintf(f, sizeof f, "%s.log.jsonl", files[i]);
+        unlink(f);
+        snprintf(f, sizeof f, "%s.ckpt", files[i]);
+        unlink(f);
+    }
+}
+
 int main(void) {
     pulse_progress_set_quiet(1);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/pulse_lm_lora_XXXXXX");
@@ -285,6 +397,7 @@ int main(void) {
     for (int i = 0; i < SYNTH_N_CFGS; i++) test_arch(&SYNTH_CFGS[i]);
     test_malformed();
     test_cli();
+    test_cli_train();
     rmdir(tmpdir);
     return test_summary();
 }
