@@ -85,15 +85,19 @@ int main(int argc, char **argv) {
         if (s > 0) wall += pulse_now() - w0, cpu += cpu_seconds() - c0; /* step 0: warm-up */
     }
     const double tok = (double)steps * B * T;
+    double prof[4];
+    pulse_lm_trainer_profile(t, prof);
     const size_t rss = pulse_peak_rss_bytes(), file = pulse_lm_file_bytes(m);
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     bench_emitf(
         "{\"bench\":\"lora_train\",\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"prompt_tokens\":%d,"
         "\"loss_tokens\":%d,\"rank\":8,\"targets\":\"q,k,v,o\",\"steps\":%d,\"exact_base\":%d,"
         "\"recompute\":%d,\"train_tok_s\":%.1f,\"train_tok_cpu_s\":%.1f,\"step_s\":%.3f,\"loss\":%.4f,"
-        "\"peak_rss_mb\":%.1f,\"file_mb\":%.1f,\"rss_over_file_mb\":%.1f}",
+        "\"peak_rss_mb\":%.1f,\"file_mb\":%.1f,\"rss_over_file_mb\":%.1f,"
+        "\"seconds_all_steps\":{\"forward\":%.2f,\"head\":%.2f,\"recompute\":%.2f,\"backward\":%.2f}}",
         name, threads, B, P, L, steps, !fast, !norecomp, tok / wall, cpu > 0 ? tok / cpu : 0.0, wall / steps,
-        loss, rss / 1048576.0, file / 1048576.0, ((double)rss - (double)file) / 1048576.0);
+        loss, rss / 1048576.0, file / 1048576.0, ((double)rss - (double)file) / 1048576.0, prof[0], prof[1],
+        prof[2], prof[3]);
     free(ids);
     free(ex);
     pulse_lm_trainer_free(t);

@@ -295,6 +295,9 @@ pulse_status pulse_lm_trainer_loss_grad(pulse_lm_trainer *t, const pulse_lm_exam
 pulse_status pulse_lm_trainer_step(pulse_lm_trainer *t, const pulse_lm_example *ex, int n, int micro,
                                    double *loss, double *grad_norm);
 int pulse_lm_trainer_steps(const pulse_lm_trainer *t);
+/* Wall seconds spent so far in the layers' forward, the head + loss, the recomputed forwards (checkpointing)
+ * and the layers' backward. */
+void pulse_lm_trainer_profile(const pulse_lm_trainer *t, double sec[4]);
 float pulse_lm_trainer_lr(const pulse_lm_trainer *t, int step); /* the schedule's rate at 1-based step */
 
 typedef struct {

@@ -68,6 +68,7 @@ struct pulse_lm_trainer {
     float *xf, *dxf, *rstdf, *logits;
     int dropout_on;
     uint64_t mb_seed; /* dropout seed of the current micro-batch */
+    double prof[4];   /* seconds: forward, head + loss, recompute, backward */
 };
 
 static void lcache_free(lcache *c) {
@@ -218,6 +219,10 @@ void pulse_lm_trainer_free(pulse_lm_trainer *t) {
     free(t->lrow), free(t->ltgt), free(t->xf), free(t->dxf), free(t->rstdf), free(t->logits);
     free(t->mom), free(t->vel), free(t->grad);
     free(t);
+}
+
+void pulse_lm_trainer_profile(const pulse_lm_trainer *t, double sec[4]) {
+    memcpy(sec, t->prof, sizeof t->prof);
 }
 
 int pulse_lm_trainer_steps(const pulse_lm_trainer *t) {
@@ -496,9 +501,13 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
             for (int j = 0; j < E; j++) x0[(size_t)i * E + j] *= m->emb_scale;
     }
     const size_t nE = (size_t)N * E;
+    double tp = pulse_now(), tq;
     for (int il = 0; il < hp->n_layer; il++)
         layer_fwd(t, &t->lc[t->ncache == 1 ? 0 : il], il, t->xs + (size_t)il * nE,
                   t->xs + (size_t)(il + 1) * nE, B, T);
+    tq = pulse_now();
+    t->prof[0] += tq - tp;
+    tp = tq;
     /* final norm and head at the loss rows */
     const float *xL = t->xs + (size_t)hp->n_layer * nE;
     for (int j = 0; j < NL; j++)
@@ -517,12 +526,22 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
         const float *s = t->xf + (size_t)j * E;
         for (int e = 0; e < E; e++) d[e] += s[e];
     }
+    tq = pulse_now();
+    t->prof[1] += tq - tp;
+    tp = tq;
     for (int il = hp->n_layer - 1; il >= 0; il--) {
         lcache *c = &t->lc[t->ncache == 1 ? 0 : il];
         const float *x = t->xs + (size_t)il * nE;
-        if (t->ncache == 1 && il != hp->n_layer - 1) /* recompute (same dropout masks: same seeds) */
+        if (t->ncache == 1 && il != hp->n_layer - 1) { /* recompute (same dropout masks: same seeds) */
             layer_fwd(t, c, il, x, t->xs + (size_t)(il + 1) * nE, B, T);
+            tq = pulse_now();
+            t->prof[2] += tq - tp;
+            tp = tq;
+        }
         layer_bwd(t, c, il, x, t->dx, B, T);
+        tq = pulse_now();
+        t->prof[3] += tq - tp;
+        tp = tq;
     }
     return PULSE_OK;
 }
