@@ -3,8 +3,8 @@
  * after the first rows, mid-run) and resumed until done: after every kill the store holds no duplicate and no
  * broken row, and the finished store holds exactly the job's users, each once; a rerun stores nothing new;
  * --stop-after stops cleanly; --no-prefix-share computes more prompt tokens; stats / export / show print what
- * the store holds (export's JSONL is what `pulse thought train` reads); bad input fails with a message. With
- * SmolLM2-135M-Instruct fetched, two Amazon Beauty users go through the real model too. */
+ * the store holds (export's JSONL is what `pulse thought train` reads); bad input fails with a message. The
+ * real model on Amazon Beauty runs in test_readme_cli (the README's commands). */
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -307,34 +307,6 @@ int main(void) {
              PULSE_CLI, data, model, db);
     rc = test_run(cmd, out_buf, sizeof out_buf);
     CHECK(rc == 1 && strstr(out_buf, "trained context"));
-
-    /* the real model on two Beauty users, when fetched */
-    char smol[1024], beauty[1024], probe[1100];
-    test_cache_path(smol, sizeof smol, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    snprintf(beauty, sizeof beauty, "%s/data/amazon-beauty", test_shared_dir());
-    snprintf(probe, sizeof probe, "%s/sequences.txt", beauty);
-    if (!pulse_file_exists(smol) || !pulse_file_exists(probe)) {
-        test_skip_part("SmolLM2-135M-Instruct or Amazon Beauty absent: the real-model part");
-    } else {
-        char db3[600];
-        snprintf(db3, sizeof db3, "%s/smol.db", dir);
-        snprintf(cmd, sizeof cmd,
-                 "%s rationale phase1 --data %s --model %s --db %s --users 2 --seed 1 --max-new 48 -q",
-                 PULSE_CLI, beauty, smol, db3);
-        j = run_json(cmd, &rc);
-        CHECK(rc == 0);
-        CHECK(num(j, "done") == 2);
-        const cJSON *mode = cJSON_GetObjectItem(j, "mode");
-        CHECK(cJSON_IsString(mode) && !strcmp(mode->valuestring, "chat"));
-        CHECK(num(j, "prompt_computed") < num(j, "prompt_tokens"));
-        printf("SmolLM2 on 2 Beauty users: ok %.0f, failed %.0f\n", num(j, "ok"), num(j, "failed"));
-        cJSON_Delete(j);
-        snprintf(cmd, sizeof cmd, "%s rationale export --db %s --phase phase1 --out %s", PULSE_CLI, db3,
-                 jsonl);
-        j = run_json(cmd, &rc);
-        CHECK(rc == 0 && num(j, "rows") >= 0);
-        cJSON_Delete(j);
-    }
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);

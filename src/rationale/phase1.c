@@ -335,7 +335,7 @@ pulse_status pulse_rationale_phase1(const char *data, const char *model, const c
     cp.n_ctx = max_prompt + p.max_new_tokens + 1;
     cp.n_seq_max = p.n_parallel + 1;
     if ((st = pulse_lm_ctx_new(m, &cp, &c))) goto out;
-    const int chunk = p.chunk > 0 ? p.chunk : 4 * p.n_parallel;
+    const int chunk = p.chunk > 0 && p.chunk < n_pending ? p.chunk : n_pending;
     items = pulse_malloc(sizeof(int) * (size_t)chunk);
     retry = pulse_malloc(sizeof(int) * (size_t)chunk);
     int *next_retry = pulse_malloc(sizeof(int) * (size_t)chunk);
