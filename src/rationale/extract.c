@@ -182,16 +182,21 @@ static void free_words(char **w, int n) {
 }
 
 static const char *const STOP[] = {
-    "the",    "and",    "for",    "with",    "that",  "this",   "are",    "was",         "were",      "has",
-    "have",   "had",    "not",    "but",     "you",   "your",   "yours",  "their",       "they",      "them",
-    "its",    "his",    "her",    "she",     "him",   "our",    "from",   "into",        "onto",      "than",
-    "then",   "there",  "here",   "what",    "which", "who",    "whom",   "why",         "how",       "when",
-    "where",  "will",   "would",  "can",     "could", "should", "may",    "might",       "must",      "also",
-    "very",   "just",   "all",    "any",     "some",  "more",   "most",   "such",        "these",     "those",
-    "been",   "being",  "does",   "did",     "doing", "each",   "other",  "only",        "over",      "under",
-    "about",  "out",    "off",    "one",     "two",   "too",    "who's",  "it's",        "rationale", "json",
-    "answer", "text",   "insert", "example", "null",  "none",   "string", "placeholder", "item",      "items",
-    "user",   "chosen", "next",   "history",
+    "the",         "and",        "for",         "with",     "that",   "this",    "are",       "was",
+    "were",        "has",        "have",        "had",      "not",    "but",     "you",       "your",
+    "yours",       "their",      "they",        "them",     "its",    "his",     "her",       "she",
+    "him",         "our",        "from",        "into",     "onto",   "than",    "then",      "there",
+    "here",        "what",       "which",       "who",      "whom",   "why",     "how",       "when",
+    "where",       "will",       "would",       "can",      "could",  "should",  "may",       "might",
+    "must",        "also",       "very",        "just",     "all",    "any",     "some",      "more",
+    "most",        "such",       "these",       "those",    "been",   "being",   "does",      "did",
+    "doing",       "each",       "other",       "only",     "over",   "under",   "about",     "out",
+    "off",         "one",        "two",         "too",      "who's",  "it's",    "rationale", "json",
+    "answer",      "text",       "insert",      "example",  "null",   "none",    "string",    "placeholder",
+    "item",        "items",      "user",        "chosen",   "next",   "history", "reason",    "reasons",
+    "reasoning",   "choose",     "chose",       "choosing", "choice", "fit",     "fits",      "fitting",
+    "latent",      "preference", "preferences", "concise",  "words",  "analyst", "explain",   "explains",
+    "explanation", "infer",      "product",     "products",
 };
 
 /* 1 when s is valid UTF-8 (no overlong forms, surrogates or code points above U+10FFFF) */
@@ -250,7 +255,7 @@ static pulse_extract_status judge(const char *text, const char *prompt) {
         distinct++;
         content += !is_stop(w[i]);
     }
-    if (!r && (content < 2 || (n >= 12 && distinct * 4 < n))) r = PULSE_EXTRACT_NO_CONTENT;
+    if (!r && (content < 3 || (n >= 12 && distinct * 4 < n))) r = PULSE_EXTRACT_NO_CONTENT;
     if (!r && prompt) {
         char **pw = NULL;
         int pn = words_of(prompt, &pw);
