@@ -12,7 +12,7 @@
 #include "lm_synth.h"
 #include "pulse/lm.h"
 #include "pulse/thought.h"
-#include "rationale/tot.h"
+#include "pulse/rationale.h"
 #include "test.h"
 #include "tiny_encoder.h"
 
@@ -35,10 +35,17 @@ static pulse_status keep_cb(void *ud, int i, const pulse_tot_result *r) {
     out->r[i].raw = dup_or_null(r->raw);
     out->r[i].context = dup_or_null(r->context);
     out->r[i].context_ids = NULL;
+    out->r[i].thoughts = NULL;
+    out->r[i].n_thoughts = 0; /* set below with the copies */
     if (r->n_context_ids > 0) {
         out->r[i].context_ids = malloc(sizeof(int) * (size_t)r->n_context_ids);
         memcpy(out->r[i].context_ids, r->context_ids, sizeof(int) * (size_t)r->n_context_ids);
     }
+    if (r->n_thoughts > 0) {
+        out->r[i].thoughts = calloc((size_t)r->n_thoughts, sizeof(char *));
+        for (int k = 0; k < r->n_thoughts; k++) out->r[i].thoughts[k] = strdup(r->thoughts[k]);
+    }
+    out->r[i].n_thoughts = r->n_thoughts;
     return PULSE_OK;
 }
 

@@ -17,13 +17,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "rationale/tot.h"
+#include "pulse/rationale.h"
 
-static const char *FIRST_INSTR =
-    "Think step by step about why this user would choose their next item. Give "
-    "only your first thought: one concise sentence about the user's preferences.";
-static const char *CONT_INSTR = "Continue the analysis with one concise next thought (one sentence) that "
-                                "builds on the previous ones.";
+static const char *SYSTEM =
+    "You are an analyst who studies why people choose the items they pick (products, songs, films). You will "
+    "be given a user's history of items, oldest first, and items that similar users liked. Reason about the "
+    "user's latent preferences and what they are likely to want next, one concise thought at a time.";
+static const char *FIRST_INSTR = "Give your first thought: one concise sentence.";
+static const char *CONT_INSTR = "Continue with your next thought: one concise sentence that builds on the "
+                                "previous ones.";
 static const char *QUESTION = "Which item did the user choose next? Answer with its title only.";
 static const char *SENTINEL = "@@PULSE_TOT_THOUGHT@@";
 
@@ -64,6 +66,8 @@ void pulse_tot_result_free(pulse_tot_result *r) {
     free(r->raw);
     free(r->context);
     free(r->context_ids);
+    for (int i = 0; r->thoughts && i < r->n_thoughts; i++) free(r->thoughts[i]);
+    free(r->thoughts);
     memset(r, 0, sizeof *r);
 }
 
@@ -156,6 +160,10 @@ static pulse_status raw_text_ids(const pulse_tokenizer *tok, const char *text, i
 
 static pulse_status make_prefix(const pulse_tokenizer *tok, int chat, const char *prompt, int **ids, int *n) {
     sbuf b = {0};
+    if (!chat) {
+        sb_cat(&b, SYSTEM);
+        sb_cat(&b, "\n\n");
+    }
     sb_cat(&b, prompt ? prompt : "");
     sb_cat(&b, "\n\n");
     sb_cat(&b, FIRST_INSTR);
@@ -165,21 +173,12 @@ static pulse_status make_prefix(const pulse_tokenizer *tok, int chat, const char
         return pulse_set_error(PULSE_ERR_NOMEM, "ToT: out of memory");
     }
     pulse_status st;
-    if (chat) {
-        pulse_chat_msg msg = {"user", b.s};
-        st = pulse_chat_tokenize(tok, PULSE_CHAT_AUTO, &msg, 1, 1, -1, ids, n);
+    if (chat) { /* the instruction as the system message, the user's items and the ask as the user turn */
+        pulse_chat_msg msgs[2] = {{"system", SYSTEM}, {"user", b.s}};
+        st = pulse_chat_tokenize(tok, PULSE_CHAT_AUTO, msgs, 2, 1, -1, ids, n);
     } else
         st = pulse_lm_tokenize_alloc(tok, b.s, -1, 0, ids, n); /* dataset text stays text */
     free(b.s);
-    if (!st && *n == 0) {
-        int bos = pulse_token_bos(tok);
-        free(*ids);
-        *ids = NULL;
-        if (bos < 0) return pulse_set_error(PULSE_ERR_ARG, "ToT: empty prompt and the model has no BOS");
-        if (!(*ids = malloc(sizeof(int)))) return pulse_set_error(PULSE_ERR_NOMEM, "ToT: out of memory");
-        (*ids)[0] = bos;
-        *n = 1;
-    }
     return st;
 }
 
@@ -741,6 +740,12 @@ static pulse_status finish_user(tot_run *R, uslot *u, pulse_tot_done_fn done, vo
         res->score = best->score;
         res->n_thoughts = best->n_th;
         res->chain = chain_text(best, NULL);
+        if ((res->thoughts = calloc((size_t)best->n_th, sizeof(char *))))
+            for (int i = 0; i < best->n_th; i++) res->thoughts[i] = strdup(best->th[i]);
+        if (!res->chain || !res->thoughts) {
+            pulse_tot_result_free(res);
+            return pulse_set_error(PULSE_ERR_NOMEM, "ToT: out of memory");
+        }
         size_t len;
         if (pulse_detokenize(R->tok, best->ctx.t, best->ctx.n, 1, &res->context, &len)) res->context = NULL;
         if ((res->context_ids = malloc(sizeof(int) * (size_t)best->ctx.n))) {

@@ -43,6 +43,11 @@ static const cli_cmd thought_cmds[] = {
     {"plot", cmd_thought_plot, "Figure 3: t-SNE before vs after training, as SVG", NULL, 0},
 };
 
+static const cli_cmd rationale_cmds[] = {
+    {"tot", cmd_rationale_tot, "Phase 2: Tree-of-Thought refinement of each user's why (resumable store)",
+     NULL, 0},
+};
+
 static const cli_cmd cmds[] = {
     {"data", NULL, "dataset statistics, splits and conversion", data_cmds, N_OF(data_cmds)},
     {"eval", cmd_eval, "evaluate recommenders under the shared protocols", NULL, 0},
@@ -51,6 +56,7 @@ static const cli_cmd cmds[] = {
      N_OF(lm_cmds)},
     {"encode", cmd_encode, "embed texts with a BERT-family encoder", NULL, 0},
     {"thought", NULL, "the Thought Space: train, score, eval, plot", thought_cmds, N_OF(thought_cmds)},
+    {"rationale", NULL, "rationales: Phase-2 Tree-of-Thought", rationale_cmds, N_OF(rationale_cmds)},
     {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 
