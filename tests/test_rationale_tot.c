@@ -4,7 +4,9 @@
  *   - the tree's shape: branching children per kept node, at most beam nodes kept, depth levels;
  *   - duplicate (and empty) thoughts are dropped: greedy siblings are all duplicates of the first;
  *   - forking the parent's KV and re-prefilling every branch give the same thoughts and scores, fewer
- * prompt tokens with forks; the same seed gives the same trees, another seed other trees;
+ * prompt tokens and KV blocks with forks; the same seed gives the same trees whether users run together or
+ * one at a time (which takes far more forwards: all users' branches share each decode), another seed other
+ * trees;
  *   - the LIKELIHOOD scorer equals pulse_lm_score of the chosen title after the kept context + question;
  *   - the chosen item never appears in a node's context. */
 #include <unistd.h>
@@ -172,12 +174,19 @@ static void test_search(const char *model, const char *enc) {
                   a.r[i].prompt_tokens, b.r[i].prompt_tokens);
     }
     CHECK(sa.prompt_tokens < sb.prompt_tokens && sa.gen_tokens == sb.gen_tokens);
+    /* forks share the prompt's KV blocks: fewer in use at the peak */
+    CHECK_MSG(sa.kv_blocks_peak < sb.kv_blocks_peak, "KV blocks at the peak: %d (fork) vs %d",
+              sa.kv_blocks_peak, sb.kv_blocks_peak);
 
     /* the same seed again, one user at a time: the same trees (a user's samplers do not depend on its
      * batch-mates); another seed: other trees */
     pulse_tot_params one = p;
     one.parallel = 1;
-    CHECK_OK(pulse_tot_run(m, tok, space, in, NU, &one, keep_cb, &c, NULL));
+    pulse_tot_stats sc;
+    CHECK_OK(pulse_tot_run(m, tok, space, in, NU, &one, keep_cb, &c, &sc));
+    /* users in flight share every decode: with 3 at a time far fewer forwards than one at a time */
+    CHECK_MSG(sa.decode_calls * 2 < sc.decode_calls, "decode calls %ld (3 users in flight) vs %ld (1)",
+              sa.decode_calls, sc.decode_calls);
     pulse_tot_params other = p;
     other.seed = 7;
     CHECK_OK(pulse_tot_run(m, tok, space, in, NU, &other, keep_cb, &s2, NULL));

@@ -15,8 +15,22 @@
 
 static char dir[256];
 
+/* the tot rows, kept to write Phase-1 rows for the same users */
+static pulse_store_row kept[2];
+static double score_sum;
+
 static int count_cb(void *ud, const pulse_store_row *r) {
     int *c = ud;
+    if (c[0] < 2) {
+        pulse_store_row *k = &kept[c[0]];
+        memset(k, 0, sizeof *k);
+        k->dataset = strdup(r->dataset);
+        k->user = strdup(r->user);
+        k->user_index = r->user_index;
+        k->model_hash = strdup(r->model_hash);
+        k->behaviour = strdup(r->behaviour);
+    }
+    if (r->ok) score_sum += r->score;
     c[0]++;
     c[1] += r->ok;
     /* the stored prompt context is not kept, but the chain must not be empty and the row is phase tot */
@@ -68,24 +82,46 @@ int main(void) {
     CHECK_MSG(j && num(j, "done") == 2 && num(j, "ok") + num(j, "failed") == 2 && num(j, "gen_tokens") > 0 &&
                   num(j, "skipped") == 0,
               "%s", last);
+    /* no Phase-1 rows in this store: nothing to compare */
+    CHECK(j && num(cJSON_GetObjectItem(j, "vs_phase1"), "users") == 0);
     CHECK(j && num(j, "ok") >= 1); /* SmolLM2 writes some words within 8 tokens */
     cJSON_Delete(j);
-    /* again: resumed, nothing to do */
-    CHECK(test_run_last(cmd, last, sizeof last) == 0);
-    j = cJSON_Parse(last);
-    CHECK_MSG(j && num(j, "done") == 0 && num(j, "skipped") == 2 && num(j, "gen_tokens") == 0, "%s", last);
-    cJSON_Delete(j);
     pulse_store *s = NULL;
-    CHECK_OK(pulse_store_open(db, 1, &s));
+    int c[4] = {0};
+    CHECK_OK(pulse_store_open(db, 0, &s));
     if (s) {
-        int c[4] = {0};
         CHECK_OK(pulse_store_each(s, "tot", NULL, count_cb, c));
         CHECK_MSG(c[0] == 2 && c[2] == 2 && c[3] == 2, "rows %d ok %d good %d extra %d", c[0], c[1], c[2],
                   c[3]);
         pulse_store_counts k;
         CHECK_OK(pulse_store_stats(s, "tot", &k));
         CHECK(k.ok + k.failed == 2 && k.gen_tokens > 0);
+        /* Phase-1 rows for the same users, to compare with */
+        for (int i = 0; i < c[0] && i < 2; i++) {
+            kept[i].phase = "phase1";
+            kept[i].settings_hash = "p1";
+            kept[i].ok = 1;
+            kept[i].text = "She keeps buying gentle skin care, so a mild cleanser fits.";
+            kept[i].score = NAN;
+            kept[i].attempts = 1;
+        }
+        CHECK_OK(pulse_store_put(s, kept, c[0] < 2 ? c[0] : 2));
         pulse_store_close(s);
+    }
+    /* again: resumed, nothing to do; the kept chains' scores recomputed beside Phase 1's */
+    CHECK(test_run_last(cmd, last, sizeof last) == 0);
+    j = cJSON_Parse(last);
+    CHECK_MSG(j && num(j, "done") == 0 && num(j, "skipped") == 2 && num(j, "gen_tokens") == 0, "%s", last);
+    cJSON *vs = j ? cJSON_GetObjectItem(j, "vs_phase1") : NULL;
+    CHECK_MSG(vs && num(vs, "users") == c[1], "%s", last);
+    if (vs && c[1] > 0) {
+        CHECK_NEAR(num(vs, "tot_ts"), score_sum / c[1], 1e-3);
+        CHECK(fabs(num(vs, "phase1_ts")) <= 1.0);
+    }
+    cJSON_Delete(j);
+    for (int i = 0; i < 2; i++) {
+        free((void *)kept[i].dataset), free((void *)kept[i].user), free((void *)kept[i].model_hash);
+        free((void *)kept[i].behaviour);
     }
     /* the likelihood scorer needs no space */
     snprintf(

@@ -300,11 +300,16 @@ typedef struct {
     int chat, fork;        /* the modes used */
     double seconds, gen_tok_s, users_s;
     double mean_score; /* of this run's kept chains */
+    /* with a space: the job's users with a kept chain (these settings) and an ok Phase-1 row (the same
+     * model's when there is one), and the mean cos(R(text), B(behaviour)) of each */
+    int cmp_users;
+    double cmp_tot, cmp_phase1;
     char model_hash[17], settings_hash[17];
 } pulse_tot_report;
 
 /* Runs Phase 2 for the job: data folder, model GGUF, Thought Space folder (a `pulse thought train` output;
- * needed by the THOUGHT scorer, may be NULL for LIKELIHOOD), optional SASRec model file (NULL: no similar
+ * needed by the THOUGHT scorer, may be NULL for LIKELIHOOD; when given, the report compares the kept chains
+ * with Phase 1 in it), optional SASRec model file (NULL: no similar
  * users), store path. The settings hash covers every search parameter but fork and parallel (which change
  * speed, not results), the scorer and the space's space.json; users already stored under the same key are
  * skipped; every user is committed as it finishes. */

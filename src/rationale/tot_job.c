@@ -141,6 +141,104 @@ static char *settings_json(const pulse_tot_job_params *p, int chat, const char *
     return txt;
 }
 
+/* ---- the Thought-Space comparison with Phase 1 over the job's users ---- */
+typedef struct {
+    const char *dataset, *model_hash, *settings_hash;
+    int nu;
+    const uint8_t *sel;
+    char **tot, **p1, **beh;
+    uint8_t *p1_same; /* p1[u] came from the same model */
+    int oom;
+} cmp_ctx;
+
+static char *xstrdup(cmp_ctx *C, const char *s) {
+    char *d = strdup(s ? s : "");
+    C->oom |= !d;
+    return d;
+}
+
+static int cmp_tot_cb(void *ud, const pulse_store_row *r) {
+    cmp_ctx *C = ud;
+    const int u = r->user_index;
+    if (!r->ok || !r->text || !r->behaviour || u < 0 || u >= C->nu || !C->sel[u] ||
+        strcmp(r->dataset, C->dataset) || strcmp(r->model_hash, C->model_hash) ||
+        strcmp(r->settings_hash, C->settings_hash) || C->tot[u])
+        return 0;
+    C->tot[u] = xstrdup(C, r->text);
+    C->beh[u] = xstrdup(C, r->behaviour);
+    return C->oom;
+}
+
+static int cmp_p1_cb(void *ud, const pulse_store_row *r) {
+    cmp_ctx *C = ud;
+    const int u = r->user_index;
+    if (!r->ok || !r->text || u < 0 || u >= C->nu || !C->sel[u] || strcmp(r->dataset, C->dataset)) return 0;
+    const int same = !strcmp(r->model_hash, C->model_hash);
+    if (C->p1[u] && (C->p1_same[u] || !same)) return 0; /* keep the first, a same-model row over another */
+    free(C->p1[u]);
+    C->p1[u] = xstrdup(C, r->text);
+    C->p1_same[u] = (uint8_t)same;
+    return C->oom;
+}
+
+/* Mean cos(R(text), B(behaviour)) of the kept chains and of the same users' Phase-1 rationales (users that
+ * have both in the store). */
+static pulse_status compare_phase1(pulse_store *store, pulse_thought_space *space, const char *dataset,
+                                   const pulse_tot_report *rep, const int *users, int n_users, int nu,
+                                   pulse_tot_report *out) {
+    cmp_ctx C = {dataset, rep->model_hash, rep->settings_hash, nu, NULL, NULL, NULL, NULL, NULL, 0};
+    uint8_t *sel = calloc((size_t)nu, 1);
+    C.tot = calloc((size_t)nu, sizeof(char *));
+    C.p1 = calloc((size_t)nu, sizeof(char *));
+    C.beh = calloc((size_t)nu, sizeof(char *));
+    C.p1_same = calloc((size_t)nu, 1);
+    const char **bt = NULL, **tt = NULL, **pt = NULL;
+    float *eb = NULL, *et = NULL, *ep = NULL;
+    pulse_status st = sel && C.tot && C.p1 && C.beh && C.p1_same ? PULSE_OK : PULSE_ERR_NOMEM;
+    if (!st) {
+        for (int i = 0; i < n_users; i++) sel[users[i]] = 1;
+        C.sel = sel;
+        st = pulse_store_each(store, "tot", NULL, cmp_tot_cb, &C);
+    }
+    if (!st) st = pulse_store_each(store, "phase1", NULL, cmp_p1_cb, &C);
+    if (!st && C.oom) st = PULSE_ERR_NOMEM;
+    int n = 0;
+    for (int u = 0; !st && u < nu; u++) n += C.tot[u] && C.p1[u];
+    const int D = pulse_thought_space_dim(space);
+    if (!st && n > 0) {
+        bt = malloc(sizeof(char *) * (size_t)n), tt = malloc(sizeof(char *) * (size_t)n);
+        pt = malloc(sizeof(char *) * (size_t)n);
+        eb = malloc(sizeof(float) * (size_t)n * D), et = malloc(sizeof(float) * (size_t)n * D);
+        ep = malloc(sizeof(float) * (size_t)n * D);
+        if (!bt || !tt || !pt || !eb || !et || !ep) st = PULSE_ERR_NOMEM;
+        for (int u = 0, k = 0; !st && u < nu; u++)
+            if (C.tot[u] && C.p1[u]) bt[k] = C.beh[u], tt[k] = C.tot[u], pt[k] = C.p1[u], k++;
+        if (!st) st = pulse_thought_embed_behaviour(space, bt, n, eb);
+        if (!st) st = pulse_thought_embed_rationale(space, tt, n, et);
+        if (!st) st = pulse_thought_embed_rationale(space, pt, n, ep);
+        double s1 = 0, s2 = 0;
+        for (int i = 0; !st && i < n; i++)
+            for (int j = 0; j < D; j++) {
+                s1 += (double)eb[(size_t)i * D + j] * et[(size_t)i * D + j];
+                s2 += (double)eb[(size_t)i * D + j] * ep[(size_t)i * D + j];
+            }
+        if (!st) {
+            out->cmp_users = n;
+            out->cmp_tot = s1 / n;
+            out->cmp_phase1 = s2 / n;
+        }
+    }
+    if (st == PULSE_ERR_NOMEM) pulse_set_error(st, "ToT job: out of memory comparing with Phase 1");
+    for (int u = 0; u < nu; u++) {
+        if (C.tot) free(C.tot[u]);
+        if (C.p1) free(C.p1[u]);
+        if (C.beh) free(C.beh[u]);
+    }
+    free(C.tot), free(C.p1), free(C.beh), free(C.p1_same), free(sel);
+    free(bt), free(tt), free(pt), free(eb), free(et), free(ep);
+    return st;
+}
+
 /* space.json's text hashed (a trained space), else the folder's path (a plain encoder) */
 static pulse_status space_hash(const char *dir, char hex[17]) {
     char path[4096];
@@ -187,7 +285,7 @@ pulse_status pulse_rationale_tot(const char *data, const char *model, const char
     if ((st = pulse_lm_load(model, &lp, &m))) goto out;
     if ((st = pulse_tokenizer_from_gguf(pulse_lm_gguf(m), &tok))) goto out;
     if ((st = pulse_hash_file(model, rep.model_hash))) goto out;
-    if (p.search.scorer == PULSE_TOT_SCORER_THOUGHT) {
+    if (space_dir) { /* the thought scorer's, and the comparison with Phase 1 for either scorer */
         if ((st = pulse_thought_space_load(space_dir, NULL, &space))) goto out;
         if ((st = space_hash(space_dir, shash))) goto out;
     }
@@ -198,7 +296,8 @@ pulse_status pulse_rationale_tot(const char *data, const char *model, const char
     rep.chat = p.search.chat >= 0 ? p.search.chat : pulse_chat_detect(tok) != PULSE_CHAT_RAW;
     rep.fork = p.search.fork;
     p.search.chat = rep.chat;
-    if (!(settings = settings_json(&p, rep.chat, space ? shash : NULL, sr ? rhash : NULL))) {
+    const int ts = p.search.scorer == PULSE_TOT_SCORER_THOUGHT; /* the space changes the results */
+    if (!(settings = settings_json(&p, rep.chat, ts ? shash : NULL, sr ? rhash : NULL))) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "ToT job: out of memory");
         goto out;
     }
@@ -244,16 +343,19 @@ pulse_status pulse_rationale_tot(const char *data, const char *model, const char
     if (st) goto out;
     job_ctx J = {store, ds, recs,         &p, base_name(model), rep.model_hash, rep.settings_hash, settings,
                  &rep,  0,  p.stop_after, 0};
-    pulse_tot_stats ts;
-    st = pulse_tot_run(m, tok, space, in, n_todo, &p.search, on_done, &J, &ts);
+    pulse_tot_stats tst;
+    st = pulse_tot_run(m, tok, ts ? space : NULL, in, n_todo, &p.search, on_done, &J, &tst);
     if (st && J.stopped) {
         pulse_clear_error();
         st = PULSE_OK;
     }
-    rep.gen_tokens = ts.gen_tokens;
-    rep.prompt_tokens = ts.prompt_tokens;
-    rep.gen_tok_s = ts.gen_tok_s;
+    rep.gen_tokens = tst.gen_tokens;
+    rep.prompt_tokens = tst.prompt_tokens;
+    rep.gen_tok_s = tst.gen_tok_s;
     rep.mean_score = rep.ok > 0 ? J.score_sum / rep.ok : NAN;
+    rep.cmp_tot = rep.cmp_phase1 = NAN;
+    if (!st && space)
+        st = compare_phase1(store, space, pulse_dataset_name(ds), &rep, users, rep.selected, nu, &rep);
 out:
     rep.seconds = pulse_now() - t0;
     rep.users_s = rep.seconds > 0 ? rep.done / rep.seconds : 0;

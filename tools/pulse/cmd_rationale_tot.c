@@ -116,6 +116,14 @@ int cmd_rationale_tot(int argc, char **argv) {
     cJSON_AddNumberToObject(o, "gen_tok_s", rep.gen_tok_s);
     cJSON_AddNumberToObject(o, "users_s", rep.users_s);
     cJSON_AddNumberToObject(o, "seconds", rep.seconds);
+    if (space) { /* kept chains vs the same users' Phase-1 rationales, both scored in the space */
+        cJSON *c = cJSON_AddObjectToObject(o, "vs_phase1");
+        cJSON_AddNumberToObject(c, "users", rep.cmp_users);
+        if (rep.cmp_users > 0) {
+            cJSON_AddNumberToObject(c, "tot_ts", rep.cmp_tot);
+            cJSON_AddNumberToObject(c, "phase1_ts", rep.cmp_phase1);
+        }
+    }
     cJSON_AddStringToObject(o, "model_hash", rep.model_hash);
     cJSON_AddStringToObject(o, "settings_hash", rep.settings_hash);
     cli_print_json(o);
