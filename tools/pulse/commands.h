@@ -34,6 +34,8 @@ int cmd_rationale_phase1(int argc, char **argv);
 int cmd_rationale_export(int argc, char **argv);
 int cmd_rationale_show(int argc, char **argv);
 int cmd_rationale_stats(int argc, char **argv);
+/* tools/pulse/cmd_rationale_tot.c */
+int cmd_rationale_tot(int argc, char **argv);
 /* tools/pulse/cmd_info.c */
 int cmd_info(int argc, char **argv);
 

@@ -50,6 +50,8 @@ static const cli_cmd rationale_cmds[] = {
     {"export", cmd_rationale_export, "stored rationales as the JSONL `pulse thought train` reads", NULL, 0},
     {"show", cmd_rationale_show, "one user's history, chosen item and rationales", NULL, 0},
     {"stats", cmd_rationale_stats, "rows per phase: ok, failed, tokens (JSON last line)", NULL, 0},
+    {"tot", cmd_rationale_tot, "Phase 2: Tree-of-Thought refinement of each user's why (resumable store)",
+     NULL, 0},
 };
 
 static const cli_cmd cmds[] = {
@@ -60,7 +62,8 @@ static const cli_cmd cmds[] = {
      N_OF(lm_cmds)},
     {"encode", cmd_encode, "embed texts with a BERT-family encoder", NULL, 0},
     {"thought", NULL, "the Thought Space: train, score, eval, plot", thought_cmds, N_OF(thought_cmds)},
-    {"rationale", NULL, "rationales: Phase 1, export, show, stats", rationale_cmds, N_OF(rationale_cmds)},
+    {"rationale", NULL, "rationales: Phase 1, Phase-2 Tree-of-Thought, export, show, stats", rationale_cmds,
+     N_OF(rationale_cmds)},
     {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 
