@@ -500,7 +500,7 @@ pulse_status pulse_encoder_set_params(pulse_encoder *e, const pulse_encoder_para
 }
 
 const char *pulse_encoder_token(const pulse_encoder *e, int id) {
-    return (id >= 0 && id < e->tok.n_vocab) ? e->tok.tokens[id] : NULL;
+    return pulse_wordpiece_token(&e->tok, id);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
