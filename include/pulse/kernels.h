@@ -43,6 +43,14 @@ void pulse_layernorm_backward(float *dinp, float *dweight, float *dbias, const f
  * ones (LoRA training) go beside each in the same file. ---- */
 /* RMSNorm (src/kernels/norm.c): out (N, C) = inp / sqrt(mean(inp^2) + eps) * w (C); out may alias inp. */
 void pulse_rmsnorm_forward(float *out, const float *inp, const float *w, int N, int C, float eps);
+/* Training (LoRA): the forward with rstd (N) = 1 / sqrt(mean(inp^2) + eps) saved (may be NULL; same
+ * numbers as above), and the backward: dinp (N, C) += dout * d out/d inp, dw (C) += sum over rows of
+ * dout * inp * rstd (either may be NULL); rstd NULL = recomputed from inp and eps; dinp must not alias dout.
+ * Per-head QK-norm: N = tokens * heads, C = head_dim. */
+void pulse_rmsnorm_forward_train(float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                 float eps);
+void pulse_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                            const float *rstd, int N, int C, float eps);
 /* RoPE (src/kernels/rope.c): cos / sin cache cs, sn (n, n_rot/2) of positions pos (n) for a base, linear
  * position scale and optional per-dimension frequency divisors ff (n_rot/2, may be NULL). */
 void pulse_rope_cache(float *cs, float *sn, const int *pos, int n, int n_rot, float base, float scale,
@@ -51,10 +59,40 @@ void pulse_rope_cache(float *cs, float *sn, const int *pos, int n, int n_rot, fl
  * d + n_rot/2) when neox, else (2d, 2d + 1). */
 void pulse_rope_forward(float *x, const float *cs, const float *sn, int n, int nh, int hd, int n_rot,
                         int neox);
+/* Backward in place: dx (n, nh * hd) holds d out on entry, d in on return (the inverse rotation with the same
+ * tables and pairing). */
+void pulse_rope_backward(float *dx, const float *cs, const float *sn, int n, int nh, int hd, int n_rot,
+                         int neox);
 /* Gated units (src/kernels/glu.c), on one row of n: h (n) = silu(g (n)) * h (SwiGLU) or gelu_tanh(g) * h with
  * ggml's f16 GELU table (GEGLU; x <= -10 gives 0, x >= 10 gives x). */
 void pulse_swiglu_forward(float *h, const float *g, size_t n);
 void pulse_geglu_forward(float *h, const float *g, size_t n);
+/* Training: h (n) = act(g) * u keeping u (h may alias u: the in-place forward), gelu 0 = SwiGLU, 1 = GEGLU;
+ * backward: dg (n) += dh * u * act'(g), du (n) += dh * act(g) (either may be NULL), act' of the analytic
+ * silu / tanh GELU. */
+void pulse_glu_forward(float *h, const float *g, const float *u, size_t n, int gelu);
+void pulse_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n);
+void pulse_geglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n);
+
+/* Training-time causal self-attention of the decoders (src/kernels/attention_train.c), fp32, GQA, sliding
+ * window, optional logit soft-cap. q, out: (B, T, NH * HD); k, v: (B, T, NKV * HD); query head h reads kv
+ * head h / (NH / NKV). score(i, j) = cap(scale * q_i . k_j) for max(0, i - window + 1) <= j <= i (window 0:
+ * every j <= i), cap(x) = softcap * tanh(x / softcap) when softcap > 0, else x. lse (B, NH, T): each query
+ * row's log-sum-exp of its scores, saved for the backward, which recomputes the probabilities from q, k and
+ * lse (nothing of size T x T is kept). lens (B): valid positions per sequence, rows >= lens[b] are padding
+ * (out 0, no gradient), NULL = all T. */
+typedef struct {
+    int n_head, n_head_kv, head_dim;
+    float scale;   /* multiplies q . k: 1/sqrt(head_dim), or gemma's query_pre_attn_scalar^-1/2 */
+    float softcap; /* > 0: attention logit soft-cap; 0 = none */
+    int window;    /* > 0: sliding window of that many positions (the key itself included); 0 = causal */
+} pulse_attn_params;
+void pulse_causal_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                    const int *lens, int B, int T, const pulse_attn_params *p);
+/* dq (B, T, NH * HD), dk, dv (B, T, NKV * HD) accumulate; out and lse from the forward. */
+void pulse_causal_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                                     const float *lse, const float *q, const float *k, const float *v,
+                                     const int *lens, int B, int T, const pulse_attn_params *p);
 
 /* ---- activations (elementwise, n elements) ---- */
 void pulse_gelu_forward(float *out, const float *inp, size_t n); /* exact erf GELU (BERT) */

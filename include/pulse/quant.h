@@ -30,6 +30,24 @@ void pulse_qmatvec_ref(float *y, const void *W, int type, const float *x, int ro
  * decode). */
 void pulse_qmatmul(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
 
+/* ---- training through a frozen quantised W (src/kernels/qlinear.c): a block of W's rows dequantised at a
+ * time into the calling thread's scratch (at most 4 MiB) and the bf16 GEMM of pulse/kernels_bf16.h (fp32
+ * sgemm without AVX512-BF16 or with PULSE_BF16=0); W is never materialised whole in fp32. ----
+ * Y (N, rows) = X (N, cols) @ W^T, SET; X is not quantised (unlike pulse_qmatmul). */
+void pulse_qmatmul_dq(float *Y, const float *X, const void *W, int type, int N, int rows, int cols);
+/* The input gradient of Y = X W^T: dX (N, cols) += dY (N, rows) @ W. */
+void pulse_qmatmul_backward(float *dX, const float *dY, const void *W, int type, int N, int rows, int cols);
+/* Scalar reference of the same (scalar dequantiser, double sums), for tests. */
+void pulse_qmatmul_backward_ref(float *dX, const float *dY, const void *W, int type, int N, int rows,
+                                int cols);
+/* The output head and cross-entropy at the rows that carry loss only: x (N, C) the final-normed hidden rows
+ * of those positions, W (V, C) the tied or separate head, targets (N) in [0, V) or -1 (ignored), softcap > 0
+ * caps the logits (z -> softcap tanh(z / softcap)). nb rows at a time through logits_scratch (nb, V). losses
+ * (N) may be NULL; dx (N, C) += d(sum of losses * dloss_scale) / dx, NULL = loss only. Returns the summed
+ * loss of the kept rows. */
+double pulse_qhead_loss(float *dx, float *losses, const float *x, const void *W, int type, const int *targets,
+                        int N, int C, int V, float softcap, float dloss_scale, float *logits_scratch, int nb);
+
 /* fp16 / bf16 conversions. */
 float pulse_fp16_to_fp32(uint16_t h);
 uint16_t pulse_fp32_to_fp16(float f);

@@ -1,13 +1,15 @@
 /* kernels/glu.c — owns the gated activations of the decoder FFN as llama.cpp computes them: SwiGLU
  * (ggml_vec_swiglu_f32: h = silu(g) * h with ggml's exp) and GEGLU (ggml_vec_geglu_f32: the tanh GELU of g
- * looked up in ggml's f16 table, times h). Forward now; the backward passes (LoRA training) go beside them.
- */
+ * looked up in ggml's f16 table, times h), and their backward passes (LoRA training) beside them: the
+ * out-of-place forward that keeps both inputs, and the gradients of the analytic silu / tanh-GELU. */
 #include "pulse/kernels.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/ggml_exact.h"
+#include "kernels/internal.h"
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF /* the float operations are llama.cpp's, rounding for rounding */
 #endif
@@ -76,5 +78,43 @@ void pulse_geglu_forward(float *h, const float *g, size_t n) {
             h[j] = x * h[j];
         else
             h[j] = pulse_fp16_to_fp32(g_gelu_f16[pulse_fp32_to_fp16(x)]) * h[j];
+    }
+}
+
+/* ---- training: h (n) = act(g) * u without destroying u (both are needed by the backward); h may alias u
+ * (then this is the in-place forward). The same numbers as pulse_swiglu_forward / pulse_geglu_forward. ----
+ */
+void pulse_glu_forward(float *h, const float *g, const float *u, size_t n, int gelu) {
+    if (h != u) memcpy(h, u, sizeof(float) * n);
+    if (gelu)
+        pulse_geglu_forward(h, g, n);
+    else
+        pulse_swiglu_forward(h, g, n);
+}
+
+/* SwiGLU backward: h = silu(g) u, silu(g) = g sig(g), silu'(g) = sig(g) (1 + g (1 - sig(g))).
+ * dg (n) += dh u silu'(g); du (n) += dh silu(g); either may be NULL. */
+void pulse_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
+#pragma omp simd
+    for (size_t j = 0; j < n; j++) {
+        const float x = g[j], sg = 1.0f / (1.0f + pk_expf(-x));
+        if (dg) dg[j] += dh[j] * u[j] * (sg * (1.0f + x * (1.0f - sg)));
+        if (du) du[j] += dh[j] * (x * sg);
+    }
+}
+
+/* GEGLU backward with the analytic tanh GELU (the forward's f16 table is within f16 rounding of it):
+ * gelu(x) = 0.5 x (1 + tanh(a)), a = sqrt(2/pi) (x + 0.044715 x^3);
+ * gelu'(x) = 0.5 (1 + tanh a) + 0.5 x (1 - tanh^2 a) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+ * dg (n) += dh u gelu'(g); du (n) += dh gelu(g); either may be NULL. */
+void pulse_geglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
+    const float s2pi = 0.79788456080286535587989211986876f, c = 0.044715f;
+#pragma omp simd
+    for (size_t j = 0; j < n; j++) {
+        const float x = g[j], th = pk_tanhf(s2pi * (x + c * x * x * x));
+        const float ge = 0.5f * x * (1.0f + th);
+        const float gd = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * s2pi * (1.0f + 3.0f * c * x * x);
+        if (dg) dg[j] += dh[j] * u[j] * gd;
+        if (du) du[j] += dh[j] * ge;
     }
 }

@@ -125,6 +125,9 @@ enum {
     PK_SCR_BF16_FFN,   /* the FFN's per-thread bf16 hidden rows */
     PK_SCR_BF16_ATT_W, /* attention's per-thread words and score rows */
     PK_SCR_BF16_ATT_S,
+    PK_SCR_ATT_TRAIN, /* attention_train.c: per-thread score / probability tiles */
+    PK_SCR_QDQ,       /* qlinear.c: a block of dequantised weight rows */
+    PK_SCR_QHEAD,     /* qlinear.c: one row of logit gradients (soft-capped head) */
     PK_SCR_SLOTS
 };
 void *pk_scratch(int slot, size_t bytes);

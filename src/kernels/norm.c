@@ -1,4 +1,4 @@
-/* kernels/norm.c — owns RMSNorm (the decoders, forward; its backward comes with LoRA training), LayerNorm
+/* kernels/norm.c — owns RMSNorm (the decoders: inference forward, training forward and backward), LayerNorm
  * over the last dimension and row L2 normalisation, forward and backward side by side. Row statistics are
  * reduced with `omp simd` inside a row, so results do not depend on the number of threads. */
 #include "pulse/kernels.h"
@@ -17,6 +17,75 @@ void pulse_rmsnorm_forward(float *out, const float *inp, const float *w, int n, 
         for (int j = 0; j < C; j++) ss += (double)(x[j] * x[j]); /* ggml: f32 squares, f64 sum */
         const float s = 1.0f / sqrtf((float)(ss / C) + eps);
         for (int j = 0; j < C; j++) y[j] = x[j] * s * w[j];
+    }
+}
+
+/* RMSNorm forward that also saves rstd (N) = 1 / sqrt(mean(inp^2) + eps) per row (may be NULL) for the
+ * backward: the same numbers as pulse_rmsnorm_forward. out may alias inp. */
+void pulse_rmsnorm_forward_train(float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                 float eps) {
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK)
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * C;
+        float *y = out + (size_t)i * C;
+        double ss = 0;
+        for (int j = 0; j < C; j++) ss += (double)(x[j] * x[j]);
+        const float s = 1.0f / sqrtf((float)(ss / C) + eps);
+        for (int j = 0; j < C; j++) y[j] = x[j] * s * w[j];
+        if (rstd) rstd[i] = s;
+    }
+}
+
+/* RMSNorm backward. y_j = x_j s w_j with s = (mean(x^2) + eps)^-1/2:
+ *   dx_j = s (w_j dy_j) - x_j s^3 / C * sum_k w_k dy_k x_k,   dw_j = sum_rows dy_j x_j s.
+ * dinp (N, C) and dw (C) accumulate (either may be NULL); dout, inp (N, C); rstd (N) from the forward or
+ * NULL (recomputed from inp and eps). dinp must not alias dout. */
+void pulse_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                            const float *rstd, int N, int C, float eps) {
+    if (N <= 0 || C <= 0) return;
+    if (dinp) {
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK)
+        for (int i = 0; i < N; i++) {
+            const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
+            float *dx = dinp + (size_t)i * C;
+            float s;
+            if (rstd)
+                s = rstd[i];
+            else {
+                double ss = 0;
+                for (int j = 0; j < C; j++) ss += (double)(x[j] * x[j]);
+                s = 1.0f / sqrtf((float)(ss / C) + eps);
+            }
+            double dot = 0;
+            for (int j = 0; j < C; j++) dot += (double)(w[j] * dy[j]) * (double)x[j];
+            const float k = (float)(dot / C) * s * s * s;
+#pragma omp simd
+            for (int j = 0; j < C; j++) dx[j] += s * w[j] * dy[j] - k * x[j];
+        }
+    }
+    if (dw) {
+        /* each thread owns a block of channels and walks all rows in order (deterministic, no scratch) */
+        const int nblk = (C + 63) / 64;
+#pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK * 4)
+        for (int blk = 0; blk < nblk; blk++) {
+            const int c0 = blk * 64, len = C - c0 < 64 ? C - c0 : 64;
+            float aw[64] = {0};
+            for (int i = 0; i < N; i++) {
+                const float *x = inp + (size_t)i * C + c0, *dy = dout + (size_t)i * C + c0;
+                float s;
+                if (rstd)
+                    s = rstd[i];
+                else {
+                    const float *xr = inp + (size_t)i * C;
+                    double ss = 0;
+                    for (int j = 0; j < C; j++) ss += (double)(xr[j] * xr[j]);
+                    s = 1.0f / sqrtf((float)(ss / C) + eps);
+                }
+#pragma omp simd
+                for (int c = 0; c < len; c++) aw[c] += dy[c] * x[c] * s;
+            }
+            for (int c = 0; c < len; c++) dw[c0 + c] += aw[c];
+        }
     }
 }
 

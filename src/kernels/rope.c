@@ -1,6 +1,6 @@
 /* kernels/rope.c — owns rotary position embeddings as ggml computes them (no YaRN): the cos/sin cache of a
  * chunk's positions and the rotation of q or k heads, NEOX (pairs i, i + n_rot/2) or normal (adjacent pairs).
- * Forward now; the backward (the inverse rotation of the gradient, LoRA training) goes beside it. */
+ * The backward (LoRA training) is the inverse rotation of the gradient, beside the forward. */
 #include "pulse/kernels.h"
 
 #include <math.h>
@@ -40,6 +40,25 @@ void pulse_rope_forward(float *x, const float *cs, const float *sn, int n, int n
                 const float x0 = v[a], x1 = v[b]; /* ggml's rotate_pairs as compiled (contracted) */
                 v[a] = fmaf(x0, c[d], -(x1 * s[d]));
                 v[b] = fmaf(x0, s[d], x1 * c[d]);
+            }
+        }
+}
+
+/* Backward in place: dx (n, nh * hd) holds d out on entry and d in on return. The rotation is orthogonal, so
+ * d in = R(-theta) d out: (d0, d1) -> (c d0 + s d1, -s d0 + c d1) on the same pairs; dims past n_rot pass
+ * through. */
+void pulse_rope_backward(float *dx, const float *cs, const float *sn, int n, int nh, int hd, int n_rot,
+                         int neox) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < nh; h++) {
+            float *v = dx + ((size_t)i * nh + h) * hd;
+            const float *c = cs + (size_t)i * half, *s = sn + (size_t)i * half;
+            for (int d = 0; d < half; d++) {
+                int a = neox ? d : 2 * d, b = neox ? d + half : 2 * d + 1;
+                const float d0 = v[a], d1 = v[b];
+                v[a] = d0 * c[d] + d1 * s[d];
+                v[b] = d1 * c[d] - d0 * s[d];
             }
         }
 }
