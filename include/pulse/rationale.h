@@ -163,11 +163,12 @@ typedef struct {
     int chat;           /* -1 (default): chat when the GGUF has a chat template; 0 raw; 1 chat */
     int prime;          /* 1 (default): the answer is primed with {"rationale": " */
     int n_parallel;     /* sequences decoded together (default 32) */
-    int chunk;          /* users per generation call, committed as they finish (default 4 * n_parallel) */
-    int share_prefix;   /* 1 (default): the instruction's common token prefix is prefilled once and forked */
-    int n_threads;      /* <= 0: keep */
-    int progress;       /* 1: progress on stderr */
-    int stop_after;     /* > 0: stop after this many users were stored (tests); 0 = run to the end */
+    int chunk; /* users per generation call (0, default: all; users are committed as they finish either way;
+                       retries run in the next call) */
+    int share_prefix; /* 1 (default): the instruction's common token prefix is prefilled once and forked */
+    int n_threads;    /* <= 0: keep */
+    int progress;     /* 1: progress on stderr */
+    int stop_after;   /* > 0: stop after this many users were stored (tests); 0 = run to the end */
 } pulse_phase1_params;
 pulse_phase1_params pulse_phase1_default_params(void);
 
