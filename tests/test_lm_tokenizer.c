@@ -3,7 +3,8 @@
  * chat formatting, and 100%-identical ids + detokenize round trip against llama.cpp's reference ids
  * (tests/fixtures/tok_<model>.json, scripts/tokenizer_fixtures.py) on the real SmolLM2 / Gemma-3 / Qwen2.5
  * (0.5B, 1.5B) GGUFs when they are fetched (scripts/fetch-models.sh; skipped otherwise); for the Qwen files
- * also Qwen-specific texts and a chat turn's text and ids as llama.cpp renders the GGUF's template. */
+ * also Qwen-specific texts and a chat turn's text and ids as llama.cpp renders the GGUF's template.
+ * Over 900 lines because the synthetic rules and the fixture comparisons share its GGUF-writing helpers. */
 #include "test.h"
 
 #include <cjson/cJSON.h>

@@ -55,7 +55,8 @@ typedef struct {
 } pulse_lm_hparams;
 
 typedef struct {
-    int n_threads; /* <= 0: keep the current OpenMP setting */
+    int n_threads; /* threads of this model's contexts whose own n_threads is <= 0; <= 0: the caller's OpenMP
+                      setting when the context is made. Loading changes no process-wide setting. */
 } pulse_lm_params;
 pulse_lm_params pulse_lm_default_params(void);
 
@@ -88,6 +89,8 @@ typedef struct {
     int kv_block;               /* tokens per KV block (16) */
     int keep_activations;       /* 1: keep every layer's input (residual stream) of the last decode */
     pulse_lm_truncate truncate; /* prompts too long for n_ctx_train in the text-level calls (NONE: refuse) */
+    int n_threads; /* threads of this context's calls (pulse_threads_enter around each decode); <= 0: the
+                      model's n_threads */
 } pulse_lm_ctx_params;
 pulse_lm_ctx_params pulse_lm_ctx_default_params(void);
 

@@ -251,7 +251,7 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
             }
             /* sample every slot (each has its own sampler and RNG: order does not matter), split over the
              * threads; then accept serially (stop strings call back into the caller) */
-#pragma omp parallel for schedule(dynamic, 1) if (n_slots > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if (n_slots > 1)
         for (int i = 0; i < n_slots; i++)
             if (sl[i].r >= 0)
                 sl[i].tok =
@@ -394,7 +394,7 @@ pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const in
                 pulse_lm_batch b = {nt, bt, bs, bw};
                 if ((st = pulse_lm_decode(c, &b))) break;
                     /* log-softmax rows over the threads (a pass over the vocabulary each), summed in order */
-#pragma omp parallel for schedule(dynamic, 1) if (nt > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if (nt > 1)
                 for (int t = 0; t < nt; t++)
                     lp[t] = pulse_lm_logprob(pulse_lm_logits(c, t), V, conts[bm[t]][bj[t]]);
                 for (int t = 0; t < nt; t++) logprob[bm[t]] += lp[t];
