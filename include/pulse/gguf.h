@@ -95,6 +95,26 @@ pulse_status pulse_gguf_kv_arr_info(const pulse_gguf *g, size_t i, pulse_gguf_ty
 /* Render kv i's value into buf (scalars in full, strings/arrays abbreviated); returns the length written. */
 int pulse_gguf_kv_format(const pulse_gguf *g, size_t i, char *buf, size_t n);
 const char *pulse_gguf_type_name(int type); /* "u32", "string", ... */
+/* kv i's value as the file encodes it (after its type field: an array's element type, count and elements),
+ * for copying metadata into a new file (pulse_gguf_writer_kv_raw). */
+pulse_status pulse_gguf_kv_raw(const pulse_gguf *g, size_t i, const void **value, size_t *nbytes);
+
+/* ---- writer (GGUF v3, alignment 32; src/core/gguf_write.c) ----
+ * Key/values and tensors are appended in memory (tensor data copied), then pulse_gguf_writer_save writes the
+ * whole file atomically (PATH.tmp, fsync, rename). ne[0] is the contiguous dimension, as in the reader. */
+typedef struct pulse_gguf_writer pulse_gguf_writer;
+pulse_status pulse_gguf_writer_new(pulse_gguf_writer **out);
+void pulse_gguf_writer_free(pulse_gguf_writer *w);
+pulse_status pulse_gguf_writer_kv_str(pulse_gguf_writer *w, const char *key, const char *value);
+pulse_status pulse_gguf_writer_kv_u32(pulse_gguf_writer *w, const char *key, uint32_t value);
+pulse_status pulse_gguf_writer_kv_f32(pulse_gguf_writer *w, const char *key, float value);
+/* A value already in GGUF's encoding (e.g. copied from a reader with pulse_gguf_kv_raw). */
+pulse_status pulse_gguf_writer_kv_raw(pulse_gguf_writer *w, const char *key, pulse_gguf_type type,
+                                      const void *value, size_t nbytes);
+/* nbytes must be the row size of type for ne[0] times the other dimensions. */
+pulse_status pulse_gguf_writer_tensor(pulse_gguf_writer *w, const char *name, pulse_ggml_type type,
+                                      int n_dims, const int64_t *ne, const void *data, size_t nbytes);
+pulse_status pulse_gguf_writer_save(pulse_gguf_writer *w, const char *path);
 
 #ifdef __cplusplus
 }

@@ -194,6 +194,142 @@ pulse_status pulse_lm_generate_text(pulse_lm_ctx *c, const pulse_tokenizer *tok,
 pulse_status pulse_lm_score_text(pulse_lm_ctx *c, const pulse_tokenizer *tok, const char *const *prompts,
                                  const char *const *conts, int n, double *logprob, int *n_tokens);
 
+/* ---- LoRA adapters (src/lm/lora.c) ----
+ * Low-rank updates of the decoder's projections: W x becomes W x + scale * (alpha / r) * B (A x), A (r, in),
+ * B (out, r), fp32. Files are llama.cpp's GGUF LoRA adapters (general.type = adapter, adapter.type = lora,
+ * adapter.lora.alpha; tensors "<base tensor name>.lora_a" with ne [in, r] and ".lora_b" with ne [r, out]), so
+ * `llama-cli --lora` loads ours and we load theirs (f32, f16, bf16 or q8_0 tensors; the rank may differ per
+ * tensor). An adapter without adapter.lora.alpha scales by the runtime scale alone, as llama.cpp does. */
+typedef struct pulse_lora pulse_lora;
+enum {
+    PULSE_LORA_Q = 1u << 0,
+    PULSE_LORA_K = 1u << 1,
+    PULSE_LORA_V = 1u << 2,
+    PULSE_LORA_O = 1u << 3,
+    PULSE_LORA_GATE = 1u << 4,
+    PULSE_LORA_UP = 1u << 5,
+    PULSE_LORA_DOWN = 1u << 6,
+    PULSE_LORA_ATTN = PULSE_LORA_Q | PULSE_LORA_K | PULSE_LORA_V | PULSE_LORA_O,
+};
+typedef struct {
+    int rank;         /* 8 */
+    float alpha;      /* 16 */
+    unsigned targets; /* PULSE_LORA_* mask (PULSE_LORA_ATTN); q/k/v map onto a fused attn_qkv (phi3) */
+    uint64_t seed;    /* A ~ U(-1/sqrt(in), 1/sqrt(in)) as PEFT's kaiming_uniform(a = sqrt 5); B = 0 */
+} pulse_lora_params;
+pulse_lora_params pulse_lora_default_params(void);
+/* "q,k,v,o" (any of q k v o gate up down, or "attn", "all") into a PULSE_LORA_* mask. */
+pulse_status pulse_lora_parse_targets(const char *s, unsigned *mask);
+/* A fresh adapter for model m (every layer, the targets of p). */
+pulse_status pulse_lora_new(const pulse_lm *m, const pulse_lora_params *p /* NULL = defaults */,
+                            pulse_lora **out);
+/* Read an adapter file and check it against m: adapter type, architecture, every tensor a known projection
+ * of an existing layer, both halves present, shapes matching the model and each other (PULSE_ERR_FORMAT
+ * naming the tensor otherwise). */
+pulse_status pulse_lora_load(const pulse_lm *m, const char *path, pulse_lora **out);
+/* Write the adapter as an f32 GGUF LoRA file, atomically. */
+pulse_status pulse_lora_save(const pulse_lora *a, const char *path);
+void pulse_lora_free(pulse_lora *a);
+int pulse_lora_rank(const pulse_lora *a); /* the largest rank of its tensors */
+float pulse_lora_alpha(const pulse_lora *a);
+unsigned pulse_lora_targets(const pulse_lora *a);
+int pulse_lora_n_tensors(const pulse_lora *a); /* (A, B) pairs */
+/* All A and B values in one array (n_params floats; the optimizer's view), in pair order, A before B. */
+float *pulse_lora_params_data(pulse_lora *a, size_t *n_params);
+/* Pair i: the base tensor name ("blk.3.attn_q.weight"), its A (r, in) and B (out, r). */
+pulse_status pulse_lora_pair(const pulse_lora *a, int i, const char **name, const float **A, const float **B,
+                             int *r, int *in, int *out);
+/* Attach an adapter to a context (NULL detaches): every later decode adds scale * alpha / r * B (A x) on the
+ * adapted projections. The adapter must outlive the attachment and have been made for the context's model. */
+pulse_status pulse_lm_ctx_set_lora(pulse_lm_ctx *c, const pulse_lora *a, float scale);
+/* A new GGUF with every adapted weight replaced by W + scale * alpha / r * B A (written f32), all other
+ * tensors and metadata copied as they are; atomic. */
+pulse_status pulse_lora_export_merged(const pulse_lm *m, const pulse_lora *a, float scale, const char *path);
+
+/* ---- LoRA training (src/lm/train.c) ----
+ * The base model stays quantised in its mapping; only the adapter's A and B learn. One example is a token
+ * sequence whose tokens [n_prompt, n_tokens) carry the loss (each predicted from the tokens before it). The
+ * loss of a step is the mean cross-entropy over all loss tokens of its micro-batches (HF / PEFT's). */
+typedef struct {
+    const int *tokens;
+    int n_tokens;
+    int n_prompt; /* >= 1; the loss is on tokens n_prompt..n_tokens-1 */
+} pulse_lm_example;
+
+typedef enum { PULSE_LM_SCHED_COSINE = 0, PULSE_LM_SCHED_LINEAR, PULSE_LM_SCHED_CONSTANT } pulse_lm_sched;
+
+typedef struct {
+    float lr;                     /* peak learning rate (2e-4) */
+    float weight_decay;           /* AdamW decoupled decay (0) */
+    float beta1, beta2, adam_eps; /* 0.9, 0.999, 1e-8 */
+    float clip;                   /* max global gradient norm (1; <= 0 off) */
+    float dropout;                /* on the adapter input, one mask per adapted projection (0.05) */
+    pulse_lm_sched schedule;      /* after warm-up (cosine) */
+    int warmup_steps;             /* linear warm-up from 0 (-1: 3% of the total steps) */
+    int total_steps;              /* steps the schedule spans (pulse_lm_train sets it) */
+    int checkpoint_layers;        /* 1: keep only each layer's input, recompute the layer in backward (1) */
+    int exact_base;               /* 1: base products with unquantised activations (pulse_qmatmul_dq, as
+                                     the fp32 reference computes); 0: q8 activations as inference (1) */
+    uint64_t seed;                /* dropout masks and data order (42) */
+    /* pulse_lm_train only */
+    int epochs, batch, grad_accum; /* 1, 8, 1 */
+    int max_steps;                 /* stop after this many optimizer steps (0: all epochs) */
+    const char *checkpoint_path;   /* resumable state (adapter + optimizer + position; NULL: none) */
+    int checkpoint_every;          /* optimizer steps between checkpoints (50) */
+    int resume;                    /* 1: continue from checkpoint_path when it exists */
+    const char *log_path;          /* JSONL, one line per optimizer step (NULL: none) */
+} pulse_lm_train_params;
+pulse_lm_train_params pulse_lm_train_default_params(void);
+
+/* One optimizer's worth of training state for adapter a on model m (workspace grows on demand). */
+typedef struct pulse_lm_trainer pulse_lm_trainer;
+pulse_status pulse_lm_trainer_new(const pulse_lm *m, pulse_lora *a, const pulse_lm_train_params *p,
+                                  pulse_lm_trainer **out);
+void pulse_lm_trainer_free(pulse_lm_trainer *t);
+/* Mean loss over the loss tokens of ex[0..n) and its gradient w.r.t. every adapter value (grad: the
+ * n_params of pulse_lora_params_data, SET; may be NULL). dropout_on 0: no dropout (gradient checks). */
+pulse_status pulse_lm_trainer_loss_grad(pulse_lm_trainer *t, const pulse_lm_example *ex, int n,
+                                        int dropout_on, float *grad, double *loss, int *n_loss_tokens);
+/* One optimizer step over ex[0..n) split into micro-batches of micro examples: gradients accumulated,
+ * clipped, AdamW at the scheduled rate of step pulse_lm_trainer_steps(t) + 1. loss: the step's mean loss. */
+pulse_status pulse_lm_trainer_step(pulse_lm_trainer *t, const pulse_lm_example *ex, int n, int micro,
+                                   double *loss, double *grad_norm);
+int pulse_lm_trainer_steps(const pulse_lm_trainer *t);
+/* Wall seconds spent so far in the layers' forward, the head + loss, the recomputed forwards (checkpointing)
+ * and the layers' backward. */
+void pulse_lm_trainer_profile(const pulse_lm_trainer *t, double sec[4]);
+float pulse_lm_trainer_lr(const pulse_lm_trainer *t, int step); /* the schedule's rate at 1-based step */
+
+typedef struct {
+    double final_loss; /* mean loss of the last optimizer step */
+    double first_loss; /* of the first step run */
+    long tokens;       /* tokens processed (prompt + completion, all epochs) */
+    long loss_tokens;
+    double seconds;
+    int steps;        /* optimizer steps done (resumed ones included) */
+    int resumed_from; /* step the run resumed from (0: fresh) */
+    size_t peak_rss;
+} pulse_lm_train_result;
+/* Fine-tuning data: JSON lines {"prompt": "...", "completion": "..."} tokenized with tok (the prompt with
+ * BOS as the tokenizer wants, the completion alone, then EOS when add_eos and the model has one; text is
+ * never parsed for special tokens). Examples longer than max_len (<= 0: the model's context) lose their
+ * oldest prompt tokens (a leading BOS kept). PULSE_ERR_PARSE names path:line of a malformed line. */
+typedef struct {
+    pulse_lm_example *ex;
+    int n;
+    int n_cut;     /* examples shortened to max_len */
+    long n_tokens; /* over all examples */
+    int *ids;      /* the token storage ex[] points into */
+} pulse_lm_sft;
+pulse_status pulse_lm_sft_read(const char *path, const pulse_lm *m, const pulse_tokenizer *tok, int add_eos,
+                               int max_len, pulse_lm_sft *out);
+void pulse_lm_sft_free(pulse_lm_sft *s);
+
+/* Epochs over the examples (shuffled with the seed each epoch), batches of batch x grad_accum examples per
+ * optimizer step; progress on stderr (loss, tokens/s, ETA), the JSONL log and checkpoints as p says. */
+pulse_status pulse_lm_train(const pulse_lm *m, pulse_lora *a, const pulse_lm_example *ex, int n,
+                            const pulse_lm_train_params *p, pulse_lm_train_result *r);
+
 /* ---- throughput ---- */
 typedef struct {
     int n_prompt;          /* prefill length (tokens) */

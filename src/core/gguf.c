@@ -783,3 +783,26 @@ int pulse_gguf_kv_format(const pulse_gguf *g, size_t i, char *buf, size_t n) {
     if (count > 8 && w + 1 < n) w += (size_t)snprintf(buf + w, n - w, " ...");
     return (int)(w < n ? w : n - 1);
 }
+
+pulse_status pulse_gguf_kv_raw(const pulse_gguf *g, size_t i, const void **value, size_t *nbytes) {
+    if (i >= g->n_kv) return pulse_set_error(PULSE_ERR_ARG, "gguf: kv %zu outside [0, %zu)", i, g->n_kv);
+    const gguf_kv *kv = &g->kv[i];
+    if (kv->type == PULSE_GGUF_STRING) {
+        *value = kv->val;
+        *nbytes = 8 + (size_t)str_at(kv->val).len;
+    } else if (kv->type != PULSE_GGUF_ARRAY) {
+        *value = kv->val;
+        *nbytes = scalar_size(kv->type);
+    } else {
+        size_t n = 0;
+        if (kv->el_type == PULSE_GGUF_STRING) {
+            if (kv->count)
+                n = (size_t)kv->str_off[kv->count - 1] + 8 +
+                    (size_t)str_at(kv->val + kv->str_off[kv->count - 1]).len;
+        } else
+            n = (size_t)kv->count * scalar_size(kv->el_type);
+        *value = kv->val - 12; /* element type (u32) and count (u64) precede the elements */
+        *nbytes = 12 + n;
+    }
+    return PULSE_OK;
+}

@@ -40,6 +40,13 @@ static void add_bias(float *out, const lm_tensor *bias, int n, int C) {
         for (int j = 0; j < C; j++) out[(size_t)i * C + j] += b[j];
 }
 
+/* y (n, out) += the attached adapter's update of layer il's projection t from x (n, in); nothing without one
+ */
+static void lora(pulse_lm_ctx *c, int il, int t, float *y, const float *x, int n) {
+    if (!c->lora) return;
+    lm_lora_apply(&c->lora->w[il * LM_LT_N + t], c->lora_scale, y, x, n, c->lora_t, c->lora_u);
+}
+
 /* pulse_options.lm_profile: charge the time since *t to section sec */
 static void prof_mark(pulse_lm_ctx *c, double *t, int sec) {
     if (!c->prof_active) return;
@@ -111,6 +118,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         prof_mark(c, &pt, LM_PROF_MISC);
         if (L->wqkv.data) {
             linear(q, &L->wqkv, &L->bqkv, xn, n);
+            lora(c, il, LM_LT_QKV, q, xn, n);
             const int W = Q + 2 * KV;
             for (int i = 0; i < n; i++) {
                 memcpy(k + (size_t)i * KV, q + (size_t)i * W + Q, sizeof(float) * KV);
@@ -126,6 +134,9 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             add_bias(q, &L->bq, n, Q);
             add_bias(k, &L->bk, n, KV);
             add_bias(v, &L->bv, n, KV);
+            lora(c, il, LM_LT_Q, q, xn, n);
+            lora(c, il, LM_LT_K, k, xn, n);
+            lora(c, il, LM_LT_V, v, xn, n);
         }
         prof_mark(c, &pt, LM_PROF_QKV);
         if (L->attn_q_norm.data) pulse_rmsnorm_forward(q, q, L->attn_q_norm.data, n * NH, HD, hp->norm_eps);
@@ -150,6 +161,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         }
         prof_mark(c, &pt, LM_PROF_ATTN);
         linear(o, &L->wo, &L->bo, att, n);
+        lora(c, il, LM_LT_O, o, att, n);
         prof_mark(c, &pt, LM_PROF_WO);
         if (L->post_attn_norm.data) pulse_rmsnorm_forward(o, o, L->post_attn_norm.data, n, E, hp->norm_eps);
         for (size_t j = 0; j < (size_t)n * E; j++) x[j] += o[j];
@@ -171,6 +183,8 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             pulse_qmatmul_multi(jobs, 2, xn, n, E);
             add_bias(gu, &L->b_gate, n, F);
             add_bias(h, &L->b_up, n, F);
+            lora(c, il, LM_LT_GATE, gu, xn, n);
+            lora(c, il, LM_LT_UP, h, xn, n);
             /* gate activation times up (ggml's geglu / swiglu), rows split over the threads */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if ((long)n * F >= 16384)
             for (int i = 0; i < n; i++) {
@@ -181,6 +195,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             }
         } else {
             linear(gu, &L->w_up, &L->b_up, xn, n); /* (n, 2F): gate | up */
+            lora(c, il, LM_LT_UP, gu, xn, n);
             for (int i = 0; i < n; i++) {
                 const float *g = gu + (size_t)i * 2 * F, *u = g + F;
                 float *hh = h + (size_t)i * F;
@@ -192,6 +207,7 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
             }
         }
         linear(o, &L->w_down, &L->b_down, h, n);
+        lora(c, il, LM_LT_DOWN, o, h, n);
         if (L->post_ffn_norm.data) pulse_rmsnorm_forward(o, o, L->post_ffn_norm.data, n, E, hp->norm_eps);
         prof_mark(c, &pt, LM_PROF_FFN);
         for (size_t j = 0; j < (size_t)n * E; j++) x[j] += o[j];

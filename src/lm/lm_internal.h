@@ -25,6 +25,31 @@ typedef struct {
     int is_swa;
 } lm_layer;
 
+/* LoRA targets of a layer (src/lm/lora.c): the projections a pulse_lora adapts */
+enum { LM_LT_Q, LM_LT_K, LM_LT_V, LM_LT_QKV, LM_LT_O, LM_LT_GATE, LM_LT_UP, LM_LT_DOWN, LM_LT_N };
+
+/* One adapted projection: W x + s * B (A x); A (r, in), B (out, r) point into pulse_lora.data. */
+typedef struct {
+    float *A, *B; /* NULL when this projection is not adapted */
+    int r, in, out;
+    float s; /* alpha / r (1 when the file has no alpha) */
+} lm_lora_w;
+
+struct pulse_lora {
+    int n_layer;
+    char arch[32];
+    float alpha;
+    int has_alpha;
+    unsigned targets;
+    int r_max, out_max;
+    lm_lora_w *w; /* (n_layer, LM_LT_N) */
+    float *data;  /* every A and B, pair order */
+    size_t n_params;
+    int n_pairs;
+    int *pair_w;       /* (n_pairs) index into w */
+    char (*names)[64]; /* (n_pairs) base tensor names */
+};
+
 struct pulse_lm {
     pulse_gguf *g;
     pulse_lm_hparams hp;
@@ -94,7 +119,18 @@ struct pulse_lm_ctx {
     int prof_on, prof_active;
     double prof[LM_PROF_N];
     int n_truncated; /* prompt tokens dropped by the last text-level call (text.c) */
+    /* pulse_lm_ctx_set_lora: the attached adapter, its runtime scale, scratch (nb, r_max) and (nb, out_max)
+     */
+    const pulse_lora *lora;
+    float lora_scale;
+    float *lora_t, *lora_u;
 };
+
+/* lora.c: the base tensor of target t in layer L (NULL data when the layer has none), its GGUF name part. */
+const lm_tensor *lm_lora_base(const lm_layer *L, int t);
+extern const char *const lm_lora_names[LM_LT_N];
+/* lora.c: y (n, w->out) += scale * w->s * B (A x), x (n, w->in); t (n, w->r) and u (n, w->out) scratch. */
+void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t, float *u);
 
 /* forward.c: one chunk of at most nb tokens whose KV slots are already reserved; rows of logits for the
  * tokens with want[i] go to out (n_want, n_vocab) in order. */

@@ -1,5 +1,6 @@
 /* tools/pulse/cmd_lm_generate.c — `pulse lm generate -m GGUF -p STR [-n N] [--temp T --top-k K --top-p P
- * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]... [--truncate left|right]`: the
+ * --repeat-penalty R --seed S] [--chat [--system STR]] [--stop STR]... [--truncate left|right]
+ * [--lora ADAPTER.gguf [--lora-scale S]]`: the
  * continuation text on stdout (raw prompt unless --chat; --temp 0 is greedy). Prompts come from -p and
  * --prompt-file (argv is limited to 128 KiB). Several prompts run together as one continuously batched job
  * and print one JSON line each, {"index","text","tokens"} in prompt order (--json: also for one prompt).
@@ -13,11 +14,11 @@
 #include "pulse/kernels.h"
 
 int cmd_lm_generate(int argc, char **argv) {
-    const char *model = NULL, *system = NULL, *truncate = NULL;
+    const char *model = NULL, *system = NULL, *truncate = NULL, *lora_path = NULL;
     cli_strs prompts = {0}, stops = {0}, files = {0};
     char **owned = NULL;
     int n = 64, chat = 0, top_k = 40, seed = 42, threads = 0, n_ctx = 0, no_eog = 0, json = 0;
-    float temp = 0.8f, top_p = 0.95f, rep = 1.0f;
+    float temp = 0.8f, top_p = 0.95f, rep = 1.0f, lora_scale = 1.0f;
     const cli_opt opts[] = {
         {"--model|-m", CLI_STR, &model, "GGUF model file"},
         {"--prompt|-p", CLI_STRS, &prompts, "prompt text"},
@@ -44,6 +45,9 @@ int cmd_lm_generate(int argc, char **argv) {
          "left|right: cut a prompt too long for the model's context (oldest or last tokens; default: "
          "refuse)"},
         {"--json", CLI_FLAG, &json, "one JSON line per prompt also for a single prompt"},
+        {"--lora", CLI_STR, &lora_path, "LoRA adapter (llama.cpp's GGUF LoRA format)"},
+        {"--lora-scale", CLI_FLOAT, &lora_scale, "multiplier of the adapter's update (1)",
+         CLI_RANGE(-1000, 1000)},
     };
     int rc =
         cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
@@ -68,6 +72,7 @@ int cmd_lm_generate(int argc, char **argv) {
     pulse_lm *m = NULL;
     pulse_tokenizer *tok = NULL;
     pulse_lm_ctx *c = NULL;
+    pulse_lora *lora = NULL;
     char **outs = calloc((size_t)prompts.n, sizeof(char *));
     int *ntok = calloc((size_t)prompts.n, sizeof(int));
     int ret = 0;
@@ -94,7 +99,8 @@ int cmd_lm_generate(int argc, char **argv) {
                 (int64_t)(longest + 256 < 1000000 ? longest + 256 : 1000000) + n; /* no overflow */
             cp.n_ctx = (int)(want < T ? want : T);
         }
-        if (pulse_lm_ctx_new(m, &cp, &c)) {
+        if (pulse_lm_ctx_new(m, &cp, &c) || (lora_path && (pulse_lora_load(m, lora_path, &lora) ||
+                                                           pulse_lm_ctx_set_lora(c, lora, lora_scale)))) {
             ret = cli_fail("lm generate");
             goto out;
         }
@@ -145,6 +151,7 @@ out:
     cli_free_owned(owned, files.n);
     free(files.v);
     pulse_lm_ctx_free(c);
+    pulse_lora_free(lora);
     pulse_tokenizer_free(tok);
     pulse_lm_free(m);
     return ret;

@@ -1,9 +1,9 @@
 /* tools/pulse/cmd_lm_score.c — `pulse lm score -m GGUF --prompt STR --continuation STR [--truncate
- * left|right]`: log p(continuation | prompt) with the model; each line is {"logprob": ..., "tokens": ...}.
- * Prompts come from -p and --prompt-file, continuations from --continuation and --continuation-file (argv is
- * limited to 128 KiB). Pairs: one prompt with each continuation (sharing its prefill), each prompt with one
- * continuation, or prompt i with continuation i; one JSON line per pair in order, with "prompt" and
- * "continuation" indices when there are several. */
+ * left|right] [--lora ADAPTER.gguf [--lora-scale S]]`: log p(continuation | prompt) with the model; each line
+ * is {"logprob": ..., "tokens": ...}. Prompts come from -p and --prompt-file, continuations from
+ * --continuation and --continuation-file (argv is limited to 128 KiB). Pairs: one prompt with each
+ * continuation (sharing its prefill), each prompt with one continuation, or prompt i with continuation i; one
+ * JSON line per pair in order, with "prompt" and "continuation" indices when there are several. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,8 @@
 #include "pulse/kernels.h"
 
 int cmd_lm_score(int argc, char **argv) {
-    const char *model = NULL, *truncate = NULL;
+    const char *model = NULL, *truncate = NULL, *lora_path = NULL;
+    float lora_scale = 1.0f;
     cli_strs prompts = {0}, conts = {0}, pfiles = {0}, cfiles = {0};
     char **pown = NULL, **cown = NULL;
     int threads = 0;
@@ -30,6 +31,9 @@ int cmd_lm_score(int argc, char **argv) {
         {"--truncate", CLI_STR, &truncate,
          "left|right: cut a prompt too long for the model's context (oldest or last tokens; default: "
          "refuse)"},
+        {"--lora", CLI_STR, &lora_path, "LoRA adapter (llama.cpp's GGUF LoRA format)"},
+        {"--lora-scale", CLI_FLOAT, &lora_scale, "multiplier of the adapter's update (1)",
+         CLI_RANGE(-1000, 1000)},
     };
     int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof *opts),
                        "usage: pulse lm score -m MODEL.gguf --prompt STR --continuation STR", NULL, 0, NULL);
@@ -62,6 +66,7 @@ int cmd_lm_score(int argc, char **argv) {
     pulse_lm *m = NULL;
     pulse_tokenizer *tok = NULL;
     pulse_lm_ctx *c = NULL;
+    pulse_lora *lora = NULL;
     const char **pv = calloc((size_t)n, sizeof(char *)), **cv = calloc((size_t)n, sizeof(char *));
     double *lp = calloc((size_t)n, sizeof(double));
     int *nt = calloc((size_t)n, sizeof(int));
@@ -85,7 +90,10 @@ int cmd_lm_score(int argc, char **argv) {
         cp.n_ctx = (int)(want < T ? want : T);
         cp.truncate = (pulse_lm_truncate)trunc;
         cp.n_seq_max = n + 1 < 33 ? n + 1 : 33;
-        if (pulse_lm_ctx_new(m, &cp, &c) || pulse_lm_score_text(c, tok, pv, cv, n, lp, nt)) {
+        if (pulse_lm_ctx_new(m, &cp, &c) ||
+            (lora_path &&
+             (pulse_lora_load(m, lora_path, &lora) || pulse_lm_ctx_set_lora(c, lora, lora_scale))) ||
+            pulse_lm_score_text(c, tok, pv, cv, n, lp, nt)) {
             ret = cli_fail("lm score");
             goto out;
         }
@@ -109,6 +117,7 @@ out:
     cli_free_owned(pown, pfiles.n), cli_free_owned(cown, cfiles.n);
     free(prompts.v), free(conts.v), free(pfiles.v), free(cfiles.v);
     pulse_lm_ctx_free(c);
+    pulse_lora_free(lora);
     pulse_tokenizer_free(tok);
     pulse_lm_free(m);
     return ret;

@@ -20,6 +20,7 @@ int cmd_lm_tokenize(int argc, char **argv);
 int cmd_lm_generate(int argc, char **argv);
 int cmd_lm_score(int argc, char **argv);
 int cmd_lm_bench(int argc, char **argv);
+int cmd_lm_train(int argc, char **argv);
 /* tools/pulse/cmd_encode.c */
 int cmd_encode(int argc, char **argv);
 /* tools/pulse/cmd_thought.c */

@@ -33,6 +33,8 @@ static const cli_cmd lm_cmds[] = {
     {"generate", cmd_lm_generate, "generate a continuation (greedy or sampled)", NULL, 0},
     {"score", cmd_lm_score, "log-probability of a continuation given a prompt", NULL, 0},
     {"bench", cmd_lm_bench, "prefill / decode / batched generation throughput", NULL, 0},
+    {"train", cmd_lm_train, "LoRA fine-tuning on prompt/completion JSON lines (llama.cpp GGUF adapter)", NULL,
+     0},
 };
 
 static const cli_cmd thought_cmds[] = {
@@ -47,7 +49,7 @@ static const cli_cmd cmds[] = {
     {"data", NULL, "dataset statistics, splits and conversion", data_cmds, N_OF(data_cmds)},
     {"eval", cmd_eval, "evaluate recommenders under the shared protocols", NULL, 0},
     {"sasrec", NULL, "train / evaluate SASRec, user vectors, similar users", sasrec_cmds, N_OF(sasrec_cmds)},
-    {"lm", NULL, "small language models (GGUF): info, tokenize, generate, score, bench", lm_cmds,
+    {"lm", NULL, "small language models (GGUF): info, tokenize, generate, score, bench, train", lm_cmds,
      N_OF(lm_cmds)},
     {"encode", cmd_encode, "embed texts with a BERT-family encoder", NULL, 0},
     {"thought", NULL, "the Thought Space: train, score, eval, plot", thought_cmds, N_OF(thought_cmds)},

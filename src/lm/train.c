@@ -1,0 +1,757 @@
+/* lm/train.c — owns LoRA training of the decoder (llama, gemma3, qwen2): the training forward over a padded
+ * micro-batch (B sequences of T positions) keeping what the backward needs (per-layer checkpointing: only
+ * each layer's input is kept and the layer is recomputed during the backward), the backward through every
+ * layer with the kernels' backward ops (RMSNorm, RoPE, SwiGLU / GEGLU, causal attention with GQA and sliding
+ * window, dX through the frozen quantised weights), the output head and cross-entropy at the loss positions
+ * only, dropout on the adapter inputs, gradient accumulation, clipping, AdamW with a warm-up + cosine /
+ * linear schedule, resumable checkpoints (adapter, optimizer moments and the position in the data, written
+ * atomically), progress and a JSONL loss log.
+ *
+ * Per adapted projection y = W x + s B (A d(x)), d the dropout: the forward keeps t = A d(x) (N, r) and the
+ * dropout mask; the backward gives dB += s dy^T t, dt = s dy B, dA += dt^T d(x), dx += d'(dt A). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lm/lm_internal.h"
+#include "pulse/kernels.h"
+#include "pulse/quant.h"
+
+pulse_lm_train_params pulse_lm_train_default_params(void) {
+    pulse_lm_train_params p;
+    memset(&p, 0, sizeof p);
+    p.lr = 2e-4f;
+    p.beta1 = 0.9f;
+    p.beta2 = 0.999f;
+    p.adam_eps = 1e-8f;
+    p.clip = 1.0f;
+    p.dropout = 0.05f;
+    p.schedule = PULSE_LM_SCHED_COSINE;
+    p.warmup_steps = -1;
+    p.checkpoint_layers = 1;
+    p.exact_base = 1;
+    p.seed = 42;
+    p.epochs = 1;
+    p.batch = 8;
+    p.grad_accum = 1;
+    p.checkpoint_every = 50;
+    return p;
+}
+
+/* What the backward of one layer needs (N = B * T rows). */
+typedef struct {
+    float *xn1, *rstd1, *qp, *kp, *q, *k, *v, *att, *lse, *op, *x2, *xn2, *rstd2, *g, *u, *h, *dp;
+    float *t[LM_LT_N];    /* (N, r) A d(x) of each adapted projection */
+    uint8_t *mk[LM_LT_N]; /* (N, in) dropout keep masks (dropout > 0) */
+} lcache;
+
+struct pulse_lm_trainer {
+    const pulse_lm *m;
+    pulse_lora *a;
+    pulse_lm_train_params p;
+    int step;         /* optimizer steps done */
+    float *mom, *vel; /* AdamW moments (n_params) */
+    float *grad;      /* (n_params) accumulated */
+    /* workspace for N rows (grown on demand) */
+    int cap;    /* rows the buffers hold */
+    int ncache; /* layer caches: 1 (checkpointing) or n_layer */
+    lcache *lc;
+    float *xs;                                                        /* (n_layer + 1, N, E) layer inputs */
+    float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dg, *du, *dh, *tmp; /* gradients and scratch */
+    float *lu, *ldt, *ldrop, *ldx; /* LoRA scratch: (N, out_max), (N, r_max), (N, in_max), (N, in_max) */
+    float *cos_g, *sin_g, *cos_l, *sin_l;
+    int *pos, *tok, *lens;
+    /* loss rows */
+    int lcap;
+    int *lrow, *ltgt;
+    float *xf, *dxf, *rstdf, *logits;
+    int dropout_on;
+    uint64_t mb_seed; /* dropout seed of the current micro-batch */
+    double prof[4];   /* seconds: forward, head + loss, recompute, backward */
+};
+
+static void lcache_free(lcache *c) {
+    float **f[] = {&c->xn1, &c->rstd1, &c->qp,  &c->kp,    &c->q, &c->k, &c->v, &c->att, &c->lse,
+                   &c->op,  &c->x2,    &c->xn2, &c->rstd2, &c->g, &c->u, &c->h, &c->dp};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]), *f[i] = NULL;
+    for (int t = 0; t < LM_LT_N; t++) free(c->t[t]), free(c->mk[t]), c->t[t] = NULL, c->mk[t] = NULL;
+}
+
+static void ws_free(pulse_lm_trainer *t) {
+    for (int i = 0; t->lc && i < t->ncache; i++) lcache_free(&t->lc[i]);
+    free(t->lc);
+    t->lc = NULL;
+    float **f[] = {&t->xs,    &t->dx,  &t->dx2,   &t->dxn,   &t->dq,    &t->dk,   &t->dv,
+                   &t->datt,  &t->dg,  &t->du,    &t->dh,    &t->tmp,   &t->lu,   &t->ldt,
+                   &t->ldrop, &t->ldx, &t->cos_g, &t->sin_g, &t->cos_l, &t->sin_l};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]), *f[i] = NULL;
+    free(t->pos), free(t->tok), free(t->lens);
+    t->pos = t->tok = t->lens = NULL;
+    t->cap = 0;
+}
+
+static float *fal(size_t n, int *bad) {
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    if (!p) *bad = 1;
+    return p;
+}
+
+/* Buffers for N rows of B sequences. */
+static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
+    if (N <= t->cap && t->lens && B <= t->cap) return PULSE_OK;
+    ws_free(t);
+    const pulse_lm_hparams *hp = &t->m->hp;
+    const size_t E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim,
+                 KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff, n = (size_t)N, half = hp->n_rot / 2;
+    const pulse_lora *a = t->a;
+    int in_max = (int)(E > F ? E : F);
+    if ((int)Q > in_max) in_max = (int)Q;
+    int bad = 0;
+    t->ncache = t->p.checkpoint_layers ? 1 : hp->n_layer;
+    t->lc = pulse_calloc((size_t)t->ncache, sizeof *t->lc);
+    if (!t->lc) return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory");
+    const int gemma = t->m->layers[0].attn_q_norm.data != NULL || t->m->layers[0].post_attn_norm.data != NULL;
+    for (int i = 0; i < t->ncache; i++) {
+        lcache *c = &t->lc[i];
+        c->xn1 = fal(n * E, &bad), c->rstd1 = fal(n, &bad);
+        if (gemma)
+            c->qp = fal(n * Q, &bad), c->kp = fal(n * KV, &bad), c->op = fal(n * E, &bad),
+            c->dp = fal(n * E, &bad);
+        c->q = fal(n * Q, &bad), c->k = fal(n * KV, &bad), c->v = fal(n * KV, &bad),
+        c->att = fal(n * Q, &bad);
+        c->lse = fal(n * (size_t)hp->n_head, &bad), c->x2 = fal(n * E, &bad), c->xn2 = fal(n * E, &bad);
+        c->rstd2 = fal(n, &bad), c->g = fal(n * F, &bad), c->u = fal(n * F, &bad), c->h = fal(n * F, &bad);
+        for (int tt = 0; tt < LM_LT_N; tt++) {
+            int r = 0, in = 0;
+            for (int il = 0; il < a->n_layer; il++) {
+                const lm_lora_w *w = &a->w[il * LM_LT_N + tt];
+                if (w->r > r) r = w->r;
+                if (w->in > in) in = w->in;
+            }
+            if (r == 0) continue;
+            c->t[tt] = fal(n * (size_t)r, &bad);
+            if (t->p.dropout > 0) {
+                c->mk[tt] = malloc(n * (size_t)in);
+                if (!c->mk[tt]) bad = 1;
+            }
+        }
+    }
+    t->xs = fal((size_t)(hp->n_layer + 1) * n * E, &bad);
+    t->dx = fal(n * E, &bad), t->dx2 = fal(n * E, &bad), t->dxn = fal(n * E, &bad), t->dq = fal(n * Q, &bad);
+    t->dk = fal(n * KV, &bad), t->dv = fal(n * KV, &bad), t->datt = fal(n * Q, &bad),
+    t->dg = fal(n * F, &bad);
+    t->du = fal(n * F, &bad), t->dh = fal(n * F, &bad), t->tmp = fal(n * (E > F ? E : F), &bad);
+    t->lu = fal(n * (size_t)a->out_max, &bad), t->ldt = fal(n * (size_t)a->r_max, &bad);
+    t->ldrop = fal(n * (size_t)in_max, &bad), t->ldx = fal(n * (size_t)in_max, &bad);
+    t->cos_g = fal(n * half, &bad), t->sin_g = fal(n * half, &bad), t->cos_l = fal(n * half, &bad);
+    t->sin_l = fal(n * half, &bad);
+    t->pos = malloc(sizeof(int) * n), t->tok = malloc(sizeof(int) * n), t->lens = malloc(sizeof(int) * n);
+    if (bad || !t->pos || !t->tok || !t->lens) {
+        ws_free(t);
+        return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory for a micro-batch of %d rows",
+                               N);
+    }
+    t->cap = N;
+    return PULSE_OK;
+}
+
+static pulse_status loss_reserve(pulse_lm_trainer *t, int NL) {
+    if (NL <= t->lcap) return PULSE_OK;
+    const size_t E = t->m->hp.n_embd, nb = 64;
+    free(t->lrow), free(t->ltgt), free(t->xf), free(t->dxf), free(t->rstdf), free(t->logits);
+    int bad = 0;
+    t->lrow = malloc(sizeof(int) * (size_t)NL), t->ltgt = malloc(sizeof(int) * (size_t)NL);
+    t->xf = fal((size_t)NL * E, &bad), t->dxf = fal((size_t)NL * E, &bad), t->rstdf = fal((size_t)NL, &bad);
+    t->logits = fal(nb * (size_t)t->m->hp.n_vocab, &bad);
+    if (bad || !t->lrow || !t->ltgt) {
+        t->lcap = 0;
+        return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory for %d loss rows", NL);
+    }
+    t->lcap = NL;
+    return PULSE_OK;
+}
+
+pulse_status pulse_lm_trainer_new(const pulse_lm *m, pulse_lora *a, const pulse_lm_train_params *params,
+                                  pulse_lm_trainer **out) {
+    *out = NULL;
+    pulse_lm_train_params p = params ? *params : pulse_lm_train_default_params();
+    const pulse_lm_hparams *hp = &m->hp;
+    if (hp->arch == PULSE_LM_ARCH_PHI3 || m->layers[0].wqkv.data || !m->layers[0].w_gate.data)
+        return pulse_set_error(
+            PULSE_ERR_UNSUPPORTED,
+            "LoRA training: fused attn_qkv / gate|up tensors (%s) are not supported (llama, "
+            "gemma3, qwen2 are)",
+            hp->arch_name);
+    if (m->output_b.data)
+        return pulse_set_error(PULSE_ERR_UNSUPPORTED, "LoRA training: an output bias is not supported");
+    if (strcmp(a->arch, m->arch_name) || a->n_layer != hp->n_layer)
+        return pulse_set_error(PULSE_ERR_ARG,
+                               "LoRA training: the adapter was made for another model (%s, %d layers)",
+                               a->arch, a->n_layer);
+    if (!(p.lr > 0) || !isfinite(p.lr) || !(p.dropout >= 0 && p.dropout < 1) ||
+        !(p.beta1 >= 0 && p.beta1 < 1) || !(p.beta2 >= 0 && p.beta2 < 1) || !(p.adam_eps > 0) ||
+        !isfinite(p.weight_decay) || !isfinite(p.clip))
+        return pulse_set_error(
+            PULSE_ERR_ARG,
+            "LoRA training: lr %g, dropout %g, betas %g %g, eps %g: expected lr > 0, dropout in "
+            "[0, 1), betas in [0, 1), eps > 0",
+            (double)p.lr, (double)p.dropout, (double)p.beta1, (double)p.beta2, (double)p.adam_eps);
+    pulse_lm_trainer *t = pulse_calloc(1, sizeof *t);
+    if (!t) return PULSE_ERR_NOMEM;
+    t->m = m;
+    t->a = a;
+    t->p = p;
+    t->mom = pulse_calloc(a->n_params, sizeof(float));
+    t->vel = pulse_calloc(a->n_params, sizeof(float));
+    t->grad = pulse_calloc(a->n_params, sizeof(float));
+    if (!t->mom || !t->vel || !t->grad) {
+        pulse_lm_trainer_free(t);
+        return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory for the optimizer");
+    }
+    *out = t;
+    return PULSE_OK;
+}
+
+void pulse_lm_trainer_free(pulse_lm_trainer *t) {
+    if (!t) return;
+    ws_free(t);
+    free(t->lrow), free(t->ltgt), free(t->xf), free(t->dxf), free(t->rstdf), free(t->logits);
+    free(t->mom), free(t->vel), free(t->grad);
+    free(t);
+}
+
+void pulse_lm_trainer_profile(const pulse_lm_trainer *t, double sec[4]) {
+    memcpy(sec, t->prof, sizeof t->prof);
+}
+
+int pulse_lm_trainer_steps(const pulse_lm_trainer *t) {
+    return t->step;
+}
+
+/* ---- the forward / backward pieces ---- */
+
+/* Y (n, W.rows) = X (n, W.cols) W^T + bias */
+static void base_mm(const pulse_lm_trainer *t, float *Y, const lm_tensor *W, const lm_tensor *b,
+                    const float *X, int n) {
+    if (t->p.exact_base)
+        pulse_qmatmul_dq(Y, X, W->data, W->type, n, W->rows, W->cols);
+    else
+        pulse_qmatmul(Y, W->data, W->type, X, n, W->rows, W->cols);
+    if (b && b->data) {
+        const float *bb = b->data;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < W->rows; j++) Y[(size_t)i * W->rows + j] += bb[j];
+    }
+}
+
+static uint64_t mix64(uint64_t z) { /* splitmix64's finaliser */
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The dropout stream of projection tt of layer il in the micro-batch of seed s, so the recomputation in the
+ * backward draws the same masks. */
+static uint64_t mask_seed(uint64_t s, int il, int tt) {
+    return mix64(s ^ mix64((uint64_t)(il * LM_LT_N + tt + 1)));
+}
+
+/* The adapter's input d(x) into t->ldrop (or x itself without dropout); fill the mask when make. */
+static const float *lora_input(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *x, int n, int in,
+                               int make) {
+    if (!t->dropout_on || t->p.dropout <= 0) return x;
+    uint8_t *mk = c->mk[tt];
+    const size_t N = (size_t)n * in;
+    if (make) {
+        pulse_rng rng;
+        pulse_rng_seed(&rng, mask_seed(t->mb_seed, il, tt));
+        for (size_t j = 0; j < N; j++) mk[j] = pulse_rng_float(&rng) >= t->p.dropout;
+    }
+    const float keep = 1.0f / (1.0f - t->p.dropout);
+    for (size_t j = 0; j < N; j++) t->ldrop[j] = mk[j] ? x[j] * keep : 0.0f;
+    return t->ldrop;
+}
+
+/* y (n, out) += s B (A d(x)); keeps t = A d(x) */
+static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n) {
+    const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
+    if (!w->A) return;
+    const float *xi = lora_input(t, c, il, tt, x, n, w->in, 1);
+    pulse_matmul_forward(c->t[tt], xi, w->A, NULL, n, w->in, w->r);
+    pulse_matmul_forward(t->lu, c->t[tt], w->B, NULL, n, w->r, w->out);
+    const size_t N = (size_t)n * w->out;
+    for (size_t j = 0; j < N; j++) y[j] += w->s * t->lu[j];
+}
+
+/* gradients of the adapter of (il, tt) from dy (n, out); dx (n, in) += the input gradient through it */
+static void lora_bwd(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *dy, const float *x,
+                     float *dx, int n) {
+    const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
+    if (!w->A) return;
+    float *gA = t->grad + (w->A - t->a->data), *gB = t->grad + (w->B - t->a->data);
+    const size_t No = (size_t)n * w->out, Nr = (size_t)n * w->r, Ni = (size_t)n * w->in;
+    for (size_t j = 0; j < No; j++) t->lu[j] = w->s * dy[j];
+    memset(t->ldt, 0, sizeof(float) * Nr);
+    pulse_matmul_backward(t->ldt, gB, NULL, t->lu, c->t[tt], w->B, n, w->r, w->out);
+    const float *xi = lora_input(t, c, il, tt, x, n, w->in, 0);
+    if (!t->dropout_on || t->p.dropout <= 0) {
+        pulse_matmul_backward(dx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
+        return;
+    }
+    memset(t->ldx, 0, sizeof(float) * Ni);
+    pulse_matmul_backward(t->ldx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
+    const uint8_t *mk = c->mk[tt];
+    const float keep = 1.0f / (1.0f - t->p.dropout);
+    for (size_t j = 0; j < Ni; j++)
+        if (mk[j]) dx[j] += t->ldx[j] * keep;
+}
+
+static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params *ap) {
+    ap->n_head = m->hp.n_head;
+    ap->n_head_kv = m->hp.n_head_kv;
+    ap->head_dim = m->hp.head_dim;
+    ap->scale = m->hp.attn_scale;
+    ap->softcap = 0;
+    ap->window = L->is_swa ? m->hp.n_swa : 0;
+}
+
+/* Layer il on x (B*T, E) into xo, filling c. */
+static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *xo, int B, int T) {
+    const pulse_lm *m = t->m;
+    const pulse_lm_hparams *hp = &m->hp;
+    const lm_layer *L = &m->layers[il];
+    const int n = B * T, E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv,
+              F = hp->n_ff;
+    const size_t nQ = (size_t)n * NH * HD, nKV = (size_t)n * NKV * HD, nE = (size_t)n * E;
+    pulse_rmsnorm_forward_train(c->xn1, c->rstd1, x, L->attn_norm.data, n, E, hp->norm_eps);
+    float *q = L->attn_q_norm.data ? c->qp : c->q, *k = L->attn_k_norm.data ? c->kp : c->k;
+    base_mm(t, q, &L->wq, &L->bq, c->xn1, n);
+    base_mm(t, k, &L->wk, &L->bk, c->xn1, n);
+    base_mm(t, c->v, &L->wv, &L->bv, c->xn1, n);
+    lora_fwd(t, c, il, LM_LT_Q, q, c->xn1, n);
+    lora_fwd(t, c, il, LM_LT_K, k, c->xn1, n);
+    lora_fwd(t, c, il, LM_LT_V, c->v, c->xn1, n);
+    if (L->attn_q_norm.data)
+        pulse_rmsnorm_forward(c->q, c->qp, L->attn_q_norm.data, n * NH, HD, hp->norm_eps);
+    if (L->attn_k_norm.data)
+        pulse_rmsnorm_forward(c->k, c->kp, L->attn_k_norm.data, n * NKV, HD, hp->norm_eps);
+    const float *rc = L->is_swa ? t->cos_l : t->cos_g, *rs = L->is_swa ? t->sin_l : t->sin_g;
+    pulse_rope_forward(c->q, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
+    pulse_rope_forward(c->k, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
+    pulse_attn_params ap;
+    attn_params(m, L, &ap);
+    pulse_causal_attention_forward(c->att, c->lse, c->q, c->k, c->v, t->lens, B, T, &ap);
+    float *o = L->post_attn_norm.data ? c->op : t->tmp;
+    base_mm(t, o, &L->wo, &L->bo, c->att, n);
+    lora_fwd(t, c, il, LM_LT_O, o, c->att, n);
+    if (L->post_attn_norm.data) {
+        pulse_rmsnorm_forward(t->tmp, c->op, L->post_attn_norm.data, n, E, hp->norm_eps);
+        o = t->tmp;
+    }
+    for (size_t j = 0; j < nE; j++) c->x2[j] = x[j] + o[j];
+    pulse_rmsnorm_forward_train(c->xn2, c->rstd2, c->x2, L->ffn_norm.data, n, E, hp->norm_eps);
+    base_mm(t, c->g, &L->w_gate, &L->b_gate, c->xn2, n);
+    base_mm(t, c->u, &L->w_up, &L->b_up, c->xn2, n);
+    lora_fwd(t, c, il, LM_LT_GATE, c->g, c->xn2, n);
+    lora_fwd(t, c, il, LM_LT_UP, c->u, c->xn2, n);
+    pulse_glu_forward(c->h, c->g, c->u, (size_t)n * F, m->act_gelu);
+    float *d = L->post_ffn_norm.data ? c->dp : t->tmp;
+    base_mm(t, d, &L->w_down, &L->b_down, c->h, n);
+    lora_fwd(t, c, il, LM_LT_DOWN, d, c->h, n);
+    if (L->post_ffn_norm.data) {
+        pulse_rmsnorm_forward(t->tmp, c->dp, L->post_ffn_norm.data, n, E, hp->norm_eps);
+        d = t->tmp;
+    }
+    for (size_t j = 0; j < nE; j++) xo[j] = c->x2[j] + d[j];
+    (void)nQ, (void)nKV;
+}
+
+/* dx (B*T, E) holds d xo on entry and d x on return. */
+static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *dx, int B, int T) {
+    const pulse_lm *m = t->m;
+    const pulse_lm_hparams *hp = &m->hp;
+    const lm_layer *L = &m->layers[il];
+    const int n = B * T, E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv,
+              F = hp->n_ff;
+    const size_t nQ = (size_t)n * NH * HD, nKV = (size_t)n * NKV * HD, nE = (size_t)n * E, nF = (size_t)n * F;
+    /* FFN: xo = x2 + post(down(h)) */
+    const float *dd = dx;
+    if (L->post_ffn_norm.data) {
+        memset(t->dx2, 0, sizeof(float) * nE);
+        pulse_rmsnorm_backward(t->dx2, NULL, dx, c->dp, L->post_ffn_norm.data, NULL, n, E, hp->norm_eps);
+        dd = t->dx2;
+    }
+    memset(t->dh, 0, sizeof(float) * nF);
+    pulse_qmatmul_backward(t->dh, dd, L->w_down.data, L->w_down.type, n, E, F);
+    lora_bwd(t, c, il, LM_LT_DOWN, dd, c->h, t->dh, n);
+    memset(t->dg, 0, sizeof(float) * nF);
+    memset(t->du, 0, sizeof(float) * nF);
+    if (m->act_gelu)
+        pulse_geglu_backward(t->dg, t->du, t->dh, c->g, c->u, nF);
+    else
+        pulse_swiglu_backward(t->dg, t->du, t->dh, c->g, c->u, nF);
+    memset(t->dxn, 0, sizeof(float) * nE);
+    pulse_qmatmul_backward(t->dxn, t->dg, L->w_gate.data, L->w_gate.type, n, F, E);
+    pulse_qmatmul_backward(t->dxn, t->du, L->w_up.data, L->w_up.type, n, F, E);
+    lora_bwd(t, c, il, LM_LT_GATE, t->dg, c->xn2, t->dxn, n);
+    lora_bwd(t, c, il, LM_LT_UP, t->du, c->xn2, t->dxn, n);
+    /* dx now becomes d x2: the residual plus the norm's input gradient */
+    pulse_rmsnorm_backward(dx, NULL, t->dxn, c->x2, L->ffn_norm.data, c->rstd2, n, E, hp->norm_eps);
+    /* attention: x2 = x + post(wo(att)) */
+    const float *dob = dx;
+    if (L->post_attn_norm.data) {
+        memset(t->dx2, 0, sizeof(float) * nE);
+        pulse_rmsnorm_backward(t->dx2, NULL, dx, c->op, L->post_attn_norm.data, NULL, n, E, hp->norm_eps);
+        dob = t->dx2;
+    }
+    memset(t->datt, 0, sizeof(float) * nQ);
+    pulse_qmatmul_backward(t->datt, dob, L->wo.data, L->wo.type, n, E, NH * HD);
+    lora_bwd(t, c, il, LM_LT_O, dob, c->att, t->datt, n);
+    memset(t->dq, 0, sizeof(float) * nQ);
+    memset(t->dk, 0, sizeof(float) * nKV);
+    memset(t->dv, 0, sizeof(float) * nKV);
+    pulse_attn_params ap;
+    attn_params(m, L, &ap);
+    pulse_causal_attention_backward(t->dq, t->dk, t->dv, t->datt, c->att, c->lse, c->q, c->k, c->v, t->lens,
+                                    B, T, &ap);
+    const float *rc = L->is_swa ? t->cos_l : t->cos_g, *rs = L->is_swa ? t->sin_l : t->sin_g;
+    pulse_rope_backward(t->dq, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
+    pulse_rope_backward(t->dk, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
+    float *dq = t->dq, *dk = t->dk;
+    if (L->attn_q_norm
+            .data) { /* through the per-head QK norms into the pre-norm projections (datt, tmp free) */
+        memset(t->datt, 0, sizeof(float) * nQ);
+        pulse_rmsnorm_backward(t->datt, NULL, t->dq, c->qp, L->attn_q_norm.data, NULL, n * NH, HD,
+                               hp->norm_eps);
+        dq = t->datt;
+    }
+    if (L->attn_k_norm.data) {
+        memset(t->tmp, 0, sizeof(float) * nKV);
+        pulse_rmsnorm_backward(t->tmp, NULL, t->dk, c->kp, L->attn_k_norm.data, NULL, n * NKV, HD,
+                               hp->norm_eps);
+        dk = t->tmp;
+    }
+    memset(t->dxn, 0, sizeof(float) * nE);
+    pulse_qmatmul_backward(t->dxn, dq, L->wq.data, L->wq.type, n, NH * HD, E);
+    pulse_qmatmul_backward(t->dxn, dk, L->wk.data, L->wk.type, n, NKV * HD, E);
+    pulse_qmatmul_backward(t->dxn, t->dv, L->wv.data, L->wv.type, n, NKV * HD, E);
+    lora_bwd(t, c, il, LM_LT_Q, dq, c->xn1, t->dxn, n);
+    lora_bwd(t, c, il, LM_LT_K, dk, c->xn1, t->dxn, n);
+    lora_bwd(t, c, il, LM_LT_V, t->dv, c->xn1, t->dxn, n);
+    pulse_rmsnorm_backward(dx, NULL, t->dxn, x, L->attn_norm.data, c->rstd1, n, E, hp->norm_eps);
+}
+
+/* Forward + backward of one micro-batch ex[0..B): accumulates into t->grad with dloss_scale per loss token;
+ * *loss_sum gets the summed cross-entropy. */
+static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex, int B, float dloss_scale,
+                                double *loss_sum, int *n_loss, long *n_tok) {
+    const pulse_lm *m = t->m;
+    const pulse_lm_hparams *hp = &m->hp;
+    const int E = hp->n_embd, V = hp->n_vocab;
+    int T = 0, NL = 0;
+    for (int b = 0; b < B; b++) {
+        if (!ex[b].tokens || ex[b].n_tokens < 2 || ex[b].n_prompt < 1 || ex[b].n_prompt >= ex[b].n_tokens)
+            return pulse_set_error(
+                PULSE_ERR_ARG,
+                "LoRA training: example %d: %d tokens with a prompt of %d: expected a prompt of "
+                ">= 1 token and >= 1 completion token",
+                b, ex[b].n_tokens, ex[b].n_prompt);
+        if (ex[b].n_tokens > hp->n_ctx_train)
+            return pulse_set_error(PULSE_ERR_RANGE,
+                                   "LoRA training: example %d: %d tokens exceed the model's context %d", b,
+                                   ex[b].n_tokens, hp->n_ctx_train);
+        for (int i = 0; i < ex[b].n_tokens; i++)
+            if (ex[b].tokens[i] < 0 || ex[b].tokens[i] >= V)
+                return pulse_set_error(PULSE_ERR_RANGE, "LoRA training: example %d: token %d outside [0, %d)",
+                                       b, ex[b].tokens[i], V);
+        if (ex[b].n_tokens > T) T = ex[b].n_tokens;
+        NL += ex[b].n_tokens - ex[b].n_prompt;
+    }
+    const int N = B * T;
+    pulse_status st = ws_reserve(t, N, B);
+    if (!st) st = loss_reserve(t, NL);
+    if (st) return st;
+    for (int b = 0; b < B; b++) {
+        t->lens[b] = ex[b].n_tokens;
+        *n_tok += ex[b].n_tokens;
+        for (int i = 0; i < T; i++) {
+            t->tok[b * T + i] = i < ex[b].n_tokens ? ex[b].tokens[i] : 0;
+            t->pos[b * T + i] = i;
+        }
+    }
+    /* loss rows: position i predicts token i + 1 */
+    NL = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = ex[b].n_prompt - 1; i < ex[b].n_tokens - 1; i++) {
+            t->lrow[NL] = b * T + i;
+            t->ltgt[NL++] = ex[b].tokens[i + 1];
+        }
+    pulse_rope_cache(t->cos_g, t->sin_g, t->pos, N, hp->n_rot, hp->rope_base, hp->rope_scale,
+                     m->freq_factors);
+    if (hp->n_swa > 0)
+        pulse_rope_cache(t->cos_l, t->sin_l, t->pos, N, hp->n_rot, hp->rope_base_swa, 1.0f, m->freq_factors);
+    /* embeddings */
+    float *x0 = t->xs;
+    for (int i = 0; i < N; i++) {
+        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)t->tok[i] * m->tok_embd.row_bytes;
+        pulse_dequantize_row(m->tok_embd.type, row, x0 + (size_t)i * E, E);
+        if (m->emb_scale != 1.0f)
+            for (int j = 0; j < E; j++) x0[(size_t)i * E + j] *= m->emb_scale;
+    }
+    const size_t nE = (size_t)N * E;
+    double tp = pulse_now(), tq;
+    for (int il = 0; il < hp->n_layer; il++)
+        layer_fwd(t, &t->lc[t->ncache == 1 ? 0 : il], il, t->xs + (size_t)il * nE,
+                  t->xs + (size_t)(il + 1) * nE, B, T);
+    tq = pulse_now();
+    t->prof[0] += tq - tp;
+    tp = tq;
+    /* final norm and head at the loss rows */
+    const float *xL = t->xs + (size_t)hp->n_layer * nE;
+    for (int j = 0; j < NL; j++)
+        memcpy(t->xf + (size_t)j * E, xL + (size_t)t->lrow[j] * E, sizeof(float) * E);
+    memcpy(t->tmp, t->xf, sizeof(float) * (size_t)NL * E); /* the norm's input (tmp holds >= N*E floats) */
+    pulse_rmsnorm_forward_train(t->xf, t->rstdf, t->tmp, m->output_norm.data, NL, E, hp->norm_eps);
+    memset(t->dxf, 0, sizeof(float) * (size_t)NL * E);
+    *loss_sum += pulse_qhead_loss(t->dxf, NULL, t->xf, m->output.data, m->output.type, t->ltgt, NL, E, V,
+                                  hp->final_softcap, dloss_scale, t->logits, 64);
+    *n_loss += NL;
+    memset(t->dx, 0, sizeof(float) * nE);
+    memset(t->xf, 0, sizeof(float) * (size_t)NL * E);
+    pulse_rmsnorm_backward(t->xf, NULL, t->dxf, t->tmp, m->output_norm.data, t->rstdf, NL, E, hp->norm_eps);
+    for (int j = 0; j < NL; j++) {
+        float *d = t->dx + (size_t)t->lrow[j] * E;
+        const float *s = t->xf + (size_t)j * E;
+        for (int e = 0; e < E; e++) d[e] += s[e];
+    }
+    tq = pulse_now();
+    t->prof[1] += tq - tp;
+    tp = tq;
+    for (int il = hp->n_layer - 1; il >= 0; il--) {
+        lcache *c = &t->lc[t->ncache == 1 ? 0 : il];
+        const float *x = t->xs + (size_t)il * nE;
+        if (t->ncache == 1 && il != hp->n_layer - 1) { /* recompute (same dropout masks: same seeds) */
+            layer_fwd(t, c, il, x, t->xs + (size_t)(il + 1) * nE, B, T);
+            tq = pulse_now();
+            t->prof[2] += tq - tp;
+            tp = tq;
+        }
+        layer_bwd(t, c, il, x, t->dx, B, T);
+        tq = pulse_now();
+        t->prof[3] += tq - tp;
+        tp = tq;
+    }
+    return PULSE_OK;
+}
+
+pulse_status pulse_lm_trainer_loss_grad(pulse_lm_trainer *t, const pulse_lm_example *ex, int n,
+                                        int dropout_on, float *grad, double *loss, int *n_loss_tokens) {
+    if (n <= 0) return pulse_set_error(PULSE_ERR_ARG, "LoRA training: no examples");
+    int NL = 0;
+    for (int b = 0; b < n; b++) NL += ex[b].n_tokens - ex[b].n_prompt;
+    if (NL <= 0) return pulse_set_error(PULSE_ERR_ARG, "LoRA training: no loss tokens");
+    memset(t->grad, 0, sizeof(float) * t->a->n_params);
+    t->dropout_on = dropout_on;
+    t->mb_seed = t->p.seed ^ 0x5eedull;
+    double ls = 0;
+    int nl = 0;
+    long ntok = 0;
+    pulse_status st = micro_batch(t, ex, n, 1.0f / (float)NL, &ls, &nl, &ntok);
+    if (st) return st;
+    if (grad) memcpy(grad, t->grad, sizeof(float) * t->a->n_params);
+    if (loss) *loss = ls / nl;
+    if (n_loss_tokens) *n_loss_tokens = nl;
+    return PULSE_OK;
+}
+
+float pulse_lm_trainer_lr(const pulse_lm_trainer *t, int step) {
+    const pulse_lm_train_params *p = &t->p;
+    int total = p->total_steps > 0 ? p->total_steps : 1;
+    int warm = p->warmup_steps >= 0 ? p->warmup_steps : (int)(0.03 * total + 0.5);
+    if (step <= warm && warm > 0) return p->lr * (float)step / (float)warm;
+    if (p->schedule == PULSE_LM_SCHED_CONSTANT || total <= warm) return p->lr;
+    double prog = (double)(step - warm) / (double)(total - warm);
+    if (prog > 1) prog = 1;
+    if (p->schedule == PULSE_LM_SCHED_LINEAR) return (float)(p->lr * (1.0 - prog));
+    return (float)(p->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * prog)));
+}
+
+static pulse_status step_impl(pulse_lm_trainer *t, const pulse_lm_example *ex, int n, int micro, double *loss,
+                              double *grad_norm, long *n_tok) {
+    if (n <= 0 || micro <= 0) return pulse_set_error(PULSE_ERR_ARG, "LoRA training: empty step");
+    int NL = 0;
+    for (int b = 0; b < n; b++) NL += ex[b].n_tokens - ex[b].n_prompt;
+    if (NL <= 0) return pulse_set_error(PULSE_ERR_ARG, "LoRA training: a step without loss tokens");
+    memset(t->grad, 0, sizeof(float) * t->a->n_params);
+    t->dropout_on = 1;
+    double ls = 0;
+    int nl = 0;
+    for (int b0 = 0; b0 < n; b0 += micro) {
+        const int nb = n - b0 < micro ? n - b0 : micro;
+        t->mb_seed = mix64(t->p.seed ^ mix64(((uint64_t)t->step << 32) + (uint64_t)b0));
+        pulse_status st = micro_batch(t, ex + b0, nb, 1.0f / (float)NL, &ls, &nl, n_tok);
+        if (st) return st;
+    }
+    const size_t np = t->a->n_params;
+    double gn = sqrt(pulse_grad_norm_sq(t->grad, np));
+    if (!isfinite(gn))
+        return pulse_set_error(PULSE_ERR_RANGE, "LoRA training: step %d: the gradient is not finite",
+                               t->step + 1);
+    if (t->p.clip > 0 && gn > t->p.clip) pulse_scale(t->grad, np, (float)(t->p.clip / (gn + 1e-6)));
+    t->step++;
+    const float lr = pulse_lm_trainer_lr(t, t->step);
+    pulse_adamw_update(t->a->data, t->grad, t->mom, t->vel, np, lr, t->p.beta1, t->p.beta2, t->p.adam_eps,
+                       t->p.weight_decay, t->step);
+    if (loss) *loss = ls / nl;
+    if (grad_norm) *grad_norm = gn;
+    return PULSE_OK;
+}
+
+pulse_status pulse_lm_trainer_step(pulse_lm_trainer *t, const pulse_lm_example *ex, int n, int micro,
+                                   double *loss, double *grad_norm) {
+    long nt = 0;
+    return step_impl(t, ex, n, micro, loss, grad_norm, &nt);
+}
+
+/* ---- checkpoints: "PLCK" v1, n_params, step, epoch, next example, then data, m, v (float32) ---- */
+#define CK_MAGIC 0x4b434c50u
+
+static pulse_status ck_save(const pulse_lm_trainer *t, const char *path, int epoch, int next) {
+    const size_t np = t->a->n_params, hdr = 8 * sizeof(uint64_t);
+    const size_t len = hdr + 3 * np * sizeof(float);
+    uint8_t *buf = malloc(len);
+    if (!buf) return pulse_set_error(PULSE_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
+    uint64_t h[8] = {CK_MAGIC,
+                     1,
+                     np,
+                     (uint64_t)t->step,
+                     (uint64_t)epoch,
+                     (uint64_t)next,
+                     t->p.seed,
+                     (uint64_t)t->a->n_pairs};
+    memcpy(buf, h, hdr);
+    memcpy(buf + hdr, t->a->data, np * sizeof(float));
+    memcpy(buf + hdr + np * sizeof(float), t->mom, np * sizeof(float));
+    memcpy(buf + hdr + 2 * np * sizeof(float), t->vel, np * sizeof(float));
+    pulse_status st = pulse_write_file_atomic(path, buf, len);
+    free(buf);
+    return st;
+}
+
+static pulse_status ck_load(pulse_lm_trainer *t, const char *path, int *epoch, int *next) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return pulse_set_error(PULSE_ERR_IO, "%s: cannot open the checkpoint", path);
+    uint64_t h[8];
+    const size_t np = t->a->n_params;
+    pulse_status st = PULSE_OK;
+    if (fread(h, sizeof h, 1, f) != 1 || h[0] != CK_MAGIC || h[1] != 1)
+        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: not a pulse LoRA training checkpoint (v1)", path);
+    else if (h[2] != np || h[7] != (uint64_t)t->a->n_pairs || h[6] != t->p.seed)
+        st = pulse_set_error(
+            PULSE_ERR_FORMAT,
+            "%s: checkpoint of %llu parameters in %llu tensors with seed %llu; this run has %zu in "
+            "%d with seed %llu",
+            path, (unsigned long long)h[2], (unsigned long long)h[7], (unsigned long long)h[6], np,
+            t->a->n_pairs, (unsigned long long)t->p.seed);
+    else if (fread(t->a->data, sizeof(float), np, f) != np || fread(t->mom, sizeof(float), np, f) != np ||
+             fread(t->vel, sizeof(float), np, f) != np)
+        st = pulse_set_error(PULSE_ERR_FORMAT, "%s: truncated checkpoint", path);
+    fclose(f);
+    if (st) return st;
+    t->step = (int)h[3];
+    *epoch = (int)h[4];
+    *next = (int)h[5];
+    return PULSE_OK;
+}
+
+pulse_status pulse_lm_train(const pulse_lm *m, pulse_lora *a, const pulse_lm_example *ex, int n,
+                            const pulse_lm_train_params *params, pulse_lm_train_result *r) {
+    memset(r, 0, sizeof *r);
+    pulse_lm_train_params p = params ? *params : pulse_lm_train_default_params();
+    if (n <= 0) return pulse_set_error(PULSE_ERR_ARG, "LoRA training: no examples");
+    if (p.epochs < 1 || p.batch < 1 || p.grad_accum < 1)
+        return pulse_set_error(PULSE_ERR_ARG,
+                               "LoRA training: epochs %d, batch %d, grad_accum %d: expected >= 1", p.epochs,
+                               p.batch, p.grad_accum);
+    const int per_step = p.batch * p.grad_accum, steps_epoch = (n + per_step - 1) / per_step;
+    p.total_steps = steps_epoch * p.epochs;
+    if (p.max_steps > 0 && p.max_steps < p.total_steps) p.total_steps = p.max_steps;
+    pulse_lm_trainer *t = NULL;
+    pulse_status st = pulse_lm_trainer_new(m, a, &p, &t);
+    if (st) return st;
+    int *perm = malloc(sizeof(int) * (size_t)n);
+    pulse_lm_example *bx = malloc(sizeof *bx * (size_t)per_step);
+    FILE *log = NULL;
+    if (!perm || !bx) {
+        st = pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory");
+        goto done;
+    }
+    int epoch0 = 0, next0 = 0;
+    if (p.resume && p.checkpoint_path && pulse_file_exists(p.checkpoint_path)) {
+        if ((st = ck_load(t, p.checkpoint_path, &epoch0, &next0))) goto done;
+        r->resumed_from = t->step;
+        fprintf(stderr, "LoRA training: resumed from %s at step %d (epoch %d, example %d)\n",
+                p.checkpoint_path, t->step, epoch0 + 1, next0);
+    }
+    if (p.log_path) {
+        log = fopen(p.log_path, r->resumed_from ? "a" : "w");
+        if (!log) {
+            st = pulse_set_error(PULSE_ERR_IO, "%s: cannot open the loss log for writing", p.log_path);
+            goto done;
+        }
+    }
+    pulse_progress pr;
+    pulse_progress_begin(&pr, "lora train", "steps", (size_t)p.total_steps);
+    const double t0 = pulse_now();
+    long tok_run = 0;
+    int first = 1, cur_ep = epoch0, cur_next = next0;
+    for (int ep = epoch0; ep < p.epochs && t->step < p.total_steps; ep++) {
+        pulse_rng rng;
+        pulse_rng_seed(&rng, p.seed + 1000003ull * (uint64_t)(ep + 1));
+        for (int i = 0; i < n; i++) perm[i] = i;
+        pulse_rng_shuffle_int(&rng, perm, (size_t)n);
+        for (int i0 = ep == epoch0 ? next0 : 0; i0 < n && t->step < p.total_steps; i0 += per_step) {
+            const int nb = n - i0 < per_step ? n - i0 : per_step;
+            for (int j = 0; j < nb; j++) bx[j] = ex[perm[i0 + j]];
+            double loss = 0, gn = 0;
+            long ntok = 0;
+            if ((st = step_impl(t, bx, nb, p.batch, &loss, &gn, &ntok))) goto done_pr;
+            tok_run += ntok;
+            for (int j = 0; j < nb; j++) r->loss_tokens += bx[j].n_tokens - bx[j].n_prompt;
+            if (first) r->first_loss = loss, first = 0;
+            r->final_loss = loss;
+            const double el = pulse_now() - t0;
+            if (log) {
+                fprintf(
+                    log,
+                    "{\"step\":%d,\"epoch\":%d,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens\":%ld,"
+                    "\"seconds\":%.3f}\n",
+                    t->step, ep + 1, loss, (double)pulse_lm_trainer_lr(t, t->step), gn, tok_run, el);
+                fflush(log);
+            }
+            char extra[128];
+            snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss, el > 0 ? tok_run / el : 0.0);
+            pulse_progress_update(&pr, (size_t)t->step, extra);
+            const int nx = i0 + nb;
+            cur_ep = nx >= n ? ep + 1 : ep;
+            cur_next = nx >= n ? 0 : nx;
+            if (p.checkpoint_path && p.checkpoint_every > 0 && t->step % p.checkpoint_every == 0)
+                if ((st = ck_save(t, p.checkpoint_path, cur_ep, cur_next))) goto done_pr;
+        }
+    }
+    if (p.checkpoint_path) st = ck_save(t, p.checkpoint_path, cur_ep, cur_next);
+done_pr:
+    pulse_progress_end(&pr, (size_t)t->step, NULL);
+    r->tokens = tok_run;
+    r->seconds = pulse_now() - t0;
+    r->steps = t->step;
+    r->peak_rss = pulse_peak_rss_bytes();
+done:
+    if (log) fclose(log);
+    free(perm);
+    free(bx);
+    pulse_lm_trainer_free(t);
+    return st;
+}
