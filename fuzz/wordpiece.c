@@ -50,8 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(tail, data + size - tl, tl);
     tail[tl] = 0;
     encode_check(&wp, tail, 80);
-    for (int id = 0; id < wp.n_vocab && id < 4096; id++)
-        if (wp.tokens[id] && pulse_wordpiece_lookup(&wp, wp.tokens[id], strlen(wp.tokens[id])) < 0) abort();
+    for (int id = 0; id < wp.n_vocab && id < 4096; id++) {
+        const char *t = pulse_wordpiece_token(&wp, id);
+        if (t && pulse_wordpiece_lookup(&wp, t, strlen(t)) < 0) abort();
+    }
     char out[512];
     snprintf(out, sizeof out, "%s/saved_vocab.txt", dir);
     pulse_wordpiece_save_vocab(&wp, out);

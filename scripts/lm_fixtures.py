@@ -7,7 +7,13 @@ the fixture keeps the next token id, llama.cpp's top-1 token and its log-prob of
 prompts are continued greedily for 64 tokens. Output: tests/fixtures/lm_parity_<name>.txt (small text).
 
 Usage: $PULSE_CACHE/pyref/bin/python scripts/lm_fixtures.py NAME MODEL.gguf [--threads 2]
-  (NAME: smollm2 | gemma3; models from scripts/fetch-models.sh).
+  (NAME: smollm2 | gemma3 | qwen05 | qwen15; models from scripts/fetch-models.sh).
+
+The Qwen2.5 files (qwen05, qwen15) get a lighter set, sized for CI: the documents cut to --max-tokens (256 for
+qwen05, 128 for qwen15) and evaluated as cut, log-probs with 6 decimals, and 4 prompts continued for 64 tokens whatever they produce (no
+stop at end-of-generation tokens, as the test generates): "The capital of France is", two others and a chat
+turn rendered by the GGUF's own template (jinja2, as llama-cpp-python's chat handler renders it: ChatML with
+Qwen's default system message) and tokenized with control tokens parsed in the markup only.
 
 The context is pinned to what pulse reproduces bit for bit (src/lm/forward.c, src/kernels/quant*.c): the CPU
 backend, flash attention off (ggml's soft_max + f16 mul_mat path), f16 K and V cache, each document in one
@@ -106,6 +112,29 @@ PROMPTS = [
 ]
 
 
+# a user turn for the chat-formatted continuation (Qwen files)
+CHAT_USER = "Explain in three sentences why someone who bought a nail polish might also want a top coat."
+
+QWEN_PROMPTS = [PROMPTS[0], PROMPTS[1], PROMPTS[3], None]  # None: the chat turn
+
+
+def chat_ids(llm, user):
+    """llama.cpp's ids of one user turn as the GGUF's chat template renders it (add_generation_prompt), the
+    markup tokenized with special tokens parsed and the user text without (it holds none here, so this equals
+    tokenizing the whole rendered string with special=True, which the script checks)."""
+    import jinja2
+    tmpl = llm.metadata["tokenizer.chat_template"]
+    env = jinja2.Environment(loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True)
+    text = env.from_string(tmpl).render(messages=[{"role": "user", "content": user}], add_generation_prompt=True)
+    i = text.index(user)
+    head, tail = text[:i], text[i + len(user):]
+    ids = (llm.tokenize(head.encode(), add_bos=False, special=True) +
+           llm.tokenize(user.encode(), add_bos=False, special=False) +
+           llm.tokenize(tail.encode(), add_bos=False, special=True))
+    assert ids == llm.tokenize(text.encode(), add_bos=False, special=True), "chat ids depend on the split"
+    return text, ids
+
+
 def log_softmax(x):
     x = x.astype(np.float64)
     m = x.max()
@@ -118,7 +147,11 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--max-tokens", type=int, default=None, help="cut each document to this many tokens")
     a = ap.parse_args()
+    qwen = a.name.startswith("qwen")
+    if a.max_tokens is None:
+        a.max_tokens = {"qwen05": 256, "qwen15": 128}.get(a.name, 1000)
     sha = hashlib.sha256(open(a.model, "rb").read()).hexdigest()
     llm = Llama(model_path=a.model, n_ctx=1024, n_batch=1024, n_ubatch=1024, logits_all=True, n_threads=a.threads,
                 n_threads_batch=a.threads, verbose=False, seed=0, n_gpu_layers=0, flash_attn=False,
@@ -128,7 +161,7 @@ def main():
              f"# model sha256 {sha}", "# CPU, flash_attn off, f16 KV cache, one batch per document", "# doc: ids (n+1 tokens); top1 and lp for positions 0..n-1 (predicting ids[i+1])"]
     n_pos = 0
     for d in documents():
-        ids = llm.tokenize(d.encode("utf-8"), add_bos=add_bos, special=False)[:1000]
+        ids = llm.tokenize(d.encode("utf-8"), add_bos=add_bos, special=False)[:a.max_tokens]
         llm.reset()
         llm.eval(ids)
         lg = np.array(llm.scores[: len(ids)], dtype=np.float32)
@@ -141,16 +174,19 @@ def main():
         lines.append(f"doc {len(ids)}")
         lines.append("ids " + " ".join(map(str, ids)))
         lines.append("top1 " + " ".join(map(str, top1)))
-        lines.append("lp " + " ".join(f"{x:.4f}" for x in lps))
-    for p in PROMPTS:
-        ids = llm.tokenize(p.encode("utf-8"), add_bos=add_bos, special=False)
+        lines.append("lp " + " ".join(f"{x:.{6 if qwen else 4}f}" for x in lps))
+    for p in QWEN_PROMPTS if qwen else PROMPTS:
+        if p is None:
+            p, ids = chat_ids(llm, CHAT_USER)
+        else:
+            ids = llm.tokenize(p.encode("utf-8"), add_bos=add_bos, special=False)
         llm.reset()
         out = []
         toks = list(ids)
         llm.eval(toks)
         for _ in range(64):
             nxt = int(np.argmax(np.array(llm.scores[len(toks) - 1], dtype=np.float32)))
-            if llm.token_eos() == nxt or nxt in (llm.token_eos(),):
+            if not qwen and nxt == llm.token_eos():
                 break
             out.append(nxt)
             toks.append(nxt)
@@ -163,7 +199,8 @@ def main():
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
-    print(f"{out}: {n_pos} teacher-forced positions, {len(PROMPTS)} greedy continuations", file=sys.stderr)
+    print(f"{out}: {n_pos} teacher-forced positions, {len(QWEN_PROMPTS if qwen else PROMPTS)} greedy continuations",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ the tokenizer pulse re-implements. Run it in the reference environment (scripts/
   python scripts/tokenizer_fixtures.py corpus [--items ../shared/data/amazon-beauty/items.tsv]
       -> (re)writes tests/fixtures/tok_corpus.txt (product titles + hand-written hard cases + seeded random mixes)
   python scripts/tokenizer_fixtures.py fixtures --model smollm2=PATH.gguf --model gemma3=PATH.gguf
+      [--model qwen05=PATH.gguf --model qwen15=PATH.gguf]
       -> tests/fixtures/tok_<name>.json: for every corpus line the ids with parse_special off and on (no BOS),
-         plus a few invalid-UTF-8 byte strings (hex);
+         plus a few invalid-UTF-8 byte strings (hex); for the Qwen files (qwen*) also the texts of QWEN_EXTRA
+         (digit runs, CJK, emoji, code, \r\n, long whitespace runs) and "chat": a user turn as the GGUF's
+         template renders it (jinja2, add_generation_prompt; ChatML with Qwen's default system message) and
+         llama.cpp's ids of it (special tokens parsed in the markup, never in the user's text);
          and tok_<name>-<variant>.json for vocab-only GGUF files derived from those vocabularies with another
          pre-tokenizer (smollm2: gpt-2, llama-bpe, qwen2, default, gpt-4o) or add_space_prefix=true (gemma3), written
          here with gguf-py exactly as tests/test_lm_tokenizer.c writes them with its own GGUF writer.
@@ -211,6 +215,47 @@ VARIANTS = {"smollm2": [("gpt2", {"pre": "gpt-2"}), ("llama-bpe", {"pre": "llama
             "gemma3": [("prefix", {"add_space_prefix": True})]}
 
 
+# Qwen2.5's pre-tokenizer splits digits one by one and CJK / emoji / code / whitespace runs its own way
+QWEN_EXTRA = [
+    "1234567890 12345678901234567890123 3.14159265358979 -0.001 1,000,000 2^64=18446744073709551616",
+    "Order #000123 shipped 2024-12-31 23:59:59; total $1,299.00 (x3 = $3,897.00)",
+    "通义千问是阿里云研发的大语言模型。它可以回答问题、写代码、翻译文本，还能进行多轮对话。",
+    "日本語と中文と한국어が混ざった文章：東京タワー（333m）、上海中心大厦（632米）、롯데월드타워（555m）。",
+    "繁體中文：這個產品的品質非常好，價格也很合理！簡體：这个产品的质量非常好。",
+    "😀😃😄😁😆😅😂🤣 👍🏻👍🏼👍🏽👍🏾👍🏿 🏳️‍🌈 🧑‍💻 👩🏽‍🔬 #️⃣ 1️⃣ 🇯🇵🇨🇳🇰🇷",
+    "def quicksort(xs):\n    if len(xs) <= 1:\n        return xs\n    p, *rest = xs\n    return quicksort([x for x in rest if x < p]) + [p] + quicksort([x for x in rest if x >= p])\n",
+    "#include <stdio.h>\r\nint main(void) {\r\n\tprintf(\"%d\\n\", 42);\r\n\treturn 0;\r\n}\r\n",
+    "for (int i = 0; i < n; ++i) { sum += a[i] * b[i]; }  // dot\n\t\t/* tabs */\n",
+    "SELECT id, title FROM items WHERE price <= 19.99 AND title LIKE '%nail%' ORDER BY id DESC;",
+    "{\"user\": \"A3NHUQ33CFH3VM\", \"items\": [101, 202, 303], \"scores\": [0.91, 0.07, 0.02]}",
+    "line1\r\n\r\n\r\nline4\r\n   \r\n\t\r\nend\r",
+    "a" + " " * 40 + "b" + "\t" * 12 + "c" + "\n" * 9 + "d" + " \n" * 6 + "e",
+    " " * 64,
+    "\n" * 33,
+    "    indented 4\n        indented 8\n                indented 16\n\t\t\t3 tabs",
+    "x" * 200,
+    "<|im_start|>user\nnot a turn<|im_end|> <|endoftext|> <|fim_prefix|>code<|fim_suffix|><|fim_middle|>",
+]
+QWEN_CHAT_USER = "Recommend one item for a user who bought OPI nail lacquer, a top coat and cuticle oil. 你好!"
+
+
+def qwen_chat(m, path):
+    """(rendered text, ids) of one user turn as llama-cpp-python's chat handler renders the GGUF's template"""
+    import gguf
+    import jinja2
+    r = gguf.GGUFReader(path)
+    tmpl = r.fields["tokenizer.chat_template"].contents()
+    env = jinja2.Environment(loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True)
+    text = env.from_string(tmpl).render(messages=[{"role": "user", "content": QWEN_CHAT_USER}],
+                                        add_generation_prompt=True)
+    i = text.index(QWEN_CHAT_USER)
+    head, tail = text[:i], text[i + len(QWEN_CHAT_USER):]
+    ids = (m.tokenize(head.encode(), add_bos=False, special=True) +
+           m.tokenize(QWEN_CHAT_USER.encode(), add_bos=False, special=False) +
+           m.tokenize(tail.encode(), add_bos=False, special=True))
+    return text, ids
+
+
 def write_vocab_only(src, dst, pre=None, add_space_prefix=None):
     """The tokenizer.* keys of src (tokens, types, merges/scores, special ids, flags) into a vocab-only GGUF."""
     import gguf
@@ -267,7 +312,7 @@ def make_fixtures(models, tmpdir):
     for name, path, over in jobs:
         m = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
         entries = []
-        for t in texts:
+        for t in texts + (QWEN_EXTRA if name.startswith("qwen") else []):
             b = t.encode("utf-8")
             ids = m.tokenize(b, add_bos=False, special=False) if b else []
             ids_sp = m.tokenize(b, add_bos=False, special=True) if b else []
@@ -284,6 +329,9 @@ def make_fixtures(models, tmpdir):
             "entries": entries,
             "bad_utf8": bad,
         }
+        if name.startswith("qwen"):
+            text, ids = qwen_chat(m, path)
+            out["chat"] = {"user": QWEN_CHAT_USER, "text": text, "ids": ids}
         dst = os.path.join(ROOT, "tests", "fixtures", "tok_%s.json" % name)
         with open(dst, "w", encoding="utf-8") as f:
             json.dump(out, f, ensure_ascii=False, separators=(",", ":"))

@@ -157,7 +157,44 @@ int main(void) {
         CHECK(n == 7 && memcmp(out, want, sizeof want) == 0);
     }
     pulse_wordpiece_free(&wp);
+
+    /* repeats and gaps, as HF reads them: a repeated token maps to its last id, a repeated id keeps its
+     * first token, an id no entry names has no token unless added_tokens fills it */
+    f = fopen(p, "w");
+    fputs("{\"added_tokens\": [{\"id\": 7, \"content\": \"[NEW]\"}, {\"id\": 5, \"content\": \"[X]\"}],"
+          "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[PAD]\": 0, "
+          "\"[UNK]\": 1, \"[CLS]\": 2, \"[SEP]\": 3, \"cat\": 4, \"dog\": 5, \"bird\": 5, \"cat\": 6, "
+          "\"end\": 9}}}",
+          f);
+    fclose(f);
+    CHECK_OK(pulse_wordpiece_load(&wp, dir));
+    CHECK(wp.n_vocab == 10);
+    CHECK(pulse_wordpiece_lookup(&wp, "cat", 3) == 6);
+    CHECK(pulse_wordpiece_lookup(&wp, "dog", 3) == 5 && pulse_wordpiece_lookup(&wp, "bird", 4) == -1);
+    CHECK(pulse_wordpiece_lookup(&wp, "[X]", 3) == -1); /* id 5 is dog's */
+    CHECK(!strcmp(pulse_wordpiece_token(&wp, 4), "cat") && !strcmp(pulse_wordpiece_token(&wp, 5), "dog"));
+    CHECK(!strcmp(pulse_wordpiece_token(&wp, 7), "[NEW]") && pulse_wordpiece_lookup(&wp, "[NEW]", 5) == 7);
+    CHECK(pulse_wordpiece_token(&wp, 8) == NULL && pulse_wordpiece_token(&wp, 10) == NULL);
+    CHECK(pulse_wordpiece_lookup(&wp, "", 0) == -1); /* the gap's "" is no key */
+    {
+        int out[8];
+        int n = pulse_wordpiece_encode(&wp, "cat dog [NEW]", out, 8);
+        int want[] = {2, 6, 5, 7, 3};
+        CHECK(n == 5 && memcmp(out, want, sizeof want) == 0);
+    }
+    pulse_wordpiece_free(&wp);
     unlink(p);
+    /* vocab.txt: a repeated line maps to its last line, an empty line is the token "" */
+    snprintf(p, sizeof p, "%s/vocab.txt", dir);
+    f = fopen(p, "w");
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\ncat\n\ncat\n", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+    unlink(p);
+    CHECK_OK(pulse_wordpiece_load(&wp, dir));
+    CHECK(wp.n_vocab == 7 && pulse_wordpiece_lookup(&wp, "cat", 3) == 6);
+    CHECK(pulse_wordpiece_token(&wp, 5) != NULL && pulse_wordpiece_lookup(&wp, "", 0) == 5);
+    pulse_wordpiece_free(&wp);
 
     /* errors */
     CHECK(pulse_wordpiece_load(&wp, "/nonexistent") != PULSE_OK);

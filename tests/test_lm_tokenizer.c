@@ -1,8 +1,10 @@
 /* tests/test_lm_tokenizer.c — tokenizers from GGUF metadata: hand-checked BPE and SPM behaviour on small
  * synthetic vocabularies written as vocab-only GGUF files (always run), `pulse lm tokenize` on such a file,
  * chat formatting, and 100%-identical ids + detokenize round trip against llama.cpp's reference ids
- * (tests/fixtures/tok_<model>.json, scripts/tokenizer_fixtures.py) on the real SmolLM2 / Gemma-3 GGUFs when
- * they are fetched (scripts/fetch-models.sh; skipped otherwise). */
+ * (tests/fixtures/tok_<model>.json, scripts/tokenizer_fixtures.py) on the real SmolLM2 / Gemma-3 / Qwen2.5
+ * (0.5B, 1.5B) GGUFs when they are fetched (scripts/fetch-models.sh; skipped otherwise); for the Qwen files
+ * also Qwen-specific texts and a chat turn's text and ids as llama.cpp renders the GGUF's template.
+ * Over 900 lines because the synthetic rules and the fixture comparisons share its GGUF-writing helpers. */
 #include "test.h"
 
 #include <cjson/cJSON.h>
@@ -836,8 +838,35 @@ static void test_real(const char *name, const char *path, const char *file) {
         char *s = NULL;
         pulse_chat_msg m = {"user", "Hi"};
         CHECK_OK(pulse_chat_format(t, PULSE_CHAT_AUTO, &m, 1, 1, &s));
-        CHECK(s &&
-              strstr(s, "named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"));
+        if (!strncmp(name, "qwen", 4)) /* Qwen2.5's template writes its default system turn in an else */
+            CHECK(s &&
+                  !strcmp(s,
+                          "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+                          "assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
+        else
+            CHECK(
+                s &&
+                strstr(s,
+                       "named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"));
+        free(s);
+    }
+    /* a user turn: the text and ids llama.cpp gets from the GGUF's template (jinja2) and tokenizer */
+    const cJSON *chat = cJSON_GetObjectItemCaseSensitive(root, "chat");
+    if (!strncmp(name, "qwen", 4)) CHECK_MSG(chat != NULL, "%s: the fixture has no chat entry", name);
+    if (chat) {
+        const cJSON *user = cJSON_GetObjectItemCaseSensitive(chat, "user"),
+                    *text = cJSON_GetObjectItemCaseSensitive(chat, "text");
+        pulse_chat_msg m = {"user", cJSON_IsString(user) ? user->valuestring : ""};
+        char *s = NULL;
+        int *cids = NULL, cn = 0;
+        CHECK_OK(pulse_chat_format(t, PULSE_CHAT_AUTO, &m, 1, 1, &s));
+        CHECK_MSG(s && cJSON_IsString(text) && !strcmp(s, text->valuestring), "%s: chat text '%s'", name,
+                  s ? s : "");
+        CHECK_OK(pulse_chat_tokenize(t, PULSE_CHAT_AUTO, &m, 1, 1, -1, &cids, &cn));
+        CHECK_MSG(cids && ids_match(cJSON_GetObjectItemCaseSensitive(chat, "ids"), cids, cn),
+                  "%s: chat ids differ from llama.cpp's (%d ids)", name, cn);
+        printf("%s: chat turn: %d ids identical to llama.cpp's\n", name, cn);
+        free(cids);
         free(s);
     }
     test_chat_untrusted(t, name);
@@ -855,14 +884,17 @@ int main(void) {
     test_chat();
     static const struct {
         const char *name, *file;
-    } models[] = {{"smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"}, {"gemma3", "gemma-3-270m-q4_k_m.gguf"}};
+    } models[] = {{"smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"},
+                  {"gemma3", "gemma-3-270m-q4_k_m.gguf"},
+                  {"qwen05", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"},
+                  {"qwen15", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}};
     static const struct {
         const char *model, *variant, *pre;
         int add_space_prefix;
     } variants[] = {{"smollm2", "gpt2", "gpt-2", -1},    {"smollm2", "llama-bpe", "llama-bpe", -1},
                     {"smollm2", "qwen2", "qwen2", -1},   {"smollm2", "default", "default", -1},
                     {"smollm2", "gpt-4o", "gpt-4o", -1}, {"gemma3", "prefix", NULL, 1}};
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < (int)(sizeof models / sizeof *models); m++) {
         char mp[512];
         const char *path = find_model(models[m].file, mp, sizeof mp);
         test_real(models[m].name, path, models[m].file);

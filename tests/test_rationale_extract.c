@@ -74,6 +74,12 @@ int main(void) {
     expect_fail("{\"rationale\": \"1. OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce 2. OPI Red "
                 "Shatter Crackle Nail Polish E55 New\"}",
                 PULSE_EXTRACT_COPY);
+    expect_fail("{\"rationale\": \"@@@@\xc3\xc3 UUUUUUUUUU XXXXXXXXX\"}", PULSE_EXTRACT_NO_CONTENT);
+    expect_fail("{\"rationale\": \"\xe9\xbf y\xff XXXXX \xa0\xa1\xa2\xa3\xa4\"}", PULSE_EXTRACT_NO_CONTENT);
+    expect_fail("{\"rationale\": \"aaa bbbb XXXX yyy zzzzz\"}", PULSE_EXTRACT_NO_CONTENT);
+    /* the task restated (Gemma-3-270M base wrote this one) */
+    expect_fail("{\"rationale\": \"the reasons for choosing this item\"}", PULSE_EXTRACT_NO_CONTENT);
+    expect_fail("{\"rationale\": \"This product fits the user's preferences.\"}", PULSE_EXTRACT_NO_CONTENT);
     expect_fail("{}", PULSE_EXTRACT_EMPTY);
     expect_fail("{\"a\": 1, \"b\": [2]}", PULSE_EXTRACT_EMPTY);
     expect_fail("```json\n```", PULSE_EXTRACT_EMPTY);

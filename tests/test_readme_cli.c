@@ -193,6 +193,35 @@ int main(void) {
         test_skip_part("thought commands: %s or %s absent", enc, beauty);
     }
 
+    /* the Rationales block: phase1 (2 users, fewer new tokens), stats, show, export, thought train on them */
+    if (exists(model) && exists(beauty)) {
+        CHECK(pulse("rationale phase1 --data '%s' --model '%s' --db rationales.db --users 2 --seed 42 "
+                    "--max-new 48",
+                    beauty, model) == 0);
+        json_has("rationale phase1", "ok", "failed", "parse_rate", "retry_rate", "median_words", "gen_tok_s",
+                 "prompt_tokens", "prompt_computed", "seconds", NULL);
+        CHECK(pulse("rationale stats --db rationales.db") == 0);
+        json_has("rationale stats", "phase1", "tot", NULL);
+        CHECK(pulse("rationale show --db rationales.db --user 12123") == 0);
+        CHECK(strstr(out_buf, "history (oldest first):") && strstr(out_buf, "chosen item: "));
+        CHECK(pulse("rationale export --db rationales.db --phase phase1 --out phase1.jsonl") == 0);
+        json_has("rationale export", "rows", NULL);
+        cJSON *j = last_json();
+        int rows = j ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "rows")) : 0;
+        cJSON_Delete(j);
+        if (exists(enc) && rows >= 2) {
+            CHECK(
+                pulse("thought train --pairs phase1.jsonl --encoder '%s' --out space-p1 --epochs 1 --batch 2 "
+                      "--max-len 32",
+                      enc) == 0);
+            json_has("thought train (phase1 pairs)", "space", NULL);
+        } else if (rows < 2) {
+            printf("rationale: %d of 2 users got a rationale; thought train on them not run\n", rows);
+        }
+    } else {
+        test_skip_part("rationale commands: %s or Amazon Beauty absent", model);
+    }
+
     char rm[600];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
     CHECK(system(rm) == 0);

@@ -47,7 +47,8 @@ typedef struct {
     int max_len;           /* tokens per text incl. [CLS] and [SEP], longer texts are truncated; default 128,
                               capped at the model's max_position_embeddings */
     int normalize;         /* 1 = L2-normalise output vectors (default 1) */
-    int threads;           /* > 0: pulse_set_num_threads(threads) at load; <= 0 keeps the current setting */
+    int threads;           /* > 0: the threads of this encoder's calls (pulse_threads_enter around each);
+                              <= 0: the caller's setting. Loading changes no process-wide setting. */
     int batch_size;        /* texts per inference batch (sorted by length, padded per batch); default 64 */
     pulse_precision precision; /* of the inference products; default PULSE_PREC_BF16 (parity with
                                   sentence-transformers fp32 holds at cosine >= 0.9999; fp32 on CPUs
@@ -68,8 +69,8 @@ int pulse_encoder_n_layers(const pulse_encoder *enc); /* transformer layers */
 int pulse_encoder_vocab_size(const pulse_encoder *enc);
 const char *pulse_encoder_arch(const pulse_encoder *enc); /* "bert" or "distilbert" */
 pulse_encoder_params pulse_encoder_get_params(const pulse_encoder *enc);
-/* Change pooling / normalize / max_len / batch_size / precision after load (threads is ignored here); NULL
- * params = the defaults. */
+/* Change pooling / normalize / max_len / threads / batch_size / precision after load; NULL params = the
+ * defaults. */
 pulse_status pulse_encoder_set_params(pulse_encoder *enc, const pulse_encoder_params *params);
 size_t pulse_encoder_n_params(const pulse_encoder *enc); /* float parameters (incl. the projection head) */
 

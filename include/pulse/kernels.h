@@ -165,8 +165,18 @@ void pulse_scale(float *x, size_t n, float s);
 
 /* ---- threads: OpenMP's. The kernels split BLAS products over OpenMP threads themselves and keep OpenBLAS at
  * one thread (its own pool would spin against OpenMP's on the same cores; src/kernels/blas.c). ---- */
-void pulse_set_num_threads(int n); /* n <= 0 keeps the default */
+/* The application's setting (the CLI's --threads): what every later parallel region of the calling thread
+ * uses unless a model says otherwise. The library itself never calls it. n <= 0 keeps the default. */
+void pulse_set_num_threads(int n);
 int pulse_get_num_threads(void);
+/* One library call on n threads (n <= 0: as set): OpenMP's thread count (nthreads-var) belongs to the calling
+ * thread, so entering sets it for this thread until leaving restores it; every kernel the call runs (the
+ * quantised products, norms, attention, the BLAS splits) then uses n, and the setting the caller sees
+ * (pulse_get_num_threads, omp_get_max_threads) is the same before and after. The encoder's and the LM
+ * contexts' calls run inside one of these with their params' thread count.
+ *     int prev = pulse_threads_enter(n); ... pulse_threads_leave(prev); */
+int pulse_threads_enter(int n);
+void pulse_threads_leave(int prev);
 
 /* ---- the level the fp32 products run at (src/kernels/blas_level.c) ----
  * The fp32 products go through OpenBLAS, whose DYNAMIC_ARCH build picks its kernels ("core") from the CPU

@@ -55,7 +55,8 @@ typedef struct {
 } pulse_lm_hparams;
 
 typedef struct {
-    int n_threads; /* <= 0: keep the current OpenMP setting */
+    int n_threads; /* threads of this model's contexts whose own n_threads is <= 0; <= 0: the caller's OpenMP
+                      setting when the context is made. Loading changes no process-wide setting. */
 } pulse_lm_params;
 pulse_lm_params pulse_lm_default_params(void);
 
@@ -88,6 +89,8 @@ typedef struct {
     int kv_block;               /* tokens per KV block (16) */
     int keep_activations;       /* 1: keep every layer's input (residual stream) of the last decode */
     pulse_lm_truncate truncate; /* prompts too long for n_ctx_train in the text-level calls (NONE: refuse) */
+    int n_threads; /* threads of this context's calls (pulse_threads_enter around each decode); <= 0: the
+                      model's n_threads */
 } pulse_lm_ctx_params;
 pulse_lm_ctx_params pulse_lm_ctx_default_params(void);
 
@@ -157,7 +160,26 @@ typedef struct {
     int (*token_piece)(void *ud, int token, char *buf, int cap);
     void *token_piece_ud;
     int stop_at_eog; /* 1 (default): stop on end-of-generation tokens (not emitted) */
+    /* 1: the longest token prefix all n requests share (each keeps >= 1 own token) is prefilled once into a
+     * root sequence that every request forks, so a common instruction is neither recomputed nor copied;
+     * the root takes one sequence of the context. 0 (default): off (identical prompts are still shared). */
+    int share_prefix;
+    const uint64_t
+        *seeds; /* (n) per-request sampler seeds; NULL (default): request r gets sampler.seed + r */
+    /* Called as request r finishes (its out / n_out / stop_hit are final), e.g. to commit it; a status other
+     * than PULSE_OK stops the generation and is returned (the callback sets the message). NULL: none. */
+    pulse_status (*on_done)(void *ud, int r);
+    void *on_done_ud;
+    struct pulse_lm_gen_stats *stats; /* NULL, or filled on return */
 } pulse_lm_gen_params;
+/* What one pulse_lm_generate call computed. */
+typedef struct pulse_lm_gen_stats {
+    int64_t prompt_tokens;   /* prompt tokens of the requests admitted */
+    int64_t prompt_computed; /* prompt tokens that went through the model (shared prefixes once) */
+    int64_t gen_tokens;      /* tokens sampled (end-of-generation tokens included) */
+    int64_t steps;           /* batched forwards */
+    int shared_prefix;       /* tokens of the shared root prefix (0: none) */
+} pulse_lm_gen_stats;
 pulse_lm_gen_params pulse_lm_gen_default_params(void);
 
 typedef struct {
@@ -168,8 +190,9 @@ typedef struct {
     int stop_hit; /* set: 0 max tokens, 1 end-of-generation token, 2 stop string */
 } pulse_lm_request;
 
-/* Generates for n requests; up to n_seq_max of them run at once, sequences join as others finish. Requests
- * with identical prompts are prefilled once and forked. */
+/* Generates for n requests; up to n_seq_max of them run at once, sequences join as others finish (a finished
+ * request's slot is refilled in the next step). Requests with identical prompts are prefilled once and
+ * forked; with share_prefix, so is the prefix all prompts share. */
 pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n, const pulse_lm_gen_params *p);
 
 /* ---- scoring ---- */

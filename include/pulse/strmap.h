@@ -1,9 +1,10 @@
 /* pulse/strmap.h — a string table with a hash map from its strings to their ids, for vocabularies and name
- * lookups (the GGUF reader's keys and tensor names, the GGUF tokenizers' vocabularies). Strings are appended
- * (ids in order of addition, repeats allowed) and copied into one arena; mapping an id makes its string a
- * key, and the map keeps one id per distinct key (the first mapped or the last, as the caller asks). Open
- * addressing with one 64-bit slot per entry: id + 1 and a tag of 24 hash bits and the length, so a probe
- * compares bytes only when the tag matches. A zero-initialised pulse_strmap is empty and ready. */
+ * lookups (the GGUF reader's keys and tensor names, the GGUF tokenizers' and WordPiece's vocabularies).
+ * Strings are appended (ids in order of addition, repeats allowed) and copied into one arena; mapping an id
+ * makes its string a key, and the map keeps one id per distinct key (the first mapped or the last, as the
+ * caller asks). Open addressing with one 64-bit slot per entry: id + 1 and a tag of 24 hash bits and the
+ * length, so a probe compares bytes only when the tag matches. A zero-initialised pulse_strmap is empty and
+ * ready. */
 #ifndef PULSE_STRMAP_H
 #define PULSE_STRMAP_H
 

@@ -1,6 +1,6 @@
 /* core/ggml.c — owns the ggml type table: every type a GGUF file may name, with its name, elements per block
- * and bytes per block (ggml's type traits, the data part; the kernels' part is src/kernels/quant.c's traits).
- */
+ * and bytes per block (ggml's type traits, the data part; the kernels' part is src/kernels/quant_ref.c's
+ * traits). */
 #include "pulse/ggml.h"
 
 typedef struct {

@@ -1,5 +1,5 @@
 /* core/strmap.c — owns pulse_strmap (pulse/strmap.h): the one string table + string -> id hash map of the
- * library (GGUF keys and tensor names, the GGUF tokenizers' vocabularies). */
+ * library (GGUF keys and tensor names, the GGUF tokenizers' and WordPiece's vocabularies). */
 #include "pulse/strmap.h"
 
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /* data/internal.h — the dataset struct shared by the readers, the writers and the generator, plus the
- * streaming line reader (plain or gzip), a string arena, a string->index hash map and the builder helpers. */
+ * streaming line reader (plain or gzip), a string arena, a string->index map (on pulse_strmap) and the
+ * builder helpers. */
 #ifndef PULSE_DATA_INTERNAL_H
 #define PULSE_DATA_INTERNAL_H
 
@@ -8,6 +9,7 @@
 #include <zlib.h>
 
 #include "pulse/data.h"
+#include "pulse/strmap.h"
 
 #define PD_MAX_ITEM_ID 100000000 /* ids above this are rejected (bounded memory) */
 #define PD_MAX_LINE (256u << 20) /* longest accepted line: 256 MiB */
@@ -24,12 +26,13 @@ typedef struct {
 char *pd_arena_strndup(pd_arena *a, const char *s, size_t n); /* NULL + NOMEM error on failure */
 void pd_arena_free(pd_arena *a);
 
-/* ---- string -> int hash map (keys copied into an arena) ---- */
+/* ---- string -> int map: the core's pulse_strmap (key k = string id k, in order of insertion) + values ----
+ */
 typedef struct {
-    char **keys;
-    int *vals;
-    size_t cap, n;
-    pd_arena arena;
+    pulse_strmap s;
+    int *vals; /* string id -> value */
+    size_t n;  /* keys */
+    size_t cap;
 } pd_strmap;
 void pd_strmap_init(pd_strmap *m);
 void pd_strmap_free(pd_strmap *m);
@@ -37,6 +40,10 @@ void pd_strmap_free(pd_strmap *m);
 int pd_strmap_get(const pd_strmap *m, const char *key, size_t len);
 /* Inserts key -> val when absent; *found tells whether it existed (then *val_out is the old value). */
 pulse_status pd_strmap_put(pd_strmap *m, const char *key, size_t len, int val, int *found, int *val_out);
+/* The key inserted k-th (0-based); valid until the map is freed. */
+static inline const char *pd_strmap_key(const pd_strmap *m, size_t k) {
+    return pulse_strmap_str(&m->s, (int)k);
+}
 
 /* ---- streaming line reader over plain or gzip files (zlib reads plain files transparently) ---- */
 typedef struct {

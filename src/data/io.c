@@ -1,4 +1,4 @@
-/* data/io.c — owns the data module's plumbing: the string arena, the string->index hash map, the streaming
+/* data/io.c — owns the data module's plumbing: the string arena, the string->index map, the streaming
  * line reader (plain or gzip through zlib, bounded line length, NUL bytes rejected, folders refused),
  * integer parsing and the quoting of dataset text in error messages. */
 #include <errno.h>
@@ -47,76 +47,40 @@ void pd_arena_free(pd_arena *a) {
     a->head = NULL;
 }
 
-/* ---- string map (open addressing, FNV-1a) ---- */
-static uint64_t hash_str(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
+/* ---- string map: pulse_strmap + one value per key ---- */
 void pd_strmap_init(pd_strmap *m) {
     memset(m, 0, sizeof *m);
 }
 
 void pd_strmap_free(pd_strmap *m) {
-    free(m->keys);
+    pulse_strmap_free(&m->s);
     free(m->vals);
-    pd_arena_free(&m->arena);
     memset(m, 0, sizeof *m);
 }
 
 int pd_strmap_get(const pd_strmap *m, const char *key, size_t len) {
-    if (!m->cap) return -1;
-    size_t i = (size_t)hash_str(key, len) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (strncmp(m->keys[i], key, len) == 0 && m->keys[i][len] == 0) return m->vals[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    return -1;
-}
-
-static pulse_status strmap_grow(pd_strmap *m) {
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
-    char **nk = calloc(ncap, sizeof *nk);
-    int *nv = calloc(ncap, sizeof *nv);
-    if (!nk || !nv) {
-        free(nk);
-        free(nv);
-        return pulse_set_error(PULSE_ERR_NOMEM, "out of memory growing a hash map to %zu entries", ncap);
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i]) continue;
-        size_t j = (size_t)hash_str(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
-        while (nk[j]) j = (j + 1) & (ncap - 1);
-        nk[j] = m->keys[i];
-        nv[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = nk;
-    m->vals = nv;
-    m->cap = ncap;
-    return PULSE_OK;
+    int id = pulse_strmap_get(&m->s, key, len);
+    return id < 0 ? -1 : m->vals[id];
 }
 
 pulse_status pd_strmap_put(pd_strmap *m, const char *key, size_t len, int val, int *found, int *val_out) {
-    if ((m->n + 1) * 2 > m->cap) {
-        pulse_status st = strmap_grow(m);
-        if (st) return st;
+    int id = pulse_strmap_get(&m->s, key, len);
+    if (id >= 0) {
+        if (found) *found = 1;
+        if (val_out) *val_out = m->vals[id];
+        return PULSE_OK;
     }
-    size_t i = (size_t)hash_str(key, len) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (strncmp(m->keys[i], key, len) == 0 && m->keys[i][len] == 0) {
-            if (found) *found = 1;
-            if (val_out) *val_out = m->vals[i];
-            return PULSE_OK;
-        }
-        i = (i + 1) & (m->cap - 1);
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 1024;
+        int *v = realloc(m->vals, cap * sizeof *v);
+        if (!v)
+            return pulse_set_error(PULSE_ERR_NOMEM, "out of memory growing a string map to %zu keys", cap);
+        m->vals = v;
+        m->cap = cap;
     }
-    char *k = pd_arena_strndup(&m->arena, key, len);
-    if (!k) return PULSE_ERR_NOMEM;
-    m->keys[i] = k;
-    m->vals[i] = val;
+    id = pulse_strmap_add(&m->s, key, len);
+    if (id < 0 || pulse_strmap_map(&m->s, id, 0) < -1) return PULSE_ERR_NOMEM;
+    m->vals[id] = val;
     m->n++;
     if (found) *found = 0;
     if (val_out) *val_out = val;

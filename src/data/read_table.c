@@ -43,18 +43,17 @@ static int cmp_row(const void *pa, const void *pb) {
 }
 
 /* keys in first-appearance order (index -> key) out of a strmap */
-static char **keys_by_index(const pd_strmap *m) {
-    char **k = calloc(m->n ? m->n : 1, sizeof(char *));
+static const char **keys_by_index(const pd_strmap *m) {
+    const char **k = calloc(m->n ? m->n : 1, sizeof(char *));
     if (!k) {
         pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i]) k[m->vals[i]] = m->keys[i];
+    for (size_t i = 0; i < m->n; i++) k[m->vals[i]] = pd_strmap_key(m, i);
     return k;
 }
 
-static int all_numeric(char **k, size_t n) {
+static int all_numeric(const char **k, size_t n) {
     for (size_t i = 0; i < n; i++) {
         long long v;
         if (pd_parse_uint(k[i], strlen(k[i]), 999999999999LL, &v) != 0) return 0;
@@ -62,7 +61,7 @@ static int all_numeric(char **k, size_t n) {
     return 1;
 }
 
-static _Thread_local char **g_sort_keys;
+static _Thread_local const char **g_sort_keys;
 static int cmp_numkey(const void *pa, const void *pb) {
     long long a = atoll(g_sort_keys[*(const int *)pa]), b = atoll(g_sort_keys[*(const int *)pb]);
     if (a != b) return a < b ? -1 : 1;
@@ -70,7 +69,7 @@ static int cmp_numkey(const void *pa, const void *pb) {
 }
 
 /* newid[old] = 0-based rank: numeric order when every key is a number, else first appearance. */
-static pulse_status number_keys(char **keys, size_t n, int *newid) {
+static pulse_status number_keys(const char **keys, size_t n, int *newid) {
     if (!all_numeric(keys, n)) {
         for (size_t i = 0; i < n; i++) newid[i] = (int)i;
         return PULSE_OK;
@@ -87,8 +86,8 @@ static pulse_status number_keys(char **keys, size_t n, int *newid) {
 
 /* Build ds from the kept rows. unew[old user] = new user index (-1 dropped); inew[old item] = new item id
  * (1-based) or 0 to number items by first appearance in the sorted sequences. */
-static pulse_status build(pulse_dataset *ds, rows *a, char **ukeys, int n_uold, int *unew, char **ikeys,
-                          int n_iold, int *inew, int has_ts, int has_rating) {
+static pulse_status build(pulse_dataset *ds, rows *a, const char **ukeys, int n_uold, int *unew,
+                          const char **ikeys, int n_iold, int *inew, int has_ts, int has_rating) {
     size_t n = 0;
     int nu = 0;
     for (int u = 0; u < n_uold; u++)
@@ -238,7 +237,7 @@ pulse_status pd_load_recbole(const char *path_inter, const char *path_item, cons
     pd_reader_close(&r);
     if (!st && a.n == 0)
         st = pulse_set_error(PULSE_ERR_PARSE, "%s:2: expected interaction rows, found none", path_inter);
-    char **uk = NULL, **ik = NULL;
+    const char **uk = NULL, **ik = NULL;
     int *unew = NULL, *inew = NULL;
     if (!st) {
         uk = keys_by_index(&um);
@@ -425,7 +424,7 @@ pulse_status pd_load_amazon(const char *path_reviews, const char *path_meta, con
     pd_strmap_init(&um);
     pd_strmap_init(&im);
     rows a = {0};
-    char **uk = NULL, **ik = NULL;
+    const char **uk = NULL, **ik = NULL;
     int *unew = NULL, *inew = NULL, *ucnt = NULL, *icnt = NULL;
     long *row_of_order = NULL;
     size_t n_valid = 0;

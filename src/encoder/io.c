@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 
 #include "encoder/internal.h"
-#include "pulse/kernels.h" /* pulse_set_num_threads */
 #include "pulse/safetensors.h"
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -403,7 +402,6 @@ pulse_status pulse_encoder_load(const char *dir, const pulse_encoder_params *par
     pulse_encoder_params p = params ? *params : pulse_encoder_default_params();
     pulse_status rc = check_params(&p);
     if (rc != PULSE_OK) return rc;
-    if (p.threads > 0) pulse_set_num_threads(p.threads);
     pulse_encoder *e = pulse_calloc(1, sizeof *e);
     if (!e) return PULSE_ERR_NOMEM;
     size_t dl = strlen(dir);
@@ -493,14 +491,13 @@ pulse_status pulse_encoder_set_params(pulse_encoder *e, const pulse_encoder_para
     if (e->training && p.max_len > e->p.max_len)
         return pulse_set_error(PULSE_ERR_STATE, "encoder: max_len cannot grow during training (%d > %d)",
                                p.max_len, e->p.max_len);
-    p.threads = e->p.threads;
     e->p = p;
     e->pooling = resolve_pooling(e, p.pooling);
     return PULSE_OK;
 }
 
 const char *pulse_encoder_token(const pulse_encoder *e, int id) {
-    return (id >= 0 && id < e->tok.n_vocab) ? e->tok.tokens[id] : NULL;
+    return pulse_wordpiece_token(&e->tok, id);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
  * (training, saved activations, hidden dropout) and backward. Built on the shared kernels (pulse/kernels.h).
  * Shapes and the block equations: internal.h. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,11 +241,16 @@ pulse_status pulse_encoder_tokenize(const pulse_encoder *e, const char *text, in
     return PULSE_OK;
 }
 
+/* the threads of one of this encoder's parallel regions: its params', else the caller's setting */
+static int enc_threads(const pulse_encoder *e) {
+    return e->p.threads > 0 ? e->p.threads : omp_get_max_threads();
+}
+
 pulse_status pulse_encoder_tokenize_batch(const pulse_encoder *e, const char *const *texts, int n, int *ids,
                                           int *lens) {
     const int T = e->p.max_len;
     int bad = -1;
-#pragma omp parallel for schedule(dynamic, 16) if (n > 32)
+#pragma omp parallel for schedule(dynamic, 16) num_threads(enc_threads(e)) if (n > 32)
     for (int i = 0; i < n; i++) {
         int *row = ids + (size_t)i * T;
         int k = texts[i] ? pulse_wordpiece_encode(&e->tok, texts[i], row, T) : -1;
@@ -514,8 +520,8 @@ static int cmp_len_desc(const void *a, const void *b) {
     return x->idx - y->idx;
 }
 
-pulse_status pulse_encoder_encode_ids(pulse_encoder *e, const int *ids, const int *lens, int n, int stride,
-                                      float *out) {
+static pulse_status encode_ids_run(pulse_encoder *e, const int *ids, const int *lens, int n, int stride,
+                                   float *out) {
     if (n <= 0) return PULSE_OK;
     pulse_status rc = check_ids(e, ids, lens, n, stride);
     if (rc != PULSE_OK) return rc;
@@ -552,7 +558,15 @@ pulse_status pulse_encoder_encode_ids(pulse_encoder *e, const int *ids, const in
     return rc;
 }
 
-pulse_status pulse_encoder_encode(pulse_encoder *e, const char *const *texts, int n, float *out) {
+pulse_status pulse_encoder_encode_ids(pulse_encoder *e, const int *ids, const int *lens, int n, int stride,
+                                      float *out) {
+    const int thr = pulse_threads_enter(e->p.threads); /* the encoder's threads, for this call only */
+    pulse_status rc = encode_ids_run(e, ids, lens, n, stride, out);
+    pulse_threads_leave(thr);
+    return rc;
+}
+
+static pulse_status encode_run(pulse_encoder *e, const char *const *texts, int n, float *out) {
     if (n <= 0) return PULSE_OK;
     if (!texts || !out) return pulse_set_error(PULSE_ERR_ARG, "encoder encode: NULL texts or output");
     int *ids = pulse_malloc(sizeof(int) * (size_t)n * (size_t)e->p.max_len);
@@ -565,8 +579,15 @@ pulse_status pulse_encoder_encode(pulse_encoder *e, const char *const *texts, in
     return rc;
 }
 
-pulse_status pulse_encoder_hidden_states(pulse_encoder *e, const char *text, float *hidden, int max_tokens,
-                                         int *n_tokens) {
+pulse_status pulse_encoder_encode(pulse_encoder *e, const char *const *texts, int n, float *out) {
+    const int thr = pulse_threads_enter(e->p.threads); /* the encoder's threads, for this call only */
+    pulse_status rc = encode_run(e, texts, n, out);
+    pulse_threads_leave(thr);
+    return rc;
+}
+
+static pulse_status hidden_states_run(pulse_encoder *e, const char *text, float *hidden, int max_tokens,
+                                      int *n_tokens) {
     int *ids = pulse_malloc(sizeof(int) * (size_t)e->p.max_len);
     if (!ids) return PULSE_ERR_NOMEM;
     int n = 0;
@@ -584,8 +605,16 @@ pulse_status pulse_encoder_hidden_states(pulse_encoder *e, const char *text, flo
     return rc;
 }
 
-pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, const int *lens, int n,
-                                             int stride, float *out) {
+pulse_status pulse_encoder_hidden_states(pulse_encoder *e, const char *text, float *hidden, int max_tokens,
+                                         int *n_tokens) {
+    const int thr = pulse_threads_enter(e->p.threads); /* the encoder's threads, for this call only */
+    pulse_status rc = hidden_states_run(e, text, hidden, max_tokens, n_tokens);
+    pulse_threads_leave(thr);
+    return rc;
+}
+
+static pulse_status forward_train_ids_run(pulse_encoder *e, const int *ids, const int *lens, int n,
+                                          int stride, float *out) {
     if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: forward_train before train_begin");
     if (n < 1 || n > e->tp.max_batch)
         return pulse_set_error(PULSE_ERR_RANGE, "encoder: forward_train batch %d outside 1..%d (max_batch)",
@@ -624,7 +653,15 @@ pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, c
     return PULSE_OK;
 }
 
-pulse_status pulse_encoder_forward_train(pulse_encoder *e, const char *const *texts, int n, float *out) {
+pulse_status pulse_encoder_forward_train_ids(pulse_encoder *e, const int *ids, const int *lens, int n,
+                                             int stride, float *out) {
+    const int thr = pulse_threads_enter(e->p.threads); /* the encoder's threads, for this call only */
+    pulse_status rc = forward_train_ids_run(e, ids, lens, n, stride, out);
+    pulse_threads_leave(thr);
+    return rc;
+}
+
+static pulse_status forward_train_run(pulse_encoder *e, const char *const *texts, int n, float *out) {
     if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: forward_train before train_begin");
     if (n < 1 || n > e->tp.max_batch)
         return pulse_set_error(PULSE_ERR_RANGE, "encoder: forward_train batch %d outside 1..%d (max_batch)",
@@ -639,7 +676,14 @@ pulse_status pulse_encoder_forward_train(pulse_encoder *e, const char *const *te
     return rc;
 }
 
-pulse_status pulse_encoder_backward(pulse_encoder *e, const float *dout) {
+pulse_status pulse_encoder_forward_train(pulse_encoder *e, const char *const *texts, int n, float *out) {
+    const int thr = pulse_threads_enter(e->p.threads); /* the encoder's threads, for this call only */
+    pulse_status rc = forward_train_run(e, texts, n, out);
+    pulse_threads_leave(thr);
+    return rc;
+}
+
+static pulse_status backward_run(pulse_encoder *e, const float *dout) {
     if (!e->training || !e->a_valid)
         return pulse_set_error(PULSE_ERR_STATE, "encoder: backward needs a forward_train first");
     const int B = e->a_B, T = e->a_T, C = e->C, D = pulse_encoder_dim(e), N = B * T;
@@ -688,4 +732,11 @@ pulse_status pulse_encoder_backward(pulse_encoder *e, const float *dout) {
     pulse_embedding_backward(e->gwpe, e->a.d_x1, e->a.pos, N, C, e->P);
     if (e->NTT > 0) pulse_embedding_backward(e->gwtt, e->a.d_x1, e->a.zero, N, C, e->NTT);
     return PULSE_OK;
+}
+
+pulse_status pulse_encoder_backward(pulse_encoder *e, const float *dout) {
+    const int thr = pulse_threads_enter(e->p.threads); /* the encoder's threads, for this call only */
+    pulse_status rc = backward_run(e, dout);
+    pulse_threads_leave(thr);
+    return rc;
 }

@@ -138,10 +138,13 @@ void pulse_encoder_zero_grad(pulse_encoder *e) {
 double pulse_encoder_grad_norm(const pulse_encoder *e) {
     if (!e->g) return 0.0;
     size_t off = trainable_off(e);
-    return sqrt(pulse_grad_norm_sq(e->g + off, e->nw - off));
+    const int thr = pulse_threads_enter(e->p.threads);
+    double gn = sqrt(pulse_grad_norm_sq(e->g + off, e->nw - off));
+    pulse_threads_leave(thr);
+    return gn;
 }
 
-pulse_status pulse_encoder_step(pulse_encoder *e, float lr, double *grad_norm) {
+static pulse_status step_run(pulse_encoder *e, float lr, double *grad_norm) {
     if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: step before train_begin");
     if (lr <= 0.0f) lr = e->tp.lr;
     size_t off = trainable_off(e), n = e->nw - off;
@@ -155,4 +158,11 @@ pulse_status pulse_encoder_step(pulse_encoder *e, float lr, double *grad_norm) {
     pulse_adamw_update(e->w + off, e->g + off, e->m + off, e->v + off, n, lr, e->tp.beta1, e->tp.beta2,
                        e->tp.eps, e->tp.weight_decay, e->step);
     return PULSE_OK;
+}
+
+pulse_status pulse_encoder_step(pulse_encoder *e, float lr, double *grad_norm) {
+    const int thr = pulse_threads_enter(e->p.threads); /* the encoder's threads, for this call only */
+    pulse_status rc = step_run(e, lr, grad_norm);
+    pulse_threads_leave(thr);
+    return rc;
 }

@@ -12,63 +12,36 @@
 
 #include "encoder/unicode.h"
 
-static uint32_t hash_bytes(const char *s, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 int pulse_wordpiece_lookup(const pulse_wordpiece *wp, const char *s, size_t len) {
-    if (!wp->slots) return -1;
-    uint32_t mask = wp->n_slots - 1, i = hash_bytes(s, len) & mask;
-    for (;;) {
-        int id = wp->slots[i];
-        if (id < 0) return -1;
-        const char *t = wp->tokens[id];
-        if (strlen(t) == len && memcmp(t, s, len) == 0) return id;
-        i = (i + 1) & mask;
-    }
+    return pulse_strmap_get(&wp->vocab, s, len);
 }
 
-static pulse_status vocab_set(pulse_wordpiece *wp, const char *tok, int id) {
-    if (id < 0 || id >= wp->n_vocab)
-        return pulse_set_error(PULSE_ERR_RANGE, "vocabulary id %d out of range", id);
-    if (wp->tokens[id]) return PULSE_OK; /* first one wins for a repeated id */
-    size_t len = strlen(tok);
-    char *c = pulse_malloc(len + 1);
-    if (!c) return PULSE_ERR_NOMEM;
-    memcpy(c, tok, len + 1);
-    wp->tokens[id] = c;
-    uint32_t mask = wp->n_slots - 1, i = hash_bytes(tok, len) & mask;
-    while (wp->slots[i] >= 0) {
-        if (strcmp(wp->tokens[wp->slots[i]], tok) == 0) { /* repeated token: the later id wins, as in HF */
-            wp->slots[i] = id;
-            return PULSE_OK;
-        }
-        i = (i + 1) & mask;
-    }
-    wp->slots[i] = id;
-    return PULSE_OK;
-}
-
-static pulse_status vocab_alloc(pulse_wordpiece *wp, int n) {
+/* The table for ids 0..n-1 from tok[id] (NULL: absent, kept as "" and no key), in id order so that a
+ * string's id in the table is its vocabulary id; no keys yet. */
+static pulse_status vocab_fill(pulse_wordpiece *wp, const char *const *tok, int n) {
     wp->n_vocab = n;
-    wp->n_slots = 16;
-    while (wp->n_slots < (uint32_t)n * 2u + 16u) wp->n_slots <<= 1;
-    wp->tokens = pulse_calloc((size_t)n + 1, sizeof *wp->tokens);
-    wp->slots = pulse_malloc(sizeof *wp->slots * wp->n_slots);
-    if (!wp->tokens || !wp->slots) return PULSE_ERR_NOMEM;
-    for (uint32_t i = 0; i < wp->n_slots; i++) wp->slots[i] = -1;
+    size_t keys = 0;
+    for (int id = 0; id < n; id++) keys += tok[id] != NULL;
+    if (pulse_strmap_reserve(&wp->vocab, keys) != 0) return PULSE_ERR_NOMEM;
+    for (int id = 0; id < n; id++) {
+        if (!tok[id] && !wp->absent && !(wp->absent = pulse_calloc((size_t)n, 1))) return PULSE_ERR_NOMEM;
+        if (!tok[id]) wp->absent[id] = 1;
+        const char *t = tok[id] ? tok[id] : "";
+        if (pulse_strmap_add(&wp->vocab, t, strlen(t)) != id) return PULSE_ERR_NOMEM;
+    }
     return PULSE_OK;
+}
+
+/* id's token becomes a key; a repeated token: the later id wins, as in HF */
+static pulse_status vocab_map(pulse_wordpiece *wp, int id) {
+    return pulse_strmap_map(&wp->vocab, id, 1) < -1 ? PULSE_ERR_NOMEM : PULSE_OK;
 }
 
 void pulse_wordpiece_free(pulse_wordpiece *wp) {
     if (!wp) return;
-    if (wp->tokens)
-        for (int i = 0; i < wp->n_vocab; i++) free(wp->tokens[i]);
     for (int i = 0; i < wp->n_added; i++) free(wp->added[i]);
-    free(wp->tokens);
-    free(wp->slots);
+    pulse_strmap_free(&wp->vocab);
+    free(wp->absent);
     free(wp->added);
     free(wp->added_ids);
     memset(wp, 0, sizeof *wp);
@@ -132,6 +105,7 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root) return pulse_set_error(PULSE_ERR_PARSE, "%s: not valid JSON", path);
+    const char **tok = NULL; /* id -> the winning entry's string (inside root) */
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -173,14 +147,27 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
         }
         if (id->valueint > max_id) max_id = id->valueint;
     }
-    if ((rc = vocab_alloc(wp, max_id + 1)) != PULSE_OK) goto done;
-    for (e = vocab ? vocab->child : NULL; e; e = e->next) {
-        if ((rc = vocab_set(wp, e->string ? e->string : "", e->valueint)) != PULSE_OK) goto done;
+    /* a repeated id: its first entry wins (vocab, then added_tokens for ids the vocab lacks) */
+    tok = pulse_calloc((size_t)max_id + 1, sizeof *tok);
+    if (!tok) {
+        rc = PULSE_ERR_NOMEM;
+        goto done;
     }
+    for (e = vocab ? vocab->child : NULL; e; e = e->next)
+        if (!tok[e->valueint]) tok[e->valueint] = e->string;
     for (e = added ? added->child : NULL; e; e = e->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-        if (!wp->tokens[id->valueint] && (rc = vocab_set(wp, content->valuestring, id->valueint)) != PULSE_OK)
+        if (!tok[id->valueint]) tok[id->valueint] = content->valuestring;
+    }
+    if ((rc = vocab_fill(wp, tok, max_id + 1)) != PULSE_OK) goto done;
+    /* keys in the order of the entries that won their id, so a repeated token maps to its last one */
+    for (e = vocab ? vocab->child : NULL; e; e = e->next)
+        if (tok[e->valueint] == e->string && (rc = vocab_map(wp, e->valueint)) != PULSE_OK) goto done;
+    for (e = added ? added->child : NULL; e; e = e->next) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
+        if (tok[id->valueint] == content->valuestring && (rc = vocab_map(wp, id->valueint)) != PULSE_OK)
             goto done;
         if ((rc = add_special(wp, content->valuestring, id->valueint)) != PULSE_OK) goto done;
     }
@@ -202,6 +189,7 @@ static pulse_status load_tokenizer_json(pulse_wordpiece *wp, const char *path) {
         wp->clean_text = wp->chinese = wp->lowercase = wp->strip_accents = 0;
     }
 done:
+    free(tok);
     cJSON_Delete(root);
     return rc;
 }
@@ -225,19 +213,23 @@ static pulse_status load_vocab_txt(pulse_wordpiece *wp, const char *dir, const c
         free(text);
         return pulse_set_error(PULSE_ERR_PARSE, "%s: empty vocabulary", path);
     }
-    if ((rc = vocab_alloc(wp, n)) != PULSE_OK) {
+    const char **tok = pulse_malloc((size_t)n * sizeof *tok);
+    if (!tok) {
         free(text);
-        return rc;
+        return PULSE_ERR_NOMEM;
     }
     char *p = text;
-    for (int id = 0; id < n && rc == PULSE_OK; id++) {
+    for (int id = 0; id < n; id++) {
         char *nl = strchr(p, '\n');
         char *end = nl ? nl : p + strlen(p);
         if (end > p && end[-1] == '\r') end[-1] = 0;
         *end = 0;
-        rc = vocab_set(wp, p, id);
+        tok[id] = p;
         p = nl ? nl + 1 : end;
     }
+    rc = vocab_fill(wp, tok, n);
+    for (int id = 0; id < n && rc == PULSE_OK; id++) rc = vocab_map(wp, id);
+    free(tok);
     free(text);
     if (rc != PULSE_OK) return rc;
     wp->lowercase = 1;
@@ -480,14 +472,15 @@ int pulse_wordpiece_encode(const pulse_wordpiece *wp, const char *text, int *ids
 
 pulse_status pulse_wordpiece_save_vocab(const pulse_wordpiece *wp, const char *path) {
     size_t total = 0;
-    for (int i = 0; i < wp->n_vocab; i++) total += (wp->tokens[i] ? strlen(wp->tokens[i]) : 0) + 24;
+    for (int i = 0; i < wp->n_vocab; i++) total += pulse_strmap_len(&wp->vocab, i) + 24;
     char *buf = pulse_malloc(total + 1);
     if (!buf) return PULSE_ERR_NOMEM;
     size_t o = 0;
     for (int i = 0; i < wp->n_vocab; i++) {
-        if (wp->tokens[i]) {
-            size_t l = strlen(wp->tokens[i]);
-            memcpy(buf + o, wp->tokens[i], l);
+        const char *t = pulse_wordpiece_token(wp, i);
+        if (t) {
+            size_t l = pulse_strmap_len(&wp->vocab, i);
+            memcpy(buf + o, t, l);
             o += l;
         } else {
             o += (size_t)snprintf(buf + o, 24, "[unused_%d]", i);

@@ -2,7 +2,9 @@
  * OpenBLAS keeps its own worker threads spinning after each call; interleaved with OpenMP regions (layernorm,
  * attention, GELU, ...) the two pools fight for the cores and a 2 ms backward can take 100 ms. So the kernels
  * hold OpenBLAS at 1 thread and split each product over OpenMP threads themselves (along the larger output
- * dimension), which keeps sgemm's own blocking intact. */
+ * dimension), which keeps sgemm's own blocking intact. A model's thread count reaches these splits through
+ * OpenMP's per-thread setting (pulse_threads_enter); OpenBLAS has no per-call count, and its one global
+ * setting is the only process-wide thing the kernels change (to 1, for a pthreads build: pk_blas_single). */
 #include <cblas.h>
 #include <omp.h>
 
@@ -23,6 +25,16 @@ void pulse_set_num_threads(int n) {
 
 int pulse_get_num_threads(void) {
     return omp_get_max_threads();
+}
+
+int pulse_threads_enter(int n) {
+    const int prev = omp_get_max_threads();
+    if (n > 0 && n != prev) omp_set_num_threads(n);
+    return prev;
+}
+
+void pulse_threads_leave(int prev) {
+    if (prev > 0 && omp_get_max_threads() != prev) omp_set_num_threads(prev);
 }
 
 /* threads for a product of `work` units: one thread per `per_thread` units, at most the OpenMP maximum */

@@ -3,7 +3,10 @@
  * scalar and 8 lanes with the same operations), its 16-lane horizontal sum, f32 -> f16 rows, f16 dot products
  * in ggml's lane orders with their reduction tree, and f16 multiply-add rows. Every operation is the one
  * ggml's CPU backend performs, so results are bit-identical to llama.cpp's (tests/test_lm_parity.c); change
- * none of them without that test. Not a public header: for src/kernels and src/lm. */
+ * none of them without that test. Not a public header: for src/kernels and src/lm. Its exp is not the float
+ * kernels' pk_expf (kernels/internal.h) because that one rounds differently from ggml's (58% of inputs
+ * on [-87, 0]), and pk_expf is not this one because this one does not vectorise (internal.h says the
+ * numbers). */
 #ifndef PULSE_KERNELS_GGML_EXACT_H
 #define PULSE_KERNELS_GGML_EXACT_H
 

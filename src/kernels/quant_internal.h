@@ -1,6 +1,6 @@
-/* kernels/quant_internal.h — shared between quant.c (scalar reference, dispatch) and quant_avx2.c: block
- * sizes, the activation formats that quantised products use, and the kernel prototypes. Weight blocks are
- * read from byte pointers (GGUF data need not be aligned for the structs), fields at ggml's offsets:
+/* kernels/quant_internal.h — shared by quant.c (dispatch), quant_ref.c (scalar reference) and quant_avx2.c:
+ * block sizes, the activation formats that quantised products use, and the kernel prototypes. Weight blocks
+ * are read from byte pointers (GGUF data need not be aligned for the structs), fields at ggml's offsets:
  *   q4_0  (18 B): f16 d | u8 qs[16]               x = d * (nib - 8)      nib: elt j low, elt j+16 high
  *   q4_1  (20 B): f16 d, f16 m | u8 qs[16]         x = d * nib + m
  *   q5_0  (22 B): f16 d | u32 qh | u8 qs[16]       x = d * ((nib | bit<<4) - 16)    bit j of qh: elt j
@@ -78,6 +78,16 @@ void pq_quantize_a256_ref(const float *x, pq_a256 *y, int64_t n);
 
 /* Scalar dot product of one weight row (n elements) with one activation row (float or quantised). */
 float pq_dot_ref(int type, const uint8_t *w, const void *xa, int64_t n);
+
+/* The kernels' traits: one row per type (quant_ref.c; the data part, names and sizes, is core's
+ * pulse/ggml.h). */
+typedef struct {
+    int act; /* activation format of the products (PQ_ACT_*) */
+    void (*to_float)(const uint8_t *b, float *y, int64_t n); /* scalar dequantiser of a row of n */
+    float (*vec_dot)(int type, const uint8_t *w, const void *xa, int64_t n); /* scalar reference dot */
+    void (*from_float)(const float *x, uint8_t *dst, int64_t n);             /* reference quantiser */
+} pq_traits;
+const pq_traits *pq_traits_of(int type); /* NULL: not supported */
 
 #ifdef __AVX2__
 void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n, int q81);

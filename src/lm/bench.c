@@ -114,7 +114,7 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
             pulse_lm_batch bb = {P, next, ids, want};
             if ((st = pulse_lm_decode(c, &bb))) break;
                 /* greedy pick per sequence, the rows split over the threads as generate does */
-#pragma omp parallel for schedule(static) if (P > 1)
+#pragma omp parallel for schedule(static) num_threads(c->n_thr) if (P > 1)
             for (int s = 0; s < P; s++) next[s] = lm_argmax(pulse_lm_logits(c, s), V);
         }
         r->batched_tok_s = (double)P * p.n_gen / (pulse_now() - t0);

@@ -118,28 +118,32 @@ static void sb_trimmed(sbuf *b, const char *s) {
 }
 
 /* The default system message a ChatML template writes when the first message is not a system one:
- * the literal between "<|im_start|>system\n" and "<|im_end|>" (NULL when the template has none). */
+ * the first plain literal between "<|im_start|>system\n" and "<|im_end|>" (NULL when the template has none).
+ * SmolLM2 tests messages[0]['role'] != 'system'; Qwen2.5 tests == 'system' and writes its default ("You are
+ * Qwen, created by Alibaba Cloud. ...") in the else branch, after a non-literal system turn. */
 static char *chatml_default_system(const char *tmpl) {
-    if (!tmpl || !strstr(tmpl, "messages[0]['role'] != 'system'")) return NULL;
-    const char *key = "<|im_start|>system\\n";
-    const char *p = strstr(tmpl, key);
-    size_t kl = strlen(key);
-    if (!p) {
-        key = "<|im_start|>system\n";
-        kl = strlen(key);
-        p = strstr(tmpl, key);
+    if (!tmpl || (!strstr(tmpl, "messages[0]['role'] != 'system'") &&
+                  !strstr(tmpl, "messages[0]['role'] == 'system'")))
+        return NULL;
+    static const char *keys[] = {"<|im_start|>system\\n", "<|im_start|>system\n"};
+    for (int k = 0; k < 2; k++) {
+        const size_t kl = strlen(keys[k]);
+        for (const char *p = strstr(tmpl, keys[k]); p; p = strstr(p + 1, keys[k])) {
+            const char *b = p + kl, *e = strstr(b, "<|im_end|>");
+            if (!e) break;
+            if (e == b) continue;
+            int plain = 1;
+            for (const char *q = b; q < e && plain; q++)
+                plain = !(*q == '{' || *q == '}' || *q == '\'' || *q == '"' || *q == '+' || *q == '%');
+            if (!plain) continue;
+            char *s = malloc((size_t)(e - b) + 1);
+            if (!s) return NULL;
+            memcpy(s, b, (size_t)(e - b));
+            s[e - b] = 0;
+            return s;
+        }
     }
-    if (!p) return NULL;
-    p += kl;
-    const char *e = strstr(p, "<|im_end|>");
-    if (!e || e == p) return NULL;
-    for (const char *q = p; q < e; q++)
-        if (*q == '{' || *q == '}' || *q == '\'' || *q == '+') return NULL; /* not a plain literal */
-    char *s = malloc((size_t)(e - p) + 1);
-    if (!s) return NULL;
-    memcpy(s, p, (size_t)(e - p));
-    s[e - p] = 0;
-    return s;
+    return NULL;
 }
 
 /* The formatting of every family into b; with b->track the spans of message contents are recorded. */

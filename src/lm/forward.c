@@ -296,7 +296,9 @@ pulse_status pulse_lm_decode(pulse_lm_ctx *c, const pulse_lm_batch *b) {
             want[i] = (uint8_t)(b->logits ? b->logits[gi] != 0 : gi == n - 1);
             c->out_idx[gi] = want[i] ? row + nw++ : -1;
         }
+        const int thr = pulse_threads_enter(c->n_thr); /* the context's threads for every kernel inside */
         pulse_status st = lm_forward_chunk(c, b->tokens + i0, nc, want, c->logits + (size_t)row * V);
+        pulse_threads_leave(thr);
         if (want != wbuf) free(want);
         if (st) return st;
         row += nw;

@@ -21,6 +21,7 @@ typedef struct {
     int r;      /* request index, -1 = slot free */
     int seq;    /* sequence id */
     int state;  /* 0 prefill pending, 1 decoding */
+    int n_kv;   /* tokens of hist already in the sequence's KV (a forked shared prefix, else 0) */
     int parent; /* slot whose prefill this one waits to fork from, -1 none */
     int *hist;  /* prompt + generated */
     int n_hist;
@@ -82,6 +83,9 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
     pulse_lm_gen_params p = gp ? *gp : pulse_lm_gen_default_params();
     const int V = c->m->hp.n_vocab;
     if (n <= 0) return PULSE_OK;
+    pulse_lm_gen_stats stats;
+    memset(&stats, 0, sizeof stats);
+    if (p.stats) *p.stats = stats;
     if (p.max_new_tokens <= 0) {
         for (int r = 0; r < n; r++) reqs[r].n_out = 0;
         return PULSE_OK;
@@ -108,6 +112,17 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
     int n_slots = 0;
     for (int s = 0; s < c->p.n_seq_max; s++) n_slots += !c->seqs[s].live;
     if (n_slots == 0) return pulse_set_error(PULSE_ERR_RANGE, "LM generate: no free sequence in the context");
+    /* the prefix every prompt shares, each keeping at least its last token to prefill (its logits) */
+    int n_root = 0, root = -1;
+    if (p.share_prefix && n > 1 && n_slots > 1) {
+        n_root = reqs[0].n_prompt - 1;
+        for (int r = 1; r < n && n_root > 0; r++) {
+            int k = 0, lim = reqs[r].n_prompt - 1 < n_root ? reqs[r].n_prompt - 1 : n_root;
+            while (k < lim && reqs[r].prompt[k] == reqs[0].prompt[k]) k++;
+            n_root = k;
+        }
+        if (n_root > 0) n_slots--; /* the root holds one sequence */
+    }
     const int text_cap = 2048;
     pulse_status st = PULSE_OK;
     gen_slot *sl = pulse_calloc((size_t)n_slots, sizeof *sl);
@@ -131,36 +146,63 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
         if ((st = pulse_lm_sampler_new(&p.sampler, V, &sl[i].smp))) goto done;
     }
     (void)max_tok;
+    if (n_root > 0) {
+        /* prefill the shared prefix once, no logits */
+        root = pulse_lm_seq_new(c);
+        bt = malloc(sizeof(int) * (size_t)n_root);
+        bs = malloc(sizeof(int) * (size_t)n_root);
+        bw = calloc((size_t)n_root, 1);
+        bcap = n_root;
+        if (root < 0 || !bt || !bs || !bw) {
+            st = root < 0 ? PULSE_ERR_RANGE : pulse_set_error(PULSE_ERR_NOMEM, "LM generate: out of memory");
+            goto done;
+        }
+        for (int t = 0; t < n_root; t++) {
+            bt[t] = reqs[0].prompt[t];
+            bs[t] = root;
+        }
+        pulse_lm_batch b = {n_root, bt, bs, bw};
+        if ((st = pulse_lm_decode(c, &b))) goto done;
+        stats.prompt_computed += n_root;
+        stats.shared_prefix = n_root;
+        stats.steps++;
+    }
     int next = 0, active = 0;
     while (next < n || active > 0) {
         /* admit requests into free slots; a run of identical prompts becomes one prefill + forks */
         for (int i = 0; i < n_slots && next < n; i++) {
             if (sl[i].r >= 0) continue;
             int r = next++;
-            int s = pulse_lm_seq_new(c);
-            if (s < 0) {
+            int s = -1;
+            if (root >= 0) {
+                if ((st = pulse_lm_seq_fork(c, root, &s))) goto done;
+            } else if ((s = pulse_lm_seq_new(c)) < 0) {
                 st = PULSE_ERR_RANGE;
                 goto done;
             }
             sl[i].r = r;
             sl[i].seq = s;
             sl[i].state = 0;
+            sl[i].n_kv = root >= 0 ? n_root : 0;
             sl[i].parent = -1;
             memcpy(sl[i].hist, reqs[r].prompt, sizeof(int) * (size_t)reqs[r].n_prompt);
             sl[i].n_hist = reqs[r].n_prompt;
             sl[i].n_text = 0;
-            pulse_lm_sampler_seed(sl[i].smp, p.sampler.seed + (uint64_t)r);
+            pulse_lm_sampler_seed(sl[i].smp, p.seeds ? p.seeds[r] : p.sampler.seed + (uint64_t)r);
+            stats.prompt_tokens += reqs[r].n_prompt;
             active++;
             for (int j = i + 1; j < n_slots && next < n && same_prompt(&reqs[next], &reqs[r]); j++) {
                 if (sl[j].r >= 0) continue;
                 sl[j].r = next;
                 sl[j].seq = -1;
                 sl[j].state = 0;
+                sl[j].n_kv = 0;
                 sl[j].parent = i;
                 memcpy(sl[j].hist, reqs[r].prompt, sizeof(int) * (size_t)reqs[r].n_prompt);
                 sl[j].n_hist = reqs[r].n_prompt;
                 sl[j].n_text = 0;
-                pulse_lm_sampler_seed(sl[j].smp, p.sampler.seed + (uint64_t)next);
+                pulse_lm_sampler_seed(sl[j].smp, p.seeds ? p.seeds[next] : p.sampler.seed + (uint64_t)next);
+                stats.prompt_tokens += reqs[next].n_prompt;
                 next++;
                 active++;
             }
@@ -168,7 +210,7 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
         /* one batch: prompts of new slots, the last token of decoding slots */
         int nt = 0;
         for (int i = 0; i < n_slots; i++)
-            if (sl[i].r >= 0 && sl[i].parent < 0) nt += sl[i].state == 0 ? sl[i].n_hist : 1;
+            if (sl[i].r >= 0 && sl[i].parent < 0) nt += sl[i].state == 0 ? sl[i].n_hist - sl[i].n_kv : 1;
         if (nt > bcap) {
             free(bt);
             free(bs);
@@ -185,7 +227,8 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
         nt = 0;
         for (int i = 0; i < n_slots; i++) {
             if (sl[i].r < 0 || sl[i].parent >= 0) continue;
-            int from = sl[i].state == 0 ? 0 : sl[i].n_hist - 1;
+            int from = sl[i].state == 0 ? sl[i].n_kv : sl[i].n_hist - 1;
+            if (sl[i].state == 0) stats.prompt_computed += sl[i].n_hist - sl[i].n_kv;
             for (int t = from; t < sl[i].n_hist; t++) {
                 bt[nt] = sl[i].hist[t];
                 bs[nt] = sl[i].seq;
@@ -196,6 +239,7 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
         }
         pulse_lm_batch b = {nt, bt, bs, bw};
         if ((st = pulse_lm_decode(c, &b))) goto done;
+        stats.steps++;
         /* forks of freshly prefilled prompts share the parent's blocks and its last logits */
         for (int i = 0; i < n_slots; i++)
             if (sl[i].r >= 0 && sl[i].parent >= 0) {
@@ -207,7 +251,7 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
             }
             /* sample every slot (each has its own sampler and RNG: order does not matter), split over the
              * threads; then accept serially (stop strings call back into the caller) */
-#pragma omp parallel for schedule(dynamic, 1) if (n_slots > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if (n_slots > 1)
         for (int i = 0; i < n_slots; i++)
             if (sl[i].r >= 0)
                 sl[i].tok =
@@ -217,15 +261,20 @@ pulse_status pulse_lm_generate(pulse_lm_ctx *c, pulse_lm_request *reqs, int n,
             sl[i].state = 1;
             pulse_lm_request *rq = &reqs[sl[i].r];
             const int t = sl[i].tok;
+            stats.gen_tokens++;
             if (gen_accept(c, &sl[i], rq, &p, t, text_cap)) {
+                const int r = sl[i].r;
                 pulse_lm_seq_free(c, sl[i].seq);
                 sl[i].seq = -1;
                 sl[i].r = -1;
                 active--;
+                if (p.on_done && (st = p.on_done(p.on_done_ud, r))) goto done;
             }
         }
     }
 done:
+    if (root >= 0) pulse_lm_seq_free(c, root);
+    if (p.stats) *p.stats = stats;
     for (int i = 0; i < n_slots; i++) {
         if (sl[i].seq >= 0) pulse_lm_seq_free(c, sl[i].seq);
         free(sl[i].hist);
@@ -345,7 +394,7 @@ pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const in
                 pulse_lm_batch b = {nt, bt, bs, bw};
                 if ((st = pulse_lm_decode(c, &b))) break;
                     /* log-softmax rows over the threads (a pass over the vocabulary each), summed in order */
-#pragma omp parallel for schedule(dynamic, 1) if (nt > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(c->n_thr) if (nt > 1)
                 for (int t = 0; t < nt; t++)
                     lp[t] = pulse_lm_logprob(pulse_lm_logits(c, t), V, conts[bm[t]][bj[t]]);
                 for (int t = 0; t < nt; t++) logprob[bm[t]] += lp[t];

@@ -112,7 +112,8 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->blk_floats = (size_t)hp->n_layer * (size_t)p.kv_block * (size_t)c->kv_dim;
     c->nb = p.n_batch;
     c->prof_on = pulse_get_options()->lm_profile; /* 1: all chunks; N > 1: chunks of N tokens */
-    c->n_thr = omp_get_max_threads();
+    /* the context's thread count: its params, the model's, or the caller's setting now */
+    c->n_thr = p.n_threads > 0 ? p.n_threads : m->n_threads > 0 ? m->n_threads : omp_get_max_threads();
     if (c->n_thr < 1) c->n_thr = 1;
     pulse_status st = PULSE_OK;
     c->k_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);

@@ -54,6 +54,7 @@ struct pulse_lm {
     pulse_gguf *g;
     pulse_lm_hparams hp;
     char arch_name[32];
+    int n_threads; /* contexts' default (pulse_lm_params.n_threads); 0: the caller's setting */
     lm_tensor tok_embd, output_norm, output, output_b;
     lm_layer *layers;
     float *freq_factors; /* (n_rot/2) or NULL */

@@ -151,9 +151,9 @@ static void find_eog(pulse_lm *m) {
 pulse_status pulse_lm_load(const char *path, const pulse_lm_params *params, pulse_lm **out) {
     *out = NULL;
     pulse_lm_params p = params ? *params : pulse_lm_default_params();
-    if (p.n_threads > 0) pulse_set_num_threads(p.n_threads);
     pulse_lm *m = pulse_calloc(1, sizeof *m);
     if (!m) return PULSE_ERR_NOMEM;
+    m->n_threads = p.n_threads > 0 ? p.n_threads : 0;
     pulse_status st = pulse_gguf_open(path, &m->g);
     if (st) {
         free(m);

@@ -182,20 +182,54 @@ static void free_words(char **w, int n) {
 }
 
 static const char *const STOP[] = {
-    "the",    "and",    "for",    "with",    "that",  "this",   "are",    "was",         "were",      "has",
-    "have",   "had",    "not",    "but",     "you",   "your",   "yours",  "their",       "they",      "them",
-    "its",    "his",    "her",    "she",     "him",   "our",    "from",   "into",        "onto",      "than",
-    "then",   "there",  "here",   "what",    "which", "who",    "whom",   "why",         "how",       "when",
-    "where",  "will",   "would",  "can",     "could", "should", "may",    "might",       "must",      "also",
-    "very",   "just",   "all",    "any",     "some",  "more",   "most",   "such",        "these",     "those",
-    "been",   "being",  "does",   "did",     "doing", "each",   "other",  "only",        "over",      "under",
-    "about",  "out",    "off",    "one",     "two",   "too",    "who's",  "it's",        "rationale", "json",
-    "answer", "text",   "insert", "example", "null",  "none",   "string", "placeholder", "item",      "items",
-    "user",   "chosen", "next",   "history",
+    "the",         "and",        "for",         "with",     "that",   "this",    "are",       "was",
+    "were",        "has",        "have",        "had",      "not",    "but",     "you",       "your",
+    "yours",       "their",      "they",        "them",     "its",    "his",     "her",       "she",
+    "him",         "our",        "from",        "into",     "onto",   "than",    "then",      "there",
+    "here",        "what",       "which",       "who",      "whom",   "why",     "how",       "when",
+    "where",       "will",       "would",       "can",      "could",  "should",  "may",       "might",
+    "must",        "also",       "very",        "just",     "all",    "any",     "some",      "more",
+    "most",        "such",       "these",       "those",    "been",   "being",   "does",      "did",
+    "doing",       "each",       "other",       "only",     "over",   "under",   "about",     "out",
+    "off",         "one",        "two",         "too",      "who's",  "it's",    "rationale", "json",
+    "answer",      "text",       "insert",      "example",  "null",   "none",    "string",    "placeholder",
+    "item",        "items",      "user",        "chosen",   "next",   "history", "reason",    "reasons",
+    "reasoning",   "choose",     "chose",       "choosing", "choice", "fit",     "fits",      "fitting",
+    "latent",      "preference", "preferences", "concise",  "words",  "analyst", "explain",   "explains",
+    "explanation", "infer",      "product",     "products",
 };
+
+/* 1 when s is valid UTF-8 (no overlong forms, surrogates or code points above U+10FFFF) */
+static int valid_utf8(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && c < 0xC2)) return 0;
+        unsigned cp = n == 0 ? c : c & (0x3Fu >> n);
+        for (int k = 1; k <= n; k++) {
+            if ((p[k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (p[k] & 0x3Fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
 
 static int is_stop(const char *w) {
     if (strlen(w) < 3) return 1;
+    /* a content word has letters and at least 3 different characters ("XXXXX", "aaa" are not words) */
+    int letters = 0, distinct = 0;
+    for (const char *c = w; *c; c++) {
+        letters += isalpha((unsigned char)*c) || ((unsigned char)*c & 0x80);
+        int seen = 0;
+        for (const char *d = w; d < c && !seen; d++) seen = *d == *c;
+        distinct += !seen;
+    }
+    if (letters < 2 || distinct < 3) return 1;
     int digits = 1;
     for (const char *c = w; *c; c++) digits &= isdigit((unsigned char)*c) != 0;
     if (digits) return 1;
@@ -211,6 +245,7 @@ static pulse_extract_status judge(const char *text, const char *prompt) {
     if (n < 0) return PULSE_EXTRACT_EMPTY;
     pulse_extract_status r = PULSE_EXTRACT_OK;
     if (n < 3) r = PULSE_EXTRACT_EMPTY;
+    if (!r && !valid_utf8(text)) r = PULSE_EXTRACT_NO_CONTENT; /* byte soup */
     /* content words: distinct non-stop words; a degenerate repetition has few distinct words */
     int distinct = 0, content = 0;
     for (int i = 0; i < n && !r; i++) {
@@ -220,7 +255,7 @@ static pulse_extract_status judge(const char *text, const char *prompt) {
         distinct++;
         content += !is_stop(w[i]);
     }
-    if (!r && (content < 2 || (n >= 12 && distinct * 4 < n))) r = PULSE_EXTRACT_NO_CONTENT;
+    if (!r && (content < 3 || (n >= 12 && distinct * 4 < n))) r = PULSE_EXTRACT_NO_CONTENT;
     if (!r && prompt) {
         char **pw = NULL;
         int pn = words_of(prompt, &pw);

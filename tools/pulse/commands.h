@@ -29,6 +29,13 @@ int cmd_thought_train(int argc, char **argv);
 int cmd_thought_score(int argc, char **argv);
 int cmd_thought_eval(int argc, char **argv);
 int cmd_thought_plot(int argc, char **argv);
+/* tools/pulse/cmd_rationale.c */
+int cmd_rationale_phase1(int argc, char **argv);
+int cmd_rationale_export(int argc, char **argv);
+int cmd_rationale_show(int argc, char **argv);
+int cmd_rationale_stats(int argc, char **argv);
+/* tools/pulse/cmd_rationale_tot.c */
+int cmd_rationale_tot(int argc, char **argv);
 /* tools/pulse/cmd_info.c */
 int cmd_info(int argc, char **argv);
 

@@ -45,6 +45,15 @@ static const cli_cmd thought_cmds[] = {
     {"plot", cmd_thought_plot, "Figure 3: t-SNE before vs after training, as SVG", NULL, 0},
 };
 
+static const cli_cmd rationale_cmds[] = {
+    {"phase1", cmd_rationale_phase1, "Phase-1 hindsight rationales into a SQLite store (resumable)", NULL, 0},
+    {"export", cmd_rationale_export, "stored rationales as the JSONL `pulse thought train` reads", NULL, 0},
+    {"show", cmd_rationale_show, "one user's history, chosen item and rationales", NULL, 0},
+    {"stats", cmd_rationale_stats, "rows per phase: ok, failed, tokens (JSON last line)", NULL, 0},
+    {"tot", cmd_rationale_tot, "Phase 2: Tree-of-Thought refinement of each user's why (resumable store)",
+     NULL, 0},
+};
+
 static const cli_cmd cmds[] = {
     {"data", NULL, "dataset statistics, splits and conversion", data_cmds, N_OF(data_cmds)},
     {"eval", cmd_eval, "evaluate recommenders under the shared protocols", NULL, 0},
@@ -53,6 +62,8 @@ static const cli_cmd cmds[] = {
      N_OF(lm_cmds)},
     {"encode", cmd_encode, "embed texts with a BERT-family encoder", NULL, 0},
     {"thought", NULL, "the Thought Space: train, score, eval, plot", thought_cmds, N_OF(thought_cmds)},
+    {"rationale", NULL, "rationales: Phase 1, Phase-2 Tree-of-Thought, export, show, stats", rationale_cmds,
+     N_OF(rationale_cmds)},
     {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 
