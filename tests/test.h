@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,33 @@ static inline int test_run_last(const char *cmd, char *last, size_t n) {
 }
 
 /* ../shared next to the source tree (CI clones with shared/ beside it), or $PULSE_SHARED. */
+/* base64 (standard alphabet; other bytes skipped) -> malloc'ed bytes (caller frees), *n = bytes; NULL on OOM
+ */
+static inline uint8_t *test_b64_decode(const char *s, size_t *n) {
+    size_t len = strlen(s), o = 0;
+    uint8_t *out = malloc(len / 4 * 3 + 3);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; out && i < len; i++) {
+        const int c = (unsigned char)s[i];
+        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '+'             ? 62
+                : c == '/'             ? 63
+                                       : -1;
+        if (v < 0) continue;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *n = o;
+    return out;
+}
+
 static inline const char *test_shared_dir(void) {
     const char *e = getenv("PULSE_SHARED");
     return e ? e : PULSE_SOURCE_DIR "/../shared";

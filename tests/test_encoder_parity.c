@@ -32,35 +32,6 @@ static cJSON *load_json(const char *path) {
     return j;
 }
 
-static int b64val(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* decodes base64 into a malloc'd buffer; *n = bytes */
-static uint8_t *b64dec(const char *s, size_t *n) {
-    size_t len = strlen(s), o = 0;
-    uint8_t *out = malloc(len / 4 * 3 + 3);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0) continue;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    *n = o;
-    return out;
-}
-
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15), exp = (h >> 10) & 0x1f, man = h & 0x3ff;
     float v;
@@ -76,7 +47,7 @@ static float half_to_float(uint16_t h) {
 /* vector of D floats from a base64 f16 (f16 = 1) or f32 string */
 static int decode_vec(const char *s, int f16, float *out, int D) {
     size_t n = 0;
-    uint8_t *b = b64dec(s, &n);
+    uint8_t *b = test_b64_decode(s, &n);
     int ok = n == (size_t)D * (f16 ? 2 : 4);
     for (int i = 0; ok && i < D; i++) {
         if (f16) {
@@ -259,7 +230,7 @@ static int write_tiny(const cJSON *fx, const char *dir) {
     float **bufs = calloc((size_t)n, sizeof *bufs);
     for (v = ws ? ws->child : NULL; v; v = v->next) {
         size_t nb = 0;
-        uint8_t *raw = b64dec(cJSON_GetObjectItem(v, "data")->valuestring, &nb);
+        uint8_t *raw = test_b64_decode(cJSON_GetObjectItem(v, "data")->valuestring, &nb);
         bufs[k] = malloc(nb + 4);
         memcpy(bufs[k], raw, nb);
         free(raw);

@@ -26,35 +26,6 @@ static float init_value(int layer, int t, int is_b, size_t e, float amp) {
     return amp * (float)(2.0 * u - 1.0);
 }
 
-static int b64v(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* base64 -> bytes (caller frees); *n bytes */
-static uint8_t *b64_decode(const char *s, size_t *n) {
-    size_t L = strlen(s), o = 0;
-    uint8_t *out = malloc(L / 4 * 3 + 3);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; out && i < L; i++) {
-        int v = b64v((unsigned char)s[i]);
-        if (v < 0) continue;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    *n = o;
-    return out;
-}
-
 static double cosine(const double *a, const double *b, size_t n) {
     double d = 0, na = 0, nb = 0;
     for (size_t i = 0; i < n; i++) d += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
@@ -172,7 +143,7 @@ int main(void) {
         const cJSON *jf = cJSON_GetObjectItem(e, "f16_b64");
         if (cJSON_IsString(jf)) {
             size_t nbytes = 0;
-            uint8_t *raw = b64_decode(jf->valuestring, &nbytes);
+            uint8_t *raw = test_b64_decode(jf->valuestring, &nbytes);
             CHECK(raw && nbytes == 2 * n);
             if (raw && nbytes == 2 * n) {
                 double *x = malloc(sizeof(double) * n), *y = malloc(sizeof(double) * n);
