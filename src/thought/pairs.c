@@ -9,43 +9,20 @@
 #include <cjson/cJSON.h>
 
 #include "pulse/data.h"
+#include "pulse/strbuf.h"
 #include "pulse/thought.h"
 
-/* A growable string. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static int sb_add(sbuf *b, const char *t, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = (b->cap ? b->cap * 2 : 256);
-        while (nc < b->n + n + 1) nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) return -1;
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, t, n);
-    b->n += n;
-    b->s[b->n] = 0;
-    return 0;
-}
-static int sb_str(sbuf *b, const char *t) {
-    return sb_add(b, t, strlen(t));
-}
-
 char *pulse_behaviour_text(const char *const *history, int n, const char *answer) {
-    sbuf b = {0};
-    int err = sb_str(&b, "[CONTEXT] History: ");
-    for (int i = 0; i < n && !err; i++) {
-        if (i) err |= sb_str(&b, ", ");
-        err |= sb_str(&b, history[i] ? history[i] : "");
+    pulse_strbuf b = {0};
+    pulse_strbuf_cat(&b, "[CONTEXT] History: ");
+    for (int i = 0; i < n; i++) {
+        if (i) pulse_strbuf_cat(&b, ", ");
+        pulse_strbuf_cat(&b, history[i]);
     }
-    err |= sb_str(&b, " [CHOSEN_ITEM] ");
-    err |= sb_str(&b, answer ? answer : "");
-    if (err) {
-        free(b.s);
+    pulse_strbuf_cat(&b, " [CHOSEN_ITEM] ");
+    pulse_strbuf_cat(&b, answer);
+    if (b.oom) {
+        pulse_strbuf_free(&b);
         pulse_set_error(PULSE_ERR_NOMEM, "out of memory building behaviour text");
         return NULL;
     }
