@@ -201,21 +201,21 @@ static int emit_pair(FILE *f, const pulse_dataset *ds, int u, int max_hist) {
     }
     cJSON_AddStringToObject(o, "answer", ctitle);
     /* rationale: categories (leaf path) + brand + title words not in any history title */
-    sbuf r = {0};
+    pulse_strbuf r = {0};
     const char *cats = pulse_dataset_item_field(ds, chosen, "categories");
     const char *brand = pulse_dataset_item_field(ds, chosen, "brand");
     if (cats && *cats) {
         const char *bar = strstr(cats, " | ");
-        sb_str(&r, "It belongs to ");
-        sb_add(&r, cats, bar ? (size_t)(bar - cats) : strlen(cats));
-        sb_str(&r, ". ");
+        pulse_strbuf_cat(&r, "It belongs to ");
+        pulse_strbuf_put(&r, cats, bar ? (size_t)(bar - cats) : strlen(cats));
+        pulse_strbuf_cat(&r, ". ");
     }
     if (brand && *brand && strcmp(brand, "Unknown") != 0) {
-        sb_str(&r, "The brand is ");
-        sb_str(&r, brand);
-        sb_str(&r, ". ");
+        pulse_strbuf_cat(&r, "The brand is ");
+        pulse_strbuf_cat(&r, brand);
+        pulse_strbuf_cat(&r, ". ");
     }
-    sbuf words = {0};
+    pulse_strbuf words = {0};
     for (const char *p = ctitle; *p;) {
         while (*p && !isalnum((unsigned char)*p)) p++;
         const char *s = p;
@@ -228,19 +228,24 @@ static int emit_pair(FILE *f, const pulse_dataset *ds, int u, int max_hist) {
             seen = t && word_in(s, wl, t);
         }
         if (!seen && !(words.s && word_in(s, wl, words.s))) {
-            if (words.n) sb_str(&words, " ");
-            sb_add(&words, s, wl);
+            if (words.n) pulse_strbuf_cat(&words, " ");
+            pulse_strbuf_put(&words, s, wl);
         }
     }
     if (words.n) {
-        sb_str(&r, "New to this user: ");
+        pulse_strbuf_cat(&r, "New to this user: ");
         for (size_t i = 0; i < words.n; i++) words.s[i] = (char)tolower((unsigned char)words.s[i]);
-        sb_str(&r, words.s);
-        sb_str(&r, ".");
+        pulse_strbuf_cat(&r, words.s);
+        pulse_strbuf_cat(&r, ".");
     }
-    free(words.s);
-    cJSON_AddStringToObject(o, "rationale", r.s ? r.s : ctitle);
-    free(r.s);
+    const int oom = words.oom || r.oom;
+    pulse_strbuf_free(&words);
+    cJSON_AddStringToObject(o, "rationale", r.n ? r.s : ctitle);
+    pulse_strbuf_free(&r);
+    if (oom) {
+        cJSON_Delete(o);
+        return -1;
+    }
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) return -1;
