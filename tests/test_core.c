@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "pulse/core.h"
+#include "pulse/strbuf.h"
 #include "pulse/strmap.h"
 
 /* pulse_strmap: ids in order of addition, first or last duplicate wins as asked, growth past the initial
@@ -35,6 +36,26 @@ static void test_strmap(void) {
           pulse_strmap_get(&m, "a\0b", 3) == 5002 && pulse_strmap_get(&m, "a", 1) == -1);
     pulse_strmap_free(&m);
     CHECK(m.n == 0 && m.slot == NULL);
+}
+
+/* pulse_strbuf: appends, growth past the first capacity, long printf (past its 256-byte stack buffer) */
+static void test_strbuf(void) {
+    pulse_strbuf b = {0};
+    CHECK(strcmp(pulse_strbuf_str(&b), "") == 0);
+    pulse_strbuf_cat(&b, "");
+    CHECK(b.s && b.n == 0 && b.s[0] == 0);
+    pulse_strbuf_cat(&b, NULL);
+    pulse_strbuf_put(&b, "abcdef", 3);
+    pulse_strbuf_printf(&b, "-%d-%s", 42, "x");
+    CHECK(strcmp(b.s, "abc-42-x") == 0 && b.n == 8);
+    char big[1000];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    pulse_strbuf_printf(&b, "[%s]", big);
+    CHECK(b.n == 8 + 1001 && b.s[8] == '[' && b.s[9 + 998] == 'y' && b.s[b.n - 1] == ']' && b.s[b.n] == 0);
+    CHECK(!b.oom && b.cap >= b.n + 1);
+    pulse_strbuf_free(&b);
+    CHECK(b.s == NULL && b.n == 0);
 }
 
 int main(void) {
@@ -105,5 +126,6 @@ int main(void) {
     CHECK(strcmp(pulse_path_join(jp, sizeof jp, "a/", "b"), "a/b") == 0);
     CHECK(strcmp(pulse_path_join(jp, sizeof jp, "a", "b"), "a/b") == 0);
     CHECK(pulse_peak_rss_bytes() > 0);
+    test_strbuf();
     return test_summary();
 }

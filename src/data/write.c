@@ -7,44 +7,17 @@
 #include <sys/stat.h>
 
 #include "data/internal.h"
+#include "pulse/strbuf.h"
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1 << 16;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) {
-    sb_add(b, s, strlen(s));
-}
-static void sb_int(sbuf *b, long long v) {
-    char t[32];
-    int l = snprintf(t, sizeof t, "%lld", v);
-    sb_add(b, t, (size_t)l);
+static void sb_int(pulse_strbuf *b, long long v) {
+    pulse_strbuf_printf(b, "%lld", v);
 }
 /* a field value with tabs / newlines turned into spaces (the TSV formats have no quoting) */
-static void sb_field(sbuf *b, const char *s) {
+static void sb_field(pulse_strbuf *b, const char *s) {
     if (!s) return;
     for (const char *p = s; *p; p++) {
         char c = (*p == '\t' || *p == '\n' || *p == '\r') ? ' ' : *p;
-        sb_add(b, &c, 1);
+        pulse_strbuf_put(b, &c, 1);
     }
 }
 
@@ -64,11 +37,11 @@ static pulse_status mkdirs(const char *dir) {
     return PULSE_OK;
 }
 
-static pulse_status flush_to(sbuf *b, const char *dir, const char *name) {
+static pulse_status flush_to(pulse_strbuf *b, const char *dir, const char *name) {
     if (b->oom) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory writing %s", name);
     char path[2048];
     pulse_path_join(path, sizeof path, dir, name);
-    return pulse_write_file_atomic(path, b->p ? b->p : "", b->n);
+    return pulse_write_file_atomic(path, pulse_strbuf_str(b), b->n);
 }
 
 static int numeric_key(const char *k) {
@@ -77,24 +50,24 @@ static int numeric_key(const char *k) {
 }
 
 static pulse_status write_items(const pulse_dataset *ds, const char *dir, const char *name, int recbole) {
-    sbuf b = {0};
-    sb_str(&b, recbole ? "item_id:token" : "item_id");
+    pulse_strbuf b = {0};
+    pulse_strbuf_cat(&b, recbole ? "item_id:token" : "item_id");
     for (int f = 0; f < ds->n_fields; f++) {
-        sb_str(&b, "\t");
+        pulse_strbuf_cat(&b, "\t");
         sb_field(&b, ds->field_name[f]);
-        if (recbole) sb_str(&b, ":token_seq");
+        if (recbole) pulse_strbuf_cat(&b, ":token_seq");
     }
-    sb_str(&b, "\n");
+    pulse_strbuf_cat(&b, "\n");
     for (int it = 1; it <= ds->n_items; it++) {
         sb_int(&b, it);
         for (int f = 0; f < ds->n_fields; f++) {
-            sb_str(&b, "\t");
+            pulse_strbuf_cat(&b, "\t");
             sb_field(&b, ds->field_val[f][it]);
         }
-        sb_str(&b, "\n");
+        pulse_strbuf_cat(&b, "\n");
     }
     pulse_status st = flush_to(&b, dir, name);
-    free(b.p);
+    pulse_strbuf_free(&b);
     return st;
 }
 
@@ -104,20 +77,20 @@ pulse_status pulse_dataset_write_s3rec(const pulse_dataset *ds, const char *dir)
     /* numeric user keys are kept when they are all numbers (S3-Rec round trip), else users are 1..n */
     int keep = 1;
     for (int u = 0; u < ds->n_users && keep; u++) keep = numeric_key(ds->user_key ? ds->user_key[u] : NULL);
-    sbuf b = {0};
+    pulse_strbuf b = {0};
     for (int u = 0; u < ds->n_users; u++) {
         if (keep)
-            sb_str(&b, ds->user_key[u]);
+            pulse_strbuf_cat(&b, ds->user_key[u]);
         else
             sb_int(&b, u + 1);
         for (size_t i = ds->offs[u]; i < ds->offs[u + 1]; i++) {
-            sb_str(&b, " ");
+            pulse_strbuf_cat(&b, " ");
             sb_int(&b, ds->items[i]);
         }
-        sb_str(&b, "\n");
+        pulse_strbuf_cat(&b, "\n");
     }
     st = flush_to(&b, dir, "sequences.txt");
-    free(b.p);
+    pulse_strbuf_free(&b);
     if (!st && ds->n_fields > 0) st = write_items(ds, dir, "items.tsv", 0);
     return st;
 }
@@ -128,22 +101,22 @@ pulse_status pulse_dataset_write_recbole(const pulse_dataset *ds, const char *di
                                name ? name : "");
     pulse_status st = mkdirs(dir);
     if (st) return st;
-    sbuf b = {0};
-    sb_str(&b, "user_id:token\titem_id:token\ttimestamp:float\n");
+    pulse_strbuf b = {0};
+    pulse_strbuf_cat(&b, "user_id:token\titem_id:token\ttimestamp:float\n");
     for (int u = 0; u < ds->n_users; u++) {
         for (size_t i = ds->offs[u]; i < ds->offs[u + 1]; i++) {
             sb_int(&b, u + 1);
-            sb_str(&b, "\t");
+            pulse_strbuf_cat(&b, "\t");
             sb_int(&b, ds->items[i]);
-            sb_str(&b, "\t");
+            pulse_strbuf_cat(&b, "\t");
             sb_int(&b, (long long)(i - ds->offs[u]));
-            sb_str(&b, "\n");
+            pulse_strbuf_cat(&b, "\n");
         }
     }
     char fn[512];
     snprintf(fn, sizeof fn, "%s.inter", name);
     st = flush_to(&b, dir, fn);
-    free(b.p);
+    pulse_strbuf_free(&b);
     if (!st && ds->n_fields > 0) {
         snprintf(fn, sizeof fn, "%s.item", name);
         st = write_items(ds, dir, fn, 1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse/strbuf.h"
 #include "lm/tokenizer_internal.h"
 
 static const char *family_names[] = {"auto", "raw", "chatml", "gemma", "phi3", "phi4", "phi4-mini", "llama3"};
@@ -61,51 +62,35 @@ pulse_chat_family pulse_chat_detect(const pulse_tokenizer *tok) {
 }
 
 typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
+    pulse_strbuf t;
     size_t *spans; /* when track: pairs [start, end) of the message contents written (chat_tokenize) */
     int n_spans, cap_spans, track;
 } sbuf;
 
 static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (c < b->n + n + 1) c *= 2;
-        char *q = pulse_realloc(b->p, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    pulse_strbuf_put(&b->t, s, n);
 }
 static void sb_cat(sbuf *b, const char *s) {
-    sb_put(b, s, strlen(s));
+    pulse_strbuf_cat(&b->t, s);
 }
 
 /* untrusted text (a message content): written like sb_put, its span recorded when tracking */
 static void sb_content(sbuf *b, const char *s, size_t n) {
-    size_t start = b->n;
+    size_t start = b->t.n;
     sb_put(b, s, n);
-    if (!b->track || b->oom || n == 0) return;
+    if (!b->track || b->t.oom || n == 0) return;
     if (b->n_spans == b->cap_spans) {
         int c = b->cap_spans ? 2 * b->cap_spans : 8;
         size_t *q = pulse_realloc(b->spans, sizeof(size_t) * 2 * (size_t)c);
         if (!q) {
-            b->oom = 1;
+            b->t.oom = 1;
             return;
         }
         b->spans = q;
         b->cap_spans = c;
     }
     b->spans[2 * b->n_spans] = start;
-    b->spans[2 * b->n_spans + 1] = b->n;
+    b->spans[2 * b->n_spans + 1] = b->t.n;
     b->n_spans++;
 }
 
@@ -192,16 +177,16 @@ static pulse_status chat_format(const char *tmpl, pulse_chat_family family, cons
             sb_cat(&b, "<start_of_turn>");
             sb_cat(&b, role);
             sb_cat(&b, "\n");
-            if (sys.n && strcmp(role, "model")) {
-                sb_content(&b, sys.p, sys.n);
+            if (sys.t.n && strcmp(role, "model")) {
+                sb_content(&b, sys.t.s, sys.t.n);
                 sb_cat(&b, "\n\n");
-                sys.n = 0;
+                sys.t.n = 0;
             }
             sb_trimmed(&b, msgs[i].content);
             sb_cat(&b, "<end_of_turn>\n");
         }
-        if (sys.oom) b.oom = 1;
-        free(sys.p);
+        if (sys.t.oom) b.t.oom = 1;
+        free(sys.t.s);
         if (add_generation_prompt) sb_cat(&b, "<start_of_turn>model\n");
         break;
     }
@@ -242,7 +227,7 @@ static pulse_status chat_format(const char *tmpl, pulse_chat_family family, cons
         return pulse_set_error(PULSE_ERR_ARG, "pulse_chat_format: unknown chat family %d", (int)family);
     }
     *b_out = b;
-    return b.oom ? PULSE_ERR_NOMEM : PULSE_OK;
+    return b.t.oom ? PULSE_ERR_NOMEM : PULSE_OK;
 }
 
 pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family family,
@@ -252,10 +237,10 @@ pulse_status pulse_chat_format_template(const char *tmpl, pulse_chat_family fami
     sbuf b = {0};
     pulse_status st = chat_format(tmpl, family, msgs, n, add_generation_prompt, &b);
     if (st) {
-        free(b.p);
+        free(b.t.s);
         return st;
     }
-    *out = b.p;
+    *out = b.t.s;
     return PULSE_OK;
 }
 
@@ -272,14 +257,14 @@ pulse_status pulse_chat_tokenize(const pulse_tokenizer *tok, pulse_chat_family f
     pulse_status st =
         chat_format(pulse_tokenizer_chat_template(tok), family, msgs, n, add_generation_prompt, &b);
     /* the markup is parsed for special tokens, the contents never (their control-token text stays text) */
-    int cap = (int)(b.n < 1000000 ? b.n : 1000000) + 8, got = 0;
+    int cap = (int)(b.t.n < 1000000 ? b.t.n : 1000000) + 8, got = 0;
     for (int attempt = 0; attempt < 2 && !st; attempt++) {
         int *buf = pulse_malloc(sizeof(int) * (size_t)cap);
         if (!buf) {
             st = PULSE_ERR_NOMEM;
             break;
         }
-        st = lm_tokenize_guarded(tok, b.p, b.n, add_bos, 1, b.spans, b.n_spans, buf, cap, &got);
+        st = lm_tokenize_guarded(tok, b.t.s, b.t.n, add_bos, 1, b.spans, b.n_spans, buf, cap, &got);
         if (st == PULSE_OK) {
             *ids = buf;
             *n_ids = got;
@@ -291,7 +276,7 @@ pulse_status pulse_chat_tokenize(const pulse_tokenizer *tok, pulse_chat_family f
             st = PULSE_OK;
         }
     }
-    free(b.p);
+    free(b.t.s);
     free(b.spans);
     return st;
 }

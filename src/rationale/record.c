@@ -325,44 +325,38 @@ pulse_status pulse_recorder_build(pulse_recorder *r, int user, pulse_record *out
 }
 
 /* the titles as the prompt shows them (cut, cleaned), read back from the record's texts */
-char *pulse_record_history_json(const pulse_record *rec) {
+/* The lines of text as a JSON array of strings, each line's list marker dropped: "N. " (numbered, up to the
+ * first '.') or "- " (bulleted). NULL when out of memory. */
+static char *lines_json(const char *text, int numbered) {
     cJSON *a = cJSON_CreateArray();
     if (!a) return NULL;
-    /* history_text lines are "N. title" */
-    const char *p = rec->history_text ? rec->history_text : "";
-    while (*p) {
+    const char *p = text ? text : "";
+    int ok = 1;
+    while (*p && ok) {
         const char *e = strchr(p, '\n');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        const char *dot = memchr(p, '.', n);
-        const char *t = dot && dot + 2 <= p + n ? dot + 2 : p;
+        const char *t = p;
+        if (numbered) {
+            const char *dot = memchr(p, '.', n);
+            if (dot && dot + 2 <= p + n) t = dot + 2;
+        } else if (n >= 2 && p[0] == '-' && p[1] == ' ')
+            t = p + 2;
         char *s = strndup(t, (size_t)(p + n - t));
-        if (s) {
-            cJSON_AddItemToArray(a, cJSON_CreateString(s));
-            free(s);
-        }
+        cJSON *item = s ? cJSON_CreateString(s) : NULL;
+        free(s);
+        ok = item && cJSON_AddItemToArray(a, item);
+        if (!ok) cJSON_Delete(item);
         p += n + (e ? 1 : 0);
     }
-    char *s = cJSON_PrintUnformatted(a);
+    char *s = ok ? cJSON_PrintUnformatted(a) : NULL;
     cJSON_Delete(a);
     return s;
 }
 
+char *pulse_record_history_json(const pulse_record *rec) {
+    return lines_json(rec->history_text, 1); /* history_text lines are "N. title" */
+}
+
 char *pulse_record_similar_json(const pulse_record *rec) {
-    cJSON *a = cJSON_CreateArray();
-    if (!a) return NULL;
-    const char *p = rec->similar_text ? rec->similar_text : "";
-    while (*p) {
-        const char *e = strchr(p, '\n');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        const char *t = n >= 2 && p[0] == '-' && p[1] == ' ' ? p + 2 : p;
-        char *s = strndup(t, (size_t)(p + n - t));
-        if (s) {
-            cJSON_AddItemToArray(a, cJSON_CreateString(s));
-            free(s);
-        }
-        p += n + (e ? 1 : 0);
-    }
-    char *s = cJSON_PrintUnformatted(a);
-    cJSON_Delete(a);
-    return s;
+    return lines_json(rec->similar_text, 0); /* similar_text lines are "- title" */
 }

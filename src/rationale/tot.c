@@ -11,13 +11,13 @@
  * in a forked copy of the node that is freed after scoring). */
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "pulse/rationale.h"
+#include "pulse/strbuf.h"
 
 static const char *SYSTEM =
     "You are an analyst who studies why people choose the items they pick (products, songs, films). You will "
@@ -93,42 +93,6 @@ static int iv_put(ivec *v, const int *t, int n) {
     return 0;
 }
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (c < b->n + n + 1) c *= 2;
-        char *q = realloc(b->s, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->s = q;
-        b->cap = c;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-static void sb_cat(sbuf *b, const char *s) {
-    sb_put(b, s, strlen(s));
-}
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k > 0) sb_put(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-
 /* ---- the token pieces of a node's context ---- */
 
 static int use_chat(const pulse_tokenizer *tok, const pulse_tot_params *p) {
@@ -159,15 +123,15 @@ static pulse_status raw_text_ids(const pulse_tokenizer *tok, const char *text, i
 }
 
 static pulse_status make_prefix(const pulse_tokenizer *tok, int chat, const char *prompt, int **ids, int *n) {
-    sbuf b = {0};
+    pulse_strbuf b = {0};
     if (!chat) {
-        sb_cat(&b, SYSTEM);
-        sb_cat(&b, "\n\n");
+        pulse_strbuf_cat(&b, SYSTEM);
+        pulse_strbuf_cat(&b, "\n\n");
     }
-    sb_cat(&b, prompt ? prompt : "");
-    sb_cat(&b, "\n\n");
-    sb_cat(&b, FIRST_INSTR);
-    if (!chat) sb_cat(&b, "\n\nThought 1:");
+    pulse_strbuf_cat(&b, prompt ? prompt : "");
+    pulse_strbuf_cat(&b, "\n\n");
+    pulse_strbuf_cat(&b, FIRST_INSTR);
+    if (!chat) pulse_strbuf_cat(&b, "\n\nThought 1:");
     if (b.oom) {
         free(b.s);
         return pulse_set_error(PULSE_ERR_NOMEM, "ToT: out of memory");
@@ -195,9 +159,9 @@ static pulse_status make_question(const pulse_tokenizer *tok, int chat, int **id
 }
 
 static pulse_status make_title(const pulse_tokenizer *tok, int chat, const char *title, int **ids, int *n) {
-    sbuf b = {0};
-    if (!chat) sb_cat(&b, " "); /* after "...next:" */
-    sb_cat(&b, title ? title : "");
+    pulse_strbuf b = {0};
+    if (!chat) pulse_strbuf_cat(&b, " "); /* after "...next:" */
+    pulse_strbuf_cat(&b, title ? title : "");
     if (b.oom) {
         free(b.s);
         return pulse_set_error(PULSE_ERR_NOMEM, "ToT: out of memory");
@@ -349,7 +313,7 @@ typedef struct {
     float *bvec;    /* (D) B(behaviour) */
     int *title;
     int n_title;
-    sbuf raw;
+    pulse_strbuf raw;
     pulse_tot_result res;
     double t0;
 } uslot;
@@ -461,14 +425,14 @@ static void slot_release(tot_run *R, uslot *u) {
 
 /* the chain text of a node plus one more thought (NULL: none) */
 static char *chain_text(const node *nd, const char *more) {
-    sbuf b = {0};
+    pulse_strbuf b = {0};
     for (int i = 0; i < nd->n_th; i++) {
-        if (i) sb_cat(&b, " ");
-        sb_cat(&b, nd->th[i]);
+        if (i) pulse_strbuf_cat(&b, " ");
+        pulse_strbuf_cat(&b, nd->th[i]);
     }
     if (more) {
-        if (nd->n_th) sb_cat(&b, " ");
-        sb_cat(&b, more);
+        if (nd->n_th) pulse_strbuf_cat(&b, " ");
+        pulse_strbuf_cat(&b, more);
     }
     if (b.oom) {
         free(b.s);
@@ -778,14 +742,14 @@ static pulse_status slot_select(tot_run *R, uslot *u, pulse_tot_done_fn done, vo
     for (int i = 0; i < u->n_br; i++) {
         branch *b = &u->br[i];
         if (b->dup)
-            sb_printf(&u->raw, "d%d n%d b%d %s: ", u->depth + 1, b->node, b->j,
-                      b->dup == 2 ? "empty" : "dup");
+            pulse_strbuf_printf(&u->raw, "d%d n%d b%d %s: ", u->depth + 1, b->node, b->j,
+                                b->dup == 2 ? "empty" : "dup");
         else {
-            sb_printf(&u->raw, "d%d n%d b%d %.4f: ", u->depth + 1, b->node, b->j, b->score);
+            pulse_strbuf_printf(&u->raw, "d%d n%d b%d %.4f: ", u->depth + 1, b->node, b->j, b->score);
             ord[nv++] = b;
         }
-        sb_cat(&u->raw, b->text ? b->text : "");
-        sb_cat(&u->raw, "\n");
+        pulse_strbuf_cat(&u->raw, b->text ? b->text : "");
+        pulse_strbuf_cat(&u->raw, "\n");
     }
     if (u->raw.oom) return pulse_set_error(PULSE_ERR_NOMEM, "ToT: out of memory");
     if (nv == 0) /* nothing new: the previous level's best is the answer */

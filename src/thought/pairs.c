@@ -9,43 +9,20 @@
 #include <cjson/cJSON.h>
 
 #include "pulse/data.h"
+#include "pulse/strbuf.h"
 #include "pulse/thought.h"
 
-/* A growable string. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static int sb_add(sbuf *b, const char *t, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = (b->cap ? b->cap * 2 : 256);
-        while (nc < b->n + n + 1) nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) return -1;
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, t, n);
-    b->n += n;
-    b->s[b->n] = 0;
-    return 0;
-}
-static int sb_str(sbuf *b, const char *t) {
-    return sb_add(b, t, strlen(t));
-}
-
 char *pulse_behaviour_text(const char *const *history, int n, const char *answer) {
-    sbuf b = {0};
-    int err = sb_str(&b, "[CONTEXT] History: ");
-    for (int i = 0; i < n && !err; i++) {
-        if (i) err |= sb_str(&b, ", ");
-        err |= sb_str(&b, history[i] ? history[i] : "");
+    pulse_strbuf b = {0};
+    pulse_strbuf_cat(&b, "[CONTEXT] History: ");
+    for (int i = 0; i < n; i++) {
+        if (i) pulse_strbuf_cat(&b, ", ");
+        pulse_strbuf_cat(&b, history[i]);
     }
-    err |= sb_str(&b, " [CHOSEN_ITEM] ");
-    err |= sb_str(&b, answer ? answer : "");
-    if (err) {
-        free(b.s);
+    pulse_strbuf_cat(&b, " [CHOSEN_ITEM] ");
+    pulse_strbuf_cat(&b, answer);
+    if (b.oom) {
+        pulse_strbuf_free(&b);
         pulse_set_error(PULSE_ERR_NOMEM, "out of memory building behaviour text");
         return NULL;
     }
@@ -224,21 +201,21 @@ static int emit_pair(FILE *f, const pulse_dataset *ds, int u, int max_hist) {
     }
     cJSON_AddStringToObject(o, "answer", ctitle);
     /* rationale: categories (leaf path) + brand + title words not in any history title */
-    sbuf r = {0};
+    pulse_strbuf r = {0};
     const char *cats = pulse_dataset_item_field(ds, chosen, "categories");
     const char *brand = pulse_dataset_item_field(ds, chosen, "brand");
     if (cats && *cats) {
         const char *bar = strstr(cats, " | ");
-        sb_str(&r, "It belongs to ");
-        sb_add(&r, cats, bar ? (size_t)(bar - cats) : strlen(cats));
-        sb_str(&r, ". ");
+        pulse_strbuf_cat(&r, "It belongs to ");
+        pulse_strbuf_put(&r, cats, bar ? (size_t)(bar - cats) : strlen(cats));
+        pulse_strbuf_cat(&r, ". ");
     }
     if (brand && *brand && strcmp(brand, "Unknown") != 0) {
-        sb_str(&r, "The brand is ");
-        sb_str(&r, brand);
-        sb_str(&r, ". ");
+        pulse_strbuf_cat(&r, "The brand is ");
+        pulse_strbuf_cat(&r, brand);
+        pulse_strbuf_cat(&r, ". ");
     }
-    sbuf words = {0};
+    pulse_strbuf words = {0};
     for (const char *p = ctitle; *p;) {
         while (*p && !isalnum((unsigned char)*p)) p++;
         const char *s = p;
@@ -251,19 +228,24 @@ static int emit_pair(FILE *f, const pulse_dataset *ds, int u, int max_hist) {
             seen = t && word_in(s, wl, t);
         }
         if (!seen && !(words.s && word_in(s, wl, words.s))) {
-            if (words.n) sb_str(&words, " ");
-            sb_add(&words, s, wl);
+            if (words.n) pulse_strbuf_cat(&words, " ");
+            pulse_strbuf_put(&words, s, wl);
         }
     }
     if (words.n) {
-        sb_str(&r, "New to this user: ");
+        pulse_strbuf_cat(&r, "New to this user: ");
         for (size_t i = 0; i < words.n; i++) words.s[i] = (char)tolower((unsigned char)words.s[i]);
-        sb_str(&r, words.s);
-        sb_str(&r, ".");
+        pulse_strbuf_cat(&r, words.s);
+        pulse_strbuf_cat(&r, ".");
     }
-    free(words.s);
-    cJSON_AddStringToObject(o, "rationale", r.s ? r.s : ctitle);
-    free(r.s);
+    const int oom = words.oom || r.oom;
+    pulse_strbuf_free(&words);
+    cJSON_AddStringToObject(o, "rationale", r.n ? r.s : ctitle);
+    pulse_strbuf_free(&r);
+    if (oom) {
+        cJSON_Delete(o);
+        return -1;
+    }
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) return -1;
