@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pulse/eval.h"
+#include "pulse/strbuf.h"
 
 static const char *split_name(pulse_split s) {
     return s == PULSE_SPLIT_TEST ? "test" : s == PULSE_SPLIT_VALID ? "valid" : "train";
@@ -94,32 +95,20 @@ char *pulse_candset_line(const pulse_candset *cs, const pulse_dataset *ds, int i
 }
 
 pulse_status pulse_candset_save(const pulse_candset *cs, const pulse_dataset *ds, const char *path) {
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) return pulse_set_error(PULSE_ERR_NOMEM, "candidate set: out of memory");
+    pulse_strbuf b = {0};
     for (int i = 0; i < cs->n; i++) {
         char *s = pulse_candset_line(cs, ds, i);
         if (!s) {
-            free(buf);
+            pulse_strbuf_free(&b);
             return PULSE_ERR_NOMEM;
         }
-        size_t l = strlen(s);
-        if (len + l + 2 > cap) {
-            while (len + l + 2 > cap) cap *= 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(s), free(buf);
-                return pulse_set_error(PULSE_ERR_NOMEM, "candidate set: out of memory");
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, s, l);
-        len += l;
-        buf[len++] = '\n';
+        pulse_strbuf_cat(&b, s);
+        pulse_strbuf_cat(&b, "\n");
         cJSON_free(s);
     }
-    pulse_status st = pulse_write_file_atomic(path, buf, len);
-    free(buf);
+    pulse_status st = b.oom ? pulse_set_error(PULSE_ERR_NOMEM, "candidate set: out of memory")
+                            : pulse_write_file_atomic(path, pulse_strbuf_str(&b), b.n);
+    pulse_strbuf_free(&b);
     return st;
 }
 

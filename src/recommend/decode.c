@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pulse/recommend.h"
+#include "pulse/strbuf.h"
 
 struct pulse_recommender {
     pulse_lm *m;
@@ -353,15 +354,12 @@ pulse_status pulse_rec_evaluate(pulse_recommender *r, const pulse_dataset *ds, c
                 }
                 pulse_metrics_add_rank(out, pulse_rank_list(sc, K, l->pos));
                 if (outputs) {
-                    size_t cap = (size_t)K * 32 + 16, o = 0;
-                    char *s = malloc(cap);
-                    if (s) {
-                        o += (size_t)snprintf(s + o, cap - o, "[");
-                        for (int j = 0; j < K; j++)
-                            o += (size_t)snprintf(s + o, cap - o, "%s%.4f", j ? "," : "", (double)sc[j]);
-                        snprintf(s + o, cap - o, "]");
-                    }
-                    outputs[i0 + b] = s;
+                    pulse_strbuf sb = {0};
+                    for (int j = 0; j < K; j++)
+                        pulse_strbuf_printf(&sb, "%s%.4f", j ? "," : "[", (double)sc[j]);
+                    pulse_strbuf_cat(&sb, "]");
+                    if (sb.oom) pulse_strbuf_free(&sb);
+                    outputs[i0 + b] = sb.s;
                 }
             }
         } else if (!st) {

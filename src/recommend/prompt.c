@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pulse/recommend.h"
+#include "pulse/strbuf.h"
 
 pulse_rec_prompt_params pulse_rec_prompt_default_params(void) {
     pulse_rec_prompt_params p;
@@ -39,31 +40,6 @@ void pulse_rec_prompt_free(pulse_rec_prompt *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* a growing string */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s) {
-    size_t l = strlen(s);
-    if (b->oom) return;
-    if (b->n + l + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (c < b->n + l + 1) c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, l + 1);
-    b->n += l;
-}
-
 char *pulse_rec_quoted(const char *title) {
     size_t n = strlen(title) + 4;
     char *s = malloc(n);
@@ -79,23 +55,19 @@ pulse_status pulse_rec_prompt_from_titles(const char *const *hist, int n_hist, c
                                           int n_cands, const char *rationale, const char *target,
                                           pulse_rec_prompt *out) {
     memset(out, 0, sizeof *out);
-    sbuf u = {0}, a = {0};
-    char num[32];
-    sb_add(&u, "A user's items, oldest first:\n");
+    pulse_strbuf u = {0}, a = {0};
+    pulse_strbuf_cat(&u, "A user's items, oldest first:\n");
     for (int i = 0; i < n_hist; i++) {
-        snprintf(num, sizeof num, "%d. ", i + 1);
-        sb_add(&u, num);
-        sb_add(&u, hist[i] ? hist[i] : "");
-        sb_add(&u, "\n");
+        pulse_strbuf_printf(&u, "%d. %s\n", i + 1, hist[i] ? hist[i] : "");
     }
-    if (n_hist == 0) sb_add(&u, "(none)\n");
-    sb_add(&u, "Candidates:\n");
+    if (n_hist == 0) pulse_strbuf_cat(&u, "(none)\n");
+    pulse_strbuf_cat(&u, "Candidates:\n");
     for (int j = 0; j < n_cands; j++) {
-        sb_add(&u, "- ");
-        sb_add(&u, cands[j] ? cands[j] : "");
-        sb_add(&u, "\n");
+        pulse_strbuf_cat(&u, "- ");
+        pulse_strbuf_cat(&u, cands[j] ? cands[j] : "");
+        pulse_strbuf_cat(&u, "\n");
     }
-    sb_add(&u, "Which candidate will the user choose next? Answer with its title in quotes.");
+    pulse_strbuf_cat(&u, "Which candidate will the user choose next? Answer with its title in quotes.");
     if (rationale && *rationale) {
         /* the rationale without trailing spaces or full stops, then ". " */
         size_t l = strlen(rationale);
@@ -104,18 +76,18 @@ pulse_status pulse_rec_prompt_from_titles(const char *const *hist, int n_hist, c
         if (r) {
             memcpy(r, rationale, l);
             r[l] = 0;
-            sb_add(&a, "Let me think: ");
-            sb_add(&a, r);
-            sb_add(&a, ". ");
+            pulse_strbuf_cat(&a, "Let me think: ");
+            pulse_strbuf_cat(&a, r);
+            pulse_strbuf_cat(&a, ". ");
             free(r);
         } else
             a.oom = 1;
     }
-    sb_add(&a, "The recommendation is");
-    out->user = u.p;
-    out->prefix = a.p;
+    pulse_strbuf_cat(&a, "The recommendation is");
+    out->user = u.s;
+    out->prefix = a.s;
     if (target) out->completion = pulse_rec_quoted(target);
-    if (u.oom || a.oom || !u.p || !a.p || (target && !out->completion)) {
+    if (u.oom || a.oom || !u.s || !a.s || (target && !out->completion)) {
         pulse_rec_prompt_free(out);
         return pulse_set_error(PULSE_ERR_NOMEM, "prompt: out of memory");
     }

@@ -9,6 +9,7 @@
 
 #include "pulse/rationale.h"
 #include "pulse/recommend.h"
+#include "pulse/strbuf.h"
 
 pulse_sft_build_params pulse_sft_build_default_params(void) {
     pulse_sft_build_params p;
@@ -139,32 +140,14 @@ static pulse_status load_rationales(const pulse_dataset *ds, const pulse_sft_bui
 }
 
 /* ---- lines ---- */
-typedef struct {
-    char *p;
-    size_t n, cap;
-} obuf;
-
-static pulse_status ob_line(obuf *b, cJSON *o) {
+static pulse_status ob_line(pulse_strbuf *b, cJSON *o) {
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) return pulse_set_error(PULSE_ERR_NOMEM, "sft build: out of memory");
-    size_t l = strlen(s);
-    if (b->n + l + 2 > b->cap) {
-        size_t c = b->cap ? b->cap : 1 << 16;
-        while (c < b->n + l + 2) c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            cJSON_free(s);
-            return pulse_set_error(PULSE_ERR_NOMEM, "sft build: out of memory");
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, l);
-    b->n += l;
-    b->p[b->n++] = '\n';
+    pulse_strbuf_cat(b, s);
+    pulse_strbuf_cat(b, "\n");
     cJSON_free(s);
-    return PULSE_OK;
+    return b->oom ? pulse_set_error(PULSE_ERR_NOMEM, "sft build: out of memory") : PULSE_OK;
 }
 
 /* "prompt" (raw text), "completion" and, for chat, "chat": {"user", "assistant"} */
@@ -196,7 +179,7 @@ pulse_status pulse_sft_build(const char *data, const pulse_sft_build_params *pp,
     int *users = NULL, nu = 0, N = pulse_dataset_n_users(ds);
     char **rat = calloc((size_t)(N > 0 ? N : 1), sizeof(char *));
     int *cands = malloc(sizeof(int) * (size_t)p.prompt.train_candidates);
-    obuf tr = {0}, te = {0};
+    pulse_strbuf tr = {0}, te = {0};
     pulse_candset cs = {0};
     if (!rat || !cands) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "sft build: out of memory");
@@ -267,14 +250,14 @@ pulse_status pulse_sft_build(const char *data, const pulse_sft_build_params *pp,
         st = pulse_set_error(PULSE_ERR_RANGE,
                              "sft build: no training example (%d users, %d without a rationale)", nu,
                              rep.no_rationale);
-    if (!st && out_train) st = pulse_write_file_atomic(out_train, tr.p ? tr.p : "", tr.n);
-    if (!st && out_test) st = pulse_write_file_atomic(out_test, te.p ? te.p : "", te.n);
+    if (!st && out_train) st = pulse_write_file_atomic(out_train, pulse_strbuf_str(&tr), tr.n);
+    if (!st && out_test) st = pulse_write_file_atomic(out_test, pulse_strbuf_str(&te), te.n);
 out:
     rep.seconds = pulse_now() - t0;
     if (r) *r = rep;
     pulse_candset_free(&cs);
-    free(tr.p);
-    free(te.p);
+    pulse_strbuf_free(&tr);
+    pulse_strbuf_free(&te);
     for (int u = 0; rat && u < N; u++) free(rat[u]);
     free(rat);
     free(cands);

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "pulse/eval.h"
 #include "pulse/recommend.h"
+#include "pulse/strbuf.h"
 
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
@@ -192,9 +193,8 @@ int cmd_eval(int argc, char **argv) {
             }
         }
         if (!rc && outs) {
-            size_t cap = 1 << 16, len = 0;
-            char *buf = malloc(cap);
-            for (int i = 0; buf && i < cs.n; i++) {
+            pulse_strbuf b = {0};
+            for (int i = 0; i < cs.n; i++) {
                 cJSON *l = cJSON_CreateObject();
                 cJSON_AddNumberToObject(l, "user", cs.lists[i].user);
                 cJSON_AddNumberToObject(l, "target_pos", cs.lists[i].pos);
@@ -204,22 +204,13 @@ int cmd_eval(int argc, char **argv) {
                     cJSON_AddStringToObject(l, "output", outs[i] ? outs[i] : "");
                 char *s = cJSON_PrintUnformatted(l);
                 cJSON_Delete(l);
-                size_t sl = s ? strlen(s) : 0;
-                while (buf && len + sl + 2 > cap) {
-                    char *nb = realloc(buf, cap *= 2);
-                    if (!nb) free(buf);
-                    buf = nb;
-                }
-                if (buf && s) {
-                    memcpy(buf + len, s, sl);
-                    len += sl;
-                    buf[len++] = '\n';
-                }
+                pulse_strbuf_cat(&b, s ? s : "{}");
+                pulse_strbuf_cat(&b, "\n");
                 cJSON_free(s);
             }
-            if (!buf || pulse_write_file_atomic(outputs_path, buf, len))
+            if (b.oom || pulse_write_file_atomic(outputs_path, pulse_strbuf_str(&b), b.n))
                 rc = cli_fail("eval: writing --outputs");
-            free(buf);
+            pulse_strbuf_free(&b);
         }
         for (int i = 0; outs && i < cs.n; i++) free(outs[i]);
         free(outs);
