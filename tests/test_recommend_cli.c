@@ -127,6 +127,19 @@ int main(void) {
               "--rationales phase1 --train-data syn") == 0);
     check_eval("tiny rank on the file", 12, "rank");
     check_pop_same("syn", "te.jsonl", 12, 4, 3);
+    /* the training lines are what `pulse lm train` reads; its adapter goes to eval and recommend */
+    CHECK(pulse("lm train --model tiny.gguf --data tr.jsonl --out a.gguf --batch 4 --max-steps 2 --lr 1e-2 "
+                "--threads 1 --log - --checkpoint -") == 0);
+    CHECK(
+        pulse("eval --data syn --model tiny.gguf --lora a.gguf --rationales none --candidates-file te.jsonl "
+              "--decoder rank") == 0);
+    o = last_json();
+    CHECK(o && cJSON_IsString(cJSON_GetObjectItem(o, "lora")) &&
+          strcmp(cJSON_GetObjectItem(o, "lora")->valuestring, "a.gguf") == 0);
+    cJSON_Delete(o);
+    CHECK(pulse("recommend --data syn --model tiny.gguf --lora a.gguf --user 3 --candidates 4 --max-new 8") ==
+          0);
+    check_recommend("tiny recommend --lora", 4);
     /* SASRec on the same lists */
     CHECK(pulse("sasrec train --data syn --out s.bin --epochs 1 --dim 8 --threads 1") == 0);
     CHECK(pulse("sasrec eval --data syn --model s.bin --candidates-file te.jsonl") == 0);
