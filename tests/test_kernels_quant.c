@@ -235,19 +235,21 @@ static void test_type(int t, pulse_rng *r) {
     free(w), free(wd), free(wd2), free(q), free(x), free(y), free(yr);
 }
 
-/* The batched kernels for AVX512-VNNI (4 x 4 register tiles for q4_0 / q5_0 / q8_0, 16 activation rows in the
- * lanes for q4_K) == the scalar reference bit for bit over the shapes their edges handle: an odd last block,
- * rows not a multiple of 4, activation rows not a multiple of the group, q8_0 weights of -128 (the sign-bit
- * bias), and q4_K groups whose rows mix llama.cpp's one-row and 4-row orders. */
+/* The batched kernels for AVX512-VNNI (4 x 4 register tiles for q4_0 / q5_0 / q8_0 / q4_1 / q5_1, 16
+ * activation rows in the lanes for q4_K) == the scalar reference and the per-row kernels (PULSE_QTILE=0's
+ * path) bit for bit over the shapes their edges handle: an odd last block, rows not a multiple of 4,
+ * activation rows not a multiple of the group, q8_0 weights of -128 (the sign-bit bias), type-1 offsets of
+ * both signs, and q4_K groups whose rows mix llama.cpp's one-row and 4-row orders. */
 static void test_batched_shapes(pulse_rng *r) {
     if (!pulse_quant_use_vnni(-1)) { /* the batched kernels need it: the per-row kernels are tested above */
         test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
         return;
     }
-    const int types[4] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0, PULSE_GGML_Q4_K};
-    const int colsets[4][2] = {{32, 224}, {32, 224}, {32, 224}, {256, 768}};
+    const int types[6] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0,
+                          PULSE_GGML_Q4_1, PULSE_GGML_Q5_1, PULSE_GGML_Q4_K};
+    const int colsets[6][2] = {{32, 224}, {32, 224}, {32, 224}, {32, 224}, {64, 576}, {256, 768}};
     const int rowset[3] = {1, 6, 37}, Nset[4] = {4, 9, 33, 70};
-    for (int ti = 0; ti < 4; ti++)
+    for (int ti = 0; ti < 6; ti++)
         for (int ci = 0; ci < 2; ci++)
             for (int ri = 0; ri < 3; ri++)
                 for (int ni = 0; ni < 4; ni++) {
@@ -258,6 +260,8 @@ static void test_batched_shapes(pulse_rng *r) {
                     float *Y = malloc(sizeof(float) * N * rows), *Yr = malloc(sizeof(float) * N * rows);
                     for (int i = 0; i < rows; i++) {
                         fill(r, w, cols, 1.0f);
+                        if (i % 3 == 1) /* type 1: an offset m > 0 (all positive) as well as m < 0 */
+                            for (int j = 0; j < cols; j++) w[j] = fabsf(w[j]) + 0.25f;
                         pulse_quantize_row(t, w, q + i * rs, cols);
                         if (t == PULSE_GGML_Q8_0) /* -128 does not come out of the quantiser */
                             for (int b = 0; b < cols / 32; b++) q[i * rs + 34 * b + 2 + (i + b) % 32] = 0x80;
@@ -271,9 +275,21 @@ static void test_batched_shapes(pulse_rng *r) {
                         pulse_quant_set_row_orders(pass ? orders : NULL, pass ? N : 0);
                         pulse_qmatmul(Y, q, t, X, N, rows, cols);
                         pulse_qmatmul_ref(Yr, q, t, X, N, rows, cols);
-                        pulse_quant_set_row_orders(NULL, 0);
                         CHECK_MSG(memcmp(Y, Yr, sizeof(float) * N * rows) == 0,
                                   "%s rows %d cols %d N %d pass %d: batched kernel != reference",
+                                  pulse_ggml_type_name(t), rows, cols, N, pass);
+                        /* the per-row VNNI kernels (what qtile = 0 runs) give the same bits */
+                        pulse_options o = *pulse_get_options();
+                        o.qtile = 0;
+                        pulse_set_options(&o);
+                        pulse_quant_use_vnni(1);
+                        pulse_qmatmul(Yr, q, t, X, N, rows, cols);
+                        o.qtile = 1;
+                        pulse_set_options(&o);
+                        pulse_quant_use_vnni(1);
+                        pulse_quant_set_row_orders(NULL, 0);
+                        CHECK_MSG(memcmp(Y, Yr, sizeof(float) * N * rows) == 0,
+                                  "%s rows %d cols %d N %d pass %d: batched kernel != per-row kernels",
                                   pulse_ggml_type_name(t), rows, cols, N, pass);
                     }
                     free(q), free(w), free(X), free(Y), free(Yr);
@@ -281,12 +297,14 @@ static void test_batched_shapes(pulse_rng *r) {
 }
 
 /* pulse_qmatmul_multi == separate pulse_qmatmul calls, bit for bit, with mixed types and activation formats
- */
+ * (type-0 and type-1 tiles in one call: two packings, q8_0 and q8_1) */
 static void test_multi(pulse_rng *r) {
-    const int types[5] = {PULSE_GGML_Q5_0, PULSE_GGML_Q8_0, PULSE_GGML_Q4_K, PULSE_GGML_F32, PULSE_GGML_Q6_K};
-    const int rows[5] = {37, 20, 11, 5, 9}, cols = 512;
-    void *W[5];
-    for (int j = 0; j < 5; j++) {
+    enum { NJ = 8 };
+    const int types[NJ] = {PULSE_GGML_Q5_0, PULSE_GGML_Q4_1, PULSE_GGML_Q8_0, PULSE_GGML_Q4_K,
+                           PULSE_GGML_F32,  PULSE_GGML_Q5_1, PULSE_GGML_Q6_K, PULSE_GGML_Q4_0};
+    const int rows[NJ] = {37, 23, 20, 11, 5, 6, 9, 13}, cols = 512;
+    void *W[NJ];
+    for (int j = 0; j < NJ; j++) {
         size_t rs = pulse_ggml_row_size(types[j], cols);
         float *wf = malloc(sizeof(float) * cols);
         W[j] = malloc(rs * rows[j]);
@@ -301,22 +319,22 @@ static void test_multi(pulse_rng *r) {
         int N = Ns[k];
         float *X = malloc(sizeof(float) * N * cols);
         fill(r, X, (size_t)N * cols, 1.0f);
-        pulse_qmm_job jobs[5];
-        float *Yref[5];
-        for (int j = 0; j < 5; j++) {
+        pulse_qmm_job jobs[NJ];
+        float *Yref[NJ];
+        for (int j = 0; j < NJ; j++) {
             jobs[j] = (pulse_qmm_job){W[j], types[j], rows[j], malloc(sizeof(float) * N * rows[j])};
             Yref[j] = malloc(sizeof(float) * N * rows[j]);
             pulse_qmatmul(Yref[j], W[j], types[j], X, N, rows[j], cols);
         }
-        pulse_qmatmul_multi(jobs, 5, X, N, cols);
-        for (int j = 0; j < 5; j++) {
+        pulse_qmatmul_multi(jobs, NJ, X, N, cols);
+        for (int j = 0; j < NJ; j++) {
             CHECK_MSG(memcmp(jobs[j].Y, Yref[j], sizeof(float) * N * rows[j]) == 0, "multi job %d (%s) N=%d",
                       j, pulse_ggml_type_name(types[j]), N);
             free(jobs[j].Y), free(Yref[j]);
         }
         free(X);
     }
-    for (int j = 0; j < 5; j++) free(W[j]);
+    for (int j = 0; j < NJ; j++) free(W[j]);
 }
 
 int main(void) {

@@ -118,6 +118,7 @@ static inline float pk_tanhf(float x) {
  * aligned; NULL if out of memory). Slots 0..3: the quantised activations of each kind (quant.c). */
 enum {
     PK_SCR_T0_PACK = 4, /* quant_tile.c: packed activations and weight tiles */
+    PK_SCR_T1_PACK,     /* the q8_1 activations of the type-1 tiles (q4_1 / q5_1) */
     PK_SCR_K4_PACK,
     PK_SCR_T0_TILE,
     PK_SCR_K4_TILE,

@@ -208,12 +208,14 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
 }
 
 #ifdef __AVX2__
-/* The quantised activations (q8_0 format) packed for the tiled type-0 kernel, or NULL where it does not
- * apply (no VNNI, small batch, other type, the reference path). */
+/* The quantised activations (q8_0 format for type 0, q8_1 for type 1) packed for the tiled 32-element
+ * kernels, or NULL where they do not apply (no VNNI, small batch, other type, the reference path). */
 static const pq_t0_blk *t0_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
-    if (use_ref || !g_tile || N < PQ_T0_MIN_N || !pq_t0_type(type)) return NULL;
-    pq_t0_blk *pk = pk_scratch(PK_SCR_T0_PACK, pq_t0_pack_bytes(N, cols / PQ_QK));
-    if (pk) pq_t0_pack(xa, stride, N, cols / PQ_QK, pk);
+    const int kind = pq_t0_type(type);
+    if (use_ref || !g_tile || N < PQ_T0_MIN_N || !kind) return NULL;
+    pq_t0_blk *pk =
+        pk_scratch(kind == 2 ? PK_SCR_T1_PACK : PK_SCR_T0_PACK, pq_t0_pack_bytes(N, cols / PQ_QK));
+    if (pk) pq_t0_pack(xa, stride, N, cols / PQ_QK, kind == 2, pk);
     return pk;
 }
 #endif
@@ -336,10 +338,11 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
     first_item[n_jobs] = items;
 #ifdef __AVX2__
     if (g_vnni < 0) pulse_quant_use_vnni(1);
-    const pq_t0_blk *pk = NULL; /* one packing serves every type-0 job */
-    for (int j = 0; j < n_jobs && !pk; j++)
-        if (ok[j] && pq_t0_type(jobs[j].type))
-            pk = t0_pack(jobs[j].type, xa[PQ_ACT_32], stride[PQ_ACT_32], N, cols, 0);
+    const pq_t0_blk *pk[3] = {NULL, NULL, NULL}; /* one packing serves every type-0 (type-1) job */
+    for (int j = 0; j < n_jobs; j++) {
+        const int t0 = ok[j] ? pq_t0_type(jobs[j].type) : 0, kind = pq_act_kind(jobs[j].type);
+        if (t0 && !pk[t0]) pk[t0] = t0_pack(jobs[j].type, xa[kind], stride[kind], N, cols, 0);
+    }
     const pq_k4_blk *pk4 = NULL;
     for (int j = 0; j < n_jobs && !pk4; j++)
         if (ok[j] && jobs[j].type == PULSE_GGML_Q4_K)
@@ -365,8 +368,8 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
                        xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
                        (size_t)rows))
             continue;
-        if (pk && pq_t0_type(jb->type) &&
-            pq_t0_rows(jb->type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK,
+        if (pk[pq_t0_type(jb->type)] &&
+            pq_t0_rows(jb->type, wb, wrow, r0, r1, pk[pq_t0_type(jb->type)], n0 / 4, n1 - n0, cols / PQ_QK,
                        jb->Y + (size_t)n0 * rows, (size_t)rows))
             continue;
         if (rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],

@@ -1,9 +1,9 @@
 /* kernels/quant_tile.c — owns the batched AVX512-VNNI products that quant.c uses for batches of activation
  * rows on CPUs with AVX512-VNNI/VL/BW/DQ (chosen at run time; the x86-64-v3 build stays runnable on any AVX2
- * machine): the type-0 weights (q4_0, q5_0, q8_0) in 4 weight rows x 4 activation rows register tiles
- * (PQ_T0_MIN_N rows or more), and q4_K with 16 activation rows in the vector lanes (PQ_K4_MIN_N or more;
- * see its section below). pulse_options.qtile = 0 (PULSE_QTILE=0 for the CLI and bench programs) keeps the
- * per-row kernels.
+ * machine): the 32-element weights (type 0: q4_0, q5_0, q8_0; type 1: q4_1, q5_1) in 4 weight rows x 4
+ * activation rows register tiles (PQ_T0_MIN_N rows or more), and q4_K with 16 activation rows in the vector
+ * lanes (PQ_K4_MIN_N or more; see its section below). pulse_options.qtile = 0 (PULSE_QTILE=0 for the CLI and
+ * bench programs) keeps the per-row kernels.
  *
  * Type-0 tiles.
  * The sums are llama.cpp's, bit for bit (as ggml_vec_dot_q*_0_q8_0 and tinyBLAS_Q0_AVX compute them): per
@@ -17,6 +17,10 @@
  *   - the 16 scale products dw_r * dx_c of a block come from one 512-bit multiply;
  *   - each weight block is unpacked once for all the activation rows, each activation block loaded once
  *     per 4 weight rows.
+ * Type 1 (q4_1, q5_1 against q8_1 activations, as ggml_vec_dot_q4_1_q8_1 / _q5_1_q8_1): the same lanes and
+ * fma chain with the stored 0..15 / 0..31 as the unsigned operand (no bias: vpdpbusd(0, u, x)), plus per
+ * (row, column) the float sum summs += mw * sx block after block (mul, then add), added to the horizontal
+ * sum at the end; the 16 pairs of a tile keep their sums in the lanes of one vector.
  * Integer sums are exact and every float operation is the one llama.cpp does, so the result equals the
  * per-row kernels (tests/test_kernels_quant.c compares them bit for bit). */
 #include "quant_internal.h"
@@ -35,12 +39,14 @@ size_t pq_t0_pack_bytes(int N, int64_t nb) {
 }
 
 int pq_t0_type(int type) {
-    return type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q5_0 || type == PULSE_GGML_Q8_0;
+    return type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q5_0 || type == PULSE_GGML_Q8_0 ? 1
+           : type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1                          ? 2
+                                                                                         : 0;
 }
 
 /* Portable packing (no AVX-512 needed). Rows past N and the missing half of an odd last pair are zero (scale
  * 0): they are computed but never stored or accumulated. */
-void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0_blk *out) {
+void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_blk *out) {
     const int G = (N + 3) / 4;
     const int64_t np = (nb + 1) / 2;
     memset(out, 0, pq_t0_pack_bytes(N, nb));
@@ -51,10 +57,11 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0_blk *out)
             for (int c = 0; c < 4 && 4 * g + c < N; c++) {
                 const pq_a32 *a = (const pq_a32 *)(xa + (size_t)(4 * g + c) * xs) + b;
                 memcpy(k->qs[c] + 32 * h, a->qs, 32);
-                for (int l = 0; l < 8; l++)
+                for (int l = 0; l < 8 && !t1; l++)
                     k->ns4[c][8 * h + l] =
                         -(a->qs[4 * l] + a->qs[4 * l + 1] + a->qs[4 * l + 2] + a->qs[4 * l + 3]);
                 k->d[h][c] = a->d;
+                k->s[h][c] = a->s;
             }
         }
 }
@@ -120,10 +127,17 @@ static inline __m256i t0_bits_x10(const uint8_t *p) {
     return _mm256_maskz_mov_epi8(m, _mm256_set1_epi8(0x10));
 }
 
-/* One weight block -> the unsigned bytes u = q + C and the scale. */
-static inline __m256i t0_unpack(int type, const uint8_t *w, float *d) {
+/* One weight block -> the unsigned bytes u = q + C (type 1: the stored 0..15 / 0..31), the scale and the
+ * type-1 offset m. */
+static inline __m256i t0_unpack(int type, const uint8_t *w, float *d, float *m) {
     *d = t0_f16(w);
     switch (type) {
+    case PULSE_GGML_Q4_1:
+        *m = t0_f16(w + 2);
+        return t0_nibbles(w + 4);
+    case PULSE_GGML_Q5_1:
+        *m = t0_f16(w + 2);
+        return _mm256_or_si256(t0_nibbles(w + 8), t0_bits_x10(w + 4));
     case PULSE_GGML_Q8_0:
         return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_set1_epi8((char)0x80));
     case PULSE_GGML_Q5_0:
@@ -153,12 +167,17 @@ static inline __m256i t0_unpack(int type, const uint8_t *w, float *d) {
 
 /* The (4 x 4) tile: 4 unpacked weight rows U (block pairs) x activation group k -> out[c][r] (ggml's
  * horizontal sums). SH: log2 C. Two blocks per vpdpbusd (512 bits); their lanes are accumulated block b
- * first, then b + 1, as llama.cpp does. */
-static inline __attribute__((always_inline)) void
-t0_tile(const __m512i *U, const __m512 *A, const pq_t0_blk *k, int64_t nb, const int SH, __m128 out[4]) {
+ * first, then b + 1, as llama.cpp does. T1 (type 1: q4_1 / q5_1): no bias (SH unused), and per pair the
+ * float sum of mw * sx block after block (M: the row offsets as A holds the scales), added after the
+ * horizontal sum as ggml_vec_dot_q4_1_q8_1 does; the 16 pairs' sums in one vector (lane 4r + c), each lane
+ * its own pair's sequence, so the rounding is the scalar one. */
+static inline __attribute__((always_inline)) void t0_tile(const __m512i *U, const __m512 *A, const __m512 *M,
+                                                          const pq_t0_blk *k, int64_t nb, const int SH,
+                                                          const int T1, __m128 out[4]) {
     __m256 acc[4][4];
     T0_UNROLL for (int r = 0; r < 4; r++) T0_UNROLL for (int c = 0; c < 4; c++) acc[r][c] =
         _mm256_setzero_ps();
+    __m512 summs = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b += 2, k++, U += 4) {
         const int two = b + 1 < nb;
         /* D[16 h + 4r + c] = dw_r * dx_c of block b + h: the products llama.cpp forms one at a time */
@@ -169,17 +188,26 @@ t0_tile(const __m512i *U, const __m512 *A, const pq_t0_blk *k, int64_t nb, const
         /* read back from memory: each product reaches its fma as a broadcast operand ({1to8}), not through a
          * register permute */
         __asm__("" : "+m"(D));
+        if (T1) { /* summs += mw_r * sx_c, block b then b + 1 */
+            summs = _mm512_add_ps(summs, _mm512_mul_ps(M[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->s[0]))));
+            if (two)
+                summs = _mm512_add_ps(summs,
+                                      _mm512_mul_ps(M[b + 1], _mm512_broadcast_f32x4(_mm_loadu_ps(k->s[1]))));
+        }
         const __m512i x0 = U[0], x1 = U[1], x2 = U[2], x3 = U[3];
         if (two) {
             T0_UNROLL for (int c = 0; c < 4; c++) {
                 const __m512i y = _mm512_loadu_si512((const void *)k->qs[c]);
-                const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)k->ns4[c]), SH);
+                const __m512i corr = T1 ? _mm512_setzero_si512()
+                                        : _mm512_slli_epi32(_mm512_loadu_si512((const void *)k->ns4[c]), SH);
                 T0_STEP2(0, x0) T0_STEP2(1, x1) T0_STEP2(2, x2) T0_STEP2(3, x3)
             }
         } else { /* an odd last block: the low halves only */
             T0_UNROLL for (int c = 0; c < 4; c++) {
                 const __m256i y = _mm256_loadu_si256((const __m256i *)k->qs[c]);
-                const __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)k->ns4[c]), SH);
+                const __m256i corr =
+                    T1 ? _mm256_setzero_si256()
+                       : _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)k->ns4[c]), SH);
                 T0_STEP1(0, x0) T0_STEP1(1, x1) T0_STEP1(2, x2) T0_STEP1(3, x3)
             }
         }
@@ -194,29 +222,45 @@ t0_tile(const __m512i *U, const __m512 *A, const pq_t0_blk *k, int64_t nb, const
         _MM_TRANSPOSE4_PS(s0, s1, s2, s3); /* s_j now holds lane j of rows 0..3 */
         out[c] = _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
     }
+    if (T1) { /* + summs: lanes (4r + c) regrouped per column c */
+        const __m512 t = _mm512_permutexvar_ps(
+            _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), summs);
+        out[0] = _mm_add_ps(out[0], _mm512_castps512_ps128(t));
+        out[1] = _mm_add_ps(out[1], _mm512_extractf32x4_ps(t, 1));
+        out[2] = _mm_add_ps(out[2], _mm512_extractf32x4_ps(t, 2));
+        out[3] = _mm_add_ps(out[3], _mm512_extractf32x4_ps(t, 3));
+    }
 }
 
 static inline __attribute__((always_inline)) void t0_rows(const int type, const int SH, const uint8_t *W,
                                                           size_t wrow, int r0, int r1, const pq_t0_blk *pk,
                                                           int g0, int N, int64_t nb, float *Y, size_t ldy,
-                                                          __m512i *U, __m512 *A) {
+                                                          __m512i *U, __m512 *A, __m512 *M) {
     const int G = (N + 3) / 4;
     const int64_t np = (nb + 1) / 2;
-    const size_t BS = type == PULSE_GGML_Q8_0 ? 34 : type == PULSE_GGML_Q5_0 ? 22 : 18;
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    const size_t BS = type == PULSE_GGML_Q8_0   ? 34
+                      : type == PULSE_GGML_Q5_0 ? 22
+                      : type == PULSE_GGML_Q4_1 ? 20
+                      : type == PULSE_GGML_Q5_1 ? 24
+                                                : 18;
     for (int rt = r0; rt < r1; rt += 4) {
         const int nr = r1 - rt < 4 ? r1 - rt : 4;
         /* unpack the tile's rows once; missing rows (and an odd last block's partner) are zero, scale 0 */
         for (int64_t b = 0; b < nb; b++) {
-            float dw[4] = {0, 0, 0, 0};
+            float dw[4] = {0, 0, 0, 0}, mw[4] = {0, 0, 0, 0};
             for (int r = 0; r < 4; r++) {
-                const __m256i u = r < nr
-                                      ? t0_unpack(type, W + (size_t)(rt + r) * wrow + (size_t)b * BS, &dw[r])
-                                      : _mm256_setzero_si256();
+                const __m256i u =
+                    r < nr ? t0_unpack(type, W + (size_t)(rt + r) * wrow + (size_t)b * BS, &dw[r], &mw[r])
+                           : _mm256_setzero_si256();
                 __m512i *d = &U[4 * (b / 2) + r];
                 *d = b & 1 ? _mm512_inserti64x4(*d, u, 1) : _mm512_zextsi256_si512(u);
             }
             A[b] = _mm512_setr_ps(dw[0], dw[0], dw[0], dw[0], dw[1], dw[1], dw[1], dw[1], dw[2], dw[2], dw[2],
                                   dw[2], dw[3], dw[3], dw[3], dw[3]);
+            if (T1)
+                M[b] = _mm512_setr_ps(mw[0], mw[0], mw[0], mw[0], mw[1], mw[1], mw[1], mw[1], mw[2], mw[2],
+                                      mw[2], mw[2], mw[3], mw[3], mw[3], mw[3]);
         }
         /* the next tile's weights (inside this item's rows) on their way while this one computes */
         const char *nx = rt + 4 < r1 ? (const char *)W + (size_t)(rt + 4) * wrow : NULL;
@@ -226,7 +270,7 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
             for (size_t l = (size_t)g * per; l < (size_t)(g + 1) * per && l < nlines; l++)
                 _mm_prefetch(nx + 64 * l, _MM_HINT_T0);
             __m128 out[4];
-            t0_tile(U, A, pk + (size_t)(g0 + g) * (size_t)np, nb, SH, out);
+            t0_tile(U, A, M, pk + (size_t)(g0 + g) * (size_t)np, nb, SH, T1, out);
             const int nc = N - 4 * g < 4 ? N - 4 * g : 4;
             for (int c = 0; c < nc; c++) {
                 float *y = Y + (size_t)(4 * g + c) * ldy + rt;
@@ -242,18 +286,25 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
 int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy) {
     __m512 *A = pk_scratch(PK_SCR_T0_TILE,
-                           (size_t)nb * sizeof(__m512) + (size_t)((nb + 1) / 2) * 4 * sizeof(__m512i));
+                           (size_t)nb * 2 * sizeof(__m512) + (size_t)((nb + 1) / 2) * 4 * sizeof(__m512i));
     if (!A) return 0;
-    __m512i *U = (__m512i *)(void *)(A + nb);
+    __m512 *M = A + nb;
+    __m512i *U = (__m512i *)(void *)(M + nb);
     switch (type) {
     case PULSE_GGML_Q8_0:
-        t0_rows(PULSE_GGML_Q8_0, 7, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A);
+        t0_rows(PULSE_GGML_Q8_0, 7, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
         return 1;
     case PULSE_GGML_Q5_0:
-        t0_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A);
+        t0_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
         return 1;
     case PULSE_GGML_Q4_0:
-        t0_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A);
+        t0_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        t0_rows(PULSE_GGML_Q4_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        t0_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
         return 1;
     default:
         return 0;
