@@ -118,15 +118,41 @@ static pulse_status rank_round(pulse_recommender *r, int G, int K, int *const *p
     }
     for (int g = 0; g < G; g++) root[g] = -1;
     for (int i = 0; i < G * K; i++) fk[i] = -1;
-    for (int g = 0; g < G; g++)
-        if ((root[g] = pulse_lm_seq_new(c)) < 0) {
+    /* the prefix all prompts share (chat template, system message, the list's opening; each prompt keeps
+     * >= 1 own token) is prefilled once and forked into every user's root */
+    int n_base = np[0] - 1;
+    for (int g = 1; g < G && n_base > 0; g++) {
+        int k = 0, lim = np[g] - 1 < n_base ? np[g] - 1 : n_base;
+        while (k < lim && pi[g][k] == pi[0][k]) k++;
+        n_base = k;
+    }
+    if (G < 2 || n_base < 8) n_base = 0;
+    if (n_base > 0) {
+        int base = pulse_lm_seq_new(c);
+        if (base < 0) {
             st = PULSE_ERR_RANGE;
             goto out;
         }
-    /* every prompt in one batch, logits at each prompt's last token */
+        for (int t = 0; t < n_base; t++) {
+            bt[t] = pi[0][t];
+            bs[t] = base;
+            bw[t] = 0;
+        }
+        pulse_lm_batch b0 = {n_base, bt, bs, bw};
+        st = pulse_lm_decode(c, &b0);
+        for (int g = 0; g < G && !st; g++) st = pulse_lm_seq_fork(c, base, &root[g]);
+        pulse_lm_seq_free(c, base);
+        if (st) goto out;
+    } else
+        for (int g = 0; g < G; g++)
+            if ((root[g] = pulse_lm_seq_new(c)) < 0) {
+                st = PULSE_ERR_RANGE;
+                goto out;
+            }
+    /* the rest of every prompt in one batch, logits at each prompt's last token */
     int nt = 0;
     for (int g = 0; g < G; g++)
-        for (int t = 0; t < np[g]; t++) {
+        for (int t = n_base; t < np[g]; t++) {
             bt[nt] = pi[g][t];
             bs[nt] = root[g];
             bw[nt] = t == np[g] - 1;
@@ -136,7 +162,7 @@ static pulse_status rank_round(pulse_recommender *r, int G, int K, int *const *p
     if ((st = pulse_lm_decode(c, &b))) goto out;
     nt = 0;
     for (int g = 0; g < G; g++) {
-        nt += np[g];
+        nt += np[g] - n_base;
         const float *last = pulse_lm_logits(c, nt - 1);
         for (int j = 0; j < K; j++) lp[g * K + j] = pulse_lm_logprob(last, V, ci[g * K + j][0]);
     }
