@@ -125,6 +125,10 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_b
  * or no scratch memory). */
 int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy);
+/* The same types against one activation row (decode; no packing): weight rows r0..r1-1 -> y[r]. Returns 0
+ * if the type has no such kernel. */
+int pq_t0_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a32 *x, int64_t nb,
+               float *y);
 /* The q4_K product with the activation columns in the vector lanes (quant_tile.c, AVX512-VNNI/BW): groups
  * of 16 activation rows, per block the bytes + 128 transposed to (element group of 4, column, 4 bytes),
  * per 64-element group the int16 pairs of sub-block sums, and the scales. */

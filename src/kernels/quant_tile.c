@@ -127,16 +127,12 @@ static inline __m256i t0_bits_x10(const uint8_t *p) {
     return _mm256_maskz_mov_epi8(m, _mm256_set1_epi8(0x10));
 }
 
-/* One weight block -> the unsigned bytes u = q + C (type 1: the stored 0..15 / 0..31), the scale and the
- * type-1 offset m. */
-static inline __m256i t0_unpack(int type, const uint8_t *w, float *d, float *m) {
-    *d = t0_f16(w);
+/* One weight block -> the unsigned bytes u = q + C (type 1: the stored 0..15 / 0..31). */
+static inline __m256i t0_bytes(int type, const uint8_t *w) {
     switch (type) {
     case PULSE_GGML_Q4_1:
-        *m = t0_f16(w + 2);
         return t0_nibbles(w + 4);
     case PULSE_GGML_Q5_1:
-        *m = t0_f16(w + 2);
         return _mm256_or_si256(t0_nibbles(w + 8), t0_bits_x10(w + 4));
     case PULSE_GGML_Q8_0:
         return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_set1_epi8((char)0x80));
@@ -145,6 +141,13 @@ static inline __m256i t0_unpack(int type, const uint8_t *w, float *d, float *m) 
     default: /* q4_0 */
         return t0_nibbles(w + 2);
     }
+}
+
+/* ... and the scale and the type-1 offset m */
+static inline __m256i t0_unpack(int type, const uint8_t *w, float *d, float *m) {
+    *d = t0_f16(w);
+    if (type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1) *m = t0_f16(w + 2);
+    return t0_bytes(type, w);
 }
 
 /* Scratch of one thread: the unpacked 4-row weight tile, per block pair and row the 64 bytes u of the two
@@ -305,6 +308,99 @@ int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq
         return 1;
     case PULSE_GGML_Q5_1:
         t0_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- one activation row (decode): 4 weight rows at a time ----
+ * The same sums as the per-row kernels (dot_*_n with one activation row): per weight row its own fma chain
+ * acc = fma(dw * dx, lanes, acc) and, for type 1, summs += mw * sx (the 4 rows' summs in the lanes of one
+ * vector), then ggml's horizontal sum (+ summs). Four independent chains per block instead of one, the
+ * scale products of the 4 rows in one multiply, and for type 0 the bias correction -C * s4(x) from one
+ * vpdpbusd per block for all 4 rows. */
+static inline __attribute__((always_inline)) void t0_gemv_rows(const int type, const int SH, const uint8_t *W,
+                                                               size_t wrow, int r0, int r1, const pq_a32 *x,
+                                                               int64_t nb, float *y) {
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    const size_t BS = type == PULSE_GGML_Q8_0   ? 34
+                      : type == PULSE_GGML_Q5_0 ? 22
+                      : type == PULSE_GGML_Q4_1 ? 20
+                      : type == PULSE_GGML_Q5_1 ? 24
+                                                : 18;
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        const uint8_t *w[4];
+        for (int r = 0; r < 4; r++)
+            w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow; /* past nr: again */
+        __m256 acc[4];
+        T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+        __m256 summs = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const pq_a32 *a = x + b;
+            const __m256i yq = _mm256_loadu_si256((const __m256i *)a->qs);
+            const __m256i corr = /* type 0: -C * s4(x), C = 1 << SH as vpdpbusd's unsigned byte */
+                T1 ? _mm256_setzero_si256()
+                   : _mm256_sub_epi32(
+                         _mm256_setzero_si256(),
+                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)(1 << SH)), yq));
+            /* the 4 rows' scale products dw_r * dx (type 1: lanes 2r, with mw_r * sx in lanes 2r + 1) */
+            float P[8] __attribute__((aligned(32)));
+            if (T1) {
+                int64_t ds;
+                memcpy(&ds, &a->d, 8); /* (dx, sx) */
+                const __m128i h =
+                    _mm_setr_epi32((int)pq_rd32(w[0] + (size_t)b * BS), (int)pq_rd32(w[1] + (size_t)b * BS),
+                                   (int)pq_rd32(w[2] + (size_t)b * BS), (int)pq_rd32(w[3] + (size_t)b * BS));
+                const __m256 p =
+                    _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(_mm256_set1_epi64x(ds)));
+                summs = _mm256_add_ps(summs, p); /* lanes 2r + 1: summs += mw_r * sx */
+                _mm256_store_ps(P, p);
+            } else {
+                const __m128i h = _mm_setr_epi16(
+                    (short)pq_rd16(w[0] + (size_t)b * BS), (short)pq_rd16(w[1] + (size_t)b * BS),
+                    (short)pq_rd16(w[2] + (size_t)b * BS), (short)pq_rd16(w[3] + (size_t)b * BS), 0, 0, 0, 0);
+                const __m128 p = _mm_mul_ps(_mm_cvtph_ps(h), _mm_set1_ps(a->d));
+                _mm_store_ps(P, _mm_unpacklo_ps(p, p));
+                _mm_store_ps(P + 4, _mm_unpackhi_ps(p, p));
+            }
+            __asm__("" : "+m"(P)); /* each product reaches its fma as a broadcast operand */
+            T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_fmadd_ps(
+                _mm256_set1_ps(P[2 * r]),
+                _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, t0_bytes(type, w[r] + (size_t)b * BS), yq)),
+                acc[r]);
+        }
+        __m128 s0 = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));
+        __m128 s1 = _mm_add_ps(_mm256_castps256_ps128(acc[1]), _mm256_extractf128_ps(acc[1], 1));
+        __m128 s2 = _mm_add_ps(_mm256_castps256_ps128(acc[2]), _mm256_extractf128_ps(acc[2], 1));
+        __m128 s3 = _mm_add_ps(_mm256_castps256_ps128(acc[3]), _mm256_extractf128_ps(acc[3], 1));
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+        __m128 o = _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
+        if (T1) /* + the odd lanes of summs */
+            o = _mm_add_ps(o, _mm_shuffle_ps(_mm256_castps256_ps128(summs), _mm256_extractf128_ps(summs, 1),
+                                             _MM_SHUFFLE(3, 1, 3, 1)));
+        _mm_mask_storeu_ps(y + rt, (__mmask8)((1u << nr) - 1), o);
+    }
+}
+
+int pq_t0_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a32 *x, int64_t nb,
+               float *y) {
+    switch (type) {
+    case PULSE_GGML_Q8_0:
+        t0_gemv_rows(PULSE_GGML_Q8_0, 7, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q5_0:
+        t0_gemv_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q4_0:
+        t0_gemv_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        t0_gemv_rows(PULSE_GGML_Q4_1, 0, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        t0_gemv_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, x, nb, y);
         return 1;
     default:
         return 0;
