@@ -100,6 +100,48 @@ void pulse_pop_free(pulse_pop *pop);
 pulse_status pulse_pop_score(void *ctx, int n, const int *users, const int *const *hist, const int *hist_len,
                              float *scores);
 
+/* ---- stored candidate sets (src/eval/candset.c) ----
+ * One fixed candidate list per (dataset, split, user, N, seed, history mode), written as JSON lines so that
+ * every method of a table (popularity, SASRec, the language-model recommenders) is scored on exactly the same
+ * lists. A list is pulse_eval_candidates' list for the user's held-out item of the split. One line per user:
+ *   {"dataset":"amazon-beauty","split":"test","seed":42,"history":"mask","user":12,"user_key":"13",
+ *    "target":345,"target_pos":2,"items":[...]}
+ * (target_pos -1: the held-out item repeats a history item and is excluded under mask: a miss). Other keys
+ * are allowed and ignored (the test lines of `pulse sft build` are candidate files). */
+typedef struct {
+    int user;   /* dataset user index */
+    int target; /* the held-out item */
+    int pos;    /* index of target in items; -1: excluded (the user counts as a miss) */
+    int *items; /* (n_candidates) */
+} pulse_candlist;
+typedef struct {
+    char dataset[128];
+    pulse_split split;
+    pulse_history history;
+    uint64_t seed;
+    int n_candidates; /* every list has this length */
+    int n;            /* lists */
+    pulse_candlist *lists;
+    int *storage; /* the items of all lists */
+} pulse_candset;
+/* The lists of users[0..n) (each must have a target for p->split; p->protocol is ignored). */
+pulse_status pulse_candset_build(const pulse_dataset *ds, const pulse_eval_params *p, const int *users, int n,
+                                 pulse_candset *out);
+void pulse_candset_free(pulse_candset *cs);
+/* One JSON line of list i (malloc'd, no newline). */
+char *pulse_candset_line(const pulse_candset *cs, const pulse_dataset *ds, int i);
+/* Write all lines, atomically. */
+pulse_status pulse_candset_save(const pulse_candset *cs, const pulse_dataset *ds, const char *path);
+/* Read a candidate file and check it against ds: the dataset name, every user in range with the same key,
+ * the target the split's held-out item, items in range, one list length, target_pos consistent;
+ * PULSE_ERR_PARSE / PULSE_ERR_RANGE naming path:line otherwise. */
+pulse_status pulse_candset_load(const char *path, const pulse_dataset *ds, pulse_candset *out);
+/* Metrics over a candidate set: with a full scorer (fn, every item scored, as pulse_evaluate's) or a list
+ * scorer (cfn, as pulse_evaluate_candidates'); exactly one of them non-NULL. batch: users per call (<= 0:
+ * 256). The histories are the split's prefixes. */
+pulse_status pulse_evaluate_candset(const pulse_dataset *ds, const pulse_candset *cs, pulse_score_fn fn,
+                                    pulse_cand_score_fn cfn, void *ctx, int batch, pulse_metrics *out);
+
 /* Metrics as the JSON object every eval prints, written into buf (snprintf rules: returns the length it
  * needed): {"HR@1":…,…,"MRR":…} with exactly those keys in the fixed order, values with 6 decimals. */
 int pulse_metrics_json(const pulse_metrics *m, char *buf, size_t n);

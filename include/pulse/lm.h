@@ -205,6 +205,13 @@ pulse_status pulse_lm_score(pulse_lm_ctx *c, const int *const *prompts, const in
 /* Tokenize text into a malloc'ed array (*ids, *n): add_bos as the tokenizer wants it when add_bos < 0. */
 pulse_status pulse_lm_tokenize_alloc(const pulse_tokenizer *tok, const char *text, int add_bos,
                                      int parse_special, int **ids, int *n);
+/* A prompt whose answer has begun: chat (and the tokenizer has a chat format): the optional system message
+ * and the user turn in the model's chat format with the assistant opener, then assistant_prefix as text;
+ * else (raw) the text system + "\n\n" + user + "\n" + assistant_prefix (empty parts and their separators
+ * left out) with BOS as the tokenizer wants. Control-token text inside any part stays text. *ids malloc'ed.
+ */
+pulse_status pulse_lm_chat_prompt(const pulse_tokenizer *tok, int chat, const char *system, const char *user,
+                                  const char *assistant_prefix, int **ids, int *n);
 /* Generate a continuation of each prompt. chat: wrap the prompt as a user turn (after an optional system
  * message) in the model's chat format with the assistant opener; else the raw prompt (BOS as the tokenizer
  * wants). Stop strings of p are matched on the detokenized text and cut from the returned text. outs[i] are
@@ -334,9 +341,11 @@ typedef struct {
     size_t peak_rss;
 } pulse_lm_train_result;
 /* Fine-tuning data: JSON lines {"prompt": "...", "completion": "..."} tokenized with tok (the prompt with
- * BOS as the tokenizer wants, the completion alone, then EOS when add_eos and the model has one; text is
- * never parsed for special tokens). Examples longer than max_len (<= 0: the model's context) lose their
- * oldest prompt tokens (a leading BOS kept). PULSE_ERR_PARSE names path:line of a malformed line. */
+ * BOS as the tokenizer wants; a line with "chat": {"system"?, "user", "assistant"?} has its prompt built by
+ * pulse_lm_chat_prompt(tok, 1, system, user, assistant) instead, "prompt" then being its raw text; the
+ * completion alone, then EOS when add_eos and the model has one; text is never parsed for special tokens).
+ * Examples longer than max_len (<= 0: the model's context) lose their oldest prompt tokens (a leading BOS
+ * kept). PULSE_ERR_PARSE names path:line of a malformed line. */
 typedef struct {
     pulse_lm_example *ex;
     int n;

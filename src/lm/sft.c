@@ -1,7 +1,8 @@
 /* lm/sft.c — owns reading fine-tuning data for LoRA training: JSON lines {"prompt": "...", "completion":
- * "..."} tokenized with the model's tokenizer (the prompt with BOS as the tokenizer wants, the completion on
- * its own without BOS, then EOS when asked; special-token texts in the data stay plain text: the data is
- * untrusted), too-long examples cut to max_len by dropping the oldest prompt tokens (a leading BOS kept). */
+ * "..."} (optionally "chat": {"system", "user", "assistant"}: the prompt in the model's chat format)
+ * tokenized with the model's tokenizer (the prompt with BOS as the tokenizer wants, the completion on its own
+ * without BOS, then EOS when asked; special-token texts in the data stay plain text: the data is untrusted),
+ * too-long examples cut to max_len by dropping the oldest prompt tokens (a leading BOS kept). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +56,34 @@ pulse_status pulse_lm_sft_read(const char *path, const pulse_lm *m, const pulse_
                 line_no);
             break;
         }
+        /* optional "chat": {"system", "user", "assistant"}: the prompt in the model's chat format (the
+         * answer begun with "assistant"), as pulse_lm_chat_prompt builds it; "prompt" is its raw text */
+        const cJSON *jch = j ? cJSON_GetObjectItemCaseSensitive(j, "chat") : NULL;
+        if (jch && !cJSON_IsNull(jch) && !cJSON_IsObject(jch)) {
+            cJSON_Delete(j);
+            st = pulse_set_error(
+                PULSE_ERR_PARSE,
+                "%s:%zu: expected \"chat\" to be an object {\"system\", \"user\", \"assistant\"}", path,
+                line_no);
+            break;
+        }
         int *pi = NULL, *ci = NULL, np = 0, nc = 0;
-        st = pulse_lm_tokenize_alloc(tok, jp->valuestring, -1, 0, &pi, &np);
+        if (cJSON_IsObject(jch)) {
+            const cJSON *js = cJSON_GetObjectItemCaseSensitive(jch, "system");
+            const cJSON *ju = cJSON_GetObjectItemCaseSensitive(jch, "user");
+            const cJSON *ja = cJSON_GetObjectItemCaseSensitive(jch, "assistant");
+            if (!cJSON_IsString(ju) || (js && !cJSON_IsString(js)) || (ja && !cJSON_IsString(ja))) {
+                cJSON_Delete(j);
+                st = pulse_set_error(PULSE_ERR_PARSE,
+                                     "%s:%zu: expected \"chat\" with a string \"user\" (and optional string "
+                                     "\"system\" and \"assistant\")",
+                                     path, line_no);
+                break;
+            }
+            st = pulse_lm_chat_prompt(tok, 1, js ? js->valuestring : NULL, ju->valuestring,
+                                      ja ? ja->valuestring : NULL, &pi, &np);
+        } else
+            st = pulse_lm_tokenize_alloc(tok, jp->valuestring, -1, 0, &pi, &np);
         if (!st) st = pulse_lm_tokenize_alloc(tok, jc->valuestring, 0, 0, &ci, &nc);
         cJSON_Delete(j);
         if (!st && nc == 0 && !(add_eos && eos >= 0))

@@ -1,6 +1,7 @@
 /* lm/text.c — owns the text-level entry points of the decoder runtime: tokenizing prompts (raw, or as a chat
  * turn in the model's chat format), generating and detokenizing continuations with stop strings, and
  * scoring (prompt, continuation) text pairs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,46 @@ pulse_status pulse_lm_tokenize_alloc(const pulse_tokenizer *tok, const char *tex
         cap = got + 8;
     }
     return pulse_set_error(PULSE_ERR_RANGE, "tokenize: the token count changed between calls");
+}
+
+pulse_status pulse_lm_chat_prompt(const pulse_tokenizer *tok, int chat, const char *system, const char *user,
+                                  const char *assistant_prefix, int **ids, int *n) {
+    *ids = NULL;
+    *n = 0;
+    const char *sys = system ? system : "", *u = user ? user : "",
+               *a = assistant_prefix ? assistant_prefix : "";
+    pulse_status st;
+    if (chat && pulse_chat_detect(tok) != PULSE_CHAT_RAW) {
+        pulse_chat_msg msgs[2];
+        int nm = 0;
+        if (*sys) msgs[nm++] = (pulse_chat_msg){"system", sys};
+        msgs[nm++] = (pulse_chat_msg){"user", u};
+        st = pulse_chat_tokenize(tok, PULSE_CHAT_AUTO, msgs, nm, 1, -1, ids, n);
+        if (st || !*a) return st;
+        int *more = NULL, k = 0;
+        if ((st = pulse_lm_tokenize_alloc(tok, a, 0, 0, &more, &k))) {
+            free(*ids), *ids = NULL, *n = 0;
+            return st;
+        }
+        int *grown = pulse_realloc(*ids, sizeof(int) * (size_t)(*n + k + 1));
+        if (!grown) {
+            free(more), free(*ids), *ids = NULL, *n = 0;
+            return PULSE_ERR_NOMEM;
+        }
+        memcpy(grown + *n, more, sizeof(int) * (size_t)k);
+        free(more);
+        *ids = grown;
+        *n += k;
+        return PULSE_OK;
+    }
+    /* raw: system "\n\n" user "\n" prefix, BOS as the tokenizer wants */
+    size_t len = strlen(sys) + strlen(u) + strlen(a) + 4;
+    char *s = pulse_malloc(len);
+    if (!s) return PULSE_ERR_NOMEM;
+    snprintf(s, len, "%s%s%s%s%s", sys, *sys ? "\n\n" : "", u, *a ? "\n" : "", a);
+    st = pulse_lm_tokenize_alloc(tok, s, -1, 0, ids, n);
+    free(s);
+    return st;
 }
 
 /* Make prompt i (*n ids) fit the model's trained context next to `reserve` more tokens (new tokens or the

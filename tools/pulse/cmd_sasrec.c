@@ -157,8 +157,16 @@ static int load_model(const char *path, const pulse_dataset *ds, pulse_sasrec **
     return 0;
 }
 
+/* pulse_score_fn over a SASRec model (every item scored from the history) */
+static pulse_status sasrec_score_fn(void *ctx, int n, const int *users, const int *const *hist,
+                                    const int *hist_len, float *scores) {
+    (void)users;
+    return pulse_sasrec_score(ctx, n, hist, hist_len, scores);
+}
+
 int cmd_sasrec_eval(int argc, char **argv) {
-    const char *data = NULL, *model = NULL, *protocol = "full", *split = "test", *history = NULL;
+    const char *data = NULL, *model = NULL, *protocol = "full", *split = "test", *history = NULL,
+               *cand_file = NULL;
     pulse_eval_params ep = pulse_eval_default_params();
     int seed = (int)ep.seed, threads = 0;
     const cli_opt opts[] = {
@@ -172,13 +180,16 @@ int cmd_sasrec_eval(int argc, char **argv) {
         {"--seed|-s", CLI_INT, &seed, "sampled protocol: negatives seed (default 42)"},
         {"--max-users", CLI_INT, &ep.max_users, "evaluate the first N users only (default 0 = all)",
          CLI_RANGE(0, CLI_INT_MAX)},
+        {"--candidates-file", CLI_STR, &cand_file,
+         "score the stored candidate lists of this file (`pulse eval --save-candidates`, `pulse sft build "
+         "--out-test`) instead of a protocol"},
         {"--threads|-t", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)",
          CLI_RANGE(0, CLI_INT_MAX)},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
         "usage: pulse sasrec eval --data DIR --model FILE [--protocol full|sampled] [--candidates N] "
-        "[--split test|valid]",
+        "[--split test|valid]\n       pulse sasrec eval --data DIR --model FILE --candidates-file FILE",
         NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
     int proto = (int)ep.protocol, spl = (int)ep.split;
@@ -200,21 +211,34 @@ int cmd_sasrec_eval(int argc, char **argv) {
     pulse_metrics met;
     double t0 = pulse_now();
     int rc = 0;
-    if (pulse_sasrec_evaluate(m, ds, &ep, &met))
+    pulse_candset cs = {0};
+    if (cand_file) {
+        if (pulse_candset_load(cand_file, ds, &cs) ||
+            pulse_evaluate_candset(ds, &cs, sasrec_score_fn, NULL, m, 0, &met))
+            rc = cli_fail("sasrec eval");
+        ep.history = cs.history;
+        split = cs.split == PULSE_SPLIT_TEST ? "test" : "valid";
+    } else if (pulse_sasrec_evaluate(m, ds, &ep, &met))
         rc = cli_fail("sasrec eval");
-    else {
+    if (!rc) {
         print_metrics(split, &met);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));
         cJSON_AddStringToObject(o, "model", "sasrec");
-        cJSON_AddStringToObject(o, "protocol", protocol);
-        if (ep.protocol == PULSE_PROTOCOL_SAMPLED) cJSON_AddNumberToObject(o, "candidates", ep.n_candidates);
+        cJSON_AddStringToObject(o, "protocol", cand_file ? "candidates" : protocol);
+        if (cand_file) {
+            cJSON_AddNumberToObject(o, "candidates", cs.n_candidates);
+            cJSON_AddNumberToObject(o, "seed", (double)cs.seed);
+            cJSON_AddStringToObject(o, "candidates_file", cand_file);
+        } else if (ep.protocol == PULSE_PROTOCOL_SAMPLED)
+            cJSON_AddNumberToObject(o, "candidates", ep.n_candidates);
         cJSON_AddStringToObject(o, "split", split);
         cJSON_AddItemToObject(o, "metrics", cli_metrics_json(&met));
         cli_eval_json(o, &ep, &met);
         cJSON_AddNumberToObject(o, "seconds", pulse_now() - t0);
         cli_print_json(o);
     }
+    pulse_candset_free(&cs);
     pulse_sasrec_free(m);
     pulse_dataset_free(ds);
     return rc;

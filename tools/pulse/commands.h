@@ -36,6 +36,9 @@ int cmd_rationale_show(int argc, char **argv);
 int cmd_rationale_stats(int argc, char **argv);
 /* tools/pulse/cmd_rationale_tot.c */
 int cmd_rationale_tot(int argc, char **argv);
+/* tools/pulse/cmd_recommend.c */
+int cmd_sft_build(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
 /* tools/pulse/cmd_info.c */
 int cmd_info(int argc, char **argv);
 

@@ -54,9 +54,15 @@ static const cli_cmd rationale_cmds[] = {
      NULL, 0},
 };
 
+static const cli_cmd sft_cmds[] = {
+    {"build", cmd_sft_build, "train / test JSONL (the PULSE prompts) from a dataset and a rationale store",
+     NULL, 0},
+};
+
 static const cli_cmd cmds[] = {
     {"data", NULL, "dataset statistics, splits and conversion", data_cmds, N_OF(data_cmds)},
-    {"eval", cmd_eval, "evaluate recommenders under the shared protocols", NULL, 0},
+    {"eval", cmd_eval, "evaluate recommenders (pop, a GGUF language model) under the shared protocols", NULL,
+     0},
     {"sasrec", NULL, "train / evaluate SASRec, user vectors, similar users", sasrec_cmds, N_OF(sasrec_cmds)},
     {"lm", NULL, "small language models (GGUF): info, tokenize, generate, score, bench, train", lm_cmds,
      N_OF(lm_cmds)},
@@ -64,6 +70,9 @@ static const cli_cmd cmds[] = {
     {"thought", NULL, "the Thought Space: train, score, eval, plot", thought_cmds, N_OF(thought_cmds)},
     {"rationale", NULL, "rationales: Phase 1, Phase-2 Tree-of-Thought, export, show, stats", rationale_cmds,
      N_OF(rationale_cmds)},
+    {"sft", NULL, "supervised fine-tuning data for the recommender", sft_cmds, N_OF(sft_cmds)},
+    {"recommend", cmd_recommend, "rank a user's candidates with the language model and say why (JSON)", NULL,
+     0},
     {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 

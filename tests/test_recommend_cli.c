@@ -1,0 +1,197 @@
+/* tests/test_recommend_cli.c — every command of the recommender as documented, on real inputs: a synthetic
+ * dataset with a tiny synthetic model (always), then Amazon Beauty with SmolLM2-135M-Instruct (skipped when
+ * the data or the model is absent). `pulse sft build` writes train / test JSONL; `pulse eval` with a GGUF
+ * model prints metrics for both decoders; popularity and SASRec score the very lists of the test file
+ * (pop's figures equal with --candidates-file and with --users / --candidates / --seed); `pulse recommend`
+ * prints items sorted by score and a rationale; bad arguments are usage errors. */
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "lm_synth.h"
+#include "test.h"
+
+static char out_buf[1 << 18];
+static char tmp[] = "/tmp/pulse_reccliXXXXXX";
+
+static int pulse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int pulse(const char *fmt, ...) {
+    char args[4096], cmd[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && PULSE_QUIET=1 '%s' %s", tmp, PULSE_CLI, args);
+    int rc = test_run(cmd, out_buf, sizeof out_buf);
+    printf("pulse %.160s -> %d\n", args, rc);
+    return rc;
+}
+
+static cJSON *last_json(void) {
+    return cJSON_Parse(test_last_line(out_buf));
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+    if (!f) return -1;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* the eval line: users, decoder, metrics with the keys the interface promises (in [0, 1]) */
+static void check_eval(const char *what, int users, const char *decoder) {
+    cJSON *o = last_json();
+    CHECK_MSG(cJSON_IsObject(o), "%s: %.300s", what, out_buf);
+    if (!o) return;
+    CHECK_MSG(num(o, "users") == users, "%s: users %g", what, num(o, "users"));
+    const cJSON *d = cJSON_GetObjectItem(o, "decoder");
+    if (decoder) CHECK(cJSON_IsString(d) && strcmp(d->valuestring, decoder) == 0);
+    CHECK(num(o, "seconds") >= 0);
+    const cJSON *m = cJSON_GetObjectItem(o, "metrics");
+    const char *keys[3] = {"HR@1", "NDCG@5", "NDCG@10"};
+    int nk = decoder && !strcmp(decoder, "generate") ? 1 : 3;
+    for (int k = 0; k < nk; k++) {
+        double v = num(m, keys[k]);
+        CHECK_MSG(v >= 0 && v <= 1, "%s: %s = %g", what, keys[k], v);
+    }
+    cJSON_Delete(o);
+}
+
+/* pulse recommend's line: K items sorted by score, each with id, title, score; a non-empty rationale */
+static void check_recommend(const char *what, int K) {
+    cJSON *o = last_json();
+    CHECK_MSG(cJSON_IsObject(o), "%s: %.300s", what, out_buf);
+    if (!o) return;
+    const cJSON *items = cJSON_GetObjectItem(o, "items"), *why = cJSON_GetObjectItem(o, "rationale");
+    CHECK(cJSON_IsArray(items) && cJSON_GetArraySize(items) == K);
+    double prev = 1e300;
+    int ok = 1;
+    for (const cJSON *e = items ? items->child : NULL; e; e = e->next) {
+        const cJSON *t = cJSON_GetObjectItem(e, "title");
+        ok &= num(e, "id") >= 1 && cJSON_IsString(t) && *t->valuestring && num(e, "score") <= prev;
+        prev = num(e, "score");
+    }
+    CHECK(ok);
+    CHECK(cJSON_IsString(why) && strncmp(why->valuestring, "because", 7) == 0);
+    cJSON_Delete(o);
+}
+
+/* pop's metrics on the file = pop's metrics with --users / --candidates / --seed */
+static void check_pop_same(const char *data, const char *test_file, int users, int cands, int seed) {
+    CHECK(pulse("eval --data '%s' --model pop --candidates-file '%s'", data, test_file) == 0);
+    cJSON *a = last_json();
+    CHECK(pulse("eval --data '%s' --model pop --users %d --candidates %d --seed %d", data, users, cands,
+                seed) == 0);
+    cJSON *b = last_json();
+    const cJSON *ma = a ? cJSON_GetObjectItem(a, "metrics") : NULL,
+                *mb = b ? cJSON_GetObjectItem(b, "metrics") : NULL;
+    CHECK(ma && mb && num(a, "users") == users && num(b, "users") == users);
+    CHECK(ma && mb && num(ma, "HR@1") == num(mb, "HR@1") && num(ma, "NDCG@5") == num(mb, "NDCG@5"));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+int main(void) {
+    CHECK(mkdtemp(tmp) != NULL);
+    /* ---- synthetic data + tiny model ---- */
+    synth_cfg cfg = SYNTH_CFGS[0];
+    cfg.V = SYNTH_TOK_V;
+    char model[512];
+    snprintf(model, sizeof model, "%s/tiny.gguf", tmp);
+    CHECK(synth_write_opts(&cfg, model, &(synth_opts){.tokenizer = 1, .ctx_len = 2048}) == 0);
+    CHECK(pulse("data synth --out syn --users 60 --items 80 --seed 5") == 0);
+    CHECK(pulse("sft build --data syn --rationales none --out-train tr.jsonl --out-test te.jsonl --users 12 "
+                "--seed 3 --candidates 4") == 0);
+    cJSON *o = last_json();
+    CHECK(o && num(o, "train") == 12 && num(o, "test") == 12);
+    cJSON_Delete(o);
+    char p1[600], p2[600];
+    snprintf(p1, sizeof p1, "%s/tr.jsonl", tmp);
+    snprintf(p2, sizeof p2, "%s/te.jsonl", tmp);
+    CHECK(count_lines(p1) == 12 && count_lines(p2) == 12);
+    CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users 6 --seed 3 --decoder rank") == 0);
+    check_eval("tiny rank", 6, "rank");
+    CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users 6 --seed 3 --decoder generate "
+                "--max-new "
+                "8 --outputs gen.jsonl") == 0);
+    check_eval("tiny generate", 6, "generate");
+    CHECK(
+        pulse("eval --data syn --model tiny.gguf --candidates-file te.jsonl --decoder rank --rank-score sum "
+              "--rationales phase1 --train-data syn") == 0);
+    check_eval("tiny rank on the file", 12, "rank");
+    check_pop_same("syn", "te.jsonl", 12, 4, 3);
+    /* the training lines are what `pulse lm train` reads; its adapter goes to eval and recommend */
+    CHECK(pulse("lm train --model tiny.gguf --data tr.jsonl --out a.gguf --batch 4 --max-steps 2 --lr 1e-2 "
+                "--threads 1 --log - --checkpoint -") == 0);
+    CHECK(
+        pulse("eval --data syn --model tiny.gguf --lora a.gguf --rationales none --candidates-file te.jsonl "
+              "--decoder rank") == 0);
+    o = last_json();
+    CHECK(o && cJSON_IsString(cJSON_GetObjectItem(o, "lora")) &&
+          strcmp(cJSON_GetObjectItem(o, "lora")->valuestring, "a.gguf") == 0);
+    cJSON_Delete(o);
+    CHECK(pulse("recommend --data syn --model tiny.gguf --lora a.gguf --user 3 --candidates 4 --max-new 8") ==
+          0);
+    check_recommend("tiny recommend --lora", 4);
+    /* SASRec on the same lists */
+    CHECK(pulse("sasrec train --data syn --out s.bin --epochs 1 --dim 8 --threads 1") == 0);
+    CHECK(pulse("sasrec eval --data syn --model s.bin --candidates-file te.jsonl") == 0);
+    o = last_json();
+    CHECK(o && num(o, "users") == 12 && num(o, "candidates") == 4);
+    cJSON_Delete(o);
+    CHECK(pulse("recommend --data syn --model tiny.gguf --user 3 --candidates 4 --max-new 8") == 0);
+    check_recommend("tiny recommend --user", 4);
+    CHECK(pulse("recommend --data syn --model tiny.gguf --history 'first thing; second thing' --candidates 5 "
+                "--max-new 8") == 0);
+    check_recommend("tiny recommend --history", 5);
+    /* usage errors */
+    CHECK(pulse("eval --data syn --model nope.gguf --users 2 2>/dev/null") == 2);
+    CHECK(pulse("eval --data syn --model tiny.gguf --decoder beam 2>/dev/null") == 2);
+    CHECK(pulse("sft build --data syn --rationales tot --out-train x.jsonl 2>/dev/null") == 2);
+    CHECK(pulse("recommend --data syn --model tiny.gguf 2>/dev/null") == 2);
+    CHECK(pulse("recommend --data syn --model tiny.gguf --user nobody 2>/dev/null") == 1);
+    CHECK(pulse("eval --data syn --model pop --candidates-file tr.jsonl 2>/dev/null") ==
+          1); /* no test lists */
+
+    /* ---- Amazon Beauty with SmolLM2 ---- */
+    char beauty[600], smol[600];
+    snprintf(beauty, sizeof beauty, "%s/data/amazon-beauty", test_shared_dir());
+    test_cache_path(smol, sizeof smol, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    struct stat sb;
+    if (stat(beauty, &sb) != 0)
+        test_skip_part("no %s", beauty);
+    else {
+        CHECK(pulse("sft build --data '%s' --rationales none --out-train btr.jsonl --out-test bte.jsonl "
+                    "--users 10 "
+                    "--seed 42 --candidates 5",
+                    beauty) == 0);
+        CHECK(pulse("eval --data '%s' --model pop --candidates-file bte.jsonl", beauty) == 0);
+        check_eval("beauty pop", 10, NULL);
+        if (stat(smol, &sb) != 0)
+            test_skip_part("no %s", smol);
+        else {
+            CHECK(pulse("eval --data '%s' --model '%s' --candidates 5 --users 3 --seed 42 --decoder rank",
+                        beauty, smol) == 0);
+            check_eval("smol rank", 3, "rank");
+            CHECK(pulse("eval --data '%s' --model '%s' --candidates 5 --users 3 --seed 42 --decoder generate "
+                        "--max-new 16",
+                        beauty, smol) == 0);
+            check_eval("smol generate", 3, "generate");
+            CHECK(pulse("recommend --data '%s' --model '%s' --user 13 --candidates 5 --max-new 16", beauty,
+                        smol) == 0);
+            check_recommend("smol recommend", 5);
+            printf("%s\n", out_buf);
+        }
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    return test_summary();
+}
