@@ -235,11 +235,12 @@ static void test_type(int t, pulse_rng *r) {
     free(w), free(wd), free(wd2), free(q), free(x), free(y), free(yr);
 }
 
-/* The batched kernels for AVX512-VNNI (4 x 4 register tiles for q4_0 / q5_0 / q8_0 / q4_1 / q5_1, 16
- * activation rows in the lanes for q4_K) == the scalar reference and the per-row kernels (PULSE_QTILE=0's
- * path) bit for bit over the shapes their edges handle: an odd last block, rows not a multiple of 4,
- * activation rows not a multiple of the group, q8_0 weights of -128 (the sign-bit bias), type-1 offsets of
- * both signs, and q4_K groups whose rows mix llama.cpp's one-row and 4-row orders. */
+/* The batched kernels for AVX512-VNNI (4 x 4 register tiles for q4_0 / q5_0 / q8_0 / q4_1 / q5_1 and their
+ * 4-weight-row one-activation-row form for N = 1, 16 activation rows in the lanes for q4_K) == the scalar
+ * reference and the per-row kernels (PULSE_QTILE=0's path) bit for bit over the shapes their edges handle: an
+ * odd last block, rows not a multiple of 4, activation rows not a multiple of the group, q8_0 weights of -128
+ * (the sign-bit bias), type-1 offsets of both signs, and q4_K groups whose rows mix llama.cpp's one-row and
+ * 4-row orders. */
 static void test_batched_shapes(pulse_rng *r) {
     if (!pulse_quant_use_vnni(-1)) { /* the batched kernels need it: the per-row kernels are tested above */
         test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
@@ -248,11 +249,11 @@ static void test_batched_shapes(pulse_rng *r) {
     const int types[6] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0,
                           PULSE_GGML_Q4_1, PULSE_GGML_Q5_1, PULSE_GGML_Q4_K};
     const int colsets[6][2] = {{32, 224}, {32, 224}, {32, 224}, {32, 224}, {64, 576}, {256, 768}};
-    const int rowset[3] = {1, 6, 37}, Nset[4] = {4, 9, 33, 70};
+    const int rowset[3] = {1, 6, 37}, Nset[5] = {1, 4, 9, 33, 70};
     for (int ti = 0; ti < 6; ti++)
         for (int ci = 0; ci < 2; ci++)
             for (int ri = 0; ri < 3; ri++)
-                for (int ni = 0; ni < 4; ni++) {
+                for (int ni = 0; ni < 5; ni++) {
                     const int t = types[ti], cols = colsets[ti][ci], rows = rowset[ri], N = Nset[ni];
                     const size_t rs = pulse_ggml_row_size(t, cols);
                     uint8_t *q = malloc(rs * rows);

@@ -102,22 +102,22 @@ int pq_rows_vnni(int type, const uint8_t *W, size_t wrow, int r0, int r1, const 
                  int N, int64_t n, float *Y, size_t ldy);
 int pq_vnni_supported(void);
 /* The tiled 32-element products (quant_tile.c, AVX512-VNNI/VL): type 0 (q4_0 / q5_0 / q8_0 against q8_0
- * activations) and type 1 (q4_1 / q5_1 against q8_1). Activation rows packed in groups of 4 and blocks in
- * pairs (b, b + 1): per activation row the 64 bytes of the two blocks, for type 0 their per-lane byte sums
- * negated (-s4, 8 lanes per block; type 1 needs none: zero), the scales (d[0]: block b, d[1]: block b + 1)
- * and the block sums s (the type-1 m * s term). An odd last block is alone in its pair (the second half
- * zero). */
+ * activations) and type 1 (q4_1 / q5_1 against q8_1). Activation rows packed in groups of 4, per block: the
+ * bytes of the column pairs (0, 1) and (2, 3), each pair's two rows interleaved by 4-byte lanes (lane 2l:
+ * column 2p's bytes 4l..4l+3, lane 2l + 1: column 2p + 1's), for type 0 the per-lane byte sums negated in
+ * the same order (-s4; type 1 needs none: zero), the scales d and the block sums s (the type-1 m * s
+ * term) of the 4 columns. */
 typedef struct {
-    int8_t qs[4][64];
-    int32_t ns4[4][16];
-    float d[2][4];
-    float s[2][4];
+    int8_t qs[2][64];
+    int32_t ns4[2][16];
+    float d[4];
+    float s[4];
 } pq_t0_blk;
 #define PQ_T0_MIN_N 4 /* batches from this many activation rows take the tiled kernel */
 /* 1: a type-0 tile type, 2: a type-1 one (q8_1 activations, PQ_ACT_32S), 0: neither */
 int pq_t0_type(int type);
 size_t pq_t0_pack_bytes(int N, int64_t nb);
-/* xa: N pq_a32 rows (stride xs bytes) of nb blocks -> ceil(N / 4) groups of ceil(nb / 2) block pairs; t1:
+/* xa: N pq_a32 rows (stride xs bytes) of nb blocks -> ceil(N / 4) groups of nb blocks; t1:
  * for the type-1 tiles (no -s4) */
 void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_blk *out);
 /* Weight rows r0..r1-1 (type q4_0 / q5_0 / q8_0 / q4_1 / q5_1) against the N packed activation rows from
@@ -125,6 +125,10 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_b
  * or no scratch memory). */
 int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy);
+/* The same types against one activation row (decode; no packing): weight rows r0..r1-1 -> y[r]. Returns 0
+ * if the type has no such kernel. */
+int pq_t0_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a32 *x, int64_t nb,
+               float *y);
 /* The q4_K product with the activation columns in the vector lanes (quant_tile.c, AVX512-VNNI/BW): groups
  * of 16 activation rows, per block the bytes + 128 transposed to (element group of 4, column, 4 bytes),
  * per 64-element group the int16 pairs of sub-block sums, and the scales. */

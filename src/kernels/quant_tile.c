@@ -15,6 +15,8 @@
  *     signed lanes (s4: the per-lane sums of the activation bytes, packed once per product) with no sign
  *     fix-ups per pair;
  *   - the 16 scale products dw_r * dx_c of a block come from one 512-bit multiply;
+ *   - two activation rows share a vector (their 4-byte lanes interleaved, the weight lanes doubled), so one
+ *     vpdpbusd, one conversion and one 512-bit fma serve two (row, column) pairs of the same block;
  *   - each weight block is unpacked once for all the activation rows, each activation block loaded once
  *     per 4 weight rows.
  * Type 1 (q4_1, q5_1 against q8_1 activations, as ggml_vec_dot_q4_1_q8_1 / _q5_1_q8_1): the same lanes and
@@ -35,7 +37,7 @@
 #include <immintrin.h>
 
 size_t pq_t0_pack_bytes(int N, int64_t nb) {
-    return (size_t)((N + 3) / 4) * (size_t)((nb + 1) / 2) * sizeof(pq_t0_blk);
+    return (size_t)((N + 3) / 4) * (size_t)nb * sizeof(pq_t0_blk);
 }
 
 int pq_t0_type(int type) {
@@ -44,24 +46,25 @@ int pq_t0_type(int type) {
                                                                                          : 0;
 }
 
-/* Portable packing (no AVX-512 needed). Rows past N and the missing half of an odd last pair are zero (scale
- * 0): they are computed but never stored or accumulated. */
+/* Portable packing (no AVX-512 needed). Rows past N are zero (scale 0): they are computed but never stored
+ * or accumulated. Column c of the group sits in pair c / 2, at the odd (c odd) or even 4-byte lanes. */
 void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_blk *out) {
     const int G = (N + 3) / 4;
-    const int64_t np = (nb + 1) / 2;
     memset(out, 0, pq_t0_pack_bytes(N, nb));
     for (int g = 0; g < G; g++)
         for (int64_t b = 0; b < nb; b++) {
-            pq_t0_blk *k = out + (size_t)g * (size_t)np + (size_t)(b / 2);
-            const int h = (int)(b & 1);
+            pq_t0_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
             for (int c = 0; c < 4 && 4 * g + c < N; c++) {
                 const pq_a32 *a = (const pq_a32 *)(xa + (size_t)(4 * g + c) * xs) + b;
-                memcpy(k->qs[c] + 32 * h, a->qs, 32);
-                for (int l = 0; l < 8 && !t1; l++)
-                    k->ns4[c][8 * h + l] =
-                        -(a->qs[4 * l] + a->qs[4 * l + 1] + a->qs[4 * l + 2] + a->qs[4 * l + 3]);
-                k->d[h][c] = a->d;
-                k->s[h][c] = a->s;
+                const int p = c / 2, e = c & 1;
+                for (int l = 0; l < 8; l++) {
+                    memcpy(k->qs[p] + 8 * l + 4 * e, a->qs + 4 * l, 4);
+                    if (!t1)
+                        k->ns4[p][2 * l + e] =
+                            -(a->qs[4 * l] + a->qs[4 * l + 1] + a->qs[4 * l + 2] + a->qs[4 * l + 3]);
+                }
+                k->d[c] = a->d;
+                k->s[c] = a->s;
             }
         }
 }
@@ -127,16 +130,12 @@ static inline __m256i t0_bits_x10(const uint8_t *p) {
     return _mm256_maskz_mov_epi8(m, _mm256_set1_epi8(0x10));
 }
 
-/* One weight block -> the unsigned bytes u = q + C (type 1: the stored 0..15 / 0..31), the scale and the
- * type-1 offset m. */
-static inline __m256i t0_unpack(int type, const uint8_t *w, float *d, float *m) {
-    *d = t0_f16(w);
+/* One weight block -> the unsigned bytes u = q + C (type 1: the stored 0..15 / 0..31). */
+static inline __m256i t0_bytes(int type, const uint8_t *w) {
     switch (type) {
     case PULSE_GGML_Q4_1:
-        *m = t0_f16(w + 2);
         return t0_nibbles(w + 4);
     case PULSE_GGML_Q5_1:
-        *m = t0_f16(w + 2);
         return _mm256_or_si256(t0_nibbles(w + 8), t0_bits_x10(w + 4));
     case PULSE_GGML_Q8_0:
         return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_set1_epi8((char)0x80));
@@ -147,81 +146,63 @@ static inline __m256i t0_unpack(int type, const uint8_t *w, float *d, float *m) 
     }
 }
 
-/* Scratch of one thread: the unpacked 4-row weight tile, per block pair and row the 64 bytes u of the two
- * blocks; and per block the row scales as the 16 lanes dw_r (r = lane / 4) of the scale-product multiply. */
+/* ... and the scale and the type-1 offset m */
+static inline __m256i t0_unpack(int type, const uint8_t *w, float *d, float *m) {
+    *d = t0_f16(w);
+    if (type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1) *m = t0_f16(w + 2);
+    return t0_bytes(type, w);
+}
 
-/* one (row r, column c) of the tile for a block pair: exact lanes of both blocks, then block b's fma, then
- * block b + 1's */
-#define T0_STEP2(R, X)                                                                                       \
-    {                                                                                                        \
-        const __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, X, y));                                \
-        acc[R][c] = _mm256_fmadd_ps(_mm512_castps512_ps256(f), _mm256_set1_ps(D[4 * R + c]), acc[R][c]);     \
-        acc[R][c] =                                                                                          \
-            _mm256_fmadd_ps(_mm512_extractf32x8_ps(f, 1), _mm256_set1_ps(D[16 + 4 * R + c]), acc[R][c]);     \
-    }
-#define T0_STEP1(R, X)                                                                                       \
-    {                                                                                                        \
-        const __m256 f = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, _mm512_castsi512_si256(X), y));        \
-        acc[R][c] = _mm256_fmadd_ps(f, _mm256_set1_ps(D[4 * R + c]), acc[R][c]);                             \
-    }
-
-/* The (4 x 4) tile: 4 unpacked weight rows U (block pairs) x activation group k -> out[c][r] (ggml's
- * horizontal sums). SH: log2 C. Two blocks per vpdpbusd (512 bits); their lanes are accumulated block b
- * first, then b + 1, as llama.cpp does. T1 (type 1: q4_1 / q5_1): no bias (SH unused), and per pair the
- * float sum of mw * sx block after block (M: the row offsets as A holds the scales), added after the
- * horizontal sum as ggml_vec_dot_q4_1_q8_1 does; the 16 pairs' sums in one vector (lane 4r + c), each lane
- * its own pair's sequence, so the rounding is the scalar one. */
+/* The (4 x 4) tile: 4 unpacked weight rows U (per block and row the 32 bytes u with each 4-byte lane twice)
+ * x activation group k (per block the column pairs (0, 1) and (2, 3), their 4-byte lanes interleaved) ->
+ * out[c][r] (ggml's horizontal sums). One vpdpbusd gives the 8 exact lanes of block b for two pairs (r, c)
+ * and (r, c + 1) (even / odd lanes), so one conversion and one fma with the scale products (dw_r * dx_c,
+ * dw_r * dx_c+1) broadcast as a 64-bit pair serve both: per pair the fma chain block after block, as
+ * llama.cpp's. SH: log2 C. T1 (type 1: q4_1 / q5_1): no bias (SH unused), and per pair the float sum of
+ * mw * sx block after block (M: the row offsets as A holds the scales), added after the horizontal sum as
+ * ggml_vec_dot_q4_1_q8_1 does; the 16 pairs' sums in one vector (lane 4r + c), each lane its own pair's
+ * sequence, so the rounding is the scalar one. */
 static inline __attribute__((always_inline)) void t0_tile(const __m512i *U, const __m512 *A, const __m512 *M,
                                                           const pq_t0_blk *k, int64_t nb, const int SH,
                                                           const int T1, __m128 out[4]) {
-    __m256 acc[4][4];
-    T0_UNROLL for (int r = 0; r < 4; r++) T0_UNROLL for (int c = 0; c < 4; c++) acc[r][c] =
-        _mm256_setzero_ps();
+    __m512 acc[4][2];
+    T0_UNROLL for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     __m512 summs = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b += 2, k++, U += 4) {
-        const int two = b + 1 < nb;
-        /* D[16 h + 4r + c] = dw_r * dx_c of block b + h: the products llama.cpp forms one at a time */
-        float D[32] __attribute__((aligned(64)));
-        _mm512_store_ps(D, _mm512_mul_ps(A[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->d[0]))));
-        if (two)
-            _mm512_store_ps(D + 16, _mm512_mul_ps(A[b + 1], _mm512_broadcast_f32x4(_mm_loadu_ps(k->d[1]))));
-        /* read back from memory: each product reaches its fma as a broadcast operand ({1to8}), not through a
-         * register permute */
+    for (int64_t b = 0; b < nb; b++, k++, U += 4) {
+        /* D[4r + c] = dw_r * dx_c: the products llama.cpp forms one at a time */
+        float D[16] __attribute__((aligned(64)));
+        _mm512_store_ps(D, _mm512_mul_ps(A[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->d))));
+        /* read back from memory: each pair of products reaches its fma as a 64-bit broadcast load */
         __asm__("" : "+m"(D));
-        if (T1) { /* summs += mw_r * sx_c, block b then b + 1 */
-            summs = _mm512_add_ps(summs, _mm512_mul_ps(M[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->s[0]))));
-            if (two)
-                summs = _mm512_add_ps(summs,
-                                      _mm512_mul_ps(M[b + 1], _mm512_broadcast_f32x4(_mm_loadu_ps(k->s[1]))));
-        }
-        const __m512i x0 = U[0], x1 = U[1], x2 = U[2], x3 = U[3];
-        if (two) {
-            T0_UNROLL for (int c = 0; c < 4; c++) {
-                const __m512i y = _mm512_loadu_si512((const void *)k->qs[c]);
-                const __m512i corr = T1 ? _mm512_setzero_si512()
-                                        : _mm512_slli_epi32(_mm512_loadu_si512((const void *)k->ns4[c]), SH);
-                T0_STEP2(0, x0) T0_STEP2(1, x1) T0_STEP2(2, x2) T0_STEP2(3, x3)
-            }
-        } else { /* an odd last block: the low halves only */
-            T0_UNROLL for (int c = 0; c < 4; c++) {
-                const __m256i y = _mm256_loadu_si256((const __m256i *)k->qs[c]);
-                const __m256i corr =
-                    T1 ? _mm256_setzero_si256()
-                       : _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)k->ns4[c]), SH);
-                T0_STEP1(0, x0) T0_STEP1(1, x1) T0_STEP1(2, x2) T0_STEP1(3, x3)
+        if (T1) /* summs += mw_r * sx_c */
+            summs = _mm512_add_ps(summs, _mm512_mul_ps(M[b], _mm512_broadcast_f32x4(_mm_loadu_ps(k->s))));
+        T0_UNROLL for (int p = 0; p < 2; p++) {
+            const __m512i y = _mm512_loadu_si512((const void *)k->qs[p]);
+            const __m512i corr = T1 ? _mm512_setzero_si512()
+                                    : _mm512_slli_epi32(_mm512_loadu_si512((const void *)k->ns4[p]), SH);
+            T0_UNROLL for (int r = 0; r < 4; r++) {
+                double dd;
+                memcpy(&dd, D + 4 * r + 2 * p, 8);
+                acc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, U[r], y)),
+                                            _mm512_castpd_ps(_mm512_set1_pd(dd)), acc[r][p]);
             }
         }
     }
-    /* per (r, c): s = low half + high half (4 lanes), then (s0 + s2) + (s1 + s3), as ggml's hsum_float_8;
-     * four rows at once after a transpose */
-    T0_UNROLL for (int c = 0; c < 4; c++) {
-        __m128 s0 = _mm_add_ps(_mm256_castps256_ps128(acc[0][c]), _mm256_extractf128_ps(acc[0][c], 1));
-        __m128 s1 = _mm_add_ps(_mm256_castps256_ps128(acc[1][c]), _mm256_extractf128_ps(acc[1][c], 1));
-        __m128 s2 = _mm_add_ps(_mm256_castps256_ps128(acc[2][c]), _mm256_extractf128_ps(acc[2][c], 1));
-        __m128 s3 = _mm_add_ps(_mm256_castps256_ps128(acc[3][c]), _mm256_extractf128_ps(acc[3][c], 1));
-        _MM_TRANSPOSE4_PS(s0, s1, s2, s3); /* s_j now holds lane j of rows 0..3 */
-        out[c] = _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
+    /* per (r, c): lanes l of the pair at 2l + (c & 1); t_l = l_l + l_l+4, then (t0 + t2) + (t1 + t3), as
+     * ggml's hsum_float_8 */
+    __m128 q[4];
+    T0_UNROLL for (int r = 0; r < 4; r++) {
+        __m128 w[2];
+        T0_UNROLL for (int p = 0; p < 2; p++) {
+            const __m256 t =
+                _mm256_add_ps(_mm512_castps512_ps256(acc[r][p]), _mm512_extractf32x8_ps(acc[r][p], 1));
+            const __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+            w[p] = _mm_add_ps(u, _mm_movehl_ps(u, u)); /* lanes 0, 1: columns 2p, 2p + 1 */
+        }
+        q[r] = _mm_movelh_ps(w[0], w[1]); /* row r, columns 0..3 */
     }
+    _MM_TRANSPOSE4_PS(q[0], q[1], q[2], q[3]); /* q[c]: column c, rows 0..3 */
+    T0_UNROLL for (int c = 0; c < 4; c++) out[c] = q[c];
     if (T1) { /* + summs: lanes (4r + c) regrouped per column c */
         const __m512 t = _mm512_permutexvar_ps(
             _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), summs);
@@ -237,24 +218,23 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
                                                           int g0, int N, int64_t nb, float *Y, size_t ldy,
                                                           __m512i *U, __m512 *A, __m512 *M) {
     const int G = (N + 3) / 4;
-    const int64_t np = (nb + 1) / 2;
     const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
     const size_t BS = type == PULSE_GGML_Q8_0   ? 34
                       : type == PULSE_GGML_Q5_0 ? 22
                       : type == PULSE_GGML_Q4_1 ? 20
                       : type == PULSE_GGML_Q5_1 ? 24
                                                 : 18;
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     for (int rt = r0; rt < r1; rt += 4) {
         const int nr = r1 - rt < 4 ? r1 - rt : 4;
-        /* unpack the tile's rows once; missing rows (and an odd last block's partner) are zero, scale 0 */
+        /* unpack the tile's rows once; missing rows are zero, scale 0 */
         for (int64_t b = 0; b < nb; b++) {
             float dw[4] = {0, 0, 0, 0}, mw[4] = {0, 0, 0, 0};
             for (int r = 0; r < 4; r++) {
                 const __m256i u =
                     r < nr ? t0_unpack(type, W + (size_t)(rt + r) * wrow + (size_t)b * BS, &dw[r], &mw[r])
                            : _mm256_setzero_si256();
-                __m512i *d = &U[4 * (b / 2) + r];
-                *d = b & 1 ? _mm512_inserti64x4(*d, u, 1) : _mm512_zextsi256_si512(u);
+                U[4 * b + r] = _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(u));
             }
             A[b] = _mm512_setr_ps(dw[0], dw[0], dw[0], dw[0], dw[1], dw[1], dw[1], dw[1], dw[2], dw[2], dw[2],
                                   dw[2], dw[3], dw[3], dw[3], dw[3]);
@@ -270,7 +250,7 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
             for (size_t l = (size_t)g * per; l < (size_t)(g + 1) * per && l < nlines; l++)
                 _mm_prefetch(nx + 64 * l, _MM_HINT_T0);
             __m128 out[4];
-            t0_tile(U, A, M, pk + (size_t)(g0 + g) * (size_t)np, nb, SH, T1, out);
+            t0_tile(U, A, M, pk + (size_t)(g0 + g) * (size_t)nb, nb, SH, T1, out);
             const int nc = N - 4 * g < 4 ? N - 4 * g : 4;
             for (int c = 0; c < nc; c++) {
                 float *y = Y + (size_t)(4 * g + c) * ldy + rt;
@@ -285,8 +265,8 @@ static inline __attribute__((always_inline)) void t0_rows(const int type, const 
 
 int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0_blk *pk, int g0, int N,
                int64_t nb, float *Y, size_t ldy) {
-    __m512 *A = pk_scratch(PK_SCR_T0_TILE,
-                           (size_t)nb * 2 * sizeof(__m512) + (size_t)((nb + 1) / 2) * 4 * sizeof(__m512i));
+    __m512 *A =
+        pk_scratch(PK_SCR_T0_TILE, (size_t)nb * 2 * sizeof(__m512) + (size_t)nb * 4 * sizeof(__m512i));
     if (!A) return 0;
     __m512 *M = A + nb;
     __m512i *U = (__m512i *)(void *)(M + nb);
@@ -305,6 +285,99 @@ int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq
         return 1;
     case PULSE_GGML_Q5_1:
         t0_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- one activation row (decode): 4 weight rows at a time ----
+ * The same sums as the per-row kernels (dot_*_n with one activation row): per weight row its own fma chain
+ * acc = fma(dw * dx, lanes, acc) and, for type 1, summs += mw * sx (the 4 rows' summs in the lanes of one
+ * vector), then ggml's horizontal sum (+ summs). Four independent chains per block instead of one, the
+ * scale products of the 4 rows in one multiply, and for type 0 the bias correction -C * s4(x) from one
+ * vpdpbusd per block for all 4 rows. */
+static inline __attribute__((always_inline)) void t0_gemv_rows(const int type, const int SH, const uint8_t *W,
+                                                               size_t wrow, int r0, int r1, const pq_a32 *x,
+                                                               int64_t nb, float *y) {
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    const size_t BS = type == PULSE_GGML_Q8_0   ? 34
+                      : type == PULSE_GGML_Q5_0 ? 22
+                      : type == PULSE_GGML_Q4_1 ? 20
+                      : type == PULSE_GGML_Q5_1 ? 24
+                                                : 18;
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        const uint8_t *w[4];
+        for (int r = 0; r < 4; r++)
+            w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow; /* past nr: again */
+        __m256 acc[4];
+        T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+        __m256 summs = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const pq_a32 *a = x + b;
+            const __m256i yq = _mm256_loadu_si256((const __m256i *)a->qs);
+            const __m256i corr = /* type 0: -C * s4(x), C = 1 << SH as vpdpbusd's unsigned byte */
+                T1 ? _mm256_setzero_si256()
+                   : _mm256_sub_epi32(
+                         _mm256_setzero_si256(),
+                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)(1 << SH)), yq));
+            /* the 4 rows' scale products dw_r * dx (type 1: lanes 2r, with mw_r * sx in lanes 2r + 1) */
+            float P[8] __attribute__((aligned(32)));
+            if (T1) {
+                int64_t ds;
+                memcpy(&ds, &a->d, 8); /* (dx, sx) */
+                const __m128i h =
+                    _mm_setr_epi32((int)pq_rd32(w[0] + (size_t)b * BS), (int)pq_rd32(w[1] + (size_t)b * BS),
+                                   (int)pq_rd32(w[2] + (size_t)b * BS), (int)pq_rd32(w[3] + (size_t)b * BS));
+                const __m256 p =
+                    _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(_mm256_set1_epi64x(ds)));
+                summs = _mm256_add_ps(summs, p); /* lanes 2r + 1: summs += mw_r * sx */
+                _mm256_store_ps(P, p);
+            } else {
+                const __m128i h = _mm_setr_epi16(
+                    (short)pq_rd16(w[0] + (size_t)b * BS), (short)pq_rd16(w[1] + (size_t)b * BS),
+                    (short)pq_rd16(w[2] + (size_t)b * BS), (short)pq_rd16(w[3] + (size_t)b * BS), 0, 0, 0, 0);
+                const __m128 p = _mm_mul_ps(_mm_cvtph_ps(h), _mm_set1_ps(a->d));
+                _mm_store_ps(P, _mm_unpacklo_ps(p, p));
+                _mm_store_ps(P + 4, _mm_unpackhi_ps(p, p));
+            }
+            __asm__("" : "+m"(P)); /* each product reaches its fma as a broadcast operand */
+            T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_fmadd_ps(
+                _mm256_set1_ps(P[2 * r]),
+                _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, t0_bytes(type, w[r] + (size_t)b * BS), yq)),
+                acc[r]);
+        }
+        __m128 s0 = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));
+        __m128 s1 = _mm_add_ps(_mm256_castps256_ps128(acc[1]), _mm256_extractf128_ps(acc[1], 1));
+        __m128 s2 = _mm_add_ps(_mm256_castps256_ps128(acc[2]), _mm256_extractf128_ps(acc[2], 1));
+        __m128 s3 = _mm_add_ps(_mm256_castps256_ps128(acc[3]), _mm256_extractf128_ps(acc[3], 1));
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+        __m128 o = _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
+        if (T1) /* + the odd lanes of summs */
+            o = _mm_add_ps(o, _mm_shuffle_ps(_mm256_castps256_ps128(summs), _mm256_extractf128_ps(summs, 1),
+                                             _MM_SHUFFLE(3, 1, 3, 1)));
+        _mm_mask_storeu_ps(y + rt, (__mmask8)((1u << nr) - 1), o);
+    }
+}
+
+int pq_t0_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a32 *x, int64_t nb,
+               float *y) {
+    switch (type) {
+    case PULSE_GGML_Q8_0:
+        t0_gemv_rows(PULSE_GGML_Q8_0, 7, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q5_0:
+        t0_gemv_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q4_0:
+        t0_gemv_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        t0_gemv_rows(PULSE_GGML_Q4_1, 0, W, wrow, r0, r1, x, nb, y);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        t0_gemv_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, x, nb, y);
         return 1;
     default:
         return 0;
