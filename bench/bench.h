@@ -1,8 +1,8 @@
 /* bench/bench.h — what every benchmark program shares: at start-up the fp32 products are put at the CPU's
  * level as the pulse tool does (pulse_blas_select; an OPENBLAS_CORETYPE set by the user is respected), and
  * every JSON line a benchmark prints carries the machine and the level each product family ran at
- * (pulse_runtime_json: cpu, cpu_level, fp32, bf16, quant), so no figure is reported without them. The
- * environment switches of tools/pulse/env.h apply to the benchmarks as to the pulse tool. */
+ * (pulse_runtime_json: cpu, cpu_level, isa, fp32, bf16, quant), so no figure is reported without them. The
+ * environment switches of tools/pulse/env.h, and --isa, apply to the benchmarks as to the pulse tool. */
 #ifndef PULSE_BENCH_H
 #define PULSE_BENCH_H
 
@@ -18,9 +18,12 @@
 
 #include "../tools/pulse/env.h"
 
-static inline void bench_init(void) {
+/* argc/argv: `--isa scalar|avx2|avx512|native` is taken out of them (tools/pulse/env.h; PULSE_ISA when
+ * absent) before the bench parses its own options; exits 2 on a bad level */
+static inline void bench_init(int *argc, char **argv) {
     pulse_options_from_env(); /* PULSE_QUIET, PULSE_BF16, PULSE_QTILE, PULSE_LM_PROFILE: the library reads
                                  none */
+    if (pulse_isa_from_args(argv[0], argc, argv)) exit(2);
     pulse_blas_params bp = pulse_blas_default_params();
     bp.explicit_core = getenv("OPENBLAS_CORETYPE");
     if (pulse_blas_select(&bp, NULL))

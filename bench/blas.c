@@ -41,6 +41,7 @@ static double time_mode(int mode, int n, int T, int reps, const float *A, const 
 }
 
 int main(int argc, char **argv) {
+    if (pulse_isa_from_args(argv[0], &argc, argv)) return 2; /* --isa caps the cores compared */
     int n = 1024, T = 2, reps = 5;
     const char *cores = NULL;
     for (int i = 1; i < argc; i++) {
@@ -110,7 +111,7 @@ int main(int argc, char **argv) {
         first = 0;
     }
     snprintf(json + jl, sizeof json - (size_t)jl, "]}");
-    bench_init(); /* leave the BLAS at the CPU's level for the runtime fields */
+    bench_init(&argc, argv); /* leave the BLAS at the CPU's level for the runtime fields */
     bench_emit(json);
     free(A);
     free(B);

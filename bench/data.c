@@ -10,7 +10,7 @@
 #include "pulse/data.h"
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     pulse_progress_set_quiet(1);
     pulse_synth_params sp = pulse_synth_default_params();
     sp.n_users = argc > 1 ? atoi(argv[1]) : 5000;

@@ -40,7 +40,7 @@ static char *make_text(int i) {
 }
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     const char *dir = NULL;
     int threads = 2, n = 512, batch = 64, len = 64, tb = 16, tlen = 128, steps = 5, prec = PULSE_PREC_FP32;
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -43,7 +43,7 @@ static void gelu_libm(float *out, const float *inp, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     double min_s = argc > 1 ? atof(argv[1]) : 0.3;
     const char *th = getenv("PULSE_THREADS");
     if (th) pulse_set_num_threads(atoi(th));

@@ -13,7 +13,7 @@
 static const char *DEFAULTS[] = {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"};
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     pulse_progress_set_quiet(1);
     const char *env_t = getenv("PULSE_THREADS");
     int threads = env_t ? atoi(env_t) : 2;

@@ -18,7 +18,7 @@ static double cpu_seconds(void) {
 }
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     pulse_progress_set_quiet(1);
     const char *env_t = getenv("PULSE_THREADS");
     const int threads = env_t ? atoi(env_t) : 2;

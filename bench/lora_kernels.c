@@ -53,7 +53,7 @@ static void *qweight(int type, int rows, int cols, pulse_rng *r) {
 }
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     int threads = 2;
     const char *types_arg = "q4_1,q4_0,q8_0";
     for (int i = 1; i < argc; i++) {

@@ -56,7 +56,7 @@ static double time_call(int kind, float *Y, const void *W, int type, const float
 }
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     int threads = 2, N = 32, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)

@@ -34,7 +34,7 @@ static double loadavg1(void) {
 }
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     const char *data = NULL, *loss = "ce";
     int epochs = 2, threads = 0, no_eval = 0, every = 0, patience = 0;
     pulse_sasrec_params p = pulse_sasrec_default_params();

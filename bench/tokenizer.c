@@ -13,7 +13,7 @@
 #include "pulse/tokenizer.h"
 
 int main(int argc, char **argv) {
-    bench_init();
+    bench_init(&argc, argv);
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL.gguf [TEXTS] [REPEATS]\n", argv[0]);
         return 2;

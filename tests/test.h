@@ -14,6 +14,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "pulse/core.h"
+#include "pulse/kernels.h"
+
 static int t_pass, t_fail, t_skip;
 
 #define TEST_SKIP_EXIT 77 /* CTest: SKIP_RETURN_CODE */
@@ -91,6 +94,32 @@ test_skip(const char *fmt, ...) {
     va_end(ap);
     fflush(stdout);
     exit(test_summary());
+}
+
+/* PULSE_ISA=scalar|avx2|avx512|native: every test runs its kernels at that instruction level (CMakeLists.txt
+ * adds <test>_avx2 and <test>_scalar variants of the kernel tests, so the lower levels' paths are tested on
+ * an AVX-512 machine too). Read here, before main, through the API (the library reads no environment): the
+ * level is capped (pulse_cpu_limit) and OpenBLAS put on its core (pulse_blas_select), as the CLI does for
+ * --isa; the CLI commands a test runs read the same variable. A level the CPU does not have: the test skips.
+ * Unset: nothing changes. */
+#if defined(__GNUC__)
+__attribute__((constructor))
+#endif
+static void
+test_isa_from_env(void) {
+    const char *e = getenv("PULSE_ISA");
+    if (!e || !*e) return;
+    pulse_isa isa;
+    if (pulse_isa_parse(e, &isa) != PULSE_OK) {
+        fprintf(stderr, "PULSE_ISA: %s\n", pulse_last_error());
+        exit(1);
+    }
+    if (pulse_cpu_limit(isa) != PULSE_OK) test_skip("PULSE_ISA=%s: %s", e, pulse_last_error());
+    pulse_blas_params bp = pulse_blas_default_params();
+    bp.explicit_core = getenv("OPENBLAS_CORETYPE");
+    if (pulse_blas_select(&bp, NULL) != PULSE_OK)
+        fprintf(stderr, "PULSE_ISA=%s: OpenBLAS stays on its own core: %s\n", e, pulse_last_error());
+    printf("instruction level: %s (PULSE_ISA=%s)\n", pulse_level_name(pulse_cpu_get()->level), e);
 }
 
 /* Run a shell command: its stdout (up to cap-1 bytes) into out, NUL-terminated; returns its exit status, -1

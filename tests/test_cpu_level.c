@@ -10,6 +10,7 @@
 
 #include "pulse/core.h"
 #include "pulse/kernels.h"
+#include "pulse/quant.h"
 
 /* the fp32 level the Linux kernel's flags imply (an independent reading of the same CPUID bits + XCR0) */
 static int proc_level(void) {
@@ -56,7 +57,41 @@ static double product_error(void) {
     return worst;
 }
 
+/* pulse_cpu_limit: what each level leaves of the CPU; the native view is kept; back to native restores it */
+static void test_limit(void) {
+    const pulse_cpu *nat = pulse_cpu_native(), *c = pulse_cpu_get();
+    pulse_isa isa = PULSE_ISA_NATIVE;
+    static const char *const names[] = {"native", "scalar", "avx2", "avx512"};
+    for (int i = 0; i < 4; i++) {
+        CHECK(pulse_isa_parse(names[i], &isa) == PULSE_OK && (int)isa == i);
+        CHECK(!strcmp(pulse_isa_name(isa), names[i]));
+    }
+    CHECK(pulse_isa_parse("avx512bf16", &isa) == PULSE_ERR_ARG && strstr(pulse_last_error(), "avx512bf16"));
+    CHECK(pulse_cpu_limit((pulse_isa)9) == PULSE_ERR_ARG);
+    const pulse_cpu before = *nat;
+    const int has2 = nat->avx2 && nat->fma && nat->f16c;
+    CHECK(pulse_cpu_limit(PULSE_ISA_AVX2) == (has2 ? PULSE_OK : PULSE_ERR_UNSUPPORTED));
+    CHECK(pulse_cpu_limit_get() == PULSE_ISA_AVX2);
+    CHECK(!c->avx512f && !c->avx512vnni && !c->avx512bf16 && !c->avxvnni && !c->amx_tile);
+    CHECK(c->avx2 == nat->avx2 && c->fma == nat->fma && c->level == (has2 ? PULSE_LEVEL_AVX2 : nat->level));
+    const int has512 = nat->level == PULSE_LEVEL_AVX512 && nat->avx512vnni;
+    CHECK(pulse_cpu_limit(PULSE_ISA_AVX512) == (has512 ? PULSE_OK : PULSE_ERR_UNSUPPORTED));
+    CHECK(!c->avx512bf16 && !c->avx512fp16 && !c->amx_tile && c->avx512vnni == nat->avx512vnni);
+    CHECK(c->level == nat->level);
+    CHECK(pulse_cpu_limit(PULSE_ISA_SCALAR) == PULSE_OK);
+    CHECK(c->level == PULSE_LEVEL_SCALAR && !c->avx2 && !c->sse2 && !pulse_quant_has_avx2());
+    CHECK(pulse_cpu_limit(PULSE_ISA_NATIVE) == PULSE_OK && pulse_cpu_limit_get() == PULSE_ISA_NATIVE);
+    const char *fc[32], *fn[32], *fb[32];
+    const int nc = pulse_cpu_flag_names(c, fc, 32), nn = pulse_cpu_flag_names(nat, fn, 32),
+              nb = pulse_cpu_flag_names(&before, fb, 32);
+    int same = nc == nn && nn == nb && c->level == nat->level && nat->level == before.level;
+    for (int i = 0; same && i < nc && i < 32; i++) same = !strcmp(fc[i], fn[i]) && !strcmp(fn[i], fb[i]);
+    CHECK_MSG(same, "back to native: %d flags, level %s (native %d, %s)", nc, pulse_level_name(c->level), nn,
+              pulse_level_name(nat->level));
+}
+
 int main(void) {
+    if (pulse_cpu_limit_get() == PULSE_ISA_NATIVE) test_limit(); /* (PULSE_ISA unset) */
     const pulse_cpu *cpu = pulse_cpu_get();
     int pl = proc_level();
     printf("cpu: %s %s family %d model %d, level %s (/proc/cpuinfo: %s)\n", cpu->vendor, cpu->model,

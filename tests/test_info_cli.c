@@ -1,6 +1,7 @@
 /* tests/test_info_cli.c — the CLI contract of `pulse info` (the machine and the level each product family
  * runs at: JSON last line with cpu.model, cpu.flags, cpu_level, fp32.backend/core/level; fp32.level equals
- * cpu_level unless OPENBLAS_CORETYPE forces a core, which is then reported and left alone) and of the
+ * cpu_level unless OPENBLAS_CORETYPE forces a core, which is then reported and left alone; --isa / PULSE_ISA
+ * cap every family at scalar, avx2 or avx512 without BF16, a level above the CPU refused) and of the
  * evaluation's history modes on a repeat-consumption dataset (`pulse data synth --repeat`, `pulse data stats`
  * repeat counts, `pulse eval --history-mode mask|keep`, a bad --history-mode value). */
 #include "test.h"
@@ -45,6 +46,57 @@ int main(void) {
         cJSON_Delete(o);
     }
     snprintf(cmd, sizeof cmd, "'%s' info --bogus 2>/dev/null", PULSE_CLI);
+    CHECK(test_run_last(cmd, last, sizeof last) == 2);
+
+    /* --isa (anywhere on the line; PULSE_ISA when absent): every product family at the level asked */
+    const pulse_cpu *nat = pulse_cpu_native();
+    const struct {
+        const char *isa, *level, *fp32, *quant;
+        int have;
+    } lv[] = {
+        {"scalar", "scalar", "sse2", "scalar", 1},
+        {"avx2", "avx2", "avx2", "avx2", nat->avx2 && nat->fma && nat->f16c},
+        {"avx512", "avx512", "avx512", "avx512_vnni", nat->level == PULSE_LEVEL_AVX512 && nat->avx512vnni},
+    };
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "env -u OPENBLAS_CORETYPE PULSE_ISA=scalar '%s' %sinfo%s 2>/dev/null",
+                 PULSE_CLI, i == 1 ? "--isa avx2 " : "",
+                 i == 1   ? ""
+                 : i == 0 ? " --isa scalar"
+                          : " --isa=avx512");
+        const int rc = test_run_last(cmd, last, sizeof last);
+        if (!lv[i].have) { /* a level above the CPU: refused, named */
+            CHECK_MSG(rc == 2, "--isa %s on a CPU without it: exit %d", lv[i].isa, rc);
+            continue;
+        }
+        CHECK_MSG(rc == 0, "--isa %s: exit %d", lv[i].isa, rc);
+        o = cJSON_Parse(last);
+        CHECK(o != NULL);
+        if (!o) continue;
+        cJSON *fp = cJSON_GetObjectItem(o, "fp32");
+        const char *bk = str(cJSON_GetObjectItem(o, "bf16"), "kernel"),
+                   *qk = str(cJSON_GetObjectItem(o, "quant"), "kernel");
+        CHECK_MSG(str(o, "isa") && !strcmp(str(o, "isa"), lv[i].isa) && str(o, "cpu_level") &&
+                      !strcmp(str(o, "cpu_level"), lv[i].level),
+                  "--isa %s: isa %s cpu_level %s", lv[i].isa, str(o, "isa"), str(o, "cpu_level"));
+        CHECK_MSG(bk && strcmp(bk, "avx512_bf16") != 0, "--isa %s: bf16 kernel %s", lv[i].isa, bk);
+        CHECK_MSG(qk && !strcmp(qk, lv[i].quant), "--isa %s: quant kernel %s", lv[i].isa, qk);
+        if (cJSON_IsTrue(cJSON_GetObjectItem(fp, "corrected"))) /* OpenBLAS can change its core here */
+            CHECK_MSG(str(fp, "level") && !strcmp(str(fp, "level"), lv[i].fp32),
+                      "--isa %s: fp32 core %s level %s", lv[i].isa, str(fp, "core"), str(fp, "level"));
+        if (i == 1)
+            CHECK(str(fp, "core") &&
+                  (!strcmp(str(fp, "core"), "Haswell") || !strcmp(str(fp, "core"), "Zen")));
+        cJSON_Delete(o);
+    }
+    snprintf(cmd, sizeof cmd, "PULSE_ISA=avx2 '%s' info 2>/dev/null", PULSE_CLI);
+    CHECK(test_run_last(cmd, last, sizeof last) == (lv[1].have ? 0 : 2));
+    o = cJSON_Parse(last);
+    if (lv[1].have) CHECK(o && str(o, "cpu_level") && !strcmp(str(o, "cpu_level"), "avx2"));
+    cJSON_Delete(o);
+    snprintf(cmd, sizeof cmd, "'%s' info --isa sse9 2>&1", PULSE_CLI);
+    CHECK(test_run_last(cmd, last, sizeof last) == 2 && strstr(last, "scalar, avx2, avx512 or native"));
+    snprintf(cmd, sizeof cmd, "'%s' info --isa 2>/dev/null", PULSE_CLI);
     CHECK(test_run_last(cmd, last, sizeof last) == 2);
 
     /* repeat consumption end to end through the CLI */

@@ -243,7 +243,10 @@ static void test_type(int t, pulse_rng *r) {
  * 4-row orders. */
 static void test_batched_shapes(pulse_rng *r) {
     if (!pulse_quant_use_vnni(-1)) { /* the batched kernels need it: the per-row kernels are tested above */
-        test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
+        if (pulse_cpu_limit_get() != PULSE_ISA_NATIVE) /* the level's own paths: nothing is left out */
+            printf("batched VNNI kernels: not at isa %s\n", pulse_isa_name(pulse_cpu_limit_get()));
+        else
+            test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
         return;
     }
     const int types[6] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0,

@@ -9,6 +9,7 @@
 
 #include "lm_synth.h"
 #include "pulse/lm.h"
+#include "pulse/quant.h"
 #include "test.h"
 
 static char tmpdir[256];
@@ -63,6 +64,37 @@ static pulse_status run_all(pulse_lm_ctx *c, const int *toks, int n, float *out)
     return st;
 }
 
+/* The same logits, bit for bit, at every lower instruction level this CPU has (pulse_cpu_limit, switched in
+ * process; the quantised kernels re-chosen with pulse_quant_use_vnni): the AVX-512 VNNI, AVX2 and portable
+ * paths of the quantised products, f16 rows, attention and exp are the same operations. At scalar the
+ * products with float weights (f32 / f16 / bf16) take the reference dot, which sums in element order instead
+ * of ggml's lanes: there within the architecture's tolerance (measured: 1e-6 on qwen2 / phi3, 1e-3 on llama /
+ * gemma3 where an f16 rounding of the KV cache or the probabilities falls the other way). Run at native only
+ * (the _avx2 / _scalar variants of this test start capped). */
+static void check_levels(pulse_lm_ctx *c, const float *all, const synth_cfg *cfg) {
+    if (pulse_cpu_limit_get() != PULSE_ISA_NATIVE) return;
+    static const pulse_isa lv[] = {PULSE_ISA_AVX512, PULSE_ISA_AVX2, PULSE_ISA_SCALAR};
+    const int T = SYNTH_T, V = cfg->V;
+    const int float_w =
+        cfg->wtype == PULSE_GGML_F32 || cfg->wtype == PULSE_GGML_F16 || cfg->wtype == PULSE_GGML_BF16;
+    float *o = malloc(sizeof(float) * T * V);
+    for (size_t i = 0; o && i < sizeof lv / sizeof lv[0]; i++) {
+        if (pulse_cpu_limit(lv[i]) != PULSE_OK) continue; /* the CPU has not got it */
+        pulse_quant_use_vnni(1);
+        CHECK_OK(run_all(c, SYNTH_TOKENS, T, o));
+        const double d = max_abs_diff(o, all, T * V);
+        if (lv[i] == PULSE_ISA_SCALAR && float_w)
+            CHECK_MSG(d < cfg->tol, "%s: logits at isa scalar: max diff %g from native", cfg->name, d);
+        else
+            CHECK_MSG(memcmp(o, all, sizeof(float) * T * V) == 0,
+                      "%s: logits at isa %s differ from native (max %g)", cfg->name, pulse_isa_name(lv[i]),
+                      d);
+    }
+    pulse_cpu_limit(PULSE_ISA_NATIVE);
+    pulse_quant_use_vnni(1);
+    free(o);
+}
+
 static void test_arch(const synth_cfg *cfg) {
     char path[512];
     model_path(path, sizeof path, tmpdir, cfg->name);
@@ -87,6 +119,7 @@ static void test_arch(const synth_cfg *cfg) {
     }
     float *all = malloc(sizeof(float) * T * V), *one = malloc(sizeof(float) * T * V);
     CHECK_OK(run_all(c, SYNTH_TOKENS, T, all));
+    check_levels(c, all, cfg);
 
     /* 1. against the independent reference */
     int rT = 0, rV = 0;

@@ -140,7 +140,32 @@ typedef struct {
     int amx_permitted;                /* the kernel granted this process the tile data state */
     pulse_level level;                /* the fp32 SIMD level of this CPU */
 } pulse_cpu;
+/* The CPU as the kernels may use it: the detected features less those removed by pulse_cpu_limit. Every
+ * kernel choice reads it (quantised, bf16, attention, the BLAS core of pulse_blas_select). */
 const pulse_cpu *pulse_cpu_get(void);
+/* The CPU as detected, whatever the limit. */
+const pulse_cpu *pulse_cpu_native(void);
+
+/* The instruction level the kernels may use, to run (and measure, and test) a lower level's paths on any
+ * machine: scalar (no SIMD kernel: the portable C paths, OpenBLAS's Prescott core), avx2 (AVX2 + FMA + F16C:
+ * no AVX-512, no VNNI, no BF16; OpenBLAS's Haswell core, Zen on AMD), avx512 (AVX-512 F/BW/DQ/VL + VNNI, no
+ * BF16 or FP16: the Cascade Lake / Ice Lake class), native (all the CPU has). */
+typedef enum {
+    PULSE_ISA_NATIVE = 0,
+    PULSE_ISA_SCALAR = 1,
+    PULSE_ISA_AVX2 = 2,
+    PULSE_ISA_AVX512 = 3,
+} pulse_isa;
+const char *pulse_isa_name(pulse_isa isa); /* "native" "scalar" "avx2" "avx512" */
+/* name -> isa; PULSE_ERR_ARG (message naming the choices) when it is none of them */
+pulse_status pulse_isa_parse(const char *name, pulse_isa *out);
+/* Caps what pulse_cpu_get() reports at isa (the CLI's --isa, the benches' --isa; the library reads no
+ * environment). Call at start-up from one thread, before any kernel runs and before pulse_blas_select (which
+ * then puts OpenBLAS on the level's core, down as well as up): the kernels make their choice at first use.
+ * A CPU below the level keeps its own (the cap only removes features) and the call returns
+ * PULSE_ERR_UNSUPPORTED naming what is missing. */
+pulse_status pulse_cpu_limit(pulse_isa isa);
+pulse_isa pulse_cpu_limit_get(void);
 /* The names of the features present ("avx2", "avx512_bf16", ...), at most max into names; returns the count.
  */
 int pulse_cpu_flag_names(const pulse_cpu *c, const char **names, int max);

@@ -1,10 +1,13 @@
 /* core/cpu.c — owns what the library knows of the CPU: vendor, model, CPUID features with the OS's register
  * state (XGETBV: YMM for AVX/AVX2, ZMM + opmask for AVX-512, tile state and the kernel's permission for AMX),
  * and the fp32 SIMD level they add up to. Detected once; every kernel choice and every reported figure reads
- * it from here (pulse_cpu_get), so no figure is printed without the level it ran at. */
+ * it from here (pulse_cpu_get), so no figure is printed without the level it ran at. pulse_cpu_limit caps
+ * what it reports at a lower instruction level (scalar, avx2, avx512 without BF16), so that level's kernels
+ * run, are measured and are tested on any machine; pulse_cpu_native keeps the CPU as detected. */
 #include <stdio.h>
 #include <string.h>
 
+#include "core/simd.h"
 #include "pulse/core.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -117,27 +120,102 @@ static void detect(pulse_cpu *c) {
         size_t l = strlen(c->model);
         while (l && c->model[l - 1] == ' ') c->model[--l] = 0;
     }
-    if (c->avx512f && c->avx512bw && c->avx512dq && c->avx512vl && c->fma)
-        c->level = PULSE_LEVEL_AVX512;
-    else if (c->avx2 && c->fma)
-        c->level = PULSE_LEVEL_AVX2;
-    else if (c->avx)
-        c->level = PULSE_LEVEL_AVX;
-    else if (c->sse2)
-        c->level = PULSE_LEVEL_SSE2;
 #endif
 }
 
-const pulse_cpu *pulse_cpu_get(void) {
-    static pulse_cpu cpu;
-    static int done; /* benign: detection is idempotent; the flag is written after the struct */
-    if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+static pulse_level level_of(const pulse_cpu *c) {
+    if (c->avx512f && c->avx512bw && c->avx512dq && c->avx512vl && c->fma) return PULSE_LEVEL_AVX512;
+    if (c->avx2 && c->fma) return PULSE_LEVEL_AVX2;
+    if (c->avx) return PULSE_LEVEL_AVX;
+    if (c->sse2) return PULSE_LEVEL_SSE2;
+    return PULSE_LEVEL_SCALAR;
+}
+
+/* the features of the level isa at most: c (the native CPU) less what the level does not have */
+static void cap(pulse_cpu *c, pulse_isa isa) {
+    if (isa == PULSE_ISA_NATIVE) return;
+    /* no level below native has AMX, AVX-512 BF16 / FP16, or the VEX-coded AVX-VNNI */
+    c->amx_tile = c->amx_bf16 = c->amx_int8 = c->amx_permitted = 0;
+    c->avx512bf16 = c->avx512fp16 = c->avxvnni = 0;
+    if (isa == PULSE_ISA_AVX512) {
+        c->level = level_of(c);
+        return;
+    }
+    c->avx512f = c->avx512bw = c->avx512dq = c->avx512vl = c->avx512vnni = 0;
+    if (isa == PULSE_ISA_SCALAR) c->sse2 = c->avx = c->avx2 = c->fma = c->f16c = 0;
+    c->level = level_of(c);
+}
+
+/* core/simd.h: the hand-written AVX2 / FMA / F16C paths may run (a v3 build runs only where they exist) */
+int pc_simd_v3 = 1;
+
+static pulse_cpu g_native, g_cpu;
+static pulse_isa g_isa = PULSE_ISA_NATIVE;
+static int g_done; /* benign: detection is idempotent; the flag is written after the structs */
+
+static void detect_once(void) {
+    if (!__atomic_load_n(&g_done, __ATOMIC_ACQUIRE)) {
         pulse_cpu c;
         detect(&c);
-        cpu = c;
-        __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+        c.level = level_of(&c);
+        g_native = c;
+        cap(&c, g_isa);
+        g_cpu = c;
+        __atomic_store_n(&g_done, 1, __ATOMIC_RELEASE);
     }
-    return &cpu;
+}
+
+const pulse_cpu *pulse_cpu_get(void) {
+    detect_once();
+    return &g_cpu;
+}
+
+const pulse_cpu *pulse_cpu_native(void) {
+    detect_once();
+    return &g_native;
+}
+
+static const char *const ISA_NAMES[] = {"native", "scalar", "avx2", "avx512"};
+
+const char *pulse_isa_name(pulse_isa isa) {
+    return (unsigned)isa < sizeof ISA_NAMES / sizeof ISA_NAMES[0] ? ISA_NAMES[isa] : "unknown";
+}
+
+pulse_status pulse_isa_parse(const char *name, pulse_isa *out) {
+    for (size_t i = 0; name && i < sizeof ISA_NAMES / sizeof ISA_NAMES[0]; i++)
+        if (strcmp(name, ISA_NAMES[i]) == 0) {
+            if (out) *out = (pulse_isa)i;
+            return PULSE_OK;
+        }
+    return pulse_set_error(PULSE_ERR_ARG,
+                           "expected an instruction level: scalar, avx2, avx512 or native, found '%s'",
+                           name ? name : "(null)");
+}
+
+pulse_status pulse_cpu_limit(pulse_isa isa) {
+    if ((unsigned)isa >= sizeof ISA_NAMES / sizeof ISA_NAMES[0])
+        return pulse_set_error(PULSE_ERR_ARG, "isa: no level %d", (int)isa);
+    detect_once();
+    pulse_cpu c = g_native;
+    cap(&c, isa);
+    g_isa = isa;
+    g_cpu = c;
+    pc_simd_v3 = isa == PULSE_ISA_NATIVE || (c.avx2 && c.fma && c.f16c);
+    const pulse_cpu *n = &g_native;
+    const char *missing = NULL;
+    if (isa == PULSE_ISA_AVX2 && !(n->avx2 && n->fma && n->f16c))
+        missing = !n->avx2 ? "AVX2" : !n->fma ? "FMA" : "F16C";
+    else if (isa == PULSE_ISA_AVX512 && !(n->level == PULSE_LEVEL_AVX512 && n->avx512vnni))
+        missing = n->level < PULSE_LEVEL_AVX512 ? "AVX-512 F/BW/DQ/VL" : "AVX-512 VNNI";
+    if (missing)
+        return pulse_set_error(PULSE_ERR_UNSUPPORTED,
+                               "isa %s: this CPU (%s) has no %s; it runs at its own level %s",
+                               pulse_isa_name(isa), n->model, missing, pulse_level_name(n->level));
+    return PULSE_OK;
+}
+
+pulse_isa pulse_cpu_limit_get(void) {
+    return g_isa;
 }
 
 int pulse_cpu_flag_names(const pulse_cpu *c, const char **names, int max) {

@@ -5,8 +5,9 @@
  *  - pulse_blas_probe reads the BLAS's name, version, core, threads and threading model, and maps the core to
  * a level (pulse_level) comparable with pulse_cpu_get()->level;
  *  - pulse_blas_select re-runs OpenBLAS's own core initialisation (gotoblas_dynamic_quit / _init, found with
- *    dlsym) with the core of the CPU's level, unless the user chose a core (OPENBLAS_CORETYPE, passed in by
- * the caller: the library reads no environment) — measured against the alternatives in docs/cpu-levels.md;
+ *    dlsym) with the core of the CPU's level (as pulse_cpu_limit caps it: down to Haswell for avx2), unless
+ * the user chose a core (OPENBLAS_CORETYPE, passed in by the caller: the library reads no environment) —
+ * measured against the alternatives in docs/cpu-levels.md;
  *  - the first fp32 product of a process whose BLAS runs below the CPU's level and that never called
  *    pulse_blas_select prints one warning naming the remedy (embedders who link libpulse). */
 #include <cblas.h>
@@ -46,7 +47,8 @@ static pulse_level core_level(const char *core) {
     return core[0] && strcasecmp(core, "unknown") ? PULSE_LEVEL_SSE2 : PULSE_LEVEL_SCALAR;
 }
 
-/* the OpenBLAS core whose fp32 kernels run at the CPU's level (NULL: none better than SSE) */
+/* the OpenBLAS core whose fp32 kernels run at the CPU's level (NULL: none better than SSE; with a limit
+ * (pulse_cpu_limit) below AVX, Prescott: OpenBLAS has no core without SSE on x86-64) */
 static const char *core_for(const pulse_cpu *c) {
     switch (c->level) {
     case PULSE_LEVEL_AVX512:
@@ -57,7 +59,7 @@ static const char *core_for(const pulse_cpu *c) {
     case PULSE_LEVEL_AVX:
         return "Sandybridge";
     default:
-        return NULL;
+        return pulse_cpu_limit_get() != PULSE_ISA_NATIVE ? "Prescott" : NULL;
     }
 }
 
@@ -146,7 +148,10 @@ pulse_status pulse_blas_select(const pulse_blas_params *pp, pulse_blas_info *out
     g_state.explicit_set = p.explicit_core && *p.explicit_core;
     pulse_status st = PULSE_OK;
     const char *want = core_for(cpu);
-    if (!g_state.explicit_set && want && info.level < cpu->level) {
+    /* up to the CPU's level; with a limit (pulse_cpu_limit), down to it as well */
+    const int limited = pulse_cpu_limit_get() != PULSE_ISA_NATIVE;
+    if (!g_state.explicit_set && want && core_level(want) != info.level &&
+        (info.level < cpu->level || (limited && info.level > cpu->level))) {
         st = pulse_blas_force_core(want);
         if (st == PULSE_OK) g_state.corrected = 1;
     }
@@ -182,7 +187,9 @@ int pulse_runtime_json(char *buf, size_t n) {
     cJSON_AddNumberToObject(cpu, "family", c->family);
     cJSON_AddNumberToObject(cpu, "model_id", c->model_id);
     cJSON_AddItemToObject(cpu, "flags", cJSON_CreateStringArray(names, nf < 32 ? nf : 32));
+    cJSON_AddStringToObject(cpu, "native_level", pulse_level_name(pulse_cpu_native()->level));
     cJSON_AddStringToObject(o, "cpu_level", pulse_level_name(c->level));
+    cJSON_AddStringToObject(o, "isa", pulse_isa_name(pulse_cpu_limit_get()));
     cJSON_AddStringToObject(fp, "backend", b.backend);
     cJSON_AddStringToObject(fp, "version", b.version);
     cJSON_AddStringToObject(fp, "core", b.core);
@@ -195,7 +202,9 @@ int pulse_runtime_json(char *buf, size_t n) {
     cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "bf16"), "kernel",
                             pulse_bf16_supported() ? "avx512_bf16" : "fp32 fallback");
     cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "quant"), "kernel",
-                            pulse_quant_use_vnni(-1) ? "avx512_vnni" : "avx2");
+                            pulse_quant_use_vnni(-1) ? "avx512_vnni"
+                            : pulse_quant_has_avx2() ? "avx2"
+                                                     : "scalar");
     char *txt = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     int len = txt ? snprintf(buf, n, "%s", txt) : -1;

@@ -3,16 +3,18 @@
  * scalar and 8 lanes with the same operations), its 16-lane horizontal sum, f32 -> f16 rows, f16 dot products
  * in ggml's lane orders with their reduction tree, and f16 multiply-add rows. Every operation is the one
  * ggml's CPU backend performs, so results are bit-identical to llama.cpp's (tests/test_lm_parity.c); change
- * none of them without that test. Not a public header: for src/kernels and src/lm. Its exp is not the float
- * kernels' pk_expf (kernels/internal.h) because that one rounds differently from ggml's (58% of inputs
- * on [-87, 0]), and pk_expf is not this one because this one does not vectorise (internal.h says the
- * numbers). */
+ * none of them without that test. Each SIMD form runs only while core/simd.h's pc_simd_v3 allows it (not
+ * under pulse_cpu_limit(PULSE_ISA_SCALAR)); its scalar twin gives the same bits. Not a public header: for
+ * src/kernels and src/lm. Its exp is not the float kernels' pk_expf (kernels/internal.h) because that one
+ * rounds differently from ggml's (58% of inputs on [-87, 0]), and pk_expf is not this one because this one
+ * does not vectorise (internal.h says the numbers). */
 #ifndef PULSE_KERNELS_GGML_EXACT_H
 #define PULSE_KERNELS_GGML_EXACT_H
 
 #include <math.h>
 #include <stdint.h>
 
+#include "core/simd.h"
 #include "pulse/quant.h"
 
 #if defined(__F16C__) || defined(__AVX2__)
@@ -78,8 +80,9 @@ static inline float pk_red16(const float *l) {
 static inline void pk_f16_row(uint16_t *dst, const float *src, int n) {
     int i = 0;
 #ifdef __F16C__
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), 0));
+    if (pc_simd_v3)
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), 0));
 #endif
     for (; i < n; i++) dst[i] = pulse_fp32_to_fp16(src[i]);
 }
@@ -112,7 +115,8 @@ static inline float pk_dot_f16_lanes(const float *a, const float *b, int n, int 
     float l[64];
     int t = 0;
 #if defined(__F16C__) && defined(__FMA__)
-    if (n % R == 0) return R == 64 ? pk_dot_lanes_avx(a, b, n, 64) : pk_dot_lanes_avx(a, b, n, 16);
+    if (n % R == 0 && pc_simd_v3)
+        return R == 64 ? pk_dot_lanes_avx(a, b, n, 64) : pk_dot_lanes_avx(a, b, n, 16);
 #endif
     for (int u = 0; u < R; u++) l[u] = 0;
     for (; t < n; t++) l[t % R] = fmaf(a[t], b[t], l[t % R]);
@@ -146,7 +150,7 @@ static inline void pk_fma_row_f16(float *row, float w, const uint16_t *v, int HD
     int t = 0;
 #if defined(__F16C__) && defined(__FMA__)
     const __m256 wv = _mm256_set1_ps(w);
-    for (; t + 8 <= HD; t += 8)
+    for (; pc_simd_v3 && t + 8 <= HD; t += 8)
         _mm256_storeu_ps(row + t,
                          _mm256_fmadd_ps(wv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + t))),
                                          _mm256_loadu_ps(row + t)));

@@ -23,7 +23,7 @@ static float silu(float x) {
 void pulse_swiglu_forward(float *h, const float *g, size_t n) {
     size_t j = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-    for (; j + 8 <= n; j += 8) {
+    for (; pc_simd_v3 && j + 8 <= n; j += 8) {
         const __m256 x = _mm256_loadu_ps(g + j);
         const __m256 e = pk_ggml_expf8(_mm256_sub_ps(_mm256_setzero_ps(), x));
         const __m256 si = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
@@ -58,7 +58,7 @@ void pulse_geglu_forward(float *h, const float *g, size_t n) {
     size_t j = 0;
 #ifdef __F16C__
     /* 8 at a time: the same f16 rounding (F16C), table lookups and products; x <= -10 -> 0, x >= 10 -> x */
-    for (; j + 8 <= n; j += 8) {
+    for (; pc_simd_v3 && j + 8 <= n; j += 8) {
         const __m256 x = _mm256_loadu_ps(g + j);
         uint16_t idx[8], tv[8];
         _mm_storeu_si128((__m128i *)(void *)idx, _mm256_cvtps_ph(x, 0));

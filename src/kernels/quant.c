@@ -4,6 +4,7 @@
  */
 #include "quant_internal.h"
 
+#include "core/simd.h"
 #include "pulse/core.h"
 
 #include <math.h>
@@ -50,7 +51,7 @@ int pulse_quant_use_vnni(int enable) {
 
 int pulse_quant_has_avx2(void) {
 #ifdef __AVX2__
-    return 1;
+    return pc_simd_v3; /* not under pulse_cpu_limit(PULSE_ISA_SCALAR) */
 #else
     return 0;
 #endif
@@ -109,7 +110,7 @@ float pulse_bf16_to_fp32(uint16_t h) {
 
 void pulse_dequantize_row(int type, const void *src, float *dst, int64_t n) {
 #ifdef __AVX2__
-    if (pq_dequantize_avx2(type, src, dst, n)) return;
+    if (pc_simd_v3 && pq_dequantize_avx2(type, src, dst, n)) return;
 #endif
     pulse_dequantize_row_ref(type, src, dst, n);
 }
@@ -258,6 +259,7 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         return;
     }
     if (N == 0 || rows == 0) return;
+    use_ref |= !pc_simd_v3; /* pulse_cpu_limit(PULSE_ISA_SCALAR): the portable kernels */
     size_t stride;
     const uint8_t *xa = quantize_acts(type, X, N, cols, &stride, use_ref);
     if (!xa) {
@@ -311,6 +313,7 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         pulse_qmatmul_multi(jobs + PULSE_QMM_MAX_JOBS, n_jobs - PULSE_QMM_MAX_JOBS, X, N, cols);
         return;
     }
+    const int use_ref = !pc_simd_v3; /* pulse_cpu_limit(PULSE_ISA_SCALAR): the portable kernels */
     const uint8_t *xa[PQ_ACT_KINDS] = {(const uint8_t *)X, NULL, NULL, NULL};
     size_t stride[PQ_ACT_KINDS] = {(size_t)cols * sizeof(float), 0, 0, 0};
     long first_item[PULSE_QMM_MAX_JOBS + 1];
@@ -328,7 +331,7 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         }
         int kind = pq_act_kind(jb->type);
         if (kind != PQ_ACT_F32 && !xa[kind]) {
-            xa[kind] = quantize_acts(jb->type, X, N, cols, &stride[kind], 0);
+            xa[kind] = quantize_acts(jb->type, X, N, cols, &stride[kind], use_ref);
             if (!xa[kind]) {
                 ok[j] = 0;
                 fill_nan(jb->Y, (size_t)N * jb->rows);
@@ -344,12 +347,12 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
     const pq_t0_blk *pk[3] = {NULL, NULL, NULL}; /* one packing serves every type-0 (type-1) job */
     for (int j = 0; j < n_jobs; j++) {
         const int t0 = ok[j] ? pq_t0_type(jobs[j].type) : 0, kind = pq_act_kind(jobs[j].type);
-        if (t0 && !pk[t0]) pk[t0] = t0_pack(jobs[j].type, xa[kind], stride[kind], N, cols, 0);
+        if (t0 && !pk[t0]) pk[t0] = t0_pack(jobs[j].type, xa[kind], stride[kind], N, cols, use_ref);
     }
     const pq_k4_blk *pk4 = NULL;
     for (int j = 0; j < n_jobs && !pk4; j++)
         if (ok[j] && jobs[j].type == PULSE_GGML_Q4_K)
-            pk4 = k4_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, 0);
+            pk4 = k4_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, use_ref);
 #endif
     const int grab = grab_size(items);
 #pragma omp parallel for schedule(dynamic, grab) if (work > 200000.0 && !omp_in_parallel())
@@ -375,12 +378,12 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
             pq_t0_rows(jb->type, wb, wrow, r0, r1, pk[pq_t0_type(jb->type)], n0 / 4, n1 - n0, cols / PQ_QK,
                        jb->Y + (size_t)n0 * rows, (size_t)rows))
             continue;
-        if (N == 1 && g_tile && pq_t0_type(jb->type) &&
+        if (N == 1 && g_tile && !use_ref && pq_t0_type(jb->type) &&
             pq_t0_gemv(jb->type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa[kind], cols / PQ_QK,
                        jb->Y))
             continue;
-        if (rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],
-                        n1 - n0, cols, jb->Y + (size_t)n0 * rows, (size_t)rows))
+        if (!use_ref && rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind],
+                                    stride[kind], n1 - n0, cols, jb->Y + (size_t)n0 * rows, (size_t)rows))
             continue;
 #endif
         for (int r = r0; r < r1; r++)

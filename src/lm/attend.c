@@ -67,7 +67,7 @@ void lm_attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0
         for (int j0 = lo / 16 * 16; j0 <= p; j0 += 16) { /* 16-position chunks from position 0 */
             float e[16];
 #if defined(__AVX2__) && defined(__FMA__)
-            if (j0 >= lo && j0 + 16 <= p + 1) { /* a whole chunk inside [lo, p] */
+            if (j0 >= lo && j0 + 16 <= p + 1 && pc_simd_v3) { /* a whole chunk inside [lo, p] */
                 const __m256 m = _mm256_set1_ps(mx);
                 _mm256_storeu_ps(e, pk_ggml_expf8(_mm256_sub_ps(_mm256_loadu_ps(sg + j0), m)));
                 _mm256_storeu_ps(e + 8, pk_ggml_expf8(_mm256_sub_ps(_mm256_loadu_ps(sg + j0 + 8), m)));
@@ -87,14 +87,14 @@ void lm_attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0
         int j = lo;
 #ifdef __F16C__
         const __m256 iv = _mm256_set1_ps(inv); /* the same product and f16 rounding, 8 at a time */
-        for (; j + 8 <= p + 1; j += 8)
+        for (; pc_simd_v3 && j + 8 <= p + 1; j += 8)
             _mm256_storeu_ps(sg + j,
                              _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(sg + j), iv), 0)));
 #endif
         for (; j <= p; j++) sg[j] = pulse_fp16_to_fp32(pulse_fp32_to_fp16(sg[j] * inv));
     }
 #if defined(__F16C__) && defined(__FMA__)
-    if (HD % 8 == 0 && ng <= 8) {
+    if (HD % 8 == 0 && ng <= 8 && pc_simd_v3) {
         /* the same sums 8 dimensions at a time, the R lane accumulators of each head in registers / L1
          * instead of (R, HD) rows in memory */
         __m256 A[8 * 64];

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include "core/simd.h"
 #include "lm/lm_internal.h"
 
 struct pulse_lm_sampler {
@@ -69,7 +70,7 @@ void pulse_lm_sampler_seed(pulse_lm_sampler *s, uint64_t seed) {
 int lm_argmax(const float *x, int n) {
     int i = 0, best = 0;
 #ifdef __AVX2__
-    if (n >= 16) {
+    if (n >= 16 && pc_simd_v3) { /* not under pulse_cpu_limit(PULSE_ISA_SCALAR) */
         /* per lane: the first index of the lane's maximum (strictly greater replaces), then across lanes the
          * largest value, ties to the lowest index: the same answer as the scalar loop */
         __m256 bv = _mm256_loadu_ps(x);

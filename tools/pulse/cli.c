@@ -202,6 +202,11 @@ void cli_print_json(cJSON *obj) {
 static void list_cmds(FILE *f, const char *prog, const cli_cmd *cmds, int ncmds) {
     fprintf(f, "usage: %s <command> [options]   (%s <command> --help for each)\n\ncommands:\n", prog, prog);
     for (int i = 0; i < ncmds; i++) fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].help);
+    if (!strchr(prog, ' ')) /* the top level: the options every command takes (tools/pulse/env.h) */
+        fprintf(
+            f,
+            "\nglobal options (anywhere on the line):\n  --isa scalar|avx2|avx512|native   the instruction "
+            "level the kernels may use (default native; also PULSE_ISA)\n");
 }
 
 int cli_dispatch(const char *prog, int argc, char **argv, const cli_cmd *cmds, int ncmds) {

@@ -11,13 +11,14 @@
 
 int cmd_info(int argc, char **argv) {
     const cli_opt opts[] = {{NULL, CLI_FLAG, NULL, NULL}};
-    int r =
-        cli_parse(argc, argv, opts, 0,
-                  "usage: pulse info\nThe CPU (CPUID features the OS enables, fp32 SIMD level) and the level "
-                  "at which each product family runs: fp32 through the BLAS (name, version, kernels, "
-                  "level; pulse moves OpenBLAS up to the CPU's level unless OPENBLAS_CORETYPE is set), "
-                  "bf16, quantised. Human lines on stderr, one JSON line on stdout.",
-                  NULL, 0, NULL);
+    int r = cli_parse(argc, argv, opts, 0,
+                      "usage: pulse [--isa LEVEL] info\nThe CPU (CPUID features the OS enables, fp32 SIMD "
+                      "level; --isa caps "
+                      "them) and the level "
+                      "at which each product family runs: fp32 through the BLAS (name, version, kernels, "
+                      "level; pulse moves OpenBLAS up to the CPU's level unless OPENBLAS_CORETYPE is set), "
+                      "bf16, quantised. Human lines on stderr, one JSON line on stdout.",
+                      NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
     const pulse_cpu *c = pulse_cpu_get();
     pulse_blas_info b;
@@ -29,12 +30,17 @@ int cmd_info(int argc, char **argv) {
     for (int i = 0; i < nf && i < 32; i++) fprintf(stderr, " %s", names[i]);
     fprintf(stderr, "%s\n",
             c->amx_tile ? (c->amx_permitted ? " (AMX permitted)" : " (AMX not permitted)") : "");
-    fprintf(stderr, "cpu level  %s\n", pulse_level_name(c->level));
+    if (pulse_cpu_limit_get() != PULSE_ISA_NATIVE)
+        fprintf(stderr, "cpu level  %s (limited to isa %s; the CPU's own level is %s)\n",
+                pulse_level_name(c->level), pulse_isa_name(pulse_cpu_limit_get()),
+                pulse_level_name(pulse_cpu_native()->level));
+    else
+        fprintf(stderr, "cpu level  %s\n", pulse_level_name(c->level));
     fprintf(stderr, "fp32       %s, kernels %s: level %s (%s, %d thread(s) of its own)\n", b.backend, b.core,
             pulse_level_name(b.level), b.parallel, b.threads);
     if (b.explicit_core) fprintf(stderr, "           chosen by OPENBLAS_CORETYPE: left alone\n");
     if (b.corrected)
-        fprintf(stderr, "           OpenBLAS had chosen %s itself; pulse moved it up to the CPU's level\n",
+        fprintf(stderr, "           OpenBLAS had chosen %s itself; pulse moved it to the CPU's level\n",
                 b.detected_core);
     fprintf(stderr, "           %s\n", b.version);
     char buf[2048];

@@ -1,11 +1,15 @@
 /* tools/pulse/env.h — the environment variables of the pulse programs (the CLI and the bench programs), read
  * here because the library reads none: PULSE_QUIET=1 (no progress lines), PULSE_BF16=0 (fp32 instead of the
  * AVX512-BF16 products), PULSE_QTILE=0 (per-row quantised kernels only), PULSE_LM_PROFILE=1|N (LM forward
- * time per section). pulse_options_from_env() fills pulse_options from them and hands them to the library. */
+ * time per section), PULSE_ISA=scalar|avx2|avx512|native (the instruction level; --isa on the command line
+ * wins). pulse_options_from_env() fills pulse_options from them and hands them to the library;
+ * pulse_isa_from_args reads the level. */
 #ifndef PULSE_TOOLS_ENV_H
 #define PULSE_TOOLS_ENV_H
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pulse/core.h"
 
@@ -17,6 +21,43 @@ static inline void pulse_options_from_env(void) {
     if ((e = getenv("PULSE_QTILE")) && e[0] == '0') o.qtile = 0;
     if ((e = getenv("PULSE_LM_PROFILE")) && *e) o.lm_profile = atoi(e);
     pulse_set_options(&o);
+}
+
+/* The instruction level the kernels may use: `--isa NAME` or `--isa=NAME` anywhere in argv before a "--"
+ * (taken out of argv; the last one wins), else PULSE_ISA; scalar | avx2 | avx512 | native. Applied with
+ * pulse_cpu_limit; call it before pulse_blas_select and before any kernel runs. Returns 0, or -1 with the
+ * message printed (an unknown name, or a level this CPU does not have). */
+static inline int pulse_isa_from_args(const char *prog, int *argc, char **argv) {
+    const char *name = getenv("PULSE_ISA"), *from = "PULSE_ISA";
+    if (name && !*name) name = NULL;
+    int j = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) { /* the rest is the command's, untouched */
+            while (i < *argc) argv[j++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "--isa") == 0) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "%s: --isa needs a value: scalar, avx2, avx512 or native\n", prog);
+                return -1;
+            }
+            name = argv[++i];
+            from = "--isa";
+        } else if (strncmp(argv[i], "--isa=", 6) == 0) {
+            name = argv[i] + 6;
+            from = "--isa";
+        } else
+            argv[j++] = argv[i];
+    }
+    *argc = j;
+    argv[j] = NULL;
+    if (!name) return 0;
+    pulse_isa isa;
+    if (pulse_isa_parse(name, &isa) != PULSE_OK || pulse_cpu_limit(isa) != PULSE_OK) {
+        fprintf(stderr, "%s: %s: %s\n", prog, from, pulse_last_error());
+        return -1;
+    }
+    return 0;
 }
 
 #endif

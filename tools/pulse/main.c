@@ -82,7 +82,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     pulse_options_from_env(); /* PULSE_QUIET, PULSE_BF16, PULSE_QTILE, PULSE_LM_PROFILE (tools/pulse/env.h) */
-    /* fp32 products at the CPU's level: OpenBLAS moved up from a core below it, unless the user chose one */
+    /* the global --isa (or PULSE_ISA): the instruction level every kernel choice below follows */
+    if (pulse_isa_from_args("pulse", &argc, argv)) return 2;
+    /* fp32 products at the CPU's level: OpenBLAS moved up from a core below it (or down to the --isa level),
+     * unless the user chose one */
     pulse_blas_params bp = pulse_blas_default_params();
     bp.explicit_core = getenv("OPENBLAS_CORETYPE");
     if (pulse_blas_select(&bp, NULL))
