@@ -24,9 +24,10 @@ static inline void pulse_options_from_env(void) {
 }
 
 /* The instruction level the kernels may use: `--isa NAME` or `--isa=NAME` anywhere in argv before a "--"
- * (taken out of argv; the last one wins), else PULSE_ISA; scalar | avx2 | avx512 | native. Applied with
- * pulse_cpu_limit; call it before pulse_blas_select and before any kernel runs. Returns 0, or -1 with the
- * message printed (an unknown name, or a level this CPU does not have). */
+ * (taken out of argv; the last one wins, and set as PULSE_ISA for child processes), else PULSE_ISA; scalar |
+ * avx2 | avx512 | native. Applied with pulse_cpu_limit; call it before pulse_blas_select and before any
+ * kernel runs. Returns 0, or -1 with the message printed (an unknown name, or a level this CPU does not
+ * have). */
 static inline int pulse_isa_from_args(const char *prog, int *argc, char **argv) {
     const char *name = getenv("PULSE_ISA"), *from = "PULSE_ISA";
     if (name && !*name) name = NULL;
@@ -57,6 +58,8 @@ static inline int pulse_isa_from_args(const char *prog, int *argc, char **argv) 
         fprintf(stderr, "%s: %s: %s\n", prog, from, pulse_last_error());
         return -1;
     }
+    if (from[0] == '-')
+        setenv("PULSE_ISA", name, 1); /* programs that re-run themselves (bench_lm) pass it on */
     return 0;
 }
 
