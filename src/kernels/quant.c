@@ -228,6 +228,14 @@ static const pq_k4_blk *k4_pack(int type, const uint8_t *xa, size_t stride, int 
     if (pk) pq_k4_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
 }
+
+/* The q8_K activations packed for the q6_K lanes kernel, or NULL where it does not apply. */
+static const pq_k6_blk *k6_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
+    if (use_ref || !g_tile || N < PQ_K6_MIN_N || type != PULSE_GGML_Q6_K) return NULL;
+    pq_k6_blk *pk = pk_scratch(PK_SCR_K6_PACK, pq_k6_pack_bytes(N, cols / PQ_QKK));
+    if (pk) pq_k6_pack(xa, stride, N, cols / PQ_QKK, pk);
+    return pk;
+}
 #endif
 
 static int valid_shape(int type, int rows, int cols) {
@@ -268,6 +276,7 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     if (g_vnni < 0) pulse_quant_use_vnni(1);
     const pq_t0_blk *pk = t0_pack(type, xa, stride, N, cols, use_ref);
     const pq_k4_blk *pk4 = k4_pack(type, xa, stride, N, cols, use_ref);
+    const pq_k6_blk *pk6 = k6_pack(type, xa, stride, N, cols, use_ref);
     const int gemv1 = N == 1 && !use_ref && g_tile && pq_t0_type(type); /* one row: 4 weight rows at a time */
 #endif
     size_t wrow = pulse_ggml_row_size(type, cols);
@@ -285,6 +294,9 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
 #ifdef __AVX2__
         if (pk4 && pq_k4_rows(wb, wrow, r0, r1, pk4, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
+                              xa + (size_t)n0 * stride, stride, Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
+        if (pk6 && pq_k6_rows(wb, wrow, r0, r1, pk6, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
                               xa + (size_t)n0 * stride, stride, Y + (size_t)n0 * rows, (size_t)rows))
             continue;
         if (pk && pq_t0_rows(type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK, Y + (size_t)n0 * rows,
@@ -350,6 +362,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
     for (int j = 0; j < n_jobs && !pk4; j++)
         if (ok[j] && jobs[j].type == PULSE_GGML_Q4_K)
             pk4 = k4_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, 0);
+    const pq_k6_blk *pk6 = NULL;
+    for (int j = 0; j < n_jobs && !pk6; j++)
+        if (ok[j] && jobs[j].type == PULSE_GGML_Q6_K)
+            pk6 = k6_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, 0);
 #endif
     const int grab = grab_size(items);
 #pragma omp parallel for schedule(dynamic, grab) if (work > 200000.0 && !omp_in_parallel())
@@ -368,6 +384,11 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
 #ifdef __AVX2__
         if (pk4 && jb->type == PULSE_GGML_Q4_K &&
             pq_k4_rows(wb, wrow, r0, r1, pk4, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
+                       xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
+                       (size_t)rows))
+            continue;
+        if (pk6 && jb->type == PULSE_GGML_Q6_K &&
+            pq_k6_rows(wb, wrow, r0, r1, pk6, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
                        xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
                        (size_t)rows))
             continue;

@@ -104,6 +104,36 @@ void pq_k4_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4_blk *out)
     }
 }
 
+/* ---- q6_K, activation columns in the lanes (packing) ---- */
+size_t pq_k6_pack_bytes(int N, int64_t nb) {
+    const size_t G = (size_t)((N + 15) / 16);
+    return G * (size_t)nb * sizeof(pq_k6_blk) + G;
+}
+
+void pq_k6_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6_blk *out) {
+    const int G = (N + 15) / 16;
+    uint8_t *flags = (uint8_t *)(out + (size_t)G * (size_t)nb);
+    memset(out, 0, pq_k6_pack_bytes(N, nb));
+    for (int g = 0; g < G; g++) {
+        int n_tiled = 0, n = 0;
+        for (int c = 0; c < 16 && 16 * g + c < N; c++, n++) {
+            const pq_a256 *a = (const pq_a256 *)(xa + (size_t)(16 * g + c) * xs);
+            n_tiled += (a[0].order & PULSE_QROW_TILED) != 0;
+            for (int64_t b = 0; b < nb; b++) {
+                pq_k6_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+                for (int p = 0; p < 128; p++)
+                    k->xp[p][c] =
+                        (int32_t)(((uint32_t)(uint16_t)a[b].qs[2 * p + 1] << 16) | (uint16_t)a[b].qs[2 * p]);
+                for (int l = 0; l < 8; l++)
+                    k->bp[l][c] = (int32_t)(((uint32_t)(uint16_t)a[b].bsums[2 * l + 1] << 16) |
+                                            (uint16_t)a[b].bsums[2 * l]);
+                k->d[c] = a[b].d;
+            }
+        }
+        flags[g] = (uint8_t)(n_tiled == 0 ? 0 : n_tiled == n ? 1 : 2);
+    }
+}
+
 #ifdef __clang__
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))),       \
                              apply_to = function)
@@ -519,6 +549,147 @@ int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *p
                 k4_tile(T, k, nb, 0, out);
             float o[4][16] __attribute__((aligned(64)));
             for (int r = 0; r < 4; r++) _mm512_store_ps(o[r], out[r]);
+            const int nc = N - 16 * g < 16 ? N - 16 * g : 16;
+            for (int c = 0; c < nc; c++) {
+                float *y = Y + (size_t)(16 * g + c) * ldy + rt;
+                for (int r = 0; r < nr; r++) y[r] = o[r][c];
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- q6_K, activation columns in the lanes ----
+ * llama.cpp's q6_K sums (vec_dot_q6_K_q8_K and its tiled kernel, see quant_ref.c's vec_dot_q6_k): per block
+ * 8 exact int32 lanes (lane l: sc * q6 * x over elements 4l..4l+3 of every 32, minus 32 * (sc_2l * bsum_2l +
+ * sc_2l+1 * bsum_2l+1)); rows PULSE_QROW_TILED: acc = fma(isum * dw, dx, acc) with isum the lanes' sum, else
+ * per lane acc_l = fma(dw * dx, lane_l, acc_l) and ggml's horizontal sum at the end. Here 16 activation rows
+ * sit in the vector lanes as int16 element pairs; the weights are unpacked per tile to q6 * sc (int16, at
+ * most 63 * 128) pairs, so one vpdpwssd (broadcast weight pair x 16 columns' pairs) adds 2 elements of 16
+ * outputs into the lane they belong to, and the -32 terms are one vpdpwssd per lane with (-32 sc) pairs. */
+#define K6_R 2 /* weight rows per tile: 8 int32 lane accumulators each */
+typedef struct {
+    _Alignas(64) int16_t w[K6_R][256]; /* q6 * sc, element order */
+    int32_t cp[K6_R][8];               /* (-32 sc_2l, -32 sc_2l+1) as an int16 pair */
+    float d[K6_R];
+} k6_wtile;
+
+static void k6_unpack(const uint8_t *blk, int r, k6_wtile *t) {
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int c = 0; c < 2; c++) {
+        const uint8_t *ql = blk + 64 * c, *qh = blk + 128 + 32 * c;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
+                      l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                      h = _mm256_loadu_si256((const __m256i *)qh);
+        __m256i v[4];
+        v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+        v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+        v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+        for (int g = 0; g < 4; g++) { /* elements 128c + 32g ..+31: sub-blocks 8c + 2g, 8c + 2g + 1 */
+            const int s = 8 * c + 2 * g;
+            const __m512i scv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(sc[s])),
+                                                   _mm256_set1_epi16(sc[s + 1]), 1);
+            _mm512_store_si512((void *)(t->w[r] + 128 * c + 32 * g),
+                               _mm512_mullo_epi16(_mm512_cvtepu8_epi16(v[g]), scv));
+        }
+    }
+    for (int l = 0; l < 8; l++)
+        t->cp[r][l] =
+            (int32_t)(((uint32_t)(uint16_t)(-32 * sc[2 * l + 1]) << 16) | (uint16_t)(-32 * sc[2 * l]));
+    t->d[r] = t0_f16(blk + 208);
+}
+
+/* acc += the int16 pairs of x times the pair at w broadcast to the 16 lanes, as one instruction with an
+ * embedded broadcast operand (the compilers keep a separate broadcast load for the intrinsic) */
+static inline __attribute__((always_inline)) __m512i k6_dp(__m512i acc, __m512i x, const int32_t *w) {
+    __asm__("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(x), "m"(*w));
+    return acc;
+}
+
+static inline __attribute__((always_inline)) void k6_tile(const k6_wtile *t, const pq_k6_blk *k, int64_t nb,
+                                                          const int TILED, __m512 out[K6_R]) {
+    __m512 facc[K6_R][8];
+    T0_UNROLL for (int r = 0; r < K6_R; r++) for (int l = 0; l < 8; l++) facc[r][l] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, t++) {
+        __m512i L[K6_R][8];
+        const int32_t *wp[K6_R];
+        T0_UNROLL for (int r = 0; r < K6_R; r++) wp[r] = (const int32_t *)(const void *)t->w[r];
+        _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+            const __m512i bp = _mm512_load_si512((const void *)k->bp[l]);
+            T0_UNROLL for (int r = 0; r < K6_R; r++) L[r][l] =
+                _mm512_dpwssd_epi32(_mm512_setzero_si512(), bp, _mm512_set1_epi32(t->cp[r][l]));
+        }
+        _Pragma("GCC unroll 8") for (int G = 0; G < 8; G++) {
+            _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+                T0_UNROLL for (int kk = 0; kk < 2; kk++) {
+                    const int p = 16 * G + 2 * l + kk;
+                    const __m512i x = _mm512_load_si512((const void *)k->xp[p]);
+                    T0_UNROLL for (int r = 0; r < K6_R; r++) L[r][l] = k6_dp(L[r][l], x, wp[r] + p);
+                }
+            }
+        }
+        const __m512 dx = _mm512_load_ps(k->d);
+        if (TILED) {
+            T0_UNROLL for (int r = 0; r < K6_R; r++) {
+                const __m512i s = _mm512_add_epi32(
+                    _mm512_add_epi32(_mm512_add_epi32(L[r][0], L[r][1]), _mm512_add_epi32(L[r][2], L[r][3])),
+                    _mm512_add_epi32(_mm512_add_epi32(L[r][4], L[r][5]), _mm512_add_epi32(L[r][6], L[r][7])));
+                facc[r][0] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(t->d[r])),
+                                             dx, facc[r][0]);
+            }
+        } else {
+            T0_UNROLL for (int r = 0; r < K6_R; r++) {
+                const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(t->d[r]), dx);
+                _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) facc[r][l] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(L[r][l]), dd, facc[r][l]);
+            }
+        }
+    }
+    T0_UNROLL for (int r = 0; r < K6_R; r++) {
+        if (TILED)
+            out[r] = facc[r][0];
+        else /* ggml's hsum_float_8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+            out[r] = _mm512_add_ps(
+                _mm512_add_ps(_mm512_add_ps(facc[r][0], facc[r][4]), _mm512_add_ps(facc[r][2], facc[r][6])),
+                _mm512_add_ps(_mm512_add_ps(facc[r][1], facc[r][5]), _mm512_add_ps(facc[r][3], facc[r][7])));
+    }
+}
+
+int pq_k6_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6_blk *pk, int G_total, int g0, int N,
+               int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy) {
+    const size_t need = (size_t)nb * sizeof(k6_wtile);
+    k6_wtile *T = pk_scratch(PK_SCR_K6_TILE, need);
+    if (!T) return 0;
+    const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
+    const int G = (N + 15) / 16;
+    for (int g = 0; g < G; g++) /* mixed orders: the per-row kernels for that group */
+        if (flags[g0 + g] == 2) {
+            const int nc = N - 16 * g < 16 ? N - 16 * g : 16;
+            pq_rows_vnni(PULSE_GGML_Q6_K, W, wrow, r0, r1, xa + (size_t)(16 * g) * xs, xs, nc, 256 * nb,
+                         Y + (size_t)(16 * g) * ldy, ldy);
+        }
+    for (int rt = r0; rt < r1; rt += K6_R) {
+        const int nr = r1 - rt < K6_R ? r1 - rt : K6_R;
+        if (nr < K6_R)
+            memset(T, 0, need); /* the missing rows: zero weights and scales (full tiles overwrite all) */
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < nr; r++) k6_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 210, r, &T[b]);
+        for (int g = 0; g < G; g++) {
+            const int fl = flags[g0 + g];
+            if (fl == 2) continue;
+            __m512 out[K6_R];
+            const pq_k6_blk *k = pk + (size_t)(g0 + g) * (size_t)nb;
+            if (fl)
+                k6_tile(T, k, nb, 1, out);
+            else
+                k6_tile(T, k, nb, 0, out);
+            float o[K6_R][16] __attribute__((aligned(64)));
+            for (int r = 0; r < K6_R; r++) _mm512_store_ps(o[r], out[r]);
             const int nc = N - 16 * g < 16 ? N - 16 * g : 16;
             for (int c = 0; c < nc; c++) {
                 float *y = Y + (size_t)(16 * g + c) * ldy + rt;
