@@ -278,6 +278,7 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     const pq_k4_blk *pk4 = k4_pack(type, xa, stride, N, cols, use_ref);
     const pq_k6_blk *pk6 = k6_pack(type, xa, stride, N, cols, use_ref);
     const int gemv1 = N == 1 && !use_ref && g_tile && pq_t0_type(type); /* one row: 4 weight rows at a time */
+    const int gemvk = N == 1 && !use_ref && g_tile && pq_act_kind(type) == PQ_ACT_256;
 #endif
     size_t wrow = pulse_ggml_row_size(type, cols);
     const uint8_t *wb = (const uint8_t *)W;
@@ -303,6 +304,8 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
                              (size_t)rows))
             continue;
         if (gemv1 && pq_t0_gemv(type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa, cols / PQ_QK, Y))
+            continue;
+        if (gemvk && pq_k_gemv(type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa, cols / PQ_QKK, Y))
             continue;
         if (!use_ref && rows_kernel(type, wb, wrow, r0, r1, xa + (size_t)n0 * stride, stride, n1 - n0, cols,
                                     Y + (size_t)n0 * rows, (size_t)rows))
@@ -399,6 +402,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         if (N == 1 && g_tile && pq_t0_type(jb->type) &&
             pq_t0_gemv(jb->type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa[kind], cols / PQ_QK,
                        jb->Y))
+            continue;
+        if (N == 1 && g_tile && kind == PQ_ACT_256 &&
+            pq_k_gemv(jb->type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa[kind], cols / PQ_QKK,
+                      jb->Y))
             continue;
         if (rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],
                         n1 - n0, cols, jb->Y + (size_t)n0 * rows, (size_t)rows))

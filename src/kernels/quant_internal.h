@@ -162,6 +162,11 @@ void pq_k6_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6_blk *out)
 /* q6_K weight rows r0..r1-1 against the N activation rows from group g0 (as pq_k4_rows). */
 int pq_k6_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6_blk *pk, int G_total, int g0, int N,
                int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy);
+/* q4_K (rows PULSE_QROW_ONE) and q6_K (rows not PULSE_QROW_TILED) against one activation row (decode), 4
+ * weight rows at a time: weight rows r0..r1-1 -> y[r]. Returns 0 if the type or the row's order has no such
+ * kernel. */
+int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+              float *y);
 /* Returns 0 if the type has no AVX2 dequantiser. */
 int pq_dequantize_avx2(int type, const void *src, float *dst, int64_t n);
 #endif

@@ -700,6 +700,177 @@ int pq_k6_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6_blk *p
     return 1;
 }
 
+/* ---- q4_K and q6_K against one activation row (decode): 4 weight rows at a time ----
+ * q4_K in llama.cpp's one-row order (PULSE_QROW_ONE, ggml_gemv_q4_K_8x8_q8_K): per row and block the exact
+ * isum (scales times sub-block dots) and imin (mins times bsums), acc = fma(isum, dw * dx, acc), accm =
+ * fma(imin, dmin * dx, accm), result acc - accm. A 64-byte load of the nibbles gives sub-blocks (0, 2) in
+ * its low and (1, 3) in its high nibbles, so one vpdpbusd against the activations arranged to match leaves
+ * each sub-block's partial sums (at most 4 * 15 * 127, an int16) in 8 lanes, and one vpdpwssd with the
+ * scale in each lane's low int16 adds them scaled; the 4 rows' lanes are summed by a transposing tree and
+ * the float work is 4-wide (rows in the lanes), each lane the scalar sequence. */
+static inline __attribute__((always_inline)) __m512i k4g_x(const int8_t *x, int a, int b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x + a))),
+                              _mm256_loadu_si256((const __m256i *)(x + b)), 1);
+}
+
+/* 4 vectors of 16 int32 -> their 4 lane sums (integers: any order) */
+static inline __m128i k4g_hsum4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+    const __m256i a0 = _mm256_add_epi32(_mm512_castsi512_si256(v0), _mm512_extracti64x4_epi64(v0, 1));
+    const __m256i a1 = _mm256_add_epi32(_mm512_castsi512_si256(v1), _mm512_extracti64x4_epi64(v1, 1));
+    const __m256i a2 = _mm256_add_epi32(_mm512_castsi512_si256(v2), _mm512_extracti64x4_epi64(v2, 1));
+    const __m256i a3 = _mm256_add_epi32(_mm512_castsi512_si256(v3), _mm512_extracti64x4_epi64(v3, 1));
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m128i sh0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+                  sh1 = _mm_setr_epi8(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
+                  sh2 = _mm_setr_epi8(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
+                  sh3 = _mm_setr_epi8(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7),
+                  dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        const uint8_t *w[4];
+        for (int r = 0; r < 4; r++)
+            w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow; /* past nr: again */
+        __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const pq_a256 *a = x + b;
+            /* activations matching the nibbles: (0..31 | 64..95), (32..63 | 96..127), then + 128 */
+            const __m512i xa0 = k4g_x(a->qs, 0, 64), xb0 = k4g_x(a->qs, 32, 96), xa1 = k4g_x(a->qs, 128, 192),
+                          xb1 = k4g_x(a->qs, 160, 224);
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
+            __m512i I[4];
+            __m128i M[4];
+            uint32_t dm[4];
+            T0_UNROLL for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = w[r] + (size_t)b * 144;
+                /* the same block of the next tile's row on its way (a prefetch past the matrix is harmless)
+                 */
+                for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
+                dm[r] = pq_rd32(blk);
+                const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+                const __m128i scm = _mm_setr_epi32(
+                    (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
+                    (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
+                const __m512i Q0 = _mm512_loadu_si512((const void *)(blk + 16)),
+                              Q1 = _mm512_loadu_si512((const void *)(blk + 80));
+                const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q0, m4), xa0);
+                const __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                       _mm512_and_si512(_mm512_srli_epi16(Q0, 4), m4), xb0);
+                const __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q1, m4), xa1);
+                const __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                       _mm512_and_si512(_mm512_srli_epi16(Q1, 4), m4), xb1);
+                __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0,
+                                                _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh0)));
+                t = _mm512_dpwssd_epi32(t, d1, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh1)));
+                t = _mm512_dpwssd_epi32(t, d2, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh2)));
+                I[r] = _mm512_dpwssd_epi32(t, d3, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh3)));
+                /* mins: m_s * (bsums 2s + 2s+1) */
+                const __m256i mi = _mm256_madd_epi16(bs, _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
+                M[r] = _mm_add_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1));
+            }
+            const __m128i isum = k4g_hsum4(I[0], I[1], I[2], I[3]);
+            const __m128i imin = _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3]));
+            /* (d, dmin) of the 4 rows: d in the even, dmin in the odd halves */
+            const __m256 f = _mm256_cvtph_ps(_mm_setr_epi32((int)dm[0], (int)dm[1], (int)dm[2], (int)dm[3]));
+            const __m256 p = _mm256_mul_ps(f, _mm256_set1_ps(a->d));
+            const __m128 lo = _mm256_castps256_ps128(p), hi = _mm256_extractf128_ps(p, 1);
+            const __m128 dd = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)),
+                         dmn = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), dd, acc);
+            accm = _mm_fmadd_ps(_mm_cvtepi32_ps(imin), dmn, accm);
+        }
+        _mm_mask_storeu_ps(y + rt, (__mmask8)((1u << nr) - 1), _mm_sub_ps(acc, accm));
+    }
+}
+
+/* q6_K in vec_dot_q6_K_q8_K's order (rows not PULSE_QROW_TILED): per block 8 exact lanes (lane l: sc * q6 *
+ * x over elements 4l..4l+3 of every 32, minus 32 (sc_2l bsum_2l + sc_2l+1 bsum_2l+1)), acc_l = fma(dw * dx,
+ * lane_l, acc_l), ggml's horizontal sum at the end. A 64-byte vector holds two 32-element groups, so one
+ * vpdpbusd (q6 unsigned x activations) gives both groups' lanes (each at most 4 * 63 * 127, an int16) and
+ * one vpdpwssd adds them times their sub-block scale; the two groups' halves are added at the block's end. */
+static void k6_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    /* scale index of each lane for the 4 x 64 elements: sub-blocks 4k + (lane / 4) */
+    const __m512i si[4] = {_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                           _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
+                           _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
+                           _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15)};
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        const uint8_t *w[4];
+        for (int r = 0; r < 4; r++) w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow;
+        __m256 acc[4];
+        T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const pq_a256 *a = x + b;
+            __m512i xq[4];
+            T0_UNROLL for (int k = 0; k < 4; k++) xq[k] = _mm512_loadu_si512((const void *)(a->qs + 64 * k));
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
+            T0_UNROLL for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = w[r] + (size_t)b * 210;
+                /* the same block of the next tile's row on its way (a prefetch past the matrix is harmless)
+                 */
+                for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
+                const __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
+                const __m512i sc32 =
+                    _mm512_cvtepu16_epi32(_mm256_cvtepi8_epi16(sc8)); /* sc in each low int16 */
+                __m512i L = _mm512_setzero_si512();
+                T0_UNROLL for (int c = 0; c < 2; c++) {
+                    /* elements 128c + (0..63) and 128c + (64..127): ql's low / high nibbles, qh's bit pairs
+                     * (0, 2) / (4, 6) for the two 32-element halves */
+                    const __m512i Q = _mm512_loadu_si512((const void *)(blk + 64 * c));
+                    const __m512i H =
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * c)));
+                    const __m512i v01 = _mm512_ternarylogic_epi32(
+                        Q, m4, _mm512_and_si512(_mm512_sllv_epi16(H, shl), m30), 0xEA);
+                    const __m512i v23 = _mm512_ternarylogic_epi32(
+                        _mm512_srli_epi16(Q, 4), m4, _mm512_and_si512(_mm512_srlv_epi16(H, shr), m30), 0xEA);
+                    L = _mm512_dpwssd_epi32(L, _mm512_dpbusd_epi32(_mm512_setzero_si512(), v01, xq[2 * c]),
+                                            _mm512_permutexvar_epi32(si[2 * c], sc32));
+                    L = _mm512_dpwssd_epi32(L,
+                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), v23, xq[2 * c + 1]),
+                                            _mm512_permutexvar_epi32(si[2 * c + 1], sc32));
+                }
+                /* lane l: both groups' halves, minus 32 (sc_2l bsum_2l + sc_2l+1 bsum_2l+1) */
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(sc8)), 5);
+                const __m256i l8 = _mm256_sub_epi32(
+                    _mm256_add_epi32(_mm512_castsi512_si256(L), _mm512_extracti64x4_epi64(L, 1)), corr);
+                const float dd = t0_f16(blk + 208) * a->d;
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(l8), _mm256_set1_ps(dd), acc[r]);
+            }
+        }
+        /* ggml's hsum_float_8 per row: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+        __m128 s0 = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));
+        __m128 s1 = _mm_add_ps(_mm256_castps256_ps128(acc[1]), _mm256_extractf128_ps(acc[1], 1));
+        __m128 s2 = _mm_add_ps(_mm256_castps256_ps128(acc[2]), _mm256_extractf128_ps(acc[2], 1));
+        __m128 s3 = _mm_add_ps(_mm256_castps256_ps128(acc[3]), _mm256_extractf128_ps(acc[3], 1));
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+        _mm_mask_storeu_ps(y + rt, (__mmask8)((1u << nr) - 1),
+                           _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3)));
+    }
+}
+
+int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+              float *y) {
+    if (type == PULSE_GGML_Q4_K && (x[0].order & PULSE_QROW_ONE)) {
+        k4_gemv_rows(W, wrow, r0, r1, x, nb, y);
+        return 1;
+    }
+    if (type == PULSE_GGML_Q6_K && !(x[0].order & PULSE_QROW_TILED)) {
+        k6_gemv_rows(W, wrow, r0, r1, x, nb, y);
+        return 1;
+    }
+    return 0;
+}
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
