@@ -432,32 +432,45 @@ typedef struct {
 
 static void k4_unpack(const uint8_t *blk, int r, k4_wtile *t) {
     const uint8_t *q = blk + 16;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int j = 0; j < 4; j++) {
-        const __m256i raw = _mm256_loadu_si256((const __m256i *)(q + 32 * j));
-        const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j), lo);
-        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j + 32), hi);
-        /* sub-block sums: 4 x 64-bit partial sums of 8 bytes each */
-        const __m256i slo = _mm256_sad_epu8(lo, _mm256_setzero_si256()),
-                      shi = _mm256_sad_epu8(hi, _mm256_setzero_si256());
-        int64_t a[4], b[4];
-        _mm256_storeu_si256((__m256i *)(void *)a, slo);
-        _mm256_storeu_si256((__m256i *)(void *)b, shi);
-        t->corr[r][2 * j] = (int32_t)(-128 * (a[0] + a[1] + a[2] + a[3]));
-        t->corr[r][2 * j + 1] = (int32_t)(-128 * (b[0] + b[1] + b[2] + b[3]));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), z = _mm512_setzero_si512();
+    __m512i S[2];
+    for (int h = 0; h < 2; h++) { /* 64-element groups j = 2h, 2h + 1 */
+        const __m512i raw = _mm512_loadu_si512((const void *)(q + 64 * h));
+        const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+        /* group j: its low nibbles (sub-block 2j) then its high ones (2j + 1) */
+        const __m512i x0 = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0)),
+                      x1 = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
+        _mm512_store_si512((void *)(t->w[r] + 128 * h), x0);
+        _mm512_store_si512((void *)(t->w[r] + 128 * h + 64), x1);
+        /* per qword k: 8-byte sums of x0 (sub-blocks 4h: k < 4, 4h + 1) in the low dword, of x1 (4h + 2,
+         * 4h + 3) in the high one */
+        const __m512i sv =
+            _mm512_or_si512(_mm512_sad_epu8(x0, z), _mm512_slli_epi64(_mm512_sad_epu8(x1, z), 32));
+        const __m512i a = _mm512_add_epi32(sv, _mm512_shuffle_epi32(sv, _MM_PERM_BADC));
+        S[h] = _mm512_add_epi32(a, _mm512_shuffle_i64x2(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
+        /* dword 0: sub-block 4h, 1: 4h + 2, 8: 4h + 1, 9: 4h + 3 */
     }
-    for (int s = 0; s < 8; s++) {
-        uint8_t sc, m;
-        pq_scale_min_k4(s, blk + 4, &sc, &m);
-        t->sc[r][s] = sc;
-        if (s & 1)
-            t->mp[r][s / 2] |= (int32_t)((uint32_t)m << 16);
-        else
-            t->mp[r][s / 2] = m;
-    }
+    const __m256i sums = _mm512_castsi512_si256(_mm512_permutex2var_epi32(
+        S[0], _mm512_setr_epi32(0, 8, 1, 9, 16, 24, 17, 25, 0, 0, 0, 0, 0, 0, 0, 0), S[1]));
+    _mm256_storeu_si256((__m256i *)(void *)t->corr[r],
+                        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7)));
+    /* the 6-bit scales and mins with 32-bit word operations (as pq_scale_min_k4) */
+    const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+    const uint64_t sc =
+        (uint64_t)(q0 & 0x3F3F3F3Fu) | (uint64_t)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)) << 32;
+    const uint64_t mn = (uint64_t)(q1 & 0x3F3F3F3Fu) |
+                        (uint64_t)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)) << 32;
+    _mm256_storeu_si256((__m256i *)(void *)t->sc[r], _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+    _mm_storeu_si128((__m128i *)(void *)t->mp[r], _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)));
     t->d[r] = t0_f16(blk);
     t->dmin[r] = t0_f16(blk + 2);
+}
+
+/* acc += the unsigned bytes of y times the 4 signed bytes at w broadcast to the 16 lanes, one instruction
+ * with an embedded broadcast operand (the compilers keep a separate broadcast load for the intrinsic) */
+static inline __attribute__((always_inline)) __m512i k4_dp(__m512i acc, __m512i y, const int32_t *w) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(y), "m"(*w));
+    return acc;
 }
 
 /* One 64-element group j: I[r] = isum_j, M[r] = imin_j (16 columns in the lanes) */
@@ -468,11 +481,8 @@ static void k4_unpack(const uint8_t *blk, int r, k4_wtile *t) {
         T0_UNROLL for (int r = 0; r < 4; r++) a[r] = _mm512_set1_epi32(t->corr[r][s]);                       \
         T0_UNROLL for (int kk = 0; kk < 8; kk++) {                                                           \
             const __m512i y = _mm512_load_si512((const void *)k->yu[8 * s + kk]);                            \
-            T0_UNROLL for (int r = 0; r < 4; r++) {                                                          \
-                int32_t wv;                                                                                  \
-                memcpy(&wv, t->w[r] + 32 * s + 4 * kk, 4);                                                   \
-                a[r] = _mm512_dpbusd_epi32(a[r], y, _mm512_set1_epi32(wv));                                  \
-            }                                                                                                \
+            T0_UNROLL for (int r = 0; r < 4; r++) a[r] =                                                     \
+                k4_dp(a[r], y, (const int32_t *)(const void *)(t->w[r] + 32 * s + 4 * kk));                  \
         }                                                                                                    \
         T0_UNROLL for (int r = 0; r < 4; r++) {                                                              \
             const __m512i p = _mm512_mullo_epi32(a[r], _mm512_set1_epi32(t->sc[r][s]));                      \
