@@ -106,6 +106,9 @@ pulse_status pulse_textrec_evaluate(pulse_textrec *m, const pulse_dataset *ds, c
  * encoder (may be NULL) overrides the folder the model was trained with. */
 pulse_status pulse_textrec_transfer(const pulse_textrec *m, const pulse_dataset *ds_new, const char *encoder,
                                     const char *cache_dir, pulse_textrec **out);
+/* The same with the new catalogue's text vectors given: T (n_items + 1, D), row 0 ignored. */
+pulse_status pulse_textrec_transfer_vectors(const pulse_textrec *m, int n_items, const float *T, int D,
+                                            pulse_textrec **out);
 
 /* ---- cold start ----
  * Users whose held-out item of split s never occurs in any user's training prefix (an item no ID model was

@@ -193,6 +193,12 @@ pulse_status pulse_textrec_create(int n_items, const float *T, int D, const floa
     return PULSE_OK;
 }
 
+/* the ctx of every hook */
+typedef struct {
+    pulse_textrec *m;
+    const pulse_dataset *ds;
+} hook_ctx;
+
 /* ---- the rationale term: lambda * InfoNCE(P h_last, R(rationale)) over the batch rows that have one ---- */
 
 static pulse_status hook_scratch(pulse_textrec *m, int B) {
@@ -218,7 +224,7 @@ static pulse_status hook_scratch(pulse_textrec *m, int B) {
 }
 
 static double hook_hidden(void *ctx, int B, const float *h, float *dh) {
-    pulse_textrec *m = ctx;
+    pulse_textrec *m = ((hook_ctx *)ctx)->m;
     if (!m->R || m->lambda <= 0 || !m->batch_users || m->batch_n != B) return 0.0;
     if (hook_scratch(m, B)) return 0.0;
     const int C = m->C, D = m->D;
@@ -320,11 +326,6 @@ static pulse_status ft_backward(pulse_textrec *m, const float *dX) {
 }
 
 /* ---- hooks ---- */
-
-typedef struct {
-    pulse_textrec *m;
-    const pulse_dataset *ds;
-} hook_ctx;
 
 static pulse_status hook_before_epoch(void *ctx, pulse_sasrec *sr, int epoch) {
     (void)sr;
@@ -785,24 +786,52 @@ pulse_status pulse_textrec_load(const char *path, pulse_textrec **out) {
 
 /* ---- zero-shot transfer ---- */
 
-pulse_status pulse_textrec_transfer(const pulse_textrec *m, const pulse_dataset *ds_new, const char *encoder,
-                                    const char *cache_dir, pulse_textrec **out) {
-    *out = NULL;
+static pulse_textrec_params transfer_params(const pulse_textrec *m) {
     pulse_textrec_params tp = pulse_textrec_default_params();
     tp.arch = m->arch;
     tp.use_id = 0;
     tp.text_len = m->text_len;
     tp.lambda = m->lambda;
     tp.tau = m->tau;
-    tp.cache_dir = cache_dir;
-    const char *dir = encoder ? encoder : m->encoder_dir;
-    tp.encoder = tp.space = dir;
     pulse_sasrec *sr = m->sr;
     tp.sasrec.dim = m->C;
     tp.sasrec.blocks = pulse_sasrec_blocks(sr);
     tp.sasrec.heads = pulse_sasrec_heads(sr);
     tp.sasrec.maxlen = pulse_sasrec_maxlen(sr);
     tp.sasrec.dropout = pulse_sasrec_dropout(sr);
+    return tp;
+}
+
+pulse_status pulse_textrec_transfer_vectors(const pulse_textrec *m, int n_items, const float *T, int D,
+                                            pulse_textrec **out) {
+    *out = NULL;
+    if (D != m->D)
+        return pulse_set_error(PULSE_ERR_ARG, "textrec transfer: %d-dim text vectors, the model has %d", D,
+                               m->D);
+    pulse_textrec_params tp = transfer_params(m);
+    pulse_textrec *n = NULL;
+    pulse_status st = pulse_textrec_create(n_items, T, D, NULL, NULL, 0, &tp, &n);
+    if (st) return st;
+    /* everything but the item table (the layout puts item_emb (V, C) first); the new table stays zero */
+    pulse_sasrec *sr = m->sr;
+    size_t skip_old = (size_t)m->V * m->C, skip_new = (size_t)n->V * n->C;
+    size_t rest = pulse_sasrec_n_params(sr) - skip_old;
+    memcpy(pulse_sasrec_params_ptr(n->sr) + skip_new, pulse_sasrec_params_ptr(sr) + skip_old,
+           rest * sizeof(float));
+    memset(pulse_sasrec_params_ptr(n->sr), 0, skip_new * sizeof(float));
+    memcpy(n->own, m->own, m->n_own * sizeof(float));
+    textrec_refresh_x(n);
+    *out = n;
+    return PULSE_OK;
+}
+
+pulse_status pulse_textrec_transfer(const pulse_textrec *m, const pulse_dataset *ds_new, const char *encoder,
+                                    const char *cache_dir, pulse_textrec **out) {
+    *out = NULL;
+    pulse_textrec_params tp = transfer_params(m);
+    tp.cache_dir = cache_dir;
+    const char *dir = encoder ? encoder : m->encoder_dir;
+    tp.encoder = tp.space = dir;
     float *T = NULL;
     int D = 0;
     pulse_status st = pulse_textrec_item_vectors(ds_new, &tp, &T, &D);
@@ -813,18 +842,7 @@ pulse_status pulse_textrec_transfer(const pulse_textrec *m, const pulse_dataset 
                                "textrec transfer: the encoder %s gives %d-dim vectors, the model %d", dir, D,
                                m->D);
     }
-    pulse_textrec *n = NULL;
-    st = pulse_textrec_create(pulse_dataset_n_items(ds_new), T, D, NULL, NULL, 0, &tp, &n);
+    st = pulse_textrec_transfer_vectors(m, pulse_dataset_n_items(ds_new), T, D, out);
     free(T);
-    if (st) return st;
-    /* everything but the item table: the layout puts item_emb (V, C) first */
-    size_t skip_old = (size_t)m->V * m->C, skip_new = (size_t)n->V * n->C;
-    size_t rest = pulse_sasrec_n_params(sr) - skip_old;
-    memcpy(pulse_sasrec_params_ptr(n->sr) + skip_new, pulse_sasrec_params_ptr(sr) + skip_old,
-           rest * sizeof(float));
-    memset(pulse_sasrec_params_ptr(n->sr), 0, skip_new * sizeof(float));
-    memcpy(n->own, m->own, m->n_own * sizeof(float));
-    textrec_refresh_x(n);
-    *out = n;
-    return PULSE_OK;
+    return st;
 }

@@ -89,8 +89,8 @@ static int cache_read(const char *path, uint64_t hash, int n, float **out, int *
     char *data;
     size_t len;
     if (!pulse_file_exists(path) || pulse_read_file(path, &data, &len)) return 0;
-    uint32_t nn, dd, crc_file;
-    uint64_t hh;
+    uint32_t nn = 0, dd = 0, crc_file = 0;
+    uint64_t hh = 0;
     int ok = len >= 8 + 16 + 4 && memcmp(data, VC_MAGIC, 8) == 0;
     if (ok) {
         memcpy(&nn, data + 8, 4);
