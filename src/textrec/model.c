@@ -420,6 +420,7 @@ static pulse_status ft_begin(pulse_textrec *m, const pulse_dataset *ds) {
     tp.freeze_layers = m->ft_layers >= nl ? 0 : nl - m->ft_layers;
     tp.max_batch = m->ft_items;
     tp.lr = m->ft_lr;
+    tp.dropout = 0.0f; /* the re-encoded rows replace the cached ones in T: no dropout noise in them */
     tp.seed = m->seed;
     if ((st = pulse_encoder_train_begin(m->enc, &tp)) != PULSE_OK) return st;
     m->enc_n = pulse_encoder_n_params(m->enc);
