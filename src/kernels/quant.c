@@ -180,6 +180,8 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
     if (kind == PQ_ACT_F32) return X;
     uint8_t *buf = pk_scratch(kind, *stride * (size_t)N);
     if (!buf) return NULL;
+        /* rows are independent: over the threads for a batch (the same bytes as one thread) */
+#pragma omp parallel for schedule(static) if ((long)N * cols >= 262144 && !omp_in_parallel())
     for (int i = 0; i < N; i++) {
         const float *x = X + (size_t)i * cols;
         void *y = buf + (size_t)i * *stride;

@@ -27,6 +27,7 @@
  * per-row kernels (tests/test_kernels_quant.c compares them bit for bit). */
 #include "quant_internal.h"
 
+#include <omp.h>
 #include <stdlib.h>
 
 #ifdef __clang__
@@ -50,8 +51,9 @@ int pq_t0_type(int type) {
  * or accumulated. Column c of the group sits in pair c / 2, at the odd (c odd) or even 4-byte lanes. */
 void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_blk *out) {
     const int G = (N + 3) / 4;
-    memset(out, 0, pq_t0_pack_bytes(N, nb));
-    for (int g = 0; g < G; g++)
+#pragma omp parallel for schedule(static) if ((long)N * nb >= 8192 && !omp_in_parallel())
+    for (int g = 0; g < G; g++) {
+        memset(out + (size_t)g * (size_t)nb, 0, sizeof(pq_t0_blk) * (size_t)nb);
         for (int64_t b = 0; b < nb; b++) {
             pq_t0_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
             for (int c = 0; c < 4 && 4 * g + c < N; c++) {
@@ -67,6 +69,7 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_b
                 k->s[c] = a->s;
             }
         }
+    }
 }
 
 /* ---- q4_K, activation columns in the lanes ---- */
