@@ -498,8 +498,11 @@ static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params 
     ap->window = L->is_swa ? m->hp.n_swa : 0;
 }
 
-/* Layer il on x (B*T, E) into xo, filling c. */
-static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *xo, int B, int T) {
+/* Layer il on x (B*T, E) into xo, filling c. recomp: the recomputation before the backward, where xo is
+ * already known: the FFN's tail (GLU, down) is skipped when the backward needs none of it (no down adapter,
+ * no post-FFN norm). */
+static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *xo, int B, int T,
+                      int recomp) {
     const pulse_lm *m = t->m;
     const pulse_lm_hparams *hp = &m->hp;
     const lm_layer *L = &m->layers[il];
@@ -547,6 +550,7 @@ static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     }
     lora_fwd(t, c, il, LM_LT_GATE, c->g, xn2, n, 0);
     lora_fwd(t, c, il, LM_LT_UP, c->u, xn2, n, 0);
+    if (recomp && !c->h && !L->post_ffn_norm.data) return;
     /* glu and down in chunks of rows (h is kept only for the down adapter's backward) */
     float *d = L->post_ffn_norm.data ? c->dp : xo; /* without a post-norm straight into xo */
     for (int i0 = 0; i0 < n; i0 += RC) {
@@ -735,7 +739,7 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
     double tp = pulse_now(), tq;
     for (int il = 0; il < hp->n_layer; il++)
         layer_fwd(t, &t->lc[t->ncache == 1 ? 0 : il], il, t->xs + (size_t)il * nE,
-                  il + 1 < hp->n_layer ? t->xs + (size_t)(il + 1) * nE : t->dx, B, T);
+                  il + 1 < hp->n_layer ? t->xs + (size_t)(il + 1) * nE : t->dx, B, T, 0);
     tq = pulse_now();
     t->prof[0] += tq - tp;
     tp = tq;
@@ -764,7 +768,7 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
         lcache *c = &t->lc[t->ncache == 1 ? 0 : il];
         const float *x = t->xs + (size_t)il * nE;
         if (t->ncache == 1 && il != hp->n_layer - 1) { /* recompute (same dropout masks: same seeds) */
-            layer_fwd(t, c, il, x, t->xs + (size_t)(il + 1) * nE, B, T);
+            layer_fwd(t, c, il, x, t->xs + (size_t)(il + 1) * nE, B, T, 1);
             tq = pulse_now();
             t->prof[2] += tq - tp;
             tp = tq;
