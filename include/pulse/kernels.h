@@ -29,9 +29,9 @@ void pulse_matmul_backward(float *dinp, float *dweight, float *dbias, const floa
  * (N, OC) or, split by columns, into nseg outputs segs[i] (N, OC / nseg) holding columns [i OC/nseg, (i+1)
  * OC/nseg); GELU(erf)(y) into gelu (N, OC); LayerNorm(y) with ln_w, ln_b, ln_eps into ln_out (N, OC) (needs
  * out; ln_mean, ln_rstd (N) saved when not NULL). Any pointer may be NULL except: out or segs or gelu; segs
- * takes no res, gelu or ln_out. Outputs must not alias inp, res or each other. Same numbers as
- * pulse_matmul_forward followed by pulse_residual_forward,
- * pulse_gelu_forward and pulse_layernorm_forward, to the product's rounding. */
+ * takes no res, gelu or ln_out. Outputs must not alias inp, res or each other. The numbers of
+ * pulse_matmul_forward followed by pulse_residual_forward, pulse_gelu_forward and pulse_layernorm_forward, to
+ * the product's rounding. */
 typedef struct {
     const float *bias, *res;
     float *out;
@@ -47,9 +47,10 @@ typedef struct {
 typedef struct pulse_f32_weight pulse_f32_weight;
 pulse_f32_weight *pulse_f32_weight_pack(const float *weight, int OC, int C);
 void pulse_f32_weight_free(pulse_f32_weight *w);
-/* With pw (of this weight's shape) on a CPU with AVX-512F: the packed kernel, each block of rows finished
- * (epilogue and LayerNorm) while in cache, rows split over OpenMP threads outside a parallel region; else the
- * plain kernels (weight read through OpenBLAS, then one pass per epilogue step). */
+/* On a CPU with AVX-512F: the kernel, each block of rows finished (epilogue and LayerNorm) while in cache,
+ * blocks split over OpenMP threads outside a parallel region; pw (of this weight's shape) is used as packed,
+ * pw NULL packs the weight per call (products of 1M+ multiply-adds). Else the plain kernels (OpenBLAS
+ * product, then one pass per epilogue step). */
 void pulse_linear_fused(const float *inp, const float *weight, const pulse_f32_weight *pw, int N, int C,
                         int OC, const pulse_linear_epilogue *ep);
 /* Scalar reference of the same (double sums, libm erf): what the tests compare the kernel with. */
