@@ -2,7 +2,7 @@
  * tokens + 16 loss tokens (random ids, fixed seed), LoRA r 8 on q,k,v,o, AdamW steps through
  * pulse_lm_trainer_step, 2 threads; prints training tokens/s (all tokens of a step over its wall time, after
  * one warm-up step), per CPU second, and peak RSS against the model file. Usage:
- *   bench_lora [MODEL.gguf] [--steps N] [--batch B] [--prompt P] [--loss L] [--fast-base] [--no-recompute]
+ *   bench_lora [MODEL.gguf] [--steps N] [--batch B] [--prompt P] [--loss L] [--exact-base] [--no-recompute]
  * (default model: $PULSE_CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf; PULSE_THREADS, default 2).
  * bench/peers/lora_peft.py runs the same step in PyTorch + PEFT (fp32 and bf16 autocast) for the ratios. */
 #include <stdio.h>
@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
     const char *cache = getenv("PULSE_CACHE");
     char path[1024];
     snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache ? cache : ".cache");
-    int steps = 3, B = 8, P = 256, L = 16, fast = 0, norecomp = 0;
+    int steps = 3, B = 8, P = 256, L = 16, exact = 0, norecomp = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc)
             steps = atoi(argv[++i]);
@@ -36,8 +36,10 @@ int main(int argc, char **argv) {
             P = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--loss") && i + 1 < argc)
             L = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--fast-base"))
-            fast = 1;
+        else if (!strcmp(argv[i], "--exact-base"))
+            exact = 1;
+        else if (!strcmp(argv[i], "--fast-base")) /* the default */
+            exact = 0;
         else if (!strcmp(argv[i], "--no-recompute"))
             norecomp = 1;
         else
@@ -62,12 +64,14 @@ int main(int argc, char **argv) {
     }
     pulse_lm_train_params tp = pulse_lm_train_default_params();
     tp.total_steps = steps + 1;
-    tp.exact_base = !fast;
+    tp.exact_base = exact;
     tp.checkpoint_layers = !norecomp;
+    const double tn = pulse_now();
     if (pulse_lm_trainer_new(m, a, &tp, &t)) {
         fprintf(stderr, "bench_lora: %s\n", pulse_last_error());
         return 1;
     }
+    const double setup_s = pulse_now() - tn; /* the transposed weights of the int8 dX */
     const int T = P + L, V = pulse_lm_get_hparams(m)->n_vocab;
     int *ids = malloc(sizeof(int) * (size_t)B * T);
     pulse_lm_example *ex = malloc(sizeof *ex * (size_t)B);
@@ -93,11 +97,11 @@ int main(int argc, char **argv) {
         "{\"bench\":\"lora_train\",\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"prompt_tokens\":%d,"
         "\"loss_tokens\":%d,\"rank\":8,\"targets\":\"q,k,v,o\",\"steps\":%d,\"exact_base\":%d,"
         "\"recompute\":%d,\"train_tok_s\":%.1f,\"train_tok_cpu_s\":%.1f,\"step_s\":%.3f,\"loss\":%.4f,"
-        "\"peak_rss_mb\":%.1f,\"file_mb\":%.1f,\"rss_over_file_mb\":%.1f,"
+        "\"peak_rss_mb\":%.1f,\"file_mb\":%.1f,\"rss_over_file_mb\":%.1f,\"trainer_setup_s\":%.2f,"
         "\"seconds_all_steps\":{\"forward\":%.2f,\"head\":%.2f,\"recompute\":%.2f,\"backward\":%.2f}}",
-        name, threads, B, P, L, steps, !fast, !norecomp, tok / wall, cpu > 0 ? tok / cpu : 0.0, wall / steps,
-        loss, rss / 1048576.0, file / 1048576.0, ((double)rss - (double)file) / 1048576.0, prof[0], prof[1],
-        prof[2], prof[3]);
+        name, threads, B, P, L, steps, exact, !norecomp, tok / wall, cpu > 0 ? tok / cpu : 0.0, wall / steps,
+        loss, rss / 1048576.0, file / 1048576.0, ((double)rss - (double)file) / 1048576.0, setup_s, prof[0],
+        prof[1], prof[2], prof[3]);
     free(ids);
     free(ex);
     pulse_lm_trainer_free(t);

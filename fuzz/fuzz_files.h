@@ -1,8 +1,10 @@
 /* fuzz/fuzz_files.h — shared by the fuzz targets that read files or folders: a per-process scratch folder
- * under /tmp, and the container that turns one fuzz input into several files, records of: u8 file index
- * (modulo the target's name table) | u32 little-endian length | that many bytes (a length past the end takes
- * the rest). Every file of the table is removed before an input is written, so files an input does not name
- * are absent. scripts/gen-fuzz-corpus.py writes the seeds in this format. */
+ * under $TMPDIR (default /tmp; point it at a tmpfs such as /dev/shm: every execution writes its files there,
+ * and on a busy disk the fuzzer otherwise waits on I/O), and the container that turns one fuzz input into
+ * several files, records of: u8 file index (modulo the target's name table) | u32 little-endian length | that
+ * many bytes (a length past the end takes the rest). Every file of the table is removed before an input is
+ * written, so files an input does not name are absent. scripts/gen-fuzz-corpus.py writes the seeds in this
+ * format. */
 #ifndef PULSE_FUZZ_FILES_H
 #define PULSE_FUZZ_FILES_H
 
@@ -15,11 +17,13 @@
 
 #include "pulse/core.h"
 
-/* The scratch folder /tmp/pulse_fuzz_<tag>_<pid>, made on first use. */
+/* The scratch folder $TMPDIR/pulse_fuzz_<tag>_<pid> ($TMPDIR unset or too long: /tmp), made on first use. */
 static inline const char *fuzz_dir(const char *tag) {
     static char dir[128];
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/pulse_fuzz_%s_%d", tag, (int)getpid());
+        const char *tmp = getenv("TMPDIR");
+        if (!tmp || !tmp[0] || strlen(tmp) > 48) tmp = "/tmp";
+        snprintf(dir, sizeof dir, "%s/pulse_fuzz_%s_%d", tmp, tag, (int)getpid());
         mkdir(dir, 0755);
         pulse_progress_set_quiet(1);
     }

@@ -16,6 +16,7 @@ cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebI
 cmake --build build-fuzz --target fuzz_data -j2
 mkdir -p build-fuzz/corpus-data
 cd build-fuzz
+[ -z "${TMPDIR:-}" ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm # inputs are written as files: on a tmpfs
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     ./fuzz_data corpus-data ../fuzz/corpus/data -max_len=4096 -rss_limit_mb=2048 \
     -max_total_time="$secs" -print_final_stats=1 "$@"

@@ -236,21 +236,22 @@ static void test_type(int t, pulse_rng *r) {
 }
 
 /* The batched kernels for AVX512-VNNI (4 x 4 register tiles for q4_0 / q5_0 / q8_0 / q4_1 / q5_1 and their
- * 4-weight-row one-activation-row form for N = 1, 16 activation rows in the lanes for q4_K) == the scalar
- * reference and the per-row kernels (PULSE_QTILE=0's path) bit for bit over the shapes their edges handle: an
- * odd last block, rows not a multiple of 4, activation rows not a multiple of the group, q8_0 weights of -128
- * (the sign-bit bias), type-1 offsets of both signs, and q4_K groups whose rows mix llama.cpp's one-row and
- * 4-row orders. */
+ * 4-weight-row one-activation-row form for N = 1, 16 activation rows in the lanes for q4_K and q6_K) == the
+ * scalar reference and the per-row kernels (PULSE_QTILE=0's path) bit for bit over the shapes their edges
+ * handle: an odd last block, rows not a multiple of 4 (of 2 for q6_K), activation rows not a multiple of the
+ * group, q8_0 weights of -128 (the sign-bit bias), type-1 offsets of both signs, q6_K scales of -128 and
+ * 6-bit values of 63, q4_K groups whose rows mix llama.cpp's one-row and 4-row orders, and q6_K groups all in
+ * its tiled order, none, and mixed. */
 static void test_batched_shapes(pulse_rng *r) {
     if (!pulse_quant_use_vnni(-1)) { /* the batched kernels need it: the per-row kernels are tested above */
         test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
         return;
     }
-    const int types[6] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0,
-                          PULSE_GGML_Q4_1, PULSE_GGML_Q5_1, PULSE_GGML_Q4_K};
-    const int colsets[6][2] = {{32, 224}, {32, 224}, {32, 224}, {32, 224}, {64, 576}, {256, 768}};
+    const int types[7] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0, PULSE_GGML_Q4_1,
+                          PULSE_GGML_Q5_1, PULSE_GGML_Q4_K, PULSE_GGML_Q6_K};
+    const int colsets[7][2] = {{32, 224}, {32, 224}, {32, 224}, {32, 224}, {64, 576}, {256, 768}, {256, 768}};
     const int rowset[3] = {1, 6, 37}, Nset[5] = {1, 4, 9, 33, 70};
-    for (int ti = 0; ti < 6; ti++)
+    for (int ti = 0; ti < 7; ti++)
         for (int ci = 0; ci < 2; ci++)
             for (int ri = 0; ri < 3; ri++)
                 for (int ni = 0; ni < 5; ni++) {
@@ -266,13 +267,23 @@ static void test_batched_shapes(pulse_rng *r) {
                         pulse_quantize_row(t, w, q + i * rs, cols);
                         if (t == PULSE_GGML_Q8_0) /* -128 does not come out of the quantiser */
                             for (int b = 0; b < cols / 32; b++) q[i * rs + 34 * b + 2 + (i + b) % 32] = 0x80;
+                        if (t == PULSE_GGML_Q6_K) /* a scale of -128 and a value of 63 in each block */
+                            for (int b = 0; b < cols / 256; b++) {
+                                q[i * rs + 210 * b + 192 + (i + b) % 16] = 0x80;
+                                q[i * rs + 210 * b + (i + 3 * b) % 128] = 0xFF;
+                                q[i * rs + 210 * b + 128 + (i + 5 * b) % 64] = 0xFF;
+                            }
                     }
                     fill(r, X, (size_t)N * cols, 1.0f);
                     uint8_t orders[70];
-                    for (int pass = 0; pass < 2; pass++) {
-                        /* pass 0: llama.cpp's default orders for N rows; pass 1: a pattern that mixes them */
+                    for (int pass = 0; pass < 3; pass++) {
+                        /* pass 0: llama.cpp's default orders for N rows; pass 1: a pattern that mixes the
+                         * one-row order, none tiled; pass 2: and rows 0..15 tiled, 16..31 not, then mixed */
                         for (int n = 0; n < N; n++)
-                            orders[n] = (uint8_t)((n * 7 + 3) % 5 < 2 ? PULSE_QROW_ONE : 0);
+                            orders[n] =
+                                (uint8_t)(((n * 7 + 3) % 5 < 2 ? PULSE_QROW_ONE : 0) |
+                                          (pass == 2 && (n < 16 || (n >= 32 && n % 3 != 0)) ? PULSE_QROW_TILED
+                                                                                            : 0));
                         pulse_quant_set_row_orders(pass ? orders : NULL, pass ? N : 0);
                         pulse_qmatmul(Y, q, t, X, N, rows, cols);
                         pulse_qmatmul_ref(Yr, q, t, X, N, rows, cols);

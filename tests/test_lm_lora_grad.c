@@ -39,6 +39,7 @@ static void test_arch(const synth_cfg *cfg) {
     for (size_t i = 0; i < np; i++) P[i] = 0.25f * pulse_rng_normal(&rng);
     pulse_lm_example ex[2] = {{TOK_A, 9, 4}, {TOK_B, 12, 7}};
     pulse_lm_train_params tp = pulse_lm_train_default_params();
+    tp.exact_base = 1; /* unquantised activations: a smooth loss for the finite differences */
     pulse_lm_trainer *t = NULL;
     CHECK_OK(pulse_lm_trainer_new(m, a, &tp, &t));
     float *g = malloc(sizeof(float) * np), *g2 = malloc(sizeof(float) * np);
@@ -91,6 +92,42 @@ static void test_arch(const synth_cfg *cfg) {
     CHECK_OK(pulse_lm_trainer_loss_grad(t, ex, 2, 1, g2, &l3, NULL));
     CHECK_OK(pulse_lm_trainer_loss_grad(t2, ex, 2, 1, g, &l4, NULL));
     CHECK(l3 == l4 && l3 != loss && memcmp(g, g2, sizeof(float) * np) == 0);
+    /* the default products (q8 activations on the int8 tiles, dX through the transposed q8_0 weights):
+     * within quantisation error of the exact gradient; recomputation gives the same bits */
+    {
+        pulse_lm_train_params tf = tp;
+        tf.exact_base = 0;
+        pulse_lm_trainer *tq = NULL, *tq2 = NULL;
+        CHECK_OK(pulse_lm_trainer_new(m, a, &tf, &tq));
+        tf.checkpoint_layers = 0;
+        CHECK_OK(pulse_lm_trainer_new(m, a, &tf, &tq2));
+        float *gq = malloc(sizeof(float) * np), *gq2 = malloc(sizeof(float) * np);
+        double lq = 0, lq2 = 0;
+        CHECK_OK(pulse_lm_trainer_loss_grad(t, ex, 2, 0, g, &loss, NULL));
+        if (tq && tq2 && gq && gq2) {
+            CHECK_OK(pulse_lm_trainer_loss_grad(tq, ex, 2, 0, gq, &lq, NULL));
+            CHECK_OK(pulse_lm_trainer_loss_grad(tq2, ex, 2, 0, gq2, &lq2, NULL));
+            double d = 0, n1 = 0, n2 = 0, e2 = 0;
+            for (size_t i = 0; i < np; i++)
+                d += (double)g[i] * gq[i], n1 += (double)g[i] * g[i], n2 += (double)gq[i] * gq[i],
+                    e2 += ((double)g[i] - gq[i]) * ((double)g[i] - gq[i]);
+            const double cq = d / (sqrt(n1 * n2) + 1e-30);
+            printf(
+                "%s: q8 products: loss %.6f vs exact %.6f (rel %.2e), gradient cosine %.6f, relative error "
+                "%.2e\n",
+                cfg->name, lq, loss, fabs(lq - loss) / loss, cq, sqrt(e2 / (n1 + 1e-30)));
+            CHECK_MSG(fabs(lq - loss) <= 2e-2 * loss, "%s: q8 loss %g vs %g", cfg->name, lq, loss);
+            CHECK_MSG(cq > 0.99, "%s: q8 gradient cosine %g", cfg->name, cq);
+            CHECK(lq2 == lq && memcmp(gq, gq2, sizeof(float) * np) == 0);
+            double l5 = 0, l6 = 0; /* dropout: the same masks in the recomputation */
+            CHECK_OK(pulse_lm_trainer_loss_grad(tq, ex, 2, 1, gq, &l5, NULL));
+            CHECK_OK(pulse_lm_trainer_loss_grad(tq2, ex, 2, 1, gq2, &l6, NULL));
+            CHECK(l5 == l6 && l5 != lq && memcmp(gq, gq2, sizeof(float) * np) == 0);
+        }
+        free(gq), free(gq2);
+        pulse_lm_trainer_free(tq);
+        pulse_lm_trainer_free(tq2);
+    }
     /* a few AdamW steps on the two examples lower their loss */
     double l0 = 0, lend = 0, gn = 0;
     pulse_lm_trainer_free(t2);
@@ -155,6 +192,76 @@ static void test_schedule(void) {
     unlink(path);
 }
 
+/* Longer sequences (750 padded rows: the FFN runs in chunks of 512 rows) with dropout on: finite differences
+ * of the loss with the same masks (fixed seed) against the gradient, exact products; the default products
+ * within quantisation error of it. */
+static void test_long(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/long.gguf", tmpdir);
+    CHECK(synth_write(&SYNTH_CFGS[0], path) == 0);
+    pulse_lm *m = NULL;
+    CHECK_OK(pulse_lm_load(path, NULL, &m));
+    if (!m) return;
+    pulse_lora_params lp = pulse_lora_default_params();
+    lp.rank = 2;
+    lp.alpha = 4;
+    lp.targets = 0x7f;
+    lp.seed = 5;
+    pulse_lora *a = NULL;
+    CHECK_OK(pulse_lora_new(m, &lp, &a));
+    size_t np = 0;
+    float *P = a ? pulse_lora_params_data(a, &np) : NULL;
+    pulse_rng rng;
+    pulse_rng_seed(&rng, 21);
+    for (size_t i = 0; i < np; i++) P[i] = 0.25f * pulse_rng_normal(&rng);
+    int *tok = malloc(sizeof(int) * 690);
+    for (int i = 0; i < 690; i++) tok[i] = 1 + (int)pulse_rng_below(&rng, 90);
+    pulse_lm_example ex[3] = {{tok, 250, 200}, {tok + 250, 240, 230}, {tok + 490, 200, 190}};
+    pulse_lm_train_params tp = pulse_lm_train_default_params();
+    tp.exact_base = 1;
+    tp.dropout = 0.2f;
+    pulse_lm_trainer *t = NULL, *tq = NULL;
+    if (a) CHECK_OK(pulse_lm_trainer_new(m, a, &tp, &t));
+    tp.exact_base = 0;
+    if (a) CHECK_OK(pulse_lm_trainer_new(m, a, &tp, &tq));
+    float *g = malloc(sizeof(float) * np), *gq = malloc(sizeof(float) * np);
+    double loss = 0, lq = 0;
+    if (t && tq) {
+        CHECK_OK(pulse_lm_trainer_loss_grad(t, ex, 3, 1, g, &loss, NULL));
+        CHECK_OK(pulse_lm_trainer_loss_grad(tq, ex, 3, 1, gq, &lq, NULL));
+        double dot = 0, na = 0, nf = 0;
+        for (int k = 0; k < 40; k++) {
+            const size_t off = pulse_rng_below(&rng, (uint32_t)np);
+            const float keep = P[off], h = 2e-3f;
+            double lp1, lm1;
+            P[off] = keep + h;
+            pulse_lm_trainer_loss_grad(t, ex, 3, 1, NULL, &lp1, NULL);
+            P[off] = keep - h;
+            pulse_lm_trainer_loss_grad(t, ex, 3, 1, NULL, &lm1, NULL);
+            P[off] = keep;
+            const double fd = (lp1 - lm1) / (2.0 * h);
+            dot += fd * g[off], na += (double)g[off] * g[off], nf += fd * fd;
+        }
+        const double cfd = dot / (sqrt(na * nf) + 1e-30);
+        double d = 0, n1 = 0, n2 = 0;
+        for (size_t i = 0; i < np; i++)
+            d += (double)g[i] * gq[i], n1 += (double)g[i] * g[i], n2 += (double)gq[i] * gq[i];
+        const double cq = d / (sqrt(n1 * n2) + 1e-30);
+        printf("long (750 rows, dropout 0.2): loss %.5f, 40 FD checks: cosine %.6f; q8 products: loss %.5f, "
+               "gradient cosine %.6f\n",
+               loss, cfd, lq, cq);
+        CHECK_MSG(cfd > 0.999, "long: FD cosine %g", cfd);
+        CHECK_MSG(cq > 0.99 && fabs(lq - loss) <= 2e-2 * loss, "long: q8 cosine %g, loss %g vs %g", cq, lq,
+                  loss);
+    }
+    free(g), free(gq), free(tok);
+    pulse_lm_trainer_free(t);
+    pulse_lm_trainer_free(tq);
+    pulse_lora_free(a);
+    pulse_lm_free(m);
+    unlink(path);
+}
+
 int main(void) {
     pulse_progress_set_quiet(1);
     pulse_options o = pulse_default_options();
@@ -168,6 +275,7 @@ int main(void) {
     }
     for (int i = 0; i < SYNTH_N_CFGS; i++)
         if (!SYNTH_CFGS[i].fused) test_arch(&SYNTH_CFGS[i]);
+    test_long();
     test_schedule();
     rmdir(tmpdir);
     return test_summary();

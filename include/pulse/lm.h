@@ -299,7 +299,10 @@ typedef struct {
     int total_steps;              /* steps the schedule spans (pulse_lm_train sets it) */
     int checkpoint_layers;        /* 1: keep only each layer's input, recompute the layer in backward (1) */
     int exact_base;               /* 1: base products with unquantised activations (pulse_qmatmul_dq, as
-                                     the fp32 reference computes); 0: q8 activations as inference (1) */
+                                     the fp32 reference computes) and dX through the bf16 GEMM; 0: q8
+                                     activations on inference's int8 tiles and dX on the same tiles through
+                                     transposed q8_0 copies of the weights (pulse_qtranspose_q8_0, ~1.06
+                                     bytes per base parameter, built by pulse_lm_trainer_new) (0) */
     uint64_t seed;                /* dropout masks and data order (42) */
     /* pulse_lm_train only */
     int epochs, batch, grad_accum; /* 1, 8, 1 */

@@ -37,6 +37,16 @@ void pulse_qmatmul(float *Y, const void *W, int type, const float *X, int N, int
 void pulse_qmatmul_dq(float *Y, const float *X, const void *W, int type, int N, int rows, int cols);
 /* The input gradient of Y = X W^T: dX (N, cols) += dY (N, rows) @ W. */
 void pulse_qmatmul_backward(float *dX, const float *dY, const void *W, int type, int N, int rows, int cols);
+/* The same with dY's rows ldy floats apart (ldy >= rows). */
+void pulse_qmatmul_backward_ld(float *dX, const float *dY, int ldy, const void *W, int type, int N, int rows,
+                               int cols);
+/* W (rows, cols; type) transposed and requantised for dX = dY W on the int8 tiles: row c of Wt, at
+ * Wt + c * ldt bytes, is column c of W as rows / 32 q8_0 blocks along W's rows (ldt >=
+ * pulse_ggml_row_size(Q8_0, rows); a larger ldt and an offset Wt lay several weights side by side, the
+ * transpose of their row-wise concatenation). Then pulse_qmatmul(dX, Wt, PULSE_GGML_Q8_0, dY, N, cols, rows)
+ * sets dX (N, cols) = dY (N, rows) @ W with dY quantised to q8_0 (error of the order of bf16's). Needs
+ * rows % 32 == 0; returns 0 otherwise or out of memory (Wt then incomplete), 1 on success. */
+int pulse_qtranspose_q8_0(void *Wt, size_t ldt, const void *W, int type, int rows, int cols);
 /* Scalar reference of the same (scalar dequantiser, double sums), for tests. */
 void pulse_qmatmul_backward_ref(float *dX, const float *dY, const void *W, int type, int N, int rows,
                                 int cols);

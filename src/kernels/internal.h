@@ -122,6 +122,8 @@ enum {
     PK_SCR_K4_PACK,
     PK_SCR_T0_TILE,
     PK_SCR_K4_TILE,
+    PK_SCR_K6_PACK, /* the q6_K tile's int16 activations and unpacked weights */
+    PK_SCR_K6_TILE,
     PK_SCR_BF16_B,     /* gemm_bf16.c: B converted to the kernel's panels */
     PK_SCR_BF16_FFN,   /* the FFN's per-thread bf16 hidden rows */
     PK_SCR_BF16_ATT_W, /* attention's per-thread words and score rows */

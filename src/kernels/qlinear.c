@@ -2,8 +2,8 @@
  * type), forward and backward side by side: Y = X W^T and dX += dY W, each through a block of W's rows
  * dequantised at a time into the calling thread's scratch and the bf16 GEMM (pulse/kernels_bf16.h:
  * AVX512-BF16, or the fp32 sgemm where it is absent / PULSE_BF16=0), so W is never materialised whole in
- * fp32; the scalar reference of the backward; and the output head with its cross-entropy at the rows that
- * carry loss. */
+ * fp32; the scalar reference of the backward; W transposed and requantised to q8_0 (the int8 tiles' dX);
+ * and the output head with its cross-entropy at the rows that carry loss. */
 #include "pulse/quant.h"
 
 #include <math.h>
@@ -59,8 +59,14 @@ void pulse_qmatmul_dq(float *Y, const float *X, const void *W, int type, int N, 
     }
 }
 
-/* ---- backward: dX (N, cols) += dY (N, rows) @ W: per block of rows, dX += dY[:, r0:r0+kb] @ Wf ---- */
+/* ---- backward: dX (N, cols) += dY (N, rows; row stride ldy) @ W: per block of rows,
+ * dX += dY[:, r0:r0+kb] @ Wf ---- */
 void pulse_qmatmul_backward(float *dX, const float *dY, const void *W, int type, int N, int rows, int cols) {
+    pulse_qmatmul_backward_ld(dX, dY, rows, W, type, N, rows, cols);
+}
+
+void pulse_qmatmul_backward_ld(float *dX, const float *dY, int ldy, const void *W, int type, int N, int rows,
+                               int cols) {
     if (!dX || N <= 0 || rows <= 0 || cols <= 0) return;
     const int kb = block_rows(rows, cols);
     float *Wf = pk_scratch(PK_SCR_QDQ, sizeof(float) * (size_t)kb * cols);
@@ -71,8 +77,36 @@ void pulse_qmatmul_backward(float *dX, const float *dY, const void *W, int type,
     for (int r0 = 0; r0 < rows; r0 += kb) {
         const int n = rows - r0 < kb ? rows - r0 : kb;
         dequant_rows(Wf, W, type, r0, n, cols);
-        pulse_gemm_bf16(0, 0, N, cols, n, 1.0f, dY + r0, rows, Wf, cols, 1.0f, dX, cols);
+        pulse_gemm_bf16(0, 0, N, cols, n, 1.0f, dY + r0, ldy, Wf, cols, 1.0f, dX, cols);
     }
+}
+
+/* ---- W^T requantised: row c of Wt (at Wt + c * ldt bytes) = column c of W in q8_0 blocks along W's rows.
+ * 32 rows of W dequantised at a time per thread, each column's 32 values one q8_0 block. ---- */
+int pulse_qtranspose_q8_0(void *Wt, size_t ldt, const void *W, int type, int rows, int cols) {
+    if (rows <= 0 || cols <= 0 || rows % 32 || !pulse_ggml_type_supported(type) ||
+        cols % pulse_ggml_block_size(type))
+        return 0;
+    const size_t rb = pulse_ggml_row_size(type, cols), bq = pulse_ggml_row_size(PULSE_GGML_Q8_0, 32);
+    const int nblk = rows / 32;
+    int ok = 1;
+#pragma omp parallel for schedule(dynamic, 1) reduction(& : ok) if (!omp_in_parallel() && nblk > 1)
+    for (int rb0 = 0; rb0 < nblk; rb0++) {
+        float *f = pk_scratch(PK_SCR_QDQ, sizeof(float) * 32 * ((size_t)cols + 1));
+        if (!f) {
+            ok = 0;
+            continue;
+        }
+        float *col = f + (size_t)32 * cols;
+        for (int r = 0; r < 32; r++)
+            pulse_dequantize_row(type, (const uint8_t *)W + (size_t)(rb0 * 32 + r) * rb, f + (size_t)r * cols,
+                                 cols);
+        for (int c = 0; c < cols; c++) {
+            for (int r = 0; r < 32; r++) col[r] = f[(size_t)r * cols + c];
+            pulse_quantize_row(PULSE_GGML_Q8_0, col, (uint8_t *)Wt + (size_t)c * ldt + (size_t)rb0 * bq, 32);
+        }
+    }
+    return ok;
 }
 
 /* scalar reference: the scalar dequantiser, double sums */

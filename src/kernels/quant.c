@@ -180,6 +180,8 @@ static const void *quantize_acts(int type, const float *X, int N, int cols, size
     if (kind == PQ_ACT_F32) return X;
     uint8_t *buf = pk_scratch(kind, *stride * (size_t)N);
     if (!buf) return NULL;
+        /* rows are independent: over the threads for a batch (the same bytes as one thread) */
+#pragma omp parallel for schedule(static) if ((long)N * cols >= 262144 && !omp_in_parallel())
     for (int i = 0; i < N; i++) {
         const float *x = X + (size_t)i * cols;
         void *y = buf + (size_t)i * *stride;
@@ -228,6 +230,14 @@ static const pq_k4_blk *k4_pack(int type, const uint8_t *xa, size_t stride, int 
     if (pk) pq_k4_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
 }
+
+/* The q8_K activations packed for the q6_K lanes kernel, or NULL where it does not apply. */
+static const pq_k6_blk *k6_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
+    if (use_ref || !g_tile || N < PQ_K6_MIN_N || type != PULSE_GGML_Q6_K) return NULL;
+    pq_k6_blk *pk = pk_scratch(PK_SCR_K6_PACK, pq_k6_pack_bytes(N, cols / PQ_QKK));
+    if (pk) pq_k6_pack(xa, stride, N, cols / PQ_QKK, pk);
+    return pk;
+}
 #endif
 
 static int valid_shape(int type, int rows, int cols) {
@@ -268,7 +278,9 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     if (g_vnni < 0) pulse_quant_use_vnni(1);
     const pq_t0_blk *pk = t0_pack(type, xa, stride, N, cols, use_ref);
     const pq_k4_blk *pk4 = k4_pack(type, xa, stride, N, cols, use_ref);
+    const pq_k6_blk *pk6 = k6_pack(type, xa, stride, N, cols, use_ref);
     const int gemv1 = N == 1 && !use_ref && g_tile && pq_t0_type(type); /* one row: 4 weight rows at a time */
+    const int gemvk = N == 1 && !use_ref && g_tile && pq_act_kind(type) == PQ_ACT_256;
 #endif
     size_t wrow = pulse_ggml_row_size(type, cols);
     const uint8_t *wb = (const uint8_t *)W;
@@ -287,10 +299,15 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         if (pk4 && pq_k4_rows(wb, wrow, r0, r1, pk4, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
                               xa + (size_t)n0 * stride, stride, Y + (size_t)n0 * rows, (size_t)rows))
             continue;
+        if (pk6 && pq_k6_rows(wb, wrow, r0, r1, pk6, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
+                              xa + (size_t)n0 * stride, stride, Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
         if (pk && pq_t0_rows(type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK, Y + (size_t)n0 * rows,
                              (size_t)rows))
             continue;
         if (gemv1 && pq_t0_gemv(type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa, cols / PQ_QK, Y))
+            continue;
+        if (gemvk && pq_k_gemv(type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa, cols / PQ_QKK, Y))
             continue;
         if (!use_ref && rows_kernel(type, wb, wrow, r0, r1, xa + (size_t)n0 * stride, stride, n1 - n0, cols,
                                     Y + (size_t)n0 * rows, (size_t)rows))
@@ -350,6 +367,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
     for (int j = 0; j < n_jobs && !pk4; j++)
         if (ok[j] && jobs[j].type == PULSE_GGML_Q4_K)
             pk4 = k4_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, 0);
+    const pq_k6_blk *pk6 = NULL;
+    for (int j = 0; j < n_jobs && !pk6; j++)
+        if (ok[j] && jobs[j].type == PULSE_GGML_Q6_K)
+            pk6 = k6_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, 0);
 #endif
     const int grab = grab_size(items);
 #pragma omp parallel for schedule(dynamic, grab) if (work > 200000.0 && !omp_in_parallel())
@@ -371,6 +392,11 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
                        xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
                        (size_t)rows))
             continue;
+        if (pk6 && jb->type == PULSE_GGML_Q6_K &&
+            pq_k6_rows(wb, wrow, r0, r1, pk6, (N + 15) / 16, n0 / 16, n1 - n0, cols / PQ_QKK,
+                       xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
+                       (size_t)rows))
+            continue;
         if (pk[pq_t0_type(jb->type)] &&
             pq_t0_rows(jb->type, wb, wrow, r0, r1, pk[pq_t0_type(jb->type)], n0 / 4, n1 - n0, cols / PQ_QK,
                        jb->Y + (size_t)n0 * rows, (size_t)rows))
@@ -378,6 +404,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         if (N == 1 && g_tile && pq_t0_type(jb->type) &&
             pq_t0_gemv(jb->type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa[kind], cols / PQ_QK,
                        jb->Y))
+            continue;
+        if (N == 1 && g_tile && kind == PQ_ACT_256 &&
+            pq_k_gemv(jb->type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa[kind], cols / PQ_QKK,
+                      jb->Y))
             continue;
         if (rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],
                         n1 - n0, cols, jb->Y + (size_t)n0 * rows, (size_t)rows))

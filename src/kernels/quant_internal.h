@@ -146,6 +146,27 @@ void pq_k4_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4_blk *out)
  * which the mixed groups use through pq_rows_vnni): Y[i * ldy + r]. Returns 0 if it cannot. */
 int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *pk, int G_total, int g0, int N,
                int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy);
+/* The q6_K product with the activation columns in the vector lanes (quant_tile.c, AVX512-VNNI): groups of 16
+ * activation rows, per block the int16 element pairs (2p, 2p + 1) of each column as one int32 lane, the
+ * int16 pairs of 16-element sums (bsums 2l, 2l + 1) and the scales. */
+typedef struct {
+    int32_t xp[128][16];
+    int32_t bp[8][16];
+    float d[16];
+} pq_k6_blk;
+#define PQ_K6_MIN_N 8 /* batches from this many activation rows take it */
+size_t pq_k6_pack_bytes(int N, int64_t nb);
+/* xa: N pq_a256 rows (stride xs) of nb blocks -> ceil(N / 16) groups of nb blocks, then one order byte per
+ * group (0: no row PULSE_QROW_TILED, 1: every row, 2: mixed) */
+void pq_k6_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6_blk *out);
+/* q6_K weight rows r0..r1-1 against the N activation rows from group g0 (as pq_k4_rows). */
+int pq_k6_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6_blk *pk, int G_total, int g0, int N,
+               int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy);
+/* q4_K (rows PULSE_QROW_ONE) and q6_K (rows not PULSE_QROW_TILED) against one activation row (decode), 4
+ * weight rows at a time: weight rows r0..r1-1 -> y[r]. Returns 0 if the type or the row's order has no such
+ * kernel. */
+int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+              float *y);
 /* Returns 0 if the type has no AVX2 dequantiser. */
 int pq_dequantize_avx2(int type, const void *src, float *dst, int64_t n);
 #endif

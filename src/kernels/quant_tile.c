@@ -27,6 +27,7 @@
  * per-row kernels (tests/test_kernels_quant.c compares them bit for bit). */
 #include "quant_internal.h"
 
+#include <omp.h>
 #include <stdlib.h>
 
 #ifdef __clang__
@@ -50,8 +51,9 @@ int pq_t0_type(int type) {
  * or accumulated. Column c of the group sits in pair c / 2, at the odd (c odd) or even 4-byte lanes. */
 void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_blk *out) {
     const int G = (N + 3) / 4;
-    memset(out, 0, pq_t0_pack_bytes(N, nb));
-    for (int g = 0; g < G; g++)
+#pragma omp parallel for schedule(static) if ((long)N * nb >= 8192 && !omp_in_parallel())
+    for (int g = 0; g < G; g++) {
+        memset(out + (size_t)g * (size_t)nb, 0, sizeof(pq_t0_blk) * (size_t)nb);
         for (int64_t b = 0; b < nb; b++) {
             pq_t0_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
             for (int c = 0; c < 4 && 4 * g + c < N; c++) {
@@ -67,6 +69,7 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_b
                 k->s[c] = a->s;
             }
         }
+    }
 }
 
 /* ---- q4_K, activation columns in the lanes ---- */
@@ -101,6 +104,36 @@ void pq_k4_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4_blk *out)
             }
         }
         flags[g] = (uint8_t)(n_one == 0 ? 0 : n_one == n ? 1 : 2);
+    }
+}
+
+/* ---- q6_K, activation columns in the lanes (packing) ---- */
+size_t pq_k6_pack_bytes(int N, int64_t nb) {
+    const size_t G = (size_t)((N + 15) / 16);
+    return G * (size_t)nb * sizeof(pq_k6_blk) + G;
+}
+
+void pq_k6_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6_blk *out) {
+    const int G = (N + 15) / 16;
+    uint8_t *flags = (uint8_t *)(out + (size_t)G * (size_t)nb);
+    memset(out, 0, pq_k6_pack_bytes(N, nb));
+    for (int g = 0; g < G; g++) {
+        int n_tiled = 0, n = 0;
+        for (int c = 0; c < 16 && 16 * g + c < N; c++, n++) {
+            const pq_a256 *a = (const pq_a256 *)(xa + (size_t)(16 * g + c) * xs);
+            n_tiled += (a[0].order & PULSE_QROW_TILED) != 0;
+            for (int64_t b = 0; b < nb; b++) {
+                pq_k6_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+                for (int p = 0; p < 128; p++)
+                    k->xp[p][c] =
+                        (int32_t)(((uint32_t)(uint16_t)a[b].qs[2 * p + 1] << 16) | (uint16_t)a[b].qs[2 * p]);
+                for (int l = 0; l < 8; l++)
+                    k->bp[l][c] = (int32_t)(((uint32_t)(uint16_t)a[b].bsums[2 * l + 1] << 16) |
+                                            (uint16_t)a[b].bsums[2 * l]);
+                k->d[c] = a[b].d;
+            }
+        }
+        flags[g] = (uint8_t)(n_tiled == 0 ? 0 : n_tiled == n ? 1 : 2);
     }
 }
 
@@ -402,32 +435,45 @@ typedef struct {
 
 static void k4_unpack(const uint8_t *blk, int r, k4_wtile *t) {
     const uint8_t *q = blk + 16;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int j = 0; j < 4; j++) {
-        const __m256i raw = _mm256_loadu_si256((const __m256i *)(q + 32 * j));
-        const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j), lo);
-        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j + 32), hi);
-        /* sub-block sums: 4 x 64-bit partial sums of 8 bytes each */
-        const __m256i slo = _mm256_sad_epu8(lo, _mm256_setzero_si256()),
-                      shi = _mm256_sad_epu8(hi, _mm256_setzero_si256());
-        int64_t a[4], b[4];
-        _mm256_storeu_si256((__m256i *)(void *)a, slo);
-        _mm256_storeu_si256((__m256i *)(void *)b, shi);
-        t->corr[r][2 * j] = (int32_t)(-128 * (a[0] + a[1] + a[2] + a[3]));
-        t->corr[r][2 * j + 1] = (int32_t)(-128 * (b[0] + b[1] + b[2] + b[3]));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), z = _mm512_setzero_si512();
+    __m512i S[2];
+    for (int h = 0; h < 2; h++) { /* 64-element groups j = 2h, 2h + 1 */
+        const __m512i raw = _mm512_loadu_si512((const void *)(q + 64 * h));
+        const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+        /* group j: its low nibbles (sub-block 2j) then its high ones (2j + 1) */
+        const __m512i x0 = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0)),
+                      x1 = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
+        _mm512_store_si512((void *)(t->w[r] + 128 * h), x0);
+        _mm512_store_si512((void *)(t->w[r] + 128 * h + 64), x1);
+        /* per qword k: 8-byte sums of x0 (sub-blocks 4h: k < 4, 4h + 1) in the low dword, of x1 (4h + 2,
+         * 4h + 3) in the high one */
+        const __m512i sv =
+            _mm512_or_si512(_mm512_sad_epu8(x0, z), _mm512_slli_epi64(_mm512_sad_epu8(x1, z), 32));
+        const __m512i a = _mm512_add_epi32(sv, _mm512_shuffle_epi32(sv, _MM_PERM_BADC));
+        S[h] = _mm512_add_epi32(a, _mm512_shuffle_i64x2(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
+        /* dword 0: sub-block 4h, 1: 4h + 2, 8: 4h + 1, 9: 4h + 3 */
     }
-    for (int s = 0; s < 8; s++) {
-        uint8_t sc, m;
-        pq_scale_min_k4(s, blk + 4, &sc, &m);
-        t->sc[r][s] = sc;
-        if (s & 1)
-            t->mp[r][s / 2] |= (int32_t)((uint32_t)m << 16);
-        else
-            t->mp[r][s / 2] = m;
-    }
+    const __m256i sums = _mm512_castsi512_si256(_mm512_permutex2var_epi32(
+        S[0], _mm512_setr_epi32(0, 8, 1, 9, 16, 24, 17, 25, 0, 0, 0, 0, 0, 0, 0, 0), S[1]));
+    _mm256_storeu_si256((__m256i *)(void *)t->corr[r],
+                        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7)));
+    /* the 6-bit scales and mins with 32-bit word operations (as pq_scale_min_k4) */
+    const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+    const uint64_t sc =
+        (uint64_t)(q0 & 0x3F3F3F3Fu) | (uint64_t)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)) << 32;
+    const uint64_t mn = (uint64_t)(q1 & 0x3F3F3F3Fu) |
+                        (uint64_t)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)) << 32;
+    _mm256_storeu_si256((__m256i *)(void *)t->sc[r], _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+    _mm_storeu_si128((__m128i *)(void *)t->mp[r], _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)));
     t->d[r] = t0_f16(blk);
     t->dmin[r] = t0_f16(blk + 2);
+}
+
+/* acc += the unsigned bytes of y times the 4 signed bytes at w broadcast to the 16 lanes, one instruction
+ * with an embedded broadcast operand (the compilers keep a separate broadcast load for the intrinsic) */
+static inline __attribute__((always_inline)) __m512i k4_dp(__m512i acc, __m512i y, const int32_t *w) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(y), "m"(*w));
+    return acc;
 }
 
 /* One 64-element group j: I[r] = isum_j, M[r] = imin_j (16 columns in the lanes) */
@@ -438,11 +484,8 @@ static void k4_unpack(const uint8_t *blk, int r, k4_wtile *t) {
         T0_UNROLL for (int r = 0; r < 4; r++) a[r] = _mm512_set1_epi32(t->corr[r][s]);                       \
         T0_UNROLL for (int kk = 0; kk < 8; kk++) {                                                           \
             const __m512i y = _mm512_load_si512((const void *)k->yu[8 * s + kk]);                            \
-            T0_UNROLL for (int r = 0; r < 4; r++) {                                                          \
-                int32_t wv;                                                                                  \
-                memcpy(&wv, t->w[r] + 32 * s + 4 * kk, 4);                                                   \
-                a[r] = _mm512_dpbusd_epi32(a[r], y, _mm512_set1_epi32(wv));                                  \
-            }                                                                                                \
+            T0_UNROLL for (int r = 0; r < 4; r++) a[r] =                                                     \
+                k4_dp(a[r], y, (const int32_t *)(const void *)(t->w[r] + 32 * s + 4 * kk));                  \
         }                                                                                                    \
         T0_UNROLL for (int r = 0; r < 4; r++) {                                                              \
             const __m512i p = _mm512_mullo_epi32(a[r], _mm512_set1_epi32(t->sc[r][s]));                      \
@@ -527,6 +570,318 @@ int pq_k4_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4_blk *p
         }
     }
     return 1;
+}
+
+/* ---- q6_K, activation columns in the lanes ----
+ * llama.cpp's q6_K sums (vec_dot_q6_K_q8_K and its tiled kernel, see quant_ref.c's vec_dot_q6_k): per block
+ * 8 exact int32 lanes (lane l: sc * q6 * x over elements 4l..4l+3 of every 32, minus 32 * (sc_2l * bsum_2l +
+ * sc_2l+1 * bsum_2l+1)); rows PULSE_QROW_TILED: acc = fma(isum * dw, dx, acc) with isum the lanes' sum, else
+ * per lane acc_l = fma(dw * dx, lane_l, acc_l) and ggml's horizontal sum at the end. Here 16 activation rows
+ * sit in the vector lanes as int16 element pairs; the weights are unpacked per tile to q6 * sc (int16, at
+ * most 63 * 128) pairs, so one vpdpwssd (broadcast weight pair x 16 columns' pairs) adds 2 elements of 16
+ * outputs into the lane they belong to, and the -32 terms are one vpdpwssd per lane with (-32 sc) pairs. */
+#define K6_R 2 /* weight rows per tile: 8 int32 lane accumulators each */
+typedef struct {
+    _Alignas(64) int16_t w[K6_R][256]; /* q6 * sc, element order */
+    int32_t cp[K6_R][8];               /* (-32 sc_2l, -32 sc_2l+1) as an int16 pair */
+    float d[K6_R];
+} k6_wtile;
+
+static void k6_unpack(const uint8_t *blk, int r, k6_wtile *t) {
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int c = 0; c < 2; c++) {
+        const uint8_t *ql = blk + 64 * c, *qh = blk + 128 + 32 * c;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
+                      l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                      h = _mm256_loadu_si256((const __m256i *)qh);
+        __m256i v[4];
+        v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+        v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+        v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+        for (int g = 0; g < 4; g++) { /* elements 128c + 32g ..+31: sub-blocks 8c + 2g, 8c + 2g + 1 */
+            const int s = 8 * c + 2 * g;
+            const __m512i scv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(sc[s])),
+                                                   _mm256_set1_epi16(sc[s + 1]), 1);
+            _mm512_store_si512((void *)(t->w[r] + 128 * c + 32 * g),
+                               _mm512_mullo_epi16(_mm512_cvtepu8_epi16(v[g]), scv));
+        }
+    }
+    for (int l = 0; l < 8; l++)
+        t->cp[r][l] =
+            (int32_t)(((uint32_t)(uint16_t)(-32 * sc[2 * l + 1]) << 16) | (uint16_t)(-32 * sc[2 * l]));
+    t->d[r] = t0_f16(blk + 208);
+}
+
+/* acc += the int16 pairs of x times the pair at w broadcast to the 16 lanes, as one instruction with an
+ * embedded broadcast operand (the compilers keep a separate broadcast load for the intrinsic) */
+static inline __attribute__((always_inline)) __m512i k6_dp(__m512i acc, __m512i x, const int32_t *w) {
+    __asm__("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(x), "m"(*w));
+    return acc;
+}
+
+static inline __attribute__((always_inline)) void k6_tile(const k6_wtile *t, const pq_k6_blk *k, int64_t nb,
+                                                          const int TILED, __m512 out[K6_R]) {
+    __m512 facc[K6_R][8];
+    T0_UNROLL for (int r = 0; r < K6_R; r++) for (int l = 0; l < 8; l++) facc[r][l] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, t++) {
+        __m512i L[K6_R][8];
+        const int32_t *wp[K6_R];
+        T0_UNROLL for (int r = 0; r < K6_R; r++) wp[r] = (const int32_t *)(const void *)t->w[r];
+        _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+            const __m512i bp = _mm512_load_si512((const void *)k->bp[l]);
+            T0_UNROLL for (int r = 0; r < K6_R; r++) L[r][l] =
+                _mm512_dpwssd_epi32(_mm512_setzero_si512(), bp, _mm512_set1_epi32(t->cp[r][l]));
+        }
+        _Pragma("GCC unroll 8") for (int G = 0; G < 8; G++) {
+            _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+                T0_UNROLL for (int kk = 0; kk < 2; kk++) {
+                    const int p = 16 * G + 2 * l + kk;
+                    const __m512i x = _mm512_load_si512((const void *)k->xp[p]);
+                    T0_UNROLL for (int r = 0; r < K6_R; r++) L[r][l] = k6_dp(L[r][l], x, wp[r] + p);
+                }
+            }
+        }
+        const __m512 dx = _mm512_load_ps(k->d);
+        if (TILED) {
+            T0_UNROLL for (int r = 0; r < K6_R; r++) {
+                const __m512i s = _mm512_add_epi32(
+                    _mm512_add_epi32(_mm512_add_epi32(L[r][0], L[r][1]), _mm512_add_epi32(L[r][2], L[r][3])),
+                    _mm512_add_epi32(_mm512_add_epi32(L[r][4], L[r][5]), _mm512_add_epi32(L[r][6], L[r][7])));
+                facc[r][0] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(t->d[r])),
+                                             dx, facc[r][0]);
+            }
+        } else {
+            T0_UNROLL for (int r = 0; r < K6_R; r++) {
+                const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(t->d[r]), dx);
+                _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) facc[r][l] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(L[r][l]), dd, facc[r][l]);
+            }
+        }
+    }
+    T0_UNROLL for (int r = 0; r < K6_R; r++) {
+        if (TILED)
+            out[r] = facc[r][0];
+        else /* ggml's hsum_float_8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+            out[r] = _mm512_add_ps(
+                _mm512_add_ps(_mm512_add_ps(facc[r][0], facc[r][4]), _mm512_add_ps(facc[r][2], facc[r][6])),
+                _mm512_add_ps(_mm512_add_ps(facc[r][1], facc[r][5]), _mm512_add_ps(facc[r][3], facc[r][7])));
+    }
+}
+
+int pq_k6_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6_blk *pk, int G_total, int g0, int N,
+               int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy) {
+    const size_t need = (size_t)nb * sizeof(k6_wtile);
+    k6_wtile *T = pk_scratch(PK_SCR_K6_TILE, need);
+    if (!T) return 0;
+    const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
+    const int G = (N + 15) / 16;
+    for (int g = 0; g < G; g++) /* mixed orders: the per-row kernels for that group */
+        if (flags[g0 + g] == 2) {
+            const int nc = N - 16 * g < 16 ? N - 16 * g : 16;
+            pq_rows_vnni(PULSE_GGML_Q6_K, W, wrow, r0, r1, xa + (size_t)(16 * g) * xs, xs, nc, 256 * nb,
+                         Y + (size_t)(16 * g) * ldy, ldy);
+        }
+    for (int rt = r0; rt < r1; rt += K6_R) {
+        const int nr = r1 - rt < K6_R ? r1 - rt : K6_R;
+        if (nr < K6_R)
+            memset(T, 0, need); /* the missing rows: zero weights and scales (full tiles overwrite all) */
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < nr; r++) k6_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 210, r, &T[b]);
+        for (int g = 0; g < G; g++) {
+            const int fl = flags[g0 + g];
+            if (fl == 2) continue;
+            __m512 out[K6_R];
+            const pq_k6_blk *k = pk + (size_t)(g0 + g) * (size_t)nb;
+            if (fl)
+                k6_tile(T, k, nb, 1, out);
+            else
+                k6_tile(T, k, nb, 0, out);
+            float o[K6_R][16] __attribute__((aligned(64)));
+            for (int r = 0; r < K6_R; r++) _mm512_store_ps(o[r], out[r]);
+            const int nc = N - 16 * g < 16 ? N - 16 * g : 16;
+            for (int c = 0; c < nc; c++) {
+                float *y = Y + (size_t)(16 * g + c) * ldy + rt;
+                for (int r = 0; r < nr; r++) y[r] = o[r][c];
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- q4_K and q6_K against one activation row (decode): 4 weight rows at a time ----
+ * q4_K in llama.cpp's one-row order (PULSE_QROW_ONE, ggml_gemv_q4_K_8x8_q8_K): per row and block the exact
+ * isum (scales times sub-block dots) and imin (mins times bsums), acc = fma(isum, dw * dx, acc), accm =
+ * fma(imin, dmin * dx, accm), result acc - accm. A 64-byte load of the nibbles gives sub-blocks (0, 2) in
+ * its low and (1, 3) in its high nibbles, so one vpdpbusd against the activations arranged to match leaves
+ * each sub-block's partial sums (at most 4 * 15 * 127, an int16) in 8 lanes, and one vpdpwssd with the
+ * scale in each lane's low int16 adds them scaled; the 4 rows' lanes are summed by a transposing tree and
+ * the float work is 4-wide (rows in the lanes), each lane the scalar sequence. */
+static inline __attribute__((always_inline)) __m512i k4g_x(const int8_t *x, int a, int b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x + a))),
+                              _mm256_loadu_si256((const __m256i *)(x + b)), 1);
+}
+
+/* 4 vectors of 16 int32 -> their 4 lane sums (integers: any order) */
+static inline __m128i k4g_hsum4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+    const __m256i a0 = _mm256_add_epi32(_mm512_castsi512_si256(v0), _mm512_extracti64x4_epi64(v0, 1));
+    const __m256i a1 = _mm256_add_epi32(_mm512_castsi512_si256(v1), _mm512_extracti64x4_epi64(v1, 1));
+    const __m256i a2 = _mm256_add_epi32(_mm512_castsi512_si256(v2), _mm512_extracti64x4_epi64(v2, 1));
+    const __m256i a3 = _mm256_add_epi32(_mm512_castsi512_si256(v3), _mm512_extracti64x4_epi64(v3, 1));
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m128i sh0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+                  sh1 = _mm_setr_epi8(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
+                  sh2 = _mm_setr_epi8(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
+                  sh3 = _mm_setr_epi8(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7),
+                  dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        const uint8_t *w[4];
+        for (int r = 0; r < 4; r++)
+            w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow; /* past nr: again */
+        __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const pq_a256 *a = x + b;
+            /* activations matching the nibbles: (0..31 | 64..95), (32..63 | 96..127), then + 128 */
+            const __m512i xa0 = k4g_x(a->qs, 0, 64), xb0 = k4g_x(a->qs, 32, 96), xa1 = k4g_x(a->qs, 128, 192),
+                          xb1 = k4g_x(a->qs, 160, 224);
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
+            __m512i I[4];
+            __m128i M[4];
+            uint32_t dm[4];
+            T0_UNROLL for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = w[r] + (size_t)b * 144;
+                /* the same block of the next tile's row on its way (a prefetch past the matrix is harmless)
+                 */
+                for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
+                dm[r] = pq_rd32(blk);
+                const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+                const __m128i scm = _mm_setr_epi32(
+                    (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
+                    (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
+                const __m512i Q0 = _mm512_loadu_si512((const void *)(blk + 16)),
+                              Q1 = _mm512_loadu_si512((const void *)(blk + 80));
+                const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q0, m4), xa0);
+                const __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                       _mm512_and_si512(_mm512_srli_epi16(Q0, 4), m4), xb0);
+                const __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q1, m4), xa1);
+                const __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                       _mm512_and_si512(_mm512_srli_epi16(Q1, 4), m4), xb1);
+                __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0,
+                                                _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh0)));
+                t = _mm512_dpwssd_epi32(t, d1, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh1)));
+                t = _mm512_dpwssd_epi32(t, d2, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh2)));
+                I[r] = _mm512_dpwssd_epi32(t, d3, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh3)));
+                /* mins: m_s * (bsums 2s + 2s+1) */
+                const __m256i mi = _mm256_madd_epi16(bs, _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
+                M[r] = _mm_add_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1));
+            }
+            const __m128i isum = k4g_hsum4(I[0], I[1], I[2], I[3]);
+            const __m128i imin = _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3]));
+            /* (d, dmin) of the 4 rows: d in the even, dmin in the odd halves */
+            const __m256 f = _mm256_cvtph_ps(_mm_setr_epi32((int)dm[0], (int)dm[1], (int)dm[2], (int)dm[3]));
+            const __m256 p = _mm256_mul_ps(f, _mm256_set1_ps(a->d));
+            const __m128 lo = _mm256_castps256_ps128(p), hi = _mm256_extractf128_ps(p, 1);
+            const __m128 dd = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)),
+                         dmn = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), dd, acc);
+            accm = _mm_fmadd_ps(_mm_cvtepi32_ps(imin), dmn, accm);
+        }
+        _mm_mask_storeu_ps(y + rt, (__mmask8)((1u << nr) - 1), _mm_sub_ps(acc, accm));
+    }
+}
+
+/* q6_K in vec_dot_q6_K_q8_K's order (rows not PULSE_QROW_TILED): per block 8 exact lanes (lane l: sc * q6 *
+ * x over elements 4l..4l+3 of every 32, minus 32 (sc_2l bsum_2l + sc_2l+1 bsum_2l+1)), acc_l = fma(dw * dx,
+ * lane_l, acc_l), ggml's horizontal sum at the end. A 64-byte vector holds two 32-element groups, so one
+ * vpdpbusd (q6 unsigned x activations) gives both groups' lanes (each at most 4 * 63 * 127, an int16) and
+ * one vpdpwssd adds them times their sub-block scale; the two groups' halves are added at the block's end. */
+static void k6_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    /* scale index of each lane for the 4 x 64 elements: sub-blocks 4k + (lane / 4) */
+    const __m512i si[4] = {_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                           _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
+                           _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
+                           _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15)};
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        const uint8_t *w[4];
+        for (int r = 0; r < 4; r++) w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow;
+        __m256 acc[4];
+        T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const pq_a256 *a = x + b;
+            __m512i xq[4];
+            T0_UNROLL for (int k = 0; k < 4; k++) xq[k] = _mm512_loadu_si512((const void *)(a->qs + 64 * k));
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
+            T0_UNROLL for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = w[r] + (size_t)b * 210;
+                /* the same block of the next tile's row on its way (a prefetch past the matrix is harmless)
+                 */
+                for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
+                const __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
+                const __m512i sc32 =
+                    _mm512_cvtepu16_epi32(_mm256_cvtepi8_epi16(sc8)); /* sc in each low int16 */
+                __m512i L = _mm512_setzero_si512();
+                T0_UNROLL for (int c = 0; c < 2; c++) {
+                    /* elements 128c + (0..63) and 128c + (64..127): ql's low / high nibbles, qh's bit pairs
+                     * (0, 2) / (4, 6) for the two 32-element halves */
+                    const __m512i Q = _mm512_loadu_si512((const void *)(blk + 64 * c));
+                    const __m512i H =
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * c)));
+                    const __m512i v01 = _mm512_ternarylogic_epi32(
+                        Q, m4, _mm512_and_si512(_mm512_sllv_epi16(H, shl), m30), 0xEA);
+                    const __m512i v23 = _mm512_ternarylogic_epi32(
+                        _mm512_srli_epi16(Q, 4), m4, _mm512_and_si512(_mm512_srlv_epi16(H, shr), m30), 0xEA);
+                    L = _mm512_dpwssd_epi32(L, _mm512_dpbusd_epi32(_mm512_setzero_si512(), v01, xq[2 * c]),
+                                            _mm512_permutexvar_epi32(si[2 * c], sc32));
+                    L = _mm512_dpwssd_epi32(L,
+                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), v23, xq[2 * c + 1]),
+                                            _mm512_permutexvar_epi32(si[2 * c + 1], sc32));
+                }
+                /* lane l: both groups' halves, minus 32 (sc_2l bsum_2l + sc_2l+1 bsum_2l+1) */
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(sc8)), 5);
+                const __m256i l8 = _mm256_sub_epi32(
+                    _mm256_add_epi32(_mm512_castsi512_si256(L), _mm512_extracti64x4_epi64(L, 1)), corr);
+                const float dd = t0_f16(blk + 208) * a->d;
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(l8), _mm256_set1_ps(dd), acc[r]);
+            }
+        }
+        /* ggml's hsum_float_8 per row: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+        __m128 s0 = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));
+        __m128 s1 = _mm_add_ps(_mm256_castps256_ps128(acc[1]), _mm256_extractf128_ps(acc[1], 1));
+        __m128 s2 = _mm_add_ps(_mm256_castps256_ps128(acc[2]), _mm256_extractf128_ps(acc[2], 1));
+        __m128 s3 = _mm_add_ps(_mm256_castps256_ps128(acc[3]), _mm256_extractf128_ps(acc[3], 1));
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+        _mm_mask_storeu_ps(y + rt, (__mmask8)((1u << nr) - 1),
+                           _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3)));
+    }
+}
+
+int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+              float *y) {
+    if (type == PULSE_GGML_Q4_K && (x[0].order & PULSE_QROW_ONE)) {
+        k4_gemv_rows(W, wrow, r0, r1, x, nb, y);
+        return 1;
+    }
+    if (type == PULSE_GGML_Q6_K && !(x[0].order & PULSE_QROW_TILED)) {
+        k6_gemv_rows(W, wrow, r0, r1, x, nb, y);
+        return 1;
+    }
+    return 0;
 }
 
 #ifdef __clang__

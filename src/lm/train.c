@@ -7,8 +7,15 @@
  * linear schedule, resumable checkpoints (adapter, optimizer moments and the position in the data, written
  * atomically), progress and a JSONL loss log.
  *
- * Per adapted projection y = W x + s B (A d(x)), d the dropout: the forward keeps t = A d(x) (N, r) and the
- * dropout mask; the backward gives dB += s dy^T t, dt = s dy B, dA += dt^T d(x), dx += d'(dt A). */
+ * Base products (exact_base 0, the default): the forward on inference's int8 tiles (activations quantised to
+ * q8 once per product, q/k/v and gate/up in one call each), dX = dY W on the same tiles through transposed
+ * q8_0 copies of the frozen weights built at trainer creation; exact_base 1: unquantised activations through
+ * the dequantised-block bf16 / fp32 GEMM (the reference's numbers). The FFN's tail and its backward run in
+ * chunks of RC rows so their scratch does not grow with the micro-batch.
+ *
+ * Per adapted projection y = W x + s B (A d(x)), d the dropout: the forward keeps t = A d(x) (N, r); the
+ * masks are counter-based draws (seed, element), drawn again in the backward, never stored; the backward
+ * gives dB += s dy^T t, dt = s dy B, dA += dt^T d(x), dx += d'(dt A). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +24,8 @@
 #include "lm/lm_internal.h"
 #include "pulse/kernels.h"
 #include "pulse/quant.h"
+
+enum { RC = 512 }; /* rows per chunk of the FFN's tail (glu, down) and of the backward's dX products */
 
 pulse_lm_train_params pulse_lm_train_default_params(void) {
     pulse_lm_train_params p;
@@ -30,7 +39,7 @@ pulse_lm_train_params pulse_lm_train_default_params(void) {
     p.schedule = PULSE_LM_SCHED_COSINE;
     p.warmup_steps = -1;
     p.checkpoint_layers = 1;
-    p.exact_base = 1;
+    p.exact_base = 0;
     p.seed = 42;
     p.epochs = 1;
     p.batch = 8;
@@ -42,9 +51,15 @@ pulse_lm_train_params pulse_lm_train_default_params(void) {
 /* What the backward of one layer needs (N = B * T rows). */
 typedef struct {
     float *xn1, *rstd1, *qp, *kp, *q, *k, *v, *att, *lse, *op, *x2, *xn2, *rstd2, *g, *u, *h, *dp;
-    float *t[LM_LT_N];    /* (N, r) A d(x) of each adapted projection */
-    uint8_t *mk[LM_LT_N]; /* (N, in) dropout keep masks (dropout > 0) */
+    float *t[LM_LT_N]; /* (N, r) A d(x) of each adapted projection */
 } lcache;
+
+/* The frozen weights of one layer transposed and requantised to q8_0 for dX = dY W on the int8 tiles
+ * (exact_base 0): qkv (E, Q + 2 KV) = [Wq; Wk; Wv]^T, o (Q, E), gu (E, 2F) = [Wgate; Wup]^T, down (F, E);
+ * NULL where a shape does not allow it (then the bf16 GEMM of pulse_qmatmul_backward). */
+typedef struct {
+    const uint8_t *qkv, *o, *gu, *down;
+} lwt;
 
 struct pulse_lm_trainer {
     const pulse_lm *m;
@@ -57,15 +72,17 @@ struct pulse_lm_trainer {
     int cap;    /* rows the buffers hold */
     int ncache; /* layer caches: 1 (checkpointing) or n_layer */
     lcache *lc;
-    float *xs;                                                        /* (n_layer + 1, N, E) layer inputs */
-    float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dg, *du, *dh, *tmp; /* gradients and scratch */
-    float *lu, *ldt, *ldrop, *ldx; /* LoRA scratch: (N, out_max), (N, r_max), (N, in_max), (N, in_max) */
+    float *xs;                                                    /* (n_layer + 1, N, E) layer inputs */
+    float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dgu, *dh, *tmp; /* gradients and scratch */
+    float *lu, *ldt, *ldrop; /* LoRA scratch: (N, max(out_max, in_max)), (N, r_max), (N, in_max) */
+    uint8_t *wt_buf;         /* the transposed q8_0 weights (exact_base 0) */
+    lwt *wt;                 /* (n_layer) */
     float *cos_g, *sin_g, *cos_l, *sin_l;
     int *pos, *tok, *lens;
     /* loss rows */
     int lcap;
     int *lrow, *ltgt;
-    float *xf, *dxf, *rstdf, *logits;
+    float *xf, *xin, *dxf, *rstdf, *logits;
     int dropout_on;
     uint64_t mb_seed; /* dropout seed of the current micro-batch */
     double prof[4];   /* seconds: forward, head + loss, recompute, backward */
@@ -75,16 +92,15 @@ static void lcache_free(lcache *c) {
     float **f[] = {&c->xn1, &c->rstd1, &c->qp,  &c->kp,    &c->q, &c->k, &c->v, &c->att, &c->lse,
                    &c->op,  &c->x2,    &c->xn2, &c->rstd2, &c->g, &c->u, &c->h, &c->dp};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]), *f[i] = NULL;
-    for (int t = 0; t < LM_LT_N; t++) free(c->t[t]), free(c->mk[t]), c->t[t] = NULL, c->mk[t] = NULL;
+    for (int t = 0; t < LM_LT_N; t++) free(c->t[t]), c->t[t] = NULL;
 }
 
 static void ws_free(pulse_lm_trainer *t) {
     for (int i = 0; t->lc && i < t->ncache; i++) lcache_free(&t->lc[i]);
     free(t->lc);
     t->lc = NULL;
-    float **f[] = {&t->xs,    &t->dx,  &t->dx2,   &t->dxn,   &t->dq,    &t->dk,   &t->dv,
-                   &t->datt,  &t->dg,  &t->du,    &t->dh,    &t->tmp,   &t->lu,   &t->ldt,
-                   &t->ldrop, &t->ldx, &t->cos_g, &t->sin_g, &t->cos_l, &t->sin_l};
+    float **f[] = {&t->xs, &t->dx,  &t->dx2, &t->dxn, &t->dq,    &t->dk,    &t->dv,    &t->datt,  &t->dgu,
+                   &t->dh, &t->tmp, &t->lu,  &t->ldt, &t->ldrop, &t->cos_g, &t->sin_g, &t->cos_l, &t->sin_l};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]), *f[i] = NULL;
     free(t->pos), free(t->tok), free(t->lens);
     t->pos = t->tok = t->lens = NULL;
@@ -105,8 +121,16 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
     const size_t E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim,
                  KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff, n = (size_t)N, half = hp->n_rot / 2;
     const pulse_lora *a = t->a;
-    int in_max = (int)(E > F ? E : F);
-    if ((int)Q > in_max) in_max = (int)Q;
+    int in_max = 1; /* the widest adapted input (the dropout and its gradient) */
+    for (int i = 0; i < a->n_layer * LM_LT_N; i++)
+        if (a->w[i].A && a->w[i].in > in_max) in_max = a->w[i].in;
+    /* h and xn2 are kept only when the down / gate, up adapters need them in the backward */
+    int down_lora = 0, gu_lora = 0;
+    for (int il = 0; il < a->n_layer; il++) {
+        down_lora |= a->w[il * LM_LT_N + LM_LT_DOWN].A != NULL;
+        gu_lora |= a->w[il * LM_LT_N + LM_LT_GATE].A != NULL || a->w[il * LM_LT_N + LM_LT_UP].A != NULL;
+    }
+    const size_t rc = (size_t)(N < RC ? N : RC); /* rows of the FFN chunks */
     int bad = 0;
     t->ncache = t->p.checkpoint_layers ? 1 : hp->n_layer;
     t->lc = pulse_calloc((size_t)t->ncache, sizeof *t->lc);
@@ -120,30 +144,27 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
             c->dp = fal(n * E, &bad);
         c->q = fal(n * Q, &bad), c->k = fal(n * KV, &bad), c->v = fal(n * KV, &bad),
         c->att = fal(n * Q, &bad);
-        c->lse = fal(n * (size_t)hp->n_head, &bad), c->x2 = fal(n * E, &bad), c->xn2 = fal(n * E, &bad);
-        c->rstd2 = fal(n, &bad), c->g = fal(n * F, &bad), c->u = fal(n * F, &bad), c->h = fal(n * F, &bad);
+        c->lse = fal(n * (size_t)hp->n_head, &bad), c->x2 = fal(n * E, &bad);
+        if (gu_lora) c->xn2 = fal(n * E, &bad);
+        c->rstd2 = fal(n, &bad), c->g = fal(n * F, &bad), c->u = fal(n * F, &bad);
+        if (down_lora) c->h = fal(n * F, &bad);
         for (int tt = 0; tt < LM_LT_N; tt++) {
-            int r = 0, in = 0;
-            for (int il = 0; il < a->n_layer; il++) {
-                const lm_lora_w *w = &a->w[il * LM_LT_N + tt];
-                if (w->r > r) r = w->r;
-                if (w->in > in) in = w->in;
-            }
-            if (r == 0) continue;
-            c->t[tt] = fal(n * (size_t)r, &bad);
-            if (t->p.dropout > 0) {
-                c->mk[tt] = malloc(n * (size_t)in);
-                if (!c->mk[tt]) bad = 1;
-            }
+            int r = 0;
+            for (int il = 0; il < a->n_layer; il++)
+                if (a->w[il * LM_LT_N + tt].r > r) r = a->w[il * LM_LT_N + tt].r;
+            if (r > 0) c->t[tt] = fal(n * (size_t)r, &bad);
         }
     }
-    t->xs = fal((size_t)(hp->n_layer + 1) * n * E, &bad);
-    t->dx = fal(n * E, &bad), t->dx2 = fal(n * E, &bad), t->dxn = fal(n * E, &bad), t->dq = fal(n * Q, &bad);
-    t->dk = fal(n * KV, &bad), t->dv = fal(n * KV, &bad), t->datt = fal(n * Q, &bad),
-    t->dg = fal(n * F, &bad);
-    t->du = fal(n * F, &bad), t->dh = fal(n * F, &bad), t->tmp = fal(n * (E > F ? E : F), &bad);
-    t->lu = fal(n * (size_t)a->out_max, &bad), t->ldt = fal(n * (size_t)a->r_max, &bad);
-    t->ldrop = fal(n * (size_t)in_max, &bad), t->ldx = fal(n * (size_t)in_max, &bad);
+    t->xs = fal((size_t)hp->n_layer * n * E, &bad); /* the last layer's output goes to dx */
+    t->dx = fal(n * E, &bad), t->dxn = fal(n * E, &bad), t->dq = fal(n * Q, &bad);
+    if (gemma) t->dx2 = fal(n * E, &bad), t->tmp = fal(n * (E > KV ? E : KV), &bad);
+    t->dk = fal(n * KV, &bad), t->dv = fal(n * KV, &bad), t->datt = fal(n * Q, &bad);
+    /* per chunk of rc rows: [dgate | dup] (rc, 2F), then [dq | dk | dv] (rc, Q + 2 KV) of the int8 dX;
+     * dh (rc, F), also h in the forward */
+    t->dgu = fal(rc * (2 * F > Q + 2 * KV ? 2 * F : Q + 2 * KV), &bad);
+    t->dh = fal(rc * F, &bad);
+    t->lu = fal(n * (size_t)(a->out_max > in_max ? a->out_max : in_max), &bad);
+    t->ldt = fal(n * (size_t)a->r_max, &bad), t->ldrop = fal(n * (size_t)in_max, &bad);
     t->cos_g = fal(n * half, &bad), t->sin_g = fal(n * half, &bad), t->cos_l = fal(n * half, &bad);
     t->sin_l = fal(n * half, &bad);
     t->pos = malloc(sizeof(int) * n), t->tok = malloc(sizeof(int) * n), t->lens = malloc(sizeof(int) * n);
@@ -159,16 +180,53 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
 static pulse_status loss_reserve(pulse_lm_trainer *t, int NL) {
     if (NL <= t->lcap) return PULSE_OK;
     const size_t E = t->m->hp.n_embd, nb = 64;
-    free(t->lrow), free(t->ltgt), free(t->xf), free(t->dxf), free(t->rstdf), free(t->logits);
+    free(t->lrow), free(t->ltgt), free(t->xf), free(t->xin), free(t->dxf), free(t->rstdf), free(t->logits);
     int bad = 0;
     t->lrow = malloc(sizeof(int) * (size_t)NL), t->ltgt = malloc(sizeof(int) * (size_t)NL);
     t->xf = fal((size_t)NL * E, &bad), t->dxf = fal((size_t)NL * E, &bad), t->rstdf = fal((size_t)NL, &bad);
+    t->xin = fal((size_t)NL * E, &bad);
     t->logits = fal(nb * (size_t)t->m->hp.n_vocab, &bad);
     if (bad || !t->lrow || !t->ltgt) {
         t->lcap = 0;
         return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory for %d loss rows", NL);
     }
     t->lcap = NL;
+    return PULSE_OK;
+}
+
+/* The transposed q8_0 copies of every layer's frozen weights (lwt), built once: about 1.06 bytes per base
+ * parameter. A weight whose rows are not a multiple of 32 keeps the bf16 GEMM. */
+static size_t q8_row(int n) {
+    return pulse_ggml_row_size(PULSE_GGML_Q8_0, n);
+}
+
+static pulse_status wt_build(pulse_lm_trainer *t) {
+    const pulse_lm_hparams *hp = &t->m->hp;
+    const int E = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    /* the dot runs along W's rows: Q, KV (qkv), E (o, down), F (gate | up) must be multiples of 32 */
+    const int ok_qkv = Q % 32 == 0 && KV % 32 == 0, ok_e = E % 32 == 0, ok_f = F % 32 == 0;
+    const size_t b_qkv = ok_qkv ? (size_t)E * q8_row(Q + 2 * KV) : 0, b_o = ok_e ? (size_t)Q * q8_row(E) : 0,
+                 b_gu = ok_f ? (size_t)E * q8_row(2 * F) : 0, b_down = ok_e ? (size_t)F * q8_row(E) : 0,
+                 per = b_qkv + b_o + b_gu + b_down;
+    t->wt = pulse_calloc((size_t)hp->n_layer, sizeof *t->wt);
+    t->wt_buf = per ? malloc(per * (size_t)hp->n_layer) : NULL;
+    if (!t->wt || (per && !t->wt_buf)) return PULSE_ERR_NOMEM;
+    uint8_t *p = t->wt_buf;
+    for (int il = 0; il < hp->n_layer; il++, p += per) {
+        const lm_layer *L = &t->m->layers[il];
+        lwt *w = &t->wt[il];
+        uint8_t *pq = p, *po = p + b_qkv, *pgu = po + b_o, *pd = pgu + b_gu;
+        const size_t lqkv = q8_row(Q + 2 * KV), lgu = q8_row(2 * F);
+        if (ok_qkv && pulse_qtranspose_q8_0(pq, lqkv, L->wq.data, L->wq.type, Q, E) &&
+            pulse_qtranspose_q8_0(pq + q8_row(Q), lqkv, L->wk.data, L->wk.type, KV, E) &&
+            pulse_qtranspose_q8_0(pq + q8_row(Q + KV), lqkv, L->wv.data, L->wv.type, KV, E))
+            w->qkv = pq;
+        if (ok_e && pulse_qtranspose_q8_0(po, q8_row(E), L->wo.data, L->wo.type, E, Q)) w->o = po;
+        if (ok_f && pulse_qtranspose_q8_0(pgu, lgu, L->w_gate.data, L->w_gate.type, F, E) &&
+            pulse_qtranspose_q8_0(pgu + q8_row(F), lgu, L->w_up.data, L->w_up.type, F, E))
+            w->gu = pgu;
+        if (ok_e && pulse_qtranspose_q8_0(pd, q8_row(E), L->w_down.data, L->w_down.type, E, F)) w->down = pd;
+    }
     return PULSE_OK;
 }
 
@@ -202,6 +260,10 @@ pulse_status pulse_lm_trainer_new(const pulse_lm *m, pulse_lora *a, const pulse_
     t->m = m;
     t->a = a;
     t->p = p;
+    if (!p.exact_base && wt_build(t)) {
+        pulse_lm_trainer_free(t);
+        return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory for the transposed weights");
+    }
     t->mom = pulse_calloc(a->n_params, sizeof(float));
     t->vel = pulse_calloc(a->n_params, sizeof(float));
     t->grad = pulse_calloc(a->n_params, sizeof(float));
@@ -216,8 +278,9 @@ pulse_status pulse_lm_trainer_new(const pulse_lm *m, pulse_lora *a, const pulse_
 void pulse_lm_trainer_free(pulse_lm_trainer *t) {
     if (!t) return;
     ws_free(t);
-    free(t->lrow), free(t->ltgt), free(t->xf), free(t->dxf), free(t->rstdf), free(t->logits);
+    free(t->lrow), free(t->ltgt), free(t->xf), free(t->xin), free(t->dxf), free(t->rstdf), free(t->logits);
     free(t->mom), free(t->vel), free(t->grad);
+    free(t->wt), free(t->wt_buf);
     free(t);
 }
 
@@ -231,18 +294,78 @@ int pulse_lm_trainer_steps(const pulse_lm_trainer *t) {
 
 /* ---- the forward / backward pieces ---- */
 
-/* Y (n, W.rows) = X (n, W.cols) W^T + bias */
-static void base_mm(const pulse_lm_trainer *t, float *Y, const lm_tensor *W, const lm_tensor *b,
-                    const float *X, int n) {
-    if (t->p.exact_base)
-        pulse_qmatmul_dq(Y, X, W->data, W->type, n, W->rows, W->cols);
-    else
-        pulse_qmatmul(Y, W->data, W->type, X, n, W->rows, W->cols);
-    if (b && b->data) {
-        const float *bb = b->data;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < W->rows; j++) Y[(size_t)i * W->rows + j] += bb[j];
+/* Elementwise work over the threads, in row chunks (the same numbers as one thread). */
+#define PAR_ELEMS 65536
+
+/* z (n) = x + y */
+static void vadd(float *z, const float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= PAR_ELEMS)
+    for (size_t j = 0; j < n; j++) z[j] = x[j] + y[j];
+}
+
+/* y (n) += s x */
+static void vaxpy(float *y, float s, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= PAR_ELEMS)
+    for (size_t j = 0; j < n; j++) y[j] += s * x[j];
+}
+
+/* Y (n, C) += bias (C) */
+static void add_bias(float *Y, const lm_tensor *b, int n, int C) {
+    if (!b || !b->data) return;
+    const float *bb = b->data;
+#pragma omp parallel for schedule(static) if ((long)n * C >= PAR_ELEMS)
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < C; j++) Y[(size_t)i * C + j] += bb[j];
+}
+
+/* RoPE forward / backward over row chunks of the (n, nh * hd) rows */
+static void rope_rows(int bwd, float *x, const float *cs, const float *sn, int n, int nh, int hd, int n_rot,
+                      int neox) {
+    const int chunk = 64, nc = (n + chunk - 1) / chunk, half = n_rot / 2;
+#pragma omp parallel for schedule(static) if ((long)n * nh * hd >= PAR_ELEMS)
+    for (int ci = 0; ci < nc; ci++) {
+        const int i0 = ci * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+        const size_t off = (size_t)i0 * nh * hd, toff = (size_t)i0 * half;
+        if (bwd)
+            pulse_rope_backward(x + off, cs + toff, sn + toff, m, nh, hd, n_rot, neox);
+        else
+            pulse_rope_forward(x + off, cs + toff, sn + toff, m, nh, hd, n_rot, neox);
     }
+}
+
+/* h (n, F) = act(g) * u, rows over the threads */
+static void glu_rows(float *h, const float *g, const float *u, int n, int F, int gelu) {
+#pragma omp parallel for schedule(static) if ((long)n * F >= PAR_ELEMS)
+    for (int i = 0; i < n; i++) {
+        const size_t o = (size_t)i * F;
+        pulse_glu_forward(h + o, g + o, u + o, (size_t)F, gelu);
+    }
+}
+
+/* Y_j (n, W_j.rows) = X (n, cols) W_j^T + bias_j for nj weights reading the same X: exact_base through the
+ * dequantised-block GEMM, else inference's int8 tiles with X quantised once (pulse_qmatmul_multi). */
+static void base_fwd(const pulse_lm_trainer *t, float *const *Y, const lm_tensor *const *W,
+                     const lm_tensor *const *b, int nj, const float *X, int n) {
+    if (t->p.exact_base)
+        for (int j = 0; j < nj; j++)
+            pulse_qmatmul_dq(Y[j], X, W[j]->data, W[j]->type, n, W[j]->rows, W[j]->cols);
+    else {
+        pulse_qmm_job jobs[4];
+        for (int j = 0; j < nj; j++) jobs[j] = (pulse_qmm_job){W[j]->data, W[j]->type, W[j]->rows, Y[j]};
+        pulse_qmatmul_multi(jobs, nj, X, n, W[0]->cols);
+    }
+    for (int j = 0; j < nj; j++) add_bias(Y[j], b[j], n, W[j]->rows);
+}
+
+/* dX (n, W.cols) = dY (n, W.rows; row stride ldy) @ W, SET: through the transposed q8_0 copy Wt on the int8
+ * tiles when there is one (dY contiguous), else the bf16 GEMM of the dequantised blocks */
+static void base_bwd(float *dX, const float *dY, int ldy, const lm_tensor *W, const uint8_t *Wt, int n) {
+    if (Wt && ldy == W->rows) {
+        pulse_qmatmul(dX, Wt, PULSE_GGML_Q8_0, dY, n, W->cols, W->rows);
+        return;
+    }
+    memset(dX, 0, sizeof(float) * (size_t)n * W->cols);
+    pulse_qmatmul_backward_ld(dX, dY, ldy, W->data, W->type, n, W->rows, W->cols);
 }
 
 static uint64_t mix64(uint64_t z) { /* splitmix64's finaliser */
@@ -258,54 +381,100 @@ static uint64_t mask_seed(uint64_t s, int il, int tt) {
     return mix64(s ^ mix64((uint64_t)(il * LM_LT_N + tt + 1)));
 }
 
-/* The adapter's input d(x) into t->ldrop (or x itself without dropout); fill the mask when make. */
-static const float *lora_input(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *x, int n, int in,
-                               int make) {
-    if (!t->dropout_on || t->p.dropout <= 0) return x;
-    uint8_t *mk = c->mk[tt];
-    const size_t N = (size_t)n * in;
-    if (make) {
-        pulse_rng rng;
-        pulse_rng_seed(&rng, mask_seed(t->mb_seed, il, tt));
-        for (size_t j = 0; j < N; j++) mk[j] = pulse_rng_float(&rng) >= t->p.dropout;
+/* The keep decisions of element j of a (rows, in) input: counter-based, two 32-bit draws per splitmix64
+ * output k = j / 2 of the stream `seed`, kept iff the draw >= thr = p 2^32. Nothing is stored: the backward
+ * draws the same decisions again, and any thread count gives the same masks. */
+static uint32_t drop_thr(float p) {
+    const double v = (double)p * 4294967296.0;
+    return v >= 4294967295.0 ? 0xffffffffu : (uint32_t)v;
+}
+
+/* out (N) = x kept / (1 - p), or 0; x is elements [j0, j0 + N) of the input (j0 even) */
+static void dropout_fwd(float *out, const float *x, size_t N, size_t j0, uint64_t seed, float p) {
+    const uint32_t thr = drop_thr(p);
+    const float keep = 1.0f / (1.0f - p);
+    const size_t np = N / 2;
+    seed += j0 / 2 * 0xd1b54a32d192ed03ull;
+#pragma omp parallel for schedule(static) if (N >= PAR_ELEMS)
+    for (size_t k = 0; k < np; k++) {
+        const uint64_t z = mix64(seed + k * 0xd1b54a32d192ed03ull);
+        out[2 * k] = (uint32_t)z >= thr ? x[2 * k] * keep : 0.0f;
+        out[2 * k + 1] = (uint32_t)(z >> 32) >= thr ? x[2 * k + 1] * keep : 0.0f;
     }
-    const float keep = 1.0f / (1.0f - t->p.dropout);
-    for (size_t j = 0; j < N; j++) t->ldrop[j] = mk[j] ? x[j] * keep : 0.0f;
+    if (N & 1) {
+        const uint64_t z = mix64(seed + np * 0xd1b54a32d192ed03ull);
+        out[N - 1] = (uint32_t)z >= thr ? x[N - 1] * keep : 0.0f;
+    }
+}
+
+/* dx (N) += g kept / (1 - p) (the same decisions as dropout_fwd) */
+static void dropout_bwd(float *dx, const float *g, size_t N, size_t j0, uint64_t seed, float p) {
+    const uint32_t thr = drop_thr(p);
+    const float keep = 1.0f / (1.0f - p);
+    const size_t np = N / 2;
+    seed += j0 / 2 * 0xd1b54a32d192ed03ull;
+#pragma omp parallel for schedule(static) if (N >= PAR_ELEMS)
+    for (size_t k = 0; k < np; k++) {
+        const uint64_t z = mix64(seed + k * 0xd1b54a32d192ed03ull);
+        if ((uint32_t)z >= thr) dx[2 * k] += g[2 * k] * keep;
+        if ((uint32_t)(z >> 32) >= thr) dx[2 * k + 1] += g[2 * k + 1] * keep;
+    }
+    if (N & 1) {
+        const uint64_t z = mix64(seed + np * 0xd1b54a32d192ed03ull);
+        if ((uint32_t)z >= thr) dx[N - 1] += g[N - 1] * keep;
+    }
+}
+
+static int dropping(const pulse_lm_trainer *t) {
+    return t->dropout_on && t->p.dropout > 0;
+}
+
+/* The adapter's input d(x) into t->ldrop (or x itself without dropout); x holds rows [i0, i0 + n) (i0 even).
+ */
+static const float *lora_input(pulse_lm_trainer *t, int il, int tt, const float *x, int n, int in, int i0) {
+    if (!dropping(t)) return x;
+    dropout_fwd(t->ldrop, x, (size_t)n * in, (size_t)i0 * in, mask_seed(t->mb_seed, il, tt), t->p.dropout);
     return t->ldrop;
 }
 
-/* y (n, out) += s B (A d(x)); keeps t = A d(x) */
-static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n) {
+/* y (n, out) += s B (A d(x)) for rows [i0, i0 + n) (i0 even); keeps t = A d(x) */
+static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n,
+                     int i0) {
     const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
     if (!w->A) return;
-    const float *xi = lora_input(t, c, il, tt, x, n, w->in, 1);
-    pulse_matmul_forward(c->t[tt], xi, w->A, NULL, n, w->in, w->r);
-    pulse_matmul_forward(t->lu, c->t[tt], w->B, NULL, n, w->r, w->out);
-    const size_t N = (size_t)n * w->out;
-    for (size_t j = 0; j < N; j++) y[j] += w->s * t->lu[j];
+    const float *xi = lora_input(t, il, tt, x, n, w->in, i0);
+    float *ct = c->t[tt] + (size_t)i0 * w->r;
+    pulse_matmul_forward(ct, xi, w->A, NULL, n, w->in, w->r);
+    pulse_matmul_forward(t->lu, ct, w->B, NULL, n, w->r, w->out);
+    vaxpy(y, w->s, t->lu, (size_t)n * w->out);
 }
 
-/* gradients of the adapter of (il, tt) from dy (n, out); dx (n, in) += the input gradient through it */
-static void lora_bwd(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *dy, const float *x,
-                     float *dx, int n) {
+/* gradients of the adapter of (il, tt) from dy (n, out; row stride ldy) of rows [i0, i0 + n) (i0 even);
+ * dx (n, in) += the input gradient through it */
+static void lora_bwd(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *dy, int ldy, const float *x,
+                     float *dx, int n, int i0) {
     const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
     if (!w->A) return;
     float *gA = t->grad + (w->A - t->a->data), *gB = t->grad + (w->B - t->a->data);
-    const size_t No = (size_t)n * w->out, Nr = (size_t)n * w->r, Ni = (size_t)n * w->in;
-    for (size_t j = 0; j < No; j++) t->lu[j] = w->s * dy[j];
+    const float *ct = c->t[tt] + (size_t)i0 * w->r;
+    const size_t Nr = (size_t)n * w->r, Ni = (size_t)n * w->in;
+    const float s = w->s;
+    float *lu = t->lu;
+    const int out = w->out;
+#pragma omp parallel for schedule(static) if ((long)n * out >= PAR_ELEMS)
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < out; j++) lu[(size_t)i * out + j] = s * dy[(size_t)i * ldy + j];
     memset(t->ldt, 0, sizeof(float) * Nr);
-    pulse_matmul_backward(t->ldt, gB, NULL, t->lu, c->t[tt], w->B, n, w->r, w->out);
-    const float *xi = lora_input(t, c, il, tt, x, n, w->in, 0);
-    if (!t->dropout_on || t->p.dropout <= 0) {
+    pulse_matmul_backward(t->ldt, gB, NULL, t->lu, ct, w->B, n, w->r, w->out);
+    const float *xi = lora_input(t, il, tt, x, n, w->in, i0);
+    if (!dropping(t)) {
         pulse_matmul_backward(dx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
         return;
     }
-    memset(t->ldx, 0, sizeof(float) * Ni);
-    pulse_matmul_backward(t->ldx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
-    const uint8_t *mk = c->mk[tt];
-    const float keep = 1.0f / (1.0f - t->p.dropout);
-    for (size_t j = 0; j < Ni; j++)
-        if (mk[j]) dx[j] += t->ldx[j] * keep;
+    float *ldx = t->lu; /* (n, in): s dy is spent */
+    memset(ldx, 0, sizeof(float) * Ni);
+    pulse_matmul_backward(ldx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
+    dropout_bwd(dx, ldx, Ni, (size_t)i0 * w->in, mask_seed(t->mb_seed, il, tt), t->p.dropout);
 }
 
 static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params *ap) {
@@ -322,50 +491,66 @@ static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     const pulse_lm *m = t->m;
     const pulse_lm_hparams *hp = &m->hp;
     const lm_layer *L = &m->layers[il];
-    const int n = B * T, E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv,
+    const int n = B * T, E = hp->n_embd, NH = hp->n_head, NKV = hp->n_head_kv, HD = hp->head_dim,
               F = hp->n_ff;
-    const size_t nQ = (size_t)n * NH * HD, nKV = (size_t)n * NKV * HD, nE = (size_t)n * E;
+    const size_t nE = (size_t)n * E;
     pulse_rmsnorm_forward_train(c->xn1, c->rstd1, x, L->attn_norm.data, n, E, hp->norm_eps);
     float *q = L->attn_q_norm.data ? c->qp : c->q, *k = L->attn_k_norm.data ? c->kp : c->k;
-    base_mm(t, q, &L->wq, &L->bq, c->xn1, n);
-    base_mm(t, k, &L->wk, &L->bk, c->xn1, n);
-    base_mm(t, c->v, &L->wv, &L->bv, c->xn1, n);
-    lora_fwd(t, c, il, LM_LT_Q, q, c->xn1, n);
-    lora_fwd(t, c, il, LM_LT_K, k, c->xn1, n);
-    lora_fwd(t, c, il, LM_LT_V, c->v, c->xn1, n);
+    {
+        float *Y[3] = {q, k, c->v};
+        const lm_tensor *W[3] = {&L->wq, &L->wk, &L->wv}, *b[3] = {&L->bq, &L->bk, &L->bv};
+        base_fwd(t, Y, W, b, 3, c->xn1, n);
+    }
+    lora_fwd(t, c, il, LM_LT_Q, q, c->xn1, n, 0);
+    lora_fwd(t, c, il, LM_LT_K, k, c->xn1, n, 0);
+    lora_fwd(t, c, il, LM_LT_V, c->v, c->xn1, n, 0);
     if (L->attn_q_norm.data)
         pulse_rmsnorm_forward(c->q, c->qp, L->attn_q_norm.data, n * NH, HD, hp->norm_eps);
     if (L->attn_k_norm.data)
         pulse_rmsnorm_forward(c->k, c->kp, L->attn_k_norm.data, n * NKV, HD, hp->norm_eps);
     const float *rc = L->is_swa ? t->cos_l : t->cos_g, *rs = L->is_swa ? t->sin_l : t->sin_g;
-    pulse_rope_forward(c->q, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
-    pulse_rope_forward(c->k, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
+    rope_rows(0, c->q, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
+    rope_rows(0, c->k, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
     pulse_attn_params ap;
     attn_params(m, L, &ap);
     pulse_causal_attention_forward(c->att, c->lse, c->q, c->k, c->v, t->lens, B, T, &ap);
-    float *o = L->post_attn_norm.data ? c->op : t->tmp;
-    base_mm(t, o, &L->wo, &L->bo, c->att, n);
-    lora_fwd(t, c, il, LM_LT_O, o, c->att, n);
+    float *o = L->post_attn_norm.data ? c->op : c->x2; /* without a post-norm straight into x2 */
+    {
+        float *Y[1] = {o};
+        const lm_tensor *W[1] = {&L->wo}, *b[1] = {&L->bo};
+        base_fwd(t, Y, W, b, 1, c->att, n);
+    }
+    lora_fwd(t, c, il, LM_LT_O, o, c->att, n, 0);
     if (L->post_attn_norm.data) {
         pulse_rmsnorm_forward(t->tmp, c->op, L->post_attn_norm.data, n, E, hp->norm_eps);
         o = t->tmp;
     }
-    for (size_t j = 0; j < nE; j++) c->x2[j] = x[j] + o[j];
-    pulse_rmsnorm_forward_train(c->xn2, c->rstd2, c->x2, L->ffn_norm.data, n, E, hp->norm_eps);
-    base_mm(t, c->g, &L->w_gate, &L->b_gate, c->xn2, n);
-    base_mm(t, c->u, &L->w_up, &L->b_up, c->xn2, n);
-    lora_fwd(t, c, il, LM_LT_GATE, c->g, c->xn2, n);
-    lora_fwd(t, c, il, LM_LT_UP, c->u, c->xn2, n);
-    pulse_glu_forward(c->h, c->g, c->u, (size_t)n * F, m->act_gelu);
-    float *d = L->post_ffn_norm.data ? c->dp : t->tmp;
-    base_mm(t, d, &L->w_down, &L->b_down, c->h, n);
-    lora_fwd(t, c, il, LM_LT_DOWN, d, c->h, n);
+    vadd(c->x2, x, o, nE);
+    float *xn2 = c->xn2 ? c->xn2 : t->dxn; /* xn2 is kept only for the gate / up adapters' backward */
+    pulse_rmsnorm_forward_train(xn2, c->rstd2, c->x2, L->ffn_norm.data, n, E, hp->norm_eps);
+    {
+        float *Y[2] = {c->g, c->u};
+        const lm_tensor *W[2] = {&L->w_gate, &L->w_up}, *b[2] = {&L->b_gate, &L->b_up};
+        base_fwd(t, Y, W, b, 2, xn2, n);
+    }
+    lora_fwd(t, c, il, LM_LT_GATE, c->g, xn2, n, 0);
+    lora_fwd(t, c, il, LM_LT_UP, c->u, xn2, n, 0);
+    /* glu and down in chunks of rows (h is kept only for the down adapter's backward) */
+    float *d = L->post_ffn_norm.data ? c->dp : xo; /* without a post-norm straight into xo */
+    for (int i0 = 0; i0 < n; i0 += RC) {
+        const int mm = n - i0 < RC ? n - i0 : RC;
+        float *h = c->h ? c->h + (size_t)i0 * F : t->dh;
+        glu_rows(h, c->g + (size_t)i0 * F, c->u + (size_t)i0 * F, mm, F, m->act_gelu);
+        float *Y[1] = {d + (size_t)i0 * E};
+        const lm_tensor *W[1] = {&L->w_down}, *b[1] = {&L->b_down};
+        base_fwd(t, Y, W, b, 1, h, mm);
+        lora_fwd(t, c, il, LM_LT_DOWN, d + (size_t)i0 * E, h, mm, i0);
+    }
     if (L->post_ffn_norm.data) {
         pulse_rmsnorm_forward(t->tmp, c->dp, L->post_ffn_norm.data, n, E, hp->norm_eps);
         d = t->tmp;
     }
-    for (size_t j = 0; j < nE; j++) xo[j] = c->x2[j] + d[j];
-    (void)nQ, (void)nKV;
+    vadd(xo, c->x2, d, nE);
 }
 
 /* dx (B*T, E) holds d xo on entry and d x on return. */
@@ -373,9 +558,10 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     const pulse_lm *m = t->m;
     const pulse_lm_hparams *hp = &m->hp;
     const lm_layer *L = &m->layers[il];
+    const lwt *wt = t->wt ? &t->wt[il] : &(lwt){NULL, NULL, NULL, NULL};
     const int n = B * T, E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv,
-              F = hp->n_ff;
-    const size_t nQ = (size_t)n * NH * HD, nKV = (size_t)n * NKV * HD, nE = (size_t)n * E, nF = (size_t)n * F;
+              F = hp->n_ff, Q = NH * HD, KV = NKV * HD;
+    const size_t nQ = (size_t)n * Q, nKV = (size_t)n * KV, nE = (size_t)n * E;
     /* FFN: xo = x2 + post(down(h)) */
     const float *dd = dx;
     if (L->post_ffn_norm.data) {
@@ -383,20 +569,37 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
         pulse_rmsnorm_backward(t->dx2, NULL, dx, c->dp, L->post_ffn_norm.data, NULL, n, E, hp->norm_eps);
         dd = t->dx2;
     }
-    memset(t->dh, 0, sizeof(float) * nF);
-    pulse_qmatmul_backward(t->dh, dd, L->w_down.data, L->w_down.type, n, E, F);
-    lora_bwd(t, c, il, LM_LT_DOWN, dd, c->h, t->dh, n);
-    memset(t->dg, 0, sizeof(float) * nF);
-    memset(t->du, 0, sizeof(float) * nF);
-    if (m->act_gelu)
-        pulse_geglu_backward(t->dg, t->du, t->dh, c->g, c->u, nF);
-    else
-        pulse_swiglu_backward(t->dg, t->du, t->dh, c->g, c->u, nF);
-    memset(t->dxn, 0, sizeof(float) * nE);
-    pulse_qmatmul_backward(t->dxn, t->dg, L->w_gate.data, L->w_gate.type, n, F, E);
-    pulse_qmatmul_backward(t->dxn, t->du, L->w_up.data, L->w_up.type, n, F, E);
-    lora_bwd(t, c, il, LM_LT_GATE, t->dg, c->xn2, t->dxn, n);
-    lora_bwd(t, c, il, LM_LT_UP, t->du, c->xn2, t->dxn, n);
+    /* in chunks of rows: dh, then [dgate | dup] rows (mm, 2F), then d xn2 */
+    float *dgu = t->dgu;
+    const int gelu = m->act_gelu;
+    for (int i0 = 0; i0 < n; i0 += RC) {
+        const int mm = n - i0 < RC ? n - i0 : RC;
+        const float *ddc = dd + (size_t)i0 * E, *g = c->g + (size_t)i0 * F, *u = c->u + (size_t)i0 * F;
+        const float *dh = t->dh;
+        float *dxc = t->dxn + (size_t)i0 * E;
+        base_bwd(t->dh, ddc, E, &L->w_down, wt->down, mm);
+        lora_bwd(t, c, il, LM_LT_DOWN, ddc, E, c->h ? c->h + (size_t)i0 * F : NULL, t->dh, mm, i0);
+#pragma omp parallel for schedule(static) if ((long)mm * F >= PAR_ELEMS)
+        for (int i = 0; i < mm; i++) {
+            float *dg = dgu + (size_t)i * 2 * F, *du = dg + F;
+            const size_t o = (size_t)i * F;
+            memset(dg, 0, sizeof(float) * 2 * (size_t)F);
+            if (gelu)
+                pulse_geglu_backward(dg, du, dh + o, g + o, u + o, (size_t)F);
+            else
+                pulse_swiglu_backward(dg, du, dh + o, g + o, u + o, (size_t)F);
+        }
+        if (wt->gu)
+            pulse_qmatmul(dxc, wt->gu, PULSE_GGML_Q8_0, dgu, mm, E, 2 * F);
+        else {
+            memset(dxc, 0, sizeof(float) * (size_t)mm * E);
+            pulse_qmatmul_backward_ld(dxc, dgu, 2 * F, L->w_gate.data, L->w_gate.type, mm, F, E);
+            pulse_qmatmul_backward_ld(dxc, dgu + F, 2 * F, L->w_up.data, L->w_up.type, mm, F, E);
+        }
+        const float *xn2 = c->xn2 ? c->xn2 + (size_t)i0 * E : NULL;
+        lora_bwd(t, c, il, LM_LT_GATE, dgu, 2 * F, xn2, dxc, mm, i0);
+        lora_bwd(t, c, il, LM_LT_UP, dgu + F, 2 * F, xn2, dxc, mm, i0);
+    }
     /* dx now becomes d x2: the residual plus the norm's input gradient */
     pulse_rmsnorm_backward(dx, NULL, t->dxn, c->x2, L->ffn_norm.data, c->rstd2, n, E, hp->norm_eps);
     /* attention: x2 = x + post(wo(att)) */
@@ -406,9 +609,8 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
         pulse_rmsnorm_backward(t->dx2, NULL, dx, c->op, L->post_attn_norm.data, NULL, n, E, hp->norm_eps);
         dob = t->dx2;
     }
-    memset(t->datt, 0, sizeof(float) * nQ);
-    pulse_qmatmul_backward(t->datt, dob, L->wo.data, L->wo.type, n, E, NH * HD);
-    lora_bwd(t, c, il, LM_LT_O, dob, c->att, t->datt, n);
+    base_bwd(t->datt, dob, E, &L->wo, wt->o, n);
+    lora_bwd(t, c, il, LM_LT_O, dob, E, c->att, t->datt, n, 0);
     memset(t->dq, 0, sizeof(float) * nQ);
     memset(t->dk, 0, sizeof(float) * nKV);
     memset(t->dv, 0, sizeof(float) * nKV);
@@ -417,8 +619,8 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     pulse_causal_attention_backward(t->dq, t->dk, t->dv, t->datt, c->att, c->lse, c->q, c->k, c->v, t->lens,
                                     B, T, &ap);
     const float *rc = L->is_swa ? t->cos_l : t->cos_g, *rs = L->is_swa ? t->sin_l : t->sin_g;
-    pulse_rope_backward(t->dq, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
-    pulse_rope_backward(t->dk, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
+    rope_rows(1, t->dq, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
+    rope_rows(1, t->dk, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
     float *dq = t->dq, *dk = t->dk;
     if (L->attn_q_norm
             .data) { /* through the per-head QK norms into the pre-norm projections (datt, tmp free) */
@@ -433,13 +635,30 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
                                hp->norm_eps);
         dk = t->tmp;
     }
-    memset(t->dxn, 0, sizeof(float) * nE);
-    pulse_qmatmul_backward(t->dxn, dq, L->wq.data, L->wq.type, n, NH * HD, E);
-    pulse_qmatmul_backward(t->dxn, dk, L->wk.data, L->wk.type, n, NKV * HD, E);
-    pulse_qmatmul_backward(t->dxn, t->dv, L->wv.data, L->wv.type, n, NKV * HD, E);
-    lora_bwd(t, c, il, LM_LT_Q, dq, c->xn1, t->dxn, n);
-    lora_bwd(t, c, il, LM_LT_K, dk, c->xn1, t->dxn, n);
-    lora_bwd(t, c, il, LM_LT_V, t->dv, c->xn1, t->dxn, n);
+    if (wt->qkv) { /* [dq | dk | dv] rows (mm, Q + 2 KV) through [Wq; Wk; Wv]^T, in chunks of rows */
+        const int W3 = Q + 2 * KV;
+        const float *dv = t->dv;
+        for (int i0 = 0; i0 < n; i0 += RC) {
+            const int mm = n - i0 < RC ? n - i0 : RC;
+#pragma omp parallel for schedule(static) if ((long)mm * W3 >= PAR_ELEMS)
+            for (int i = 0; i < mm; i++) {
+                float *r = dgu + (size_t)i * W3;
+                const size_t ii = (size_t)(i0 + i);
+                memcpy(r, dq + ii * Q, sizeof(float) * (size_t)Q);
+                memcpy(r + Q, dk + ii * KV, sizeof(float) * (size_t)KV);
+                memcpy(r + Q + KV, dv + ii * KV, sizeof(float) * (size_t)KV);
+            }
+            pulse_qmatmul(t->dxn + (size_t)i0 * E, wt->qkv, PULSE_GGML_Q8_0, dgu, mm, E, W3);
+        }
+    } else {
+        memset(t->dxn, 0, sizeof(float) * nE);
+        pulse_qmatmul_backward(t->dxn, dq, L->wq.data, L->wq.type, n, Q, E);
+        pulse_qmatmul_backward(t->dxn, dk, L->wk.data, L->wk.type, n, KV, E);
+        pulse_qmatmul_backward(t->dxn, t->dv, L->wv.data, L->wv.type, n, KV, E);
+    }
+    lora_bwd(t, c, il, LM_LT_Q, dq, Q, c->xn1, t->dxn, n, 0);
+    lora_bwd(t, c, il, LM_LT_K, dk, KV, c->xn1, t->dxn, n, 0);
+    lora_bwd(t, c, il, LM_LT_V, t->dv, KV, c->xn1, t->dxn, n, 0);
     pulse_rmsnorm_backward(dx, NULL, t->dxn, x, L->attn_norm.data, c->rstd1, n, E, hp->norm_eps);
 }
 
@@ -504,23 +723,23 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
     double tp = pulse_now(), tq;
     for (int il = 0; il < hp->n_layer; il++)
         layer_fwd(t, &t->lc[t->ncache == 1 ? 0 : il], il, t->xs + (size_t)il * nE,
-                  t->xs + (size_t)(il + 1) * nE, B, T);
+                  il + 1 < hp->n_layer ? t->xs + (size_t)(il + 1) * nE : t->dx, B, T);
     tq = pulse_now();
     t->prof[0] += tq - tp;
     tp = tq;
     /* final norm and head at the loss rows */
-    const float *xL = t->xs + (size_t)hp->n_layer * nE;
+    const float *xL = t->dx; /* the last layer's output */
     for (int j = 0; j < NL; j++)
         memcpy(t->xf + (size_t)j * E, xL + (size_t)t->lrow[j] * E, sizeof(float) * E);
-    memcpy(t->tmp, t->xf, sizeof(float) * (size_t)NL * E); /* the norm's input (tmp holds >= N*E floats) */
-    pulse_rmsnorm_forward_train(t->xf, t->rstdf, t->tmp, m->output_norm.data, NL, E, hp->norm_eps);
+    memcpy(t->xin, t->xf, sizeof(float) * (size_t)NL * E); /* the norm's input */
+    pulse_rmsnorm_forward_train(t->xf, t->rstdf, t->xin, m->output_norm.data, NL, E, hp->norm_eps);
     memset(t->dxf, 0, sizeof(float) * (size_t)NL * E);
     *loss_sum += pulse_qhead_loss(t->dxf, NULL, t->xf, m->output.data, m->output.type, t->ltgt, NL, E, V,
                                   hp->final_softcap, dloss_scale, t->logits, 64);
     *n_loss += NL;
     memset(t->dx, 0, sizeof(float) * nE);
     memset(t->xf, 0, sizeof(float) * (size_t)NL * E);
-    pulse_rmsnorm_backward(t->xf, NULL, t->dxf, t->tmp, m->output_norm.data, t->rstdf, NL, E, hp->norm_eps);
+    pulse_rmsnorm_backward(t->xf, NULL, t->dxf, t->xin, m->output_norm.data, t->rstdf, NL, E, hp->norm_eps);
     for (int j = 0; j < NL; j++) {
         float *d = t->dx + (size_t)t->lrow[j] * E;
         const float *s = t->xf + (size_t)j * E;

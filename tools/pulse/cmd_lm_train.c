@@ -16,7 +16,7 @@ int cmd_lm_train(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *out = NULL, *targets = "q,k,v,o", *sched = "cosine", *log = NULL,
                *ckpt = NULL, *init = NULL;
     int rank = 8, epochs = 1, batch = 8, accum = 1, seed = 42, threads = 0, warmup = -1, max_steps = 0,
-        max_len = 0, no_eos = 0, resume = 0, ck_every = 50, no_ckpt_layers = 0, fast_base = 0;
+        max_len = 0, no_eos = 0, resume = 0, ck_every = 50, no_ckpt_layers = 0, fast_base = 0, exact_base = 0;
     float alpha = 16, lr = 2e-4f, dropout = 0.05f, clip = 1.0f, wd = 0;
     const cli_opt opts[] = {
         {"--model|-m", CLI_STR, &model, "GGUF model file (llama, gemma3, qwen2)"},
@@ -50,7 +50,10 @@ int cmd_lm_train(int argc, char **argv) {
         {"--resume", CLI_FLAG, &resume, "continue from the checkpoint when it exists"},
         {"--no-recompute", CLI_FLAG, &no_ckpt_layers,
          "keep every layer's activations (more memory, no recompute)"},
-        {"--fast-base", CLI_FLAG, &fast_base, "base products on q8 activations (inference's kernels)"},
+        {"--exact-base", CLI_FLAG, &exact_base,
+         "base products on unquantised activations, dX through bf16 (slower; the fp32 reference's numbers)"},
+        {"--fast-base", CLI_FLAG, &fast_base,
+         "q8 activations and int8 dX (the default; kept for old scripts)"},
         {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS / all)",
          CLI_RANGE(0, CLI_INT_MAX)},
     };
@@ -129,7 +132,7 @@ int cmd_lm_train(int argc, char **argv) {
     tp.schedule = (pulse_lm_sched)schedule;
     tp.warmup_steps = warmup;
     tp.checkpoint_layers = !no_ckpt_layers;
-    tp.exact_base = !fast_base;
+    tp.exact_base = exact_base && !fast_base;
     tp.seed = (uint64_t)seed;
     tp.epochs = epochs;
     tp.batch = batch;

@@ -17,7 +17,8 @@ int cmd_rationale_tot(int argc, char **argv) {
         {"--data|-d", CLI_STR, &data, "dataset folder with item titles (e.g. ../shared/data/amazon-beauty)"},
         {"--model|-m", CLI_STR, &model, "the SLM (GGUF)"},
         {"--space", CLI_STR, &space,
-         "Thought Space folder (`pulse thought train` output; the thought scorer)"},
+         "Thought Space folder (`pulse thought train` output): the thought scorer's, and with either "
+         "scorer the report's comparison with Phase 1 (vs_phase1)"},
         {"--db", CLI_STR, &db, "rationale store (SQLite; created when missing; resumed)"},
         {"--users", CLI_INT, &p.users, "users to cover, first of the seeded order (default 0 = all eligible)",
          CLI_RANGE(0, CLI_INT_MAX)},
@@ -94,8 +95,9 @@ int cmd_rationale_tot(int argc, char **argv) {
     p.search.fork = !no_fork;
     cli_set_threads("rationale tot", threads);
     pulse_tot_report rep;
-    pulse_status st = pulse_rationale_tot(
-        data, model, p.search.scorer == PULSE_TOT_SCORER_THOUGHT ? space : NULL, sasrec, db, &p, &rep);
+    /* the space goes to the job with either scorer: the likelihood scorer does not use it to search (nor
+     * in the settings hash), but the report's comparison with Phase 1 is made in it */
+    pulse_status st = pulse_rationale_tot(data, model, space, sasrec, db, &p, &rep);
     if (st != PULSE_OK) return cli_fail("rationale tot");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "phase", "tot");
