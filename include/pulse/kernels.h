@@ -24,6 +24,39 @@ void pulse_matmul_forward(float *out, const float *inp, const float *weight, con
 void pulse_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, int N, int C, int OC);
 
+/* ---- the fused linear layer (fp32; src/kernels/gemm_f32.c) ----
+ * y (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC) (+ res (N, OC)), then, per the epilogue: y into out
+ * (N, OC) or, split by columns, into nseg outputs segs[i] (N, OC / nseg) holding columns [i OC/nseg, (i+1)
+ * OC/nseg); GELU(erf)(y) into gelu (N, OC); LayerNorm(y) with ln_w, ln_b, ln_eps into ln_out (N, OC) (needs
+ * out; ln_mean, ln_rstd (N) saved when not NULL). Any pointer may be NULL except: out or segs or gelu; segs
+ * takes no res, gelu or ln_out. Outputs must not alias inp, res or each other. The numbers of
+ * pulse_matmul_forward followed by pulse_residual_forward, pulse_gelu_forward and pulse_layernorm_forward, to
+ * the product's rounding. */
+typedef struct {
+    const float *bias, *res;
+    float *out;
+    float *const *segs;
+    int nseg;
+    float *gelu;
+    float *ln_out, *ln_mean, *ln_rstd;
+    const float *ln_w, *ln_b;
+    float ln_eps;
+} pulse_linear_epilogue;
+/* A weight (OC, C) packed once for the AVX-512 kernel (panels of 48 output columns); NULL without AVX-512F or
+ * out of memory. It does not follow later changes of the weight: pack again after an update. */
+typedef struct pulse_f32_weight pulse_f32_weight;
+pulse_f32_weight *pulse_f32_weight_pack(const float *weight, int OC, int C);
+void pulse_f32_weight_free(pulse_f32_weight *w);
+/* On a CPU with AVX-512F: the kernel, each block of rows finished (epilogue and LayerNorm) while in cache,
+ * blocks split over OpenMP threads outside a parallel region; pw (of this weight's shape) is used as packed,
+ * pw NULL packs the weight per call (products of 1M+ multiply-adds). Else the plain kernels (OpenBLAS
+ * product, then one pass per epilogue step). */
+void pulse_linear_fused(const float *inp, const float *weight, const pulse_f32_weight *pw, int N, int C,
+                        int OC, const pulse_linear_epilogue *ep);
+/* Scalar reference of the same (double sums, libm erf): what the tests compare the kernel with. */
+void pulse_linear_fused_ref(const float *inp, const float *weight, int N, int C, int OC,
+                            const pulse_linear_epilogue *ep);
+
 /* ---- embeddings ----
  * out (N, C) = table[ids[n]] (V, C). ids outside [0, V) are a caller bug (checked by assert-free clamp: row
  * of 0s). */

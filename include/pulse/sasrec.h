@@ -135,6 +135,35 @@ pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *in
 /* One Adam step with the gradients of the last forward_backward (t is the 1-based step). */
 void pulse_sasrec_adam_step(pulse_sasrec *m, const pulse_sasrec_params *p, int t);
 
+/* ---- hooks for models built on SASRec (textrec: MoRec, the Thought-Space recommender) ----
+ * Item-vector offset: X (n_items + 1, dim), owned by the caller and read at every forward / score, so the
+ * item table used everywhere (input embedding and output logits) is E + X. Row 0 of X must be zero. The
+ * gradient w.r.t. X equals the item_emb gradient: the first (n_items + 1) * dim floats of the grads buffer
+ * after a forward_backward. NULL removes it. Not saved with the model. */
+void pulse_sasrec_set_item_offset(pulse_sasrec *m, const float *X);
+/* Callbacks into the training loop (pulse_sasrec_train) and forward_backward; any member may be NULL. The
+ * model keeps the pointer (the struct must outlive its use); NULL removes them. Checkpoints do not hold the
+ * caller's state: pulse_sasrec_train refuses a checkpoint while hooks are set. */
+typedef struct {
+    void *ctx;
+    /* before each epoch's first batch (epoch is 1-based) */
+    pulse_status (*before_epoch)(void *ctx, pulse_sasrec *m, int epoch);
+    /* before each training batch: the dataset indices of its n users, in batch-row order */
+    pulse_status (*before_step)(void *ctx, pulse_sasrec *m, const int *users, int n);
+    /* inside forward_backward, after the loss head: h (B, dim) is the final hidden state at the last real
+     * position of each of the B sequences (zero rows for empty ones); the hook writes d(extra loss)/dh into
+     * dh (B, dim, zeroed before) and returns the extra loss (added to *loss). */
+    double (*hidden)(void *ctx, int B, const float *h, float *dh);
+    /* after each forward_backward, before the Adam step (the grads buffer holds the batch's gradients, and
+     * may be changed: zeroing item_emb's rows freezes the ID embeddings) */
+    pulse_status (*after_backward)(void *ctx, pulse_sasrec *m);
+    /* a new best valid model: keep the caller's own parameters (save), and put them back at the end (restore)
+     */
+    void (*save_best)(void *ctx);
+    void (*restore_best)(void *ctx);
+} pulse_sasrec_hooks;
+void pulse_sasrec_set_hooks(pulse_sasrec *m, const pulse_sasrec_hooks *hooks);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include "encoder/wordpiece.h"
 #include "pulse/encoder.h"
 #include "pulse/kernels_bf16.h"
+#include "pulse/kernels.h"
 
 enum { ARCH_BERT = 0, ARCH_DISTIL = 1 };
 enum { ACT_GELU = 0, ACT_GELU_TANH = 1, ACT_RELU = 2 };
@@ -39,6 +40,7 @@ typedef struct {
     float *pool, *proj, *norm;         /* (B, C), (B, D), (B) */
     float *qkv;                        /* (R, 3C) fused QKV product (fp32 path; 1 float in bf16) */
     int *pos;                          /* (R) */
+    int *ids;                          /* (R) the blocked fp32 path's token ids */
     uint8_t *kmask;                    /* (R) */
 } enc_scratch;
 
@@ -91,6 +93,9 @@ struct pulse_encoder {
     /* bf16 inference: each layer's weights packed once for the kernel (qkv, o, ffn1, ffn2 per layer; an entry
      * may be NULL: that product converts its weight per call); dropped whenever the weights may change */
     pulse_bf16_weight **pk;
+    /* fp32 inference on AVX-512: the same four per layer packed for pulse_linear_fused (NULL: not packed, the
+     * OpenBLAS path); dropped with pk */
+    pulse_f32_weight **pk32;
 
     /* training */
     int training;

@@ -99,6 +99,7 @@ static void scratch_sizes(const pulse_encoder *e, enc_scratch *s, size_table *t,
     tab_f(t, &s->norm, (size_t)B);
     tab_f(t, &s->qkv, f32 ? R * 3 * C : 1);
     tab_i(t, &s->pos, R);
+    tab_i(t, &s->ids, R);
     tab_b(t, &s->kmask, R);
 }
 
@@ -206,10 +207,39 @@ pulse_status enc_alloc_acts(pulse_encoder *e, int MB, int T) {
 }
 
 void enc_drop_packs(pulse_encoder *e) {
+    if (e->pk32) {
+        for (int i = 0; i < 4 * e->L; i++) pulse_f32_weight_free(e->pk32[i]);
+        free(e->pk32);
+        e->pk32 = NULL;
+    }
     if (!e->pk) return;
     for (int i = 0; i < 4 * e->L; i++) pulse_bf16_weight_free(e->pk[i]);
     free(e->pk);
     e->pk = NULL;
+}
+
+/* the packed weights of fp32 inference (none without the AVX-512 kernel, or out of memory: then the OpenBLAS
+ * path) */
+static void ensure_packs32(pulse_encoder *e) {
+    if (e->pk32) return;
+    pulse_f32_weight **pk = calloc((size_t)4 * e->L, sizeof *pk);
+    if (!pk) return;
+    const int C = e->C, FF = e->FF;
+    int ok = 1;
+    for (int l = 0; l < e->L && ok; l++) {
+        const layer_w *w = &e->lw[l];
+        pk[4 * l + 0] = pulse_f32_weight_pack(w->qw, 3 * C, C);
+        pk[4 * l + 1] = pulse_f32_weight_pack(w->ow, C, C);
+        pk[4 * l + 2] = pulse_f32_weight_pack(w->f1w, FF, C);
+        pk[4 * l + 3] = pulse_f32_weight_pack(w->f2w, C, FF);
+        for (int i = 0; i < 4; i++) ok &= pk[4 * l + i] != NULL;
+    }
+    if (!ok) {
+        for (int i = 0; i < 4 * e->L; i++) pulse_f32_weight_free(pk[i]);
+        free(pk);
+        return;
+    }
+    e->pk32 = pk;
 }
 
 /* the packed weights of bf16 inference (nothing when the bf16 kernel is not used) */
@@ -474,27 +504,121 @@ static void pool_head(const pulse_encoder *e, const float *x, const int *lens, i
         memcpy(out, y, sizeof(float) * (size_t)B * D);
 }
 
-/* inference on a padded batch: ids (B, T) with lens; out (B, D); last hidden state stays in s_x */
+/* one block of fp32 inference on the packed weights pk (qkv, o, ffn1, ffn2): four fused products, q / k / v
+ * split by the QKV product's stores, each residual + LayerNorm and the GELU in the products' epilogues */
+static void layer_forward_f32(const pulse_encoder *e, const layer_w *w, const layer_a *a, const float *x,
+                              const uint8_t *kmask, int B, int T, pulse_f32_weight *const *pk) {
+    const int C = e->C, FF = e->FF, N = B * T;
+    float *const qkv[3] = {a->q, a->k, a->v};
+    pulse_linear_fused(x, w->qw, pk[0], N, C, 3 * C,
+                       &(pulse_linear_epilogue){.bias = w->qb, .segs = qkv, .nseg = 3});
+    pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
+    /* x1 = LN1(x + atty Wo^T + bo) */
+    pulse_linear_fused(a->atty, w->ow, pk[1], N, C, C,
+                       &(pulse_linear_epilogue){.bias = w->ob,
+                                                .res = x,
+                                                .out = a->res1,
+                                                .ln_out = a->x1,
+                                                .ln_w = w->ln1w,
+                                                .ln_b = w->ln1b,
+                                                .ln_eps = e->eps});
+    /* g = act(x1 W1^T + b1) */
+    if (e->act == ACT_GELU) {
+        pulse_linear_fused(a->x1, w->f1w, pk[2], N, C, FF,
+                           &(pulse_linear_epilogue){.bias = w->f1b, .gelu = a->g});
+    } else {
+        pulse_linear_fused(a->x1, w->f1w, pk[2], N, C, FF,
+                           &(pulse_linear_epilogue){.bias = w->f1b, .out = a->h});
+        act_forward(e, a->g, a->h, (size_t)N * FF);
+    }
+    /* x2 = LN2(x1 + g W2^T + b2) */
+    pulse_linear_fused(a->g, w->f2w, pk[3], N, FF, C,
+                       &(pulse_linear_epilogue){.bias = w->f2b,
+                                                .res = a->x1,
+                                                .out = a->res2,
+                                                .ln_out = a->x2,
+                                                .ln_w = w->ln2w,
+                                                .ln_b = w->ln2b,
+                                                .ln_eps = e->eps});
+}
+
+/* the encoder on B texts of T tokens, ids (B, T) with lens, out (B, D); its tensors are e->s's from text b0
+ * on (rows from b0 * T0, probabilities from b0 * NH * T0 * T0, T0 >= T the batch's length): the blocked path
+ * gives each block of texts its own slice. The last hidden state stays in the slice of s.x. */
+static void infer_rows(pulse_encoder *e, const int *ids, const int *lens, int B, int T, int b0, int T0,
+                       float *out, int bf16) {
+    const int C = e->C, N = B * T, D = pulse_encoder_dim(e);
+    const size_t row0 = (size_t)b0 * T0;
+    enc_scratch s = e->s;
+    float **rc[] = {&s.x, &s.x1, &s.t, &s.q, &s.k, &s.v, &s.y};
+    for (size_t k = 0; k < sizeof rc / sizeof rc[0]; k++) *rc[k] += row0 * C;
+    s.h += row0 * e->FF;
+    if (!bf16) { /* bf16 inference has neither (1 float each) */
+        s.qkv += row0 * 3 * C;
+        s.att += (size_t)b0 * e->NH * T0 * T0;
+    }
+    s.mean += row0;
+    s.rstd += row0;
+    s.pos += row0;
+    s.kmask += row0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            s.pos[b * T + t] = t;
+            s.kmask[b * T + t] = t < lens[b];
+        }
+    embed_sum(e, s.t, ids, s.pos, N);
+    pulse_layernorm_forward(s.x, s.mean, s.rstd, s.t, e->elnw, e->elnb, N, C, e->eps);
+    layer_a a = {s.q, s.k, s.v, s.att, s.y,    s.t,    s.x1, s.mean, s.rstd,
+                 s.h, s.h, s.t, s.x,   s.mean, s.rstd, NULL, NULL};
+    for (int l = 0; l < e->L; l++) {
+        if (!bf16 && e->pk32)
+            layer_forward_f32(e, &e->lw[l], &a, s.x, s.kmask, B, T, e->pk32 + 4 * l);
+        else
+            layer_forward(e, &e->lw[l], &a, s.x, NULL, s.qkv, s.kmask, B, T, 0.0f, bf16, bf16,
+                          bf16 && e->pk ? e->pk + 4 * l : NULL);
+    }
+    pool_head(e, s.x, lens, B, T, s.pool + (size_t)b0 * C, s.proj + (size_t)b0 * D, s.norm + b0, out);
+}
+
+/* texts per block of the blocked fp32 path: about 256 rows (a block's activations stay in the core's L2
+ * between its products), fewer when the batch would give under two blocks per thread */
+static int infer_block_texts(int B, int T, int nth) {
+    int sb = T >= 256 ? 1 : (256 + T - 1) / T;
+    while (sb > 1 && (B + sb - 1) / sb < 2 * nth) sb--;
+    return sb;
+}
+
+/* inference on a padded batch: ids (B, T) with lens; out (B, D); last hidden state stays in s_x (text b at
+ * row b * T when B == 1 or on the unblocked path)
+ * fp32: the texts go in blocks of about 256 rows, each block through the whole encoder on one thread
+ * (single-threaded products, its activations in that core's cache, its own length: the longest of its
+ * texts); the unblocked path (bf16, or fewer than two blocks per thread) splits each product over the
+ * threads instead. */
 static pulse_status forward_infer(pulse_encoder *e, const int *ids, const int *lens, int B, int T,
                                   float *out) {
     pulse_status rc = ensure_scratch(e, B, T);
     if (rc != PULSE_OK) return rc;
-    const int C = e->C, N = B * T;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            e->s.pos[b * T + t] = t;
-            e->s.kmask[b * T + t] = t < lens[b];
-        }
-    embed_sum(e, e->s.t, ids, e->s.pos, N);
-    pulse_layernorm_forward(e->s.x, e->s.mean, e->s.rstd, e->s.t, e->elnw, e->elnb, N, C, e->eps);
-    layer_a a = {e->s.q, e->s.k, e->s.v, e->s.att, e->s.y,    e->s.t,    e->s.x1, e->s.mean, e->s.rstd,
-                 e->s.h, e->s.h, e->s.t, e->s.x,   e->s.mean, e->s.rstd, NULL,    NULL};
     const int bf16 = infer_bf16(e);
-    if (bf16) ensure_packs(e);
-    for (int l = 0; l < e->L; l++)
-        layer_forward(e, &e->lw[l], &a, e->s.x, NULL, e->s.qkv, e->s.kmask, B, T, 0.0f, bf16, bf16,
-                      bf16 && e->pk ? e->pk + 4 * l : NULL);
-    pool_head(e, e->s.x, lens, B, T, e->s.pool, e->s.proj, e->s.norm, out);
+    if (bf16)
+        ensure_packs(e);
+    else
+        ensure_packs32(e);
+    const int nth = omp_in_parallel() ? 1 : enc_threads(e), sb = infer_block_texts(B, T, nth);
+    const int nblk = (B + sb - 1) / sb, D = pulse_encoder_dim(e);
+    if (bf16 || (nth > 1 && nblk < 2 * nth)) {
+        infer_rows(e, ids, lens, B, T, 0, T, out, bf16);
+        return PULSE_OK;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int k = 0; k < nblk; k++) {
+        const int b0 = k * sb, nb = B - b0 < sb ? B - b0 : sb;
+        int Tb = 1;
+        for (int b = b0; b < b0 + nb; b++) Tb = lens[b] > Tb ? lens[b] : Tb;
+        int *bid = e->s.ids + (size_t)b0 * T; /* the block's ids at its own length Tb */
+        for (int b = 0; b < nb; b++)
+            memcpy(bid + (size_t)b * Tb, ids + (size_t)(b0 + b) * T, sizeof(int) * (size_t)Tb);
+        infer_rows(e, bid, lens + b0, nb, Tb, b0, T, out + (size_t)b0 * D, 0);
+    }
     return PULSE_OK;
 }
 

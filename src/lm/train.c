@@ -72,9 +72,9 @@ struct pulse_lm_trainer {
     int cap;    /* rows the buffers hold */
     int ncache; /* layer caches: 1 (checkpointing) or n_layer */
     lcache *lc;
-    float *xs;                                                    /* (n_layer + 1, N, E) layer inputs */
+    float *xs; /* (n_layer, N, E) layer inputs (the last layer's output goes to dx) */
     float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dgu, *dh, *tmp; /* gradients and scratch */
-    float *lu, *ldt, *ldrop; /* LoRA scratch: (N, max(out_max, in_max)), (N, r_max), (N, in_max) */
+    float *lu, *ldt, *ldrop; /* LoRA scratch: (RC, max(out_max, in_max)), (RC, r_max), (RC, in_max) */
     uint8_t *wt_buf;         /* the transposed q8_0 weights (exact_base 0) */
     lwt *wt;                 /* (n_layer) */
     float *cos_g, *sin_g, *cos_l, *sin_l;
@@ -135,7 +135,12 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
     t->ncache = t->p.checkpoint_layers ? 1 : hp->n_layer;
     t->lc = pulse_calloc((size_t)t->ncache, sizeof *t->lc);
     if (!t->lc) return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory");
-    const int gemma = t->m->layers[0].attn_q_norm.data != NULL || t->m->layers[0].post_attn_norm.data != NULL;
+    int gemma = 0; /* QK-norms or post-norms anywhere: their buffers */
+    for (int il = 0; il < hp->n_layer; il++) {
+        const lm_layer *L = &t->m->layers[il];
+        gemma |=
+            L->attn_q_norm.data || L->attn_k_norm.data || L->post_attn_norm.data || L->post_ffn_norm.data;
+    }
     for (int i = 0; i < t->ncache; i++) {
         lcache *c = &t->lc[i];
         c->xn1 = fal(n * E, &bad), c->rstd1 = fal(n, &bad);
@@ -163,8 +168,8 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
      * dh (rc, F), also h in the forward */
     t->dgu = fal(rc * (2 * F > Q + 2 * KV ? 2 * F : Q + 2 * KV), &bad);
     t->dh = fal(rc * F, &bad);
-    t->lu = fal(n * (size_t)(a->out_max > in_max ? a->out_max : in_max), &bad);
-    t->ldt = fal(n * (size_t)a->r_max, &bad), t->ldrop = fal(n * (size_t)in_max, &bad);
+    t->lu = fal(rc * (size_t)(a->out_max > in_max ? a->out_max : in_max), &bad); /* LoRA: RC rows at a time */
+    t->ldt = fal(rc * (size_t)a->r_max, &bad), t->ldrop = fal(rc * (size_t)in_max, &bad);
     t->cos_g = fal(n * half, &bad), t->sin_g = fal(n * half, &bad), t->cos_l = fal(n * half, &bad);
     t->sin_l = fal(n * half, &bad);
     t->pos = malloc(sizeof(int) * n), t->tok = malloc(sizeof(int) * n), t->lens = malloc(sizeof(int) * n);
@@ -381,65 +386,53 @@ static uint64_t mask_seed(uint64_t s, int il, int tt) {
     return mix64(s ^ mix64((uint64_t)(il * LM_LT_N + tt + 1)));
 }
 
-/* The keep decisions of element j of a (rows, in) input: counter-based, two 32-bit draws per splitmix64
- * output k = j / 2 of the stream `seed`, kept iff the draw >= thr = p 2^32. Nothing is stored: the backward
- * draws the same decisions again, and any thread count gives the same masks. */
+/* The keep decision of element j of a (rows, in) input: counter-based, a 32-bit hash of (seed, j) (murmur3's
+ * finaliser; 32-bit lanes, so the loops vectorise), kept iff it is >= thr = p 2^32. Nothing is stored: the
+ * backward draws the same decisions again, and any thread count or chunking gives the same masks. */
 static uint32_t drop_thr(float p) {
     const double v = (double)p * 4294967296.0;
     return v >= 4294967295.0 ? 0xffffffffu : (uint32_t)v;
 }
 
-/* out (N) = x kept / (1 - p), or 0; x is elements [j0, j0 + N) of the input (j0 even) */
+static inline uint32_t drop_hash(uint32_t j, uint32_t s_lo, uint32_t s_hi) {
+    uint32_t h = ((j + s_lo) * 0x9e3779b1u) ^ s_hi;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+}
+
+/* out (N) = x kept / (1 - p), or 0; x is elements [j0, j0 + N) of the input */
 static void dropout_fwd(float *out, const float *x, size_t N, size_t j0, uint64_t seed, float p) {
-    const uint32_t thr = drop_thr(p);
+    const uint32_t thr = drop_thr(p), lo = (uint32_t)seed, hi = (uint32_t)(seed >> 32), b = (uint32_t)j0;
     const float keep = 1.0f / (1.0f - p);
-    const size_t np = N / 2;
-    seed += j0 / 2 * 0xd1b54a32d192ed03ull;
-#pragma omp parallel for schedule(static) if (N >= PAR_ELEMS)
-    for (size_t k = 0; k < np; k++) {
-        const uint64_t z = mix64(seed + k * 0xd1b54a32d192ed03ull);
-        out[2 * k] = (uint32_t)z >= thr ? x[2 * k] * keep : 0.0f;
-        out[2 * k + 1] = (uint32_t)(z >> 32) >= thr ? x[2 * k + 1] * keep : 0.0f;
-    }
-    if (N & 1) {
-        const uint64_t z = mix64(seed + np * 0xd1b54a32d192ed03ull);
-        out[N - 1] = (uint32_t)z >= thr ? x[N - 1] * keep : 0.0f;
-    }
+#pragma omp parallel for simd schedule(static) if (N >= PAR_ELEMS)
+    for (size_t j = 0; j < N; j++) out[j] = drop_hash(b + (uint32_t)j, lo, hi) >= thr ? x[j] * keep : 0.0f;
 }
 
 /* dx (N) += g kept / (1 - p) (the same decisions as dropout_fwd) */
 static void dropout_bwd(float *dx, const float *g, size_t N, size_t j0, uint64_t seed, float p) {
-    const uint32_t thr = drop_thr(p);
+    const uint32_t thr = drop_thr(p), lo = (uint32_t)seed, hi = (uint32_t)(seed >> 32), b = (uint32_t)j0;
     const float keep = 1.0f / (1.0f - p);
-    const size_t np = N / 2;
-    seed += j0 / 2 * 0xd1b54a32d192ed03ull;
-#pragma omp parallel for schedule(static) if (N >= PAR_ELEMS)
-    for (size_t k = 0; k < np; k++) {
-        const uint64_t z = mix64(seed + k * 0xd1b54a32d192ed03ull);
-        if ((uint32_t)z >= thr) dx[2 * k] += g[2 * k] * keep;
-        if ((uint32_t)(z >> 32) >= thr) dx[2 * k + 1] += g[2 * k + 1] * keep;
-    }
-    if (N & 1) {
-        const uint64_t z = mix64(seed + np * 0xd1b54a32d192ed03ull);
-        if ((uint32_t)z >= thr) dx[N - 1] += g[N - 1] * keep;
-    }
+#pragma omp parallel for simd schedule(static) if (N >= PAR_ELEMS)
+    for (size_t j = 0; j < N; j++) dx[j] += drop_hash(b + (uint32_t)j, lo, hi) >= thr ? g[j] * keep : 0.0f;
 }
 
 static int dropping(const pulse_lm_trainer *t) {
     return t->dropout_on && t->p.dropout > 0;
 }
 
-/* The adapter's input d(x) into t->ldrop (or x itself without dropout); x holds rows [i0, i0 + n) (i0 even).
- */
+/* The adapter's input d(x) into t->ldrop (or x itself without dropout); x holds rows [i0, i0 + n). */
 static const float *lora_input(pulse_lm_trainer *t, int il, int tt, const float *x, int n, int in, int i0) {
     if (!dropping(t)) return x;
     dropout_fwd(t->ldrop, x, (size_t)n * in, (size_t)i0 * in, mask_seed(t->mb_seed, il, tt), t->p.dropout);
     return t->ldrop;
 }
 
-/* y (n, out) += s B (A d(x)) for rows [i0, i0 + n) (i0 even); keeps t = A d(x) */
-static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n,
-                     int i0) {
+/* y (n, out) += s B (A d(x)) for rows [i0, i0 + n); keeps t = A d(x) */
+static void lora_fwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n,
+                          int i0) {
     const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
     if (!w->A) return;
     const float *xi = lora_input(t, il, tt, x, n, w->in, i0);
@@ -449,10 +442,10 @@ static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, c
     vaxpy(y, w->s, t->lu, (size_t)n * w->out);
 }
 
-/* gradients of the adapter of (il, tt) from dy (n, out; row stride ldy) of rows [i0, i0 + n) (i0 even);
+/* gradients of the adapter of (il, tt) from dy (n, out; row stride ldy) of rows [i0, i0 + n);
  * dx (n, in) += the input gradient through it */
-static void lora_bwd(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *dy, int ldy, const float *x,
-                     float *dx, int n, int i0) {
+static void lora_bwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *dy, int ldy,
+                          const float *x, float *dx, int n, int i0) {
     const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
     if (!w->A) return;
     float *gA = t->grad + (w->A - t->a->data), *gB = t->grad + (w->B - t->a->data);
@@ -477,6 +470,25 @@ static void lora_bwd(pulse_lm_trainer *t, lcache *c, int il, int tt, const float
     dropout_bwd(dx, ldx, Ni, (size_t)i0 * w->in, mask_seed(t->mb_seed, il, tt), t->p.dropout);
 }
 
+/* lora_fwd_rows / lora_bwd_rows over n rows, RC at a time (the LoRA scratch holds RC rows) */
+static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n,
+                     int i0) {
+    const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
+    if (!w->A) return;
+    for (int k0 = 0; k0 < n; k0 += RC)
+        lora_fwd_rows(t, c, il, tt, y + (size_t)k0 * w->out, x + (size_t)k0 * w->in,
+                      n - k0 < RC ? n - k0 : RC, i0 + k0);
+}
+
+static void lora_bwd(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *dy, int ldy, const float *x,
+                     float *dx, int n, int i0) {
+    const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
+    if (!w->A) return;
+    for (int k0 = 0; k0 < n; k0 += RC)
+        lora_bwd_rows(t, c, il, tt, dy + (size_t)k0 * ldy, ldy, x + (size_t)k0 * w->in,
+                      dx + (size_t)k0 * w->in, n - k0 < RC ? n - k0 : RC, i0 + k0);
+}
+
 static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params *ap) {
     ap->n_head = m->hp.n_head;
     ap->n_head_kv = m->hp.n_head_kv;
@@ -486,8 +498,11 @@ static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params 
     ap->window = L->is_swa ? m->hp.n_swa : 0;
 }
 
-/* Layer il on x (B*T, E) into xo, filling c. */
-static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *xo, int B, int T) {
+/* Layer il on x (B*T, E) into xo, filling c. recomp: the recomputation before the backward, where xo is
+ * already known: the FFN's tail (GLU, down) is skipped when the backward needs none of it (no down adapter,
+ * no post-FFN norm). */
+static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *xo, int B, int T,
+                      int recomp) {
     const pulse_lm *m = t->m;
     const pulse_lm_hparams *hp = &m->hp;
     const lm_layer *L = &m->layers[il];
@@ -535,6 +550,7 @@ static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     }
     lora_fwd(t, c, il, LM_LT_GATE, c->g, xn2, n, 0);
     lora_fwd(t, c, il, LM_LT_UP, c->u, xn2, n, 0);
+    if (recomp && !c->h && !L->post_ffn_norm.data) return;
     /* glu and down in chunks of rows (h is kept only for the down adapter's backward) */
     float *d = L->post_ffn_norm.data ? c->dp : xo; /* without a post-norm straight into xo */
     for (int i0 = 0; i0 < n; i0 += RC) {
@@ -723,7 +739,7 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
     double tp = pulse_now(), tq;
     for (int il = 0; il < hp->n_layer; il++)
         layer_fwd(t, &t->lc[t->ncache == 1 ? 0 : il], il, t->xs + (size_t)il * nE,
-                  il + 1 < hp->n_layer ? t->xs + (size_t)(il + 1) * nE : t->dx, B, T);
+                  il + 1 < hp->n_layer ? t->xs + (size_t)(il + 1) * nE : t->dx, B, T, 0);
     tq = pulse_now();
     t->prof[0] += tq - tp;
     tp = tq;
@@ -752,7 +768,7 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
         lcache *c = &t->lc[t->ncache == 1 ? 0 : il];
         const float *x = t->xs + (size_t)il * nE;
         if (t->ncache == 1 && il != hp->n_layer - 1) { /* recompute (same dropout masks: same seeds) */
-            layer_fwd(t, c, il, x, t->xs + (size_t)(il + 1) * nE, B, T);
+            layer_fwd(t, c, il, x, t->xs + (size_t)(il + 1) * nE, B, T, 1);
             tq = pulse_now();
             t->prof[2] += tq - tp;
             tp = tq;

@@ -219,6 +219,9 @@ void pulse_sasrec_free(pulse_sasrec *m) {
     free(m->adam_v);
     free(m->p.blk);
     free(m->g.blk);
+    free(m->item_eff);
+    free(m->hk_h);
+    free(m->hk_dh);
     free(m);
 }
 
@@ -361,7 +364,7 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
     const float p = training ? m->dropout : 0.0f;
     if (N == 0) return;
     /* emb (N, C) = E[ids] * sqrt(C) + P[pos] */
-    pulse_embedding_forward(m->emb, m->pids, m->p.item_emb, N, C, V);
+    pulse_embedding_forward(m->emb, m->pids, sasrec_items(m), N, C, V);
     const float scale = sqrtf((float)C);
     for (int n = 0; n < N; n++) {
         float *e = m->emb + (size_t)n * C;
@@ -487,13 +490,13 @@ static double ce_head(pulse_sasrec *m, int nv) {
         for (int i = 0; i < n; i++)
             memcpy(m->hv + (size_t)i * C, m->lnf + (size_t)m->rows[s + i] * C, sizeof(float) * C);
         /* logits (n, V) = hv E^T, item 0 masked */
-        pulse_matmul_forward(m->logits, m->hv, m->p.item_emb, NULL, n, C, V);
+        pulse_matmul_forward(m->logits, m->hv, sasrec_items(m), NULL, n, C, V);
         for (int i = 0; i < n; i++) m->logits[(size_t)i * V] = MASKED_LOGIT;
         /* losses go to bdx (scratch of >= n floats); dlogits overwrite logits */
         total += pulse_crossentropy_forward_backward(m->logits, m->bdx, m->logits, m->tg + s, n, V, scale);
         for (int i = 0; i < n; i++) m->logits[(size_t)i * V] = 0.0f;
         memset(m->dhv, 0, sizeof(float) * (size_t)n * C);
-        pulse_matmul_backward(m->dhv, m->g.item_emb, NULL, m->logits, m->hv, m->p.item_emb, n, C, V);
+        pulse_matmul_backward(m->dhv, m->g.item_emb, NULL, m->logits, m->hv, sasrec_items(m), n, C, V);
         for (int i = 0; i < n; i++) {
             float *d = m->dlnf + (size_t)m->rows[s + i] * C;
             const float *g = m->dhv + (size_t)i * C;
@@ -506,7 +509,8 @@ static double ce_head(pulse_sasrec *m, int nv) {
 /* BCE on one positive and one negative logit per contributing row (pmixer: mean over positions of each). */
 static double bce_head(pulse_sasrec *m, int nv) {
     const int C = m->C;
-    float *E = m->p.item_emb, *gE = m->g.item_emb;
+    const float *E = sasrec_items(m);
+    float *gE = m->g.item_emb;
 #pragma omp parallel for schedule(static) if ((long)nv * C > 65536)
     for (int i = 0; i < nv; i++) {
         const float *h = m->lnf + (size_t)m->rows[i] * C;
@@ -537,6 +541,36 @@ static double bce_head(pulse_sasrec *m, int nv) {
     return total / nv;
 }
 
+/* hooks->hidden on the final state at each sequence's last real position; its gradient goes into dlnf. */
+static pulse_status hidden_hook(pulse_sasrec *m, int B, double *loss) {
+    const int C = m->C;
+    if (m->hk_cap < B) {
+        free(m->hk_h);
+        free(m->hk_dh);
+        m->hk_h = pulse_malloc(sizeof(float) * (size_t)B * C);
+        m->hk_dh = pulse_malloc(sizeof(float) * (size_t)B * C);
+        m->hk_cap = (m->hk_h && m->hk_dh) ? B : 0;
+        if (!m->hk_cap) return PULSE_ERR_NOMEM;
+    }
+    for (int b = 0; b < B; b++) {
+        int r = m->lastrow[b];
+        if (r < 0)
+            memset(m->hk_h + (size_t)b * C, 0, sizeof(float) * C);
+        else
+            memcpy(m->hk_h + (size_t)b * C, m->lnf + (size_t)r * C, sizeof(float) * C);
+    }
+    memset(m->hk_dh, 0, sizeof(float) * (size_t)B * C);
+    *loss += m->hooks->hidden(m->hooks->ctx, B, m->hk_h, m->hk_dh);
+    for (int b = 0; b < B; b++) {
+        int r = m->lastrow[b];
+        if (r < 0) continue;
+        float *d = m->dlnf + (size_t)r * C;
+        const float *g = m->hk_dh + (size_t)b * C;
+        for (int c = 0; c < C; c++) d[c] += g[c];
+    }
+    return PULSE_OK;
+}
+
 pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *inputs, const int *targets,
                                            const int *negatives, int training, double *loss) {
     if (B < 1) return pulse_set_error(PULSE_ERR_ARG, "sasrec: batch size must be >= 1, found %d", B);
@@ -549,6 +583,7 @@ pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *in
         if (!m->grads) return PULSE_ERR_NOMEM;
         sasrec_view(m->grads, m->V, m->C, m->L, m->T, &m->g);
     }
+    if ((st = sasrec_refresh_items(m)) != PULSE_OK) return st;
     const int T = m->T;
     int Tb = sasrec_load_ids(m, B, inputs);
     memset(m->grads, 0, m->n_params * sizeof(float));
@@ -577,6 +612,9 @@ pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *in
     }
     memset(m->dlnf, 0, sizeof(float) * (size_t)m->Np * m->C);
     double l = m->loss == PULSE_SASREC_CE ? ce_head(m, nv) : bce_head(m, nv);
+    if (m->hooks && m->hooks->hidden) {
+        if ((st = hidden_hook(m, B, &l)) != PULSE_OK) return st;
+    }
     sasrec_backward(m, B, Tb, training);
     if (loss) *loss = l;
     return PULSE_OK;
@@ -629,6 +667,7 @@ pulse_status sasrec_hidden_batch(pulse_sasrec *m, int n, const int *const *hist,
     int cap = m->B_cap > 0 ? m->B_cap : 128;
     pulse_status st = sasrec_alloc_acts(m, cap);
     if (st) return st;
+    if ((st = sasrec_refresh_items(m)) != PULSE_OK) return st;
     for (int s = 0; s < n; s += cap) {
         int nb = n - s < cap ? n - s : cap;
         last_hidden(m, nb, hist + s, hist_len + s, h + (size_t)s * m->C);
@@ -643,11 +682,34 @@ pulse_status pulse_sasrec_score(pulse_sasrec *m, int n, const int *const *hist, 
     if (!h) return PULSE_ERR_NOMEM;
     pulse_status st = sasrec_hidden_batch(m, n, hist, hist_len, h);
     if (!st) {
-        pulse_matmul_forward(scores, h, m->p.item_emb, NULL, n, m->C, m->V);
+        pulse_matmul_forward(scores, h, sasrec_items(m), NULL, n, m->C, m->V);
         for (int b = 0; b < n; b++) scores[(size_t)b * m->V] = MASKED_LOGIT;
     }
     free(h);
     return st;
+}
+
+/* ---- hooks ---- */
+
+const float *sasrec_items(const pulse_sasrec *m) {
+    return m->item_off ? m->item_eff : m->p.item_emb;
+}
+
+pulse_status sasrec_refresh_items(pulse_sasrec *m) {
+    if (!m->item_off) return PULSE_OK;
+    const size_t n = (size_t)m->V * m->C;
+    if (!m->item_eff && !(m->item_eff = pulse_malloc(n * sizeof(float)))) return PULSE_ERR_NOMEM;
+    /* item_eff (V, C) = E + X */
+    for (size_t i = 0; i < n; i++) m->item_eff[i] = m->p.item_emb[i] + m->item_off[i];
+    return PULSE_OK;
+}
+
+void pulse_sasrec_set_item_offset(pulse_sasrec *m, const float *X) {
+    m->item_off = X;
+}
+
+void pulse_sasrec_set_hooks(pulse_sasrec *m, const pulse_sasrec_hooks *hooks) {
+    m->hooks = hooks;
 }
 
 /* ---- accessors ---- */

@@ -73,6 +73,12 @@ struct pulse_sasrec {
     float *bx, *by, *bdx; /* (2*B*T) BCE logits, labels, gradients */
     int CH;
     void *act_block; /* every activation above, one allocation (model.c: sasrec_alloc_acts) */
+    /* hooks (pulse_sasrec_set_item_offset / set_hooks) */
+    const float *item_off;           /* (V, C) caller's offset, or NULL */
+    float *item_eff;                 /* (V, C) item_emb + item_off, refreshed at each forward */
+    const pulse_sasrec_hooks *hooks; /* or NULL */
+    float *hk_h, *hk_dh;             /* (hk_cap, C) last-position states for hooks->hidden */
+    int hk_cap;
 };
 
 void sasrec_view(float *base, int V, int C, int L, int T, sasrec_params_view *v);
@@ -83,5 +89,8 @@ pulse_status sasrec_alloc_acts(pulse_sasrec *m, int B_cap);
 void sasrec_forward(pulse_sasrec *m, int B, int T_b, int training);
 /* Copy inputs (B, T) left-padded into m->ids with the shortest common width T_b; returns T_b (>= 1). */
 int sasrec_load_ids(pulse_sasrec *m, int B, const int *inputs);
+/* The item table in use: item_emb, or item_emb + the caller's offset (recomputed by sasrec_refresh_items). */
+const float *sasrec_items(const pulse_sasrec *m);
+pulse_status sasrec_refresh_items(pulse_sasrec *m);
 
 #endif

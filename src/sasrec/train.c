@@ -223,6 +223,11 @@ static pulse_status run_epoch(pulse_sasrec *m, const pulse_dataset *ds, const pu
     int nb = (bt->n_users + B - 1) / B;
     char label[64], extra[64];
     snprintf(label, sizeof label, "sasrec epoch %d", epoch);
+    const pulse_sasrec_hooks *hk = m->hooks;
+    if (hk && hk->before_epoch) {
+        pulse_status st = hk->before_epoch(hk->ctx, m, epoch);
+        if (st) return st;
+    }
     pulse_progress pr;
     pulse_progress_begin(&pr, label, "batch", (size_t)nb);
     double sum = 0;
@@ -230,8 +235,12 @@ static pulse_status run_epoch(pulse_sasrec *m, const pulse_dataset *ds, const pu
         int b0 = i * B, n = bt->n_users - b0 < B ? bt->n_users - b0 : B;
         batcher_fill(bt, ds, bt->users + b0, n, T, m->V, bce, &m->rng);
         double loss = 0;
-        pulse_status st = pulse_sasrec_forward_backward(m, n, bt->in, bt->tg, bce ? bt->ng : NULL, 1, &loss);
+        pulse_status st = PULSE_OK;
+        if (hk && hk->before_step && (st = hk->before_step(hk->ctx, m, bt->users + b0, n)) != PULSE_OK)
+            return st;
+        st = pulse_sasrec_forward_backward(m, n, bt->in, bt->tg, bce ? bt->ng : NULL, 1, &loss);
         if (st) return st;
+        if (hk && hk->after_backward && (st = hk->after_backward(hk->ctx, m)) != PULSE_OK) return st;
         if (!isfinite(loss))
             return pulse_set_error(PULSE_ERR_STATE, "sasrec: loss became %g at epoch %d", loss, epoch);
         pulse_sasrec_adam_step(m, p, ++m->adam_t);
@@ -299,6 +308,10 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
     if (m->loss != p->loss)
         return pulse_set_error(PULSE_ERR_ARG,
                                "sasrec: the model was created for another loss than the params say");
+    if (m->hooks && p->checkpoint)
+        return pulse_set_error(PULSE_ERR_ARG,
+                               "sasrec: checkpoints do not hold the state of a model's hooks; train with "
+                               "hooks without a checkpoint");
     const size_t n = m->n_params;
     float *best = pulse_malloc(n * sizeof(float));
     if (!m->adam_m) m->adam_m = pulse_calloc(n, sizeof(float));
@@ -349,6 +362,7 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
                 s.best_epoch = epoch;
                 s.bad = 0;
                 memcpy(best, m->params, n * sizeof(float));
+                if (m->hooks && m->hooks->save_best) m->hooks->save_best(m->hooks->ctx);
             } else {
                 s.bad++;
             }
@@ -369,7 +383,10 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
     }
     batcher_free(&bt);
     if (!st) {
-        if (s.best_epoch > 0) memcpy(m->params, best, n * sizeof(float));
+        if (s.best_epoch > 0) {
+            memcpy(m->params, best, n * sizeof(float));
+            if (m->hooks && m->hooks->restore_best) m->hooks->restore_best(m->hooks->ctx);
+        }
         if (report) {
             memset(report, 0, sizeof *report);
             report->epochs_run = s.epochs_done;

@@ -14,6 +14,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_sasrec_train(int argc, char **argv);
 int cmd_sasrec_eval(int argc, char **argv);
 int cmd_sasrec_similar(int argc, char **argv);
+/* tools/pulse/cmd_textrec.c */
+int cmd_textrec_train(int argc, char **argv);
+int cmd_textrec_eval(int argc, char **argv);
 /* tools/pulse/cmd_lm_<name>.c */
 int cmd_lm_info(int argc, char **argv);
 int cmd_lm_tokenize(int argc, char **argv);

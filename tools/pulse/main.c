@@ -27,6 +27,13 @@ static const cli_cmd sasrec_cmds[] = {
      0},
 };
 
+static const cli_cmd textrec_cmds[] = {
+    {"train", cmd_textrec_train,
+     "train MoRec or the Thought-Space recommender (text vectors + SASRec-CE), report test metrics", NULL, 0},
+    {"eval", cmd_textrec_eval, "evaluate a saved model: full ranking, cold-start users, zero-shot transfer",
+     NULL, 0},
+};
+
 static const cli_cmd lm_cmds[] = {
     {"info", cmd_lm_info, "architecture, hyper-parameters, tensor types, vocabulary of a GGUF file", NULL, 0},
     {"tokenize", cmd_lm_tokenize, "text -> token ids with the GGUF's tokenizer", NULL, 0},
@@ -64,6 +71,8 @@ static const cli_cmd cmds[] = {
     {"eval", cmd_eval, "evaluate recommenders (pop, a GGUF language model) under the shared protocols", NULL,
      0},
     {"sasrec", NULL, "train / evaluate SASRec, user vectors, similar users", sasrec_cmds, N_OF(sasrec_cmds)},
+    {"textrec", NULL, "text-aware recommenders over the whole catalogue: MoRec, Thought-Space recommender",
+     textrec_cmds, N_OF(textrec_cmds)},
     {"lm", NULL, "small language models (GGUF): info, tokenize, generate, score, bench, train", lm_cmds,
      N_OF(lm_cmds)},
     {"encode", cmd_encode, "embed texts with a BERT-family encoder", NULL, 0},
