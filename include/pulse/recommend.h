@@ -206,8 +206,11 @@ typedef struct {
     int tot_depth, tot_branching, tot_beam, tot_thought_tokens; /* 3, 3, 2, 61 */
     int tot_likelihood; /* 1 (default): also ToT scored by likelihood and its SFT row (the ablation) */
     int sft_epochs, sft_batch, sft_grad_accum, sft_max_len; /* 7, 8, 8, 512 (the authors') */
-    int sft_max_steps; /* > 0: stop each LoRA run after this many optimizer steps */
-    int eval_max_new;  /* generate decoder: new tokens at most (59) */
+    int sft_max_steps;     /* > 0: stop each LoRA run after this many optimizer steps */
+    int eval_max_new;      /* generate decoder: new tokens at most (59) */
+    const char *test_data; /* cross-domain (NULL: none): the adapters fine-tuned on data are also tested on
+                              this dataset's users, lists and titles, beside its own popularity and SASRec
+                              (trained there); outputs in out_dir/cross-<name>/, summary "cross_domain" */
 } pulse_pipeline_params;
 pulse_pipeline_params pulse_pipeline_default_params(void);
 
@@ -226,7 +229,8 @@ void pulse_pipeline_report_free(pulse_pipeline_report *r);
 /* Runs (or resumes) the pipeline on dataset folder data with language model model (GGUF) into out_dir
  * (created when missing). The summary: {"dataset", "model", "encoder", "out", "users", "seed", "candidates",
  * "stages": {name: {"seconds", "skipped", ...}}, "metrics": {method: {decoder: {"HR@1", ...}}}, "seconds"};
- * methods pop, sasrec (decoder "score"), zero-shot, sft-none, sft-phase1, sft-tot-likelihood, pulse. */
+ * methods pop, sasrec (decoder "score"), zero-shot, sft-none, sft-phase1, sft-tot-likelihood, pulse; with
+ * p->test_data also "cross_domain": {"train_data", "test_data", "stages", "metrics"}. */
 pulse_status pulse_pipeline_run(const char *data, const char *model, const char *out_dir,
                                 const pulse_pipeline_params *p, pulse_pipeline_report *r);
 

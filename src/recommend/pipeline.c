@@ -553,6 +553,54 @@ static cJSON *settings_new(const pipe *c) {
     return s;
 }
 
+/* The lists of c's dataset and every method on them; the adapters are lora_dir's (the training dataset's). */
+static pulse_status evaluate(pipe *c, const char *h_sas, char h_sft[4][17], const sft_ud *variants,
+                             const char *lora_dir) {
+    const pulse_pipeline_params *p = c->p;
+    char lists[4096], rel[128], h_lists[17];
+    const int eu =
+        p->eval_users > 0 && (p->users <= 0 || p->eval_users < p->users) ? p->eval_users : p->users;
+    snprintf(rel, sizeof rel, "test-n%d-u%d.jsonl", p->candidates, eu);
+    path_of(c, lists, sizeof lists, rel);
+    cJSON *s = settings_new(c);
+    cJSON_AddNumberToObject(s, "users", eu);
+    cJSON_AddNumberToObject(s, "candidates", p->candidates);
+    char lname[64];
+    snprintf(lname, sizeof lname, "lists-n%d", p->candidates);
+    pulse_status st = stage(c, lname, s, NULL, 0, st_lists, lists, h_lists, NULL);
+    if (st) return st;
+    const char *methods[7] = {"pop",  "sasrec", "zero-shot", "sft-none", "sft-phase1", "sft-tot-likelihood",
+                              "pulse"};
+    for (int mi = 0; mi < 7; mi++) {
+        if (mi == 5 && !p->tot_likelihood) continue;
+        const int scorer = mi < 2;
+        char lora[4096] = {0};
+        const char *dep = mi == 1 ? h_sas : mi >= 3 ? h_sft[mi - 3] : "";
+        if (mi >= 3) {
+            snprintf(rel, sizeof rel, "lora-%s.gguf", variants[mi - 3].variant);
+            pulse_path_join(lora, sizeof lora, lora_dir, rel);
+        }
+        for (int di = 0; di < 2; di++) {
+            if (scorer && di > 0) break;
+            const int dec = di == 0 ? PULSE_REC_RANK : PULSE_REC_GENERATE;
+            if (!scorer && !(p->decoders & (di == 0 ? PULSE_PIPE_RANK : PULSE_PIPE_GENERATE))) continue;
+            const char *dn = scorer ? "score" : di == 0 ? "rank" : "generate";
+            char name[96];
+            snprintf(name, sizeof name, "eval-%s-%s-n%d", methods[mi], dn, p->candidates);
+            s = settings_new(c);
+            cJSON_AddNumberToObject(s, "max_new", scorer || dec == PULSE_REC_RANK ? 0 : p->eval_max_new);
+            if (!scorer) cJSON_AddStringToObject(s, "model", base_name(c->model));
+            const char *d[] = {h_lists, dep};
+            eval_ud e = {methods[mi], lists, mi >= 3 ? lora : NULL, scorer ? -1 : dec};
+            const cJSON *er = NULL;
+            char h[17];
+            if ((st = stage(c, name, s, d, 2, st_eval, &e, h, &er))) return st;
+            add_metrics(c, methods[mi], dn, er);
+        }
+    }
+    return PULSE_OK;
+}
+
 pulse_status pulse_pipeline_run(const char *data, const char *model, const char *out_dir,
                                 const pulse_pipeline_params *pp, pulse_pipeline_report *r) {
     pulse_pipeline_params p = pp ? *pp : pulse_pipeline_default_params();
@@ -585,10 +633,13 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     cJSON_AddNumberToObject(sum, "users", p.users);
     cJSON_AddNumberToObject(sum, "seed", (double)p.seed);
     cJSON_AddNumberToObject(sum, "candidates", p.candidates);
+    cJSON_AddNumberToObject(sum, "eval_users",
+                            p.eval_users > 0 && (p.users <= 0 || p.eval_users < p.users) ? p.eval_users
+                                                                                         : p.users);
     c.stages = cJSON_AddObjectToObject(sum, "stages");
     c.metrics = cJSON_AddObjectToObject(sum, "metrics");
     const char *model_name = base_name(model);
-    char h_sas[17], h_sim[17], h_p1[17], h_ts[17], h_tot[17], h_lik[17], h_lists[17];
+    char h_sas[17], h_sim[17], h_p1[17], h_ts[17], h_tot[17], h_lik[17];
     const cJSON *r_p1 = NULL, *r_tot = NULL, *r_lik = NULL;
     cJSON *s;
     /* SASRec */
@@ -672,48 +723,32 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
         if ((st = stage(&c, name, s, d, 1, st_sft, &variants[v], h_sft[v], NULL))) goto out;
     }
     /* evaluation: one stored candidate set for every method */
-    char lists[4096], rel[128];
-    const int eu = p.eval_users > 0 && (p.users <= 0 || p.eval_users < p.users) ? p.eval_users : p.users;
-    snprintf(rel, sizeof rel, "test-n%d-u%d.jsonl", p.candidates, eu);
-    path_of(&c, lists, sizeof lists, rel);
-    s = settings_new(&c);
-    cJSON_AddNumberToObject(s, "users", eu);
-    cJSON_AddNumberToObject(s, "candidates", p.candidates);
-    char lname[64];
-    snprintf(lname, sizeof lname, "lists-n%d", p.candidates);
-    if ((st = stage(&c, lname, s, NULL, 0, st_lists, lists, h_lists, NULL))) goto out;
-    {
-        const char *methods[7] = {
-            "pop", "sasrec", "zero-shot", "sft-none", "sft-phase1", "sft-tot-likelihood", "pulse"};
-        for (int mi = 0; mi < 7; mi++) {
-            if (mi == 5 && !p.tot_likelihood) continue;
-            const int scorer = mi < 2;
-            char lora[4096] = {0};
-            const char *dep = mi == 1 ? h_sas : mi >= 3 ? h_sft[mi - 3] : "";
-            if (mi >= 3) {
-                snprintf(rel, sizeof rel, "lora-%s.gguf", variants[mi - 3].variant);
-                path_of(&c, lora, sizeof lora, rel);
-            }
-            for (int di = 0; di < 2; di++) {
-                if (scorer && di > 0) break;
-                const int dec = di == 0 ? PULSE_REC_RANK : PULSE_REC_GENERATE;
-                if (!scorer && !(p.decoders & (di == 0 ? PULSE_PIPE_RANK : PULSE_PIPE_GENERATE))) continue;
-                const char *dn = scorer ? "score" : di == 0 ? "rank" : "generate";
-                char name[96];
-                snprintf(name, sizeof name, "eval-%s-%s-n%d", methods[mi], dn, p.candidates);
-                s = settings_new(&c);
-                cJSON_AddNumberToObject(s, "max_new", scorer || dec == PULSE_REC_RANK ? 0 : p.eval_max_new);
-                if (!scorer) cJSON_AddStringToObject(s, "model", model_name);
-                const char *d[] = {h_lists, dep};
-                eval_ud e = {methods[mi], lists, mi >= 3 ? lora : NULL, scorer ? -1 : dec};
-                const cJSON *er = NULL;
-                char h[17];
-                if ((st = stage(&c, name, s, d, 2, st_eval, &e, h, &er))) goto out;
-                add_metrics(&c, methods[mi], dn, er);
-            }
+    if ((st = evaluate(&c, h_sas, h_sft, variants, out_dir))) goto out;
+    /* cross-domain: the same adapters tested on another dataset's users, lists and titles, beside a SASRec
+     * and a popularity trained there */
+    if (p.test_data) {
+        pipe x = c;
+        char xdir[4096], xname[200];
+        if ((st = pulse_dataset_load(p.test_data, NULL, &x.ds))) goto out;
+        snprintf(xname, sizeof xname, "cross-%s", pulse_dataset_name(x.ds));
+        pulse_path_join(xdir, sizeof xdir, out_dir, xname);
+        x.data = p.test_data;
+        x.out = xdir;
+        cJSON *xs = cJSON_AddObjectToObject(sum, "cross_domain");
+        cJSON_AddStringToObject(xs, "train_data", pulse_dataset_name(c.ds));
+        cJSON_AddStringToObject(xs, "test_data", pulse_dataset_name(x.ds));
+        x.stages = cJSON_AddObjectToObject(xs, "stages");
+        x.metrics = cJSON_AddObjectToObject(xs, "metrics");
+        char xh_sas[17];
+        if (!(st = make_dir(xdir)) && !(st = make_dir(pulse_path_join(dir, sizeof dir, xdir, "stages")))) {
+            s = settings_new(&x);
+            cJSON_AddNumberToObject(s, "epochs", p.sasrec_epochs);
+            if (!(st = stage(&x, "sasrec", s, NULL, 0, st_sasrec, NULL, xh_sas, NULL)))
+                st = evaluate(&x, xh_sas, h_sft, variants, out_dir);
         }
+        pulse_dataset_free(x.ds);
+        if (st) goto out;
     }
-    (void)h_sim;
 out:
     c.rep->seconds = pulse_now() - t0;
     if (!st) {

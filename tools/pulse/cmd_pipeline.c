@@ -17,8 +17,7 @@ static double num(const cJSON *o, const char *k) {
 }
 
 /* method | decoder | HR@1 | NDCG@5 | NDCG@10, one row per (method, decoder) */
-static void print_table(const cJSON *sum) {
-    const cJSON *m = cJSON_GetObjectItem(sum, "metrics");
+static void print_metrics(const cJSON *m) {
     printf("| method | decoder | HR@1 | NDCG@5 | NDCG@10 |\n| --- | --- | --- | --- | --- |\n");
     for (const cJSON *me = m ? m->child : NULL; me; me = me->next)
         for (const cJSON *d = me->child; d; d = d->next) {
@@ -28,11 +27,33 @@ static void print_table(const cJSON *sum) {
             else
                 printf(" - | - |\n");
         }
-    const cJSON *st = cJSON_GetObjectItem(sum, "stages");
+}
+
+static void print_stages(const cJSON *st) {
     printf("\n| stage | wall s | |\n| --- | --- | --- |\n");
     for (const cJSON *s = st ? st->child : NULL; s; s = s->next)
         printf("| %s | %.1f | %s |\n", s->string, num(s, "seconds"),
                cJSON_IsTrue(cJSON_GetObjectItem(s, "skipped")) ? "skipped (done before)" : "");
+}
+
+static void print_table(const cJSON *sum) {
+    const cJSON *x = cJSON_GetObjectItem(sum, "cross_domain");
+    const cJSON *tr = cJSON_GetObjectItem(sum, "dataset");
+    printf("%s: rationales and SFT on %g users; %g test users (0 = all), N = %g\n\n",
+           cJSON_IsString(tr) ? tr->valuestring : "", num(sum, "users"), num(sum, "eval_users"),
+           num(sum, "candidates"));
+    print_metrics(cJSON_GetObjectItem(sum, "metrics"));
+    if (x) {
+        const cJSON *te = cJSON_GetObjectItem(x, "test_data");
+        printf("\ncross-domain: fine-tuned on %s, tested on %s\n\n",
+               cJSON_IsString(tr) ? tr->valuestring : "", cJSON_IsString(te) ? te->valuestring : "");
+        print_metrics(cJSON_GetObjectItem(x, "metrics"));
+    }
+    print_stages(cJSON_GetObjectItem(sum, "stages"));
+    if (x) {
+        printf("\ncross-domain stages:\n");
+        print_stages(cJSON_GetObjectItem(x, "stages"));
+    }
 }
 
 int cmd_pipeline(int argc, char **argv) {
@@ -43,6 +64,8 @@ int cmd_pipeline(int argc, char **argv) {
         {"--data|-d", CLI_STR, &data, "dataset folder with item titles"},
         {"--model|-m", CLI_STR, &model, "the SLM (GGUF), e.g. SmolLM2-135M-Instruct"},
         {"--encoder|-e", CLI_STR, &p.encoder, "HF encoder folder the Thought Space starts from"},
+        {"--test-data", CLI_STR, &p.test_data,
+         "cross-domain: also test the adapters on this dataset (its own pop and SASRec beside them)"},
         {"--out|-o", CLI_STR, &out, "output folder (created; a rerun skips the stages found there)"},
         {"--users", CLI_INT, &p.users,
          "users of the seeded order: rationales, SFT lines and test lists (1000; 0 = all)",
