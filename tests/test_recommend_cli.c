@@ -3,7 +3,8 @@
  * the data or the model is absent). `pulse sft build` writes train / test JSONL; `pulse eval` with a GGUF
  * model prints metrics for both decoders; popularity and SASRec score the very lists of the test file
  * (pop's figures equal with --candidates-file and with --users / --candidates / --seed); `pulse recommend`
- * prints items sorted by score and a rationale; bad arguments are usage errors. */
+ * prints items sorted by score and a rationale; cross-domain (`--train-data`: an adapter fine-tuned on one
+ * dataset, tested on another's users and lists) is labelled in the JSON; bad arguments are usage errors. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -151,6 +152,31 @@ int main(void) {
     CHECK(pulse("recommend --data syn --model tiny.gguf --history 'first thing; second thing' --candidates 5 "
                 "--max-new 8") == 0);
     check_recommend("tiny recommend --history", 5);
+    /* cross-domain: an adapter fine-tuned on syn, tested on another dataset's users, lists and titles */
+    CHECK(pulse("lm train --model tiny.gguf --data tr.jsonl --out a.gguf --max-steps 1 --batch 4") == 0);
+    CHECK(pulse("data synth --out syn2 --users 30 --items 50 --seed 9") == 0);
+    CHECK(pulse("eval --test-data syn2 --model tiny.gguf --lora a.gguf --train-data syn --rationales none "
+                "--candidates 4 --users 3 --seed 3 --decoder rank") == 0);
+    check_eval("cross-domain rank", 3, "rank");
+    o = last_json();
+    const cJSON *td = o ? cJSON_GetObjectItem(o, "train_data") : NULL,
+                *xd = o ? cJSON_GetObjectItem(o, "test_data") : NULL;
+    CHECK(cJSON_IsString(td) && !strcmp(td->valuestring, "syn") && cJSON_IsString(xd) &&
+          !strcmp(xd->valuestring, "syn2") && cJSON_IsTrue(cJSON_GetObjectItem(o, "cross_domain")));
+    cJSON_Delete(o);
+    CHECK(pulse("eval --data syn --model tiny.gguf --lora a.gguf --candidates 4 --users 3 --seed 3") == 0);
+    o = last_json();
+    CHECK(o && cJSON_IsFalse(cJSON_GetObjectItem(o, "cross_domain")));
+    cJSON_Delete(o);
+    /* without --lora the name only labels the row */
+    CHECK(pulse("eval --data syn2 --model tiny.gguf --train-data syn --users 3 2>/dev/null") == 0);
+    o = last_json();
+    CHECK(o && cJSON_IsTrue(cJSON_GetObjectItem(o, "cross_domain")) && num(o, "users") == 3);
+    cJSON_Delete(o);
+    CHECK(
+        pulse(
+            "eval --data syn2 --model tiny.gguf --lora a.gguf --train-data nowhere --users 3 2>/dev/null") ==
+        1);
     /* usage errors */
     CHECK(pulse("eval --data syn --model nope.gguf --users 2 2>/dev/null") == 2);
     CHECK(pulse("eval --data syn --model tiny.gguf --decoder beam 2>/dev/null") == 2);

@@ -182,6 +182,58 @@ pulse_status pulse_rec_recommend(pulse_recommender *r, const char *const *hist, 
                                  const char *const *cands, int n_cands, double *score, int *order,
                                  char **why);
 
+/* ---- the whole method end to end (src/recommend/pipeline.c) ----
+ * SASRec -> similar users -> Phase 1 -> Thought Space (pairs from the Phase-1 rationales + InfoNCE training)
+ * -> ToT (scored in the Thought Space: PULSE; and by likelihood: the ablation) -> SFT (training lines +
+ * a LoRA per rationale variant) -> evaluation of every method on one stored candidate set. Every stage writes
+ * its outputs under out_dir and then out_dir/stages/<stage>.json ({"hash", "seconds", "report"}); a stage
+ * whose file exists with the same hash (its own settings and its inputs' hashes) is skipped, so a killed or
+ * repeated run redoes only what is missing (the stores, SASRec, the Thought Space and LoRA runs also resume
+ * inside a stage). Defaults are the authors' full-scale settings; scripts/run.sh passes a small subset. */
+enum { PULSE_PIPE_RANK = 1u << 0, PULSE_PIPE_GENERATE = 1u << 1 };
+typedef struct {
+    const char *encoder; /* HF encoder folder both Thought-Space towers start from (required) */
+    int users;           /* users of the seeded order: Phase 1, ToT, SFT lines and test lists (0: all) */
+    uint64_t seed;       /* user order, candidates, sampling (42) */
+    int candidates;      /* N of the test lists (5) */
+    int eval_users;      /* test users, the first of users (0: all of them) */
+    unsigned decoders;   /* PULSE_PIPE_* of the language-model rows (rank | generate) */
+    int progress;        /* 1: stage lines and the stages' progress on stderr */
+    int sasrec_epochs;   /* SASRec: max epochs (200, early stopping) */
+    int phase1_max_new;  /* Phase 1: new tokens per rationale (150) */
+    int thought_epochs;  /* Thought Space epochs (53) */
+    int tot_users;       /* ToT: the first users of the order (0: users) */
+    int tot_depth, tot_branching, tot_beam, tot_thought_tokens; /* 3, 3, 2, 61 */
+    int tot_likelihood; /* 1 (default): also ToT scored by likelihood and its SFT row (the ablation) */
+    int sft_epochs, sft_batch, sft_grad_accum, sft_max_len; /* 7, 8, 8, 512 (the authors') */
+    int sft_max_steps;     /* > 0: stop each LoRA run after this many optimizer steps */
+    int eval_max_new;      /* generate decoder: new tokens at most (59) */
+    const char *test_data; /* cross-domain (NULL: none): the adapters fine-tuned on data are also tested on
+                              this dataset's users, lists and titles, beside its own popularity and SASRec
+                              (trained there); outputs in out_dir/cross-<name>/, summary "cross_domain" */
+} pulse_pipeline_params;
+pulse_pipeline_params pulse_pipeline_default_params(void);
+
+typedef struct {
+    char name[48];
+    double seconds; /* wall time of the stage's run (the recorded one when skipped) */
+    int skipped;    /* 1: its output was already there */
+} pulse_pipeline_stage;
+typedef struct {
+    int n_stages;
+    pulse_pipeline_stage stages[40];
+    char *summary; /* the summary JSON (one line, malloc'd; also written to out_dir/summary.json) */
+    double seconds;
+} pulse_pipeline_report;
+void pulse_pipeline_report_free(pulse_pipeline_report *r);
+/* Runs (or resumes) the pipeline on dataset folder data with language model model (GGUF) into out_dir
+ * (created when missing). The summary: {"dataset", "model", "encoder", "out", "users", "seed", "candidates",
+ * "stages": {name: {"seconds", "skipped", ...}}, "metrics": {method: {decoder: {"HR@1", ...}}}, "seconds"};
+ * methods pop, sasrec (decoder "score"), zero-shot, sft-none, sft-phase1, sft-tot-likelihood, pulse; with
+ * p->test_data also "cross_domain": {"train_data", "test_data", "stages", "metrics"}. */
+pulse_status pulse_pipeline_run(const char *data, const char *model, const char *out_dir,
+                                const pulse_pipeline_params *p, pulse_pipeline_report *r);
+
 #ifdef __cplusplus
 }
 #endif

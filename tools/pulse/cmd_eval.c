@@ -26,7 +26,9 @@ int cmd_eval(int argc, char **argv) {
     pulse_rec_params rp = pulse_rec_default_params();
     int seed = (int)ep.seed, cands = -1, users = -1, threads = 0;
     const cli_opt opts[] = {
-        {"--data|-d", CLI_STR, &dir, "dataset folder"},
+        {"--data|-d|--test-data", CLI_STR, &dir,
+         "dataset folder: the test users, their candidate lists, histories and titles (all from here, also "
+         "cross-domain)"},
         {"--model|-m", CLI_STR, &model, "pop, or a GGUF language model (the PULSE recommender)"},
         {"--protocol", CLI_STR, &protocol,
          "pop without --users: full (every item ranked; default) or sampled (the positive among N-1 "
@@ -52,7 +54,9 @@ int cmd_eval(int argc, char **argv) {
          "GGUF model: none|phase1|tot, the rationales the adapter was trained with (a label: test prompts "
          "carry no rationale)"},
         {"--train-data", CLI_STR, &train_data,
-         "GGUF model: the dataset the adapter was trained on (cross-domain label; default: --data)"},
+         "GGUF model: the dataset the --lora adapter was fine-tuned on (`pulse sft build` + `pulse lm "
+         "train` there); cross-domain when it is not --data: nothing of it enters the test prompts, it is "
+         "checked to be a dataset and named in the JSON (default: --data)"},
         {"--decoder", CLI_STR, &decoder,
          "GGUF model: rank (log-probability of each candidate title; HR@K, NDCG@K; default) or generate "
          "(sampled T=0.3, top-p 0.9, <= 59 tokens; hit when the target title is in the output; HR@1)"},
@@ -78,6 +82,8 @@ int cmd_eval(int argc, char **argv) {
         "       pulse eval --data DIR --model pop|GGUF --candidates N --users U --seed S [--lora FILE]\n"
         "                  [--decoder rank|generate] [--rationales none|phase1|tot] [--train-data DIR]\n"
         "       pulse eval --data DIR --model pop|GGUF --candidates-file FILE ...\n"
+        "Cross-domain: --lora from fine-tuning on --train-data, tested on --data's (= --test-data's) users,\n"
+        "candidate lists and titles.\n"
         "Leave-one-out: the test target is each user's last item, valid the one before; the history "
         "is\nwhat precedes it. By default (--history-mode mask, the RecBole / S3-Rec convention) every "
         "history item\nleaves the full ranking and is never a sampled negative - a held-out item "
@@ -122,6 +128,10 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "pulse eval: --lora needs a GGUF --model\n");
         return 2;
     }
+    if (train_data && !lora)
+        fprintf(stderr,
+                "pulse eval: note: --train-data without --lora: the zero-shot model was fine-tuned on "
+                "nothing; the name only labels the row\n");
     if (save_cands && cli_check_out_file("eval", "--save-candidates", save_cands)) return 2;
     if (outputs_path && cli_check_out_file("eval", "--outputs", outputs_path)) return 2;
     cli_set_threads("eval", threads);
@@ -132,7 +142,15 @@ int cmd_eval(int argc, char **argv) {
     rp.n_threads = threads;
 
     pulse_dataset *ds;
+    char train_name[256] = "";
+    if (train_data) { /* a dataset folder, checked; its name labels the row */
+        pulse_dataset *tds;
+        if (pulse_dataset_load(train_data, NULL, &tds)) return cli_fail("eval: --train-data");
+        snprintf(train_name, sizeof train_name, "%s", pulse_dataset_name(tds));
+        pulse_dataset_free(tds);
+    }
     if (pulse_dataset_load(dir, NULL, &ds)) return cli_fail("eval");
+    if (!train_data) snprintf(train_name, sizeof train_name, "%s", pulse_dataset_name(ds));
     int rc = 0;
     pulse_metrics m;
     memset(&m, 0, sizeof m);
@@ -183,8 +201,9 @@ int cmd_eval(int argc, char **argv) {
             cJSON_AddStringToObject(o, "decoder", dec == PULSE_REC_RANK ? "rank" : "generate");
             if (dec == PULSE_REC_RANK) cJSON_AddStringToObject(o, "rank_score", rsc ? "sum" : "mean");
             cJSON_AddStringToObject(o, "rationales", rationales);
-            cJSON_AddStringToObject(o, "train_data",
-                                    train_data ? base_name(train_data) : pulse_dataset_name(ds));
+            cJSON_AddStringToObject(o, "train_data", train_name);
+            cJSON_AddStringToObject(o, "test_data", pulse_dataset_name(ds));
+            cJSON_AddBoolToObject(o, "cross_domain", strcmp(train_name, pulse_dataset_name(ds)) != 0);
             cJSON_AddBoolToObject(o, "chat", pulse_recommender_chat(rec));
             cJSON_AddNumberToObject(o, "cand_tokens", (double)rep.cand_tokens);
             if (dec == PULSE_REC_GENERATE) {

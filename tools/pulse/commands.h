@@ -42,6 +42,8 @@ int cmd_rationale_tot(int argc, char **argv);
 /* tools/pulse/cmd_recommend.c */
 int cmd_sft_build(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
+/* tools/pulse/cmd_pipeline.c */
+int cmd_pipeline(int argc, char **argv);
 /* tools/pulse/cmd_info.c */
 int cmd_info(int argc, char **argv);
 

@@ -82,6 +82,9 @@ static const cli_cmd cmds[] = {
     {"sft", NULL, "supervised fine-tuning data for the recommender", sft_cmds, N_OF(sft_cmds)},
     {"recommend", cmd_recommend, "rank a user's candidates with the language model and say why (JSON)", NULL,
      0},
+    {"pipeline", cmd_pipeline,
+     "the whole method: SASRec, Phase 1, Thought Space, ToT, SFT, evaluation (resumable; JSON last line)",
+     NULL, 0},
     {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 

@@ -1,0 +1,161 @@
+/* tests/test_pipeline_cli.c — `pulse pipeline` end to end on a tiny synthetic dataset with the real SLM
+ * (SmolLM2-135M-Instruct) and encoder (MiniLM-L6), every stage cut to its smallest real size (4 users, one
+ * SASRec epoch, one Thought-Space epoch, a depth-1 ToT, one LoRA step, the rank decoder): every stage runs
+ * and records itself, the summary JSON has the promised fields and a metrics row per method; a second
+ * identical run skips every stage and reports the same metrics; a stage whose record is removed runs again
+ * alone; bad arguments are usage errors. Skipped (77) without the model or the encoder. */
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "test.h"
+
+static char out_buf[1 << 18];
+static char tmp[] = "/tmp/pulse_pipeXXXXXX";
+
+static int pulse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int pulse(const char *fmt, ...) {
+    char args[4096], cmd[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && PULSE_QUIET=1 '%s' %s", tmp, PULSE_CLI, args);
+    int rc = test_run(cmd, out_buf, sizeof out_buf);
+    printf("pulse %.200s -> %d\n", args, rc);
+    return rc;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static int exists(const char *rel) {
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    return stat(p, &st) == 0;
+}
+
+static const char *const STAGES[] = {"sasrec",
+                                     "similar",
+                                     "phase1",
+                                     "thought",
+                                     "tot-thought",
+                                     "sft-none",
+                                     "sft-phase1",
+                                     "sft-pulse",
+                                     "lists-n5",
+                                     "eval-pop-score-n5",
+                                     "eval-sasrec-score-n5",
+                                     "eval-zero-shot-rank-n5",
+                                     "eval-sft-none-rank-n5",
+                                     "eval-sft-phase1-rank-n5",
+                                     "eval-pulse-rank-n5"};
+#define N_STAGES ((int)(sizeof STAGES / sizeof STAGES[0]))
+static const char *const METHODS[][2] = {{"pop", "score"},     {"sasrec", "score"},    {"zero-shot", "rank"},
+                                         {"sft-none", "rank"}, {"sft-phase1", "rank"}, {"pulse", "rank"}};
+#define N_METHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
+
+/* the summary: fields, every stage with its wall time and skipped flag as expected, every method's
+ * metrics in [0, 1]; *hr gets the methods' HR@1 */
+static void check_summary(const cJSON *o, int want_skipped, double *hr) {
+    CHECK(num(o, "users") == 4 && num(o, "candidates") == 5 && num(o, "seconds") >= 0);
+    const cJSON *st = cJSON_GetObjectItem(o, "stages"), *m = cJSON_GetObjectItem(o, "metrics");
+    CHECK(cJSON_IsObject(st) && cJSON_IsObject(m));
+    for (int i = 0; i < N_STAGES; i++) {
+        const cJSON *s = cJSON_GetObjectItem(st, STAGES[i]);
+        CHECK_MSG(s && num(s, "seconds") >= 0, "stage %s missing", STAGES[i]);
+        const cJSON *sk = cJSON_GetObjectItem(s, "skipped");
+        CHECK_MSG(cJSON_IsBool(sk) && cJSON_IsTrue(sk) == want_skipped, "stage %s: skipped should be %d",
+                  STAGES[i], want_skipped);
+    }
+    CHECK(!cJSON_GetObjectItem(st, "tot-likelihood")); /* --no-likelihood */
+    for (int i = 0; i < N_METHODS; i++) {
+        const cJSON *me = cJSON_GetObjectItem(m, METHODS[i][0]);
+        const cJSON *d = me ? cJSON_GetObjectItem(me, METHODS[i][1]) : NULL;
+        CHECK_MSG(d != NULL, "metrics %s/%s missing", METHODS[i][0], METHODS[i][1]);
+        const char *keys[3] = {"HR@1", "NDCG@5", "NDCG@10"};
+        for (int k = 0; k < 3; k++) {
+            double v = num(d, keys[k]);
+            CHECK_MSG(v >= 0 && v <= 1, "%s/%s %s = %g", METHODS[i][0], METHODS[i][1], keys[k], v);
+        }
+        hr[i] = num(d, "HR@1");
+    }
+    const cJSON *p1 = cJSON_GetObjectItem(st, "phase1"), *r = p1 ? cJSON_GetObjectItem(p1, "report") : NULL;
+    CHECK(r && num(r, "selected") == 4);
+    const cJSON *sp = cJSON_GetObjectItem(st, "sft-pulse"),
+                *rp = sp ? cJSON_GetObjectItem(sp, "report") : NULL;
+    CHECK(rp && num(rp, "lines") >= 1 && num(rp, "steps") == 1);
+}
+
+#define ARGS                                                                                                 \
+    "pipeline --data syn --model '%s' --encoder '%s' --out run --users 4 --sasrec-epochs 1 "                 \
+    "--phase1-max-new 24 --thought-epochs 1 --tot-depth 1 --tot-branching 2 --tot-beam 1 "                   \
+    "--tot-thought-tokens 12 --no-likelihood --sft-epochs 1 --sft-batch 2 --sft-grad-accum 1 "               \
+    "--sft-max-steps 1 --sft-max-len 192 --decoders rank"
+
+int main(void) {
+    char model[1024], enc[1024];
+    test_cache_path(model, sizeof model, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    test_cache_path(enc, sizeof enc, "encoders/minilm-l6");
+    struct stat sb;
+    if (stat(model, &sb) != 0) test_skip("no %s", model);
+    if (stat(enc, &sb) != 0) test_skip("no %s", enc);
+    CHECK(mkdtemp(tmp) != NULL);
+    CHECK(pulse("data synth --out syn --users 40 --items 60 --seed 5") == 0);
+
+    /* usage errors: nothing runs */
+    CHECK(pulse("pipeline --data syn --model '%s' --out x 2>/dev/null", model) == 2); /* no --encoder */
+    CHECK(pulse("pipeline --data syn --model '%s' --encoder '%s' --out x --decoders beam 2>/dev/null", model,
+                enc) == 2);
+    CHECK(pulse("pipeline --data syn --model nope.gguf --encoder '%s' --out x 2>/dev/null", enc) == 2);
+    CHECK(!exists("x"));
+
+    /* the first run: every stage runs */
+    CHECK(pulse(ARGS, model, enc) == 0);
+    cJSON *a = cJSON_Parse(test_last_line(out_buf));
+    CHECK_MSG(cJSON_IsObject(a), "%.300s", out_buf);
+    double hr_a[N_METHODS] = {0}, hr_b[N_METHODS] = {0};
+    if (a) check_summary(a, 0, hr_a);
+    CHECK(strstr(out_buf, "| pulse | rank |") != NULL); /* the table */
+    const char *files[] = {"run/sasrec.bin",       "run/similar.jsonl",
+                           "run/rationales.db",    "run/phase1-pairs.jsonl",
+                           "run/space/space.json", "run/sft-pulse.jsonl",
+                           "run/lora-pulse.gguf",  "run/test-n5-u4.jsonl",
+                           "run/summary.json",     "run/stages/eval-pulse-rank-n5.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) CHECK_MSG(exists(files[i]), "no %s", files[i]);
+
+    /* the same run again: every stage skipped, the same figures */
+    CHECK(pulse(ARGS, model, enc) == 0);
+    cJSON *b = cJSON_Parse(test_last_line(out_buf));
+    CHECK(cJSON_IsObject(b));
+    if (b) check_summary(b, 1, hr_b);
+    for (int i = 0; i < N_METHODS; i++)
+        CHECK_MSG(hr_a[i] == hr_b[i], "%s HR@1 %g vs %g", METHODS[i][0], hr_a[i], hr_b[i]);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+
+    /* a stage whose record is gone (a run killed during it) runs again, alone, with the same figure */
+    CHECK(remove(strcat(strcpy((char[1200]){0}, tmp), "/run/stages/eval-pulse-rank-n5.json")) == 0);
+    CHECK(pulse(ARGS, model, enc) == 0);
+    cJSON *c = cJSON_Parse(test_last_line(out_buf));
+    const cJSON *st = c ? cJSON_GetObjectItem(c, "stages") : NULL;
+    int ran = 0;
+    for (const cJSON *s = st ? st->child : NULL; s; s = s->next)
+        ran += cJSON_IsFalse(cJSON_GetObjectItem(s, "skipped"));
+    CHECK_MSG(ran == 1, "%d stages ran", ran);
+    const cJSON *e = st ? cJSON_GetObjectItem(st, "eval-pulse-rank-n5") : NULL;
+    CHECK(e && cJSON_IsFalse(cJSON_GetObjectItem(e, "skipped")));
+    const cJSON *pm =
+        c ? cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "metrics"), "pulse"), "rank")
+          : NULL;
+    CHECK(pm && num(pm, "HR@1") == hr_a[N_METHODS - 1]);
+    cJSON_Delete(c);
+
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    return test_summary();
+}
