@@ -79,8 +79,9 @@ int main(void) {
         CHECK_MSG(str(o, "isa") && !strcmp(str(o, "isa"), lv[i].isa) && str(o, "cpu_level") &&
                       !strcmp(str(o, "cpu_level"), lv[i].level),
                   "--isa %s: isa %s cpu_level %s", lv[i].isa, str(o, "isa"), str(o, "cpu_level"));
-        CHECK_MSG(bk && strcmp(bk, "avx512_bf16") != 0, "--isa %s: bf16 kernel %s", lv[i].isa, bk);
-        CHECK_MSG(qk && !strcmp(qk, lv[i].quant), "--isa %s: quant kernel %s", lv[i].isa, qk);
+        CHECK_MSG(bk && strcmp(bk, "avx512_bf16") != 0, "--isa %s: bf16 kernel %s", lv[i].isa,
+                  bk ? bk : "(none)");
+        CHECK_MSG(qk && !strcmp(qk, lv[i].quant), "--isa %s: quant kernel %s", lv[i].isa, qk ? qk : "(none)");
         if (cJSON_IsTrue(cJSON_GetObjectItem(fp, "corrected"))) /* OpenBLAS can change its core here */
             CHECK_MSG(str(fp, "level") && !strcmp(str(fp, "level"), lv[i].fp32),
                       "--isa %s: fp32 core %s level %s", lv[i].isa, str(fp, "core"), str(fp, "level"));
