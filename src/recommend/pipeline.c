@@ -519,7 +519,7 @@ static pulse_status st_eval(pipe *c, void *ud, cJSON *rep) {
         rp.seed = c->p->seed;
         rp.max_new_tokens = c->p->eval_max_new;
         pulse_recommender *r = NULL;
-        pulse_rec_eval_report er;
+        pulse_rec_eval_report er = {0};
         if (!(st = pulse_recommender_new(c->model, e->lora, &rp, &r)))
             st = pulse_rec_evaluate(r, c->ds, &cs, &m, &er, NULL);
         pulse_recommender_free(r);
