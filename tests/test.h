@@ -134,6 +134,26 @@ static inline int test_run(const char *cmd, char *out, size_t cap) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+#ifdef PULSE_CLI
+/* Run `pulse ARGS` (the CLI under test, progress silenced) in folder dir, ARGS from a printf format: its
+ * stdout into out (cap bytes); prints the command and its exit status, which it returns. Tests name it
+ * through a one-line macro over their folder and buffer, e.g.
+ *   #define pulse(...) test_pulse_in(tmp, out_buf, sizeof out_buf, __VA_ARGS__) */
+static inline int test_pulse_in(const char *dir, char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static inline int test_pulse_in(const char *dir, char *out, size_t cap, const char *fmt, ...) {
+    char args[4096], cmd[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && PULSE_QUIET=1 '%s' %s", dir, PULSE_CLI, args);
+    int rc = test_run(cmd, out, cap);
+    printf("pulse %.200s -> %d\n", args, rc);
+    return rc;
+}
+#endif
+
 /* The last line of s (trailing newlines cut off in place): where a measuring command puts its JSON. */
 static inline const char *test_last_line(char *s) {
     size_t n = strlen(s);
@@ -150,7 +170,6 @@ static inline int test_run_last(const char *cmd, char *last, size_t n) {
     return rc;
 }
 
-/* ../shared next to the source tree (CI clones with shared/ beside it), or $PULSE_SHARED. */
 /* base64 (standard alphabet; other bytes skipped) -> malloc'ed bytes (caller frees), *n = bytes; NULL on OOM
  */
 static inline uint8_t *test_b64_decode(const char *s, size_t *n) {

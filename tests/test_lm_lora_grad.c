@@ -17,21 +17,35 @@ static char tmpdir[256];
 static const int TOK_A[] = {1, 17, 5, 42, 9, 33, 60, 7, 7};
 static const int TOK_B[] = {3, 8, 21, 50, 3, 11, 2, 19, 44, 5, 6, 30};
 
-static void test_arch(const synth_cfg *cfg) {
+/* A synthetic model written to tmpdir/name.gguf and loaded, with a rank-2 adapter (alpha 4) on every
+ * target, initialised from seed. The file is removed once loaded (the model maps it). Returns 0 (after CHECK
+ * failures) when either could not be made. */
+static int load_with_lora(const synth_cfg *cfg, const char *name, uint64_t seed, pulse_lm **m,
+                          pulse_lora **a) {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s.gguf", tmpdir, cfg->name);
+    snprintf(path, sizeof path, "%s/%s.gguf", tmpdir, name);
+    *m = NULL;
+    *a = NULL;
     CHECK(synth_write(cfg, path) == 0);
-    pulse_lm *m = NULL;
-    CHECK_OK(pulse_lm_load(path, NULL, &m));
-    if (!m) return;
+    CHECK_OK(pulse_lm_load(path, NULL, m));
+    unlink(path);
+    if (!*m) return 0;
     pulse_lora_params lp = pulse_lora_default_params();
     lp.rank = 2;
     lp.alpha = 4;
     lp.targets = 0x7f;
-    lp.seed = 9;
+    lp.seed = seed;
+    CHECK_OK(pulse_lora_new(*m, &lp, a));
+    return *a != NULL;
+}
+
+static void test_arch(const synth_cfg *cfg) {
+    pulse_lm *m = NULL;
     pulse_lora *a = NULL;
-    CHECK_OK(pulse_lora_new(m, &lp, &a));
-    if (!a) return;
+    if (!load_with_lora(cfg, cfg->name, 9, &m, &a)) {
+        pulse_lm_free(m);
+        return;
+    }
     size_t np = 0;
     float *P = pulse_lora_params_data(a, &np);
     pulse_rng rng;
@@ -152,7 +166,6 @@ static void test_arch(const synth_cfg *cfg) {
     pulse_lm_trainer_free(t);
     pulse_lora_free(a);
     pulse_lm_free(m);
-    unlink(path);
 }
 
 static void test_schedule(void) {
@@ -196,19 +209,12 @@ static void test_schedule(void) {
  * of the loss with the same masks (fixed seed) against the gradient, exact products; the default products
  * within quantisation error of it. */
 static void test_long(void) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/long.gguf", tmpdir);
-    CHECK(synth_write(&SYNTH_CFGS[0], path) == 0);
     pulse_lm *m = NULL;
-    CHECK_OK(pulse_lm_load(path, NULL, &m));
-    if (!m) return;
-    pulse_lora_params lp = pulse_lora_default_params();
-    lp.rank = 2;
-    lp.alpha = 4;
-    lp.targets = 0x7f;
-    lp.seed = 5;
     pulse_lora *a = NULL;
-    CHECK_OK(pulse_lora_new(m, &lp, &a));
+    if (!load_with_lora(&SYNTH_CFGS[0], "long", 5, &m, &a)) {
+        pulse_lm_free(m);
+        return;
+    }
     size_t np = 0;
     float *P = a ? pulse_lora_params_data(a, &np) : NULL;
     pulse_rng rng;
@@ -282,7 +288,6 @@ static void test_long(void) {
     pulse_lm_trainer_free(tq);
     pulse_lora_free(a);
     pulse_lm_free(m);
-    unlink(path);
 }
 
 int main(void) {

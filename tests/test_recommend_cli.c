@@ -15,18 +15,7 @@
 static char out_buf[1 << 18];
 static char tmp[] = "/tmp/pulse_reccliXXXXXX";
 
-static int pulse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int pulse(const char *fmt, ...) {
-    char args[4096], cmd[4600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && PULSE_QUIET=1 '%s' %s", tmp, PULSE_CLI, args);
-    int rc = test_run(cmd, out_buf, sizeof out_buf);
-    printf("pulse %.160s -> %d\n", args, rc);
-    return rc;
-}
+#define pulse(...) test_pulse_in(tmp, out_buf, sizeof out_buf, __VA_ARGS__)
 
 static cJSON *last_json(void) {
     return cJSON_Parse(test_last_line(out_buf));

@@ -123,28 +123,7 @@ static void fused_fallback(const float *inp, const float *weight, int N, int C, 
 #pragma GCC target("avx512f")
 #endif
 
-/* exp of 16 lanes: pk_expf (internal.h) lane by lane, the same range reduction and polynomial */
-static inline __m512 exp16f(__m512 x0) {
-    const __m512 x = _mm512_max_ps(_mm512_min_ps(x0, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
-    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f));
-    const __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    const __m512 r2 = _mm512_mul_ps(r, r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
-    const __m512i e = _mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000)),
-                         _mm512_set1_epi32(127)),
-        23);
-    const __mmask16 under = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
-    return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(e));
-}
+#include "kernels/avx512_math.h"
 
 /* GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) with pk_erff's erf (internal.h) lane by lane: the series below 1,
  * Abramowitz & Stegun 7.1.26 above (the numbers of pulse_gelu_forward) */
@@ -171,7 +150,7 @@ static inline __m512 gelu16f(__m512 xv) {
     y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(1.421413741f));
     y = _mm512_fmsub_ps(y, t, _mm512_set1_ps(0.284496736f));
     y = _mm512_fmadd_ps(y, t, _mm512_set1_ps(0.254829592f));
-    y = _mm512_fnmadd_ps(_mm512_mul_ps(y, t), exp16f(_mm512_sub_ps(_mm512_setzero_ps(), x2)),
+    y = _mm512_fnmadd_ps(_mm512_mul_ps(y, t), pk_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x2)),
                          _mm512_set1_ps(1.0f));
     /* copysign(y, x) */
     const __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u));

@@ -163,22 +163,14 @@ int pq_dequantize_avx2(int type, const void *src, float *y, int64_t n) {
         return 1;
     }
     case PULSE_GGML_Q6_K: {
-        const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), o32 = _mm256_set1_epi8(32);
+        const __m256i o32 = _mm256_set1_epi8(32);
         for (int64_t i = 0; i < n / 256; i++, b += 210) {
             const int8_t *sc = (const int8_t *)(b + 192);
             float d = f16(b + 208);
             for (int c = 0; c < 2; c++, y += 128) {
                 const uint8_t *ql = b + 64 * c, *qh = b + 128 + 32 * c;
-                __m256i l0 = loadu(ql), l1 = loadu(ql + 32), h = loadu(qh);
                 __m256i v[4];
-                v[0] =
-                    _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-                v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-                v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-                v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+                pq_q6k_unpack128(ql, qh, v);
                 for (int g = 0; g < 4; g++) {
                     __m256i q = _mm256_sub_epi8(v[g], o32);
                     __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);

@@ -239,7 +239,6 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     float accs[4] = {0, 0, 0, 0};
     int tiled[4] = {0, 0, 0, 0};
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     /* byte shuffles giving [sc[2i] x8 | sc[2i+1] x8] before widening to int16 */
     __m128i pairs[8];
     for (int i = 0; i < 8; i++) {
@@ -254,15 +253,8 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
                            _mm256_setzero_si256()};
         for (int c = 0; c < 2; c++) {
             const uint8_t *ql = w + 64 * c, *qh = w + 128 + 32 * c;
-            __m256i l0 = loadu(ql), l1 = loadu(ql + 32), h = loadu(qh);
             __m256i v[4];
-            v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-            v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+            pq_q6k_unpack128(ql, qh, v);
             for (int g = 0; g < 4; g++) {
                 __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pairs[4 * c + g]));
                 UNROLL for (int k = 0; k < NX; k++) {

@@ -90,6 +90,23 @@ typedef struct {
 const pq_traits *pq_traits_of(int type); /* NULL: not supported */
 
 #ifdef __AVX2__
+#include <immintrin.h>
+/* q6_K: 128 elements of a block half (ql: 64 bytes of low nibbles, qh: 32 bytes of 2-bit high parts) -> the
+ * unsigned 6-bit values in element order, v[g] = elements 32g .. 32g + 31 (llama.cpp's layout). One unpack
+ * for the AVX2 dot, the AVX2 dequantiser and the VNNI tile. */
+static inline void pq_q6k_unpack128(const uint8_t *ql, const uint8_t *qh, __m256i v[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql),
+                  l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32)),
+                  h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+    v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+    v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+    v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+    v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+}
 void pq_quantize_a32_avx2(const float *x, pq_a32 *y, int64_t n, int q81);
 void pq_quantize_a256_avx2(const float *x, pq_a256 *y, int64_t n);
 /* Weight rows r0..r1-1 of W (row stride wrow bytes, n columns) against N activation rows (stride xa_stride

@@ -589,20 +589,10 @@ typedef struct {
 
 static void k6_unpack(const uint8_t *blk, int r, k6_wtile *t) {
     const int8_t *sc = (const int8_t *)(blk + 192);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     for (int c = 0; c < 2; c++) {
         const uint8_t *ql = blk + 64 * c, *qh = blk + 128 + 32 * c;
-        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
-                      l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
-                      h = _mm256_loadu_si256((const __m256i *)qh);
         __m256i v[4];
-        v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-        v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-        v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+        pq_q6k_unpack128(ql, qh, v);
         for (int g = 0; g < 4; g++) { /* elements 128c + 32g ..+31: sub-blocks 8c + 2g, 8c + 2g + 1 */
             const int s = 8 * c + 2 * g;
             const __m512i scv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(sc[s])),
