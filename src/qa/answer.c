@@ -1,0 +1,140 @@
+/* qa/answer.c — owns what the SLM sees and what is taken from its output: the QA prompts (a fixed instruction
+ * as the system message, the context sentences and the question as the user turn, the answer primed with
+ * "Answer:" (direct) or "Let me think:" (cot), dataset text kept literal by pulse_lm_chat_prompt), the
+ * yes / no question test and the answer extractor that accepts what small models emit. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "qa/internal.h"
+#include "pulse/strbuf.h"
+
+static const char *SYS_DIRECT =
+    "You answer questions using the given context. Reply with the answer only: a short phrase (a name, an "
+    "entity, a date or a number), or yes or no. No explanation.";
+static const char *SYS_COT =
+    "You answer questions using the given context. Think step by step in a few short sentences, then finish "
+    "with \"The answer is: \" followed by the short answer (a name, an entity, a date or a number, or yes or "
+    "no).";
+static const char *SYS_TOT = "You answer questions using the given context. Reason about which facts of the "
+                             "context lead to the answer, one concise thought at a time.";
+
+const char *pulse_qa_mode_name(pulse_qa_mode m) {
+    switch (m) {
+    case PULSE_QA_MODE_NONE:
+        return "none";
+    case PULSE_QA_MODE_DIRECT:
+        return "direct";
+    case PULSE_QA_MODE_COT:
+        return "cot";
+    case PULSE_QA_MODE_TOT:
+        return "tot";
+    }
+    return "?";
+}
+
+int pulse_qa_mode_from_name(const char *name) {
+    for (int m = PULSE_QA_MODE_NONE; name && m <= PULSE_QA_MODE_TOT; m++)
+        if (!strcmp(name, pulse_qa_mode_name((pulse_qa_mode)m))) return m;
+    return -1;
+}
+
+const char *qa_system(pulse_qa_mode mode) {
+    return mode == PULSE_QA_MODE_COT ? SYS_COT : mode == PULSE_QA_MODE_TOT ? SYS_TOT : SYS_DIRECT;
+}
+const char *qa_primer(pulse_qa_mode mode) {
+    return mode == PULSE_QA_MODE_COT ? "Let me think:" : "Answer:";
+}
+
+int pulse_qa_is_yes_no(const char *q) {
+    static const char *const w[] = {"is",    "are", "was",  "were", "do",   "does",  "did",   "can",
+                                    "could", "has", "have", "had",  "will", "would", "should"};
+    while (q && (*q == ' ' || *q == '"')) q++;
+    if (!q) return 0;
+    size_t n = 0;
+    while (isalpha((unsigned char)q[n])) n++;
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+        if (strlen(w[i]) == n && !strncasecmp(q, w[i], n)) return 1;
+    return 0;
+}
+
+/* "Context:\n<title>: <sentence>\n...\n\nQuestion: <question>" (sentences: the facts, or every sentence of
+ * every paragraph when facts is NULL) */
+char *qa_user_text(const pulse_qa_question *q, const pulse_qa_fact *facts, int n_facts) {
+    pulse_strbuf b = {0};
+    if (q->n_para > 0) {
+        pulse_strbuf_cat(&b, "Context:\n");
+        for (int p = 0; p < q->n_para; p++) {
+            const pulse_qa_paragraph *pa = &q->para[p];
+            int any = 0;
+            for (int s = 0; s < pa->n_sent; s++) {
+                int keep = !facts;
+                for (int f = 0; facts && f < n_facts && !keep; f++)
+                    keep = facts[f].sent == s && !strcmp(facts[f].title, pa->title);
+                if (!keep) continue;
+                const char *t = pa->sent[s];
+                while (*t == ' ') t++;
+                if (!any) {
+                    pulse_strbuf_cat(&b, pa->title);
+                    pulse_strbuf_cat(&b, ":");
+                    any = 1;
+                }
+                pulse_strbuf_cat(&b, " ");
+                pulse_strbuf_cat(&b, t);
+            }
+            if (any) pulse_strbuf_cat(&b, "\n");
+        }
+        pulse_strbuf_cat(&b, "\n");
+    }
+    pulse_strbuf_cat(&b, "Question: ");
+    pulse_strbuf_cat(&b, q->question);
+    pulse_strbuf_put(&b, "", 0);
+    if (b.oom) {
+        pulse_strbuf_free(&b);
+        return NULL;
+    }
+    return b.s;
+}
+
+/* case-insensitive last occurrence of needle in s */
+static const char *last_ci(const char *s, const char *needle) {
+    const char *hit = NULL;
+    size_t n = strlen(needle);
+    for (const char *p = s; *p; p++)
+        if (!strncasecmp(p, needle, n)) hit = p;
+    return hit;
+}
+
+static int strip_char(unsigned char c) {
+    return c == ' ' || c == '\t' || c == ':' || c == '*' || c == '"' || c == '`' || c == '\'' || c == '_';
+}
+
+pulse_status pulse_qa_extract_answer(const char *raw, int yes_no, char **out) {
+    *out = NULL;
+    const char *s = raw ? raw : "";
+    static const char *const cues[] = {"answer is", "answer:", "answer -"};
+    const char *best = NULL;
+    size_t cue_len = 0;
+    for (size_t i = 0; i < sizeof cues / sizeof *cues; i++) {
+        const char *h = last_ci(s, cues[i]);
+        if (h && (!best || h > best)) best = h, cue_len = strlen(cues[i]);
+    }
+    if (best) s = best + cue_len;
+    /* skip leading markup and blank lines */
+    while (*s && (strip_char((unsigned char)*s) || *s == '\n' || *s == '\r')) s++;
+    size_t n = strcspn(s, "\r\n");
+    while (n > 0 && (strip_char((unsigned char)s[n - 1]) || s[n - 1] == '.' || s[n - 1] == ',')) n--;
+    char *r = malloc(n + 1);
+    if (!r) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory extracting an answer");
+    memcpy(r, s, n);
+    r[n] = 0;
+    if (yes_no) {
+        if (!strncasecmp(r, "yes", 3) && !isalpha((unsigned char)r[3]))
+            strcpy(r, "yes");
+        else if (!strncasecmp(r, "no", 2) && !isalpha((unsigned char)r[2]))
+            strcpy(r, "no");
+    }
+    *out = r;
+    return PULSE_OK;
+}

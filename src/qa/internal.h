@@ -1,0 +1,15 @@
+/* qa/internal.h — what the QA module's files share and no caller sees: the prompt pieces (qa/answer.c). */
+#ifndef PULSE_QA_INTERNAL_H
+#define PULSE_QA_INTERNAL_H
+
+#include "pulse/qa.h"
+
+/* The instruction (system message) of a mode and what its answer is primed with. */
+const char *qa_system(pulse_qa_mode mode);
+const char *qa_primer(pulse_qa_mode mode);
+/* The user turn: "Context:\n<title>: <sentences>\n...\n\nQuestion: <question>" with the sentences of facts
+ * (facts NULL: every sentence of every paragraph; no paragraphs: the question alone); malloc'd, NULL on OOM.
+ */
+char *qa_user_text(const pulse_qa_question *q, const pulse_qa_fact *facts, int n_facts);
+
+#endif
