@@ -15,6 +15,7 @@
 #include "lm_synth.h"
 #include "pulse/lm.h"
 #include "test.h"
+#include "tiny_encoder.h"
 
 static char out_buf[1 << 16];
 static char tmp[] = "/tmp/pulse_qa_cliXXXXXX";
@@ -133,6 +134,26 @@ int main(void) {
                 "--out cot.json") == 0);
     o = cJSON_Parse(test_last_line(out_buf));
     CHECK(o && !strcmp(cJSON_GetObjectItem(o, "mode")->valuestring, "cot") && num(o, "answered") == 3);
+    cJSON_Delete(o);
+
+    /* Tree-of-Thought: likelihood scorer; thought scorer in a tiny random encoder, which also selects the
+     * supporting facts */
+    CHECK(pulse("qa eval --data q.json --model tiny.gguf --mode tot --depth 2 --branching 2 --beam 1 "
+                "--max-thought-tokens 6 --max-new 8 --questions 3 --k 2 --out tot.json") == 0);
+    o = cJSON_Parse(test_last_line(out_buf));
+    CHECK(o && !strcmp(cJSON_GetObjectItem(o, "mode")->valuestring, "tot") && num(o, "answered") == 3);
+    CHECK(num(cJSON_GetObjectItem(o, "metrics"), "joint_f1") >= 0);
+    cJSON_Delete(o);
+    char enc[600];
+    snprintf(enc, sizeof enc, "%s/enc", tmp);
+    CHECK(write_model(enc, 0, 16, 2, 2, 32, 64, 7));
+    CHECK(
+        pulse(
+            "qa eval --data q.json --model tiny.gguf --mode tot --scorer thought --sp encoder --encoder enc "
+            "--depth 2 --branching 2 --beam 1 --max-thought-tokens 6 --max-new 8 --questions 3 --k 2 "
+            "--out tot2.json") == 0);
+    o = cJSON_Parse(test_last_line(out_buf));
+    CHECK(o && !strcmp(cJSON_GetObjectItem(o, "sp")->valuestring, "encoder") && num(o, "answered") == 3);
     cJSON_Delete(o);
 
     /* supporting facts alone: k chosen on the first 2 questions, reported on the others */

@@ -147,22 +147,24 @@ typedef struct {
     pulse_qa_mode mode;    /* DIRECT */
     pulse_qa_sp_params sp; /* the selector (BM25) */
     const char *space;     /* folder for sp.method SPACE: a trained space (space.json) or an encoder folder */
-    int k;                 /* sentences kept per question (0, default: chosen on the held-in split) */
-    int k_max;             /* largest k tried when choosing (8) */
-    int held_in;           /* the first held_in questions of the file choose k (30) */
-    int context_all;       /* 1: all paragraphs as the LM's context; 0 (default): the selected sentences */
-    const char *lora;      /* LoRA adapter GGUF (NULL: none) */
-    float lora_scale;      /* 1 */
-    int max_new_tokens;    /* 0 (default): 32 direct, 256 cot, the final answer of tot */
-    float temp;            /* 0 (default): greedy */
-    uint64_t seed;         /* 42: each question's sampler is seeded from (seed, its index) */
-    int parallel;          /* questions decoded together (8) */
-    int chat;              /* -1 (default): the model's chat format when it has one; 0 raw; 1 chat */
-    int n_threads;         /* <= 0: keep */
-    int first;             /* the job is questions [first, first + questions) of the file (0) */
-    int questions;         /* 0 (default): to the end */
-    const char *store; /* SQLite store: answers committed as they finish, a rerun skips them (NULL: none) */
-    int progress;      /* 1: progress with rate and ETA on stderr */
+    pulse_pooling
+        pooling; /* of a plain encoder folder as the space (AUTO: its own; a trained space keeps its own) */
+    int k;       /* sentences kept per question (0, default: chosen on the held-in split) */
+    int k_max;   /* largest k tried when choosing (8) */
+    int held_in; /* the first held_in questions of the file choose k (30) */
+    int context_all;    /* 1: all paragraphs as the LM's context; 0 (default): the selected sentences */
+    const char *lora;   /* LoRA adapter GGUF (NULL: none) */
+    float lora_scale;   /* 1 */
+    int max_new_tokens; /* 0 (default): 32 direct, 256 cot, the final answer of tot */
+    float temp;         /* 0 (default): greedy */
+    uint64_t seed;      /* 42: each question's sampler is seeded from (seed, its index) */
+    int parallel;       /* questions decoded together (8) */
+    int chat;           /* -1 (default): the model's chat format when it has one; 0 raw; 1 chat */
+    int n_threads;      /* <= 0: keep */
+    int first;          /* the job is questions [first, first + questions) of the file (0) */
+    int questions;      /* 0 (default): to the end */
+    const char *store;  /* SQLite store: answers committed as they finish, a rerun skips them (NULL: none) */
+    int progress;       /* 1: progress with rate and ETA on stderr */
     pulse_tot_params
         tot; /* mode TOT: the search (the rationale defaults; tot.scorer THOUGHT needs tot_space) */
     const char *tot_space; /* mode TOT with the THOUGHT scorer: the space chains are scored in */

@@ -44,7 +44,25 @@ const char *qa_system(pulse_qa_mode mode) {
     return mode == PULSE_QA_MODE_COT ? SYS_COT : mode == PULSE_QA_MODE_TOT ? SYS_TOT : SYS_DIRECT;
 }
 const char *qa_primer(pulse_qa_mode mode) {
-    return mode == PULSE_QA_MODE_COT ? "Let me think:" : "Answer:";
+    return mode == PULSE_QA_MODE_COT   ? "Let me think:"
+           : mode == PULSE_QA_MODE_TOT ? "The answer is:"
+                                       : "Answer:";
+}
+
+/* The rationale search's texts for QA: reason over the context one thought at a time; the LIKELIHOOD scorer
+ * asks the model whether the chain leads to the right answer and scores log p("Yes"). */
+pulse_tot_prompts qa_tot_prompts(void) {
+    pulse_tot_prompts p = {
+        SYS_TOT,
+        "Give your first thought: one concise sentence about a fact of the context that helps answer.",
+        "Continue with your next thought: one concise sentence that builds on the previous ones towards the "
+        "answer.",
+        "Does this reasoning lead to the correct answer to the question? Answer Yes or No.",
+        "\nDoes this reasoning lead to the correct answer (Yes or No)?"};
+    return p;
+}
+const char *qa_tot_target(void) {
+    return "Yes";
 }
 
 int pulse_qa_is_yes_no(const char *q) {

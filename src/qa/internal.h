@@ -7,6 +7,10 @@
 /* The instruction (system message) of a mode and what its answer is primed with. */
 const char *qa_system(pulse_qa_mode mode);
 const char *qa_primer(pulse_qa_mode mode);
+/* The Tree-of-Thought search's texts for QA and the LIKELIHOOD scorer's target ("Yes": the model's own
+ * verdict that the chain leads to the correct answer). */
+pulse_tot_prompts qa_tot_prompts(void);
+const char *qa_tot_target(void);
 /* The user turn: "Context:\n<title>: <sentences>\n...\n\nQuestion: <question>" with the sentences of facts
  * (facts NULL: every sentence of every paragraph; no paragraphs: the question alone); malloc'd, NULL on OOM.
  */

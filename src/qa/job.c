@@ -20,6 +20,7 @@ pulse_qa_params pulse_qa_default_params(void) {
     memset(&p, 0, sizeof p);
     p.mode = PULSE_QA_MODE_DIRECT;
     p.sp = pulse_qa_sp_default_params();
+    p.pooling = PULSE_POOL_AUTO;
     p.k_max = 8;
     p.held_in = 30;
     p.lora_scale = 1.0f;
@@ -52,6 +53,9 @@ typedef struct {
     char *answer;         /* extracted (or read back from the store) */
     int *ids;             /* prompt tokens */
     int n_ids;
+    char *prefix;   /* what the answer was primed with (tot: the kept chain and "The answer is:") */
+    double score;   /* tot: the kept chain's score (NAN otherwise) */
+    int tot_tokens; /* tot: prompt + generated tokens of the search */
 } qa_item;
 
 typedef struct {
@@ -65,7 +69,7 @@ typedef struct {
     const int *req_item; /* item of each request */
     pulse_lm_request *rq;
     pulse_progress prog;
-    int done, total;
+    int done, total, searched;
     double t0;
     int64_t gen_tokens, prompt_tokens;
 } qa_job;
@@ -138,16 +142,39 @@ static pulse_status on_done(void *ud, int r) {
     pulse_status st = pulse_detokenize(J->tok, rq->out, rq->n_out, 0, &out, NULL);
     if (st) return st;
     pulse_strbuf b = {0};
-    pulse_strbuf_cat(&b, qa_primer(J->p->mode));
+    pulse_strbuf_cat(&b, it->prefix);
     pulse_strbuf_cat(&b, out);
     free(out);
     if (b.oom) {
         pulse_strbuf_free(&b);
         return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
     }
-    st = commit(J, it, b.s, rq->n_prompt, rq->n_out, NAN);
+    st = commit(J, it, b.s, rq->n_prompt + it->tot_tokens, rq->n_out, it->score);
     pulse_strbuf_free(&b);
     return st;
+}
+
+/* ToT: each question's kept chain primes its answer */
+static pulse_status tot_done(void *ud, int i, const pulse_tot_result *r) {
+    qa_job *J = ud;
+    qa_item *it = &J->it[J->req_item[i]];
+    pulse_strbuf b = {0};
+    pulse_strbuf_cat(&b, qa_primer(PULSE_QA_MODE_COT));
+    pulse_strbuf_cat(&b, " ");
+    if (r->ok && r->chain) pulse_strbuf_cat(&b, r->chain);
+    pulse_strbuf_cat(&b, "\n");
+    pulse_strbuf_cat(&b, qa_primer(PULSE_QA_MODE_TOT));
+    if (b.oom) {
+        pulse_strbuf_free(&b);
+        return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+    }
+    free(it->prefix);
+    it->prefix = b.s;
+    it->score = r->ok ? r->score : NAN;
+    it->tot_tokens = r->gen_tokens + r->prompt_tokens;
+    J->searched++;
+    if (J->p->progress) pulse_progress_update(&J->prog, (size_t)J->searched, NULL);
+    return PULSE_OK;
 }
 
 typedef struct {
@@ -182,6 +209,7 @@ static char *settings_json(const pulse_qa_params *p, int chat, int k, const char
     cJSON_AddStringToObject(o, "context", p->context_all ? "all" : "sp");
     cJSON_AddStringToObject(o, "sp", p->sp.method == PULSE_QA_SP_BM25 ? "bm25" : "space");
     cJSON_AddNumberToObject(o, "sp_title", p->sp.with_title);
+    cJSON_AddNumberToObject(o, "sp_pooling", p->pooling);
     if (space_hash) cJSON_AddStringToObject(o, "space_hash", space_hash);
     cJSON_AddNumberToObject(o, "k", k);
     if (lora_hash) {
@@ -287,18 +315,49 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
     J->req_item = pending;
     J->total = n_pending;
     J->t0 = pulse_now();
-    if (p->progress) pulse_progress_begin(&J->prog, J->phase, "q", (size_t)n_pending);
-    if (p->mode == PULSE_QA_MODE_TOT) {
-        st = pulse_set_error(PULSE_ERR_UNSUPPORTED, "qa: tot is not built yet");
-        goto out;
+    for (int i = 0; i < n_pending; i++) {
+        qa_item *it = &J->it[pending[i]];
+        it->score = NAN;
+        if (!(it->prefix = strdup(qa_primer(p->mode)))) {
+            st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+            goto out;
+        }
     }
+    if (p->mode == PULSE_QA_MODE_TOT) { /* the search first: its kept chain primes each answer */
+        tin = calloc((size_t)n_pending, sizeof *tin);
+        if (!tin) {
+            st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (int i = 0; i < n_pending; i++) {
+            const pulse_qa_question *q = pulse_qa_get(J->set, J->it[pending[i]].q);
+            tin[i].user = q->id;
+            tin[i].prompt = texts[i];
+            tin[i].behaviour = q->question;
+            tin[i].chosen = qa_tot_target();
+        }
+        pulse_tot_params tp = p->tot;
+        const pulse_tot_prompts pr = qa_tot_prompts();
+        tp.chat = chat;
+        tp.prompts = &pr;
+        tp.lora = lora;
+        tp.lora_scale = p->lora_scale;
+        if (tp.scorer == PULSE_TOT_SCORER_THOUGHT &&
+            (st = pulse_thought_space_load(p->tot_space, NULL, &tspace)))
+            goto out;
+        if (p->progress) pulse_progress_begin(&J->prog, "qa-tot search", "q", (size_t)n_pending);
+        if ((st = pulse_tot_run(m, tok, tspace, tin, n_pending, &tp, tot_done, J, NULL))) goto out;
+        if (p->progress) pulse_progress_end(&J->prog, (size_t)J->searched, NULL);
+    }
+    if (p->progress) pulse_progress_begin(&J->prog, J->phase, "q", (size_t)n_pending);
     {
         const int T = pulse_lm_get_hparams(m)->n_ctx_train;
         int max_prompt = 0;
         for (int i = 0; i < n_pending && !st; i++) {
             qa_item *it = &J->it[pending[i]];
-            st = pulse_lm_chat_prompt(tok, chat, qa_system(p->mode), texts[i], qa_primer(p->mode), &it->ids,
-                                      &it->n_ids);
+            st = pulse_lm_chat_prompt(tok, chat,
+                                      qa_system(p->mode == PULSE_QA_MODE_TOT ? PULSE_QA_MODE_COT : p->mode),
+                                      texts[i], it->prefix, &it->ids, &it->n_ids);
             if (!st && it->n_ids + max_new > T)
                 st = pulse_set_error(
                     PULSE_ERR_RANGE,
@@ -415,7 +474,9 @@ pulse_status pulse_qa_run(const char *data, const char *model, const char *pred_
                                      "qa: supporting facts by cosine need a space or encoder folder");
                 goto done;
             }
-            if ((st = pulse_thought_space_load(p.space, NULL, &space))) goto done;
+            pulse_thought_space_params tsp = pulse_thought_space_default_params();
+            tsp.pooling = p.pooling;
+            if ((st = pulse_thought_space_load(p.space, &tsp, &space))) goto done;
         }
         const int held = p.k == 0 ? (p.held_in < nq ? p.held_in : nq) : 0;
         n_scored = end > held ? end : held;
@@ -490,6 +551,7 @@ done:
         free(it[i].facts);
         free(it[i].answer);
         free(it[i].ids);
+        free(it[i].prefix);
     }
     free(it);
     free(preds);

@@ -32,7 +32,7 @@ static int run(int argc, char **argv, int sp_only) {
     const char *cmd = sp_only ? "qa sp" : "qa eval";
     pulse_qa_params p = pulse_qa_default_params();
     const char *data = NULL, *model = NULL, *mode = NULL, *sp = NULL, *space = NULL, *encoder = NULL,
-               *out = NULL, *context = NULL, *store = NULL, *chat = NULL, *scorer = NULL;
+               *out = NULL, *context = NULL, *store = NULL, *chat = NULL, *scorer = NULL, *pooling = NULL;
     int seed = 42, threads = 0, no_store = 0, no_title = 0;
     cli_opt opts[] = {
         {"--data|-d", CLI_STR, &data,
@@ -52,6 +52,9 @@ static int run(int argc, char **argv, int sp_only) {
         {"--k-max", CLI_INT, &p.k_max, "largest k tried when choosing (8)", CLI_RANGE(1, 1000)},
         {"--held-in", CLI_INT, &p.held_in, "the first N questions of the file choose k (30)",
          CLI_RANGE(0, CLI_INT_MAX)},
+        {"--pooling", CLI_STR, &pooling,
+         "auto | cls | mean: pooling of the --encoder folder (default auto: its own; a trained space keeps "
+         "its own)"},
         {"--no-title", CLI_FLAG, &no_title, "rank sentences without their paragraph title in front"},
         {"--context", CLI_STR, &context,
          "sp | all: the LM sees the selected sentences (default) or all paragraphs"},
@@ -112,6 +115,9 @@ static int run(int argc, char **argv, int sp_only) {
         cli_choice(cmd, "--chat", chat, hn, hv, 3, &ch) ||
         cli_choice(cmd, "--scorer", scorer, tn, tv, 2, &sc))
         return 2;
+    int pool = PULSE_POOL_AUTO, prec = 0;
+    if (cli_encoder_choices(cmd, pooling, NULL, &pool, &prec)) return 2;
+    p.pooling = (pulse_pooling)pool;
     if (sp_only && m != PULSE_QA_MODE_NONE) {
         fprintf(stderr, "pulse qa sp: selects supporting facts only; use `pulse qa eval --mode %s`\n", mode);
         return 2;
