@@ -33,13 +33,6 @@ pulse_qa_params pulse_qa_default_params(void) {
     return p;
 }
 
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 static const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
@@ -386,7 +379,9 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
             rq[i].prompt = it->ids;
             rq[i].n_prompt = it->n_ids;
             rq[i].out = obuf + (size_t)i * (size_t)max_new;
-            seeds[i] = mix64(p->seed ^ mix64((uint64_t)it->q + 1));
+            pulse_rng g; /* a question's seed depends on (seed, its index) only, not on the batch */
+            pulse_rng_seed(&g, p->seed ^ ((uint64_t)it->q * 0x9e3779b97f4a7c15ULL));
+            seeds[i] = pulse_rng_u64(&g);
         }
         J->rq = rq;
         pulse_lm_gen_params gp = pulse_lm_gen_default_params();
