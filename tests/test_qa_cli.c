@@ -156,6 +156,26 @@ int main(void) {
     CHECK(o && !strcmp(cJSON_GetObjectItem(o, "sp")->valuestring, "encoder") && num(o, "answered") == 3);
     cJSON_Delete(o);
 
+    /* closed-book (the simplified format: no _id, context or facts), a seeded sample of 2 of 4 */
+    write_file("cb.json", "[{\"question\": \"Who?\", \"answer\": \"Ann\"}, {\"question\": \"Is it?\", "
+                          "\"answer\": \"yes\"}, {\"question\": \"When?\", \"answer\": \"1990\"}, "
+                          "{\"question\": \"Where?\", \"answer\": \"Rome\"}]");
+    CHECK(pulse("qa eval --data cb.json --model tiny.gguf --sample 2 --seed 3 --max-new 6 --no-store --out "
+                "cb_pred.json") == 0);
+    o = cJSON_Parse(test_last_line(out_buf));
+    m = cJSON_GetObjectItem(o, "metrics");
+    CHECK(o && num(o, "questions") == 2 && num(m, "questions") == 2 && num(m, "em") >= 0);
+    CHECK(!cJSON_GetObjectItem(m, "sp_em") && !cJSON_GetObjectItem(m, "joint_f1"));
+    cJSON_Delete(o);
+    {
+        char *cb = read_tmp("cb_pred.json");
+        cJSON *cj = cb ? cJSON_Parse(cb) : NULL;
+        CHECK(cj && cJSON_GetArraySize(cJSON_GetObjectItem(cj, "answer")) == 2 &&
+              cJSON_GetArraySize(cJSON_GetObjectItem(cj, "sp")) == 0);
+        cJSON_Delete(cj);
+        free(cb);
+    }
+
     /* supporting facts alone: k chosen on the first 2 questions, reported on the others */
     CHECK(pulse("qa sp --data q.json --held-in 2 --k-max 3 --out sp.json") == 0);
     o = cJSON_Parse(test_last_line(out_buf));

@@ -163,6 +163,7 @@ typedef struct {
     int n_threads;      /* <= 0: keep */
     int first;          /* the job is questions [first, first + questions) of the file (0) */
     int questions;      /* 0 (default): to the end */
+    int sample;         /* > 0: a seeded sample (seed) of this many questions of that range (0: all of it) */
     const char *store;  /* SQLite store: answers committed as they finish, a rerun skips them (NULL: none) */
     int progress;       /* 1: progress with rate and ETA on stderr */
     pulse_tot_params

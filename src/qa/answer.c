@@ -17,6 +17,13 @@ static const char *SYS_COT =
     "You answer questions using the given context. Think step by step in a few short sentences, then finish "
     "with \"The answer is: \" followed by the short answer (a name, an entity, a date or a number, or yes or "
     "no).";
+/* closed-book (no context paragraphs) */
+static const char *SYS_DIRECT_CB =
+    "You answer questions from what you know. Reply with the answer only: a short "
+    "phrase (a name, an entity, a date or a number), or yes or no. No explanation.";
+static const char *SYS_COT_CB =
+    "You answer questions from what you know. Think step by step in a few short sentences, then finish with "
+    "\"The answer is: \" followed by the short answer (a name, an entity, a date or a number, or yes or no).";
 static const char *SYS_TOT = "You answer questions using the given context. Reason about which facts of the "
                              "context lead to the answer, one concise thought at a time.";
 
@@ -40,8 +47,10 @@ int pulse_qa_mode_from_name(const char *name) {
     return -1;
 }
 
-const char *qa_system(pulse_qa_mode mode) {
-    return mode == PULSE_QA_MODE_COT ? SYS_COT : mode == PULSE_QA_MODE_TOT ? SYS_TOT : SYS_DIRECT;
+const char *qa_system(pulse_qa_mode mode, int context) {
+    if (mode == PULSE_QA_MODE_TOT) return SYS_TOT;
+    if (mode == PULSE_QA_MODE_COT) return context ? SYS_COT : SYS_COT_CB;
+    return context ? SYS_DIRECT : SYS_DIRECT_CB;
 }
 const char *qa_primer(pulse_qa_mode mode) {
     return mode == PULSE_QA_MODE_COT   ? "Let me think:"

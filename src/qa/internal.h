@@ -4,8 +4,8 @@
 
 #include "pulse/qa.h"
 
-/* The instruction (system message) of a mode and what its answer is primed with. */
-const char *qa_system(pulse_qa_mode mode);
+/* The instruction (system message) of a mode (context 0: closed-book) and what its answer is primed with. */
+const char *qa_system(pulse_qa_mode mode, int context);
 const char *qa_primer(pulse_qa_mode mode);
 /* The Tree-of-Thought search's texts for QA and the LIKELIHOOD scorer's target ("Yes": the model's own
  * verdict that the chain leads to the correct answer). */

@@ -33,6 +33,11 @@ pulse_qa_params pulse_qa_default_params(void) {
     return p;
 }
 
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 static const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
@@ -191,7 +196,8 @@ static char *settings_json(const pulse_qa_params *p, int chat, int k, const char
                            const char *space_hash, const char *tot_space_hash) {
     char ih[17];
     pulse_strbuf ins = {0};
-    pulse_strbuf_cat(&ins, qa_system(p->mode));
+    pulse_strbuf_cat(&ins, qa_system(p->mode, 1));
+    pulse_strbuf_cat(&ins, qa_system(p->mode, 0));
     pulse_strbuf_cat(&ins, qa_primer(p->mode));
     pulse_hash_text(pulse_strbuf_str(&ins), ih);
     pulse_strbuf_free(&ins);
@@ -349,7 +355,8 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
         for (int i = 0; i < n_pending && !st; i++) {
             qa_item *it = &J->it[pending[i]];
             st = pulse_lm_chat_prompt(tok, chat,
-                                      qa_system(p->mode == PULSE_QA_MODE_TOT ? PULSE_QA_MODE_COT : p->mode),
+                                      qa_system(p->mode == PULSE_QA_MODE_TOT ? PULSE_QA_MODE_COT : p->mode,
+                                                pulse_qa_get(J->set, it->q)->n_para > 0),
                                       texts[i], it->prefix, &it->ids, &it->n_ids);
             if (!st && it->n_ids + max_new > T)
                 st = pulse_set_error(
@@ -442,21 +449,30 @@ pulse_status pulse_qa_run(const char *data, const char *model, const char *pred_
     const int nq = pulse_qa_count(set);
     const int first = p.first < nq ? p.first : nq;
     const int end = p.questions > 0 && first + p.questions < nq ? first + p.questions : nq;
-    const int n_items = end - first;
+    const int n_range = end - first;
+    const int n_items = p.sample > 0 && p.sample < n_range ? p.sample : n_range;
     const int has_ctx = pulse_qa_has_context(set);
-    qa_item *it = calloc((size_t)n_items + 1, sizeof *it);
+    qa_item *it = calloc((size_t)n_range + 1, sizeof *it);
+    int *order = calloc((size_t)n_range + 1, sizeof *order);
     pulse_qa_pred *preds = calloc((size_t)nq + 1, sizeof *preds);
     float **scores = NULL;
     int n_scored = 0;
     pulse_thought_space *space = NULL;
     qa_job J;
     memset(&J, 0, sizeof J);
-    if (!it || !preds) {
+    if (!it || !preds || !order) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         goto done;
     }
+    for (int i = 0; i < n_range; i++) order[i] = first + i;
+    if (n_items < n_range) { /* a seeded sample of the range, in file order */
+        pulse_rng g;
+        pulse_rng_seed(&g, p.seed);
+        pulse_rng_shuffle_int(&g, order, (size_t)n_range);
+        qsort(order, (size_t)n_items, sizeof *order, cmp_int);
+    }
     for (int i = 0; i < n_items; i++) {
-        it[i].q = first + i;
+        it[i].q = order[i];
         it[i].n_facts = -1;
     }
     rep.questions = n_items;
@@ -549,6 +565,7 @@ done:
         free(it[i].prefix);
     }
     free(it);
+    free(order);
     free(preds);
     pulse_qa_scores_free(scores, n_scored);
     pulse_thought_space_free(space);

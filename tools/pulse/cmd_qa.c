@@ -59,9 +59,13 @@ static int run(int argc, char **argv, int sp_only) {
         {"--context", CLI_STR, &context,
          "sp | all: the LM sees the selected sentences (default) or all paragraphs"},
         {"--first", CLI_INT, &p.first, "first question of the job (0)", CLI_RANGE(0, CLI_INT_MAX)},
-        {"--questions|-n", CLI_INT, &p.questions, "questions of the job (default 0: to the end of the file)",
+        {"--questions", CLI_INT, &p.questions, "questions of the job (default 0: to the end of the file)",
          CLI_RANGE(0, CLI_INT_MAX)},
-        {"--seed|-s", CLI_INT, &seed, "sampling seed (42; greedy decoding unless --temp)"},
+        {"--sample", CLI_INT, &p.sample,
+         "answer a seeded sample (--seed) of N questions of the range, in file order (default 0: all)",
+         CLI_RANGE(0, CLI_INT_MAX)},
+        {"--seed|-s", CLI_INT, &seed,
+         "question sample and sampling seed (42; greedy decoding unless --temp)"},
         {"--temp", CLI_FLOAT, &p.temp, "temperature of direct / cot (default 0: greedy)", CLI_RANGE(0, 100)},
         {"--max-new", CLI_INT, &p.max_new_tokens, "new tokens per answer (default 0: 32 direct, 256 cot)",
          CLI_RANGE(0, 100000)},
@@ -207,8 +211,8 @@ int cmd_qa_score(int argc, char **argv) {
     int n = 0;
     cli_opt opts[] = {
         {"--data|-d", CLI_STR, &data, "gold HotpotQA JSON"},
-        {"--pred|-p", CLI_STR, &pred, "predictions in the official format"},
-        {"--questions|-n", CLI_INT, &n, "score the first N gold questions (default 0: all)",
+        {"--pred", CLI_STR, &pred, "predictions in the official format"},
+        {"--questions", CLI_INT, &n, "score the first N gold questions (default 0: all)",
          CLI_RANGE(0, CLI_INT_MAX)},
     };
     int r = cli_parse(
