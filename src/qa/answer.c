@@ -125,36 +125,62 @@ char *qa_user_text(const pulse_qa_question *q, const pulse_qa_fact *facts, int n
 }
 
 /* case-insensitive last occurrence of needle in s */
-static const char *last_ci(const char *s, const char *needle) {
-    const char *hit = NULL;
-    size_t n = strlen(needle);
-    for (const char *p = s; *p; p++)
-        if (!strncasecmp(p, needle, n)) hit = p;
-    return hit;
+static const char *const CUES[] = {"answer is", "answer:", "answer -"};
+
+/* the cue occurrence that ends before `before` and starts last (NULL: none); *len its length */
+static const char *cue_before(const char *s, const char *before, size_t *len) {
+    const char *best = NULL;
+    for (size_t i = 0; i < sizeof CUES / sizeof *CUES; i++) {
+        size_t n = strlen(CUES[i]);
+        for (const char *p = s; *p && p + n <= before; p++)
+            if (!strncasecmp(p, CUES[i], n) && (!best || p > best)) best = p, *len = n;
+    }
+    return best;
+}
+
+int qa_has_answer_cue(const char *s) {
+    size_t n;
+    return cue_before(s, s + strlen(s), &n) != NULL;
 }
 
 static int strip_char(unsigned char c) {
     return c == ' ' || c == '\t' || c == ':' || c == '*' || c == '"' || c == '`' || c == '\'' || c == '_';
 }
 
+/* the answer at s: first line, cut at the first sentence end (". " then a capital, after a word of >= 4
+ * characters, so "St. Louis" and "Flt. Lt." stay whole), markup and a trailing period removed; length in *n
+ */
+static const char *answer_at(const char *s, size_t *n) {
+    while (*s && (strip_char((unsigned char)*s) || *s == '\n' || *s == '\r')) s++;
+    size_t m = strcspn(s, "\r\n");
+    for (size_t i = 1; i + 2 < m; i++) {
+        if (s[i] != '.' || s[i + 1] != ' ' || !isupper((unsigned char)s[i + 2])) continue;
+        size_t w = 0;
+        while (w < i && isalnum((unsigned char)s[i - 1 - w])) w++;
+        if (w >= 4) {
+            m = i;
+            break;
+        }
+    }
+    while (m > 0 && (strip_char((unsigned char)s[m - 1]) || s[m - 1] == '.' || s[m - 1] == ',')) m--;
+    *n = m;
+    return s;
+}
+
 pulse_status pulse_qa_extract_answer(const char *raw, int yes_no, char **out) {
     *out = NULL;
     const char *s = raw ? raw : "";
-    static const char *const cues[] = {"answer is", "answer:", "answer -"};
-    const char *best = NULL;
-    size_t cue_len = 0;
-    for (size_t i = 0; i < sizeof cues / sizeof *cues; i++) {
-        const char *h = last_ci(s, cues[i]);
-        if (h && (!best || h > best)) best = h, cue_len = strlen(cues[i]);
+    size_t n = 0, cl = 0;
+    const char *a = answer_at(s, &n);
+    /* after the last cue that is followed by an answer; no cue: the text itself */
+    for (const char *end = s + strlen(s), *c; (c = cue_before(s, end, &cl)) != NULL; end = c) {
+        const char *t = answer_at(c + cl, &n);
+        a = t;
+        if (n > 0) break;
     }
-    if (best) s = best + cue_len;
-    /* skip leading markup and blank lines */
-    while (*s && (strip_char((unsigned char)*s) || *s == '\n' || *s == '\r')) s++;
-    size_t n = strcspn(s, "\r\n");
-    while (n > 0 && (strip_char((unsigned char)s[n - 1]) || s[n - 1] == '.' || s[n - 1] == ',')) n--;
     char *r = malloc(n + 1);
     if (!r) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory extracting an answer");
-    memcpy(r, s, n);
+    memcpy(r, a, n);
     r[n] = 0;
     if (yes_no) {
         if (!strncasecmp(r, "yes", 3) && !isalpha((unsigned char)r[3]))

@@ -11,6 +11,8 @@ const char *qa_primer(pulse_qa_mode mode);
  * verdict that the chain leads to the correct answer). */
 pulse_tot_prompts qa_tot_prompts(void);
 const char *qa_tot_target(void);
+/* 1 when s holds an answer cue ("answer is", "answer:", "answer -", any case). */
+int qa_has_answer_cue(const char *s);
 /* The user turn: "Context:\n<title>: <sentences>\n...\n\nQuestion: <question>" with the sentences of facts
  * (facts NULL: every sentence of every paragraph; no paragraphs: the question alone); malloc'd, NULL on OOM.
  */

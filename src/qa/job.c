@@ -53,7 +53,8 @@ typedef struct {
     int n_ids;
     char *prefix;   /* what the answer was primed with (tot: the kept chain and "The answer is:") */
     double score;   /* tot: the kept chain's score (NAN otherwise) */
-    int tot_tokens; /* tot: prompt + generated tokens of the search */
+    int tot_tokens; /* tokens of earlier stages (the ToT search; a cot chain without an answer) */
+    char *user;     /* the user turn (context + question) */
 } qa_item;
 
 typedef struct {
@@ -68,6 +69,9 @@ typedef struct {
     pulse_lm_request *rq;
     pulse_progress prog;
     int done, total, searched;
+    int stage2;  /* the generation running is cot's second stage */
+    int *second; /* items whose cot chain ended without an answer */
+    int n_second;
     double t0;
     int64_t gen_tokens, prompt_tokens;
 } qa_job;
@@ -107,8 +111,8 @@ static pulse_status commit(qa_job *J, qa_item *it, const char *raw, int prompt_t
         r.phase = J->phase;
         r.model_hash = J->mh;
         r.settings_hash = J->sh;
-        r.ok = 1;
-        r.text = ans;
+        r.ok = ans[0] != 0; /* an empty answer is stored as a failure (raw kept); a rerun does not retry it */
+        r.text = r.ok ? ans : NULL;
         r.score = score;
         r.raw = raw;
         r.attempts = 1;
@@ -147,6 +151,21 @@ static pulse_status on_done(void *ud, int r) {
         pulse_strbuf_free(&b);
         return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
     }
+    if (J->p->mode == PULSE_QA_MODE_COT && !J->stage2 && !qa_has_answer_cue(b.s)) {
+        /* a chain without its answer: asked for it in a second stage */
+        pulse_strbuf_cat(&b, "\n");
+        pulse_strbuf_cat(&b, qa_primer(PULSE_QA_MODE_TOT));
+        if (b.oom) {
+            pulse_strbuf_free(&b);
+            return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+        }
+        free(it->prefix);
+        it->prefix = b.s;
+        it->tot_tokens += rq->n_prompt + rq->n_out;
+        J->gen_tokens += rq->n_out;
+        J->second[J->n_second++] = J->req_item[r];
+        return PULSE_OK;
+    }
     st = commit(J, it, b.s, rq->n_prompt + it->tot_tokens, rq->n_out, it->score);
     pulse_strbuf_free(&b);
     return st;
@@ -184,8 +203,8 @@ static int read_cb(void *ud, const pulse_store_row *row) {
     readback *R = ud;
     qa_job *J = R->J;
     if (strcmp(row->dataset, J->dataset) || strcmp(row->model_hash, J->mh) ||
-        strcmp(row->settings_hash, J->sh) || !row->ok)
-        return 0;
+        strcmp(row->settings_hash, J->sh))
+        return 0; /* a failed row (an empty answer) reads back as "" */
     for (int i = 0; i < R->n; i++)
         if (J->it[i].q == row->user_index && !J->it[i].answer)
             J->it[i].answer = strdup(row->text ? row->text : "");
@@ -250,6 +269,75 @@ static char *user_of(const pulse_qa_set *s, const qa_item *it, int context_all) 
     return qa_user_text(q, it->facts, it->n_facts);
 }
 
+/* One batched generation for items idx[0..n): each item's prompt is its user turn, primed with its prefix
+ * (the mode's primer; a cot chain's second stage or a ToT chain: the chain and "The answer is:"); on_done
+ * commits each answer as it finishes. */
+static pulse_status generate(qa_job *J, const pulse_lm *m, const pulse_lora *lora, int chat, int *idx, int n,
+                             int max_new) {
+    const pulse_qa_params *p = J->p;
+    const int T = pulse_lm_get_hparams(m)->n_ctx_train;
+    const int stage2 = idx == J->second;
+    int max_prompt = 0;
+    pulse_status st = PULSE_OK;
+    for (int i = 0; i < n && !st; i++) {
+        qa_item *it = &J->it[idx[i]];
+        const pulse_qa_mode sys = p->mode == PULSE_QA_MODE_TOT ? PULSE_QA_MODE_COT : p->mode;
+        free(it->ids);
+        it->ids = NULL;
+        st = pulse_lm_chat_prompt(J->tok, chat, qa_system(sys, pulse_qa_get(J->set, it->q)->n_para > 0),
+                                  it->user, it->prefix, &it->ids, &it->n_ids);
+        if (!st && it->n_ids + max_new > T)
+            st =
+                pulse_set_error(PULSE_ERR_RANGE,
+                                "qa: question %s: a prompt of %d tokens + %d new tokens exceeds %s's trained "
+                                "context of %d tokens; give the selected sentences as context (not all "
+                                "paragraphs), a smaller k or fewer new tokens",
+                                pulse_qa_get(J->set, it->q)->id, it->n_ids, max_new, J->model_name, T);
+        if (!st && it->n_ids > max_prompt) max_prompt = it->n_ids;
+    }
+    if (st) return st;
+    pulse_lm_ctx *c = NULL;
+    pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
+    cp.n_ctx = max_prompt + max_new + 1;
+    cp.n_seq_max = p->parallel + 1;
+    cp.n_threads = p->n_threads;
+    pulse_lm_request *rq = calloc((size_t)n, sizeof *rq);
+    int *obuf = malloc(sizeof(int) * (size_t)n * (size_t)max_new + 1);
+    uint64_t *seeds = malloc(sizeof(uint64_t) * (size_t)n);
+    if (!rq || !obuf || !seeds) st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+    if (!st) st = pulse_lm_ctx_new(m, &cp, &c);
+    if (!st && lora) st = pulse_lm_ctx_set_lora(c, lora, p->lora_scale);
+    for (int i = 0; i < n && !st; i++) {
+        qa_item *it = &J->it[idx[i]];
+        rq[i].prompt = it->ids;
+        rq[i].n_prompt = it->n_ids;
+        rq[i].out = obuf + (size_t)i * (size_t)max_new;
+        pulse_rng g; /* a question's seed depends on (seed, its index, the stage) only, not on the batch */
+        pulse_rng_seed(&g, p->seed ^ ((uint64_t)it->q * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)stage2);
+        seeds[i] = pulse_rng_u64(&g);
+    }
+    if (!st) {
+        J->rq = rq;
+        J->req_item = idx;
+        J->stage2 = stage2;
+        pulse_lm_gen_params gp = pulse_lm_gen_default_params();
+        gp.max_new_tokens = max_new;
+        gp.sampler.temp = p->temp;
+        gp.sampler.top_k = 0;
+        gp.sampler.top_p = 1.0f;
+        gp.seeds = seeds;
+        gp.share_prefix = 1;
+        gp.on_done = on_done;
+        gp.on_done_ud = J;
+        st = pulse_lm_generate(c, rq, n, &gp);
+    }
+    pulse_lm_ctx_free(c);
+    free(rq);
+    free(obuf);
+    free(seeds);
+    return st;
+}
+
 /* The answers of the job's questions not yet in the store: model, tokenizer, context, the store's rows read
  * back, one batched generation (or the ToT search), each answer committed as it finishes. */
 static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep, int n_items, const char *lh,
@@ -257,16 +345,12 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
     const pulse_qa_params *p = J->p;
     pulse_lm *m = NULL;
     pulse_tokenizer *tok = NULL;
-    pulse_lm_ctx *c = NULL;
     pulse_lora *lora = NULL;
     pulse_store *store = NULL;
     pulse_thought_space *tspace = NULL;
     char *settings = NULL;
-    int *pending = NULL, *obuf = NULL;
-    uint64_t *seeds = NULL;
-    pulse_lm_request *rq = NULL;
+    int *pending = NULL;
     pulse_tot_input *tin = NULL;
-    char **texts = NULL;
     int n_pending = 0;
     pulse_lm_params lp = pulse_lm_default_params();
     lp.n_threads = p->n_threads;
@@ -300,13 +384,13 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
         if (!J->it[i].answer) pending[n_pending++] = i;
     rep->skipped = n_items - n_pending;
     if (n_pending == 0) goto out;
-    texts = calloc((size_t)n_pending, sizeof *texts);
-    if (!texts) {
+    J->second = calloc((size_t)n_pending + 1, sizeof *J->second);
+    if (!J->second) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         goto out;
     }
     for (int i = 0; i < n_pending; i++)
-        if (!(texts[i] = user_of(J->set, &J->it[pending[i]], p->context_all))) {
+        if (!(J->it[pending[i]].user = user_of(J->set, &J->it[pending[i]], p->context_all))) {
             st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
             goto out;
         }
@@ -331,7 +415,7 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
         for (int i = 0; i < n_pending; i++) {
             const pulse_qa_question *q = pulse_qa_get(J->set, J->it[pending[i]].q);
             tin[i].user = q->id;
-            tin[i].prompt = texts[i];
+            tin[i].prompt = J->it[pending[i]].user;
             tin[i].behaviour = q->question;
             tin[i].chosen = qa_tot_target();
         }
@@ -349,59 +433,9 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
         if (p->progress) pulse_progress_end(&J->prog, (size_t)J->searched, NULL);
     }
     if (p->progress) pulse_progress_begin(&J->prog, J->phase, "q", (size_t)n_pending);
-    {
-        const int T = pulse_lm_get_hparams(m)->n_ctx_train;
-        int max_prompt = 0;
-        for (int i = 0; i < n_pending && !st; i++) {
-            qa_item *it = &J->it[pending[i]];
-            st = pulse_lm_chat_prompt(tok, chat,
-                                      qa_system(p->mode == PULSE_QA_MODE_TOT ? PULSE_QA_MODE_COT : p->mode,
-                                                pulse_qa_get(J->set, it->q)->n_para > 0),
-                                      texts[i], it->prefix, &it->ids, &it->n_ids);
-            if (!st && it->n_ids + max_new > T)
-                st = pulse_set_error(
-                    PULSE_ERR_RANGE,
-                    "qa: question %s: a prompt of %d tokens + %d new tokens exceeds %s's trained "
-                    "context of %d tokens; give the selected sentences as context (not all "
-                    "paragraphs), a smaller k or fewer new tokens",
-                    pulse_qa_get(J->set, it->q)->id, it->n_ids, max_new, J->model_name, T);
-            if (!st && it->n_ids > max_prompt) max_prompt = it->n_ids;
-        }
-        if (st) goto out;
-        pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
-        cp.n_ctx = max_prompt + max_new + 1;
-        cp.n_seq_max = p->parallel + 1;
-        cp.n_threads = p->n_threads;
-        if ((st = pulse_lm_ctx_new(m, &cp, &c))) goto out;
-        if (lora && (st = pulse_lm_ctx_set_lora(c, lora, p->lora_scale))) goto out;
-        rq = calloc((size_t)n_pending, sizeof *rq);
-        obuf = malloc(sizeof(int) * (size_t)n_pending * (size_t)max_new + 1);
-        seeds = malloc(sizeof(uint64_t) * (size_t)n_pending);
-        if (!rq || !obuf || !seeds) {
-            st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        for (int i = 0; i < n_pending; i++) {
-            qa_item *it = &J->it[pending[i]];
-            rq[i].prompt = it->ids;
-            rq[i].n_prompt = it->n_ids;
-            rq[i].out = obuf + (size_t)i * (size_t)max_new;
-            pulse_rng g; /* a question's seed depends on (seed, its index) only, not on the batch */
-            pulse_rng_seed(&g, p->seed ^ ((uint64_t)it->q * 0x9e3779b97f4a7c15ULL));
-            seeds[i] = pulse_rng_u64(&g);
-        }
-        J->rq = rq;
-        pulse_lm_gen_params gp = pulse_lm_gen_default_params();
-        gp.max_new_tokens = max_new;
-        gp.sampler.temp = p->temp;
-        gp.sampler.top_k = 0;
-        gp.sampler.top_p = 1.0f;
-        gp.seeds = seeds;
-        gp.share_prefix = 1;
-        gp.on_done = on_done;
-        gp.on_done_ud = J;
-        st = pulse_lm_generate(c, rq, n_pending, &gp);
-    }
+    if ((st = generate(J, m, lora, chat, pending, n_pending, max_new))) goto out;
+    if (J->n_second > 0) /* cot chains that ended without an answer: "The answer is:" after them */
+        st = generate(J, m, lora, chat, J->second, J->n_second, 32);
     if (p->progress) {
         char extra[96];
         snprintf(extra, sizeof extra, "%.2f s/q", (pulse_now() - J->t0) / (J->done > 0 ? J->done : 1));
@@ -411,19 +445,15 @@ out:
     rep->answered = J->done;
     rep->gen_tokens = J->gen_tokens;
     rep->prompt_tokens = J->prompt_tokens;
-    for (int i = 0; texts && i < n_pending; i++) free(texts[i]);
-    free(texts);
+    free(J->second);
+    J->second = NULL;
     free(tin);
     free(pending);
-    free(obuf);
-    free(seeds);
-    free(rq);
     free(settings);
     J->settings = NULL;
     J->store = NULL;
     pulse_store_close(store);
     pulse_thought_space_free(tspace);
-    pulse_lm_ctx_free(c);
     pulse_lora_free(lora);
     pulse_tokenizer_free(tok);
     pulse_lm_free(m);
@@ -563,6 +593,7 @@ done:
         free(it[i].answer);
         free(it[i].ids);
         free(it[i].prefix);
+        free(it[i].user);
     }
     free(it);
     free(order);
