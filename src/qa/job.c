@@ -188,7 +188,8 @@ static pulse_status tot_done(void *ud, int i, const pulse_tot_result *r) {
     free(it->prefix);
     it->prefix = b.s;
     it->score = r->ok ? r->score : NAN;
-    it->tot_tokens = r->gen_tokens + r->prompt_tokens;
+    it->tot_tokens = r->prompt_tokens;
+    J->gen_tokens += r->gen_tokens;
     J->searched++;
     if (J->p->progress) pulse_progress_update(&J->prog, (size_t)J->searched, NULL);
     return PULSE_OK;
