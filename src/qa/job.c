@@ -469,17 +469,18 @@ pulse_status pulse_qa_run(const char *data, const char *model, const char *pred_
     if (out) *out = rep;
     if (p.mode != PULSE_QA_MODE_NONE && !model)
         return pulse_set_error(PULSE_ERR_ARG, "qa: mode %s needs a model (GGUF)", pulse_qa_mode_name(p.mode));
-    if (p.k < 0 || p.k_max < 1 || p.held_in < 0 || p.first < 0 || p.questions < 0 || p.parallel < 1)
+    if (p.k < 0 || p.k_max < 1 || p.held_in < 0 || p.first < 0 || p.questions < 0 || p.sample < 0 ||
+        p.parallel < 1)
         return pulse_set_error(PULSE_ERR_ARG,
-                               "qa: k >= 0, k_max >= 1, held_in >= 0, first >= 0, questions >= 0 "
-                               "and parallel >= 1 expected");
+                               "qa: k >= 0, k_max >= 1, held_in >= 0, first >= 0, questions >= 0, "
+                               "sample >= 0 and parallel >= 1 expected");
     const double t_start = pulse_now();
     pulse_qa_set *set = NULL;
     pulse_status st = pulse_qa_load(data, NULL, &set);
     if (st) return st;
     const int nq = pulse_qa_count(set);
     const int first = p.first < nq ? p.first : nq;
-    const int end = p.questions > 0 && first + p.questions < nq ? first + p.questions : nq;
+    const int end = p.questions > 0 && p.questions < nq - first ? first + p.questions : nq;
     const int n_range = end - first;
     const int n_items = p.sample > 0 && p.sample < n_range ? p.sample : n_range;
     const int has_ctx = pulse_qa_has_context(set);
