@@ -477,7 +477,9 @@ loaded:
 built:
     if ((st = pulse_dist_agree(st))) goto out;
     /* one rank: ranges of `chunk` users (0 = all), as before scale-out. Several: ranges of at most --chunk
-     * (default --parallel) users, smaller towards the end (guided), so that the ranks finish together */
+     * (default --parallel) users, and at the end the remaining users split evenly over the ranks (guided,
+     * factor 1: ceil(left / ranks)), so that the ranks finish together with batches as full as they can be
+     * (decoding is cheaper per token in bigger batches: docs/scale-out.md) */
     int chunk = p.chunk > 0 && p.chunk < n_pending ? p.chunk : n_pending;
     if (size > 1) {
         chunk = p.chunk > 0 ? p.chunk : p.n_parallel;
@@ -505,7 +507,7 @@ built:
     J.words = words;
     J.t0 = pulse_now();
     if (p.progress) pulse_progress_begin(&J.prog, "phase1", "users", (size_t)n_pending);
-    pulse_dist_queue_params qp = {n_pending, chunk, size > 1 ? 2 : 0, on_result, on_tail, &J};
+    pulse_dist_queue_params qp = {n_pending, chunk, size > 1 ? 1 : 0, on_result, on_tail, &J};
     if ((st = pulse_dist_queue_new(&qp, &J.q))) goto out; /* the caller ends the job (pulse_dist_abort) */
     pulse_lm_gen_params gp = pulse_lm_gen_default_params();
     gp.max_new_tokens = p.max_new_tokens;
