@@ -5,6 +5,7 @@
  * so both ranks score users); the 2-rank line carries "ranks": 2; a language-model eval refuses two ranks. */
 #include <cjson/cJSON.h>
 
+#include "dist_test.h"
 #include "test.h"
 
 #ifndef PULSE_MPIEXEC
@@ -13,9 +14,6 @@ int main(void) {
     return test_summary();
 }
 #else
-#define MPIRUN                                                                                               \
-    PULSE_MPIEXEC " -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader "                         \
-                  "--mca btl_vader_single_copy_mechanism none"
 
 static char out_buf[1 << 16];
 
@@ -56,6 +54,7 @@ static void same_metrics(const char *args) {
 }
 
 int main(void) {
+    dist_test_env();
     char dir[] = "/tmp/pulse_dist_evXXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char data[512], cmd[4096], args[2048];

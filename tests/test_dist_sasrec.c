@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "pulse/sasrec.h"
+#include "dist_test.h"
 #include "test.h"
 
 #ifndef PULSE_MPIEXEC
@@ -20,9 +21,6 @@ int main(void) {
     return test_summary();
 }
 #else
-#define MPIRUN                                                                                               \
-    PULSE_MPIEXEC " -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader "                         \
-                  "--mca btl_vader_single_copy_mechanism none"
 
 static char out_buf[1 << 16];
 
@@ -81,6 +79,7 @@ static void compare(const char *dir, const char *data, const char *loss) {
 }
 
 int main(void) {
+    dist_test_env();
     char dir[] = "/tmp/pulse_dist_srXXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char data[512], cmd[2048];

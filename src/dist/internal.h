@@ -4,7 +4,7 @@
 #define PULSE_DIST_INTERNAL_H
 
 /* the size of the next range: left items, ranks, the caller's max and the queue's params */
-static inline int pd_range_size(int left, int ranks, int max, int max_range, int guided) {
+static inline int pdist_range_size(int left, int ranks, int max, int max_range, int guided) {
     int n = max < max_range ? max : max_range;
     if (ranks > 1 && guided > 0) {
         long long div = (long long)guided * ranks;

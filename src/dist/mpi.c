@@ -209,7 +209,7 @@ static void *serve(void *arg) {
             int max = 1, r[2] = {q->next, 0};
             if (n == (int)sizeof max) memcpy(&max, buf, sizeof max);
             if (!q->stopped && max >= 1) {
-                r[1] = pd_range_size(q->p.n_items - q->next, g_size, max, q->p.max_range, q->p.guided);
+                r[1] = pdist_range_size(q->p.n_items - q->next, g_size, max, q->p.max_range, q->p.guided);
                 q->next += r[1];
             }
             pthread_mutex_unlock(&q->mu);
@@ -228,7 +228,7 @@ static void *serve(void *arg) {
                 if (st) keep_error(q, st, pulse_last_error());
             }
         } else if (tag == TAG_TAIL) {
-            if (!q->err && q->p.on_tail) {
+            if (q->p.on_tail) { /* counters, also after a stop */
                 pulse_status st = q->p.on_tail(q->p.ud, src, buf, (size_t)n);
                 if (st) keep_error(q, st, pulse_last_error());
             }
@@ -283,7 +283,7 @@ pulse_status pulse_dist_queue_next(pulse_dist_queue *q, int max, int *first, int
         pthread_mutex_lock(&q->mu);
         *first = q->next;
         if (!q->stopped) {
-            *count = pd_range_size(q->p.n_items - q->next, g_size, max, q->p.max_range, q->p.guided);
+            *count = pdist_range_size(q->p.n_items - q->next, g_size, max, q->p.max_range, q->p.guided);
             q->next += *count;
         }
         pthread_mutex_unlock(&q->mu);
@@ -376,8 +376,8 @@ pulse_status pulse_dist_queue_finish(pulse_dist_queue *q, pulse_status st, const
     pthread_mutex_lock(&q->mu);
     if (st) {
         q->stopped = 1;
-        q->active = 0; /* rank 0 failed: stop serving; the caller ends the job (pulse_dist_abort) */
-    } else if (q->p.on_tail && !q->err) {
+        q->active = 0;         /* rank 0 failed: stop serving; the caller ends the job (pulse_dist_abort) */
+    } else if (q->p.on_tail) { /* rank 0's own counters, also after a stop */
         pulse_status ts = q->p.on_tail(q->p.ud, 0, tail, n);
         if (ts) keep_error(q, ts, pulse_last_error());
     }

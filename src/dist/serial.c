@@ -85,7 +85,7 @@ pulse_status pulse_dist_queue_next(pulse_dist_queue *q, int max, int *first, int
     *count = 0;
     if (max < 1) return pulse_set_error(PULSE_ERR_ARG, "dist queue: expected max >= 1, found %d", max);
     if (q->stopped) return PULSE_OK;
-    *count = pd_range_size(q->p.n_items - q->next, 1, max, q->p.max_range, q->p.guided);
+    *count = pdist_range_size(q->p.n_items - q->next, 1, max, q->p.max_range, q->p.guided);
     q->next += *count;
     return PULSE_OK;
 }

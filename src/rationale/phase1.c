@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "pulse/dist.h"
+#include "rationale/internal.h"
 #include "pulse/rationale.h"
 
 pulse_phase1_params pulse_phase1_default_params(void) {
@@ -346,8 +347,7 @@ static pulse_status pending_users(const pulse_dataset *ds, pulse_store *store, c
     return st;
 }
 
-/* every rank: rank 0's pending users */
-static pulse_status share_pending(int **pending, int *n_pending) {
+pulse_status rat_share_users(int **pending, int *n_pending) {
     int n = *n_pending;
     pulse_status st = pulse_dist_bcast(&n, sizeof n);
     if (st) return st;
@@ -421,7 +421,7 @@ pulse_status pulse_rationale_phase1(const char *data, const char *model, const c
     }
 loaded:
     if ((st = pulse_dist_agree(st))) goto out;
-    if ((st = share_pending(&pending, &n_pending))) goto out;
+    if ((st = rat_share_users(&pending, &n_pending))) goto out;
     if (n_pending == 0) goto out;
     /* records and prompt tokens of every pending user (every rank: any of them may be handed out to it) */
     pulse_record_params rp = p.record;

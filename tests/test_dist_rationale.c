@@ -1,10 +1,11 @@
-/* tests/test_dist_phase1.c — `pulse rationale phase1` on two MPI ranks (mpirun -np 2, launched by this test;
- * exits 77 = Skipped when the build has no MPI), on 40 synthetic users and the tiny synthetic model of
- * test_rationale_cli: the 2-rank store holds exactly the rows of the 1-process store (user, ok, text, raw
- * output, attempts, tokens; not the wall times), the last stdout line is rank 0's JSON alone with "ranks": 2;
- * a worker rank killed (SIGKILL) mid-run ends the job with an error and leaves a store with no broken row,
- * which a rerun on one rank completes to the same rows; a command that does not split its work refuses two
- * ranks. */
+/* tests/test_dist_rationale.c — `pulse rationale phase1` and `pulse rationale tot` on two MPI ranks (mpirun
+ * -np 2, launched by this test; exits 77 = Skipped when the build has no MPI), on synthetic users and the
+ * tiny synthetic model of test_rationale_cli. Phase 1, 40 users: the 2-rank store holds exactly the rows of
+ * the 1-process store (user, ok, text, raw output, attempts, tokens; not the wall times), the last stdout
+ * line is rank 0's JSON alone with "ranks": 2, a rerun stores nothing; a worker rank killed (SIGKILL) mid-run
+ * ends the job with an error and leaves a store with no broken row, which a rerun on one rank completes. ToT
+ * (likelihood scorer), 10 users: the 2-rank rows equal the 1-process rows (chain, score, raw candidates,
+ * tokens). A command that does not split its work refuses two ranks. */
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include "lm_synth.h"
 #include "pulse/rationale.h"
 #include "pulse/strbuf.h"
+#include "dist_test.h"
 #include "test.h"
 
 #ifndef PULSE_MPIEXEC
@@ -22,35 +24,36 @@ int main(void) {
     return test_summary();
 }
 #else
-/* Open MPI as root, more ranks than cores, shared memory only (no network probing in containers) */
-#define MPIRUN                                                                                               \
-    PULSE_MPIEXEC " -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader "                         \
-                  "--mca btl_vader_single_copy_mechanism none"
 
 static char out_buf[1 << 16];
 
 /* the store's phase-1 rows as one text: everything but wall times, in user order */
 static int dump_row(void *ud, const pulse_store_row *r) {
     pulse_strbuf *b = ud;
+    pulse_strbuf_printf(b, "%.9g|%s|", r->score, r->extra ? r->extra : "-");
     pulse_strbuf_printf(b, "%s|%d|%d|%s|%s|%d|%d|%d|%s\n", r->user, r->user_index, r->ok,
                         r->text ? r->text : "-", r->raw ? r->raw : "-", r->attempts, r->gen_tokens,
                         r->prompt_tokens, r->behaviour ? r->behaviour : "-");
     return 0;
 }
 
-static char *dump_store(const char *db, int64_t *rows, int64_t *bad) {
+static char *dump_phase(const char *db, const char *phase, int64_t *rows, int64_t *bad) {
     pulse_store *s = NULL;
     *rows = -1;
     *bad = 0;
     if (pulse_store_open(db, 1, &s) != PULSE_OK) return NULL;
     pulse_strbuf b = {0};
-    if (pulse_store_check(s, rows, bad) != PULSE_OK || pulse_store_each(s, "phase1", NULL, dump_row, &b)) {
+    if (pulse_store_check(s, rows, bad) != PULSE_OK || pulse_store_each(s, phase, NULL, dump_row, &b)) {
         pulse_store_close(s);
         free(b.s);
         return NULL;
     }
     pulse_store_close(s);
     return b.s ? b.s : calloc(1, 1);
+}
+
+static char *dump_store(const char *db, int64_t *rows, int64_t *bad) {
+    return dump_phase(db, "phase1", rows, bad);
 }
 
 static int64_t store_rows(const char *db) {
@@ -76,7 +79,8 @@ static long read_pid(const char *path) {
 }
 
 int main(void) {
-    char dir[] = "/tmp/pulse_dist_p1XXXXXX";
+    dist_test_env();
+    char dir[] = "/tmp/pulse_dist_ratXXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char data[512], model[512], db1[512], db2[512], db3[512], cmd[8192], args[2048], errf[600];
     snprintf(data, sizeof data, "%s/data", dir);
@@ -212,6 +216,33 @@ int main(void) {
           cJSON_GetObjectItem(j, "done")->valuedouble == 40 - (double)r3);
     cJSON_Delete(j);
     CHECK(store_rows(db3) == 40);
+
+    /* ToT with the likelihood scorer: 1 process vs 2 ranks */
+    {
+        char dbt1[600], dbt2[600], targs[2048];
+        snprintf(dbt1, sizeof dbt1, "%s/tot1.db", dir);
+        snprintf(dbt2, sizeof dbt2, "%s/tot2.db", dir);
+        snprintf(targs, sizeof targs,
+                 "rationale tot --data %s --model %s --users 10 --seed 3 --scorer likelihood --depth 2 "
+                 "--branching 2 --beam 1 --max-thought-tokens 8 --parallel 2 --max-history 4 --threads 1",
+                 data, model);
+        snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 %s %s --db %s", PULSE_CLI, targs, dbt1);
+        rc = test_run(cmd, out_buf, sizeof out_buf);
+        CHECK(rc == 0);
+        snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 %s %s %s --db %s", MPIRUN, PULSE_CLI, targs, dbt2);
+        rc = test_run(cmd, out_buf, sizeof out_buf);
+        j = cJSON_Parse(test_last_line(out_buf));
+        printf("mpirun -np 2 rationale tot -> %d: %.300s\n", rc, out_buf);
+        CHECK(rc == 0 && j && cJSON_GetObjectItem(j, "ranks") && cJSON_GetObjectItem(j, "done") &&
+              cJSON_GetObjectItem(j, "done")->valuedouble == 10);
+        cJSON_Delete(j);
+        int64_t t1 = 0, tb1 = 0, t2 = 0, tb2 = 0;
+        char *a = dump_phase(dbt1, "tot", &t1, &tb1), *b = dump_phase(dbt2, "tot", &t2, &tb2);
+        CHECK(a && b && t1 == 10 && t2 == 10 && tb1 == 0 && tb2 == 0);
+        CHECK_MSG(a && b && strcmp(a, b) == 0, "the 2-rank ToT store differs from the 1-process store");
+        free(a);
+        free(b);
+    }
 
     /* a command that does not split its work refuses two ranks (usage error on every rank) */
     snprintf(cmd, sizeof cmd, "%s %s data stats --data %s 2>&1", MPIRUN, PULSE_CLI, data);
