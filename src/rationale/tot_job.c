@@ -412,6 +412,7 @@ pulse_status pulse_rationale_tot(const char *data, const char *model, const char
     uint8_t *done = NULL;
     char *settings = NULL;
     char shash[17] = {0}, rhash[17] = {0};
+    int ts = 0, nu = 0; /* the thought scorer is used; users of the dataset */
     pulse_status st = pulse_dataset_load(data, NULL, &ds);
     if (st) goto loaded;
     pulse_lm_params lp = pulse_lm_default_params();
@@ -430,13 +431,13 @@ pulse_status pulse_rationale_tot(const char *data, const char *model, const char
     rep.chat = p.search.chat >= 0 ? p.search.chat : pulse_chat_detect(tok) != PULSE_CHAT_RAW;
     rep.fork = p.search.fork;
     p.search.chat = rep.chat;
-    const int ts = p.search.scorer == PULSE_TOT_SCORER_THOUGHT; /* the space changes the results */
+    ts = p.search.scorer == PULSE_TOT_SCORER_THOUGHT; /* the space changes the results */
     if (!(settings = settings_json(&p, rep.chat, ts ? shash : NULL, sr ? rhash : NULL))) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "ToT job: out of memory");
         goto loaded;
     }
     pulse_hash_text(settings, rep.settings_hash);
-    const int nu = pulse_dataset_n_users(ds);
+    nu = pulse_dataset_n_users(ds);
     users = malloc(sizeof(int) * (size_t)(nu > 0 ? nu : 1));
     done = calloc((size_t)(nu > 0 ? nu : 1), 1);
     if (!users || !done) {
