@@ -54,7 +54,6 @@ static void same_metrics(const char *args) {
 }
 
 int main(void) {
-    dist_test_env();
     char dir[] = "/tmp/pulse_dist_evXXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char data[512], cmd[4096], args[2048];

@@ -79,7 +79,6 @@ static long read_pid(const char *path) {
 }
 
 int main(void) {
-    dist_test_env();
     char dir[] = "/tmp/pulse_dist_ratXXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char data[512], model[512], db1[512], db2[512], db3[512], cmd[8192], args[2048], errf[600];
@@ -99,11 +98,10 @@ int main(void) {
     cfg.V = SYNTH_TOK_V;
     CHECK(synth_write_opts(&cfg, model, &o) == 0);
     /* 40 users; small ranges so that both ranks take several */
-    snprintf(
-        args, sizeof args,
-        "rationale phase1 --data %s --model %s --users 40 --seed 3 --max-new 16 --retries 1 --parallel 4 "
-        "--chunk 4 --history-tokens 48 --threads 1 -q",
-        data, model);
+    snprintf(args, sizeof args,
+             "rationale phase1 --data %s --model %s --users 40 --seed 3 --max-new 8 --retries 1 --parallel 8 "
+             "--chunk 8 --history-tokens 16 --threads 1 -q",
+             data, model);
 
     /* one process, no launcher: the reference */
     snprintf(cmd, sizeof cmd, "%s %s --db %s", PULSE_CLI, args, db1);
@@ -152,7 +150,7 @@ int main(void) {
 
     /* rank 1 killed mid-run: the job ends (no hang) with an error, the store keeps its finished users */
     snprintf(cmd, sizeof cmd,
-             "exec %s sh -c 'echo $$ > %s/pid.$OMPI_COMM_WORLD_RANK; exec %s %s --max-new 200 --db %s' "
+             "exec %s sh -c 'echo $$ > %s/pid.$OMPI_COMM_WORLD_RANK; exec %s %s --max-new 64 --db %s' "
              ">/dev/null 2>%s",
              MPIRUN, dir, PULSE_CLI, args, db3, errf);
     t = pulse_now();
@@ -208,8 +206,8 @@ int main(void) {
     printf("after the kill: %lld rows, %lld bad\n", (long long)r3, (long long)b3);
     CHECK(d3 && r3 >= 3 && r3 < 40 && b3 == 0);
     free(d3);
-    /* resumed on one process with the run's own settings (--max-new 200): done, each user once */
-    snprintf(cmd, sizeof cmd, "%s %s --max-new 200 --db %s", PULSE_CLI, args, db3);
+    /* resumed on one process with the run's own settings (--max-new 64): done, each user once */
+    snprintf(cmd, sizeof cmd, "%s %s --max-new 64 --db %s", PULSE_CLI, args, db3);
     rc = test_run(cmd, out_buf, sizeof out_buf);
     j = cJSON_Parse(test_last_line(out_buf));
     CHECK(rc == 0 && j && cJSON_GetObjectItem(j, "skipped")->valuedouble == (double)r3 &&

@@ -79,7 +79,6 @@ static void compare(const char *dir, const char *data, const char *loss) {
 }
 
 int main(void) {
-    dist_test_env();
     char dir[] = "/tmp/pulse_dist_srXXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char data[512], cmd[2048];
