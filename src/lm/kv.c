@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/attend_f16.h"
 #include "lm/lm_internal.h"
 
 pulse_lm_ctx_params pulse_lm_ctx_default_params(void) {
@@ -145,9 +146,10 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     c->o = falloc(nb, E, &st);
     c->gu = falloc(nb, 2 * (size_t)hp->n_ff, &st);
     c->h = falloc(nb, hp->n_ff, &st);
-    /* per thread, for each query head of a kv group: scores (n_ctx), 64 lane rows of head_dim and the f16
-     * query (see attend in forward.c) */
-    c->att_stride = (size_t)(hp->n_head / hp->n_head_kv) * ((size_t)p.n_ctx + 16 + 65 * (size_t)hp->head_dim);
+    /* per thread: the attention kernel's scratch for a kv group's query heads, then their f16 queries (see
+     * lm/attend.c) */
+    c->att_stride = pk_attend_scratch_floats(hp->n_head / hp->n_head_kv, p.n_ctx, hp->head_dim) +
+                    (size_t)(hp->n_head / hp->n_head_kv) * (size_t)hp->head_dim / 2 + 16;
     c->att_scratch = falloc((size_t)c->n_thr, c->att_stride, &st);
     c->rope_cos = falloc(2 * nb, (size_t)hp->n_rot / 2 + 1, &st);
     c->rope_sin = falloc(2 * nb, (size_t)hp->n_rot / 2 + 1, &st);

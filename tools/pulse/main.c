@@ -72,6 +72,15 @@ static const cli_cmd sft_cmds[] = {
      NULL, 0},
 };
 
+static const cli_cmd qa_cmds[] = {
+    {"eval", cmd_qa_eval,
+     "HotpotQA: supporting facts, answers with the SLM (direct / cot / tot), official predictions + metrics",
+     NULL, 0},
+    {"sp", cmd_qa_sp, "HotpotQA supporting facts alone (BM25 / encoder / Thought Space), SP EM / F1", NULL,
+     0},
+    {"score", cmd_qa_score, "the official HotpotQA metrics of a predictions file (JSON last line)", NULL, 0},
+};
+
 static const cli_cmd cmds[] = {
     {"data", NULL, "dataset statistics, splits and conversion", data_cmds, N_OF(data_cmds)},
     {"eval", cmd_eval, "evaluate recommenders (pop, a GGUF language model) under the shared protocols", NULL,
@@ -91,6 +100,7 @@ static const cli_cmd cmds[] = {
     {"pipeline", cmd_pipeline,
      "the whole method: SASRec, Phase 1, Thought Space, ToT, SFT, evaluation (resumable; JSON last line)",
      NULL, 0},
+    {"qa", NULL, "multi-hop QA transfer (HotpotQA): eval, supporting facts, score", qa_cmds, N_OF(qa_cmds)},
     {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 

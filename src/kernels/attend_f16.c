@@ -1,0 +1,488 @@
+/* kernels/attend_f16.c — owns the decoder's attention kernel over the f16 paged KV cache (attend_f16.h): one
+ * query position's group of query heads against one kv head's positions [lo, p], computed as ggml's non-flash
+ * CPU path, rounding for rounding, with the primitives of kernels/ggml_exact.h:
+ *   KQ[j] = scale * red(lanes), lane u = sum over t = u mod R of q[t] K[j][t] (fma chain in t order; R = 16
+ *           tinyBLAS, R = 64 vec_dot_f16 whose 64 lanes fold (u, u+32) + (u+16, u+48) first), red = red16;
+ *   softmax: ggml_v_expf(KQ - max), 16-position partial sums (chunks from position 0) red16'ed and added in
+ *           f64, probabilities f16(e * (float)(1 / sum));
+ *   out[t] = red(lanes), lane u = fma chain over positions j = u mod R (in j order, zero probabilities
+ *           skipped) of w[j] V[j][t].
+ * Three builds of it give the same bits: the scalar reference (pk_attend_f16_ref, the formulation above one
+ * element at a time), the AVX2 path (a position at a time: its row's lanes in ymm registers) and the AVX-512
+ * path, chosen at run time (pulse_cpu_get), which puts positions in vector lanes: KQ of 16 positions at once
+ * (each position's lane vector as above, then the 16 red16 trees of 16 positions as one transposing network
+ * of shuffles and adds: the same additions, element by element), and P.V one 16-dimension column at a time
+ * with R lane accumulators in registers (V converted once per call, shared by the group's heads). The
+ * reordering is across independent sums only; within each sum the operations and their order are the
+ * reference's, so tests/test_kernels_attend.c checks equality bit for bit. */
+#include "kernels/attend_f16.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kernels/ggml_exact.h"
+#include "pulse/core.h"
+#include "pulse/quant.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* the float operations are llama.cpp's, rounding for rounding */
+#endif
+
+/* scores row stride: positions up to n_ctx rounded up to 64, plus a block of slack */
+static size_t sc_stride(int n_ctx) {
+    return (size_t)(n_ctx + 63) / 64 * 64 + 64;
+}
+
+/* scratch: scores (ng, S); row offsets (S size_t); work: the reference's lane rows (ng, 64, HD) (q and a K
+ * row as floats before them), or the AVX-512 path's q (ng, HD), 16 K rows (16, HD), a V column (S, 16) and 64
+ * lane vectors */
+size_t pk_attend_scratch_floats(int ng, int n_ctx, int HD) {
+    const size_t S = sc_stride(n_ctx), lanes = (size_t)ng * 64 * (size_t)HD;
+    const size_t v512 = (size_t)(ng + 16) * (size_t)HD + 16 * S + 64 * 16;
+    return (size_t)ng * S + 2 * S + (lanes > v512 ? lanes : v512) + 16;
+}
+
+/* ---- scalar reference ---- */
+
+static float dot_lanes_ref(const float *a, const float *b, int n, int R) {
+    float l[64];
+    for (int u = 0; u < R; u++) l[u] = 0;
+    for (int t = 0; t < n; t++) l[t % R] = fmaf(a[t], b[t], l[t % R]);
+    if (R == 64)
+        for (int u = 0; u < 16; u++) l[u] = (l[u] + l[u + 32]) + (l[u + 16] + l[u + 48]);
+    return pk_red16(l);
+}
+
+static void scores_ref(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
+                       const size_t *off, int lo, int p, int R, float scale, float *kf) {
+    for (int j = lo; j <= p; j++) {
+        const uint16_t *kr = kv->k + off[j];
+        for (int t = 0; t < HD; t++) kf[t] = pulse_fp16_to_fp32(kr[t]);
+        for (int g = 0; g < ng; g++)
+            sc[(size_t)g * S + j] = dot_lanes_ref(qf + (size_t)g * HD, kf, HD, R) * scale;
+    }
+}
+
+static void softmax_ref(float *sg, int lo, int p) {
+    float mx = -INFINITY;
+    for (int j = lo; j <= p; j++)
+        if (sg[j] > mx) mx = sg[j];
+    double sum = 0;
+    for (int j0 = lo / 16 * 16; j0 <= p; j0 += 16) { /* 16-position chunks from position 0 */
+        float e[16];
+        for (int u = 0; u < 16; u++) {
+            const int j = j0 + u;
+            e[u] = j >= lo && j <= p ? pk_ggml_expf(sg[j] - mx) : 0.0f;
+            if (j >= lo && j <= p) sg[j] = e[u];
+        }
+        sum += (double)pk_red16(e);
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int j = lo; j <= p; j++) sg[j] = pulse_fp16_to_fp32(pulse_fp32_to_fp16(sg[j] * inv));
+}
+
+static void pv_ref(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv,
+                   const size_t *off, int lo, int p, int R, float *acc) {
+    memset(acc, 0, sizeof(float) * (size_t)ng * R * HD);
+    for (int j = lo; j <= p; j++) {
+        const uint16_t *vr = kv->v + off[j];
+        for (int g = 0; g < ng; g++) {
+            const float w = sc[(size_t)g * S + j];
+            float *a = acc + ((size_t)g * R + (size_t)(j & (R - 1))) * HD;
+            if (w != 0.0f)
+                for (int t = 0; t < HD; t++) a[t] = fmaf(w, pulse_fp16_to_fp32(vr[t]), a[t]);
+        }
+    }
+    for (int g = 0; g < ng; g++) pk_reduce_lane_rows(out + (size_t)g * HD, acc + (size_t)g * R * HD, R, HD);
+}
+
+/* off[j] = where position j's row starts in the pools, for j in [lo, p] */
+static void row_offsets(size_t *off, const pk_kv_span *kv, int lo, int p) {
+    const int B = kv->B;
+    for (int j = lo; j <= p;) {
+        const int bi = j / B, end = (bi + 1) * B - 1 < p ? (bi + 1) * B - 1 : p;
+        const size_t base = (size_t)kv->blocks[bi] * kv->blk;
+        for (; j <= end; j++) off[j] = base + (size_t)(j - bi * B) * kv->row;
+    }
+}
+
+void pk_attend_f16_ref(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_span *kv, int lo, int p,
+                       int R, float scale, int n_ctx, float *scratch) {
+    const size_t S = sc_stride(n_ctx);
+    float *sc = scratch, *acc = sc + (size_t)ng * S + 2 * S, *qf = acc, *kf = acc + (size_t)ng * HD;
+    size_t *off = (size_t *)(void *)(sc + (size_t)ng * S);
+    row_offsets(off, kv, lo, p);
+    for (size_t x = 0; x < (size_t)ng * HD; x++) qf[x] = pulse_fp16_to_fp32(q16[x]);
+    scores_ref(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
+    for (int g = 0; g < ng; g++) softmax_ref(sc + (size_t)g * S, lo, p);
+    pv_ref(out, sc, S, ng, HD, kv, off, lo, p, R, acc);
+}
+
+/* ---- AVX2: a position at a time ---- */
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define PK_HAVE_ATTEND_AVX 1
+
+/* HD a multiple of R */
+static void scores_avx2(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
+                        const size_t *off, int lo, int p, int R, float scale, float *kf) {
+    for (int j = lo; j <= p; j++) {
+        const uint16_t *kr = kv->k + off[j];
+        for (int t = 0; t < HD; t += 8)
+            _mm256_storeu_ps(kf + t, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + t))));
+        for (int g = 0; g < ng; g++) {
+            const float *q = qf + (size_t)g * HD;
+            sc[(size_t)g * S + j] =
+                (R == 64 ? pk_dot_lanes_avx(q, kf, HD, 64) : pk_dot_lanes_avx(q, kf, HD, 16)) * scale;
+        }
+    }
+}
+
+static void softmax_avx2(float *sg, int lo, int p) {
+    float mx = -INFINITY;
+    for (int j = lo; j <= p; j++)
+        if (sg[j] > mx) mx = sg[j];
+    double sum = 0;
+    for (int j0 = lo / 16 * 16; j0 <= p; j0 += 16) {
+        float e[16];
+        if (j0 >= lo && j0 + 16 <= p + 1) { /* a whole chunk inside [lo, p] */
+            const __m256 m = _mm256_set1_ps(mx);
+            _mm256_storeu_ps(e, pk_ggml_expf8(_mm256_sub_ps(_mm256_loadu_ps(sg + j0), m)));
+            _mm256_storeu_ps(e + 8, pk_ggml_expf8(_mm256_sub_ps(_mm256_loadu_ps(sg + j0 + 8), m)));
+            memcpy(sg + j0, e, sizeof e);
+            sum += (double)pk_red16(e);
+            continue;
+        }
+        for (int u = 0; u < 16; u++) {
+            const int j = j0 + u;
+            e[u] = j >= lo && j <= p ? pk_ggml_expf(sg[j] - mx) : 0.0f;
+            if (j >= lo && j <= p) sg[j] = e[u];
+        }
+        sum += (double)pk_red16(e);
+    }
+    const float inv = (float)(1.0 / sum);
+    int j = lo;
+    const __m256 iv = _mm256_set1_ps(inv); /* the same product and f16 rounding, 8 at a time */
+    for (; j + 8 <= p + 1; j += 8)
+        _mm256_storeu_ps(sg + j,
+                         _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(sg + j), iv), 0)));
+    for (; j <= p; j++) sg[j] = pulse_fp16_to_fp32(pulse_fp32_to_fp16(sg[j] * inv));
+}
+
+/* HD a multiple of 8, ng <= 8: the reference's sums 8 dimensions at a time, the R lane accumulators of each
+ * head in registers / L1 */
+static void pv_avx2(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv,
+                    const size_t *off, int lo, int p, int R) {
+    __m256 A[8 * 64];
+    for (int tc = 0; tc < HD; tc += 8) {
+        for (int x = 0; x < ng * R; x++) A[x] = _mm256_setzero_ps();
+        for (int j = lo; j <= p; j++) {
+            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kv->v + off[j] + tc)));
+            for (int g = 0; g < ng; g++) {
+                const float w = sc[(size_t)g * S + j];
+                if (w != 0.0f) {
+                    __m256 *a = &A[g * R + (j & (R - 1))]; /* R: 16 or 64 */
+                    *a = _mm256_fmadd_ps(_mm256_set1_ps(w), vv, *a);
+                }
+            }
+        }
+        for (int g = 0; g < ng; g++) { /* the reduction tree of reduce_rows */
+            __m256 *l = A + g * R;
+            if (R == 64)
+                for (int u = 0; u < 16; u++)
+                    l[u] = _mm256_add_ps(_mm256_add_ps(l[u], l[u + 32]), _mm256_add_ps(l[u + 16], l[u + 48]));
+            __m256 t3[8], t6[4];
+            for (int x = 0; x < 8; x++) t3[x] = _mm256_add_ps(l[x + 8], l[x]);
+            for (int x = 0; x < 4; x++) t6[x] = _mm256_add_ps(t3[x + 4], t3[x]);
+            _mm256_storeu_ps(out + (size_t)g * HD + tc,
+                             _mm256_add_ps(_mm256_add_ps(t6[0], t6[2]), _mm256_add_ps(t6[1], t6[3])));
+        }
+    }
+}
+#endif
+
+/* ---- AVX-512: positions in vector lanes ---- */
+#if defined(PK_HAVE_ATTEND_AVX) && (defined(__GNUC__) || defined(__clang__))
+#define PK_HAVE_ATTEND_512 1
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))),                  \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
+#endif
+
+#define PK_AI static inline __attribute__((always_inline))
+
+/* s[i] = red16 of the lanes of the vector of position i, for 16 vectors given in slot order: slot s holds
+ * position 4 (s % 4) + s / 4. Each position's additions are red16's (t3 = hi 8 + lo 8, t6 = hi 4 + lo 4,
+ * (t6[0] + t6[2]) + (t6[1] + t6[3])), done for 2, 4, 8 and 16 positions at once */
+PK_AI __m512 red16x16(const __m512 *v) {
+    __m512 c[8], d[4], e[2];
+    for (int m = 0; m < 8; m++) /* [t3 of slot 2m | t3 of slot 2m+1] */
+        c[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0xEE),
+                             _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0x44));
+    for (int n = 0; n < 4; n++) /* 128-bit part L: t6 of slot 4n + L */
+        d[n] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * n], c[2 * n + 1], 0xDD),
+                             _mm512_shuffle_f32x4(c[2 * n], c[2 * n + 1], 0x88));
+    for (int k = 0; k < 2; k++) /* part L: t6[0] + t6[2], t6[1] + t6[3] of slots 8k + L, 8k + 4 + L */
+        e[k] = _mm512_add_ps(_mm512_shuffle_ps(d[2 * k], d[2 * k + 1], 0x44),
+                             _mm512_shuffle_ps(d[2 * k], d[2 * k + 1], 0xEE));
+    /* part L, element m: slot L + 4m */
+    return _mm512_add_ps(_mm512_shuffle_ps(e[0], e[1], 0x88), _mm512_shuffle_ps(e[0], e[1], 0xDD));
+}
+
+/* red16 of one vector's lanes */
+PK_AI float red16z(__m512 x) {
+    const __m256 t3 = _mm256_add_ps(_mm512_extractf32x8_ps(x, 1), _mm512_castps512_ps256(x));
+    __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+    t6 = _mm_add_ps(t6, _mm_movehl_ps(t6, t6));
+    t6 = _mm_add_ss(t6, _mm_movehdup_ps(t6));
+    return _mm_cvtss_f32(t6);
+}
+
+/* the reduction of R lane vectors, element by element (pk_reduce_lane_rows): l[0..15] for R = 16; for R = 64
+ * l[0..63], folded (u, u+32) + (u+16, u+48) first (l is overwritten) */
+PK_AI __m512 reduce_lanes(__m512 *l, const int R) {
+    if (R == 64)
+        for (int u = 0; u < 16; u++)
+            l[u] = _mm512_add_ps(_mm512_add_ps(l[u], l[u + 32]), _mm512_add_ps(l[u + 16], l[u + 48]));
+    __m512 t3[8], t6[4];
+    for (int x = 0; x < 8; x++) t3[x] = _mm512_add_ps(l[x + 8], l[x]);
+    for (int x = 0; x < 4; x++) t6[x] = _mm512_add_ps(t3[x + 4], t3[x]);
+    return _mm512_add_ps(_mm512_add_ps(t6[0], t6[2]), _mm512_add_ps(t6[1], t6[3]));
+}
+
+/* ggml_v_expf on 16 lanes, the operations of pk_ggml_expf8 (vectors with n outside [-125, 127] lane by lane)
+ */
+PK_AI __m512 ggml_expf16(__m512 x) {
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __mmask16 ok = _mm512_cmp_ps_mask(n, _mm512_set1_ps(-125.0f), _CMP_GE_OQ) &
+                         _mm512_cmp_ps_mask(n, _mm512_set1_ps(127.0f), _CMP_LE_OQ);
+    if (ok != 0xFFFF) {
+        float v[16];
+        _mm512_storeu_ps(v, x);
+        for (int i = 0; i < 16; i++) v[i] = pk_ggml_expf(v[i]);
+        return _mm512_loadu_ps(v);
+    }
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(j, _mm512_castsi512_ps(e));
+}
+
+/* the lane vector of one position: R = 64: lanes (x0 + x2) + (x1 + x3) of 4 vectors of 16 (nc a multiple of
+ * 4); R = 16: one vector; chains in dimension order */
+PK_AI __m512 pos_lanes(const float *q, const float *k, int nc, const int R) {
+    if (R == 64) {
+        __m512 x0 = _mm512_setzero_ps(), x1 = x0, x2 = x0, x3 = x0;
+        for (int c = 0; c < nc; c += 4) {
+            x0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(k + 16 * c), x0);
+            x1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c + 16), _mm512_loadu_ps(k + 16 * c + 16), x1);
+            x2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c + 32), _mm512_loadu_ps(k + 16 * c + 32), x2);
+            x3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c + 48), _mm512_loadu_ps(k + 16 * c + 48), x3);
+        }
+        return _mm512_add_ps(_mm512_add_ps(x0, x2), _mm512_add_ps(x1, x3));
+    }
+    __m512 x = _mm512_setzero_ps();
+    for (int c = 0; c < nc; c++)
+        x = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(k + 16 * c), x);
+    return x;
+}
+
+PK_AI void scores_heads(float *sc, size_t S, const float *qf, int ng, int HD, const float *kf, int j0,
+                        __m512 vs, const int R) {
+    const int nc = HD / 16;
+    for (int g = 0; g < ng; g++) {
+        const float *q = qf + (size_t)g * HD;
+        __m512 v[16];
+        for (int s = 0; s < 16; s++) v[s] = pos_lanes(q, kf + (size_t)(4 * (s & 3) + (s >> 2)) * HD, nc, R);
+        _mm512_storeu_ps(sc + (size_t)g * S + j0, _mm512_mul_ps(red16x16(v), vs));
+    }
+}
+
+/* HD a multiple of 16 (of 64 for R = 64); kf (16, HD). Positions of the 16-blocks outside [lo, p] get the
+ * scores of zero rows (not used) */
+static void scores_avx512(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
+                          const size_t *off, int lo, int p, int R, float scale, float *kf) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
+        for (int u = 0; u < 16; u++) {
+            const int j = j0 + u;
+            float *d = kf + (size_t)u * HD;
+            if (j < lo || j > p)
+                for (int t = 0; t < HD; t += 16) _mm512_storeu_ps(d + t, _mm512_setzero_ps());
+            else
+                for (int t = 0; t < HD; t += 16)
+                    _mm512_storeu_ps(
+                        d + t, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kv->k + off[j] + t))));
+        }
+        if (R == 64)
+            scores_heads(sc, S, qf, ng, HD, kf, j0, vs, 64);
+        else
+            scores_heads(sc, S, qf, ng, HD, kf, j0, vs, 16);
+    }
+}
+
+/* as softmax_ref, 16 positions at a time; also zeroes the probabilities of [lo & -R, lo) and (p, p rounded up
+ * to R) (the P.V lanes run over whole periods of R) */
+static void softmax_avx512(float *sg, int lo, int p, int R) {
+    float mx = -INFINITY;
+    int j = lo;
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (; j + 16 <= p + 1; j += 16) { /* m = s > m ? s : m, the reference's comparison lane by lane */
+        const __m512 s = _mm512_loadu_ps(sg + j);
+        m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, m, _CMP_GT_OQ), m, s);
+    }
+    for (; j <= p; j++)
+        if (sg[j] > mx) mx = sg[j];
+    float mv[16];
+    _mm512_storeu_ps(mv, m);
+    for (int u = 0; u < 16; u++)
+        if (mv[u] > mx) mx = mv[u];
+    const __m512 vm = _mm512_set1_ps(mx);
+    double sum = 0;
+    for (int j0 = lo / 16 * 16; j0 <= p; j0 += 16) {
+        if (j0 >= lo && j0 + 16 <= p + 1) { /* a whole chunk inside [lo, p] */
+            const __m512 e = ggml_expf16(_mm512_sub_ps(_mm512_loadu_ps(sg + j0), vm));
+            _mm512_storeu_ps(sg + j0, e);
+            sum += (double)red16z(e);
+            continue;
+        }
+        float e[16];
+        for (int u = 0; u < 16; u++) {
+            const int jj = j0 + u;
+            e[u] = jj >= lo && jj <= p ? pk_ggml_expf(sg[jj] - mx) : 0.0f;
+            if (jj >= lo && jj <= p) sg[jj] = e[u];
+        }
+        sum += (double)pk_red16(e);
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m512 iv = _mm512_set1_ps(inv);
+    for (j = lo; j + 16 <= p + 1; j += 16)
+        _mm512_storeu_ps(sg + j,
+                         _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(sg + j), iv), 0)));
+    for (; j <= p; j++) sg[j] = pulse_fp16_to_fp32(pulse_fp32_to_fp16(sg[j] * inv));
+    for (j = lo & -R; j < lo; j++) sg[j] = 0.0f;
+    for (j = p + 1; j < ((p + R) & -R); j++) sg[j] = 0.0f;
+}
+
+/* the R lane accumulators of one head over one 16-dimension column vf (positions jb.., 16 floats each): lane
+ * u = j mod R, positions in order. l gets R vectors */
+PK_AI void pv_lanes(__m512 *l, const float *w, const float *vf, int jb, int je, const int R) {
+    for (int q = 0; q < R / 16; q++) {
+        __m512 a[16];
+#pragma GCC unroll 16
+        for (int u = 0; u < 16; u++) a[u] = _mm512_setzero_ps();
+        for (int k = jb + 16 * q; k < je; k += R) {
+            const float *wk = w + k, *vk = vf + (size_t)(k - jb) * 16;
+#pragma GCC unroll 16
+            for (int u = 0; u < 16; u++)
+                a[u] = _mm512_fmadd_ps(_mm512_set1_ps(wk[u]), _mm512_loadu_ps(vk + 16 * u), a[u]);
+        }
+#pragma GCC unroll 16
+        for (int u = 0; u < 16; u++) l[16 * q + u] = a[u];
+    }
+}
+
+/* HD a multiple of 16. Positions of [jb, je) (whole periods of R) outside [lo, p] have probability 0 (see
+ * softmax_avx512) and a zero V row. A zero probability's fma adds +-0 to a lane that is never -0 (it starts
+ * +0, and f16 x f16 products do not underflow), so it changes nothing while V is finite, which is checked:
+ * returns 0, having given no result, when a V row holds inf or nan (the caller then skips zeros as the
+ * reference does). vf: (je - jb, 16) floats */
+static int pv_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv,
+                     const size_t *off, int lo, int p, int R, float *vf) {
+    const int jb = lo & -R, je = (p + R) & -R;
+    __m512 l[64];
+    const __m256i em = _mm256_set1_epi16(0x7C00);
+    for (int tc = 0; tc < HD; tc += 16) {
+        __mmask16 bad = 0;
+        for (int j = jb; j < je; j++) {
+            float *d = vf + (size_t)(j - jb) * 16;
+            if (j < lo || j > p) {
+                _mm512_storeu_ps(d, _mm512_setzero_ps());
+                continue;
+            }
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(kv->v + off[j] + tc));
+            bad |= _mm256_cmpeq_epi16_mask(_mm256_and_si256(h, em), em);
+            _mm512_storeu_ps(d, _mm512_cvtph_ps(h));
+        }
+        if (bad) return 0;
+        for (int g = 0; g < ng; g++) {
+            if (R == 64)
+                pv_lanes(l, sc + (size_t)g * S, vf, jb, je, 64);
+            else
+                pv_lanes(l, sc + (size_t)g * S, vf, jb, je, 16);
+            _mm512_storeu_ps(out + (size_t)g * HD + tc, reduce_lanes(l, R));
+        }
+    }
+    return 1;
+}
+
+#ifdef __clang__
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* AVX-512 */
+
+static int attend512_ok(void) {
+#ifdef PK_HAVE_ATTEND_512
+    const pulse_cpu *c = pulse_cpu_get(); /* the one place that knows the CPU (core/cpu.c) */
+    return c->avx512f && c->avx512bw && c->avx512dq && c->avx512vl;
+#else
+    return 0;
+#endif
+}
+
+void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_span *kv, int lo, int p,
+                   int R, float scale, int n_ctx, float *scratch) {
+#ifdef PK_HAVE_ATTEND_AVX
+    if (!pc_simd_v3) {
+        pk_attend_f16_ref(out, q16, ng, HD, kv, lo, p, R, scale, n_ctx, scratch);
+        return;
+    }
+    const size_t S = sc_stride(n_ctx);
+    float *sc = scratch, *work = sc + (size_t)ng * S + 2 * S, *qf = work, *kf = work + (size_t)ng * HD;
+    size_t *off = (size_t *)(void *)(sc + (size_t)ng * S);
+    const int v512 = attend512_ok();
+    (void)v512;
+    row_offsets(off, kv, lo, p);
+    pulse_dequantize_row(PULSE_GGML_F16, q16, qf, (int64_t)ng * HD); /* exact */
+    int done = 0;
+#ifdef PK_HAVE_ATTEND_512
+    if (v512 && HD % (R == 64 ? 64 : 16) == 0) {
+        scores_avx512(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
+        done = 1;
+    }
+#endif
+    if (!done && HD % R == 0)
+        scores_avx2(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
+    else if (!done)
+        scores_ref(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
+    for (int g = 0; g < ng; g++) {
+#ifdef PK_HAVE_ATTEND_512
+        if (v512) {
+            softmax_avx512(sc + (size_t)g * S, lo, p, R);
+            continue;
+        }
+#endif
+        softmax_avx2(sc + (size_t)g * S, lo, p);
+    }
+#ifdef PK_HAVE_ATTEND_512
+    if (v512 && HD % 16 == 0 && pv_avx512(out, sc, S, ng, HD, kv, off, lo, p, R, work)) return;
+#endif
+    if (HD % 8 == 0 && ng <= 8)
+        pv_avx2(out, sc, S, ng, HD, kv, off, lo, p, R);
+    else
+        pv_ref(out, sc, S, ng, HD, kv, off, lo, p, R, work);
+#else
+    pk_attend_f16_ref(out, q16, ng, HD, kv, lo, p, R, scale, n_ctx, scratch);
+#endif
+}
