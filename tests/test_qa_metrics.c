@@ -65,6 +65,8 @@ int main(void) {
               {"The answer is:\n\n\"Rome\"", 0, "Rome"},
               {"The answer is: 1927.\nThe answer is:", 0, "1927"},
               {"Let me think: no cue at all", 0, "Let me think: no cue at all"},
+              {"Answer: Disney miniseries \"Empire Falls\".", 0, "Disney miniseries \"Empire Falls\""},
+              {"Answer: \"Read It and Weep\"", 0, "Read It and Weep"},
               {"", 0, ""}};
     for (size_t i = 0; i < sizeof ex / sizeof *ex; i++) {
         char *a = NULL;

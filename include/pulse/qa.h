@@ -121,11 +121,12 @@ pulse_qa_sp_params pulse_qa_sp_default_params(void);
 /* BM25 tokens of a text: maximal runs of ASCII letters / digits and bytes >= 0x80 (UTF-8 text kept whole),
  * ASCII letters lower-cased; the n tokens (malloc'd array of malloc'd strings). */
 pulse_status pulse_qa_bm25_tokens(const char *text, char ***toks, int *n);
-/* Scores of every sentence of questions [0, n) (n <= 0: all): scores[i] is (q.n_sent) floats, malloc'd
- * (free with pulse_qa_scores_free). space is needed for PULSE_QA_SP_SPACE (all sentences of all questions are
- * encoded in batches). */
-pulse_status pulse_qa_sp_scores(const pulse_qa_set *s, int n, const pulse_qa_sp_params *p /* NULL = BM25 */,
-                                pulse_thought_space *space, float ***scores);
+/* Scores of every sentence of questions [0, n) (n <= 0: all) whose need[i] is nonzero (need NULL: all):
+ * scores[i] is (q.n_sent) floats, malloc'd, NULL for a question not needed (free with pulse_qa_scores_free).
+ * space is needed for PULSE_QA_SP_SPACE (all sentences of all questions are encoded in batches). */
+pulse_status pulse_qa_sp_scores(const pulse_qa_set *s, int n, const uint8_t *need,
+                                const pulse_qa_sp_params *p /* NULL = BM25 */, pulse_thought_space *space,
+                                float ***scores);
 void pulse_qa_scores_free(float **scores, int n);
 /* The k best sentences of q by score (ties: file order), as facts in file order; facts has room for k. */
 int pulse_qa_sp_topk(const pulse_qa_question *q, const float *scores, int k, pulse_qa_fact *facts);

@@ -162,7 +162,17 @@ static const char *answer_at(const char *s, size_t *n) {
             break;
         }
     }
-    while (m > 0 && (strip_char((unsigned char)s[m - 1]) || s[m - 1] == '.' || s[m - 1] == ',')) m--;
+    for (;;) { /* trailing markup; a closing quote only when unmatched (keeps "Title" "Name" whole) */
+        if (m == 0) break;
+        const char c = s[m - 1];
+        if (c == '"' || c == '\'') {
+            size_t q = 0;
+            for (size_t i = 0; i < m; i++) q += s[i] == c;
+            if (q % 2 == 0) break;
+        } else if (!strip_char((unsigned char)c) && c != '.' && c != ',')
+            break;
+        m--;
+    }
     *n = m;
     return s;
 }

@@ -523,7 +523,16 @@ pulse_status pulse_qa_run(const char *data, const char *model, const char *pred_
         }
         const int held = p.k == 0 ? (p.held_in < nq ? p.held_in : nq) : 0;
         n_scored = end > held ? end : held;
-        if ((st = pulse_qa_sp_scores(set, n_scored, &p.sp, space, &scores))) goto done;
+        uint8_t *need = calloc((size_t)n_scored + 1, 1); /* the held-in questions and the job's */
+        if (!need) {
+            st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < held; i++) need[i] = 1;
+        for (int i = 0; i < n_items; i++) need[it[i].q] = 1;
+        st = pulse_qa_sp_scores(set, n_scored, need, &p.sp, space, &scores);
+        free(need);
+        if (st) goto done;
         rep.k = p.k;
         if (p.k == 0) {
             rep.held_in = held;

@@ -134,8 +134,8 @@ void pulse_qa_scores_free(float **scores, int n) {
     free(scores);
 }
 
-pulse_status pulse_qa_sp_scores(const pulse_qa_set *s, int n, const pulse_qa_sp_params *pp,
-                                pulse_thought_space *space, float ***out) {
+pulse_status pulse_qa_sp_scores(const pulse_qa_set *s, int n, const uint8_t *need,
+                                const pulse_qa_sp_params *pp, pulse_thought_space *space, float ***out) {
     *out = NULL;
     pulse_qa_sp_params p = pp ? *pp : pulse_qa_sp_default_params();
     if (n <= 0 || n > pulse_qa_count(s)) n = pulse_qa_count(s);
@@ -146,40 +146,49 @@ pulse_status pulse_qa_sp_scores(const pulse_qa_set *s, int n, const pulse_qa_sp_
     if (!sc) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
     pulse_status st = PULSE_OK;
     size_t total = 0;
+    int nq = 0; /* questions scored */
     for (int i = 0; i < n && !st; i++) {
+        if (need && !need[i]) continue;
         const pulse_qa_question *q = pulse_qa_get(s, i);
         sc[i] = calloc((size_t)q->n_sent + 1, sizeof(float));
         if (!sc[i]) st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         total += (size_t)q->n_sent;
+        nq++;
     }
     if (!st && p.method == PULSE_QA_SP_BM25) {
-        for (int i = 0; i < n && !st; i++) st = bm25_question(pulse_qa_get(s, i), &p, sc[i]);
+        for (int i = 0; i < n && !st; i++)
+            if (sc[i]) st = bm25_question(pulse_qa_get(s, i), &p, sc[i]);
     } else if (!st) {
         const int D = pulse_thought_space_dim(space);
-        const char **qtext = calloc((size_t)n + 1, sizeof *qtext);
+        const char **qtext = calloc((size_t)nq + 1, sizeof *qtext);
         char **stext = calloc(total + 1, sizeof *stext);
-        float *qv = malloc(sizeof(float) * (size_t)D * ((size_t)n + 1));
+        float *qv = malloc(sizeof(float) * (size_t)D * ((size_t)nq + 1));
         float *sv = malloc(sizeof(float) * (size_t)D * (total + 1));
         if (!qtext || !stext || !qv || !sv) st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         size_t k = 0;
+        int a = 0;
         for (int i = 0; i < n && !st; i++) {
+            if (!sc[i]) continue;
             const pulse_qa_question *q = pulse_qa_get(s, i);
-            qtext[i] = q->question;
+            qtext[a++] = q->question;
             for (int j = 0; j < q->n_sent && !st; j++, k++)
                 if (!(stext[k] = sent_text(q, j, p.with_title)))
                     st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         }
-        if (!st) st = pulse_thought_embed_behaviour(space, qtext, n, qv);
+        if (!st && nq > 0) st = pulse_thought_embed_behaviour(space, qtext, nq, qv);
         if (!st && total > 0)
             st = pulse_thought_embed_rationale(space, (const char *const *)stext, (int)total, sv);
         k = 0;
+        a = 0;
         for (int i = 0; i < n && !st; i++) {
+            if (!sc[i]) continue;
             const pulse_qa_question *q = pulse_qa_get(s, i);
             for (int j = 0; j < q->n_sent; j++, k++) {
                 double d = 0;
-                for (int c = 0; c < D; c++) d += (double)qv[(size_t)i * D + c] * sv[k * D + c];
+                for (int c = 0; c < D; c++) d += (double)qv[(size_t)a * D + c] * sv[k * D + c];
                 sc[i][j] = (float)d;
             }
+            a++;
         }
         for (size_t t = 0; stext && t < total; t++) free(stext[t]);
         free(stext);
