@@ -150,7 +150,7 @@ int main(void) {
 
     /* rank 1 killed mid-run: the job ends (no hang) with an error, the store keeps its finished users */
     snprintf(cmd, sizeof cmd,
-             "exec %s sh -c 'echo $$ > %s/pid.$OMPI_COMM_WORLD_RANK; exec %s %s --max-new 64 --db %s' "
+             "exec %s sh -c 'echo $$ > %s/pid.$OMPI_COMM_WORLD_RANK; exec %s %s --max-new 24 --db %s' "
              ">/dev/null 2>%s",
              MPIRUN, dir, PULSE_CLI, args, db3, errf);
     t = pulse_now();
@@ -206,8 +206,8 @@ int main(void) {
     printf("after the kill: %lld rows, %lld bad\n", (long long)r3, (long long)b3);
     CHECK(d3 && r3 >= 3 && r3 < 40 && b3 == 0);
     free(d3);
-    /* resumed on one process with the run's own settings (--max-new 64): done, each user once */
-    snprintf(cmd, sizeof cmd, "%s %s --max-new 64 --db %s", PULSE_CLI, args, db3);
+    /* resumed on one process with the run's own settings (--max-new 24): done, each user once */
+    snprintf(cmd, sizeof cmd, "%s %s --max-new 24 --db %s", PULSE_CLI, args, db3);
     rc = test_run(cmd, out_buf, sizeof out_buf);
     j = cJSON_Parse(test_last_line(out_buf));
     CHECK(rc == 0 && j && cJSON_GetObjectItem(j, "skipped")->valuedouble == (double)r3 &&
