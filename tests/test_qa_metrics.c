@@ -48,6 +48,37 @@ int main(void) {
     check_norm("BESCHR\xc3\x84NKTER", "beschr\xc3\xa4nkter"); /* Ä -> ä */
     check_norm("New\xc2\xa0York", "new york");                /* no-break space splits */
 
+    /* answers as small models emit them */
+    const struct {
+        const char *raw;
+        int yes_no;
+        const char *want;
+    } ex[] = {{"Answer: Santa Maria, California", 0, "Santa Maria, California"},
+              {"Let me think: he was born there.\nThe answer is: Nicholas Frankau. He was best known", 0,
+               "Nicholas Frankau"},
+              {"The answer is: St. Louis, Missouri.", 0, "St. Louis, Missouri"},
+              {"Answer: Flt. Lt. Hans Geering", 0, "Flt. Lt. Hans Geering"},
+              {"The answer is: **Velvetpark**", 0, "Velvetpark"},
+              {"Let me think: both are painters. The answer is: Yes, both are.", 1, "yes"},
+              {"Answer: No.", 1, "no"},
+              {"Answer: Noah", 1, "Noah"},
+              {"The answer is:\n\n\"Rome\"", 0, "Rome"},
+              {"The answer is: 1927.\nThe answer is:", 0, "1927"},
+              {"Let me think: no cue at all", 0, "Let me think: no cue at all"},
+              {"Answer: Disney miniseries \"Empire Falls\".", 0, "Disney miniseries \"Empire Falls\""},
+              {"Answer: \"Read It and Weep\"", 0, "Read It and Weep"},
+              {"", 0, ""}};
+    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++) {
+        char *a = NULL;
+        CHECK_OK(pulse_qa_extract_answer(ex[i].raw, ex[i].yes_no, &a));
+        CHECK_MSG(a && !strcmp(a, ex[i].want), "extract('%s') = '%s', want '%s'", ex[i].raw, a ? a : "(null)",
+                  ex[i].want);
+        free(a);
+    }
+    CHECK(pulse_qa_is_yes_no("Are Ann and Bob both painters?") && pulse_qa_is_yes_no("\"Did he?\""));
+    CHECK(!pulse_qa_is_yes_no("Which city?") && !pulse_qa_is_yes_no("Island of what?") &&
+          !pulse_qa_is_yes_no(""));
+
     pulse_qa_set *gold = NULL;
     CHECK_OK(pulse_qa_load(FIX "gold.json", NULL, &gold));
     cJSON *exp = load_json(FIX "expected.json"), *pred = load_json(FIX "pred.json");

@@ -98,6 +98,23 @@ int main(void) {
         write_tmp("badpred.json", "{\"answer\": {\"q0\": 3}}");
         snprintf(pp, sizeof pp, "%s/badpred.json", dir);
         CHECK(pulse_qa_evaluate_file(s, 0, pp, &m) == PULSE_ERR_PARSE && strstr(pulse_last_error(), "q0"));
+        /* BM25: tokens, and a question's sentences ranked against it; the need mask */
+        char **tk = NULL;
+        int nt = 0;
+        CHECK_OK(pulse_qa_bm25_tokens("Hello, WORLD! Z\xc3\xbcrich-2", &tk, &nt));
+        CHECK(nt == 4 && !strcmp(tk[0], "hello") && !strcmp(tk[1], "world") &&
+              !strcmp(tk[2], "z\xc3\xbcrich") && !strcmp(tk[3], "2"));
+        for (int i = 0; i < nt; i++) free(tk[i]);
+        free(tk);
+        float **sc = NULL;
+        const uint8_t need[2] = {1, 0};
+        CHECK_OK(pulse_qa_sp_scores(s, 2, need, NULL, NULL, &sc));
+        CHECK(sc && sc[0] && !sc[1]);
+        if (sc && sc[0]) {
+            pulse_qa_fact f[2];
+            CHECK(pulse_qa_sp_topk(a, sc[0], 2, f) == 2 && f[0].title && f[1].title);
+        }
+        pulse_qa_scores_free(sc, 2);
         pulse_qa_free(s);
     }
     /* max_questions */
@@ -125,6 +142,21 @@ int main(void) {
                bridge);
         CHECK(n == 100 && ten == 100 && sp == 249 && bridge == 85);
         CHECK(pulse_qa_has_sp(s) && pulse_qa_has_context(s) && pulse_qa_has_answers(s));
+        /* the documented BM25 row of docs/qa.md: k 3 chosen on the first 30, SP F1 0.4497 on the other 70 */
+        float **sc = NULL;
+        CHECK_OK(pulse_qa_sp_scores(s, 0, NULL, NULL, NULL, &sc));
+        double f1_in = 0, f1_out = 0;
+        const int k = sc ? pulse_qa_sp_choose_k(s, sc, 0, 30, 8, &f1_in) : 0;
+        pulse_qa_fact f[3];
+        for (int i = 30; sc && i < 100; i++) {
+            const pulse_qa_question *q = pulse_qa_get(s, i);
+            double x;
+            pulse_qa_sp_score(f, pulse_qa_sp_topk(q, sc[i], 3, f), q->sp, q->n_sp, NULL, &x, NULL, NULL);
+            f1_out += x / 70;
+        }
+        printf("BM25: k %d (held-in SP F1 %.4f), held-out SP F1 %.4f\n", k, f1_in, f1_out);
+        CHECK(k == 3 && fabs(f1_out - 0.44969) < 1e-4);
+        pulse_qa_scores_free(sc, 100);
         pulse_qa_free(s);
     } else
         test_skip_part("no %s", path);

@@ -210,6 +210,36 @@ int main(void) {
         test_skip_part("rationale commands: %s or Amazon Beauty absent", model);
     }
 
+    /* docs/qa.md: pulse qa sp | eval | score on the shared HotpotQA sample (few questions, k given: the SP
+     * table and the answers themselves are measured, not tested; test_qa_cli checks the commands in depth) */
+    char hotpot[1024], qwen[1024];
+    snprintf(hotpot, sizeof hotpot, "%s/data/hotpotqa/hotpot_dev_distractor_sample100.json",
+             test_shared_dir());
+    test_cache_path(qwen, sizeof qwen, "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+    if (realpath(hotpot, abs)) snprintf(hotpot, sizeof hotpot, "%s", abs);
+    if (exists(hotpot)) {
+        CHECK(pulse("qa sp --data '%s' --sp bm25", hotpot) == 0);
+        json_has("qa sp", "metrics", "metrics_held_out", "k", "held_in", NULL);
+        if (exists(enc)) {
+            CHECK(pulse("qa sp --data '%s' --sp encoder --encoder '%s' --questions 2 --k 2", hotpot, enc) ==
+                  0);
+            json_has("qa sp --sp encoder", "metrics", "k", NULL);
+        }
+        if (exists(qwen)) {
+            CHECK(
+                pulse(
+                    "qa eval --data '%s' --model '%s' --mode direct --first 30 --questions 1 --out pred.json",
+                    hotpot, qwen) == 0);
+            json_has("qa eval", "metrics", "answered", "seconds_per_question", NULL);
+            CHECK(pulse("qa score --data '%s' --pred pred.json", hotpot) == 0);
+            json_has("qa score", "metrics", "missing_answer", NULL);
+        } else {
+            test_skip_part("qa eval: %s not fetched (scripts/fetch-models.sh)", qwen);
+        }
+    } else {
+        test_skip_part("qa commands: %s absent", hotpot);
+    }
+
     char rm[600];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
     CHECK(system(rm) == 0);

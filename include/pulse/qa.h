@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "pulse/core.h"
+#include "pulse/rationale.h"
+#include "pulse/thought.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -102,6 +104,104 @@ void pulse_qa_metrics_finish(pulse_qa_metrics *m);
 /* Scores a predictions file (the official format) against gold questions [0, n) of s (n <= 0: all). */
 pulse_status pulse_qa_evaluate_file(const pulse_qa_set *s, int n, const char *pred_path,
                                     pulse_qa_metrics *out);
+
+/* ---- supporting-fact selection ----
+ * Each sentence's text is "title: sentence" (with_title) or the sentence alone; the question is the query. */
+typedef enum {
+    PULSE_QA_SP_BM25 = 0,  /* Okapi BM25 over the question's own sentences */
+    PULSE_QA_SP_SPACE = 1, /* cosine of B(question) and R(sentence) in a pulse_thought_space (a trained space,
+                              or a plain encoder folder loaded as one: B = R, untrained) */
+} pulse_qa_sp_method;
+typedef struct {
+    pulse_qa_sp_method method;
+    float k1, b;    /* BM25: 1.2, 0.75 */
+    int with_title; /* 1 (default) */
+} pulse_qa_sp_params;
+pulse_qa_sp_params pulse_qa_sp_default_params(void);
+/* BM25 tokens of a text: maximal runs of ASCII letters / digits and bytes >= 0x80 (UTF-8 text kept whole),
+ * ASCII letters lower-cased; the n tokens (malloc'd array of malloc'd strings). */
+pulse_status pulse_qa_bm25_tokens(const char *text, char ***toks, int *n);
+/* Scores of every sentence of questions [0, n) (n <= 0: all) whose need[i] is nonzero (need NULL: all):
+ * scores[i] is (q.n_sent) floats, malloc'd, NULL for a question not needed (free with pulse_qa_scores_free).
+ * space is needed for PULSE_QA_SP_SPACE (all sentences of all questions are encoded in batches). */
+pulse_status pulse_qa_sp_scores(const pulse_qa_set *s, int n, const uint8_t *need,
+                                const pulse_qa_sp_params *p /* NULL = BM25 */, pulse_thought_space *space,
+                                float ***scores);
+void pulse_qa_scores_free(float **scores, int n);
+/* The k best sentences of q by score (ties: file order), as facts in file order; facts has room for k. */
+int pulse_qa_sp_topk(const pulse_qa_question *q, const float *scores, int k, pulse_qa_fact *facts);
+/* The k in [1, k_max] with the best mean SP F1 over questions [lo, hi) (ties: the smaller k). */
+int pulse_qa_sp_choose_k(const pulse_qa_set *s, float *const *scores, int lo, int hi, int k_max,
+                         double *best_f1);
+
+/* ---- answering with a small language model ---- */
+typedef enum {
+    PULSE_QA_MODE_NONE = 0,   /* supporting facts only, no LM */
+    PULSE_QA_MODE_DIRECT = 1, /* context + question -> a short answer */
+    PULSE_QA_MODE_COT = 2,    /* "Let me think:" chain, then "The answer is" */
+    PULSE_QA_MODE_TOT = 3, /* Tree-of-Thought chains (the rationale beam search), the best chain's answer */
+} pulse_qa_mode;
+const char *pulse_qa_mode_name(pulse_qa_mode m); /* "none" "direct" "cot" "tot" */
+int pulse_qa_mode_from_name(const char *name);   /* -1 when unknown */
+
+typedef struct {
+    pulse_qa_mode mode;    /* DIRECT */
+    pulse_qa_sp_params sp; /* the selector (BM25) */
+    const char *space;     /* folder for sp.method SPACE: a trained space (space.json) or an encoder folder */
+    pulse_pooling
+        pooling; /* of a plain encoder folder as the space (AUTO: its own; a trained space keeps its own) */
+    int k;       /* sentences kept per question (0, default: chosen on the held-in split) */
+    int k_max;   /* largest k tried when choosing (8) */
+    int held_in; /* the first held_in questions of the file choose k (30) */
+    int context_all;    /* 1: all paragraphs as the LM's context; 0 (default): the selected sentences */
+    const char *lora;   /* LoRA adapter GGUF (NULL: none) */
+    float lora_scale;   /* 1 */
+    int max_new_tokens; /* 0 (default): 32 direct, 256 cot, the final answer of tot */
+    float temp;         /* 0 (default): greedy */
+    uint64_t seed;      /* 42: each question's sampler is seeded from (seed, its index) */
+    int parallel;       /* questions decoded together (8) */
+    int chat;           /* -1 (default): the model's chat format when it has one; 0 raw; 1 chat */
+    int n_threads;      /* <= 0: keep */
+    int first;          /* the job is questions [first, first + questions) of the file (0) */
+    int questions;      /* 0 (default): to the end */
+    int sample;         /* > 0: a seeded sample (seed) of this many questions of that range (0: all of it) */
+    const char *store;  /* SQLite store: answers committed as they finish, a rerun skips them (NULL: none) */
+    int progress;       /* 1: progress with rate and ETA on stderr */
+    pulse_tot_params
+        tot; /* mode TOT: the search (the rationale defaults; tot.scorer THOUGHT needs tot_space) */
+    const char *tot_space; /* mode TOT with the THOUGHT scorer: the space chains are scored in */
+} pulse_qa_params;
+pulse_qa_params pulse_qa_default_params(void);
+
+typedef struct {
+    int questions;                /* of the job */
+    int answered;                 /* answered by this run */
+    int skipped;                  /* already in the store */
+    int k;                        /* sentences kept per question */
+    double k_f1;                  /* held-in mean SP F1 at k (when chosen) */
+    int held_in;                  /* questions that chose k (0 when k was given) */
+    int has_answers;              /* the job's questions have gold answers (metrics computed) */
+    pulse_qa_metrics metrics;     /* over the job's questions */
+    pulse_qa_metrics metrics_out; /* over the job's questions outside the held-in split */
+    double seconds, sp_seconds, lm_seconds;
+    int64_t prompt_tokens, gen_tokens; /* of this run */
+    int chat;
+    char model_hash[17], settings_hash[17];
+} pulse_qa_report;
+
+/* Runs a QA job on the HotpotQA file data: supporting facts (when the file has context), then answers with
+ * the model (a GGUF; may be NULL for mode NONE), predictions of the job's questions written to pred_path in
+ * the official format, metrics over them when the file has gold answers. */
+pulse_status pulse_qa_run(const char *data, const char *model, const char *pred_path,
+                          const pulse_qa_params *p /* NULL = defaults */, pulse_qa_report *out);
+
+/* The answer in a small model's raw output: the text after the last "answer is" / "Answer:" when there is
+ * one, its first line, markup (**, quotes, a leading colon) and a trailing period removed; "yes" / "no" when
+ * yes_no and the text starts with one of them. *out malloc'd (may be ""). */
+pulse_status pulse_qa_extract_answer(const char *raw, int yes_no, char **out);
+/* 1 when the question asks for yes / no (its first word is is / are / was / were / do / does / did / can /
+ * could / has / have / had / will / would / should / were). */
+int pulse_qa_is_yes_no(const char *question);
 
 #ifdef __cplusplus
 }

@@ -202,6 +202,15 @@ typedef enum {
     PULSE_TOT_SCORER_LIKELIHOOD = 1, /* mean log p(chosen title | node prompt + chain + question) */
 } pulse_tot_scorer;
 
+/* What the search says to the SLM; a NULL field keeps the recommendation analyst's text. system: the
+ * instruction (chat: the system message; raw: the prompt's first paragraph); first: the ask for the first
+ * thought after the prompt; next: the ask for each further thought (chat); question: the ask before the
+ * LIKELIHOOD scorer's target (chat); raw_question: the same in raw prompts. Other tasks (QA) run the same
+ * search with their own texts. */
+typedef struct {
+    const char *system, *first, *next, *question, *raw_question;
+} pulse_tot_prompts;
+
 /* Defaults are the PULSE authors' ToT settings. */
 typedef struct {
     int depth;               /* thoughts per chain; default 3 */
@@ -220,6 +229,9 @@ typedef struct {
     int parallel; /* users in flight; all their branches decode in one batch per step; default 8 */
     int n_ctx;    /* max tokens of one sequence; 0 (default): min(the model's trained context, 4096) */
     int n_batch;  /* tokens per forward chunk; default 256 */
+    const pulse_tot_prompts *prompts; /* NULL (default): the recommendation analyst's texts */
+    const pulse_lora *lora;           /* adapter attached to the search's context (NULL, default: none) */
+    float lora_scale;                 /* default 1 */
 } pulse_tot_params;
 pulse_tot_params pulse_tot_default_params(void);
 /* "thought" / "likelihood" -> scorer; -1 when unknown. */

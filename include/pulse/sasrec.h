@@ -93,6 +93,8 @@ typedef struct {
     double last_loss;         /* mean loss of the last epoch */
     pulse_metrics valid;      /* best model, valid split, full ranking */
     pulse_metrics test;       /* best model, test split, full ranking */
+    double comm_seconds;      /* several MPI ranks: time this rank spent in the gradient all-reduces */
+    int64_t steps;            /* optimiser steps this run took */
 } pulse_sasrec_train_report;
 
 /* Train m on ds (leave-one-out train prefixes) with early stopping on valid NDCG@10; m ends with the best

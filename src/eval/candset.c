@@ -1,13 +1,16 @@
 /* eval/candset.c — owns stored candidate sets: building one list per user from pulse_eval_candidates (so
  * the lists are the sampled protocol's, the history excluded by pulse_eval_excluded), writing them as JSON
  * lines, reading them back with every field checked against the dataset, and the metrics of a model over a
- * set (full scorers such as popularity and SASRec, or list scorers such as the language-model decoders). */
+ * set (full scorers such as popularity and SASRec, or list scorers such as the language-model decoders);
+ * on several MPI ranks that is collective, split by batches as pulse_evaluate (src/eval/eval.c). */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/internal.h"
+#include "pulse/dist.h"
 #include "pulse/eval.h"
 #include "pulse/strbuf.h"
 
@@ -268,15 +271,16 @@ pulse_status pulse_evaluate_candset(const pulse_dataset *ds, const pulse_candset
     int *cands = malloc(sizeof(int) * (size_t)B * K);
     float *scores = malloc(sizeof(float) * (fn ? row : (size_t)K) * (size_t)B);
     float *cs_buf = malloc(sizeof(float) * (size_t)K);
+    int *ranks = calloc((size_t)cs->n, sizeof(int)); /* per list, added up in list order at the end */
     pulse_status st = PULSE_OK;
-    if (!users || !hlen || !hist || !cands || !scores || !cs_buf) {
-        st = pulse_set_error(PULSE_ERR_NOMEM, "evaluate: out of memory");
-        goto done;
-    }
+    if (!users || !hlen || !hist || !cands || !scores || !cs_buf || !ranks)
+        st = pulse_set_error(PULSE_ERR_NOMEM,
+                             "evaluate: out of memory"); /* no batch runs; ranks agree below */
     pulse_progress pr;
     pulse_progress_begin(&pr, "eval candidates", "user", (size_t)cs->n);
-    for (int b0 = 0; b0 < cs->n && !st; b0 += B) {
+    for (int b0 = 0, bi = 0; b0 < cs->n && !st; b0 += B, bi++) {
         int nb = cs->n - b0 < B ? cs->n - b0 : B;
+        if (bi % pulse_dist_size() != pulse_dist_rank()) continue; /* another rank's batch */
         for (int b = 0; b < nb; b++) {
             const pulse_candlist *l = &cs->lists[b0 + b];
             int len;
@@ -300,21 +304,25 @@ pulse_status pulse_evaluate_candset(const pulse_dataset *ds, const pulse_candset
                 s = cs_buf;
             } else
                 s = scores + (size_t)K * b;
-            pulse_metrics_add_rank(out, pulse_rank_list(s, K, l->pos));
-            out->n_repeat += pulse_split_target_repeats(ds, l->user, cs->split);
+            ranks[b0 + b] = pulse_rank_list(s, K, l->pos);
         }
         pulse_progress_update(&pr, (size_t)(b0 + nb), NULL);
     }
+    st = pulse_eval_gather_ranks(st, ranks, cs->n);
     if (!st) {
+        for (int i = 0; i < cs->n; i++) {
+            pulse_metrics_add_rank(out, ranks[i]);
+            out->n_repeat += pulse_split_target_repeats(ds, cs->lists[i].user, cs->split);
+        }
         pulse_progress_end(&pr, (size_t)cs->n, NULL);
         pulse_metrics_finish(out);
     }
-done:
     free(users);
     free(hlen);
     free(hist);
     free(cands);
     free(scores);
     free(cs_buf);
+    free(ranks);
     return st;
 }

@@ -1,12 +1,18 @@
 /* eval/eval.c — owns the evaluation harness: metric accumulation (HR@K, NDCG@K, MRR), the one rule of what a
  * protocol excludes (pulse_eval_excluded: history MASK or KEEP), the ranking rules (full ranking, sampled
  * candidate lists; pessimistic ties), the batched OpenMP-parallel pulse_evaluate / pulse_evaluate_candidates
- * drivers, deterministic candidate lists and the metrics JSON. */
+ * drivers, deterministic candidate lists and the metrics JSON. On several MPI ranks (include/pulse/dist.h)
+ * the drivers are collective: batch k of users goes to rank k mod N (the batches are the one-process ones,
+ * so every user is scored among the same batch-mates), the per-user ranks are summed over the ranks (each
+ * user's rank comes from one rank, the others add 0) and every rank adds the metrics up in user order, so
+ * the numbers are those of one process, bit for bit. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/internal.h"
+#include "pulse/dist.h"
 #include "pulse/eval.h"
 
 pulse_eval_params pulse_eval_default_params(void) {
@@ -235,6 +241,28 @@ static pulse_status eval_users(const pulse_dataset *ds, const pulse_eval_params 
     return PULSE_OK;
 }
 
+/* several ranks: batch bi is this rank's */
+static int my_batch(int bi) {
+    return bi % pulse_dist_size() == pulse_dist_rank();
+}
+
+/* several ranks: agree on the outcome, then every rank gets every user's rank (each came from one rank) */
+pulse_status pulse_eval_gather_ranks(pulse_status st, int *ranks, int n) {
+    if (pulse_dist_size() <= 1) return st;
+    if ((st = pulse_dist_agree(st))) return st;
+    int64_t *r = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!r) st = pulse_set_error(PULSE_ERR_NOMEM, "evaluate: out of memory gathering %d ranks", n);
+    if ((st = pulse_dist_agree(st))) {
+        free(r);
+        return st;
+    }
+    for (int i = 0; i < n; i++) r[i] = ranks[i];
+    st = pulse_dist_sum_i64(r, (size_t)n);
+    for (int i = 0; i < n; i++) ranks[i] = (int)r[i];
+    free(r);
+    return st;
+}
+
 /* counts the evaluated users whose held-out item repeats an earlier item of theirs */
 static int count_repeats(const pulse_dataset *ds, const pulse_eval_params *p, const int *users, int n) {
     int r = 0;
@@ -264,18 +292,17 @@ pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *pp
     float *scores = malloc(sizeof(float) * row * (size_t)(B > 0 ? B : 1));
     const int **hist = malloc(sizeof(int *) * (size_t)(B > 0 ? B : 1));
     int *hlen = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
-    int *ranks = malloc(sizeof(int) * (size_t)(nev ? nev : 1));
+    int *ranks = calloc((size_t)(nev ? nev : 1), sizeof(int));
     int nth = omp_get_max_threads();
     int *cand_buf = malloc(sizeof(int) * (size_t)K * (size_t)nth);
     float *cs_buf = malloc(sizeof(float) * (size_t)K * (size_t)nth);
-    if (!scores || !hist || !hlen || !ranks || !cand_buf || !cs_buf) {
+    if (!scores || !hist || !hlen || !ranks || !cand_buf || !cs_buf) /* no batch runs; ranks agree below */
         st = pulse_set_error(PULSE_ERR_NOMEM, "evaluate: out of memory for a batch of %d x %d scores", B, NI);
-        goto done;
-    }
     pulse_progress pr;
     pulse_progress_begin(&pr, p.split == PULSE_SPLIT_TEST ? "eval test" : "eval valid", "user", (size_t)nev);
-    for (int b0 = 0; b0 < nev && !st; b0 += B) {
+    for (int b0 = 0, bi = 0; b0 < nev && !st; b0 += B, bi++) {
         int nb = nev - b0 < B ? nev - b0 : B;
+        if (!my_batch(bi)) continue;
         for (int b = 0; b < nb; b++) {
             int len;
             pulse_split_target(ds, users[b0 + b], p.split, &hlen[b]);
@@ -316,14 +343,14 @@ pulse_status pulse_evaluate(const pulse_dataset *ds, const pulse_eval_params *pp
         if (st) pulse_wrap_error(st, "evaluate");
         pulse_progress_update(&pr, (size_t)(b0 + nb), NULL);
     }
-    if (!st) {
+    st = pulse_eval_gather_ranks(st, ranks, nev);
+    if (!st && ranks) {
         pulse_progress_end(&pr, (size_t)nev, NULL);
         for (int i = 0; i < nev; i++) pulse_metrics_add_rank(out, ranks[i]);
         pulse_metrics_finish(out);
         out->n_repeat = count_repeats(ds, &p, users, nev);
         out->n_skipped = nskip;
     }
-done:
     free(users);
     free(scores);
     free(hist);
@@ -354,15 +381,14 @@ pulse_status pulse_evaluate_candidates(const pulse_dataset *ds, const pulse_eval
     float *scores = malloc(sizeof(float) * bk);
     const int **hist = malloc(sizeof(int *) * (size_t)(B > 0 ? B : 1));
     int *hlen = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
-    int *ranks = malloc(sizeof(int) * (size_t)(nev ? nev : 1));
-    if (!cands || !pos || !scores || !hist || !hlen || !ranks) {
+    int *ranks = calloc((size_t)(nev ? nev : 1), sizeof(int));
+    if (!cands || !pos || !scores || !hist || !hlen || !ranks) /* no batch runs; ranks agree below */
         st = pulse_set_error(PULSE_ERR_NOMEM, "evaluate: out of memory");
-        goto done;
-    }
     pulse_progress pr;
     pulse_progress_begin(&pr, p.split == PULSE_SPLIT_TEST ? "eval test" : "eval valid", "user", (size_t)nev);
-    for (int b0 = 0; b0 < nev && !st; b0 += B) {
+    for (int b0 = 0, bi = 0; b0 < nev && !st; b0 += B, bi++) {
         int nb = nev - b0 < B ? nev - b0 : B;
+        if (!my_batch(bi)) continue;
         for (int b = 0; b < nb && !st; b++) {
             int len, u = users[b0 + b];
             int target = pulse_split_target(ds, u, p.split, &hlen[b]);
@@ -380,14 +406,14 @@ pulse_status pulse_evaluate_candidates(const pulse_dataset *ds, const pulse_eval
         for (int b = 0; b < nb; b++) ranks[b0 + b] = pulse_rank_list(scores + (size_t)K * b, K, pos[b]);
         pulse_progress_update(&pr, (size_t)(b0 + nb), NULL);
     }
-    if (!st) {
+    st = pulse_eval_gather_ranks(st, ranks, nev);
+    if (!st && ranks) {
         pulse_progress_end(&pr, (size_t)nev, NULL);
         for (int i = 0; i < nev; i++) pulse_metrics_add_rank(out, ranks[i]);
         pulse_metrics_finish(out);
         out->n_repeat = count_repeats(ds, &p, users, nev);
         out->n_skipped = nskip;
     }
-done:
     free(users);
     free(cands);
     free(pos);

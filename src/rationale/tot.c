@@ -27,7 +27,20 @@ static const char *FIRST_INSTR = "Give your first thought: one concise sentence.
 static const char *CONT_INSTR = "Continue with your next thought: one concise sentence that builds on the "
                                 "previous ones.";
 static const char *QUESTION = "Which item did the user choose next? Answer with its title only.";
+static const char *RAW_QUESTION = "\nThe item the user chose next:";
 static const char *SENTINEL = "@@PULSE_TOT_THOUGHT@@";
+
+/* the texts of a search: the caller's where given, else the recommendation analyst's */
+static pulse_tot_prompts prompts_of(const pulse_tot_params *p) {
+    pulse_tot_prompts r = {SYSTEM, FIRST_INSTR, CONT_INSTR, QUESTION, RAW_QUESTION};
+    const pulse_tot_prompts *c = p->prompts;
+    if (c && c->system) r.system = c->system;
+    if (c && c->first) r.first = c->first;
+    if (c && c->next) r.next = c->next;
+    if (c && c->question) r.question = c->question;
+    if (c && c->raw_question) r.raw_question = c->raw_question;
+    return r;
+}
 
 pulse_tot_params pulse_tot_default_params(void) {
     pulse_tot_params p;
@@ -46,6 +59,7 @@ pulse_tot_params pulse_tot_default_params(void) {
     p.parallel = 8;
     p.n_ctx = 0;
     p.n_batch = 256;
+    p.lora_scale = 1.0f;
     return p;
 }
 
@@ -122,15 +136,16 @@ static pulse_status raw_text_ids(const pulse_tokenizer *tok, const char *text, i
     return pulse_lm_tokenize_alloc(tok, text, 0, 0, ids, n);
 }
 
-static pulse_status make_prefix(const pulse_tokenizer *tok, int chat, const char *prompt, int **ids, int *n) {
+static pulse_status make_prefix(const pulse_tokenizer *tok, int chat, const pulse_tot_prompts *pr,
+                                const char *prompt, int **ids, int *n) {
     pulse_strbuf b = {0};
     if (!chat) {
-        pulse_strbuf_cat(&b, SYSTEM);
+        pulse_strbuf_cat(&b, pr->system);
         pulse_strbuf_cat(&b, "\n\n");
     }
     pulse_strbuf_cat(&b, prompt ? prompt : "");
     pulse_strbuf_cat(&b, "\n\n");
-    pulse_strbuf_cat(&b, FIRST_INSTR);
+    pulse_strbuf_cat(&b, pr->first);
     if (!chat) pulse_strbuf_cat(&b, "\n\nThought 1:");
     if (b.oom) {
         free(b.s);
@@ -138,7 +153,7 @@ static pulse_status make_prefix(const pulse_tokenizer *tok, int chat, const char
     }
     pulse_status st;
     if (chat) { /* the instruction as the system message, the user's items and the ask as the user turn */
-        pulse_chat_msg msgs[2] = {{"system", SYSTEM}, {"user", b.s}};
+        pulse_chat_msg msgs[2] = {{"system", pr->system}, {"user", b.s}};
         st = pulse_chat_tokenize(tok, PULSE_CHAT_AUTO, msgs, 2, 1, -1, ids, n);
     } else
         st = pulse_lm_tokenize_alloc(tok, b.s, -1, 0, ids, n); /* dataset text stays text */
@@ -146,16 +161,18 @@ static pulse_status make_prefix(const pulse_tokenizer *tok, int chat, const char
     return st;
 }
 
-static pulse_status make_marker(const pulse_tokenizer *tok, int chat, int k, int **ids, int *n) {
-    if (chat) return chat_between(tok, CONT_INSTR, ids, n);
+static pulse_status make_marker(const pulse_tokenizer *tok, int chat, const pulse_tot_prompts *pr, int k,
+                                int **ids, int *n) {
+    if (chat) return chat_between(tok, pr->next, ids, n);
     char t[64];
     snprintf(t, sizeof t, "\nThought %d:", k + 1);
     return raw_text_ids(tok, t, ids, n);
 }
 
-static pulse_status make_question(const pulse_tokenizer *tok, int chat, int **ids, int *n) {
-    if (chat) return chat_between(tok, QUESTION, ids, n);
-    return raw_text_ids(tok, "\nThe item the user chose next:", ids, n);
+static pulse_status make_question(const pulse_tokenizer *tok, int chat, const pulse_tot_prompts *pr,
+                                  int **ids, int *n) {
+    if (chat) return chat_between(tok, pr->question, ids, n);
+    return raw_text_ids(tok, pr->raw_question, ids, n);
 }
 
 static pulse_status make_title(const pulse_tokenizer *tok, int chat, const char *title, int **ids, int *n) {
@@ -176,10 +193,11 @@ pulse_status pulse_tot_tokens(const pulse_tokenizer *tok, const pulse_tot_params
                               int *n_marker, int **question, int *n_question, int **title, int *n_title) {
     pulse_tot_params p = pp ? *pp : pulse_tot_default_params();
     const int chat = use_chat(tok, &p);
+    const pulse_tot_prompts pr = prompts_of(&p);
     pulse_status st = PULSE_OK;
-    if (prefix) st = make_prefix(tok, chat, in->prompt, prefix, n_prefix);
-    if (!st && marker) st = make_marker(tok, chat, k, marker, n_marker);
-    if (!st && question) st = make_question(tok, chat, question, n_question);
+    if (prefix) st = make_prefix(tok, chat, &pr, in->prompt, prefix, n_prefix);
+    if (!st && marker) st = make_marker(tok, chat, &pr, k, marker, n_marker);
+    if (!st && question) st = make_question(tok, chat, &pr, question, n_question);
     if (!st && title) st = make_title(tok, chat, in->chosen, title, n_title);
     return st;
 }
@@ -876,6 +894,7 @@ pulse_status pulse_tot_run(const pulse_lm *m, const pulse_tokenizer *tok, pulse_
     R.space = space;
     R.in = in;
     R.chat = use_chat(tok, p);
+    const pulse_tot_prompts pr = prompts_of(p);
     R.V = hp->n_vocab;
     R.D = space ? pulse_thought_space_dim(space) : 0;
     const double t_start = pulse_now();
@@ -891,7 +910,7 @@ pulse_status pulse_tot_run(const pulse_lm *m, const pulse_tokenizer *tok, pulse_
     }
     int max_prefix = 0, max_title = 0, max_marker = 0;
     for (int i = 0; i < n && !st; i++) {
-        if ((st = make_prefix(tok, R.chat, in[i].prompt, &R.prefix[i], &R.n_prefix[i])))
+        if ((st = make_prefix(tok, R.chat, &pr, in[i].prompt, &R.prefix[i], &R.n_prefix[i])))
             st = pulse_wrap_error(st, "ToT: user %s: prompt", in[i].user);
         if (R.n_prefix[i] > max_prefix) max_prefix = R.n_prefix[i];
         if (!st && p->scorer == PULSE_TOT_SCORER_LIKELIHOOD) {
@@ -902,10 +921,10 @@ pulse_status pulse_tot_run(const pulse_lm *m, const pulse_tokenizer *tok, pulse_
         }
     }
     for (int k = 0; k + 1 < p->depth && !st; k++) {
-        st = make_marker(tok, R.chat, k + 1, &R.marker[k], &R.n_marker[k]);
+        st = make_marker(tok, R.chat, &pr, k + 1, &R.marker[k], &R.n_marker[k]);
         if (R.n_marker[k] > max_marker) max_marker = R.n_marker[k];
     }
-    if (!st) st = make_question(tok, R.chat, &R.question, &R.n_question);
+    if (!st) st = make_question(tok, R.chat, &pr, &R.question, &R.n_question);
     if (st) goto out;
     const int chain_max = p->depth * (p->max_thought_tokens + max_marker) + R.n_question + max_title + 2;
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
@@ -933,6 +952,7 @@ pulse_status pulse_tot_run(const pulse_lm *m, const pulse_tokenizer *tok, pulse_
         if (pool > (1 << 26)) pool = 1 << 26;
         cp.n_kv_tokens = (int)pool;
         if ((st = pulse_lm_ctx_new(m, &cp, &R.c))) goto out;
+        if (p->lora && (st = pulse_lm_ctx_set_lora(R.c, p->lora, p->lora_scale))) goto out;
     }
     us = calloc((size_t)U, sizeof *us);
     if (!us) {

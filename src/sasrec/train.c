@@ -1,6 +1,13 @@
 /* sasrec/train.c — owns SASRec training (epochs over shuffled users, negatives for BCE, Adam, per-epoch valid
  * NDCG@10 with early stopping and best-model keeping, atomic checkpoints and resume), evaluation through the
- * shared harness, per-user vectors and top-k similar users by cosine.
+ * shared harness, per-user vectors and top-k similar users by cosine. On several MPI ranks (data-parallel,
+ * include/pulse/dist.h) every rank shuffles and fills the whole global batch from the shared seed (so the
+ * sampled negatives are the one-process ones, example by example), runs forward/backward on its contiguous
+ * slice of the batch's rows, and the gradients are weighted by each slice's share of the batch's targets and
+ * summed (MPI_Allreduce) before the one Adam step every rank takes; rank 0 alone writes checkpoints and
+ * logs. With dropout 0 the loss curve and the parameters are the one-process ones up to float summation
+ * order; dropout masks are drawn per (step, slice) from the seed, so with dropout > 0 they differ from the
+ * one-process masks (docs/scale-out.md).
  *
  * Checkpoint format (little-endian, version 1): char magic[8] = "PLSSCKP\0"; u32 version; u32 n_items, dim,
  * blocks, heads, maxlen, loss; f32 dropout; u32 epochs_done, best_epoch, bad_evals, adam_t, finished;
@@ -11,6 +18,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "pulse/dist.h"
 #include "pulse/kernels.h"
 #include "sasrec_internal.h"
 
@@ -141,6 +149,8 @@ typedef struct {
     int *in, *tg, *ng;   /* (B, T) */
     int *stamp;          /* (V) */
     int stamp_id;
+    double comm_seconds; /* several ranks: time in the all-reduces */
+    int64_t steps;       /* optimiser steps run */
 } batcher;
 
 static void batcher_free(batcher *b) {
@@ -215,6 +225,53 @@ static void batcher_fill(batcher *bt, const pulse_dataset *ds, const int *users,
     }
 }
 
+static uint64_t mix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* One data-parallel step on several ranks over the filled global batch of n rows: this rank's slice
+ * [lo, hi) forward/backward, the gradients weighted by the slice's share of the batch's targets and summed
+ * over the ranks (every rank ends with the one-process mean gradient), *loss the batch's mean loss. The
+ * shared RNG stream (shuffle, negatives) is left as every rank has it; dropout draws from a stream seeded by
+ * (that stream, the step, lo). */
+static pulse_status dp_step(pulse_sasrec *m, batcher *bt, int n, int T, int bce, double *loss) {
+    const int R = pulse_dist_size(), me = pulse_dist_rank();
+    const int lo = (int)((int64_t)n * me / R), hi = (int)((int64_t)n * (me + 1) / R), k = hi - lo;
+    int64_t nv = 0;
+    for (size_t i = (size_t)lo * T; i < (size_t)hi * T; i++) nv += bt->tg[i] > 0 && bt->tg[i] < m->V;
+    if (!m->grads) {
+        m->grads = pulse_calloc(m->n_params, sizeof(float));
+        if (!m->grads) return PULSE_ERR_NOMEM;
+        sasrec_view(m->grads, m->V, m->C, m->L, m->T, &m->g);
+    }
+    const pulse_rng shared = m->rng;
+    pulse_rng_seed(&m->rng, mix64(shared.s[0] ^ mix64((uint64_t)m->adam_t * 1000003ULL + (uint64_t)lo)));
+    double l = 0, sums[2];
+    pulse_status st = PULSE_OK;
+    if (k > 0 && nv > 0)
+        st = pulse_sasrec_forward_backward(m, k, bt->in + (size_t)lo * T, bt->tg + (size_t)lo * T,
+                                           bce ? bt->ng + (size_t)lo * T : NULL, 1, &l);
+    else
+        memset(m->grads, 0, sizeof(float) * m->n_params);
+    m->rng = shared;
+    if ((st = pulse_dist_agree(st))) return st;
+    sums[0] = l * (double)nv;
+    sums[1] = (double)nv;
+    double t0 = pulse_now();
+    if ((st = pulse_dist_sum_f64(sums, 2))) return st;
+    if (sums[1] > 0) {
+        const float w = (float)((double)nv / sums[1]);
+        for (size_t i = 0; i < m->n_params; i++) m->grads[i] *= w;
+    }
+    st = pulse_dist_sum_f32(m->grads, m->n_params);
+    bt->comm_seconds += pulse_now() - t0;
+    *loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+    return st;
+}
+
 static pulse_status run_epoch(pulse_sasrec *m, const pulse_dataset *ds, const pulse_sasrec_params *p,
                               batcher *bt, int epoch, double *mean_loss) {
     const int B = p->batch, T = m->T, bce = m->loss == PULSE_SASREC_BCE;
@@ -238,8 +295,12 @@ static pulse_status run_epoch(pulse_sasrec *m, const pulse_dataset *ds, const pu
         pulse_status st = PULSE_OK;
         if (hk && hk->before_step && (st = hk->before_step(hk->ctx, m, bt->users + b0, n)) != PULSE_OK)
             return st;
-        st = pulse_sasrec_forward_backward(m, n, bt->in, bt->tg, bce ? bt->ng : NULL, 1, &loss);
+        if (pulse_dist_size() > 1)
+            st = dp_step(m, bt, n, T, bce, &loss);
+        else
+            st = pulse_sasrec_forward_backward(m, n, bt->in, bt->tg, bce ? bt->ng : NULL, 1, &loss);
         if (st) return st;
+        bt->steps++;
         if (hk && hk->after_backward && (st = hk->after_backward(hk->ctx, m)) != PULSE_OK) return st;
         if (!isfinite(loss))
             return pulse_set_error(PULSE_ERR_STATE, "sasrec: loss became %g at epoch %d", loss, epoch);
@@ -292,7 +353,7 @@ pulse_status pulse_sasrec_train_epoch(pulse_sasrec *m, const pulse_dataset *ds,
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #include <stdarg.h>
 static void log_line(const char *fmt, ...) {
-    if (pulse_get_options()->quiet) return;
+    if (pulse_get_options()->quiet || pulse_dist_rank() != 0) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -308,6 +369,11 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
     if (m->loss != p->loss)
         return pulse_set_error(PULSE_ERR_ARG,
                                "sasrec: the model was created for another loss than the params say");
+    if (m->hooks && pulse_dist_size() > 1)
+        return pulse_set_error(PULSE_ERR_UNSUPPORTED,
+                               "sasrec: a model with hooks (textrec) trains on one rank; "
+                               "%d were started",
+                               pulse_dist_size());
     if (m->hooks && p->checkpoint)
         return pulse_set_error(PULSE_ERR_ARG,
                                "sasrec: checkpoints do not hold the state of a model's hooks; train with "
@@ -376,11 +442,13 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
             }
         }
         s.train_seconds += pulse_now() - t0;
-        if (p->checkpoint) {
+        if (p->checkpoint && pulse_dist_rank() == 0) { /* rank 0 writes; every rank holds the same state */
             st = ckpt_save(m, &s, best, p->checkpoint);
             if (st) break;
         }
     }
+    const double bt_comm = bt.comm_seconds;
+    const int64_t bt_steps = bt.steps;
     batcher_free(&bt);
     if (!st) {
         if (s.best_epoch > 0) {
@@ -395,6 +463,8 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
             report->train_seconds = s.train_seconds;
             report->seconds_per_epoch = s.epochs_done ? s.epoch_seconds_sum / s.epochs_done : 0;
             report->last_loss = s.last_loss;
+            report->comm_seconds = bt_comm;
+            report->steps = bt_steps;
             pulse_eval_params e2 = pulse_eval_default_params();
             e2.protocol = PULSE_PROTOCOL_FULL;
             e2.split = PULSE_SPLIT_VALID;

@@ -1,6 +1,7 @@
 /* tools/pulse/cli.c — owns option parsing (one validated number parser), the checks every command shares
  * (threads, output paths, texts from files), the command dispatch, and error and JSON printing. */
 #include "cli.h"
+#include "pulse/dist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -185,11 +186,23 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, const char 
 }
 
 int cli_fail(const char *what) {
-    fprintf(stderr, "pulse: %s: %s\n", what, pulse_last_error());
+    if (pulse_dist_size() > 1)
+        fprintf(stderr, "pulse: %s (rank %d of %d): %s\n", what, pulse_dist_rank(), pulse_dist_size(),
+                pulse_last_error());
+    else
+        fprintf(stderr, "pulse: %s: %s\n", what, pulse_last_error());
     return 1;
 }
 
+static int g_ranks; /* > 0: the run is on MPI (cli_set_ranks) */
+
+void cli_set_ranks(int n) {
+    g_ranks = n;
+}
+
 void cli_print_json(cJSON *obj) {
+    /* under MPI only rank 0 prints (the others' stdout is /dev/null), with the number of ranks added */
+    if (g_ranks > 0) cJSON_AddNumberToObject(obj, "ranks", g_ranks);
     char *s = cJSON_PrintUnformatted(obj);
     if (s) {
         printf("%s\n", s);

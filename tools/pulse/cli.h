@@ -104,6 +104,8 @@ int cli_encoder_choices(const char *cmd, const char *pooling, const char *precis
 
 /* Print the library's last error as "pulse: <what>: <message>" and return the exit code 1. */
 int cli_fail(const char *what);
+/* The run is on n MPI ranks (main.c, when a launcher started pulse): cli_print_json adds "ranks": n. */
+void cli_set_ranks(int n);
 
 /* Print a cJSON object as one line on stdout (the machine-readable last line of a measuring command) and free
  * it. */

@@ -2,13 +2,15 @@
  * shared protocols and prints {"dataset","model",...,"users",...,"metrics":{...}} as the last stdout line.
  * Models: pop (most popular in the training prefixes) and a GGUF language model (the PULSE recommender,
  * optionally with a LoRA adapter, decoded by rank or generate). With --users or --candidates-file every model
- * is scored on stored candidate sets (pulse_candset), so the rows of a table see the same lists. */
+ * is scored on stored candidate sets (pulse_candset), so the rows of a table see the same lists. Under
+ * mpirun pop's users are split over the ranks (identical metrics); the language model runs on one rank. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "pulse/dist.h"
 #include "pulse/eval.h"
 #include "pulse/recommend.h"
 #include "pulse/strbuf.h"
@@ -106,6 +108,14 @@ int cmd_eval(int argc, char **argv) {
     ep.seed = (uint64_t)(int64_t)seed;
     const int is_pop = strcmp(model, "pop") == 0;
     const int use_sets = !is_pop || users >= 0 || cand_file;
+    if (!is_pop && pulse_dist_size() > 1) {
+        if (pulse_dist_rank() == 0)
+            fprintf(stderr,
+                    "pulse eval: a language-model evaluation runs on one rank (%d were started); on "
+                    "several ranks pulse eval scores --model pop (docs/scale-out.md)\n",
+                    pulse_dist_size());
+        return 2;
+    }
     ep.n_candidates = cands > 0 ? cands : use_sets ? 5 : 20;
     static const char *const dn[] = {"rank", "generate"}, *const sn[] = {"mean", "sum"},
                              *const cn[] = {"auto", "off"};
@@ -167,7 +177,7 @@ int cmd_eval(int argc, char **argv) {
                 rc = cli_fail("eval: candidate sets");
             free(us);
         }
-        if (!rc && save_cands && pulse_candset_save(&cs, ds, save_cands))
+        if (!rc && save_cands && pulse_dist_rank() == 0 && pulse_candset_save(&cs, ds, save_cands))
             rc = cli_fail("eval: saving candidates");
     }
     if (rc) {

@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pulse/dist.h"
 #include "pulse/data.h"
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
 #include "pulse/kernels.h"
 
 static void print_metrics(const char *what, const pulse_metrics *m) {
+    if (pulse_dist_rank() != 0) return; /* rank 0 reports for every rank */
     fprintf(
         stderr,
         "%s (%d users): HR@1 %.4f HR@5 %.4f HR@10 %.4f HR@20 %.4f NDCG@5 %.4f NDCG@10 %.4f NDCG@20 %.4f MRR "
@@ -102,13 +104,14 @@ int cmd_sasrec_train(int argc, char **argv) {
     int rc = 0;
     if (pulse_sasrec_train(m, ds, &p, &rep))
         rc = cli_fail("sasrec train");
-    else if (pulse_sasrec_save(m, out))
+    else if (pulse_dist_rank() == 0 && pulse_sasrec_save(m, out)) /* rank 0 writes the model */
         rc = cli_fail("saving the model");
     else {
         print_metrics("valid (best model)", &rep.valid);
         print_metrics("test (best model)", &rep.test);
-        fprintf(stderr, "sasrec train: best epoch %d of %d, %.1f s (%.2f s/epoch), model written to %s\n",
-                rep.best_epoch, rep.epochs_run, rep.train_seconds, rep.seconds_per_epoch, out);
+        if (pulse_dist_rank() == 0)
+            fprintf(stderr, "sasrec train: best epoch %d of %d, %.1f s (%.2f s/epoch), model written to %s\n",
+                    rep.best_epoch, rep.epochs_run, rep.train_seconds, rep.seconds_per_epoch, out);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));
         cJSON_AddStringToObject(o, "model", "sasrec");
@@ -122,6 +125,12 @@ int cmd_sasrec_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "epochs", rep.epochs_run);
         cJSON_AddNumberToObject(o, "train_seconds", rep.train_seconds);
         cJSON_AddNumberToObject(o, "seconds_per_epoch", rep.seconds_per_epoch);
+        cJSON_AddNumberToObject(o, "last_loss", rep.last_loss);
+        cJSON_AddNumberToObject(o, "steps", (double)rep.steps);
+        if (pulse_dist_size() > 1) {
+            cJSON_AddNumberToObject(o, "comm_seconds", rep.comm_seconds);
+            cJSON_AddNumberToObject(o, "allreduce_bytes_per_step", (double)pulse_sasrec_n_params(m) * 4 + 16);
+        }
         cJSON_AddNumberToObject(o, "threads", pulse_get_num_threads());
         cJSON *hp = cJSON_CreateObject();
         cJSON_AddNumberToObject(hp, "dim", p.dim);

@@ -44,6 +44,10 @@ int cmd_sft_build(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 /* tools/pulse/cmd_pipeline.c */
 int cmd_pipeline(int argc, char **argv);
+/* tools/pulse/cmd_qa.c */
+int cmd_qa_eval(int argc, char **argv);
+int cmd_qa_sp(int argc, char **argv);
+int cmd_qa_score(int argc, char **argv);
 /* tools/pulse/cmd_info.c */
 int cmd_info(int argc, char **argv);
 

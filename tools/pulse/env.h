@@ -12,6 +12,26 @@
 #include <string.h>
 
 #include "pulse/core.h"
+#include "pulse/dist.h"
+
+/* Whether to initialise MPI (include/pulse/dist.h): PULSE_MPI=1 always, PULSE_MPI=0 never, otherwise when
+ * a launcher started this process (mpirun / mpiexec: OMPI_COMM_WORLD_SIZE; srun --mpi=pmix or any PMIx / PMI
+ * launcher: PMIX_RANK, PMI_RANK). A plain `pulse ...` never starts MPI, so it runs exactly as a build
+ * without MPI. Returns 1, 0, or -1 (message printed) when PULSE_MPI asks for MPI this build does not have. */
+static inline int cli_env_mpi(void) {
+    const char *e = getenv("PULSE_MPI");
+    int want = -1;
+    if (e && *e) want = !(e[0] == '0' && !e[1]);
+    if (want < 0) want = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+    if (want && !pulse_dist_available()) {
+        if (e && *e && want) {
+            fprintf(stderr, "pulse: PULSE_MPI=%s but this pulse was built without MPI (-DPULSE_MPI=ON)\n", e);
+            return -1;
+        }
+        return 0; /* launched by mpirun but built without MPI: every process runs alone, as before */
+    }
+    return want;
+}
 
 static inline void pulse_options_from_env(void) {
     pulse_options o = pulse_default_options();

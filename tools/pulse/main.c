@@ -1,14 +1,20 @@
 /* tools/pulse/main.c — the `pulse` entry point and its one command table: every command and sub-command,
  * with its handler (tools/pulse/commands.h) and its line of help. A new stage adds its handlers to
- * commands.h and its rows here. */
+ * commands.h and its rows here. Also the start and end of a run on several MPI ranks (docs/scale-out.md):
+ * MPI is initialised only when a launcher started pulse (tools/pulse/env.h: cli_env_mpi), only the commands
+ * in dist_cmds run on more than one rank, stdout belongs to rank 0, and a failure on rank 0 ends every
+ * rank (MPI_Abort) after rank 0 printed it. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "env.h"
 #include "pulse/core.h"
+#include "pulse/dist.h"
 #include "pulse/kernels.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -66,6 +72,15 @@ static const cli_cmd sft_cmds[] = {
      NULL, 0},
 };
 
+static const cli_cmd qa_cmds[] = {
+    {"eval", cmd_qa_eval,
+     "HotpotQA: supporting facts, answers with the SLM (direct / cot / tot), official predictions + metrics",
+     NULL, 0},
+    {"sp", cmd_qa_sp, "HotpotQA supporting facts alone (BM25 / encoder / Thought Space), SP EM / F1", NULL,
+     0},
+    {"score", cmd_qa_score, "the official HotpotQA metrics of a predictions file (JSON last line)", NULL, 0},
+};
+
 static const cli_cmd cmds[] = {
     {"data", NULL, "dataset statistics, splits and conversion", data_cmds, N_OF(data_cmds)},
     {"eval", cmd_eval, "evaluate recommenders (pop, a GGUF language model) under the shared protocols", NULL,
@@ -85,10 +100,77 @@ static const cli_cmd cmds[] = {
     {"pipeline", cmd_pipeline,
      "the whole method: SASRec, Phase 1, Thought Space, ToT, SFT, evaluation (resumable; JSON last line)",
      NULL, 0},
+    {"qa", NULL, "multi-hop QA transfer (HotpotQA): eval, supporting facts, score", qa_cmds, N_OF(qa_cmds)},
     {"info", cmd_info, "the CPU and the level each product family runs at (JSON last line)", NULL, 0},
 };
 
+/* the commands that split their work over MPI ranks; any other refuses more than one rank */
+static const char *const dist_cmds[] = {"rationale phase1", "rationale tot", "eval", "sasrec eval",
+                                        "sasrec train"};
+
+static int dist_capable(int argc, char **argv) {
+    char name[128] = "";
+    if (argc >= 2)
+        snprintf(name, sizeof name, "%s%s%s", argv[1], argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "");
+    for (int i = 0; i < N_OF(dist_cmds); i++) {
+        size_t n = strlen(dist_cmds[i]);
+        if (strncmp(name, dist_cmds[i], n) == 0 && (name[n] == 0 || name[n] == ' ')) return 1;
+    }
+    return argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+}
+
+/* rank 0 of several: the launcher stops the job (SIGTERM) when another rank died or the job was cancelled */
+static void on_term(int sig) {
+    static const char m[] = "pulse: rank 0: the job was stopped by its launcher (SIGTERM): another rank died "
+                            "or the job was cancelled; the work finished so far is kept (a rationale store "
+                            "holds every finished user): rerun the same command to resume\n";
+    ssize_t w = write(2, m, sizeof m - 1);
+    (void)w;
+    _exit(128 + sig);
+}
+
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv) {
+    int mpi = cli_env_mpi();
+    if (mpi < 0) return 2;
+    if (mpi) {
+        if (pulse_dist_init(&argc, &argv)) {
+            fprintf(stderr, "pulse: %s\n", pulse_last_error());
+            return 1;
+        }
+        if (pulse_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) {
+            fprintf(stderr, "pulse: rank %d: could not silence stdout\n", pulse_dist_rank());
+            pulse_dist_abort(1);
+        }
+        if (pulse_dist_size() > 1 && !dist_capable(argc, argv)) {
+            if (pulse_dist_rank() == 0)
+                fprintf(stderr,
+                        "pulse: %s%s%s runs on one rank only (%d were started); the commands that split "
+                        "their work over ranks: rationale phase1 | tot, eval, sasrec eval | train "
+                        "(docs/scale-out.md)\n",
+                        argc >= 2 ? argv[1] : "", argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "",
+                        pulse_dist_size());
+            pulse_dist_finalize();
+            return 2;
+        }
+        if (pulse_dist_size() > 1 && pulse_dist_rank() == 0) signal(SIGTERM, on_term);
+        if (pulse_dist_rank() != 0) pulse_progress_set_quiet(1); /* rank 0 reports progress */
+        cli_set_ranks(pulse_dist_size());
+    }
+    int rc = run(argc, argv);
+    if (mpi) {
+        fflush(stdout);
+        fflush(stderr);
+        /* a failure that the other ranks may not share ends them all; usage errors (2) happen on every rank
+         */
+        if (rc == 1 && pulse_dist_size() > 1 && pulse_dist_rank() == 0) pulse_dist_abort(rc);
+        pulse_dist_finalize();
+    }
+    return rc;
+}
+
+static int run(int argc, char **argv) {
     if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("pulse %s\n", PULSE_VERSION_STRING);
         return 0;
