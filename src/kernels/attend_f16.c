@@ -323,8 +323,17 @@ static void scores_avx512(float *sc, size_t S, const float *qf, int ng, int HD, 
                     _mm512_storeu_ps(
                         d + t, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kv->k + off[j] + t))));
         }
-        if (R == 64)
+        /* head dims 64 and 128 as constants: the lane chains unrolled (about 10% faster) */
+        if (R == 64 && HD == 64)
+            scores_heads(sc, S, qf, ng, 64, kf, j0, vs, 64);
+        else if (R == 64 && HD == 128)
+            scores_heads(sc, S, qf, ng, 128, kf, j0, vs, 64);
+        else if (R == 64)
             scores_heads(sc, S, qf, ng, HD, kf, j0, vs, 64);
+        else if (HD == 64)
+            scores_heads(sc, S, qf, ng, 64, kf, j0, vs, 16);
+        else if (HD == 128)
+            scores_heads(sc, S, qf, ng, 128, kf, j0, vs, 16);
         else
             scores_heads(sc, S, qf, ng, HD, kf, j0, vs, 16);
     }
@@ -403,16 +412,15 @@ static int pv_avx512(float *out, const float *sc, size_t S, int ng, int HD, cons
     const __m256i em = _mm256_set1_epi16(0x7C00);
     for (int tc = 0; tc < HD; tc += 16) {
         __mmask16 bad = 0;
-        for (int j = jb; j < je; j++) {
-            float *d = vf + (size_t)(j - jb) * 16;
-            if (j < lo || j > p) {
-                _mm512_storeu_ps(d, _mm512_setzero_ps());
-                continue;
-            }
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(kv->v + off[j] + tc));
+        for (int j = jb; j < lo; j++) _mm512_storeu_ps(vf + (size_t)(j - jb) * 16, _mm512_setzero_ps());
+        const uint16_t *vt = kv->v + tc;
+        float *d = vf + (size_t)(lo - jb) * 16;
+        for (int j = lo; j <= p; j++, d += 16) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(vt + off[j]));
             bad |= _mm256_cmpeq_epi16_mask(_mm256_and_si256(h, em), em);
             _mm512_storeu_ps(d, _mm512_cvtph_ps(h));
         }
+        for (int j = p + 1; j < je; j++) _mm512_storeu_ps(vf + (size_t)(j - jb) * 16, _mm512_setzero_ps());
         if (bad) return 0;
         for (int g = 0; g < ng; g++) {
             if (R == 64)
