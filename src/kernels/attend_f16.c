@@ -53,6 +53,18 @@ static float dot_lanes_ref(const float *a, const float *b, int n, int R) {
     return pk_red16(l);
 }
 
+/* one 16-position softmax chunk [j0, j0 + 16) element by element: positions inside [lo, p] become
+ * exp(s - mx), the others count 0; returns the chunk's pk_red16 sum (every path's partial chunks) */
+static inline float softmax_chunk_ref(float *sg, int j0, int lo, int p, float mx) {
+    float e[16];
+    for (int u = 0; u < 16; u++) {
+        const int j = j0 + u;
+        e[u] = j >= lo && j <= p ? pk_ggml_expf(sg[j] - mx) : 0.0f;
+        if (j >= lo && j <= p) sg[j] = e[u];
+    }
+    return pk_red16(e);
+}
+
 static void scores_ref(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
                        const size_t *off, int lo, int p, int R, float scale, float *kf) {
     for (int j = lo; j <= p; j++) {
@@ -69,13 +81,7 @@ static void softmax_ref(float *sg, int lo, int p) {
         if (sg[j] > mx) mx = sg[j];
     double sum = 0;
     for (int j0 = lo / 16 * 16; j0 <= p; j0 += 16) { /* 16-position chunks from position 0 */
-        float e[16];
-        for (int u = 0; u < 16; u++) {
-            const int j = j0 + u;
-            e[u] = j >= lo && j <= p ? pk_ggml_expf(sg[j] - mx) : 0.0f;
-            if (j >= lo && j <= p) sg[j] = e[u];
-        }
-        sum += (double)pk_red16(e);
+        sum += (double)softmax_chunk_ref(sg, j0, lo, p, mx);
     }
     const float inv = (float)(1.0 / sum);
     for (int j = lo; j <= p; j++) sg[j] = pulse_fp16_to_fp32(pulse_fp32_to_fp16(sg[j] * inv));
@@ -152,12 +158,7 @@ static void softmax_avx2(float *sg, int lo, int p) {
             sum += (double)pk_red16(e);
             continue;
         }
-        for (int u = 0; u < 16; u++) {
-            const int j = j0 + u;
-            e[u] = j >= lo && j <= p ? pk_ggml_expf(sg[j] - mx) : 0.0f;
-            if (j >= lo && j <= p) sg[j] = e[u];
-        }
-        sum += (double)pk_red16(e);
+        sum += (double)softmax_chunk_ref(sg, j0, lo, p, mx);
     }
     const float inv = (float)(1.0 / sum);
     int j = lo;
@@ -364,13 +365,7 @@ static void softmax_avx512(float *sg, int lo, int p, int R) {
             sum += (double)red16z(e);
             continue;
         }
-        float e[16];
-        for (int u = 0; u < 16; u++) {
-            const int jj = j0 + u;
-            e[u] = jj >= lo && jj <= p ? pk_ggml_expf(sg[jj] - mx) : 0.0f;
-            if (jj >= lo && jj <= p) sg[jj] = e[u];
-        }
-        sum += (double)pk_red16(e);
+        sum += (double)softmax_chunk_ref(sg, j0, lo, p, mx);
     }
     const float inv = (float)(1.0 / sum);
     const __m512 iv = _mm512_set1_ps(inv);
