@@ -1,20 +1,111 @@
 /* bench/lm.c — decoder throughput of pulse on the real models: prefill tok/s, decode tok/s (batch 1) and
  * generation tok/s with 32 sequences decoded together, 2 threads, peak RSS against file + KV. Usage:
  *   bench_lm [MODEL.gguf ...]   (default: SmolLM2-135M Q4_1 and Gemma-3-270M Q4_K_M from $PULSE_CACHE/models)
+ *   bench_lm --shape SHARED,OWN,GEN,REQUESTS MODEL.gguf
+ * --shape adds a measurement at a job's shape through pulse_lm_generate (the path the rationale jobs run):
+ * REQUESTS random prompts of SHARED common tokens (prefilled once and forked, as --share-prefix does) + OWN
+ * tokens each, GEN tokens generated per request (no early stop, temperature 0.7), 32 in flight with slots
+ * refilled as requests finish. Its generated tok/s is what the engine gives a job of that shape, so a job's
+ * own gen tok/s over it says what the pipeline around the engine costs (issue 10's throughput figure).
  * One model per process keeps each peak RSS honest: with several models it re-runs itself per model.
  * bench/peers/lm.sh runs llama.cpp on the same files and threads right after and prints the ratios. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 #include "pulse/lm.h"
 
 static const char *DEFAULTS[] = {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"};
 
+/* --shape: REQUESTS prompts of SHARED + OWN random ordinary tokens, GEN new tokens each, through
+ * pulse_lm_generate with 32 sequences in flight; returns generated tok/s (wall) and fills the CPU-time rate
+ */
+static int bench_shape(const pulse_lm *m, int shared, int own, int gen, int nreq, double *tok_s,
+                       double *tok_cpu_s, double *seconds, long long *computed) {
+    const int V = pulse_lm_get_hparams(m)->n_vocab;
+    const int lo = V > 2000 ? 1000 : 0, span = V > 2000 ? V / 2 - 1000 : V;
+    const int np = shared + own;
+    int *prompts = malloc(sizeof(int) * (size_t)np * (size_t)nreq);
+    int *outs = malloc(sizeof(int) * (size_t)gen * (size_t)nreq);
+    pulse_lm_request *rq = calloc((size_t)nreq, sizeof *rq);
+    pulse_lm_ctx *c = NULL;
+    int rc = 1;
+    if (!prompts || !outs || !rq) goto out;
+    uint64_t x = 88172645463325252ULL; /* xorshift: the same prompts every run */
+    for (int r = 0; r < nreq; r++)
+        for (int i = 0; i < np; i++) {
+            if (i < shared && r > 0) {
+                prompts[(size_t)r * np + i] = prompts[i];
+                continue;
+            }
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            prompts[(size_t)r * np + i] = lo + (int)(x % (uint64_t)span);
+        }
+    for (int r = 0; r < nreq; r++) {
+        rq[r].prompt = prompts + (size_t)r * np;
+        rq[r].n_prompt = np;
+        rq[r].out = outs + (size_t)r * gen;
+    }
+    pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
+    cp.n_ctx = np + gen + 1;
+    cp.n_seq_max = 32 + 1; /* 32 in flight + the shared root, as the rationale jobs size it */
+    if (pulse_lm_ctx_new(m, &cp, &c)) goto out;
+    {
+        int s = pulse_lm_seq_new(c), t = lo; /* warm-up: touch the weights */
+        pulse_lm_batch b = {1, &t, &s, NULL};
+        if (pulse_lm_decode(c, &b)) goto out;
+        pulse_lm_seq_free(c, s);
+    }
+    pulse_lm_gen_params gp = pulse_lm_gen_default_params();
+    gp.max_new_tokens = gen;
+    gp.stop_at_eog = 0;
+    gp.sampler.temp = 0.7f;
+    gp.share_prefix = 1;
+    pulse_lm_gen_stats gs;
+    memset(&gs, 0, sizeof gs);
+    gp.stats = &gs;
+    struct timespec a, b;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    double t0 = pulse_now();
+    if (pulse_lm_generate(c, rq, nreq, &gp)) goto out;
+    *seconds = pulse_now() - t0;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    const double cpu = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+    *tok_s = (double)gs.gen_tokens / *seconds;
+    *tok_cpu_s = cpu > 0 ? (double)gs.gen_tokens / cpu : 0;
+    *computed = (long long)gs.prompt_computed;
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "bench_lm --shape: %s\n", pulse_last_error());
+    pulse_lm_ctx_free(c);
+    free(prompts);
+    free(outs);
+    free(rq);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     bench_init(&argc, argv);
     pulse_progress_set_quiet(1);
+    int shape[4] = {0, 0, 0, 0}; /* SHARED, OWN, GEN, REQUESTS */
+    if (argc > 2 && !strcmp(argv[1], "--shape")) {
+        if (sscanf(argv[2], "%d,%d,%d,%d", &shape[0], &shape[1], &shape[2], &shape[3]) != 4 || shape[0] < 0 ||
+            shape[1] < 1 || shape[2] < 1 || shape[3] < 1 || shape[0] + shape[1] + shape[2] > 32768 ||
+            shape[3] > 100000) {
+            fprintf(stderr,
+                    "bench_lm: --shape wants SHARED,OWN,GEN,REQUESTS (e.g. 109,172,71,128), got '%s'\n",
+                    argv[2]);
+            return 2;
+        }
+        if (argc != 4) {
+            fprintf(stderr, "bench_lm: --shape measures one model: bench_lm --shape S,O,G,R MODEL.gguf\n");
+            return 2;
+        }
+        argv[1] = argv[3]; /* from here on: bench_lm MODEL.gguf */
+        argc = 2;
+    }
     const char *env_t = getenv("PULSE_THREADS");
     int threads = env_t ? atoi(env_t) : 2;
     pulse_set_num_threads(threads);
@@ -70,6 +161,22 @@ int main(int argc, char **argv) {
         bp.n_parallel, r.peak_rss / 1e6, r.file_bytes / 1e6, r.kv_bytes / 1e6,
         (double)r.peak_rss <= budget ? "true" : "false", r.prefill_tok_cpu_s, r.decode_tok_cpu_s,
         r.batched_tok_cpu_s);
+    if (shape[3] > 0) {
+        double ts = 0, tc = 0, sec = 0;
+        long long computed = 0;
+        if (bench_shape(m, shape[0], shape[1], shape[2], shape[3], &ts, &tc, &sec, &computed)) {
+            pulse_lm_free(m);
+            return 1;
+        }
+        printf(
+            "pulse %s, %d threads, shape %d shared + %d own prompt tokens, %d generated, %d requests: %.1f "
+            "gen tok/s (%.1f s, %lld prompt tokens computed)\n",
+            base, threads, shape[0], shape[1], shape[2], shape[3], ts, sec, computed);
+        bench_emitf("{\"bench\": \"lm_shape\", \"impl\": \"pulse\", \"model\": \"%s\", \"threads\": %d, "
+                    "\"shared\": %d, \"own\": %d, \"gen\": %d, \"requests\": %d, \"gen_tok_s\": %.2f, "
+                    "\"gen_tok_cpu_s\": %.2f, \"seconds\": %.3f, \"prompt_computed\": %lld}\n",
+                    base, threads, shape[0], shape[1], shape[2], shape[3], ts, tc, sec, computed);
+    }
     pulse_lm_free(m);
     return 0;
 }

@@ -125,6 +125,8 @@ int main(void) {
     char jp[64];
     CHECK(strcmp(pulse_path_join(jp, sizeof jp, "a/", "b"), "a/b") == 0);
     CHECK(strcmp(pulse_path_join(jp, sizeof jp, "a", "b"), "a/b") == 0);
+    CHECK(strcmp(pulse_path_base("a/b/c.gguf"), "c.gguf") == 0 &&
+          strcmp(pulse_path_base("c.gguf"), "c.gguf") == 0 && strcmp(pulse_path_base("a/"), "") == 0);
     CHECK(pulse_peak_rss_bytes() > 0);
     test_strbuf();
     return test_summary();

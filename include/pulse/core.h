@@ -86,6 +86,8 @@ pulse_status pulse_write_file_atomic(const char *path, const void *data, size_t 
 int pulse_file_exists(const char *path);
 /* Join dir and name into out (size n); returns out. */
 char *pulse_path_join(char *out, size_t n, const char *dir, const char *name);
+/* The last component of path (after the last '/'; the whole string when there is none); points into path. */
+const char *pulse_path_base(const char *path);
 
 /* ---- progress on stderr: "label done/total  rate/s  ETA", throttled to ~4 updates/s on a terminal (one line
  * redrawn with \r); when stderr is not a terminal (a log file, a pipe) every update is a whole line ending in

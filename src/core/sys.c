@@ -160,6 +160,11 @@ int pulse_file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+const char *pulse_path_base(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
 char *pulse_path_join(char *out, size_t n, const char *dir, const char *name) {
     size_t dl = strlen(dir);
     if (dl && dir[dl - 1] == '/')

@@ -38,11 +38,6 @@ static int cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static const char *base_name(const char *path) {
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 /* one question of the job */
 typedef struct {
     int q;                /* index in the file */
@@ -564,8 +559,8 @@ pulse_status pulse_qa_run(const char *data, const char *model, const char *pred_
             }
             if ((st = dir_hash(p.tot_space, th))) goto done;
         }
-        J.dataset = base_name(data);
-        J.model_name = base_name(model);
+        J.dataset = pulse_path_base(data);
+        J.model_name = pulse_path_base(model);
         char phase[32];
         snprintf(phase, sizeof phase, "qa-%s", pulse_qa_mode_name(p.mode));
         J.phase = phase;

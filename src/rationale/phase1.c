@@ -267,11 +267,6 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static const char *base_name(const char *path) {
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 /* the settings that change what a row holds, as JSON (their hash is part of the row key) */
 static char *settings_json(const pulse_phase1_params *p, int chat, const char *sasrec_hash) {
     cJSON *o = cJSON_CreateObject();
@@ -466,7 +461,7 @@ loaded:
             PULSE_ERR_RANGE,
             "phase1: a prompt of %d tokens + %d new tokens exceeds %s's trained context of %d "
             "tokens; lower --history-tokens / --similar-tokens / --max-new",
-            max_prompt, p.max_new_tokens, base_name(model), T);
+            max_prompt, p.max_new_tokens, pulse_path_base(model), T);
         goto built;
     }
     /* the context: n_parallel sequences + the shared prefix's root */
@@ -500,7 +495,7 @@ built:
     J.p = &p;
     J.u = U;
     J.n_pending = n_pending;
-    J.model_name = base_name(model);
+    J.model_name = pulse_path_base(model);
     J.settings = settings;
     J.items = items;
     J.rq = rq;

@@ -41,11 +41,6 @@ static char *tot_user_text(const pulse_record *rec) {
     return t;
 }
 
-static const char *base_name(const char *path) {
-    const char *b = strrchr(path, '/');
-    return b ? b + 1 : path;
-}
-
 typedef struct {
     pulse_store *store;
     const pulse_dataset *ds;
@@ -488,7 +483,7 @@ built:
     J.ds = ds;
     J.recs = recs;
     J.p = &p;
-    J.model_name = base_name(model);
+    J.model_name = pulse_path_base(model);
     J.model_hash = rep.model_hash;
     J.settings_hash = rep.settings_hash;
     J.settings = settings;

@@ -75,11 +75,6 @@ static pulse_status make_dir(const char *dir) {
     return PULSE_OK;
 }
 
-static const char *base_name(const char *p) {
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 static char *read_small(const char *path) {
     char *s = NULL;
     size_t n = 0;
@@ -408,7 +403,7 @@ static pulse_status st_lists(pipe *c, void *ud, cJSON *rep) {
     pulse_status st = pulse_sft_build(c->data, &sp, NULL, path, &r);
     if (st) return st;
     cJSON_AddNumberToObject(rep, "lists", r.test);
-    cJSON_AddStringToObject(rep, "file", base_name(path));
+    cJSON_AddStringToObject(rep, "file", pulse_path_base(path));
     return PULSE_OK;
 }
 
@@ -472,7 +467,7 @@ static pulse_status st_sft(pipe *c, void *ud, cJSON *rep) {
         cJSON_AddNumberToObject(rep, "first_loss", tr.first_loss);
         cJSON_AddNumberToObject(rep, "final_loss", tr.final_loss);
         cJSON_AddNumberToObject(rep, "tokens", (double)tr.tokens);
-        cJSON_AddStringToObject(rep, "adapter", base_name(lora));
+        cJSON_AddStringToObject(rep, "adapter", pulse_path_base(lora));
     }
     pulse_lm_sft_free(&sft);
     pulse_lora_free(a);
@@ -589,7 +584,7 @@ static pulse_status evaluate(pipe *c, const char *h_sas, char h_sft[4][17], cons
             snprintf(name, sizeof name, "eval-%s-%s-n%d", methods[mi], dn, p->candidates);
             s = settings_new(c);
             cJSON_AddNumberToObject(s, "max_new", scorer || dec == PULSE_REC_RANK ? 0 : p->eval_max_new);
-            if (!scorer) cJSON_AddStringToObject(s, "model", base_name(c->model));
+            if (!scorer) cJSON_AddStringToObject(s, "model", pulse_path_base(c->model));
             const char *d[] = {h_lists, dep};
             eval_ud e = {methods[mi], lists, mi >= 3 ? lora : NULL, scorer ? -1 : dec};
             const cJSON *er = NULL;
@@ -627,8 +622,8 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     if ((st = pulse_dataset_load(data, NULL, &c.ds))) return st;
     cJSON *sum = cJSON_CreateObject();
     cJSON_AddStringToObject(sum, "dataset", pulse_dataset_name(c.ds));
-    cJSON_AddStringToObject(sum, "model", base_name(model));
-    cJSON_AddStringToObject(sum, "encoder", base_name(p.encoder));
+    cJSON_AddStringToObject(sum, "model", pulse_path_base(model));
+    cJSON_AddStringToObject(sum, "encoder", pulse_path_base(p.encoder));
     cJSON_AddStringToObject(sum, "out", out_dir);
     cJSON_AddNumberToObject(sum, "users", p.users);
     cJSON_AddNumberToObject(sum, "seed", (double)p.seed);
@@ -638,7 +633,7 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
                                                                                          : p.users);
     c.stages = cJSON_AddObjectToObject(sum, "stages");
     c.metrics = cJSON_AddObjectToObject(sum, "metrics");
-    const char *model_name = base_name(model);
+    const char *model_name = pulse_path_base(model);
     char h_sas[17], h_sim[17], h_p1[17], h_ts[17], h_tot[17], h_lik[17];
     const cJSON *r_p1 = NULL, *r_tot = NULL, *r_lik = NULL;
     cJSON *s;

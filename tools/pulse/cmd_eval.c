@@ -15,11 +15,6 @@
 #include "pulse/recommend.h"
 #include "pulse/strbuf.h"
 
-static const char *base_name(const char *p) {
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 int cmd_eval(int argc, char **argv) {
     const char *dir = NULL, *model = NULL, *protocol = "full", *split = "test", *history = NULL;
     const char *cand_file = NULL, *save_cands = NULL, *lora = NULL, *rationales = "none", *decoder = "rank";
@@ -206,8 +201,8 @@ int cmd_eval(int argc, char **argv) {
         else if (pulse_rec_evaluate(rec, ds, &cs, &m, &rep, outs))
             rc = cli_fail("eval");
         if (!rc) {
-            cJSON_AddStringToObject(o, "model", base_name(model));
-            cJSON_AddStringToObject(o, "lora", lora ? base_name(lora) : "none");
+            cJSON_AddStringToObject(o, "model", pulse_path_base(model));
+            cJSON_AddStringToObject(o, "lora", lora ? pulse_path_base(lora) : "none");
             cJSON_AddStringToObject(o, "decoder", dec == PULSE_REC_RANK ? "rank" : "generate");
             if (dec == PULSE_REC_RANK) cJSON_AddStringToObject(o, "rank_score", rsc ? "sum" : "mean");
             cJSON_AddStringToObject(o, "rationales", rationales);
@@ -250,7 +245,7 @@ int cmd_eval(int argc, char **argv) {
         const char *pn = use_sets ? "candidates" : protocol;
         printf("%s  model %s  protocol %s  N %d  split %s  history %s  users %d (repeated targets %d)  (%.2f "
                "s)\n",
-               pulse_dataset_name(ds), is_pop ? "pop" : base_name(model), pn,
+               pulse_dataset_name(ds), is_pop ? "pop" : pulse_path_base(model), pn,
                use_sets ? cs.n_candidates : ep.n_candidates, split,
                pulse_history_name(use_sets ? cs.history : ep.history), m.n_users, m.n_repeat, dt);
         if (!is_pop && dec == PULSE_REC_GENERATE)
