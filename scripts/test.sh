@@ -24,6 +24,8 @@ if [ "$fetched" = 0 ]; then
     echo "test.sh: models / encoder not (all) fetched (scripts/fetch-models.sh, scripts/fetch-encoders.sh" \
         "minilm-l6): the real-model parity tests will report Skipped, not Passed" >&2
 fi
+echo "test.sh: dependencies and models ready at ${SECONDS} s"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2
+echo "test.sh: built at ${SECONDS} s"
 cd build && ctest --output-on-failure -j2
