@@ -1,10 +1,10 @@
 /* pulse/dist.h — scale-out over MPI (src/dist/): this process's rank and the number of ranks, start-up and
- * shut-down, the collectives the stages call (sums of float / double / int64 arrays, broadcast, agreeing on
- * a failure) and the dynamic work queue of the generation stages. src/dist/ is the only place that includes
- * mpi.h. A build without MPI (-DPULSE_MPI=OFF, or no MPI found) compiles a serial implementation of the same
- * calls: rank 0 of 1, every collective a no-op, the queue handing out ranges to the one process. A program
- * that never calls pulse_dist_init runs as rank 0 of 1 as well (the CLI initialises MPI only when a
- * launcher such as mpirun or srun started it). */
+ * shut-down, the collectives the stages call (sums of float / double / int64 arrays, broadcast, all-gather,
+ * agreeing on a failure) and the dynamic work queue of the generation stages. src/dist/ is the only place
+ * that includes mpi.h. A build without MPI (-DPULSE_MPI=OFF, or no MPI found) compiles a serial
+ * implementation of the same calls: rank 0 of 1, every collective a no-op, the queue handing out ranges to
+ * the one process. A program that never calls pulse_dist_init runs as rank 0 of 1 as well (the CLI
+ * initialises MPI only when a launcher such as mpirun or srun started it). */
 #ifndef PULSE_DIST_H
 #define PULSE_DIST_H
 
@@ -34,6 +34,13 @@ pulse_status pulse_dist_sum_f32(float *x, size_t n);    /* x = the sum of every 
 pulse_status pulse_dist_sum_f64(double *x, size_t n);   /* the same for doubles */
 pulse_status pulse_dist_sum_i64(int64_t *x, size_t n);  /* the same for int64 */
 pulse_status pulse_dist_bcast(void *buf, size_t bytes); /* rank 0's bytes to every rank */
+/* x holds this rank's block of counts[rank] floats at offset counts[0] + ... + counts[rank - 1]; afterwards
+ * every rank holds every rank's block (an all-gather in place). counts: pulse_dist_size() entries, the same
+ * on every rank, each below 2^31. */
+pulse_status pulse_dist_allgather_f32(float *x, const size_t *counts);
+/* The contiguous share [*lo, *hi) of n items that rank `rank` of `size` takes in an even split (the first
+ * ranks' shares may be one smaller): floor(n r / size) .. floor(n (r + 1) / size). */
+void pulse_dist_share(int n, int rank, int size, int *lo, int *hi);
 /* Every rank passes its status; all get PULSE_OK when every rank had PULSE_OK, otherwise the status of the
  * lowest failing rank with its message ("rank R of N: <message>") on every rank. */
 pulse_status pulse_dist_agree(pulse_status st);

@@ -109,6 +109,10 @@ typedef struct {
     double train_loss;
     pulse_infonce_stats val; /* held-out: Recall@1 / MRR among 1 + K candidates, mean pos / neg cosine */
     double seconds;
+    /* on several MPI ranks (data-parallel): this rank's seconds in the epoch's collectives, and the bytes
+     * each rank contributes per step (its embeddings to the all-gather + the encoders' gradients to the
+     * all-reduce); 0 on one rank */
+    double comm_seconds, comm_bytes_per_step;
 } pulse_thought_epoch;
 
 /* Trains and writes out_dir/space.json + out_dir/ckpt-E/{behaviour,rationale}/ (HF folders) after every

@@ -113,6 +113,33 @@ pulse_status pulse_dist_bcast(void *buf, size_t bytes) {
     return PULSE_OK;
 }
 
+pulse_status pulse_dist_allgather_f32(float *x, const size_t *counts) {
+    if (g_size <= 1) return PULSE_OK;
+    int *cnt = malloc(sizeof(int) * 2 * (size_t)g_size);
+    if (!cnt) return pulse_set_error(PULSE_ERR_NOMEM, "dist: out of memory for an all-gather");
+    int *disp = cnt + g_size;
+    size_t off = 0;
+    for (int r = 0; r < g_size; r++) {
+        if (counts[r] > (size_t)0x7fffffff || off > (size_t)0x7fffffff) {
+            free(cnt);
+            return pulse_set_error(PULSE_ERR_RANGE,
+                                   "dist: an all-gather of %zu floats from rank %d at offset %zu; expected "
+                                   "blocks and offsets below 2^31",
+                                   counts[r], r, off);
+        }
+        cnt[r] = (int)counts[r];
+        disp[r] = (int)off;
+        off += counts[r];
+    }
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, cnt, disp, MPI_FLOAT, MPI_COMM_WORLD);
+    free(cnt);
+    return rc == MPI_SUCCESS ? PULSE_OK : mpi_fail(rc, "MPI_Allgatherv (float)");
+}
+
+void pulse_dist_share(int n, int rank, int size, int *lo, int *hi) {
+    pdist_share(n, rank, size, lo, hi);
+}
+
 pulse_status pulse_dist_agree(pulse_status st) {
     if (g_size <= 1) return st;
     int mine = st ? g_rank : g_size, first = g_size;

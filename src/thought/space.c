@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "pulse/dist.h"
 #include "pulse/encoder.h"
 #include "pulse/thought.h"
 
@@ -254,6 +255,98 @@ static pulse_status read_space_json(const char *dir, int *epoch, char *bdir, cha
 
 /* ---- training ---- */
 
+/* One step's embeddings and gradients, on one rank or data-parallel on several. Every rank encodes its
+ * share [lo, hi) of the nb pairs (texts: the share's behaviours then its rationales; yl: their 2k outputs),
+ * the shares' embeddings are all-gathered into y = [yb (nb, D); yr (nb, D)], and every rank computes the
+ * whole batch's InfoNCE (the same numbers on every rank: B (K + 1) D multiply-adds, nothing beside the
+ * encoders) and back-propagates its own rows of dy; the encoders' gradients are then summed over the ranks,
+ * so every rank takes the one-process AdamW step. */
+typedef struct {
+    const pulse_thought_train_params *p;
+    pulse_encoder *b, *r;
+    int D, R, me;
+    const char **texts;
+    float *yl, *y, *dy, *scr;
+    size_t *counts;
+    double comm;
+} step_ctx;
+
+static pulse_status gather_half(step_ctx *c, float *half, const float *mine, int nb, int lo, int k) {
+    const int D = c->D;
+    memcpy(half + (size_t)lo * D, mine, sizeof(float) * (size_t)k * D);
+    for (int q = 0; q < c->R; q++) {
+        int a, z;
+        pulse_dist_share(nb, q, c->R, &a, &z);
+        c->counts[q] = (size_t)(z - a) * D;
+    }
+    return pulse_dist_allgather_f32(half, c->counts);
+}
+
+static pulse_status sum_grads(pulse_encoder *e) {
+    return pulse_dist_sum_f32(pulse_encoder_grads_data(e), pulse_encoder_n_params(e));
+}
+
+static pulse_status train_step(step_ctx *c, const pulse_pair *pairs, const int *order, int nb, const int *neg,
+                               int k_neg, double *loss) {
+    const pulse_thought_train_params *p = c->p;
+    const int D = c->D;
+    int lo, hi;
+    pulse_dist_share(nb, c->me, c->R, &lo, &hi);
+    const int k = hi - lo;
+    for (int i = 0; i < k; i++) {
+        c->texts[i] = pairs[order[lo + i]].behaviour;
+        c->texts[k + i] = pairs[order[lo + i]].rationale;
+    }
+    pulse_encoder_zero_grad(c->b);
+    if (!p->shared) pulse_encoder_zero_grad(c->r);
+    float *yb = c->y, *yr = c->y + (size_t)nb * D, *dyb = c->dy, *dyr = c->dy + (size_t)nb * D;
+    pulse_status st = PULSE_OK;
+    if (k > 0) {
+        if (p->shared) {
+            st = pulse_encoder_forward_train(c->b, c->texts, 2 * k, c->yl);
+        } else {
+            st = pulse_encoder_forward_train(c->b, c->texts, k, c->yl);
+            if (st == PULSE_OK)
+                st = pulse_encoder_forward_train(c->r, c->texts + k, k, c->yl + (size_t)k * D);
+        }
+    }
+    if (c->R > 1) {
+        if ((st = pulse_dist_agree(st)) != PULSE_OK) return st;
+        double t0 = pulse_now();
+        st = gather_half(c, yb, c->yl, nb, lo, k);
+        if (st == PULSE_OK) st = gather_half(c, yr, c->yl + (size_t)k * D, nb, lo, k);
+        c->comm += pulse_now() - t0;
+    } else if (st == PULSE_OK) {
+        memcpy(c->y, c->yl, sizeof(float) * 2 * (size_t)nb * D); /* k = nb: the same layout */
+    }
+    if (st != PULSE_OK) return st;
+    memset(c->dy, 0, sizeof(float) * 2 * (size_t)nb * D);
+    double l = pulse_infonce_forward_backward(dyb, dyr, yb, yr, neg, nb, D, k_neg, p->tau, c->scr, NULL);
+    *loss = l;
+    if (!isfinite(l)) return pulse_set_error(PULSE_ERR_STATE, "loss became %g", l);
+    /* this rank's rows of dy, in the order of yl */
+    memcpy(c->yl, dyb + (size_t)lo * D, sizeof(float) * (size_t)k * D);
+    memcpy(c->yl + (size_t)k * D, dyr + (size_t)lo * D, sizeof(float) * (size_t)k * D);
+    if (k > 0) {
+        if (p->shared) {
+            st = pulse_encoder_backward(c->b, c->yl);
+        } else {
+            st = pulse_encoder_backward(c->b, c->yl);
+            if (st == PULSE_OK) st = pulse_encoder_backward(c->r, c->yl + (size_t)k * D);
+        }
+    }
+    if (c->R > 1) {
+        if ((st = pulse_dist_agree(st)) != PULSE_OK) return st;
+        double t0 = pulse_now();
+        st = sum_grads(c->b);
+        if (st == PULSE_OK && !p->shared) st = sum_grads(c->r);
+        c->comm += pulse_now() - t0;
+    }
+    if (st == PULSE_OK) st = pulse_encoder_step(c->b, p->lr, NULL);
+    if (st == PULSE_OK && !p->shared) st = pulse_encoder_step(c->r, p->lr, NULL);
+    return st;
+}
+
 pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
                                  const pulse_thought_train_params *pp, pulse_thought_epoch *history,
                                  int max_hist, int *n_hist) {
@@ -316,7 +409,8 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
         snprintf(sp, sizeof sp, "%s/ckpt-%d/rationale.adam", out_dir, start_epoch);
         if (!p.shared && pulse_file_exists(sp) && (st = pulse_encoder_load_train_state(r, sp)) != PULSE_OK)
             goto done_enc;
-        fprintf(stderr, "thought train: resuming after epoch %d from %s\n", start_epoch, out_dir);
+        if (pulse_dist_rank() == 0)
+            fprintf(stderr, "thought train: resuming after epoch %d from %s\n", start_epoch, out_dir);
     }
     int D = pulse_encoder_dim(b), B = p.batch, K = p.negatives;
     if (pulse_encoder_dim(r) != D) {
@@ -325,15 +419,19 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
                              pulse_encoder_dim(r));
         goto done_enc;
     }
+    const int R = pulse_dist_size(), me = pulse_dist_rank();
     int *order = malloc(sizeof(int) * (size_t)n), *neg = malloc(sizeof(int) * (size_t)B * K);
     const char **texts = malloc(sizeof(char *) * 2 * (size_t)B);
     float *y = malloc(sizeof(float) * 2 * (size_t)B * D), *dy = malloc(sizeof(float) * 2 * (size_t)B * D);
+    float *yl = malloc(sizeof(float) * 2 * (size_t)B * D);
     float *scr = malloc(sizeof(float) * pulse_infonce_scratch_floats(B, D, K));
-    if (!order || !neg || !texts || !y || !dy || !scr) {
+    size_t *counts = malloc(sizeof(size_t) * (size_t)R);
+    step_ctx sc = {&p, b, r, D, R, me, texts, yl, y, dy, scr, counts, 0.0};
+    if (!order || !neg || !texts || !y || !dy || !yl || !scr || !counts) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         goto done_bufs;
     }
-    if (!resumed && held) { /* epoch 0: the untrained encoders */
+    if (!resumed && held && me == 0) { /* epoch 0: the untrained encoders (rank 0 validates and writes) */
         double t0 = pulse_now();
         memset(&hist[0], 0, sizeof hist[0]);
         if ((st = eval_pairs(b, r, held, nheld, K, p.seed, &hist[0].val)) != PULSE_OK) goto done_bufs;
@@ -346,6 +444,7 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
     for (int epoch = start_epoch + 1; epoch <= p.epochs; epoch++) {
         double t0 = pulse_now(), loss_sum = 0;
         int steps = 0;
+        sc.comm = 0;
         pulse_rng rng; /* per-epoch seed: a resumed run shuffles exactly as an uninterrupted one */
         pulse_rng_seed(&rng, p.seed * 1000003ULL + (uint64_t)epoch);
         for (int i = 0; i < n; i++) order[i] = i;
@@ -358,38 +457,12 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
             int nb = n - s0 < B ? n - s0 : B;
             if (nb < 2) break; /* a lone last pair has no in-batch negative */
             int k = K < nb - 1 ? K : nb - 1;
-            for (int i = 0; i < nb; i++) {
-                texts[i] = pairs[order[s0 + i]].behaviour;
-                texts[nb + i] = pairs[order[s0 + i]].rationale;
-            }
-            pulse_infonce_sample_negatives(neg, nb, k, &rng);
-            pulse_encoder_zero_grad(b);
-            if (!p.shared) pulse_encoder_zero_grad(r);
-            float *yb = y, *yr = y + (size_t)nb * D, *dyb = dy, *dyr = dy + (size_t)nb * D;
-            if (p.shared) {
-                st = pulse_encoder_forward_train(b, texts, 2 * nb, y);
-            } else {
-                st = pulse_encoder_forward_train(b, texts, nb, yb);
-                if (st == PULSE_OK) st = pulse_encoder_forward_train(r, texts + nb, nb, yr);
-            }
-            if (st != PULSE_OK) goto done_bufs;
-            memset(dy, 0, sizeof(float) * 2 * (size_t)nb * D);
-            double l = pulse_infonce_forward_backward(dyb, dyr, yb, yr, neg, nb, D, k, p.tau, scr, NULL);
-            if (!isfinite(l)) {
-                st = pulse_set_error(PULSE_ERR_STATE, "thought train: loss became %g at epoch %d step %d", l,
-                                     epoch, steps);
+            pulse_infonce_sample_negatives(neg, nb, k, &rng); /* the same stream on every rank */
+            double l = 0;
+            if ((st = train_step(&sc, pairs, order + s0, nb, neg, k, &l)) != PULSE_OK) {
+                st = pulse_wrap_error(st, "thought train: epoch %d step %d", epoch, steps);
                 goto done_bufs;
             }
-            if (p.shared) {
-                st = pulse_encoder_backward(b, dy);
-                if (st == PULSE_OK) st = pulse_encoder_step(b, p.lr, NULL);
-            } else {
-                st = pulse_encoder_backward(b, dyb);
-                if (st == PULSE_OK) st = pulse_encoder_backward(r, dyr);
-                if (st == PULSE_OK) st = pulse_encoder_step(b, p.lr, NULL);
-                if (st == PULSE_OK) st = pulse_encoder_step(r, p.lr, NULL);
-            }
-            if (st != PULSE_OK) goto done_bufs;
             loss_sum += l;
             steps++;
             char extra[64];
@@ -403,18 +476,26 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
         memset(e, 0, sizeof *e);
         e->epoch = epoch;
         e->train_loss = steps ? loss_sum / steps : 0;
-        if (held && (st = eval_pairs(b, r, held, nheld, K, p.seed, &e->val)) != PULSE_OK) goto done_bufs;
-        e->seconds = pulse_now() - t0;
-        if (nh < MAXH) nh++;
-        fprintf(stderr,
+        if (R > 1) {
+            e->comm_seconds = sc.comm;
+            e->comm_bytes_per_step = 4.0 * (2.0 * B * D + (double)pulse_encoder_n_params(b) +
+                                            (p.shared ? 0.0 : (double)pulse_encoder_n_params(r)));
+        }
+        if (me == 0) { /* every rank holds the same encoders: rank 0 validates, logs and writes */
+            if (held && (st = eval_pairs(b, r, held, nheld, K, p.seed, &e->val)) != PULSE_OK) goto done_bufs;
+            e->seconds = pulse_now() - t0;
+            fprintf(
+                stderr,
                 "thought train: epoch %d loss %.4f held-out R@1 %.4f MRR %.4f pos %.3f neg %.3f (%.1fs)\n",
                 epoch, e->train_loss, e->val.recall1, e->val.mrr, e->val.pos_cos, e->val.neg_cos, e->seconds);
-        if ((st = save_checkpoint(out_dir, epoch, &p, b, r, hist, nh)) != PULSE_OK) goto done_bufs;
+        }
+        if (nh < MAXH) nh++;
+        if (me == 0 && (st = save_checkpoint(out_dir, epoch, &p, b, r, hist, nh)) != PULSE_OK) goto done_bufs;
     }
     if (start_epoch >= p.epochs && !pulse_file_exists(out_dir)) st = PULSE_OK;
-    if (p.epochs == 0 && !resumed) st = save_checkpoint(out_dir, 0, &p, b, r, hist, nh);
+    if (p.epochs == 0 && !resumed && me == 0) st = save_checkpoint(out_dir, 0, &p, b, r, hist, nh);
 done_bufs:
-    free(order), free(neg), free(texts), free(y), free(dy), free(scr);
+    free(order), free(neg), free(texts), free(y), free(dy), free(yl), free(scr), free(counts);
 done_enc:
     if (r && r != b) pulse_encoder_free(r);
     pulse_encoder_free(b);

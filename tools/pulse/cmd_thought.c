@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "pulse/data.h"
+#include "pulse/dist.h"
 #include "pulse/encoder.h"
 #include "pulse/thought.h"
 #include "pulse/kernels.h"
@@ -138,6 +139,10 @@ int cmd_thought_train(int argc, char **argv) {
         cJSON_AddNumberToObject(e, "train_loss", hist[i].train_loss);
         cJSON_AddNumberToObject(e, "seconds", hist[i].seconds);
         cJSON_AddItemToArray(h, e);
+    }
+    if (pulse_dist_size() > 1 && nh > 0) { /* data-parallel: the last epoch's communication */
+        cJSON_AddNumberToObject(o, "comm_seconds", hist[nh - 1].comm_seconds);
+        cJSON_AddNumberToObject(o, "comm_bytes_per_step", hist[nh - 1].comm_bytes_per_step);
     }
     cli_print_json(o);
     return 0;
