@@ -342,6 +342,7 @@ typedef struct {
     int steps;        /* optimizer steps done (resumed ones included) */
     int resumed_from; /* step the run resumed from (0: fresh) */
     size_t peak_rss;
+    double comm_seconds; /* several MPI ranks: this rank's seconds in the gradient all-reduces */
 } pulse_lm_train_result;
 /* Fine-tuning data: JSON lines {"prompt": "...", "completion": "..."} tokenized with tok (the prompt with
  * BOS as the tokenizer wants; a line with "chat": {"system"?, "user", "assistant"?} has its prompt built by

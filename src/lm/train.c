@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "lm/lm_internal.h"
+#include "pulse/dist.h"
 #include "pulse/kernels.h"
 #include "pulse/quant.h"
 
@@ -84,7 +85,9 @@ struct pulse_lm_trainer {
     int *lrow, *ltgt;
     float *xf, *xin, *dxf, *rstdf, *logits;
     int dropout_on;
-    uint64_t mb_seed; /* dropout seed of the current micro-batch */
+    uint64_t mb_seed; /* dropout seed of the current step (of the batch in loss_grad) */
+    int mb_e0, mb_T;  /* the current micro-batch: its first example's index in the step, its padded length */
+    double comm;      /* seconds in the ranks' collectives (several MPI ranks) */
     double prof[4];   /* seconds: forward, head + loss, recompute, backward */
 };
 
@@ -403,20 +406,31 @@ static inline uint32_t drop_hash(uint32_t j, uint32_t s_lo, uint32_t s_hi) {
     return h ^ (h >> 16);
 }
 
-/* out (N) = x kept / (1 - p), or 0; x is elements [j0, j0 + N) of the input */
-static void dropout_fwd(float *out, const float *x, size_t N, size_t j0, uint64_t seed, float p) {
-    const uint32_t thr = drop_thr(p), lo = (uint32_t)seed, hi = (uint32_t)(seed >> 32), b = (uint32_t)j0;
-    const float keep = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (N >= PAR_ELEMS)
-    for (size_t j = 0; j < N; j++) out[j] = drop_hash(b + (uint32_t)j, lo, hi) >= thr ? x[j] * keep : 0.0f;
-}
-
-/* dx (N) += g kept / (1 - p) (the same decisions as dropout_fwd) */
-static void dropout_bwd(float *dx, const float *g, size_t N, size_t j0, uint64_t seed, float p) {
-    const uint32_t thr = drop_thr(p), lo = (uint32_t)seed, hi = (uint32_t)(seed >> 32), b = (uint32_t)j0;
-    const float keep = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (N >= PAR_ELEMS)
-    for (size_t j = 0; j < N; j++) dx[j] += drop_hash(b + (uint32_t)j, lo, hi) >= thr ? g[j] * keep : 0.0f;
+/* Per example: rows [i0, i0 + n) of the micro-batch's (B T, in) input, row i being position i % T of
+ * example mb_e0 + i / T of the step; the masks of an example's position come from (the step's seed, the
+ * example's index in the step, layer, projection, position, column) alone, so they do not depend on which
+ * examples share its micro-batch, its padding, or the rank that runs it. bwd = 0: out = x kept / (1 - p),
+ * or 0; bwd = 1: out += x kept / (1 - p) (the same decisions). */
+static void dropout_rows(const pulse_lm_trainer *t, int il, int tt, float *out, const float *x, int n, int in,
+                         int i0, int bwd) {
+    const float p = t->p.dropout, keep = 1.0f / (1.0f - p);
+    const uint32_t thr = drop_thr(p);
+    const int T = t->mb_T > 0 ? t->mb_T : 1;
+#pragma omp parallel for schedule(static) if ((long)n * in >= PAR_ELEMS)
+    for (int r = 0; r < n; r++) {
+        const int row = i0 + r, e = t->mb_e0 + row / T;
+        const uint64_t seed = mask_seed(mix64(t->mb_seed ^ mix64((uint64_t)e + 1)), il, tt);
+        const uint32_t lo = (uint32_t)seed, hi = (uint32_t)(seed >> 32),
+                       b = (uint32_t)(row % T) * (uint32_t)in;
+        float *o = out + (size_t)r * in;
+        const float *xr = x + (size_t)r * in;
+        if (bwd)
+            for (int j = 0; j < in; j++)
+                o[j] += drop_hash(b + (uint32_t)j, lo, hi) >= thr ? xr[j] * keep : 0.0f;
+        else
+            for (int j = 0; j < in; j++)
+                o[j] = drop_hash(b + (uint32_t)j, lo, hi) >= thr ? xr[j] * keep : 0.0f;
+    }
 }
 
 static int dropping(const pulse_lm_trainer *t) {
@@ -426,7 +440,7 @@ static int dropping(const pulse_lm_trainer *t) {
 /* The adapter's input d(x) into t->ldrop (or x itself without dropout); x holds rows [i0, i0 + n). */
 static const float *lora_input(pulse_lm_trainer *t, int il, int tt, const float *x, int n, int in, int i0) {
     if (!dropping(t)) return x;
-    dropout_fwd(t->ldrop, x, (size_t)n * in, (size_t)i0 * in, mask_seed(t->mb_seed, il, tt), t->p.dropout);
+    dropout_rows(t, il, tt, t->ldrop, x, n, in, i0, 0);
     return t->ldrop;
 }
 
@@ -467,7 +481,7 @@ static void lora_bwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, const 
     float *ldx = t->lu; /* (n, in): s dy is spent */
     memset(ldx, 0, sizeof(float) * Ni);
     pulse_matmul_backward(ldx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
-    dropout_bwd(dx, ldx, Ni, (size_t)i0 * w->in, mask_seed(t->mb_seed, il, tt), t->p.dropout);
+    dropout_rows(t, il, tt, dx, ldx, n, w->in, i0, 1);
 }
 
 /* lora_fwd_rows / lora_bwd_rows over n rows, RC at a time (the LoRA scratch holds RC rows) */
@@ -705,6 +719,7 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
         NL += ex[b].n_tokens - ex[b].n_prompt;
     }
     const int N = B * T;
+    t->mb_T = T;
     pulse_status st = ws_reserve(t, N, B);
     if (!st) st = loss_reserve(t, NL);
     if (st) return st;
@@ -790,6 +805,7 @@ pulse_status pulse_lm_trainer_loss_grad(pulse_lm_trainer *t, const pulse_lm_exam
     memset(t->grad, 0, sizeof(float) * t->a->n_params);
     t->dropout_on = dropout_on;
     t->mb_seed = t->p.seed ^ 0x5eedull;
+    t->mb_e0 = 0;
     double ls = 0;
     int nl = 0;
     long ntok = 0;
@@ -813,6 +829,13 @@ float pulse_lm_trainer_lr(const pulse_lm_trainer *t, int step) {
     return (float)(p->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * prog)));
 }
 
+/* One optimizer step over the n examples ex (micro-batches of at most micro). On several MPI ranks
+ * (data-parallel) each rank runs a contiguous share of the step: whole micro-batches when there are at
+ * least as many as ranks (so each is computed exactly as on one process), else a share of the examples
+ * (pulse_dist_share); every loss token weighs 1 / (the step's loss tokens), so the sum of the ranks'
+ * gradients (MPI_Allreduce: the adapter's n_params floats) is the one-process gradient; the loss sums and
+ * token counts are summed with it, and every rank takes the same clipped AdamW step. Dropout masks are
+ * drawn per example (dropout_rows), so they are the one-process ones on any number of ranks. */
 static pulse_status step_impl(pulse_lm_trainer *t, const pulse_lm_example *ex, int n, int micro, double *loss,
                               double *grad_norm, long *n_tok) {
     if (n <= 0 || micro <= 0) return pulse_set_error(PULSE_ERR_ARG, "LoRA training: empty step");
@@ -821,15 +844,39 @@ static pulse_status step_impl(pulse_lm_trainer *t, const pulse_lm_example *ex, i
     if (NL <= 0) return pulse_set_error(PULSE_ERR_ARG, "LoRA training: a step without loss tokens");
     memset(t->grad, 0, sizeof(float) * t->a->n_params);
     t->dropout_on = 1;
+    t->mb_seed = mix64(t->p.seed ^ mix64((uint64_t)t->step << 32));
+    const int R = pulse_dist_size(), n_mb = (n + micro - 1) / micro;
+    int lo, hi;
+    if (n_mb >= R) { /* whole micro-batches: each is the one-process micro-batch (the same rows, padding) */
+        pulse_dist_share(n_mb, pulse_dist_rank(), R, &lo, &hi);
+        lo *= micro;
+        hi = hi * micro < n ? hi * micro : n;
+    } else { /* fewer micro-batches than ranks: the examples */
+        pulse_dist_share(n, pulse_dist_rank(), R, &lo, &hi);
+    }
     double ls = 0;
     int nl = 0;
-    for (int b0 = 0; b0 < n; b0 += micro) {
-        const int nb = n - b0 < micro ? n - b0 : micro;
-        t->mb_seed = mix64(t->p.seed ^ mix64(((uint64_t)t->step << 32) + (uint64_t)b0));
-        pulse_status st = micro_batch(t, ex + b0, nb, 1.0f / (float)NL, &ls, &nl, n_tok);
-        if (st) return st;
+    long ntok = 0;
+    pulse_status st = PULSE_OK;
+    for (int b0 = lo; b0 < hi && !st; b0 += micro) {
+        const int nb = hi - b0 < micro ? hi - b0 : micro;
+        t->mb_e0 = b0;
+        st = micro_batch(t, ex + b0, nb, 1.0f / (float)NL, &ls, &nl, &ntok);
     }
     const size_t np = t->a->n_params;
+    if (R > 1) {
+        if ((st = pulse_dist_agree(st))) return st;
+        const double t0 = pulse_now();
+        double sums[3] = {ls, (double)nl, (double)ntok};
+        st = pulse_dist_sum_f64(sums, 3);
+        if (!st) st = pulse_dist_sum_f32(t->grad, np);
+        t->comm += pulse_now() - t0;
+        ls = sums[0];
+        nl = (int)sums[1];
+        ntok = (long)sums[2];
+    }
+    if (st) return st;
+    *n_tok += ntok;
     double gn = sqrt(pulse_grad_norm_sq(t->grad, np));
     if (!isfinite(gn))
         return pulse_set_error(PULSE_ERR_RANGE, "LoRA training: step %d: the gradient is not finite",
@@ -916,6 +963,7 @@ pulse_status pulse_lm_train(const pulse_lm *m, pulse_lora *a, const pulse_lm_exa
     pulse_lm_trainer *t = NULL;
     pulse_status st = pulse_lm_trainer_new(m, a, &p, &t);
     if (st) return st;
+    const int me = pulse_dist_rank();
     int *perm = malloc(sizeof(int) * (size_t)n);
     pulse_lm_example *bx = malloc(sizeof *bx * (size_t)per_step);
     FILE *log = NULL;
@@ -927,10 +975,12 @@ pulse_status pulse_lm_train(const pulse_lm *m, pulse_lora *a, const pulse_lm_exa
     if (p.resume && p.checkpoint_path && pulse_file_exists(p.checkpoint_path)) {
         if ((st = ck_load(t, p.checkpoint_path, &epoch0, &next0))) goto done;
         r->resumed_from = t->step;
-        fprintf(stderr, "LoRA training: resumed from %s at step %d (epoch %d, example %d)\n",
-                p.checkpoint_path, t->step, epoch0 + 1, next0);
+        if (me == 0)
+            fprintf(stderr, "LoRA training: resumed from %s at step %d (epoch %d, example %d)\n",
+                    p.checkpoint_path, t->step, epoch0 + 1, next0);
     }
-    if (p.log_path) {
+    if (p.log_path &&
+        me == 0) { /* rank 0 writes the log and the checkpoints: every rank holds the same state */
         log = fopen(p.log_path, r->resumed_from ? "a" : "w");
         if (!log) {
             st = pulse_set_error(PULSE_ERR_IO, "%s: cannot open the loss log for writing", p.log_path);
@@ -972,17 +1022,18 @@ pulse_status pulse_lm_train(const pulse_lm *m, pulse_lora *a, const pulse_lm_exa
             const int nx = i0 + nb;
             cur_ep = nx >= n ? ep + 1 : ep;
             cur_next = nx >= n ? 0 : nx;
-            if (p.checkpoint_path && p.checkpoint_every > 0 && t->step % p.checkpoint_every == 0)
+            if (me == 0 && p.checkpoint_path && p.checkpoint_every > 0 && t->step % p.checkpoint_every == 0)
                 if ((st = ck_save(t, p.checkpoint_path, cur_ep, cur_next))) goto done_pr;
         }
     }
-    if (p.checkpoint_path) st = ck_save(t, p.checkpoint_path, cur_ep, cur_next);
+    if (p.checkpoint_path && me == 0) st = ck_save(t, p.checkpoint_path, cur_ep, cur_next);
 done_pr:
     pulse_progress_end(&pr, (size_t)t->step, NULL);
     r->tokens = tok_run;
     r->seconds = pulse_now() - t0;
     r->steps = t->step;
     r->peak_rss = pulse_peak_rss_bytes();
+    r->comm_seconds = t->comm;
 done:
     if (log) fclose(log);
     free(perm);

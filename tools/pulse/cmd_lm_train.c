@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pulse/dist.h"
 #include "pulse/kernels.h"
 #include "pulse/lm.h"
 
@@ -114,15 +115,16 @@ int cmd_lm_train(int argc, char **argv) {
             goto done;
         }
     }
-    if (sft.n_cut > 0)
+    if (sft.n_cut > 0 && pulse_dist_rank() == 0)
         fprintf(stderr, "pulse lm train: %d of %d examples cut to --max-len (oldest prompt tokens dropped)\n",
                 sft.n_cut, sft.n);
     {
         size_t np = 0;
         pulse_lora_params_data(a, &np);
-        fprintf(stderr,
-                "pulse lm train: %d examples, %ld tokens; %d adapted tensors, rank %d, %zu parameters\n",
-                sft.n, sft.n_tokens, pulse_lora_n_tensors(a), pulse_lora_rank(a), np);
+        if (pulse_dist_rank() == 0)
+            fprintf(stderr,
+                    "pulse lm train: %d examples, %ld tokens; %d adapted tensors, rank %d, %zu parameters\n",
+                    sft.n, sft.n_tokens, pulse_lora_n_tensors(a), pulse_lora_rank(a), np);
     }
     pulse_lm_train_params tp = pulse_lm_train_default_params();
     tp.lr = lr;
@@ -143,12 +145,14 @@ int cmd_lm_train(int argc, char **argv) {
     tp.resume = resume;
     tp.log_path = use_log ? logp : NULL;
     pulse_lm_train_result r;
-    if (pulse_lm_train(m, a, sft.ex, sft.n, &tp, &r) || pulse_lora_save(a, out)) {
+    /* on several ranks every rank holds the same adapter: rank 0 writes it */
+    if (pulse_lm_train(m, a, sft.ex, sft.n, &tp, &r) || (pulse_dist_rank() == 0 && pulse_lora_save(a, out))) {
         ret = cli_fail("lm train");
         goto done;
     }
-    fprintf(stderr, "pulse lm train: %d steps, loss %.4f -> %.4f, %.1f tokens/s, adapter %s\n", r.steps,
-            r.first_loss, r.final_loss, r.seconds > 0 ? r.tokens / r.seconds : 0.0, out);
+    if (pulse_dist_rank() == 0)
+        fprintf(stderr, "pulse lm train: %d steps, loss %.4f -> %.4f, %.1f tokens/s, adapter %s\n", r.steps,
+                r.first_loss, r.final_loss, r.seconds > 0 ? r.tokens / r.seconds : 0.0, out);
     {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "final_loss", r.final_loss);
@@ -162,6 +166,12 @@ int cmd_lm_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "examples", sft.n);
         cJSON_AddNumberToObject(o, "peak_rss_mb", (double)r.peak_rss / (1024.0 * 1024.0));
         cJSON_AddStringToObject(o, "adapter", out);
+        if (pulse_dist_size() > 1) { /* data-parallel: the adapter's gradient, summed over the ranks */
+            size_t np = 0;
+            pulse_lora_params_data(a, &np);
+            cJSON_AddNumberToObject(o, "comm_seconds", r.comm_seconds);
+            cJSON_AddNumberToObject(o, "allreduce_bytes_per_step", 4.0 * (double)np + 24);
+        }
         cli_print_json(o);
     }
 done:
