@@ -137,6 +137,14 @@ pulse_status pulse_encoder_forward_train(pulse_encoder *enc, const char *const *
 /* Same on tokenized input (ids (n, stride), lens (n)). */
 pulse_status pulse_encoder_forward_train_ids(pulse_encoder *enc, const int *ids, const int *lens, int n,
                                              int stride, float *out);
+/* Per-example dropout masks for the following forward_train calls (until set again): row b of each batch
+ * is example ids[b] (the n ids are copied; each batch must then have n rows). Every mask element is a hash
+ * of (the training seed, the optimizer steps taken, the example id, the token position, the channel), so
+ * an example's masks do not depend on the other rows of its batch, the batch's padding or the process
+ * that runs it: data-parallel training over MPI ranks draws the one-process masks. Call it before each
+ * forward_train of a step with distinct ids for distinct texts. ids NULL or n 0: the default again (one
+ * stream for the whole batch, drawn from the seed). */
+pulse_status pulse_encoder_set_example_ids(pulse_encoder *enc, const int64_t *ids, int n);
 /* dout (n, D) = dLoss/d(out) of the last forward_train; parameter gradients ACCUMULATE. */
 pulse_status pulse_encoder_backward(pulse_encoder *enc, const float *dout);
 void pulse_encoder_zero_grad(pulse_encoder *enc);

@@ -105,6 +105,8 @@ struct pulse_encoder {
     float *gwte, *gwpe, *gwtt, *gelnw, *gelnb, *gpw, *gpb;
     int step;
     pulse_rng rng;
+    int64_t *ex_ids; /* (ex_n) pulse_encoder_set_example_ids: per-example dropout masks; ex_n 0 = off */
+    int ex_n;
     void *a_block; /* every training activation (enc_acts a) */
     enc_acts a;
     layer_a *la; /* per-layer views into a */

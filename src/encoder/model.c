@@ -350,6 +350,43 @@ static void embed_sum(const pulse_encoder *e, float *out, const int *ids, const 
     }
 }
 
+static uint64_t enc_mix64(uint64_t z) { /* splitmix64's finaliser */
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Training dropout at one site (0: embeddings, 1 + 2 l / 2 + 2 l: layer l's attention / FFN output) of a
+ * (B, T, C) activation. Without example ids: the kernel's stream for the whole block, keyed from the
+ * encoder's RNG. With them (pulse_encoder_set_example_ids): element (b, t, c) kept by a hash of (seed, step,
+ * site, ids[b], t, c) alone, the kernel's rule (keep iff the top 32 bits >= p 2^32), mask kept for the
+ * backward. */
+static void enc_dropout(pulse_encoder *e, float *out, uint8_t *mask, const float *inp, int B, int T, float p,
+                        int site) {
+    const int C = e->C;
+    if (e->ex_n <= 0) {
+        pulse_dropout_forward(out, mask, inp, (size_t)B * T * C, p, &e->rng);
+        return;
+    }
+    const uint64_t key = enc_mix64(e->tp.seed ^ enc_mix64(((uint64_t)e->step << 8) + (uint64_t)site + 1));
+    const uint64_t thr = (uint64_t)((double)p * 4294967296.0);
+    const float scale = 1.0f / (1.0f - p);
+    const uint64_t P = (uint64_t)e->P;
+#pragma omp parallel for schedule(static) if ((long)B * T * C > 65536)
+    for (int r = 0; r < B * T; r++) {
+        const int b = r / T, t = r % T;
+        const uint64_t base = ((uint64_t)e->ex_ids[b] * P + (uint64_t)t) * (uint64_t)C;
+        for (int c = 0; c < C; c++) {
+            const size_t i = (size_t)r * C + c;
+            const uint64_t h = enc_mix64(key + (base + (uint64_t)c + 1) * 0x9e3779b97f4a7c15ULL);
+            const uint8_t keep = (h >> 32) >= thr;
+            mask[i] = keep;
+            out[i] = keep ? inp[i] * scale : 0.0f;
+        }
+    }
+}
+
 /* one block; x (N, C) input, a's buffers receive the activations (a->x2 = output). p = dropout (0 = off).
  * bf16: the linear layers in bf16; att_bf16 (inference, bf16): the attention products too, and the FFN in one
  * pass (a->h, a->g not kept); pk: the layer's 4 packed weights (qkv, o, ffn1, ffn2) or NULL. */
@@ -379,7 +416,7 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
         pulse_attention_forward(a->atty, a->att, a->q, a->k, a->v, kmask, B, T, C, e->NH, 0);
     if (p > 0.0f) {
         mm_forward(bf16, o_scratch, a->atty, w->ow, w->ob, N, C, C);
-        pulse_dropout_forward(a->res1, a->mo, o_scratch, NC, p, &e->rng);
+        enc_dropout(e, a->res1, a->mo, o_scratch, B, T, p, 1 + 2 * (int)(w - e->lw));
         pulse_residual_forward(a->res1, a->res1, x, NC);
     } else if (bf16) { /* residual added by the product's stores */
         pulse_matmul_forward_residual_bf16(a->res1, a->atty, w->ow, w->ob, x, N, C, C, pk ? pk[1] : NULL);
@@ -405,7 +442,7 @@ static void layer_forward(pulse_encoder *e, const layer_w *w, const layer_a *a, 
     }
     if (p > 0.0f) {
         mm_forward(bf16, o_scratch, a->g, w->f2w, w->f2b, N, FF, C);
-        pulse_dropout_forward(a->res2, a->mf, o_scratch, NC, p, &e->rng);
+        enc_dropout(e, a->res2, a->mf, o_scratch, B, T, p, 2 + 2 * (int)(w - e->lw));
         pulse_residual_forward(a->res2, a->res2, a->x1, NC);
     } else if (bf16) {
         pulse_matmul_forward_residual_bf16(a->res2, a->g, w->f2w, w->f2b, a->x1, N, FF, C, pk ? pk[3] : NULL);
@@ -745,6 +782,10 @@ static pulse_status forward_train_ids_run(pulse_encoder *e, const int *ids, cons
                                n, e->tp.max_batch);
     pulse_status rc = check_ids(e, ids, lens, n, stride);
     if (rc != PULSE_OK) return rc;
+    if (e->ex_n > 0 && n != e->ex_n)
+        return pulse_set_error(
+            PULSE_ERR_ARG, "encoder: forward_train of %d rows after set_example_ids of %d; expected as many",
+            n, e->ex_n);
     int T = 0;
     for (int b = 0; b < n; b++) T = lens[b] > T ? lens[b] : T;
     const int B = n, C = e->C, N = B * T;
@@ -760,7 +801,7 @@ static pulse_status forward_train_ids_run(pulse_encoder *e, const int *ids, cons
     embed_sum(e, e->a.e, e->a.ids, e->a.pos, N);
     pulse_layernorm_forward(e->a.eln, e->a.emean, e->a.erstd, e->a.e, e->elnw, e->elnb, N, C, e->eps);
     if (p > 0.0f)
-        pulse_dropout_forward(e->a.x0, e->a.emask, e->a.eln, (size_t)N * C, p, &e->rng);
+        enc_dropout(e, e->a.x0, e->a.emask, e->a.eln, B, T, p, 0);
     else
         memcpy(e->a.x0, e->a.eln, sizeof(float) * (size_t)N * C);
     const float *x = e->a.x0;

@@ -42,6 +42,9 @@ void pulse_encoder_train_end(pulse_encoder *e) {
     free(e->lg);
     /* clear every training field, keep the rest (the step count too) */
     e->training = 0;
+    free(e->ex_ids);
+    e->ex_ids = NULL;
+    e->ex_n = 0;
     e->g = e->m = e->v = NULL;
     e->lg = NULL;
     e->gwte = e->gwpe = e->gwtt = e->gelnw = e->gelnb = e->gpw = e->gpb = NULL;
@@ -107,6 +110,22 @@ pulse_status pulse_encoder_train_begin(pulse_encoder *e, const pulse_encoder_tra
         pulse_encoder_train_end(e);
         return rc;
     }
+    return PULSE_OK;
+}
+
+pulse_status pulse_encoder_set_example_ids(pulse_encoder *e, const int64_t *ids, int n) {
+    if (!e->training) return pulse_set_error(PULSE_ERR_STATE, "encoder: set_example_ids before train_begin");
+    if (!ids || n <= 0) {
+        e->ex_n = 0;
+        return PULSE_OK;
+    }
+    if (n > e->tp.max_batch)
+        return pulse_set_error(PULSE_ERR_RANGE, "encoder: %d example ids; expected at most max_batch = %d", n,
+                               e->tp.max_batch);
+    if (!e->ex_ids && !(e->ex_ids = pulse_malloc(sizeof(int64_t) * (size_t)e->tp.max_batch)))
+        return PULSE_ERR_NOMEM;
+    memcpy(e->ex_ids, ids, sizeof(int64_t) * (size_t)n);
+    e->ex_n = n;
     return PULSE_OK;
 }
 

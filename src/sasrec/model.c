@@ -482,7 +482,7 @@ static void sasrec_backward(pulse_sasrec *m, int B, int Tb, int training) {
 /* Full softmax CE over items 1..V-1 at the nv contributing rows; sets m->dlnf. Returns the mean loss. */
 static double ce_head(pulse_sasrec *m, int nv) {
     const int C = m->C, V = m->V, CH = m->CH;
-    const float scale = 1.0f / (float)nv;
+    const float scale = 1.0f / (float)(m->dp_targets > 0 ? m->dp_targets : nv);
     double total = 0.0;
     for (int s = 0; s < nv; s += CH) {
         int n = nv - s < CH ? nv - s : CH;
@@ -525,7 +525,8 @@ static double bce_head(pulse_sasrec *m, int nv) {
         m->by[i] = 1.0f;
         m->by[nv + i] = 0.0f;
     }
-    double total = pulse_bce_logits_forward_backward(m->bdx, m->bx, m->by, 2 * (size_t)nv, 1.0f / (float)nv);
+    double total = pulse_bce_logits_forward_backward(m->bdx, m->bx, m->by, 2 * (size_t)nv,
+                                                     1.0f / (float)(m->dp_targets > 0 ? m->dp_targets : nv));
     for (int i = 0; i < nv; i++) { /* serial: deterministic scatter into the item table */
         const float *h = m->lnf + (size_t)m->rows[i] * C;
         float *dh = m->dlnf + (size_t)m->rows[i] * C;
@@ -606,12 +607,12 @@ pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *in
         m->tg[nv] = tg;
         nv++;
     }
-    if (nv == 0) {
+    if (nv == 0 && !(m->dp_hook && m->hooks && m->hooks->hidden)) {
         if (loss) *loss = 0.0;
         return PULSE_OK;
     }
     memset(m->dlnf, 0, sizeof(float) * (size_t)m->Np * m->C);
-    double l = m->loss == PULSE_SASREC_CE ? ce_head(m, nv) : bce_head(m, nv);
+    double l = nv == 0 ? 0.0 : m->loss == PULSE_SASREC_CE ? ce_head(m, nv) : bce_head(m, nv);
     if (m->hooks && m->hooks->hidden) {
         if ((st = hidden_hook(m, B, &l)) != PULSE_OK) return st;
     }

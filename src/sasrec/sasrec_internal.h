@@ -79,6 +79,11 @@ struct pulse_sasrec {
     const pulse_sasrec_hooks *hooks; /* or NULL */
     float *hk_h, *hk_dh;             /* (hk_cap, C) last-position states for hooks->hidden */
     int hk_cap;
+    /* data-parallel steps (train.c: dp_step): the loss heads' gradients are scaled by 1 / dp_targets (the
+     * global batch's contributing positions) instead of 1 / (this rank's); dp_hook: call hooks->hidden also
+     * when this rank's share has no contributing position (the hook's collectives need every rank) */
+    int64_t dp_targets;
+    int dp_hook;
 };
 
 void sasrec_view(float *base, int V, int C, int L, int T, sasrec_params_view *v);

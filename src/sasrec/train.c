@@ -233,15 +233,24 @@ static uint64_t mix64(uint64_t z) {
 }
 
 /* One data-parallel step on several ranks over the filled global batch of n rows: this rank's slice
- * [lo, hi) forward/backward, the gradients weighted by the slice's share of the batch's targets and summed
- * over the ranks (every rank ends with the one-process mean gradient), *loss the batch's mean loss. The
- * shared RNG stream (shuffle, negatives) is left as every rank has it; dropout draws from a stream seeded by
- * (that stream, the step, lo). */
+ * [lo, hi) forward/backward, the loss heads' gradients scaled by 1 / (the whole batch's targets, which every
+ * rank counts from the batch it filled) and summed over the ranks (every rank ends with the one-process
+ * mean gradient), *loss the batch's mean loss. A hidden-state hook (textrec) runs on every rank, with this
+ * rank's rows (none when its slice is empty or has no target): it gathers the other ranks' rows itself and
+ * returns d(extra loss)/dh of the whole batch's loss for its rows, which is not rescaled. The shared RNG
+ * stream (shuffle, negatives) is left as every rank has it; dropout draws from a stream seeded by (that
+ * stream, the step, lo). */
 static pulse_status dp_step(pulse_sasrec *m, batcher *bt, int n, int T, int bce, double *loss) {
     const int R = pulse_dist_size(), me = pulse_dist_rank();
-    const int lo = (int)((int64_t)n * me / R), hi = (int)((int64_t)n * (me + 1) / R), k = hi - lo;
-    int64_t nv = 0;
-    for (size_t i = (size_t)lo * T; i < (size_t)hi * T; i++) nv += bt->tg[i] > 0 && bt->tg[i] < m->V;
+    int lo, hi;
+    pulse_dist_share(n, me, R, &lo, &hi);
+    const int k = hi - lo, hook = m->hooks && m->hooks->hidden;
+    int64_t nv = 0, nv_all = 0;
+    for (size_t i = 0; i < (size_t)n * T; i++) {
+        const int c = bt->tg[i] > 0 && bt->tg[i] < m->V;
+        nv_all += c;
+        nv += c && i >= (size_t)lo * T && i < (size_t)hi * T;
+    }
     if (!m->grads) {
         m->grads = pulse_calloc(m->n_params, sizeof(float));
         if (!m->grads) return PULSE_ERR_NOMEM;
@@ -251,21 +260,23 @@ static pulse_status dp_step(pulse_sasrec *m, batcher *bt, int n, int T, int bce,
     pulse_rng_seed(&m->rng, mix64(shared.s[0] ^ mix64((uint64_t)m->adam_t * 1000003ULL + (uint64_t)lo)));
     double l = 0, sums[2];
     pulse_status st = PULSE_OK;
-    if (k > 0 && nv > 0)
+    m->dp_targets = nv_all;
+    m->dp_hook = hook;
+    if (nv_all > 0 && k > 0 && (nv > 0 || hook)) {
         st = pulse_sasrec_forward_backward(m, k, bt->in + (size_t)lo * T, bt->tg + (size_t)lo * T,
                                            bce ? bt->ng + (size_t)lo * T : NULL, 1, &l);
-    else
+    } else {
         memset(m->grads, 0, sizeof(float) * m->n_params);
+        if (nv_all > 0 && hook) l = m->hooks->hidden(m->hooks->ctx, 0, NULL, NULL); /* its collectives */
+    }
+    m->dp_targets = 0;
+    m->dp_hook = 0;
     m->rng = shared;
     if ((st = pulse_dist_agree(st))) return st;
     sums[0] = l * (double)nv;
     sums[1] = (double)nv;
     double t0 = pulse_now();
     if ((st = pulse_dist_sum_f64(sums, 2))) return st;
-    if (sums[1] > 0) {
-        const float w = (float)((double)nv / sums[1]);
-        for (size_t i = 0; i < m->n_params; i++) m->grads[i] *= w;
-    }
     st = pulse_dist_sum_f32(m->grads, m->n_params);
     bt->comm_seconds += pulse_now() - t0;
     *loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
@@ -369,11 +380,6 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
     if (m->loss != p->loss)
         return pulse_set_error(PULSE_ERR_ARG,
                                "sasrec: the model was created for another loss than the params say");
-    if (m->hooks && pulse_dist_size() > 1)
-        return pulse_set_error(PULSE_ERR_UNSUPPORTED,
-                               "sasrec: a model with hooks (textrec) trains on one rank; "
-                               "%d were started",
-                               pulse_dist_size());
     if (m->hooks && p->checkpoint)
         return pulse_set_error(PULSE_ERR_ARG,
                                "sasrec: checkpoints do not hold the state of a model's hooks; train with "

@@ -37,6 +37,11 @@ struct pulse_textrec {
     int cap; /* rows of the hook scratch below */
     float *hs, *dhs, *rs, *us, *dus, *nce;
     int *rows, *neg;
+    /* data-parallel training on several MPI ranks (model.c: hook_hidden_dp): the whole batch's last hidden
+     * states and their gradients (dp_cap rows), the all-gather's counts */
+    int dp, dp_cap;
+    float *dp_h, *dp_dh;
+    size_t *dp_counts;
     double align_sum;
     int align_n;
     /* end to end (ft_layers > 0) */

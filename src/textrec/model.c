@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "pulse/dist.h"
 #include "pulse/kernels.h"
 #include "pulse/strmap.h"
 #include "pulse/thought.h"
@@ -74,6 +75,9 @@ void pulse_textrec_free(pulse_textrec *m) {
     free(m->nce);
     free(m->rows);
     free(m->neg);
+    free(m->dp_h);
+    free(m->dp_dh);
+    free(m->dp_counts);
     free(m->tok);
     free(m->tok_len);
     free(m->ft_idx);
@@ -223,9 +227,8 @@ static pulse_status hook_scratch(pulse_textrec *m, int B) {
     return PULSE_OK;
 }
 
-static double hook_hidden(void *ctx, int B, const float *h, float *dh) {
-    pulse_textrec *m = ((hook_ctx *)ctx)->m;
-    if (!m->R || m->lambda <= 0 || !m->batch_users || m->batch_n != B) return 0.0;
+/* the rationale term on the B rows h (the whole batch's): its loss, d/dh into dh */
+static double hook_rows(pulse_textrec *m, int B, const float *h, float *dh) {
     if (hook_scratch(m, B)) return 0.0;
     const int C = m->C, D = m->D;
     int N = 0;
@@ -261,6 +264,59 @@ static double hook_hidden(void *ctx, int B, const float *h, float *dh) {
         for (int c = 0; c < C; c++) d[c] += g[c];
     }
     return m->lambda * loss;
+}
+
+/* Several MPI ranks (pulse_sasrec_train's data-parallel step): this rank holds rows [lo, hi) of the batch
+ * (h, B = hi - lo rows, maybe none); the rows of every rank are all-gathered, every rank computes the whole
+ * batch's term (the same numbers as one process: the negatives come from (seed, step)) and keeps d/dh of
+ * its own rows. A failure here cannot be returned through the hook: it ends the job. */
+static double hook_hidden_dp(pulse_textrec *m, int B, const float *h, float *dh) {
+    const int R = pulse_dist_size(), me = pulse_dist_rank(), C = m->C, n = m->batch_n;
+    int lo, hi;
+    pulse_dist_share(n, me, R, &lo, &hi);
+    pulse_status st = hi - lo == B ? PULSE_OK
+                                   : pulse_set_error(PULSE_ERR_STATE,
+                                                     "textrec: rank %d holds %d rows of a batch of %d; "
+                                                     "expected rows %d..%d",
+                                                     me, B, n, lo, hi);
+    if (!st && m->dp_cap < n) {
+        free(m->dp_h), free(m->dp_dh), free(m->dp_counts);
+        m->dp_h = pulse_malloc(sizeof(float) * (size_t)n * C);
+        m->dp_dh = pulse_malloc(sizeof(float) * (size_t)n * C);
+        m->dp_counts = pulse_malloc(sizeof(size_t) * (size_t)R);
+        m->dp_cap = m->dp_h && m->dp_dh && m->dp_counts ? n : 0;
+        if (!m->dp_cap) st = PULSE_ERR_NOMEM;
+    }
+    if (!st) {
+        if (B > 0) memcpy(m->dp_h + (size_t)lo * C, h, sizeof(float) * (size_t)B * C);
+        for (int q = 0; q < R; q++) {
+            int a, z;
+            pulse_dist_share(n, q, R, &a, &z);
+            m->dp_counts[q] = (size_t)(z - a) * C;
+        }
+        st = pulse_dist_allgather_f32(m->dp_h, m->dp_counts);
+    }
+    if (st) {
+        fprintf(stderr, "pulse: textrec (rank %d of %d): %s\n", me, R, pulse_last_error());
+        pulse_dist_abort(1);
+        return 0.0;
+    }
+    memset(m->dp_dh, 0, sizeof(float) * (size_t)n * C);
+    const double l = hook_rows(m, n, m->dp_h, m->dp_dh);
+    for (int i = 0; i < B; i++) {
+        float *d = dh + (size_t)i * C;
+        const float *g = m->dp_dh + (size_t)(lo + i) * C;
+        for (int c = 0; c < C; c++) d[c] += g[c];
+    }
+    return l;
+}
+
+static double hook_hidden(void *ctx, int B, const float *h, float *dh) {
+    pulse_textrec *m = ((hook_ctx *)ctx)->m;
+    if (!m->R || m->lambda <= 0 || !m->batch_users) return 0.0;
+    if (m->dp) return hook_hidden_dp(m, B, h, dh);
+    if (m->batch_n != B) return 0.0;
+    return hook_rows(m, B, h, dh);
 }
 
 /* ---- end to end: the encoder's top layers ---- */
@@ -407,9 +463,10 @@ pulse_status pulse_textrec_forward_backward(pulse_textrec *m, int B, const int *
 
 /* ---- training ---- */
 
-static pulse_status ft_begin(pulse_textrec *m, const pulse_dataset *ds) {
+static pulse_status ft_begin(pulse_textrec *m, const pulse_dataset *ds, pulse_precision prec) {
     pulse_encoder_params ep = pulse_encoder_default_params();
     ep.max_len = m->text_len;
+    ep.precision = prec; /* the catalogue's re-encoding at each epoch, as the first encoding (--precision) */
     pulse_status st = pulse_encoder_load(m->encoder_dir, &ep, &m->enc);
     if (st) return st;
     if (pulse_encoder_dim(m->enc) != m->D)
@@ -456,7 +513,7 @@ pulse_status pulse_textrec_fit(pulse_textrec *m, const pulse_dataset *ds, const 
         return pulse_set_error(PULSE_ERR_ARG, "textrec: rationale vectors for %d users, the dataset has %d",
                                m->n_users, pulse_dataset_n_users(ds));
     pulse_status st;
-    if (m->ft_layers > 0 && !m->enc && (st = ft_begin(m, ds)) != PULSE_OK) return st;
+    if (m->ft_layers > 0 && !m->enc && (st = ft_begin(m, ds, p->precision)) != PULSE_OK) return st;
     pulse_sasrec_params sp = p->sasrec;
     sp.checkpoint = NULL;
     sp.resume = 0;
@@ -472,7 +529,9 @@ pulse_status pulse_textrec_fit(pulse_textrec *m, const pulse_dataset *ds, const 
     pulse_sasrec_set_hooks(m->sr, &m->hooks);
     pulse_textrec_train_report rep;
     memset(&rep, 0, sizeof rep);
+    m->dp = pulse_dist_size() > 1; /* data-parallel: the rationale term gathers the ranks' rows */
     st = pulse_sasrec_train(m->sr, ds, &sp, &rep.sasrec);
+    m->dp = 0;
     pulse_sasrec_set_hooks(m->sr, NULL);
     m->batch_users = NULL;
     if (st) return st;

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "pulse/dist.h"
 #include "pulse/strbuf.h"
 #include "pulse/thought.h"
 
@@ -174,7 +175,8 @@ pulse_status textrec_encode_texts(const char *const *texts, int n, pulse_textrec
         free(v);
         return pulse_wrap_error(st, "textrec: encoding %s with %s", what, dir);
     }
-    if (cpath[0] && (st = cache_write(cpath, h, n, d, v)) != PULSE_OK) {
+    /* several MPI ranks compute the same vectors: rank 0 alone writes the cache file */
+    if (cpath[0] && pulse_dist_rank() == 0 && (st = cache_write(cpath, h, n, d, v)) != PULSE_OK) {
         free(v);
         return st;
     }

@@ -268,6 +268,7 @@ typedef struct {
     const char **texts;
     float *yl, *y, *dy, *scr;
     size_t *counts;
+    int64_t *ids;
     double comm;
 } step_ctx;
 
@@ -296,6 +297,8 @@ static pulse_status train_step(step_ctx *c, const pulse_pair *pairs, const int *
     for (int i = 0; i < k; i++) {
         c->texts[i] = pairs[order[lo + i]].behaviour;
         c->texts[k + i] = pairs[order[lo + i]].rationale;
+        c->ids[i] = lo + i; /* dropout masks per example: behaviour texts 0..nb-1, rationales nb..2nb-1 */
+        c->ids[k + i] = nb + lo + i;
     }
     pulse_encoder_zero_grad(c->b);
     if (!p->shared) pulse_encoder_zero_grad(c->r);
@@ -303,9 +306,12 @@ static pulse_status train_step(step_ctx *c, const pulse_pair *pairs, const int *
     pulse_status st = PULSE_OK;
     if (k > 0) {
         if (p->shared) {
-            st = pulse_encoder_forward_train(c->b, c->texts, 2 * k, c->yl);
+            st = pulse_encoder_set_example_ids(c->b, c->ids, 2 * k);
+            if (st == PULSE_OK) st = pulse_encoder_forward_train(c->b, c->texts, 2 * k, c->yl);
         } else {
-            st = pulse_encoder_forward_train(c->b, c->texts, k, c->yl);
+            st = pulse_encoder_set_example_ids(c->b, c->ids, k);
+            if (st == PULSE_OK) st = pulse_encoder_forward_train(c->b, c->texts, k, c->yl);
+            if (st == PULSE_OK) st = pulse_encoder_set_example_ids(c->r, c->ids + k, k);
             if (st == PULSE_OK)
                 st = pulse_encoder_forward_train(c->r, c->texts + k, k, c->yl + (size_t)k * D);
         }
@@ -426,8 +432,9 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
     float *yl = malloc(sizeof(float) * 2 * (size_t)B * D);
     float *scr = malloc(sizeof(float) * pulse_infonce_scratch_floats(B, D, K));
     size_t *counts = malloc(sizeof(size_t) * (size_t)R);
-    step_ctx sc = {&p, b, r, D, R, me, texts, yl, y, dy, scr, counts, 0.0};
-    if (!order || !neg || !texts || !y || !dy || !yl || !scr || !counts) {
+    int64_t *ids = malloc(sizeof(int64_t) * 2 * (size_t)B);
+    step_ctx sc = {&p, b, r, D, R, me, texts, yl, y, dy, scr, counts, ids, 0.0};
+    if (!order || !neg || !texts || !y || !dy || !yl || !scr || !counts || !ids) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
         goto done_bufs;
     }
@@ -495,7 +502,7 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
     if (start_epoch >= p.epochs && !pulse_file_exists(out_dir)) st = PULSE_OK;
     if (p.epochs == 0 && !resumed && me == 0) st = save_checkpoint(out_dir, 0, &p, b, r, hist, nh);
 done_bufs:
-    free(order), free(neg), free(texts), free(y), free(dy), free(yl), free(scr), free(counts);
+    free(order), free(neg), free(texts), free(y), free(dy), free(yl), free(scr), free(counts), free(ids);
 done_enc:
     if (r && r != b) pulse_encoder_free(r);
     pulse_encoder_free(b);

@@ -7,12 +7,14 @@
 
 #include "cli.h"
 #include "pulse/data.h"
+#include "pulse/dist.h"
 #include "pulse/eval.h"
 #include "pulse/kernels.h"
 #include "pulse/sasrec.h"
 #include "pulse/textrec.h"
 
 static void print_metrics(const char *what, const pulse_metrics *m) {
+    if (pulse_dist_rank() != 0) return; /* rank 0 reports for every rank */
     fprintf(stderr,
             "%s (%d users): HR@1 %.4f HR@5 %.4f HR@10 %.4f HR@20 %.4f NDCG@5 %.4f NDCG@10 %.4f NDCG@20 %.4f "
             "MRR %.4f\n",
@@ -114,26 +116,29 @@ int cmd_textrec_train(int argc, char **argv) {
     cli_set_threads("textrec train", threads);
     pulse_dataset *ds = NULL;
     if ((r = load_data("textrec train", data, max_users, &ds))) return r;
-    fprintf(
-        stderr,
-        "textrec train: %s  users %d items %d  arch %s%s  finetune %d  dim %d blocks %d maxlen %d batch %d "
-        "lr %g epochs <= %d  threads %d\n",
-        pulse_dataset_name(ds), pulse_dataset_n_users(ds), pulse_dataset_n_items(ds), arch,
-        p.use_id ? "" : " (no id)", p.finetune_layers, p.sasrec.dim, p.sasrec.blocks, p.sasrec.maxlen,
-        p.sasrec.batch, (double)p.sasrec.lr, p.sasrec.epochs, pulse_get_num_threads());
+    if (pulse_dist_rank() == 0)
+        fprintf(stderr,
+                "textrec train: %s  users %d items %d  arch %s%s  finetune %d  dim %d blocks %d maxlen %d "
+                "batch %d "
+                "lr %g epochs <= %d  threads %d\n",
+                pulse_dataset_name(ds), pulse_dataset_n_users(ds), pulse_dataset_n_items(ds), arch,
+                p.use_id ? "" : " (no id)", p.finetune_layers, p.sasrec.dim, p.sasrec.blocks, p.sasrec.maxlen,
+                p.sasrec.batch, (double)p.sasrec.lr, p.sasrec.epochs, pulse_get_num_threads());
     pulse_textrec *m = NULL;
     pulse_textrec_train_report rep;
     int rc = 0;
     if (pulse_textrec_train(ds, &p, &m, &rep))
         rc = cli_fail("textrec train");
-    else if (pulse_textrec_save(m, out))
+    else if (pulse_dist_rank() == 0 && pulse_textrec_save(m, out)) /* rank 0 writes the model */
         rc = cli_fail("saving the model");
     else {
         const pulse_sasrec_train_report *s = &rep.sasrec;
         print_metrics("valid (best model)", &s->valid);
         print_metrics("test (best model)", &s->test);
-        fprintf(stderr, "textrec train: best epoch %d of %d, %.1f s (%.2f s/epoch) + %.1f s text vectors\n",
-                s->best_epoch, s->epochs_run, s->train_seconds, s->seconds_per_epoch, rep.encode_seconds);
+        if (pulse_dist_rank() == 0)
+            fprintf(stderr,
+                    "textrec train: best epoch %d of %d, %.1f s (%.2f s/epoch) + %.1f s text vectors\n",
+                    s->best_epoch, s->epochs_run, s->train_seconds, s->seconds_per_epoch, rep.encode_seconds);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "dataset", pulse_dataset_name(ds));
         cJSON_AddStringToObject(o, "model", "textrec");
@@ -150,6 +155,13 @@ int cmd_textrec_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "train_seconds", s->train_seconds);
         cJSON_AddNumberToObject(o, "seconds_per_epoch", s->seconds_per_epoch);
         cJSON_AddNumberToObject(o, "encode_seconds", rep.encode_seconds);
+        cJSON_AddNumberToObject(o, "last_loss", s->last_loss);
+        cJSON_AddNumberToObject(o, "steps", (double)s->steps);
+        if (pulse_dist_size() > 1) { /* data-parallel: SASRec's gradients and the loss, summed */
+            cJSON_AddNumberToObject(o, "comm_seconds", s->comm_seconds);
+            cJSON_AddNumberToObject(o, "allreduce_bytes_per_step",
+                                    (double)pulse_sasrec_n_params(pulse_textrec_sasrec(m)) * 4 + 16);
+        }
         if (p.arch == PULSE_TEXTREC_THOUGHT) {
             cJSON_AddNumberToObject(o, "pair_users", rep.pair_users);
             cJSON_AddNumberToObject(o, "align_loss", rep.last_align_loss);
