@@ -105,8 +105,9 @@ static const cli_cmd cmds[] = {
 };
 
 /* the commands that split their work over MPI ranks; any other refuses more than one rank */
-static const char *const dist_cmds[] = {"rationale phase1", "rationale tot", "eval",          "sasrec eval",
-                                        "sasrec train",     "thought train", "textrec train", "lm train"};
+static const char *const dist_cmds[] = {"rationale phase1", "rationale tot", "eval",
+                                        "sasrec eval",      "sasrec train",  "thought train",
+                                        "textrec train",    "lm train",      "qa eval"};
 
 static int dist_capable(int argc, char **argv) {
     char name[128] = "";
@@ -148,7 +149,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr,
                         "pulse: %s%s%s runs on one rank only (%d were started); the commands that split "
                         "their work over ranks: rationale phase1 | tot, eval, sasrec eval | train, "
-                        "thought train, textrec train, lm train "
+                        "thought train, textrec train, lm train, qa eval "
                         "(docs/scale-out.md)\n",
                         argc >= 2 ? argv[1] : "", argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "",
                         pulse_dist_size());
