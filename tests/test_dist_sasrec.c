@@ -1,7 +1,8 @@
 /* tests/test_dist_sasrec.c — data-parallel `pulse sasrec train` on two MPI ranks (mpirun -np 2, launched by
  * this test; exits 77 = Skipped when the build has no MPI) against one process, 3 optimiser steps (3 epochs
- * of one global batch of every user), dropout 0, CE and BCE (sampled negatives): the same last loss within
- * 1e-6 relative, and parameters within 1e-4 absolute at most and 5e-6 root-mean-square. Why these
+ * of one global batch of every user), CE and BCE (sampled negatives), dropout 0 and 0.3 (masks hashed from
+ * (seed, step, global example, layer, site, position, channel), so the one-process masks): the same last loss
+ * within 1e-6 relative, and parameters within 1e-4 absolute at most and 5e-6 root-mean-square. Why these
  * tolerances: the ranks sum the gradients of their halves of the batch, another float summation order than
  * one process, so each gradient element differs by a few ulp of its terms; Adam divides each element by its
  * own running RMS, so an element whose terms nearly cancel (relative error large) can move by up to lr =
@@ -29,15 +30,15 @@ static double num(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-static void compare(const char *dir, const char *data, const char *loss) {
+static void compare(const char *dir, const char *data, const char *loss, const char *dropout) {
     char cmd[4096], args[2048], m1[600], m2[600];
-    snprintf(m1, sizeof m1, "%s/one_%s.bin", dir, loss);
-    snprintf(m2, sizeof m2, "%s/two_%s.bin", dir, loss);
+    snprintf(m1, sizeof m1, "%s/one_%s_%s.bin", dir, loss, dropout);
+    snprintf(m2, sizeof m2, "%s/two_%s_%s.bin", dir, loss, dropout);
     snprintf(
         args, sizeof args,
-        "sasrec train --data %s --epochs 3 --batch 1000 --dim 16 --maxlen 10 --seed 3 --dropout 0 --loss %s "
+        "sasrec train --data %s --epochs 3 --batch 1000 --dim 16 --maxlen 10 --seed 3 --dropout %s --loss %s "
         "--threads 1",
-        data, loss);
+        data, dropout, loss);
     snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 %s %s --out %s 2>/dev/null", PULSE_CLI, args, m1);
     int rc1 = test_run(cmd, out_buf, sizeof out_buf);
     cJSON *a = cJSON_Parse(test_last_line(out_buf));
@@ -46,10 +47,11 @@ static void compare(const char *dir, const char *data, const char *loss) {
     cJSON *b = cJSON_Parse(test_last_line(out_buf));
     CHECK(rc1 == 0 && rc2 == 0 && a && b);
     double la = num(a, "last_loss"), lb = num(b, "last_loss");
-    printf("%s: 1 process -> %d, loss %.12f; 2 ranks -> %d, loss %.12f, steps %g, all-reduce %g s, %g "
-           "bytes/step\n",
-           loss, rc1, la, rc2, lb, num(b, "steps"), num(b, "comm_seconds"),
-           num(b, "allreduce_bytes_per_step"));
+    printf(
+        "%s dropout %s: 1 process -> %d, loss %.12f; 2 ranks -> %d, loss %.12f, steps %g, all-reduce %g s, "
+        "%g bytes/step\n",
+        loss, dropout, rc1, la, rc2, lb, num(b, "steps"), num(b, "comm_seconds"),
+        num(b, "allreduce_bytes_per_step"));
     CHECK(num(a, "steps") == 3 && num(b, "steps") == 3);
     CHECK(num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
     CHECK(num(b, "allreduce_bytes_per_step") > 0 && num(b, "comm_seconds") >= 0);
@@ -70,7 +72,7 @@ static void compare(const char *dir, const char *data, const char *loss) {
             ss += d * d;
         }
         double rms = sqrt(ss / (double)(n ? n : 1));
-        printf("%s: %zu parameters, max |difference| %.3g, RMS %.3g\n", loss, n, md, rms);
+        printf("%s dropout %s: %zu parameters, max |difference| %.3g, RMS %.3g\n", loss, dropout, n, md, rms);
         CHECK(md <= 1e-4);
         CHECK(rms <= 5e-6);
     }
@@ -86,8 +88,10 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "%s data synth --out %s --users 300 --items 120 --seed 7 >/dev/null", PULSE_CLI,
              data);
     CHECK(system(cmd) == 0);
-    compare(dir, data, "ce");
-    compare(dir, data, "bce");
+    compare(dir, data, "ce", "0");
+    compare(dir, data, "bce", "0");
+    compare(dir, data, "ce", "0.3"); /* dropout masks hashed per example: the one-process masks */
+    compare(dir, data, "bce", "0.3");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
     return test_summary();

@@ -2,18 +2,18 @@
  * this test; exits 77 = Skipped when the build has no MPI) against one process: it trains through SASRec's
  * data-parallel step, with textrec's hooks on every rank. A synthetic dataset (300 users, 60 items with
  * titles) and a tiny random BERT for the item texts; 3 optimiser steps (3 epochs of one global batch of
- * every user), dropout 0, fp32 products. Three runs: MoRec; MoRec with the encoder's top layer fine-tuned
- * end to end (--finetune-layers 1: every rank re-encodes the batch's items and steps the encoder on the
- * summed item gradients); the Thought arch with a weight 0.5 on the rationale term (InfoNCE over the batch's
- * rows: the ranks' last hidden states are all-gathered, every rank computes the whole batch's term and
- * back-propagates its own rows). Checked: the last loss (and the rationale term) within 1e-6 relative,
- * SASRec's parameters within 1e-4 absolute at most and 5e-6 root-mean-square, and the scores of every item
- * for 30 users (which also carry the text projection W, b and the fine-tuned encoder's item vectors) within
- * 1e-4 of the largest score (measured: losses within 3.4e-9, parameters max 2.5e-5, RMS 8.8e-7, scores
- * 4.1e-7). Why these tolerances: as test_dist_sasrec: the ranks sum the gradients of their halves, another
- * float summation order, and Adam divides each element by its own RMS, so an element whose terms nearly
- * cancel can step differently by up to lr = 1e-3 per step; most move alike. Rank 0 alone writes the model;
- * the JSON line carries "ranks". */
+ * every user), fp32 products, dropout 0 but in the last run. Four runs: MoRec; MoRec with the encoder's top
+ * layer fine-tuned end to end (--finetune-layers 1: every rank re-encodes the batch's items and steps the
+ * encoder on the summed item gradients); the Thought arch with a weight 0.5 on the rationale term (InfoNCE
+ * over the batch's rows: the ranks' last hidden states are all-gathered, every rank computes the whole
+ * batch's term and back-propagates its own rows); the same with SASRec dropout 0.3 (masks hashed per global
+ * example). Checked: the last loss (and the rationale term) within 1e-6 relative, SASRec's parameters within
+ * 1e-4 absolute at most and 5e-6 root-mean-square, and the scores of every item for 30 users (which also
+ * carry the text projection W, b and the fine-tuned encoder's item vectors) within 1e-4 of the largest score
+ * (measured: losses within 3.4e-9, parameters max 2.5e-5, RMS 8.8e-7, scores 4.1e-7). Why these tolerances:
+ * as test_dist_sasrec: the ranks sum the gradients of their halves, another float summation order, and Adam
+ * divides each element by its own RMS, so an element whose terms nearly cancel can step differently by up to
+ * lr = 1e-3 per step; most move alike. Rank 0 alone writes the model; the JSON line carries "ranks". */
 #include <cjson/cJSON.h>
 #include <math.h>
 
@@ -67,14 +67,15 @@ static double score_diff(pulse_textrec *a, pulse_textrec *b, const pulse_dataset
     return md;
 }
 
-static void compare(const char *dir, const char *data, const char *enc, const char *tag, const char *extra) {
+static void compare(const char *dir, const char *data, const char *enc, const char *tag, const char *dropout,
+                    const char *extra) {
     char cmd[4096], args[2048], m1[600], m2[600];
     snprintf(m1, sizeof m1, "%s/one_%s.bin", dir, tag);
     snprintf(m2, sizeof m2, "%s/two_%s.bin", dir, tag);
     snprintf(args, sizeof args,
              "textrec train --data %s --encoder %s --epochs 3 --batch 1000 --dim 16 --maxlen 10 --seed 3 "
-             "--dropout 0 --text-len 16 --precision fp32 --threads 1 %s",
-             data, enc, extra);
+             "--dropout %s --text-len 16 --precision fp32 --threads 1 %s",
+             data, enc, dropout, extra);
     snprintf(cmd, sizeof cmd, "PULSE_QUIET=1 %s %s --out %s 2>/dev/null", PULSE_CLI, args, m1);
     int rc1 = test_run(cmd, out_buf, sizeof out_buf);
     cJSON *a = cJSON_Parse(test_last_line(out_buf));
@@ -146,10 +147,11 @@ int main(void) {
             f, "{\"user\":\"%d\",\"history\":[\"a b\"],\"answer\":\"c\",\"rationale\":\"it is %s and %s\"}\n",
             u, W[u % 9], W[(u / 9) % 9]);
     if (f) fclose(f);
-    compare(dir, data, enc, "morec0", "--arch morec");
-    compare(dir, data, enc, "morec", "--arch morec --finetune-layers 1 --ft-items 16");
+    compare(dir, data, enc, "morec0", "0", "--arch morec");
+    compare(dir, data, enc, "morec", "0", "--arch morec --finetune-layers 1 --ft-items 16");
     snprintf(extra, sizeof extra, "--arch thought --pairs %s --lambda 0.5 --negatives 8", pairs);
-    compare(dir, data, enc, "thought", extra);
+    compare(dir, data, enc, "thought", "0", extra);
+    compare(dir, data, enc, "thought_drop", "0.3", extra); /* SASRec's masks hashed per example */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
     return test_summary();

@@ -169,6 +169,13 @@ static void test_dropout(void) {
     uint8_t *m2 = (uint8_t *)malloc(n);
     pulse_dropout_forward(o, m2, x, n, p, &r);
     CHECK(memcmp(mask, m2, n) != 0);
+    /* a caller-drawn mask (pulse_dropout_apply) gives the kernel's own output for the same mask */
+    float *o2 = ku_alloc(n);
+    pulse_dropout_apply(o2, m2, x, n, p);
+    CHECK_MSG(memcmp(o, o2, n * sizeof(float)) == 0, "dropout_apply differs from dropout_forward");
+    pulse_dropout_apply(o2, m2, x, n, 0.0f);
+    CHECK_MSG(memcmp(o2, x, n * sizeof(float)) == 0, "dropout_apply p=0 must copy");
+    free(o2);
     pulse_dropout_forward(o, mask, x, n, 1.0f, &r);
     bad = 0;
     for (size_t i = 0; i < n; i++) bad += o[i] != 0.0f || mask[i] != 0;

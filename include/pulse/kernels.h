@@ -143,6 +143,9 @@ void pulse_residual_backward(float *da, float *db, const float *dout, size_t n);
  * ---- */
 void pulse_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, float p, pulse_rng *rng);
 void pulse_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p);
+/* out (n) = inp * mask / (1 - p) with a keep mask (n) the caller drew (a pure function of its own indices,
+ * e.g. per-example masks for data-parallel training); p <= 0 copies. out may alias inp. */
+void pulse_dropout_apply(float *out, const uint8_t *mask, const float *inp, size_t n, float p);
 
 /* ---- multi-head scaled dot-product attention on separate q, k, v ----
  * q, k, v, out: (B, T, C) with NH heads of hs = C/NH, head h in channels [h*hs, (h+1)*hs).
@@ -160,6 +163,7 @@ void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scrat
 /* ---- attention with dropout on the probabilities (torch nn.MultiheadAttention(dropout=p), training) ----
  * As above, plus attd (B, NH, T, T) = dropout(att) and dmask (B, NH, T, T) its keep mask (0/1 bytes), drawn
  * serially from rng after the softmax; out = attd V. att keeps the undropped probabilities for backward.
+ * rng NULL: dmask is an input, the caller's keep mask (0/1 bytes), e.g. hashed per example (SASRec).
  * p == 0 is pulse_attention_forward (evaluation: attd and dmask are neither written nor read, may be NULL).
  */
 void pulse_attention_dropout_forward(float *out, float *att, float *attd, uint8_t *dmask, const float *q,

@@ -7,7 +7,10 @@
  *   for each block:  Q = LN1(x);  x = Q + MHA(Q, x, x)   (causal + padding-key mask)
  *                    y = LN2(x);  x = (y + dropout(W2 relu(dropout(W1 y + b1)) + b2)) * timeline_mask
  *   h = LN_final(x);  logits = h . E[item]
- * Item 0 is padding. The attention has no dropout on its probabilities (the shared kernel has none).
+ * Item 0 is padding. MHA has dropout p on its probabilities (nn.MultiheadAttention(dropout=p)).
+ * Training dropout masks are a pure function of (seed, step = Adam steps taken, the example's place in the
+ * global batch, layer, site, absolute position, channel / key position): a counter-based hash, no RNG
+ * stream, so data-parallel ranks draw the one-process masks.
  *
  * Model file format (little-endian, version 1):
  *   char magic[8] = "PLSSASR\0"; u32 version = 1; u32 n_items, dim, blocks, heads, maxlen; u32 loss;
@@ -126,11 +129,12 @@ pulse_status pulse_sasrec_similar(const float *vecs, int n, int dim, int k, int 
 size_t pulse_sasrec_n_params(const pulse_sasrec *m);
 float *pulse_sasrec_params_ptr(pulse_sasrec *m);
 float *pulse_sasrec_grads_ptr(pulse_sasrec *m); /* allocated by the first forward_backward */
-/* Reseed the model's RNG (dropout masks, negatives, shuffling). */
+/* Reseed the model's RNG (negatives, shuffling) and set the dropout masks' seed. */
 void pulse_sasrec_set_seed(pulse_sasrec *m, uint64_t seed);
 /* One forward + backward on a batch: inputs, targets, negatives are (B, maxlen), left-padded with 0; a
  * position contributes to the loss when its target != 0. negatives is used by BCE (NULL for CE). training
- * = 1 applies dropout from the model's RNG. Gradients are SET (not accumulated) into the grads buffer; loss
+ * = 1 applies dropout, masks hashed from (seed, Adam steps taken, row b, ...): repeated calls between two
+ * Adam steps use the same masks. Gradients are SET (not accumulated) into the grads buffer; loss
  * gets the mean loss over the contributing positions. */
 pulse_status pulse_sasrec_forward_backward(pulse_sasrec *m, int B, const int *inputs, const int *targets,
                                            const int *negatives, int training, double *loss);

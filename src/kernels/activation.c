@@ -120,6 +120,23 @@ void pulse_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n
     }
 }
 
+/* out (n) = inp * mask / (1 - p) with a keep mask (n) of 0/1 bytes the caller drew (e.g. from a
+ * counter-based hash of its own indices); p <= 0 copies, p >= 1 zeroes. out may alias inp. */
+void pulse_dropout_apply(float *out, const uint8_t *mask, const float *inp, size_t n, float p) {
+    long nn = (long)n;
+    if (!(p > 0.0f)) {
+        if (out != inp) memmove(out, inp, n * sizeof(float));
+        return;
+    }
+    if (p >= 1.0f) {
+        memset(out, 0, n * sizeof(float));
+        return;
+    }
+    float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static) if (nn > PK_PAR_ELEMS)
+    for (long i = 0; i < nn; i++) out[i] = mask[i] ? inp[i] * scale : 0.0f;
+}
+
 /* dinp (n) += dout * mask / (1 - p) */
 void pulse_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p) {
     long nn = (long)n;

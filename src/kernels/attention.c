@@ -141,6 +141,7 @@ void pulse_attention_backward(float *dq, float *dk, float *dv, float *datt_scrat
 /* ---- forward with dropout on the attention probabilities (torch nn.MultiheadAttention(dropout=p)) ----
  * As pulse_attention_forward, plus attd (B, NH, T, T) = dropout(att) and its keep mask dmask (B, NH, T, T),
  * drawn serially from rng after the softmax (deterministic for any thread count); out = attd V.
+ * rng NULL: dmask is the caller's keep mask (input, 0/1 bytes), only read.
  * p == 0: pulse_attention_forward (attd and dmask are not written and may be NULL). */
 void pulse_attention_dropout_forward(float *out, float *att, float *attd, uint8_t *dmask, const float *q,
                                      const float *k, const float *v, const uint8_t *key_mask, int B, int T,
@@ -152,7 +153,10 @@ void pulse_attention_dropout_forward(float *out, float *att, float *attd, uint8_
         return;
     }
     att_forward_heads(out, att, q, k, v, key_mask, B, T, C, NH, causal, 0);
-    pulse_dropout_forward(attd, dmask, att, (size_t)B * NH * T * T, p, rng);
+    if (rng)
+        pulse_dropout_forward(attd, dmask, att, (size_t)B * NH * T * T, p, rng);
+    else
+        pulse_dropout_apply(attd, dmask, att, (size_t)B * NH * T * T, p);
     att_av_heads(out, attd, v, B, T, C, NH);
 }
 

@@ -177,6 +177,7 @@ pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *params,
     }
     for (int i = 0; i < C; i++) m->p.lnfw[i] = 1.0f;
     pulse_rng_seed(&m->rng, p->seed);
+    m->seed = p->seed;
     *out = m;
     return PULSE_OK;
 }
@@ -343,11 +344,63 @@ static void gather_rows(float *packed, const float *padded, const int *pmap, int
         memcpy(packed + (size_t)r * C, padded + (size_t)pmap[r] * C, sizeof(float) * (size_t)C);
 }
 
-static void drop_fw(float *out, uint8_t *mask, const float *inp, size_t n, float p, pulse_rng *r) {
-    if (p > 0)
-        pulse_dropout_forward(out, mask, inp, n, p, r);
-    else
-        memcpy(out, inp, n * sizeof(float));
+static uint64_t sas_mix64(uint64_t z) { /* splitmix64's finaliser */
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Dropout key of one site for this step: site 0 = embeddings; layer l: 1 + 3 l attention probabilities,
+ * 2 + 3 l FFN hidden, 3 + 3 l FFN output. The step is m->adam_t (steps taken), the same on every rank. */
+static uint64_t drop_key(const pulse_sasrec *m, int site) {
+    return sas_mix64(sas_mix64(m->seed ^ sas_mix64((uint64_t)m->adam_t)) + (uint64_t)site);
+}
+
+/* keep iff the top 32 bits of hash(key, counter) >= p 2^32 (the kernels' rule) */
+static inline uint8_t drop_keep(uint64_t key, uint64_t ctr, uint64_t thr) {
+    return (sas_mix64(key + (ctr + 1) * 0x9e3779b97f4a7c15ULL) >> 32) >= thr;
+}
+
+/* out (N, C) = dropout(inp) on the packed rows: element (n, c) kept by a hash of (seed, step, site, global
+ * example ex_base + b, absolute position ppos[n] in the T window, c) alone, so the mask is the same for any
+ * rank count, slice, batch width Tb and thread count; mask (N, C) kept for the backward. */
+static void drop_fw(pulse_sasrec *m, float *out, uint8_t *mask, const float *inp, int N, int Tb, float p,
+                    int site) {
+    const int C = m->C;
+    if (!(p > 0)) {
+        memcpy(out, inp, (size_t)N * C * sizeof(float));
+        return;
+    }
+    const uint64_t key = drop_key(m, site), thr = (uint64_t)((double)p * 4294967296.0);
+    const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
+    for (int n = 0; n < N; n++) {
+        const uint64_t ex = (uint64_t)(m->ex_base + m->pmap[n] / Tb);
+        const uint64_t base = (ex * (uint64_t)m->T + (uint64_t)m->ppos[n]) * (uint64_t)C;
+        const size_t row = (size_t)n * C;
+        for (int c = 0; c < C; c++) {
+            const uint8_t keep = drop_keep(key, base + (uint64_t)c, thr);
+            mask[row + c] = keep;
+            out[row + c] = keep ? inp[row + c] * scale : 0.0f;
+        }
+    }
+}
+
+/* dmask (B, NH, Tb, Tb): attention-probability keep mask of layer l, element (b, h, i, j) by a hash of (seed,
+ * step, site, global example ex_base + b, h, absolute query / key positions T - Tb + i, T - Tb + j). */
+static void att_mask(const pulse_sasrec *m, uint8_t *dmask, int B, int Tb, float p, int l) {
+    const int NH = m->NH, T = m->T, off = m->T - Tb;
+    const uint64_t key = drop_key(m, 1 + 3 * l), thr = (uint64_t)((double)p * 4294967296.0);
+#pragma omp parallel for schedule(static) if ((long)B * NH * Tb * Tb > 65536)
+    for (int r = 0; r < B * NH * Tb; r++) { /* r = (b, h, i) */
+        const int b = r / (NH * Tb), h = (r / Tb) % NH, i = r % Tb;
+        const uint64_t ex = (uint64_t)(m->ex_base + b);
+        const uint64_t base =
+            ((ex * (uint64_t)NH + (uint64_t)h) * (uint64_t)T + (uint64_t)(off + i)) * (uint64_t)T;
+        uint8_t *row = dmask + (size_t)r * Tb;
+        for (int j = 0; j < Tb; j++) row[j] = drop_keep(key, base + (uint64_t)(off + j), thr);
+    }
 }
 
 static void drop_bw(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p) {
@@ -372,7 +425,7 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
         for (int c = 0; c < C; c++) e[c] = e[c] * scale + pe[c];
     }
     /* x0 (N, C) = dropout(emb)  (padding rows are absent: the timeline mask is implicit) */
-    drop_fw(m->x0, m->emb_mask, m->emb, NC, p, &m->rng);
+    drop_fw(m, m->x0, m->emb_mask, m->emb, N, Tb, p, 0);
     const float *x = m->x0;
     for (int l = 0; l < m->L; l++) {
         sasrec_block_acts *a = &m->acts[l];
@@ -388,8 +441,9 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
         scatter_rows(a->v, m->scratch, m->pmap, N, BT, C);
         /* attyp (B, Tb, C), att (B, NH, Tb, Tb): causal attention over real keys with dropout p on the
          * probabilities (pmixer: nn.MultiheadAttention(dropout=p)); atty (N, C) packed */
+        if (p > 0) att_mask(m, a->attmask, B, Tb, p, l);
         pulse_attention_dropout_forward(m->attyp, a->att, a->attd, a->attmask, a->q, a->k, a->v, m->keymask,
-                                        B, Tb, C, NH, 1, p, &m->rng);
+                                        B, Tb, C, NH, 1, p, NULL);
         gather_rows(a->atty, m->attyp, m->pmap, N, C);
         /* xmid = Q + atty Wo^T + bo */
         pulse_matmul_forward(a->xmid, a->atty, w->wo, w->bo, N, C, C);
@@ -397,10 +451,10 @@ void sasrec_forward(pulse_sasrec *m, int B, int Tb, int training) {
         /* y = LN2(xmid); h1 = y W1^T + b1; h1r = relu(dropout(h1)); h2 = h1r W2^T + b2 */
         pulse_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->xmid, w->ln2w, w->ln2b, N, C, LN_EPS);
         pulse_matmul_forward(a->h1, a->ln2, w->w1, w->b1, N, C, C);
-        drop_fw(a->h1d, a->mask1, a->h1, NC, p, &m->rng);
+        drop_fw(m, a->h1d, a->mask1, a->h1, N, Tb, p, 2 + 3 * l);
         pulse_relu_forward(a->h1r, a->h1d, NC);
         pulse_matmul_forward(a->h2, a->h1r, w->w2, w->b2, N, C, C);
-        drop_fw(a->h2d, a->mask2, a->h2, NC, p, &m->rng);
+        drop_fw(m, a->h2d, a->mask2, a->h2, N, Tb, p, 3 + 3 * l);
         /* xout = y + dropout(h2) */
         for (size_t i = 0; i < NC; i++) a->xout[i] = a->ln2[i] + a->h2d[i];
         x = a->xout;
@@ -746,6 +800,7 @@ float *pulse_sasrec_grads_ptr(pulse_sasrec *m) {
 }
 void pulse_sasrec_set_seed(pulse_sasrec *m, uint64_t seed) {
     pulse_rng_seed(&m->rng, seed);
+    m->seed = seed;
 }
 
 /* ---- model file ---- */
@@ -859,6 +914,7 @@ pulse_status pulse_sasrec_load(const char *path, const pulse_sasrec_params *para
     m->loss = (pulse_sasrec_loss)loss;
     m->dropout = dropout;
     pulse_rng_seed(&m->rng, params ? params->seed : pulse_sasrec_default_params().seed);
+    m->seed = params ? params->seed : pulse_sasrec_default_params().seed;
     free(data);
     *out = m;
     return PULSE_OK;

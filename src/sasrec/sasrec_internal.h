@@ -45,7 +45,9 @@ struct pulse_sasrec {
     float *params, *grads, *adam_m, *adam_v;
     int adam_t; /* Adam steps taken */
     sasrec_params_view p, g;
-    pulse_rng rng;
+    pulse_rng rng; /* shuffling and negatives (train.c); dropout masks are hashed, not drawn from it */
+    uint64_t seed; /* dropout mask key (pulse_sasrec_set_seed / the params' seed) */
+    int ex_base;   /* global index of batch row 0 (train.c: dp_step sets this rank's slice start) */
 
     /* activations for up to B_cap sequences of length T (allocated on first use). Row-wise layers run on
      * the packed real tokens only (Np rows); attention runs on the padded (B, Tb) layout. */

@@ -5,9 +5,9 @@
  * sampled negatives are the one-process ones, example by example), runs forward/backward on its contiguous
  * slice of the batch's rows, and the gradients are weighted by each slice's share of the batch's targets and
  * summed (MPI_Allreduce) before the one Adam step every rank takes; rank 0 alone writes checkpoints and
- * logs. With dropout 0 the loss curve and the parameters are the one-process ones up to float summation
- * order; dropout masks are drawn per (step, slice) from the seed, so with dropout > 0 they differ from the
- * one-process masks (docs/scale-out.md).
+ * logs. Dropout masks are a hash of (seed, step, global example, layer, site, position, channel), so with
+ * or without dropout the loss curve and the parameters are the one-process ones up to float summation order
+ * (docs/scale-out.md).
  *
  * Checkpoint format (little-endian, version 1): char magic[8] = "PLSSCKP\0"; u32 version; u32 n_items, dim,
  * blocks, heads, maxlen, loss; f32 dropout; u32 epochs_done, best_epoch, bad_evals, adam_t, finished;
@@ -225,21 +225,14 @@ static void batcher_fill(batcher *bt, const pulse_dataset *ds, const int *users,
     }
 }
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* One data-parallel step on several ranks over the filled global batch of n rows: this rank's slice
  * [lo, hi) forward/backward, the loss heads' gradients scaled by 1 / (the whole batch's targets, which every
  * rank counts from the batch it filled) and summed over the ranks (every rank ends with the one-process
  * mean gradient), *loss the batch's mean loss. A hidden-state hook (textrec) runs on every rank, with this
  * rank's rows (none when its slice is empty or has no target): it gathers the other ranks' rows itself and
  * returns d(extra loss)/dh of the whole batch's loss for its rows, which is not rescaled. The shared RNG
- * stream (shuffle, negatives) is left as every rank has it; dropout draws from a stream seeded by (that
- * stream, the step, lo). */
+ * stream (shuffle, negatives) is not touched by the slice; dropout masks are a hash of (seed, step, global
+ * example lo + b, layer, site, position, channel), the one-process masks of those rows. */
 static pulse_status dp_step(pulse_sasrec *m, batcher *bt, int n, int T, int bce, double *loss) {
     const int R = pulse_dist_size(), me = pulse_dist_rank();
     int lo, hi;
@@ -256,8 +249,7 @@ static pulse_status dp_step(pulse_sasrec *m, batcher *bt, int n, int T, int bce,
         if (!m->grads) return PULSE_ERR_NOMEM;
         sasrec_view(m->grads, m->V, m->C, m->L, m->T, &m->g);
     }
-    const pulse_rng shared = m->rng;
-    pulse_rng_seed(&m->rng, mix64(shared.s[0] ^ mix64((uint64_t)m->adam_t * 1000003ULL + (uint64_t)lo)));
+    m->ex_base = lo; /* dropout masks hashed per global example (model.c: drop_fw) */
     double l = 0, sums[2];
     pulse_status st = PULSE_OK;
     m->dp_targets = nv_all;
@@ -271,7 +263,7 @@ static pulse_status dp_step(pulse_sasrec *m, batcher *bt, int n, int T, int bce,
     }
     m->dp_targets = 0;
     m->dp_hook = 0;
-    m->rng = shared;
+    m->ex_base = 0;
     if ((st = pulse_dist_agree(st))) return st;
     sums[0] = l * (double)nv;
     sums[1] = (double)nv;
