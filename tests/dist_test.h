@@ -9,6 +9,16 @@
 #ifndef PULSE_DIST_TEST_H
 #define PULSE_DIST_TEST_H
 
+#include <cjson/cJSON.h>
+#include <math.h>
+
+/* a number of a report's JSON line; NAN when the key is missing or not a number, so that comparing the
+ * 1-process and the 2-rank reports fails on a missing key instead of passing (-1 == -1) */
+static inline double dist_num(const cJSON *o, const char *k) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
 #ifdef PULSE_MPIEXEC
 #define MPIRUN                                                                                               \
     PULSE_MPIEXEC " -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader "                         \

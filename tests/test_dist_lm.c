@@ -34,11 +34,6 @@ int main(void) {
 
 static char out_buf[1 << 16];
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 /* the "loss" of the first n lines of a JSONL log into l; returns the lines read */
 static int log_losses(const char *path, double *l, int n) {
     FILE *f = fopen(path, "r");
@@ -47,7 +42,7 @@ static int log_losses(const char *path, double *l, int n) {
     int k = 0;
     while (k < n && fgets(line, sizeof line, f)) {
         cJSON *o = cJSON_Parse(line);
-        l[k++] = num(o, "loss");
+        l[k++] = dist_num(o, "loss");
         cJSON_Delete(o);
     }
     fclose(f);
@@ -71,17 +66,17 @@ static double compare(const char *dir, const char *model, const char *data, cons
     int rc2 = test_run(cmd, out_buf, sizeof out_buf);
     cJSON *b = cJSON_Parse(test_last_line(out_buf));
     CHECK(rc1 == 0 && rc2 == 0 && a && b);
-    double fa = num(a, "first_loss"), fb = num(b, "first_loss"), za = num(a, "final_loss"),
-           zb = num(b, "final_loss");
+    double fa = dist_num(a, "first_loss"), fb = dist_num(b, "first_loss"), za = dist_num(a, "final_loss"),
+           zb = dist_num(b, "final_loss");
     printf("%s, dropout %s: 1 process -> %d, loss %.9f .. %.9f; 2 ranks -> %d, loss %.9f .. %.9f; %g "
            "bytes/step, "
            "%g s all-reduce\n",
-           split, dropout, rc1, fa, za, rc2, fb, zb, num(b, "allreduce_bytes_per_step"),
-           num(b, "comm_seconds"));
-    CHECK(num(a, "steps") == 3 && num(b, "steps") == 3);
-    CHECK(num(a, "tokens") == num(b, "tokens"));
-    CHECK(num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
-    CHECK(num(b, "allreduce_bytes_per_step") > 24 && num(b, "comm_seconds") >= 0);
+           split, dropout, rc1, fa, za, rc2, fb, zb, dist_num(b, "allreduce_bytes_per_step"),
+           dist_num(b, "comm_seconds"));
+    CHECK(dist_num(a, "steps") == 3 && dist_num(b, "steps") == 3);
+    CHECK(dist_num(a, "tokens") == dist_num(b, "tokens"));
+    CHECK(dist_num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
+    CHECK(dist_num(b, "allreduce_bytes_per_step") > 24 && dist_num(b, "comm_seconds") >= 0);
     CHECK_MSG(fabs(fa - fb) <= 1e-6 * fabs(fa), "first loss %.12f vs %.12f", fa, fb);
     CHECK_MSG(fabs(za - zb) <= 1e-6 * fabs(za), "final loss %.12f vs %.12f", za, zb);
     CHECK(za < fa); /* it trains */

@@ -50,11 +50,6 @@ static char *dump(const char *db, const char *phase) {
     return b.s ? b.s : calloc(1, 1);
 }
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
-
 static void compare(const char *dir, const char *data, const char *model, const char *mode,
                     const char *extra) {
     char cmd[4096], args[2048], p1[600], p2[600], d1[700], d2[700], phase[32];
@@ -74,11 +69,11 @@ static void compare(const char *dir, const char *data, const char *model, const 
     cJSON *b = cJSON_Parse(test_last_line(out_buf));
     printf("%s: 1 process -> %d, 2 ranks -> %d\n", mode, rc1, rc2);
     CHECK(rc1 == 0 && rc2 == 0 && a && b);
-    CHECK(num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
-    CHECK(num(a, "answered") == 14 && num(b, "answered") == 14);
-    CHECK_MSG(num(a, "gen_tokens") == num(b, "gen_tokens") && num(a, "gen_tokens") > 0, "gen tokens %g vs %g",
-              num(a, "gen_tokens"), num(b, "gen_tokens"));
-    CHECK(num(a, "prompt_tokens") == num(b, "prompt_tokens"));
+    CHECK(dist_num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
+    CHECK(dist_num(a, "answered") == 14 && dist_num(b, "answered") == 14);
+    CHECK_MSG(dist_num(a, "gen_tokens") == dist_num(b, "gen_tokens") && dist_num(a, "gen_tokens") > 0,
+              "gen tokens %g vs %g", dist_num(a, "gen_tokens"), dist_num(b, "gen_tokens"));
+    CHECK(dist_num(a, "prompt_tokens") == dist_num(b, "prompt_tokens"));
     char *ma = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "metrics")),
          *mb = cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "metrics"));
     CHECK_MSG(ma && mb && strcmp(ma, mb) == 0, "metrics %s vs %s", ma ? ma : "-", mb ? mb : "-");
@@ -108,7 +103,7 @@ static void compare(const char *dir, const char *data, const char *model, const 
     rc2 = test_run(cmd, out_buf, sizeof out_buf);
     b = cJSON_Parse(test_last_line(out_buf));
     printf("%s: rerun on 2 ranks -> %d: %.200s\n", mode, rc2, out_buf);
-    CHECK(rc2 == 0 && b && num(b, "skipped") == 14 && num(b, "answered") == 0);
+    CHECK(rc2 == 0 && b && dist_num(b, "skipped") == 14 && dist_num(b, "answered") == 0);
     cJSON_Delete(b);
 }
 

@@ -25,11 +25,6 @@ int main(void) {
 
 static char out_buf[1 << 16];
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static void compare(const char *dir, const char *data, const char *loss, const char *dropout) {
     char cmd[4096], args[2048], m1[600], m2[600];
     snprintf(m1, sizeof m1, "%s/one_%s_%s.bin", dir, loss, dropout);
@@ -46,15 +41,15 @@ static void compare(const char *dir, const char *data, const char *loss, const c
     int rc2 = test_run(cmd, out_buf, sizeof out_buf);
     cJSON *b = cJSON_Parse(test_last_line(out_buf));
     CHECK(rc1 == 0 && rc2 == 0 && a && b);
-    double la = num(a, "last_loss"), lb = num(b, "last_loss");
+    double la = dist_num(a, "last_loss"), lb = dist_num(b, "last_loss");
     printf(
         "%s dropout %s: 1 process -> %d, loss %.12f; 2 ranks -> %d, loss %.12f, steps %g, all-reduce %g s, "
         "%g bytes/step\n",
-        loss, dropout, rc1, la, rc2, lb, num(b, "steps"), num(b, "comm_seconds"),
-        num(b, "allreduce_bytes_per_step"));
-    CHECK(num(a, "steps") == 3 && num(b, "steps") == 3);
-    CHECK(num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
-    CHECK(num(b, "allreduce_bytes_per_step") > 0 && num(b, "comm_seconds") >= 0);
+        loss, dropout, rc1, la, rc2, lb, dist_num(b, "steps"), dist_num(b, "comm_seconds"),
+        dist_num(b, "allreduce_bytes_per_step"));
+    CHECK(dist_num(a, "steps") == 3 && dist_num(b, "steps") == 3);
+    CHECK(dist_num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
+    CHECK(dist_num(b, "allreduce_bytes_per_step") > 0 && dist_num(b, "comm_seconds") >= 0);
     CHECK_MSG(fabs(la - lb) <= 1e-6 * fabs(la), "loss %.12f vs %.12f", la, lb);
     cJSON_Delete(a);
     cJSON_Delete(b);

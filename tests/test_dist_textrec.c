@@ -33,11 +33,6 @@ int main(void) {
 
 static char out_buf[1 << 16];
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 /* max |a - b| over the scores of every item for the first 30 users, relative to the largest |a| */
 static double score_diff(pulse_textrec *a, pulse_textrec *b, const pulse_dataset *ds) {
     enum { NU = 30 };
@@ -83,15 +78,15 @@ static void compare(const char *dir, const char *data, const char *enc, const ch
     int rc2 = test_run(cmd, out_buf, sizeof out_buf);
     cJSON *b = cJSON_Parse(test_last_line(out_buf));
     CHECK(rc1 == 0 && rc2 == 0 && a && b);
-    double la = num(a, "last_loss"), lb = num(b, "last_loss");
+    double la = dist_num(a, "last_loss"), lb = dist_num(b, "last_loss");
     printf("%s: 1 process -> %d, loss %.12f; 2 ranks -> %d, loss %.12f, steps %g, %g bytes/step\n", tag, rc1,
-           la, rc2, lb, num(b, "steps"), num(b, "allreduce_bytes_per_step"));
-    CHECK(num(a, "steps") == 3 && num(b, "steps") == 3);
-    CHECK(num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
-    CHECK(num(b, "allreduce_bytes_per_step") > 0);
+           la, rc2, lb, dist_num(b, "steps"), dist_num(b, "allreduce_bytes_per_step"));
+    CHECK(dist_num(a, "steps") == 3 && dist_num(b, "steps") == 3);
+    CHECK(dist_num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
+    CHECK(dist_num(b, "allreduce_bytes_per_step") > 0);
     CHECK_MSG(fabs(la - lb) <= 1e-6 * fabs(la), "loss %.12f vs %.12f", la, lb);
     if (cJSON_GetObjectItem(a, "align_loss")) {
-        double xa = num(a, "align_loss"), xb = num(b, "align_loss");
+        double xa = dist_num(a, "align_loss"), xb = dist_num(b, "align_loss");
         printf("%s: rationale term %.12f vs %.12f\n", tag, xa, xb);
         CHECK(xa > 0 && fabs(xa - xb) <= 1e-6 * xa);
     }

@@ -34,15 +34,10 @@ int main(void) {
 static char out_buf[1 << 16];
 static const char *WORDS[] = {"cat", "dog", "mat", "red", "blue", "nail", "polish", "skin", "oil", "the"};
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 /* the train_loss of history entry i */
 static double hist_loss(const cJSON *o, int i) {
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "history");
-    return num(cJSON_GetArrayItem(h, i), "train_loss");
+    return dist_num(cJSON_GetArrayItem(h, i), "train_loss");
 }
 
 /* every tensor of the two checkpoints' model.safetensors: max |difference| and RMS over all but the
@@ -114,8 +109,8 @@ static void compare(const char *dir, const char *enc, const char *pairs, int sha
         cJSON_Delete(b);
         return;
     }
-    CHECK(num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
-    CHECK(num(b, "comm_bytes_per_step") > 0 && num(b, "comm_seconds") >= 0);
+    CHECK(dist_num(b, "ranks") == 2 && cJSON_GetObjectItem(a, "ranks") == NULL);
+    CHECK(dist_num(b, "comm_bytes_per_step") > 0 && dist_num(b, "comm_seconds") >= 0);
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(a, "history")) == 3);
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(b, "history")) == 3);
     for (int i = 0; i < 3; i++) {
@@ -125,8 +120,8 @@ static void compare(const char *dir, const char *enc, const char *pairs, int sha
         CHECK_MSG(fabs(la - lb) <= 1e-5 * fabs(la), "step %d loss %.12f vs %.12f", i + 1, la, lb);
     }
     if (strcmp(dropout, "0") == 0) CHECK(hist_loss(a, 2) < hist_loss(a, 0)); /* it trains */
-    printf("%s: %g bytes per step, %g s in collectives\n", tag, num(b, "comm_bytes_per_step"),
-           num(b, "comm_seconds"));
+    printf("%s: %g bytes per step, %g s in collectives\n", tag, dist_num(b, "comm_bytes_per_step"),
+           dist_num(b, "comm_seconds"));
     cJSON_Delete(a);
     cJSON_Delete(b);
     char d1[700], d2[700];
