@@ -236,28 +236,23 @@ static void test_type(int t, pulse_rng *r) {
 }
 
 /* The batched kernels for AVX512-VNNI (4 x 4 register tiles for q4_0 / q5_0 / q8_0 / q4_1 / q5_1 and their
- * 4-weight-row one-activation-row form for N = 1, 16 activation rows in the lanes for q4_K and q6_K) == the
- * scalar reference and the per-row kernels (PULSE_QTILE=0's path) bit for bit over the shapes their edges
- * handle: an odd last block, rows not a multiple of 4 (of 2 for q6_K), activation rows not a multiple of the
- * group, q8_0 weights of -128 (the sign-bit bias), type-1 offsets of both signs, q6_K scales of -128 and
- * 6-bit values of 63, q4_K groups whose rows mix llama.cpp's one-row and 4-row orders, and q6_K groups all in
- * its tiled order, none, and mixed. */
-static void test_batched_shapes(pulse_rng *r) {
-    if (!pulse_quant_use_vnni(-1)) { /* the batched kernels need it: the per-row kernels are tested above */
-        if (pulse_cpu_limit_get() != PULSE_ISA_NATIVE) /* the level's own paths: nothing is left out */
-            printf("batched VNNI kernels: not at isa %s\n", pulse_isa_name(pulse_cpu_limit_get()));
-        else
-            test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
-        return;
-    }
+ * 4-weight-row one-activation-row form for N = 1, 16 activation rows in the lanes for q4_K and q6_K) and for
+ * AVX2 (quant_tile_avx2.c: 4 x 2 tiles for the 32-element types, 8 activation rows in the lanes for q4_K and
+ * q6_K's tiled order; what an AVX2-only CPU and PULSE_ISA=avx2 run) == the scalar reference and the per-row
+ * kernels of the same level (PULSE_QTILE=0's path) bit for bit over the shapes their edges handle: an odd
+ * last block, rows not a multiple of 4 (of 2 for q6_K), activation rows not a multiple of the group, q8_0
+ * weights of -128 (the sign-bit bias), type-1 offsets of both signs, q6_K scales of -128 and 6-bit values of
+ * 63, q4_K groups whose rows mix llama.cpp's one-row and 4-row orders, and q6_K groups all in its tiled
+ * order, none, and mixed. */
+static void batched_shapes_level(pulse_rng *r, int level) {
     const int types[7] = {PULSE_GGML_Q8_0, PULSE_GGML_Q5_0, PULSE_GGML_Q4_0, PULSE_GGML_Q4_1,
                           PULSE_GGML_Q5_1, PULSE_GGML_Q4_K, PULSE_GGML_Q6_K};
     const int colsets[7][2] = {{32, 224}, {32, 224}, {32, 224}, {32, 224}, {64, 576}, {256, 768}, {256, 768}};
-    const int rowset[3] = {1, 6, 37}, Nset[5] = {1, 4, 9, 33, 70};
+    const int rowset[3] = {1, 6, 37}, Nset[6] = {1, 2, 4, 9, 33, 70};
     for (int ti = 0; ti < 7; ti++)
         for (int ci = 0; ci < 2; ci++)
             for (int ri = 0; ri < 3; ri++)
-                for (int ni = 0; ni < 5; ni++) {
+                for (int ni = 0; ni < 6; ni++) {
                     const int t = types[ti], cols = colsets[ti][ci], rows = rowset[ri], N = Nset[ni];
                     const size_t rs = pulse_ggml_row_size(t, cols);
                     uint8_t *q = malloc(rs * rows);
@@ -291,24 +286,44 @@ static void test_batched_shapes(pulse_rng *r) {
                         pulse_qmatmul(Y, q, t, X, N, rows, cols);
                         pulse_qmatmul_ref(Yr, q, t, X, N, rows, cols);
                         CHECK_MSG(memcmp(Y, Yr, sizeof(float) * N * rows) == 0,
-                                  "%s rows %d cols %d N %d pass %d: batched kernel != reference",
-                                  pulse_ggml_type_name(t), rows, cols, N, pass);
-                        /* the per-row VNNI kernels (what qtile = 0 runs) give the same bits */
+                                  "%s rows %d cols %d N %d pass %d: batched %s kernel != reference",
+                                  pulse_ggml_type_name(t), rows, cols, N, pass, level ? "VNNI" : "AVX2");
+                        /* the per-row kernels of the level (what qtile = 0 runs) give the same bits */
                         pulse_options o = *pulse_get_options();
                         o.qtile = 0;
                         pulse_set_options(&o);
-                        pulse_quant_use_vnni(1);
+                        pulse_quant_use_vnni(level);
                         pulse_qmatmul(Yr, q, t, X, N, rows, cols);
                         o.qtile = 1;
                         pulse_set_options(&o);
-                        pulse_quant_use_vnni(1);
+                        pulse_quant_use_vnni(level);
                         pulse_quant_set_row_orders(NULL, 0);
                         CHECK_MSG(memcmp(Y, Yr, sizeof(float) * N * rows) == 0,
-                                  "%s rows %d cols %d N %d pass %d: batched kernel != per-row kernels",
-                                  pulse_ggml_type_name(t), rows, cols, N, pass);
+                                  "%s rows %d cols %d N %d pass %d: batched %s kernel != per-row kernels",
+                                  pulse_ggml_type_name(t), rows, cols, N, pass, level ? "VNNI" : "AVX2");
                     }
                     free(q), free(w), free(X), free(Y), free(Yr);
                 }
+}
+
+static void test_batched_shapes(pulse_rng *r) {
+    const int vnni = pulse_quant_use_vnni(-1);
+    if (!vnni) {
+        if (pulse_cpu_limit_get() != PULSE_ISA_NATIVE) /* the level's own paths: nothing is left out */
+            printf("batched VNNI kernels: not at isa %s\n", pulse_isa_name(pulse_cpu_limit_get()));
+        else
+            test_skip_part("batched VNNI kernels: this CPU has no AVX512-VNNI");
+    }
+    if (!pulse_quant_has_avx2()) { /* the scalar level: the reference is all there is */
+        printf("batched AVX2 kernels: not at isa %s\n", pulse_isa_name(pulse_cpu_limit_get()));
+        return;
+    }
+    for (int level = vnni; level >= 0; level--) { /* 1: the VNNI tiles, 0: the AVX2 ones */
+        pulse_quant_use_vnni(level);
+        printf("batched %s kernels\n", level ? "VNNI" : "AVX2");
+        batched_shapes_level(r, level);
+    }
+    pulse_quant_use_vnni(vnni);
 }
 
 /* pulse_qmatmul_multi == separate pulse_qmatmul calls, bit for bit, with mixed types and activation formats
@@ -365,6 +380,11 @@ int main(void) {
     pulse_rng_seed(&r, 42);
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) test_type(TYPES[i], &r);
     test_multi(&r);
+    if (pulse_quant_use_vnni(-1)) { /* and with the AVX2 tiles on this VNNI CPU */
+        pulse_quant_use_vnni(0);
+        test_multi(&r);
+        pulse_quant_use_vnni(1);
+    }
     test_batched_shapes(&r);
     /* invalid shape: NaN-filled output, no crash */
     float y[4];

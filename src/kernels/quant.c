@@ -1,6 +1,7 @@
 /* kernels/quant.c — owns fp16/bf16 conversion, the activation quantisers and the dispatch of
  * pulse_dequantize_row / pulse_qmatvec / pulse_qmatmul (OpenMP over weight rows, AVX2 kernels from
- * quant_avx2.c when compiled in); the scalar reference of each type and the traits table are quant_ref.c's.
+ * quant_avx2.c when compiled in; batches through quant_tile.c's VNNI tiles or quant_tile_avx2.c's AVX2 ones);
+ * the scalar reference of each type and the traits table are quant_ref.c's.
  */
 #include "quant_internal.h"
 
@@ -27,11 +28,15 @@ static _Atomic int g_vnni =
 
 /* the batched VNNI kernels (quant_tile.c): with VNNI unless pulse_options.qtile is 0 (comparisons) */
 static _Atomic int g_tile;
+/* the batched AVX2 kernels (quant_tile_avx2.c): without VNNI (an AVX2-only CPU, --isa avx2, or
+ * pulse_quant_use_vnni(0)) unless pulse_options.qtile is 0 */
+static _Atomic int g_tile2;
 
 int pulse_quant_use_vnni(int enable) {
     if (enable >= 0 || g_vnni < 0) {
         const int v = enable != 0 && pq_vnni_supported();
         g_tile = v && pulse_get_options()->qtile;
+        g_tile2 = !v && pulse_get_options()->qtile;
         g_vnni = v;
     }
     return g_vnni;
@@ -239,6 +244,22 @@ static const pq_k6_blk *k6_pack(int type, const uint8_t *xa, size_t stride, int 
     if (pk) pq_k6_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
 }
+
+/* The q8_K activations packed for the AVX2 q4_K tiles, or NULL where they do not apply. */
+static const pq_k4a_blk *k4a_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
+    if (use_ref || !g_tile2 || N < PQ_K4A_MIN_N || type != PULSE_GGML_Q4_K) return NULL;
+    pq_k4a_blk *pk = pk_scratch(PK_SCR_K4_PACK, pq_k4a_pack_bytes(N, cols / PQ_QKK));
+    if (pk) pq_k4a_pack(xa, stride, N, cols / PQ_QKK, pk);
+    return pk;
+}
+
+/* The q8_K activations packed for the AVX2 q6_K tiles, or NULL where they do not apply. */
+static const pq_k6a_blk *k6a_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
+    if (use_ref || !g_tile2 || N < PQ_K6A_MIN_N || type != PULSE_GGML_Q6_K) return NULL;
+    pq_k6a_blk *pk = pk_scratch(PK_SCR_K6_PACK, pq_k6a_pack_bytes(N, cols / PQ_QKK));
+    if (pk) pq_k6a_pack(xa, stride, N, cols / PQ_QKK, pk);
+    return pk;
+}
 #endif
 
 static int valid_shape(int type, int rows, int cols) {
@@ -281,6 +302,9 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     const pq_t0_blk *pk = t0_pack(type, xa, stride, N, cols, use_ref);
     const pq_k4_blk *pk4 = k4_pack(type, xa, stride, N, cols, use_ref);
     const pq_k6_blk *pk6 = k6_pack(type, xa, stride, N, cols, use_ref);
+    const pq_k4a_blk *pk4a = k4a_pack(type, xa, stride, N, cols, use_ref);
+    const pq_k6a_blk *pk6a = k6a_pack(type, xa, stride, N, cols, use_ref);
+    const int t0a = !use_ref && g_tile2 && N >= PQ_T0A_MIN_N && pq_t0a_type(type);
     const int gemv1 = N == 1 && !use_ref && g_tile && pq_t0_type(type); /* one row: 4 weight rows at a time */
     const int gemvk = N == 1 && !use_ref && g_tile && pq_act_kind(type) == PQ_ACT_256;
 #endif
@@ -306,6 +330,15 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
             continue;
         if (pk && pq_t0_rows(type, wb, wrow, r0, r1, pk, n0 / 4, n1 - n0, cols / PQ_QK, Y + (size_t)n0 * rows,
                              (size_t)rows))
+            continue;
+        if (pk4a && pq_k4a_rows(wb, wrow, r0, r1, pk4a, (N + 7) / 8, n0 / 8, n1 - n0, cols / PQ_QKK,
+                                xa + (size_t)n0 * stride, stride, Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
+        if (pk6a && pq_k6a_rows(wb, wrow, r0, r1, pk6a, (N + 7) / 8, n0 / 8, n1 - n0, cols / PQ_QKK,
+                                xa + (size_t)n0 * stride, stride, Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
+        if (t0a && pq_t0a_rows(type, wb, wrow, r0, r1, xa + (size_t)n0 * stride, stride, n1 - n0,
+                               cols / PQ_QK, Y + (size_t)n0 * rows, (size_t)rows))
             continue;
         if (gemv1 && pq_t0_gemv(type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa, cols / PQ_QK, Y))
             continue;
@@ -374,6 +407,15 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
     for (int j = 0; j < n_jobs && !pk6; j++)
         if (ok[j] && jobs[j].type == PULSE_GGML_Q6_K)
             pk6 = k6_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, use_ref);
+    const pq_k4a_blk *pk4a = NULL;
+    for (int j = 0; j < n_jobs && !pk4a; j++)
+        if (ok[j] && jobs[j].type == PULSE_GGML_Q4_K)
+            pk4a = k4a_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, use_ref);
+    const pq_k6a_blk *pk6a = NULL;
+    for (int j = 0; j < n_jobs && !pk6a; j++)
+        if (ok[j] && jobs[j].type == PULSE_GGML_Q6_K)
+            pk6a = k6a_pack(jobs[j].type, xa[PQ_ACT_256], stride[PQ_ACT_256], N, cols, use_ref);
+    const int t0a = !use_ref && g_tile2 && N >= PQ_T0A_MIN_N;
 #endif
     const int grab = grab_size(items);
 #pragma omp parallel for schedule(dynamic, grab) if (work > 200000.0 && !omp_in_parallel())
@@ -403,6 +445,20 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         if (pk[pq_t0_type(jb->type)] &&
             pq_t0_rows(jb->type, wb, wrow, r0, r1, pk[pq_t0_type(jb->type)], n0 / 4, n1 - n0, cols / PQ_QK,
                        jb->Y + (size_t)n0 * rows, (size_t)rows))
+            continue;
+        if (pk4a && jb->type == PULSE_GGML_Q4_K &&
+            pq_k4a_rows(wb, wrow, r0, r1, pk4a, (N + 7) / 8, n0 / 8, n1 - n0, cols / PQ_QKK,
+                        xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
+                        (size_t)rows))
+            continue;
+        if (pk6a && jb->type == PULSE_GGML_Q6_K &&
+            pq_k6a_rows(wb, wrow, r0, r1, pk6a, (N + 7) / 8, n0 / 8, n1 - n0, cols / PQ_QKK,
+                        xa[kind] + (size_t)n0 * stride[kind], stride[kind], jb->Y + (size_t)n0 * rows,
+                        (size_t)rows))
+            continue;
+        if (t0a && pq_t0a_type(jb->type) &&
+            pq_t0a_rows(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],
+                        n1 - n0, cols / PQ_QK, jb->Y + (size_t)n0 * rows, (size_t)rows))
             continue;
         if (N == 1 && g_tile && !use_ref && pq_t0_type(jb->type) &&
             pq_t0_gemv(jb->type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa[kind], cols / PQ_QK,

@@ -184,6 +184,47 @@ int pq_k6_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6_blk *p
  * kernel. */
 int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
               float *y);
+/* The batched products at the AVX2 level (quant_tile_avx2.c: AVX2 + FMA + F16C only), used where the VNNI
+ * tiles above are not. Type 0 / type 1 (q4_0 / q5_0 / q8_0 / q4_1 / q5_1): weight rows r0..r1-1 against N
+ * activation rows of xa (pq_a32 rows, stride xs bytes, no packing) in 4 x 2 register tiles: Y[i * ldy + r].
+ * Returns 0 if it cannot (type, or no scratch memory). */
+#define PQ_T0A_MIN_N 2 /* batches from this many activation rows take it */
+int pq_t0a_type(int type);
+int pq_t0a_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const uint8_t *xa, size_t xs, int N,
+                int64_t nb, float *Y, size_t ldy);
+/* q4_K with 8 activation rows in the vector lanes: per block and 4 elements the 8 rows' 4 signed bytes side
+ * by side (32 bytes), per 64-element group the int16 pairs of sub-block sums (bsums 4j + 4j+1, 4j+2 + 4j+3)
+ * and the scales. */
+typedef struct {
+    int8_t xq[64][32];
+    int32_t bs[4][8];
+    float d[8];
+} pq_k4a_blk;
+#define PQ_K4A_MIN_N 8 /* batches from this many activation rows take it */
+size_t pq_k4a_pack_bytes(int N, int64_t nb);
+/* xa: N pq_a256 rows (stride xs) of nb blocks -> ceil(N / 8) groups of nb blocks, then one order byte per
+ * group (0: every row in llama.cpp's 4-row gemm order, 1: every row PULSE_QROW_ONE, 2: mixed) */
+void pq_k4a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4a_blk *out);
+/* q4_K weight rows r0..r1-1 against the N activation rows from group g0 (a multiple of 8 rows into xa, which
+ * the mixed groups use through pq_rows_avx2): Y[i * ldy + r]. Returns 0 if it cannot. */
+int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk *pk, int G_total, int g0,
+                int N, int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy);
+/* q6_K with 8 activation rows in the vector lanes (rows in llama.cpp's tiled order, PULSE_QROW_TILED): per
+ * block the bytes as pq_k4a_blk, the int16 pairs (bsums 2l, 2l + 1) and the scales. */
+typedef struct {
+    int8_t xq[64][32];
+    int32_t bp[8][8];
+    float d[8];
+} pq_k6a_blk;
+#define PQ_K6A_MIN_N 8 /* batches from this many activation rows take it */
+size_t pq_k6a_pack_bytes(int N, int64_t nb);
+/* xa: N pq_a256 rows -> ceil(N / 8) groups of nb blocks, then one order byte per group (0: no row
+ * PULSE_QROW_TILED, 1: every row, 2: mixed) */
+void pq_k6a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6a_blk *out);
+/* q6_K weight rows r0..r1-1 against the N activation rows from group g0 (as pq_k4a_rows; groups not all
+ * tiled go through pq_rows_avx2). */
+int pq_k6a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6a_blk *pk, int G_total, int g0,
+                int N, int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy);
 /* Returns 0 if the type has no AVX2 dequantiser. */
 int pq_dequantize_avx2(int type, const void *src, float *dst, int64_t n);
 #endif

@@ -1,0 +1,497 @@
+/* kernels/quant_tile_avx2.c — owns the batched quantised products at the AVX2 level (AVX2 + FMA + F16C: no
+ * AVX-512, no VNNI; u8 x i8 products with vpmaddubsw / vpmaddwd as ggml's AVX2 code computes them), which
+ * quant.c uses for batches of activation rows where quant_tile.c's AVX512-VNNI kernels are not chosen (an
+ * AVX2-only CPU, or --isa avx2): the 32-element weights (type 0: q4_0, q5_0, q8_0; type 1: q4_1, q5_1) in 4
+ * weight rows x 2 activation rows register tiles (PQ_T0A_MIN_N rows or more), and q4_K with 8 activation
+ * rows in the vector lanes (PQ_K4A_MIN_N or more). pulse_options.qtile = 0 keeps the per-row kernels.
+ *
+ * Type-0 / type-1 tiles. The sums are llama.cpp's, bit for bit (ggml_vec_dot_q*_0_q8_0 / _q*_1_q8_1 and
+ * quant_avx2_dot.h's DEF_DOT32): per block 8 int32 lanes (lane l: the 4 products of elements 4l..4l+3, from
+ * maddubs(|w|, sign(x, w)) for type 0 or maddubs(w, x) for the unsigned type-1 weights, then madd with ones),
+ * converted to float, acc = fma(dw * dx, lanes, acc) block after block, then ggml's horizontal sum ((l0+l4) +
+ * (l2+l6)) + ((l1+l5) + (l3+l7)); type 1 adds the float sum of mw * sx (mul, then add, block after block).
+ * What is cheaper than one vec_dot per (row, column): each weight block is unpacked once per tile of 4 rows
+ * (into a per-thread scratch, |w| and w, the scales) and reused by every activation row of the work item;
+ * the 8 scale products dw_r * dx_c of a block come from one multiply; the 8 (row, column) accumulators and
+ * the type-1 sums (the 8 pairs in the lanes of one vector) stay in registers over the blocks.
+ *
+ * q4_K tiles (columns in the lanes). llama.cpp's q4_K sums (dot_q4_k_exact in quant_avx2_dot.h): per
+ * 64-element group j of a block, the exact isum_j = sc_2j * dot(sub-block 2j) + sc_2j+1 * dot(sub-block
+ * 2j+1) and imin_j = m_2j * bs_2j + m_2j+1 * bs_2j+1; acc = fma(isum_j, dw * dx, acc), accm = fma(imin_j,
+ * dmin * dx, accm) per group (rows in 4-row gemm order) or once per block with the sums of the four
+ * (PULSE_QROW_ONE); result acc - accm. The activations are packed once per product in groups of 8 rows, per
+ * 4 elements the 8 rows' 4 bytes side by side (32 bytes), so one vpmaddubsw (the weight row's 4 nibbles
+ * broadcast, unsigned, x the 8 rows' bytes) gives 2 elements' products of 8 outputs per int16 lane; the 8
+ * groups of 4 of a 32-element sub-block are summed in int16 (at most 8 * 2 * 15 * 127 = 30480: exact), and
+ * one vpmaddwd with the sub-block scale makes them int32. The float work is once per group for 8 outputs,
+ * each lane the scalar sequence. Groups whose rows mix the two orders take the per-row kernels.
+ *
+ * Integer sums are exact and every float operation is the one llama.cpp does, so the results equal the
+ * per-row kernels (tests/test_kernels_quant.c compares them bit for bit). */
+#include "quant_internal.h"
+
+#include <omp.h>
+#include <stdlib.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* llama.cpp's rounding, operation by operation */
+#endif
+
+#if defined(__AVX2__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define TA_UNROLL _Pragma("GCC unroll 8")
+
+static inline float ta_f16(const uint8_t *p) {
+    return _cvtsh_ss(pq_rd16(p));
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31) */
+static inline __m256i ta_nibbles(const uint8_t *p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bits -> 32 bytes, 0x10 where bit i is set */
+static inline __m256i ta_bits_x10(const uint8_t *p) {
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
+                                          2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i mask = _mm256_set1_epi64x(0x8040201008040201LL);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)pq_rd32(p)), shuf);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask), _mm256_set1_epi8(0x10));
+}
+
+int pq_t0a_type(int type) {
+    return type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q5_0 || type == PULSE_GGML_Q8_0 ? 1
+           : type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1                          ? 2
+                                                                                         : 0;
+}
+
+/* ---- type 0 / type 1: 4 weight rows x 2 activation rows ---- */
+#define T0A_R 4
+#define T0A_C 2
+
+/* One weight block -> the signed values (type 0) or the unsigned stored ones (type 1), as DEF_DOT32 */
+static inline __m256i t0a_bytes(const int type, const uint8_t *w) {
+    switch (type) {
+    case PULSE_GGML_Q4_1:
+        return ta_nibbles(w + 4);
+    case PULSE_GGML_Q5_1:
+        return _mm256_or_si256(ta_nibbles(w + 8), ta_bits_x10(w + 4));
+    case PULSE_GGML_Q8_0:
+        return _mm256_loadu_si256((const __m256i *)(const void *)(w + 2));
+    case PULSE_GGML_Q5_0:
+        return _mm256_sub_epi8(_mm256_or_si256(ta_nibbles(w + 6), ta_bits_x10(w + 2)), _mm256_set1_epi8(16));
+    default: /* q4_0 */
+        return _mm256_sub_epi8(ta_nibbles(w + 2), _mm256_set1_epi8(8));
+    }
+}
+
+/* The weight tile of one block: the unsigned operand (|w| for type 0), the signs (type 0: w itself), the
+ * scales dw in lanes 2r, 2r + 1 and the type-1 offsets mw likewise. */
+typedef struct {
+    __m256i u[T0A_R];
+    __m256i s[T0A_R];
+    __m256 a, m;
+} t0a_wblk;
+
+static inline __attribute__((always_inline)) void t0a_unpack(const int type, const uint8_t *W, size_t wrow,
+                                                             int rt, int nr, int64_t nb, t0a_wblk *T) {
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    const size_t BS = type == PULSE_GGML_Q8_0   ? 34
+                      : type == PULSE_GGML_Q5_0 ? 22
+                      : type == PULSE_GGML_Q4_1 ? 20
+                      : type == PULSE_GGML_Q5_1 ? 24
+                                                : 18;
+    for (int64_t b = 0; b < nb; b++) {
+        float dw[T0A_R] = {0, 0, 0, 0}, mw[T0A_R] = {0, 0, 0, 0};
+        for (int r = 0; r < T0A_R; r++) {
+            if (r >= nr) { /* missing rows: zero weights and scales, computed but never stored */
+                T[b].u[r] = T[b].s[r] = _mm256_setzero_si256();
+                continue;
+            }
+            const uint8_t *w = W + (size_t)(rt + r) * wrow + (size_t)b * BS;
+            const __m256i v = t0a_bytes(type, w);
+            dw[r] = ta_f16(w);
+            if (T1) {
+                mw[r] = ta_f16(w + 2);
+                T[b].u[r] = v;
+            } else {
+                T[b].u[r] = _mm256_sign_epi8(v, v);
+                T[b].s[r] = v;
+            }
+        }
+        T[b].a = _mm256_setr_ps(dw[0], dw[0], dw[1], dw[1], dw[2], dw[2], dw[3], dw[3]);
+        T[b].m = _mm256_setr_ps(mw[0], mw[0], mw[1], mw[1], mw[2], mw[2], mw[3], mw[3]);
+    }
+}
+
+/* ggml's hsum_float_8 of 4 accumulators at once -> lane k: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) of acc k */
+static inline __m128 ta_hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    __m128 s0 = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    __m128 s1 = _mm_add_ps(_mm256_castps256_ps128(a1), _mm256_extractf128_ps(a1, 1));
+    __m128 s2 = _mm_add_ps(_mm256_castps256_ps128(a2), _mm256_extractf128_ps(a2, 1));
+    __m128 s3 = _mm_add_ps(_mm256_castps256_ps128(a3), _mm256_extractf128_ps(a3, 1));
+    _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+    return _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3));
+}
+
+/* The (4 x 2) tile: weight tile T against activation rows x0, x1 (pq_a32 rows) -> o[c][r]. */
+static inline __attribute__((always_inline)) void t0a_tile(const int T1, const t0a_wblk *T, const pq_a32 *x0,
+                                                           const pq_a32 *x1, int64_t nb,
+                                                           float o[T0A_C][T0A_R]) {
+    __m256 acc[T0A_R][T0A_C];
+    TA_UNROLL for (int r = 0; r < T0A_R; r++) TA_UNROLL for (int c = 0; c < T0A_C; c++) acc[r][c] =
+        _mm256_setzero_ps();
+    __m256 summs = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i X[T0A_C] = {_mm256_loadu_si256((const __m256i *)(const void *)x0[b].qs),
+                                  _mm256_loadu_si256((const __m256i *)(const void *)x1[b].qs)};
+        /* D[2r + c] = dw_r * dx_c: the products llama.cpp forms one at a time */
+        const __m128 dx = _mm_unpacklo_ps(_mm_set_ss(x0[b].d), _mm_set_ss(x1[b].d));
+        float D[8] __attribute__((aligned(32)));
+        _mm256_store_ps(D, _mm256_mul_ps(T[b].a, _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(dx)))));
+        __asm__("" : "+m"(D)); /* each product reaches its fma as a broadcast load */
+        if (T1) {              /* summs += mw_r * sx_c in lane 2r + c */
+            const __m128 sx = _mm_unpacklo_ps(_mm_set_ss(x0[b].s), _mm_set_ss(x1[b].s));
+            summs = _mm256_add_ps(
+                summs, _mm256_mul_ps(T[b].m, _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(sx)))));
+        }
+        TA_UNROLL for (int r = 0; r < T0A_R; r++) TA_UNROLL for (int c = 0; c < T0A_C; c++) {
+            const __m256i p = T1 ? _mm256_maddubs_epi16(T[b].u[r], X[c])
+                                 : _mm256_maddubs_epi16(T[b].u[r], _mm256_sign_epi8(X[c], T[b].s[r]));
+            acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(D[2 * r + c]),
+                                        _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc[r][c]);
+        }
+    }
+    const __m128 h0 = ta_hsum4(acc[0][0], acc[0][1], acc[1][0], acc[1][1]); /* lanes 2r + c, r = 0, 1 */
+    const __m128 h1 = ta_hsum4(acc[2][0], acc[2][1], acc[3][0], acc[3][1]);
+    float s[8], hs[8];
+    _mm_storeu_ps(hs, h0);
+    _mm_storeu_ps(hs + 4, h1);
+    _mm256_storeu_ps(s, summs);
+    for (int r = 0; r < T0A_R; r++)
+        for (int c = 0; c < T0A_C; c++) o[c][r] = T1 ? hs[2 * r + c] + s[2 * r + c] : hs[2 * r + c];
+}
+
+static inline __attribute__((always_inline)) void t0a_rows(const int type, const uint8_t *W, size_t wrow,
+                                                           int r0, int r1, const uint8_t *xa, size_t xs,
+                                                           int N, int64_t nb, float *Y, size_t ldy,
+                                                           t0a_wblk *T) {
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    for (int rt = r0; rt < r1; rt += T0A_R) {
+        const int nr = r1 - rt < T0A_R ? r1 - rt : T0A_R;
+        t0a_unpack(type, W, wrow, rt, nr, nb, T);
+        for (int n = 0; n < N; n += T0A_C) {
+            const int nc = N - n < T0A_C ? N - n : T0A_C;
+            const pq_a32 *x0 = (const pq_a32 *)(const void *)(xa + (size_t)n * xs);
+            const pq_a32 *x1 =
+                (const pq_a32 *)(const void *)(xa + (size_t)(n + nc - 1) * xs); /* tail: again */
+            float o[T0A_C][T0A_R];
+            if (T1)
+                t0a_tile(1, T, x0, x1, nb, o);
+            else
+                t0a_tile(0, T, x0, x1, nb, o);
+            for (int c = 0; c < nc; c++)
+                for (int r = 0; r < nr; r++) Y[(size_t)(n + c) * ldy + rt + r] = o[c][r];
+        }
+    }
+}
+
+int pq_t0a_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const uint8_t *xa, size_t xs, int N,
+                int64_t nb, float *Y, size_t ldy) {
+    t0a_wblk *T = pk_scratch(PK_SCR_T0_TILE, (size_t)nb * sizeof(t0a_wblk));
+    if (!T) return 0;
+    switch (type) {
+    case PULSE_GGML_Q8_0:
+        t0a_rows(PULSE_GGML_Q8_0, W, wrow, r0, r1, xa, xs, N, nb, Y, ldy, T);
+        return 1;
+    case PULSE_GGML_Q5_0:
+        t0a_rows(PULSE_GGML_Q5_0, W, wrow, r0, r1, xa, xs, N, nb, Y, ldy, T);
+        return 1;
+    case PULSE_GGML_Q4_0:
+        t0a_rows(PULSE_GGML_Q4_0, W, wrow, r0, r1, xa, xs, N, nb, Y, ldy, T);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        t0a_rows(PULSE_GGML_Q4_1, W, wrow, r0, r1, xa, xs, N, nb, Y, ldy, T);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        t0a_rows(PULSE_GGML_Q5_1, W, wrow, r0, r1, xa, xs, N, nb, Y, ldy, T);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- q4_K: 8 activation rows in the lanes ---- */
+size_t pq_k4a_pack_bytes(int N, int64_t nb) {
+    const size_t G = (size_t)((N + 7) / 8);
+    return G * (size_t)nb * sizeof(pq_k4a_blk) + G;
+}
+
+void pq_k4a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4a_blk *out) {
+    const int G = (N + 7) / 8;
+    uint8_t *flags = (uint8_t *)(out + (size_t)G * (size_t)nb);
+    memset(out, 0, pq_k4a_pack_bytes(N, nb));
+    for (int g = 0; g < G; g++) {
+        int n_one = 0, n = 0;
+        for (int c = 0; c < 8 && 8 * g + c < N; c++, n++) {
+            const pq_a256 *a = (const pq_a256 *)(const void *)(xa + (size_t)(8 * g + c) * xs);
+            n_one += (a[0].order & PULSE_QROW_ONE) != 0;
+            for (int64_t b = 0; b < nb; b++) {
+                pq_k4a_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+                for (int e = 0; e < 64; e++) memcpy(k->xq[e] + 4 * c, a[b].qs + 4 * e, 4);
+                for (int j = 0; j < 4; j++) {
+                    const int bs0 = a[b].bsums[4 * j] + a[b].bsums[4 * j + 1];
+                    const int bs1 = a[b].bsums[4 * j + 2] + a[b].bsums[4 * j + 3];
+                    k->bs[j][c] = (int32_t)(((uint32_t)(uint16_t)bs1 << 16) | (uint16_t)bs0);
+                }
+                k->d[c] = a[b].d;
+            }
+        }
+        flags[g] = (uint8_t)(n_one == 0 ? 0 : n_one == n ? 1 : 2);
+    }
+}
+
+#define K4A_R 4 /* weight rows per tile */
+typedef struct {
+    _Alignas(32) uint8_t w[K4A_R][256]; /* the rows' nibbles in element order */
+    int32_t sc[K4A_R][8];               /* sc_s as an int16 pair (sc, sc) */
+    int32_t mp[K4A_R][4];               /* (m_2j, m_2j+1) as an int16 pair */
+    float d[K4A_R], dmin[K4A_R];
+} k4a_wtile;
+
+static void k4a_unpack(const uint8_t *blk, int r, k4a_wtile *t) {
+    const uint8_t *q = blk + 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int j = 0; j < 4; j++) { /* 64-element group j: low nibbles (sub-block 2j), then high (2j + 1) */
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * j));
+        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j), _mm256_and_si256(raw, m4));
+        _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j + 32),
+                           _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+    }
+    uint8_t sc[8], mn[8];
+    for (int s = 0; s < 8; s++) pq_scale_min_k4(s, blk + 4, &sc[s], &mn[s]);
+    for (int s = 0; s < 8; s++) t->sc[r][s] = (int32_t)((uint32_t)sc[s] << 16 | sc[s]);
+    for (int j = 0; j < 4; j++) t->mp[r][j] = (int32_t)((uint32_t)mn[2 * j + 1] << 16 | mn[2 * j]);
+    t->d[r] = ta_f16(blk);
+    t->dmin[r] = ta_f16(blk + 2);
+}
+
+static inline __m256i ta_bcast32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+static inline __attribute__((always_inline)) void k4a_tile(const k4a_wtile *t, const pq_k4a_blk *k,
+                                                           int64_t nb, const int ONE, __m256 out[K4A_R]) {
+    __m256 facc[K4A_R], faccm[K4A_R];
+    TA_UNROLL for (int r = 0; r < K4A_R; r++) facc[r] = faccm[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, t++) {
+        __m256i It[K4A_R], Mt[K4A_R];
+        TA_UNROLL for (int r = 0; r < K4A_R; r++) It[r] = Mt[r] = _mm256_setzero_si256();
+        const __m256 ad = _mm256_load_ps(k->d);
+        for (int j = 0; j < 4; j++) {
+            __m256i I[K4A_R];
+            TA_UNROLL for (int h = 0; h < 2; h++) {
+                const int s = 2 * j + h;
+                __m256i a[K4A_R];
+                TA_UNROLL for (int r = 0; r < K4A_R; r++) a[r] = _mm256_setzero_si256();
+                TA_UNROLL for (int kk = 0; kk < 8; kk++) {
+                    const __m256i y = _mm256_load_si256((const __m256i *)(const void *)k->xq[8 * s + kk]);
+                    TA_UNROLL for (int r = 0; r < K4A_R; r++) a[r] = _mm256_add_epi16(
+                        a[r], _mm256_maddubs_epi16(ta_bcast32(t->w[r] + 32 * s + 4 * kk), y));
+                }
+                TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                    const __m256i p = _mm256_madd_epi16(a[r], _mm256_set1_epi32(t->sc[r][s]));
+                    I[r] = h ? _mm256_add_epi32(I[r], p) : p;
+                }
+            }
+            const __m256i bs = _mm256_load_si256((const __m256i *)(const void *)k->bs[j]);
+            TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                const __m256i M = _mm256_madd_epi16(bs, _mm256_set1_epi32(t->mp[r][j]));
+                if (ONE) {
+                    It[r] = _mm256_add_epi32(It[r], I[r]);
+                    Mt[r] = _mm256_add_epi32(Mt[r], M);
+                } else {
+                    facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[r]),
+                                              _mm256_mul_ps(_mm256_set1_ps(t->d[r]), ad), facc[r]);
+                    faccm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M),
+                                               _mm256_mul_ps(_mm256_set1_ps(t->dmin[r]), ad), faccm[r]);
+                }
+            }
+        }
+        if (ONE) TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(It[r]),
+                                          _mm256_mul_ps(_mm256_set1_ps(t->d[r]), ad), facc[r]);
+                faccm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Mt[r]),
+                                           _mm256_mul_ps(_mm256_set1_ps(t->dmin[r]), ad), faccm[r]);
+            }
+    }
+    TA_UNROLL for (int r = 0; r < K4A_R; r++) out[r] = _mm256_sub_ps(facc[r], faccm[r]);
+}
+
+int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk *pk, int G_total, int g0,
+                int N, int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy) {
+    const size_t need = (size_t)nb * sizeof(k4a_wtile);
+    k4a_wtile *T = pk_scratch(PK_SCR_K4_TILE, need);
+    if (!T) return 0;
+    const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
+    const int G = (N + 7) / 8;
+    for (int g = 0; g < G; g++) /* mixed orders: the per-row kernels for that group */
+        if (flags[g0 + g] == 2) {
+            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
+            pq_rows_avx2(PULSE_GGML_Q4_K, W, wrow, r0, r1, xa + (size_t)(8 * g) * xs, xs, nc, 256 * nb,
+                         Y + (size_t)(8 * g) * ldy, ldy);
+        }
+    for (int rt = r0; rt < r1; rt += K4A_R) {
+        const int nr = r1 - rt < K4A_R ? r1 - rt : K4A_R;
+        if (nr < K4A_R) memset(T, 0, need); /* the missing rows: zero weights and scales */
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < nr; r++) k4a_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 144, r, &T[b]);
+        for (int g = 0; g < G; g++) {
+            const int fl = flags[g0 + g];
+            if (fl == 2) continue;
+            __m256 out[K4A_R];
+            const pq_k4a_blk *k = pk + (size_t)(g0 + g) * (size_t)nb;
+            if (fl)
+                k4a_tile(T, k, nb, 1, out);
+            else
+                k4a_tile(T, k, nb, 0, out);
+            float o[K4A_R][8] __attribute__((aligned(32)));
+            for (int r = 0; r < K4A_R; r++) _mm256_store_ps(o[r], out[r]);
+            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
+            for (int c = 0; c < nc; c++) {
+                float *y = Y + (size_t)(8 * g + c) * ldy + rt;
+                for (int r = 0; r < nr; r++) y[r] = o[r][c];
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- q6_K: 8 activation rows in the lanes, rows in llama.cpp's tiled order ----
+ * vec_dot_q6_k's tiled order (PULSE_QROW_TILED, see quant_ref.c): per (row, column) and block the exact isum
+ * = sum over the 16 sub-blocks of sc_s * (q6 . x) minus 32 * sum_s sc_s * bsum_s, then acc = fma(isum * dw,
+ * dx, acc). The 6-bit values are unsigned (0..63), so a vpmaddubsw (4 weight bytes broadcast x the 8 rows'
+ * bytes) gives int16 pairs of at most 2 * 63 * 127; two of them are summed in int16 (<= 32004: exact) and one
+ * vpmaddwd with the sub-block scale makes them int32; the -32 terms are one vpmaddwd per pair of sub-blocks
+ * with (-32 sc_2l, -32 sc_2l+1). Rows in vec_dot's per-lane order (batches under 8 rows, per-sequence orders
+ * of short sequences) take the per-row kernels. */
+size_t pq_k6a_pack_bytes(int N, int64_t nb) {
+    const size_t G = (size_t)((N + 7) / 8);
+    return G * (size_t)nb * sizeof(pq_k6a_blk) + G;
+}
+
+void pq_k6a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6a_blk *out) {
+    const int G = (N + 7) / 8;
+    uint8_t *flags = (uint8_t *)(out + (size_t)G * (size_t)nb);
+    memset(out, 0, pq_k6a_pack_bytes(N, nb));
+    for (int g = 0; g < G; g++) {
+        int n_tiled = 0, n = 0;
+        for (int c = 0; c < 8 && 8 * g + c < N; c++, n++) {
+            const pq_a256 *a = (const pq_a256 *)(const void *)(xa + (size_t)(8 * g + c) * xs);
+            n_tiled += (a[0].order & PULSE_QROW_TILED) != 0;
+            for (int64_t b = 0; b < nb; b++) {
+                pq_k6a_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+                for (int e = 0; e < 64; e++) memcpy(k->xq[e] + 4 * c, a[b].qs + 4 * e, 4);
+                for (int l = 0; l < 8; l++)
+                    k->bp[l][c] = (int32_t)(((uint32_t)(uint16_t)a[b].bsums[2 * l + 1] << 16) |
+                                            (uint16_t)a[b].bsums[2 * l]);
+                k->d[c] = a[b].d;
+            }
+        }
+        flags[g] = (uint8_t)(n_tiled == 0 ? 0 : n_tiled == n ? 1 : 2);
+    }
+}
+
+#define K6A_R 4 /* weight rows per tile */
+typedef struct {
+    _Alignas(32) uint8_t w[K6A_R][256]; /* the rows' 6-bit values in element order */
+    int32_t sc[K6A_R][16];              /* sc_s as an int16 pair (sc, sc) */
+    int32_t cp[K6A_R][8];               /* (-32 sc_2l, -32 sc_2l+1) as an int16 pair */
+    float d[K6A_R];
+} k6a_wtile;
+
+static void k6a_unpack(const uint8_t *blk, int r, k6a_wtile *t) {
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    for (int c = 0; c < 2; c++) {
+        __m256i v[4];
+        pq_q6k_unpack128(blk + 64 * c, blk + 128 + 32 * c, v);
+        for (int g = 0; g < 4; g++) _mm256_store_si256((__m256i *)(void *)(t->w[r] + 128 * c + 32 * g), v[g]);
+    }
+    for (int s = 0; s < 16; s++) t->sc[r][s] = (int32_t)((uint32_t)(uint16_t)sc[s] << 16 | (uint16_t)sc[s]);
+    for (int l = 0; l < 8; l++)
+        t->cp[r][l] =
+            (int32_t)(((uint32_t)(uint16_t)(-32 * sc[2 * l + 1]) << 16) | (uint16_t)(-32 * sc[2 * l]));
+    t->d[r] = ta_f16(blk + 208);
+}
+
+static inline __attribute__((always_inline)) void k6a_tile(const k6a_wtile *t, const pq_k6a_blk *k,
+                                                           int64_t nb, __m256 out[K6A_R]) {
+    __m256 facc[K6A_R];
+    TA_UNROLL for (int r = 0; r < K6A_R; r++) facc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, t++) {
+        __m256i I[K6A_R];
+        TA_UNROLL for (int r = 0; r < K6A_R; r++) I[r] = _mm256_setzero_si256();
+        TA_UNROLL for (int l = 0; l < 8; l++) { /* the -32 terms */
+            const __m256i bp = _mm256_load_si256((const __m256i *)(const void *)k->bp[l]);
+            TA_UNROLL for (int r = 0; r < K6A_R; r++) I[r] =
+                _mm256_add_epi32(I[r], _mm256_madd_epi16(bp, _mm256_set1_epi32(t->cp[r][l])));
+        }
+        for (int s = 0; s < 16; s++) {
+            TA_UNROLL for (int hh = 0; hh < 2; hh++) { /* 8 elements: two groups of 4 summed in int16 */
+                const int e = 4 * s + 2 * hh;
+                const __m256i y0 = _mm256_load_si256((const __m256i *)(const void *)k->xq[e]),
+                              y1 = _mm256_load_si256((const __m256i *)(const void *)k->xq[e + 1]);
+                TA_UNROLL for (int r = 0; r < K6A_R; r++) {
+                    const __m256i p =
+                        _mm256_add_epi16(_mm256_maddubs_epi16(ta_bcast32(t->w[r] + 4 * e), y0),
+                                         _mm256_maddubs_epi16(ta_bcast32(t->w[r] + 4 * e + 4), y1));
+                    I[r] = _mm256_add_epi32(I[r], _mm256_madd_epi16(p, _mm256_set1_epi32(t->sc[r][s])));
+                }
+            }
+        }
+        const __m256 dx = _mm256_load_ps(k->d);
+        TA_UNROLL for (int r = 0; r < K6A_R; r++) facc[r] =
+            _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(I[r]), _mm256_set1_ps(t->d[r])), dx, facc[r]);
+    }
+    TA_UNROLL for (int r = 0; r < K6A_R; r++) out[r] = facc[r];
+}
+
+int pq_k6a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6a_blk *pk, int G_total, int g0,
+                int N, int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy) {
+    const size_t need = (size_t)nb * sizeof(k6a_wtile);
+    k6a_wtile *T = pk_scratch(PK_SCR_K6_TILE, need);
+    if (!T) return 0;
+    const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
+    const int G = (N + 7) / 8;
+    for (int g = 0; g < G; g++) /* groups not all in the tiled order: the per-row kernels */
+        if (flags[g0 + g] != 1) {
+            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
+            pq_rows_avx2(PULSE_GGML_Q6_K, W, wrow, r0, r1, xa + (size_t)(8 * g) * xs, xs, nc, 256 * nb,
+                         Y + (size_t)(8 * g) * ldy, ldy);
+        }
+    for (int rt = r0; rt < r1; rt += K6A_R) {
+        const int nr = r1 - rt < K6A_R ? r1 - rt : K6A_R;
+        if (nr < K6A_R) memset(T, 0, need); /* the missing rows: zero weights and scales */
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < nr; r++) k6a_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 210, r, &T[b]);
+        for (int g = 0; g < G; g++) {
+            if (flags[g0 + g] != 1) continue;
+            __m256 out[K6A_R];
+            k6a_tile(T, pk + (size_t)(g0 + g) * (size_t)nb, nb, out);
+            float o[K6A_R][8] __attribute__((aligned(32)));
+            for (int r = 0; r < K6A_R; r++) _mm256_store_ps(o[r], out[r]);
+            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
+            for (int c = 0; c < nc; c++) {
+                float *y = Y + (size_t)(8 * g + c) * ldy + rt;
+                for (int r = 0; r < nr; r++) y[r] = o[r][c];
+            }
+        }
+    }
+    return 1;
+}
+#endif
