@@ -2,8 +2,13 @@
  * qmatvec scalar reference vs AVX2 (1 thread), AVX2 with T threads, and qmatmul with N activation rows
  * (batched decode) vs N separate qmatvecs, one thread (timed in thread CPU time, the machine may be shared);
  * and qmatvec with T threads (wall time, the best of many short runs). Weight GB/s and GFLOP/s; one JSON
- * line at the end.
- * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] */
+ * line at the end. The batched figure is also given as a fraction of one core's int8 peak at the level the
+ * products ran at (mm1 %peak): AVX2 (no VNNI) 2 vpmaddubsw per cycle x 32 u8 x i8 products = 64 MACs = 128
+ * int8 ops per cycle; AVX512-VNNI 2 x 64 MACs (two 512-bit vpdpbusd per cycle, Intel's server cores; a core
+ * that splits 512-bit operations, as AMD Zen 4 does, has half that); times the clock of /proc/cpuinfo's first
+ * "cpu MHz" (the nominal clock on a VM; --ghz X overrides).
+ * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] [--shape ROWS,COLS]...
+ *                    [--type NAME]... [--ghz X] */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -55,9 +60,27 @@ static double time_call(int kind, float *Y, const void *W, int type, const float
     return best;
 }
 
+/* the clock in GHz from /proc/cpuinfo's first "cpu MHz" line, 0 if none */
+static double cpuinfo_ghz(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[256];
+    double mhz = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "cpu MHz", 7)) {
+            const char *c = strchr(line, ':');
+            if (c) mhz = atof(c + 1);
+            break;
+        }
+    fclose(f);
+    return mhz / 1000.0;
+}
+
 int main(int argc, char **argv) {
     bench_init(&argc, argv);
-    int threads = 2, N = 32, quick = 0;
+    int threads = 2, N = 32, quick = 0, n_shapes = 0, n_only = 0, only[16];
+    int shapes[16][2];
+    double ghz = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -69,31 +92,59 @@ int main(int argc, char **argv) {
             pulse_quant_use_vnni(0);
         else if (!strcmp(argv[i], "--quick"))
             quick = 1, min_time = 0.03;
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc && n_shapes < 16 &&
+                 sscanf(argv[i + 1], "%d,%d", &shapes[n_shapes][0], &shapes[n_shapes][1]) == 2)
+            n_shapes++, i++;
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc && n_only < 16) {
+            only[n_only] = -1;
+            for (int t = 0; t < 64; t++)
+                if (pulse_ggml_type_supported(t) && !strcmp(pulse_ggml_type_name(t), argv[i + 1]))
+                    only[n_only] = t;
+            if (only[n_only++] < 0) {
+                fprintf(stderr, "bench_quant: unknown type %s\n", argv[i + 1]);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(argv[i], "--ghz") && i + 1 < argc)
+            ghz = atof(argv[++i]);
         else {
-            fprintf(stderr,
-                    "usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni]\n");
+            fprintf(stderr, "usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] "
+                            "[--shape ROWS,COLS]... [--type NAME]... [--ghz X]\n");
             return 2;
         }
     }
+    if (ghz <= 0) ghz = cpuinfo_ghz();
+    const int vnni = pulse_quant_use_vnni(-1);
+    /* int8 ops (2 per MAC) per cycle of one core at the level the batched products run at */
+    const double peak_gops = ghz * (vnni ? 256.0 : pulse_quant_has_avx2() ? 128.0 : 0.0);
     const int types[] = {PULSE_GGML_Q4_0, PULSE_GGML_Q4_1, PULSE_GGML_Q5_0, PULSE_GGML_Q5_1,
                          PULSE_GGML_Q8_0, PULSE_GGML_Q4_K, PULSE_GGML_Q5_K, PULSE_GGML_Q6_K,
                          PULSE_GGML_F16,  PULSE_GGML_BF16, PULSE_GGML_F32};
     /* {rows, cols}: SmolLM2 ffn_up (1536 x 576) and ffn_down (576 x 1536); Gemma-3 ffn_gate (2048 x 640) and
      * ffn_down (640 x 2048). K-quants need cols % 256 == 0, so they run on the down shapes only. */
-    const int shapes[4][2] = {{1536, 576}, {576, 1536}, {2048, 640}, {640, 2048}};
+    if (!n_shapes) {
+        const int def[4][2] = {{1536, 576}, {576, 1536}, {2048, 640}, {640, 2048}};
+        memcpy(shapes, def, sizeof def);
+        n_shapes = 4;
+    }
     pulse_rng r;
     pulse_rng_seed(&r, 1);
     cJSON *res = cJSON_CreateArray();
     printf("avx2: %s, vnni: %s, threads %d, batch N %d\n", pulse_quant_has_avx2() ? "yes" : "no",
            pulse_quant_use_vnni(-1) ? "yes" : "no", threads, N);
-    printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s\n", "type", "rows x cols", "ref GB/s",
-           "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm1 GF/s", "loop1 GF/s", "mm/loop");
+    printf("int8 peak of one core at this level: %.0f GOP/s (%.3f GHz x %s)\n", peak_gops, ghz,
+           vnni ? "2 x 64 MACs x 2" : "2 x 32 MACs x 2");
+    printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s %6s\n", "type", "rows x cols", "ref GB/s",
+           "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm1 GF/s", "loop1 GF/s", "mm/loop", "%peak");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         int t = types[ti];
-        for (int si = 0; si < 4; si++) {
+        int want = !n_only;
+        for (int k = 0; k < n_only; k++) want |= only[k] == t;
+        if (!want) continue;
+        for (int si = 0; si < n_shapes; si++) {
             int rows = shapes[si][0], cols = shapes[si][1];
             if (cols % pulse_ggml_block_size(t)) continue;
-            if (quick && si != 3 && si != 1) continue;
+            if (quick && n_shapes == 4 && si != 3 && si != 1) continue;
             size_t rs = pulse_ggml_row_size(t, cols), wbytes = rs * rows;
             float *wf = malloc(sizeof(float) * cols);
             uint8_t *W = malloc(wbytes);
@@ -113,10 +164,11 @@ int main(int argc, char **argv) {
             use_cpu_clock = 0;
             double t_T = time_call(1, Y, W, t, X, N, rows, cols);
             double flop = 2.0 * rows * cols;
-            printf("%-5s %5d x %4d | %9.2f %9.2f %6.1fx | %9.2f %9.2f | %10.2f %10.2f %6.2fx\n",
+            const double frac = peak_gops > 0 ? flop * N / t_mm / 1e9 / peak_gops : 0;
+            printf("%-5s %5d x %4d | %9.2f %9.2f %6.1fx | %9.2f %9.2f | %10.2f %10.2f %6.2fx %5.1f%%\n",
                    pulse_ggml_type_name(t), rows, cols, wbytes / t_ref / 1e9, wbytes / t_1 / 1e9, t_ref / t_1,
                    wbytes / t_T / 1e9, flop / t_T / 1e9, flop * N / t_mm / 1e9, flop * N / t_loop / 1e9,
-                   t_loop / t_mm);
+                   t_loop / t_mm, 100 * frac);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "type", pulse_ggml_type_name(t));
             cJSON_AddNumberToObject(o, "rows", rows);
@@ -128,6 +180,7 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "mv_gflops_T", round(flop / t_T / 1e7) / 100);
             cJSON_AddNumberToObject(o, "mm_gflops_1", round(flop * N / t_mm / 1e7) / 100);
             cJSON_AddNumberToObject(o, "mm_vs_loop", round(t_loop / t_mm * 100) / 100);
+            cJSON_AddNumberToObject(o, "mm_peak_frac", round(frac * 1000) / 1000);
             cJSON_AddItemToArray(res, o);
             free(wf), free(W), free(X), free(Y);
         }
@@ -138,6 +191,8 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(out, "batch", N);
     cJSON_AddBoolToObject(out, "avx2", pulse_quant_has_avx2());
     cJSON_AddBoolToObject(out, "vnni", pulse_quant_use_vnni(-1));
+    cJSON_AddNumberToObject(out, "ghz", round(ghz * 1000) / 1000);
+    cJSON_AddNumberToObject(out, "int8_peak_gops", round(peak_gops * 10) / 10);
     cJSON_AddItemToObject(out, "results", res);
     char *s = cJSON_PrintUnformatted(out);
     bench_emit(s);

@@ -271,10 +271,16 @@ static void k4a_unpack(const uint8_t *blk, int r, k4a_wtile *t) {
         _mm256_store_si256((__m256i *)(void *)(t->w[r] + 64 * j + 32),
                            _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
     }
-    uint8_t sc[8], mn[8];
-    for (int s = 0; s < 8; s++) pq_scale_min_k4(s, blk + 4, &sc[s], &mn[s]);
-    for (int s = 0; s < 8; s++) t->sc[r][s] = (int32_t)((uint32_t)sc[s] << 16 | sc[s]);
-    for (int j = 0; j < 4; j++) t->mp[r][j] = (int32_t)((uint32_t)mn[2 * j + 1] << 16 | mn[2 * j]);
+    /* the 6-bit scales and mins with 32-bit word operations (as pq_scale_min_k4) */
+    const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+    const __m128i sc16 = _mm_cvtepu8_epi16(_mm_setr_epi32(
+                      (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)), 0, 0)),
+                  mn16 = _mm_cvtepu8_epi16(
+                      _mm_setr_epi32((int)(q1 & 0x3F3F3F3Fu),
+                                     (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)), 0, 0));
+    _mm_storeu_si128((__m128i *)(void *)t->sc[r], _mm_unpacklo_epi16(sc16, sc16));
+    _mm_storeu_si128((__m128i *)(void *)(t->sc[r] + 4), _mm_unpackhi_epi16(sc16, sc16));
+    _mm_storeu_si128((__m128i *)(void *)t->mp[r], mn16);
     t->d[r] = ta_f16(blk);
     t->dmin[r] = ta_f16(blk + 2);
 }
@@ -422,10 +428,13 @@ static void k6a_unpack(const uint8_t *blk, int r, k6a_wtile *t) {
         pq_q6k_unpack128(blk + 64 * c, blk + 128 + 32 * c, v);
         for (int g = 0; g < 4; g++) _mm256_store_si256((__m256i *)(void *)(t->w[r] + 128 * c + 32 * g), v[g]);
     }
-    for (int s = 0; s < 16; s++) t->sc[r][s] = (int32_t)((uint32_t)(uint16_t)sc[s] << 16 | (uint16_t)sc[s]);
-    for (int l = 0; l < 8; l++)
-        t->cp[r][l] =
-            (int32_t)(((uint32_t)(uint16_t)(-32 * sc[2 * l + 1]) << 16) | (uint16_t)(-32 * sc[2 * l]));
+    /* sc as int16, (sc, sc) pairs, and -32 sc in int16 order = the (-32 sc_2l, -32 sc_2l+1) pairs */
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sc));
+    const __m256i sp = _mm256_permute4x64_epi64(sc16, _MM_SHUFFLE(3, 1, 2, 0)); /* s 0-3, 8-11 | 4-7, 12-15 */
+    _mm256_storeu_si256((__m256i *)(void *)t->sc[r], _mm256_unpacklo_epi16(sp, sp));
+    _mm256_storeu_si256((__m256i *)(void *)(t->sc[r] + 8), _mm256_unpackhi_epi16(sp, sp));
+    _mm256_storeu_si256((__m256i *)(void *)t->cp[r],
+                        _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), sc16), 5));
     t->d[r] = ta_f16(blk + 208);
 }
 
