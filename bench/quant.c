@@ -7,8 +7,10 @@
  * int8 ops per cycle; AVX512-VNNI 2 x 64 MACs (two 512-bit vpdpbusd per cycle, Intel's server cores; a core
  * that splits 512-bit operations, as AMD Zen 4 does, has half that); times the clock of /proc/cpuinfo's first
  * "cpu MHz" (the nominal clock on a VM; --ghz X overrides).
+ * --one: the N activation rows in llama.cpp's one-row orders (PULSE_QROW_ONE, not tiled: N sequences decoding
+ * one token each) instead of the default orders of an N-row batch (one prompt's prefill).
  * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] [--shape ROWS,COLS]...
- *                    [--type NAME]... [--ghz X] */
+ *                    [--type NAME]... [--ghz X] [--one] */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -81,6 +83,8 @@ int main(int argc, char **argv) {
     int threads = 2, N = 32, quick = 0, n_shapes = 0, n_only = 0, only[16];
     int shapes[16][2];
     double ghz = 0;
+    static uint8_t orders[4096];
+    int one = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -105,15 +109,22 @@ int main(int argc, char **argv) {
                 return 2;
             }
             i++;
-        } else if (!strcmp(argv[i], "--ghz") && i + 1 < argc)
+        } else if (!strcmp(argv[i], "--one"))
+            one = 1;
+        else if (!strcmp(argv[i], "--ghz") && i + 1 < argc)
             ghz = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] "
-                            "[--shape ROWS,COLS]... [--type NAME]... [--ghz X]\n");
+                            "[--shape ROWS,COLS]... [--type NAME]... [--ghz X] [--one]\n");
             return 2;
         }
     }
     if (ghz <= 0) ghz = cpuinfo_ghz();
+    if (one) { /* the benchmark's thread makes the single-thread calls: the orders are per thread */
+        if (N > 4096) N = 4096;
+        memset(orders, PULSE_QROW_ONE, sizeof orders);
+        pulse_quant_set_row_orders(orders, N);
+    }
     const int vnni = pulse_quant_use_vnni(-1);
     /* int8 ops (2 per MAC) per cycle of one core at the level the batched products run at */
     const double peak_gops = ghz * (vnni ? 256.0 : pulse_quant_has_avx2() ? 128.0 : 0.0);
@@ -130,8 +141,8 @@ int main(int argc, char **argv) {
     pulse_rng r;
     pulse_rng_seed(&r, 1);
     cJSON *res = cJSON_CreateArray();
-    printf("avx2: %s, vnni: %s, threads %d, batch N %d\n", pulse_quant_has_avx2() ? "yes" : "no",
-           pulse_quant_use_vnni(-1) ? "yes" : "no", threads, N);
+    printf("avx2: %s, vnni: %s, threads %d, batch N %d%s\n", pulse_quant_has_avx2() ? "yes" : "no",
+           pulse_quant_use_vnni(-1) ? "yes" : "no", threads, N, one ? " (one-row orders)" : "");
     printf("int8 peak of one core at this level: %.0f GOP/s (%.3f GHz x %s)\n", peak_gops, ghz,
            vnni ? "2 x 64 MACs x 2" : "2 x 32 MACs x 2");
     printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s %6s\n", "type", "rows x cols", "ref GB/s",
@@ -189,6 +200,7 @@ int main(int argc, char **argv) {
     cJSON_AddStringToObject(out, "bench", "quant");
     cJSON_AddNumberToObject(out, "threads", threads);
     cJSON_AddNumberToObject(out, "batch", N);
+    cJSON_AddBoolToObject(out, "one_row_orders", one);
     cJSON_AddBoolToObject(out, "avx2", pulse_quant_has_avx2());
     cJSON_AddBoolToObject(out, "vnni", pulse_quant_use_vnni(-1));
     cJSON_AddNumberToObject(out, "ghz", round(ghz * 1000) / 1000);

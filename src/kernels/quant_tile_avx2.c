@@ -61,6 +61,13 @@ static inline __m256i ta_bits_x10(const uint8_t *p) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask), _mm256_set1_epi8(0x10));
 }
 
+/* The same block of the next tile's row (stride bytes on) on its way to L1 while this tile computes: the
+ * weights stream from memory once per product (a prefetch past the matrix is harmless) */
+static inline void ta_prefetch_next(const uint8_t *blk, size_t stride, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)blk + stride + o, _MM_HINT_T0);
+    _mm_prefetch((const char *)blk + stride + bytes - 1, _MM_HINT_T0);
+}
+
 int pq_t0a_type(int type) {
     return type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q5_0 || type == PULSE_GGML_Q8_0 ? 1
            : type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1                          ? 2
@@ -111,6 +118,7 @@ static inline __attribute__((always_inline)) void t0a_unpack(const int type, con
                 continue;
             }
             const uint8_t *w = W + (size_t)(rt + r) * wrow + (size_t)b * BS;
+            ta_prefetch_next(w, wrow * T0A_R, BS);
             const __m256i v = t0a_bytes(type, w);
             dw[r] = ta_f16(w);
             if (T1) {
@@ -254,7 +262,12 @@ void pq_k4a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4a_blk *ou
     }
 }
 
+#ifndef K4A_R
 #define K4A_R 4 /* weight rows per tile */
+#endif
+#ifndef K4A_NV
+#define K4A_NV 2 /* groups of 8 activation rows per tile */
+#endif
 typedef struct {
     _Alignas(32) uint8_t w[K4A_R][256]; /* the rows' nibbles in element order */
     int32_t sc[K4A_R][8];               /* sc_s as an int16 pair (sc, sc) */
@@ -291,52 +304,67 @@ static inline __m256i ta_bcast32(const void *p) {
     return _mm256_set1_epi32(v);
 }
 
+/* NV groups of 8 activation rows (adjacent in the packing: k, k + nb) x K4A_R weight rows -> out[v][r] */
 static inline __attribute__((always_inline)) void k4a_tile(const k4a_wtile *t, const pq_k4a_blk *k,
-                                                           int64_t nb, const int ONE, __m256 out[K4A_R]) {
-    __m256 facc[K4A_R], faccm[K4A_R];
-    TA_UNROLL for (int r = 0; r < K4A_R; r++) facc[r] = faccm[r] = _mm256_setzero_ps();
+                                                           int64_t nb, const int ONE, const int NV,
+                                                           __m256 out[2][K4A_R]) {
+    __m256 facc[2][K4A_R], faccm[2][K4A_R];
+    TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) facc[v][r] =
+        faccm[v][r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, k++, t++) {
-        __m256i It[K4A_R], Mt[K4A_R];
-        TA_UNROLL for (int r = 0; r < K4A_R; r++) It[r] = Mt[r] = _mm256_setzero_si256();
-        const __m256 ad = _mm256_load_ps(k->d);
+        __m256i It[2][K4A_R], Mt[2][K4A_R];
+        __m256 dd[2][K4A_R], dm[2][K4A_R]; /* dw * dx and dmin * dx, the products llama.cpp forms */
+        TA_UNROLL for (int v = 0; v < NV; v++) {
+            const __m256 ad = _mm256_load_ps(k[v * nb].d);
+            TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                It[v][r] = Mt[v][r] = _mm256_setzero_si256();
+                dd[v][r] = _mm256_mul_ps(_mm256_set1_ps(t->d[r]), ad);
+                dm[v][r] = _mm256_mul_ps(_mm256_set1_ps(t->dmin[r]), ad);
+            }
+        }
         for (int j = 0; j < 4; j++) {
-            __m256i I[K4A_R];
+            __m256i I[2][K4A_R];
             TA_UNROLL for (int h = 0; h < 2; h++) {
                 const int s = 2 * j + h;
-                __m256i a[K4A_R];
-                TA_UNROLL for (int r = 0; r < K4A_R; r++) a[r] = _mm256_setzero_si256();
+                __m256i a[2][K4A_R];
+                TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) a[v][r] =
+                    _mm256_setzero_si256();
                 TA_UNROLL for (int kk = 0; kk < 8; kk++) {
-                    const __m256i y = _mm256_load_si256((const __m256i *)(const void *)k->xq[8 * s + kk]);
-                    TA_UNROLL for (int r = 0; r < K4A_R; r++) a[r] = _mm256_add_epi16(
-                        a[r], _mm256_maddubs_epi16(ta_bcast32(t->w[r] + 32 * s + 4 * kk), y));
+                    __m256i y[2];
+                    TA_UNROLL for (int v = 0; v < NV; v++) y[v] =
+                        _mm256_load_si256((const __m256i *)(const void *)k[v * nb].xq[8 * s + kk]);
+                    TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                        const __m256i w = ta_bcast32(t->w[r] + 32 * s + 4 * kk);
+                        TA_UNROLL for (int v = 0; v < NV; v++) a[v][r] =
+                            _mm256_add_epi16(a[v][r], _mm256_maddubs_epi16(w, y[v]));
+                    }
                 }
-                TA_UNROLL for (int r = 0; r < K4A_R; r++) {
-                    const __m256i p = _mm256_madd_epi16(a[r], _mm256_set1_epi32(t->sc[r][s]));
-                    I[r] = h ? _mm256_add_epi32(I[r], p) : p;
+                TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                    const __m256i p = _mm256_madd_epi16(a[v][r], _mm256_set1_epi32(t->sc[r][s]));
+                    I[v][r] = h ? _mm256_add_epi32(I[v][r], p) : p;
                 }
             }
-            const __m256i bs = _mm256_load_si256((const __m256i *)(const void *)k->bs[j]);
-            TA_UNROLL for (int r = 0; r < K4A_R; r++) {
-                const __m256i M = _mm256_madd_epi16(bs, _mm256_set1_epi32(t->mp[r][j]));
-                if (ONE) {
-                    It[r] = _mm256_add_epi32(It[r], I[r]);
-                    Mt[r] = _mm256_add_epi32(Mt[r], M);
-                } else {
-                    facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[r]),
-                                              _mm256_mul_ps(_mm256_set1_ps(t->d[r]), ad), facc[r]);
-                    faccm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M),
-                                               _mm256_mul_ps(_mm256_set1_ps(t->dmin[r]), ad), faccm[r]);
+            TA_UNROLL for (int v = 0; v < NV; v++) {
+                const __m256i bs = _mm256_load_si256((const __m256i *)(const void *)k[v * nb].bs[j]);
+                TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                    const __m256i M = _mm256_madd_epi16(bs, _mm256_set1_epi32(t->mp[r][j]));
+                    if (ONE) {
+                        It[v][r] = _mm256_add_epi32(It[v][r], I[v][r]);
+                        Mt[v][r] = _mm256_add_epi32(Mt[v][r], M);
+                    } else {
+                        facc[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[v][r]), dd[v][r], facc[v][r]);
+                        faccm[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), dm[v][r], faccm[v][r]);
+                    }
                 }
             }
         }
-        if (ONE) TA_UNROLL for (int r = 0; r < K4A_R; r++) {
-                facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(It[r]),
-                                          _mm256_mul_ps(_mm256_set1_ps(t->d[r]), ad), facc[r]);
-                faccm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Mt[r]),
-                                           _mm256_mul_ps(_mm256_set1_ps(t->dmin[r]), ad), faccm[r]);
+        if (ONE) TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                facc[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(It[v][r]), dd[v][r], facc[v][r]);
+                faccm[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Mt[v][r]), dm[v][r], faccm[v][r]);
             }
     }
-    TA_UNROLL for (int r = 0; r < K4A_R; r++) out[r] = _mm256_sub_ps(facc[r], faccm[r]);
+    TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) out[v][r] =
+        _mm256_sub_ps(facc[v][r], faccm[v][r]);
 }
 
 int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk *pk, int G_total, int g0,
@@ -356,22 +384,38 @@ int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk 
         const int nr = r1 - rt < K4A_R ? r1 - rt : K4A_R;
         if (nr < K4A_R) memset(T, 0, need); /* the missing rows: zero weights and scales */
         for (int64_t b = 0; b < nb; b++)
-            for (int r = 0; r < nr; r++) k4a_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 144, r, &T[b]);
-        for (int g = 0; g < G; g++) {
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *blk = W + (size_t)(rt + r) * wrow + (size_t)b * 144;
+                ta_prefetch_next(blk, wrow * K4A_R, 144);
+                k4a_unpack(blk, r, &T[b]);
+            }
+        for (int g = 0; g < G;) {
             const int fl = flags[g0 + g];
-            if (fl == 2) continue;
-            __m256 out[K4A_R];
+            if (fl == 2) {
+                g++;
+                continue;
+            }
+            /* two groups at once where the next one has the same order */
+            const int nv = K4A_NV == 2 && g + 1 < G && flags[g0 + g + 1] == fl ? 2 : 1;
+            __m256 out[2][K4A_R];
             const pq_k4a_blk *k = pk + (size_t)(g0 + g) * (size_t)nb;
-            if (fl)
-                k4a_tile(T, k, nb, 1, out);
+            if (nv == 2) {
+                if (fl)
+                    k4a_tile(T, k, nb, 1, 2, out);
+                else
+                    k4a_tile(T, k, nb, 0, 2, out);
+            } else if (fl)
+                k4a_tile(T, k, nb, 1, 1, out);
             else
-                k4a_tile(T, k, nb, 0, out);
-            float o[K4A_R][8] __attribute__((aligned(32)));
-            for (int r = 0; r < K4A_R; r++) _mm256_store_ps(o[r], out[r]);
-            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
-            for (int c = 0; c < nc; c++) {
-                float *y = Y + (size_t)(8 * g + c) * ldy + rt;
-                for (int r = 0; r < nr; r++) y[r] = o[r][c];
+                k4a_tile(T, k, nb, 0, 1, out);
+            for (int v = 0; v < nv; v++, g++) {
+                float o[K4A_R][8] __attribute__((aligned(32)));
+                for (int r = 0; r < K4A_R; r++) _mm256_store_ps(o[r], out[v][r]);
+                const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
+                for (int c = 0; c < nc; c++) {
+                    float *y = Y + (size_t)(8 * g + c) * ldy + rt;
+                    for (int r = 0; r < nr; r++) y[r] = o[r][c];
+                }
             }
         }
     }
@@ -413,7 +457,12 @@ void pq_k6a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6a_blk *ou
     }
 }
 
+#ifndef K6A_R
 #define K6A_R 4 /* weight rows per tile */
+#endif
+#ifndef K6A_NV
+#define K6A_NV 2 /* groups of 8 activation rows per tile */
+#endif
 typedef struct {
     _Alignas(32) uint8_t w[K6A_R][256]; /* the rows' 6-bit values in element order */
     int32_t sc[K6A_R][16];              /* sc_s as an int16 pair (sc, sc) */
@@ -438,36 +487,48 @@ static void k6a_unpack(const uint8_t *blk, int r, k6a_wtile *t) {
     t->d[r] = ta_f16(blk + 208);
 }
 
+/* NV groups of 8 activation rows (adjacent in the packing: k, k + nb) x K6A_R weight rows -> out[v][r] */
 static inline __attribute__((always_inline)) void k6a_tile(const k6a_wtile *t, const pq_k6a_blk *k,
-                                                           int64_t nb, __m256 out[K6A_R]) {
-    __m256 facc[K6A_R];
-    TA_UNROLL for (int r = 0; r < K6A_R; r++) facc[r] = _mm256_setzero_ps();
+                                                           int64_t nb, const int NV, __m256 out[2][K6A_R]) {
+    __m256 facc[2][K6A_R];
+    TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K6A_R; r++) facc[v][r] =
+        _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, k++, t++) {
-        __m256i I[K6A_R];
-        TA_UNROLL for (int r = 0; r < K6A_R; r++) I[r] = _mm256_setzero_si256();
-        TA_UNROLL for (int l = 0; l < 8; l++) { /* the -32 terms */
-            const __m256i bp = _mm256_load_si256((const __m256i *)(const void *)k->bp[l]);
-            TA_UNROLL for (int r = 0; r < K6A_R; r++) I[r] =
-                _mm256_add_epi32(I[r], _mm256_madd_epi16(bp, _mm256_set1_epi32(t->cp[r][l])));
+        __m256i I[2][K6A_R];
+        TA_UNROLL for (int v = 0; v < NV; v++) {
+            TA_UNROLL for (int r = 0; r < K6A_R; r++) I[v][r] = _mm256_setzero_si256();
+            TA_UNROLL for (int l = 0; l < 8; l++) { /* the -32 terms */
+                const __m256i bp = _mm256_load_si256((const __m256i *)(const void *)k[v * nb].bp[l]);
+                TA_UNROLL for (int r = 0; r < K6A_R; r++) I[v][r] =
+                    _mm256_add_epi32(I[v][r], _mm256_madd_epi16(bp, _mm256_set1_epi32(t->cp[r][l])));
+            }
         }
         for (int s = 0; s < 16; s++) {
             TA_UNROLL for (int hh = 0; hh < 2; hh++) { /* 8 elements: two groups of 4 summed in int16 */
                 const int e = 4 * s + 2 * hh;
-                const __m256i y0 = _mm256_load_si256((const __m256i *)(const void *)k->xq[e]),
-                              y1 = _mm256_load_si256((const __m256i *)(const void *)k->xq[e + 1]);
+                __m256i y0[2], y1[2];
+                TA_UNROLL for (int v = 0; v < NV; v++) {
+                    y0[v] = _mm256_load_si256((const __m256i *)(const void *)k[v * nb].xq[e]);
+                    y1[v] = _mm256_load_si256((const __m256i *)(const void *)k[v * nb].xq[e + 1]);
+                }
                 TA_UNROLL for (int r = 0; r < K6A_R; r++) {
-                    const __m256i p =
-                        _mm256_add_epi16(_mm256_maddubs_epi16(ta_bcast32(t->w[r] + 4 * e), y0),
-                                         _mm256_maddubs_epi16(ta_bcast32(t->w[r] + 4 * e + 4), y1));
-                    I[r] = _mm256_add_epi32(I[r], _mm256_madd_epi16(p, _mm256_set1_epi32(t->sc[r][s])));
+                    const __m256i w0 = ta_bcast32(t->w[r] + 4 * e), w1 = ta_bcast32(t->w[r] + 4 * e + 4),
+                                  sc = _mm256_set1_epi32(t->sc[r][s]);
+                    TA_UNROLL for (int v = 0; v < NV; v++) {
+                        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, y0[v]),
+                                                           _mm256_maddubs_epi16(w1, y1[v]));
+                        I[v][r] = _mm256_add_epi32(I[v][r], _mm256_madd_epi16(p, sc));
+                    }
                 }
             }
         }
-        const __m256 dx = _mm256_load_ps(k->d);
-        TA_UNROLL for (int r = 0; r < K6A_R; r++) facc[r] =
-            _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(I[r]), _mm256_set1_ps(t->d[r])), dx, facc[r]);
+        TA_UNROLL for (int v = 0; v < NV; v++) {
+            const __m256 dx = _mm256_load_ps(k[v * nb].d);
+            TA_UNROLL for (int r = 0; r < K6A_R; r++) facc[v][r] = _mm256_fmadd_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(I[v][r]), _mm256_set1_ps(t->d[r])), dx, facc[v][r]);
+        }
     }
-    TA_UNROLL for (int r = 0; r < K6A_R; r++) out[r] = facc[r];
+    TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K6A_R; r++) out[v][r] = facc[v][r];
 }
 
 int pq_k6a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6a_blk *pk, int G_total, int g0,
@@ -487,17 +548,31 @@ int pq_k6a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6a_blk 
         const int nr = r1 - rt < K6A_R ? r1 - rt : K6A_R;
         if (nr < K6A_R) memset(T, 0, need); /* the missing rows: zero weights and scales */
         for (int64_t b = 0; b < nb; b++)
-            for (int r = 0; r < nr; r++) k6a_unpack(W + (size_t)(rt + r) * wrow + (size_t)b * 210, r, &T[b]);
-        for (int g = 0; g < G; g++) {
-            if (flags[g0 + g] != 1) continue;
-            __m256 out[K6A_R];
-            k6a_tile(T, pk + (size_t)(g0 + g) * (size_t)nb, nb, out);
-            float o[K6A_R][8] __attribute__((aligned(32)));
-            for (int r = 0; r < K6A_R; r++) _mm256_store_ps(o[r], out[r]);
-            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
-            for (int c = 0; c < nc; c++) {
-                float *y = Y + (size_t)(8 * g + c) * ldy + rt;
-                for (int r = 0; r < nr; r++) y[r] = o[r][c];
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *blk = W + (size_t)(rt + r) * wrow + (size_t)b * 210;
+                ta_prefetch_next(blk, wrow * K6A_R, 210);
+                k6a_unpack(blk, r, &T[b]);
+            }
+        for (int g = 0; g < G;) {
+            if (flags[g0 + g] != 1) {
+                g++;
+                continue;
+            }
+            const int nv =
+                K6A_NV == 2 && g + 1 < G && flags[g0 + g + 1] == 1 ? 2 : 1; /* two groups at once */
+            __m256 out[2][K6A_R];
+            if (nv == 2)
+                k6a_tile(T, pk + (size_t)(g0 + g) * (size_t)nb, nb, 2, out);
+            else
+                k6a_tile(T, pk + (size_t)(g0 + g) * (size_t)nb, nb, 1, out);
+            for (int v = 0; v < nv; v++, g++) {
+                float o[K6A_R][8] __attribute__((aligned(32)));
+                for (int r = 0; r < K6A_R; r++) _mm256_store_ps(o[r], out[v][r]);
+                const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
+                for (int c = 0; c < nc; c++) {
+                    float *y = Y + (size_t)(8 * g + c) * ldy + rt;
+                    for (int r = 0; r < nr; r++) y[r] = o[r][c];
+                }
             }
         }
     }
