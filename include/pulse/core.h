@@ -113,7 +113,8 @@ void pulse_progress_set_quiet(int quiet);
 typedef struct {
     int quiet; /* 1: no progress or log lines on stderr (default 0) */
     int bf16;  /* 0: the bf16 products always take the fp32 fallback; 1 (default): AVX512-BF16 */
-    int qtile; /* 0: the per-row quantised kernels only (comparisons); 1 (default): the batched VNNI ones */
+    int qtile; /* 0: the per-row quantised kernels only (comparisons); 1 (default): the batched (tiled) ones,
+                  VNNI or AVX2 */
     int lm_profile; /* LM forward time per section at context free: 0 off, 1 every chunk, N > 1 N-token chunks
                      */
 } pulse_options;

@@ -71,10 +71,11 @@ size_t pulse_quantize_row(int type, const float *src, void *dst, int64_t n);
 /* Scalar reference of pulse_qmatmul (same activation quantisation, integer dot products). */
 void pulse_qmatmul_ref(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
 /* The dot kernels use AVX512-VNNI (256-bit vpdpbusd) when the CPU has it, chosen at the first product; with
- * it, batches of activation rows also take the tiled q4_0 / q5_0 / q8_0 and q4_K kernels (unless
- * pulse_options.qtile is 0 at that moment: the CLI's PULSE_QTILE=0). enable = 0 / 1 forces the plain AVX2
- * kernels / VNNI where supported (tests, benchmarks); -1 only queries. Returns whether VNNI is in use.
- * Results are identical either way (integer sums are exact, float orders llama.cpp's). */
+ * it, batches of activation rows also take the tiled VNNI kernels (q4_0 / q5_0 / q8_0 / q4_1 / q5_1, q4_K,
+ * q6_K), without it the tiled AVX2 ones (the same types; q6_K in its tiled order), unless
+ * pulse_options.qtile is 0 at that moment (the CLI's PULSE_QTILE=0: the per-row kernels). enable = 0 / 1
+ * forces the plain AVX2 kernels / VNNI where supported (tests, benchmarks); -1 only queries. Returns whether
+ * VNNI is in use. Results are identical either way (integer sums are exact, float orders llama.cpp's). */
 int pulse_quant_use_vnni(int enable);
 /* Several weight matrices that read the same input (Q/K/V, gate/up): Y_j (N, rows_j) = X (N, cols) @ W_j^T
  * for each job, with X quantised once per activation format and all the rows in one parallel region (one

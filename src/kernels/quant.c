@@ -256,6 +256,10 @@ static const pq_k4a_blk *k4a_pack(int type, const uint8_t *xa, size_t stride, in
 /* The q8_K activations packed for the AVX2 q6_K tiles, or NULL where they do not apply. */
 static const pq_k6a_blk *k6a_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
     if (use_ref || !g_tile2 || N < PQ_K6A_MIN_N || type != PULSE_GGML_Q6_K) return NULL;
+    int tiled = 0; /* rows all in vec_dot's order (N sequences decoding a token each): the per-row kernels */
+    for (int i = 0; i < N && !tiled; i++)
+        tiled = (((const pq_a256 *)(const void *)(xa + (size_t)i * stride))->order & PULSE_QROW_TILED) != 0;
+    if (!tiled) return NULL;
     pq_k6a_blk *pk = pk_scratch(PK_SCR_K6_PACK, pq_k6a_pack_bytes(N, cols / PQ_QKK));
     if (pk) pq_k6a_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;

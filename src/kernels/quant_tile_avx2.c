@@ -118,7 +118,6 @@ static inline __attribute__((always_inline)) void t0a_unpack(const int type, con
                 continue;
             }
             const uint8_t *w = W + (size_t)(rt + r) * wrow + (size_t)b * BS;
-            ta_prefetch_next(w, wrow * T0A_R, BS);
             const __m256i v = t0a_bytes(type, w);
             dw[r] = ta_f16(w);
             if (T1) {
@@ -191,7 +190,14 @@ static inline __attribute__((always_inline)) void t0a_rows(const int type, const
     for (int rt = r0; rt < r1; rt += T0A_R) {
         const int nr = r1 - rt < T0A_R ? r1 - rt : T0A_R;
         t0a_unpack(type, W, wrow, rt, nr, nb, T);
+        /* the next tile's 4 weight rows on their way, a share per column pair (in one burst at the unpack
+         * the prefetches outnumber the miss buffers; a prefetch past the matrix is harmless) */
+        const char *nx = (const char *)W + (size_t)(rt + T0A_R) * wrow;
+        const size_t nlines = (T0A_R * wrow + 63) / 64, npairs = (size_t)(N + T0A_C - 1) / T0A_C,
+                     per = (nlines + npairs - 1) / npairs;
         for (int n = 0; n < N; n += T0A_C) {
+            for (size_t l = (size_t)(n / T0A_C) * per; l < (size_t)(n / T0A_C + 1) * per && l < nlines; l++)
+                _mm_prefetch(nx + 64 * l, _MM_HINT_T0);
             const int nc = N - n < T0A_C ? N - n : T0A_C;
             const pq_a32 *x0 = (const pq_a32 *)(const void *)(xa + (size_t)n * xs);
             const pq_a32 *x1 =
@@ -538,12 +544,16 @@ int pq_k6a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6a_blk 
     if (!T) return 0;
     const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
     const int G = (N + 7) / 8;
-    for (int g = 0; g < G; g++) /* groups not all in the tiled order: the per-row kernels */
+    for (int g = 0; g < G;) /* groups not all in the tiled order: the per-row kernels, a run at a time */
         if (flags[g0 + g] != 1) {
-            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
+            int g1 = g + 1;
+            while (g1 < G && flags[g0 + g1] != 1) g1++;
+            const int nc = N < 8 * g1 ? N - 8 * g : 8 * (g1 - g);
             pq_rows_avx2(PULSE_GGML_Q6_K, W, wrow, r0, r1, xa + (size_t)(8 * g) * xs, xs, nc, 256 * nb,
                          Y + (size_t)(8 * g) * ldy, ldy);
-        }
+            g = g1;
+        } else
+            g++;
     for (int rt = r0; rt < r1; rt += K6A_R) {
         const int nr = r1 - rt < K6A_R ? r1 - rt : K6A_R;
         if (nr < K6A_R) memset(T, 0, need); /* the missing rows: zero weights and scales */
