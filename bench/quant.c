@@ -6,7 +6,8 @@
  * products ran at (mm1 %peak): AVX2 (no VNNI) 2 vpmaddubsw per cycle x 32 u8 x i8 products = 64 MACs = 128
  * int8 ops per cycle; AVX512-VNNI 2 x 64 MACs (two 512-bit vpdpbusd per cycle, Intel's server cores; a core
  * that splits 512-bit operations, as AMD Zen 4 does, has half that); times the clock of /proc/cpuinfo's first
- * "cpu MHz" (the nominal clock on a VM; --ghz X overrides).
+ * "cpu MHz" (the nominal clock on a VM; --ghz X overrides). Beside it, the vpmaddubsw throughput measured
+ * at start (12 independent chains, x 32 MACs x 2): what the int8 units give at that moment.
  * --one: the N activation rows in llama.cpp's one-row orders (PULSE_QROW_ONE, not tiled: N sequences decoding
  * one token each) instead of the default orders of an N-row batch (one prompt's prefill).
  * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] [--shape ROWS,COLS]...
@@ -78,6 +79,52 @@ static double cpuinfo_ghz(void) {
     return mhz / 1000.0;
 }
 
+#ifdef __AVX2__
+#include <immintrin.h>
+/* vpmaddubsw ymm per second on this thread (12 independent chains, thread CPU time, best of 5): what the
+ * int8 units give right now (a busy SMT sibling or a lower clock shows here, not in the nominal peak) */
+#define MB_STEP(x)                                                                                           \
+    x = _mm256_maddubs_epi16(w, x);                                                                          \
+    __asm__("" : "+x"(x))
+static double maddubs_rate(void) {
+    const __m256i w = _mm256_set1_epi8(1);
+    __m256i a0 = _mm256_set1_epi8(0), a1 = _mm256_set1_epi8(1), a2 = _mm256_set1_epi8(2),
+            a3 = _mm256_set1_epi8(3), a4 = _mm256_set1_epi8(4), a5 = _mm256_set1_epi8(5),
+            a6 = _mm256_set1_epi8(6), a7 = _mm256_set1_epi8(7), a8 = _mm256_set1_epi8(8),
+            a9 = _mm256_set1_epi8(9), a10 = _mm256_set1_epi8(10), a11 = _mm256_set1_epi8(11);
+    const long n = 4000000;
+    double best = 1e30;
+    use_cpu_clock = 1;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now();
+        for (long k = 0; k < n; k++) {
+            MB_STEP(a0);
+            MB_STEP(a1);
+            MB_STEP(a2);
+            MB_STEP(a3);
+            MB_STEP(a4);
+            MB_STEP(a5);
+            MB_STEP(a6);
+            MB_STEP(a7);
+            MB_STEP(a8);
+            MB_STEP(a9);
+            MB_STEP(a10);
+            MB_STEP(a11);
+        }
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    __m256i s = _mm256_add_epi16(_mm256_add_epi16(_mm256_add_epi16(a0, a1), _mm256_add_epi16(a2, a3)),
+                                 _mm256_add_epi16(_mm256_add_epi16(a4, a5), _mm256_add_epi16(a6, a7)));
+    s = _mm256_add_epi16(s, _mm256_add_epi16(_mm256_add_epi16(a8, a9), _mm256_add_epi16(a10, a11)));
+    return _mm256_extract_epi16(s, 0) == 12345 ? 0 : 12.0 * (double)n / best; /* keeps the chains */
+}
+#else
+static double maddubs_rate(void) {
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
     bench_init(&argc, argv);
     int threads = 2, N = 32, quick = 0, n_shapes = 0, n_only = 0, only[16];
@@ -143,8 +190,10 @@ int main(int argc, char **argv) {
     cJSON *res = cJSON_CreateArray();
     printf("avx2: %s, vnni: %s, threads %d, batch N %d%s\n", pulse_quant_has_avx2() ? "yes" : "no",
            pulse_quant_use_vnni(-1) ? "yes" : "no", threads, N, one ? " (one-row orders)" : "");
-    printf("int8 peak of one core at this level: %.0f GOP/s (%.3f GHz x %s)\n", peak_gops, ghz,
-           vnni ? "2 x 64 MACs x 2" : "2 x 32 MACs x 2");
+    const double mrate = pulse_quant_has_avx2() ? maddubs_rate() : 0;
+    printf("int8 peak of one core at this level: %.0f GOP/s (%.3f GHz x %s); vpmaddubsw ymm measured now: "
+           "%.2f G/s = %.0f GOP/s\n",
+           peak_gops, ghz, vnni ? "2 x 64 MACs x 2" : "2 x 32 MACs x 2", mrate / 1e9, mrate * 64 / 1e9);
     printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s %6s\n", "type", "rows x cols", "ref GB/s",
            "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm1 GF/s", "loop1 GF/s", "mm/loop", "%peak");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
@@ -205,6 +254,7 @@ int main(int argc, char **argv) {
     cJSON_AddBoolToObject(out, "vnni", pulse_quant_use_vnni(-1));
     cJSON_AddNumberToObject(out, "ghz", round(ghz * 1000) / 1000);
     cJSON_AddNumberToObject(out, "int8_peak_gops", round(peak_gops * 10) / 10);
+    cJSON_AddNumberToObject(out, "maddubs_gops_measured", round(mrate * 64 / 1e8) / 10);
     cJSON_AddItemToObject(out, "results", res);
     char *s = cJSON_PrintUnformatted(out);
     bench_emit(s);
