@@ -2,8 +2,11 @@
  * AVX-512, no VNNI; u8 x i8 products with vpmaddubsw / vpmaddwd as ggml's AVX2 code computes them), which
  * quant.c uses for batches of activation rows where quant_tile.c's AVX512-VNNI kernels are not chosen (an
  * AVX2-only CPU, or --isa avx2): the 32-element weights (type 0: q4_0, q5_0, q8_0; type 1: q4_1, q5_1) in 4
- * weight rows x 2 activation rows register tiles (PQ_T0A_MIN_N rows or more), and q4_K with 8 activation
- * rows in the vector lanes (PQ_K4A_MIN_N or more). pulse_options.qtile = 0 keeps the per-row kernels.
+ * weight rows x 2 activation rows register tiles (PQ_T0A_MIN_N rows or more), and q4_K and q6_K (rows in
+ * llama.cpp's tiled order) with the activation rows in the vector lanes, 4 weight rows x 2 groups of 8
+ * activation rows per tile (PQ_K4A_MIN_N / PQ_K6A_MIN_N or more). pulse_options.qtile = 0 keeps the per-row
+ * kernels. Each tile's weights are unpacked once into a per-thread scratch and the next tile's are
+ * prefetched while it computes (the weights stream from memory once per product).
  *
  * Type-0 / type-1 tiles. The sums are llama.cpp's, bit for bit (ggml_vec_dot_q*_0_q8_0 / _q*_1_q8_1 and
  * quant_avx2_dot.h's DEF_DOT32): per block 8 int32 lanes (lane l: the 4 products of elements 4l..4l+3, from
@@ -13,7 +16,9 @@
  * What is cheaper than one vec_dot per (row, column): each weight block is unpacked once per tile of 4 rows
  * (into a per-thread scratch, |w| and w, the scales) and reused by every activation row of the work item;
  * the 8 scale products dw_r * dx_c of a block come from one multiply; the 8 (row, column) accumulators and
- * the type-1 sums (the 8 pairs in the lanes of one vector) stay in registers over the blocks.
+ * the type-1 sums (the 8 pairs in the lanes of one vector) stay in registers over the blocks. Its limit is
+ * that order itself: per 32 products one vpmaddubsw, one vpmaddwd, one conversion and one fma (ggml rounds
+ * once per block and lane), and the multiplies and the fma share the same two ports.
  *
  * q4_K tiles (columns in the lanes). llama.cpp's q4_K sums (dot_q4_k_exact in quant_avx2_dot.h): per
  * 64-element group j of a block, the exact isum_j = sc_2j * dot(sub-block 2j) + sc_2j+1 * dot(sub-block
@@ -24,7 +29,8 @@
  * broadcast, unsigned, x the 8 rows' bytes) gives 2 elements' products of 8 outputs per int16 lane; the 8
  * groups of 4 of a 32-element sub-block are summed in int16 (at most 8 * 2 * 15 * 127 = 30480: exact), and
  * one vpmaddwd with the sub-block scale makes them int32. The float work is once per group for 8 outputs,
- * each lane the scalar sequence. Groups whose rows mix the two orders take the per-row kernels.
+ * each lane the scalar sequence. Groups whose rows mix the two orders take the per-row kernels. q6_K: see its
+ * section below.
  *
  * Integer sums are exact and every float operation is the one llama.cpp does, so the results equal the
  * per-row kernels (tests/test_kernels_quant.c compares them bit for bit). */
@@ -435,7 +441,9 @@ int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk 
  * bytes) gives int16 pairs of at most 2 * 63 * 127; two of them are summed in int16 (<= 32004: exact) and one
  * vpmaddwd with the sub-block scale makes them int32; the -32 terms are one vpmaddwd per pair of sub-blocks
  * with (-32 sc_2l, -32 sc_2l+1). Rows in vec_dot's per-lane order (batches under 8 rows, per-sequence orders
- * of short sequences) take the per-row kernels. */
+ * of short sequences) take the per-row kernels: that order accumulates 8 float lanes per output, each from
+ * one group of 4 elements per 32, so lanes in the vector lanes need one vpmaddubsw + vpmaddwd + add per 32
+ * products, as the per-row kernel does (measured: no faster, so not kept). */
 size_t pq_k6a_pack_bytes(int N, int64_t nb) {
     const size_t G = (size_t)((N + 7) / 8);
     return G * (size_t)nb * sizeof(pq_k6a_blk) + G;
