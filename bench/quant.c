@@ -9,7 +9,8 @@
  * "cpu MHz" (the nominal clock on a VM; --ghz X overrides). Beside it, the vpmaddubsw throughput measured
  * at start (12 independent chains, x 32 MACs x 2): what the int8 units give at that moment.
  * --one: the N activation rows in llama.cpp's one-row orders (PULSE_QROW_ONE, not tiled: N sequences decoding
- * one token each) instead of the default orders of an N-row batch (one prompt's prefill).
+ * one token each) instead of the default orders of an N-row batch (one prompt's prefill); --seq L: the rows
+ * as sequences of L tokens each in their own orders (the rank decoder's candidate titles, forked prompts).
  * Usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] [--shape ROWS,COLS]...
  *                    [--type NAME]... [--ghz X] [--one] */
 #include <math.h>
@@ -131,7 +132,7 @@ int main(int argc, char **argv) {
     int shapes[16][2];
     double ghz = 0;
     static uint8_t orders[4096];
-    int one = 0;
+    int one = 0, seq = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -158,18 +159,23 @@ int main(int argc, char **argv) {
             i++;
         } else if (!strcmp(argv[i], "--one"))
             one = 1;
+        else if (!strcmp(argv[i], "--seq") && i + 1 < argc)
+            seq = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--ghz") && i + 1 < argc)
             ghz = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_quant [--threads T] [--n N] [--min-time S] [--quick] [--no-vnni] "
-                            "[--shape ROWS,COLS]... [--type NAME]... [--ghz X] [--one]\n");
+                            "[--shape ROWS,COLS]... [--type NAME]... [--ghz X] [--one] [--seq L]\n");
             return 2;
         }
     }
     if (ghz <= 0) ghz = cpuinfo_ghz();
-    if (one) { /* the benchmark's thread makes the single-thread calls: the orders are per thread */
+    if (one ||
+        seq > 0) { /* the benchmark's thread makes the single-thread calls: the orders are per thread */
         if (N > 4096) N = 4096;
-        memset(orders, PULSE_QROW_ONE, sizeof orders);
+        for (int i = 0; i < N; i++)
+            orders[i] = one ? PULSE_QROW_ONE
+                            : pulse_quant_row_order(i % seq, N - i + i % seq < seq ? N - i + i % seq : seq);
         pulse_quant_set_row_orders(orders, N);
     }
     const int vnni = pulse_quant_use_vnni(-1);
@@ -188,8 +194,10 @@ int main(int argc, char **argv) {
     pulse_rng r;
     pulse_rng_seed(&r, 1);
     cJSON *res = cJSON_CreateArray();
-    printf("avx2: %s, vnni: %s, threads %d, batch N %d%s\n", pulse_quant_has_avx2() ? "yes" : "no",
+    printf("avx2: %s, vnni: %s, threads %d, batch N %d%s", pulse_quant_has_avx2() ? "yes" : "no",
            pulse_quant_use_vnni(-1) ? "yes" : "no", threads, N, one ? " (one-row orders)" : "");
+    if (seq > 0 && !one) printf(" (sequences of %d rows)", seq);
+    printf("\n");
     const double mrate = pulse_quant_has_avx2() ? maddubs_rate() : 0;
     printf("int8 peak of one core at this level: %.0f GOP/s (%.3f GHz x %s); vpmaddubsw ymm measured now: "
            "%.2f G/s = %.0f GOP/s\n",
@@ -250,6 +258,7 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(out, "threads", threads);
     cJSON_AddNumberToObject(out, "batch", N);
     cJSON_AddBoolToObject(out, "one_row_orders", one);
+    cJSON_AddNumberToObject(out, "seq_rows", one ? 1 : seq);
     cJSON_AddBoolToObject(out, "avx2", pulse_quant_has_avx2());
     cJSON_AddBoolToObject(out, "vnni", pulse_quant_use_vnni(-1));
     cJSON_AddNumberToObject(out, "ghz", round(ghz * 1000) / 1000);

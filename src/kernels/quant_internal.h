@@ -202,11 +202,12 @@ typedef struct {
 } pq_k4a_blk;
 #define PQ_K4A_MIN_N 8 /* batches from this many activation rows take it */
 size_t pq_k4a_pack_bytes(int N, int64_t nb);
-/* xa: N pq_a256 rows (stride xs) of nb blocks -> ceil(N / 8) groups of nb blocks, then one order byte per
- * group (0: every row in llama.cpp's 4-row gemm order, 1: every row PULSE_QROW_ONE, 2: mixed) */
+/* xa: N pq_a256 rows (stride xs) of nb blocks -> ceil(N / 8) groups of nb blocks, then per group a lane mask
+ * (8 int32, -1 for the rows PULSE_QROW_ONE), then one order byte per group (0: every row in llama.cpp's 4-row
+ * gemm order, 1: every row PULSE_QROW_ONE, 2: mixed) */
 void pq_k4a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4a_blk *out);
-/* q4_K weight rows r0..r1-1 against the N activation rows from group g0 (a multiple of 8 rows into xa, which
- * the mixed groups use through pq_rows_avx2): Y[i * ldy + r]. Returns 0 if it cannot. */
+/* q4_K weight rows r0..r1-1 against the N activation rows from group g0 (a multiple of 8 rows into xa; xa and
+ * xs are unused, kept for the VNNI kernel's signature): Y[i * ldy + r]. Returns 0 if it cannot. */
 int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk *pk, int G_total, int g0,
                 int N, int64_t nb, const uint8_t *xa, size_t xs, float *Y, size_t ldy);
 /* q6_K with 8 activation rows in the vector lanes (rows in llama.cpp's tiled order, PULSE_QROW_TILED): per

@@ -29,8 +29,9 @@
  * broadcast, unsigned, x the 8 rows' bytes) gives 2 elements' products of 8 outputs per int16 lane; the 8
  * groups of 4 of a 32-element sub-block are summed in int16 (at most 8 * 2 * 15 * 127 = 30480: exact), and
  * one vpmaddwd with the sub-block scale makes them int32. The float work is once per group for 8 outputs,
- * each lane the scalar sequence. Groups whose rows mix the two orders take the per-row kernels. q6_K: see its
- * section below.
+ * each lane the scalar sequence. A group whose rows mix the two orders (sequences of a few tokens each: the
+ * last n % 4 of each are in the one-row order) steps each lane in its own order, blending by a lane mask from
+ * the packing. q6_K: see its section below.
  *
  * Integer sums are exact and every float operation is the one llama.cpp does, so the results equal the
  * per-row kernels (tests/test_kernels_quant.c compares them bit for bit). */
@@ -247,18 +248,20 @@ int pq_t0a_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const u
 /* ---- q4_K: 8 activation rows in the lanes ---- */
 size_t pq_k4a_pack_bytes(int N, int64_t nb) {
     const size_t G = (size_t)((N + 7) / 8);
-    return G * (size_t)nb * sizeof(pq_k4a_blk) + G;
+    return G * (size_t)nb * sizeof(pq_k4a_blk) + G * 8 * sizeof(int32_t) + G;
 }
 
 void pq_k4a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4a_blk *out) {
     const int G = (N + 7) / 8;
-    uint8_t *flags = (uint8_t *)(out + (size_t)G * (size_t)nb);
+    int32_t *masks = (int32_t *)(void *)(out + (size_t)G * (size_t)nb);
+    uint8_t *flags = (uint8_t *)(masks + (size_t)G * 8);
     memset(out, 0, pq_k4a_pack_bytes(N, nb));
     for (int g = 0; g < G; g++) {
         int n_one = 0, n = 0;
         for (int c = 0; c < 8 && 8 * g + c < N; c++, n++) {
             const pq_a256 *a = (const pq_a256 *)(const void *)(xa + (size_t)(8 * g + c) * xs);
             n_one += (a[0].order & PULSE_QROW_ONE) != 0;
+            masks[8 * g + c] = (a[0].order & PULSE_QROW_ONE) ? -1 : 0;
             for (int64_t b = 0; b < nb; b++) {
                 pq_k4a_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
                 for (int e = 0; e < 64; e++) memcpy(k->xq[e] + 4 * c, a[b].qs + 4 * e, 4);
@@ -319,10 +322,14 @@ static inline __m256i ta_bcast32(const void *p) {
 /* NV groups of 8 activation rows (adjacent in the packing: k, k + nb) x K4A_R weight rows -> out[v][r] */
 static inline __attribute__((always_inline)) void k4a_tile(const k4a_wtile *t, const pq_k4a_blk *k,
                                                            int64_t nb, const int ONE, const int NV,
-                                                           __m256 out[2][K4A_R]) {
+                                                           const int32_t *mask, __m256 out[2][K4A_R]) {
     __m256 facc[2][K4A_R], faccm[2][K4A_R];
     TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) facc[v][r] =
         faccm[v][r] = _mm256_setzero_ps();
+    __m256 mk[2]; /* ONE == 2 (rows of both orders): the lanes in the one-row order */
+    TA_UNROLL for (int v = 0; v < NV; v++) mk[v] =
+        ONE == 2 ? _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(const void *)(mask + 8 * v)))
+                 : _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, k++, t++) {
         __m256i It[2][K4A_R], Mt[2][K4A_R];
         __m256 dd[2][K4A_R], dm[2][K4A_R]; /* dw * dx and dmin * dx, the products llama.cpp forms */
@@ -363,16 +370,31 @@ static inline __attribute__((always_inline)) void k4a_tile(const k4a_wtile *t, c
                     if (ONE) {
                         It[v][r] = _mm256_add_epi32(It[v][r], I[v][r]);
                         Mt[v][r] = _mm256_add_epi32(Mt[v][r], M);
-                    } else {
+                    }
+                    if (ONE == 0) {
                         facc[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[v][r]), dd[v][r], facc[v][r]);
                         faccm[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), dm[v][r], faccm[v][r]);
+                    } else if (ONE == 2) { /* the group order's lanes step, the one-row lanes keep */
+                        facc[v][r] = _mm256_blendv_ps(
+                            _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[v][r]), dd[v][r], facc[v][r]), facc[v][r],
+                            mk[v]);
+                        faccm[v][r] =
+                            _mm256_blendv_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(M), dm[v][r], faccm[v][r]),
+                                             faccm[v][r], mk[v]);
                     }
                 }
             }
         }
-        if (ONE) TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+        if (ONE == 1) TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) {
                 facc[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(It[v][r]), dd[v][r], facc[v][r]);
                 faccm[v][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Mt[v][r]), dm[v][r], faccm[v][r]);
+            }
+        if (ONE == 2) /* the one-row lanes step once per block */
+            TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) {
+                facc[v][r] = _mm256_blendv_ps(
+                    facc[v][r], _mm256_fmadd_ps(_mm256_cvtepi32_ps(It[v][r]), dd[v][r], facc[v][r]), mk[v]);
+                faccm[v][r] = _mm256_blendv_ps(
+                    faccm[v][r], _mm256_fmadd_ps(_mm256_cvtepi32_ps(Mt[v][r]), dm[v][r], faccm[v][r]), mk[v]);
             }
     }
     TA_UNROLL for (int v = 0; v < NV; v++) TA_UNROLL for (int r = 0; r < K4A_R; r++) out[v][r] =
@@ -384,14 +406,10 @@ int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk 
     const size_t need = (size_t)nb * sizeof(k4a_wtile);
     k4a_wtile *T = pk_scratch(PK_SCR_K4_TILE, need);
     if (!T) return 0;
-    const uint8_t *flags = (const uint8_t *)(pk + (size_t)G_total * (size_t)nb);
+    const int32_t *masks = (const int32_t *)(const void *)(pk + (size_t)G_total * (size_t)nb);
+    const uint8_t *flags = (const uint8_t *)(masks + (size_t)G_total * 8);
     const int G = (N + 7) / 8;
-    for (int g = 0; g < G; g++) /* mixed orders: the per-row kernels for that group */
-        if (flags[g0 + g] == 2) {
-            const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
-            pq_rows_avx2(PULSE_GGML_Q4_K, W, wrow, r0, r1, xa + (size_t)(8 * g) * xs, xs, nc, 256 * nb,
-                         Y + (size_t)(8 * g) * ldy, ldy);
-        }
+    (void)xa, (void)xs;
     for (int rt = r0; rt < r1; rt += K4A_R) {
         const int nr = r1 - rt < K4A_R ? r1 - rt : K4A_R;
         if (nr < K4A_R) memset(T, 0, need); /* the missing rows: zero weights and scales */
@@ -403,23 +421,24 @@ int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk 
             }
         for (int g = 0; g < G;) {
             const int fl = flags[g0 + g];
-            if (fl == 2) {
-                g++;
-                continue;
-            }
+            const int32_t *mask = masks + (size_t)(g0 + g) * 8;
             /* two groups at once where the next one has the same order */
             const int nv = K4A_NV == 2 && g + 1 < G && flags[g0 + g + 1] == fl ? 2 : 1;
             __m256 out[2][K4A_R];
             const pq_k4a_blk *k = pk + (size_t)(g0 + g) * (size_t)nb;
             if (nv == 2) {
-                if (fl)
-                    k4a_tile(T, k, nb, 1, 2, out);
+                if (fl == 2)
+                    k4a_tile(T, k, nb, 2, 2, mask, out);
+                else if (fl)
+                    k4a_tile(T, k, nb, 1, 2, mask, out);
                 else
-                    k4a_tile(T, k, nb, 0, 2, out);
-            } else if (fl)
-                k4a_tile(T, k, nb, 1, 1, out);
+                    k4a_tile(T, k, nb, 0, 2, mask, out);
+            } else if (fl == 2)
+                k4a_tile(T, k, nb, 2, 1, mask, out);
+            else if (fl)
+                k4a_tile(T, k, nb, 1, 1, mask, out);
             else
-                k4a_tile(T, k, nb, 0, 1, out);
+                k4a_tile(T, k, nb, 0, 1, mask, out);
             for (int v = 0; v < nv; v++, g++) {
                 float o[K4A_R][8] __attribute__((aligned(32)));
                 for (int r = 0; r < K4A_R; r++) _mm256_store_ps(o[r], out[v][r]);
