@@ -169,7 +169,8 @@ pulse_status pulse_mkdirs(const char *dir) {
     char tmp[4096];
     if (!dir || !*dir) return pulse_set_error(PULSE_ERR_ARG, "cannot create a folder with an empty name");
     if (strlen(dir) >= sizeof tmp)
-        return pulse_set_error(PULSE_ERR_ARG, "folder name longer than %zu bytes: %.64s...", sizeof tmp - 1, dir);
+        return pulse_set_error(PULSE_ERR_ARG, "folder name longer than %zu bytes: %.64s...", sizeof tmp - 1,
+                               dir);
     snprintf(tmp, sizeof tmp, "%s", dir);
     for (char *p = tmp + 1;; p++)
         if (*p == '/' || *p == 0) {

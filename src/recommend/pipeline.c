@@ -728,7 +728,8 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
         x.stages = cJSON_AddObjectToObject(xs, "stages");
         x.metrics = cJSON_AddObjectToObject(xs, "metrics");
         char xh_sas[17];
-        if (!(st = pulse_mkdirs(xdir)) && !(st = pulse_mkdirs(pulse_path_join(dir, sizeof dir, xdir, "stages")))) {
+        if (!(st = pulse_mkdirs(xdir)) &&
+            !(st = pulse_mkdirs(pulse_path_join(dir, sizeof dir, xdir, "stages")))) {
             s = settings_new(&x);
             cJSON_AddNumberToObject(s, "epochs", p.sasrec_epochs);
             if (!(st = stage(&x, "sasrec", s, NULL, 0, st_sasrec, NULL, xh_sas, NULL)))
