@@ -120,7 +120,8 @@ typedef struct {
     int lm_profile; /* LM forward time per section at context free: 0 off, 1 every chunk, N > 1 N-token chunks
                      */
     int qgemv; /* one activation row (decode) through the 4-weight-rows VNNI kernels: -1 (default) where they
-                  are the faster (not on AMD CPUs: src/kernels/quant.c), 0 never, 1 always (tests); same bits */
+                  are the faster (not on AMD CPUs: src/kernels/quant.c), 0 never, 1 always (tests); same bits
+                */
 } pulse_options;
 pulse_options pulse_default_options(void);
 void pulse_set_options(const pulse_options *o /* NULL = defaults */);

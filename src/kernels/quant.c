@@ -34,7 +34,8 @@ static _Atomic int g_tile;
  * (Qwen2.5-0.5B's head) 10.7 vs 24.7, q5_0 4864 x 896 6.9 vs 11.6, q6_K 896 x 4864 15.5 vs 17.7 (software
  * prefetch 4-16 rows ahead narrowed but did not close it: 16.8 vs 24.2 on the head); Qwen2.5-0.5B decode
  * 21.9 vs 53.3 tok/s. On the Intel Xeon family 6 model 207 the 4-row kernels were the faster (q4_K 9.2 ->
- * 16.6 GB/s, q6_K 10.2 -> 22.6), so they stay on everywhere but on AMD CPUs (pulse_options.qgemv overrides). */
+ * 16.6 GB/s, q6_K 10.2 -> 22.6), so they stay on everywhere but on AMD CPUs (pulse_options.qgemv overrides).
+ */
 static _Atomic int g_gemv1;
 
 int pulse_quant_use_vnni(int enable) {
@@ -292,7 +293,8 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     const pq_t0_blk *pk = t0_pack(type, xa, stride, N, cols, use_ref);
     const pq_k4_blk *pk4 = k4_pack(type, xa, stride, N, cols, use_ref);
     const pq_k6_blk *pk6 = k6_pack(type, xa, stride, N, cols, use_ref);
-    const int gemv1 = N == 1 && !use_ref && g_gemv1 && pq_t0_type(type); /* one row: 4 weight rows at a time */
+    const int gemv1 =
+        N == 1 && !use_ref && g_gemv1 && pq_t0_type(type); /* one row: 4 weight rows at a time */
     const int gemvk = N == 1 && !use_ref && g_gemv1 && pq_act_kind(type) == PQ_ACT_256;
 #endif
     size_t wrow = pulse_ggml_row_size(type, cols);
