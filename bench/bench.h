@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -51,6 +52,32 @@ static inline void bench_emit(const char *obj) {
     free(txt);
     cJSON_Delete(o);
     cJSON_Delete(r);
+}
+
+/* The machine's read bandwidth in GB/s with `threads` OpenMP threads: the best of 5 passes summing a 512 MiB
+ * buffer (far past any cache), each thread its own contiguous share. The limit a decode step (every weight
+ * read once per token) is measured against. */
+static inline double bench_read_gbs(int threads) {
+    const size_t n = (size_t)64 << 20; /* 64 Mi uint64 = 512 MiB */
+    uint64_t *a = (uint64_t *)malloc(n * sizeof *a);
+    if (!a) return 0;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = i; /* touched by the thread that reads it */
+    double best = 0;
+    uint64_t sink = 0;
+    for (int pass = 0; pass < 5; pass++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t s = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : s)
+        for (size_t i = 0; i < n; i++) s += a[i];
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        sink += s;
+        const double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (dt > 0 && n * sizeof *a / dt / 1e9 > best) best = (double)(n * sizeof *a) / dt / 1e9;
+    }
+    free(a);
+    return sink == 1 ? -best : best; /* the sums are used, so the reads stay */
 }
 
 static inline void bench_emitf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -8,14 +8,31 @@
  * refilled as requests finish. Its generated tok/s is what the engine gives a job of that shape, so a job's
  * own gen tok/s over it says what the pipeline around the engine costs (issue 10's throughput figure).
  * One model per process keeps each peak RSS honest: with several models it re-runs itself per model.
- * bench/peers/lm.sh runs llama.cpp on the same files and threads right after and prints the ratios. */
+ * bench/peers/lm.sh runs llama.cpp on the same files and threads right after and prints the ratios.
+ * Decode beside its limit: the weight bytes one decoded token reads (every tensor of the file but the token
+ * embedding table, which is read whole only when the output head is tied to it) x decode tok/s, against the
+ * machine's read bandwidth at the same threads (bench_read_gbs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "bench.h"
+#include "pulse/gguf.h"
 #include "pulse/lm.h"
+
+/* the weight bytes a one-token decode step reads: all tensors, less the token embedding table unless no
+ * output.weight exists (a tied head reads the whole table; otherwise one row of it, nothing to count) */
+static double decode_bytes(const pulse_gguf *g) {
+    double all = 0, embd = 0;
+    int tied = !pulse_gguf_find_tensor(g, "output.weight");
+    for (size_t i = 0; i < pulse_gguf_n_tensors(g); i++) {
+        const pulse_gguf_tensor *t = pulse_gguf_tensor_at(g, i);
+        all += (double)t->nbytes;
+        if (t->name.len == 17 && !memcmp(t->name.ptr, "token_embd.weight", 17)) embd = (double)t->nbytes;
+    }
+    return tied ? all : all - embd;
+}
 
 static const char *DEFAULTS[] = {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"};
 
@@ -145,22 +162,30 @@ int main(int argc, char **argv) {
     }
     const char *base = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
     const double budget = (double)r.file_bytes + (double)r.kv_bytes + 64e6;
+    const double dbytes = decode_bytes(pulse_lm_gguf(m)), bw = bench_read_gbs(threads);
+    const double dgbs = r.decode_tok_s * dbytes / 1e9;
     printf(
         "pulse %s, %d threads: prefill(%d) %.1f tok/s, decode %.1f tok/s, %d sequences %.1f tok/s, peak RSS "
         "%.1f MB (file %.1f + KV %.1f + 64 = %.1f MB budget)\n",
         base, threads, bp.n_prompt, r.prefill_tok_s, r.decode_tok_s, bp.n_parallel, r.batched_tok_s,
         r.peak_rss / 1e6, r.file_bytes / 1e6, r.kv_bytes / 1e6, budget / 1e6);
+    printf(
+        "  decode reads %.1f MB of weights per token: %.1f GB/s = %.0f%% of the %.1f GB/s this machine reads "
+        "on %d threads\n",
+        dbytes / 1e6, dgbs, bw > 0 ? 100.0 * dgbs / bw : 0.0, bw, threads);
     bench_emitf(
         "{\"bench\": \"lm\", \"impl\": \"pulse\", \"model\": \"%s\", \"threads\": %d, \"prefill_tok_s\": "
         "%.2f, "
         "\"decode_tok_s\": %.2f, \"batched_tok_s\": %.2f, \"batched_prefill_tok_s\": %.2f, \"n_parallel\": "
         "%d, \"peak_rss_mb\": %.1f, "
         "\"file_mb\": %.1f, \"kv_mb\": %.1f, \"rss_within_budget\": %s, \"prefill_tok_cpu_s\": %.2f, "
-        "\"decode_tok_cpu_s\": %.2f, \"batched_tok_cpu_s\": %.2f}\n",
+        "\"decode_tok_cpu_s\": %.2f, \"batched_tok_cpu_s\": %.2f, \"decode_weight_mb\": %.1f, "
+        "\"decode_gbs\": "
+        "%.2f, \"read_gbs\": %.2f, \"decode_of_bandwidth\": %.3f}\n",
         base, threads, r.prefill_tok_s, r.decode_tok_s, r.batched_tok_s, r.batched_prefill_tok_s,
         bp.n_parallel, r.peak_rss / 1e6, r.file_bytes / 1e6, r.kv_bytes / 1e6,
         (double)r.peak_rss <= budget ? "true" : "false", r.prefill_tok_cpu_s, r.decode_tok_cpu_s,
-        r.batched_tok_cpu_s);
+        r.batched_tok_cpu_s, dbytes / 1e6, dgbs, bw, bw > 0 ? dgbs / bw : 0.0);
     if (shape[3] > 0) {
         double ts = 0, tc = 0, sec = 0;
         long long computed = 0;

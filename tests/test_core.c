@@ -2,6 +2,8 @@
  */
 #include "test.h"
 
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pulse/core.h"
@@ -116,6 +118,22 @@ int main(void) {
     CHECK_OK(pulse_mmap_open(path, &m));
     CHECK(m.size == 6 && memcmp(m.data, "hello\n", 6) == 0);
     pulse_mmap_close(&m);
+    /* pulse_mkdirs: parents made, an existing folder fine, a file in the way named */
+    char dir[] = "/tmp/pulse_test_core_dir_XXXXXX", nested[128], blocked[128];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(nested, sizeof nested, "%s/a/b/c/", dir);
+    CHECK_OK(pulse_mkdirs(nested));
+    CHECK_OK(pulse_mkdirs(nested));
+    struct stat sb;
+    CHECK(stat(nested, &sb) == 0 && S_ISDIR(sb.st_mode));
+    snprintf(blocked, sizeof blocked, "%s/a/b/c/x", path);
+    CHECK(pulse_mkdirs(path) == PULSE_ERR_IO && strstr(pulse_last_error(), path) &&
+          strstr(pulse_last_error(), "file of that name"));
+    CHECK(pulse_mkdirs(blocked) == PULSE_ERR_IO);
+    CHECK(pulse_mkdirs("") == PULSE_ERR_ARG);
+    char rm[160];
+    snprintf(rm, sizeof rm, "rm -r '%s'", dir);
+    CHECK(system(rm) == 0);
     unlink(path);
     CHECK(pulse_read_file("/nonexistent/x", &data, &len) == PULSE_ERR_IO);
     CHECK(strstr(pulse_last_error(), "/nonexistent/x") != NULL);

@@ -378,8 +378,20 @@ int main(void) {
            pulse_quant_use_vnni(-1) ? "yes" : "no");
     pulse_rng r;
     pulse_rng_seed(&r, 42);
-    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) test_type(TYPES[i], &r);
-    test_multi(&r);
+    /* the one-row products both ways on every CPU: the 4-weight-rows kernels and the per-row ones */
+    for (int gv = 1; gv >= 0; gv--) {
+        pulse_options o = *pulse_get_options();
+        o.qgemv = gv;
+        pulse_set_options(&o);
+        pulse_quant_use_vnni(1);
+        printf("one-row products: %s\n", gv ? "4 weight rows at a time" : "per row");
+        for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) test_type(TYPES[i], &r);
+        test_multi(&r);
+    }
+    pulse_options o = *pulse_get_options();
+    o.qgemv = -1;
+    pulse_set_options(&o);
+    pulse_quant_use_vnni(1);
     if (pulse_quant_use_vnni(-1)) { /* and with the AVX2 tiles on this VNNI CPU */
         pulse_quant_use_vnni(0);
         test_multi(&r);

@@ -93,14 +93,13 @@ int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/test_textrec_cli_%d", (int)getpid());
     snprintf(db, sizeof db, "%s/beauty", tmp);
     snprintf(dt, sizeof dt, "%s/toys", tmp);
-    snprintf(cache, sizeof cache, "%s/cache", tmp);
+    snprintf(cache, sizeof cache, "%s/cache/vectors", tmp); /* made by textrec train itself */
     snprintf(mb, sizeof mb, "%s/morec.bin", tmp);
     snprintf(mt, sizeof mt, "%s/thought.bin", tmp);
     snprintf(ms, sizeof ms, "%s/sasrec.bin", tmp);
     snprintf(pairs, sizeof pairs, "%s/pairs.jsonl", tmp);
     int kb = write_subset(beauty, 120, db), kt = write_subset(toys, 80, dt);
     CHECK(kb > 100 && kt > 50);
-    CHECK(run("mkdir -p '%s'", cache) == 0);
     const char *env = "OMP_WAIT_POLICY=PASSIVE";
 
     /* train, as documented */

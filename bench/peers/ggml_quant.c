@@ -3,8 +3,9 @@
  * one activation row with ggml's type traits (from_float + vec_dot per weight row: the raw dot kernels) vs
  * pulse_qmatvec, and a batch of N = 32 rows through ggml_mul_mat in a graph on the CPU backend, with the
  * weight in the buffer type llama.cpp would give it (repack / llamafile kernels) vs pulse_qmatmul. Also
- * checks that both give the same products.
- * Build + run: bash bench/peers/ggml_quant.sh */
+ * checks that both give the same products. `--isa avx2` (bench_init) puts pulse at the AVX2 level; the .sh
+ * then links the llama.cpp built with AVX-512 off (LEVEL=avx2).
+ * Build + run: bash bench/peers/ggml_quant.sh [--isa avx2] [MIN_TIME] */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include "ggml.h"
 #include "pulse/core.h"
 #include "pulse/quant.h"
+
+#include "../bench.h"
 
 static double min_time = 0.2;
 
@@ -124,6 +127,7 @@ static void mm_get_output(ggml_mm_plan *p, float *Y) {
 }
 
 int main(int argc, char **argv) {
+    bench_init(&argc, argv); /* --isa */
     if (argc > 1) min_time = atof(argv[1]);
     ggml_cpu_init();
     ggml_backend_t be = ggml_backend_cpu_init();

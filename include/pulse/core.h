@@ -88,6 +88,9 @@ int pulse_file_exists(const char *path);
 char *pulse_path_join(char *out, size_t n, const char *dir, const char *name);
 /* The last component of path (after the last '/'; the whole string when there is none); points into path. */
 const char *pulse_path_base(const char *path);
+/* Create the folder dir and any missing parents (mode 0755; an existing folder is fine). PULSE_ERR_IO names
+ * the component that could not be created and why. */
+pulse_status pulse_mkdirs(const char *dir);
 
 /* ---- progress on stderr: "label done/total  rate/s  ETA", throttled to ~4 updates/s on a terminal (one line
  * redrawn with \r); when stderr is not a terminal (a log file, a pipe) every update is a whole line ending in
@@ -117,6 +120,9 @@ typedef struct {
                   VNNI or AVX2 */
     int lm_profile; /* LM forward time per section at context free: 0 off, 1 every chunk, N > 1 N-token chunks
                      */
+    int qgemv; /* one activation row (decode) through the 4-weight-rows VNNI kernels: -1 (default) where they
+                  are the faster (not on AMD CPUs: src/kernels/quant.c), 0 never, 1 always (tests); same bits
+                */
 } pulse_options;
 pulse_options pulse_default_options(void);
 void pulse_set_options(const pulse_options *o /* NULL = defaults */);

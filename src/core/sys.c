@@ -165,6 +165,26 @@ const char *pulse_path_base(const char *path) {
     return s ? s + 1 : path;
 }
 
+pulse_status pulse_mkdirs(const char *dir) {
+    char tmp[4096];
+    if (!dir || !*dir) return pulse_set_error(PULSE_ERR_ARG, "cannot create a folder with an empty name");
+    if (strlen(dir) >= sizeof tmp)
+        return pulse_set_error(PULSE_ERR_ARG, "folder name longer than %zu bytes: %.64s...", sizeof tmp - 1,
+                               dir);
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1;; p++)
+        if (*p == '/' || *p == 0) {
+            const char c = *p;
+            *p = 0;
+            struct stat st;
+            if (mkdir(tmp, 0755) != 0 && (errno != EEXIST || stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)))
+                return pulse_set_error(PULSE_ERR_IO, "%s: cannot create folder: %s", tmp,
+                                       errno == EEXIST ? "a file of that name exists" : strerror(errno));
+            if (!(*p = c)) break;
+        }
+    return PULSE_OK;
+}
+
 char *pulse_path_join(char *out, size_t n, const char *dir, const char *name) {
     size_t dl = strlen(dir);
     if (dl && dir[dl - 1] == '/')

@@ -21,22 +21,6 @@ static void sb_field(pulse_strbuf *b, const char *s) {
     }
 }
 
-static pulse_status mkdirs(const char *dir) {
-    char tmp[2048];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    size_t l = strlen(tmp);
-    for (size_t i = 1; i <= l; i++) {
-        if (tmp[i] == '/' || tmp[i] == 0) {
-            char c = tmp[i];
-            tmp[i] = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return pulse_set_error(PULSE_ERR_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
-            tmp[i] = c;
-        }
-    }
-    return PULSE_OK;
-}
-
 static pulse_status flush_to(pulse_strbuf *b, const char *dir, const char *name) {
     if (b->oom) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory writing %s", name);
     char path[2048];
@@ -72,7 +56,7 @@ static pulse_status write_items(const pulse_dataset *ds, const char *dir, const 
 }
 
 pulse_status pulse_dataset_write_s3rec(const pulse_dataset *ds, const char *dir) {
-    pulse_status st = mkdirs(dir);
+    pulse_status st = pulse_mkdirs(dir);
     if (st) return st;
     /* numeric user keys are kept when they are all numbers (S3-Rec round trip), else users are 1..n */
     int keep = 1;
@@ -99,7 +83,7 @@ pulse_status pulse_dataset_write_recbole(const pulse_dataset *ds, const char *di
     if (!name || !*name || strchr(name, '/'))
         return pulse_set_error(PULSE_ERR_ARG, "expected a dataset name without '/', found '%s'",
                                name ? name : "");
-    pulse_status st = mkdirs(dir);
+    pulse_status st = pulse_mkdirs(dir);
     if (st) return st;
     pulse_strbuf b = {0};
     pulse_strbuf_cat(&b, "user_id:token\titem_id:token\ttimestamp:float\n");

@@ -511,14 +511,8 @@ static pulse_status write_json(const char *path, cJSON *obj) {
     return rc;
 }
 
-static pulse_status make_dir(const char *dir) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return pulse_set_error(PULSE_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
-    return PULSE_OK;
-}
-
 pulse_status pulse_encoder_save(const pulse_encoder *e, const char *dir) {
-    pulse_status rc = make_dir(dir);
+    pulse_status rc = pulse_mkdirs(dir);
     if (rc != PULSE_OK) return rc;
     char path[4096];
     /* weights */
@@ -583,7 +577,7 @@ pulse_status pulse_encoder_save(const pulse_encoder *e, const char *dir) {
     }
     /* sentence-transformers pooling config */
     pulse_path_join(path, sizeof path, dir, "1_Pooling");
-    if ((rc = make_dir(path)) != PULSE_OK) return rc;
+    if ((rc = pulse_mkdirs(path)) != PULSE_OK) return rc;
     cJSON *pc = cJSON_CreateObject();
     if (!pc) return pulse_set_error(PULSE_ERR_NOMEM, "out of memory");
     cJSON_AddNumberToObject(pc, "word_embedding_dimension", e->C);

@@ -68,13 +68,6 @@ static void path_of(const pipe *c, char *buf, size_t n, const char *name) {
     pulse_path_join(buf, n, c->out, name);
 }
 
-static pulse_status make_dir(const char *dir) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return pulse_set_error(PULSE_ERR_IO, "pipeline: cannot create the folder %s: %s", dir,
-                               strerror(errno));
-    return PULSE_OK;
-}
-
 static char *read_small(const char *path) {
     char *s = NULL;
     size_t n = 0;
@@ -616,8 +609,8 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     pipe c = {data, model, out_dir, &p, NULL, r ? r : &rep_local, NULL, NULL, 0, 0};
     double t0 = pulse_now();
     char dir[4096];
-    pulse_status st = make_dir(out_dir);
-    if (!st) st = make_dir(pulse_path_join(dir, sizeof dir, out_dir, "stages"));
+    pulse_status st = pulse_mkdirs(out_dir);
+    if (!st) st = pulse_mkdirs(pulse_path_join(dir, sizeof dir, out_dir, "stages"));
     if (st) return st;
     if ((st = pulse_dataset_load(data, NULL, &c.ds))) return st;
     cJSON *sum = cJSON_CreateObject();
@@ -735,7 +728,8 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
         x.stages = cJSON_AddObjectToObject(xs, "stages");
         x.metrics = cJSON_AddObjectToObject(xs, "metrics");
         char xh_sas[17];
-        if (!(st = make_dir(xdir)) && !(st = make_dir(pulse_path_join(dir, sizeof dir, xdir, "stages")))) {
+        if (!(st = pulse_mkdirs(xdir)) &&
+            !(st = pulse_mkdirs(pulse_path_join(dir, sizeof dir, xdir, "stages")))) {
             s = settings_new(&x);
             cJSON_AddNumberToObject(s, "epochs", p.sasrec_epochs);
             if (!(st = stage(&x, "sasrec", s, NULL, 0, st_sasrec, NULL, xh_sas, NULL)))

@@ -147,6 +147,9 @@ pulse_status textrec_encode_texts(const char *const *texts, int n, pulse_textrec
     if (cache_dir && *cache_dir) {
         snprintf(cpath, sizeof cpath, "%s/textvec-%016llx.bin", cache_dir, (unsigned long long)h);
         if (cache_read(cpath, h, n, out, D)) return PULSE_OK;
+        /* the folder is made before the encoding, so a path that cannot be written fails in seconds */
+        pulse_status mk = pulse_dist_rank() == 0 ? pulse_mkdirs(cache_dir) : PULSE_OK;
+        if (mk) return pulse_wrap_error(mk, "textrec: the text-vector cache --cache %s", cache_dir);
     }
     pulse_status st;
     float *v = NULL;

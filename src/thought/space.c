@@ -48,20 +48,6 @@ static void rm_rf(const char *path) {
     if (pulse_file_exists(path)) nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static pulse_status mkdir_p(const char *dir) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return pulse_set_error(PULSE_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
-    return PULSE_OK;
-}
-
 static pulse_status load_pair_encoders(const char *bdir, const char *rdir, int shared, pulse_pooling pooling,
                                        int max_len, pulse_encoder **b, pulse_encoder **r) {
     pulse_encoder_params ep = pulse_encoder_default_params();
@@ -176,7 +162,7 @@ static pulse_status save_checkpoint(const char *out_dir, int epoch, const pulse_
     snprintf(dir, sizeof dir, "%s/ckpt-%d", out_dir, epoch);
     snprintf(tmpdir, sizeof tmpdir, "%s/ckpt-%d.tmp", out_dir, epoch);
     rm_rf(tmpdir);
-    pulse_status st = mkdir_p(tmpdir);
+    pulse_status st = pulse_mkdirs(tmpdir);
     snprintf(sub, sizeof sub, "%s/behaviour", tmpdir);
     if (st == PULSE_OK) st = pulse_encoder_save(b, sub);
     snprintf(sub2, sizeof sub2, "%s/behaviour.adam", tmpdir);
@@ -372,7 +358,7 @@ pulse_status pulse_thought_train(const char *pairs_path, const char *out_dir,
         pulse_pairs_free(pairs, n_loaded);
         return st;
     }
-    if ((st = mkdir_p(out_dir)) != PULSE_OK) goto done_pairs;
+    if ((st = pulse_mkdirs(out_dir)) != PULSE_OK) goto done_pairs;
 
     enum { MAXH = 1024 };
     pulse_thought_epoch *hist = calloc(MAXH, sizeof *hist);
