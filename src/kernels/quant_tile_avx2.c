@@ -278,7 +278,18 @@ void pq_k4a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k4a_blk *ou
 }
 
 #ifndef K4A_R
+/* one 4-weight-row x 8-lane tile's results (lane c = activation row c) into Y: rows nr of 4, columns
+ * min(nc, 8), Y[c * ldy + r] (the q4_K and q6_K lane tiles share it) */
+static inline void ta_store_lanes(const __m256 out[4], int nr, int nc, float *Y, size_t ldy) {
+    float o[4][8] __attribute__((aligned(32)));
+    for (int r = 0; r < 4; r++) _mm256_store_ps(o[r], out[r]);
+    if (nc > 8) nc = 8;
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) Y[(size_t)c * ldy + r] = o[r][c];
+}
+
 #define K4A_R 4 /* weight rows per tile */
+_Static_assert(K4A_R == 4, "ta_store_lanes stores 4 weight rows");
 #endif
 #ifndef K4A_NV
 #define K4A_NV 2 /* groups of 8 activation rows per tile */
@@ -439,15 +450,8 @@ int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk 
                 k4a_tile(T, k, nb, 1, 1, mask, out);
             else
                 k4a_tile(T, k, nb, 0, 1, mask, out);
-            for (int v = 0; v < nv; v++, g++) {
-                float o[K4A_R][8] __attribute__((aligned(32)));
-                for (int r = 0; r < K4A_R; r++) _mm256_store_ps(o[r], out[v][r]);
-                const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
-                for (int c = 0; c < nc; c++) {
-                    float *y = Y + (size_t)(8 * g + c) * ldy + rt;
-                    for (int r = 0; r < nr; r++) y[r] = o[r][c];
-                }
-            }
+            for (int v = 0; v < nv; v++, g++)
+                ta_store_lanes(out[v], nr, N - 8 * g, Y + (size_t)(8 * g) * ldy + rt, ldy);
         }
     }
     return 1;
@@ -492,6 +496,7 @@ void pq_k6a_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_k6a_blk *ou
 
 #ifndef K6A_R
 #define K6A_R 4 /* weight rows per tile */
+_Static_assert(K6A_R == 4, "ta_store_lanes stores 4 weight rows");
 #endif
 #ifndef K6A_NV
 #define K6A_NV 2 /* groups of 8 activation rows per tile */
@@ -602,15 +607,8 @@ int pq_k6a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6a_blk 
                 k6a_tile(T, pk + (size_t)(g0 + g) * (size_t)nb, nb, 2, out);
             else
                 k6a_tile(T, pk + (size_t)(g0 + g) * (size_t)nb, nb, 1, out);
-            for (int v = 0; v < nv; v++, g++) {
-                float o[K6A_R][8] __attribute__((aligned(32)));
-                for (int r = 0; r < K6A_R; r++) _mm256_store_ps(o[r], out[v][r]);
-                const int nc = N - 8 * g < 8 ? N - 8 * g : 8;
-                for (int c = 0; c < nc; c++) {
-                    float *y = Y + (size_t)(8 * g + c) * ldy + rt;
-                    for (int r = 0; r < nr; r++) y[r] = o[r][c];
-                }
-            }
+            for (int v = 0; v < nv; v++, g++)
+                ta_store_lanes(out[v], nr, N - 8 * g, Y + (size_t)(8 * g) * ldy + rt, ldy);
         }
     }
     return 1;
