@@ -2,6 +2,8 @@
  * library (never the CLI): SASRec -> similar users -> Phase 1 -> Thought Space (pairs + training) -> ToT
  * (Thought-Space and likelihood scorers) -> SFT (training lines + one LoRA per rationale variant) ->
  * evaluation of popularity, SASRec, the zero-shot SLM and every fine-tuned SLM on one stored candidate set.
+ * Each method is evaluated as soon as its inputs exist (pop and SASRec first, each adapter right after its
+ * training), so a long run stopped half-way has its first rows.
  *
  * Resume rule: a stage's settings and its inputs' hashes give its hash; when out/stages/<stage>.json holds
  * that hash the stage is skipped and its recorded report used. Before a stage runs,
@@ -385,11 +387,15 @@ static pulse_status st_tot(pipe *c, void *ud, cJSON *rep) {
     return PULSE_OK;
 }
 
+/* The test users: the first --eval-users of the run's users. */
+static int eval_users(const pulse_pipeline_params *p) {
+    return p->eval_users > 0 && (p->users <= 0 || p->eval_users < p->users) ? p->eval_users : p->users;
+}
+
 static pulse_status st_lists(pipe *c, void *ud, cJSON *rep) {
     const char *path = ud;
     pulse_sft_build_params sp = pulse_sft_build_default_params();
-    sp.users = c->p->eval_users > 0 && (c->p->users <= 0 || c->p->eval_users < c->p->users) ? c->p->eval_users
-                                                                                            : c->p->users;
+    sp.users = eval_users(c->p);
     sp.seed = c->p->seed;
     sp.test_candidates = c->p->candidates;
     pulse_sft_build_report r;
@@ -541,52 +547,93 @@ static cJSON *settings_new(const pipe *c) {
     return s;
 }
 
-/* The lists of c's dataset and every method on them; the adapters are lora_dir's (the training dataset's). */
-static pulse_status evaluate(pipe *c, const char *h_sas, char h_sft[4][17], const sft_ud *variants,
-                             const char *lora_dir) {
+/* Stage sft-V: variant v's training lines and LoRA; dep = the hash of its rationale stage ("" for none). */
+static pulse_status sft_stage(pipe *c, sft_ud *v, const char *dep, const char *model_name, char h[17]) {
     const pulse_pipeline_params *p = c->p;
-    char lists[4096], rel[128], h_lists[17];
-    const int eu =
-        p->eval_users > 0 && (p->users <= 0 || p->eval_users < p->users) ? p->eval_users : p->users;
-    snprintf(rel, sizeof rel, "test-n%d-u%d.jsonl", p->candidates, eu);
-    path_of(c, lists, sizeof lists, rel);
     cJSON *s = settings_new(c);
-    cJSON_AddNumberToObject(s, "users", eu);
+    cJSON_AddNumberToObject(s, "users", v->users);
+    cJSON_AddNumberToObject(s, "epochs", p->sft_epochs);
+    cJSON_AddNumberToObject(s, "batch", p->sft_batch);
+    cJSON_AddNumberToObject(s, "grad_accum", p->sft_grad_accum);
+    cJSON_AddNumberToObject(s, "max_len", p->sft_max_len);
+    cJSON_AddNumberToObject(s, "max_steps", p->sft_max_steps);
+    cJSON_AddStringToObject(s, "model", model_name);
+    char name[64];
+    snprintf(name, sizeof name, "sft-%s", v->variant);
+    const char *d[] = {dep};
+    return stage(c, name, s, d, 1, st_sft, v, h, NULL);
+}
+
+static const char *const METHODS[7] = {"pop",        "sasrec",         "zero-shot", "sft-none",
+                                      "sft-phase1", "sft-tot-likelihood", "pulse"};
+
+/* The stored lists of c's dataset (stage lists-nN): lists = their path, h_lists = the stage's hash. */
+static pulse_status eval_lists(pipe *c, char *lists, size_t n, char h_lists[17]) {
+    const pulse_pipeline_params *p = c->p;
+    char rel[128], lname[64];
+    snprintf(rel, sizeof rel, "test-n%d-u%d.jsonl", p->candidates, eval_users(p));
+    path_of(c, lists, n, rel);
+    cJSON *s = settings_new(c);
+    cJSON_AddNumberToObject(s, "users", eval_users(p));
     cJSON_AddNumberToObject(s, "candidates", p->candidates);
-    char lname[64];
     snprintf(lname, sizeof lname, "lists-n%d", p->candidates);
-    pulse_status st = stage(c, lname, s, NULL, 0, st_lists, lists, h_lists, NULL);
-    if (st) return st;
-    const char *methods[7] = {"pop",  "sasrec", "zero-shot", "sft-none", "sft-phase1", "sft-tot-likelihood",
-                              "pulse"};
-    for (int mi = 0; mi < 7; mi++) {
-        if (mi == 5 && !p->tot_likelihood) continue;
-        const int scorer = mi < 2;
-        char lora[4096] = {0};
-        const char *dep = mi == 1 ? h_sas : mi >= 3 ? h_sft[mi - 3] : "";
-        if (mi >= 3) {
-            snprintf(rel, sizeof rel, "lora-%s.gguf", variants[mi - 3].variant);
-            pulse_path_join(lora, sizeof lora, lora_dir, rel);
-        }
-        for (int di = 0; di < 2; di++) {
-            if (scorer && di > 0) break;
-            const int dec = di == 0 ? PULSE_REC_RANK : PULSE_REC_GENERATE;
-            if (!scorer && !(p->decoders & (di == 0 ? PULSE_PIPE_RANK : PULSE_PIPE_GENERATE))) continue;
-            const char *dn = scorer ? "score" : di == 0 ? "rank" : "generate";
-            char name[96];
-            snprintf(name, sizeof name, "eval-%s-%s-n%d", methods[mi], dn, p->candidates);
-            s = settings_new(c);
-            cJSON_AddNumberToObject(s, "max_new", scorer || dec == PULSE_REC_RANK ? 0 : p->eval_max_new);
-            if (!scorer) cJSON_AddStringToObject(s, "model", pulse_path_base(c->model));
-            const char *d[] = {h_lists, dep};
-            eval_ud e = {methods[mi], lists, mi >= 3 ? lora : NULL, scorer ? -1 : dec};
-            const cJSON *er = NULL;
-            char h[17];
-            if ((st = stage(c, name, s, d, 2, st_eval, &e, h, &er))) return st;
-            add_metrics(c, methods[mi], dn, er);
-        }
+    return stage(c, lname, s, NULL, 0, st_lists, (void *)lists, h_lists, NULL);
+}
+
+/* Method METHODS[mi] on the lists with each decoder it has (pop and SASRec: their scores; the language
+ * models: rank and / or generate). dep = the hash of what the method needs (SASRec's or its SFT stage's);
+ * the adapters are lora_dir's (the training dataset's). */
+static pulse_status eval_method(pipe *c, int mi, const char *lists, const char *h_lists, const char *dep,
+                                const char *variant, const char *lora_dir) {
+    const pulse_pipeline_params *p = c->p;
+    const int scorer = mi < 2;
+    char lora[4096] = {0}, rel[128];
+    if (mi >= 3) {
+        snprintf(rel, sizeof rel, "lora-%s.gguf", variant);
+        pulse_path_join(lora, sizeof lora, lora_dir, rel);
+    }
+    for (int di = 0; di < 2; di++) {
+        if (scorer && di > 0) break;
+        const int dec = di == 0 ? PULSE_REC_RANK : PULSE_REC_GENERATE;
+        if (!scorer && !(p->decoders & (di == 0 ? PULSE_PIPE_RANK : PULSE_PIPE_GENERATE))) continue;
+        const char *dn = scorer ? "score" : di == 0 ? "rank" : "generate";
+        char name[96];
+        snprintf(name, sizeof name, "eval-%s-%s-n%d", METHODS[mi], dn, p->candidates);
+        cJSON *s = settings_new(c);
+        cJSON_AddNumberToObject(s, "max_new", scorer || dec == PULSE_REC_RANK ? 0 : p->eval_max_new);
+        if (!scorer) cJSON_AddStringToObject(s, "model", pulse_path_base(c->model));
+        const char *d[] = {h_lists, dep ? dep : ""};
+        eval_ud e = {METHODS[mi], lists, mi >= 3 ? lora : NULL, scorer ? -1 : dec};
+        const cJSON *er = NULL;
+        char h[17];
+        pulse_status st = stage(c, name, s, d, 2, st_eval, &e, h, &er);
+        if (st) return st;
+        add_metrics(c, METHODS[mi], dn, er);
     }
     return PULSE_OK;
+}
+
+/* The summary's metrics in the table's order (pop, SASRec, zero-shot, the SFT rows, PULSE), whatever order
+ * the methods were evaluated in. */
+static void metrics_in_order(cJSON *metrics) {
+    for (int mi = 0; mi < 7; mi++) {
+        cJSON *o = cJSON_DetachItemFromObjectCaseSensitive(metrics, METHODS[mi]);
+        if (o) cJSON_AddItemToObject(metrics, METHODS[mi], o);
+    }
+}
+
+/* Every method on c's dataset's lists, once all adapters exist (the cross-domain test). */
+static pulse_status evaluate(pipe *c, const char *h_sas, char h_sft[4][17], const sft_ud *variants,
+                             const char *lora_dir) {
+    char lists[4096], h_lists[17];
+    pulse_status st = eval_lists(c, lists, sizeof lists, h_lists);
+    for (int mi = 0; mi < 7 && !st; mi++) {
+        if (mi == 5 && !c->p->tot_likelihood) continue;
+        const char *dep = mi == 1 ? h_sas : mi >= 3 ? h_sft[mi - 3] : "";
+        st = eval_method(c, mi, lists, h_lists, dep, mi >= 3 ? variants[mi - 3].variant : NULL, lora_dir);
+    }
+    metrics_in_order(c->metrics);
+    return st;
 }
 
 pulse_status pulse_pipeline_run(const char *data, const char *model, const char *out_dir,
@@ -621,19 +668,40 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     cJSON_AddNumberToObject(sum, "users", p.users);
     cJSON_AddNumberToObject(sum, "seed", (double)p.seed);
     cJSON_AddNumberToObject(sum, "candidates", p.candidates);
-    cJSON_AddNumberToObject(sum, "eval_users",
-                            p.eval_users > 0 && (p.users <= 0 || p.eval_users < p.users) ? p.eval_users
-                                                                                         : p.users);
+    cJSON_AddNumberToObject(sum, "eval_users", eval_users(&p));
     c.stages = cJSON_AddObjectToObject(sum, "stages");
     c.metrics = cJSON_AddObjectToObject(sum, "metrics");
     const char *model_name = pulse_path_base(model);
     char h_sas[17], h_sim[17], h_p1[17], h_ts[17], h_tot[17], h_lik[17];
     const cJSON *r_p1 = NULL, *r_tot = NULL, *r_lik = NULL;
     cJSON *s;
+    /* Each method is evaluated as soon as what it needs exists, the cheap ones first, so a long run that is
+     * stopped has its first rows: SASRec, the lists, pop and SASRec; SFT without rationale; Phase 1 and its SFT;
+     * the Thought Space, ToT and PULSE's SFT; the likelihood ToT and its SFT; the zero-shot SLM last. */
     /* SASRec */
     s = settings_new(&c);
     cJSON_AddNumberToObject(s, "epochs", p.sasrec_epochs);
     if ((st = stage(&c, "sasrec", s, NULL, 0, st_sasrec, NULL, h_sas, NULL))) goto out;
+    char lists[4096], h_lists[17];
+    if ((st = eval_lists(&c, lists, sizeof lists, h_lists)) ||
+        (st = eval_method(&c, 0, lists, h_lists, "", NULL, out_dir)) ||
+        (st = eval_method(&c, 1, lists, h_lists, h_sas, NULL, out_dir)))
+        goto out;
+    /* SFT: training lines and a LoRA per rationale variant, each evaluated when trained */
+    const int tot_users = p.tot_users > 0 ? p.tot_users : p.users;
+    sft_ud variants[4] = {{"none", PULSE_REC_RAT_NONE, NULL, p.users},
+                          {"phase1", PULSE_REC_RAT_PHASE1, NULL, p.users},
+                          {"tot-likelihood", PULSE_REC_RAT_TOT, NULL, tot_users},
+                          {"pulse", PULSE_REC_RAT_TOT, NULL, tot_users}};
+    char h_sft[4][17] = {{0}};
+    const char *vdep[4] = {"", h_p1, h_lik, h_tot};
+#define SFT_AND_EVAL(v)                                                                                     \
+    do {                                                                                                    \
+        if ((st = sft_stage(&c, &variants[v], vdep[v], model_name, h_sft[v])) ||                            \
+            (st = eval_method(&c, 3 + (v), lists, h_lists, h_sft[v], variants[v].variant, out_dir)))        \
+            goto out;                                                                                       \
+    } while (0)
+    SFT_AND_EVAL(0);
     /* similar users of the run's users (what Phase 1 and ToT put in their prompts) */
     s = settings_new(&c);
     cJSON_AddNumberToObject(s, "users", p.users);
@@ -650,6 +718,8 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
         const char *d[] = {h_sas};
         if ((st = stage(&c, "phase1", s, d, 1, st_phase1, NULL, h_p1, &r_p1))) goto out;
     }
+    variants[1].source = r_p1;
+    SFT_AND_EVAL(1);
     /* Thought Space on the Phase-1 rationales */
     s = settings_new(&c);
     cJSON_AddNumberToObject(s, "epochs", p.thought_epochs);
@@ -659,9 +729,9 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
         thought_ud t = {r_p1};
         if ((st = stage(&c, "thought", s, d, 1, st_thought, &t, h_ts, NULL))) goto out;
     }
-    /* ToT: PULSE's Thought-Space scorer, then the likelihood ablation */
+    /* ToT: PULSE's Thought-Space scorer and its SFT, then the likelihood ablation and its SFT */
     cJSON *tots = cJSON_CreateObject();
-    cJSON_AddNumberToObject(tots, "users", p.tot_users > 0 ? p.tot_users : p.users);
+    cJSON_AddNumberToObject(tots, "users", tot_users);
     cJSON_AddNumberToObject(tots, "depth", p.tot_depth);
     cJSON_AddNumberToObject(tots, "branching", p.tot_branching);
     cJSON_AddNumberToObject(tots, "beam", p.tot_beam);
@@ -672,46 +742,28 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     {
         const char *d[] = {h_sas, h_ts};
         tot_ud t = {PULSE_TOT_SCORER_THOUGHT};
-        if ((st = stage(&c, "tot-thought", cJSON_Duplicate(tots, 1), d, 2, st_tot, &t, h_tot, &r_tot))) {
-            cJSON_Delete(tots);
-            goto out;
-        }
+        st = stage(&c, "tot-thought", cJSON_Duplicate(tots, 1), d, 2, st_tot, &t, h_tot, &r_tot);
     }
-    if (p.tot_likelihood) {
+    cJSON *tots_lik = p.tot_likelihood && !st ? cJSON_Duplicate(tots, 1) : NULL;
+    cJSON_Delete(tots);
+    if (st) goto out;
+    variants[3].source = r_tot;
+    if ((st = sft_stage(&c, &variants[3], vdep[3], model_name, h_sft[3])) ||
+        (st = eval_method(&c, 6, lists, h_lists, h_sft[3], variants[3].variant, out_dir))) {
+        cJSON_Delete(tots_lik);
+        goto out;
+    }
+    if (tots_lik) {
         const char *d[] = {h_sas};
         tot_ud t = {PULSE_TOT_SCORER_LIKELIHOOD};
-        if ((st = stage(&c, "tot-likelihood", cJSON_Duplicate(tots, 1), d, 1, st_tot, &t, h_lik, &r_lik))) {
-            cJSON_Delete(tots);
-            goto out;
-        }
+        if ((st = stage(&c, "tot-likelihood", tots_lik, d, 1, st_tot, &t, h_lik, &r_lik))) goto out;
+        variants[2].source = r_lik;
+        SFT_AND_EVAL(2);
     }
-    cJSON_Delete(tots);
-    /* SFT: training lines and a LoRA per rationale variant */
-    const int tot_users = p.tot_users > 0 ? p.tot_users : p.users;
-    sft_ud variants[4] = {{"none", PULSE_REC_RAT_NONE, NULL, p.users},
-                          {"phase1", PULSE_REC_RAT_PHASE1, r_p1, p.users},
-                          {"tot-likelihood", PULSE_REC_RAT_TOT, r_lik, tot_users},
-                          {"pulse", PULSE_REC_RAT_TOT, r_tot, tot_users}};
-    const char *vdeps[4] = {"", h_p1, p.tot_likelihood ? h_lik : "", h_tot};
-    char h_sft[4][17];
-    int have[4] = {1, 1, p.tot_likelihood, 1};
-    for (int v = 0; v < 4; v++) {
-        if (!have[v]) continue;
-        s = settings_new(&c);
-        cJSON_AddNumberToObject(s, "users", variants[v].users);
-        cJSON_AddNumberToObject(s, "epochs", p.sft_epochs);
-        cJSON_AddNumberToObject(s, "batch", p.sft_batch);
-        cJSON_AddNumberToObject(s, "grad_accum", p.sft_grad_accum);
-        cJSON_AddNumberToObject(s, "max_len", p.sft_max_len);
-        cJSON_AddNumberToObject(s, "max_steps", p.sft_max_steps);
-        cJSON_AddStringToObject(s, "model", model_name);
-        char name[64];
-        snprintf(name, sizeof name, "sft-%s", variants[v].variant);
-        const char *d[] = {vdeps[v]};
-        if ((st = stage(&c, name, s, d, 1, st_sft, &variants[v], h_sft[v], NULL))) goto out;
-    }
-    /* evaluation: one stored candidate set for every method */
-    if ((st = evaluate(&c, h_sas, h_sft, variants, out_dir))) goto out;
+#undef SFT_AND_EVAL
+    /* the zero-shot SLM */
+    if ((st = eval_method(&c, 2, lists, h_lists, "", NULL, out_dir))) goto out;
+    metrics_in_order(c.metrics);
     /* cross-domain: the same adapters tested on another dataset's users, lists and titles, beside a SASRec
      * and a popularity trained there */
     if (p.test_data) {
