@@ -564,8 +564,8 @@ static pulse_status sft_stage(pipe *c, sft_ud *v, const char *dep, const char *m
     return stage(c, name, s, d, 1, st_sft, v, h, NULL);
 }
 
-static const char *const METHODS[7] = {"pop",        "sasrec",         "zero-shot", "sft-none",
-                                      "sft-phase1", "sft-tot-likelihood", "pulse"};
+static const char *const METHODS[7] = {
+    "pop", "sasrec", "zero-shot", "sft-none", "sft-phase1", "sft-tot-likelihood", "pulse"};
 
 /* The stored lists of c's dataset (stage lists-nN): lists = their path, h_lists = the stage's hash. */
 static pulse_status eval_lists(pipe *c, char *lists, size_t n, char h_lists[17]) {
@@ -676,8 +676,8 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     const cJSON *r_p1 = NULL, *r_tot = NULL, *r_lik = NULL;
     cJSON *s;
     /* Each method is evaluated as soon as what it needs exists, the cheap ones first, so a long run that is
-     * stopped has its first rows: SASRec, the lists, pop and SASRec; SFT without rationale; Phase 1 and its SFT;
-     * the Thought Space, ToT and PULSE's SFT; the likelihood ToT and its SFT; the zero-shot SLM last. */
+     * stopped has its first rows: SASRec, the lists, pop and SASRec; SFT without rationale; Phase 1 and its
+     * SFT; the Thought Space, ToT and PULSE's SFT; the likelihood ToT and its SFT; the zero-shot SLM last. */
     /* SASRec */
     s = settings_new(&c);
     cJSON_AddNumberToObject(s, "epochs", p.sasrec_epochs);
@@ -695,11 +695,11 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
                           {"pulse", PULSE_REC_RAT_TOT, NULL, tot_users}};
     char h_sft[4][17] = {{0}};
     const char *vdep[4] = {"", h_p1, h_lik, h_tot};
-#define SFT_AND_EVAL(v)                                                                                     \
-    do {                                                                                                    \
-        if ((st = sft_stage(&c, &variants[v], vdep[v], model_name, h_sft[v])) ||                            \
-            (st = eval_method(&c, 3 + (v), lists, h_lists, h_sft[v], variants[v].variant, out_dir)))        \
-            goto out;                                                                                       \
+#define SFT_AND_EVAL(v)                                                                                      \
+    do {                                                                                                     \
+        if ((st = sft_stage(&c, &variants[v], vdep[v], model_name, h_sft[v])) ||                             \
+            (st = eval_method(&c, 3 + (v), lists, h_lists, h_sft[v], variants[v].variant, out_dir)))         \
+            goto out;                                                                                        \
     } while (0)
     SFT_AND_EVAL(0);
     /* similar users of the run's users (what Phase 1 and ToT put in their prompts) */
