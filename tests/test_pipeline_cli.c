@@ -20,6 +20,20 @@ static double num(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
+/* 1 when the two files hold the same bytes */
+static int same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 static int exists(const char *rel) {
     char p[1200];
     struct stat st;
@@ -142,6 +156,29 @@ int main(void) {
           : NULL;
     CHECK(pm && num(pm, "HR@1") == hr_a[N_METHODS - 1]);
     cJSON_Delete(c);
+
+    /* --sft-no-recompute keeps every activation instead of recomputing layers: the same adapter bits, so the
+     * same stage hash (nothing reruns) and, when the SFT stage does rerun, the same file */
+    CHECK(pulse(ARGS " --sft-no-recompute", model, enc) == 0);
+    c = cJSON_Parse(test_last_line(out_buf));
+    st = c ? cJSON_GetObjectItem(c, "stages") : NULL;
+    ran = 0;
+    for (const cJSON *s = st ? st->child : NULL; s; s = s->next)
+        ran += cJSON_IsFalse(cJSON_GetObjectItem(s, "skipped"));
+    CHECK_MSG(ran == 0, "%d stages ran", ran);
+    cJSON_Delete(c);
+    char path[1200], copy[1200];
+    snprintf(path, sizeof path, "%s/run/lora-pulse.gguf", tmp);
+    snprintf(copy, sizeof copy, "%s/lora-pulse.recompute.gguf", tmp);
+    CHECK(rename(path, copy) == 0);
+    CHECK(remove(strcat(strcpy((char[1200]){0}, tmp), "/run/stages/sft-pulse.json")) == 0);
+    CHECK(pulse(ARGS " --sft-no-recompute", model, enc) == 0);
+    c = cJSON_Parse(test_last_line(out_buf));
+    st = c ? cJSON_GetObjectItem(c, "stages") : NULL;
+    const cJSON *sf = st ? cJSON_GetObjectItem(st, "sft-pulse") : NULL;
+    CHECK(sf && cJSON_IsFalse(cJSON_GetObjectItem(sf, "skipped")));
+    cJSON_Delete(c);
+    CHECK_MSG(same_file(path, copy), "the adapter trained without recomputation differs from %s", copy);
 
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

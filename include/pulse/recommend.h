@@ -206,8 +206,11 @@ typedef struct {
     int tot_depth, tot_branching, tot_beam, tot_thought_tokens; /* 3, 3, 2, 61 */
     int tot_likelihood; /* 1 (default): also ToT scored by likelihood and its SFT row (the ablation) */
     int sft_epochs, sft_batch, sft_grad_accum, sft_max_len; /* 7, 8, 8, 512 (the authors') */
-    int sft_max_steps;     /* > 0: stop each LoRA run after this many optimizer steps */
-    int eval_max_new;      /* generate decoder: new tokens at most (59) */
+    int sft_max_steps; /* > 0: stop each LoRA run after this many optimizer steps */
+    int sft_recompute; /* 1 (default): keep each layer's input only and recompute the layer in the backward;
+                          0: keep every activation (~1.5x faster steps, several times the memory; the same
+                          bits, so it is not part of the stage's hash) */
+    int eval_max_new;  /* generate decoder: new tokens at most (59) */
     const char *test_data; /* cross-domain (NULL: none): the adapters fine-tuned on data are also tested on
                               this dataset's users, lists and titles, beside its own popularity and SASRec
                               (trained there); outputs in out_dir/cross-<name>/, summary "cross_domain" */

@@ -44,6 +44,7 @@ pulse_pipeline_params pulse_pipeline_default_params(void) {
     p.sft_batch = 8;
     p.sft_grad_accum = 8;
     p.sft_max_len = 512;
+    p.sft_recompute = 1;
     p.eval_max_new = 59;
     return p;
 }
@@ -450,6 +451,7 @@ static pulse_status st_sft(pipe *c, void *ud, cJSON *rep) {
     tp.batch = c->p->sft_batch;
     tp.grad_accum = c->p->sft_grad_accum;
     tp.max_steps = c->p->sft_max_steps;
+    tp.checkpoint_layers = c->p->sft_recompute;
     tp.checkpoint_path = ckpt;
     tp.resume = 1;
     tp.log_path = logp;
