@@ -791,6 +791,70 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
     }
 }
 
+/* q4_K against one activation row, one weight row at a time, read in address order (for the CPUs whose
+ * prefetchers lose k4_gemv_rows' side-by-side rows: AMD Zen 4): the per-block integer work of k4_gemv_rows
+ * (512-bit vpdpbusd of the nibbles, vpdpwssd with the scales), 4 blocks of the row reduced together by the
+ * same transposing tree instead of each block alone, then the row's scalar sequence acc = fma(isum, dw * dx,
+ * acc), accm = fma(imin, dmin * dx, accm) block by block: llama.cpp's one-row order, the same bits. */
+static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m128i sh0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+                  sh1 = _mm_setr_epi8(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
+                  sh2 = _mm_setr_epi8(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
+                  sh3 = _mm_setr_epi8(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7),
+                  dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *w = W + (size_t)r * wrow;
+        float acc = 0, accm = 0;
+        for (int64_t b0 = 0; b0 < nb; b0 += 4) {
+            const int nk = nb - b0 < 4 ? (int)(nb - b0) : 4;
+            __m512i I[4];
+            __m128i M[4];
+            T0_UNROLL for (int k = 0; k < 4; k++) {
+                const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
+                const pq_a256 *a = x + b;
+                const uint8_t *blk = w + (size_t)b * 144;
+                const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+                const __m128i scm = _mm_setr_epi32(
+                    (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
+                    (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
+                const __m512i Q0 = _mm512_loadu_si512((const void *)(blk + 16)),
+                              Q1 = _mm512_loadu_si512((const void *)(blk + 80));
+                const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q0, m4),
+                                                       k4g_x(a->qs, 0, 64));
+                const __m512i d1 =
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                        _mm512_and_si512(_mm512_srli_epi16(Q0, 4), m4), k4g_x(a->qs, 32, 96));
+                const __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q1, m4),
+                                                       k4g_x(a->qs, 128, 192));
+                const __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                       _mm512_and_si512(_mm512_srli_epi16(Q1, 4), m4),
+                                                       k4g_x(a->qs, 160, 224));
+                __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0,
+                                                _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh0)));
+                t = _mm512_dpwssd_epi32(t, d1, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh1)));
+                t = _mm512_dpwssd_epi32(t, d2, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh2)));
+                I[k] = _mm512_dpwssd_epi32(t, d3, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh3)));
+                const __m256i mi = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums),
+                                                     _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
+                M[k] = _mm_add_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1));
+            }
+            int32_t is[4], im[4];
+            _mm_storeu_si128((__m128i *)(void *)is, k4g_hsum4(I[0], I[1], I[2], I[3]));
+            _mm_storeu_si128((__m128i *)(void *)im,
+                             _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3])));
+            for (int k = 0; k < nk; k++) {
+                const uint8_t *blk = w + (size_t)(b0 + k) * 144;
+                const float xd = x[b0 + k].d;
+                acc = fmaf((float)is[k], t0_f16(blk) * xd, acc);
+                accm = fmaf((float)im[k], t0_f16(blk + 2) * xd, accm);
+            }
+        }
+        y[r] = acc - accm;
+    }
+}
+
 /* q6_K in vec_dot_q6_K_q8_K's order (rows not PULSE_QROW_TILED): per block 8 exact lanes (lane l: sc * q6 *
  * x over elements 4l..4l+3 of every 32, minus 32 (sc_2l bsum_2l + sc_2l+1 bsum_2l+1)), acc_l = fma(dw * dx,
  * lane_l, acc_l), ggml's horizontal sum at the end. A 64-byte vector holds two 32-element groups, so one
@@ -869,6 +933,15 @@ int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_
     }
     if (type == PULSE_GGML_Q6_K && !(x[0].order & PULSE_QROW_TILED)) {
         k6_gemv_rows(W, wrow, r0, r1, x, nb, y);
+        return 1;
+    }
+    return 0;
+}
+
+int pq_k_gemv_row1(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                   float *y) {
+    if (type == PULSE_GGML_Q4_K && (x[0].order & PULSE_QROW_ONE)) {
+        k4_gemv_row1(W, wrow, r0, r1, x, nb, y);
         return 1;
     }
     return 0;
