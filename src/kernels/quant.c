@@ -325,6 +325,7 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         N == 1 && !use_ref && g_gemv1 && pq_t0_type(type); /* one row: 4 weight rows at a time */
     const int gemvk = N == 1 && !use_ref && g_gemv1 && pq_act_kind(type) == PQ_ACT_256;
     const int gemvk1 = N == 1 && !use_ref && g_tile && !g_gemv1 && pq_act_kind(type) == PQ_ACT_256;
+    const int gemvk1a = N == 1 && !use_ref && g_tile2 && pq_act_kind(type) == PQ_ACT_256;
 #endif
     size_t wrow = pulse_ggml_row_size(type, cols);
     const uint8_t *wb = (const uint8_t *)W;
@@ -364,6 +365,9 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
             continue;
         if (gemvk1 &&
             pq_k_gemv_row1(type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa, cols / PQ_QKK, Y))
+            continue;
+        if (gemvk1a &&
+            pq_k_gemv_row1_avx2(type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa, cols / PQ_QKK, Y))
             continue;
         if (!use_ref && rows_kernel(type, wb, wrow, r0, r1, xa + (size_t)n0 * stride, stride, n1 - n0, cols,
                                     Y + (size_t)n0 * rows, (size_t)rows))
@@ -492,6 +496,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         if (N == 1 && g_tile && !g_gemv1 && !use_ref && kind == PQ_ACT_256 &&
             pq_k_gemv_row1(jb->type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa[kind], cols / PQ_QKK,
                            jb->Y))
+            continue;
+        if (N == 1 && g_tile2 && !use_ref && kind == PQ_ACT_256 &&
+            pq_k_gemv_row1_avx2(jb->type, wb, wrow, r0, r1, (const pq_a256 *)(const void *)xa[kind],
+                                cols / PQ_QKK, jb->Y))
             continue;
         if (!use_ref && rows_kernel(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind],
                                     stride[kind], n1 - n0, cols, jb->Y + (size_t)n0 * rows, (size_t)rows))

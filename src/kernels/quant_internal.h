@@ -188,6 +188,9 @@ int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_
  * 4-row kernels are off: pulse_options.qgemv); the same bits. Returns 0 for other types and orders. */
 int pq_k_gemv_row1(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
                    float *y);
+/* The same at the AVX2 level (quant_tile_avx2.c), where the batched AVX2 kernels are on. */
+int pq_k_gemv_row1_avx2(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                        float *y);
 /* The batched products at the AVX2 level (quant_tile_avx2.c: AVX2 + FMA + F16C only), used where the VNNI
  * tiles above are not. Type 0 / type 1 (q4_0 / q5_0 / q8_0 / q4_1 / q5_1): weight rows r0..r1-1 against N
  * activation rows of xa (pq_a32 rows, stride xs bytes, no packing) in 4 x 2 register tiles: Y[i * ldy + r].

@@ -457,6 +457,81 @@ int pq_k4a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k4a_blk 
     return 1;
 }
 
+/* ---- q4_K against one activation row (decode), one weight row at a time ----
+ * In address order, 4 blocks of the row at a time: per block and 64 elements, the low / high nibbles times
+ * the activations (vpmaddubsw, at most 2 * 15 * 127 per int16) times the sub-block's scale (vpmaddwd) give 8
+ * exact int32 lanes; the 4 blocks' lanes are summed by one transposing tree instead of each block alone, then
+ * the row's scalar sequence acc = fma(isum, dw * dx, acc), accm = fma(imin, dmin * dx, accm) block by block:
+ * llama.cpp's one-row order (PULSE_QROW_ONE), the same bits as quant_avx2_dot.h's dot_q4_k_exact. */
+static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                              float *y) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m128i dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m256i bc[8] = {_mm256_set1_epi16(0x0100), _mm256_set1_epi16(0x0302), _mm256_set1_epi16(0x0504),
+                           _mm256_set1_epi16(0x0706), _mm256_set1_epi16(0x0908), _mm256_set1_epi16(0x0B0A),
+                           _mm256_set1_epi16(0x0D0C), _mm256_set1_epi16(0x0F0E)};
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *w = W + (size_t)r * wrow;
+        float acc = 0, accm = 0;
+        for (int64_t b0 = 0; b0 < nb; b0 += 4) {
+            const int nk = nb - b0 < 4 ? (int)(nb - b0) : 4;
+            __m256i I[4], M[4];
+            TA_UNROLL for (int k = 0; k < 4; k++) {
+                const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
+                const pq_a256 *a = x + b;
+                const uint8_t *blk = w + (size_t)b * 144;
+                const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+                const __m128i scm = _mm_setr_epi32(
+                    (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
+                    (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
+                const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+                __m256i s = _mm256_setzero_si256();
+                TA_UNROLL for (int j = 0; j < 4; j++) {
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * j));
+                    const __m256i lo = _mm256_and_si256(raw, m4),
+                                  hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                    const __m256i p0 = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j))),
+                        _mm256_shuffle_epi8(sc16, bc[2 * j]));
+                    const __m256i p1 = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j + 32))),
+                        _mm256_shuffle_epi8(sc16, bc[2 * j + 1]));
+                    s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1));
+                }
+                I[k] = s;
+                M[k] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums),
+                                         _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
+            }
+            /* lane k of each: the sum of the 8 lanes of I[k] / M[k] (integers: any order) */
+            const __m256i hi4 =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(I[0], I[1]), _mm256_hadd_epi32(I[2], I[3]));
+            const __m256i hm4 =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(M[0], M[1]), _mm256_hadd_epi32(M[2], M[3]));
+            int32_t is[4], im[4];
+            _mm_storeu_si128((__m128i *)(void *)is,
+                             _mm_add_epi32(_mm256_castsi256_si128(hi4), _mm256_extracti128_si256(hi4, 1)));
+            _mm_storeu_si128((__m128i *)(void *)im,
+                             _mm_add_epi32(_mm256_castsi256_si128(hm4), _mm256_extracti128_si256(hm4, 1)));
+            for (int k = 0; k < nk; k++) {
+                const uint8_t *blk = w + (size_t)(b0 + k) * 144;
+                const float xd = x[b0 + k].d;
+                acc = fmaf((float)is[k], ta_f16(blk) * xd, acc);
+                accm = fmaf((float)im[k], ta_f16(blk + 2) * xd, accm);
+            }
+        }
+        y[r] = acc - accm;
+    }
+}
+
+int pq_k_gemv_row1_avx2(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                        float *y) {
+    if (type == PULSE_GGML_Q4_K && (x[0].order & PULSE_QROW_ONE)) {
+        k4_gemv_row1_avx2(W, wrow, r0, r1, x, nb, y);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- q6_K: 8 activation rows in the lanes, rows in llama.cpp's tiled order ----
  * vec_dot_q6_k's tiled order (PULSE_QROW_TILED, see quant_ref.c): per (row, column) and block the exact isum
  * = sum over the 16 sub-blocks of sc_s * (q6 . x) minus 32 * sum_s sc_s * bsum_s, then acc = fma(isum * dw,
