@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
         if (layer < step_best) step_best = layer;
     }
     /* attention */
-    const pulse_attn_params ap = {NH, NKV, HD, 0.125f, 0.0f, 0};
+    const pulse_attn_params ap = {NH, NKV, HD, 0.125f, 0.0f, 0, NULL};
     const size_t nq = (size_t)N * NH * HD, nk = (size_t)N * NKV * HD;
     float *q = frand(nq, &r, 1.0f), *k = frand(nk, &r, 1.0f), *v = frand(nk, &r, 1.0f),
           *o = frand(nq, &r, 1.0f);

@@ -190,8 +190,9 @@ static void att_ref(double *out, const att_ctx *c) {
 
 static void grad_attention(int B, int T, int NH, int NKV, int HD, int window, float softcap,
                            const int *lens) {
-    att_ctx c = {B,    T,    lens, {NH, NKV, HD, 1.0f / sqrtf((float)HD), softcap, window}, NULL, NULL, NULL,
-                 NULL, NULL, NULL};
+    att_ctx c = {B,    T,    lens, {NH, NKV, HD, 1.0f / sqrtf((float)HD), softcap, window, NULL},
+                 NULL, NULL, NULL, NULL,
+                 NULL, NULL};
     const size_t nq = (size_t)B * T * NH * HD, nk = (size_t)B * T * NKV * HD;
     c.q = ku_alloc(nq), c.k = ku_alloc(nk), c.v = ku_alloc(nk), c.out = ku_alloc(nq), c.R = ku_alloc(nq);
     c.lse = ku_alloc((size_t)B * NH * T);
@@ -229,6 +230,41 @@ static void grad_attention(int B, int T, int NH, int NKV, int HD, int window, fl
     ku_check_accum("attention.dq", dq2, dq, nq);
     ku_check_accum("attention.dk", dk2, dk, nk);
     ku_check_accum("attention.dv", dv2, dv, nk);
+    if (lens) { /* the sequences packed back to back (row0): the padded layout's numbers on the real rows */
+        int row0[64], N = 0;
+        for (int b = 0; b < B; b++) row0[b] = N, N += lens[b];
+        const int ldq = NH * HD, ldk = NKV * HD;
+        float *pq = ku_alloc((size_t)N * ldq), *pk = ku_alloc((size_t)N * ldk),
+              *pv = ku_alloc((size_t)N * ldk), *pR = ku_alloc((size_t)N * ldq),
+              *po = ku_alloc((size_t)N * ldq), *pl = ku_alloc((size_t)B * NH * T),
+              *pdq = ku_alloc((size_t)N * ldq), *pdk = ku_alloc((size_t)N * ldk),
+              *pdv = ku_alloc((size_t)N * ldk);
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < lens[b]; i++) {
+                const size_t pr = (size_t)(row0[b] + i), r = (size_t)b * T + (size_t)i;
+                memcpy(pq + pr * ldq, c.q + r * ldq, sizeof(float) * (size_t)ldq);
+                memcpy(pR + pr * ldq, c.R + r * ldq, sizeof(float) * (size_t)ldq);
+                memcpy(pk + pr * ldk, c.k + r * ldk, sizeof(float) * (size_t)ldk);
+                memcpy(pv + pr * ldk, c.v + r * ldk, sizeof(float) * (size_t)ldk);
+            }
+        pulse_attn_params pp = c.p;
+        pp.row0 = row0;
+        pulse_causal_attention_forward(po, pl, pq, pk, pv, lens, B, T, &pp);
+        memset(pdq, 0, sizeof(float) * (size_t)N * ldq), memset(pdk, 0, sizeof(float) * (size_t)N * ldk),
+            memset(pdv, 0, sizeof(float) * (size_t)N * ldk);
+        pulse_causal_attention_backward(pdq, pdk, pdv, pR, po, pl, pq, pk, pv, lens, B, T, &pp);
+        int same = 1;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < lens[b]; i++) {
+                const size_t pr = (size_t)(row0[b] + i), r = (size_t)b * T + (size_t)i;
+                same &= !memcmp(po + pr * ldq, c.out + r * ldq, sizeof(float) * (size_t)ldq);
+                same &= !memcmp(pdq + pr * ldq, dq + r * ldq, sizeof(float) * (size_t)ldq);
+                same &= !memcmp(pdk + pr * ldk, dk + r * ldk, sizeof(float) * (size_t)ldk);
+                same &= !memcmp(pdv + pr * ldk, dv + r * ldk, sizeof(float) * (size_t)ldk);
+            }
+        CHECK_MSG(same, "%s: packed sequences differ from the padded layout", nm);
+        free(pq), free(pk), free(pv), free(pR), free(po), free(pl), free(pdq), free(pdk), free(pdv);
+    }
     free(c.q), free(c.k), free(c.v), free(c.out), free(c.R), free(c.lse), free(dq), free(dk), free(dv),
         free(dq2), free(dk2), free(dv2);
 }

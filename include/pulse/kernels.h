@@ -116,9 +116,12 @@ void pulse_geglu_backward(float *dg, float *du, const float *dh, const float *g,
  * (out 0, no gradient), NULL = all T. */
 typedef struct {
     int n_head, n_head_kv, head_dim;
-    float scale;   /* multiplies q . k: 1/sqrt(head_dim), or gemma's query_pre_attn_scalar^-1/2 */
-    float softcap; /* > 0: attention logit soft-cap; 0 = none */
-    int window;    /* > 0: sliding window of that many positions (the key itself included); 0 = causal */
+    float scale;     /* multiplies q . k: 1/sqrt(head_dim), or gemma's query_pre_attn_scalar^-1/2 */
+    float softcap;   /* > 0: attention logit soft-cap; 0 = none */
+    int window;      /* > 0: sliding window of that many positions (the key itself included); 0 = causal */
+    const int *row0; /* NULL: sequence b's rows of q, k, v, out start at b * T (padded to T); else at row0[b],
+                        the sequences packed back to back (lens[b] rows each, no padding rows; lse keeps its
+                        (B, NH, T) layout) */
 } pulse_attn_params;
 void pulse_causal_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                     const int *lens, int B, int T, const pulse_attn_params *p);

@@ -68,14 +68,14 @@ void pulse_causal_attention_forward(float *out, float *lse, const float *q, cons
         const int b = it / NKV, kh = it % NKV;
         const int L = lens ? (lens[b] < 0 ? 0 : lens[b] > T ? T : lens[b]) : T;
         float *S = att_scratch(T, 0), *th = att_scratch(T, 1);
-        const float *kb = k + (size_t)b * T * ldk + (size_t)kh * HD,
-                    *vb = v + (size_t)b * T * ldk + (size_t)kh * HD;
+        const size_t r0 = p->row0 ? (size_t)p->row0[b] : (size_t)b * T; /* the sequence's first row */
+        const float *kb = k + r0 * ldk + (size_t)kh * HD, *vb = v + r0 * ldk + (size_t)kh * HD;
         for (int g = 0; g < grp; g++) {
             const int h = kh * grp + g;
-            const float *qb = q + (size_t)b * T * ldq + (size_t)h * HD;
-            float *ob = out + (size_t)b * T * ldq + (size_t)h * HD, *lb = lse + ((size_t)b * NH + h) * T;
-            for (int i = L; i < T; i++) {
-                memset(ob + (size_t)i * ldq, 0, sizeof(float) * (size_t)HD);
+            const float *qb = q + r0 * ldq + (size_t)h * HD;
+            float *ob = out + r0 * ldq + (size_t)h * HD, *lb = lse + ((size_t)b * NH + h) * T;
+            for (int i = L; i < T; i++) { /* padding rows (packed: the next sequence's rows, untouched) */
+                if (!p->row0) memset(ob + (size_t)i * ldq, 0, sizeof(float) * (size_t)HD);
                 lb[i] = 0.0f;
             }
             if (!S || !th) { /* out of memory: NaN out, never a crash */
@@ -129,11 +129,12 @@ void pulse_causal_attention_backward(float *dq, float *dk, float *dv, const floa
         const int L = lens ? (lens[b] < 0 ? 0 : lens[b] > T ? T : lens[b]) : T;
         float *S = att_scratch(T, 0), *th = att_scratch(T, 1), *dP = att_scratch(T, 2);
         if (!S) continue; /* out of memory: no gradient rather than a crash */
-        const size_t kvo = (size_t)b * T * ldk + (size_t)kh * HD;
+        const size_t r0 = p->row0 ? (size_t)p->row0[b] : (size_t)b * T; /* the sequence's first row */
+        const size_t kvo = r0 * ldk + (size_t)kh * HD;
         const float *kb = k + kvo, *vb = v + kvo;
         for (int g = 0; g < grp; g++) {
             const int h = kh * grp + g;
-            const size_t qo = (size_t)b * T * ldq + (size_t)h * HD;
+            const size_t qo = r0 * ldq + (size_t)h * HD;
             const float *qb = q + qo, *ob = out + qo, *dob = dout + qo, *lb = lse + ((size_t)b * NH + h) * T;
             for (int i0 = 0; i0 < L; i0 += QB) {
                 const int i1 = i0 + QB < L ? i0 + QB : L, qb_n = i1 - i0;

@@ -1,11 +1,16 @@
-/* lm/train.c — owns LoRA training of the decoder (llama, gemma3, qwen2): the training forward over a padded
- * micro-batch (B sequences of T positions) keeping what the backward needs (per-layer checkpointing: only
- * each layer's input is kept and the layer is recomputed during the backward), the backward through every
- * layer with the kernels' backward ops (RMSNorm, RoPE, SwiGLU / GEGLU, causal attention with GQA and sliding
- * window, dX through the frozen quantised weights), the output head and cross-entropy at the loss positions
- * only, dropout on the adapter inputs, gradient accumulation, clipping, AdamW with a warm-up + cosine /
- * linear schedule, resumable checkpoints (adapter, optimizer moments and the position in the data, written
- * atomically), progress and a JSONL loss log.
+/* lm/train.c — owns LoRA training of the decoder (llama, gemma3, qwen2): the training forward over a
+ * micro-batch (B sequences packed back to back) keeping what the backward needs (per-layer checkpointing:
+ * only each layer's input is kept and the layer is recomputed during the backward), the backward through
+ * every layer with the kernels' backward ops (RMSNorm, RoPE, SwiGLU / GEGLU, causal attention with GQA and
+ * sliding window, dX through the frozen quantised weights), the output head and cross-entropy at the loss
+ * positions only, dropout on the adapter inputs, gradient accumulation, clipping, AdamW with a warm-up +
+ * cosine / linear schedule, resumable checkpoints (adapter, optimizer moments and the position in the data,
+ * written atomically), progress and a JSONL loss log.
+ *
+ * The micro-batch's sequences are packed back to back (N rows = the sum of their lengths, no padding rows):
+ * every product, norm and elementwise op runs on real tokens only, attention finds each sequence at its first
+ * row (pulse_attn_params.row0), dropout masks come from (example, position), so the numbers are those of the
+ * padded layout's real rows.
  *
  * Base products (exact_base 0, the default): the forward on inference's int8 tiles (activations quantised to
  * q8 once per product, q/k/v and gate/up in one call each), dX = dY W on the same tiles through transposed
@@ -49,7 +54,7 @@ pulse_lm_train_params pulse_lm_train_default_params(void) {
     return p;
 }
 
-/* What the backward of one layer needs (N = B * T rows). */
+/* What the backward of one layer needs (N rows: the micro-batch's packed sequences). */
 typedef struct {
     float *xn1, *rstd1, *qp, *kp, *q, *k, *v, *att, *lse, *op, *x2, *xn2, *rstd2, *g, *u, *h, *dp;
     float *t[LM_LT_N]; /* (N, r) A d(x) of each adapted projection */
@@ -79,16 +84,19 @@ struct pulse_lm_trainer {
     uint8_t *wt_buf;         /* the transposed q8_0 weights (exact_base 0) */
     lwt *wt;                 /* (n_layer) */
     float *cos_g, *sin_g, *cos_l, *sin_l;
-    int *pos, *tok, *lens;
+    int *pos, *tok, *lens; /* per row: position, token; per sequence: length */
+    int *row0, *rex;       /* per sequence: its first row; per row: its sequence in the micro-batch */
+    int cap_lse;           /* lse rows (B T) the caches hold */
     /* loss rows */
     int lcap;
     int *lrow, *ltgt;
     float *xf, *xin, *dxf, *rstdf, *logits;
     int dropout_on;
-    uint64_t mb_seed; /* dropout seed of the current step (of the batch in loss_grad) */
-    int mb_e0, mb_T;  /* the current micro-batch: its first example's index in the step, its padded length */
-    double comm;      /* seconds in the ranks' collectives (several MPI ranks) */
-    double prof[4];   /* seconds: forward, head + loss, recompute, backward */
+    uint64_t mb_seed;      /* dropout seed of the current step (of the batch in loss_grad) */
+    int mb_e0, mb_T, mb_N; /* the current micro-batch: its first example's index in the step, its longest
+                              sequence, its rows (the sum of the lengths) */
+    double comm;           /* seconds in the ranks' collectives (several MPI ranks) */
+    double prof[4];        /* seconds: forward, head + loss, recompute, backward */
 };
 
 static void lcache_free(lcache *c) {
@@ -105,9 +113,9 @@ static void ws_free(pulse_lm_trainer *t) {
     float **f[] = {&t->xs, &t->dx,  &t->dx2, &t->dxn, &t->dq,    &t->dk,    &t->dv,    &t->datt,  &t->dgu,
                    &t->dh, &t->tmp, &t->lu,  &t->ldt, &t->ldrop, &t->cos_g, &t->sin_g, &t->cos_l, &t->sin_l};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]), *f[i] = NULL;
-    free(t->pos), free(t->tok), free(t->lens);
-    t->pos = t->tok = t->lens = NULL;
-    t->cap = 0;
+    free(t->pos), free(t->tok), free(t->lens), free(t->row0), free(t->rex);
+    t->pos = t->tok = t->lens = t->row0 = t->rex = NULL;
+    t->cap = t->cap_lse = 0;
 }
 
 static float *fal(size_t n, int *bad) {
@@ -117,8 +125,10 @@ static float *fal(size_t n, int *bad) {
 }
 
 /* Buffers for N rows of B sequences. */
-static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
-    if (N <= t->cap && t->lens && B <= t->cap) return PULSE_OK;
+/* Buffers for N rows (packed sequences) of B sequences, the attention's lse for lse_rows = B x the longest.
+ */
+static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B, int lse_rows) {
+    if (N <= t->cap && t->lens && B <= t->cap && lse_rows <= t->cap_lse) return PULSE_OK;
     ws_free(t);
     const pulse_lm_hparams *hp = &t->m->hp;
     const size_t E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim,
@@ -152,7 +162,7 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
             c->dp = fal(n * E, &bad);
         c->q = fal(n * Q, &bad), c->k = fal(n * KV, &bad), c->v = fal(n * KV, &bad),
         c->att = fal(n * Q, &bad);
-        c->lse = fal(n * (size_t)hp->n_head, &bad), c->x2 = fal(n * E, &bad);
+        c->lse = fal((size_t)lse_rows * (size_t)hp->n_head, &bad), c->x2 = fal(n * E, &bad);
         if (gu_lora) c->xn2 = fal(n * E, &bad);
         c->rstd2 = fal(n, &bad), c->g = fal(n * F, &bad), c->u = fal(n * F, &bad);
         if (down_lora) c->h = fal(n * F, &bad);
@@ -176,12 +186,14 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B) {
     t->cos_g = fal(n * half, &bad), t->sin_g = fal(n * half, &bad), t->cos_l = fal(n * half, &bad);
     t->sin_l = fal(n * half, &bad);
     t->pos = malloc(sizeof(int) * n), t->tok = malloc(sizeof(int) * n), t->lens = malloc(sizeof(int) * n);
-    if (bad || !t->pos || !t->tok || !t->lens) {
+    t->row0 = malloc(sizeof(int) * n), t->rex = malloc(sizeof(int) * n);
+    if (bad || !t->pos || !t->tok || !t->lens || !t->row0 || !t->rex) {
         ws_free(t);
         return pulse_set_error(PULSE_ERR_NOMEM, "LoRA training: out of memory for a micro-batch of %d rows",
                                N);
     }
     t->cap = N;
+    t->cap_lse = lse_rows;
     return PULSE_OK;
 }
 
@@ -406,8 +418,8 @@ static inline uint32_t drop_hash(uint32_t j, uint32_t s_lo, uint32_t s_hi) {
     return h ^ (h >> 16);
 }
 
-/* Per example: rows [i0, i0 + n) of the micro-batch's (B T, in) input, row i being position i % T of
- * example mb_e0 + i / T of the step; the masks of an example's position come from (the step's seed, the
+/* Per example: rows [i0, i0 + n) of the micro-batch's (N, in) input, row i being position pos[i] of
+ * example mb_e0 + rex[i] of the step; the masks of an example's position come from (the step's seed, the
  * example's index in the step, layer, projection, position, column) alone, so they do not depend on which
  * examples share its micro-batch, its padding, or the rank that runs it. bwd = 0: out = x kept / (1 - p),
  * or 0; bwd = 1: out += x kept / (1 - p) (the same decisions). */
@@ -415,13 +427,12 @@ static void dropout_rows(const pulse_lm_trainer *t, int il, int tt, float *out, 
                          int i0, int bwd) {
     const float p = t->p.dropout, keep = 1.0f / (1.0f - p);
     const uint32_t thr = drop_thr(p);
-    const int T = t->mb_T > 0 ? t->mb_T : 1;
 #pragma omp parallel for schedule(static) if ((long)n * in >= PAR_ELEMS)
     for (int r = 0; r < n; r++) {
-        const int row = i0 + r, e = t->mb_e0 + row / T;
+        const int row = i0 + r, e = t->mb_e0 + t->rex[row];
         const uint64_t seed = mask_seed(mix64(t->mb_seed ^ mix64((uint64_t)e + 1)), il, tt);
         const uint32_t lo = (uint32_t)seed, hi = (uint32_t)(seed >> 32),
-                       b = (uint32_t)(row % T) * (uint32_t)in;
+                       b = (uint32_t)t->pos[row] * (uint32_t)in;
         float *o = out + (size_t)r * in;
         const float *xr = x + (size_t)r * in;
         if (bwd)
@@ -510,17 +521,18 @@ static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params 
     ap->scale = m->hp.attn_scale;
     ap->softcap = 0;
     ap->window = L->is_swa ? m->hp.n_swa : 0;
+    ap->row0 = NULL;
 }
 
-/* Layer il on x (B*T, E) into xo, filling c. recomp: the recomputation before the backward, where xo is
- * already known: the FFN's tail (GLU, down) is skipped when the backward needs none of it (no down adapter,
- * no post-FFN norm). */
+/* Layer il on x (N, E: B packed sequences, the longest T) into xo, filling c. recomp: the recomputation
+ * before the backward, where xo is already known: the FFN's tail (GLU, down) is skipped when the backward
+ * needs none of it (no down adapter, no post-FFN norm). */
 static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *xo, int B, int T,
                       int recomp) {
     const pulse_lm *m = t->m;
     const pulse_lm_hparams *hp = &m->hp;
     const lm_layer *L = &m->layers[il];
-    const int n = B * T, E = hp->n_embd, NH = hp->n_head, NKV = hp->n_head_kv, HD = hp->head_dim,
+    const int n = t->mb_N, E = hp->n_embd, NH = hp->n_head, NKV = hp->n_head_kv, HD = hp->head_dim,
               F = hp->n_ff;
     const size_t nE = (size_t)n * E;
     pulse_rmsnorm_forward_train(c->xn1, c->rstd1, x, L->attn_norm.data, n, E, hp->norm_eps);
@@ -542,6 +554,7 @@ static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     rope_rows(0, c->k, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
     pulse_attn_params ap;
     attn_params(m, L, &ap);
+    ap.row0 = t->row0;
     pulse_causal_attention_forward(c->att, c->lse, c->q, c->k, c->v, t->lens, B, T, &ap);
     float *o = L->post_attn_norm.data ? c->op : c->x2; /* without a post-norm straight into x2 */
     {
@@ -583,13 +596,13 @@ static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     vadd(xo, c->x2, d, nE);
 }
 
-/* dx (B*T, E) holds d xo on entry and d x on return. */
+/* dx (N, E) holds d xo on entry and d x on return. */
 static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, float *dx, int B, int T) {
     const pulse_lm *m = t->m;
     const pulse_lm_hparams *hp = &m->hp;
     const lm_layer *L = &m->layers[il];
     const lwt *wt = t->wt ? &t->wt[il] : &(lwt){NULL, NULL, NULL, NULL};
-    const int n = B * T, E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv,
+    const int n = t->mb_N, E = hp->n_embd, HD = hp->head_dim, NH = hp->n_head, NKV = hp->n_head_kv,
               F = hp->n_ff, Q = NH * HD, KV = NKV * HD;
     const size_t nQ = (size_t)n * Q, nKV = (size_t)n * KV, nE = (size_t)n * E;
     /* FFN: xo = x2 + post(down(h)) */
@@ -646,6 +659,7 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     memset(t->dv, 0, sizeof(float) * nKV);
     pulse_attn_params ap;
     attn_params(m, L, &ap);
+    ap.row0 = t->row0;
     pulse_causal_attention_backward(t->dq, t->dk, t->dv, t->datt, c->att, c->lse, c->q, c->k, c->v, t->lens,
                                     B, T, &ap);
     const float *rc = L->is_swa ? t->cos_l : t->cos_g, *rs = L->is_swa ? t->sin_l : t->sin_g;
@@ -699,7 +713,7 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
     const pulse_lm *m = t->m;
     const pulse_lm_hparams *hp = &m->hp;
     const int E = hp->n_embd, V = hp->n_vocab;
-    int T = 0, NL = 0;
+    int T = 0, NL = 0, N = 0;
     for (int b = 0; b < B; b++) {
         if (!ex[b].tokens || ex[b].n_tokens < 2 || ex[b].n_prompt < 1 || ex[b].n_prompt >= ex[b].n_tokens)
             return pulse_set_error(
@@ -717,25 +731,29 @@ static pulse_status micro_batch(pulse_lm_trainer *t, const pulse_lm_example *ex,
                                        b, ex[b].tokens[i], V);
         if (ex[b].n_tokens > T) T = ex[b].n_tokens;
         NL += ex[b].n_tokens - ex[b].n_prompt;
+        N += ex[b].n_tokens;
     }
-    const int N = B * T;
     t->mb_T = T;
-    pulse_status st = ws_reserve(t, N, B);
+    t->mb_N = N;
+    pulse_status st = ws_reserve(t, N, B, B * T);
     if (!st) st = loss_reserve(t, NL);
     if (st) return st;
-    for (int b = 0; b < B; b++) {
+    /* the sequences back to back: sequence b at rows row0[b] .. row0[b] + lens[b] - 1 */
+    for (int b = 0, r = 0; b < B; r += ex[b].n_tokens, b++) {
         t->lens[b] = ex[b].n_tokens;
+        t->row0[b] = r;
         *n_tok += ex[b].n_tokens;
-        for (int i = 0; i < T; i++) {
-            t->tok[b * T + i] = i < ex[b].n_tokens ? ex[b].tokens[i] : 0;
-            t->pos[b * T + i] = i;
+        for (int i = 0; i < ex[b].n_tokens; i++) {
+            t->tok[r + i] = ex[b].tokens[i];
+            t->pos[r + i] = i;
+            t->rex[r + i] = b;
         }
     }
     /* loss rows: position i predicts token i + 1 */
     NL = 0;
     for (int b = 0; b < B; b++)
         for (int i = ex[b].n_prompt - 1; i < ex[b].n_tokens - 1; i++) {
-            t->lrow[NL] = b * T + i;
+            t->lrow[NL] = t->row0[b] + i;
             t->ltgt[NL++] = ex[b].tokens[i + 1];
         }
     pulse_rope_cache(t->cos_g, t->sin_g, t->pos, N, hp->n_rot, hp->rope_base, hp->rope_scale,
