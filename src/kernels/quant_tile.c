@@ -726,14 +726,47 @@ static inline __m128i k4g_hsum4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) 
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
-                         float *y) {
+/* One q4_K block against activations xq (k4g_x: (0..31 | 64..95), (32..63 | 96..127), then + 128) and
+ * bsums bs: *I = 16 int32 lanes whose sum is the block's isum (scales times sub-block dots), *M = 4 int32
+ * lanes whose sum is its imin (mins times bsums). */
+static inline __attribute__((always_inline)) void k4g_block(const uint8_t *blk, const __m512i xq[4],
+                                                            __m256i bs, __m512i *I, __m128i *M) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m128i sh0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
                   sh1 = _mm_setr_epi8(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
                   sh2 = _mm_setr_epi8(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
                   sh3 = _mm_setr_epi8(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7),
                   dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
+    const __m128i scm =
+        _mm_setr_epi32((int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
+                       (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
+    const __m512i Q0 = _mm512_loadu_si512((const void *)(blk + 16)),
+                  Q1 = _mm512_loadu_si512((const void *)(blk + 80));
+    const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q0, m4), xq[0]);
+    const __m512i d1 =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(Q0, 4), m4), xq[1]);
+    const __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q1, m4), xq[2]);
+    const __m512i d3 =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(Q1, 4), m4), xq[3]);
+    __m512i t =
+        _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh0)));
+    t = _mm512_dpwssd_epi32(t, d1, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh1)));
+    t = _mm512_dpwssd_epi32(t, d2, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh2)));
+    *I = _mm512_dpwssd_epi32(t, d3, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh3)));
+    /* mins: m_s * (bsums 2s + 2s+1) */
+    const __m256i mi = _mm256_madd_epi16(bs, _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
+    *M = _mm_add_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1));
+}
+
+/* the activations of one block as k4g_block takes them */
+static inline __attribute__((always_inline)) void k4g_acts(const pq_a256 *a, __m512i xq[4]) {
+    xq[0] = k4g_x(a->qs, 0, 64), xq[1] = k4g_x(a->qs, 32, 96), xq[2] = k4g_x(a->qs, 128, 192),
+    xq[3] = k4g_x(a->qs, 160, 224);
+}
+
+static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
     for (int rt = r0; rt < r1; rt += 4) {
         const int nr = r1 - rt < 4 ? r1 - rt : 4;
         const uint8_t *w[4];
@@ -742,9 +775,8 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
         __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
             const pq_a256 *a = x + b;
-            /* activations matching the nibbles: (0..31 | 64..95), (32..63 | 96..127), then + 128 */
-            const __m512i xa0 = k4g_x(a->qs, 0, 64), xb0 = k4g_x(a->qs, 32, 96), xa1 = k4g_x(a->qs, 128, 192),
-                          xb1 = k4g_x(a->qs, 160, 224);
+            __m512i xq[4];
+            k4g_acts(a, xq);
             const __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
             __m512i I[4];
             __m128i M[4];
@@ -755,26 +787,7 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
                  */
                 for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
                 dm[r] = pq_rd32(blk);
-                const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
-                const __m128i scm = _mm_setr_epi32(
-                    (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
-                    (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
-                const __m512i Q0 = _mm512_loadu_si512((const void *)(blk + 16)),
-                              Q1 = _mm512_loadu_si512((const void *)(blk + 80));
-                const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q0, m4), xa0);
-                const __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                       _mm512_and_si512(_mm512_srli_epi16(Q0, 4), m4), xb0);
-                const __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q1, m4), xa1);
-                const __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                       _mm512_and_si512(_mm512_srli_epi16(Q1, 4), m4), xb1);
-                __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0,
-                                                _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh0)));
-                t = _mm512_dpwssd_epi32(t, d1, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh1)));
-                t = _mm512_dpwssd_epi32(t, d2, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh2)));
-                I[r] = _mm512_dpwssd_epi32(t, d3, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh3)));
-                /* mins: m_s * (bsums 2s + 2s+1) */
-                const __m256i mi = _mm256_madd_epi16(bs, _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
-                M[r] = _mm_add_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1));
+                k4g_block(blk, xq, bs, &I[r], &M[r]);
             }
             const __m128i isum = k4g_hsum4(I[0], I[1], I[2], I[3]);
             const __m128i imin = _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3]));
@@ -798,12 +811,6 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
  * acc), accm = fma(imin, dmin * dx, accm) block by block: llama.cpp's one-row order, the same bits. */
 static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
                          float *y) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m128i sh0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
-                  sh1 = _mm_setr_epi8(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
-                  sh2 = _mm_setr_epi8(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
-                  sh3 = _mm_setr_epi8(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7),
-                  dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     for (int r = r0; r < r1; r++) {
         const uint8_t *w = W + (size_t)r * wrow;
         float acc = 0, accm = 0;
@@ -813,32 +820,10 @@ static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq
             __m128i M[4];
             T0_UNROLL for (int k = 0; k < 4; k++) {
                 const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
-                const pq_a256 *a = x + b;
-                const uint8_t *blk = w + (size_t)b * 144;
-                const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
-                const __m128i scm = _mm_setr_epi32(
-                    (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
-                    (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
-                const __m512i Q0 = _mm512_loadu_si512((const void *)(blk + 16)),
-                              Q1 = _mm512_loadu_si512((const void *)(blk + 80));
-                const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q0, m4),
-                                                       k4g_x(a->qs, 0, 64));
-                const __m512i d1 =
-                    _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                        _mm512_and_si512(_mm512_srli_epi16(Q0, 4), m4), k4g_x(a->qs, 32, 96));
-                const __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q1, m4),
-                                                       k4g_x(a->qs, 128, 192));
-                const __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                       _mm512_and_si512(_mm512_srli_epi16(Q1, 4), m4),
-                                                       k4g_x(a->qs, 160, 224));
-                __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0,
-                                                _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh0)));
-                t = _mm512_dpwssd_epi32(t, d1, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh1)));
-                t = _mm512_dpwssd_epi32(t, d2, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh2)));
-                I[k] = _mm512_dpwssd_epi32(t, d3, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh3)));
-                const __m256i mi = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums),
-                                                     _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
-                M[k] = _mm_add_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1));
+                __m512i xq[4];
+                k4g_acts(x + b, xq);
+                k4g_block(w + (size_t)b * 144, xq, _mm256_loadu_si256((const __m256i *)x[b].bsums), &I[k],
+                          &M[k]);
             }
             int32_t is[4], im[4];
             _mm_storeu_si128((__m128i *)(void *)is, k4g_hsum4(I[0], I[1], I[2], I[3]));
