@@ -105,7 +105,8 @@ def main():
     print(json.dumps({"bench": "encoder", "impl": "torch %s / sentence-transformers" % torch.__version__,
                       "threads": a.threads, "precision": a.precision, "infer_texts": a.n, "infer_len": ntok, "infer_batch": a.batch,
                       "infer_texts_per_s": round(tps, 1), "train_batch": tb, "train_len": a.train_len,
-                      "train_s_per_step": round(sps, 4)}))
+                      "train_s_per_step": round(sps, 4),
+                      "cpu_capability": torch.backends.cpu.get_cpu_capability()}))
 
 
 if __name__ == "__main__":
