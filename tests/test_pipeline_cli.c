@@ -180,6 +180,36 @@ int main(void) {
     cJSON_Delete(c);
     CHECK_MSG(same_file(path, copy), "the adapter trained without recomputation differs from %s", copy);
 
+    /* a run killed during a stage: its .started file holds the hash, the rerun resumes (the LoRA from its
+     * checkpoint) and says that its wall time is that run's only */
+    char rec[1200], started[1200];
+    snprintf(rec, sizeof rec, "%s/run/stages/sft-pulse.json", tmp);
+    snprintf(started, sizeof started, "%s/run/stages/sft-pulse.started", tmp);
+    FILE *rf = fopen(rec, "rb");
+    char recbuf[8192] = {0};
+    if (rf) {
+        CHECK(fread(recbuf, 1, sizeof recbuf - 1, rf) > 0);
+        fclose(rf);
+    }
+    cJSON *rj = cJSON_Parse(recbuf);
+    const cJSON *hj = rj ? cJSON_GetObjectItem(rj, "hash") : NULL;
+    CHECK(cJSON_IsString(hj) && strlen(hj->valuestring) == 16);
+    FILE *sf2 = fopen(started, "wb");
+    CHECK(sf2 != NULL);
+    if (sf2 && cJSON_IsString(hj)) fputs(hj->valuestring, sf2);
+    if (sf2) fclose(sf2);
+    cJSON_Delete(rj);
+    CHECK(remove(rec) == 0);
+    CHECK(pulse(ARGS, model, enc) == 0);
+    CHECK(strstr(out_buf, "| sft-pulse |") && strstr(out_buf, "resumed: the last run's time only"));
+    c = cJSON_Parse(test_last_line(out_buf));
+    st = c ? cJSON_GetObjectItem(c, "stages") : NULL;
+    sf = st ? cJSON_GetObjectItem(st, "sft-pulse") : NULL;
+    CHECK(sf && cJSON_IsFalse(cJSON_GetObjectItem(sf, "skipped")) &&
+          cJSON_IsTrue(cJSON_GetObjectItem(sf, "resumed")));
+    cJSON_Delete(c);
+    CHECK(!exists("run/stages/sft-pulse.started"));
+
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     CHECK(system(cmd) == 0);

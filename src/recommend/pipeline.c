@@ -156,6 +156,8 @@ static pulse_status stage(pipe *c, const char *name, cJSON *settings, const char
         entry = cJSON_CreateObject();
         cJSON_AddStringToObject(entry, "hash", hash);
         cJSON_AddNumberToObject(entry, "seconds", seconds);
+        /* resumed from an earlier run's checkpoint or store: seconds are this run's only */
+        if (c->resume) cJSON_AddTrueToObject(entry, "resumed");
         cJSON_AddItemToObject(entry, "settings", cJSON_Duplicate(settings, 1));
         cJSON_AddItemToObject(entry, "report", rj);
         if ((st = write_json(rec_path, entry))) {

@@ -32,8 +32,9 @@ static void print_metrics(const cJSON *m) {
 static void print_stages(const cJSON *st) {
     printf("\n| stage | wall s | |\n| --- | --- | --- |\n");
     for (const cJSON *s = st ? st->child : NULL; s; s = s->next)
-        printf("| %s | %.1f | %s |\n", s->string, num(s, "seconds"),
-               cJSON_IsTrue(cJSON_GetObjectItem(s, "skipped")) ? "skipped (done before)" : "");
+        printf("| %s | %.1f | %s%s |\n", s->string, num(s, "seconds"),
+               cJSON_IsTrue(cJSON_GetObjectItem(s, "skipped")) ? "skipped (done before)" : "",
+               cJSON_IsTrue(cJSON_GetObjectItem(s, "resumed")) ? " resumed: the last run's time only" : "");
 }
 
 static void print_table(const cJSON *sum) {
