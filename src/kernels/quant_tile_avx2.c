@@ -476,6 +476,10 @@ static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, con
         for (int64_t b0 = 0; b0 < nb; b0 += 4) {
             const int nk = nb - b0 < 4 ? (int)(nb - b0) : 4;
             __m256i I[4], M[4];
+            { /* 16 blocks ahead on their way (as quant_tile.c's k4_gemv_row1; past the matrix: harmless) */
+                const char *pf = (const char *)(w + (size_t)b0 * 144) + 2304;
+                for (int l = 0; l < 9; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+            }
             TA_UNROLL for (int k = 0; k < 4; k++) {
                 const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
                 const pq_a256 *a = x + b;
