@@ -592,7 +592,8 @@ static pulse_status eval_method(pipe *c, int mi, const char *lists, const char *
     const pulse_pipeline_params *p = c->p;
     const int scorer = mi < 2;
     char lora[4096] = {0}, rel[128];
-    if (mi >= 3) {
+    const int tuned = mi >= 3 && variant; /* a fine-tuned row: its adapter */
+    if (tuned) {
         snprintf(rel, sizeof rel, "lora-%s.gguf", variant);
         pulse_path_join(lora, sizeof lora, lora_dir, rel);
     }
@@ -607,7 +608,7 @@ static pulse_status eval_method(pipe *c, int mi, const char *lists, const char *
         cJSON_AddNumberToObject(s, "max_new", scorer || dec == PULSE_REC_RANK ? 0 : p->eval_max_new);
         if (!scorer) cJSON_AddStringToObject(s, "model", pulse_path_base(c->model));
         const char *d[] = {h_lists, dep ? dep : ""};
-        eval_ud e = {METHODS[mi], lists, mi >= 3 ? lora : NULL, scorer ? -1 : dec};
+        eval_ud e = {METHODS[mi], lists, tuned ? lora : NULL, scorer ? -1 : dec};
         const cJSON *er = NULL;
         char h[17];
         pulse_status st = stage(c, name, s, d, 2, st_eval, &e, h, &er);
