@@ -809,10 +809,6 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
  * (512-bit vpdpbusd of the nibbles, vpdpwssd with the scales), 4 blocks of the row reduced together by the
  * same transposing tree instead of each block alone, then the row's scalar sequence acc = fma(isum, dw * dx,
  * acc), accm = fma(imin, dmin * dx, accm) block by block: llama.cpp's one-row order, the same bits. */
-/* bytes ahead of the row that k4_gemv_row1 asks the memory for (16 q4_K blocks: 4 iterations; a prefetch past
- * the matrix is harmless). Zen 4, Qwen2.5-1.5B decode, 3 interleaved rounds: 20.6-21.7 tok/s
- * without, 21.7-22.6 with 2304 or 4608 bytes. */
-#define K4_ROW1_AHEAD 2304
 static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
                          float *y) {
     for (int r = r0; r < r1; r++) {
@@ -822,10 +818,7 @@ static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq
             const int nk = nb - b0 < 4 ? (int)(nb - b0) : 4;
             __m512i I[4];
             __m128i M[4];
-            {
-                const char *pf = (const char *)(w + (size_t)b0 * 144) + K4_ROW1_AHEAD;
-                for (int l = 0; l < 9; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-            }
+            pq_k4_row1_prefetch(w, b0);
             T0_UNROLL for (int k = 0; k < 4; k++) {
                 const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
                 __m512i xq[4];
@@ -837,12 +830,7 @@ static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq
             _mm_storeu_si128((__m128i *)(void *)is, k4g_hsum4(I[0], I[1], I[2], I[3]));
             _mm_storeu_si128((__m128i *)(void *)im,
                              _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3])));
-            for (int k = 0; k < nk; k++) {
-                const uint8_t *blk = w + (size_t)(b0 + k) * 144;
-                const float xd = x[b0 + k].d;
-                acc = fmaf((float)is[k], t0_f16(blk) * xd, acc);
-                accm = fmaf((float)im[k], t0_f16(blk + 2) * xd, accm);
-            }
+            pq_k4_row1_fma(w, b0, nk, x, is, im, &acc, &accm);
         }
         y[r] = acc - accm;
     }

@@ -476,10 +476,7 @@ static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, con
         for (int64_t b0 = 0; b0 < nb; b0 += 4) {
             const int nk = nb - b0 < 4 ? (int)(nb - b0) : 4;
             __m256i I[4], M[4];
-            { /* 16 blocks ahead on their way (as quant_tile.c's k4_gemv_row1; past the matrix: harmless) */
-                const char *pf = (const char *)(w + (size_t)b0 * 144) + 2304;
-                for (int l = 0; l < 9; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
-            }
+            pq_k4_row1_prefetch(w, b0);
             TA_UNROLL for (int k = 0; k < 4; k++) {
                 const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
                 const pq_a256 *a = x + b;
@@ -516,12 +513,7 @@ static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, con
                              _mm_add_epi32(_mm256_castsi256_si128(hi4), _mm256_extracti128_si256(hi4, 1)));
             _mm_storeu_si128((__m128i *)(void *)im,
                              _mm_add_epi32(_mm256_castsi256_si128(hm4), _mm256_extracti128_si256(hm4, 1)));
-            for (int k = 0; k < nk; k++) {
-                const uint8_t *blk = w + (size_t)(b0 + k) * 144;
-                const float xd = x[b0 + k].d;
-                acc = fmaf((float)is[k], ta_f16(blk) * xd, acc);
-                accm = fmaf((float)im[k], ta_f16(blk + 2) * xd, accm);
-            }
+            pq_k4_row1_fma(w, b0, nk, x, is, im, &acc, &accm);
         }
         y[r] = acc - accm;
     }

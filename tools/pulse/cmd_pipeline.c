@@ -99,7 +99,7 @@ int cmd_pipeline(int argc, char **argv) {
         {"--sft-max-steps", CLI_INT, &p.sft_max_steps, "stop each LoRA run after N steps (0 = all epochs)",
          CLI_RANGE(0, CLI_INT_MAX)},
         {"--sft-no-recompute", CLI_FLAG, &no_recompute,
-         "keep every layer's activations in SFT: ~1.5x faster, more memory, the same adapter"},
+         "keep every layer's activations in SFT: faster, more memory, the same adapter"},
         {"--max-new", CLI_INT, &p.eval_max_new, "generate decoder: new tokens at most (59)",
          CLI_RANGE(1, 100000)},
         {"--threads|-t", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)",
