@@ -122,6 +122,7 @@ enum {
     PK_SCR_K4_PACK,
     PK_SCR_T0_TILE,
     PK_SCR_K4_TILE,
+    PK_SCR_K4_ROW1, /* k4_gemv_row1: the activation row arranged once for every weight row */
     PK_SCR_K6_PACK, /* the q6_K tile's int16 activations and unpacked weights */
     PK_SCR_K6_TILE,
     PK_SCR_BF16_B,     /* gemm_bf16.c: B converted to the kernel's panels */

@@ -91,6 +91,17 @@ const pq_traits *pq_traits_of(int type); /* NULL: not supported */
 
 #ifdef __AVX2__
 #include <immintrin.h>
+/* q4_K block blk's 12 packed scale bytes -> 16 bytes: the 8 sub-block scales, then the 8 mins (6 bits each,
+ * llama.cpp's utmp unpacking, in vector registers: q = the three 32-bit words at blk + 4) */
+static inline __m128i pq_k4_scales(const uint8_t *blk) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(blk + 4)); /* q0 q1 q2 (qs[0..3]) */
+    const __m128i a =
+        _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+    const __m128i b = _mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+    return _mm_or_si128(_mm_and_si128(a, _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F)),
+                        _mm_and_si128(b, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+}
+
 /* q4_K one-row decode (quant_tile.c's k4_gemv_row1 at VNNI, quant_tile_avx2.c's at AVX2): the bytes ahead of
  * the row asked of the memory each 4 blocks (16 q4_K blocks; past the matrix: harmless). Zen 4, Qwen2.5-1.5B
  * decode, 3 interleaved rounds: 20.6-21.7 tok/s without, 21.7-22.6 with 2304 or 4608 bytes. */
@@ -100,18 +111,31 @@ static inline void pq_k4_row1_prefetch(const uint8_t *w, int64_t b0) {
     for (int l = 0; l < 9; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
 }
 
-/* ... and its scalar tail: blocks b0 .. b0 + nk - 1 of row w, with is / im their integer sums and minimum
- * sums, added in llama.cpp's one-row order acc = fma(isum, dw * dx, acc), accm = fma(imin, dmin * dx, accm)
- */
-static inline void pq_k4_row1_fma(const uint8_t *w, int64_t b0, int nk, const pq_a256 *x, const int32_t is[4],
-                                  const int32_t im[4], float *acc, float *accm) {
-    for (int k = 0; k < nk; k++) {
-        const uint8_t *blk = w + (size_t)(b0 + k) * 144;
-        const float xd = x[b0 + k].d;
-        *acc = fmaf((float)is[k], _cvtsh_ss(pq_rd16(blk)) * xd, *acc);
-        *accm = fmaf((float)im[k], _cvtsh_ss(pq_rd16(blk + 2)) * xd, *accm);
-    }
+/* ... and its float tail: blocks b0 .. b0 + nk - 1 of row w, with is / im their integer sums and minimum sums
+ * (lane k: block b0 + k), x4 the activations' scales of those blocks, added in llama.cpp's one-row order: per
+ * block, acc = fma(isum, dw * dx, acc) and accm = fma(imin, dmin * dx, accm), the pair (acc, accm) in the low
+ * lanes of *a, one 2-lane fma per block (the same roundings as the scalar sequence). */
+static inline void pq_k4_row1_fma(const uint8_t *w, int64_t b0, int nk, __m128 x4, __m128i is, __m128i im,
+                                  __m128 *a) {
+    const uint8_t *blk = w + (size_t)b0 * 144;
+    /* (d_k, dmin_k) as f16 pairs; past nk the last block again (unused) */
+    const int k1 = nk > 1 ? 1 : 0, k2 = nk > 2 ? 2 : k1, k3 = nk > 3 ? 3 : k2;
+    const __m256 dm =
+        _mm256_cvtph_ps(_mm_setr_epi32((int)pq_rd32(blk), (int)pq_rd32(blk + 144 * k1),
+                                       (int)pq_rd32(blk + 144 * k2), (int)pq_rd32(blk + 144 * k3)));
+    /* P = (d0 dx0, dmin0 dx0, d1 dx1, ...), V = (is0, im0, is1, im1, ...) */
+    const __m256 P = _mm256_mul_ps(dm, _mm256_set_m128(_mm_unpackhi_ps(x4, x4), _mm_unpacklo_ps(x4, x4)));
+    const __m128 fi = _mm_cvtepi32_ps(is), fm = _mm_cvtepi32_ps(im);
+    const __m256 V = _mm256_set_m128(_mm_unpackhi_ps(fi, fm), _mm_unpacklo_ps(fi, fm));
+    const __m128 p01 = _mm256_castps256_ps128(P), p23 = _mm256_extractf128_ps(P, 1);
+    const __m128 v01 = _mm256_castps256_ps128(V), v23 = _mm256_extractf128_ps(V, 1);
+    __m128 acc = _mm_fmadd_ps(v01, p01, *a);
+    if (nk > 1) acc = _mm_fmadd_ps(_mm_movehl_ps(v01, v01), _mm_movehl_ps(p01, p01), acc);
+    if (nk > 2) acc = _mm_fmadd_ps(v23, p23, acc);
+    if (nk > 3) acc = _mm_fmadd_ps(_mm_movehl_ps(v23, v23), _mm_movehl_ps(p23, p23), acc);
+    *a = acc;
 }
+
 /* q6_K: 128 elements of a block half (ql: 64 bytes of low nibbles, qh: 32 bytes of 2-bit high parts) -> the
  * unsigned 6-bit values in element order, v[g] = elements 32g .. 32g + 31 (llama.cpp's layout). One unpack
  * for the AVX2 dot, the AVX2 dequantiser and the VNNI tile. */

@@ -732,15 +732,16 @@ static inline __m128i k4g_hsum4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) 
 static inline __attribute__((always_inline)) void k4g_block(const uint8_t *blk, const __m512i xq[4],
                                                             __m256i bs, __m512i *I, __m128i *M) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m128i sh0 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
-                  sh1 = _mm_setr_epi8(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
-                  sh2 = _mm_setr_epi8(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
-                  sh3 = _mm_setr_epi8(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7),
-                  dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
-    const __m128i scm =
-        _mm_setr_epi32((int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
-                       (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
+    /* scale of each dword lane: byte 0 of the lane picks it from scm (in every 128-bit lane), the rest zero
+     */
+    const __mmask64 b0 = 0x1111111111111111ull;
+    const __m512i sh0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+                  sh1 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
+                  sh2 = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
+                  sh3 = _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7);
+    const __m128i dup_m = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m128i scm = pq_k4_scales(blk);
+    const __m512i sb = _mm512_broadcast_i32x4(scm);
     const __m512i Q0 = _mm512_loadu_si512((const void *)(blk + 16)),
                   Q1 = _mm512_loadu_si512((const void *)(blk + 80));
     const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q0, m4), xq[0]);
@@ -749,11 +750,10 @@ static inline __attribute__((always_inline)) void k4g_block(const uint8_t *blk, 
     const __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(Q1, m4), xq[2]);
     const __m512i d3 =
         _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(Q1, 4), m4), xq[3]);
-    __m512i t =
-        _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh0)));
-    t = _mm512_dpwssd_epi32(t, d1, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh1)));
-    t = _mm512_dpwssd_epi32(t, d2, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh2)));
-    *I = _mm512_dpwssd_epi32(t, d3, _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scm, sh3)));
+    __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), d0, _mm512_maskz_shuffle_epi8(b0, sb, sh0));
+    t = _mm512_dpwssd_epi32(t, d1, _mm512_maskz_shuffle_epi8(b0, sb, sh1));
+    t = _mm512_dpwssd_epi32(t, d2, _mm512_maskz_shuffle_epi8(b0, sb, sh2));
+    *I = _mm512_dpwssd_epi32(t, d3, _mm512_maskz_shuffle_epi8(b0, sb, sh3));
     /* mins: m_s * (bsums 2s + 2s+1) */
     const __m256i mi = _mm256_madd_epi16(bs, _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup_m)));
     *M = _mm_add_epi32(_mm256_castsi256_si128(mi), _mm256_extracti128_si256(mi, 1));
@@ -809,11 +809,21 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
  * (512-bit vpdpbusd of the nibbles, vpdpwssd with the scales), 4 blocks of the row reduced together by the
  * same transposing tree instead of each block alone, then the row's scalar sequence acc = fma(isum, dw * dx,
  * acc), accm = fma(imin, dmin * dx, accm) block by block: llama.cpp's one-row order, the same bits. */
-static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
-                         float *y) {
+static int k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                        float *y) {
+    /* (nb, 4) the activations as k4g_block takes them, arranged once for all the rows (NULL: per block) */
+    __m512i *X =
+        pk_scratch(PK_SCR_K4_ROW1, (size_t)nb * 4 * sizeof(__m512i) + (size_t)(nb + 3) * sizeof(float));
+    if (!X) return 0;
+    float *xd = (float *)(void *)(X + 4 * nb); /* the blocks' scales, 3 zeros past the end */
+    for (int64_t b = 0; b < nb; b++) {
+        xd[b] = x[b].d;
+        k4g_acts(x + b, X + 4 * b);
+    }
+    xd[nb] = xd[nb + 1] = xd[nb + 2] = 0;
     for (int r = r0; r < r1; r++) {
         const uint8_t *w = W + (size_t)r * wrow;
-        float acc = 0, accm = 0;
+        __m128 acc = _mm_setzero_ps(); /* (acc, accm) */
         for (int64_t b0 = 0; b0 < nb; b0 += 4) {
             const int nk = nb - b0 < 4 ? (int)(nb - b0) : 4;
             __m512i I[4];
@@ -821,19 +831,15 @@ static void k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq
             pq_k4_row1_prefetch(w, b0);
             T0_UNROLL for (int k = 0; k < 4; k++) {
                 const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
-                __m512i xq[4];
-                k4g_acts(x + b, xq);
-                k4g_block(w + (size_t)b * 144, xq, _mm256_loadu_si256((const __m256i *)x[b].bsums), &I[k],
-                          &M[k]);
+                k4g_block(w + (size_t)b * 144, X + 4 * b, _mm256_loadu_si256((const __m256i *)x[b].bsums),
+                          &I[k], &M[k]);
             }
-            int32_t is[4], im[4];
-            _mm_storeu_si128((__m128i *)(void *)is, k4g_hsum4(I[0], I[1], I[2], I[3]));
-            _mm_storeu_si128((__m128i *)(void *)im,
-                             _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3])));
-            pq_k4_row1_fma(w, b0, nk, x, is, im, &acc, &accm);
+            pq_k4_row1_fma(w, b0, nk, _mm_loadu_ps(xd + b0), k4g_hsum4(I[0], I[1], I[2], I[3]),
+                           _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3])), &acc);
         }
-        y[r] = acc - accm;
+        y[r] = _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc));
     }
+    return 1;
 }
 
 /* q6_K in vec_dot_q6_K_q8_K's order (rows not PULSE_QROW_TILED): per block 8 exact lanes (lane l: sc * q6 *
@@ -922,8 +928,7 @@ int pq_k_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_
 int pq_k_gemv_row1(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
                    float *y) {
     if (type == PULSE_GGML_Q4_K && (x[0].order & PULSE_QROW_ONE)) {
-        k4_gemv_row1(W, wrow, r0, r1, x, nb, y);
-        return 1;
+        return k4_gemv_row1(W, wrow, r0, r1, x, nb, y);
     }
     return 0;
 }

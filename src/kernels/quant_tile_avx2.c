@@ -472,7 +472,7 @@ static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, con
                            _mm256_set1_epi16(0x0D0C), _mm256_set1_epi16(0x0F0E)};
     for (int r = r0; r < r1; r++) {
         const uint8_t *w = W + (size_t)r * wrow;
-        float acc = 0, accm = 0;
+        __m128 acc = _mm_setzero_ps(); /* (acc, accm) */
         for (int64_t b0 = 0; b0 < nb; b0 += 4) {
             const int nk = nb - b0 < 4 ? (int)(nb - b0) : 4;
             __m256i I[4], M[4];
@@ -508,14 +508,13 @@ static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, con
                 _mm256_hadd_epi32(_mm256_hadd_epi32(I[0], I[1]), _mm256_hadd_epi32(I[2], I[3]));
             const __m256i hm4 =
                 _mm256_hadd_epi32(_mm256_hadd_epi32(M[0], M[1]), _mm256_hadd_epi32(M[2], M[3]));
-            int32_t is[4], im[4];
-            _mm_storeu_si128((__m128i *)(void *)is,
-                             _mm_add_epi32(_mm256_castsi256_si128(hi4), _mm256_extracti128_si256(hi4, 1)));
-            _mm_storeu_si128((__m128i *)(void *)im,
-                             _mm_add_epi32(_mm256_castsi256_si128(hm4), _mm256_extracti128_si256(hm4, 1)));
-            pq_k4_row1_fma(w, b0, nk, x, is, im, &acc, &accm);
+            const __m128 x4 = _mm_setr_ps(x[b0].d, nk > 1 ? x[b0 + 1].d : 0, nk > 2 ? x[b0 + 2].d : 0,
+                                          nk > 3 ? x[b0 + 3].d : 0);
+            pq_k4_row1_fma(
+                w, b0, nk, x4, _mm_add_epi32(_mm256_castsi256_si128(hi4), _mm256_extracti128_si256(hi4, 1)),
+                _mm_add_epi32(_mm256_castsi256_si128(hm4), _mm256_extracti128_si256(hm4, 1)), &acc);
         }
-        y[r] = acc - accm;
+        y[r] = _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc));
     }
 }
 
