@@ -481,10 +481,7 @@ static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, con
                 const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
                 const pq_a256 *a = x + b;
                 const uint8_t *blk = w + (size_t)b * 144;
-                const uint32_t q0 = pq_rd32(blk + 4), q1 = pq_rd32(blk + 8), q2 = pq_rd32(blk + 12);
-                const __m128i scm = _mm_setr_epi32(
-                    (int)(q0 & 0x3F3F3F3Fu), (int)((q2 & 0x0F0F0F0Fu) | ((q0 >> 2) & 0x30303030u)),
-                    (int)(q1 & 0x3F3F3F3Fu), (int)(((q2 >> 4) & 0x0F0F0F0Fu) | ((q1 >> 2) & 0x30303030u)));
+                const __m128i scm = pq_k4_scales(blk);
                 const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
                 __m256i s = _mm256_setzero_si256();
                 TA_UNROLL for (int j = 0; j < 4; j++) {
