@@ -830,9 +830,12 @@ static int k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_
             __m128i M[4];
             pq_k4_row1_prefetch(w, b0);
             T0_UNROLL for (int k = 0; k < 4; k++) {
-                const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
-                k4g_block(w + (size_t)b * 144, X + 4 * b, _mm256_loadu_si256((const __m256i *)x[b].bsums),
-                          &I[k], &M[k]);
+                const int64_t b = b0 + k;
+                if (k < nk)
+                    k4g_block(w + (size_t)b * 144, X + 4 * b, _mm256_loadu_si256((const __m256i *)x[b].bsums),
+                              &I[k], &M[k]);
+                else /* past the row's end */
+                    I[k] = _mm512_setzero_si512(), M[k] = _mm_setzero_si128();
             }
             pq_k4_row1_fma(w, b0, nk, _mm_loadu_ps(xd + b0), k4g_hsum4(I[0], I[1], I[2], I[3]),
                            _mm_hadd_epi32(_mm_hadd_epi32(M[0], M[1]), _mm_hadd_epi32(M[2], M[3])), &acc);

@@ -478,8 +478,12 @@ static void k4_gemv_row1_avx2(const uint8_t *W, size_t wrow, int r0, int r1, con
             __m256i I[4], M[4];
             pq_k4_row1_prefetch(w, b0);
             TA_UNROLL for (int k = 0; k < 4; k++) {
-                const int64_t b = b0 + (k < nk ? k : nk - 1); /* past the row's end: the last block again */
-                const pq_a256 *a = x + b;
+                if (k >= nk) { /* past the row's end */
+                    I[k] = M[k] = _mm256_setzero_si256();
+                    continue;
+                }
+                const pq_a256 *a = x + b0 + k;
+                const int64_t b = b0 + k;
                 const uint8_t *blk = w + (size_t)b * 144;
                 const __m128i scm = pq_k4_scales(blk);
                 const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
