@@ -20,11 +20,13 @@ REPS=${REPS:-3}
 LEVELS=${LEVELS:-native}
 # Both sides use OpenMP (llama.cpp's libggml-cpu links libgomp too): the same wait policy for both. PASSIVE
 # (idle threads sleep instead of spinning) keeps a shared, loaded machine from collapsing fork/join; override
-# with OMP_WAIT_POLICY=ACTIVE on a quiet machine.
+# with OMP_WAIT_POLICY=ACTIVE on a quiet machine, or OMP_WAIT_POLICY=default for each OpenMP's own default (what
+# a user who sets nothing gets: libgomp spins a while, then sleeps).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+[ "$OMP_WAIT_POLICY" = default ] && unset OMP_WAIT_POLICY
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=("$CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf" "$CACHE/models/gemma-3-270m-q4_k_m.gguf")
-echo "load before: $(uptime); OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $REPS runs per side"
+echo "load before: $(uptime); OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-default}, $REPS runs per side"
 for lvl in $LEVELS; do
   case "$lvl" in
     native) PPY=$PY; ISA=() ;;
@@ -43,7 +45,7 @@ for lvl in $LEVELS; do
         peer+=("$(echo "$peer_all" | tail -1)")
         loads+=("$(cut -d' ' -f1 /proc/loadavg)")
     done
-    "$PY" - "$lvl" "$OMP_WAIT_POLICY" "${loads[*]}" "${ours[@]}" "${peer[@]}" <<'PYEOF'
+    "$PY" - "$lvl" "${OMP_WAIT_POLICY:-default}" "${loads[*]}" "${ours[@]}" "${peer[@]}" <<'PYEOF'
 import json, sys
 lvl, pol, loads, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 n = len(rest) // 2
