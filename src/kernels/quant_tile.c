@@ -850,16 +850,56 @@ static int k4_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_
  * lane_l, acc_l), ggml's horizontal sum at the end. A 64-byte vector holds two 32-element groups, so one
  * vpdpbusd (q6 unsigned x activations) gives both groups' lanes (each at most 4 * 63 * 127, an int16) and
  * one vpdpwssd adds them times their sub-block scale; the two groups' halves are added at the block's end. */
-static void k6_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
-                         float *y) {
+/* One q6_K block blk against the activations xq (4 x 64 bytes) and bsums bs of scale dx: acc += the block's 8
+ * exact lanes times dw * dx (k6_gemv_rows' per-row work; si: the lanes' sub-block indices) */
+static inline __attribute__((always_inline)) __m256
+k6g_block(const uint8_t *blk, const __m512i xq[4], __m256i bs, float dx, const __m512i si[4], __m256 acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    /* scale index of each lane for the 4 x 64 elements: sub-blocks 4k + (lane / 4) */
-    const __m512i si[4] = {_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                           _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
-                           _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
-                           _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15)};
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
+    const __m512i sc32 = _mm512_cvtepu16_epi32(_mm256_cvtepi8_epi16(sc8)); /* sc in each low int16 */
+    __m512i L = _mm512_setzero_si512();
+    T0_UNROLL for (int c = 0; c < 2; c++) {
+        /* elements 128c + (0..63) and 128c + (64..127): ql's low / high nibbles, qh's bit pairs (0, 2) / (4,
+         * 6) for the two 32-element halves */
+        const __m512i Q = _mm512_loadu_si512((const void *)(blk + 64 * c));
+        const __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * c)));
+        const __m512i v01 =
+            _mm512_ternarylogic_epi32(Q, m4, _mm512_and_si512(_mm512_sllv_epi16(H, shl), m30), 0xEA);
+        const __m512i v23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(Q, 4), m4,
+                                                      _mm512_and_si512(_mm512_srlv_epi16(H, shr), m30), 0xEA);
+        L = _mm512_dpwssd_epi32(L, _mm512_dpbusd_epi32(_mm512_setzero_si512(), v01, xq[2 * c]),
+                                _mm512_permutexvar_epi32(si[2 * c], sc32));
+        L = _mm512_dpwssd_epi32(L, _mm512_dpbusd_epi32(_mm512_setzero_si512(), v23, xq[2 * c + 1]),
+                                _mm512_permutexvar_epi32(si[2 * c + 1], sc32));
+    }
+    /* lane l: both groups' halves, minus 32 (sc_2l bsum_2l + sc_2l+1 bsum_2l+1) */
+    const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(sc8)), 5);
+    const __m256i l8 =
+        _mm256_sub_epi32(_mm256_add_epi32(_mm512_castsi512_si256(L), _mm512_extracti64x4_epi64(L, 1)), corr);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(l8), _mm256_set1_ps(t0_f16(blk + 208) * dx), acc);
+}
+
+/* scale index of each lane for the 4 x 64 elements: sub-blocks 4k + (lane / 4) */
+#define K6_SI                                                                                                \
+    {                                                                                                        \
+        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),                                   \
+            _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),                               \
+            _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),                       \
+            _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15)                \
+    }
+
+/* ggml's hsum_float_8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+static inline float k6g_hsum(__m256 a) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+static void k6_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
+    const __m512i si[4] = K6_SI;
     for (int rt = r0; rt < r1; rt += 4) {
         const int nr = r1 - rt < 4 ? r1 - rt : 4;
         const uint8_t *w[4];
@@ -876,32 +916,7 @@ static void k6_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
                 /* the same block of the next tile's row on its way (a prefetch past the matrix is harmless)
                  */
                 for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
-                const __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
-                const __m512i sc32 =
-                    _mm512_cvtepu16_epi32(_mm256_cvtepi8_epi16(sc8)); /* sc in each low int16 */
-                __m512i L = _mm512_setzero_si512();
-                T0_UNROLL for (int c = 0; c < 2; c++) {
-                    /* elements 128c + (0..63) and 128c + (64..127): ql's low / high nibbles, qh's bit pairs
-                     * (0, 2) / (4, 6) for the two 32-element halves */
-                    const __m512i Q = _mm512_loadu_si512((const void *)(blk + 64 * c));
-                    const __m512i H =
-                        _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * c)));
-                    const __m512i v01 = _mm512_ternarylogic_epi32(
-                        Q, m4, _mm512_and_si512(_mm512_sllv_epi16(H, shl), m30), 0xEA);
-                    const __m512i v23 = _mm512_ternarylogic_epi32(
-                        _mm512_srli_epi16(Q, 4), m4, _mm512_and_si512(_mm512_srlv_epi16(H, shr), m30), 0xEA);
-                    L = _mm512_dpwssd_epi32(L, _mm512_dpbusd_epi32(_mm512_setzero_si512(), v01, xq[2 * c]),
-                                            _mm512_permutexvar_epi32(si[2 * c], sc32));
-                    L = _mm512_dpwssd_epi32(L,
-                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), v23, xq[2 * c + 1]),
-                                            _mm512_permutexvar_epi32(si[2 * c + 1], sc32));
-                }
-                /* lane l: both groups' halves, minus 32 (sc_2l bsum_2l + sc_2l+1 bsum_2l+1) */
-                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(sc8)), 5);
-                const __m256i l8 = _mm256_sub_epi32(
-                    _mm256_add_epi32(_mm512_castsi512_si256(L), _mm512_extracti64x4_epi64(L, 1)), corr);
-                const float dd = t0_f16(blk + 208) * a->d;
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(l8), _mm256_set1_ps(dd), acc[r]);
+                acc[r] = k6g_block(blk, xq, bs, a->d, si, acc[r]);
             }
         }
         /* ggml's hsum_float_8 per row: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
@@ -912,6 +927,27 @@ static void k6_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
         _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
         _mm_mask_storeu_ps(y + rt, (__mmask8)((1u << nr) - 1),
                            _mm_add_ps(_mm_add_ps(s0, s2), _mm_add_ps(s1, s3)));
+    }
+}
+
+/* q6_K one row at a time in address order (the AMD decode path, as k4_gemv_row1): k6_gemv_rows' block work,
+ * the row's 8 lane sums, ggml's horizontal sum; the same bits. */
+#define K6_ROW1_AHEAD 2520 /* 12 blocks */
+static void k6_gemv_row1(const uint8_t *W, size_t wrow, int r0, int r1, const pq_a256 *x, int64_t nb,
+                         float *y) {
+    const __m512i si[4] = K6_SI;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *w = W + (size_t)r * wrow;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const pq_a256 *a = x + b;
+            const uint8_t *blk = w + (size_t)b * 210;
+            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + K6_ROW1_AHEAD + 64 * l, _MM_HINT_T0);
+            __m512i xq[4];
+            T0_UNROLL for (int k = 0; k < 4; k++) xq[k] = _mm512_loadu_si512((const void *)(a->qs + 64 * k));
+            acc = k6g_block(blk, xq, _mm256_loadu_si256((const __m256i *)a->bsums), a->d, si, acc);
+        }
+        y[r] = k6g_hsum(acc);
     }
 }
 
@@ -932,6 +968,10 @@ int pq_k_gemv_row1(int type, const uint8_t *W, size_t wrow, int r0, int r1, cons
                    float *y) {
     if (type == PULSE_GGML_Q4_K && (x[0].order & PULSE_QROW_ONE)) {
         return k4_gemv_row1(W, wrow, r0, r1, x, nb, y);
+    }
+    if (type == PULSE_GGML_Q6_K && !(x[0].order & PULSE_QROW_TILED)) {
+        k6_gemv_row1(W, wrow, r0, r1, x, nb, y);
+        return 1;
     }
     return 0;
 }
