@@ -239,16 +239,17 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     float accs[4] = {0, 0, 0, 0};
     int tiled[4] = {0, 0, 0, 0};
-    /* byte shuffles giving [sc[2i] x8 | sc[2i+1] x8] before widening to int16 */
-    __m128i pairs[8];
-    for (int i = 0; i < 8; i++) {
-        __m128i lo = _mm_set1_epi8((char)(2 * i)), hi = _mm_set1_epi8((char)(2 * i + 1));
-        pairs[i] = _mm_unpacklo_epi64(lo, hi);
-    }
+    /* byte shuffles of [sc[8c..8c+7] | the same] (int16) giving [sc[8c+2g] x8 | sc[8c+2g+1] x8] */
+    __m256i pairs[4];
+    for (int g = 0; g < 4; g++)
+        pairs[g] = _mm256_setr_m128i(_mm_set1_epi16((short)(0x0100 * (4 * g + 1) + 4 * g)),
+                                     _mm_set1_epi16((short)(0x0100 * (4 * g + 3) + 4 * g + 2)));
     for (int64_t b = 0; b < nb; b++, w += 210) {
         __m128i sc8 = _mm_loadu_si128((const __m128i *)(w + 192));
         float d = f16(w + 208);
         __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        const __m256i half[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                                 _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
         for (int c = 0; c < 2; c++) {
@@ -256,7 +257,7 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
             __m256i v[4];
             pq_q6k_unpack128(ql, qh, v);
             for (int g = 0; g < 4; g++) {
-                __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pairs[4 * c + g]));
+                __m256i scv = _mm256_shuffle_epi8(half[c], pairs[g]);
                 UNROLL for (int k = 0; k < NX; k++) {
                     const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
                     __m256i p = _mm256_maddubs_epi16(v[g], loadu(a->qs + 128 * c + 32 * g));
