@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include <math.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include "gguf_build.h"
@@ -130,6 +131,16 @@ static void test_arch(const synth_cfg *cfg) {
         const double tol = cfg->wtype == PULSE_GGML_F32 ? 2e-3 : 0.15 * db + 0.05;
         CHECK_MSG(dm < tol, "%s: adapter vs merged %g (tol %g)", cfg->name, dm, tol);
         CHECK(max_diff(zs, base, n) == 0);
+        /* the same logits at any thread count (the adapter's products are not left to the BLAS's split) */
+        const int nt = omp_get_max_threads();
+        omp_set_num_threads(1);
+        float *w1 = run_logits(m, b, 0.5f);
+        omp_set_num_threads(3);
+        float *w3 = run_logits(m, b, 0.5f);
+        omp_set_num_threads(nt);
+        CHECK_MSG(w1 && w3 && !memcmp(w1, with, sizeof(float) * n) && !memcmp(w3, with, sizeof(float) * n),
+                  "%s: logits with the adapter change with the thread count", cfg->name);
+        free(w1), free(w3);
     }
     free(base), free(zero), free(with), free(zs), free(ref);
     pulse_lm_free(mm);

@@ -6,6 +6,7 @@
  * Layout: A (r, in) and B (out, r) row-major, PEFT's nn.Linear layout, which is exactly ggml's ne [in, r] and
  * [r, out] of llama.cpp's lora_a / lora_b tensors. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,32 @@ const lm_tensor *lm_lora_base(const lm_layer *L, int t) {
     }
 }
 
-void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t, float *u) {
+/* x . a over n floats in a fixed order (8 lanes, then the tail, then the lanes pairwise): whichever thread
+ * computes a row and however many there are, the same sum */
+static float dot_fixed(const float *x, const float *a, int n) {
+    float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) l[k] += x[i + k] * a[i + k];
+    for (int k = 0; i < n; i++, k++) l[k] += x[i] * a[i];
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+/* y (n, out) += scale * alpha / r * (x (n, in) A^T) B^T. Each row is one thread's, in a fixed order (not the
+ * BLAS, whose split of a small product changes with the thread count): the same logits at any --threads.
+ * t: (n, r) scratch. */
+void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t) {
     if (!w->A || n <= 0) return;
-    pulse_matmul_forward(t, x, w->A, NULL, n, w->in, w->r);  /* t (n, r) = x A^T */
-    pulse_matmul_forward(u, t, w->B, NULL, n, w->r, w->out); /* u (n, out) = t B^T */
     const float s = scale * w->s;
-    const size_t N = (size_t)n * (size_t)w->out;
-    for (size_t j = 0; j < N; j++) y[j] += s * u[j];
+    const int in = w->in, r = w->r, out = w->out;
+#pragma omp parallel for schedule(static) if ((double)n * (in + out) * r > 200000.0 && !omp_in_parallel())
+    for (int i = 0; i < n; i++) {
+        float *ti = t + (size_t)i * r;
+        const float *xi = x + (size_t)i * in;
+        for (int j = 0; j < r; j++) ti[j] = dot_fixed(xi, w->A + (size_t)j * in, in);
+        float *yi = y + (size_t)i * out;
+        for (int o = 0; o < out; o++) yi[o] += s * dot_fixed(ti, w->B + (size_t)o * r, r);
+    }
 }
 
 pulse_lora_params pulse_lora_default_params(void) {
@@ -453,9 +473,7 @@ pulse_status pulse_lm_ctx_set_lora(pulse_lm_ctx *c, const pulse_lora *a, float s
     if (st) return st;
     float *t = realloc(c->lora_t, sizeof(float) * (size_t)c->nb * (size_t)a->r_max);
     if (t) c->lora_t = t;
-    float *u = realloc(c->lora_u, sizeof(float) * (size_t)c->nb * (size_t)a->out_max);
-    if (u) c->lora_u = u;
-    if (!t || !u) return pulse_set_error(PULSE_ERR_NOMEM, "LoRA: out of memory for the context's scratch");
+    if (!t) return pulse_set_error(PULSE_ERR_NOMEM, "LoRA: out of memory for the context's scratch");
     c->lora = a;
     c->lora_scale = scale;
     return PULSE_OK;
