@@ -8,6 +8,8 @@
  * that splits 512-bit operations, as AMD Zen 4 does, has half that); times the clock of /proc/cpuinfo's first
  * "cpu MHz" (the nominal clock on a VM; --ghz X overrides). Beside it, the vpmaddubsw throughput measured
  * at start (12 independent chains, x 32 MACs x 2): what the int8 units give at that moment.
+ * "fast GF/s": pulse_qmatmul_fast, training's order (one fma per block; the 32-element types on AVX512-VNNI),
+ * same N.
  * --one: the N activation rows in llama.cpp's one-row orders (PULSE_QROW_ONE, not tiled: N sequences decoding
  * one token each) instead of the default orders of an N-row batch (one prompt's prefill); --seq L: the rows
  * as sequences of L tokens each in their own orders (the rank decoder's candidate titles, forked prompts).
@@ -53,6 +55,8 @@ static double time_call(int kind, float *Y, const void *W, int type, const float
                 pulse_qmatvec(Y, W, type, X, rows, cols);
             else if (kind == 2)
                 pulse_qmatmul(Y, W, type, X, N, rows, cols);
+            else if (kind == 4)
+                pulse_qmatmul_fast(Y, W, type, X, N, rows, cols);
             else
                 for (int n = 0; n < N; n++)
                     pulse_qmatvec(Y + (size_t)n * rows, W, type, X + (size_t)n * cols, rows, cols);
@@ -202,8 +206,9 @@ int main(int argc, char **argv) {
     printf("int8 peak of one core at this level: %.0f GOP/s (%.3f GHz x %s); vpmaddubsw ymm measured now: "
            "%.2f G/s = %.0f GOP/s\n",
            peak_gops, ghz, vnni ? "2 x 64 MACs x 2" : "2 x 32 MACs x 2", mrate / 1e9, mrate * 64 / 1e9);
-    printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s %6s\n", "type", "rows x cols", "ref GB/s",
-           "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm1 GF/s", "loop1 GF/s", "mm/loop", "%peak");
+    printf("%-5s %11s | %9s %9s %7s | %9s %9s | %10s %10s %7s %6s | %9s %6s\n", "type", "rows x cols",
+           "ref GB/s", "avx2 GB/s", "x", "T GB/s", "T GFLOP/s", "mm1 GF/s", "loop1 GF/s", "mm/loop", "%peak",
+           "fast GF/s", "%peak");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         int t = types[ti];
         int want = !n_only;
@@ -228,15 +233,18 @@ int main(int argc, char **argv) {
             double t_1 = time_call(1, Y, W, t, X, N, rows, cols);
             double t_mm = time_call(2, Y, W, t, X, N, rows, cols);
             double t_loop = time_call(3, Y, W, t, X, N, rows, cols);
+            double t_fast = time_call(4, Y, W, t, X, N, rows, cols); /* training's order (t0 types) */
             omp_set_num_threads(threads);
             use_cpu_clock = 0;
             double t_T = time_call(1, Y, W, t, X, N, rows, cols);
             double flop = 2.0 * rows * cols;
             const double frac = peak_gops > 0 ? flop * N / t_mm / 1e9 / peak_gops : 0;
-            printf("%-5s %5d x %4d | %9.2f %9.2f %6.1fx | %9.2f %9.2f | %10.2f %10.2f %6.2fx %5.1f%%\n",
+            const double frac_fast = peak_gops > 0 ? flop * N / t_fast / 1e9 / peak_gops : 0;
+            printf("%-5s %5d x %4d | %9.2f %9.2f %6.1fx | %9.2f %9.2f | %10.2f %10.2f %6.2fx %5.1f%% | %9.2f "
+                   "%5.1f%%\n",
                    pulse_ggml_type_name(t), rows, cols, wbytes / t_ref / 1e9, wbytes / t_1 / 1e9, t_ref / t_1,
                    wbytes / t_T / 1e9, flop / t_T / 1e9, flop * N / t_mm / 1e9, flop * N / t_loop / 1e9,
-                   t_loop / t_mm, 100 * frac);
+                   t_loop / t_mm, 100 * frac, flop * N / t_fast / 1e9, 100 * frac_fast);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "type", pulse_ggml_type_name(t));
             cJSON_AddNumberToObject(o, "rows", rows);
@@ -249,6 +257,7 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "mm_gflops_1", round(flop * N / t_mm / 1e7) / 100);
             cJSON_AddNumberToObject(o, "mm_vs_loop", round(t_loop / t_mm * 100) / 100);
             cJSON_AddNumberToObject(o, "mm_peak_frac", round(frac * 1000) / 1000);
+            cJSON_AddNumberToObject(o, "mm_fast_gflops_1", round(flop * N / t_fast / 1e7) / 100);
             cJSON_AddItemToArray(res, o);
             free(wf), free(W), free(X), free(Y);
         }

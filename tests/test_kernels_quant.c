@@ -8,6 +8,7 @@
 
 #include "pulse/core.h"
 #include "pulse/quant.h"
+#include "kernels/quant_internal.h" /* pq_dot_fast_ref, the scalar reference of the training order */
 
 static const int TYPES[] = {PULSE_GGML_F32,  PULSE_GGML_F16,  PULSE_GGML_BF16, PULSE_GGML_Q8_0,
                             PULSE_GGML_Q4_0, PULSE_GGML_Q4_1, PULSE_GGML_Q5_0, PULSE_GGML_Q5_1,
@@ -367,6 +368,88 @@ static void test_multi(pulse_rng *r) {
     for (int j = 0; j < NJ; j++) free(W[j]);
 }
 
+/* pulse_qmatmul_fast / _multi_fast: where VNNI and the tiles are in use (16+ activation rows), training's
+ * order bit for bit as its scalar reference pq_dot_fast_ref on the same quantised activations; elsewhere
+ * exactly pulse_qmatmul. Either way within rounding of pulse_qmatmul, the same bits at 1 and 3 threads, and
+ * the multi form equal to separate calls. */
+static void test_fast(pulse_rng *r) {
+    const int types[5] = {PULSE_GGML_Q4_0, PULSE_GGML_Q5_0, PULSE_GGML_Q8_0, PULSE_GGML_Q4_1,
+                          PULSE_GGML_Q5_1};
+    const int shapes[5][3] = {{37, 576, 70}, {16, 64, 16}, {9, 1536, 33}, {8, 32, 300}, {21, 96, 5}};
+    const int fast_here = pulse_quant_use_vnni(-1) && pulse_get_options()->qtile;
+    for (int ti = 0; ti < 5; ti++)
+        for (int si = 0; si < 5; si++) {
+            const int t = types[ti], rows = shapes[si][0], cols = shapes[si][1], N = shapes[si][2];
+            const int t1 = t == PULSE_GGML_Q4_1 || t == PULSE_GGML_Q5_1;
+            const size_t rs = pulse_ggml_row_size(t, cols);
+            float *wf = malloc(sizeof(float) * cols), *X = malloc(sizeof(float) * N * cols);
+            uint8_t *W = malloc(rs * rows);
+            for (int i = 0; i < rows; i++) {
+                fill(r, wf, cols, 1.0f);
+                pulse_quantize_row(t, wf, W + i * rs, cols);
+            }
+            fill(r, X, (size_t)N * cols, 1.0f);
+            float *Y = malloc(sizeof(float) * N * rows), *Y1 = malloc(sizeof(float) * N * rows),
+                  *E = malloc(sizeof(float) * N * rows), *R = malloc(sizeof(float) * N * rows);
+            const int prev = pulse_get_num_threads();
+            pulse_set_num_threads(3);
+            pulse_qmatmul_fast(Y, W, t, X, N, rows, cols);
+            pulse_set_num_threads(1);
+            pulse_qmatmul_fast(Y1, W, t, X, N, rows, cols);
+            pulse_set_num_threads(prev);
+            pulse_qmatmul(E, W, t, X, N, rows, cols);
+            pq_a32 *xa = malloc(sizeof(pq_a32) * (cols / 32));
+            double err = 0, mag = 0;
+            for (int n = 0; n < N; n++) {
+                pq_quantize_a32_ref(X + (size_t)n * cols, xa, cols, t1);
+                for (int i = 0; i < rows; i++) {
+                    R[(size_t)n * rows + i] = pq_dot_fast_ref(t, W + i * rs, xa, cols);
+                    const double d = fabs((double)Y[(size_t)n * rows + i] - E[(size_t)n * rows + i]);
+                    err = d > err ? d : err;
+                    mag = fabs(E[(size_t)n * rows + i]) > mag ? fabs(E[(size_t)n * rows + i]) : mag;
+                }
+            }
+            const int fast = fast_here && N >= 16;
+            CHECK_MSG(memcmp(Y, fast ? R : E, sizeof(float) * N * rows) == 0, "fast %s %dx%d N=%d: %s",
+                      pulse_ggml_type_name(t), rows, cols, N,
+                      fast ? "vs pq_dot_fast_ref" : "vs pulse_qmatmul");
+            CHECK_MSG(memcmp(Y, Y1, sizeof(float) * N * rows) == 0, "fast %s N=%d: 3 vs 1 threads",
+                      pulse_ggml_type_name(t), N);
+            CHECK_MSG(err <= 1e-5 * mag, "fast %s N=%d: %g from llama.cpp's order (max |y| %g)",
+                      pulse_ggml_type_name(t), N, err, mag);
+            free(wf), free(X), free(W), free(Y), free(Y1), free(E), free(R), free(xa);
+        }
+    /* multi == separate calls: two jobs per activation format */
+    enum { NJ = 2, N = 40, COLS = 256 };
+    const int pairs[2][NJ] = {{PULSE_GGML_Q5_0, PULSE_GGML_Q8_0}, {PULSE_GGML_Q4_1, PULSE_GGML_Q5_1}};
+    const int rows[NJ] = {19, 24};
+    float *X = malloc(sizeof(float) * N * COLS), *wf = malloc(sizeof(float) * COLS);
+    fill(r, X, (size_t)N * COLS, 1.0f);
+    for (int p = 0; p < 2; p++) {
+        pulse_qmm_job jobs[NJ];
+        uint8_t *W[NJ];
+        float *Ys[NJ];
+        for (int j = 0; j < NJ; j++) {
+            const size_t rs = pulse_ggml_row_size(pairs[p][j], COLS);
+            W[j] = malloc(rs * rows[j]);
+            for (int i = 0; i < rows[j]; i++) {
+                fill(r, wf, COLS, 1.0f);
+                pulse_quantize_row(pairs[p][j], wf, W[j] + i * rs, COLS);
+            }
+            jobs[j] = (pulse_qmm_job){W[j], pairs[p][j], rows[j], malloc(sizeof(float) * N * rows[j])};
+            Ys[j] = malloc(sizeof(float) * N * rows[j]);
+            pulse_qmatmul_fast(Ys[j], W[j], pairs[p][j], X, N, rows[j], COLS);
+        }
+        pulse_qmatmul_multi_fast(jobs, NJ, X, N, COLS);
+        for (int j = 0; j < NJ; j++) {
+            CHECK_MSG(memcmp(jobs[j].Y, Ys[j], sizeof(float) * N * rows[j]) == 0, "multi_fast %s",
+                      pulse_ggml_type_name(pairs[p][j]));
+            free(W[j]), free(jobs[j].Y), free(Ys[j]);
+        }
+    }
+    free(X), free(wf);
+}
+
 int main(void) {
     test_fp16();
     test_known_blocks();
@@ -398,6 +481,7 @@ int main(void) {
         pulse_quant_use_vnni(1);
     }
     test_batched_shapes(&r);
+    test_fast(&r);
     /* invalid shape: NaN-filled output, no crash */
     float y[4];
     float x[40] = {0};

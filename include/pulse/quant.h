@@ -88,6 +88,15 @@ typedef struct {
 } pulse_qmm_job;
 #define PULSE_QMM_MAX_JOBS 16
 void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols);
+/* pulse_qmatmul / pulse_qmatmul_multi in training's order where this CPU has its kernels (AVX512-VNNI;
+ * q4_0 / q5_0 / q8_0 / q4_1 / q5_1 weights, 16 or more activation rows): the same quantised activations, each
+ * block's integer sum completed before one fma per block (acc = fma(isum, dw dx, acc), then + mw s for
+ * q4_1 / q5_1), where llama.cpp keeps 8 float lanes per block — about twice the throughput, within rounding
+ * of llama.cpp's order but not bit-equal to it. Elsewhere (other types, no VNNI, small batches) exactly
+ * pulse_qmatmul. Independent of the thread count. For LoRA training's frozen products; inference keeps
+ * llama.cpp's order. */
+void pulse_qmatmul_fast(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
+void pulse_qmatmul_multi_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols);
 /* llama.cpp's CPU backend sums K-quant products in orders that depend on the batch: q4_K (repacked weights)
  * takes rows in groups of four and the last N % 4 rows one at a time (PULSE_QROW_ONE); q6_K goes through its
  * tiled kernel when the batch has 8 or more rows (PULSE_QROW_TILED), else through vec_dot. The products here

@@ -133,6 +133,8 @@ enum {
     PK_SCR_QDQ,       /* qlinear.c: a block of dequantised weight rows */
     PK_SCR_QHEAD,     /* qlinear.c: one row of logit gradients (soft-capped head) */
     PK_SCR_F32_B,     /* gemm_f32.c: op(B) packed into the kernel's panels */
+    PK_SCR_T0F_PACK,  /* quant_tile.c: activations packed for the training-order tiles */
+    PK_SCR_T0F_TILE,  /* ... and each thread's unpacked weight rows */
     PK_SCR_SLOTS
 };
 void *pk_scratch(int slot, size_t bytes);

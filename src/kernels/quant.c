@@ -518,6 +518,74 @@ void pulse_qmatvec(float *y, const void *W, int type, const float *x, int rows, 
 void pulse_qmatvec_ref(float *y, const void *W, int type, const float *x, int rows, int cols) {
     qmatmul_impl(y, W, type, x, 1, rows, cols, 1);
 }
+/* Training's order (pq_t0f_rows) for type-0 / type-1 jobs that read one activation format, on AVX512-VNNI;
+ * returns 0 where it does not apply or cannot run (no scratch memory), and the caller then computes every job
+ * in llama.cpp's order (the products SET their outputs, so a partial run leaves nothing behind). */
+static int qmm_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols) {
+#ifdef __AVX2__
+    if (g_vnni < 0) pulse_quant_use_vnni(1);
+    if (!g_tile || !pc_simd_v3 || N < PQ_T0F_MIN_N || cols <= 0 || cols % PQ_QK) return 0;
+    const int kind = pq_act_kind(jobs[0].type);
+    double work = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        if (!pq_t0_type(jobs[j].type) || pq_act_kind(jobs[j].type) != kind || jobs[j].rows < 0) return 0;
+        work += (double)jobs[j].rows * cols * N;
+    }
+    size_t stride;
+    const uint8_t *xa = quantize_acts(jobs[0].type, X, N, cols, &stride, 0);
+    const int64_t nb = cols / PQ_QK;
+    pq_t0f_blk *pk = xa ? pk_scratch(PK_SCR_T0F_PACK, pq_t0f_pack_bytes(N, nb)) : NULL;
+    if (!pk) return 0;
+    pq_t0f_pack(xa, stride, N, nb, pk);
+    enum { NF = 256 }; /* activation columns per item: each unpacked weight row serves 16 groups */
+    const int n_tiles = (N + NF - 1) / NF;
+    long first[PULSE_QMM_MAX_JOBS + 1], items = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        first[j] = items;
+        items += (long)((jobs[j].rows + ROW_CHUNK - 1) / ROW_CHUNK) * n_tiles;
+    }
+    first[n_jobs] = items;
+    const int grab = grab_size(items);
+    int fail = 0;
+#pragma omp parallel for schedule(dynamic, grab)                                                             \
+    reduction(|                                                                                              \
+              : fail) if (work > 200000.0 && !omp_in_parallel())
+    for (long it = 0; it < items; it++) {
+        int j = 0;
+        while (it >= first[j + 1]) j++;
+        const pulse_qmm_job *jb = &jobs[j];
+        const int rows = jb->rows, n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
+        const long local = it - first[j];
+        const int tile = (int)(local / n_chunks), chunk = (int)(local % n_chunks);
+        const int n0 = tile * NF, n1 = n0 + NF < N ? n0 + NF : N;
+        const int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
+        if (!pq_t0f_rows(jb->type, (const uint8_t *)jb->W, pulse_ggml_row_size(jb->type, cols), r0, r1, pk,
+                         n0 / 16, n1 - n0, nb, jb->Y + (size_t)n0 * rows, (size_t)rows))
+            fail = 1;
+    }
+    return !fail;
+#else
+    (void)jobs, (void)n_jobs, (void)X, (void)N, (void)cols;
+    return 0;
+#endif
+}
+
+void pulse_qmatmul_multi_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols) {
+    if (n_jobs <= 0 || N <= 0) return;
+    if (n_jobs > PULSE_QMM_MAX_JOBS) {
+        pulse_qmatmul_multi_fast(jobs, PULSE_QMM_MAX_JOBS, X, N, cols);
+        pulse_qmatmul_multi_fast(jobs + PULSE_QMM_MAX_JOBS, n_jobs - PULSE_QMM_MAX_JOBS, X, N, cols);
+        return;
+    }
+    if (!qmm_fast(jobs, n_jobs, X, N, cols)) pulse_qmatmul_multi(jobs, n_jobs, X, N, cols);
+}
+
+void pulse_qmatmul_fast(float *Y, const void *W, int type, const float *X, int N, int rows, int cols) {
+    const pulse_qmm_job jb = {W, type, rows, Y};
+    if (N <= 0 || !valid_shape(type, rows, cols) || !qmm_fast(&jb, 1, X, N, cols))
+        qmatmul_impl(Y, W, type, X, N, rows, cols, 0);
+}
+
 void pulse_qmatmul(float *Y, const void *W, int type, const float *X, int N, int rows, int cols) {
     qmatmul_impl(Y, W, type, X, N, rows, cols, 0);
 }

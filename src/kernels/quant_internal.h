@@ -191,6 +191,26 @@ int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq
  * if the type has no such kernel. */
 int pq_t0_gemv(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_a32 *x, int64_t nb,
                float *y);
+/* Training's order (pulse_qmatmul_fast; quant_tile.c, AVX512-VNNI): the same 32-element types with the
+ * activation columns in the vector lanes, each block's integer sum completed in int32 before one fma per
+ * block: per (row, column) acc = fma((float)isum_b, dw_b * dx_b, acc) block after block, then for type 1
+ * acc = fma(mw_b, s_b, acc) in the same block (pq_dot_fast_ref is the scalar reference, bit for bit).
+ * Activation rows packed in groups of 16, per block: the bytes + 128, (element group of 4, column, 4 bytes),
+ * the scales d and the sums s of the 16 columns. */
+typedef struct {
+    uint8_t xu[8][64];
+    float d[16];
+    float s[16];
+} pq_t0f_blk;
+#define PQ_T0F_MIN_N 16 /* batches from this many activation rows take the training-order tiles */
+size_t pq_t0f_pack_bytes(int N, int64_t nb);
+void pq_t0f_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0f_blk *out);
+/* Weight rows r0..r1-1 against packed activation rows [16 g0, 16 g0 + N): Y[i * ldy + r]. Returns 0 if it
+ * cannot (type, no scratch memory). */
+int pq_t0f_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0f_blk *pk, int g0, int N,
+                int64_t nb, float *Y, size_t ldy);
+/* The scalar reference of that order for one weight row against one activation row (pq_a32, n elements). */
+float pq_dot_fast_ref(int type, const uint8_t *w, const void *xa, int64_t n);
 /* The q4_K product with the activation columns in the vector lanes (quant_tile.c, AVX512-VNNI/BW): groups
  * of 16 activation rows, per block the bytes + 128 transposed to (element group of 4, column, 4 bytes),
  * per 64-element group the int16 pairs of sub-block sums, and the scales. */

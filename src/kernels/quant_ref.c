@@ -175,6 +175,29 @@ static float vec_dot_bf16(int type, const uint8_t *w, const void *xa, int64_t n)
     return acc;
 }
 
+/* One 32-element weight block (q4_0 / q5_0 / q8_0 / q4_1 / q5_1) -> its signed values (type 1: the stored
+ * 0..15 / 0..31) and, for type 1, the offset m. */
+static void q32_block(int type, const uint8_t *blk, int wv[32], float *mw) {
+    *mw = 0;
+    if (type == PULSE_GGML_Q8_0) {
+        for (int j = 0; j < 32; j++) wv[j] = (int8_t)blk[2 + j];
+    } else if (type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q4_1) {
+        const int t1 = type == PULSE_GGML_Q4_1, off = t1 ? 0 : 8;
+        const uint8_t *qs = blk + (t1 ? 4 : 2);
+        for (int j = 0; j < 16; j++) wv[j] = (qs[j] & 0xF) - off, wv[j + 16] = (qs[j] >> 4) - off;
+        if (t1) *mw = f16(blk + 2);
+    } else {
+        const int t1 = type == PULSE_GGML_Q5_1, o = t1 ? 4 : 2, off = t1 ? 0 : 16;
+        const uint32_t qh = pq_rd32(blk + o);
+        const uint8_t *qs = blk + o + 4;
+        for (int j = 0; j < 16; j++) {
+            wv[j] = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - off;
+            wv[j + 16] = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - off;
+        }
+        if (t1) *mw = f16(blk + 2);
+    }
+}
+
 static float vec_dot_q32(int type, const uint8_t *w, const void *xa, int64_t n) {
     const pq_a32 *a = (const pq_a32 *)xa;
     float acc = 0;
@@ -185,24 +208,8 @@ static float vec_dot_q32(int type, const uint8_t *w, const void *xa, int64_t n) 
     for (int64_t b = 0; b < n / 32; b++) {
         const uint8_t *blk = w + (size_t)b * bs;
         int wv[32];
-        float mw = 0;
-        if (type == PULSE_GGML_Q8_0) {
-            for (int j = 0; j < 32; j++) wv[j] = (int8_t)blk[2 + j];
-        } else if (type == PULSE_GGML_Q4_0 || type == PULSE_GGML_Q4_1) {
-            const int t1 = type == PULSE_GGML_Q4_1, off = t1 ? 0 : 8;
-            const uint8_t *qs = blk + (t1 ? 4 : 2);
-            for (int j = 0; j < 16; j++) wv[j] = (qs[j] & 0xF) - off, wv[j + 16] = (qs[j] >> 4) - off;
-            if (t1) mw = f16(blk + 2);
-        } else {
-            const int t1 = type == PULSE_GGML_Q5_1, o = t1 ? 4 : 2, off = t1 ? 0 : 16;
-            const uint32_t qh = pq_rd32(blk + o);
-            const uint8_t *qs = blk + o + 4;
-            for (int j = 0; j < 16; j++) {
-                wv[j] = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - off;
-                wv[j + 16] = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - off;
-            }
-            if (t1) mw = f16(blk + 2);
-        }
+        float mw;
+        q32_block(type, blk, wv, &mw);
         const float dd = f16(blk) * a[b].d;
         for (int l = 0; l < 8; l++) {
             int si = 0;
@@ -213,6 +220,23 @@ static float vec_dot_q32(int type, const uint8_t *w, const void *xa, int64_t n) 
     }
     acc = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
     return type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1 ? acc + summs : acc;
+}
+
+float pq_dot_fast_ref(int type, const uint8_t *w, const void *xa, int64_t n) {
+    const pq_a32 *a = (const pq_a32 *)xa;
+    const int t1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    const size_t bs = pulse_ggml_type_size(type);
+    float acc = 0;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = w + (size_t)b * bs;
+        int wv[32], si = 0;
+        float mw;
+        q32_block(type, blk, wv, &mw);
+        for (int j = 0; j < 32; j++) si += wv[j] * a[b].qs[j];
+        acc = fmaf((float)si, f16(blk) * a[b].d, acc);
+        if (t1) acc = fmaf(mw, a[b].s, acc);
+    }
+    return acc;
 }
 
 static float vec_dot_q4_k(int type, const uint8_t *w, const void *xa, int64_t n) {

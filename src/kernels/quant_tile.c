@@ -2,7 +2,9 @@
  * rows on CPUs with AVX512-VNNI/VL/BW/DQ (chosen at run time; the x86-64-v3 build stays runnable on any AVX2
  * machine): the 32-element weights (type 0: q4_0, q5_0, q8_0; type 1: q4_1, q5_1) in 4 weight rows x 4
  * activation rows register tiles (PQ_T0_MIN_N rows or more), and q4_K with 16 activation rows in the vector
- * lanes (PQ_K4_MIN_N or more; see its section below). pulse_options.qtile = 0 (PULSE_QTILE=0 for the CLI and
+ * lanes (PQ_K4_MIN_N or more; see its section below); and training's order for the 32-element types
+ * (pulse_qmatmul_fast: 8 weight rows x 16 activation columns in the lanes, one fma per block; its section).
+ * pulse_options.qtile = 0 (PULSE_QTILE=0 for the CLI and
  * bench programs) keeps the per-row kernels.
  *
  * Type-0 tiles.
@@ -67,6 +69,34 @@ void pq_t0_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, int t1, pq_t0_b
                 }
                 k->d[c] = a->d;
                 k->s[c] = a->s;
+            }
+        }
+    }
+}
+
+/* ---- training order (pq_t0f_*), activation columns in the lanes: packing (portable) ---- */
+size_t pq_t0f_pack_bytes(int N, int64_t nb) {
+    return (size_t)((N + 15) / 16) * (size_t)nb * sizeof(pq_t0f_blk);
+}
+
+/* Columns past N are zero bytes with scale 0: computed, never stored. */
+void pq_t0f_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0f_blk *out) {
+    const int G = (N + 15) / 16;
+#pragma omp parallel for schedule(static) if ((long)N * nb >= 8192 && !omp_in_parallel())
+    for (int g = 0; g < G; g++) {
+        memset(out + (size_t)g * (size_t)nb, 0, sizeof(pq_t0f_blk) * (size_t)nb);
+        for (int c = 0; c < 16 && 16 * g + c < N; c++) {
+            const pq_a32 *a = (const pq_a32 *)(const void *)(xa + (size_t)(16 * g + c) * xs);
+            for (int64_t b = 0; b < nb; b++) {
+                pq_t0f_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+                for (int q = 0; q < 8; q++) {
+                    uint32_t v;
+                    memcpy(&v, a[b].qs + 4 * q, 4);
+                    v ^= 0x80808080u; /* + 128: the unsigned operand */
+                    memcpy(k->xu[q] + 4 * c, &v, 4);
+                }
+                k->d[c] = a[b].d;
+                k->s[c] = a[b].s;
             }
         }
     }
@@ -318,6 +348,146 @@ int pq_t0_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq
         return 1;
     case PULSE_GGML_Q5_1:
         t0_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, U, A, M);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- training order: 8 weight rows x 16 activation columns (in the lanes) ----
+ * The weights are the signed operand, broadcast 4 bytes at a time (vpdpbusd's m32bcst), the activations + 128
+ * the unsigned one, 16 columns per vector, so a block's 8 vpdpbusd per weight row give its 16 exact integer
+ * sums, which start from -128 sum(w) (the bias's correction, found when the row is unpacked). Then one
+ * conversion, one multiply (dx of the 16 columns x dw of the row) and one fma per row and block — against 8
+ * conversions and 8 fmas per block and 2 (row, column) pairs in llama.cpp's order (t0_tile). */
+typedef struct {
+    int8_t w[8][32]; /* the rows' signed values (type 1: 0..15 / 0..31) */
+    int32_t corr[8]; /* -128 sum(w) */
+    float dw[8], mw[8];
+} t0f_wblk;
+#define T0F_UNROLL _Pragma("GCC unroll 8")
+
+/* rows rt..rt+nr-1 (nr <= 8) of every block -> wk[b]; missing rows zero (scale 0) */
+static inline __attribute__((always_inline)) void t0f_unpack(const int type, const int C, const uint8_t *W,
+                                                             size_t wrow, size_t BS, int rt, int nr,
+                                                             int64_t nb, t0f_wblk *wk) {
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    for (int64_t b = 0; b < nb; b++) {
+        t0f_wblk *o = wk + b;
+        for (int r = 0; r < 8; r++) {
+            if (r >= nr) {
+                memset(o->w[r], 0, 32);
+                o->corr[r] = 0;
+                o->dw[r] = o->mw[r] = 0;
+                continue;
+            }
+            const uint8_t *blk = W + (size_t)(rt + r) * wrow + (size_t)b * BS;
+            const __m256i u = t0_bytes(type, blk); /* q + C */
+            _mm256_storeu_si256((__m256i *)(void *)o->w[r], _mm256_sub_epi8(u, _mm256_set1_epi8((char)C)));
+            const __m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256());
+            const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+            const int su = (int)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1));
+            o->corr[r] = -128 * (su - 32 * C);
+            o->dw[r] = t0_f16(blk);
+            o->mw[r] = T1 ? t0_f16(blk + 2) : 0.0f;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void t0f_tile(const t0f_wblk *wk, const pq_t0f_blk *k,
+                                                           int64_t nb, const int T1, __m512 acc[8]) {
+    T0F_UNROLL for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, wk++) {
+        __m512i ia[8];
+        T0F_UNROLL for (int r = 0; r < 8; r++) ia[r] = _mm512_set1_epi32(wk->corr[r]);
+        T0F_UNROLL for (int q = 0; q < 8; q++) {
+            const __m512i x = _mm512_loadu_si512((const void *)k->xu[q]);
+            T0F_UNROLL for (int r = 0; r < 8; r++) {
+                int32_t wq;
+                memcpy(&wq, wk->w[r] + 4 * q, 4);
+                ia[r] = _mm512_dpbusd_epi32(ia[r], x, _mm512_set1_epi32(wq));
+            }
+        }
+        const __m512 dx = _mm512_loadu_ps(k->d);
+        T0F_UNROLL for (int r = 0; r < 8; r++) acc[r] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r]), _mm512_mul_ps(dx, _mm512_set1_ps(wk->dw[r])), acc[r]);
+        if (T1) {
+            const __m512 sx = _mm512_loadu_ps(k->s);
+            T0F_UNROLL for (int r = 0; r < 8; r++) acc[r] =
+                _mm512_fmadd_ps(_mm512_set1_ps(wk->mw[r]), sx, acc[r]);
+        }
+    }
+}
+
+/* acc[r] lane c -> Y[c * ldy + r] for c < nc, r < nr */
+static inline void t0f_store(const __m512 acc[8], int nr, int nc, float *Y, size_t ldy) {
+    if (nr == 8 && nc == 16) { /* 4 x 4 transposes in each 128-bit lane: u_j / v_j lane L = column 4L + j */
+        __m512 u[4], v[4];
+        for (int h = 0; h < 2; h++) {
+            const __m512 *a = acc + 4 * h;
+            const __m512 t0 = _mm512_unpacklo_ps(a[0], a[1]), t1 = _mm512_unpackhi_ps(a[0], a[1]);
+            const __m512 t2 = _mm512_unpacklo_ps(a[2], a[3]), t3 = _mm512_unpackhi_ps(a[2], a[3]);
+            __m512 *o = h ? v : u;
+            o[0] = _mm512_shuffle_ps(t0, t2, 0x44);
+            o[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+            o[2] = _mm512_shuffle_ps(t1, t3, 0x44);
+            o[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+        }
+        for (int j = 0; j < 4; j++) {
+            _mm_storeu_ps(Y + (size_t)j * ldy, _mm512_castps512_ps128(u[j]));
+            _mm_storeu_ps(Y + (size_t)j * ldy + 4, _mm512_castps512_ps128(v[j]));
+            _mm_storeu_ps(Y + (size_t)(4 + j) * ldy, _mm512_extractf32x4_ps(u[j], 1));
+            _mm_storeu_ps(Y + (size_t)(4 + j) * ldy + 4, _mm512_extractf32x4_ps(v[j], 1));
+            _mm_storeu_ps(Y + (size_t)(8 + j) * ldy, _mm512_extractf32x4_ps(u[j], 2));
+            _mm_storeu_ps(Y + (size_t)(8 + j) * ldy + 4, _mm512_extractf32x4_ps(v[j], 2));
+            _mm_storeu_ps(Y + (size_t)(12 + j) * ldy, _mm512_extractf32x4_ps(u[j], 3));
+            _mm_storeu_ps(Y + (size_t)(12 + j) * ldy + 4, _mm512_extractf32x4_ps(v[j], 3));
+        }
+        return;
+    }
+    float t[8][16] __attribute__((aligned(64)));
+    for (int r = 0; r < 8; r++) _mm512_store_ps(t[r], acc[r]);
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) Y[(size_t)c * ldy + r] = t[r][c];
+}
+
+static inline __attribute__((always_inline)) void t0f_rows(const int type, const int C, const uint8_t *W,
+                                                           size_t wrow, int r0, int r1, const pq_t0f_blk *pk,
+                                                           int g0, int N, int64_t nb, float *Y, size_t ldy,
+                                                           t0f_wblk *wk) {
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    const size_t BS = pulse_ggml_type_size(type);
+    const int G = (N + 15) / 16;
+    for (int rt = r0; rt < r1; rt += 8) {
+        const int nr = r1 - rt < 8 ? r1 - rt : 8;
+        t0f_unpack(type, C, W, wrow, BS, rt, nr, nb, wk);
+        for (int g = 0; g < G; g++) {
+            __m512 acc[8];
+            t0f_tile(wk, pk + (size_t)(g0 + g) * (size_t)nb, nb, T1, acc);
+            t0f_store(acc, nr, N - 16 * g < 16 ? N - 16 * g : 16, Y + (size_t)(16 * g) * ldy + rt, ldy);
+        }
+    }
+}
+
+int pq_t0f_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0f_blk *pk, int g0, int N,
+                int64_t nb, float *Y, size_t ldy) {
+    t0f_wblk *wk = pk_scratch(PK_SCR_T0F_TILE, (size_t)nb * sizeof(t0f_wblk));
+    if (!wk) return 0;
+    switch (type) {
+    case PULSE_GGML_Q8_0:
+        t0f_rows(PULSE_GGML_Q8_0, 128, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q5_0:
+        t0f_rows(PULSE_GGML_Q5_0, 16, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q4_0:
+        t0f_rows(PULSE_GGML_Q4_0, 8, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        t0f_rows(PULSE_GGML_Q4_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        t0f_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
         return 1;
     default:
         return 0;
