@@ -24,6 +24,23 @@ void pulse_matmul_forward(float *out, const float *inp, const float *weight, con
 void pulse_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                            const float *weight, int N, int C, int OC);
 
+/* ---- low-rank products (LoRA; src/kernels/lowrank.c): r small (1 to a few dozen), C wide ----
+ * Every output summed in one fixed order (the same bits at any thread count); *_ref: the scalar reference
+ * of the same order. down: T (n, r) = scale X (n, C; row stride ldx) W^T, W (r, C). up: Y (n, C; row stride
+ * ldy) = scale T (n, r) W (+ Y when add), W (r, C). grad: G += scale T^T X (n, C; row stride ldx), G (r, C)
+ * or, with gt, (C, r). */
+void pulse_lowrank_down(float *T, const float *X, int ldx, const float *W, int n, int C, int r, float scale);
+void pulse_lowrank_up(float *Y, int ldy, const float *T, const float *W, int n, int C, int r, float scale,
+                      int add);
+void pulse_lowrank_grad(float *G, int gt, const float *T, const float *X, int ldx, int n, int C, int r,
+                        float scale);
+void pulse_lowrank_down_ref(float *T, const float *X, int ldx, const float *W, int n, int C, int r,
+                            float scale);
+void pulse_lowrank_up_ref(float *Y, int ldy, const float *T, const float *W, int n, int C, int r, float scale,
+                          int add);
+void pulse_lowrank_grad_ref(float *G, int gt, const float *T, const float *X, int ldx, int n, int C, int r,
+                            float scale);
+
 /* ---- the fused linear layer (fp32; src/kernels/gemm_f32.c) ----
  * y (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC) (+ res (N, OC)), then, per the epilogue: y into out
  * (N, OC) or, split by columns, into nseg outputs segs[i] (N, OC / nseg) holding columns [i OC/nseg, (i+1)

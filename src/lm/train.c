@@ -82,7 +82,8 @@ struct pulse_lm_trainer {
     lcache *lc;
     float *xs; /* (n_layer, N, E) layer inputs (the last layer's output goes to dx) */
     float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dgu, *dh, *tmp; /* gradients and scratch */
-    float *lu, *ldt, *ldrop; /* LoRA scratch: (RC, max(out_max, in_max)), (RC, r_max), (RC, in_max) */
+    float *lu, *ldt, *ldrop; /* LoRA scratch: (RC, max(out_max, in_max)): B^T (r, out), then the undropped dx;
+                              * (RC, r_max): dt; (RC, in_max): d(x) */
     uint8_t *wt_buf;         /* the transposed q8_0 weights (exact_base 0) */
     lwt *wt;                 /* (n_layer) */
     float *cos_g, *sin_g, *cos_l, *sin_l;
@@ -325,12 +326,6 @@ static void vadd(float *z, const float *x, const float *y, size_t n) {
     for (size_t j = 0; j < n; j++) z[j] = x[j] + y[j];
 }
 
-/* y (n) += s x */
-static void vaxpy(float *y, float s, const float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= PAR_ELEMS)
-    for (size_t j = 0; j < n; j++) y[j] += s * x[j];
-}
-
 /* Y (n, C) += bias (C) */
 static void add_bias(float *Y, const lm_tensor *b, int n, int C) {
     if (!b || !b->data) return;
@@ -466,6 +461,13 @@ static const float *lora_input(pulse_lm_trainer *t, int il, int tt, const float 
     return t->ldrop;
 }
 
+/* B^T (r, out) of the adapter into t->lu, for the low-rank products (B is (out, r)) */
+static const float *lora_bt(pulse_lm_trainer *t, const lm_lora_w *w) {
+    for (int o = 0; o < w->out; o++)
+        for (int j = 0; j < w->r; j++) t->lu[(size_t)j * w->out + o] = w->B[(size_t)o * w->r + j];
+    return t->lu;
+}
+
 /* y (n, out) += s B (A d(x)) for rows [i0, i0 + n); keeps t = A d(x) */
 static void lora_fwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n,
                           int i0) {
@@ -473,9 +475,8 @@ static void lora_fwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, float 
     if (!w->A) return;
     const float *xi = lora_input(t, il, tt, x, n, w->in, i0);
     float *ct = c->t[tt] + (size_t)i0 * w->r;
-    pulse_matmul_forward(ct, xi, w->A, NULL, n, w->in, w->r);
-    pulse_matmul_forward(t->lu, ct, w->B, NULL, n, w->r, w->out);
-    vaxpy(y, w->s, t->lu, (size_t)n * w->out);
+    pulse_lowrank_down(ct, xi, w->in, w->A, n, w->in, w->r, 1.0f);
+    pulse_lowrank_up(y, w->out, ct, lora_bt(t, w), n, w->out, w->r, w->s, 1);
 }
 
 /* gradients of the adapter of (il, tt) from dy (n, out; row stride ldy) of rows [i0, i0 + n);
@@ -486,24 +487,19 @@ static void lora_bwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, const 
     if (!w->A) return;
     float *gA = t->grad + (w->A - t->a->data), *gB = t->grad + (w->B - t->a->data);
     const float *ct = c->t[tt] + (size_t)i0 * w->r;
-    const size_t Nr = (size_t)n * w->r, Ni = (size_t)n * w->in;
     const float s = w->s;
-    float *lu = t->lu;
-    const int out = w->out;
-#pragma omp parallel for schedule(static) if ((long)n * out >= PAR_ELEMS)
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < out; j++) lu[(size_t)i * out + j] = s * dy[(size_t)i * ldy + j];
-    memset(t->ldt, 0, sizeof(float) * Nr);
-    pulse_matmul_backward(t->ldt, gB, NULL, t->lu, ct, w->B, n, w->r, w->out);
-    const float *xi = lora_input(t, il, tt, x, n, w->in, i0);
+    const int out = w->out, in = w->in, r = w->r;
+    pulse_lowrank_down(t->ldt, dy, ldy, lora_bt(t, w), n, out, r, s); /* dt = s dy B */
+    pulse_lowrank_grad(gB, 1, ct, dy, ldy, n, out, r, s);             /* dB += s dy^T t */
+    const float *xi = lora_input(t, il, tt, x, n, in, i0);
+    pulse_lowrank_grad(gA, 0, t->ldt, xi, in, n, in, r, 1.0f); /* dA += dt^T d(x) */
     if (!dropping(t)) {
-        pulse_matmul_backward(dx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
+        pulse_lowrank_up(dx, in, t->ldt, w->A, n, in, r, 1.0f, 1); /* dx += dt A */
         return;
     }
-    float *ldx = t->lu; /* (n, in): s dy is spent */
-    memset(ldx, 0, sizeof(float) * Ni);
-    pulse_matmul_backward(ldx, gA, NULL, t->ldt, xi, w->A, n, w->in, w->r);
-    dropout_rows(t, il, tt, dx, ldx, n, w->in, i0, 1);
+    float *ldx = t->lu; /* (n, in): B^T is spent */
+    pulse_lowrank_up(ldx, in, t->ldt, w->A, n, in, r, 1.0f, 0);
+    dropout_rows(t, il, tt, dx, ldx, n, in, i0, 1);
 }
 
 /* lora_fwd_rows / lora_bwd_rows over n rows, RC at a time (the LoRA scratch holds RC rows) */
