@@ -417,6 +417,15 @@ static void test_fast(pulse_rng *r) {
                       pulse_ggml_type_name(t), N);
             CHECK_MSG(err <= 1e-5 * mag, "fast %s N=%d: %g from llama.cpp's order (max |y| %g)",
                       pulse_ggml_type_name(t), N, err, mag);
+            /* pulse_options.qfast: pulse_qmatmul itself in training's order */
+            pulse_options o = *pulse_get_options();
+            o.qfast = 1;
+            pulse_set_options(&o);
+            pulse_qmatmul(E, W, t, X, N, rows, cols);
+            o.qfast = 0;
+            pulse_set_options(&o);
+            CHECK_MSG(memcmp(Y, E, sizeof(float) * N * rows) == 0, "qfast pulse_qmatmul %s N=%d",
+                      pulse_ggml_type_name(t), N);
             free(wf), free(X), free(W), free(Y), free(Y1), free(E), free(R), free(xa);
         }
     /* multi == separate calls: two jobs per activation format */
@@ -441,8 +450,17 @@ static void test_fast(pulse_rng *r) {
             pulse_qmatmul_fast(Ys[j], W[j], pairs[p][j], X, N, rows[j], COLS);
         }
         pulse_qmatmul_multi_fast(jobs, NJ, X, N, COLS);
-        for (int j = 0; j < NJ; j++) {
+        for (int j = 0; j < NJ; j++)
             CHECK_MSG(memcmp(jobs[j].Y, Ys[j], sizeof(float) * N * rows[j]) == 0, "multi_fast %s",
+                      pulse_ggml_type_name(pairs[p][j]));
+        pulse_options o = *pulse_get_options();
+        o.qfast = 1;
+        pulse_set_options(&o);
+        pulse_qmatmul_multi(jobs, NJ, X, N, COLS);
+        o.qfast = 0;
+        pulse_set_options(&o);
+        for (int j = 0; j < NJ; j++) {
+            CHECK_MSG(memcmp(jobs[j].Y, Ys[j], sizeof(float) * N * rows[j]) == 0, "qfast multi %s",
                       pulse_ggml_type_name(pairs[p][j]));
             free(W[j]), free(jobs[j].Y), free(Ys[j]);
         }

@@ -108,6 +108,21 @@ int main(void) {
     CHECK(count_lines(p1) == 12 && count_lines(p2) == 12);
     CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users 6 --seed 3 --decoder rank") == 0);
     check_eval("tiny rank", 6, "rank");
+    { /* PULSE_QFAST=1: the SLM's products in training's order, and the JSON says which order ran */
+        cJSON *e = last_json();
+        const cJSON *pr = e ? cJSON_GetObjectItem(e, "products") : NULL;
+        CHECK(cJSON_IsString(pr) && strcmp(pr->valuestring, "llama.cpp") == 0);
+        cJSON_Delete(e);
+        setenv("PULSE_QFAST", "1", 1);
+        CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users 6 --seed 3 --decoder rank") ==
+              0);
+        unsetenv("PULSE_QFAST");
+        check_eval("tiny rank, PULSE_QFAST=1", 6, "rank");
+        e = last_json();
+        pr = e ? cJSON_GetObjectItem(e, "products") : NULL;
+        CHECK(cJSON_IsString(pr) && strcmp(pr->valuestring, "fast") == 0);
+        cJSON_Delete(e);
+    }
     CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users 6 --seed 3 --decoder generate "
                 "--max-new "
                 "8 --outputs gen.jsonl") == 0);

@@ -123,6 +123,9 @@ typedef struct {
     int qgemv; /* one activation row (decode) through the 4-weight-rows VNNI kernels: -1 (default) where they
                   are the faster (not on AMD CPUs: src/kernels/quant.c), 0 never, 1 always (tests); same bits
                 */
+    int qfast; /* 1: batched products of the 32-element types (q4_0 / q5_0 / q8_0 / q4_1 / q5_1) in training's
+                  order for inference too (pulse_qmatmul_fast: within rounding of llama.cpp's, not bit-equal;
+                  about 2x the tile throughput on AVX512-VNNI); 0 (default): llama.cpp's order */
 } pulse_options;
 pulse_options pulse_default_options(void);
 void pulse_set_options(const pulse_options *o /* NULL = defaults */);

@@ -299,6 +299,8 @@ static int grab_size(long items) {
     return g < 1 ? 1 : g > (1L << 20) ? (1 << 20) : (int)g;
 }
 
+static int qmm_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols);
+
 static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int N, int rows, int cols,
                          int use_ref) {
     if (!valid_shape(type, rows, cols) || N < 0) {
@@ -306,6 +308,11 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
         return;
     }
     if (N == 0 || rows == 0) return;
+    if (!use_ref &&
+        pulse_get_options()->qfast) { /* training's order for inference too (pulse_options.qfast) */
+        const pulse_qmm_job jb = {W, type, rows, Y};
+        if (qmm_fast(&jb, 1, X, N, cols)) return;
+    }
     use_ref |= !pc_simd_v3; /* pulse_cpu_limit(PULSE_ISA_SCALAR): the portable kernels */
     size_t stride;
     const uint8_t *xa = quantize_acts(type, X, N, cols, &stride, use_ref);
@@ -388,6 +395,7 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
         pulse_qmatmul_multi(jobs + PULSE_QMM_MAX_JOBS, n_jobs - PULSE_QMM_MAX_JOBS, X, N, cols);
         return;
     }
+    if (pulse_get_options()->qfast && qmm_fast(jobs, n_jobs, X, N, cols)) return; /* pulse_options.qfast */
     const int use_ref = !pc_simd_v3; /* pulse_cpu_limit(PULSE_ISA_SCALAR): the portable kernels */
     const uint8_t *xa[PQ_ACT_KINDS] = {(const uint8_t *)X, NULL, NULL, NULL};
     size_t stride[PQ_ACT_KINDS] = {(size_t)cols * sizeof(float), 0, 0, 0};

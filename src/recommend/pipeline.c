@@ -607,6 +607,9 @@ static pulse_status eval_method(pipe *c, int mi, const char *lists, const char *
         cJSON *s = settings_new(c);
         cJSON_AddNumberToObject(s, "max_new", scorer || dec == PULSE_REC_RANK ? 0 : p->eval_max_new);
         if (!scorer) cJSON_AddStringToObject(s, "model", pulse_path_base(c->model));
+        /* training's summation order for the SLM's products (pulse_options.qfast): its own results; absent in
+         * llama.cpp's order, so the stores of runs before the option keep their hashes */
+        if (!scorer && pulse_get_options()->qfast) cJSON_AddStringToObject(s, "products", "fast");
         const char *d[] = {h_lists, dep ? dep : ""};
         eval_ud e = {METHODS[mi], lists, tuned ? lora : NULL, scorer ? -1 : dec};
         const cJSON *er = NULL;

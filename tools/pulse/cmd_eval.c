@@ -205,6 +205,8 @@ int cmd_eval(int argc, char **argv) {
             cJSON_AddStringToObject(o, "lora", lora ? pulse_path_base(lora) : "none");
             cJSON_AddStringToObject(o, "decoder", dec == PULSE_REC_RANK ? "rank" : "generate");
             if (dec == PULSE_REC_RANK) cJSON_AddStringToObject(o, "rank_score", rsc ? "sum" : "mean");
+            /* the products' summation order (PULSE_QFAST=1: training's, not llama.cpp's) */
+            cJSON_AddStringToObject(o, "products", pulse_get_options()->qfast ? "fast" : "llama.cpp");
             cJSON_AddStringToObject(o, "rationales", rationales);
             cJSON_AddStringToObject(o, "train_data", train_name);
             cJSON_AddStringToObject(o, "test_data", pulse_dataset_name(ds));

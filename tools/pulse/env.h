@@ -1,10 +1,11 @@
 /* tools/pulse/env.h — the environment variables of the pulse programs (the CLI and the bench programs), read
  * here because the library reads none: PULSE_QUIET=1 (no progress lines), PULSE_BF16=0 (fp32 instead of the
  * AVX512-BF16 products), PULSE_QTILE=0 (per-row quantised kernels only), PULSE_QGEMV=0|1 (one-row products
- * per row / 4 weight rows at a time; default: by CPU), PULSE_LM_PROFILE=1|N (LM forward
- * time per section), PULSE_ISA=scalar|avx2|avx512|native (the instruction level; --isa on the command line
- * wins). pulse_options_from_env() fills pulse_options from them and hands them to the library;
- * pulse_isa_from_args reads the level. */
+ * per row / 4 weight rows at a time; default: by CPU), PULSE_QFAST=1 (batched 32-element products in
+ * training's order for inference too: faster, within rounding of llama.cpp's, not bit-equal),
+ * PULSE_LM_PROFILE=1|N (LM forward time per section), PULSE_ISA=scalar|avx2|avx512|native (the instruction
+ * level; --isa on the command line wins). pulse_options_from_env() fills pulse_options from them and hands
+ * them to the library; pulse_isa_from_args reads the level. */
 #ifndef PULSE_TOOLS_ENV_H
 #define PULSE_TOOLS_ENV_H
 
@@ -41,6 +42,7 @@ static inline void pulse_options_from_env(void) {
     if ((e = getenv("PULSE_BF16")) && e[0] == '0' && !e[1]) o.bf16 = 0;
     if ((e = getenv("PULSE_QTILE")) && e[0] == '0') o.qtile = 0;
     if ((e = getenv("PULSE_QGEMV")) && (e[0] == '0' || e[0] == '1') && !e[1]) o.qgemv = e[0] - '0';
+    if ((e = getenv("PULSE_QFAST")) && e[0] == '1' && !e[1]) o.qfast = 1;
     if ((e = getenv("PULSE_LM_PROFILE")) && *e) o.lm_profile = atoi(e);
     pulse_set_options(&o);
 }
