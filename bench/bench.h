@@ -22,8 +22,9 @@
 /* argc/argv: `--isa scalar|avx2|avx512|native` is taken out of them (tools/pulse/env.h; PULSE_ISA when
  * absent) before the bench parses its own options; exits 2 on a bad level */
 static inline void bench_init(int *argc, char **argv) {
-    pulse_options_from_env(); /* PULSE_QUIET, PULSE_BF16, PULSE_QTILE, PULSE_LM_PROFILE: the library reads
-                                 none */
+    pulse_blas_threads_env(argv); /* OpenBLAS without its own thread pool (tools/pulse/env.h) */
+    pulse_options_from_env();     /* PULSE_QUIET, PULSE_BF16, PULSE_QTILE, PULSE_LM_PROFILE: the library reads
+                                     none */
     if (pulse_isa_from_args(argv[0], argc, argv)) exit(2);
     pulse_blas_params bp = pulse_blas_default_params();
     bp.explicit_core = getenv("OPENBLAS_CORETYPE");

@@ -1,7 +1,8 @@
 /* tests/test_info_cli.c — the CLI contract of `pulse info` (the machine and the level each product family
  * runs at: JSON last line with cpu.model, cpu.flags, cpu_level, fp32.backend/core/level; fp32.level equals
  * cpu_level unless OPENBLAS_CORETYPE forces a core, which is then reported and left alone; --isa / PULSE_ISA
- * cap every family at scalar, avx2 or avx512 without BF16, a level above the CPU refused) and of the
+ * cap every family at scalar, avx2 or avx512 without BF16, a level above the CPU refused; OpenBLAS started
+ * without its own thread pool unless OPENBLAS_NUM_THREADS is set) and of the
  * evaluation's history modes on a repeat-consumption dataset (`pulse data synth --repeat`, `pulse data stats`
  * repeat counts, `pulse eval --history-mode mask|keep`, a bad --history-mode value). */
 #include "test.h"
@@ -17,6 +18,17 @@ static const char *str(cJSON *o, const char *k) {
 int main(void) {
     char cmd[2048], last[8192];
     const char *forced = getenv("OPENBLAS_CORETYPE");
+    /* OpenBLAS's own thread pool: with OPENBLAS_NUM_THREADS unset pulse starts itself again with it at 1; a
+     * value the user set is kept */
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s '%s' info 2>/dev/null",
+                 k ? "OPENBLAS_NUM_THREADS=2" : "env -u OPENBLAS_NUM_THREADS", PULSE_CLI);
+        CHECK(test_run_last(cmd, last, sizeof last) == 0);
+        cJSON *e = cJSON_Parse(last);
+        const char *v = e ? str(cJSON_GetObjectItem(e, "fp32"), "openblas_num_threads") : NULL;
+        CHECK_MSG(v && strcmp(v, k ? "2" : "1") == 0, "OPENBLAS_NUM_THREADS seen as %s", v ? v : "(none)");
+        cJSON_Delete(e);
+    }
     snprintf(cmd, sizeof cmd, "'%s' info 2>/dev/null", PULSE_CLI);
     CHECK(test_run_last(cmd, last, sizeof last) == 0);
     cJSON *o = cJSON_Parse(last);

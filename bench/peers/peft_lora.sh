@@ -6,7 +6,8 @@
 # {"bench":"lora_peers","fp32":{...},"bf16":{...}} for the lead's comparison with pulse's bench/lora output.
 # Usage: bash bench/peers/peft_lora.sh [MODEL.gguf] [extra args for peft_lora.py, e.g. --steps 5]
 #   PRECISIONS="fp32 bf16" (default), THREADS=2. Run it on a quiet machine: it takes minutes.
-# Same OpenMP environment for both sides: OMP_NUM_THREADS = MKL_NUM_THREADS = THREADS, OMP_WAIT_POLICY=PASSIVE.
+# Same OpenMP environment for both sides: OMP_NUM_THREADS = MKL_NUM_THREADS = THREADS, OMP_WAIT_POLICY=PASSIVE
+# (OMP_WAIT_POLICY=default: unset, each OpenMP's own default, what a user who sets nothing gets).
 # Needs the reference venv (scripts/pyref.sh) with peft (pip install peft).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,7 +21,8 @@ PRECISIONS="${PRECISIONS:-fp32 bf16}"
 [ -x "$PY" ] || { echo "no reference venv: bash scripts/pyref.sh --no-llama" >&2; exit 1; }
 "$PY" -c "import peft" 2>/dev/null || { echo "no peft in $PY: $(dirname "$PY")/pip install peft" >&2; exit 1; }
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
-echo "load: $(uptime)  OMP_WAIT_POLICY=$OMP_WAIT_POLICY threads=$THREADS"
+[ "$OMP_WAIT_POLICY" = default ] && unset OMP_WAIT_POLICY # each OpenMP's own default, as bench/peers/lm.sh
+echo "load: $(uptime)  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-default} threads=$THREADS"
 summary="{\"bench\":\"lora_peers\""
 for prec in $PRECISIONS; do
     out="$("$PY" bench/peers/peft_lora.py "$MODEL" --precision "$prec" --threads "$THREADS" "$@" 2>/dev/null)"

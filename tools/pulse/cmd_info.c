@@ -50,6 +50,11 @@ int cmd_info(int argc, char **argv) {
         fprintf(stderr, "pulse info: could not build the JSON line\n");
         return 1;
     }
+    /* the BLAS's own thread pool: pulse starts itself with OPENBLAS_NUM_THREADS=1 unless it is set (env.h) */
+    const char *obt = getenv("OPENBLAS_NUM_THREADS");
+    cJSON *fp = cJSON_GetObjectItem(o, "fp32");
+    if (fp) cJSON_AddStringToObject(fp, "openblas_num_threads", obt ? obt : "unset");
+    fprintf(stderr, "           OPENBLAS_NUM_THREADS=%s\n", obt ? obt : "(unset)");
     fprintf(stderr, "bf16       %s\nquantised  %s\n",
             cJSON_GetObjectItem(cJSON_GetObjectItem(o, "bf16"), "kernel")->valuestring,
             cJSON_GetObjectItem(cJSON_GetObjectItem(o, "quant"), "kernel")->valuestring);

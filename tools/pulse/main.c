@@ -133,6 +133,7 @@ static void on_term(int sig) {
 static int run(int argc, char **argv);
 
 int main(int argc, char **argv) {
+    pulse_blas_threads_env(argv); /* OpenBLAS without its own thread pool (tools/pulse/env.h) */
     int mpi = cli_env_mpi();
     if (mpi < 0) return 2;
     if (mpi) {
