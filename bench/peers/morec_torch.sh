@@ -9,7 +9,7 @@
 #
 # Usage: bash bench/peers/morec_torch.sh [--data DIR] [--encoder DIR] [--epochs N] [--threads T] [--max-users N]
 #            [--no-id] [--eval] [--text-len L] [--precision bf16|fp32] [--torch-encode-dtype fp32|bf16]
-#            [--cache] [--parity] [--skip-torch] [--skip-pulse] [--omp-active]
+#            [--cache] [--parity] [--skip-torch] [--skip-pulse] [--omp-active] [--bf16-head]
 #   --epochs N       epochs on each side (default 2); s/epoch is the best of them (the first carries warm-up) and the mean
 #   --threads T      torch.set_num_threads / OMP / OpenBLAS threads and pulse --threads (default 2)
 #   --max-users N    the first N users of sequences.txt on both sides (the catalogue = items up to their max id, as
@@ -24,6 +24,8 @@
 #                    run then reports cache-read seconds as encoding time (marked encode_cached)
 #   --parity         after pulse's run, load pulse's model file into the torch model and evaluate it there (valid and
 #                    test, full ranking, history masked): equal metrics = the same forward, scoring and ranking rule
+#   --bf16-head      pulse's CE head products over the catalogue in bf16 with fp32 sums (pulse --bf16-head; torch
+#                    stays fp32)
 #   --omp-active     keep OpenMP's spin-waiting (default: OMP_WAIT_POLICY=PASSIVE for BOTH programs, as
 #                    recbole_sasrec.sh: spinning 2-thread programs slow 3-10x on a shared machine)
 # Environment: PULSE_SHARED (default ../shared; default data = PULSE_SHARED/data/amazon-beauty); PULSE_CACHE (default
@@ -60,6 +62,7 @@ main() {
     SKIP_TORCH=0
     SKIP_PULSE=0
     OMP_PASSIVE=1
+    BF16_HEAD=0
     while [ $# -gt 0 ]; do
         case "$1" in
         --data) DATA="$2"; shift 2 ;;
@@ -77,7 +80,8 @@ main() {
         --skip-torch) SKIP_TORCH=1; shift ;;
         --skip-pulse) SKIP_PULSE=1; shift ;;
         --omp-active) OMP_PASSIVE=0; shift ;;
-        -h | --help) sed -n '2,40p' "$0"; exit 0 ;;
+        --bf16-head) BF16_HEAD=1; shift ;;
+        -h | --help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "morec_torch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
         esac
     done
@@ -151,6 +155,7 @@ main() {
         PARGS=(textrec train --data "$DATA" --encoder "$ENCODER" --out "$WORK/$NAME.pulse-morec.bin" --arch morec
             --epochs "$EPOCHS" --threads "$THREADS" --text-len "$TEXT_LEN" --precision "$PRECISION" "${COMMON[@]}")
         [ "$USE_CACHE" = 1 ] && mkdir -p "$WORK/textvec" && PARGS+=(--cache "$WORK/textvec")
+        [ "$BF16_HEAD" = 1 ] && PARGS+=(--bf16-head)
         echo "morec_torch.sh: $PULSE ${PARGS[*]}" >&2
         "$PULSE" "${PARGS[@]}" >"$WORK/$NAME.pulse.out" 2> >(tee "$WORK/$NAME.pulse.err" >&2) ||
             PULSE_NOTE="pulse textrec train failed (rc $?, see $WORK/$NAME.pulse.err)"

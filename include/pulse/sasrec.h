@@ -45,6 +45,9 @@ typedef struct {
     float dropout;          /* < 0 = per-loss default: 0.2 for CE, 0.3 for BCE (chosen on Beauty valid NDCG@10
                                over 0.2 and the SASRec paper's 0.5; dropout includes the attention probabilities) */
     pulse_sasrec_loss loss; /* default CE */
+    int bf16_head; /* 1: the CE head's products (logits over the catalogue and their two gradients, most of an
+                      epoch) in bf16 with fp32 sums (pulse/kernels_bf16.h: AVX512-BF16, else the fp32 sgemm);
+                      default 0 (fp32). Training only: scoring stays fp32. */
     /* training */
     int batch;      /* default 128 */
     float lr;       /* default 1e-3 */

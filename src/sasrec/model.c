@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "pulse/kernels.h"
+#include "pulse/kernels_bf16.h"
 #include "sasrec_internal.h"
 
 #define LN_EPS 1e-8f /* pmixer's LayerNorm eps */
@@ -154,6 +155,7 @@ pulse_status pulse_sasrec_create(int n_items, const pulse_sasrec_params *params,
     if (st) return st;
     m->dropout = dropout;
     m->loss = p->loss;
+    m->bf16_head = p->bf16_head;
     pulse_rng r;
     pulse_rng_seed(&r, p->seed ^ 0x5a5eca11ULL);
     int C = m->C, V = m->V, T = m->T;
@@ -544,13 +546,20 @@ static double ce_head(pulse_sasrec *m, int nv) {
         for (int i = 0; i < n; i++)
             memcpy(m->hv + (size_t)i * C, m->lnf + (size_t)m->rows[s + i] * C, sizeof(float) * C);
         /* logits (n, V) = hv E^T, item 0 masked */
-        pulse_matmul_forward(m->logits, m->hv, sasrec_items(m), NULL, n, C, V);
+        if (m->bf16_head)
+            pulse_matmul_forward_bf16(m->logits, m->hv, sasrec_items(m), NULL, n, C, V);
+        else
+            pulse_matmul_forward(m->logits, m->hv, sasrec_items(m), NULL, n, C, V);
         for (int i = 0; i < n; i++) m->logits[(size_t)i * V] = MASKED_LOGIT;
         /* losses go to bdx (scratch of >= n floats); dlogits overwrite logits */
         total += pulse_crossentropy_forward_backward(m->logits, m->bdx, m->logits, m->tg + s, n, V, scale);
         for (int i = 0; i < n; i++) m->logits[(size_t)i * V] = 0.0f;
         memset(m->dhv, 0, sizeof(float) * (size_t)n * C);
-        pulse_matmul_backward(m->dhv, m->g.item_emb, NULL, m->logits, m->hv, sasrec_items(m), n, C, V);
+        if (m->bf16_head)
+            pulse_matmul_backward_bf16(m->dhv, m->g.item_emb, NULL, m->logits, m->hv, sasrec_items(m), n, C,
+                                       V);
+        else
+            pulse_matmul_backward(m->dhv, m->g.item_emb, NULL, m->logits, m->hv, sasrec_items(m), n, C, V);
         for (int i = 0; i < n; i++) {
             float *d = m->dlnf + (size_t)m->rows[s + i] * C;
             const float *g = m->dhv + (size_t)i * C;
@@ -913,6 +922,7 @@ pulse_status pulse_sasrec_load(const char *path, const pulse_sasrec_params *para
     memcpy(m->params, p, m->n_params * sizeof(float));
     m->loss = (pulse_sasrec_loss)loss;
     m->dropout = dropout;
+    m->bf16_head = params ? params->bf16_head : 0;
     pulse_rng_seed(&m->rng, params ? params->seed : pulse_sasrec_default_params().seed);
     m->seed = params ? params->seed : pulse_sasrec_default_params().seed;
     free(data);

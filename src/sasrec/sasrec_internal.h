@@ -41,6 +41,7 @@ struct pulse_sasrec {
     int V, C, L, NH, T; /* V = n_items + 1 */
     float dropout;
     pulse_sasrec_loss loss;
+    int bf16_head; /* pulse_sasrec_params.bf16_head */
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v;
     int adam_t; /* Adam steps taken */

@@ -10,6 +10,7 @@
 #include "pulse/eval.h"
 #include "pulse/sasrec.h"
 #include "pulse/kernels.h"
+#include "pulse/kernels_bf16.h"
 
 static void print_metrics(const char *what, const pulse_metrics *m) {
     if (pulse_dist_rank() != 0) return; /* rank 0 reports for every rank */
@@ -46,6 +47,8 @@ int cmd_sasrec_train(int argc, char **argv) {
         {"--dropout", CLI_FLOAT, &p.dropout, "dropout (default 0.2 for ce, 0.3 for bce)",
          CLI_RANGE_OPEN_HI(0, 1)},
         {"--maxlen", CLI_INT, &p.maxlen, "maximum sequence length (default 50)", CLI_RANGE(1, 65536)},
+        {"--bf16-head", CLI_FLAG, &p.bf16_head,
+         "ce: the head's products over the catalogue in bf16 with fp32 sums (AVX512-BF16; else fp32)"},
         {"--batch", CLI_INT, &p.batch, "batch size (default 128)", CLI_RANGE(1, 1048576)},
         {"--lr", CLI_FLOAT, &p.lr, "Adam learning rate (default 0.001)", CLI_RANGE_OPEN_LO(0, 10)},
         {"--patience", CLI_INT, &p.patience,
@@ -138,6 +141,7 @@ int cmd_sasrec_train(int argc, char **argv) {
         cJSON_AddNumberToObject(hp, "heads", p.heads);
         cJSON_AddNumberToObject(hp, "dropout", (double)pulse_sasrec_effective_dropout(&p));
         cJSON_AddNumberToObject(hp, "maxlen", p.maxlen);
+        cJSON_AddBoolToObject(hp, "bf16_head", p.bf16_head && pulse_bf16_supported());
         cJSON_AddNumberToObject(hp, "batch", p.batch);
         cJSON_AddNumberToObject(hp, "lr", (double)p.lr);
         cJSON_AddNumberToObject(hp, "seed", seed);

@@ -71,6 +71,8 @@ int cmd_textrec_train(int argc, char **argv) {
         {"--heads", CLI_INT, &p.sasrec.heads, "attention heads (default 1)", CLI_RANGE(1, 4096)},
         {"--dropout", CLI_FLOAT, &p.sasrec.dropout, "dropout (default 0.2)", CLI_RANGE_OPEN_HI(0, 1)},
         {"--maxlen", CLI_INT, &p.sasrec.maxlen, "maximum sequence length (default 50)", CLI_RANGE(1, 4096)},
+        {"--bf16-head", CLI_FLAG, &p.sasrec.bf16_head,
+         "the CE head's products over the catalogue in bf16 with fp32 sums (AVX512-BF16; else fp32)"},
         {"--batch", CLI_INT, &p.sasrec.batch, "batch size (default 128)", CLI_RANGE(1, 65536)},
         {"--lr", CLI_FLOAT, &p.sasrec.lr, "Adam learning rate (default 0.001)", CLI_RANGE_OPEN_LO(0, 10)},
         {"--patience", CLI_INT, &p.sasrec.patience,
