@@ -376,7 +376,9 @@ static void test_fast(pulse_rng *r) {
     const int types[5] = {PULSE_GGML_Q4_0, PULSE_GGML_Q5_0, PULSE_GGML_Q8_0, PULSE_GGML_Q4_1,
                           PULSE_GGML_Q5_1};
     const int shapes[5][3] = {{37, 576, 70}, {16, 64, 16}, {9, 1536, 33}, {8, 32, 300}, {21, 96, 5}};
-    const int fast_here = pulse_quant_use_vnni(-1) && pulse_get_options()->qtile;
+    /* the VNNI tiles, or the AVX2 ones (pq_t0g_rows) below VNNI; not the portable level */
+    const int fast_here =
+        pulse_get_options()->qtile && pulse_quant_has_avx2() && pulse_cpu_get()->level >= PULSE_LEVEL_AVX2;
     for (int ti = 0; ti < 5; ti++)
         for (int si = 0; si < 5; si++) {
             const int t = types[ti], rows = shapes[si][0], cols = shapes[si][1], N = shapes[si][2];
@@ -500,6 +502,11 @@ int main(void) {
     }
     test_batched_shapes(&r);
     test_fast(&r);
+    if (pulse_quant_use_vnni(-1)) { /* training's order at the AVX2 level on this VNNI CPU too */
+        pulse_quant_use_vnni(0);
+        test_fast(&r);
+        pulse_quant_use_vnni(1);
+    }
     /* invalid shape: NaN-filled output, no crash */
     float y[4];
     float x[40] = {0};

@@ -532,7 +532,8 @@ void pulse_qmatvec_ref(float *y, const void *W, int type, const float *x, int ro
 static int qmm_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols) {
 #ifdef __AVX2__
     if (g_vnni < 0) pulse_quant_use_vnni(1);
-    if (!g_tile || !pc_simd_v3 || N < PQ_T0F_MIN_N || cols <= 0 || cols % PQ_QK) return 0;
+    const int vnni = g_vnni && g_tile; /* else the AVX2 level's tiles (pq_t0g_rows) */
+    if (!(vnni || g_tile2) || !pc_simd_v3 || N < PQ_T0F_MIN_N || cols <= 0 || cols % PQ_QK) return 0;
     const int kind = pq_act_kind(jobs[0].type);
     double work = 0;
     for (int j = 0; j < n_jobs; j++) {
@@ -542,9 +543,13 @@ static int qmm_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N
     size_t stride;
     const uint8_t *xa = quantize_acts(jobs[0].type, X, N, cols, &stride, 0);
     const int64_t nb = cols / PQ_QK;
-    pq_t0f_blk *pk = xa ? pk_scratch(PK_SCR_T0F_PACK, pq_t0f_pack_bytes(N, nb)) : NULL;
+    void *pk =
+        xa ? pk_scratch(PK_SCR_T0F_PACK, vnni ? pq_t0f_pack_bytes(N, nb) : pq_t0g_pack_bytes(N, nb)) : NULL;
     if (!pk) return 0;
-    pq_t0f_pack(xa, stride, N, nb, pk);
+    if (vnni)
+        pq_t0f_pack(xa, stride, N, nb, pk);
+    else
+        pq_t0g_pack(xa, stride, N, nb, pk);
     enum { NF = 256 }; /* activation columns per item: each unpacked weight row serves 16 groups */
     const int n_tiles = (N + NF - 1) / NF;
     long first[PULSE_QMM_MAX_JOBS + 1], items = 0;
@@ -567,8 +572,11 @@ static int qmm_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N
         const int tile = (int)(local / n_chunks), chunk = (int)(local % n_chunks);
         const int n0 = tile * NF, n1 = n0 + NF < N ? n0 + NF : N;
         const int r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
-        if (!pq_t0f_rows(jb->type, (const uint8_t *)jb->W, pulse_ggml_row_size(jb->type, cols), r0, r1, pk,
-                         n0 / 16, n1 - n0, nb, jb->Y + (size_t)n0 * rows, (size_t)rows))
+        const uint8_t *W = (const uint8_t *)jb->W;
+        const size_t wrow = pulse_ggml_row_size(jb->type, cols);
+        float *Y = jb->Y + (size_t)n0 * rows;
+        if (vnni ? !pq_t0f_rows(jb->type, W, wrow, r0, r1, pk, n0 / 16, n1 - n0, nb, Y, (size_t)rows)
+                 : !pq_t0g_rows(jb->type, W, wrow, r0, r1, pk, n0 / 8, n1 - n0, nb, Y, (size_t)rows))
             fail = 1;
     }
     return !fail;

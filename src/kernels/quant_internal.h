@@ -209,6 +209,18 @@ void pq_t0f_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0f_blk *ou
  * cannot (type, no scratch memory). */
 int pq_t0f_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0f_blk *pk, int g0, int N,
                 int64_t nb, float *Y, size_t ldy);
+/* The same order at the AVX2 level (quant_tile_avx2.c; no VNNI): activation rows packed in groups of 8, per
+ * block the signed bytes (element group of 4, column, 4 bytes), each column's byte sum, scales and sums. */
+typedef struct {
+    int8_t x[8][32];
+    int32_t sx[8];
+    float d[8];
+    float s[8];
+} pq_t0g_blk;
+size_t pq_t0g_pack_bytes(int N, int64_t nb);
+void pq_t0g_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0g_blk *out);
+int pq_t0g_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0g_blk *pk, int g0, int N,
+                int64_t nb, float *Y, size_t ldy);
 /* The scalar reference of that order for one weight row against one activation row (pq_a32, n elements). */
 float pq_dot_fast_ref(int type, const uint8_t *w, const void *xa, int64_t n);
 /* The q4_K product with the activation columns in the vector lanes (quant_tile.c, AVX512-VNNI/BW): groups

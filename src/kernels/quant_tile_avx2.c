@@ -4,7 +4,9 @@
  * AVX2-only CPU, or --isa avx2): the 32-element weights (type 0: q4_0, q5_0, q8_0; type 1: q4_1, q5_1) in 4
  * weight rows x 2 activation rows register tiles (PQ_T0A_MIN_N rows or more), and q4_K and q6_K (rows in
  * llama.cpp's tiled order) with the activation rows in the vector lanes, 4 weight rows x 2 groups of 8
- * activation rows per tile (PQ_K4A_MIN_N / PQ_K6A_MIN_N or more). pulse_options.qtile = 0 keeps the per-row
+ * activation rows per tile (PQ_K4A_MIN_N / PQ_K6A_MIN_N or more); and training's order for the 32-element
+ * types (pulse_qmatmul_fast without VNNI: 4 weight rows x 8 activation columns in the lanes; its section at
+ * the end). pulse_options.qtile = 0 keeps the per-row
  * kernels. Each tile's weights are unpacked once into a per-thread scratch and the next tile's are
  * prefetched while it computes (the weights stream from memory once per product).
  *
@@ -683,5 +685,178 @@ int pq_k6a_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq_k6a_blk 
         }
     }
     return 1;
+}
+
+/* ---- training's order (pulse_qmatmul_fast without VNNI): 4 weight rows x 8 activation columns in the lanes
+ * ---- The integer block sums of pq_dot_fast_ref, then its float steps. The activations are packed 8 columns
+ * per vector (per 4 elements the 8 columns' 4 signed bytes side by side) with each column's block byte sum;
+ * the weight row's 4 bytes are broadcast as vpmaddubsw's unsigned operand: q + C as q4_0 / q5_0 store them (C
+ * 8 / 16), q4_1 / q5_1 as stored. One vpmaddubsw gives 2 elements' products of 8 columns per int16 lane; the
+ * block's 8 groups are summed in int16 (q4: at most 16 * 15 * 127 = 30480; q5: two halves of 4 groups, at
+ * most 8 * 31 * 127 = 31496: exact), made int32 by one vpmaddwd each, minus C sum(x) for type 0. q8_0's
+ * signed weights (to +-128) leave no room in int16: |w| against sign(x, w), one vpmaddwd per group. Then per
+ * row and block one conversion, one multiply (dx of the 8 columns x dw) and one fma (+ mw s for type 1),
+ * each lane the scalar sequence of pq_dot_fast_ref, bit for bit. */
+size_t pq_t0g_pack_bytes(int N, int64_t nb) {
+    return (size_t)((N + 7) / 8) * (size_t)nb * sizeof(pq_t0g_blk);
+}
+
+void pq_t0g_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0g_blk *out) {
+    const int G = (N + 7) / 8;
+#pragma omp parallel for schedule(static) if ((long)N * nb >= 8192 && !omp_in_parallel())
+    for (int g = 0; g < G; g++) {
+        memset(out + (size_t)g * (size_t)nb, 0, sizeof(pq_t0g_blk) * (size_t)nb);
+        for (int c = 0; c < 8 && 8 * g + c < N; c++) {
+            const pq_a32 *a = (const pq_a32 *)(const void *)(xa + (size_t)(8 * g + c) * xs);
+            for (int64_t b = 0; b < nb; b++) {
+                pq_t0g_blk *k = out + (size_t)g * (size_t)nb + (size_t)b;
+                int sum = 0;
+                for (int q = 0; q < 8; q++) memcpy(k->x[q] + 4 * c, a[b].qs + 4 * q, 4);
+                for (int j = 0; j < 32; j++) sum += a[b].qs[j];
+                k->sx[c] = sum;
+                k->d[c] = a[b].d;
+                k->s[c] = a[b].s;
+            }
+        }
+    }
+}
+
+typedef struct {
+    uint8_t u[4][32]; /* the unsigned operand: q + C, the stored q (type 1), |w| (q8_0) */
+    int8_t w[4][32];  /* q8_0: the signed weights (their signs) */
+    float dw[4], mw[4];
+} t0g_wblk;
+
+static inline __attribute__((always_inline)) void t0g_unpack(const int type, const uint8_t *W, size_t wrow,
+                                                             size_t BS, int rt, int nr, int64_t nb,
+                                                             t0g_wblk *wk) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < 4; r++) {
+            t0g_wblk *o = wk + b;
+            if (r >= nr) {
+                memset(o->u[r], 0, 32), memset(o->w[r], 0, 32);
+                o->dw[r] = o->mw[r] = 0;
+                continue;
+            }
+            const uint8_t *blk = W + (size_t)(rt + r) * wrow + (size_t)b * BS;
+            __m256i u;
+            switch (type) {
+            case PULSE_GGML_Q8_0: {
+                const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2));
+                _mm256_storeu_si256((__m256i *)(void *)o->w[r], w);
+                u = _mm256_abs_epi8(w);
+                break;
+            }
+            case PULSE_GGML_Q5_0:
+                u = _mm256_or_si256(ta_nibbles(blk + 6), ta_bits_x10(blk + 2));
+                break;
+            case PULSE_GGML_Q4_1:
+                u = ta_nibbles(blk + 4);
+                break;
+            case PULSE_GGML_Q5_1:
+                u = _mm256_or_si256(ta_nibbles(blk + 8), ta_bits_x10(blk + 4));
+                break;
+            default: /* q4_0 */
+                u = ta_nibbles(blk + 2);
+            }
+            _mm256_storeu_si256((__m256i *)(void *)o->u[r], u);
+            o->dw[r] = ta_f16(blk);
+            o->mw[r] = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1 ? ta_f16(blk + 2) : 0.0f;
+        }
+}
+
+static inline __m256i t0g_b4(const uint8_t *p) {
+    return _mm256_set1_epi32((int)pq_rd32(p));
+}
+
+static inline __attribute__((always_inline)) void t0g_tile(const int type, const int SH, const t0g_wblk *wk,
+                                                           const pq_t0g_blk *k, int64_t nb, __m256 acc[4]) {
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1;
+    const int NH = type == PULSE_GGML_Q5_0 || type == PULSE_GGML_Q5_1 ? 2 : 1; /* int16 runs per block */
+    const __m256i ones = _mm256_set1_epi16(1);
+    TA_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, k++, wk++) {
+        __m256i is[4];
+        TA_UNROLL for (int r = 0; r < 4; r++) is[r] = _mm256_setzero_si256();
+        if (type == PULSE_GGML_Q8_0) {
+            TA_UNROLL for (int q = 0; q < 8; q++) {
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)k->x[q]);
+                TA_UNROLL for (int r = 0; r < 4; r++) {
+                    const __m256i p =
+                        _mm256_maddubs_epi16(t0g_b4(wk->u[r] + 4 * q),
+                                             _mm256_sign_epi8(x, t0g_b4((const uint8_t *)wk->w[r] + 4 * q)));
+                    is[r] = _mm256_add_epi32(is[r], _mm256_madd_epi16(p, ones));
+                }
+            }
+        } else {
+            for (int h = 0; h < NH; h++) {
+                __m256i s16[4];
+                TA_UNROLL for (int r = 0; r < 4; r++) s16[r] = _mm256_setzero_si256();
+                const int q0 = h * (8 / NH), q1 = q0 + 8 / NH;
+                for (int q = q0; q < q1; q++) {
+                    const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)k->x[q]);
+                    TA_UNROLL for (int r = 0; r < 4; r++) s16[r] =
+                        _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(t0g_b4(wk->u[r] + 4 * q), x));
+                }
+                TA_UNROLL for (int r = 0; r < 4; r++) is[r] =
+                    _mm256_add_epi32(is[r], _mm256_madd_epi16(s16[r], ones));
+            }
+            if (!T1) { /* q + C against x: minus C sum(x) */
+                const __m256i corr =
+                    _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)k->sx), SH);
+                TA_UNROLL for (int r = 0; r < 4; r++) is[r] = _mm256_sub_epi32(is[r], corr);
+            }
+        }
+        const __m256 dx = _mm256_loadu_ps(k->d);
+        TA_UNROLL for (int r = 0; r < 4; r++) acc[r] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[r]), _mm256_mul_ps(dx, _mm256_set1_ps(wk->dw[r])), acc[r]);
+        if (T1) {
+            const __m256 sx = _mm256_loadu_ps(k->s);
+            TA_UNROLL for (int r = 0; r < 4; r++) acc[r] =
+                _mm256_fmadd_ps(_mm256_set1_ps(wk->mw[r]), sx, acc[r]);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void t0g_rows(const int type, const int SH, const uint8_t *W,
+                                                           size_t wrow, int r0, int r1, const pq_t0g_blk *pk,
+                                                           int g0, int N, int64_t nb, float *Y, size_t ldy,
+                                                           t0g_wblk *wk) {
+    const size_t BS = pulse_ggml_type_size(type);
+    const int G = (N + 7) / 8;
+    for (int rt = r0; rt < r1; rt += 4) {
+        const int nr = r1 - rt < 4 ? r1 - rt : 4;
+        t0g_unpack(type, W, wrow, BS, rt, nr, nb, wk);
+        for (int g = 0; g < G; g++) {
+            __m256 acc[4];
+            t0g_tile(type, SH, wk, pk + (size_t)(g0 + g) * (size_t)nb, nb, acc);
+            ta_store_lanes(acc, nr, N - 8 * g, Y + (size_t)(8 * g) * ldy + rt, ldy);
+        }
+    }
+}
+
+int pq_t0g_rows(int type, const uint8_t *W, size_t wrow, int r0, int r1, const pq_t0g_blk *pk, int g0, int N,
+                int64_t nb, float *Y, size_t ldy) {
+    t0g_wblk *wk = pk_scratch(PK_SCR_T0F_TILE, (size_t)nb * sizeof(t0g_wblk));
+    if (!wk) return 0;
+    switch (type) {
+    case PULSE_GGML_Q8_0:
+        t0g_rows(PULSE_GGML_Q8_0, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q5_0:
+        t0g_rows(PULSE_GGML_Q5_0, 4, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q4_0:
+        t0g_rows(PULSE_GGML_Q4_0, 3, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        t0g_rows(PULSE_GGML_Q4_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        t0g_rows(PULSE_GGML_Q5_1, 0, W, wrow, r0, r1, pk, g0, N, nb, Y, ldy, wk);
+        return 1;
+    default:
+        return 0;
+    }
 }
 #endif
