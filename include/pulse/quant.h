@@ -91,10 +91,10 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
 /* pulse_qmatmul / pulse_qmatmul_multi in training's order where this CPU has its kernels (AVX512-VNNI or
  * AVX2 tiles; q4_0 / q5_0 / q8_0 / q4_1 / q5_1 weights, 16 or more activation rows): the same quantised
  * activations, each block's integer sum completed before one fma per block (acc = fma(isum, dw dx, acc), then
- * + mw s for q4_1 / q5_1), where llama.cpp keeps 8 float lanes per block — 2.0-2.2x the tiles' throughput with
- * VNNI, 1.3-2.0x at AVX2 (Zen 4), within rounding of llama.cpp's order but not bit-equal to it. Elsewhere
- * (other types, the portable level, PULSE_QTILE=0, small batches) exactly pulse_qmatmul. Independent of the thread count. For LoRA training's frozen products; inference keeps
- * llama.cpp's order. */
+ * + mw s for q4_1 / q5_1), where llama.cpp keeps 8 float lanes per block — 2.0-2.2x the tiles' throughput
+ * with VNNI, 1.3-2.0x at AVX2 (Zen 4), within rounding of llama.cpp's order but not bit-equal to it.
+ * Elsewhere (other types, the portable level, PULSE_QTILE=0, small batches) exactly pulse_qmatmul.
+ * Independent of the thread count. For LoRA training's frozen products; inference keeps llama.cpp's order. */
 void pulse_qmatmul_fast(float *Y, const void *W, int type, const float *X, int N, int rows, int cols);
 void pulse_qmatmul_multi_fast(const pulse_qmm_job *jobs, int n_jobs, const float *X, int N, int cols);
 /* llama.cpp's CPU backend sums K-quant products in orders that depend on the batch: q4_K (repacked weights)

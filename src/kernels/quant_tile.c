@@ -421,27 +421,27 @@ static inline __attribute__((always_inline)) void t0f_tile(const t0f_wblk *wk, c
 
 /* acc[r] lane c -> Y[c * ldy + r] for c < nc, r < nr */
 static inline void t0f_store(const __m512 acc[8], int nr, int nc, float *Y, size_t ldy) {
-    if (nr == 8 && nc == 16) { /* 4 x 4 transposes in each 128-bit lane: u_j / v_j lane L = column 4L + j */
-        __m512 u[4], v[4];
+    if (nr == 8 && nc == 16) { /* 4 x 4 transposes in each 128-bit lane: uv[h][j] lane L = column 4L + j */
+        __m512 uv[2][4];       /* rows 0..3, rows 4..7 */
         for (int h = 0; h < 2; h++) {
             const __m512 *a = acc + 4 * h;
             const __m512 t0 = _mm512_unpacklo_ps(a[0], a[1]), t1 = _mm512_unpackhi_ps(a[0], a[1]);
             const __m512 t2 = _mm512_unpacklo_ps(a[2], a[3]), t3 = _mm512_unpackhi_ps(a[2], a[3]);
-            __m512 *o = h ? v : u;
+            __m512 *o = uv[h];
             o[0] = _mm512_shuffle_ps(t0, t2, 0x44);
             o[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
             o[2] = _mm512_shuffle_ps(t1, t3, 0x44);
             o[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
         }
         for (int j = 0; j < 4; j++) {
-            _mm_storeu_ps(Y + (size_t)j * ldy, _mm512_castps512_ps128(u[j]));
-            _mm_storeu_ps(Y + (size_t)j * ldy + 4, _mm512_castps512_ps128(v[j]));
-            _mm_storeu_ps(Y + (size_t)(4 + j) * ldy, _mm512_extractf32x4_ps(u[j], 1));
-            _mm_storeu_ps(Y + (size_t)(4 + j) * ldy + 4, _mm512_extractf32x4_ps(v[j], 1));
-            _mm_storeu_ps(Y + (size_t)(8 + j) * ldy, _mm512_extractf32x4_ps(u[j], 2));
-            _mm_storeu_ps(Y + (size_t)(8 + j) * ldy + 4, _mm512_extractf32x4_ps(v[j], 2));
-            _mm_storeu_ps(Y + (size_t)(12 + j) * ldy, _mm512_extractf32x4_ps(u[j], 3));
-            _mm_storeu_ps(Y + (size_t)(12 + j) * ldy + 4, _mm512_extractf32x4_ps(v[j], 3));
+            _mm_storeu_ps(Y + (size_t)j * ldy, _mm512_castps512_ps128(uv[0][j]));
+            _mm_storeu_ps(Y + (size_t)j * ldy + 4, _mm512_castps512_ps128(uv[1][j]));
+            _mm_storeu_ps(Y + (size_t)(4 + j) * ldy, _mm512_extractf32x4_ps(uv[0][j], 1));
+            _mm_storeu_ps(Y + (size_t)(4 + j) * ldy + 4, _mm512_extractf32x4_ps(uv[1][j], 1));
+            _mm_storeu_ps(Y + (size_t)(8 + j) * ldy, _mm512_extractf32x4_ps(uv[0][j], 2));
+            _mm_storeu_ps(Y + (size_t)(8 + j) * ldy + 4, _mm512_extractf32x4_ps(uv[1][j], 2));
+            _mm_storeu_ps(Y + (size_t)(12 + j) * ldy, _mm512_extractf32x4_ps(uv[0][j], 3));
+            _mm_storeu_ps(Y + (size_t)(12 + j) * ldy + 4, _mm512_extractf32x4_ps(uv[1][j], 3));
         }
         return;
     }
