@@ -15,6 +15,7 @@
 #include "pulse/core.h"
 #include "pulse/ggml.h"
 #include "pulse/kernels.h"
+#include "pulse/kernels_bf16.h"
 #include "pulse/quant.h"
 
 static double min_time = 0.5;
@@ -122,17 +123,25 @@ int main(int argc, char **argv) {
         if (layer < step_best) step_best = layer;
     }
     /* attention */
-    const pulse_attn_params ap = {NH, NKV, HD, 0.125f, 0.0f, 0, NULL};
+    const pulse_attn_params ap = {NH, NKV, HD, 0.125f, 0.0f, 0, NULL, 0},
+                            ab = {NH, NKV, HD, 0.125f, 0.0f, 0, NULL, 1}; /* fp32; bf16 products */
     const size_t nq = (size_t)N * NH * HD, nk = (size_t)N * NKV * HD;
     float *q = frand(nq, &r, 1.0f), *k = frand(nk, &r, 1.0f), *v = frand(nk, &r, 1.0f),
           *o = frand(nq, &r, 1.0f);
     float *lse = calloc((size_t)B * NH * T, sizeof(float)), *dq = calloc(nq, sizeof(float));
     float *dk = calloc(nk, sizeof(float)), *dv = calloc(nk, sizeof(float));
-    double ta, tb;
+    double ta, tb, ta16 = 0, tb16 = 0;
     TIME_BEST(ta, pulse_causal_attention_forward(o, lse, q, k, v, NULL, B, T, &ap));
     TIME_BEST(tb, pulse_causal_attention_backward(dq, dk, dv, q, o, lse, q, k, v, NULL, B, T, &ap));
-    printf("attention B%d T%d %d/%d heads x %d: forward %.1f ms, backward %.1f ms\n", B, T, NH, NKV, HD,
+    printf("attention B%d T%d %d/%d heads x %d, fp32: forward %.1f ms, backward %.1f ms\n", B, T, NH, NKV, HD,
            1e3 * ta, 1e3 * tb);
+    if (pulse_bf16_supported()) { /* the trainer's default where the CPU has AVX512-BF16 */
+        TIME_BEST(ta16, pulse_causal_attention_forward(o, lse, q, k, v, NULL, B, T, &ab));
+        TIME_BEST(tb16, pulse_causal_attention_backward(dq, dk, dv, q, o, lse, q, k, v, NULL, B, T, &ab));
+        printf("attention B%d T%d %d/%d heads x %d, bf16 products: forward %.1f ms, backward %.1f ms\n", B, T,
+               NH, NKV, HD, 1e3 * ta16, 1e3 * tb16);
+        ta = ta16, tb = tb16;
+    }
     /* head at the loss rows */
     void *Wh = qweight(PULSE_GGML_Q8_0, V, E, &r);
     int *tg = malloc(sizeof(int) * (size_t)NLOSS);
@@ -149,9 +158,9 @@ int main(int argc, char **argv) {
         "tokens/s (no recompute, no elementwise ops, no LoRA products)\n",
         NL, step, N / step);
     jn += snprintf(json + jn, sizeof json - (size_t)jn,
-                   "},\"attn_fwd_ms\":%.2f,\"attn_bwd_ms\":%.2f,\"head_ms\":%.2f,\"kernel_step_s\":%.3f,"
-                   "\"kernel_tokens_s\":%.1f}",
-                   1e3 * ta, 1e3 * tb, 1e3 * th, step, N / step);
+                   "},\"attn_fwd_ms\":%.2f,\"attn_bwd_ms\":%.2f,\"attn_bf16\":%s,\"head_ms\":%.2f,"
+                   "\"kernel_step_s\":%.3f,\"kernel_tokens_s\":%.1f}",
+                   1e3 * ta, 1e3 * tb, ta16 > 0 ? "true" : "false", 1e3 * th, step, N / step);
     bench_emit(json);
     free(X), free(Y), free(dX), free(q), free(k), free(v), free(o), free(lse), free(dq), free(dk), free(dv);
     free(Wh), free(tg), free(xh), free(dxh), free(lg);

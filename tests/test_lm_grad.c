@@ -139,6 +139,12 @@ static void grad_glu(int gelu) {
     double md = 0;
     for (size_t j = 0; j < n; j++) md = fmax(md, fabs(h[j] - act_ref(c.g[j], gelu) * c.u[j]));
     CHECK_MSG(md < 2e-2, "glu forward(gelu %d) vs analytic: %g", gelu, md);
+    /* the SET form is zeroing then the += form, bit for bit (dg, du poisoned first) */
+    for (size_t j = 0; j < n; j++) h[j] = h2[j] = NAN;
+    pulse_glu_backward(h, h2, c.R, c.g, c.u, n, gelu);
+    int same = 1;
+    for (size_t j = 0; j < n; j++) same &= h[j] == dg[j] && h2[j] == du[j];
+    CHECK_MSG(same, "glu_backward(gelu %d, SET) != zero + the += form", gelu);
     free(c.g), free(c.u), free(c.R), free(dg), free(du), free(h), free(h2);
 }
 
@@ -190,7 +196,7 @@ static void att_ref(double *out, const att_ctx *c) {
 
 static void grad_attention(int B, int T, int NH, int NKV, int HD, int window, float softcap,
                            const int *lens) {
-    att_ctx c = {B,    T,    lens, {NH, NKV, HD, 1.0f / sqrtf((float)HD), softcap, window, NULL},
+    att_ctx c = {B,    T,    lens, {NH, NKV, HD, 1.0f / sqrtf((float)HD), softcap, window, NULL, 0},
                  NULL, NULL, NULL, NULL,
                  NULL, NULL};
     const size_t nq = (size_t)B * T * NH * HD, nk = (size_t)B * T * NKV * HD;
@@ -267,6 +273,156 @@ static void grad_attention(int B, int T, int NH, int NKV, int HD, int window, fl
     }
     free(c.q), free(c.k), free(c.v), free(c.out), free(c.R), free(c.lse), free(dq), free(dk), free(dv),
         free(dq2), free(dk2), free(dv2);
+}
+
+/* ---------------- causal attention, bf16 products (attention_train_bf16.c) ---------------- */
+static double bfd(float x) {
+    return (double)pulse_bf16_round(x);
+}
+
+/* The bf16 form's rounding points in double: s = scale sum bf(q) bf(k); p = softmax; o = sum bf(p) bf(v);
+ * backward from out / lse given (the trainer's): p = exp(s - lse), dp = sum bf(do) bf(v), D = do . out,
+ * ds = p (dp - D), dq += scale sum bf(ds) bf(k), dk += scale sum bf(ds) bf(q), dv += sum bf(p) bf(do). */
+static void att_bf16_ref(double *out, double *lse, double *dq, double *dk, double *dv, const att_ctx *c,
+                         const float *dout, const float *kout, const float *klse) {
+    const int NH = c->p.n_head, NKV = c->p.n_head_kv, HD = c->p.head_dim, T = c->T, grp = NH / NKV;
+    double *s = malloc(sizeof(double) * (size_t)T);
+    for (int b = 0; b < c->B; b++) {
+        const int L = c->lens ? c->lens[b] : T;
+        for (int h = 0; h < NH; h++) {
+            const int kh = h / grp;
+            for (int i = 0; i < L; i++) {
+                const size_t qi = ((size_t)(b * T + i) * NH + h) * HD;
+                const int lo = c->p.window > 0 && i - c->p.window + 1 > 0 ? i - c->p.window + 1 : 0;
+                double mx = -INFINITY, sum = 0, D = 0;
+                for (int j = lo; j <= i; j++) {
+                    const size_t kj = ((size_t)(b * T + j) * NKV + kh) * HD;
+                    double d = 0;
+                    for (int e = 0; e < HD; e++) d += bfd(c->q[qi + e]) * bfd(c->k[kj + e]);
+                    s[j] = (float)(c->p.scale * d);
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = lo; j <= i; j++) sum += exp(s[j] - mx);
+                lse[((size_t)b * NH + h) * T + i] = mx + log(sum);
+                for (int e = 0; e < HD; e++) out[qi + e] = 0;
+                for (int j = lo; j <= i; j++) {
+                    const size_t kj = ((size_t)(b * T + j) * NKV + kh) * HD;
+                    const double pj = bfd((float)(exp(s[j] - mx) / sum));
+                    for (int e = 0; e < HD; e++) out[qi + e] += pj * bfd(c->v[kj + e]);
+                }
+                /* backward with the kernel's forward (out, lse), as the trainer runs it */
+                const double l = klse[((size_t)b * NH + h) * T + i];
+                for (int e = 0; e < HD; e++) D += (double)dout[qi + e] * kout[qi + e];
+                for (int j = lo; j <= i; j++) {
+                    const size_t kj = ((size_t)(b * T + j) * NKV + kh) * HD;
+                    const float p = (float)exp(s[j] - l);
+                    double dp = 0;
+                    for (int e = 0; e < HD; e++) dp += bfd(dout[qi + e]) * bfd(c->v[kj + e]);
+                    const float ds = p * (float)((float)dp - D);
+                    for (int e = 0; e < HD; e++) {
+                        dq[qi + e] += c->p.scale * bfd(ds) * bfd(c->k[kj + e]);
+                        dk[kj + e] += c->p.scale * bfd(ds) * bfd(c->q[qi + e]);
+                        dv[kj + e] += bfd(p) * bfd(dout[qi + e]);
+                    }
+                }
+            }
+        }
+    }
+    free(s);
+}
+
+/* max |a - b| / max |b| and the RMS of a - b over max |b| */
+static void rel_errs(const float *a, const double *b, size_t n, double *mx, double *rms) {
+    double m = 0, d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        m = fmax(m, fabs(b[i]));
+        const double e = fabs((double)a[i] - b[i]);
+        d = fmax(d, e);
+        s += e * e;
+    }
+    m = m > 0 ? m : 1;
+    *mx = d / m;
+    *rms = sqrt(s / (double)(n ? n : 1)) / m;
+}
+
+/* bf16 = 1 against att_bf16_ref (a bf16 p / ds rounded the other way near a tie moves an output by up to
+ * ~1e-4 of the max, the RMS stays near fp32 rounding); and against the fp32 form at bf16 tolerance. Packed
+ * rows (row0) when lens. */
+static void attention_bf16(int B, int T, int NH, int NKV, int HD, int window, const int *lens) {
+    att_ctx c = {B,    T,    lens, {NH, NKV, HD, 1.0f / sqrtf((float)HD), 0.0f, window, NULL, 1},
+                 NULL, NULL, NULL, NULL,
+                 NULL, NULL};
+    const size_t nq = (size_t)B * T * NH * HD, nk = (size_t)B * T * NKV * HD, nl = (size_t)B * NH * T;
+    c.q = ku_alloc(nq), c.k = ku_alloc(nk), c.v = ku_alloc(nk), c.out = ku_alloc(nq), c.R = ku_alloc(nq);
+    c.lse = ku_alloc(nl);
+    ku_fill(c.q, nq, -2, 2);
+    ku_fill(c.k, nk, -2, 2);
+    ku_fill(c.v, nk, -1, 1);
+    ku_fill(c.R, nq, -1, 1);
+    char nm[96];
+    snprintf(nm, sizeof nm, "attention bf16 (B%d T%d NH%d NKV%d HD%d win %d%s)", B, T, NH, NKV, HD, window,
+             lens ? " lens" : "");
+    pulse_causal_attention_forward(c.out, c.lse, c.q, c.k, c.v, lens, B, T, &c.p);
+    float *dq = ku_alloc(nq), *dk = ku_alloc(nk), *dv = ku_alloc(nk);
+    pulse_causal_attention_backward(dq, dk, dv, c.R, c.out, c.lse, c.q, c.k, c.v, lens, B, T, &c.p);
+    double *ro = calloc(nq, sizeof(double)), *rl = calloc(nl, sizeof(double)),
+           *rdq = calloc(nq, sizeof(double)), *rdk = calloc(nk, sizeof(double)),
+           *rdv = calloc(nk, sizeof(double));
+    att_bf16_ref(ro, rl, rdq, rdk, rdv, &c, c.R, c.out, c.lse);
+    double mx, rms, lmax = 0;
+    for (size_t i = 0; i < nl; i++) lmax = fmax(lmax, fabs(c.lse[i] - rl[i]));
+    CHECK_MSG(lmax < 1e-4, "%s lse vs reference: %g", nm, lmax);
+    const char *what[4] = {"out", "dq", "dk", "dv"};
+    const float *got[4] = {c.out, dq, dk, dv};
+    const double *want[4] = {ro, rdq, rdk, rdv};
+    const size_t n[4] = {nq, nq, nk, nk};
+    for (int t = 0; t < 4; t++) {
+        rel_errs(got[t], want[t], n[t], &mx, &rms);
+        CHECK_MSG(mx < 1e-3 && rms < 2e-5, "%s %s vs reference: max %g rms %g (of the max)", nm, what[t], mx,
+                  rms);
+    }
+    /* the fp32 form: within bf16 products' error */
+    pulse_attn_params pf = c.p;
+    pf.bf16 = 0;
+    float *fo = ku_alloc(nq), *fl = ku_alloc(nl), *fdq = ku_alloc(nq), *fdk = ku_alloc(nk),
+          *fdv = ku_alloc(nk);
+    pulse_causal_attention_forward(fo, fl, c.q, c.k, c.v, lens, B, T, &pf);
+    pulse_causal_attention_backward(fdq, fdk, fdv, c.R, fo, fl, c.q, c.k, c.v, lens, B, T, &pf);
+    const float *f32[4] = {fo, fdq, fdk, fdv};
+    for (int t = 0; t < 4; t++) {
+        double *w = malloc(sizeof(double) * n[t]);
+        for (size_t i = 0; i < n[t]; i++) w[i] = f32[t][i];
+        rel_errs(got[t], w, n[t], &mx, &rms);
+        CHECK_MSG(mx < 2e-2 && rms < 3e-3, "%s %s vs fp32: max %g rms %g (of the max)", nm, what[t], mx, rms);
+        free(w);
+    }
+    free(c.q), free(c.k), free(c.v), free(c.out), free(c.R), free(c.lse), free(dq), free(dk), free(dv);
+    free(ro), free(rl), free(rdq), free(rdk), free(rdv), free(fo), free(fl), free(fdq), free(fdk), free(fdv);
+}
+
+/* where the bf16 form does not run (no AVX512-BF16 or bf16 off, a soft-cap, head_dim not a multiple of 16)
+ * bf16 = 1 is the fp32 form, bit for bit */
+static void attention_bf16_fallback(int HD, float softcap) {
+    const int B = 1, T = 21, NH = 2, NKV = 1;
+    const size_t nq = (size_t)B * T * NH * HD, nk = (size_t)B * T * NKV * HD, nl = (size_t)B * NH * T;
+    float *q = ku_alloc(nq), *k = ku_alloc(nk), *v = ku_alloc(nk), *R = ku_alloc(nq);
+    ku_fill(q, nq, -2, 2), ku_fill(k, nk, -2, 2), ku_fill(v, nk, -1, 1), ku_fill(R, nq, -1, 1);
+    float *o[2], *l[2], *g[2][3];
+    for (int m = 0; m < 2; m++) {
+        const pulse_attn_params p = {NH, NKV, HD, 1.0f / sqrtf((float)HD), softcap, 0, NULL, m};
+        o[m] = ku_alloc(nq), l[m] = ku_alloc(nl), g[m][0] = ku_alloc(nq), g[m][1] = ku_alloc(nk),
+        g[m][2] = ku_alloc(nk);
+        pulse_causal_attention_forward(o[m], l[m], q, k, v, NULL, B, T, &p);
+        pulse_causal_attention_backward(g[m][0], g[m][1], g[m][2], R, o[m], l[m], q, k, v, NULL, B, T, &p);
+    }
+    CHECK_MSG(!memcmp(o[0], o[1], sizeof(float) * nq) && !memcmp(l[0], l[1], sizeof(float) * nl) &&
+                  !memcmp(g[0][0], g[1][0], sizeof(float) * nq) &&
+                  !memcmp(g[0][1], g[1][1], sizeof(float) * nk) &&
+                  !memcmp(g[0][2], g[1][2], sizeof(float) * nk),
+              "attention bf16 = 1 where it cannot run (HD %d, cap %g, bf16 %d) is not the fp32 form", HD,
+              (double)softcap, pulse_bf16_supported());
+    free(q), free(k), free(v), free(R);
+    for (int m = 0; m < 2; m++) free(o[m]), free(l[m]), free(g[m][0]), free(g[m][1]), free(g[m][2]);
 }
 
 /* ---------------- products through a quantised weight ---------------- */
@@ -414,6 +570,13 @@ int main(int argc, char **argv) {
         pulse_blas_select(NULL, NULL);
         if (!pulse_bf16_supported()) test_skip("no AVX512-BF16: the bf16 path is the fp32 one checked above");
         qlinear_all(2e-2, 0); /* bf16 inputs: about 2^-8 relative per element */
+        const int lens[3] = {37, 64, 9};
+        attention_bf16(1, 9, 2, 2, 16, 0, NULL);
+        attention_bf16(2, 70, 6, 2, 32, 0, lens);  /* GQA, padded, odd lengths, several tiles and blocks */
+        attention_bf16(1, 130, 4, 1, 64, 0, NULL); /* MQA, the 48-column blocks' edges */
+        attention_bf16(1, 80, 2, 2, 16, 21, NULL); /* sliding window */
+        attention_bf16_fallback(8, 0.0f);          /* head_dim not a multiple of 16 */
+        attention_bf16_fallback(16, 3.0f);         /* soft-cap */
         return test_summary();
     }
     o.bf16 = 0; /* fp32 products: finite differences are meaningful */
@@ -432,6 +595,7 @@ int main(int argc, char **argv) {
     grad_attention(2, 66, 2, 1, 4, 0, 0.0f, lens);  /* MQA, padded sequence */
     grad_attention(1, 40, 2, 2, 4, 5, 0.0f, NULL);  /* sliding window */
     grad_attention(2, 66, 2, 1, 4, 20, 3.0f, lens); /* window, soft-cap, padding */
+    attention_bf16_fallback(16, 0.0f); /* bf16 = 1 without the bf16 products (pulse_options.bf16 = 0) */
     qlinear_all(1e-5, 1);
     /* the bf16 path in a process of its own (the choice is made once per process) */
     char cmd[4096], out[1 << 14];

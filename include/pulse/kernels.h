@@ -123,6 +123,9 @@ void pulse_geglu_forward(float *h, const float *g, size_t n);
 void pulse_glu_forward(float *h, const float *g, const float *u, size_t n, int gelu);
 void pulse_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n);
 void pulse_geglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n);
+/* the same, SET (dg = ..., du = ...; both non-NULL): no zeroing pass before it */
+void pulse_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n,
+                        int gelu);
 
 /* Training-time causal self-attention of the decoders (src/kernels/attention_train.c), fp32, GQA, sliding
  * window, optional logit soft-cap. q, out: (B, T, NH * HD); k, v: (B, T, NKV * HD); query head h reads kv
@@ -139,6 +142,9 @@ typedef struct {
     const int *row0; /* NULL: sequence b's rows of q, k, v, out start at b * T (padded to T); else at row0[b],
                         the sequences packed back to back (lens[b] rows each, no padding rows; lse keeps its
                         (B, NH, T) layout) */
+    int bf16;        /* 1: the products in bf16 with fp32 sums where the CPU has AVX512-BF16
+                        (pulse_bf16_supported), softcap 0 and head_dim a multiple of 16; softmax, lse and
+                        the gradients' elementwise parts stay fp32 (attention_train_bf16.c); else, and 0: fp32 */
 } pulse_attn_params;
 void pulse_causal_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                     const int *lens, int B, int T, const pulse_attn_params *p);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "pulse/kernels_bf16.h"
 
 enum { QB = 64 }; /* query rows per tile */
 
@@ -56,12 +57,22 @@ static int att_threads(int B, int T, const pulse_attn_params *p) {
     return B * p->n_head_kv > 1 && work > 4e6; /* smaller: the fork / join costs more than it saves */
 }
 
+/* the bf16 form (attention_train_bf16.c) where asked for and the CPU and shapes allow it */
+static int use_bf16(const pulse_attn_params *p) {
+    return p->bf16 && p->softcap <= 0 && p->head_dim % 16 == 0 && pulse_bf16_supported();
+}
+
 /* ---- forward: out (B, T, NH * HD), lse (B, NH, T) ---- */
 void pulse_causal_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                     const int *lens, int B, int T, const pulse_attn_params *p) {
     const int NH = p->n_head, NKV = p->n_head_kv, HD = p->head_dim, grp = NH / NKV;
     const int ldq = NH * HD, ldk = NKV * HD;
     if (B <= 0 || T <= 0) return;
+    if (use_bf16(p)) {
+#pragma omp parallel for schedule(dynamic, 1) if (att_threads(B, T, p))
+        for (int it = 0; it < B * NKV; it++) pk_attn_train_bf16_forward(out, lse, q, k, v, lens, B, T, p, it);
+        return;
+    }
     pk_blas_single();
 #pragma omp parallel for schedule(dynamic, 1) if (att_threads(B, T, p))
     for (int it = 0; it < B * NKV; it++) {
@@ -122,6 +133,12 @@ void pulse_causal_attention_backward(float *dq, float *dk, float *dv, const floa
     const int NH = p->n_head, NKV = p->n_head_kv, HD = p->head_dim, grp = NH / NKV;
     const int ldq = NH * HD, ldk = NKV * HD;
     if (B <= 0 || T <= 0 || (!dq && !dk && !dv)) return;
+    if (use_bf16(p)) {
+#pragma omp parallel for schedule(dynamic, 1) if (att_threads(B, T, p))
+        for (int it = 0; it < B * NKV; it++)
+            pk_attn_train_bf16_backward(dq, dk, dv, dout, out, lse, q, k, v, lens, B, T, p, it);
+        return;
+    }
     pk_blas_single();
 #pragma omp parallel for schedule(dynamic, 1) if (att_threads(B, T, p))
     for (int it = 0; it < B * NKV; it++) {

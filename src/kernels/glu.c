@@ -118,3 +118,29 @@ void pulse_geglu_backward(float *dg, float *du, const float *dh, const float *g,
         if (du) du[j] += dh[j] * ge;
     }
 }
+
+/* The SET form of both (dg and du both given): dg = dh u act'(g), du = dh act(g) — the training's FFN
+ * backward, which would otherwise zero its (rows, 2F) gradient first only to add into it. The same numbers as
+ * zeroing then the += forms. */
+void pulse_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n,
+                        int gelu) {
+    if (gelu) {
+        const float s2pi = 0.79788456080286535587989211986876f, c = 0.044715f;
+#pragma omp simd
+        for (size_t j = 0; j < n; j++) {
+            const float x = g[j], th = pk_tanhf(s2pi * (x + c * x * x * x));
+            const float ge = 0.5f * x * (1.0f + th);
+            const float gd =
+                0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * s2pi * (1.0f + 3.0f * c * x * x);
+            dg[j] = 0.0f + dh[j] * u[j] * gd;
+            du[j] = 0.0f + dh[j] * ge;
+        }
+        return;
+    }
+#pragma omp simd
+    for (size_t j = 0; j < n; j++) {
+        const float x = g[j], sg = 1.0f / (1.0f + pk_expf(-x));
+        dg[j] = 0.0f + dh[j] * u[j] * (sg * (1.0f + x * (1.0f - sg)));
+        du[j] = 0.0f + dh[j] * (x * sg);
+    }
+}

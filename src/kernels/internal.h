@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "pulse/kernels.h"
 
 /* Parallelise an elementwise loop only above this many elements (below, thread start-up costs more). */
 #define PK_PAR_ELEMS 32768
@@ -129,15 +130,25 @@ enum {
     PK_SCR_BF16_FFN,   /* the FFN's per-thread bf16 hidden rows */
     PK_SCR_BF16_ATT_W, /* attention's per-thread words and score rows */
     PK_SCR_BF16_ATT_S,
-    PK_SCR_ATT_TRAIN, /* attention_train.c: per-thread score / probability tiles */
-    PK_SCR_QDQ,       /* qlinear.c: a block of dequantised weight rows */
-    PK_SCR_QHEAD,     /* qlinear.c: one row of logit gradients (soft-capped head) */
-    PK_SCR_F32_B,     /* gemm_f32.c: op(B) packed into the kernel's panels */
-    PK_SCR_T0F_PACK,  /* quant_tile.c: activations packed for the training-order tiles */
-    PK_SCR_T0F_TILE,  /* ... and each thread's unpacked weight rows */
+    PK_SCR_ATT_TRAIN,      /* attention_train.c: per-thread score / probability tiles */
+    PK_SCR_QDQ,            /* qlinear.c: a block of dequantised weight rows */
+    PK_SCR_QHEAD,          /* qlinear.c: one row of logit gradients (soft-capped head) */
+    PK_SCR_F32_B,          /* gemm_f32.c: op(B) packed into the kernel's panels */
+    PK_SCR_T0F_PACK,       /* quant_tile.c: activations packed for the training-order tiles */
+    PK_SCR_T0F_TILE,       /* ... and each thread's unpacked weight rows */
+    PK_SCR_ATT_TRAIN_BF16, /* attention_train_bf16.c: one work item's bf16 words and fp32 tiles */
     PK_SCR_SLOTS
 };
 void *pk_scratch(int slot, size_t bytes);
+
+/* The bf16 training attention (attention_train_bf16.c): work item it = (sequence it / NKV, kv head it % NKV)
+ * of pulse_causal_attention_forward / _backward with pulse_attn_params.bf16; only after
+ * pulse_bf16_supported() and for softcap 0, head_dim a multiple of 16 (attention_train.c decides). */
+void pk_attn_train_bf16_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                const int *lens, int B, int T, const pulse_attn_params *p, int it);
+void pk_attn_train_bf16_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                                 const float *lse, const float *q, const float *k, const float *v,
+                                 const int *lens, int B, int T, const pulse_attn_params *p, int it);
 
 /* OpenBLAS wrappers (kernels/blas.c): row-major, OpenMP-split, OpenBLAS held at 1 thread (see blas.c).
  * trans flags: 0 = as stored, 1 = transposed. Same argument meaning as cblas_sgemm / sgemv / sger. */

@@ -17,8 +17,10 @@
  * the frozen weights built at trainer creation, both in training's order where the CPU has it
  * (pulse_qmatmul_fast: one fma per block instead of llama.cpp's 8 float lanes; about 2x the throughput of
  * inference's tiles on AVX512-VNNI, within rounding of them); exact_base 1: unquantised activations through
- * the dequantised-block bf16 / fp32 GEMM (the reference's numbers). The FFN's tail and its backward run in
- * chunks of RC rows so their scratch does not grow with the micro-batch.
+ * the dequantised-block bf16 / fp32 GEMM (the reference's numbers). Attention's products (exact_base 0) in
+ * bf16 with fp32 sums where the CPU has AVX512-BF16 (attention_train_bf16.c; softmax, lse and dS in fp32),
+ * fp32 otherwise and with exact_base. The FFN's tail and its backward run in chunks of RC rows so their
+ * scratch does not grow with the micro-batch.
  *
  * Per adapted projection y = W x + s B (A d(x)), d the dropout: the forward keeps t = A d(x) (N, r); the
  * masks are counter-based draws (seed, element), drawn again in the backward, never stored; the backward
@@ -529,6 +531,7 @@ static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params 
     ap->softcap = 0;
     ap->window = L->is_swa ? m->hp.n_swa : 0;
     ap->row0 = NULL;
+    ap->bf16 = 0;
 }
 
 /* Layer il on x (N, E: B packed sequences, the longest T) into xo, filling c. recomp: the recomputation
@@ -562,6 +565,7 @@ static void layer_fwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     pulse_attn_params ap;
     attn_params(m, L, &ap);
     ap.row0 = t->row0;
+    ap.bf16 = !t->p.exact_base; /* bf16 products where the CPU has them (the fp32 reference: exact_base) */
     pulse_causal_attention_forward(c->att, c->lse, c->q, c->k, c->v, t->lens, B, T, &ap);
     float *o = L->post_attn_norm.data ? c->op : c->x2; /* without a post-norm straight into x2 */
     {
@@ -633,11 +637,7 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
         for (int i = 0; i < mm; i++) {
             float *dg = dgu + (size_t)i * 2 * F, *du = dg + F;
             const size_t o = (size_t)i * F;
-            memset(dg, 0, sizeof(float) * 2 * (size_t)F);
-            if (gelu)
-                pulse_geglu_backward(dg, du, dh + o, g + o, u + o, (size_t)F);
-            else
-                pulse_swiglu_backward(dg, du, dh + o, g + o, u + o, (size_t)F);
+            pulse_glu_backward(dg, du, dh + o, g + o, u + o, (size_t)F, gelu);
         }
         if (wt->gu)
             pulse_qmatmul_fast(dxc, wt->gu, PULSE_GGML_Q8_0, dgu, mm, E, 2 * F);
@@ -667,6 +667,7 @@ static void layer_bwd(pulse_lm_trainer *t, lcache *c, int il, const float *x, fl
     pulse_attn_params ap;
     attn_params(m, L, &ap);
     ap.row0 = t->row0;
+    ap.bf16 = !t->p.exact_base; /* bf16 products where the CPU has them (the fp32 reference: exact_base) */
     pulse_causal_attention_backward(t->dq, t->dk, t->dv, t->datt, c->att, c->lse, c->q, c->k, c->v, t->lens,
                                     B, T, &ap);
     const float *rc = L->is_swa ? t->cos_l : t->cos_g, *rs = L->is_swa ? t->sin_l : t->sin_g;
