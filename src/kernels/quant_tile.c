@@ -84,7 +84,8 @@ void pq_t0f_pack(const uint8_t *xa, size_t xs, int N, int64_t nb, pq_t0f_blk *ou
     const int G = (N + 15) / 16;
 #pragma omp parallel for schedule(static) if ((long)N * nb >= 8192 && !omp_in_parallel())
     for (int g = 0; g < G; g++) {
-        memset(out + (size_t)g * (size_t)nb, 0, sizeof(pq_t0f_blk) * (size_t)nb);
+        if (16 * g + 16 > N) /* a full group writes every byte; only the last one has empty columns */
+            memset(out + (size_t)g * (size_t)nb, 0, sizeof(pq_t0f_blk) * (size_t)nb);
         for (int c = 0; c < 16 && 16 * g + c < N; c++) {
             const pq_a32 *a = (const pq_a32 *)(const void *)(xa + (size_t)(16 * g + c) * xs);
             for (int64_t b = 0; b < nb; b++) {
