@@ -35,7 +35,10 @@ static void grad_rmsnorm(int N, int C) {
     float *rstd = ku_alloc(N), *ref = ku_alloc((size_t)N * C);
     pulse_rmsnorm_forward_train(c.out, rstd, c.x, c.w, N, C, 1e-5f);
     pulse_rmsnorm_forward(ref, c.x, c.w, N, C, 1e-5f);
-    CHECK_MSG(memcmp(ref, c.out, sizeof(float) * N * C) == 0, "rmsnorm_forward_train != rmsnorm_forward");
+    double md0 = 0; /* training's row sums run in 8 lanes: within rounding of the inference form */
+    for (size_t j = 0; j < (size_t)N * C; j++)
+        md0 = fmax(md0, fabs(ref[j] - c.out[j]) / (fabs(ref[j]) + 1e-6));
+    CHECK_MSG(md0 < 1e-6, "rmsnorm_forward_train vs rmsnorm_forward: %g relative", md0);
     float *dx = ku_alloc((size_t)N * C), *dw = ku_alloc(C), *dx2 = ku_alloc((size_t)N * C),
           *dw2 = ku_alloc(C);
     pulse_rmsnorm_backward(dx, dw, c.R, c.x, c.w, rstd, N, C, 1e-5f);

@@ -334,8 +334,8 @@ void pk_attn_train_bf16_backward(float *dq, float *dk, float *dv, const float *d
                     if (dp) memset(dp, 0, sizeof(float) * (size_t)nkc);
                 }
             }
-            /* this tile's 4 pair rows of dS and P, zero past the tile's keys up to the end of the last 48-column
-             * block that reads these rows (block c0 reads rows i >= c0) */
+            /* this tile's 4 pair rows of dS and P, zero past the tile's keys up to the end of the last
+             * 48-column block that reads these rows (block c0 reads rows i >= c0) */
             const int zend = (i0 / 48 * 48 + 48 < d.Lc ? i0 / 48 * 48 + 48 : d.Lc) - nkc;
             for (int rp = 0; rp < 4; rp++) {
                 const size_t row = (size_t)(i0 / 2 + rp) * d.Lc;

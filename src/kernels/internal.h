@@ -137,6 +137,7 @@ enum {
     PK_SCR_T0F_PACK,       /* quant_tile.c: activations packed for the training-order tiles */
     PK_SCR_T0F_TILE,       /* ... and each thread's unpacked weight rows */
     PK_SCR_ATT_TRAIN_BF16, /* attention_train_bf16.c: one work item's bf16 words and fp32 tiles */
+    PK_SCR_NORM_ROW,       /* norm.c: one row of w * dy (RMSNorm backward) */
     PK_SCR_SLOTS
 };
 void *pk_scratch(int slot, size_t bytes);

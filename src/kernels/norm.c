@@ -20,17 +20,46 @@ void pulse_rmsnorm_forward(float *out, const float *inp, const float *w, int n, 
     }
 }
 
+/* Training's row sums (forward and backward): f32 products summed in 8 f64 lanes (lane k takes j = k mod 8),
+ * the lanes combined in a fixed order, then the tail in order: vectorised (ggml's one sequential f64 sum runs
+ * at one add per latency), the same bits on every CPU and thread count. */
+static double lanes8(const double l[8]) {
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+static double tsumsq(const float *a, int C) { /* sum (double)(a_j a_j) */
+    double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int j = 0;
+    for (; j + 8 <= C; j += 8)
+#pragma omp simd
+        for (int k = 0; k < 8; k++) l[k] += (double)(a[j + k] * a[j + k]);
+    double s = lanes8(l);
+    for (; j < C; j++) s += (double)(a[j] * a[j]);
+    return s;
+}
+
+static double tdot(const float *a, const float *b, int C) { /* sum (double)a_j b_j */
+    double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int j = 0;
+    for (; j + 8 <= C; j += 8)
+#pragma omp simd
+        for (int k = 0; k < 8; k++) l[k] += (double)a[j + k] * b[j + k];
+    double s = lanes8(l);
+    for (; j < C; j++) s += (double)a[j] * b[j];
+    return s;
+}
+
 /* RMSNorm forward that also saves rstd (N) = 1 / sqrt(mean(inp^2) + eps) per row (may be NULL) for the
- * backward: the same numbers as pulse_rmsnorm_forward. out may alias inp. */
+ * backward: pulse_rmsnorm_forward's formula with training's row sums (tsumsq), so within rounding of it, not
+ * bit-equal. out may alias inp. */
 void pulse_rmsnorm_forward_train(float *out, float *rstd, const float *inp, const float *w, int N, int C,
                                  float eps) {
 #pragma omp parallel for schedule(static) if ((long)N * C > PK_PAR_WORK)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *y = out + (size_t)i * C;
-        double ss = 0;
-        for (int j = 0; j < C; j++) ss += (double)(x[j] * x[j]);
-        const float s = 1.0f / sqrtf((float)(ss / C) + eps);
+        const float s = 1.0f / sqrtf((float)(tsumsq(x, C) / C) + eps);
+#pragma omp simd
         for (int j = 0; j < C; j++) y[j] = x[j] * s * w[j];
         if (rstd) rstd[i] = s;
     }
@@ -51,14 +80,13 @@ void pulse_rmsnorm_backward(float *dinp, float *dw, const float *dout, const flo
             float s;
             if (rstd)
                 s = rstd[i];
-            else {
-                double ss = 0;
-                for (int j = 0; j < C; j++) ss += (double)(x[j] * x[j]);
-                s = 1.0f / sqrtf((float)(ss / C) + eps);
-            }
-            double dot = 0;
-            for (int j = 0; j < C; j++) dot += (double)(w[j] * dy[j]) * (double)x[j];
-            const float k = (float)(dot / C) * s * s * s;
+            else
+                s = 1.0f / sqrtf((float)(tsumsq(x, C) / C) + eps);
+            float *wdy = pk_scratch(PK_SCR_NORM_ROW, sizeof(float) * (size_t)C);
+            if (!wdy) continue; /* out of memory: no gradient for the row rather than a crash */
+#pragma omp simd
+            for (int j = 0; j < C; j++) wdy[j] = w[j] * dy[j];
+            const float k = (float)(tdot(wdy, x, C) / C) * s * s * s;
 #pragma omp simd
             for (int j = 0; j < C; j++) dx[j] += s * w[j] * dy[j] - k * x[j];
         }
@@ -75,12 +103,8 @@ void pulse_rmsnorm_backward(float *dinp, float *dw, const float *dout, const flo
                 float s;
                 if (rstd)
                     s = rstd[i];
-                else {
-                    const float *xr = inp + (size_t)i * C;
-                    double ss = 0;
-                    for (int j = 0; j < C; j++) ss += (double)(xr[j] * xr[j]);
-                    s = 1.0f / sqrtf((float)(ss / C) + eps);
-                }
+                else
+                    s = 1.0f / sqrtf((float)(tsumsq(inp + (size_t)i * C, C) / C) + eps);
 #pragma omp simd
                 for (int c = 0; c < len; c++) aw[c] += dy[c] * x[c] * s;
             }
