@@ -40,6 +40,37 @@ void pulse_lowrank_up_ref(float *Y, int ldy, const float *T, const float *W, int
                           int add);
 void pulse_lowrank_grad_ref(float *G, int gt, const float *T, const float *X, int ldx, int n, int C, int r,
                             float scale);
+/* Dropout on the LoRA adapter's input, drawn by counter, nothing stored: element c of row i of an (n, C)
+ * input is kept iff pulse_drop_hash(rows[3i + 2] + c, rows[3i], rows[3i + 1]) >= thr (thr = p 2^32), and a
+ * kept element is multiplied by keep = 1 / (1 - p), a dropped one by 0 — so a mask is the same whatever the
+ * thread count, chunking or kernel that evaluates it. The _drop forms apply it inside the product, with the
+ * same bits as masking into a buffer first (d(X) = X * m element by element) and calling the plain form:
+ * down_drop: T = scale d(X) W^T; grad_drop: G += scale T^T d(X); up_drop: Y += m * (scale T W) (add only). */
+typedef struct {
+    const uint32_t *rows; /* (n, 3): lo, hi, base of each row's stream */
+    uint32_t thr;
+    float keep;
+} pulse_lr_drop;
+static inline uint32_t pulse_drop_hash(uint32_t j, uint32_t lo, uint32_t hi) { /* murmur3's finaliser */
+    uint32_t h = ((j + lo) * 0x9e3779b1u) ^ hi;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+}
+void pulse_lowrank_down_drop(float *T, const float *X, int ldx, const float *W, int n, int C, int r,
+                             float scale, const pulse_lr_drop *d);
+void pulse_lowrank_up_drop(float *Y, int ldy, const float *T, const float *W, int n, int C, int r,
+                           float scale, const pulse_lr_drop *d);
+void pulse_lowrank_grad_drop(float *G, int gt, const float *T, const float *X, int ldx, int n, int C, int r,
+                             float scale, const pulse_lr_drop *d);
+void pulse_lowrank_down_drop_ref(float *T, const float *X, int ldx, const float *W, int n, int C, int r,
+                                 float scale, const pulse_lr_drop *d);
+void pulse_lowrank_up_drop_ref(float *Y, int ldy, const float *T, const float *W, int n, int C, int r,
+                               float scale, const pulse_lr_drop *d);
+void pulse_lowrank_grad_drop_ref(float *G, int gt, const float *T, const float *X, int ldx, int n, int C,
+                                 int r, float scale, const pulse_lr_drop *d);
 
 /* ---- the fused linear layer (fp32; src/kernels/gemm_f32.c) ----
  * y (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC) (+ res (N, OC)), then, per the epilogue: y into out

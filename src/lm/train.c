@@ -84,10 +84,10 @@ struct pulse_lm_trainer {
     lcache *lc;
     float *xs; /* (n_layer, N, E) layer inputs (the last layer's output goes to dx) */
     float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dgu, *dh, *tmp; /* gradients and scratch */
-    float *lu, *ldt, *ldrop; /* LoRA scratch: (RC, max(out_max, in_max)): B^T (r, out), then the undropped dx;
-                              * (RC, r_max): dt; (RC, in_max): d(x) */
-    uint8_t *wt_buf;         /* the transposed q8_0 weights (exact_base 0) */
-    lwt *wt;                 /* (n_layer) */
+    uint32_t *drows; /* (RC, 3): the dropout streams of a chunk's rows (drop_rows) */
+    float *lu, *ldt; /* LoRA scratch: (r_max, out_max): B^T (r, out); (RC, r_max): dt */
+    uint8_t *wt_buf; /* the transposed q8_0 weights (exact_base 0) */
+    lwt *wt;         /* (n_layer) */
     float *cos_g, *sin_g, *cos_l, *sin_l;
     int *pos, *tok, *lens; /* per row: position, token; per sequence: length */
     int *row0, *rex;       /* per sequence: its first row; per row: its sequence in the micro-batch */
@@ -115,11 +115,12 @@ static void ws_free(pulse_lm_trainer *t) {
     for (int i = 0; t->lc && i < t->ncache; i++) lcache_free(&t->lc[i]);
     free(t->lc);
     t->lc = NULL;
-    float **f[] = {&t->xs, &t->dx,  &t->dx2, &t->dxn, &t->dq,    &t->dk,    &t->dv,    &t->datt,  &t->dgu,
-                   &t->dh, &t->tmp, &t->lu,  &t->ldt, &t->ldrop, &t->cos_g, &t->sin_g, &t->cos_l, &t->sin_l};
+    float **f[] = {&t->xs, &t->dx,  &t->dx2, &t->dxn, &t->dq,    &t->dk,    &t->dv,    &t->datt, &t->dgu,
+                   &t->dh, &t->tmp, &t->lu,  &t->ldt, &t->cos_g, &t->sin_g, &t->cos_l, &t->sin_l};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]), *f[i] = NULL;
-    free(t->pos), free(t->tok), free(t->lens), free(t->row0), free(t->rex);
+    free(t->pos), free(t->tok), free(t->lens), free(t->row0), free(t->rex), free(t->drows);
     t->pos = t->tok = t->lens = t->row0 = t->rex = NULL;
+    t->drows = NULL;
     t->cap = t->cap_lse = 0;
 }
 
@@ -139,9 +140,6 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B, int lse_rows) 
     const size_t E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim,
                  KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff, n = (size_t)N, half = hp->n_rot / 2;
     const pulse_lora *a = t->a;
-    int in_max = 1; /* the widest adapted input (the dropout and its gradient) */
-    for (int i = 0; i < a->n_layer * LM_LT_N; i++)
-        if (a->w[i].A && a->w[i].in > in_max) in_max = a->w[i].in;
     /* h and xn2 are kept only when the down / gate, up adapters need them in the backward */
     int down_lora = 0, gu_lora = 0;
     for (int il = 0; il < a->n_layer; il++) {
@@ -186,8 +184,10 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B, int lse_rows) 
      * dh (rc, F), also h in the forward */
     t->dgu = fal(rc * (2 * F > Q + 2 * KV ? 2 * F : Q + 2 * KV), &bad);
     t->dh = fal(rc * F, &bad);
-    t->lu = fal(rc * (size_t)(a->out_max > in_max ? a->out_max : in_max), &bad); /* LoRA: RC rows at a time */
-    t->ldt = fal(rc * (size_t)a->r_max, &bad), t->ldrop = fal(rc * (size_t)in_max, &bad);
+    t->lu = fal((size_t)a->r_max * (size_t)a->out_max, &bad); /* B^T of one adapter */
+    t->ldt = fal(rc * (size_t)a->r_max, &bad);
+    t->drows = malloc(sizeof(uint32_t) * 3 * rc);
+    if (!t->drows) bad = 1;
     t->cos_g = fal(n * half, &bad), t->sin_g = fal(n * half, &bad), t->cos_l = fal(n * half, &bad);
     t->sin_l = fal(n * half, &bad);
     t->pos = malloc(sizeof(int) * n), t->tok = malloc(sizeof(int) * n), t->lens = malloc(sizeof(int) * n);
@@ -409,58 +409,26 @@ static uint32_t drop_thr(float p) {
     return v >= 4294967295.0 ? 0xffffffffu : (uint32_t)v;
 }
 
-static inline uint32_t drop_hash(uint32_t j, uint32_t s_lo, uint32_t s_hi) {
-    uint32_t h = ((j + s_lo) * 0x9e3779b1u) ^ s_hi;
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    return h ^ (h >> 16);
-}
-
-/* Per example: rows [i0, i0 + n) of the micro-batch's (N, in) input, row i being position pos[i] of
- * example mb_e0 + rex[i] of the step; the masks of an example's position come from (the step's seed, the
- * example's index in the step, layer, projection, position, column) alone, so they do not depend on which
- * examples share its micro-batch, its padding, or the rank that runs it. bwd = 0: out = x kept / (1 - p),
- * or 0; bwd = 1: out += x kept / (1 - p) (the same decisions). */
-static void dropout_rows(const pulse_lm_trainer *t, int il, int tt, float *out, const float *x, int n, int in,
-                         int i0, int bwd) {
-    const float p = t->p.dropout, keep = 1.0f / (1.0f - p);
-    const uint32_t thr = drop_thr(p);
-#pragma omp parallel for schedule(static) if ((long)n * in >= PAR_ELEMS)
+/* The masks of projection tt of layer il over rows [i0, i0 + n) of the micro-batch's (N, in) input, row i
+ * being position pos[i] of example mb_e0 + rex[i] of the step: element j of a row is kept iff
+ * pulse_drop_hash(pos in + j, lo, hi) >= thr with (lo, hi) the stream of (the step's seed, the example's
+ * index in the step, layer, projection) — counter-based 32-bit hashes (murmur3's finaliser), nothing stored:
+ * the recomputation and the backward draw the same decisions, inside the low-rank products
+ * (pulse_lowrank_*_drop), and any thread count, chunking, micro-batch or rank gives the same masks. Fills
+ * t->drows. */
+static pulse_lr_drop drop_rows(const pulse_lm_trainer *t, int il, int tt, int n, int in, int i0) {
     for (int r = 0; r < n; r++) {
         const int row = i0 + r, e = t->mb_e0 + t->rex[row];
         const uint64_t seed = mask_seed(mix64(t->mb_seed ^ mix64((uint64_t)e + 1)), il, tt);
-        const uint32_t lo = (uint32_t)seed, hi = (uint32_t)(seed >> 32),
-                       b = (uint32_t)t->pos[row] * (uint32_t)in;
-        float *o = out + (size_t)r * in;
-        const float *xr = x + (size_t)r * in;
-        /* branch-free (m = keep or 0), so the hash runs in vector lanes */
-        if (bwd) {
-#pragma omp simd
-            for (int j = 0; j < in; j++) {
-                const float m = drop_hash(b + (uint32_t)j, lo, hi) >= thr ? keep : 0.0f;
-                o[j] += xr[j] * m;
-            }
-        } else {
-#pragma omp simd
-            for (int j = 0; j < in; j++) {
-                const float m = drop_hash(b + (uint32_t)j, lo, hi) >= thr ? keep : 0.0f;
-                o[j] = xr[j] * m;
-            }
-        }
+        t->drows[3 * (size_t)r] = (uint32_t)seed;
+        t->drows[3 * (size_t)r + 1] = (uint32_t)(seed >> 32);
+        t->drows[3 * (size_t)r + 2] = (uint32_t)t->pos[row] * (uint32_t)in;
     }
+    return (pulse_lr_drop){t->drows, drop_thr(t->p.dropout), 1.0f / (1.0f - t->p.dropout)};
 }
 
 static int dropping(const pulse_lm_trainer *t) {
     return t->dropout_on && t->p.dropout > 0;
-}
-
-/* The adapter's input d(x) into t->ldrop (or x itself without dropout); x holds rows [i0, i0 + n). */
-static const float *lora_input(pulse_lm_trainer *t, int il, int tt, const float *x, int n, int in, int i0) {
-    if (!dropping(t)) return x;
-    dropout_rows(t, il, tt, t->ldrop, x, n, in, i0, 0);
-    return t->ldrop;
 }
 
 /* B^T (r, out) of the adapter into t->lu, for the low-rank products (B is (out, r)) */
@@ -475,9 +443,12 @@ static void lora_fwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, float 
                           int i0) {
     const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
     if (!w->A) return;
-    const float *xi = lora_input(t, il, tt, x, n, w->in, i0);
     float *ct = c->t[tt] + (size_t)i0 * w->r;
-    pulse_lowrank_down(ct, xi, w->in, w->A, n, w->in, w->r, 1.0f);
+    if (dropping(t)) {
+        const pulse_lr_drop d = drop_rows(t, il, tt, n, w->in, i0);
+        pulse_lowrank_down_drop(ct, x, w->in, w->A, n, w->in, w->r, 1.0f, &d);
+    } else
+        pulse_lowrank_down(ct, x, w->in, w->A, n, w->in, w->r, 1.0f);
     pulse_lowrank_up(y, w->out, ct, lora_bt(t, w), n, w->out, w->r, w->s, 1);
 }
 
@@ -493,15 +464,14 @@ static void lora_bwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, const 
     const int out = w->out, in = w->in, r = w->r;
     pulse_lowrank_down(t->ldt, dy, ldy, lora_bt(t, w), n, out, r, s); /* dt = s dy B */
     pulse_lowrank_grad(gB, 1, ct, dy, ldy, n, out, r, s);             /* dB += s dy^T t */
-    const float *xi = lora_input(t, il, tt, x, n, in, i0);
-    pulse_lowrank_grad(gA, 0, t->ldt, xi, in, n, in, r, 1.0f); /* dA += dt^T d(x) */
     if (!dropping(t)) {
+        pulse_lowrank_grad(gA, 0, t->ldt, x, in, n, in, r, 1.0f);  /* dA += dt^T x */
         pulse_lowrank_up(dx, in, t->ldt, w->A, n, in, r, 1.0f, 1); /* dx += dt A */
         return;
     }
-    float *ldx = t->lu; /* (n, in): B^T is spent */
-    pulse_lowrank_up(ldx, in, t->ldt, w->A, n, in, r, 1.0f, 0);
-    dropout_rows(t, il, tt, dx, ldx, n, in, i0, 1);
+    const pulse_lr_drop d = drop_rows(t, il, tt, n, in, i0);
+    pulse_lowrank_grad_drop(gA, 0, t->ldt, x, in, n, in, r, 1.0f, &d); /* dA += dt^T d(x) */
+    pulse_lowrank_up_drop(dx, in, t->ldt, w->A, n, in, r, 1.0f, &d);   /* dx += m (dt A) */
 }
 
 /* lora_fwd_rows / lora_bwd_rows over n rows, RC at a time (the LoRA scratch holds RC rows) */
