@@ -111,7 +111,7 @@ static void run_drop(pulse_rng *g, int n, int C, int r, int ld, float p) {
         rows[3 * i] = (uint32_t)pulse_rng_u64(g), rows[3 * i + 1] = (uint32_t)pulse_rng_u64(g),
                  rows[3 * i + 2] = (uint32_t)(i * C);
     const double v = (double)p * 4294967296.0;
-    const pulse_lr_drop d = {rows, v >= 4294967295.0 ? 0xffffffffu : (uint32_t)v, 1.0f / (1.0f - p)};
+    const pulse_lr_drop d = {rows, v >= 4294967295.0 ? 0xffffffffu : (uint32_t)v, 1.0f / (1.0f - p), NULL, 0, 0};
     float *X = malloc(sizeof(float) * n * ld), *Xm = malloc(sizeof(float) * n * ld),
           *W = malloc(sizeof(float) * r * C), *T = malloc(sizeof(float) * n * r),
           *T1 = malloc(sizeof(float) * n * r), *T2 = malloc(sizeof(float) * n * r),
@@ -155,6 +155,28 @@ static void run_drop(pulse_rng *g, int n, int C, int r, int ld, float p) {
             pulse_lowrank_grad_drop_ref(G2, gt, T, X, ld, n, C, r, scale, &d);
             CHECK_MSG(same(G1, G2, (size_t)r * C), "grad_drop_ref n=%d C=%d r=%d gt=%d", n, C, r, gt);
         }
+        /* the keep bits: down_drop draws and writes them (mode 1), grad / up read them (mode 2): the same */
+        const int bld = (C + 7) / 8 + 1;
+        uint8_t *bits = malloc((size_t)n * bld);
+        memset(bits, 0xa5, (size_t)n * bld);
+        pulse_lr_drop d1 = d, d2 = d;
+        d1.bits = d2.bits = bits, d1.bits_ld = d2.bits_ld = bld, d1.bits_mode = 1, d2.bits_mode = 2;
+        pulse_lowrank_down_drop(T2, X, ld, W, n, C, r, scale, &d1);
+        CHECK_MSG(same(T1, T2, (size_t)n * r), "down_drop writing bits n=%d C=%d r=%d", n, C, r);
+        memcpy(G1, G0, sizeof(float) * r * C), memcpy(G2, G0, sizeof(float) * r * C);
+        pulse_lowrank_grad_drop(G1, 0, T, X, ld, n, C, r, scale, &d);
+        pulse_lowrank_grad_drop(G2, 0, T, X, ld, n, C, r, scale, &d2);
+        CHECK_MSG(same(G1, G2, (size_t)r * C), "grad_drop from bits n=%d C=%d r=%d", n, C, r);
+        memcpy(G2, G0, sizeof(float) * r * C);
+        pulse_lowrank_grad_drop_ref(G2, 0, T, X, ld, n, C, r, scale, &d2);
+        CHECK_MSG(same(G1, G2, (size_t)r * C), "grad_drop_ref from bits n=%d C=%d r=%d", n, C, r);
+        memset(bits, 0x5a, (size_t)n * bld);
+        pulse_lowrank_down_drop_ref(T2, X, ld, W, n, C, r, scale, &d1);
+        memcpy(Y1, Y0, sizeof(float) * n * ld), memcpy(Y2, Y0, sizeof(float) * n * ld);
+        pulse_lowrank_up_drop(Y1, ld, T, W, n, C, r, scale, &d);
+        pulse_lowrank_up_drop(Y2, ld, T, W, n, C, r, scale, &d2);
+        CHECK_MSG(same(Y1, Y2, (size_t)n * ld), "up_drop from the reference's bits n=%d C=%d r=%d", n, C, r);
+        free(bits);
         /* up: y + (the SET product) * m */
         pulse_lowrank_up_ref(P, ld, T, W, n, C, r, scale, 0);
         memcpy(Y1, Y0, sizeof(float) * n * ld), memcpy(Y2, Y0, sizeof(float) * n * ld);

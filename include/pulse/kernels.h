@@ -50,6 +50,10 @@ typedef struct {
     const uint32_t *rows; /* (n, 3): lo, hi, base of each row's stream */
     uint32_t thr;
     float keep;
+    uint8_t *bits; /* (n, bits_ld) keep bits (bit c % 8 of byte c / 8), or NULL: bits_mode 1 (down_drop only)
+                      draws the masks and writes them here, 2 reads them instead of drawing (the same masks:
+                      a later product on the same rows, e.g. the backward after the recomputation) */
+    int bits_ld, bits_mode;
 } pulse_lr_drop;
 static inline uint32_t pulse_drop_hash(uint32_t j, uint32_t lo, uint32_t hi) { /* murmur3's finaliser */
     uint32_t h = ((j + lo) * 0x9e3779b1u) ^ hi;

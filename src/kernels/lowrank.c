@@ -26,8 +26,12 @@ static inline float lr_hsum8(const float *l) {
 /* the mask value of element c of row i: keep or 0 (1 without a mask) */
 static inline float lr_m(const pulse_lr_drop *d, int i, int c) {
     if (!d) return 1.0f;
+    uint8_t *b = d->bits ? d->bits + (size_t)i * d->bits_ld + c / 8 : NULL;
+    if (b && d->bits_mode == 2) return (*b >> (c & 7)) & 1 ? d->keep : 0.0f;
     const uint32_t *rs = d->rows + 3 * (size_t)i;
-    return pulse_drop_hash(rs[2] + (uint32_t)c, rs[0], rs[1]) >= d->thr ? d->keep : 0.0f;
+    const int k = pulse_drop_hash(rs[2] + (uint32_t)c, rs[0], rs[1]) >= d->thr;
+    if (b && d->bits_mode == 1) *b = (uint8_t)(k ? *b | (1u << (c & 7)) : *b & ~(1u << (c & 7)));
+    return k ? d->keep : 0.0f;
 }
 
 /* ---- down: T (n, r) = scale d(X) (n, C; row stride ldx) W^T, W (r, C) ----
@@ -138,19 +142,33 @@ static inline __m256 lr_mask8(const uint32_t *rs, int c, __m256i thr, __m256 kv)
     return _mm256_and_ps(_mm256_castsi256_ps(ge), kv);
 }
 
+/* the masks of columns c .. c + 7 of row i per d's bits mode: drawn (and their byte written: mode 1), or read
+ * from the byte (mode 2) */
+static inline __m256 lr_maskv(const pulse_lr_drop *d, int i, int c, __m256i thr, __m256 kv) {
+    if (d->bits && d->bits_mode == 2) {
+        const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        const __m256i v = _mm256_and_si256(_mm256_set1_epi32(d->bits[(size_t)i * d->bits_ld + c / 8]), sel);
+        return _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, sel)), kv);
+    }
+    const __m256 m = lr_mask8(d->rows + 3 * (size_t)i, c, thr, kv);
+    if (d->bits && d->bits_mode == 1)
+        d->bits[(size_t)i * d->bits_ld + c / 8] =
+            (uint8_t)_mm256_movemask_ps(_mm256_cmp_ps(m, _mm256_setzero_ps(), _CMP_NEQ_OQ));
+    return m;
+}
+
 /* outputs j0..j0+JB-1 of row i: JB accumulators over the row, read once (masked by d when given) */
 static inline __attribute__((always_inline)) void lr_down_rows(float *t, const float *x, const float *W,
                                                                int C, int j0, const int JB, float scale,
                                                                const pulse_lr_drop *d, int i) {
     __m256 acc[8];
     for (int k = 0; k < JB; k++) acc[k] = _mm256_setzero_ps();
-    const uint32_t *rs = d ? d->rows + 3 * (size_t)i : NULL;
     const __m256i thr = _mm256_set1_epi32(d ? (int)d->thr : 0);
     const __m256 kv = _mm256_set1_ps(d ? d->keep : 1.0f);
     int c = 0;
     for (; c + 8 <= C; c += 8) {
         __m256 xv = _mm256_loadu_ps(x + c);
-        if (d) xv = _mm256_mul_ps(xv, lr_mask8(rs, c, thr, kv));
+        if (d) xv = _mm256_mul_ps(xv, lr_maskv(d, i, c, thr, kv));
         for (int k = 0; k < JB; k++)
             acc[k] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(W + (size_t)(j0 + k) * C + c), acc[k]);
     }
@@ -198,7 +216,6 @@ static inline __attribute__((always_inline)) void lr_up_row(float *y, const floa
                                                             int r, float scale, int add,
                                                             const pulse_lr_drop *d, int i) {
     const __m256 sv = _mm256_set1_ps(scale);
-    const uint32_t *rs = d ? d->rows + 3 * (size_t)i : NULL;
     const __m256i thr = _mm256_set1_epi32(d ? (int)d->thr : 0);
     const __m256 kv = _mm256_set1_ps(d ? d->keep : 1.0f);
     int c = 0;
@@ -214,7 +231,7 @@ static inline __attribute__((always_inline)) void lr_up_row(float *y, const floa
             __m256 v;
             if (d)
                 v = _mm256_add_ps(_mm256_loadu_ps(yy),
-                                  _mm256_mul_ps(_mm256_mul_ps(sv, a[q]), lr_mask8(rs, c + 8 * q, thr, kv)));
+                                  _mm256_mul_ps(_mm256_mul_ps(sv, a[q]), lr_maskv(d, i, c + 8 * q, thr, kv)));
             else
                 v = add ? _mm256_fmadd_ps(sv, a[q], _mm256_loadu_ps(yy)) : _mm256_mul_ps(sv, a[q]);
             _mm256_storeu_ps(yy, v);
@@ -227,7 +244,7 @@ static inline __attribute__((always_inline)) void lr_up_row(float *y, const floa
         __m256 v;
         if (d)
             v = _mm256_add_ps(_mm256_loadu_ps(y + c),
-                              _mm256_mul_ps(_mm256_mul_ps(sv, a), lr_mask8(rs, c, thr, kv)));
+                              _mm256_mul_ps(_mm256_mul_ps(sv, a), lr_maskv(d, i, c, thr, kv)));
         else
             v = add ? _mm256_fmadd_ps(sv, a, _mm256_loadu_ps(y + c)) : _mm256_mul_ps(sv, a);
         _mm256_storeu_ps(y + c, v);
@@ -280,7 +297,7 @@ static inline __attribute__((always_inline)) void lr_grad_block(float *G, int gt
     const __m256 kv = _mm256_set1_ps(d ? d->keep : 1.0f);
     for (int i = 0; i < n; i++) {
         __m256 xv = _mm256_loadu_ps(X + (size_t)i * ldx + c0);
-        if (d) xv = _mm256_mul_ps(xv, lr_mask8(d->rows + 3 * (size_t)i, c0, thr, kv));
+        if (d) xv = _mm256_mul_ps(xv, lr_maskv(d, i, c0, thr, kv));
         const float *t = T + (size_t)i * r + j0;
         for (int k = 0; k < JB; k++) acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(t[k]), xv, acc[k]);
     }

@@ -84,10 +84,12 @@ struct pulse_lm_trainer {
     lcache *lc;
     float *xs; /* (n_layer, N, E) layer inputs (the last layer's output goes to dx) */
     float *dx, *dx2, *dxn, *dq, *dk, *dv, *datt, *dgu, *dh, *tmp; /* gradients and scratch */
-    uint32_t *drows; /* (RC, 3): the dropout streams of a chunk's rows (drop_rows) */
-    float *lu, *ldt; /* LoRA scratch: (r_max, out_max): B^T (r, out); (RC, r_max): dt */
-    uint8_t *wt_buf; /* the transposed q8_0 weights (exact_base 0) */
-    lwt *wt;         /* (n_layer) */
+    uint32_t *drows;         /* (RC, 3): the dropout streams of a chunk's rows (drop_rows) */
+    uint8_t *dbits[LM_LT_N]; /* per projection (N, (in + 7) / 8): the keep bits the last forward of a layer
+                              * drew, read by that layer's backward (recompute mode) */
+    float *lu, *ldt;         /* LoRA scratch: (r_max, out_max): B^T (r, out); (RC, r_max): dt */
+    uint8_t *wt_buf;         /* the transposed q8_0 weights (exact_base 0) */
+    lwt *wt;                 /* (n_layer) */
     float *cos_g, *sin_g, *cos_l, *sin_l;
     int *pos, *tok, *lens; /* per row: position, token; per sequence: length */
     int *row0, *rex;       /* per sequence: its first row; per row: its sequence in the micro-batch */
@@ -121,6 +123,7 @@ static void ws_free(pulse_lm_trainer *t) {
     free(t->pos), free(t->tok), free(t->lens), free(t->row0), free(t->rex), free(t->drows);
     t->pos = t->tok = t->lens = t->row0 = t->rex = NULL;
     t->drows = NULL;
+    for (int k = 0; k < LM_LT_N; k++) free(t->dbits[k]), t->dbits[k] = NULL;
     t->cap = t->cap_lse = 0;
 }
 
@@ -188,6 +191,12 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B, int lse_rows) 
     t->ldt = fal(rc * (size_t)a->r_max, &bad);
     t->drows = malloc(sizeof(uint32_t) * 3 * rc);
     if (!t->drows) bad = 1;
+    for (int k = 0; k < LM_LT_N; k++) { /* the widest input of each adapted projection */
+        int in = 0;
+        for (int il = 0; il < a->n_layer; il++)
+            if (a->w[il * LM_LT_N + k].A && a->w[il * LM_LT_N + k].in > in) in = a->w[il * LM_LT_N + k].in;
+        if (in && !(t->dbits[k] = malloc(n * (size_t)((in + 7) / 8)))) bad = 1;
+    }
     t->cos_g = fal(n * half, &bad), t->sin_g = fal(n * half, &bad), t->cos_l = fal(n * half, &bad);
     t->sin_l = fal(n * half, &bad);
     t->pos = malloc(sizeof(int) * n), t->tok = malloc(sizeof(int) * n), t->lens = malloc(sizeof(int) * n);
@@ -416,7 +425,7 @@ static uint32_t drop_thr(float p) {
  * the recomputation and the backward draw the same decisions, inside the low-rank products
  * (pulse_lowrank_*_drop), and any thread count, chunking, micro-batch or rank gives the same masks. Fills
  * t->drows. */
-static pulse_lr_drop drop_rows(const pulse_lm_trainer *t, int il, int tt, int n, int in, int i0) {
+static pulse_lr_drop drop_rows(const pulse_lm_trainer *t, int il, int tt, int n, int in, int i0, int bwd) {
     for (int r = 0; r < n; r++) {
         const int row = i0 + r, e = t->mb_e0 + t->rex[row];
         const uint64_t seed = mask_seed(mix64(t->mb_seed ^ mix64((uint64_t)e + 1)), il, tt);
@@ -424,7 +433,15 @@ static pulse_lr_drop drop_rows(const pulse_lm_trainer *t, int il, int tt, int n,
         t->drows[3 * (size_t)r + 1] = (uint32_t)(seed >> 32);
         t->drows[3 * (size_t)r + 2] = (uint32_t)t->pos[row] * (uint32_t)in;
     }
-    return (pulse_lr_drop){t->drows, drop_thr(t->p.dropout), 1.0f / (1.0f - t->p.dropout)};
+    /* with one layer cache (recompute) the backward of a layer follows its last forward: the forward writes
+     * the keep bits, the backward's two products read them; with every layer kept, draw again */
+    const int ld = (in + 7) / 8, mode = t->ncache == 1 ? (bwd ? 2 : 1) : 0;
+    return (pulse_lr_drop){t->drows,
+                           drop_thr(t->p.dropout),
+                           1.0f / (1.0f - t->p.dropout),
+                           mode ? t->dbits[tt] + (size_t)i0 * ld : NULL,
+                           ld,
+                           mode};
 }
 
 static int dropping(const pulse_lm_trainer *t) {
@@ -445,7 +462,7 @@ static void lora_fwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, float 
     if (!w->A) return;
     float *ct = c->t[tt] + (size_t)i0 * w->r;
     if (dropping(t)) {
-        const pulse_lr_drop d = drop_rows(t, il, tt, n, w->in, i0);
+        const pulse_lr_drop d = drop_rows(t, il, tt, n, w->in, i0, 0);
         pulse_lowrank_down_drop(ct, x, w->in, w->A, n, w->in, w->r, 1.0f, &d);
     } else
         pulse_lowrank_down(ct, x, w->in, w->A, n, w->in, w->r, 1.0f);
@@ -469,7 +486,7 @@ static void lora_bwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, const 
         pulse_lowrank_up(dx, in, t->ldt, w->A, n, in, r, 1.0f, 1); /* dx += dt A */
         return;
     }
-    const pulse_lr_drop d = drop_rows(t, il, tt, n, in, i0);
+    const pulse_lr_drop d = drop_rows(t, il, tt, n, in, i0, 1);
     pulse_lowrank_grad_drop(gA, 0, t->ldt, x, in, n, in, r, 1.0f, &d); /* dA += dt^T d(x) */
     pulse_lowrank_up_drop(dx, in, t->ldt, w->A, n, in, r, 1.0f, &d);   /* dx += m (dt A) */
 }
