@@ -188,8 +188,8 @@ static pulse_status ws_reserve(pulse_lm_trainer *t, int N, int B, int lse_rows) 
     t->dgu = fal(rc * (2 * F > Q + 2 * KV ? 2 * F : Q + 2 * KV), &bad);
     t->dh = fal(rc * F, &bad);
     t->lu = fal((size_t)a->r_max * (size_t)a->out_max, &bad); /* B^T of one adapter */
-    t->ldt = fal(rc * (size_t)a->r_max, &bad);
-    t->drows = malloc(sizeof(uint32_t) * 3 * rc);
+    t->ldt = fal(n * (size_t)a->r_max, &bad);
+    t->drows = malloc(sizeof(uint32_t) * 3 * n);
     if (!t->drows) bad = 1;
     for (int k = 0; k < LM_LT_N; k++) { /* the widest input of each adapted projection */
         int in = 0;
@@ -491,23 +491,16 @@ static void lora_bwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, const 
     pulse_lowrank_up_drop(dx, in, t->ldt, w->A, n, in, r, 1.0f, &d);   /* dx += m (dt A) */
 }
 
-/* lora_fwd_rows / lora_bwd_rows over n rows, RC at a time (the LoRA scratch holds RC rows) */
+/* lora_fwd_rows / lora_bwd_rows over all n rows in one call each (its scratch holds N rows: one OpenMP region
+ * per product instead of one per RC chunk — the regions' fork / join, not the flops, set these products' time) */
 static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n,
                      int i0) {
-    const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
-    if (!w->A) return;
-    for (int k0 = 0; k0 < n; k0 += RC)
-        lora_fwd_rows(t, c, il, tt, y + (size_t)k0 * w->out, x + (size_t)k0 * w->in,
-                      n - k0 < RC ? n - k0 : RC, i0 + k0);
+    lora_fwd_rows(t, c, il, tt, y, x, n, i0);
 }
 
 static void lora_bwd(pulse_lm_trainer *t, lcache *c, int il, int tt, const float *dy, int ldy, const float *x,
                      float *dx, int n, int i0) {
-    const lm_lora_w *w = &t->a->w[il * LM_LT_N + tt];
-    if (!w->A) return;
-    for (int k0 = 0; k0 < n; k0 += RC)
-        lora_bwd_rows(t, c, il, tt, dy + (size_t)k0 * ldy, ldy, x + (size_t)k0 * w->in,
-                      dx + (size_t)k0 * w->in, n - k0 < RC ? n - k0 : RC, i0 + k0);
+    lora_bwd_rows(t, c, il, tt, dy, ldy, x, dx, n, i0);
 }
 
 static void attn_params(const pulse_lm *m, const lm_layer *L, pulse_attn_params *ap) {
