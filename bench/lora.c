@@ -80,14 +80,27 @@ int main(int argc, char **argv) {
     for (int i = 0; i < B * T; i++) ids[i] = (int)pulse_rng_below(&rng, (uint32_t)(V > 32000 ? 32000 : V));
     for (int b = 0; b < B; b++) ex[b] = (pulse_lm_example){ids + (size_t)b * T, T, P};
     double loss = 0, gn = 0, wall = 0, cpu = 0;
+    double *st = malloc(sizeof(double) * (size_t)(steps + 1)); /* each timed step's seconds */
     for (int s = 0; s <= steps; s++) {
         const double w0 = pulse_now(), c0 = cpu_seconds();
         if (pulse_lm_trainer_step(t, ex, B, B, &loss, &gn)) {
             fprintf(stderr, "bench_lora: %s\n", pulse_last_error());
             return 1;
         }
-        if (s > 0) wall += pulse_now() - w0, cpu += cpu_seconds() - c0; /* step 0: warm-up */
+        if (s > 0) { /* step 0: warm-up */
+            st[s - 1] = pulse_now() - w0;
+            wall += st[s - 1], cpu += cpu_seconds() - c0;
+        }
     }
+    /* best and median step, the statistics bench/peers/peft_lora.py reports (tokens_s = tokens / best step)
+     */
+    for (int i = 1; i < steps; i++)
+        for (int j = i; j > 0 && st[j - 1] > st[j]; j--) {
+            const double x = st[j];
+            st[j] = st[j - 1], st[j - 1] = x;
+        }
+    const double best = st[0], med = steps % 2 ? st[steps / 2] : 0.5 * (st[steps / 2 - 1] + st[steps / 2]);
+    free(st);
     const double tok = (double)steps * B * T;
     double prof[4];
     pulse_lm_trainer_profile(t, prof);
@@ -96,12 +109,13 @@ int main(int argc, char **argv) {
     bench_emitf(
         "{\"bench\":\"lora_train\",\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"prompt_tokens\":%d,"
         "\"loss_tokens\":%d,\"rank\":8,\"targets\":\"q,k,v,o\",\"steps\":%d,\"exact_base\":%d,"
-        "\"recompute\":%d,\"train_tok_s\":%.1f,\"train_tok_cpu_s\":%.1f,\"step_s\":%.3f,\"loss\":%.4f,"
+        "\"recompute\":%d,\"train_tok_s\":%.1f,\"train_tok_s_best\":%.1f,\"train_tok_s_median\":%.1f,"
+        "\"train_tok_cpu_s\":%.1f,\"step_s\":%.3f,\"step_s_best\":%.3f,\"step_s_median\":%.3f,\"loss\":%.4f,"
         "\"peak_rss_mb\":%.1f,\"file_mb\":%.1f,\"rss_over_file_mb\":%.1f,\"trainer_setup_s\":%.2f,"
         "\"seconds_all_steps\":{\"forward\":%.2f,\"head\":%.2f,\"recompute\":%.2f,\"backward\":%.2f}}",
-        name, threads, B, P, L, steps, exact, !norecomp, tok / wall, cpu > 0 ? tok / cpu : 0.0, wall / steps,
-        loss, rss / 1048576.0, file / 1048576.0, ((double)rss - (double)file) / 1048576.0, setup_s, prof[0],
-        prof[1], prof[2], prof[3]);
+        name, threads, B, P, L, steps, exact, !norecomp, tok / wall, B * T / best, B * T / med,
+        cpu > 0 ? tok / cpu : 0.0, wall / steps, best, med, loss, rss / 1048576.0, file / 1048576.0,
+        ((double)rss - (double)file) / 1048576.0, setup_s, prof[0], prof[1], prof[2], prof[3]);
     free(ids);
     free(ex);
     pulse_lm_trainer_free(t);
