@@ -111,7 +111,8 @@ static void run_drop(pulse_rng *g, int n, int C, int r, int ld, float p) {
         rows[3 * i] = (uint32_t)pulse_rng_u64(g), rows[3 * i + 1] = (uint32_t)pulse_rng_u64(g),
                  rows[3 * i + 2] = (uint32_t)(i * C);
     const double v = (double)p * 4294967296.0;
-    const pulse_lr_drop d = {rows, v >= 4294967295.0 ? 0xffffffffu : (uint32_t)v, 1.0f / (1.0f - p), NULL, 0, 0};
+    const pulse_lr_drop d = {rows, v >= 4294967295.0 ? 0xffffffffu : (uint32_t)v, 1.0f / (1.0f - p), NULL, 0,
+                             0};
     float *X = malloc(sizeof(float) * n * ld), *Xm = malloc(sizeof(float) * n * ld),
           *W = malloc(sizeof(float) * r * C), *T = malloc(sizeof(float) * n * r),
           *T1 = malloc(sizeof(float) * n * r), *T2 = malloc(sizeof(float) * n * r),

@@ -241,8 +241,10 @@ void pk_attn_train_bf16_forward(float *out, float *lse, const float *q, const fl
     /* words: Kt [hp][Lc], Vw [LcP][HD], Qw [Lr][hp], Pw [8][LcP], tmp [hp]; floats: S [8][Lc] */
     const size_t wK = (size_t)dt.hp * dt.Lc, wV = (size_t)dt.LcP * HD, wQ = (size_t)dt.Lr * dt.hp,
                  wP = 8 * (size_t)dt.LcP;
-    uint32_t *Kt = pk_scratch(PK_SCR_ATT_TRAIN_BF16, sizeof(uint32_t) * (wK + wV + wQ + wP + (size_t)dt.hp) +
-                                                         sizeof(float) * 8 * dt.Lc);
+    const size_t words = wK + wV + wQ + wP + (size_t)dt.hp;
+    unsigned char *base =
+        pk_scratch(PK_SCR_ATT_TRAIN_BF16, sizeof(uint32_t) * words + sizeof(float) * 8 * dt.Lc);
+    uint32_t *Kt = (uint32_t *)(void *)base;
     const size_t r0 = p->row0 ? (size_t)p->row0[b] : (size_t)b * T;
     for (int g = 0; g < grp; g++) {
         const int h = kh * grp + g;
@@ -257,7 +259,7 @@ void pk_attn_train_bf16_forward(float *out, float *lse, const float *q, const fl
     }
     if (!Kt || L == 0) return;
     uint32_t *Vw = Kt + wK, *Qw = Vw + wV, *Pw = Qw + wQ, *tmp = Pw + wP;
-    float *S = (float *)(tmp + dt.hp);
+    float *S = (float *)(void *)(base + sizeof(uint32_t) * words);
     const float *kb = k + r0 * ldk + (size_t)kh * HD, *vb = v + r0 * ldk + (size_t)kh * HD;
     pack_t_d(Kt, kb, (size_t)ldk, L, d.Lc, HD, tmp);
     pack_rows_pairs(Vw, vb, (size_t)ldk, L, d.LcP, HD);
@@ -297,12 +299,14 @@ void pk_attn_train_bf16_backward(float *dq, float *dk, float *dv, const float *d
                  wQt = (size_t)HD * dt.Lp, wSp = (size_t)dt.Lp * dt.Lc, wS = 8 * (size_t)dt.LcP;
     const size_t words = 2 * wK + wKw + 2 * wQ + 2 * wQt + 2 * wSp + wS + (size_t)HD,
                  floats = 16 * (size_t)dt.Lc + 2 * (size_t)HD * dt.Lc;
-    uint32_t *Kt = pk_scratch(PK_SCR_ATT_TRAIN_BF16, sizeof(uint32_t) * words + sizeof(float) * floats);
-    if (!Kt) return; /* out of memory: no gradient rather than a crash */
+    unsigned char *base =
+        pk_scratch(PK_SCR_ATT_TRAIN_BF16, sizeof(uint32_t) * words + sizeof(float) * floats);
+    if (!base) return; /* out of memory: no gradient rather than a crash */
+    uint32_t *Kt = (uint32_t *)(void *)base;
     uint32_t *Vt = Kt + wK, *Kw = Vt + wK, *Qw = Kw + wKw, *dOw = Qw + wQ, *Qt = dOw + wQ, *dOt = Qt + wQt,
              *dSp = dOt + wQt, *Pp = dSp + wSp, *dSw = Pp + wSp, *tmp = dSw + wS;
-    float *S = (float *)(tmp + HD), *dP = S + 8 * (size_t)dt.Lc, *dKt = dP + 8 * (size_t)dt.Lc,
-          *dVt = dKt + (size_t)HD * dt.Lc;
+    float *S = (float *)(void *)(base + sizeof(uint32_t) * words), *dP = S + 8 * (size_t)dt.Lc,
+          *dKt = dP + 8 * (size_t)dt.Lc, *dVt = dKt + (size_t)HD * dt.Lc;
     const size_t r0 = p->row0 ? (size_t)p->row0[b] : (size_t)b * T, kvo = r0 * ldk + (size_t)kh * HD;
     const float *kb = k + kvo, *vb = v + kvo;
     const int need_ds = dq || dk;

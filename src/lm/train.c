@@ -491,8 +491,8 @@ static void lora_bwd_rows(pulse_lm_trainer *t, lcache *c, int il, int tt, const 
     pulse_lowrank_up_drop(dx, in, t->ldt, w->A, n, in, r, 1.0f, &d);   /* dx += m (dt A) */
 }
 
-/* lora_fwd_rows / lora_bwd_rows over all n rows in one call each (its scratch holds N rows: one OpenMP region
- * per product instead of one per RC chunk — the regions' fork / join, not the flops, set these products' time) */
+/* lora_fwd_rows / lora_bwd_rows over all n rows in one call each (their scratch holds N rows: one OpenMP
+ * region per product instead of one per RC chunk) */
 static void lora_fwd(pulse_lm_trainer *t, lcache *c, int il, int tt, float *y, const float *x, int n,
                      int i0) {
     lora_fwd_rows(t, c, il, tt, y, x, n, i0);
