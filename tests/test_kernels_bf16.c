@@ -269,7 +269,9 @@ int main(void) {
     test_round();
     static const int shapes[][3] = {{1, 1, 1},     {3, 5, 7},     {8, 48, 2},    {9, 49, 3},
                                     {17, 100, 33}, {64, 96, 256}, {65, 97, 257}, {130, 50, 600},
-                                    {7, 200, 513}, {200, 16, 64}};
+                                    {7, 200, 513}, {200, 16, 64}, {33, 80, 70},  {70, 64, 600},
+                                    {19, 32, 9}};
+    /* last panels of 1-16, 17-32 and 33-48 columns: each width of the tile kernel (gemm_tile's nq) */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {

@@ -170,6 +170,9 @@ typedef struct {
      */
     void (*save_best)(void *ctx);
     void (*restore_best)(void *ctx);
+    /* before each validation evaluation inside pulse_sasrec_train (the caller's state made exact for scoring)
+     */
+    pulse_status (*before_eval)(void *ctx, pulse_sasrec *m);
 } pulse_sasrec_hooks;
 void pulse_sasrec_set_hooks(pulse_sasrec *m, const pulse_sasrec_hooks *hooks);
 

@@ -210,11 +210,12 @@ static inline __m512 dgelu16(__m512 x) {
 /* tile (mr <= MR, nr <= NR) at c (ldc) = alpha * a_panel @ b_panel + beta * tile (beta == 0: not read)
  * + bias (nr, NULL = none) + res (ldc, NULL = none), times GELU'(dg) (ldc, NULL = none); g (ldc, NULL =
  * none) gets GELU of the result, g == c stores only that */
-static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t *a, const uint32_t *b,
-                                                          float *c, int ldc, int mr, int nr, float alpha,
-                                                          float beta, const float *bias, const float *res,
-                                                          const float *dg, float *g, const int arow,
-                                                          const int astr, uint32_t *gw, const int ldw) {
+static inline __attribute__((always_inline)) void
+ukernel_q(const int nq, int np, const uint32_t *a, const uint32_t *b, float *c, int ldc, int mr, int nr,
+          float alpha, float beta, const float *bias, const float *res, const float *dg, float *g,
+          const int arow, const int astr, uint32_t *gw, const int ldw) {
+    /* nq (a constant at each call): the 16-column vectors of the panel that hold columns (nr <= 16 nq); the
+     * others are not computed (a 64-column product is one full panel and a 16-column one, not two full) */
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
     /* the epilogue's operands, fetched while the products run (the residual and the destination rows are
@@ -226,14 +227,15 @@ static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t
             if (g != c && !gw) __builtin_prefetch(c + (size_t)r * ldc + 16 * q, 1, 3);
         }
     for (int p = 0; p < np; p++) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16),
-                       b2 = (__m512bh)_mm512_loadu_si512(b + 32);
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
+        const __m512bh b1 = nq > 1 ? (__m512bh)_mm512_loadu_si512(b + 16) : (__m512bh)_mm512_setzero_si512();
+        const __m512bh b2 = nq > 2 ? (__m512bh)_mm512_loadu_si512(b + 32) : (__m512bh)_mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)(arow ? a[r * astr + p] : a[p * MR + r]));
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], b0, ar);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], b1, ar);
-            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], b2, ar);
+            if (nq > 1) acc[r][1] = _mm512_dpbf16_ps(acc[r][1], b1, ar);
+            if (nq > 2) acc[r][2] = _mm512_dpbf16_ps(acc[r][2], b2, ar);
         }
         b += NR;
     }
@@ -271,6 +273,37 @@ static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t
     }
 }
 
+/* the full-width tile (nq 3): the FFN's products, whose widths are multiples of NR */
+static inline __attribute__((always_inline)) void ukernel(int np, const uint32_t *a, const uint32_t *b,
+                                                          float *c, int ldc, int mr, int nr, float alpha,
+                                                          float beta, const float *bias, const float *res,
+                                                          const float *dg, float *g, const int arow,
+                                                          const int astr, uint32_t *gw, const int ldw) {
+    ukernel_q(3, np, a, b, c, ldc, mr, nr, alpha, beta, bias, res, dg, g, arow, astr, gw, ldw);
+}
+
+/* one tile of gemm_mblock: the kernel specialised by the panel's width in 16-column vectors and A's layout */
+static void gemm_tile(int np, const uint32_t *ap, const uint32_t *bp, float *c, int ldc, int mr, int nr,
+                      float alpha, float bt, const float *bs, const float *rs, const float *dg, float *gt,
+                      int transA) {
+    const int nq = (nr + 15) / 16;
+    if (transA) { /* [kp][r] micro-panel */
+        if (nq == 3)
+            ukernel_q(3, np, ap, bp, c, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0, KCP, NULL, 0);
+        else if (nq == 2)
+            ukernel_q(2, np, ap, bp, c, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0, KCP, NULL, 0);
+        else
+            ukernel_q(1, np, ap, bp, c, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0, KCP, NULL, 0);
+    } else { /* [r][kp] */
+        if (nq == 3)
+            ukernel_q(3, np, ap, bp, c, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1, KCP, NULL, 0);
+        else if (nq == 2)
+            ukernel_q(2, np, ap, bp, c, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1, KCP, NULL, 0);
+        else
+            ukernel_q(1, np, ap, bp, c, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1, KCP, NULL, 0);
+    }
+}
+
 /* rows [mb MC, mb MC + MC) of the product, every k block and panel; Ap: the thread's (MC, KC) packing buffer
  */
 static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, const float *A, int lda,
@@ -300,10 +333,7 @@ static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, co
                 const float *rs = k0 == 0 && o->res ? o->res + off : NULL;
                 float *gt = g ? g + off : NULL;
                 const float *dg = last && o->dgelu ? o->dgelu + off : NULL;
-                if (transA) /* [kp][r] micro-panel */
-                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 0, KCP, NULL, 0);
-                else /* [r][kp] */
-                    ukernel(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, 1, KCP, NULL, 0);
+                gemm_tile(np, ap, bp, c + off, ldc, mr, nr, alpha, bt, bs, rs, dg, gt, transA);
             }
         }
     }

@@ -59,20 +59,30 @@ double pulse_crossentropy_forward_backward(float *dlogits, float *losses, const 
             float maxv = -INFINITY;
             PK_SIMD_MAX(maxv)
             for (int j = 0; j < V; j++) maxv = x[j] > maxv ? x[j] : maxv;
+            const float xt = x[tg]; /* before dx (which may alias x) is written */
             double sum = 0.0;
+            if (dx) {
+                /* dx = exp(x - max) once, scaled below: one exp per logit; reads x[j] before writing dx[j] */
 #pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < V; j++) sum += pk_expf(x[j] - maxv);
+                for (int j = 0; j < V; j++) {
+                    float e = pk_expf(x[j] - maxv);
+                    dx[j] = e;
+                    sum += e;
+                }
+            } else {
+#pragma omp simd reduction(+ : sum)
+                for (int j = 0; j < V; j++) sum += pk_expf(x[j] - maxv);
+            }
             /* sum >= 1: the max term contributes exp(0) */
             // cppcheck-suppress invalidFunctionArg
             double lse = (double)maxv + log(sum);
-            double loss = lse - (double)x[tg];
+            double loss = lse - (double)xt;
             if (losses) losses[n] = (float)loss;
             acc += loss;
             if (dx) {
-                /* reads x[j] before writing dx[j]: safe when dlogits aliases logits */
                 float mul = (float)(1.0 / sum) * dloss_scale;
 #pragma omp simd
-                for (int j = 0; j < V; j++) dx[j] = pk_expf(x[j] - maxv) * mul;
+                for (int j = 0; j < V; j++) dx[j] *= mul;
                 dx[tg] -= dloss_scale;
             }
         }

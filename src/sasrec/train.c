@@ -419,6 +419,9 @@ pulse_status pulse_sasrec_train(pulse_sasrec *m, const pulse_dataset *ds, const 
         s.epochs_done = epoch;
         if (epoch % every == 0 || epoch == p->epochs) {
             pulse_metrics vm;
+            if (m->hooks && m->hooks->before_eval &&
+                (st = m->hooks->before_eval(m->hooks->ctx, m)) != PULSE_OK)
+                break;
             st = pulse_sasrec_evaluate(m, ds, &ep, &vm);
             if (st) break;
             if (vm.ndcg10 > s.best_ndcg) {

@@ -13,6 +13,7 @@
 struct pulse_textrec {
     pulse_textrec_arch arch;
     int use_id, V, D, C; /* V = n_items + 1 */
+    int bf16_x;          /* the training steps' X = T W^T + b and its gradient in bf16 (--bf16-head) */
     int text_len, ft_layers;
     float lambda, tau;
     int K;

@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "pulse/dist.h"
 #include "pulse/kernels.h"
+#include "pulse/kernels_bf16.h"
 #include "pulse/strmap.h"
 #include "pulse/thought.h"
 
@@ -40,6 +41,17 @@ pulse_textrec_params pulse_textrec_default_params(void) {
 void textrec_refresh_x(pulse_textrec *m) {
     /* X (V, C) = T (V, D) W^T + b */
     pulse_matmul_forward(m->X, m->T, m->W, m->b, m->V, m->D, m->C);
+    memset(m->X, 0, sizeof(float) * (size_t)m->C);
+}
+
+/* the training steps' X: in bf16 with fp32 sums under --bf16-head (a product over the whole catalogue, as the
+ * head's), else textrec_refresh_x; scoring always refreshes in fp32 first (hook_before_eval, restore_best) */
+static void refresh_x_train(pulse_textrec *m) {
+    if (!m->bf16_x) {
+        textrec_refresh_x(m);
+        return;
+    }
+    pulse_matmul_forward_bf16(m->X, m->T, m->W, m->b, m->V, m->D, m->C);
     memset(m->X, 0, sizeof(float) * (size_t)m->C);
 }
 
@@ -133,6 +145,7 @@ pulse_status pulse_textrec_create(int n_items, const float *T, int D, const floa
     }
     m->arch = p->arch;
     m->use_id = p->use_id ? 1 : 0;
+    m->bf16_x = sp.bf16_head && pulse_bf16_supported();
     m->V = n_items + 1;
     m->D = D;
     m->C = pulse_sasrec_dim(m->sr);
@@ -410,7 +423,10 @@ static pulse_status hook_before_step(void *ctx, pulse_sasrec *sr, const int *use
 static void own_grads(pulse_textrec *m) {
     float *dX = pulse_sasrec_grads_ptr(m->sr);
     /* gW (C, D) += dX^T T; gb (C) += column sums of dX (row 0 of dX is zero) */
-    pulse_matmul_backward(NULL, m->gW, m->gb, dX, m->T, m->W, m->V, m->D, m->C);
+    if (m->bf16_x)
+        pulse_matmul_backward_bf16(NULL, m->gW, m->gb, dX, m->T, m->W, m->V, m->D, m->C);
+    else
+        pulse_matmul_backward(NULL, m->gW, m->gb, dX, m->T, m->W, m->V, m->D, m->C);
     if (!m->use_id) memset(dX, 0, sizeof(float) * (size_t)m->V * m->C);
 }
 
@@ -422,7 +438,14 @@ static pulse_status hook_after_backward(void *ctx, pulse_sasrec *sr) {
     own_grads(m);
     pulse_adamw_update(m->own, m->own_g, m->own_m, m->own_v, m->n_own, m->lr, m->beta1, m->beta2, m->eps,
                        0.0f, ++m->own_t);
-    textrec_refresh_x(m);
+    refresh_x_train(m);
+    return PULSE_OK;
+}
+
+static pulse_status hook_before_eval(void *ctx, pulse_sasrec *sr) {
+    (void)sr;
+    pulse_textrec *m = ((hook_ctx *)ctx)->m;
+    if (m->bf16_x) textrec_refresh_x(m);
     return PULSE_OK;
 }
 
@@ -524,7 +547,8 @@ pulse_status pulse_textrec_fit(pulse_textrec *m, const pulse_dataset *ds, const 
                                     .hidden = hook_hidden,
                                     .after_backward = hook_after_backward,
                                     .save_best = hook_save_best,
-                                    .restore_best = hook_restore_best};
+                                    .restore_best = hook_restore_best,
+                                    .before_eval = hook_before_eval};
     memcpy(m->own_best, m->own, m->n_own * sizeof(float));
     pulse_sasrec_set_hooks(m->sr, &m->hooks);
     pulse_textrec_train_report rep;
