@@ -3,13 +3,22 @@
  * edge sizes (M, N not multiples of the 8 x 48 tile, odd K, K across several 256 blocks), alpha/beta, and
  * beta == 0 over a NaN-filled C; the bf16 linear layer against naive double loops on bf16-rounded inputs;
  * the fused forwards (bias + GELU, bias + residual, column-split outputs) against the plain ones; the
- * rounding itself (ties to even, NaN); the bf16 attention against its scalar reference and the fp32 kernel.
+ * rounding itself (ties to even, NaN); the bf16 attention against its scalar reference and the fp32 kernel;
+ * the product with A given in bf16 and the CE writing a bf16 gradient, bit for bit against the float forms.
  */
 #include <float.h>
 
 #include "test.h"
 #include "kernels_util.h"
 #include "pulse/kernels_bf16.h"
+
+/* the bf16 bit pattern of pulse_bf16_round(x) */
+static uint16_t ku_bf16_bits(float x) {
+    float r = pulse_bf16_round(x);
+    uint32_t u;
+    memcpy(&u, &r, sizeof u);
+    return (uint16_t)(u >> 16);
+}
 
 static void test_round(void) {
     CHECK(pulse_bf16_round(1.0f) == 1.0f);
@@ -38,6 +47,8 @@ static void test_gemm(int ta, int tb, int M, int N, int K, float alpha, float be
         ku_fill(C, nc, -1, 1);
         memcpy(R, C, nc * sizeof(float));
     }
+    float *R0 = ku_alloc(nc);
+    memcpy(R0, C, nc * sizeof(float));
     pulse_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     pulse_gemm_bf16_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
     /* without the bf16 kernel the fallback is fp32 sgemm: it differs from the reference by the input
@@ -58,7 +69,51 @@ static void test_gemm(int ta, int tb, int M, int N, int K, float alpha, float be
     CHECK_MSG(err < tol * fabs(alpha) + 1e-6 && untouched,
               "gemm_bf16 ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g: err %.3g (tol %.3g) untouched %d", ta,
               tb, M, N, K, alpha, beta, err, tol, untouched);
-    free(A), free(B), free(C), free(R);
+    /* A given in bf16 (pulse_gemm_bf16a): the kernel's product bit for bit (it converted A the same way);
+     * the fallback (exact widening, then fp32) within the reference's tolerance */
+    uint16_t *A16 = malloc(na * sizeof(uint16_t));
+    float *C2 = ku_alloc(nc);
+    for (size_t i = 0; i < na; i++) A16[i] = ku_bf16_bits(A[i]);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < nc; i++) C2[i] = NAN;
+    else
+        memcpy(C2, R0, nc * sizeof(float));
+    pulse_gemm_bf16a(ta, tb, M, N, K, alpha, A16, lda, B, ldb, beta, C2, ldc);
+    int same = 1;
+    double err2 = 0.0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            size_t i = (size_t)m * ldc + n;
+            same &= memcmp(&C2[i], &C[i], sizeof(float)) == 0;
+            double d = fabs((double)C2[i] - R[i]);
+            if (!(d <= err2)) err2 = d;
+        }
+    if (pulse_bf16_supported())
+        CHECK_MSG(same, "gemm_bf16a ta=%d tb=%d M=%d N=%d K=%d: differs from gemm_bf16", ta, tb, M, N, K);
+    else
+        CHECK_MSG(err2 < tol * fabs(alpha) + 1e-6, "gemm_bf16a fallback ta=%d tb=%d M=%d N=%d K=%d: err %.3g",
+                  ta, tb, M, N, K, err2);
+    free(A16), free(C2);
+    free(A), free(B), free(C), free(R), free(R0);
+}
+
+/* the CE with a bf16 gradient: the fp32 form's gradient rounded to bf16 and its row losses bit for bit (the
+ * total within the order of the double sums) */
+static void test_ce_bf16(int N, int V) {
+    float *x = ku_alloc((size_t)N * V), *x2 = ku_alloc((size_t)N * V), *l1 = ku_alloc(N), *l2 = ku_alloc(N);
+    uint16_t *d16 = malloc(sizeof(uint16_t) * (size_t)N * V);
+    int *tg = malloc(sizeof(int) * N);
+    ku_fill(x, (size_t)N * V, -8, 8);
+    memcpy(x2, x, sizeof(float) * (size_t)N * V);
+    for (int n = 0; n < N; n++) tg[n] = n == 1 ? -1 : (n * 7919) % V; /* row 1: no target */
+    double a = pulse_crossentropy_forward_backward(x, l1, x, tg, N, V, 0.25f);
+    double b = pulse_crossentropy_forward_backward_bf16(d16, l2, x2, tg, N, V, 0.25f);
+    int same = 1;
+    for (size_t i = 0; i < (size_t)N * V; i++) same &= d16[i] == ku_bf16_bits(x[i]);
+    for (int n = 0; n < N; n++) same &= l1[n] == l2[n];
+    CHECK_MSG(same && fabs(a - b) <= 1e-9 * fabs(a), "ce bf16 N=%d V=%d: loss %.17g vs %.17g, same %d", N, V,
+              b, a, same);
+    free(x), free(x2), free(l1), free(l2), free(d16), free(tg);
 }
 
 /* the bf16 linear layer against double loops on bf16-rounded inputs */
@@ -278,6 +333,8 @@ int main(void) {
                 test_gemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 0.0f);
                 test_gemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 0.5f, 1.0f);
             }
+    test_ce_bf16(5, 1000);
+    test_ce_bf16(70, 12102);                      /* the Beauty head's width */
     test_gemm(0, 1, 300, 144, 384, -2.0f, 0.25f); /* several row blocks: both threads work */
     test_gemm(1, 0, 384, 384, 515, 1.0f, 1.0f);   /* dW shape with an odd row count */
     test_linear(1, 5, 3);

@@ -23,6 +23,18 @@ float pulse_bf16_round(float x);
  * stored, 1 = transposed); beta == 0 never reads C. op(A) and op(B) are rounded to bf16, sums are fp32. */
 void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
+/* The same product with A already in bf16: A holds the bit patterns (the upper halves of the floats
+ * pulse_bf16_round gives), row-major with lda, so nothing converts it again; equal to pulse_gemm_bf16 on the
+ * floats those patterns stand for. The fp32 fallback widens A first (exact). */
+void pulse_gemm_bf16a(int transA, int transB, int M, int N, int K, float alpha, const uint16_t *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc);
+/* Softmax cross-entropy with its gradient in bf16, for a head whose backward products read it in bf16
+ * anyway (pulse_gemm_bf16a): as pulse_crossentropy_forward_backward (kernels.h) with dlogits (N, V) stored
+ * rounded to bf16 (ties to even: the rounding pulse_gemm_bf16 applies to its inputs), so the products see
+ * exactly what they would convert, at half the memory traffic. logits (N, V) is used as scratch (its values
+ * are lost). Returns the summed loss; losses (N) may be NULL. */
+double pulse_crossentropy_forward_backward_bf16(uint16_t *dlogits, float *losses, float *logits,
+                                                const int *targets, int N, int V, float dloss_scale);
 /* Scalar reference of the same product (inputs rounded with pulse_bf16_round, double sums): what the tests
  * compare pulse_gemm_bf16 against on any CPU. */
 void pulse_gemm_bf16_ref(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,

@@ -153,6 +153,45 @@ static void pack_a_block(uint32_t *dst, const float *A, int lda, int transA, int
     }
 }
 
+/* pack_a_block for A given in bf16 (A16: bit patterns, row-major with lda): the same words without a
+ * conversion (as stored: a row's pairs are its consecutive halves; transposed: two stored rows interleaved)
+ */
+static void pack_a_block16(uint32_t *dst, const uint16_t *A16, int lda, int transA, int m0, int mc, int k0,
+                           int kc) {
+    const int np = (kc + 1) / 2, nmr = (mc + MR - 1) / MR, full_w = kc / 2;
+    for (int i = 0; i < nmr; i++) {
+        uint32_t *d = dst + (size_t)i * KCP * MR;
+        for (int r = 0; r < MR && !transA; r++) {
+            int m = i * MR + r;
+            uint32_t *dr = d + (size_t)r * KCP;
+            if (m >= mc) {
+                memset(dr, 0, sizeof(uint32_t) * (size_t)np);
+                continue;
+            }
+            const uint16_t *src = A16 + (size_t)(m0 + m) * lda + k0;
+            memcpy(dr, src, sizeof(uint32_t) * (size_t)full_w);
+            if (full_w < np) dr[full_w] = src[kc - 1]; /* odd kc: the last pair's second half is zero */
+        }
+        if (transA) {
+            const int full = mc - i * MR >= MR;
+            for (int p = 0; p < np; p++) {
+                const uint16_t *r0 = A16 + (size_t)(k0 + 2 * p) * lda + m0 + i * MR, *r1 = r0 + lda;
+                const int odd = 2 * p + 1 >= kc;
+                uint32_t *dp = d + (size_t)p * MR;
+                if (full && !odd) {
+                    const __m128i a = _mm_loadu_si128((const __m128i *)r0),
+                                  b = _mm_loadu_si128((const __m128i *)r1);
+                    _mm_storeu_si128((__m128i *)dp, _mm_unpacklo_epi16(a, b));
+                    _mm_storeu_si128((__m128i *)(dp + 4), _mm_unpackhi_epi16(a, b));
+                    continue;
+                }
+                for (int r = 0; r < MR; r++)
+                    dp[r] = i * MR + r < mc ? ((uint32_t)r0[r] | (odd ? 0u : (uint32_t)r1[r] << 16)) : 0u;
+            }
+        }
+    }
+}
+
 /* where the product goes: C (ldc), or split by columns into nseg outputs of seg columns each (seg a multiple
  * of NR; output i (M, seg) row-major holds columns [i seg, (i + 1) seg)); bias (N) added; g: when not NULL,
  * GELU(erf) of the result is stored there too (same layout as the output; g == the output = GELU only) */
@@ -306,14 +345,18 @@ static void gemm_tile(int np, const uint32_t *ap, const uint32_t *bp, float *c, 
 
 /* rows [mb MC, mb MC + MC) of the product, every k block and panel; Ap: the thread's (MC, KC) packing buffer
  */
-static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, const float *A, int lda,
-                        float beta, const out_desc *o, const uint32_t *Bp, uint32_t *Ap) {
+static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, const float *A,
+                        const uint16_t *A16, int lda, float beta, const out_desc *o, const uint32_t *Bp,
+                        uint32_t *Ap) {
     const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR;
     const int m0 = mb * MC, mc = M - m0 < MC ? M - m0 : MC;
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, last = k0 + KC >= K;
         const float bt = k0 == 0 ? beta : 1.0f;
-        pack_a_block(Ap, A, lda, transA, m0, mc, k0, kc);
+        if (A16)
+            pack_a_block16(Ap, A16, lda, transA, m0, mc, k0, kc);
+        else
+            pack_a_block(Ap, A, lda, transA, m0, mc, k0, kc);
         for (int p = 0; p < NP; p++) {
             const int n0 = p * NR, nr = N - n0 < NR ? N - n0 : NR;
             const uint32_t *bp = Bp + ((size_t)p * KP + (size_t)(k0 / 2)) * NR;
@@ -495,6 +538,40 @@ static void att_seq(float *o, float *A, const float *q, const float *k, const fl
     }
 }
 
+/* one row of pulse_crossentropy_forward_backward_bf16 on 16 lanes: x (V) -> exp(x - max) in place, dx (V)
+ * = the gradient in bf16; returns the row's loss. The sum of the exps in two 8-lane double accumulators. */
+static double ce_row_bf16_avx512(uint16_t *dx, float *x, int V, int tg, float scale) {
+    const float xt = x[tg];
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < V; j += 16) {
+        const __mmask16 k = V - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (V - j)) - 1u);
+        vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + j));
+    }
+    const float maxv = _mm512_reduce_max_ps(vmax);
+    const __m512 vm = _mm512_set1_ps(maxv);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int j = 0; j < V; j += 16) {
+        const __mmask16 k = V - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (V - j)) - 1u);
+        const __m512 e = _mm512_maskz_mov_ps(k, pk_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm)));
+        _mm512_mask_storeu_ps(x + j, k, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1,
+                           _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    const double sum = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)); /* >= 1: exp(0) is a term */
+    const float mul = (float)(1.0 / sum) * scale;
+    const __m512 vmul = _mm512_set1_ps(mul);
+    for (int j = 0; j < V; j += 16) {
+        const __mmask16 k = V - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (V - j)) - 1u);
+        const __m256bh b = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), vmul));
+        _mm256_mask_storeu_epi16(dx + j, k, (__m256i)b);
+    }
+    float gt = x[tg] * mul; /* the target's term: two roundings, as the fp32 form, then bf16 */
+    gt -= scale;
+    dx[tg] = (uint16_t)(bf16_bits(gt) & 0xffffu);
+    return (double)maxv + log(sum) - (double)xt;
+}
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
@@ -504,8 +581,8 @@ static void att_seq(float *o, float *A, const float *q, const float *k, const fl
 /* The OpenMP driver stays outside the AVX-512 region (clang does not carry the target attribute into outlined
  * parallel regions); it only calls the AVX-512 functions above. */
 static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A,
-                             int lda, const float *B, int ldb, float beta, const out_desc *o, uint32_t *Bp,
-                             const uint32_t *Bpre, int nth) {
+                             const uint16_t *A16, int lda, const float *B, int ldb, float beta,
+                             const out_desc *o, uint32_t *Bp, const uint32_t *Bpre, int nth) {
     const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR, NMB = (M + MC - 1) / MC;
     const uint32_t *Bu = Bpre ? Bpre : Bp;
 #pragma omp parallel num_threads(nth)
@@ -516,7 +593,8 @@ static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float 
         }
         _Alignas(64) uint32_t Ap[MC * KCP];
 #pragma omp for schedule(dynamic, 1)
-        for (int mb = 0; mb < NMB; mb++) gemm_mblock(mb, transA, M, N, K, alpha, A, lda, beta, o, Bu, Ap);
+        for (int mb = 0; mb < NMB; mb++)
+            gemm_mblock(mb, transA, M, N, K, alpha, A, A16, lda, beta, o, Bu, Ap);
     }
 }
 
@@ -618,9 +696,9 @@ void pulse_bf16_weight_free(pulse_bf16_weight *w) {
 /* C = alpha op(A) op(B) + beta C into o (see out_desc); pw, when it is op(B) (B = a weight (N, K) used
  * transposed), replaces the conversion of B; 1 when the bf16 kernel ran, 0 = not run (no AVX512-BF16, or out
  * of memory): the caller falls back to fp32 */
-static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                         const float *B, int ldb, float beta, const out_desc *o,
-                         const pulse_bf16_weight *pw) {
+static int gemm_bf16_out16(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                           const uint16_t *A16, int lda, const float *B, int ldb, float beta,
+                           const out_desc *o, const pulse_bf16_weight *pw) {
 #ifdef PK_HAVE_BF16_KERNEL
     if (K > 0 && pulse_bf16_supported()) {
         const int pre = pw && transB && pw->OC == N && pw->C == K;
@@ -629,17 +707,41 @@ static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alph
             int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
             double work = 2.0 * M * N * (double)K;
             if (work < 2.0e6 * nth) nth = (int)(work / 2.0e6) > 1 ? (int)(work / 2.0e6) : 1;
-            gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, o, Bp, pre ? pw->bp : NULL,
-                             nth);
+            gemm_bf16_avx512(transA, transB, M, N, K, alpha, A, A16, lda, B, ldb, beta, o, Bp,
+                             pre ? pw->bp : NULL, nth);
             return 1;
         }
     }
 #else
-    (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B,
-        (void)ldb;
+    (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)A16, (void)lda,
+        (void)B, (void)ldb;
     (void)beta, (void)o, (void)pw;
 #endif
     return 0;
+}
+
+static int gemm_bf16_out(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, const out_desc *o,
+                         const pulse_bf16_weight *pw) {
+    return gemm_bf16_out16(transA, transB, M, N, K, alpha, A, NULL, lda, B, ldb, beta, o, pw);
+}
+
+void pulse_gemm_bf16a(int transA, int transB, int M, int N, int K, float alpha, const uint16_t *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    const out_desc o = {C, ldc, NULL, 0, NULL, NULL, NULL, NULL};
+    if (gemm_bf16_out16(transA, transB, M, N, K, alpha, NULL, A, lda, B, ldb, beta, &o, NULL)) return;
+    /* fallback: op(A)'s values in fp32 (exact: every bf16 is a float), then the fp32 product */
+    const size_t rows = transA ? (size_t)K : (size_t)M, cols = transA ? (size_t)M : (size_t)K;
+    float *Af = K > 0 ? malloc(sizeof(float) * rows * (size_t)lda) : NULL;
+    if (K > 0 && !Af) return; /* out of memory: C unchanged */
+    for (size_t i = 0; Af && i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            uint32_t u = (uint32_t)A[i * (size_t)lda + j] << 16;
+            memcpy(Af + i * (size_t)lda + j, &u, sizeof u);
+        }
+    pk_sgemm(transA, transB, M, N, K, alpha, Af, lda, B, ldb, beta, C, ldc);
+    free(Af);
 }
 
 void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
@@ -648,6 +750,63 @@ void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, c
     const out_desc o = {C, ldc, NULL, 0, NULL, NULL, NULL, NULL};
     if (!gemm_bf16_out(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, &o, NULL))
         pk_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* the portable row of pulse_crossentropy_forward_backward_bf16 (the fp32 form's row work, the gradient
+ * rounded to bf16 by bf16_bits) */
+static double ce_row_bf16(uint16_t *dx, float *x, int V, int tg, float scale) {
+    const float xt = x[tg];
+    float maxv = -INFINITY;
+    PK_SIMD_MAX(maxv)
+    for (int j = 0; j < V; j++) maxv = x[j] > maxv ? x[j] : maxv;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < V; j++) {
+        float e = pk_expf(x[j] - maxv);
+        x[j] = e;
+        sum += e;
+    }
+    const float mul = (float)(1.0 / sum) * scale;
+    for (int j = 0; j < V; j++) dx[j] = (uint16_t)(bf16_bits(x[j] * mul) & 0xffffu);
+    float gt = x[tg] * mul;
+    gt -= scale;
+    dx[tg] = (uint16_t)(bf16_bits(gt) & 0xffffu);
+    // cppcheck-suppress invalidFunctionArg
+    return (double)maxv + log(sum) - (double)xt;
+}
+
+double pulse_crossentropy_forward_backward_bf16(uint16_t *dlogits, float *losses, float *logits,
+                                                const int *targets, int N, int V, float dloss_scale) {
+    if (N <= 0 || V <= 0) return 0.0;
+    double part[PK_RED_BLOCKS];
+    const int rows_per = (N + PK_RED_BLOCKS - 1) / PK_RED_BLOCKS;
+#ifdef PK_HAVE_BF16_KERNEL
+    const int vec = pulse_bf16_supported();
+#endif
+#pragma omp parallel for schedule(static) if ((long)N * V > PK_PAR_WORK)
+    for (int blk = 0; blk < PK_RED_BLOCKS; blk++) {
+        double acc = 0.0;
+        const int n0 = blk * rows_per, n1 = n0 + rows_per < N ? n0 + rows_per : N;
+        for (int n = n0; n < n1; n++) {
+            float *x = logits + (size_t)n * V;
+            uint16_t *dx = dlogits + (size_t)n * V;
+            const int tg = targets[n];
+            double l = 0.0;
+            if (tg < 0 || tg >= V) memset(dx, 0, (size_t)V * sizeof(uint16_t));
+#ifdef PK_HAVE_BF16_KERNEL
+            else if (vec)
+                l = ce_row_bf16_avx512(dx, x, V, tg, dloss_scale);
+#endif
+            else
+                l = ce_row_bf16(dx, x, V, tg, dloss_scale);
+            if (losses) losses[n] = (float)l;
+            acc += l;
+        }
+        part[blk] = acc;
+    }
+    double total = 0.0;
+    for (int blk = 0; blk < PK_RED_BLOCKS; blk++) total += part[blk];
+    return total;
 }
 
 /* ---- linear layer ---- */

@@ -73,6 +73,7 @@ struct pulse_sasrec {
     int *rows, *tg, *ng;  /* (Np) contributing packed rows, their targets and negatives */
     float *hv, *dhv;      /* (CH, C) */
     float *logits;        /* (CH, V) */
+    uint16_t *dl16;       /* (CH, V) the bf16 head's dlogits (bf16_head on an AVX512-BF16 CPU), or NULL */
     float *bx, *by, *bdx; /* (2*B*T) BCE logits, labels, gradients */
     int CH;
     void *act_block; /* every activation above, one allocation (model.c: sasrec_alloc_acts) */
