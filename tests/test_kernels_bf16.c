@@ -337,6 +337,7 @@ int main(void) {
     test_ce_bf16(70, 12102);                      /* the Beauty head's width */
     test_gemm(0, 1, 300, 144, 384, -2.0f, 0.25f); /* several row blocks: both threads work */
     test_gemm(1, 0, 384, 384, 515, 1.0f, 1.0f);   /* dW shape with an odd row count */
+    test_gemm(1, 0, 64, 400, 3001, 1.0f, 1.0f);   /* one row block: its panels split between the threads */
     test_linear(1, 5, 3);
     test_linear(37, 40, 50);
     test_linear(130, 64, 96);

@@ -91,6 +91,25 @@ int main(void) {
     CHECK_MSG(rep.sasrec.test.ndcg10 > 1.5 * pm.ndcg10, "morec %.4f vs pop %.4f", rep.sasrec.test.ndcg10,
               pm.ndcg10);
 
+    /* --bf16-head (the head and the item projection in bf16 while training; T converted once): learns as the
+     * fp32 fit does, and its reported test metrics are the fp32 scoring of the kept model */
+    pulse_textrec_params pb = p;
+    pb.sasrec.bf16_head = 1;
+    pulse_textrec *mb = NULL;
+    pulse_textrec_train_report rb;
+    CHECK_OK(pulse_textrec_create(NI, T, D, NULL, NULL, 0, &pb, &mb));
+    if (mb) {
+        CHECK_OK(pulse_textrec_fit(mb, ds, &pb, &rb));
+        printf("morec --bf16-head test NDCG@10 %.4f (fp32 %.4f)\n", rb.sasrec.test.ndcg10,
+               rep.sasrec.test.ndcg10);
+        CHECK(rb.sasrec.test.ndcg10 > 1.5 * pm.ndcg10);
+        CHECK(fabs(rb.sasrec.test.ndcg10 - rep.sasrec.test.ndcg10) <= 0.1 * rep.sasrec.test.ndcg10);
+        pulse_metrics again;
+        CHECK_OK(pulse_textrec_evaluate(mb, ds, &ep, &again));
+        same_metrics(&again, &rb.sasrec.test);
+    }
+    pulse_textrec_free(mb);
+
     /* the file round-trips to the same scores */
     char path[256];
     snprintf(path, sizeof path, "/tmp/test_textrec_%d.bin", (int)getpid());

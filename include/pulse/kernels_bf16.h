@@ -19,6 +19,10 @@ int pulse_bf16_supported(void);
 /* x rounded to the nearest bfloat16 (ties to even), returned as a float (NaN stays NaN) */
 float pulse_bf16_round(float x);
 
+/* dst (n) = the bf16 bit patterns of src (n) as the products round their inputs (pulse_bf16_round's, ties to
+ * even): a matrix that several products read, converted once (pulse_gemm_bf16a) */
+void pulse_bf16_convert(uint16_t *dst, const float *src, size_t n);
+
 /* C (M, N) = alpha * op(A) (M, K) @ op(B) (K, N) + beta * C, row-major, as cblas_sgemm (trans flags: 0 = as
  * stored, 1 = transposed); beta == 0 never reads C. op(A) and op(B) are rounded to bf16, sums are fp32. */
 void pulse_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,

@@ -345,10 +345,10 @@ static void gemm_tile(int np, const uint32_t *ap, const uint32_t *bp, float *c, 
 
 /* rows [mb MC, mb MC + MC) of the product, every k block and panel; Ap: the thread's (MC, KC) packing buffer
  */
-static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, const float *A,
+static void gemm_mblock(int mb, int pa, int pb, int transA, int M, int N, int K, float alpha, const float *A,
                         const uint16_t *A16, int lda, float beta, const out_desc *o, const uint32_t *Bp,
                         uint32_t *Ap) {
-    const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR;
+    const int KP = (K + 1) / 2;
     const int m0 = mb * MC, mc = M - m0 < MC ? M - m0 : MC;
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, last = k0 + KC >= K;
@@ -357,7 +357,7 @@ static void gemm_mblock(int mb, int transA, int M, int N, int K, float alpha, co
             pack_a_block16(Ap, A16, lda, transA, m0, mc, k0, kc);
         else
             pack_a_block(Ap, A, lda, transA, m0, mc, k0, kc);
-        for (int p = 0; p < NP; p++) {
+        for (int p = pa; p < pb; p++) {
             const int n0 = p * NR, nr = N - n0 < NR ? N - n0 : NR;
             const uint32_t *bp = Bp + ((size_t)p * KP + (size_t)(k0 / 2)) * NR;
             float *c = o->c, *g = o->gsegs && last ? o->gsegs[0] : NULL;
@@ -572,6 +572,14 @@ static double ce_row_bf16_avx512(uint16_t *dx, float *x, int V, int tg, float sc
     return (double)maxv + log(sum) - (double)xt;
 }
 
+/* n floats -> bf16 patterns, 16 at a time (vcvtneps2bf16), the tail by bf16_bits */
+static void convert_avx512(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    for (; i < n; i++) dst[i] = (uint16_t)(bf16_bits(src[i]) & 0xffffu);
+}
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
@@ -584,6 +592,9 @@ static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float 
                              const uint16_t *A16, int lda, const float *B, int ldb, float beta,
                              const out_desc *o, uint32_t *Bp, const uint32_t *Bpre, int nth) {
     const int KP = (K + 1) / 2, NP = (N + NR - 1) / NR, NMB = (M + MC - 1) / MC;
+    /* fewer row blocks than threads (a weight gradient of 64 rows over a long K): each block's panels split
+     * NS ways, each part packing the block's A itself */
+    const int NS = NMB >= nth ? 1 : (nth + NMB - 1) / NMB < NP ? (nth + NMB - 1) / NMB : NP;
     const uint32_t *Bu = Bpre ? Bpre : Bp;
 #pragma omp parallel num_threads(nth)
     {
@@ -593,8 +604,11 @@ static void gemm_bf16_avx512(int transA, int transB, int M, int N, int K, float 
         }
         _Alignas(64) uint32_t Ap[MC * KCP];
 #pragma omp for schedule(dynamic, 1)
-        for (int mb = 0; mb < NMB; mb++)
-            gemm_mblock(mb, transA, M, N, K, alpha, A, A16, lda, beta, o, Bu, Ap);
+        for (int t = 0; t < NMB * NS; t++) {
+            const int mb = t / NS, s = t % NS;
+            gemm_mblock(mb, NP * s / NS, NP * (s + 1) / NS, transA, M, N, K, alpha, A, A16, lda, beta, o, Bu,
+                        Ap);
+        }
     }
 }
 
@@ -807,6 +821,21 @@ double pulse_crossentropy_forward_backward_bf16(uint16_t *dlogits, float *losses
     double total = 0.0;
     for (int blk = 0; blk < PK_RED_BLOCKS; blk++) total += part[blk];
     return total;
+}
+
+void pulse_bf16_convert(uint16_t *dst, const float *src, size_t n) {
+    const size_t blk = 65536, nb = (n + blk - 1) / blk;
+#pragma omp parallel for schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        const size_t i0 = b * blk, i1 = i0 + blk < n ? i0 + blk : n;
+#ifdef PK_HAVE_BF16_KERNEL
+        if (pulse_bf16_supported()) {
+            convert_avx512(dst + i0, src + i0, i1 - i0);
+            continue;
+        }
+#endif
+        for (size_t i = i0; i < i1; i++) dst[i] = (uint16_t)(bf16_bits(src[i]) & 0xffffu);
+    }
 }
 
 /* ---- linear layer ---- */

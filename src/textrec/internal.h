@@ -14,6 +14,8 @@ struct pulse_textrec {
     pulse_textrec_arch arch;
     int use_id, V, D, C; /* V = n_items + 1 */
     int bf16_x;          /* the training steps' X = T W^T + b and its gradient in bf16 (--bf16-head) */
+    uint16_t *T16;       /* (V, D) T in bf16 while a fit runs with bf16_x and T frozen (no fine-tuning) */
+    float *gWt;          /* (D, C) scratch: gW^T of the bf16 form */
     int text_len, ft_layers;
     float lambda, tau;
     int K;

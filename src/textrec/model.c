@@ -51,7 +51,12 @@ static void refresh_x_train(pulse_textrec *m) {
         textrec_refresh_x(m);
         return;
     }
-    pulse_matmul_forward_bf16(m->X, m->T, m->W, m->b, m->V, m->D, m->C);
+    if (m->T16) { /* X = b in every row, then += T W^T: the bias form's single rounding of acc + b */
+        for (int i = 1; i < m->V; i++) memcpy(m->X + (size_t)i * m->C, m->b, sizeof(float) * m->C);
+        pulse_gemm_bf16a(0, 1, m->V, m->C, m->D, 1.0f, m->T16, m->D, m->W, m->D, 1.0f, m->X, m->C);
+    } else {
+        pulse_matmul_forward_bf16(m->X, m->T, m->W, m->b, m->V, m->D, m->C);
+    }
     memset(m->X, 0, sizeof(float) * (size_t)m->C);
 }
 
@@ -423,7 +428,12 @@ static pulse_status hook_before_step(void *ctx, pulse_sasrec *sr, const int *use
 static void own_grads(pulse_textrec *m) {
     float *dX = pulse_sasrec_grads_ptr(m->sr);
     /* gW (C, D) += dX^T T; gb (C) += column sums of dX (row 0 of dX is zero) */
-    if (m->bf16_x)
+    if (m->bf16_x && m->T16) { /* gW^T (D, C) = T^T dX: T read as stored in bf16, D rows for the threads */
+        pulse_gemm_bf16a(1, 0, m->D, m->C, m->V, 1.0f, m->T16, m->D, dX, m->C, 0.0f, m->gWt, m->C);
+        for (int c = 0; c < m->C; c++)
+            for (int d = 0; d < m->D; d++) m->gW[(size_t)c * m->D + d] += m->gWt[(size_t)d * m->C + c];
+        pulse_matmul_backward(NULL, NULL, m->gb, dX, m->T, m->W, m->V, m->D, m->C);
+    } else if (m->bf16_x)
         pulse_matmul_backward_bf16(NULL, m->gW, m->gb, dX, m->T, m->W, m->V, m->D, m->C);
     else
         pulse_matmul_backward(NULL, m->gW, m->gb, dX, m->T, m->W, m->V, m->D, m->C);
@@ -550,11 +560,23 @@ pulse_status pulse_textrec_fit(pulse_textrec *m, const pulse_dataset *ds, const 
                                     .restore_best = hook_restore_best,
                                     .before_eval = hook_before_eval};
     memcpy(m->own_best, m->own, m->n_own * sizeof(float));
+    if (m->bf16_x && !m->enc) { /* T frozen for the whole fit: converted once (NULL: the float form) */
+        m->T16 = pulse_malloc(sizeof(uint16_t) * (size_t)m->V * m->D);
+        m->gWt = pulse_malloc(sizeof(float) * (size_t)m->D * m->C);
+        if (m->T16 && m->gWt) {
+            pulse_bf16_convert(m->T16, m->T, (size_t)m->V * m->D);
+        } else {
+            free(m->T16), free(m->gWt);
+            m->T16 = NULL, m->gWt = NULL;
+        }
+    }
     pulse_sasrec_set_hooks(m->sr, &m->hooks);
     pulse_textrec_train_report rep;
     memset(&rep, 0, sizeof rep);
     m->dp = pulse_dist_size() > 1; /* data-parallel: the rationale term gathers the ranks' rows */
     st = pulse_sasrec_train(m->sr, ds, &sp, &rep.sasrec);
+    free(m->T16), free(m->gWt);
+    m->T16 = NULL, m->gWt = NULL;
     m->dp = 0;
     pulse_sasrec_set_hooks(m->sr, NULL);
     m->batch_users = NULL;
