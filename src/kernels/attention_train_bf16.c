@@ -33,39 +33,7 @@
 #endif
 
 #include "kernels/avx512_math.h"
-
-static inline __mmask16 lanes(int n) {
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
-/* c (8 rows, nc <= 16 nv columns; rows >= mr not stored) = alpha acc (+ c when add), acc = sum_p a[r lda + p]
- * (x) b[p ldb + 16 q ..]: a has 8 readable rows of pair words, b 16 nv readable words per row */
-static inline __attribute__((always_inline)) void bt_tile(const int nv, int np, const uint32_t *a, int lda,
-                                                          const uint32_t *b, int ldb, float *c, int ldc,
-                                                          int mr, int nc, float alpha, int add) {
-    __m512 acc[8][3];
-    for (int r = 0; r < 8; r++)
-        for (int q = 0; q < nv; q++) acc[r][q] = _mm512_setzero_ps();
-    for (int p = 0; p < np; p++) {
-        __m512bh bv[3];
-        for (int q = 0; q < nv; q++) bv[q] = (__m512bh)_mm512_loadu_si512(b + 16 * q);
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) {
-            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[(size_t)r * lda + p]);
-            for (int q = 0; q < nv; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], ar, bv[q]);
-        }
-        b += ldb;
-    }
-    const __m512 va = _mm512_set1_ps(alpha);
-    for (int r = 0; r < mr; r++)
-        for (int q = 0; q < nv; q++) {
-            const __mmask16 k = lanes(nc - 16 * q);
-            float *cc = c + (size_t)r * ldc + 16 * q;
-            const __m512 v = add ? _mm512_fmadd_ps(acc[r][q], va, _mm512_maskz_loadu_ps(k, cc))
-                                 : _mm512_mul_ps(acc[r][q], va);
-            _mm512_mask_storeu_ps(cc, k, v);
-        }
-}
+#include "kernels/bf16_tile.h"
 
 /* c (8 rows, nc columns) over column blocks of 48: b's rows are ldb words wide, padded to 16 */
 static void bt_rows(int np, const uint32_t *a, int lda, const uint32_t *b, int ldb, float *c, int ldc, int mr,
@@ -73,36 +41,11 @@ static void bt_rows(int np, const uint32_t *a, int lda, const uint32_t *b, int l
     for (int c0 = 0; c0 < nc; c0 += 48) {
         const int w = nc - c0, nv = w >= 48 ? 3 : (w + 15) / 16;
         if (nv == 3)
-            bt_tile(3, np, a, lda, b + c0, ldb, c + c0, ldc, mr, w, alpha, add);
+            pk_bf16_tile(3, np, a, lda, b + c0, ldb, c + c0, ldc, mr, w, alpha, add);
         else if (nv == 2)
-            bt_tile(2, np, a, lda, b + c0, ldb, c + c0, ldc, mr, w, alpha, add);
+            pk_bf16_tile(2, np, a, lda, b + c0, ldb, c + c0, ldc, mr, w, alpha, add);
         else
-            bt_tile(1, np, a, lda, b + c0, ldb, c + c0, ldc, mr, w, alpha, add);
-    }
-}
-
-/* the pair word of (x, y) in bf16, round to nearest even (the vector conversion's rounding) */
-static inline uint32_t pair1(float x, float y) {
-    const __m128i v = (__m128i)_mm_cvtneps_pbh(_mm_setr_ps(x, y, 0.0f, 0.0f));
-    return (uint32_t)_mm_cvtsi128_si32(v);
-}
-
-/* w[p] = (x[2p], x[2p + 1]) for p < np; x holds 2 np floats */
-static void pair_row(uint32_t *w, const float *x, int np) {
-    int p = 0;
-    for (; p + 16 <= np; p += 16)
-        _mm512_storeu_si512(
-            w + p, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 2 * p + 16), _mm512_loadu_ps(x + 2 * p)));
-    for (; p < np; p++) w[p] = pair1(x[2 * p], x[2 * p + 1]);
-}
-
-/* w[j] = (r0[j], r1[j]) for j < n (n a multiple of 16) */
-static void pair_rows(uint32_t *w, const float *r0, const float *r1, int n) {
-    for (int j = 0; j < n; j += 16) {
-        const __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r0 + j));
-        const __m256i hi = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r1 + j));
-        _mm512_storeu_si512(w + j, _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
-                                                   _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16)));
+            pk_bf16_tile(1, np, a, lda, b + c0, ldb, c + c0, ldc, mr, w, alpha, add);
     }
 }
 
@@ -111,7 +54,7 @@ static void pack_rows_d(uint32_t *w, const float *x, size_t ld, int L, int Lr, i
     const int hp = HD / 2;
     for (int i = 0; i < Lr; i++)
         if (i < L)
-            pair_row(w + (size_t)i * hp, x + (size_t)i * ld, hp);
+            pk_pair_row(w + (size_t)i * hp, x + (size_t)i * ld, 2 * hp, hp);
         else
             memset(w + (size_t)i * hp, 0, sizeof(uint32_t) * (size_t)hp);
 }
@@ -123,7 +66,7 @@ static void pack_t_d(uint32_t *w, const float *x, size_t ld, int L, int Lc, int 
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(Lc));
     for (int j = 0; j < Lc; j++) {
         if (j < L)
-            pair_row(tmp, x + (size_t)j * ld, hp);
+            pk_pair_row(tmp, x + (size_t)j * ld, 2 * hp, hp);
         else
             memset(tmp, 0, sizeof(uint32_t) * (size_t)hp);
         int p = 0;
@@ -139,9 +82,9 @@ static void pack_rows_pairs(uint32_t *w, const float *x, size_t ld, int L, int n
         const int i0 = 2 * jp;
         uint32_t *d = w + (size_t)jp * HD;
         if (i0 + 1 < L)
-            pair_rows(d, x + (size_t)i0 * ld, x + (size_t)(i0 + 1) * ld, HD);
+            pk_pair_rows(d, x + (size_t)i0 * ld, x + (size_t)(i0 + 1) * ld, HD);
         else
-            for (int e = 0; e < HD; e++) d[e] = i0 < L ? pair1(x[(size_t)i0 * ld + e], 0.0f) : 0u;
+            for (int e = 0; e < HD; e++) d[e] = i0 < L ? pk_pair1(x[(size_t)i0 * ld + e], 0.0f) : 0u;
     }
 }
 
@@ -209,7 +152,7 @@ static void dsoft_row(float *s, float *dp, int n, int lo, int i, float l, float 
 static float dot_f32(const float *a, const float *b, int n) {
     __m512 acc = _mm512_setzero_ps();
     for (int e = 0; e < n; e += 16) {
-        const __mmask16 k = lanes(n - e);
+        const __mmask16 k = pk_lanes16(n - e);
         acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + e), _mm512_maskz_loadu_ps(k, b + e), acc);
     }
     return _mm512_reduce_add_ps(acc);
@@ -230,14 +173,32 @@ static bt_dims dims(int L, int HD) {
     return d;
 }
 
+/* one work item (sequence b, kv head kh): its heads, strides, length and buffer sizes (dt: for the longest
+ * sequence, d: for this one) */
+typedef struct {
+    int NH, HD, grp, ldq, ldk, b, kh, L;
+    size_t r0; /* the sequence's first row */
+    bt_dims dt, d;
+} bt_item;
+
+static bt_item item_of(const pulse_attn_params *p, const int *lens, int T, int it) {
+    bt_item w;
+    const int NKV = p->n_head_kv;
+    w.NH = p->n_head, w.HD = p->head_dim, w.grp = w.NH / NKV;
+    w.ldq = w.NH * w.HD, w.ldk = NKV * w.HD;
+    w.b = it / NKV, w.kh = it % NKV;
+    w.L = lens ? (lens[w.b] < 0 ? 0 : lens[w.b] > T ? T : lens[w.b]) : T;
+    w.r0 = p->row0 ? (size_t)p->row0[w.b] : (size_t)w.b * T;
+    w.dt = dims(T, w.HD), w.d = dims(w.L, w.HD);
+    return w;
+}
+
 void pk_attn_train_bf16_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                 const int *lens, int B, int T, const pulse_attn_params *p, int it) {
     (void)B;
-    const int NH = p->n_head, NKV = p->n_head_kv, HD = p->head_dim, grp = NH / NKV;
-    const int ldq = NH * HD, ldk = NKV * HD;
-    const int b = it / NKV, kh = it % NKV;
-    const int L = lens ? (lens[b] < 0 ? 0 : lens[b] > T ? T : lens[b]) : T;
-    const bt_dims dt = dims(T, HD), d = dims(L, HD);
+    const bt_item w = item_of(p, lens, T, it);
+    const int NH = w.NH, HD = w.HD, grp = w.grp, ldq = w.ldq, ldk = w.ldk, b = w.b, kh = w.kh, L = w.L;
+    const bt_dims dt = w.dt, d = w.d;
     /* words: Kt [hp][Lc], Vw [LcP][HD], Qw [Lr][hp], Pw [8][LcP], tmp [hp]; floats: S [8][Lc] */
     const size_t wK = (size_t)dt.hp * dt.Lc, wV = (size_t)dt.LcP * HD, wQ = (size_t)dt.Lr * dt.hp,
                  wP = 8 * (size_t)dt.LcP;
@@ -245,7 +206,7 @@ void pk_attn_train_bf16_forward(float *out, float *lse, const float *q, const fl
     unsigned char *base =
         pk_scratch(PK_SCR_ATT_TRAIN_BF16, sizeof(uint32_t) * words + sizeof(float) * 8 * dt.Lc);
     uint32_t *Kt = (uint32_t *)(void *)base;
-    const size_t r0 = p->row0 ? (size_t)p->row0[b] : (size_t)b * T;
+    const size_t r0 = w.r0;
     for (int g = 0; g < grp; g++) {
         const int h = kh * grp + g;
         float *ob = out + r0 * ldq + (size_t)h * HD, *lb = lse + ((size_t)b * NH + h) * T;
@@ -276,7 +237,7 @@ void pk_attn_train_bf16_forward(float *out, float *lse, const float *q, const fl
                     lb[i0 + r] = softmax_row(s, nkc, key_lo(i0 + r, p->window), i0 + r);
                 else
                     memset(s, 0, sizeof(float) * (size_t)nkc);
-                pair_row(Pw + (size_t)r * d.LcP, s, nkc / 2);
+                pk_pair_row(Pw + (size_t)r * d.LcP, s, nkc, nkc / 2);
             }
             bt_rows(nkc / 2, Pw, d.LcP, Vw, HD, ob + (size_t)i0 * ldq, ldq, mr, HD, 1.0f, 0);
         }
@@ -287,12 +248,10 @@ void pk_attn_train_bf16_backward(float *dq, float *dk, float *dv, const float *d
                                  const float *lse, const float *q, const float *k, const float *v,
                                  const int *lens, int B, int T, const pulse_attn_params *p, int it) {
     (void)B;
-    const int NH = p->n_head, NKV = p->n_head_kv, HD = p->head_dim, grp = NH / NKV;
-    const int ldq = NH * HD, ldk = NKV * HD;
-    const int b = it / NKV, kh = it % NKV;
-    const int L = lens ? (lens[b] < 0 ? 0 : lens[b] > T ? T : lens[b]) : T;
+    const bt_item w = item_of(p, lens, T, it);
+    const int NH = w.NH, HD = w.HD, grp = w.grp, ldq = w.ldq, ldk = w.ldk, b = w.b, kh = w.kh, L = w.L;
     if (L == 0) return;
-    const bt_dims dt = dims(T, HD), d = dims(L, HD);
+    const bt_dims dt = w.dt, d = w.d;
     /* words: Kt, Vt [hp][Lc]; Kw [LcP][HD]; Qw, dOw [Lr][hp]; Qt, dOt [HD][Lp]; dSp, Pp [Lp][Lc]; dSw
      * [8][LcP]; tmp [HD]; floats: S, dP [8][Lc]; dKt, dVt [HD][Lc] */
     const size_t wK = (size_t)dt.hp * dt.Lc, wKw = (size_t)dt.LcP * HD, wQ = (size_t)dt.Lr * dt.hp,
@@ -307,7 +266,7 @@ void pk_attn_train_bf16_backward(float *dq, float *dk, float *dv, const float *d
              *dSp = dOt + wQt, *Pp = dSp + wSp, *dSw = Pp + wSp, *tmp = dSw + wS;
     float *S = (float *)(void *)(base + sizeof(uint32_t) * words), *dP = S + 8 * (size_t)dt.Lc,
           *dKt = dP + 8 * (size_t)dt.Lc, *dVt = dKt + (size_t)HD * dt.Lc;
-    const size_t r0 = p->row0 ? (size_t)p->row0[b] : (size_t)b * T, kvo = r0 * ldk + (size_t)kh * HD;
+    const size_t r0 = w.r0, kvo = r0 * ldk + (size_t)kh * HD;
     const float *kb = k + kvo, *vb = v + kvo;
     const int need_ds = dq || dk;
     pack_t_d(Kt, kb, (size_t)ldk, L, d.Lc, HD, tmp);
@@ -344,16 +303,18 @@ void pk_attn_train_bf16_backward(float *dq, float *dk, float *dv, const float *d
             for (int rp = 0; rp < 4; rp++) {
                 const size_t row = (size_t)(i0 / 2 + rp) * d.Lc;
                 if (dk) {
-                    pair_rows(dSp + row, dP + (size_t)(2 * rp) * d.Lc, dP + (size_t)(2 * rp + 1) * d.Lc, nkc);
+                    pk_pair_rows(dSp + row, dP + (size_t)(2 * rp) * d.Lc, dP + (size_t)(2 * rp + 1) * d.Lc,
+                                 nkc);
                     if (zend > 0) memset(dSp + row + nkc, 0, sizeof(uint32_t) * (size_t)zend);
                 }
                 if (dv) {
-                    pair_rows(Pp + row, S + (size_t)(2 * rp) * d.Lc, S + (size_t)(2 * rp + 1) * d.Lc, nkc);
+                    pk_pair_rows(Pp + row, S + (size_t)(2 * rp) * d.Lc, S + (size_t)(2 * rp + 1) * d.Lc, nkc);
                     if (zend > 0) memset(Pp + row + nkc, 0, sizeof(uint32_t) * (size_t)zend);
                 }
             }
             if (dq) {
-                for (int r = 0; r < 8; r++) pair_row(dSw + (size_t)r * d.LcP, dP + (size_t)r * d.Lc, nkc / 2);
+                for (int r = 0; r < 8; r++)
+                    pk_pair_row(dSw + (size_t)r * d.LcP, dP + (size_t)r * d.Lc, nkc, nkc / 2);
                 bt_rows(nkc / 2, dSw, d.LcP, Kw, HD, dq + qo + (size_t)i0 * ldq, ldq, mr, HD, p->scale, 1);
             }
         }

@@ -68,25 +68,7 @@ void pulse_gemm_bf16_ref(int transA, int transB, int M, int N, int K, float alph
 
 enum { MR = 8, NR = 48, KC = 512, KCP = KC / 2, MC = 64 };
 
-/* 16 words of the pairs (r0[j], r1[j]), j < 16 */
-static inline __m512i pair_rows16(const float *r0, const float *r1) {
-    __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r0));
-    __m256i hi = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r1));
-    return _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
-}
-
-/* words w[p] = (x[2p], x[2p + 1]) for p < np over a contiguous row of n floats (zero past n) */
-static void pair_row(uint32_t *w, const float *x, int n, int np) {
-    int p = 0;
-    for (; 2 * p + 32 <= n && p + 16 <= np; p += 16) {
-        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 2 * p + 16), _mm512_loadu_ps(x + 2 * p));
-        _mm512_storeu_si512(w + p, v);
-    }
-    for (; p < np; p++) {
-        uint32_t lo = 2 * p < n ? bf16_bits(x[2 * p]) : 0u, hi = 2 * p + 1 < n ? bf16_bits(x[2 * p + 1]) : 0u;
-        w[p] = lo | hi << 16;
-    }
-}
+#include "kernels/bf16_tile.h"
 
 /* panel p of op(B) (K, N): dst[kp * NR + j] = (B[2kp][n0 + j], B[2kp + 1][n0 + j]), zero outside */
 static void pack_b_panel(uint32_t *dst, const float *B, int ldb, int transB, int K, int N, int n0) {
@@ -101,7 +83,7 @@ static void pack_b_panel(uint32_t *dst, const float *B, int ldb, int transB, int
             const float *row = B + (size_t)(n0 + j) * ldb;
             for (int kp0 = 0; kp0 < KP; kp0 += KCP) {
                 int np = KP - kp0 < KCP ? KP - kp0 : KCP;
-                pair_row(tmp, row + 2 * kp0, K - 2 * kp0, np);
+                pk_pair_row(tmp, row + 2 * kp0, K - 2 * kp0, np);
                 for (int p = 0; p < np; p++) dst[(size_t)(kp0 + p) * NR + j] = tmp[p];
             }
         }
@@ -112,7 +94,7 @@ static void pack_b_panel(uint32_t *dst, const float *B, int ldb, int transB, int
         uint32_t *d = dst + (size_t)kp * NR;
         int odd = 2 * kp + 1 >= K;
         if (nr == NR && !odd) {
-            for (int q = 0; q < NR; q += 16) _mm512_storeu_si512(d + q, pair_rows16(r0 + q, r1 + q));
+            for (int q = 0; q < NR; q += 16) _mm512_storeu_si512(d + q, pk_pair_rows16(r0 + q, r1 + q));
             continue;
         }
         for (int j = 0; j < NR; j++)
@@ -132,7 +114,7 @@ static void pack_a_block(uint32_t *dst, const float *A, int lda, int transA, int
             if (m >= mc)
                 memset(d + (size_t)r * KCP, 0, sizeof(uint32_t) * (size_t)np);
             else
-                pair_row(d + (size_t)r * KCP, A + (size_t)(m0 + m) * lda + k0, kc, np);
+                pk_pair_row(d + (size_t)r * KCP, A + (size_t)(m0 + m) * lda + k0, kc, np);
         }
         if (transA) { /* A[m][k] = A[k * lda + m]: rows 2p and 2p + 1 of the stored matrix, MR at a time */
             const int full = mc - i * MR >= MR;
@@ -412,40 +394,14 @@ static void ffn_mblock(int mb, int N, int C, int FF, const float *inp, const uin
 /* ---- attention (one (batch, head) pair per call) ----
  * Small products on packed pair words: c (mr <= 8 rows, nc <= 16 nv columns, ldc) = alpha * sum_p a[r lda +
  * p] (x) b[p ldb + ..]; a holds 8 rows of pair words (rows past mr zero), b pair words 16 nv columns wide. */
-static inline __attribute__((always_inline)) void att_tile(const int nv, int np, const uint32_t *a, int lda,
-                                                           const uint32_t *b, int ldb, float *c, int ldc,
-                                                           int mr, int nc, float alpha) {
-    __m512 acc[8][3];
-    for (int r = 0; r < 8; r++)
-        for (int q = 0; q < nv; q++) acc[r][q] = _mm512_setzero_ps();
-    for (int p = 0; p < np; p++) {
-        __m512bh bv[3];
-        for (int q = 0; q < nv; q++) bv[q] = (__m512bh)_mm512_loadu_si512(b + 16 * q);
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) {
-            const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r * lda + p]);
-            for (int q = 0; q < nv; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], ar, bv[q]);
-        }
-        b += ldb;
-    }
-    const __m512 va = _mm512_set1_ps(alpha);
-    for (int r = 0; r < mr; r++)
-        for (int q = 0; q < nv; q++) {
-            const int cnt = nc - 16 * q;
-            if (cnt <= 0) break;
-            const __mmask16 k = cnt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cnt) - 1u);
-            _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16 * q, k, _mm512_mul_ps(acc[r][q], va));
-        }
-}
-
 static void att_tile_any(int nv, int np, const uint32_t *a, int lda, const uint32_t *b, int ldb, float *c,
                          int ldc, int mr, int nc, float alpha) {
     if (nv >= 3)
-        att_tile(3, np, a, lda, b, ldb, c, ldc, mr, nc, alpha);
+        pk_bf16_tile(3, np, a, lda, b, ldb, c, ldc, mr, nc, alpha, 0);
     else if (nv == 2)
-        att_tile(2, np, a, lda, b, ldb, c, ldc, mr, nc, alpha);
+        pk_bf16_tile(2, np, a, lda, b, ldb, c, ldc, mr, nc, alpha, 0);
     else
-        att_tile(1, np, a, lda, b, ldb, c, ldc, mr, nc, alpha);
+        pk_bf16_tile(1, np, a, lda, b, ldb, c, ldc, mr, nc, alpha, 0);
 }
 
 #include "kernels/avx512_math.h"
@@ -497,13 +453,13 @@ static void att_seq(float *o, float *A, const float *q, const float *k, const fl
     uint32_t *tmp = pb + 8 * (size_t)Tp;
     for (int i = 0; i < T8; i++) {
         if (i < T)
-            pair_row(qw + (size_t)i * Cw, q + (size_t)i * C, C, Cw);
+            pk_pair_row(qw + (size_t)i * Cw, q + (size_t)i * C, C, Cw);
         else
             memset(qw + (size_t)i * Cw, 0, sizeof(uint32_t) * (size_t)Cw);
     }
     for (int j = 0; j < Tv; j++) {
         if (j < T)
-            pair_row(tmp, k + (size_t)j * C, C, Cw);
+            pk_pair_row(tmp, k + (size_t)j * C, C, Cw);
         else
             memset(tmp, 0, sizeof(uint32_t) * (size_t)Cw);
         for (int p = 0; p < Cw; p++) kw[(size_t)p * Tv + j] = tmp[p];
@@ -513,7 +469,7 @@ static void att_seq(float *o, float *A, const float *q, const float *k, const fl
         const int odd = 2 * jp + 1 >= T;
         uint32_t *d = vw + (size_t)jp * ldv;
         int c = 0;
-        for (; c + 16 <= C && !odd; c += 16) _mm512_storeu_si512(d + c, pair_rows16(r0 + c, r1 + c));
+        for (; c + 16 <= C && !odd; c += 16) _mm512_storeu_si512(d + c, pk_pair_rows16(r0 + c, r1 + c));
         for (; c < ldv; c++) d[c] = c < C ? (bf16_bits(r0[c]) | (odd ? 0u : bf16_bits(r1[c]) << 16)) : 0u;
     }
     memset(pb, 0, sizeof(uint32_t) * 8 * (size_t)Tp);
@@ -529,7 +485,7 @@ static void att_seq(float *o, float *A, const float *q, const float *k, const fl
             for (int r = 0; r < mr; r++) {
                 float *arow = Ab + (size_t)r * T;
                 softmax_row(arow, km, T, causal ? i0 + r + 1 : T);
-                pair_row(pb + (size_t)r * Tp, arow, T, Tp);
+                pk_pair_row(pb + (size_t)r * Tp, arow, T, Tp);
             }
             for (int c0 = 0; c0 < hs; c0 += 48)
                 att_tile_any((hs - c0 + 15) / 16, Tp, pb, Tp, vh + c0, ldv, oh + (size_t)i0 * C + c0, C, mr,
