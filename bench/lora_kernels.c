@@ -152,6 +152,26 @@ int main(int argc, char **argv) {
     TIME_BEST(th,
               pulse_qhead_loss(dxh, NULL, xh, Wh, PULSE_GGML_Q8_0, tg, NLOSS, E, V, 0.0f, 1.0f, lg, NLOSS));
     printf("head q8_0 + cross-entropy at %d loss rows (V %d): %.1f ms\n", NLOSS, V, 1e3 * th);
+    /* the LoRA factor products of one adapter (r 8, 576 -> 576; dropout 0.05 drawn by counter, keep bits
+     * written by the forward's down and read by the backward's, as the trainer runs them) */
+    const int R = 8;
+    float *xa = frand((size_t)N * E, &r, 1.0f), *ya = frand((size_t)N * E, &r, 1.0f);
+    float *ta8 = calloc((size_t)N * R, sizeof(float)), *Aw = frand((size_t)R * E, &r, 0.05f),
+          *Bw = frand((size_t)E * R, &r, 0.05f), *gA = calloc((size_t)R * E, sizeof(float));
+    uint32_t *rows = malloc(sizeof(uint32_t) * 3 * (size_t)N);
+    uint8_t *kb = malloc((size_t)N * (size_t)((E + 7) / 8));
+    for (int i = 0; i < N; i++) rows[3 * i] = (uint32_t)i * 31u, rows[3 * i + 1] = 7u, rows[3 * i + 2] = 0u;
+    pulse_lr_drop d1 = {rows, (uint32_t)(0.05 * 4294967296.0), 1.0f / 0.95f, kb, (E + 7) / 8, 1}, d2 = d1;
+    d2.bits_mode = 2;
+    double tdn, tup, tgr, tupd;
+    TIME_BEST(tdn, pulse_lowrank_down_drop(ta8, xa, E, Aw, N, E, R, 1.0f, &d1));
+    TIME_BEST(tup, pulse_lowrank_up(ya, E, ta8, Bw, N, E, R, 2.0f, 1));
+    TIME_BEST(tgr, pulse_lowrank_grad_drop(gA, 0, ta8, xa, E, N, E, R, 1.0f, &d2));
+    TIME_BEST(tupd, pulse_lowrank_up_drop(xa, E, ta8, Aw, N, E, R, 1e-6f, &d2));
+    printf("LoRA r %d, %d x %d, dropout by counter: down (writes keep bits) %.3f ms, up %.3f ms, grad (reads "
+           "them) %.3f ms, up with mask %.3f ms\n",
+           R, N, E, 1e3 * tdn, 1e3 * tup, 1e3 * tgr, 1e3 * tupd);
+    free(xa), free(ya), free(ta8), free(Aw), free(Bw), free(gA), free(rows), free(kb);
     const double step = NL * (step_best + ta + tb) + th;
     printf(
         "per step (%d layers: best forward + dX of the products, attention fwd + bwd; head): %.2f s -> %.0f "
@@ -159,8 +179,10 @@ int main(int argc, char **argv) {
         NL, step, N / step);
     jn += snprintf(json + jn, sizeof json - (size_t)jn,
                    "},\"attn_fwd_ms\":%.2f,\"attn_bwd_ms\":%.2f,\"attn_bf16\":%s,\"head_ms\":%.2f,"
-                   "\"kernel_step_s\":%.3f,\"kernel_tokens_s\":%.1f}",
-                   1e3 * ta, 1e3 * tb, ta16 > 0 ? "true" : "false", 1e3 * th, step, N / step);
+                   "\"kernel_step_s\":%.3f,\"kernel_tokens_s\":%.1f,\"lora_ms\":{\"down_drop\":%.3f,"
+                   "\"up\":%.3f,\"grad_drop\":%.3f,\"up_drop\":%.3f}}",
+                   1e3 * ta, 1e3 * tb, ta16 > 0 ? "true" : "false", 1e3 * th, step, N / step, 1e3 * tdn,
+                   1e3 * tup, 1e3 * tgr, 1e3 * tupd);
     bench_emit(json);
     free(X), free(Y), free(dX), free(q), free(k), free(v), free(o), free(lse), free(dq), free(dk), free(dv);
     free(Wh), free(tg), free(xh), free(dxh), free(lg);

@@ -121,6 +121,10 @@ void pulse_lowrank_grad_drop_ref(float *G, int gt, const float *T, const float *
 #ifdef __AVX2__
 #include <immintrin.h>
 
+/* the accumulator loops fully unrolled: without it GCC -O2 keeps acc[] on the stack (a load, fma and store
+ * per step, bound by store-to-load forwarding) */
+#define LR_UNROLL _Pragma("GCC unroll 8")
+
 static inline float lr_hsum(__m256 v) {
     float l[8];
     _mm256_storeu_ps(l, v);
@@ -162,14 +166,14 @@ static inline __attribute__((always_inline)) void lr_down_rows(float *t, const f
                                                                int C, int j0, const int JB, float scale,
                                                                const pulse_lr_drop *d, int i) {
     __m256 acc[8];
-    for (int k = 0; k < JB; k++) acc[k] = _mm256_setzero_ps();
+    LR_UNROLL for (int k = 0; k < JB; k++) acc[k] = _mm256_setzero_ps();
     const __m256i thr = _mm256_set1_epi32(d ? (int)d->thr : 0);
     const __m256 kv = _mm256_set1_ps(d ? d->keep : 1.0f);
     int c = 0;
     for (; c + 8 <= C; c += 8) {
         __m256 xv = _mm256_loadu_ps(x + c);
         if (d) xv = _mm256_mul_ps(xv, lr_maskv(d, i, c, thr, kv));
-        for (int k = 0; k < JB; k++)
+        LR_UNROLL for (int k = 0; k < JB; k++)
             acc[k] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(W + (size_t)(j0 + k) * C + c), acc[k]);
     }
     for (int k = 0; k < JB; k++) {
@@ -292,14 +296,14 @@ static inline __attribute__((always_inline)) void lr_grad_block(float *G, int gt
                                                                 int c0, int j0, const int JB, float scale,
                                                                 const pulse_lr_drop *d) {
     __m256 acc[8];
-    for (int k = 0; k < JB; k++) acc[k] = _mm256_setzero_ps();
+    LR_UNROLL for (int k = 0; k < JB; k++) acc[k] = _mm256_setzero_ps();
     const __m256i thr = _mm256_set1_epi32(d ? (int)d->thr : 0);
     const __m256 kv = _mm256_set1_ps(d ? d->keep : 1.0f);
     for (int i = 0; i < n; i++) {
         __m256 xv = _mm256_loadu_ps(X + (size_t)i * ldx + c0);
         if (d) xv = _mm256_mul_ps(xv, lr_maskv(d, i, c0, thr, kv));
         const float *t = T + (size_t)i * r + j0;
-        for (int k = 0; k < JB; k++) acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(t[k]), xv, acc[k]);
+        LR_UNROLL for (int k = 0; k < JB; k++) acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(t[k]), xv, acc[k]);
     }
     for (int k = 0; k < JB; k++) {
         if (!gt) {
