@@ -173,8 +173,8 @@ static inline __attribute__((always_inline)) void lr_down_rows(float *t, const f
     for (; c + 8 <= C; c += 8) {
         __m256 xv = _mm256_loadu_ps(x + c);
         if (d) xv = _mm256_mul_ps(xv, lr_maskv(d, i, c, thr, kv));
-        LR_UNROLL for (int k = 0; k < JB; k++)
-            acc[k] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(W + (size_t)(j0 + k) * C + c), acc[k]);
+        LR_UNROLL for (int k = 0; k < JB; k++) acc[k] =
+            _mm256_fmadd_ps(xv, _mm256_loadu_ps(W + (size_t)(j0 + k) * C + c), acc[k]);
     }
     for (int k = 0; k < JB; k++) {
         float s = lr_hsum(acc[k]);
