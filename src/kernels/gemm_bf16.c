@@ -729,13 +729,7 @@ static double ce_row_bf16(uint16_t *dx, float *x, int V, int tg, float scale) {
     float maxv = -INFINITY;
     PK_SIMD_MAX(maxv)
     for (int j = 0; j < V; j++) maxv = x[j] > maxv ? x[j] : maxv;
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < V; j++) {
-        float e = pk_expf(x[j] - maxv);
-        x[j] = e;
-        sum += e;
-    }
+    const double sum = pk_exp_shift_sum(x, x, V, maxv);
     const float mul = (float)(1.0 / sum) * scale;
     for (int j = 0; j < V; j++) dx[j] = (uint16_t)(bf16_bits(x[j] * mul) & 0xffffu);
     float gt = x[tg] * mul;

@@ -69,6 +69,19 @@ static inline float pk_expf(float x0) {
     return x0 < -87.0f ? 0.0f : p * scale;
 }
 
+/* out (n) = exp(x - max) (out may be x), max = max(x) given; returns the sum of the exps in double (the
+ * softmax and cross-entropy rows' shared step; vectorised, the sum's order fixed by the loop's simd lanes) */
+static inline double pk_exp_shift_sum(float *out, const float *x, int n, float maxv) {
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        const float e = pk_expf(x[j] - maxv);
+        out[j] = e;
+        sum += e;
+    }
+    return sum;
+}
+
 /* erf(x): |x| < 1: Taylor series of erf(x) / x in x^2 to x^22 (truncation < 1e-8); |x| >= 1: Abramowitz &
  * Stegun 7.1.26 (|error| <= 1.5e-7). Both are computed and one selected, so the loop vectorises. Measured
  * max |error| vs double erf: about 2e-7 (tests/test_kernels_forward.c). */

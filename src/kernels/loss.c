@@ -21,13 +21,7 @@ void pulse_softmax_rows(float *x, int N, int V) {
             memset(r, 0, (size_t)V * sizeof(float));
             continue;
         }
-        double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < V; j++) {
-            float e = pk_expf(r[j] - maxv);
-            r[j] = e;
-            sum += e;
-        }
+        const double sum = pk_exp_shift_sum(r, r, V, maxv);
         float inv = (float)(1.0 / sum);
 #pragma omp simd
         for (int j = 0; j < V; j++) r[j] *= inv;
@@ -61,14 +55,8 @@ double pulse_crossentropy_forward_backward(float *dlogits, float *losses, const 
             for (int j = 0; j < V; j++) maxv = x[j] > maxv ? x[j] : maxv;
             const float xt = x[tg]; /* before dx (which may alias x) is written */
             double sum = 0.0;
-            if (dx) {
-                /* dx = exp(x - max) once, scaled below: one exp per logit; reads x[j] before writing dx[j] */
-#pragma omp simd reduction(+ : sum)
-                for (int j = 0; j < V; j++) {
-                    float e = pk_expf(x[j] - maxv);
-                    dx[j] = e;
-                    sum += e;
-                }
+            if (dx) { /* dx = exp(x - max) once, scaled below: one exp per logit (x[j] read before dx[j]) */
+                sum = pk_exp_shift_sum(dx, x, V, maxv);
             } else {
 #pragma omp simd reduction(+ : sum)
                 for (int j = 0; j < V; j++) sum += pk_expf(x[j] - maxv);
