@@ -470,6 +470,35 @@ static void test_fast(pulse_rng *r) {
     free(X), free(wf);
 }
 
+/* The one-row type-0 products (decode): two weight rows at a time with the lane corrections, and past
+ * R1_MAXB blocks (16,384 columns) the per-row kernels: both equal the scalar reference bit for bit, for odd
+ * and even row counts, with q8_0's -128 (the unsigned form's 0) in every row. */
+static void test_rows1_type0(pulse_rng *r) {
+    const int types[3] = {PULSE_GGML_Q4_0, PULSE_GGML_Q5_0, PULSE_GGML_Q8_0};
+    const int colset[2] = {896, 16416}, rowset[3] = {1, 2, 7};
+    for (int ti = 0; ti < 3; ti++)
+        for (int ci = 0; ci < 2; ci++)
+            for (int ri = 0; ri < 3; ri++) {
+                const int t = types[ti], cols = colset[ci], rows = rowset[ri];
+                const size_t rs = pulse_ggml_row_size(t, cols);
+                uint8_t *q = malloc(rs * rows);
+                float *w = malloc(sizeof(float) * cols), *x = malloc(sizeof(float) * cols);
+                float *y = malloc(sizeof(float) * rows), *yr = malloc(sizeof(float) * rows);
+                for (int i = 0; i < rows; i++) {
+                    fill(r, w, cols, 1.0f);
+                    pulse_quantize_row(t, w, q + i * rs, cols);
+                    if (t == PULSE_GGML_Q8_0)
+                        for (int b = 0; b < cols / 32; b++) q[i * rs + 34 * b + 2 + (i + b) % 32] = 0x80;
+                }
+                fill(r, x, cols, 1.0f);
+                pulse_qmatvec(y, q, t, x, rows, cols);
+                pulse_qmatvec_ref(yr, q, t, x, rows, cols);
+                CHECK_MSG(memcmp(y, yr, sizeof(float) * rows) == 0, "one-row %s rows %d cols %d != reference",
+                          pulse_ggml_type_name(t), rows, cols);
+                free(q), free(w), free(x), free(y), free(yr);
+            }
+}
+
 int main(void) {
     test_fp16();
     test_known_blocks();
@@ -490,6 +519,7 @@ int main(void) {
         printf("one-row products: %s\n", gv ? "4 weight rows at a time" : "per row");
         for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) test_type(TYPES[i], &r);
         test_multi(&r);
+        test_rows1_type0(&r);
     }
     pulse_options o = *pulse_get_options();
     o.qgemv = -1;
