@@ -31,16 +31,21 @@ static _Atomic int g_tile;
 /* the batched AVX2 kernels (quant_tile_avx2.c): without VNNI (an AVX2-only CPU, --isa avx2, or
  * pulse_quant_use_vnni(0)) unless pulse_options.qtile is 0 */
 static _Atomic int g_tile2;
-/* one activation row (decode) through quant_tile.c's 4-weight-rows kernels (pq_t0_gemv, pq_k_gemv), or the
- * per-row VNNI kernels. Both give the same bits; which is faster depends on the CPU's memory side: the 4 rows
- * read side by side within one 4 KB page defeat AMD Zen 4's stream prefetcher. Measured out of cache on an
- * AMD EPYC family 25 model 17 (Zen 4), 2 threads, GB/s of weights read, 4-row vs per-row: q8_0 151936 x 896
- * (Qwen2.5-0.5B's head) 10.7 vs 24.7, q5_0 4864 x 896 6.9 vs 11.6, q6_K 896 x 4864 15.5 vs 17.7 (software
- * prefetch 4-16 rows ahead narrowed but did not close it: 16.8 vs 24.2 on the head); Qwen2.5-0.5B decode
- * 21.9 vs 53.3 tok/s. On the Intel Xeon family 6 model 207 the 4-row kernels were the faster (q4_K 9.2 ->
- * 16.6 GB/s, q6_K 10.2 -> 22.6), so they stay on everywhere but on AMD CPUs (pulse_options.qgemv overrides).
+/* one activation row (decode) of the K-quants through quant_tile.c's 4-weight-rows kernels (pq_k_gemv), or
+ * the per-row VNNI kernels (the 32-element formats: g_gemv1_t0 below). Both give the same bits; which is
+ * faster depends on the CPU's memory side: the 4 rows read side by side within one 4 KB page defeat AMD Zen
+ * 4's stream prefetcher. Measured out of cache on an AMD EPYC family 25 model 17 (Zen 4), 2 threads, GB/s of
+ * weights read, 4-row vs per-row: q8_0 151936 x 896 (Qwen2.5-0.5B's head) 10.7 vs 24.7, q5_0 4864 x 896 6.9
+ * vs 11.6, q6_K 896 x 4864 15.5 vs 17.7 (software prefetch 4-16 rows ahead narrowed but did not close
+ * it: 16.8 vs 24.2 on the head); Qwen2.5-0.5B decode 21.9 vs 53.3 tok/s. On the Intel Xeon family 6 model 207
+ * the 4-row kernels were the faster (q4_K 9.2 -> 16.6 GB/s, q6_K 10.2 -> 22.6), so they stay on everywhere
+ * but on AMD CPUs (pulse_options.qgemv overrides).
  */
 static _Atomic int g_gemv1;
+/* The 32-element formats' 4-row kernel (pq_t0_gemv) on every CPU: since it prefetches the next 4 rows as one
+ * address-ordered stream it is the faster on Zen 4 too (Qwen2.5-0.5B decode 76 vs 53-72 tok/s per row);
+ * pulse_options.qgemv 0 / 1 still forces per row / 4 rows for every type. */
+static _Atomic int g_gemv1_t0;
 
 int pulse_quant_use_vnni(int enable) {
     if (enable >= 0 || g_vnni < 0) {
@@ -49,6 +54,7 @@ int pulse_quant_use_vnni(int enable) {
         g_tile2 = !v && pulse_get_options()->qtile;
         const int gv = pulse_get_options()->qgemv;
         g_gemv1 = g_tile && (gv >= 0 ? gv : strcmp(pulse_cpu_get()->vendor, "AuthenticAMD") != 0);
+        g_gemv1_t0 = g_tile && (gv >= 0 ? gv : 1);
         g_vnni = v;
     }
     return g_vnni;
@@ -329,7 +335,7 @@ static void qmatmul_impl(float *Y, const void *W, int type, const float *X, int 
     const pq_k6a_blk *pk6a = k6a_pack(type, xa, stride, N, cols, use_ref);
     const int t0a = !use_ref && g_tile2 && N >= PQ_T0A_MIN_N && pq_t0a_type(type);
     const int gemv1 =
-        N == 1 && !use_ref && g_gemv1 && pq_t0_type(type); /* one row: 4 weight rows at a time */
+        N == 1 && !use_ref && g_gemv1_t0 && pq_t0_type(type); /* one row: 4 weight rows at a time */
     const int gemvk = N == 1 && !use_ref && g_gemv1 && pq_act_kind(type) == PQ_ACT_256;
     const int gemvk1 = N == 1 && !use_ref && g_tile && !g_gemv1 && pq_act_kind(type) == PQ_ACT_256;
     const int gemvk1a = N == 1 && !use_ref && g_tile2 && pq_act_kind(type) == PQ_ACT_256;
@@ -493,7 +499,7 @@ void pulse_qmatmul_multi(const pulse_qmm_job *jobs, int n_jobs, const float *X, 
             pq_t0a_rows(jb->type, wb, wrow, r0, r1, xa[kind] + (size_t)n0 * stride[kind], stride[kind],
                         n1 - n0, cols / PQ_QK, jb->Y + (size_t)n0 * rows, (size_t)rows))
             continue;
-        if (N == 1 && g_gemv1 && !use_ref && pq_t0_type(jb->type) &&
+        if (N == 1 && g_gemv1_t0 && !use_ref && pq_t0_type(jb->type) &&
             pq_t0_gemv(jb->type, wb, wrow, r0, r1, (const pq_a32 *)(const void *)xa[kind], cols / PQ_QK,
                        jb->Y))
             continue;

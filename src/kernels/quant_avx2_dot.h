@@ -401,62 +401,48 @@ DEF_ROWS(rows_q5_k, dot_q5_k_n, 256)
 DEF_ROWS(rows_q6_k, dot_q6_k_n, 256)
 DEF_ROWS(rows_q8_k, dot_q8_k_n, 256)
 
-/* ---- type-0 weights (q4_0, q5_0, q8_0) against one activation row (decode), two weight rows at a time ----
- * The weights as the unsigned operand, stored q + C (q4_0: the nibble, C = 8; q5_0: nibble | fifth bit << 4,
- * C = 16; q8_0 on VNNI: q ^ 0x80, C = 128), and each lane started from -C times the sum of its 4 activations
- * (computed once per call for all the rows): the same 8 exact int32 lanes as dot_*_n's sign trick, so the
- * same fma sequence acc = fma(dw * dx, lanes, acc) per row and ggml's horizontal sum give the same bits
- * (plain AVX2: vpmaddubsw's int16 pairs hold 2 * 31 * 128 but not 2 * 255 * 128, so q8_0 keeps the sign
- * trick there). Two rows side by side (adjacent in memory: still one stream) make two independent fma chains
- * where one row is bound by the fma latency, and the unpacking is lighter (on VNNI the fifth bits through a
- * mask register). */
+#if !PQ_VNNI
+/* ---- type-0 weights (q4_0, q5_0, q8_0) against one activation row (decode) at plain AVX2, two weight rows
+ * at a time (quant_tile.c's pq_t0_gemv is the AVX512-VNNI form of the same, 4 rows) ----
+ * q4_0 / q5_0 weights as the unsigned operand stored q + C (the nibble, C = 8; nibble | fifth bit << 4, C =
+ * 16), each lane started from -C times the sum of its 4 activations (once per call for all the rows): the
+ * same 8 exact int32 lanes as dot_*_n's sign trick (vpmaddubsw's int16 pairs hold 2 * 31 * 128), so the same
+ * fma sequence acc = fma(dw * dx, lanes, acc) per row and ggml's horizontal sum give the same bits. q8_0
+ * keeps the sign trick (2 * 255 * 128 would saturate). Two rows side by side make two fma chains; the next
+ * pair's bytes are prefetched as one address-ordered stream (AMD Zen 4's prefetcher loses two interleaved
+ * row streams). */
 #define R1_MAXB 512 /* blocks per row (16,384 columns) the stack holds the lane corrections for */
 
-static inline __attribute__((always_inline)) __m256i r1_weights(const int type, const uint8_t *w) {
-    if (type == PULSE_GGML_Q8_0)
-        return PQ_VNNI ? _mm256_xor_si256(loadu(w + 2), _mm256_set1_epi8((char)0x80)) : loadu(w + 2);
-    if (type == PULSE_GGML_Q4_0) return nibbles32(w + 2);
-#if PQ_VNNI
-    const __m256i nib = nibbles32(w + 6); /* q5_0: + 16 where the fifth bit is set */
-    return _mm256_mask_add_epi8(nib, (__mmask32)pq_rd32(w + 2), nib, _mm256_set1_epi8(0x10));
-#else
-    return _mm256_or_si256(nibbles32(w + 6), bits32_x10(w + 2));
-#endif
-}
-
-/* the block's 8 exact lanes from its weights u (r1_weights), activations xq and lane corrections corr */
-static inline __attribute__((always_inline)) __m256i r1_lanes(const int type, __m256i u, __m256i xq,
+static inline __attribute__((always_inline)) __m256i r1_lanes(const int type, const uint8_t *w, __m256i xq,
                                                               __m256i corr) {
-#if PQ_VNNI
-    (void)type;
-    return _mm256_dpbusd_epi32(corr, u, xq);
-#else
-    if (type == PULSE_GGML_Q8_0) return dot_u8i8(_mm256_sign_epi8(u, u), _mm256_sign_epi8(xq, u));
+    if (type == PULSE_GGML_Q8_0) {
+        const __m256i u = loadu(w + 2);
+        return dot_u8i8(_mm256_sign_epi8(u, u), _mm256_sign_epi8(xq, u));
+    }
+    const __m256i u =
+        type == PULSE_GGML_Q4_0 ? nibbles32(w + 2) : _mm256_or_si256(nibbles32(w + 6), bits32_x10(w + 2));
     return _mm256_add_epi32(corr, dot_u8i8(u, xq));
-#endif
 }
 
 static inline __attribute__((always_inline)) void r1_rows(const int type, const int BS, const int SH,
                                                           const uint8_t *W, size_t wrow, int r0, int r1,
                                                           const pq_a32 *x, int64_t nb, float *Y) {
     __m256i corr[R1_MAXB];
-    for (int64_t b = 0; b < nb; b++) /* -C * (sum of the lane's 4 activations) */
-        corr[b] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                   _mm256_slli_epi32(dot_u8i8(_mm256_set1_epi8(1), loadu(x[b].qs)), SH));
+    if (type != PULSE_GGML_Q8_0)         /* (q8_0: unused) */
+        for (int64_t b = 0; b < nb; b++) /* -C * (sum of the lane's 4 activations) */
+            corr[b] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                       _mm256_slli_epi32(dot_u8i8(_mm256_set1_epi8(1), loadu(x[b].qs)), SH));
     int r = r0;
     for (; r + 2 <= r1; r += 2) {
         const uint8_t *w0 = W + (size_t)r * wrow, *w1 = w0 + wrow;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        /* the next pair's 2 * wrow bytes on their way, 2 * BS per block: one address-ordered stream of
-         * prefetches. Zen 4's prefetcher does not follow the two rows' interleaved streams (decode at 0.6x
-         * without this); prefetching each stream a fixed distance ahead (512-2048 B) measured as bad. */
         const char *pf = (const char *)w0 + 2 * wrow;
         for (int64_t b = 0; b < nb; b++, w0 += BS, w1 += BS, pf += 2 * BS) {
             _mm_prefetch(pf, _MM_HINT_T0);
             _mm_prefetch(pf + 64, _MM_HINT_T0);
             const __m256i xq = loadu(x[b].qs);
-            const __m256i s0 = r1_lanes(type, r1_weights(type, w0), xq, corr[b]);
-            const __m256i s1 = r1_lanes(type, r1_weights(type, w1), xq, corr[b]);
+            const __m256i c = type == PULSE_GGML_Q8_0 ? _mm256_setzero_si256() : corr[b];
+            const __m256i s0 = r1_lanes(type, w0, xq, c), s1 = r1_lanes(type, w1, xq, c);
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
             a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w1) * x[b].d), _mm256_cvtepi32_ps(s1), a1);
         }
@@ -467,7 +453,8 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
         const uint8_t *w0 = W + (size_t)r * wrow;
         __m256 a0 = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; b++, w0 += BS) {
-            const __m256i s0 = r1_lanes(type, r1_weights(type, w0), loadu(x[b].qs), corr[b]);
+            const __m256i s0 = r1_lanes(type, w0, loadu(x[b].qs),
+                                        type == PULSE_GGML_Q8_0 ? _mm256_setzero_si256() : corr[b]);
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
         }
         Y[r] = hsum_ps(a0);
@@ -488,17 +475,20 @@ static int rows1_t0(int type, const uint8_t *W, size_t wrow, int r0, int r1, con
         r1_rows(PULSE_GGML_Q5_0, 22, 4, W, wrow, r0, r1, x, nb, Y);
         return 1;
     case PULSE_GGML_Q8_0:
-        r1_rows(PULSE_GGML_Q8_0, 34, 7, W, wrow, r0, r1, x, nb, Y);
+        r1_rows(PULSE_GGML_Q8_0, 34, 0, W, wrow, r0, r1, x, nb, Y);
         return 1;
     default:
         return 0;
     }
 }
+#endif
 
 int PQ_ROWS_ENTRY(int type, const uint8_t *W, size_t wrow, int r0, int r1, const void *xa_, size_t xs, int N,
                   int64_t n, float *Y, size_t ldy) {
     const uint8_t *xa = (const uint8_t *)xa_;
+#if !PQ_VNNI
     if (rows1_t0(type, W, wrow, r0, r1, xa, N, n, Y)) return 1;
+#endif
     switch (type) {
     case PULSE_GGML_F32:
         rows_f32(W, wrow, r0, r1, xa, xs, N, n, Y, ldy);

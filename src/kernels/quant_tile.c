@@ -518,7 +518,12 @@ static inline __attribute__((always_inline)) void t0_gemv_rows(const int type, c
         __m256 acc[4];
         T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
         __m256 summs = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; b++) {
+        /* the next 4 rows' 4 * wrow bytes on their way, 4 * BS per block: one address-ordered stream of
+         * prefetches (AMD Zen 4's prefetcher does not follow the 4 rows' interleaved streams: Qwen2.5-0.5B
+         * decode 30 tok/s without it, 76 with it, 53-72 per row) */
+        const char *pf = (const char *)W + (size_t)(rt + 4) * wrow;
+        for (int64_t b = 0; b < nb; b++, pf += 4 * BS) {
+            for (int l = 0; l <= (int)(4 * BS + 63) / 64; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
             const pq_a32 *a = x + b;
             const __m256i yq = _mm256_loadu_si256((const __m256i *)a->qs);
             const __m256i corr = /* type 0: -C * s4(x), C = 1 << SH as vpdpbusd's unsigned byte */
