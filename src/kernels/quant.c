@@ -43,7 +43,7 @@ static _Atomic int g_tile2;
  */
 static _Atomic int g_gemv1;
 /* The 32-element formats' 4-row kernel (pq_t0_gemv) on every CPU: since it prefetches the next 4 rows as one
- * address-ordered stream it is the faster on Zen 4 too (Qwen2.5-0.5B decode 76 vs 53-72 tok/s per row);
+ * address-ordered stream it is the faster on Zen 4 too (Qwen2.5-0.5B decode 76 vs 58-60 tok/s per row);
  * pulse_options.qgemv 0 / 1 still forces per row / 4 rows for every type. */
 static _Atomic int g_gemv1_t0;
 

@@ -520,7 +520,7 @@ static inline __attribute__((always_inline)) void t0_gemv_rows(const int type, c
         __m256 summs = _mm256_setzero_ps();
         /* the next 4 rows' 4 * wrow bytes on their way, 4 * BS per block: one address-ordered stream of
          * prefetches (AMD Zen 4's prefetcher does not follow the 4 rows' interleaved streams: Qwen2.5-0.5B
-         * decode 30 tok/s without it, 76 with it, 53-72 per row) */
+         * decode 30 tok/s without it, 76 with it, 58-60 per row) */
         const char *pf = (const char *)W + (size_t)(rt + 4) * wrow;
         for (int64_t b = 0; b < nb; b++, pf += 4 * BS) {
             for (int l = 0; l <= (int)(4 * BS + 63) / 64; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
