@@ -35,6 +35,57 @@ static int count_lines(const char *path) {
     return n;
 }
 
+static char *slurp(const char *name) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[2][1 << 16];
+    static int k;
+    char *b = buf[k++ & 1];
+    size_t n = fread(b, 1, sizeof buf[0] - 1, f);
+    b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+/* --store: a run killed after its first chunk and resumed gives the uninterrupted run's outputs and metrics;
+ * another key (here --max-new) reads nothing back; a file that is no store is an error, not a crash */
+static void check_store(const char *decoder, int first, int all, const char *extra) {
+    char ref[96], res[96];
+    snprintf(ref, sizeof ref, "ref_%s.jsonl", decoder);
+    snprintf(res, sizeof res, "res_%s.jsonl", decoder);
+    CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users %d --seed 3 --decoder %s %s "
+                "--parallel 1 --outputs %s",
+                all, decoder, extra, ref) == 0);
+    cJSON *a = last_json();
+    CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users %d --seed 3 --decoder %s %s "
+                "--parallel 1 --store ev.db",
+                first, decoder, extra) == 0);
+    cJSON *o = last_json();
+    CHECK(o && num(o, "resumed") == 0 && num(o, "users") == first);
+    cJSON_Delete(o);
+    CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users %d --seed 3 --decoder %s %s "
+                "--parallel 1 --store ev.db --outputs %s",
+                all, decoder, extra, res) == 0);
+    o = last_json();
+    CHECK_MSG(o && num(o, "resumed") == first && num(o, "users") == all, "%s: %.300s", decoder, out_buf);
+    const cJSON *ma = a ? cJSON_GetObjectItem(a, "metrics") : NULL,
+                *mo = o ? cJSON_GetObjectItem(o, "metrics") : NULL;
+    CHECK(ma && mo && cJSON_Compare(ma, mo, 1));
+    CHECK(num(a, "cand_tokens") == num(o, "cand_tokens"));
+    cJSON_Delete(a);
+    cJSON_Delete(o);
+    char *x = slurp(ref), *y = slurp(res);
+    CHECK_MSG(x && y && *x && strcmp(x, y) == 0, "%s: resumed outputs differ", decoder);
+    CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users %d --seed 3 --decoder %s %s "
+                "--parallel 1 --store ev.db --max-new 7",
+                first, decoder, extra) == 0);
+    o = last_json();
+    CHECK(o && num(o, "resumed") == (strcmp(decoder, "rank") ? 0 : first)); /* rank ignores --max-new */
+    cJSON_Delete(o);
+}
+
 /* the eval line: users, decoder, metrics with the keys the interface promises (in [0, 1]) */
 static void check_eval(const char *what, int users, const char *decoder) {
     cJSON *o = last_json();
@@ -127,6 +178,10 @@ int main(void) {
                 "--max-new "
                 "8 --outputs gen.jsonl") == 0);
     check_eval("tiny generate", 6, "generate");
+    check_store("generate", 8, 12, "--max-new 8"); /* chunks of 8 users at --parallel 1 */
+    check_store("rank", 4, 6, "");                 /* chunks of 4 */
+    CHECK(pulse("eval --data syn --model tiny.gguf --candidates 4 --users 3 --seed 3 --store te.jsonl "
+                "2>/dev/null") == 1);
     CHECK(
         pulse("eval --data syn --model tiny.gguf --candidates-file te.jsonl --decoder rank --rank-score sum "
               "--rationales phase1 --train-data syn") == 0);

@@ -138,6 +138,10 @@ typedef struct {
     int parallel;                    /* users in flight (16) */
     int n_threads;                   /* <= 0: the model's */
     float lora_scale;                /* 1 */
+    const char *store; /* evaluate: each user's result kept in this SQLite store (the rationale store's
+                          format, phase "eval-rank" / "eval-generate") as its chunk of users finishes; a
+                          rerun with the same model, adapter, settings and candidate lists reads those users
+                          back instead of decoding them (NULL: none) */
 } pulse_rec_params;
 pulse_rec_params pulse_rec_default_params(void);
 
@@ -168,11 +172,14 @@ typedef struct {
     int64_t gen_tokens;    /* generate: tokens sampled */
     int multi_match;       /* generate: outputs that matched more than one candidate */
     int no_match;          /* generate: outputs that matched no candidate */
+    int resumed;           /* users read back from p->store instead of decoded */
 } pulse_rec_eval_report;
 /* Metrics of the recommender on a candidate set (test prompts: history = the split's prefix; decoder as
  * p->decoder: rank gives HR@K / NDCG@K among the list, generate HR@1 only (the hit rule: target title in the
  * output; the other metrics stay 0)). outputs (may be NULL): per list, the generated text (generate) or the
- * candidates' scores as JSON (rank), malloc'd. */
+ * candidates' scores as JSON (rank), malloc'd. Users are decoded in fixed chunks of the list order
+ * (4 x parallel for rank, 8 x parallel for generate), so a run resumed from p->store with the same parallel
+ * gives the numbers an uninterrupted run gives. */
 pulse_status pulse_rec_evaluate(pulse_recommender *r, const pulse_dataset *ds, const pulse_candset *cs,
                                 pulse_metrics *out, pulse_rec_eval_report *rep, char **outputs);
 

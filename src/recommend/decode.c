@@ -3,6 +3,7 @@
  * batched forward, every candidate title forked from its user's prompt KV and all titles of all those users
  * fed together, log p of each title token summed), the generate decoder (continuous batching through
  * pulse_lm_generate, one seeded sampler per user) and the evaluation and single-user drivers on them. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "pulse/recommend.h"
 #include "pulse/strbuf.h"
+#include "recommend/internal.h"
 
 struct pulse_recommender {
     pulse_lm *m;
@@ -19,6 +21,7 @@ struct pulse_recommender {
     int c_ctx, c_seq, c_kv; /* the context's sizes */
     int chat;
     pulse_rec_params p;
+    char *model_path, *lora_path; /* the files (the evaluation store's key hashes them) */
 };
 
 pulse_rec_params pulse_rec_default_params(void) {
@@ -43,6 +46,12 @@ pulse_status pulse_recommender_new(const char *model, const char *lora, const pu
     if (!r) return pulse_set_error(PULSE_ERR_NOMEM, "recommender: out of memory");
     r->p = pp ? *pp : pulse_rec_default_params();
     if (r->p.parallel < 1) r->p.parallel = 1;
+    r->model_path = strdup(model);
+    r->lora_path = lora ? strdup(lora) : NULL;
+    if (!r->model_path || (lora && !r->lora_path)) {
+        pulse_recommender_free(r);
+        return pulse_set_error(PULSE_ERR_NOMEM, "recommender: out of memory");
+    }
     pulse_lm_params lp = pulse_lm_default_params();
     lp.n_threads = r->p.n_threads;
     pulse_status st = pulse_lm_load(model, &lp, &r->m);
@@ -63,6 +72,7 @@ void pulse_recommender_free(pulse_recommender *r) {
     pulse_lora_free(r->lora);
     pulse_tokenizer_free(r->tok);
     pulse_lm_free(r->m);
+    free(r->model_path), free(r->lora_path);
     free(r);
 }
 
@@ -335,31 +345,47 @@ pulse_status pulse_rec_evaluate(pulse_recommender *r, const pulse_dataset *ds, c
     memset(&rp, 0, sizeof rp);
     if (!cs || cs->n <= 0) return pulse_set_error(PULSE_ERR_ARG, "evaluate: empty candidate set");
     double t0 = pulse_now();
-    const int K = cs->n_candidates, tb = r->p.prompt.title_bytes;
-    const int CH =
-        r->p.decoder == PULSE_REC_RANK ? 4 * r->p.parallel : 8 * r->p.parallel; /* users per call */
+    const int K = cs->n_candidates, tb = r->p.prompt.title_bytes, rank = r->p.decoder == PULSE_REC_RANK;
+    const int CH = rank ? 4 * r->p.parallel : 8 * r->p.parallel; /* users per call: a fixed chunk of lists */
+    const char *phase = rank ? "eval-rank" : "eval-generate";
     pulse_rec_prompt *pr = calloc((size_t)CH, sizeof *pr);
     char **titles = calloc((size_t)CH * K, sizeof(char *));
     double *lp = malloc(sizeof(double) * (size_t)CH * K);
-    int *ntk = malloc(sizeof(int) * (size_t)CH * K);
+    int *ntk = malloc(sizeof(int) * (size_t)CH * K), *idx = malloc(sizeof(int) * (size_t)CH);
     uint64_t *seeds = malloc(sizeof(uint64_t) * (size_t)CH);
     char **gen = calloc((size_t)CH, sizeof(char *));
     float *sc = malloc(sizeof(float) * (size_t)K);
+    rec_eval_result *res = calloc((size_t)cs->n, sizeof *res);
+    pulse_store *store = NULL;
+    char mh[17] = "", sh[17] = "", *sjs = NULL;
     pulse_status st = PULSE_OK;
-    int hits = 0;
-    if (!pr || !titles || !lp || !ntk || !seeds || !gen || !sc) {
+    if (!pr || !titles || !lp || !ntk || !idx || !seeds || !gen || !sc || !res) {
         st = pulse_set_error(PULSE_ERR_NOMEM, "evaluate: out of memory");
         goto out;
     }
     if (outputs)
         for (int i = 0; i < cs->n; i++) outputs[i] = NULL;
+    if (r->p.store) { /* users stored by an earlier run under the same key are read back */
+        if (!(st = rec_evalstore_key(r->model_path, r->lora_path, r->p.lora_scale, &r->p, r->chat, cs, mh, sh,
+                                     &sjs)) &&
+            !(st = pulse_store_open(r->p.store, 0, &store)))
+            st = rec_evalstore_read(store, ds, cs, phase, mh, sh, res, &rp.resumed);
+        if (st) {
+            st = pulse_wrap_error(st, "evaluate: store %s", r->p.store);
+            goto out;
+        }
+    }
     pulse_progress prg;
-    pulse_progress_begin(&prg, r->p.decoder == PULSE_REC_RANK ? "eval rank" : "eval generate", "user",
-                         (size_t)cs->n);
+    pulse_progress_begin(&prg, rank ? "eval rank" : "eval generate", "user", (size_t)(cs->n - rp.resumed));
+    int ran = 0;
     for (int i0 = 0; i0 < cs->n && !st; i0 += CH) {
-        int nb = cs->n - i0 < CH ? cs->n - i0 : CH;
+        int nb = 0;
+        for (int i = i0; i < cs->n && i < i0 + CH; i++)
+            if (!res[i].done) idx[nb++] = i;
+        if (!nb) continue;
+        const double tc = pulse_now();
         for (int b = 0; b < nb && !st; b++) {
-            const pulse_candlist *l = &cs->lists[i0 + b];
+            const pulse_candlist *l = &cs->lists[idx[b]];
             int hl, len;
             pulse_split_target(ds, l->user, cs->split, &hl);
             const int *seq = pulse_dataset_user_seq(ds, l->user, &len);
@@ -370,63 +396,85 @@ pulse_status pulse_rec_evaluate(pulse_recommender *r, const pulse_dataset *ds, c
                     st = PULSE_ERR_NOMEM;
             seeds[b] = mix64(r->p.seed ^ mix64((uint64_t)(unsigned)l->user));
         }
-        if (!st && r->p.decoder == PULSE_REC_RANK) {
+        if (!st && rank) {
             st = pulse_rec_rank(r, pr, nb, (const char *const *)titles, K, lp, ntk);
             for (int b = 0; b < nb && !st; b++) {
-                const pulse_candlist *l = &cs->lists[i0 + b];
+                const pulse_candlist *l = &cs->lists[idx[b]];
+                rec_eval_result *e = &res[idx[b]];
                 for (int j = 0; j < K; j++) {
                     sc[j] = (float)title_score(&r->p, lp[b * K + j], ntk[b * K + j]);
-                    rp.cand_tokens += ntk[b * K + j];
+                    e->cand_tokens += ntk[b * K + j];
                 }
-                pulse_metrics_add_rank(out, pulse_rank_list(sc, K, l->pos));
-                if (outputs) {
-                    pulse_strbuf sb = {0};
-                    for (int j = 0; j < K; j++)
-                        pulse_strbuf_printf(&sb, "%s%.4f", j ? "," : "[", (double)sc[j]);
-                    pulse_strbuf_cat(&sb, "]");
-                    if (sb.oom) pulse_strbuf_free(&sb);
-                    outputs[i0 + b] = sb.s;
+                e->rank = pulse_rank_list(sc, K, l->pos);
+                pulse_strbuf sb = {0};
+                for (int j = 0; j < K; j++) pulse_strbuf_printf(&sb, "%s%.4f", j ? "," : "[", (double)sc[j]);
+                pulse_strbuf_cat(&sb, "]");
+                if (sb.oom) {
+                    pulse_strbuf_free(&sb);
+                    st = pulse_set_error(PULSE_ERR_NOMEM, "evaluate: out of memory");
                 }
+                e->text = sb.s;
+                e->done = !st;
             }
         } else if (!st) {
             st = pulse_rec_generate(r, pr, nb, seeds, r->p.max_new_tokens, gen);
             for (int b = 0; b < nb && !st; b++) {
-                const pulse_candlist *l = &cs->lists[i0 + b];
-                int nm = 0,
-                    hit = l->pos >= 0 && pulse_rec_title_match(titles[(size_t)b * K + l->pos], gen[b]);
-                for (int j = 0; j < K; j++) nm += pulse_rec_title_match(titles[(size_t)b * K + j], gen[b]);
-                rp.multi_match += nm > 1;
-                rp.no_match += nm == 0;
-                hits += hit;
-                out->n_users++;
-                if (outputs) {
-                    outputs[i0 + b] = gen[b];
-                    gen[b] = NULL;
-                }
+                const pulse_candlist *l = &cs->lists[idx[b]];
+                rec_eval_result *e = &res[idx[b]];
+                for (int j = 0; j < K; j++)
+                    e->matches += pulse_rec_title_match(titles[(size_t)b * K + j], gen[b]);
+                e->hit = l->pos >= 0 && pulse_rec_title_match(titles[(size_t)b * K + l->pos], gen[b]);
+                e->text = gen[b];
+                gen[b] = NULL;
+                e->done = 1;
             }
         }
+        if (!st && store)
+            st = rec_evalstore_put(store, ds, cs, phase, mh, sh, sjs, pulse_path_base(r->model_path), idx, nb,
+                                   res, pulse_now() - tc);
         for (int b = 0; b < nb; b++) {
             pulse_rec_prompt_free(&pr[b]);
             free(gen[b]);
             gen[b] = NULL;
             for (int j = 0; j < K; j++) free(titles[(size_t)b * K + j]), titles[(size_t)b * K + j] = NULL;
         }
-        pulse_progress_update(&prg, (size_t)(i0 + nb), NULL);
+        ran += nb;
+        pulse_progress_update(&prg, (size_t)ran, NULL);
     }
     if (!st) {
-        pulse_progress_end(&prg, (size_t)cs->n, NULL);
-        if (r->p.decoder == PULSE_REC_RANK)
+        pulse_progress_end(&prg, (size_t)ran, NULL);
+        /* the metrics in list order, whether a user was decoded now or read back */
+        int hits = 0;
+        for (int i = 0; i < cs->n; i++) {
+            const rec_eval_result *e = &res[i];
+            rp.cand_tokens += e->cand_tokens;
+            if (rank)
+                pulse_metrics_add_rank(out, e->rank);
+            else {
+                rp.multi_match += e->matches > 1;
+                rp.no_match += e->matches == 0;
+                hits += e->hit;
+                out->n_users++;
+            }
+            out->n_repeat += pulse_split_target_repeats(ds, cs->lists[i].user, cs->split);
+        }
+        if (rank)
             pulse_metrics_finish(out);
         else
             out->hr1 = out->n_users ? (double)hits / out->n_users : 0;
-        for (int i = 0; i < cs->n; i++)
-            out->n_repeat += pulse_split_target_repeats(ds, cs->lists[i].user, cs->split);
+        for (int i = 0; outputs && i < cs->n; i++) {
+            outputs[i] = res[i].text;
+            res[i].text = NULL;
+        }
     }
 out:
     rp.users = out->n_users;
     rp.seconds = pulse_now() - t0;
     if (rep) *rep = rp;
-    free(pr), free(titles), free(lp), free(ntk), free(seeds), free(gen), free(sc);
+    pulse_store_close(store);
+    cJSON_free(sjs);
+    for (int i = 0; res && i < cs->n; i++) free(res[i].text);
+    free(pr), free(titles), free(lp), free(ntk), free(idx), free(seeds), free(gen), free(sc), free(res);
     return st;
 }
 

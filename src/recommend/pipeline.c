@@ -516,11 +516,15 @@ static pulse_status st_eval(pipe *c, void *ud, cJSON *rep) {
         rp.decoder = (pulse_rec_decoder)e->decoder;
         rp.seed = c->p->seed;
         rp.max_new_tokens = c->p->eval_max_new;
+        char store[4096]; /* users finished by a killed run are read back, not decoded again */
+        path_of(c, store, sizeof store, "eval.db");
+        rp.store = store;
         pulse_recommender *r = NULL;
         pulse_rec_eval_report er = {0};
         if (!(st = pulse_recommender_new(c->model, e->lora, &rp, &r)))
             st = pulse_rec_evaluate(r, c->ds, &cs, &m, &er, NULL);
         pulse_recommender_free(r);
+        if (!st && er.resumed) cJSON_AddNumberToObject(rep, "resumed_users", er.resumed);
         if (!st && e->decoder == PULSE_REC_GENERATE) {
             cJSON_AddNumberToObject(rep, "no_match", er.no_match);
             cJSON_AddNumberToObject(rep, "multi_match", er.multi_match);

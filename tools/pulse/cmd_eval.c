@@ -68,6 +68,9 @@ int cmd_eval(int argc, char **argv) {
         {"--max-new", CLI_INT, &rp.max_new_tokens, "generate: new tokens at most (59)", CLI_RANGE(1, 100000)},
         {"--temp", CLI_FLOAT, &rp.temp, "generate: temperature (0.3; 0 = greedy)", CLI_RANGE(0, 100)},
         {"--top-p", CLI_FLOAT, &rp.top_p, "generate: top-p (0.9)", CLI_RANGE_OPEN_LO(0, 1)},
+        {"--store", CLI_STR, &rp.store,
+         "GGUF model: keep each user's result in this SQLite store as its chunk finishes; a rerun with the "
+         "same model, adapter, settings and --parallel reads stored users back (resumable; same numbers)"},
         {"--outputs", CLI_STR, &outputs_path,
          "GGUF model: write each user's generated text / candidate scores as JSONL"},
         {"--threads|-t", CLI_INT, &threads, "threads (default: all cores / PULSE_THREADS)",
@@ -213,6 +216,7 @@ int cmd_eval(int argc, char **argv) {
             cJSON_AddBoolToObject(o, "cross_domain", strcmp(train_name, pulse_dataset_name(ds)) != 0);
             cJSON_AddBoolToObject(o, "chat", pulse_recommender_chat(rec));
             cJSON_AddNumberToObject(o, "cand_tokens", (double)rep.cand_tokens);
+            if (rp.store) cJSON_AddNumberToObject(o, "resumed", rep.resumed);
             if (dec == PULSE_REC_GENERATE) {
                 cJSON_AddNumberToObject(o, "no_match", rep.no_match);
                 cJSON_AddNumberToObject(o, "multi_match", rep.multi_match);
