@@ -4,7 +4,8 @@
  * model prints metrics for both decoders; popularity and SASRec score the very lists of the test file
  * (pop's figures equal with --candidates-file and with --users / --candidates / --seed); `pulse recommend`
  * prints items sorted by score and a rationale; cross-domain (`--train-data`: an adapter fine-tuned on one
- * dataset, tested on another's users and lists) is labelled in the JSON; bad arguments are usage errors. */
+ * dataset, tested on another's users and lists) is labelled in the JSON; `--store` resumes an evaluation with
+ * the numbers of an uninterrupted run; bad arguments are usage errors. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -269,6 +270,16 @@ int main(void) {
                         "--max-new 16",
                         beauty, smol) == 0);
             check_eval("smol generate", 3, "generate");
+            /* --store on the real model: the second run reads all 3 users back, same metrics */
+            for (int k = 0; k < 2; k++) {
+                CHECK(pulse("eval --data '%s' --model '%s' --candidates 5 --users 3 --seed 42 --decoder rank "
+                            "--store smol.db",
+                            beauty, smol) == 0);
+                check_eval("smol rank --store", 3, "rank");
+                cJSON *e = last_json();
+                CHECK_MSG(e && num(e, "resumed") == 3 * k, "smol --store run %d: %.300s", k, out_buf);
+                cJSON_Delete(e);
+            }
             CHECK(pulse("recommend --data '%s' --model '%s' --user 13 --candidates 5 --max-new 16", beauty,
                         smol) == 0);
             check_recommend("smol recommend", 5);
