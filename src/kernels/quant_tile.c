@@ -949,7 +949,14 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
         for (int r = 0; r < 4; r++)
             w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow; /* past nr: again */
         __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
-        for (int64_t b = 0; b < nb; b++) {
+        /* the next 4 rows on their way as one address-ordered stream, 4 * 144 bytes per block (as
+         * t0_gemv_rows; a prefetch past the matrix is harmless). Zen 4, Qwen2.5-1.5B decode forced through
+         * the 4-row kernels (PULSE_QGEMV=1), two interleaved rounds: 17.3 / 17.6 tok/s with each row's next
+         * block prefetched, 28.7 / 27.9 with the stream, level with the per-row kernels (28.5 / 28.7) that
+         * AMD keeps by default */
+        const char *pf = (const char *)W + (size_t)(rt + 4) * wrow;
+        for (int64_t b = 0; b < nb; b++, pf += 4 * 144) {
+            for (int l = 0; l < 9; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
             const pq_a256 *a = x + b;
             __m512i xq[4];
             k4g_acts(a, xq);
@@ -959,9 +966,6 @@ static void k4_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
             uint32_t dm[4];
             T0_UNROLL for (int r = 0; r < 4; r++) {
                 const uint8_t *blk = w[r] + (size_t)b * 144;
-                /* the same block of the next tile's row on its way (a prefetch past the matrix is harmless)
-                 */
-                for (int l = 0; l < 3; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
                 dm[r] = pq_rd32(blk);
                 k4g_block(blk, xq, bs, &I[r], &M[r]);
             }
@@ -1082,16 +1086,16 @@ static void k6_gemv_rows(const uint8_t *W, size_t wrow, int r0, int r1, const pq
         for (int r = 0; r < 4; r++) w[r] = W + (size_t)(rt + (r < nr ? r : nr - 1)) * wrow;
         __m256 acc[4];
         T0_UNROLL for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; b++) {
+        /* the next 4 rows as one address-ordered stream, 4 * 210 bytes per block (as k4_gemv_rows) */
+        const char *pf = (const char *)W + (size_t)(rt + 4) * wrow;
+        for (int64_t b = 0; b < nb; b++, pf += 4 * 210) {
+            for (int l = 0; l < 14; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
             const pq_a256 *a = x + b;
             __m512i xq[4];
             T0_UNROLL for (int k = 0; k < 4; k++) xq[k] = _mm512_loadu_si512((const void *)(a->qs + 64 * k));
             const __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
             T0_UNROLL for (int r = 0; r < 4; r++) {
                 const uint8_t *blk = w[r] + (size_t)b * 210;
-                /* the same block of the next tile's row on its way (a prefetch past the matrix is harmless)
-                 */
-                for (int l = 0; l < 4; l++) _mm_prefetch((const char *)blk + 4 * wrow + 64 * l, _MM_HINT_T0);
                 acc[r] = k6g_block(blk, xq, bs, a->d, si, acc[r]);
             }
         }
