@@ -1,6 +1,7 @@
 /* tests/test_lm_lora.c — LoRA adapters on tiny synthetic models of every architecture: llama.cpp's GGUF LoRA
  * format written and read back (metadata, names, ne orientation, values bit-exact), the forward with an
- * adapter equal to the merged model's (W + s B A) and to the base with B = 0 or scale 0, and every malformed
+ * adapter equal to the merged model's (W + s B A) and to the base with B = 0 or scale 0, the adapter's update
+ * bit for bit against its one-output-at-a-time definition, and every malformed
  * adapter (wrong rank, missing half, shape not matching the model, wrong architecture, not an adapter,
  * unknown tensor) refused with a message naming the problem. */
 #include "test.h"
@@ -10,12 +11,55 @@
 #include <unistd.h>
 
 #include "gguf_build.h"
+#include "lm/lm_internal.h"
 #include "lm_synth.h"
 #include "pulse/lm.h"
 
 #include <cjson/cJSON.h>
 
 static char tmpdir[256];
+
+/* lm_lora_apply's update against its definition one output at a time: t_j = dot8(x, A_j), y_o += s * dot8(t,
+ * B_o), dot8 = 8 lanes (element i in lane i mod 8, in order, from 0), then ((l0 + l4) + (l2 + l6)) + ((l1 +
+ * l5)
+ * + (l3 + l7)); bit for bit, for ranks across the 8 lanes and output counts across the 16-output blocks */
+static float dot8(const float *x, const float *a, int n) {
+    float l[8] = {0};
+    for (int i = 0; i < n; i++) l[i % 8] += x[i] * a[i];
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+static void test_apply_bits(void) {
+    static const int RS[] = {1, 3, 8, 13, 16}, OS[] = {1, 16, 37, 576};
+    const int in = 45, n = 5;
+    uint64_t z = 7;
+    for (size_t ri = 0; ri < sizeof RS / sizeof RS[0]; ri++)
+        for (size_t oi = 0; oi < sizeof OS / sizeof OS[0]; oi++) {
+            const int r = RS[ri], out = OS[oi];
+            float *A = malloc(sizeof(float) * (size_t)r * in), *B = malloc(sizeof(float) * (size_t)out * r);
+            float *x = malloc(sizeof(float) * (size_t)n * in), *y = malloc(sizeof(float) * (size_t)n * out);
+            float *ref = malloc(sizeof(float) * (size_t)n * out), *t = malloc(sizeof(float) * (size_t)n * r);
+            float *bt = malloc(sizeof(float) * (size_t)r * (size_t)((out + 15) / 16 * 16)), tr[16];
+            float *all[] = {A, B, x};
+            const size_t cnt[] = {(size_t)r * in, (size_t)out * r, (size_t)n * in};
+            for (int k = 0; k < 3; k++)
+                for (size_t i = 0; i < cnt[k]; i++) {
+                    z = z * 6364136223846793005ull + 1442695040888963407ull;
+                    all[k][i] = (float)((double)(z >> 11) / 9007199254740992.0 - 0.5);
+                }
+            for (int i = 0; i < n * out; i++) y[i] = ref[i] = 0.25f * (float)(i % 7);
+            const lm_lora_w w = {A, B, r, in, out, 2.0f};
+            lm_lora_apply(&w, 0.75f, y, x, n, t, bt);
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < r; j++) tr[j] = dot8(x + (size_t)i * in, A + (size_t)j * in, in);
+                for (int o = 0; o < out; o++)
+                    ref[(size_t)i * out + o] += 1.5f * dot8(tr, B + (size_t)o * r, r);
+            }
+            CHECK_MSG(memcmp(y, ref, sizeof(float) * (size_t)n * out) == 0,
+                      "lm_lora_apply r %d out %d differs", r, out);
+            free(A), free(B), free(x), free(y), free(ref), free(t), free(bt);
+        }
+}
 
 /* logits (T, V) of SYNTH_TOKENS with adapter a (may be NULL) at scale s; malloc'ed */
 static float *run_logits(const pulse_lm *m, const pulse_lora *a, float s) {
@@ -407,6 +451,7 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
+    test_apply_bits();
     for (int i = 0; i < SYNTH_N_CFGS; i++) test_arch(&SYNTH_CFGS[i]);
     test_malformed();
     test_cli();

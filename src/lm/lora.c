@@ -39,31 +39,68 @@ const lm_tensor *lm_lora_base(const lm_layer *L, int t) {
     }
 }
 
-/* x . a over n floats in a fixed order (8 lanes, then the tail, then the lanes pairwise): whichever thread
- * computes a row and however many there are, the same sum */
-static float dot_fixed(const float *x, const float *a, int n) {
-    float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) l[k] += x[i + k] * a[i + k];
-    for (int k = 0; i < n; i++, k++) l[k] += x[i] * a[i];
-    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-}
-
 /* y (n, out) += scale * alpha / r * (x (n, in) A^T) B^T. Each row is one thread's, in a fixed order (not the
  * BLAS, whose split of a small product changes with the thread count): the same logits at any --threads.
- * t: (n, r) scratch. */
-void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t) {
+ * Every dot product (t_j = x . A_j over in, then t . B_o over r) has 8 lanes, element e in lane e mod 8 in
+ * order from 0, added ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)); the down products run 8 rows j
+ * at a time (their chains interleaved), the up products 16 outputs at a time from B^T. t: (n, r) scratch; bt:
+ * (r, out rounded up to 16) scratch. */
+void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t, float *bt) {
     if (!w->A || n <= 0) return;
+    enum { OB = 16 };
     const float s = scale * w->s;
-    const int in = w->in, r = w->r, out = w->out;
+    const int in = w->in, r = w->r, out = w->out, op = (out + OB - 1) / OB * OB;
+    for (int i = 0; i < r; i++) { /* B^T, zero past out */
+        for (int o = 0; o < out; o++) bt[(size_t)i * op + o] = w->B[(size_t)o * r + i];
+        for (int o = out; o < op; o++) bt[(size_t)i * op + o] = 0.0f;
+    }
 #pragma omp parallel for schedule(static) if ((double)n * (in + out) * r > 200000.0 && !omp_in_parallel())
     for (int i = 0; i < n; i++) {
         float *ti = t + (size_t)i * r;
         const float *xi = x + (size_t)i * in;
-        for (int j = 0; j < r; j++) ti[j] = dot_fixed(xi, w->A + (size_t)j * in, in);
+        /* down: dot_fixed(xi, A_j, in) for 8 rows j at a time, their lane chains interleaved */
+        const int n8 = in / 8 * 8;
+        for (int j0 = 0; j0 < r; j0 += 8) {
+            const int nj = r - j0 < 8 ? r - j0 : 8;
+            float l[8][8];
+            for (int j = 0; j < 8; j++)
+                for (int k = 0; k < 8; k++) l[j][k] = 0.0f;
+            for (int e = 0; e < n8; e += 8)
+                for (int j = 0; j < nj; j++) {
+                    const float *a = w->A + (size_t)(j0 + j) * in + e;
+                    for (int k = 0; k < 8; k++) l[j][k] += xi[e + k] * a[k];
+                }
+            for (int j = 0; j < nj; j++) {
+                const float *a = w->A + (size_t)(j0 + j) * in;
+                float *lj = l[j];
+                for (int e = n8, k = 0; e < in; e++, k++) lj[k] += xi[e] * a[e];
+                ti[j0 + j] = ((lj[0] + lj[4]) + (lj[2] + lj[6])) + ((lj[1] + lj[5]) + (lj[3] + lj[7]));
+            }
+        }
         float *yi = y + (size_t)i * out;
-        for (int o = 0; o < out; o++) yi[o] += s * dot_fixed(ti, w->B + (size_t)o * r, r);
+        for (int o0 = 0; o0 < out; o0 += OB) {
+            /* lane k: 0 + the first product (k < r), then the others of i = k mod 8 */
+            float L[8][OB];
+            for (int k = 0; k < 8; k++) {
+                if (k >= r) {
+                    for (int u = 0; u < OB; u++) L[k][u] = 0.0f;
+                    continue;
+                }
+                const float tv = ti[k], *b = bt + (size_t)k * op + o0;
+                for (int u = 0; u < OB; u++) L[k][u] = 0.0f + tv * b[u];
+            }
+            for (int j = 8; j < r; j++) {
+                const float tv = ti[j], *b = bt + (size_t)j * op + o0;
+                float *Lk = L[j & 7];
+                for (int u = 0; u < OB; u++) Lk[u] += tv * b[u];
+            }
+            float d[OB];
+            for (int u = 0; u < OB; u++)
+                d[u] =
+                    ((L[0][u] + L[4][u]) + (L[2][u] + L[6][u])) + ((L[1][u] + L[5][u]) + (L[3][u] + L[7][u]));
+            const int no = out - o0 < OB ? out - o0 : OB;
+            for (int u = 0; u < no; u++) yi[o0 + u] += s * d[u];
+        }
     }
 }
 
@@ -471,7 +508,9 @@ pulse_status pulse_lm_ctx_set_lora(pulse_lm_ctx *c, const pulse_lora *a, float s
         return pulse_set_error(PULSE_ERR_ARG, "LoRA: scale %g is not finite", (double)scale);
     pulse_status st = lora_check(c->m, a);
     if (st) return st;
-    float *t = realloc(c->lora_t, sizeof(float) * (size_t)c->nb * (size_t)a->r_max);
+    /* (nb, r_max) for A x, then B^T (r_max, out_max rounded up to 16) for the up product */
+    float *t = realloc(c->lora_t, sizeof(float) * ((size_t)c->nb * (size_t)a->r_max +
+                                                   (size_t)a->r_max * (size_t)((a->out_max + 15) / 16 * 16)));
     if (t) c->lora_t = t;
     if (!t) return pulse_set_error(PULSE_ERR_NOMEM, "LoRA: out of memory for the context's scratch");
     c->lora = a;
