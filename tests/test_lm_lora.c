@@ -39,7 +39,7 @@ static void test_apply_bits(void) {
             float *A = malloc(sizeof(float) * (size_t)r * in), *B = malloc(sizeof(float) * (size_t)out * r);
             float *x = malloc(sizeof(float) * (size_t)n * in), *y = malloc(sizeof(float) * (size_t)n * out);
             float *ref = malloc(sizeof(float) * (size_t)n * out), *t = malloc(sizeof(float) * (size_t)n * r);
-            float *bt = malloc(sizeof(float) * (size_t)r * (size_t)((out + 15) / 16 * 16)), tr[16];
+            float tr[16];
             float *all[] = {A, B, x};
             const size_t cnt[] = {(size_t)r * in, (size_t)out * r, (size_t)n * in};
             for (int k = 0; k < 3; k++)
@@ -49,6 +49,10 @@ static void test_apply_bits(void) {
                 }
             for (int i = 0; i < n * out; i++) y[i] = ref[i] = 0.25f * (float)(i % 7);
             const lm_lora_w w = {A, B, r, in, out, 2.0f};
+            float *bt = malloc(sizeof(float) * lm_lora_bt_size(&w));
+            CHECK_MSG(lm_lora_bt_size(&w) == (size_t)r * (size_t)((out + 15) / 16 * 16),
+                      "B^T size r %d out %d", r, out);
+            lm_lora_bt(&w, bt);
             lm_lora_apply(&w, 0.75f, y, x, n, t, bt);
             for (int i = 0; i < n; i++) {
                 for (int j = 0; j < r; j++) tr[j] = dot8(x + (size_t)i * in, A + (size_t)j * in, in);
@@ -61,18 +65,13 @@ static void test_apply_bits(void) {
         }
 }
 
-/* logits (T, V) of SYNTH_TOKENS with adapter a (may be NULL) at scale s; malloc'ed */
-static float *run_logits(const pulse_lm *m, const pulse_lora *a, float s) {
-    pulse_lm_ctx *c = NULL;
-    if (pulse_lm_ctx_new(m, NULL, &c)) return NULL;
-    if (a && pulse_lm_ctx_set_lora(c, a, s)) {
-        pulse_lm_ctx_free(c);
-        return NULL;
-    }
+/* logits (T, V) of SYNTH_TOKENS in a new sequence of c (freed after); malloc'ed */
+static float *ctx_logits(pulse_lm_ctx *c, const pulse_lm *m) {
     const int V = pulse_lm_get_hparams(m)->n_vocab;
     int seq[SYNTH_T];
     uint8_t want[SYNTH_T];
     const int sid = pulse_lm_seq_new(c);
+    if (sid < 0) return NULL;
     for (int i = 0; i < SYNTH_T; i++) seq[i] = sid, want[i] = 1;
     pulse_lm_batch b = {SYNTH_T, SYNTH_TOKENS, seq, want};
     float *out = NULL;
@@ -81,6 +80,15 @@ static float *run_logits(const pulse_lm *m, const pulse_lora *a, float s) {
         for (int i = 0; i < SYNTH_T; i++)
             memcpy(out + (size_t)i * V, pulse_lm_logits(c, i), sizeof(float) * V);
     }
+    pulse_lm_seq_free(c, sid);
+    return out;
+}
+
+/* logits (T, V) of SYNTH_TOKENS with adapter a (may be NULL) at scale s, in a new context; malloc'ed */
+static float *run_logits(const pulse_lm *m, const pulse_lora *a, float s) {
+    pulse_lm_ctx *c = NULL;
+    if (pulse_lm_ctx_new(m, NULL, &c)) return NULL;
+    float *out = a && pulse_lm_ctx_set_lora(c, a, s) ? NULL : ctx_logits(c, m);
     pulse_lm_ctx_free(c);
     return out;
 }
@@ -187,6 +195,33 @@ static void test_arch(const synth_cfg *cfg) {
         CHECK_MSG(w1 && w3 && !memcmp(w1, with, sizeof(float) * n) && !memcmp(w3, with, sizeof(float) * n),
                   "%s: logits with the adapter change with the thread count", cfg->name);
         free(w1), free(w3);
+        /* one context: attach, detach, attach again; then B doubled and attached again at half the scale
+         * (powers of two: the same products bit for bit) -- the context's B^T follows each attachment */
+        pulse_lm_ctx *c = NULL;
+        CHECK_OK(pulse_lm_ctx_new(m, NULL, &c));
+        if (c) {
+            float *l1 = NULL, *l0 = NULL, *l2 = NULL, *l3 = NULL;
+            if (!pulse_lm_ctx_set_lora(c, b, 0.5f)) l1 = ctx_logits(c, m);
+            if (!pulse_lm_ctx_set_lora(c, NULL, 0.0f)) l0 = ctx_logits(c, m);
+            if (!pulse_lm_ctx_set_lora(c, b, 0.5f)) l2 = ctx_logits(c, m);
+            size_t nb = 0;
+            float *db = pulse_lora_params_data(b, &nb);
+            for (int p = 0; p < pulse_lora_n_tensors(b); p++) {
+                const char *nm;
+                const float *A, *B;
+                int r, in, out;
+                if (pulse_lora_pair(b, p, &nm, &A, &B, &r, &in, &out)) continue;
+                float *Bw = db + (B - db);
+                for (size_t k = 0; k < (size_t)out * r; k++) Bw[k] *= 2.0f;
+            }
+            if (!pulse_lm_ctx_set_lora(c, b, 0.25f)) l3 = ctx_logits(c, m);
+            CHECK_MSG(l1 && l0 && l2 && l3 && !memcmp(l1, with, sizeof(float) * n) &&
+                          !memcmp(l0, base, sizeof(float) * n) && !memcmp(l2, with, sizeof(float) * n) &&
+                          !memcmp(l3, with, sizeof(float) * n),
+                      "%s: re-attaching an adapter to one context", cfg->name);
+            free(l1), free(l0), free(l2), free(l3);
+            pulse_lm_ctx_free(c);
+        }
     }
     free(base), free(zero), free(with), free(zs), free(ref);
     pulse_lm_free(mm);

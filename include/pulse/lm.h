@@ -270,7 +270,9 @@ float *pulse_lora_params_data(pulse_lora *a, size_t *n_params);
 pulse_status pulse_lora_pair(const pulse_lora *a, int i, const char **name, const float **A, const float **B,
                              int *r, int *in, int *out);
 /* Attach an adapter to a context (NULL detaches): every later decode adds scale * alpha / r * B (A x) on the
- * adapted projections. The adapter must outlive the attachment and have been made for the context's model. */
+ * adapted projections. The adapter must outlive the attachment and have been made for the context's model.
+ * B is read here (the context keeps B^T for its products): after changing the adapter's values
+ * (pulse_lora_params_data), attach it again. */
 pulse_status pulse_lm_ctx_set_lora(pulse_lm_ctx *c, const pulse_lora *a, float scale);
 /* A new GGUF with every adapted weight replaced by W + scale * alpha / r * B A (written f32), all other
  * tensors and metadata copied as they are; atomic. */

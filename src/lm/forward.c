@@ -44,8 +44,8 @@ static void add_bias(float *out, const lm_tensor *bias, int n, int C) {
  */
 static void lora(pulse_lm_ctx *c, int il, int t, float *y, const float *x, int n) {
     if (!c->lora) return;
-    lm_lora_apply(&c->lora->w[il * LM_LT_N + t], c->lora_scale, y, x, n, c->lora_t,
-                  c->lora_t + (size_t)c->nb * (size_t)c->lora->r_max);
+    const int i = il * LM_LT_N + t;
+    lm_lora_apply(&c->lora->w[i], c->lora_scale, y, x, n, c->lora_t, c->lora_bt + c->lora_bt_off[i]);
 }
 
 /* pulse_options.lm_profile: charge the time since *t to section sec */

@@ -48,6 +48,8 @@ void pulse_lm_ctx_free(pulse_lm_ctx *c) {
         for (int i = 0; i < c->p.n_seq_max; i++) free(c->seqs[i].blocks);
     free(c->seqs);
     free(c->lora_t);
+    free(c->lora_bt);
+    free(c->lora_bt_off);
     free(c->x);
     free(c->xn);
     free(c->q);

@@ -120,19 +120,27 @@ struct pulse_lm_ctx {
     int prof_on, prof_active;
     double prof[LM_PROF_N];
     int n_truncated; /* prompt tokens dropped by the last text-level call (text.c) */
-    /* pulse_lm_ctx_set_lora: the attached adapter, its runtime scale, scratch (nb, r_max) then B^T (r_max,
-     * out_max rounded up to 16) */
+    /* pulse_lm_ctx_set_lora: the attached adapter, its runtime scale, scratch (nb, r_max) for A x, and each
+     * adapted projection's B^T (lm_lora_bt), made once when the adapter is attached: lora_bt + lora_bt_off[i]
+     * for w[i] = (layer, target) i */
     const pulse_lora *lora;
     float lora_scale;
     float *lora_t;
+    float *lora_bt;
+    size_t *lora_bt_off; /* (n_layer * LM_LT_N) */
 };
 
 /* lora.c: the base tensor of target t in layer L (NULL data when the layer has none), its GGUF name part. */
 const lm_tensor *lm_lora_base(const lm_layer *L, int t);
 extern const char *const lm_lora_names[LM_LT_N];
-/* lora.c: y (n, w->out) += scale * w->s * B (A x), x (n, w->in); t (n, w->r) and bt (w->r, w->out rounded up
- * to 16) scratch. */
-void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t, float *bt);
+/* lora.c: y (n, w->out) += scale * w->s * B (A x), x (n, w->in); t (n, w->r) scratch; bt = lm_lora_bt's B^T
+ * of w. */
+void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t,
+                   const float *bt);
+/* lora.c: floats of w's B^T as lm_lora_apply reads it (w->r, w->out rounded up to 16); lm_lora_bt writes it.
+ */
+size_t lm_lora_bt_size(const lm_lora_w *w);
+void lm_lora_bt(const lm_lora_w *w, float *bt);
 
 /* forward.c: one chunk of at most nb tokens whose KV slots are already reserved; rows of logits for the
  * tokens with want[i] go to out (n_want, n_vocab) in order. */

@@ -39,26 +39,38 @@ const lm_tensor *lm_lora_base(const lm_layer *L, int t) {
     }
 }
 
+enum { LORA_OB = 16 }; /* outputs per up-product block */
+
+size_t lm_lora_bt_size(const lm_lora_w *w) {
+    return w->A ? (size_t)w->r * (size_t)((w->out + LORA_OB - 1) / LORA_OB * LORA_OB) : 0;
+}
+
+/* bt (r, out rounded up to 16) = B^T, zero past out */
+void lm_lora_bt(const lm_lora_w *w, float *bt) {
+    const int r = w->r, out = w->out, op = (out + LORA_OB - 1) / LORA_OB * LORA_OB;
+    for (int i = 0; i < r; i++) {
+        for (int o = 0; o < out; o++) bt[(size_t)i * op + o] = w->B[(size_t)o * r + i];
+        for (int o = out; o < op; o++) bt[(size_t)i * op + o] = 0.0f;
+    }
+}
+
 /* y (n, out) += scale * alpha / r * (x (n, in) A^T) B^T. Each row is one thread's, in a fixed order (not the
  * BLAS, whose split of a small product changes with the thread count): the same logits at any --threads.
  * Every dot product (t_j = x . A_j over in, then t . B_o over r) has 8 lanes, element e in lane e mod 8 in
  * order from 0, added ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)); the down products run 8 rows j
  * at a time (their chains interleaved), the up products 16 outputs at a time from B^T. t: (n, r) scratch; bt:
- * (r, out rounded up to 16) scratch. */
-void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t, float *bt) {
+ * lm_lora_bt's B^T of w (made once per attachment, not per call). */
+void lm_lora_apply(const lm_lora_w *w, float scale, float *y, const float *x, int n, float *t,
+                   const float *bt) {
     if (!w->A || n <= 0) return;
-    enum { OB = 16 };
+    enum { OB = LORA_OB };
     const float s = scale * w->s;
     const int in = w->in, r = w->r, out = w->out, op = (out + OB - 1) / OB * OB;
-    for (int i = 0; i < r; i++) { /* B^T, zero past out */
-        for (int o = 0; o < out; o++) bt[(size_t)i * op + o] = w->B[(size_t)o * r + i];
-        for (int o = out; o < op; o++) bt[(size_t)i * op + o] = 0.0f;
-    }
 #pragma omp parallel for schedule(static) if ((double)n * (in + out) * r > 200000.0 && !omp_in_parallel())
     for (int i = 0; i < n; i++) {
         float *ti = t + (size_t)i * r;
         const float *xi = x + (size_t)i * in;
-        /* down: dot_fixed(xi, A_j, in) for 8 rows j at a time, their lane chains interleaved */
+        /* down: t_j = xi . A_j (the 8-lane chains above) for 8 rows j at a time, their chains interleaved */
         const int n8 = in / 8 * 8;
         for (int j0 = 0; j0 < r; j0 += 8) {
             const int nj = r - j0 < 8 ? r - j0 : 8;
@@ -508,11 +520,26 @@ pulse_status pulse_lm_ctx_set_lora(pulse_lm_ctx *c, const pulse_lora *a, float s
         return pulse_set_error(PULSE_ERR_ARG, "LoRA: scale %g is not finite", (double)scale);
     pulse_status st = lora_check(c->m, a);
     if (st) return st;
-    /* (nb, r_max) for A x, then B^T (r_max, out_max rounded up to 16) for the up product */
-    float *t = realloc(c->lora_t, sizeof(float) * ((size_t)c->nb * (size_t)a->r_max +
-                                                   (size_t)a->r_max * (size_t)((a->out_max + 15) / 16 * 16)));
-    if (t) c->lora_t = t;
-    if (!t) return pulse_set_error(PULSE_ERR_NOMEM, "LoRA: out of memory for the context's scratch");
+    /* (nb, r_max) for A x; every adapted projection's B^T for the up products, made here once */
+    const int nw = a->n_layer * LM_LT_N;
+    size_t nbt = 0;
+    for (int i = 0; i < nw; i++) nbt += lm_lora_bt_size(&a->w[i]);
+    float *t = malloc(sizeof(float) * (size_t)c->nb * (size_t)a->r_max);
+    float *bt = malloc(sizeof(float) * (nbt ? nbt : 1));
+    size_t *off = malloc(sizeof(size_t) * (size_t)nw);
+    if (!t || !bt || !off) {
+        free(t), free(bt), free(off);
+        return pulse_set_error(PULSE_ERR_NOMEM,
+                               "LoRA: out of memory for the context's scratch (%zu floats of B^T)", nbt);
+    }
+    nbt = 0;
+    for (int i = 0; i < nw; i++) {
+        off[i] = nbt;
+        if (a->w[i].A) lm_lora_bt(&a->w[i], bt + nbt);
+        nbt += lm_lora_bt_size(&a->w[i]);
+    }
+    free(c->lora_t), free(c->lora_bt), free(c->lora_bt_off);
+    c->lora_t = t, c->lora_bt = bt, c->lora_bt_off = off;
     c->lora = a;
     c->lora_scale = scale;
     return PULSE_OK;
