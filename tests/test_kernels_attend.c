@@ -32,6 +32,8 @@ typedef struct {
     int B, nkv, HD, n_blocks;
     size_t row, blk;
     uint16_t *k, *v; /* pools (n_blocks, B, nkv * HD) */
+    uint16_t
+        *kt; /* B = 16: K transposed within each block (n_blocks, nkv * HD, B), as the LM context keeps it */
     int blocks[NCTX];
 } cache;
 
@@ -50,6 +52,15 @@ static void cache_fill(cache *c, int B, int HD, float amp) {
         c->k[x] = pulse_fp32_to_fp16(nrand() * amp);
         c->v[x] = pulse_fp32_to_fp16(nrand());
     }
+    c->kt = NULL;
+    if (B == 16) {
+        c->kt = malloc(n * sizeof(uint16_t));
+        for (int b = 0; b < c->n_blocks; b++)
+            for (int j = 0; j < B; j++)
+                for (size_t r = 0; r < c->row; r++)
+                    c->kt[(size_t)b * c->blk + r * (size_t)B + (size_t)j] =
+                        c->k[(size_t)b * c->blk + (size_t)j * c->row + r];
+    }
     for (int b = 0; b < c->n_blocks; b++) c->blocks[b] = b;
     for (int b = c->n_blocks - 1; b > 0; b--) {
         const int o = (int)(urand() * (b + 1)), t = c->blocks[b];
@@ -61,10 +72,12 @@ static void cache_fill(cache *c, int B, int HD, float amp) {
 static void cache_free(cache *c) {
     free(c->k);
     free(c->v);
+    free(c->kt);
 }
 
 static const pulse_isa LEVELS[] = {PULSE_ISA_AVX512, PULSE_ISA_AVX2, PULSE_ISA_SCALAR};
 static int level_ok[3], bad_level[3], ran_level[3];
+static int kt_kq;       /* cases the AVX-512 KQ ran from the transposed K */
 static pulse_isa g_was; /* the level this run is capped at (PULSE_ISA) */
 
 /* one case: the reference, then each level; counts cases whose bits differ */
@@ -73,19 +86,26 @@ static void one_case(const cache *c, int ng, int lo, int p, int R, float qamp, f
     uint16_t q16[MAXG * MAXHD];
     float ref[MAXG * MAXHD], out[MAXG * MAXHD];
     for (int x = 0; x < ng * HD; x++) q16[x] = pulse_fp32_to_fp16(nrand() * qamp);
-    const pk_kv_span kv = {c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B}; /* kv head 1 */
+    /* kv head 1; with B = 16 also with the transposed K (kt_kq: the AVX-512 KQ from it) */
+    const pk_kv_span kv = {c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B, NULL};
+    const pk_kv_span kvt = {
+        c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B, c->kt ? c->kt + (size_t)HD * 16 : NULL};
     const float scale = 1.0f / sqrtf((float)HD);
     pk_attend_f16_ref(ref, q16, ng, HD, &kv, lo, p, R, scale, NCTX, scratch);
     for (int l = 0; l < 3; l++) {
         if (!level_ok[l]) continue;
         pulse_cpu_limit(LEVELS[l]);
-        memset(out, 0xA5, sizeof out);
-        pk_attend_f16(out, q16, ng, HD, &kv, lo, p, R, scale, NCTX, scratch);
-        ran_level[l]++;
-        if (memcmp(out, ref, sizeof(float) * (size_t)ng * HD) != 0) {
-            if (bad_level[l]++ < 5)
-                fprintf(stderr, "  %s differs: HD %d ng %d R %d B %d positions [%d, %d] q amp %g\n",
-                        pulse_isa_name(LEVELS[l]), HD, ng, R, c->B, lo, p, (double)qamp);
+        for (int w = 0; w < (c->kt ? 2 : 1); w++) {
+            memset(out, 0xA5, sizeof out);
+            pk_attend_f16(out, q16, ng, HD, w ? &kvt : &kv, lo, p, R, scale, NCTX, scratch);
+            ran_level[l]++;
+            if (w && l == 0 && R == 16 && pk_attend_wants_kt(c->B, HD)) kt_kq++;
+            if (memcmp(out, ref, sizeof(float) * (size_t)ng * HD) != 0) {
+                if (bad_level[l]++ < 5)
+                    fprintf(stderr, "  %s%s differs: HD %d ng %d R %d B %d positions [%d, %d] q amp %g\n",
+                            pulse_isa_name(LEVELS[l]), w ? " (transposed K)" : "", HD, ng, R, c->B, lo, p,
+                            (double)qamp);
+            }
         }
     }
     pulse_cpu_limit(g_was);
@@ -98,7 +118,7 @@ static void test_reference_sane(float *scratch) {
     uint16_t q16[64];
     float out[64];
     for (int x = 0; x < 64; x++) q16[x] = 0; /* uniform attention: out = mean of V over [0, p] */
-    const pk_kv_span kv = {c.k, c.v, c.blocks, c.blk, c.row, c.B};
+    const pk_kv_span kv = {c.k, c.v, c.blocks, c.blk, c.row, c.B, NULL};
     pk_attend_f16_ref(out, q16, 1, 64, &kv, 0, 99, 64, 0.125f, NCTX, scratch);
     double worst = 0;
     for (int t = 0; t < 64; t++) {
@@ -172,6 +192,12 @@ int main(void) {
         CHECK_MSG(bad_level[l] == 0, "%s: %d of %d cases differ from the reference",
                   pulse_isa_name(LEVELS[l]), bad_level[l], ran_level[l]);
         CHECK(ran_level[l] > 1000);
+    }
+    if (level_ok[0]) { /* the AVX-512 KQ from the transposed K ran (when this CPU has the level) */
+        printf("AVX-512 KQ from the transposed K: %d cases\n", kt_kq);
+        pulse_cpu_limit(PULSE_ISA_AVX512);
+        CHECK(!pk_attend_wants_kt(16, 64) || kt_kq > 1000);
+        CHECK(!pk_attend_wants_kt(7, 64) && !pk_attend_wants_kt(16, 72));
     }
     pulse_cpu_limit(was);
     free(scratch);

@@ -14,9 +14,12 @@
  * of shuffles and adds: the same additions, element by element), and P.V one 16-dimension column at a time,
  * 8 of the R lanes and up to 3 heads in registers, each V row read from the cache and converted once for
  * those heads (rank decoding at N = 20, 16 users: attention 10.8-11.6 -> 9.6-10.0 s); KQ's R = 16 chains of
- * 4 positions side by side (scores 20% fewer samples). The
- * reordering is across independent sums only; within each sum the operations and their order are the
- * reference's, so tests/test_kernels_attend.c checks equality bit for bit. */
+ * 4 positions side by side (scores 20% fewer samples). With R = 16 and the cache's transposed K
+ * (pk_kv_span.kt, blocks of 16 positions) KQ puts positions in lanes instead: each lane of the 16 positions'
+ * chains is one vector fma chain and red16 is 15 vector adds (no shuffles, no K scratch): rank decoding at N
+ * = 20, 16 users, one thread: attention 18.1 -> 13.9 s, the whole forward 33.4 -> 29.1 s. The reordering is
+ * across independent sums only; within each sum the operations and their order are the reference's, so
+ * tests/test_kernels_attend.c checks equality bit for bit. */
 #include "kernels/attend_f16.h"
 
 #include <math.h>
@@ -363,6 +366,96 @@ static void scores_avx512(float *sc, size_t S, const float *qf, int ng, int HD, 
     }
 }
 
+/* KQ of NG heads (q: (NG, HD)) for one block of 16 positions from its transposed K (kb: row t = the 16
+ * positions' K[.][t]; positions outside mask mk read as zero): positions in vector lanes, so lane u of the 16
+ * positions' chains is one vector a_u = fma over t = u + 16 m in m order from zero, and red16's additions
+ * (t3 = lane u + 8 and u, t6 = t3 x + 4 and x, (t6 0 + t6 2) + (t6 1 + t6 3)) are 15 vector adds: the
+ * operations of scores_heads with R = 16 element by element, without its transposing shuffles or the K
+ * scratch. Lanes 0-7 first, then 8-15, 8 accumulators per head. */
+/* lanes 8 h .. 8 h + 7 of NG heads' chains over the block (see kt_heads), into a (NG, 8) */
+PK_AI void kt_half(__m512 *a, const float *q, const int HD, const uint16_t *kb, __mmask16 mk, const int h,
+                   const int NG) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;
+    __m512 c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0, c6 = a0, c7 = a0;
+#define KT_LANE(i, A, B, C)                                                                                  \
+    do {                                                                                                     \
+        const int t = 16 * m + 8 * h + (i);                                                                  \
+        const __m512 k = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, kb + (size_t)t * 16));                 \
+        A = _mm512_fmadd_ps(_mm512_set1_ps(q[t]), k, A);                                                     \
+        if (NG > 1) B = _mm512_fmadd_ps(_mm512_set1_ps(q[HD + t]), k, B);                                    \
+        if (NG > 2) C = _mm512_fmadd_ps(_mm512_set1_ps(q[2 * HD + t]), k, C);                                \
+    } while (0)
+    for (int m = 0; m < HD / 16; m++) {
+        KT_LANE(0, a0, b0, c0);
+        KT_LANE(1, a1, b1, c1);
+        KT_LANE(2, a2, b2, c2);
+        KT_LANE(3, a3, b3, c3);
+        KT_LANE(4, a4, b4, c4);
+        KT_LANE(5, a5, b5, c5);
+        KT_LANE(6, a6, b6, c6);
+        KT_LANE(7, a7, b7, c7);
+    }
+#undef KT_LANE
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3, a[4] = a4, a[5] = a5, a[6] = a6, a[7] = a7;
+    if (NG > 1) a[8] = b0, a[9] = b1, a[10] = b2, a[11] = b3, a[12] = b4, a[13] = b5, a[14] = b6, a[15] = b7;
+    if (NG > 2)
+        a[16] = c0, a[17] = c1, a[18] = c2, a[19] = c3, a[20] = c4, a[21] = c5, a[22] = c6, a[23] = c7;
+}
+
+/* KQ of NG heads (q: (NG, HD)) for one block of 16 positions from its transposed K (kb: row t = the 16
+ * positions' K[.][t]; positions outside mask mk read as zero): positions in vector lanes, so lane u of the 16
+ * positions' chains is one vector a_u = fma over t = u + 16 m in m order from zero, and red16's additions
+ * (t3 = lane u + 8 and u, t6 = t3 x + 4 and x, (t6 0 + t6 2) + (t6 1 + t6 3)) are 15 vector adds: the
+ * operations of scores_heads with R = 16 element by element, without its transposing shuffles or the K
+ * scratch. Lanes 0-7 first, then 8-15, 8 accumulators per head in registers. */
+PK_AI void kt_heads(float *sc, size_t S, const float *q, const int HD, const uint16_t *kb, __mmask16 mk,
+                    __m512 vs, const int NG) {
+    __m512 lo[24], hi[24];
+    kt_half(lo, q, HD, kb, mk, 0, NG);
+    kt_half(hi, q, HD, kb, mk, 1, NG);
+    for (int g = 0; g < NG; g++) {
+        __m512 t3[8], t6[4];
+        for (int i = 0; i < 8; i++) t3[i] = _mm512_add_ps(hi[8 * g + i], lo[8 * g + i]);
+        for (int x = 0; x < 4; x++) t6[x] = _mm512_add_ps(t3[x + 4], t3[x]);
+        const __m512 r = _mm512_add_ps(_mm512_add_ps(t6[0], t6[2]), _mm512_add_ps(t6[1], t6[3]));
+        _mm512_storeu_ps(sc + (size_t)g * S, _mm512_mul_ps(r, vs));
+    }
+}
+
+/* one head group of a block, HD 64 and 128 as constants */
+PK_AI void kt_group(float *s0, size_t S, const float *q, int HD, const uint16_t *kb, __mmask16 mk, __m512 vs,
+                    const int NG) {
+    if (HD == 64)
+        kt_heads(s0, S, q, 64, kb, mk, vs, NG);
+    else if (HD == 128)
+        kt_heads(s0, S, q, 128, kb, mk, vs, NG);
+    else
+        kt_heads(s0, S, q, HD, kb, mk, vs, NG);
+}
+
+/* R = 16 KQ from kv->kt (blocks of 16 positions, HD a multiple of 16), heads 3 at a time (kt_heads) */
+static void scores_kt_avx512(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
+                             int lo, int p, float scale) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
+        const uint16_t *kb = kv->kt + (size_t)kv->blocks[j0 / 16] * kv->blk;
+        const int a = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
+        const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << a));
+        for (int g0 = 0; g0 < ng; g0 += 3) {
+            const int NG = ng - g0 < 3 ? ng - g0 : 3;
+            float *s0 = sc + (size_t)g0 * S + j0;
+            const float *q = qf + (size_t)g0 * HD;
+            if (NG == 3)
+                kt_group(s0, S, q, HD, kb, mk, vs, 3);
+            else if (NG == 2)
+                kt_group(s0, S, q, HD, kb, mk, vs, 2);
+            else
+                kt_group(s0, S, q, HD, kb, mk, vs, 1);
+        }
+    }
+}
+
 /* as softmax_ref, 16 positions at a time; also zeroes the probabilities of [lo & -R, lo) and (p, p rounded up
  * to R) (the P.V lanes run over whole periods of R) */
 static void softmax_avx512(float *sg, int lo, int p, int R) {
@@ -496,6 +589,10 @@ static int attend512_ok(void) {
 #endif
 }
 
+int pk_attend_wants_kt(int B, int HD) {
+    return attend512_ok() && B == 16 && HD % 16 == 0;
+}
+
 void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_span *kv, int lo, int p,
                    int R, float scale, int n_ctx, float *scratch) {
 #ifdef PK_HAVE_ATTEND_AVX
@@ -512,7 +609,10 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
     pulse_dequantize_row(PULSE_GGML_F16, q16, qf, (int64_t)ng * HD); /* exact */
     int done = 0;
 #ifdef PK_HAVE_ATTEND_512
-    if (v512 && HD % (R == 64 ? 64 : 16) == 0) {
+    if (v512 && R == 16 && kv->kt && kv->B == 16 && HD % 16 == 0) {
+        scores_kt_avx512(sc, S, qf, ng, HD, kv, lo, p, scale);
+        done = 1;
+    } else if (v512 && HD % (R == 64 ? 64 : 16) == 0) {
         scores_avx512(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
         done = 1;
     }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/attend_f16.h"
+#include "kernels/ggml_exact.h"
 #include "lm/lm_internal.h"
 
 pulse_lm_ctx_params pulse_lm_ctx_default_params(void) {
@@ -42,6 +43,7 @@ void pulse_lm_ctx_free(pulse_lm_ctx *c) {
     }
     free(c->k_pool);
     free(c->v_pool);
+    free(c->kt_pool);
     free(c->ref);
     free(c->free_blk);
     if (c->seqs)
@@ -120,6 +122,8 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     pulse_status st = PULSE_OK;
     c->k_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
     c->v_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
+    if (pk_attend_wants_kt(p.kv_block, hp->head_dim))
+        c->kt_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
     if (!st) {
         c->ref = calloc((size_t)c->n_blocks, sizeof(int));
         c->free_blk = malloc(sizeof(int) * (size_t)c->n_blocks);
@@ -259,6 +263,9 @@ pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n) {
                    c->blk_floats * sizeof(uint16_t));
             memcpy(c->v_pool + (size_t)nbk * c->blk_floats, c->v_pool + (size_t)b * c->blk_floats,
                    c->blk_floats * sizeof(uint16_t));
+            if (c->kt_pool)
+                memcpy(c->kt_pool + (size_t)nbk * c->blk_floats, c->kt_pool + (size_t)b * c->blk_floats,
+                       c->blk_floats * sizeof(uint16_t));
             c->ref[b]--;
             q->blocks[bi] = nbk;
         }
@@ -270,6 +277,16 @@ pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n) {
         q->blocks[q->n_blk++] = b;
     }
     return PULSE_OK;
+}
+
+void lm_kv_put_k(pulse_lm_ctx *c, int s, int il, int pos, const float *k) {
+    uint16_t *row = lm_kv_row(c, s, il, pos, 0);
+    pk_f16_row(row, k, c->kv_dim);
+    if (!c->kt_pool) return;
+    const int B = c->p.kv_block;
+    uint16_t *kt = c->kt_pool + (size_t)c->seqs[s].blocks[pos / B] * c->blk_floats +
+                   (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)(pos % B);
+    for (int r = 0; r < c->kv_dim; r++) kt[(size_t)r * B] = row[r];
 }
 
 uint16_t *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v) {
