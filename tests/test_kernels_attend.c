@@ -32,10 +32,22 @@ typedef struct {
     int B, nkv, HD, n_blocks;
     size_t row, blk;
     uint16_t *k, *v; /* pools (n_blocks, B, nkv * HD) */
-    uint16_t
-        *kt; /* B = 16: K transposed within each block (n_blocks, nkv * HD, B), as the LM context keeps it */
+    /* B = 16: K, V transposed within each block (n_blocks, nkv * HD, B), as an LM context keeps them */
+    uint16_t *kt, *vt;
     int blocks[NCTX];
 } cache;
+
+/* kt, vt = k, v transposed within each block of 16 (again after k or v change) */
+static void cache_transpose(cache *c) {
+    for (int b = 0; b < c->n_blocks; b++)
+        for (int j = 0; j < c->B; j++)
+            for (size_t r = 0; r < c->row; r++) {
+                const size_t t = (size_t)b * c->blk + r * (size_t)c->B + (size_t)j,
+                             o = (size_t)b * c->blk + (size_t)j * c->row + r;
+                c->kt[t] = c->k[o];
+                c->vt[t] = c->v[o];
+            }
+}
 
 /* a paged cache of NCTX positions with blocks of B in shuffled order; values N(0, 1) * amp */
 static void cache_fill(cache *c, int B, int HD, float amp) {
@@ -52,14 +64,11 @@ static void cache_fill(cache *c, int B, int HD, float amp) {
         c->k[x] = pulse_fp32_to_fp16(nrand() * amp);
         c->v[x] = pulse_fp32_to_fp16(nrand());
     }
-    c->kt = NULL;
+    c->kt = c->vt = NULL;
     if (B == 16) {
         c->kt = malloc(n * sizeof(uint16_t));
-        for (int b = 0; b < c->n_blocks; b++)
-            for (int j = 0; j < B; j++)
-                for (size_t r = 0; r < c->row; r++)
-                    c->kt[(size_t)b * c->blk + r * (size_t)B + (size_t)j] =
-                        c->k[(size_t)b * c->blk + (size_t)j * c->row + r];
+        c->vt = malloc(n * sizeof(uint16_t));
+        cache_transpose(c);
     }
     for (int b = 0; b < c->n_blocks; b++) c->blocks[b] = b;
     for (int b = c->n_blocks - 1; b > 0; b--) {
@@ -73,11 +82,12 @@ static void cache_free(cache *c) {
     free(c->k);
     free(c->v);
     free(c->kt);
+    free(c->vt);
 }
 
 static const pulse_isa LEVELS[] = {PULSE_ISA_AVX512, PULSE_ISA_AVX2, PULSE_ISA_SCALAR};
 static int level_ok[3], bad_level[3], ran_level[3];
-static int kt_kq;       /* cases the AVX-512 KQ ran from the transposed K */
+static int kt_kq;       /* cases the AVX-512 KQ and P.V ran from the transposed K and V */
 static pulse_isa g_was; /* the level this run is capped at (PULSE_ISA) */
 
 /* one case: the reference, then each level; counts cases whose bits differ */
@@ -86,10 +96,16 @@ static void one_case(const cache *c, int ng, int lo, int p, int R, float qamp, f
     uint16_t q16[MAXG * MAXHD];
     float ref[MAXG * MAXHD], out[MAXG * MAXHD];
     for (int x = 0; x < ng * HD; x++) q16[x] = pulse_fp32_to_fp16(nrand() * qamp);
-    /* kv head 1; with B = 16 also with the transposed K (kt_kq: the AVX-512 KQ from it) */
-    const pk_kv_span kv = {c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B, NULL};
-    const pk_kv_span kvt = {
-        c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B, c->kt ? c->kt + (size_t)HD * 16 : NULL};
+    /* kv head 1; with B = 16 also with the transposed K and V (kt_kq: the AVX-512 paths from them) */
+    const pk_kv_span kv = {c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B, NULL, NULL};
+    const pk_kv_span kvt = {c->k + HD,
+                            c->v + HD,
+                            c->blocks,
+                            c->blk,
+                            c->row,
+                            c->B,
+                            c->kt ? c->kt + (size_t)HD * 16 : NULL,
+                            c->vt ? c->vt + (size_t)HD * 16 : NULL};
     const float scale = 1.0f / sqrtf((float)HD);
     pk_attend_f16_ref(ref, q16, ng, HD, &kv, lo, p, R, scale, NCTX, scratch);
     for (int l = 0; l < 3; l++) {
@@ -99,7 +115,7 @@ static void one_case(const cache *c, int ng, int lo, int p, int R, float qamp, f
             memset(out, 0xA5, sizeof out);
             pk_attend_f16(out, q16, ng, HD, w ? &kvt : &kv, lo, p, R, scale, NCTX, scratch);
             ran_level[l]++;
-            if (w && l == 0 && R == 16 && pk_attend_wants_kt(c->B, HD)) kt_kq++;
+            if (w && l == 0 && R == 16 && pk_attend_wants_transposed(c->B, HD)) kt_kq++;
             if (memcmp(out, ref, sizeof(float) * (size_t)ng * HD) != 0) {
                 if (bad_level[l]++ < 5)
                     fprintf(stderr, "  %s%s differs: HD %d ng %d R %d B %d positions [%d, %d] q amp %g\n",
@@ -118,7 +134,7 @@ static void test_reference_sane(float *scratch) {
     uint16_t q16[64];
     float out[64];
     for (int x = 0; x < 64; x++) q16[x] = 0; /* uniform attention: out = mean of V over [0, p] */
-    const pk_kv_span kv = {c.k, c.v, c.blocks, c.blk, c.row, c.B, NULL};
+    const pk_kv_span kv = {c.k, c.v, c.blocks, c.blk, c.row, c.B, NULL, NULL};
     pk_attend_f16_ref(out, q16, 1, 64, &kv, 0, 99, 64, 0.125f, NCTX, scratch);
     double worst = 0;
     for (int t = 0; t < 64; t++) {
@@ -179,6 +195,7 @@ int main(void) {
         for (int x = 0; x < 40; x++)
             c.v[(size_t)(urand() * (double)c.n_blocks) * c.blk + (size_t)(urand() * (double)(c.blk - 1))] =
                 0x7C00;
+        cache_transpose(&c);
         for (int p = 0; p < 600; p += 11)
             for (int R = 16; R <= 64; R *= 4) one_case(&c, 1 + (int)(urand() * MAXG), 0, p, R, 4.0f, scratch);
         cache_free(&c);
@@ -194,10 +211,10 @@ int main(void) {
         CHECK(ran_level[l] > 1000);
     }
     if (level_ok[0]) { /* the AVX-512 KQ from the transposed K ran (when this CPU has the level) */
-        printf("AVX-512 KQ from the transposed K: %d cases\n", kt_kq);
+        printf("AVX-512 KQ and P.V from the transposed K and V: %d cases\n", kt_kq);
         pulse_cpu_limit(PULSE_ISA_AVX512);
-        CHECK(!pk_attend_wants_kt(16, 64) || kt_kq > 1000);
-        CHECK(!pk_attend_wants_kt(7, 64) && !pk_attend_wants_kt(16, 72));
+        CHECK(!pk_attend_wants_transposed(16, 64) || kt_kq > 1000);
+        CHECK(!pk_attend_wants_transposed(7, 64) && !pk_attend_wants_transposed(16, 72));
     }
     pulse_cpu_limit(was);
     free(scratch);

@@ -17,7 +17,10 @@
  * 4 positions side by side (scores 20% fewer samples). With R = 16 and the cache's transposed K
  * (pk_kv_span.kt, blocks of 16 positions) KQ puts positions in lanes instead: each lane of the 16 positions'
  * chains is one vector fma chain and red16 is 15 vector adds (no shuffles, no K scratch): rank decoding at N
- * = 20, 16 users, one thread: attention 18.1 -> 13.9 s, the whole forward 33.4 -> 29.1 s. The reordering is
+ * = 20, 16 users, one thread: attention 18.1 -> 13.9 s, the whole forward 33.4 -> 29.1 s. P.V from the
+ * transposed V likewise (pv_t_avx512: lane u of a dimension's accumulator is one vector fma chain over
+ * blocks, the probabilities a plain vector load, red16 of 16 dimensions one red16x16): attention 13.8 -> 11.7
+ * s, forward 29.0 -> 26.9 s. Memory: the transposed copies double the cache (AVX-512 only). The reordering is
  * across independent sums only; within each sum the operations and their order are the reference's, so
  * tests/test_kernels_attend.c checks equality bit for bit. */
 #include "kernels/attend_f16.h"
@@ -573,6 +576,85 @@ static int pv_avx512(float *out, const float *sc, size_t S, int ng, int HD, cons
     return _mm256_cmpge_epu16_mask(mx, _mm256_set1_epi16(0x7C00)) == 0;
 }
 
+/* P.V of NG heads for output dimensions tc .. tc + 15 from the transposed V (see pv_t_avx512): lane u of
+ * dimension t's accumulator = the fma chain over blocks of w[16 b + u] V[16 b + u][t] in block order from
+ * zero, i.e. the reference's lane u (positions j = u mod 16 in j order); red16 of the 16 dimensions'
+ * accumulators as one red16x16. 8 dimensions at a time: (NG, 8) accumulators in registers. */
+PK_AI void pvt_cols(float *out, const float *sc, size_t S, const int HD, const pk_kv_span *kv, int lo, int p,
+                    int tc, const int NG, __m256i *mx) {
+    const __m256i m15 = _mm256_set1_epi16(0x7FFF);
+    __m256i hx = *mx;
+    __m512 acc[3][16];
+    for (int h = 0; h < 2; h++) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;
+        __m512 c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0, c6 = a0, c7 = a0;
+        for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
+            const uint16_t *vb = kv->vt + (size_t)kv->blocks[j0 / 16] * kv->blk + (size_t)(tc + 8 * h) * 16;
+            const int f = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
+            const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << f));
+            const __m512 w0 = _mm512_loadu_ps(sc + j0);
+            const __m512 w1 = NG > 1 ? _mm512_loadu_ps(sc + S + j0) : w0;
+            const __m512 w2 = NG > 2 ? _mm512_loadu_ps(sc + 2 * S + j0) : w0;
+#define PVT_DIM(i, A, B, C)                                                                                  \
+    do {                                                                                                     \
+        const __m256i hv = _mm256_maskz_loadu_epi16(mk, vb + (size_t)(i)*16);                                \
+        hx = _mm256_max_epu16(hx, _mm256_and_si256(hv, m15));                                                \
+        const __m512 v = _mm512_cvtph_ps(hv);                                                                \
+        A = _mm512_fmadd_ps(w0, v, A);                                                                       \
+        if (NG > 1) B = _mm512_fmadd_ps(w1, v, B);                                                           \
+        if (NG > 2) C = _mm512_fmadd_ps(w2, v, C);                                                           \
+    } while (0)
+            PVT_DIM(0, a0, b0, c0);
+            PVT_DIM(1, a1, b1, c1);
+            PVT_DIM(2, a2, b2, c2);
+            PVT_DIM(3, a3, b3, c3);
+            PVT_DIM(4, a4, b4, c4);
+            PVT_DIM(5, a5, b5, c5);
+            PVT_DIM(6, a6, b6, c6);
+            PVT_DIM(7, a7, b7, c7);
+#undef PVT_DIM
+        }
+        __m512 *d = acc[0] + 8 * h;
+        d[0] = a0, d[1] = a1, d[2] = a2, d[3] = a3, d[4] = a4, d[5] = a5, d[6] = a6, d[7] = a7;
+        if (NG > 1) {
+            d = acc[1] + 8 * h;
+            d[0] = b0, d[1] = b1, d[2] = b2, d[3] = b3, d[4] = b4, d[5] = b5, d[6] = b6, d[7] = b7;
+        }
+        if (NG > 2) {
+            d = acc[2] + 8 * h;
+            d[0] = c0, d[1] = c1, d[2] = c2, d[3] = c3, d[4] = c4, d[5] = c5, d[6] = c6, d[7] = c7;
+        }
+    }
+    for (int g = 0; g < NG; g++) {
+        __m512 v[16];
+        for (int s = 0; s < 16; s++) v[s] = acc[g][4 * (s & 3) + (s >> 2)]; /* red16x16's slot order */
+        _mm512_storeu_ps(out + (size_t)g * HD + tc, red16x16(v));
+    }
+    *mx = hx;
+}
+
+/* R = 16 P.V from kv->vt (blocks of 16 positions, HD a multiple of 16); probabilities of [lo & -16, lo) and
+ * (p, p rounded up to 16) are zero (softmax_avx512) and those positions' V read as zero. Returns 0 when a V
+ * value read is inf or nan (as pv_avx512). */
+static int pv_t_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
+                       int p) {
+    __m256i mx = _mm256_setzero_si256();
+    for (int tc = 0; tc < HD; tc += 16)
+        for (int g0 = 0; g0 < ng; g0 += 3) {
+            const int NG = ng - g0 < 3 ? ng - g0 : 3;
+            float *o = out + (size_t)g0 * HD;
+            const float *w = sc + (size_t)g0 * S;
+            if (NG == 3)
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 3, &mx);
+            else if (NG == 2)
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 2, &mx);
+            else
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 1, &mx);
+        }
+    return _mm256_cmpge_epu16_mask(mx, _mm256_set1_epi16(0x7C00)) == 0;
+}
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
@@ -589,7 +671,7 @@ static int attend512_ok(void) {
 #endif
 }
 
-int pk_attend_wants_kt(int B, int HD) {
+int pk_attend_wants_transposed(int B, int HD) {
     return attend512_ok() && B == 16 && HD % 16 == 0;
 }
 
@@ -631,6 +713,9 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
         softmax_avx2(sc + (size_t)g * S, lo, p);
     }
 #ifdef PK_HAVE_ATTEND_512
+    if (v512 && R == 16 && kv->vt && kv->B == 16 && HD % 16 == 0 &&
+        pv_t_avx512(out, sc, S, ng, HD, kv, lo, p))
+        return;
     if (v512 && HD % 16 == 0 && pv_avx512(out, sc, S, ng, HD, kv, off, lo, p, R)) return;
 #endif
     if (HD % 8 == 0 && ng <= 8)

@@ -10,21 +10,20 @@
 
 /* One kv head's K and V rows (f16, head_dim values each) of one sequence in a paged cache: position j's row
  * starts at pool + blocks[j / B] * blk + (j % B) * row, k and v already offset to the layer and kv head.
- * kt (may be NULL): the same K transposed within each block of B = 16 positions, K[j][t] at kt + blocks[j /
- * 16]
- * * blk + t * 16 + j % 16 (kt offset to the layer and kv head as k): a dimension's 16 positions side by side,
- * which the AVX-512 KQ reads as one vector (pk_attend_wants_kt). */
+ * kt, vt (may be NULL): the same K and V transposed within each block of B = 16 positions, K[j][t] at
+ * kt + blocks[j / 16] * blk + t * 16 + j % 16 (offset to the layer and kv head as k): a dimension's 16
+ * positions side by side, which the AVX-512 KQ and P.V read as one vector (pk_attend_wants_transposed). */
 typedef struct pk_kv_span {
     const uint16_t *k, *v;
     const int *blocks;
     size_t blk, row;
     int B;
-    const uint16_t *kt;
+    const uint16_t *kt, *vt;
 } pk_kv_span;
 
-/* Does pk_attend_f16 read a kt copy of K at blocks of B positions and head_dim HD on this CPU (AVX-512, B =
- * 16, HD a multiple of 16)? A cache keeps one only then. */
-int pk_attend_wants_kt(int B, int HD);
+/* Does pk_attend_f16 read transposed copies of K and V (kt, vt) at blocks of B positions and head_dim HD on
+ * this CPU (AVX-512, B = 16, HD a multiple of 16)? A cache keeps them only then. */
+int pk_attend_wants_transposed(int B, int HD);
 
 /* floats of scratch one call needs for ng heads of head_dim HD and positions below n_ctx */
 size_t pk_attend_scratch_floats(int ng, int n_ctx, int HD);

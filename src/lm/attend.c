@@ -45,14 +45,16 @@ void lm_attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0
         } else
             pk_f16_row(qd, qh, HD);
     }
-    const pk_kv_span kv = {
-        c->k_pool + layer_off,
-        c->v_pool + layer_off,
-        c->seqs[s].blocks,
-        c->blk_floats,
-        (size_t)c->kv_dim,
-        B,
-        c->kt_pool ? c->kt_pool + (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)kh * HD * B : NULL};
+    const size_t t_off =
+        (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)kh * HD * B; /* kt_pool, vt_pool */
+    const pk_kv_span kv = {c->k_pool + layer_off,
+                           c->v_pool + layer_off,
+                           c->seqs[s].blocks,
+                           c->blk_floats,
+                           (size_t)c->kv_dim,
+                           B,
+                           c->kt_pool ? c->kt_pool + t_off : NULL,
+                           c->vt_pool ? c->vt_pool + t_off : NULL};
     pk_attend_f16(att + ((size_t)i * NH + (size_t)kh * grp + g0) * HD, q16, ng, HD, &kv, lo, p, R, scale,
                   nctx, scratch);
 }

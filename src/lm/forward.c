@@ -146,8 +146,8 @@ pulse_status lm_forward_chunk(pulse_lm_ctx *c, const int *tokens, int n, const u
         pulse_rope_forward(q, rc, rs, n, NH, HD, hp->n_rot, hp->rope_neox);
         pulse_rope_forward(k, rc, rs, n, NKV, HD, hp->n_rot, hp->rope_neox);
         for (int i = 0; i < n; i++) { /* the cache holds f16 (llama.cpp's default type_k / type_v) */
-            lm_kv_put_k(c, c->sq[i], il, c->pos[i], k + (size_t)i * KV);
-            pk_f16_row(lm_kv_row(c, c->sq[i], il, c->pos[i], 1), v + (size_t)i * KV, KV);
+            lm_kv_put(c, c->sq[i], il, c->pos[i], 0, k + (size_t)i * KV);
+            lm_kv_put(c, c->sq[i], il, c->pos[i], 1, v + (size_t)i * KV);
         }
         /* attention: each (token, kv head) with its group of query heads over the sequence's positions, as
          * ggml's CPU path without flash attention computes it (see attend) */

@@ -44,6 +44,7 @@ void pulse_lm_ctx_free(pulse_lm_ctx *c) {
     free(c->k_pool);
     free(c->v_pool);
     free(c->kt_pool);
+    free(c->vt_pool);
     free(c->ref);
     free(c->free_blk);
     if (c->seqs)
@@ -122,8 +123,10 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     pulse_status st = PULSE_OK;
     c->k_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
     c->v_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
-    if (pk_attend_wants_kt(p.kv_block, hp->head_dim))
+    if (pk_attend_wants_transposed(p.kv_block, hp->head_dim)) {
         c->kt_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
+        c->vt_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
+    }
     if (!st) {
         c->ref = calloc((size_t)c->n_blocks, sizeof(int));
         c->free_blk = malloc(sizeof(int) * (size_t)c->n_blocks);
@@ -263,9 +266,12 @@ pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n) {
                    c->blk_floats * sizeof(uint16_t));
             memcpy(c->v_pool + (size_t)nbk * c->blk_floats, c->v_pool + (size_t)b * c->blk_floats,
                    c->blk_floats * sizeof(uint16_t));
-            if (c->kt_pool)
+            if (c->kt_pool) {
                 memcpy(c->kt_pool + (size_t)nbk * c->blk_floats, c->kt_pool + (size_t)b * c->blk_floats,
                        c->blk_floats * sizeof(uint16_t));
+                memcpy(c->vt_pool + (size_t)nbk * c->blk_floats, c->vt_pool + (size_t)b * c->blk_floats,
+                       c->blk_floats * sizeof(uint16_t));
+            }
             c->ref[b]--;
             q->blocks[bi] = nbk;
         }
@@ -279,14 +285,15 @@ pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n) {
     return PULSE_OK;
 }
 
-void lm_kv_put_k(pulse_lm_ctx *c, int s, int il, int pos, const float *k) {
-    uint16_t *row = lm_kv_row(c, s, il, pos, 0);
-    pk_f16_row(row, k, c->kv_dim);
-    if (!c->kt_pool) return;
+void lm_kv_put(pulse_lm_ctx *c, int s, int il, int pos, int want_v, const float *x) {
+    uint16_t *row = lm_kv_row(c, s, il, pos, want_v);
+    pk_f16_row(row, x, c->kv_dim);
+    uint16_t *pool = want_v ? c->vt_pool : c->kt_pool;
+    if (!pool) return;
     const int B = c->p.kv_block;
-    uint16_t *kt = c->kt_pool + (size_t)c->seqs[s].blocks[pos / B] * c->blk_floats +
-                   (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)(pos % B);
-    for (int r = 0; r < c->kv_dim; r++) kt[(size_t)r * B] = row[r];
+    uint16_t *col = pool + (size_t)c->seqs[s].blocks[pos / B] * c->blk_floats +
+                    (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)(pos % B);
+    for (int r = 0; r < c->kv_dim; r++) col[(size_t)r * B] = row[r];
 }
 
 uint16_t *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v) {

@@ -92,9 +92,10 @@ struct pulse_lm_ctx {
     int max_blk_seq;           /* blocks per sequence at most */
     size_t blk_floats;         /* values per block for K (same for V): n_layer * kv_block * kv_dim */
     uint16_t *k_pool, *v_pool; /* f16, as llama.cpp's default KV cache */
-    /* K again, transposed within each block ([layer][kv_dim row][kv_block]: a dimension's 16 positions side
-     * by side) for the AVX-512 KQ (pk_attend_wants_kt); NULL when the kernel does not read it */
-    uint16_t *kt_pool;
+    /* K and V again, transposed within each block ([layer][kv_dim row][kv_block]: a dimension's 16 positions
+     * side by side) for the AVX-512 KQ and P.V (pk_attend_wants_transposed); NULL when the kernel does not
+     * read them */
+    uint16_t *kt_pool, *vt_pool;
     int *ref;      /* (n_blocks) reference counts */
     int *free_blk; /* stack of free block ids */
     int n_free;
@@ -156,9 +157,9 @@ void lm_attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0
 int lm_argmax(const float *x, int n);
 /* kv.c: pointer to the K (or V) row (f16) of position pos of sequence s at layer il. */
 uint16_t *lm_kv_row(pulse_lm_ctx *c, int s, int il, int pos, int want_v);
-/* kv.c: store K (kv_dim floats, f16-rounded) of sequence s at layer il, position pos: its row and, when the
- * context keeps one, its column of the transposed copy (kt_pool) */
-void lm_kv_put_k(pulse_lm_ctx *c, int s, int il, int pos, const float *k);
+/* kv.c: store K (want_v 0) or V (1) (kv_dim floats, f16-rounded) of sequence s at layer il, position pos: its
+ * row and, when the context keeps them, its column of the transposed copy (kt_pool / vt_pool) */
+void lm_kv_put(pulse_lm_ctx *c, int s, int il, int pos, int want_v, const float *x);
 /* kv.c: make room for n more tokens of sequence s (allocate blocks, copy a shared last block). */
 pulse_status lm_kv_reserve(pulse_lm_ctx *c, int s, int n);
 
