@@ -34,6 +34,7 @@ typedef struct {
     uint16_t *k, *v; /* pools (n_blocks, B, nkv * HD) */
     /* B = 16: K, V transposed within each block (n_blocks, nkv * HD, B), as an LM context keeps them */
     uint16_t *kt, *vt;
+    int v_finite; /* every V value finite */
     int blocks[NCTX];
 } cache;
 
@@ -47,6 +48,9 @@ static void cache_transpose(cache *c) {
                 c->kt[t] = c->k[o];
                 c->vt[t] = c->v[o];
             }
+    c->v_finite = 1;
+    for (size_t x = 0; x < (size_t)c->n_blocks * c->blk; x++)
+        if ((c->v[x] & 0x7C00) == 0x7C00) c->v_finite = 0;
 }
 
 /* a paged cache of NCTX positions with blocks of B in shuffled order; values N(0, 1) * amp */
@@ -87,7 +91,7 @@ static void cache_free(cache *c) {
 
 static const pulse_isa LEVELS[] = {PULSE_ISA_AVX512, PULSE_ISA_AVX2, PULSE_ISA_SCALAR};
 static int level_ok[3], bad_level[3], ran_level[3];
-static int kt_kq;       /* cases the AVX-512 KQ and P.V ran from the transposed K and V */
+static int kt_kq[2];    /* cases the AVX-512 / AVX2 KQ and P.V ran from the transposed K and V */
 static pulse_isa g_was; /* the level this run is capped at (PULSE_ISA) */
 
 /* one case: the reference, then each level; counts cases whose bits differ */
@@ -96,8 +100,8 @@ static void one_case(const cache *c, int ng, int lo, int p, int R, float qamp, f
     uint16_t q16[MAXG * MAXHD];
     float ref[MAXG * MAXHD], out[MAXG * MAXHD];
     for (int x = 0; x < ng * HD; x++) q16[x] = pulse_fp32_to_fp16(nrand() * qamp);
-    /* kv head 1; with B = 16 also with the transposed K and V (kt_kq: the AVX-512 paths from them) */
-    const pk_kv_span kv = {c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B, NULL, NULL};
+    /* kv head 1; with B = 16 also with the transposed K and V (kt_kq: the SIMD paths from them) */
+    const pk_kv_span kv = {c->k + HD, c->v + HD, c->blocks, c->blk, c->row, c->B, NULL, NULL, 0};
     const pk_kv_span kvt = {c->k + HD,
                             c->v + HD,
                             c->blocks,
@@ -105,7 +109,8 @@ static void one_case(const cache *c, int ng, int lo, int p, int R, float qamp, f
                             c->row,
                             c->B,
                             c->kt ? c->kt + (size_t)HD * 16 : NULL,
-                            c->vt ? c->vt + (size_t)HD * 16 : NULL};
+                            c->vt ? c->vt + (size_t)HD * 16 : NULL,
+                            c->kt ? c->v_finite : 0};
     const float scale = 1.0f / sqrtf((float)HD);
     pk_attend_f16_ref(ref, q16, ng, HD, &kv, lo, p, R, scale, NCTX, scratch);
     for (int l = 0; l < 3; l++) {
@@ -115,7 +120,7 @@ static void one_case(const cache *c, int ng, int lo, int p, int R, float qamp, f
             memset(out, 0xA5, sizeof out);
             pk_attend_f16(out, q16, ng, HD, w ? &kvt : &kv, lo, p, R, scale, NCTX, scratch);
             ran_level[l]++;
-            if (w && l == 0 && R == 16 && pk_attend_wants_transposed(c->B, HD)) kt_kq++;
+            if (w && l < 2 && R == 16 && pk_attend_wants_transposed(c->B, HD)) kt_kq[l]++;
             if (memcmp(out, ref, sizeof(float) * (size_t)ng * HD) != 0) {
                 if (bad_level[l]++ < 5)
                     fprintf(stderr, "  %s%s differs: HD %d ng %d R %d B %d positions [%d, %d] q amp %g\n",
@@ -134,7 +139,7 @@ static void test_reference_sane(float *scratch) {
     uint16_t q16[64];
     float out[64];
     for (int x = 0; x < 64; x++) q16[x] = 0; /* uniform attention: out = mean of V over [0, p] */
-    const pk_kv_span kv = {c.k, c.v, c.blocks, c.blk, c.row, c.B, NULL, NULL};
+    const pk_kv_span kv = {c.k, c.v, c.blocks, c.blk, c.row, c.B, NULL, NULL, 0};
     pk_attend_f16_ref(out, q16, 1, 64, &kv, 0, 99, 64, 0.125f, NCTX, scratch);
     double worst = 0;
     for (int t = 0; t < 64; t++) {
@@ -210,10 +215,11 @@ int main(void) {
                   pulse_isa_name(LEVELS[l]), bad_level[l], ran_level[l]);
         CHECK(ran_level[l] > 1000);
     }
-    if (level_ok[0]) { /* the AVX-512 KQ from the transposed K ran (when this CPU has the level) */
-        printf("AVX-512 KQ and P.V from the transposed K and V: %d cases\n", kt_kq);
-        pulse_cpu_limit(PULSE_ISA_AVX512);
-        CHECK(!pk_attend_wants_transposed(16, 64) || kt_kq > 1000);
+    for (int l = 0; l < 2; l++) { /* the SIMD KQ and P.V from the transposed copies ran at each level here */
+        if (!level_ok[l]) continue;
+        printf("%s KQ and P.V from the transposed K and V: %d cases\n", pulse_isa_name(LEVELS[l]), kt_kq[l]);
+        pulse_cpu_limit(LEVELS[l]);
+        CHECK(!pk_attend_wants_transposed(16, 64) || kt_kq[l] > 1000);
         CHECK(!pk_attend_wants_transposed(7, 64) && !pk_attend_wants_transposed(16, 72));
     }
     pulse_cpu_limit(was);

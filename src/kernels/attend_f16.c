@@ -207,6 +207,152 @@ static void pv_avx2(float *out, const float *sc, size_t S, int ng, int HD, const
         }
     }
 }
+
+/* ---- AVX2 from the transposed K and V (pk_kv_span.kt / vt, blocks of 16 positions), R = 16 ----
+ * As the AVX-512 paths below: positions in vector lanes, 8 at a time (half a block). KQ: lane u of 8
+ * positions' chains is one vector fma chain over t = u + 16 m, lanes 4 at a time for up to 3 heads (12
+ * accumulators), then red16's tree as vector adds. P.V: lane u (positions j = u mod 16) of a dimension's
+ * accumulator is one fma chain over blocks, 4 dimensions x 2 heads at a time; zero probabilities are included
+ * (their fma adds +0: the same bits while V is finite, which the cache tells: v_finite). Positions of a block
+ * outside [lo, p] read as zero. */
+
+/* the 8 u16 lanes of positions [j0 + 8 h, j0 + 8 h + 8) inside [lo, p] as all ones */
+static inline __m128i half_mask(int j0, int h, int lo, int p) {
+    const int b = j0 + 8 * h;
+    uint16_t m[8];
+    for (int v = 0; v < 8; v++) m[v] = b + v >= lo && b + v <= p ? 0xFFFF : 0;
+    return _mm_loadu_si128((const __m128i *)m);
+}
+
+static inline __m256 kt_load8(const uint16_t *x, __m128i vm, int masked) {
+    __m128i h = _mm_loadu_si128((const __m128i *)x);
+    if (masked) h = _mm_and_si128(h, vm);
+    return _mm256_cvtph_ps(h);
+}
+
+/* KQ of NG (<= 3) heads for 8 positions (kb: the block's transposed K at the half's first position) */
+static inline __attribute__((always_inline)) void kt8_heads(float *sc, size_t S, const float *q, int HD,
+                                                            const uint16_t *kb, __m128i vm, int masked,
+                                                            __m256 vs, const int NG) {
+    __m256 L[3][16];
+    for (int Q = 0; Q < 4; Q++) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        __m256 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+#define KT8(i, A, B, C)                                                                                      \
+    do {                                                                                                     \
+        const int t = 16 * m + 4 * Q + (i);                                                                  \
+        const __m256 k = kt_load8(kb + (size_t)t * 16, vm, masked);                                          \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(q[t]), k, A);                                                     \
+        if (NG > 1) B = _mm256_fmadd_ps(_mm256_set1_ps(q[HD + t]), k, B);                                    \
+        if (NG > 2) C = _mm256_fmadd_ps(_mm256_set1_ps(q[2 * HD + t]), k, C);                                \
+    } while (0)
+        for (int m = 0; m < HD / 16; m++) {
+            KT8(0, a0, b0, c0);
+            KT8(1, a1, b1, c1);
+            KT8(2, a2, b2, c2);
+            KT8(3, a3, b3, c3);
+        }
+#undef KT8
+        L[0][4 * Q] = a0, L[0][4 * Q + 1] = a1, L[0][4 * Q + 2] = a2, L[0][4 * Q + 3] = a3;
+        if (NG > 1) L[1][4 * Q] = b0, L[1][4 * Q + 1] = b1, L[1][4 * Q + 2] = b2, L[1][4 * Q + 3] = b3;
+        if (NG > 2) L[2][4 * Q] = c0, L[2][4 * Q + 1] = c1, L[2][4 * Q + 2] = c2, L[2][4 * Q + 3] = c3;
+    }
+    for (int g = 0; g < NG; g++) {
+        __m256 t3[8], t6[4];
+        for (int x = 0; x < 8; x++) t3[x] = _mm256_add_ps(L[g][x + 8], L[g][x]);
+        for (int x = 0; x < 4; x++) t6[x] = _mm256_add_ps(t3[x + 4], t3[x]);
+        const __m256 r = _mm256_add_ps(_mm256_add_ps(t6[0], t6[2]), _mm256_add_ps(t6[1], t6[3]));
+        _mm256_storeu_ps(sc + (size_t)g * S, _mm256_mul_ps(r, vs));
+    }
+}
+
+/* HD a multiple of 16; scores of [lo, p] (others of the blocks touched may be left as they were) */
+static void scores_kt_avx2(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv, int lo,
+                           int p, float scale) {
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
+        const uint16_t *kb = kv->kt + (size_t)kv->blocks[j0 / 16] * kv->blk;
+        for (int h = 0; h < 2; h++) {
+            const int b = j0 + 8 * h;
+            if (b + 7 < lo || b > p) continue;
+            const int masked = b < lo || b + 7 > p;
+            const __m128i vm = masked ? half_mask(j0, h, lo, p) : _mm_setzero_si128();
+            for (int g0 = 0; g0 < ng; g0 += 3) {
+                const int NG = ng - g0 < 3 ? ng - g0 : 3;
+                float *s0 = sc + (size_t)g0 * S + b;
+                const float *q = qf + (size_t)g0 * HD;
+                if (NG == 3)
+                    kt8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 3);
+                else if (NG == 2)
+                    kt8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 2);
+                else
+                    kt8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 1);
+            }
+        }
+    }
+}
+
+/* red16 of a dimension's 16 lanes given as t3 = lanes 8-15 + lanes 0-7 */
+static inline float red_t3(__m256 t3) {
+    __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+    t6 = _mm_add_ps(t6, _mm_movehl_ps(t6, t6));
+    t6 = _mm_add_ss(t6, _mm_movehdup_ps(t6));
+    return _mm_cvtss_f32(t6);
+}
+
+/* P.V of NG (<= 2) heads for dimensions tc .. tc + 3 */
+static inline __attribute__((always_inline)) void pvt8_dims(float *out, const float *sc, size_t S, int HD,
+                                                            const pk_kv_span *kv, int lo, int p, int tc,
+                                                            const int NG) {
+    __m256 T[2][4][2];
+    for (int h = 0; h < 2; h++) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
+            const int b = j0 + 8 * h;
+            if (b + 7 < lo || b > p) continue; /* zero probabilities only: their fmas add +0 */
+            const int masked = b < lo || b + 7 > p;
+            const __m128i vm = masked ? half_mask(j0, h, lo, p) : _mm_setzero_si128();
+            const uint16_t *vb = kv->vt + (size_t)kv->blocks[j0 / 16] * kv->blk + (size_t)tc * 16 + 8 * h;
+            __m256 w0 = _mm256_loadu_ps(sc + b), w1 = NG > 1 ? _mm256_loadu_ps(sc + S + b) : w0;
+            if (masked) {
+                const __m256 fm = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(vm));
+                w0 = _mm256_and_ps(w0, fm);
+                w1 = _mm256_and_ps(w1, fm);
+            }
+#define PVT8(i, A, B)                                                                                        \
+    do {                                                                                                     \
+        const __m256 v = kt_load8(vb + (size_t)(i)*16, vm, masked);                                          \
+        A = _mm256_fmadd_ps(w0, v, A);                                                                       \
+        if (NG > 1) B = _mm256_fmadd_ps(w1, v, B);                                                           \
+    } while (0)
+            PVT8(0, a0, b0);
+            PVT8(1, a1, b1);
+            PVT8(2, a2, b2);
+            PVT8(3, a3, b3);
+#undef PVT8
+        }
+        T[0][0][h] = a0, T[0][1][h] = a1, T[0][2][h] = a2, T[0][3][h] = a3;
+        if (NG > 1) T[1][0][h] = b0, T[1][1][h] = b1, T[1][2][h] = b2, T[1][3][h] = b3;
+    }
+    for (int g = 0; g < NG; g++)
+        for (int i = 0; i < 4; i++)
+            out[(size_t)g * HD + tc + i] = red_t3(_mm256_add_ps(T[g][i][1], T[g][i][0]));
+}
+
+/* R = 16 P.V from kv->vt (HD a multiple of 16), V finite (kv->v_finite: a zero probability's fma adds +0) */
+static void pv_t_avx2(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
+                      int p) {
+    for (int tc = 0; tc < HD; tc += 4)
+        for (int g0 = 0; g0 < ng; g0 += 2) {
+            float *o = out + (size_t)g0 * HD;
+            const float *w = sc + (size_t)g0 * S;
+            if (ng - g0 >= 2)
+                pvt8_dims(o, w, S, HD, kv, lo, p, tc, 2);
+            else
+                pvt8_dims(o, w, S, HD, kv, lo, p, tc, 1);
+        }
+}
+
 #endif
 
 /* ---- AVX-512: positions in vector lanes ---- */
@@ -581,9 +727,7 @@ static int pv_avx512(float *out, const float *sc, size_t S, int ng, int HD, cons
  * zero, i.e. the reference's lane u (positions j = u mod 16 in j order); red16 of the 16 dimensions'
  * accumulators as one red16x16. 8 dimensions at a time: (NG, 8) accumulators in registers. */
 PK_AI void pvt_cols(float *out, const float *sc, size_t S, const int HD, const pk_kv_span *kv, int lo, int p,
-                    int tc, const int NG, __m256i *mx) {
-    const __m256i m15 = _mm256_set1_epi16(0x7FFF);
-    __m256i hx = *mx;
+                    int tc, const int NG) {
     __m512 acc[3][16];
     for (int h = 0; h < 2; h++) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -598,9 +742,7 @@ PK_AI void pvt_cols(float *out, const float *sc, size_t S, const int HD, const p
             const __m512 w2 = NG > 2 ? _mm512_loadu_ps(sc + 2 * S + j0) : w0;
 #define PVT_DIM(i, A, B, C)                                                                                  \
     do {                                                                                                     \
-        const __m256i hv = _mm256_maskz_loadu_epi16(mk, vb + (size_t)(i)*16);                                \
-        hx = _mm256_max_epu16(hx, _mm256_and_si256(hv, m15));                                                \
-        const __m512 v = _mm512_cvtph_ps(hv);                                                                \
+        const __m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, vb + (size_t)(i)*16));                 \
         A = _mm512_fmadd_ps(w0, v, A);                                                                       \
         if (NG > 1) B = _mm512_fmadd_ps(w1, v, B);                                                           \
         if (NG > 2) C = _mm512_fmadd_ps(w2, v, C);                                                           \
@@ -631,28 +773,25 @@ PK_AI void pvt_cols(float *out, const float *sc, size_t S, const int HD, const p
         for (int s = 0; s < 16; s++) v[s] = acc[g][4 * (s & 3) + (s >> 2)]; /* red16x16's slot order */
         _mm512_storeu_ps(out + (size_t)g * HD + tc, red16x16(v));
     }
-    *mx = hx;
 }
 
-/* R = 16 P.V from kv->vt (blocks of 16 positions, HD a multiple of 16); probabilities of [lo & -16, lo) and
- * (p, p rounded up to 16) are zero (softmax_avx512) and those positions' V read as zero. Returns 0 when a V
- * value read is inf or nan (as pv_avx512). */
-static int pv_t_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
-                       int p) {
-    __m256i mx = _mm256_setzero_si256();
+/* R = 16 P.V from kv->vt (blocks of 16 positions, HD a multiple of 16), V finite (kv->v_finite: a zero
+ * probability's fma then adds +0); probabilities of [lo & -16, lo) and (p, p rounded up to 16) are zero
+ * (softmax_avx512) and those positions' V read as zero */
+static void pv_t_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
+                        int p) {
     for (int tc = 0; tc < HD; tc += 16)
         for (int g0 = 0; g0 < ng; g0 += 3) {
             const int NG = ng - g0 < 3 ? ng - g0 : 3;
             float *o = out + (size_t)g0 * HD;
             const float *w = sc + (size_t)g0 * S;
             if (NG == 3)
-                pvt_cols(o, w, S, HD, kv, lo, p, tc, 3, &mx);
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 3);
             else if (NG == 2)
-                pvt_cols(o, w, S, HD, kv, lo, p, tc, 2, &mx);
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 2);
             else
-                pvt_cols(o, w, S, HD, kv, lo, p, tc, 1, &mx);
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 1);
         }
-    return _mm256_cmpge_epu16_mask(mx, _mm256_set1_epi16(0x7C00)) == 0;
 }
 
 #ifdef __clang__
@@ -672,7 +811,12 @@ static int attend512_ok(void) {
 }
 
 int pk_attend_wants_transposed(int B, int HD) {
-    return attend512_ok() && B == 16 && HD % 16 == 0;
+#ifdef PK_HAVE_ATTEND_AVX
+    return pc_simd_v3 && B == 16 && HD % 16 == 0;
+#else
+    (void)B, (void)HD;
+    return 0;
+#endif
 }
 
 void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_span *kv, int lo, int p,
@@ -699,7 +843,9 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
         done = 1;
     }
 #endif
-    if (!done && HD % R == 0)
+    if (!done && R == 16 && kv->kt && kv->B == 16 && HD % 16 == 0)
+        scores_kt_avx2(sc, S, qf, ng, HD, kv, lo, p, scale);
+    else if (!done && HD % R == 0)
         scores_avx2(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
     else if (!done)
         scores_ref(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
@@ -713,11 +859,17 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
         softmax_avx2(sc + (size_t)g * S, lo, p);
     }
 #ifdef PK_HAVE_ATTEND_512
-    if (v512 && R == 16 && kv->vt && kv->B == 16 && HD % 16 == 0 &&
-        pv_t_avx512(out, sc, S, ng, HD, kv, lo, p))
+    const int vt_ok = R == 16 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0;
+    if (v512 && vt_ok) {
+        pv_t_avx512(out, sc, S, ng, HD, kv, lo, p);
         return;
+    }
     if (v512 && HD % 16 == 0 && pv_avx512(out, sc, S, ng, HD, kv, off, lo, p, R)) return;
 #endif
+    if (!v512 && vt_ok) {
+        pv_t_avx2(out, sc, S, ng, HD, kv, lo, p);
+        return;
+    }
     if (HD % 8 == 0 && ng <= 8)
         pv_avx2(out, sc, S, ng, HD, kv, off, lo, p, R);
     else

@@ -19,6 +19,7 @@ typedef struct pk_kv_span {
     size_t blk, row;
     int B;
     const uint16_t *kt, *vt;
+    int v_finite; /* every V value of the cache is finite (the transposed P.V paths need it; 0: not used) */
 } pk_kv_span;
 
 /* Does pk_attend_f16 read transposed copies of K and V (kt, vt) at blocks of B positions and head_dim HD on

@@ -54,7 +54,8 @@ void lm_attend(pulse_lm_ctx *c, const lm_layer *L, int il, int i, int kh, int g0
                            (size_t)c->kv_dim,
                            B,
                            c->kt_pool ? c->kt_pool + t_off : NULL,
-                           c->vt_pool ? c->vt_pool + t_off : NULL};
+                           c->vt_pool ? c->vt_pool + t_off : NULL,
+                           !c->v_nonfinite};
     pk_attend_f16(att + ((size_t)i * NH + (size_t)kh * grp + g0) * HD, q16, ng, HD, &kv, lo, p, R, scale,
                   nctx, scratch);
 }

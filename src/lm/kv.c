@@ -290,6 +290,9 @@ void lm_kv_put(pulse_lm_ctx *c, int s, int il, int pos, int want_v, const float 
     pk_f16_row(row, x, c->kv_dim);
     uint16_t *pool = want_v ? c->vt_pool : c->kt_pool;
     if (!pool) return;
+    if (want_v && !c->v_nonfinite)
+        for (int r = 0; r < c->kv_dim; r++)
+            if ((row[r] & 0x7C00) == 0x7C00) c->v_nonfinite = 1;
     const int B = c->p.kv_block;
     uint16_t *col = pool + (size_t)c->seqs[s].blocks[pos / B] * c->blk_floats +
                     (size_t)il * (size_t)B * (size_t)c->kv_dim + (size_t)(pos % B);

@@ -96,8 +96,9 @@ struct pulse_lm_ctx {
      * side by side) for the AVX-512 KQ and P.V (pk_attend_wants_transposed); NULL when the kernel does not
      * read them */
     uint16_t *kt_pool, *vt_pool;
-    int *ref;      /* (n_blocks) reference counts */
-    int *free_blk; /* stack of free block ids */
+    int v_nonfinite; /* a V value written was inf or nan (the transposed P.V paths then stand aside) */
+    int *ref;        /* (n_blocks) reference counts */
+    int *free_blk;   /* stack of free block ids */
     int n_free;
     lm_seq *seqs;
 
