@@ -20,7 +20,8 @@
  * = 20, 16 users, one thread: attention 18.1 -> 13.9 s, the whole forward 33.4 -> 29.1 s. P.V from the
  * transposed V likewise (pv_t_avx512: lane u of a dimension's accumulator is one vector fma chain over
  * blocks, the probabilities a plain vector load, red16 of 16 dimensions one red16x16): attention 13.8 -> 11.7
- * s, forward 29.0 -> 26.9 s. Memory: the transposed copies double the cache (AVX-512 only). The reordering is
+ * s, forward 29.0 -> 26.9 s; at the AVX2 level (scores_kt_avx2, pv_t_avx2) attention 28.5 -> 22.0 s. Memory:
+ * the transposed copies double the cache. The reordering is
  * across independent sums only; within each sum the operations and their order are the reference's, so
  * tests/test_kernels_attend.c checks equality bit for bit. */
 #include "kernels/attend_f16.h"
