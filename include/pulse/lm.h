@@ -113,6 +113,9 @@ int pulse_lm_seq_len(const pulse_lm_ctx *c, int seq);
 pulse_status pulse_lm_seq_truncate(pulse_lm_ctx *c, int seq, int n);
 /* KV blocks currently in use over all sequences (shared blocks counted once). */
 int pulse_lm_kv_blocks_used(const pulse_lm_ctx *c);
+/* Bytes of KV cache those blocks hold: K and V, and their transposed copies where the CPU's attention reads
+ * them (AVX2 / AVX-512: twice pulse_lm_kv_bytes_per_token per cached token). */
+size_t pulse_lm_kv_bytes_used(const pulse_lm_ctx *c);
 
 /* ---- the batched forward ---- */
 typedef struct {

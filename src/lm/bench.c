@@ -124,7 +124,7 @@ pulse_status pulse_lm_bench(const pulse_lm *m, const pulse_lm_bench_params *bp, 
     }
     r->peak_rss = pulse_peak_rss_bytes();
     r->file_bytes = m->file_bytes;
-    r->kv_bytes = pulse_lm_kv_bytes_per_token(m) * (size_t)pulse_lm_kv_blocks_used(c) * (size_t)cp.kv_block;
+    r->kv_bytes = pulse_lm_kv_bytes_used(c);
 out:
     free(tok);
     free(seq);

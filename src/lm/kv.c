@@ -243,6 +243,11 @@ int pulse_lm_kv_blocks_used(const pulse_lm_ctx *c) {
     return c->n_blocks - c->n_free;
 }
 
+size_t pulse_lm_kv_bytes_used(const pulse_lm_ctx *c) {
+    const size_t pools = c->kt_pool ? 4 : 2; /* K, V (and K^T, V^T) */
+    return (size_t)pulse_lm_kv_blocks_used(c) * c->blk_floats * sizeof(uint16_t) * pools;
+}
+
 static int blk_alloc(pulse_lm_ctx *c) {
     if (c->n_free == 0) return -1;
     int b = c->free_blk[--c->n_free];
