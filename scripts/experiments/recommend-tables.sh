@@ -9,7 +9,8 @@
 #   OMP_WAIT_POLICY=PASSIVE nohup nice -n 10 bash scripts/experiments/recommend-tables.sh OUT > OUT.log 2>&1 &
 #
 # Environment: MODEL (SmolLM2-135M-Instruct Q4_1), ENCODER (MiniLM-L6), DATA / TEST_DATA (Beauty / Toys),
-# THREADS (1), SETTINGS ("5 20 5x 20x": the protocols to run, in order; "x" = also Beauty -> Toys).
+# THREADS (1), SETTINGS ("5 20 5x 20x": the protocols to run, in order; "x" = also Beauty -> Toys), USERS (1000),
+# EXTRA (further `pulse pipeline` options, e.g. "--sasrec-epochs 2" for a quick smoke run).
 # PULSE_QFAST=1 (the batched products' faster order; set here, as for every N = 20 figure) is part of the
 # evaluation store's key.
 set -euo pipefail
@@ -31,9 +32,9 @@ for setting in ${SETTINGS:-5 20 5x 20x}; do
     [ "$setting" != "$n" ] && cross=(--test-data "$test_data")
     echo "recommend-tables.sh: N = $n${cross[*]:+, cross-domain} ($(date -u +%FT%TZ))" >&2
     # the settings of docs/recommend.md's 1,000-user tables
-    build/pulse pipeline --data "$data" --model "$model" --encoder "$encoder" --out "$out" --users 1000 \
-        --seed 42 --candidates "$n" --thought-epochs 3 --tot-depth 2 --tot-branching 2 --tot-beam 1 \
-        --tot-thought-tokens 48 --sft-epochs 1 --sft-grad-accum 1 --sft-no-recompute -t "$threads" "${cross[@]}" \
+    build/pulse pipeline --data "$data" --model "$model" --encoder "$encoder" --out "$out" \
+        --users "${USERS:-1000}" --seed 42 --candidates "$n" --thought-epochs 3 --tot-depth 2 --tot-branching 2 --tot-beam 1 \
+        --tot-thought-tokens 48 --sft-epochs 1 --sft-grad-accum 1 --sft-no-recompute -t "$threads" "${cross[@]}" ${EXTRA:-} \
         > "$out/table-n$setting.txt"
     tail -n 1 "$out/table-n$setting.txt" > "$out/summary-n$setting.json"
 done
