@@ -795,6 +795,134 @@ static void pv_t_avx512(float *out, const float *sc, size_t S, int ng, int HD, c
         }
 }
 
+/* ---- R = 64 (one token of the sequence in the batch: decode) from the transposed copies ----
+ * KQ: lane v of 64 holds the chain over t = v + 64 c (c in order, from zero); l16[u] = (l[u] + l[u+32]) +
+ * (l[u+16] + l[u+48]), then red16 -- with positions in vector lanes each lane is one vector, so the fold and
+ * the tree are vector adds. P.V: lane v holds positions j = v mod 64, so a block b of 16 positions feeds
+ * lanes 16 (b mod 4) + u: four accumulators per dimension (b mod 4), folded as above and red16'ed 16
+ * dimensions at a time. The same operations per sum as the row paths (scores_heads and pv_avx512 with R =
+ * 64). */
+
+/* t3 (= l16[x + 8] + l16[x], x < 8) of NG heads for one block of 16 positions, into t3 (NG, 8) */
+PK_AI void kt64_heads(float *sc, size_t S, const float *q, const int HD, const uint16_t *kb, __mmask16 mk,
+                      __m512 vs, const int NG) {
+    __m512 t3[3][8];
+    for (int x = 0; x < 8; x++) {
+        __m512 f[3][2];
+        for (int hh = 0; hh < 2; hh++) { /* u = x, then x + 8 */
+            const int u = x + 8 * hh;
+            __m512 l[3][4];
+#pragma GCC unroll 3
+            for (int g = 0; g < NG; g++)
+#pragma GCC unroll 4
+                for (int s = 0; s < 4; s++) l[g][s] = _mm512_setzero_ps();
+            for (int c = 0; c < HD / 64; c++)
+#pragma GCC unroll 4
+                for (int s = 0; s < 4; s++) { /* lane u + 16 s */
+                    const int t = 64 * c + u + 16 * s;
+                    const __m512 k = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, kb + (size_t)t * 16));
+#pragma GCC unroll 3
+                    for (int g = 0; g < NG; g++)
+                        l[g][s] = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)g * HD + t]), k, l[g][s]);
+                }
+#pragma GCC unroll 3
+            for (int g = 0; g < NG; g++)
+                f[g][hh] = _mm512_add_ps(_mm512_add_ps(l[g][0], l[g][2]), _mm512_add_ps(l[g][1], l[g][3]));
+        }
+#pragma GCC unroll 3
+        for (int g = 0; g < NG; g++) t3[g][x] = _mm512_add_ps(f[g][1], f[g][0]);
+    }
+    for (int g = 0; g < NG; g++) {
+        __m512 t6[4];
+        for (int x = 0; x < 4; x++) t6[x] = _mm512_add_ps(t3[g][x + 4], t3[g][x]);
+        const __m512 r = _mm512_add_ps(_mm512_add_ps(t6[0], t6[2]), _mm512_add_ps(t6[1], t6[3]));
+        _mm512_storeu_ps(sc + (size_t)g * S, _mm512_mul_ps(r, vs));
+    }
+}
+
+/* R = 64 KQ from kv->kt (HD a multiple of 64) */
+static void scores_kt64_avx512(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
+                               int lo, int p, float scale) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
+        const uint16_t *kb = kv->kt + (size_t)kv->blocks[j0 / 16] * kv->blk;
+        const int a = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
+        const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << a));
+        for (int g0 = 0; g0 < ng; g0 += 3) {
+            const int NG = ng - g0 < 3 ? ng - g0 : 3;
+            float *s0 = sc + (size_t)g0 * S + j0;
+            const float *q = qf + (size_t)g0 * HD;
+            if (NG == 3)
+                kt64_heads(s0, S, q, HD == 64 ? 64 : HD, kb, mk, vs, 3);
+            else if (NG == 2)
+                kt64_heads(s0, S, q, HD == 64 ? 64 : HD, kb, mk, vs, 2);
+            else
+                kt64_heads(s0, S, q, HD == 64 ? 64 : HD, kb, mk, vs, 1);
+        }
+    }
+}
+
+/* P.V (R = 64) of NG heads for dimensions tc .. tc + 15, two at a time: acc[set b mod 4] per dimension */
+PK_AI void pvt64_cols(float *out, const float *sc, size_t S, const int HD, const pk_kv_span *kv, int lo,
+                      int p, int tc, const int NG) {
+    __m512 F[3][16];
+    const int b_lo = lo / 16, b_hi = p / 16;
+    for (int d = 0; d < 16; d += 2) {
+        __m512 a[3][2][4];
+#pragma GCC unroll 3
+        for (int g = 0; g < NG; g++)
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; i++)
+#pragma GCC unroll 4
+                for (int s = 0; s < 4; s++) a[g][i][s] = _mm512_setzero_ps();
+        for (int bb = b_lo & ~3; bb <= b_hi; bb += 4)
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) {
+                const int b = bb + s;
+                if (b < b_lo || b > b_hi) continue; /* no position of [lo, p]: zero probabilities only */
+                const int j0 = 16 * b, f = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
+                const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << f));
+                const uint16_t *vb = kv->vt + (size_t)kv->blocks[b] * kv->blk + (size_t)(tc + d) * 16;
+                const __m512 v0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, vb));
+                const __m512 v1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, vb + 16));
+#pragma GCC unroll 3
+                for (int g = 0; g < NG; g++) {
+                    const __m512 w = _mm512_maskz_loadu_ps(mk, sc + (size_t)g * S + j0);
+                    a[g][0][s] = _mm512_fmadd_ps(w, v0, a[g][0][s]);
+                    a[g][1][s] = _mm512_fmadd_ps(w, v1, a[g][1][s]);
+                }
+            }
+#pragma GCC unroll 3
+        for (int g = 0; g < NG; g++)
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; i++)
+                F[g][d + i] = _mm512_add_ps(_mm512_add_ps(a[g][i][0], a[g][i][2]),
+                                            _mm512_add_ps(a[g][i][1], a[g][i][3]));
+    }
+    for (int g = 0; g < NG; g++) {
+        __m512 v[16];
+        for (int s = 0; s < 16; s++) v[s] = F[g][4 * (s & 3) + (s >> 2)]; /* red16x16's slot order */
+        _mm512_storeu_ps(out + (size_t)g * HD + tc, red16x16(v));
+    }
+}
+
+/* R = 64 P.V from kv->vt (HD a multiple of 16), V finite (kv->v_finite) */
+static void pv_t64_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
+                          int p) {
+    for (int tc = 0; tc < HD; tc += 16)
+        for (int g0 = 0; g0 < ng; g0 += 3) {
+            const int NG = ng - g0 < 3 ? ng - g0 : 3;
+            float *o = out + (size_t)g0 * HD;
+            const float *w = sc + (size_t)g0 * S;
+            if (NG == 3)
+                pvt64_cols(o, w, S, HD, kv, lo, p, tc, 3);
+            else if (NG == 2)
+                pvt64_cols(o, w, S, HD, kv, lo, p, tc, 2);
+            else
+                pvt64_cols(o, w, S, HD, kv, lo, p, tc, 1);
+        }
+}
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
@@ -839,6 +967,9 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
     if (v512 && R == 16 && kv->kt && kv->B == 16 && HD % 16 == 0) {
         scores_kt_avx512(sc, S, qf, ng, HD, kv, lo, p, scale);
         done = 1;
+    } else if (v512 && R == 64 && kv->kt && kv->B == 16 && HD % 64 == 0) {
+        scores_kt64_avx512(sc, S, qf, ng, HD, kv, lo, p, scale);
+        done = 1;
     } else if (v512 && HD % (R == 64 ? 64 : 16) == 0) {
         scores_avx512(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
         done = 1;
@@ -863,6 +994,10 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
     const int vt_ok = R == 16 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0;
     if (v512 && vt_ok) {
         pv_t_avx512(out, sc, S, ng, HD, kv, lo, p);
+        return;
+    }
+    if (v512 && R == 64 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0) {
+        pv_t64_avx512(out, sc, S, ng, HD, kv, lo, p);
         return;
     }
     if (v512 && HD % 16 == 0 && pv_avx512(out, sc, S, ng, HD, kv, off, lo, p, R)) return;
