@@ -387,6 +387,19 @@ PK_AI __m512 red16x16(const __m512 *v) {
     return _mm512_add_ps(_mm512_shuffle_ps(e[0], e[1], 0x88), _mm512_shuffle_ps(e[0], e[1], 0xDD));
 }
 
+/* lanes of block [j0, j0 + 16) inside [lo, p] */
+PK_AI __mmask16 block_mask(int j0, int lo, int p) {
+    const int a = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
+    return (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << a));
+}
+
+/* out[0..15] = red16 of each of 16 dimensions' lane vectors F[0..15] (red16x16, in its slot order) */
+PK_AI void store_red16(float *out, const __m512 *F) {
+    __m512 v[16];
+    for (int s = 0; s < 16; s++) v[s] = F[4 * (s & 3) + (s >> 2)];
+    _mm512_storeu_ps(out, red16x16(v));
+}
+
 /* red16 of one vector's lanes */
 PK_AI float red16z(__m512 x) {
     const __m256 t3 = _mm256_add_ps(_mm512_extractf32x8_ps(x, 1), _mm512_castps512_ps256(x));
@@ -573,39 +586,6 @@ PK_AI void kt_heads(float *sc, size_t S, const float *q, const int HD, const uin
     }
 }
 
-/* one head group of a block, HD 64 and 128 as constants */
-PK_AI void kt_group(float *s0, size_t S, const float *q, int HD, const uint16_t *kb, __mmask16 mk, __m512 vs,
-                    const int NG) {
-    if (HD == 64)
-        kt_heads(s0, S, q, 64, kb, mk, vs, NG);
-    else if (HD == 128)
-        kt_heads(s0, S, q, 128, kb, mk, vs, NG);
-    else
-        kt_heads(s0, S, q, HD, kb, mk, vs, NG);
-}
-
-/* R = 16 KQ from kv->kt (blocks of 16 positions, HD a multiple of 16), heads 3 at a time (kt_heads) */
-static void scores_kt_avx512(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
-                             int lo, int p, float scale) {
-    const __m512 vs = _mm512_set1_ps(scale);
-    for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
-        const uint16_t *kb = kv->kt + (size_t)kv->blocks[j0 / 16] * kv->blk;
-        const int a = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
-        const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << a));
-        for (int g0 = 0; g0 < ng; g0 += 3) {
-            const int NG = ng - g0 < 3 ? ng - g0 : 3;
-            float *s0 = sc + (size_t)g0 * S + j0;
-            const float *q = qf + (size_t)g0 * HD;
-            if (NG == 3)
-                kt_group(s0, S, q, HD, kb, mk, vs, 3);
-            else if (NG == 2)
-                kt_group(s0, S, q, HD, kb, mk, vs, 2);
-            else
-                kt_group(s0, S, q, HD, kb, mk, vs, 1);
-        }
-    }
-}
-
 /* as softmax_ref, 16 positions at a time; also zeroes the probabilities of [lo & -R, lo) and (p, p rounded up
  * to R) (the P.V lanes run over whole periods of R) */
 static void softmax_avx512(float *sg, int lo, int p, int R) {
@@ -736,8 +716,7 @@ PK_AI void pvt_cols(float *out, const float *sc, size_t S, const int HD, const p
         __m512 c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0, c6 = a0, c7 = a0;
         for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
             const uint16_t *vb = kv->vt + (size_t)kv->blocks[j0 / 16] * kv->blk + (size_t)(tc + 8 * h) * 16;
-            const int f = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
-            const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << f));
+            const __mmask16 mk = block_mask(j0, lo, p);
             const __m512 w0 = _mm512_loadu_ps(sc + j0);
             const __m512 w1 = NG > 1 ? _mm512_loadu_ps(sc + S + j0) : w0;
             const __m512 w2 = NG > 2 ? _mm512_loadu_ps(sc + 2 * S + j0) : w0;
@@ -769,30 +748,7 @@ PK_AI void pvt_cols(float *out, const float *sc, size_t S, const int HD, const p
             d[0] = c0, d[1] = c1, d[2] = c2, d[3] = c3, d[4] = c4, d[5] = c5, d[6] = c6, d[7] = c7;
         }
     }
-    for (int g = 0; g < NG; g++) {
-        __m512 v[16];
-        for (int s = 0; s < 16; s++) v[s] = acc[g][4 * (s & 3) + (s >> 2)]; /* red16x16's slot order */
-        _mm512_storeu_ps(out + (size_t)g * HD + tc, red16x16(v));
-    }
-}
-
-/* R = 16 P.V from kv->vt (blocks of 16 positions, HD a multiple of 16), V finite (kv->v_finite: a zero
- * probability's fma then adds +0); probabilities of [lo & -16, lo) and (p, p rounded up to 16) are zero
- * (softmax_avx512) and those positions' V read as zero */
-static void pv_t_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
-                        int p) {
-    for (int tc = 0; tc < HD; tc += 16)
-        for (int g0 = 0; g0 < ng; g0 += 3) {
-            const int NG = ng - g0 < 3 ? ng - g0 : 3;
-            float *o = out + (size_t)g0 * HD;
-            const float *w = sc + (size_t)g0 * S;
-            if (NG == 3)
-                pvt_cols(o, w, S, HD, kv, lo, p, tc, 3);
-            else if (NG == 2)
-                pvt_cols(o, w, S, HD, kv, lo, p, tc, 2);
-            else
-                pvt_cols(o, w, S, HD, kv, lo, p, tc, 1);
-        }
+    for (int g = 0; g < NG; g++) store_red16(out + (size_t)g * HD + tc, acc[g]);
 }
 
 /* ---- R = 64 (one token of the sequence in the batch: decode) from the transposed copies ----
@@ -840,24 +796,44 @@ PK_AI void kt64_heads(float *sc, size_t S, const float *q, const int HD, const u
     }
 }
 
-/* R = 64 KQ from kv->kt (HD a multiple of 64) */
-static void scores_kt64_avx512(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
-                               int lo, int p, float scale) {
+/* one head group of a block (R = 16: kt_heads with HD 64 and 128 as constants; R = 64: kt64_heads) */
+PK_AI void kt_group(float *s0, size_t S, const float *q, int HD, const uint16_t *kb, __mmask16 mk, __m512 vs,
+                    const int NG, const int R) {
+    if (R == 64) /* kt64_heads, below */
+        kt64_heads(s0, S, q, HD == 64 ? 64 : HD, kb, mk, vs, NG);
+    else if (HD == 64)
+        kt_heads(s0, S, q, 64, kb, mk, vs, NG);
+    else if (HD == 128)
+        kt_heads(s0, S, q, 128, kb, mk, vs, NG);
+    else
+        kt_heads(s0, S, q, HD, kb, mk, vs, NG);
+}
+
+/* KQ (R = 16, or 64 with HD a multiple of 64) from kv->kt (blocks of 16 positions, HD a multiple of 16),
+ * heads 3 at a time (kt_heads, kt64_heads) */
+static void scores_kt_avx512(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv,
+                             int lo, int p, float scale, int R) {
     const __m512 vs = _mm512_set1_ps(scale);
     for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
         const uint16_t *kb = kv->kt + (size_t)kv->blocks[j0 / 16] * kv->blk;
-        const int a = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
-        const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << a));
+        const __mmask16 mk = block_mask(j0, lo, p);
         for (int g0 = 0; g0 < ng; g0 += 3) {
             const int NG = ng - g0 < 3 ? ng - g0 : 3;
             float *s0 = sc + (size_t)g0 * S + j0;
             const float *q = qf + (size_t)g0 * HD;
-            if (NG == 3)
-                kt64_heads(s0, S, q, HD == 64 ? 64 : HD, kb, mk, vs, 3);
+            if (R == 64) {
+                if (NG == 3)
+                    kt_group(s0, S, q, HD, kb, mk, vs, 3, 64);
+                else if (NG == 2)
+                    kt_group(s0, S, q, HD, kb, mk, vs, 2, 64);
+                else
+                    kt_group(s0, S, q, HD, kb, mk, vs, 1, 64);
+            } else if (NG == 3)
+                kt_group(s0, S, q, HD, kb, mk, vs, 3, 16);
             else if (NG == 2)
-                kt64_heads(s0, S, q, HD == 64 ? 64 : HD, kb, mk, vs, 2);
+                kt_group(s0, S, q, HD, kb, mk, vs, 2, 16);
             else
-                kt64_heads(s0, S, q, HD == 64 ? 64 : HD, kb, mk, vs, 1);
+                kt_group(s0, S, q, HD, kb, mk, vs, 1, 16);
         }
     }
 }
@@ -880,8 +856,8 @@ PK_AI void pvt64_cols(float *out, const float *sc, size_t S, const int HD, const
             for (int s = 0; s < 4; s++) {
                 const int b = bb + s;
                 if (b < b_lo || b > b_hi) continue; /* no position of [lo, p]: zero probabilities only */
-                const int j0 = 16 * b, f = lo > j0 ? lo - j0 : 0, e = p - j0 < 15 ? p - j0 : 15;
-                const __mmask16 mk = (__mmask16)((0xFFFFu >> (15 - e)) & (0xFFFFu << f));
+                const int j0 = 16 * b;
+                const __mmask16 mk = block_mask(j0, lo, p);
                 const uint16_t *vb = kv->vt + (size_t)kv->blocks[b] * kv->blk + (size_t)(tc + d) * 16;
                 const __m512 v0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, vb));
                 const __m512 v1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, vb + 16));
@@ -899,27 +875,31 @@ PK_AI void pvt64_cols(float *out, const float *sc, size_t S, const int HD, const
                 F[g][d + i] = _mm512_add_ps(_mm512_add_ps(a[g][i][0], a[g][i][2]),
                                             _mm512_add_ps(a[g][i][1], a[g][i][3]));
     }
-    for (int g = 0; g < NG; g++) {
-        __m512 v[16];
-        for (int s = 0; s < 16; s++) v[s] = F[g][4 * (s & 3) + (s >> 2)]; /* red16x16's slot order */
-        _mm512_storeu_ps(out + (size_t)g * HD + tc, red16x16(v));
-    }
+    for (int g = 0; g < NG; g++) store_red16(out + (size_t)g * HD + tc, F[g]);
 }
 
-/* R = 64 P.V from kv->vt (HD a multiple of 16), V finite (kv->v_finite) */
-static void pv_t64_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
-                          int p) {
+/* P.V (R = 16 or 64) from kv->vt (blocks of 16 positions, HD a multiple of 16), V finite (kv->v_finite: a
+ * zero probability's fma then adds +0); positions of a block outside [lo, p] read as zero */
+static void pv_t_avx512(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
+                        int p, int R) {
     for (int tc = 0; tc < HD; tc += 16)
         for (int g0 = 0; g0 < ng; g0 += 3) {
             const int NG = ng - g0 < 3 ? ng - g0 : 3;
             float *o = out + (size_t)g0 * HD;
             const float *w = sc + (size_t)g0 * S;
-            if (NG == 3)
-                pvt64_cols(o, w, S, HD, kv, lo, p, tc, 3);
+            if (R == 64) {
+                if (NG == 3)
+                    pvt64_cols(o, w, S, HD, kv, lo, p, tc, 3);
+                else if (NG == 2)
+                    pvt64_cols(o, w, S, HD, kv, lo, p, tc, 2);
+                else
+                    pvt64_cols(o, w, S, HD, kv, lo, p, tc, 1);
+            } else if (NG == 3)
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 3);
             else if (NG == 2)
-                pvt64_cols(o, w, S, HD, kv, lo, p, tc, 2);
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 2);
             else
-                pvt64_cols(o, w, S, HD, kv, lo, p, tc, 1);
+                pvt_cols(o, w, S, HD, kv, lo, p, tc, 1);
         }
 }
 
@@ -965,10 +945,10 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
     int done = 0;
 #ifdef PK_HAVE_ATTEND_512
     if (v512 && R == 16 && kv->kt && kv->B == 16 && HD % 16 == 0) {
-        scores_kt_avx512(sc, S, qf, ng, HD, kv, lo, p, scale);
+        scores_kt_avx512(sc, S, qf, ng, HD, kv, lo, p, scale, 16);
         done = 1;
     } else if (v512 && R == 64 && kv->kt && kv->B == 16 && HD % 64 == 0) {
-        scores_kt64_avx512(sc, S, qf, ng, HD, kv, lo, p, scale);
+        scores_kt_avx512(sc, S, qf, ng, HD, kv, lo, p, scale, 64);
         done = 1;
     } else if (v512 && HD % (R == 64 ? 64 : 16) == 0) {
         scores_avx512(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
@@ -992,12 +972,8 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
     }
 #ifdef PK_HAVE_ATTEND_512
     const int vt_ok = R == 16 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0;
-    if (v512 && vt_ok) {
-        pv_t_avx512(out, sc, S, ng, HD, kv, lo, p);
-        return;
-    }
-    if (v512 && R == 64 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0) {
-        pv_t64_avx512(out, sc, S, ng, HD, kv, lo, p);
+    if (v512 && (vt_ok || (R == 64 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0))) {
+        pv_t_avx512(out, sc, S, ng, HD, kv, lo, p, R);
         return;
     }
     if (v512 && HD % 16 == 0 && pv_avx512(out, sc, S, ng, HD, kv, off, lo, p, R)) return;
