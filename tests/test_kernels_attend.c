@@ -184,7 +184,8 @@ int main(void) {
                 for (int R = 16; R <= 64; R *= 4) one_case(&c, ng, 0, 599, R, 1.0f, scratch);
             cache_free(&c);
         }
-    /* head dims of the other paths: 32 (AVX-512 R = 64 falls back), 80 (not a multiple of 16), 256 */
+    /* head dims of the other paths: 32 (AVX-512 R = 64 falls back), 80 (a multiple of 16 but not of 64: the
+     * transposed R = 16 paths, the row R = 64 path), 256 */
     static const int HD2[] = {32, 80, 256};
     for (int h = 0; h < 3; h++) {
         cache c;
