@@ -500,6 +500,70 @@ static void test_rows1_type0(pulse_rng *r) {
             }
 }
 
+/* The float-weight products (f32 / f16 / bf16 weights, f32 activations) in the AVX2 and VNNI builds: the
+ * order quant_avx2_dot.h documents (four 8-lane fma chains over 32-element steps, (c0 + c1) + (c2 + c3), one
+ * chain over the 8-element rest, the 8-to-1 horizontal sum, the scalar tail), modelled here with fmaf, bit
+ * for bit for every output of every tile shape (1..7 activation rows, odd weight-row counts) and column
+ * counts with and without the 8-element and scalar tails; batched == per-row qmatvec. */
+static float float_order_model(const float *w, const float *x, int n) {
+    float c[4][8] = {{0}};
+    int i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int u = 0; u < 4; u++)
+            for (int l = 0; l < 8; l++) c[u][l] = fmaf(w[i + 8 * u + l], x[i + 8 * u + l], c[u][l]);
+    float s[8];
+    for (int l = 0; l < 8; l++) s[l] = (c[0][l] + c[1][l]) + (c[2][l] + c[3][l]);
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] = fmaf(w[i + l], x[i + l], s[l]);
+    float h[4];
+    for (int l = 0; l < 4; l++) h[l] = s[l] + s[l + 4];
+    float t = (h[0] + h[2]) + (h[1] + h[3]);
+    for (; i < n; i++) t += w[i] * x[i];
+    return t;
+}
+
+static void test_float_orders(pulse_rng *r) {
+    if (!pulse_quant_has_avx2()) return; /* the portable build sums in element order */
+    const int types[] = {PULSE_GGML_F32, PULSE_GGML_F16, PULSE_GGML_BF16}, colss[] = {7, 40, 1003};
+    const int rows = 5, NMAX = 7;
+    for (int vn = 1; vn >= 0; vn--) {
+        if (vn && !pulse_quant_use_vnni(1)) continue;
+        pulse_quant_use_vnni(vn);
+        for (int ti = 0; ti < 3; ti++)
+            for (int ci = 0; ci < 3; ci++) {
+                const int t = types[ti], cols = colss[ci];
+                size_t rs = pulse_ggml_row_size(t, cols);
+                float *w = malloc(sizeof(float) * rows * cols), *wd = malloc(sizeof(float) * rows * cols);
+                float *X = malloc(sizeof(float) * NMAX * cols), *Y = malloc(sizeof(float) * NMAX * rows);
+                float *yv = malloc(sizeof(float) * rows);
+                uint8_t *q = malloc(rs * rows);
+                fill(r, w, (size_t)rows * cols, 1.0f);
+                fill(r, X, (size_t)NMAX * cols, 1.0f);
+                for (int i = 0; i < rows; i++) {
+                    pulse_quantize_row(t, w + (size_t)i * cols, q + i * rs, cols);
+                    pulse_dequantize_row_ref(t, q + i * rs, wd + (size_t)i * cols, cols);
+                }
+                int bad = 0, neq = 0;
+                for (int N = 1; N <= NMAX; N++) {
+                    pulse_qmatmul(Y, q, t, X, N, rows, cols);
+                    for (int n = 0; n < N; n++) {
+                        pulse_qmatvec(yv, q, t, X + (size_t)n * cols, rows, cols);
+                        neq += memcmp(yv, Y + (size_t)n * rows, sizeof(float) * rows) != 0;
+                        for (int i = 0; i < rows; i++)
+                            bad += Y[(size_t)n * rows + i] !=
+                                   float_order_model(wd + (size_t)i * cols, X + (size_t)n * cols, cols);
+                    }
+                }
+                CHECK_MSG(bad == 0, "%s cols %d (%s): %d outputs differ from the documented order",
+                          pulse_ggml_type_name(t), cols, vn ? "vnni" : "avx2", bad);
+                CHECK_MSG(neq == 0, "%s cols %d (%s): %d batched rows differ from qmatvec",
+                          pulse_ggml_type_name(t), cols, vn ? "vnni" : "avx2", neq);
+                free(w), free(wd), free(X), free(Y), free(yv), free(q);
+            }
+    }
+    pulse_quant_use_vnni(1);
+}
+
 int main(void) {
     test_fp16();
     test_known_blocks();
@@ -532,6 +596,7 @@ int main(void) {
         pulse_quant_use_vnni(1);
     }
     test_batched_shapes(&r);
+    test_float_orders(&r);
     test_fast(&r);
     if (pulse_quant_use_vnni(-1)) { /* training's order at the AVX2 level on this VNNI CPU too */
         pulse_quant_use_vnni(0);

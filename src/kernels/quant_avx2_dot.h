@@ -316,45 +316,100 @@ static inline float float_tail(int type, const uint8_t *p) {
     return pulse_bf16_to_fp32(pq_rd16(p));
 }
 
-static inline __attribute__((always_inline)) void
-dot_float_n(int type, const uint8_t *w, const uint8_t *xa, size_t xs, int64_t n, float *out, const int NX) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    size_t es = type == PULSE_GGML_F32 ? 4 : 2;
+/* Every output of a float-weight product is one weight row . one activation row in one order, however many
+ * rows are computed together (batched products equal single ones bit for bit): four 8-lane fma chains over
+ * 32-element steps (chain u takes elements 8u..8u+7 of each step), then (c0 + c1) + (c2 + c3), one chain
+ * over the 8-element rest, the horizontal sum, then the scalar tail in order. A tile of WR weight rows x
+ * XR activation rows shares each converted weight vector and each activation load, its WR x XR x 4
+ * accumulators in registers: 1 x 3 (12 of AVX2's 16 registers), 2 x 3 in the AVX-512VL build (24 of 32).
+ * The accumulators are named by index only after full unrolling (an array indexed in a rolled loop went
+ * through the stack: the one-row f16 product ran at a quarter of its fma rate). */
+#if PQ_VNNI
+#define FL_WR 2
+#else
+#define FL_WR 1
+#endif
+#define FL_XR 3
+#define UNROLL_ALL _Pragma("GCC unroll 16")
+
+/* Y[k * ldy + j] = W row j . X row k for j < WR, k < XR (W rows wrow bytes apart, X rows xs bytes apart) */
+static inline __attribute__((always_inline)) void float_tile(const int type, const uint8_t *w, size_t wrow,
+                                                             const uint8_t *xa, size_t xs, int64_t n,
+                                                             float *Y, size_t ldy, const int WR,
+                                                             const int XR) {
+    const size_t es = type == PULSE_GGML_F32 ? 4 : 2;
+    __m256 c[FL_WR][FL_XR][4];
+    UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++)
+        UNROLL_ALL for (int u = 0; u < 4; u++) c[j][k][u] = _mm256_setzero_ps();
     int64_t i = 0;
-    if (NX == 1) { /* one row: four independent FMA chains */
-        const float *x = (const float *)(const void *)xa;
-        for (; i + 32 <= n; i += 32)
-            for (int u = 0; u < 4; u++)
-                acc[u] = _mm256_fmadd_ps(load8_w(w + (size_t)(i + 8 * u) * es, type),
-                                         _mm256_loadu_ps(x + i + 8 * u), acc[u]);
-        acc[0] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        acc[1] = acc[2] = acc[3] = _mm256_setzero_ps();
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 wv = load8_w(w + (size_t)i * es, type);
-        UNROLL for (int k = 0; k < NX; k++) {
-            const float *x = (const float *)(const void *)(xa + (size_t)k * xs);
-            acc[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i), acc[k]);
+    for (; i + 32 <= n; i += 32) {
+        UNROLL_ALL for (int u = 0; u < 4; u++) {
+            __m256 wv[FL_WR];
+            UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] =
+                load8_w(w + (size_t)j * wrow + (size_t)(i + 8 * u) * es, type);
+            UNROLL_ALL for (int k = 0; k < XR; k++) {
+                const __m256 xv =
+                    _mm256_loadu_ps((const float *)(const void *)(xa + (size_t)k * xs) + i + 8 * u);
+                UNROLL_ALL for (int j = 0; j < WR; j++) c[j][k][u] = _mm256_fmadd_ps(wv[j], xv, c[j][k][u]);
+            }
         }
     }
-    UNROLL for (int k = 0; k < NX; k++) {
+    __m256 s[FL_WR][FL_XR];
+    UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++) s[j][k] =
+        _mm256_add_ps(_mm256_add_ps(c[j][k][0], c[j][k][1]), _mm256_add_ps(c[j][k][2], c[j][k][3]));
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv[FL_WR];
+        UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] = load8_w(w + (size_t)j * wrow + (size_t)i * es, type);
+        UNROLL_ALL for (int k = 0; k < XR; k++) {
+            const __m256 xv = _mm256_loadu_ps((const float *)(const void *)(xa + (size_t)k * xs) + i);
+            UNROLL_ALL for (int j = 0; j < WR; j++) s[j][k] = _mm256_fmadd_ps(wv[j], xv, s[j][k]);
+        }
+    }
+    UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++) {
         const float *x = (const float *)(const void *)(xa + (size_t)k * xs);
-        float s = hsum_ps(acc[k]);
-        for (int64_t j = i; j < n; j++) s += float_tail(type, w + (size_t)j * es) * x[j];
-        out[k] = s;
+        const uint8_t *wj = w + (size_t)j * wrow;
+        float t = hsum_ps(s[j][k]);
+        for (int64_t e = i; e < n; e++) t += float_tail(type, wj + (size_t)e * es) * x[e];
+        Y[(size_t)k * ldy + (size_t)j] = t;
     }
 }
 
-/* float weights: one activation row at a time with four FMA chains, so batched products equal single ones
- * bit for bit */
-#define DEF_FLOAT_N(NAME, TYPE)                                                                              \
-    static inline __attribute__((always_inline)) void NAME(const uint8_t *w, const uint8_t *xa, size_t xs,   \
-                                                           int64_t n, float *out, const int NX) {            \
-        for (int k = 0; k < NX; k++) dot_float_n(TYPE, w, xa + (size_t)k * xs, xs, n, out + k, 1);           \
+#define FL_TILE(WR)                                                                                          \
+    switch (xr) {                                                                                            \
+    case 3:                                                                                                  \
+        float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, 3);                         \
+        break;                                                                                               \
+    case 2:                                                                                                  \
+        float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, 2);                         \
+        break;                                                                                               \
+    default:                                                                                                 \
+        float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, 1);                         \
+        break;                                                                                               \
     }
-DEF_FLOAT_N(dot_f32_n, PULSE_GGML_F32)
-DEF_FLOAT_N(dot_f16_n, PULSE_GGML_F16)
-DEF_FLOAT_N(dot_bf16_n, PULSE_GGML_BF16)
+
+/* Weight rows r0..r1-1 against activation rows 0..N-1: FL_XR activation rows at a time (in L1) against
+ * every weight row of the range, FL_WR weight rows per tile. */
+static inline __attribute__((always_inline)) void rows_float(const int type, const uint8_t *W, size_t wrow,
+                                                             int r0, int r1, const uint8_t *xa, size_t xs,
+                                                             int N, int64_t n, float *Y, size_t ldy) {
+    for (int i = 0; i < N; i += FL_XR) {
+        const int xr = N - i < FL_XR ? N - i : FL_XR;
+        const uint8_t *xi = xa + (size_t)i * xs;
+        float *yi = Y + (size_t)i * ldy;
+        int r = r0;
+        for (; r + FL_WR <= r1; r += FL_WR) FL_TILE(FL_WR)
+        for (; r < r1; r++) FL_TILE(1)
+    }
+}
+
+#define DEF_ROWS_FLOAT(NAME, TYPE)                                                                           \
+    static void NAME(const uint8_t *W, size_t wrow, int r0, int r1, const uint8_t *xa, size_t xs, int N,     \
+                     int64_t n, float *Y, size_t ldy) {                                                      \
+        rows_float(TYPE, W, wrow, r0, r1, xa, xs, N, n, Y, ldy);                                             \
+    }
+DEF_ROWS_FLOAT(rows_f32, PULSE_GGML_F32)
+DEF_ROWS_FLOAT(rows_f16, PULSE_GGML_F16)
+DEF_ROWS_FLOAT(rows_bf16, PULSE_GGML_BF16)
 
 /* Weight rows r0..r1-1 against activation rows 0..N-1 (stride xs bytes): Y[i * ldy + r]. Each weight row is
  * unpacked once per group of 4 activation rows; the type switch and calls are out of the row loop. */
@@ -388,9 +443,6 @@ DEF_FLOAT_N(dot_bf16_n, PULSE_GGML_BF16)
         }                                                                                                    \
     }
 
-DEF_ROWS(rows_f32, dot_f32_n, 1)
-DEF_ROWS(rows_f16, dot_f16_n, 1)
-DEF_ROWS(rows_bf16, dot_bf16_n, 1)
 DEF_ROWS(rows_q4_0, dot_q4_0_n, 32)
 DEF_ROWS(rows_q4_1, dot_q4_1_n, 32)
 DEF_ROWS(rows_q5_0, dot_q5_0_n, 32)
