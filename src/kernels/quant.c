@@ -46,6 +46,14 @@ static _Atomic int g_gemv1;
  * address-ordered stream it is the faster on Zen 4 too (Qwen2.5-0.5B decode 76 vs 58-60 tok/s per row);
  * pulse_options.qgemv 0 / 1 still forces per row / 4 rows for every type. */
 static _Atomic int g_gemv1_t0;
+/* Batches of q6_K in the batch orders (prefill, training) through the AVX2 tiles (pq_k6a_rows) on an
+ * AVX512-VNNI CPU: the same bits as the VNNI lanes kernel (pq_k6_rows), whose int16 pair products (vpdpwssd,
+ * 32 products per 512-bit instruction) run at one instruction per cycle on AMD Zen 4, where the AVX2 tile's
+ * vpmaddubsw (32 u8 x i8 products per 256-bit instruction) issues two. Measured on an AMD EPYC family 25
+ * model 17, bench_quant one thread, 32-256 rows of Qwen2.5-1.5B's shapes: 110-120 GFLOP/s VNNI vs 170-183
+ * AVX2. Rows in the one-row orders (N sequences decoding) keep the VNNI kernel (122 vs 92). Intel's server
+ * cores issue two 512-bit VNNI instructions per cycle; they keep the VNNI kernel (not measured there). */
+static _Atomic int g_k6a_vnni;
 
 int pulse_quant_use_vnni(int enable) {
     if (enable >= 0 || g_vnni < 0) {
@@ -55,6 +63,7 @@ int pulse_quant_use_vnni(int enable) {
         const int gv = pulse_get_options()->qgemv;
         g_gemv1 = g_tile && (gv >= 0 ? gv : strcmp(pulse_cpu_get()->vendor, "AuthenticAMD") != 0);
         g_gemv1_t0 = g_tile && (gv >= 0 ? gv : 1);
+        g_k6a_vnni = g_tile && strcmp(pulse_cpu_get()->vendor, "AuthenticAMD") == 0;
         g_vnni = v;
     }
     return g_vnni;
@@ -255,9 +264,17 @@ static const pq_k4_blk *k4_pack(int type, const uint8_t *xa, size_t stride, int 
     return pk;
 }
 
+/* whether any of the N q8_K activation rows is in the batch orders (not vec_dot's one-row order) */
+static int any_tiled(const uint8_t *xa, size_t stride, int N) {
+    for (int i = 0; i < N; i++)
+        if (((const pq_a256 *)(const void *)(xa + (size_t)i * stride))->order & PULSE_QROW_TILED) return 1;
+    return 0;
+}
+
 /* The q8_K activations packed for the q6_K lanes kernel, or NULL where it does not apply. */
 static const pq_k6_blk *k6_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
     if (use_ref || !g_tile || N < PQ_K6_MIN_N || type != PULSE_GGML_Q6_K) return NULL;
+    if (g_k6a_vnni && any_tiled(xa, stride, N)) return NULL; /* k6a_pack's AVX2 tiles take it */
     pq_k6_blk *pk = pk_scratch(PK_SCR_K6_PACK, pq_k6_pack_bytes(N, cols / PQ_QKK));
     if (pk) pq_k6_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
@@ -273,11 +290,9 @@ static const pq_k4a_blk *k4a_pack(int type, const uint8_t *xa, size_t stride, in
 
 /* The q8_K activations packed for the AVX2 q6_K tiles, or NULL where they do not apply. */
 static const pq_k6a_blk *k6a_pack(int type, const uint8_t *xa, size_t stride, int N, int cols, int use_ref) {
-    if (use_ref || !g_tile2 || N < PQ_K6A_MIN_N || type != PULSE_GGML_Q6_K) return NULL;
-    int tiled = 0; /* rows all in vec_dot's order (N sequences decoding a token each): the per-row kernels */
-    for (int i = 0; i < N && !tiled; i++)
-        tiled = (((const pq_a256 *)(const void *)(xa + (size_t)i * stride))->order & PULSE_QROW_TILED) != 0;
-    if (!tiled) return NULL;
+    if (use_ref || !(g_tile2 || g_k6a_vnni) || N < PQ_K6A_MIN_N || type != PULSE_GGML_Q6_K) return NULL;
+    /* rows all in vec_dot's order (N sequences decoding a token each): the per-row / VNNI lanes kernels */
+    if (!any_tiled(xa, stride, N)) return NULL;
     pq_k6a_blk *pk = pk_scratch(PK_SCR_K6_PACK, pq_k6a_pack_bytes(N, cols / PQ_QKK));
     if (pk) pq_k6a_pack(xa, stride, N, cols / PQ_QKK, pk);
     return pk;
