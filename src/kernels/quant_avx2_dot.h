@@ -317,20 +317,36 @@ static inline float float_tail(int type, const uint8_t *p) {
 }
 
 /* Every output of a float-weight product is one weight row . one activation row in one order, however many
- * rows are computed together (batched products equal single ones bit for bit): four 8-lane fma chains over
- * 32-element steps (chain u takes elements 8u..8u+7 of each step), then (c0 + c1) + (c2 + c3), one chain
- * over the 8-element rest, the horizontal sum, then the scalar tail in order. A tile of WR weight rows x
- * XR activation rows shares each converted weight vector and each activation load, its WR x XR x 4
- * accumulators in registers: 1 x 3 (12 of AVX2's 16 registers), 2 x 3 in the AVX-512VL build (24 of 32).
- * The accumulators are named by index only after full unrolling (an array indexed in a rolled loop went
- * through the stack: the one-row f16 product ran at a quarter of its fma rate). */
+ * rows are computed together (batched products equal single ones bit for bit) and at either level: four
+ * 8-lane fma chains over 32-element steps (chain u takes elements 8u..8u+7 of each step), then (c0 + c1) +
+ * (c2 + c3), one chain over the 8-element rest, the horizontal sum, then the scalar tail in order. A tile of
+ * WR weight rows x XR activation rows shares each converted weight vector and each activation load, its
+ * accumulators in registers: at AVX2 4 ymm per output, 1 x 3 (12 of 16 registers); in the AVX-512 build the
+ * chains in pairs, zmm (c0 | c1) and (c2 | c3), 2 per output, 2 x 6 (24 of 32: half the loads per fma of
+ * the ymm form; the pair sums are taken from the halves). The accumulators are named by index only after
+ * full unrolling (an array indexed in a rolled loop went through the stack: the one-row f16 product ran at a
+ * quarter of its fma rate). */
 #if PQ_VNNI
 #define FL_WR 2
+#define FL_XR 6
 #else
 #define FL_WR 1
-#endif
 #define FL_XR 3
+#endif
 #define UNROLL_ALL _Pragma("GCC unroll 16")
+
+#if PQ_VNNI
+static inline __m256 hi256_ps(__m512 v) { /* AVX-512F only (no DQ in this build's target) */
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+static inline __m512 load16_w(const uint8_t *w, int type) {
+    if (type == PULSE_GGML_F32) return _mm512_loadu_ps((const void *)w);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)w);
+    if (type == PULSE_GGML_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+#endif
 
 /* Y[k * ldy + j] = W row j . X row k for j < WR, k < XR (W rows wrow bytes apart, X rows xs bytes apart) */
 static inline __attribute__((always_inline)) void float_tile(const int type, const uint8_t *w, size_t wrow,
@@ -338,10 +354,31 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
                                                              float *Y, size_t ldy, const int WR,
                                                              const int XR) {
     const size_t es = type == PULSE_GGML_F32 ? 4 : 2;
+    __m256 s[FL_WR][FL_XR];
+    int64_t i = 0;
+#if PQ_VNNI
+    __m512 c[FL_WR][FL_XR][2];
+    UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++)
+        UNROLL_ALL for (int h = 0; h < 2; h++) c[j][k][h] = _mm512_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+        UNROLL_ALL for (int h = 0; h < 2; h++) {
+            __m512 wv[FL_WR];
+            UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] =
+                load16_w(w + (size_t)j * wrow + (size_t)(i + 16 * h) * es, type);
+            UNROLL_ALL for (int k = 0; k < XR; k++) {
+                const __m512 xv =
+                    _mm512_loadu_ps((const float *)(const void *)(xa + (size_t)k * xs) + i + 16 * h);
+                UNROLL_ALL for (int j = 0; j < WR; j++) c[j][k][h] = _mm512_fmadd_ps(wv[j], xv, c[j][k][h]);
+            }
+        }
+    }
+    UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++) s[j][k] =
+        _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(c[j][k][0]), hi256_ps(c[j][k][0])),
+                      _mm256_add_ps(_mm512_castps512_ps256(c[j][k][1]), hi256_ps(c[j][k][1])));
+#else
     __m256 c[FL_WR][FL_XR][4];
     UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++)
         UNROLL_ALL for (int u = 0; u < 4; u++) c[j][k][u] = _mm256_setzero_ps();
-    int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         UNROLL_ALL for (int u = 0; u < 4; u++) {
             __m256 wv[FL_WR];
@@ -354,9 +391,9 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
             }
         }
     }
-    __m256 s[FL_WR][FL_XR];
     UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++) s[j][k] =
         _mm256_add_ps(_mm256_add_ps(c[j][k][0], c[j][k][1]), _mm256_add_ps(c[j][k][2], c[j][k][3]));
+#endif
     for (; i + 8 <= n; i += 8) {
         __m256 wv[FL_WR];
         UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] = load8_w(w + (size_t)j * wrow + (size_t)i * es, type);
@@ -374,18 +411,43 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
     }
 }
 
+#define FL_CALL(WR, XR) float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, XR)
+#if FL_XR == 6
+#define FL_TILE(WR)                                                                                          \
+    switch (xr) {                                                                                            \
+    case 6:                                                                                                  \
+        FL_CALL(WR, 6);                                                                                      \
+        break;                                                                                               \
+    case 5:                                                                                                  \
+        FL_CALL(WR, 5);                                                                                      \
+        break;                                                                                               \
+    case 4:                                                                                                  \
+        FL_CALL(WR, 4);                                                                                      \
+        break;                                                                                               \
+    case 3:                                                                                                  \
+        FL_CALL(WR, 3);                                                                                      \
+        break;                                                                                               \
+    case 2:                                                                                                  \
+        FL_CALL(WR, 2);                                                                                      \
+        break;                                                                                               \
+    default:                                                                                                 \
+        FL_CALL(WR, 1);                                                                                      \
+        break;                                                                                               \
+    }
+#else
 #define FL_TILE(WR)                                                                                          \
     switch (xr) {                                                                                            \
     case 3:                                                                                                  \
-        float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, 3);                         \
+        FL_CALL(WR, 3);                                                                                      \
         break;                                                                                               \
     case 2:                                                                                                  \
-        float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, 2);                         \
+        FL_CALL(WR, 2);                                                                                      \
         break;                                                                                               \
     default:                                                                                                 \
-        float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, 1);                         \
+        FL_CALL(WR, 1);                                                                                      \
         break;                                                                                               \
     }
+#endif
 
 /* Weight rows r0..r1-1 against activation rows 0..N-1: FL_XR activation rows at a time (in L1) against
  * every weight row of the range, FL_WR weight rows per tile. */
