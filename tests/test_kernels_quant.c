@@ -470,14 +470,15 @@ static void test_fast(pulse_rng *r) {
     free(X), free(wf);
 }
 
-/* The one-row type-0 products (decode) — on AVX512-VNNI the 4-row pq_t0_gemv (qgemv 1 / by CPU) or the
- * per-row kernels (qgemv 0); at plain AVX2 (the _avx2 run of this test) the two-row kernel with the lane
- * corrections, and past its 16,384 columns the per-row one — equal the scalar reference bit for bit, for
- * row counts that leave 0-3 rows over, with q8_0's -128 in every row. */
+/* The one-row 32-element products (decode: type 0 and type 1) — on AVX512-VNNI the 4-row pq_t0_gemv (qgemv 1
+ * / by CPU) or the per-row kernels (qgemv 0); at plain AVX2 (the _avx2 run of this test) the two-row kernel
+ * with the lane corrections, and past its 16,384 columns the per-row one — equal the scalar reference bit for
+ * bit, for row counts that leave 0-3 rows over, with q8_0's -128 in every row. */
 static void test_rows1_type0(pulse_rng *r) {
-    const int types[3] = {PULSE_GGML_Q4_0, PULSE_GGML_Q5_0, PULSE_GGML_Q8_0};
+    const int types[5] = {PULSE_GGML_Q4_0, PULSE_GGML_Q5_0, PULSE_GGML_Q8_0, PULSE_GGML_Q4_1,
+                          PULSE_GGML_Q5_1};
     const int colset[2] = {896, 16416}, rowset[4] = {1, 2, 7, 10};
-    for (int ti = 0; ti < 3; ti++)
+    for (int ti = 0; ti < 5; ti++)
         for (int ci = 0; ci < 2; ci++)
             for (int ri = 0; ri < 4; ri++) {
                 const int t = types[ti], cols = colset[ci], rows = rowset[ri];

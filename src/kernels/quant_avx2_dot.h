@@ -4,6 +4,7 @@
  * includes <immintrin.h> and quant_internal.h first. Integer sums are exact, so both give identical results.
  */
 #define UNROLL _Pragma("GCC unroll 4")
+#define UNROLL_ALL _Pragma("GCC unroll 16")
 
 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -241,9 +242,9 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
     int tiled[4] = {0, 0, 0, 0};
     /* byte shuffles of [sc[8c..8c+7] | the same] (int16) giving [sc[8c+2g] x8 | sc[8c+2g+1] x8] */
     __m256i pairs[4];
-    for (int g = 0; g < 4; g++)
-        pairs[g] = _mm256_setr_m128i(_mm_set1_epi16((short)(0x0100 * (4 * g + 1) + 4 * g)),
-                                     _mm_set1_epi16((short)(0x0100 * (4 * g + 3) + 4 * g + 2)));
+    UNROLL_ALL for (int g = 0; g < 4; g++) pairs[g] =
+        _mm256_setr_m128i(_mm_set1_epi16((short)(0x0100 * (4 * g + 1) + 4 * g)),
+                          _mm_set1_epi16((short)(0x0100 * (4 * g + 3) + 4 * g + 2)));
     for (int64_t b = 0; b < nb; b++, w += 210) {
         __m128i sc8 = _mm_loadu_si128((const __m128i *)(w + 192));
         float d = f16(w + 208);
@@ -252,11 +253,13 @@ static inline __attribute__((always_inline)) void dot_q6_k_n(const uint8_t *w, c
                                  _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
-        for (int c = 0; c < 2; c++) {
+        /* c and g unrolled: v, pairs and half in registers (rolled, they went through the stack: the
+         * one-row product ran at 19 GB/s in cache, ggml's at 25) */
+        UNROLL_ALL for (int c = 0; c < 2; c++) {
             const uint8_t *ql = w + 64 * c, *qh = w + 128 + 32 * c;
             __m256i v[4];
             pq_q6k_unpack128(ql, qh, v);
-            for (int g = 0; g < 4; g++) {
+            UNROLL_ALL for (int g = 0; g < 4; g++) {
                 __m256i scv = _mm256_shuffle_epi8(half[c], pairs[g]);
                 UNROLL for (int k = 0; k < NX; k++) {
                     const pq_a256 *a = (const pq_a256 *)(xa + (size_t)k * xs) + b;
@@ -333,7 +336,6 @@ static inline float float_tail(int type, const uint8_t *p) {
 #define FL_WR 1
 #define FL_XR 3
 #endif
-#define UNROLL_ALL _Pragma("GCC unroll 16")
 
 #if PQ_VNNI
 static inline __m256 hi256_ps(__m512 v) { /* AVX-512F only (no DQ in this build's target) */
@@ -516,15 +518,17 @@ DEF_ROWS(rows_q6_k, dot_q6_k_n, 256)
 DEF_ROWS(rows_q8_k, dot_q8_k_n, 256)
 
 #if !PQ_VNNI
-/* ---- type-0 weights (q4_0, q5_0, q8_0) against one activation row (decode) at plain AVX2, two weight rows
- * at a time (quant_tile.c's pq_t0_gemv is the AVX512-VNNI form of the same, 4 rows) ----
- * q4_0 / q5_0 weights as the unsigned operand stored q + C (the nibble, C = 8; nibble | fifth bit << 4, C =
- * 16), each lane started from -C times the sum of its 4 activations (once per call for all the rows): the
- * same 8 exact int32 lanes as dot_*_n's sign trick (vpmaddubsw's int16 pairs hold 2 * 31 * 128), so the same
- * fma sequence acc = fma(dw * dx, lanes, acc) per row and ggml's horizontal sum give the same bits. q8_0
- * keeps the sign trick (2 * 255 * 128 would saturate). Two rows side by side make two fma chains; the next
- * pair's bytes are prefetched as one address-ordered stream (AMD Zen 4's prefetcher loses two interleaved
- * row streams). */
+/* ---- 32-element weights (q4_0, q5_0, q8_0; q4_1, q5_1) against one activation row (decode) at plain AVX2,
+ * two weight rows at a time (quant_tile.c's pq_t0_gemv is the AVX512-VNNI form of the same, 4 rows) ----
+ * Type 1 (q4_1, q5_1: unsigned values, the offset m) takes vpmaddubsw directly and keeps DEF_DOT32's scalar
+ * sum of m * s per block beside each row's fma chain (ggml_quant.sh at AVX2: the per-row form ran at
+ * 0.79-0.88x ggml's one-row rate, its single fma chain a 4-cycle latency per 20-byte block). q4_0 / q5_0
+ * weights as the unsigned operand stored q + C (the nibble, C = 8; nibble | fifth bit << 4, C = 16), each
+ * lane started from -C times the sum of its 4 activations (once per call for all the rows): the same 8 exact
+ * int32 lanes as dot_*_n's sign trick (vpmaddubsw's int16 pairs hold 2 * 31 * 128), so the same fma sequence
+ * acc = fma(dw * dx, lanes, acc) per row and ggml's horizontal sum give the same bits. q8_0 keeps the sign
+ * trick (2 * 255 * 128 would saturate). Two rows side by side make two fma chains; the next pair's bytes are
+ * prefetched as one address-ordered stream (AMD Zen 4's prefetcher loses two interleaved row streams). */
 #define R1_MAXB 512 /* blocks per row (16,384 columns) the stack holds the lane corrections for */
 
 static inline __attribute__((always_inline)) __m256i r1_lanes(const int type, const uint8_t *w, __m256i xq,
@@ -533,6 +537,8 @@ static inline __attribute__((always_inline)) __m256i r1_lanes(const int type, co
         const __m256i u = loadu(w + 2);
         return dot_u8i8(_mm256_sign_epi8(u, u), _mm256_sign_epi8(xq, u));
     }
+    if (type == PULSE_GGML_Q4_1) return dot_u8i8(nibbles32(w + 4), xq); /* type 1: unsigned, no correction */
+    if (type == PULSE_GGML_Q5_1) return dot_u8i8(_mm256_or_si256(nibbles32(w + 8), bits32_x10(w + 4)), xq);
     const __m256i u =
         type == PULSE_GGML_Q4_0 ? nibbles32(w + 2) : _mm256_or_si256(nibbles32(w + 6), bits32_x10(w + 2));
     return _mm256_add_epi32(corr, dot_u8i8(u, xq));
@@ -542,7 +548,8 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
                                                           const uint8_t *W, size_t wrow, int r0, int r1,
                                                           const pq_a32 *x, int64_t nb, float *Y) {
     __m256i corr[R1_MAXB];
-    if (type != PULSE_GGML_Q8_0)         /* (q8_0: unused) */
+    const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1; /* m * s per block, summed apart */
+    if (type != PULSE_GGML_Q8_0 && !T1)                                /* (q8_0, type 1: unused) */
         for (int64_t b = 0; b < nb; b++) /* -C * (sum of the lane's 4 activations) */
             corr[b] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                        _mm256_slli_epi32(dot_u8i8(_mm256_set1_epi8(1), loadu(x[b].qs)), SH));
@@ -550,28 +557,35 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
     for (; r + 2 <= r1; r += 2) {
         const uint8_t *w0 = W + (size_t)r * wrow, *w1 = w0 + wrow;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        float m0 = 0, m1 = 0;
         const char *pf = (const char *)w0 + 2 * wrow;
         for (int64_t b = 0; b < nb; b++, w0 += BS, w1 += BS, pf += 2 * BS) {
             _mm_prefetch(pf, _MM_HINT_T0);
             _mm_prefetch(pf + 64, _MM_HINT_T0);
             const __m256i xq = loadu(x[b].qs);
-            const __m256i c = type == PULSE_GGML_Q8_0 ? _mm256_setzero_si256() : corr[b];
+            const __m256i c = type == PULSE_GGML_Q8_0 || T1 ? _mm256_setzero_si256() : corr[b];
             const __m256i s0 = r1_lanes(type, w0, xq, c), s1 = r1_lanes(type, w1, xq, c);
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
             a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w1) * x[b].d), _mm256_cvtepi32_ps(s1), a1);
+            if (T1) { /* DEF_DOT32's summs, block by block */
+                m0 += f16(w0 + 2) * x[b].s;
+                m1 += f16(w1 + 2) * x[b].s;
+            }
         }
-        Y[r] = hsum_ps(a0); /* N = 1: row r of the one output row */
-        Y[r + 1] = hsum_ps(a1);
+        Y[r] = T1 ? hsum_ps(a0) + m0 : hsum_ps(a0); /* N = 1: row r of the one output row */
+        Y[r + 1] = T1 ? hsum_ps(a1) + m1 : hsum_ps(a1);
     }
     if (r < r1) { /* the last of an odd count */
         const uint8_t *w0 = W + (size_t)r * wrow;
         __m256 a0 = _mm256_setzero_ps();
+        float m0 = 0;
         for (int64_t b = 0; b < nb; b++, w0 += BS) {
             const __m256i s0 = r1_lanes(type, w0, loadu(x[b].qs),
-                                        type == PULSE_GGML_Q8_0 ? _mm256_setzero_si256() : corr[b]);
+                                        type == PULSE_GGML_Q8_0 || T1 ? _mm256_setzero_si256() : corr[b]);
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
+            if (T1) m0 += f16(w0 + 2) * x[b].s;
         }
-        Y[r] = hsum_ps(a0);
+        Y[r] = T1 ? hsum_ps(a0) + m0 : hsum_ps(a0);
     }
 }
 
@@ -590,6 +604,12 @@ static int rows1_t0(int type, const uint8_t *W, size_t wrow, int r0, int r1, con
         return 1;
     case PULSE_GGML_Q8_0:
         r1_rows(PULSE_GGML_Q8_0, 34, 0, W, wrow, r0, r1, x, nb, Y);
+        return 1;
+    case PULSE_GGML_Q4_1:
+        r1_rows(PULSE_GGML_Q4_1, 20, 0, W, wrow, r0, r1, x, nb, Y);
+        return 1;
+    case PULSE_GGML_Q5_1:
+        r1_rows(PULSE_GGML_Q5_1, 24, 0, W, wrow, r0, r1, x, nb, Y);
         return 1;
     default:
         return 0;
