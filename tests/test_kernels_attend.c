@@ -120,7 +120,7 @@ static void one_case(const cache *c, int ng, int lo, int p, int R, float qamp, f
             memset(out, 0xA5, sizeof out);
             pk_attend_f16(out, q16, ng, HD, w ? &kvt : &kv, lo, p, R, scale, NCTX, scratch);
             ran_level[l]++;
-            if (w && l < 2 && (R == 16 || l == 0) && pk_attend_wants_transposed(c->B, HD)) kt_kq[l]++;
+            if (w && l < 2 && (R == 16 || HD % 64 == 0) && pk_attend_wants_transposed(c->B, HD)) kt_kq[l]++;
             if (memcmp(out, ref, sizeof(float) * (size_t)ng * HD) != 0) {
                 if (bad_level[l]++ < 5)
                     fprintf(stderr, "  %s%s differs: HD %d ng %d R %d B %d positions [%d, %d] q amp %g\n",

@@ -20,7 +20,8 @@
  * = 20, 16 users, one thread: attention 18.1 -> 13.9 s, the whole forward 33.4 -> 29.1 s. P.V from the
  * transposed V likewise (pv_t_avx512: lane u of a dimension's accumulator is one vector fma chain over
  * blocks, the probabilities a plain vector load, red16 of 16 dimensions one red16x16): attention 13.8 -> 11.7
- * s, forward 29.0 -> 26.9 s; at the AVX2 level (scores_kt_avx2, pv_t_avx2) attention 28.5 -> 22.0 s. Memory:
+ * s, forward 29.0 -> 26.9 s; at the AVX2 level (scores_kt_avx2, pv_t_avx2) attention 28.5 -> 22.0 s. Decode
+ * (R = 64) reads the copies too at both levels (kt64_heads / pvt64_cols, kt64x8_heads / pvt64x8_dim). Memory:
  * the transposed copies double the cache. The reordering is
  * across independent sums only; within each sum the operations and their order are the reference's, so
  * tests/test_kernels_attend.c checks equality bit for bit. */
@@ -267,9 +268,60 @@ static inline __attribute__((always_inline)) void kt8_heads(float *sc, size_t S,
     }
 }
 
-/* HD a multiple of 16; scores of [lo, p] (others of the blocks touched may be left as they were) */
+/* ---- AVX2, R = 64 (one token of a sequence in the batch: decode) from the transposed copies ----
+ * As the AVX-512 R = 64 paths (kt64_heads, pvt64_cols) with 8 positions (half a block) per vector. KQ: lane v
+ * of 64 is the chain over t = v + 64 c (c in order, from zero), l16[u] = (l[u] + l[u+32]) + (l[u+16] +
+ * l[u+48]), then red16 -- vector adds for 8 positions at once. P.V: block b's half h feeds lanes 16 (b mod 4)
+ * + 8 h + (0..7) of a dimension's 64, so four accumulators per dimension and half (b mod 4), folded as above;
+ * the two halves' folds are the 16 lanes red16 takes. */
+
+/* KQ (R = 64, HD a multiple of 64) of NG (<= 3) heads for 8 positions (kb: the block's transposed K at the
+ * half's first position); t6 of red16 built x and x + 4 at a time */
+static inline __attribute__((always_inline)) void kt64x8_heads(float *sc, size_t S, const float *q, int HD,
+                                                               const uint16_t *kb, __m128i vm, int masked,
+                                                               __m256 vs, const int NG) {
+    __m256 t6[3][4];
+    for (int x = 0; x < 4; x++) {
+        __m256 t3[2][3];
+        for (int xx = 0; xx < 2; xx++) {
+            __m256 f[2][3];
+            for (int hh = 0; hh < 2; hh++) { /* l16[u] for u = x + 4 xx + 8 hh */
+                const int u = x + 4 * xx + 8 * hh;
+                __m256 l[3][4];
+#pragma GCC unroll 3
+                for (int g = 0; g < NG; g++)
+#pragma GCC unroll 4
+                    for (int s = 0; s < 4; s++) l[g][s] = _mm256_setzero_ps();
+                for (int c = 0; c < HD / 64; c++)
+#pragma GCC unroll 4
+                    for (int s = 0; s < 4; s++) { /* lane u + 16 s */
+                        const int t = 64 * c + u + 16 * s;
+                        const __m256 k = kt_load8(kb + (size_t)t * 16, vm, masked);
+#pragma GCC unroll 3
+                        for (int g = 0; g < NG; g++)
+                            l[g][s] = _mm256_fmadd_ps(_mm256_set1_ps(q[(size_t)g * HD + t]), k, l[g][s]);
+                    }
+#pragma GCC unroll 3
+                for (int g = 0; g < NG; g++)
+                    f[hh][g] =
+                        _mm256_add_ps(_mm256_add_ps(l[g][0], l[g][2]), _mm256_add_ps(l[g][1], l[g][3]));
+            }
+#pragma GCC unroll 3
+            for (int g = 0; g < NG; g++) t3[xx][g] = _mm256_add_ps(f[1][g], f[0][g]); /* t3 of x + 4 xx */
+        }
+#pragma GCC unroll 3
+        for (int g = 0; g < NG; g++) t6[g][x] = _mm256_add_ps(t3[1][g], t3[0][g]);
+    }
+    for (int g = 0; g < NG; g++) {
+        const __m256 r = _mm256_add_ps(_mm256_add_ps(t6[g][0], t6[g][2]), _mm256_add_ps(t6[g][1], t6[g][3]));
+        _mm256_storeu_ps(sc + (size_t)g * S, _mm256_mul_ps(r, vs));
+    }
+}
+
+/* HD a multiple of 16 (R = 16) or of 64 (R = 64); scores of [lo, p] (others of the blocks touched may be left
+ * as they were) */
 static void scores_kt_avx2(float *sc, size_t S, const float *qf, int ng, int HD, const pk_kv_span *kv, int lo,
-                           int p, float scale) {
+                           int p, float scale, int R) {
     const __m256 vs = _mm256_set1_ps(scale);
     for (int j0 = lo & ~15; j0 <= p; j0 += 16) {
         const uint16_t *kb = kv->kt + (size_t)kv->blocks[j0 / 16] * kv->blk;
@@ -282,7 +334,14 @@ static void scores_kt_avx2(float *sc, size_t S, const float *qf, int ng, int HD,
                 const int NG = ng - g0 < 3 ? ng - g0 : 3;
                 float *s0 = sc + (size_t)g0 * S + b;
                 const float *q = qf + (size_t)g0 * HD;
-                if (NG == 3)
+                if (R == 64) {
+                    if (NG == 3)
+                        kt64x8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 3);
+                    else if (NG == 2)
+                        kt64x8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 2);
+                    else
+                        kt64x8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 1);
+                } else if (NG == 3)
                     kt8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 3);
                 else if (NG == 2)
                     kt8_heads(s0, S, q, HD, kb + 8 * h, vm, masked, vs, 2);
@@ -340,9 +399,60 @@ static inline __attribute__((always_inline)) void pvt8_dims(float *out, const fl
             out[(size_t)g * HD + tc + i] = red_t3(_mm256_add_ps(T[g][i][1], T[g][i][0]));
 }
 
-/* R = 16 P.V from kv->vt (HD a multiple of 16), V finite (kv->v_finite: a zero probability's fma adds +0) */
+/* P.V (R = 64) of NG (<= 3) heads for dimension tc: per half h, a[g][b mod 4] over the blocks in order */
+static inline __attribute__((always_inline)) void pvt64x8_dim(float *out, const float *sc, size_t S, int HD,
+                                                              const pk_kv_span *kv, int lo, int p, int tc,
+                                                              const int NG) {
+    __m256 F[3][2];
+    const int b_lo = lo / 16, b_hi = p / 16;
+    for (int h = 0; h < 2; h++) {
+        __m256 a[3][4];
+#pragma GCC unroll 3
+        for (int g = 0; g < NG; g++)
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) a[g][s] = _mm256_setzero_ps();
+        for (int bb = b_lo & ~3; bb <= b_hi; bb += 4)
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) {
+                const int b = bb + s, j0 = 16 * b, base = j0 + 8 * h;
+                if (b < b_lo || b > b_hi || base + 7 < lo || base > p) continue; /* zero probabilities only */
+                const int masked = base < lo || base + 7 > p;
+                const __m128i vm = masked ? half_mask(j0, h, lo, p) : _mm_setzero_si128();
+                const __m256 fm = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(vm));
+                const uint16_t *vb = kv->vt + (size_t)kv->blocks[b] * kv->blk + (size_t)tc * 16 + 8 * h;
+                const __m256 v = kt_load8(vb, vm, masked);
+#pragma GCC unroll 3
+                for (int g = 0; g < NG; g++) {
+                    __m256 w = _mm256_loadu_ps(sc + (size_t)g * S + base);
+                    if (masked) w = _mm256_and_ps(w, fm);
+                    a[g][s] = _mm256_fmadd_ps(w, v, a[g][s]);
+                }
+            }
+#pragma GCC unroll 3
+        for (int g = 0; g < NG; g++)
+            F[g][h] = _mm256_add_ps(_mm256_add_ps(a[g][0], a[g][2]), _mm256_add_ps(a[g][1], a[g][3]));
+    }
+    for (int g = 0; g < NG; g++) out[(size_t)g * HD + tc] = red_t3(_mm256_add_ps(F[g][1], F[g][0]));
+}
+
+/* P.V (R = 16 or 64) from kv->vt (HD a multiple of 16), V finite (kv->v_finite: a zero probability's fma adds
+ * +0) */
 static void pv_t_avx2(float *out, const float *sc, size_t S, int ng, int HD, const pk_kv_span *kv, int lo,
-                      int p) {
+                      int p, int R) {
+    if (R == 64) {
+        for (int tc = 0; tc < HD; tc++)
+            for (int g0 = 0; g0 < ng; g0 += 3) {
+                float *o = out + (size_t)g0 * HD;
+                const float *w = sc + (size_t)g0 * S;
+                if (ng - g0 >= 3)
+                    pvt64x8_dim(o, w, S, HD, kv, lo, p, tc, 3);
+                else if (ng - g0 == 2)
+                    pvt64x8_dim(o, w, S, HD, kv, lo, p, tc, 2);
+                else
+                    pvt64x8_dim(o, w, S, HD, kv, lo, p, tc, 1);
+            }
+        return;
+    }
     for (int tc = 0; tc < HD; tc += 4)
         for (int g0 = 0; g0 < ng; g0 += 2) {
             float *o = out + (size_t)g0 * HD;
@@ -955,8 +1065,8 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
         done = 1;
     }
 #endif
-    if (!done && R == 16 && kv->kt && kv->B == 16 && HD % 16 == 0)
-        scores_kt_avx2(sc, S, qf, ng, HD, kv, lo, p, scale);
+    if (!done && kv->kt && kv->B == 16 && HD % (R == 64 ? 64 : 16) == 0)
+        scores_kt_avx2(sc, S, qf, ng, HD, kv, lo, p, scale, R);
     else if (!done && HD % R == 0)
         scores_avx2(sc, S, qf, ng, HD, kv, off, lo, p, R, scale, kf);
     else if (!done)
@@ -970,16 +1080,17 @@ void pk_attend_f16(float *out, const uint16_t *q16, int ng, int HD, const pk_kv_
 #endif
         softmax_avx2(sc + (size_t)g * S, lo, p);
     }
+    /* from the transposed V: R = 16 or 64, V finite */
+    const int vt_ok = (R == 16 || R == 64) && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0;
 #ifdef PK_HAVE_ATTEND_512
-    const int vt_ok = R == 16 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0;
-    if (v512 && (vt_ok || (R == 64 && kv->vt && kv->v_finite && kv->B == 16 && HD % 16 == 0))) {
+    if (v512 && vt_ok) {
         pv_t_avx512(out, sc, S, ng, HD, kv, lo, p, R);
         return;
     }
     if (v512 && HD % 16 == 0 && pv_avx512(out, sc, S, ng, HD, kv, off, lo, p, R)) return;
 #endif
     if (!v512 && vt_ok) {
-        pv_t_avx2(out, sc, S, ng, HD, kv, lo, p);
+        pv_t_avx2(out, sc, S, ng, HD, kv, lo, p, R);
         return;
     }
     if (HD % 8 == 0 && ng <= 8)
