@@ -1,9 +1,10 @@
-/* tests/test_kernels_f32.c — the fp32 AVX-512 kernel (src/kernels/gemm_f32.c; on a CPU without AVX-512F the
- * OpenBLAS fallbacks, checked the same way): pulse_gemm_f32 against double loops on every transpose
- * combination, odd and edge sizes (M, N not multiples of the 8 x 48 tile, odd K, N over several panels),
- * alpha / beta, and beta == 0 over a NaN-filled C; pulse_linear_fused, with the weight packed once, packed
- * per call and not packed, against its scalar reference for every epilogue (bias, residual, column-split
- * outputs, GELU, LayerNorm with saved statistics); pulse_matmul_backward_f32 against pulse_matmul_backward.
+/* tests/test_kernels_f32.c — the fp32 AVX-512 kernel (src/kernels/gemm_f32.c; on a CPU without AVX-512F, and
+ * as test_kernels_f32_avx2 / _scalar on any CPU, the OpenBLAS fallbacks, checked the same way):
+ * pulse_gemm_f32 against double loops on every transpose combination, odd and edge sizes (M, N not multiples
+ * of the 8 x 48 tile, odd K, N over several panels), alpha / beta, and beta == 0 over a NaN-filled C;
+ * pulse_linear_fused, with the weight packed once, packed per call and not packed, against its scalar
+ * reference for every epilogue (bias, residual, column-split outputs, GELU, LayerNorm with saved statistics);
+ * pulse_matmul_backward_f32 against pulse_matmul_backward.
  */
 #include "test.h"
 #include "kernels_util.h"
