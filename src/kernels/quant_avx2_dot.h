@@ -332,10 +332,13 @@ static inline float float_tail(int type, const uint8_t *p) {
 #if PQ_VNNI
 #define FL_WR 2
 #define FL_XR 6
+#define FL_W1 4 /* one activation row (decode): weight rows per tile, 8 zmm accumulators */
 #else
 #define FL_WR 1
 #define FL_XR 3
+#define FL_W1 3 /* one activation row (decode): weight rows per tile, 12 ymm accumulators */
 #endif
+#define FL_WA 4 /* the accumulator arrays' bound on WR (FL_WR, FL_W1) */
 
 #if PQ_VNNI
 static inline __m256 hi256_ps(__m512 v) { /* AVX-512F only (no DQ in this build's target) */
@@ -356,15 +359,15 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
                                                              float *Y, size_t ldy, const int WR,
                                                              const int XR) {
     const size_t es = type == PULSE_GGML_F32 ? 4 : 2;
-    __m256 s[FL_WR][FL_XR];
+    __m256 s[FL_WA][FL_XR];
     int64_t i = 0;
 #if PQ_VNNI
-    __m512 c[FL_WR][FL_XR][2];
+    __m512 c[FL_WA][FL_XR][2];
     UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++)
         UNROLL_ALL for (int h = 0; h < 2; h++) c[j][k][h] = _mm512_setzero_ps();
     for (; i + 32 <= n; i += 32) {
         UNROLL_ALL for (int h = 0; h < 2; h++) {
-            __m512 wv[FL_WR];
+            __m512 wv[FL_WA];
             UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] =
                 load16_w(w + (size_t)j * wrow + (size_t)(i + 16 * h) * es, type);
             UNROLL_ALL for (int k = 0; k < XR; k++) {
@@ -378,12 +381,12 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
         _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(c[j][k][0]), hi256_ps(c[j][k][0])),
                       _mm256_add_ps(_mm512_castps512_ps256(c[j][k][1]), hi256_ps(c[j][k][1])));
 #else
-    __m256 c[FL_WR][FL_XR][4];
+    __m256 c[FL_WA][FL_XR][4];
     UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++)
         UNROLL_ALL for (int u = 0; u < 4; u++) c[j][k][u] = _mm256_setzero_ps();
     for (; i + 32 <= n; i += 32) {
         UNROLL_ALL for (int u = 0; u < 4; u++) {
-            __m256 wv[FL_WR];
+            __m256 wv[FL_WA];
             UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] =
                 load8_w(w + (size_t)j * wrow + (size_t)(i + 8 * u) * es, type);
             UNROLL_ALL for (int k = 0; k < XR; k++) {
@@ -397,7 +400,7 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
         _mm256_add_ps(_mm256_add_ps(c[j][k][0], c[j][k][1]), _mm256_add_ps(c[j][k][2], c[j][k][3]));
 #endif
     for (; i + 8 <= n; i += 8) {
-        __m256 wv[FL_WR];
+        __m256 wv[FL_WA];
         UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] = load8_w(w + (size_t)j * wrow + (size_t)i * es, type);
         UNROLL_ALL for (int k = 0; k < XR; k++) {
             const __m256 xv = _mm256_loadu_ps((const float *)(const void *)(xa + (size_t)k * xs) + i);
@@ -456,6 +459,13 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
 static inline __attribute__((always_inline)) void rows_float(const int type, const uint8_t *W, size_t wrow,
                                                              int r0, int r1, const uint8_t *xa, size_t xs,
                                                              int N, int64_t n, float *Y, size_t ldy) {
+    if (N == 1) { /* decode: more weight rows side by side, their chains independent */
+        int r = r0;
+        for (; r + FL_W1 <= r1; r += FL_W1)
+            float_tile(type, W + (size_t)r * wrow, wrow, xa, xs, n, Y + r, ldy, FL_W1, 1);
+        for (; r < r1; r++) float_tile(type, W + (size_t)r * wrow, wrow, xa, xs, n, Y + r, ldy, 1, 1);
+        return;
+    }
     for (int i = 0; i < N; i += FL_XR) {
         const int xr = N - i < FL_XR ? N - i : FL_XR;
         const uint8_t *xi = xa + (size_t)i * xs;
