@@ -353,6 +353,30 @@ static inline __m512 load16_w(const uint8_t *w, int type) {
 }
 #endif
 
+/* the vectors of the 32-element steps: FL_NC of FL_L lanes (zmm chain pairs, or the four ymm chains), and
+ * (c0 + c1) + (c2 + c3) of one output's accumulators */
+#if PQ_VNNI
+#define FL_V __m512
+#define FL_L 16
+#define FL_NC 2
+#define FL_ZERO _mm512_setzero_ps
+#define FL_LOADW load16_w
+#define FL_LOADX _mm512_loadu_ps
+#define FL_FMA _mm512_fmadd_ps
+#define FL_PAIRS(a)                                                                                          \
+    _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256((a)[0]), hi256_ps((a)[0])),                           \
+                  _mm256_add_ps(_mm512_castps512_ps256((a)[1]), hi256_ps((a)[1])))
+#else
+#define FL_V __m256
+#define FL_L 8
+#define FL_NC 4
+#define FL_ZERO _mm256_setzero_ps
+#define FL_LOADW load8_w
+#define FL_LOADX _mm256_loadu_ps
+#define FL_FMA _mm256_fmadd_ps
+#define FL_PAIRS(a) _mm256_add_ps(_mm256_add_ps((a)[0], (a)[1]), _mm256_add_ps((a)[2], (a)[3]))
+#endif
+
 /* Y[k * ldy + j] = W row j . X row k for j < WR, k < XR (W rows wrow bytes apart, X rows xs bytes apart) */
 static inline __attribute__((always_inline)) void float_tile(const int type, const uint8_t *w, size_t wrow,
                                                              const uint8_t *xa, size_t xs, int64_t n,
@@ -361,44 +385,22 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
     const size_t es = type == PULSE_GGML_F32 ? 4 : 2;
     __m256 s[FL_WA][FL_XR];
     int64_t i = 0;
-#if PQ_VNNI
-    __m512 c[FL_WA][FL_XR][2];
+    FL_V c[FL_WA][FL_XR][FL_NC];
     UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++)
-        UNROLL_ALL for (int h = 0; h < 2; h++) c[j][k][h] = _mm512_setzero_ps();
+        UNROLL_ALL for (int h = 0; h < FL_NC; h++) c[j][k][h] = FL_ZERO();
     for (; i + 32 <= n; i += 32) {
-        UNROLL_ALL for (int h = 0; h < 2; h++) {
-            __m512 wv[FL_WA];
+        UNROLL_ALL for (int h = 0; h < FL_NC; h++) {
+            FL_V wv[FL_WA];
             UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] =
-                load16_w(w + (size_t)j * wrow + (size_t)(i + 16 * h) * es, type);
+                FL_LOADW(w + (size_t)j * wrow + (size_t)(i + FL_L * h) * es, type);
             UNROLL_ALL for (int k = 0; k < XR; k++) {
-                const __m512 xv =
-                    _mm512_loadu_ps((const float *)(const void *)(xa + (size_t)k * xs) + i + 16 * h);
-                UNROLL_ALL for (int j = 0; j < WR; j++) c[j][k][h] = _mm512_fmadd_ps(wv[j], xv, c[j][k][h]);
+                const FL_V xv = FL_LOADX((const float *)(const void *)(xa + (size_t)k * xs) + i + FL_L * h);
+                UNROLL_ALL for (int j = 0; j < WR; j++) c[j][k][h] = FL_FMA(wv[j], xv, c[j][k][h]);
             }
         }
     }
     UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++) s[j][k] =
-        _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(c[j][k][0]), hi256_ps(c[j][k][0])),
-                      _mm256_add_ps(_mm512_castps512_ps256(c[j][k][1]), hi256_ps(c[j][k][1])));
-#else
-    __m256 c[FL_WA][FL_XR][4];
-    UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++)
-        UNROLL_ALL for (int u = 0; u < 4; u++) c[j][k][u] = _mm256_setzero_ps();
-    for (; i + 32 <= n; i += 32) {
-        UNROLL_ALL for (int u = 0; u < 4; u++) {
-            __m256 wv[FL_WA];
-            UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] =
-                load8_w(w + (size_t)j * wrow + (size_t)(i + 8 * u) * es, type);
-            UNROLL_ALL for (int k = 0; k < XR; k++) {
-                const __m256 xv =
-                    _mm256_loadu_ps((const float *)(const void *)(xa + (size_t)k * xs) + i + 8 * u);
-                UNROLL_ALL for (int j = 0; j < WR; j++) c[j][k][u] = _mm256_fmadd_ps(wv[j], xv, c[j][k][u]);
-            }
-        }
-    }
-    UNROLL_ALL for (int j = 0; j < WR; j++) UNROLL_ALL for (int k = 0; k < XR; k++) s[j][k] =
-        _mm256_add_ps(_mm256_add_ps(c[j][k][0], c[j][k][1]), _mm256_add_ps(c[j][k][2], c[j][k][3]));
-#endif
+        FL_PAIRS(c[j][k]);
     for (; i + 8 <= n; i += 8) {
         __m256 wv[FL_WA];
         UNROLL_ALL for (int j = 0; j < WR; j++) wv[j] = load8_w(w + (size_t)j * wrow + (size_t)i * es, type);
@@ -416,43 +418,20 @@ static inline __attribute__((always_inline)) void float_tile(const int type, con
     }
 }
 
-#define FL_CALL(WR, XR) float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, XR)
-#if FL_XR == 6
+/* the tile for xr (<= FL_XR) activation rows; cases above FL_XR are never taken (XR clamped to compile) */
+#define FL_CALL(WR, XR)                                                                                      \
+    float_tile(type, W + (size_t)r * wrow, wrow, xi, xs, n, yi + r, ldy, WR, (XR) <= FL_XR ? (XR) : FL_XR)
+// clang-format off
 #define FL_TILE(WR)                                                                                          \
     switch (xr) {                                                                                            \
-    case 6:                                                                                                  \
-        FL_CALL(WR, 6);                                                                                      \
-        break;                                                                                               \
-    case 5:                                                                                                  \
-        FL_CALL(WR, 5);                                                                                      \
-        break;                                                                                               \
-    case 4:                                                                                                  \
-        FL_CALL(WR, 4);                                                                                      \
-        break;                                                                                               \
-    case 3:                                                                                                  \
-        FL_CALL(WR, 3);                                                                                      \
-        break;                                                                                               \
-    case 2:                                                                                                  \
-        FL_CALL(WR, 2);                                                                                      \
-        break;                                                                                               \
-    default:                                                                                                 \
-        FL_CALL(WR, 1);                                                                                      \
-        break;                                                                                               \
+    case 6: FL_CALL(WR, 6); break;                                                                           \
+    case 5: FL_CALL(WR, 5); break;                                                                           \
+    case 4: FL_CALL(WR, 4); break;                                                                           \
+    case 3: FL_CALL(WR, 3); break;                                                                           \
+    case 2: FL_CALL(WR, 2); break;                                                                           \
+    default: FL_CALL(WR, 1); break;                                                                          \
     }
-#else
-#define FL_TILE(WR)                                                                                          \
-    switch (xr) {                                                                                            \
-    case 3:                                                                                                  \
-        FL_CALL(WR, 3);                                                                                      \
-        break;                                                                                               \
-    case 2:                                                                                                  \
-        FL_CALL(WR, 2);                                                                                      \
-        break;                                                                                               \
-    default:                                                                                                 \
-        FL_CALL(WR, 1);                                                                                      \
-        break;                                                                                               \
-    }
-#endif
+// clang-format on
 
 /* Weight rows r0..r1-1 against activation rows 0..N-1: FL_XR activation rows at a time (in L1) against
  * every weight row of the range, FL_WR weight rows per tile. */
@@ -599,28 +578,23 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
     }
 }
 
-/* 1 when done (one activation row of a type-0 format, at most R1_MAXB blocks) */
+/* 1 when done (one activation row of a 32-element format, at most R1_MAXB blocks); each type its own
+ * r1_rows (BS bytes per block, SH the correction's shift) */
+#define R1_CASE(T, BS, SH)                                                                                   \
+    case T:                                                                                                  \
+        r1_rows(T, BS, SH, W, wrow, r0, r1, x, nb, Y);                                                       \
+        return 1;
 static int rows1_t0(int type, const uint8_t *W, size_t wrow, int r0, int r1, const uint8_t *xa, int N,
                     int64_t n, float *Y) {
     const int64_t nb = n / 32;
     if (N != 1 || nb > R1_MAXB) return 0;
     const pq_a32 *x = (const pq_a32 *)(const void *)xa;
     switch (type) {
-    case PULSE_GGML_Q4_0:
-        r1_rows(PULSE_GGML_Q4_0, 18, 3, W, wrow, r0, r1, x, nb, Y);
-        return 1;
-    case PULSE_GGML_Q5_0:
-        r1_rows(PULSE_GGML_Q5_0, 22, 4, W, wrow, r0, r1, x, nb, Y);
-        return 1;
-    case PULSE_GGML_Q8_0:
-        r1_rows(PULSE_GGML_Q8_0, 34, 0, W, wrow, r0, r1, x, nb, Y);
-        return 1;
-    case PULSE_GGML_Q4_1:
-        r1_rows(PULSE_GGML_Q4_1, 20, 0, W, wrow, r0, r1, x, nb, Y);
-        return 1;
-    case PULSE_GGML_Q5_1:
-        r1_rows(PULSE_GGML_Q5_1, 24, 0, W, wrow, r0, r1, x, nb, Y);
-        return 1;
+        R1_CASE(PULSE_GGML_Q4_0, 18, 3)
+        R1_CASE(PULSE_GGML_Q5_0, 22, 4)
+        R1_CASE(PULSE_GGML_Q8_0, 34, 0)
+        R1_CASE(PULSE_GGML_Q4_1, 20, 0)
+        R1_CASE(PULSE_GGML_Q5_1, 24, 0)
     default:
         return 0;
     }
