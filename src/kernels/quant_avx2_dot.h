@@ -538,7 +538,8 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
                                                           const pq_a32 *x, int64_t nb, float *Y) {
     __m256i corr[R1_MAXB];
     const int T1 = type == PULSE_GGML_Q4_1 || type == PULSE_GGML_Q5_1; /* m * s per block, summed apart */
-    if (type != PULSE_GGML_Q8_0 && !T1)                                /* (q8_0, type 1: unused) */
+    const int CORR = type != PULSE_GGML_Q8_0 && !T1;                   /* the lane corrections (q4_0, q5_0) */
+    if (CORR)
         for (int64_t b = 0; b < nb; b++) /* -C * (sum of the lane's 4 activations) */
             corr[b] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                        _mm256_slli_epi32(dot_u8i8(_mm256_set1_epi8(1), loadu(x[b].qs)), SH));
@@ -552,7 +553,7 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
             _mm_prefetch(pf, _MM_HINT_T0);
             _mm_prefetch(pf + 64, _MM_HINT_T0);
             const __m256i xq = loadu(x[b].qs);
-            const __m256i c = type == PULSE_GGML_Q8_0 || T1 ? _mm256_setzero_si256() : corr[b];
+            const __m256i c = CORR ? corr[b] : _mm256_setzero_si256();
             const __m256i s0 = r1_lanes(type, w0, xq, c), s1 = r1_lanes(type, w1, xq, c);
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
             a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w1) * x[b].d), _mm256_cvtepi32_ps(s1), a1);
@@ -569,8 +570,7 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
         __m256 a0 = _mm256_setzero_ps();
         float m0 = 0;
         for (int64_t b = 0; b < nb; b++, w0 += BS) {
-            const __m256i s0 = r1_lanes(type, w0, loadu(x[b].qs),
-                                        type == PULSE_GGML_Q8_0 || T1 ? _mm256_setzero_si256() : corr[b]);
+            const __m256i s0 = r1_lanes(type, w0, loadu(x[b].qs), CORR ? corr[b] : _mm256_setzero_si256());
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
             if (T1) m0 += f16(w0 + 2) * x[b].s;
         }
