@@ -547,7 +547,7 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
     for (; r + 2 <= r1; r += 2) {
         const uint8_t *w0 = W + (size_t)r * wrow, *w1 = w0 + wrow;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        float m0 = 0, m1 = 0;
+        __m128 ms = _mm_setzero_ps(); /* type 1: lanes 1 and 3 the two rows' sums of m * s */
         const char *pf = (const char *)w0 + 2 * wrow;
         for (int64_t b = 0; b < nb; b++, w0 += BS, w1 += BS, pf += 2 * BS) {
             _mm_prefetch(pf, _MM_HINT_T0);
@@ -555,15 +555,21 @@ static inline __attribute__((always_inline)) void r1_rows(const int type, const 
             const __m256i xq = loadu(x[b].qs);
             const __m256i c = CORR ? corr[b] : _mm256_setzero_si256();
             const __m256i s0 = r1_lanes(type, w0, xq, c), s1 = r1_lanes(type, w1, xq, c);
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
-            a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w1) * x[b].d), _mm256_cvtepi32_ps(s1), a1);
-            if (T1) { /* DEF_DOT32's summs, block by block */
-                m0 += f16(w0 + 2) * x[b].s;
-                m1 += f16(w1 + 2) * x[b].s;
+            if (T1) { /* (d0, m0, d1, m1) converted at once, times (dx, s, dx, s): the same fp32 products */
+                const __m128 p =
+                    _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi32((int)pq_rd32(w0), (int)pq_rd32(w1), 0, 0)),
+                               _mm_setr_ps(x[b].d, x[b].s, x[b].d, x[b].s));
+                a0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(s0), a0);
+                a1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(p, p)), _mm256_cvtepi32_ps(s1), a1);
+                ms = _mm_add_ps(ms, p); /* DEF_DOT32's summs, block by block, in lanes 1 and 3 */
+            } else {
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w0) * x[b].d), _mm256_cvtepi32_ps(s0), a0);
+                a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w1) * x[b].d), _mm256_cvtepi32_ps(s1), a1);
             }
         }
-        Y[r] = T1 ? hsum_ps(a0) + m0 : hsum_ps(a0); /* N = 1: row r of the one output row */
-        Y[r + 1] = T1 ? hsum_ps(a1) + m1 : hsum_ps(a1);
+        /* N = 1: rows r, r + 1 of the one output row */
+        Y[r] = T1 ? hsum_ps(a0) + _mm_cvtss_f32(_mm_shuffle_ps(ms, ms, 1)) : hsum_ps(a0);
+        Y[r + 1] = T1 ? hsum_ps(a1) + _mm_cvtss_f32(_mm_shuffle_ps(ms, ms, 3)) : hsum_ps(a1);
     }
     if (r < r1) { /* the last of an odd count */
         const uint8_t *w0 = W + (size_t)r * wrow;
