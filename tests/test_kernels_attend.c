@@ -185,7 +185,7 @@ int main(void) {
             cache_free(&c);
         }
     /* head dims of the other paths: 32 (AVX-512 R = 64 falls back), 80 (a multiple of 16 but not of 64: the
-     * transposed R = 16 paths, the row R = 64 path), 256 */
+     * transposed R = 16 paths; R = 64: KQ by the reference, P.V from the transposed V), 256 */
     static const int HD2[] = {32, 80, 256};
     for (int h = 0; h < 3; h++) {
         cache c;

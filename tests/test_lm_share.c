@@ -2,7 +2,9 @@
  * prefix all requests share is prefilled once and forked, with the same tokens as without sharing (greedy and
  * seeded sampling, prompts that are also identical, more requests than sequences) and fewer prompt tokens
  * computed; per-request seeds make a request's tokens independent of its place in the batch; on_done is
- * called once per request with its final output, and a failing on_done stops the run; no KV block leaks. */
+ * called once per request with its final output, and a failing on_done stops the run; no KV block leaks.
+ * A context without the transposed K / V copies (pulse_lm_ctx_params.kv_rows_only) gives the same logits bit
+ * for bit as one with them, for a prompt, its forks and single-token decode, and holds half the KV bytes. */
 #include "test.h"
 
 #include <unistd.h>
@@ -53,7 +55,80 @@ static void run(pulse_lm_ctx *c, int *prompts[NR], const int *np, int out[NR][MA
         for (int i = 0; i < NR; i++) CHECK(log->calls[i] == 1 && log->n_out_at[i] == MAXNEW);
 }
 
+/* the logits of one fixed script of decodes: a 50-token prompt (every position), two forks of it with 3
+ * tokens each, then 6 single-token steps of one fork; into lg (n_vocab * 59 floats); *kvb = KV bytes held */
+static void kv_script(const pulse_lm *m, int rows_only, float *lg, size_t *kvb) {
+    pulse_lm_ctx_params cp = pulse_lm_ctx_default_params();
+    cp.n_ctx = 128;
+    cp.n_seq_max = 3;
+    cp.n_batch = 64;
+    cp.kv_rows_only = rows_only;
+    pulse_lm_ctx *c = NULL;
+    CHECK_OK(pulse_lm_ctx_new(m, &cp, &c));
+    if (!c) return;
+    const int V = pulse_lm_get_hparams(m)->n_vocab;
+    int tok[64], seq[64], n = 0, s0 = pulse_lm_seq_new(c), s1 = -1, s2 = -1;
+    uint8_t want[64];
+    pulse_rng rng;
+    pulse_rng_seed(&rng, 9);
+    for (int t = 0; t < 50; t++, n++) {
+        tok[t] = 3 + (int)pulse_rng_below(&rng, (uint32_t)(V - 3));
+        seq[t] = s0;
+        want[t] = 1;
+    }
+    pulse_lm_batch b = {n, tok, seq, want};
+    CHECK_OK(pulse_lm_decode(c, &b));
+    for (int t = 0; t < 50; t++) memcpy(lg + (size_t)t * V, pulse_lm_logits(c, t), sizeof(float) * V);
+    CHECK_OK(pulse_lm_seq_fork(c, s0, &s1));
+    CHECK_OK(pulse_lm_seq_fork(c, s0, &s2));
+    for (int t = 0; t < 6; t++) {
+        tok[t] = 3 + (int)pulse_rng_below(&rng, (uint32_t)(V - 3));
+        seq[t] = t < 3 ? s1 : s2;
+    }
+    pulse_lm_batch b2 = {6, tok, seq, want};
+    CHECK_OK(pulse_lm_decode(c, &b2));
+    for (int t = 0; t < 6; t++) memcpy(lg + (size_t)(50 + t) * V, pulse_lm_logits(c, t), sizeof(float) * V);
+    for (int k = 0; k < 3; k++) {
+        tok[0] = 3 + (int)pulse_rng_below(&rng, (uint32_t)(V - 3));
+        seq[0] = s1;
+        pulse_lm_batch b3 = {1, tok, seq, want};
+        CHECK_OK(pulse_lm_decode(c, &b3));
+        memcpy(lg + (size_t)(56 + k) * V, pulse_lm_logits(c, 0), sizeof(float) * V);
+    }
+    *kvb = pulse_lm_kv_bytes_used(c);
+    pulse_lm_ctx_free(c);
+}
+
+static void test_kv_rows_only(void) {
+    for (int k = 0; k < SYNTH_N_CFGS; k++) {
+        char path[] = "/tmp/pulse_lm_rowsXXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        CHECK(synth_write(&SYNTH_CFGS[k], path) == 0);
+        pulse_lm *m = NULL;
+        CHECK_OK(pulse_lm_load(path, NULL, &m));
+        if (m) {
+            const size_t V = (size_t)pulse_lm_get_hparams(m)->n_vocab;
+            float *a = calloc(V * 59, sizeof(float)), *b = calloc(V * 59, sizeof(float));
+            size_t ka = 0, kb = 0;
+            kv_script(m, 0, a, &ka);
+            kv_script(m, 1, b, &kb);
+            CHECK_MSG(!memcmp(a, b, sizeof(float) * V * 59), "%s: logits differ without the transposed KV",
+                      SYNTH_CFGS[k].name);
+            CHECK_MSG(kb > 0 && (ka == kb || ka == 2 * kb), "%s: KV bytes %zu with copies, %zu without",
+                      SYNTH_CFGS[k].name, ka, kb);
+            printf("%s: same logits with and without the transposed KV copies (KV bytes %zu / %zu)\n",
+                   SYNTH_CFGS[k].name, ka, kb);
+            free(a), free(b);
+        }
+        pulse_lm_free(m);
+        unlink(path);
+    }
+}
+
 int main(void) {
+    test_kv_rows_only();
     char path[] = "/tmp/pulse_lm_shareXXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);

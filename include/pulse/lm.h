@@ -89,8 +89,10 @@ typedef struct {
     int kv_block;               /* tokens per KV block (16) */
     int keep_activations;       /* 1: keep every layer's input (residual stream) of the last decode */
     pulse_lm_truncate truncate; /* prompts too long for n_ctx_train in the text-level calls (NONE: refuse) */
-    int n_threads; /* threads of this context's calls (pulse_threads_enter around each decode); <= 0: the
-                      model's n_threads */
+    int n_threads;    /* threads of this context's calls (pulse_threads_enter around each decode); <= 0: the
+                         model's n_threads */
+    int kv_rows_only; /* 1: no transposed K / V copies for the AVX2 / AVX-512 attention: half the KV memory,
+                         the row kernels, the same logits bit for bit (slower attention) */
 } pulse_lm_ctx_params;
 pulse_lm_ctx_params pulse_lm_ctx_default_params(void);
 

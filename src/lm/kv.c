@@ -123,7 +123,7 @@ pulse_status pulse_lm_ctx_new(const pulse_lm *m, const pulse_lm_ctx_params *para
     pulse_status st = PULSE_OK;
     c->k_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
     c->v_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &st);
-    if (!st && pk_attend_wants_transposed(p.kv_block, hp->head_dim)) {
+    if (!st && !p.kv_rows_only && pk_attend_wants_transposed(p.kv_block, hp->head_dim)) {
         /* the transposed copies are a speed-up only: without the memory for them, the row kernels */
         pulse_status tst = PULSE_OK;
         c->kt_pool = ealloc((size_t)c->n_blocks, c->blk_floats, sizeof(uint16_t), &tst);
