@@ -140,6 +140,31 @@ int main(void) {
     cJSON_Delete(a);
     cJSON_Delete(b);
 
+    /* --rationales-first in a new folder: every rationale stage before the first fine-tuning, every stage
+     * run, and the same adapters and figures as the default order */
+    CHECK(pulse(ARGS " --rationales-first --out rf", model, enc) == 0);
+    cJSON *o = cJSON_Parse(test_last_line(out_buf));
+    CHECK_MSG(cJSON_IsObject(o), "%.300s", out_buf);
+    if (o) {
+        double hr_o[N_METHODS] = {0};
+        check_summary(o, 0, hr_o);
+        for (int i = 0; i < N_METHODS; i++)
+            CHECK_MSG(hr_a[i] == hr_o[i], "%s HR@1 %g vs %g", METHODS[i][0], hr_a[i], hr_o[i]);
+        int at = 0, i_tot = -1, i_sft = -1;
+        for (const cJSON *x = cJSON_GetObjectItem(o, "stages")->child; x; x = x->next, at++) {
+            if (!strcmp(x->string, "tot-thought")) i_tot = at;
+            if (!strcmp(x->string, "sft-none")) i_sft = at;
+        }
+        CHECK_MSG(i_tot >= 0 && i_sft > i_tot, "tot-thought at %d, sft-none at %d", i_tot, i_sft);
+    }
+    cJSON_Delete(o);
+    {
+        char pa[1200], pb[1200];
+        snprintf(pa, sizeof pa, "%s/run/lora-pulse.gguf", tmp);
+        snprintf(pb, sizeof pb, "%s/rf/lora-pulse.gguf", tmp);
+        CHECK_MSG(same_file(pa, pb), "the adapter differs with --rationales-first");
+    }
+
     /* a stage whose record is gone (a run killed during it) runs again, alone, with the same figure */
     CHECK(remove(strcat(strcpy((char[1200]){0}, tmp), "/run/stages/eval-pulse-rank-n5.json")) == 0);
     CHECK(pulse(ARGS, model, enc) == 0);

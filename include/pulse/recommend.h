@@ -211,7 +211,11 @@ typedef struct {
     int thought_epochs;  /* Thought Space epochs (53) */
     int tot_users;       /* ToT: the first users of the order (0: users) */
     int tot_depth, tot_branching, tot_beam, tot_thought_tokens; /* 3, 3, 2, 61 */
-    int tot_likelihood; /* 1 (default): also ToT scored by likelihood and its SFT row (the ablation) */
+    int tot_likelihood;   /* 1 (default): also ToT scored by likelihood and its SFT row (the ablation) */
+    int rationales_first; /* 1: every rationale stage (similar users, Phase 1, the Thought Space, both ToT
+                             searches) before any fine-tuning, so the stores other tools read (pulse qa: the
+                             space, the PULSE SFT lines) come first; 0 (default): each row as soon as it can
+                           */
     int sft_epochs, sft_batch, sft_grad_accum, sft_max_len; /* 7, 8, 8, 512 (the authors') */
     int sft_max_steps; /* > 0: stop each LoRA run after this many optimizer steps */
     int sft_recompute; /* 1 (default): keep each layer's input only and recompute the layer in the backward;

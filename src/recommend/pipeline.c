@@ -648,6 +648,69 @@ static pulse_status evaluate(pipe *c, const char *h_sas, char h_sft[4][17], cons
     return st;
 }
 
+/* The rationale stages' hashes and reports (what the SFT stages depend on). */
+typedef struct {
+    char h_sas[17], h_sim[17], h_p1[17], h_ts[17], h_tot[17], h_lik[17];
+    const cJSON *r_p1, *r_tot, *r_lik;
+    int tot_users;
+    const char *model_name;
+} flow;
+
+/* similar users of the run's users (what Phase 1 and ToT put in their prompts), then Phase 1 */
+static pulse_status flow_phase1(pipe *c, flow *f) {
+    const pulse_pipeline_params *p = c->p;
+    cJSON *s = settings_new(c);
+    cJSON_AddNumberToObject(s, "users", p->users);
+    const char *d[] = {f->h_sas};
+    pulse_status st = stage(c, "similar", s, d, 1, st_similar, NULL, f->h_sim, NULL);
+    if (st) return st;
+    s = settings_new(c);
+    cJSON_AddNumberToObject(s, "users", p->users);
+    cJSON_AddNumberToObject(s, "max_new", p->phase1_max_new);
+    cJSON_AddStringToObject(s, "model", f->model_name);
+    return stage(c, "phase1", s, d, 1, st_phase1, NULL, f->h_p1, &f->r_p1);
+}
+
+/* the Thought Space on the Phase-1 rationales */
+static pulse_status flow_thought(pipe *c, flow *f) {
+    cJSON *s = settings_new(c);
+    cJSON_AddNumberToObject(s, "epochs", c->p->thought_epochs);
+    cJSON_AddStringToObject(s, "encoder", c->p->encoder);
+    const char *d[] = {f->h_p1};
+    thought_ud t = {f->r_p1};
+    return stage(c, "thought", s, d, 1, st_thought, &t, f->h_ts, NULL);
+}
+
+/* ToT scored in the Thought Space (PULSE) or by the SLM's likelihood (the ablation) */
+static pulse_status flow_tot(pipe *c, flow *f, pulse_tot_scorer scorer) {
+    const pulse_pipeline_params *p = c->p;
+    cJSON *s = cJSON_CreateObject(); /* keys in this order: the stage's hash (its dataset and seed last) */
+    cJSON_AddNumberToObject(s, "users", f->tot_users);
+    cJSON_AddNumberToObject(s, "depth", p->tot_depth);
+    cJSON_AddNumberToObject(s, "branching", p->tot_branching);
+    cJSON_AddNumberToObject(s, "beam", p->tot_beam);
+    cJSON_AddNumberToObject(s, "thought_tokens", p->tot_thought_tokens);
+    cJSON_AddStringToObject(s, "model", f->model_name);
+    cJSON_AddStringToObject(s, "dataset", pulse_dataset_name(c->ds));
+    cJSON_AddNumberToObject(s, "seed", (double)p->seed);
+    tot_ud t = {scorer};
+    if (scorer == PULSE_TOT_SCORER_THOUGHT) {
+        const char *d[] = {f->h_sas, f->h_ts};
+        return stage(c, "tot-thought", s, d, 2, st_tot, &t, f->h_tot, &f->r_tot);
+    }
+    const char *d[] = {f->h_sas};
+    return stage(c, "tot-likelihood", s, d, 1, st_tot, &t, f->h_lik, &f->r_lik);
+}
+
+/* every rationale stage, in the order each needs the last */
+static pulse_status flow_rationales(pipe *c, flow *f) {
+    pulse_status st = flow_phase1(c, f);
+    if (!st) st = flow_thought(c, f);
+    if (!st) st = flow_tot(c, f, PULSE_TOT_SCORER_THOUGHT);
+    if (!st && c->p->tot_likelihood) st = flow_tot(c, f, PULSE_TOT_SCORER_LIKELIHOOD);
+    return st;
+}
+
 pulse_status pulse_pipeline_run(const char *data, const char *model, const char *out_dir,
                                 const pulse_pipeline_params *pp, pulse_pipeline_report *r) {
     pulse_pipeline_params p = pp ? *pp : pulse_pipeline_default_params();
@@ -683,30 +746,33 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     cJSON_AddNumberToObject(sum, "eval_users", eval_users(&p));
     c.stages = cJSON_AddObjectToObject(sum, "stages");
     c.metrics = cJSON_AddObjectToObject(sum, "metrics");
-    const char *model_name = pulse_path_base(model);
-    char h_sas[17], h_sim[17], h_p1[17], h_ts[17], h_tot[17], h_lik[17];
-    const cJSON *r_p1 = NULL, *r_tot = NULL, *r_lik = NULL;
+    flow f;
+    memset(&f, 0, sizeof f);
+    f.model_name = pulse_path_base(model);
+    f.tot_users = p.tot_users > 0 ? p.tot_users : p.users;
     cJSON *s;
     /* Each method is evaluated as soon as what it needs exists, the cheap ones first, so a long run that is
      * stopped has its first rows: SASRec, the lists, pop and SASRec; SFT without rationale; Phase 1 and its
-     * SFT; the Thought Space, ToT and PULSE's SFT; the likelihood ToT and its SFT; the zero-shot SLM last. */
+     * SFT; the Thought Space, ToT and PULSE's SFT; the likelihood ToT and its SFT; the zero-shot SLM last.
+     * --rationales-first: every rationale stage right after SASRec and its rows, then the SFT rows. */
     /* SASRec */
     s = settings_new(&c);
     cJSON_AddNumberToObject(s, "epochs", p.sasrec_epochs);
-    if ((st = stage(&c, "sasrec", s, NULL, 0, st_sasrec, NULL, h_sas, NULL))) goto out;
+    if ((st = stage(&c, "sasrec", s, NULL, 0, st_sasrec, NULL, f.h_sas, NULL))) goto out;
     char lists[4096], h_lists[17];
     if ((st = eval_lists(&c, lists, sizeof lists, h_lists)) ||
         (st = eval_method(&c, 0, lists, h_lists, "", NULL, out_dir)) ||
-        (st = eval_method(&c, 1, lists, h_lists, h_sas, NULL, out_dir)))
+        (st = eval_method(&c, 1, lists, h_lists, f.h_sas, NULL, out_dir)))
         goto out;
+    if (p.rationales_first && (st = flow_rationales(&c, &f))) goto out;
     /* SFT: training lines and a LoRA per rationale variant, each evaluated when trained */
-    const int tot_users = p.tot_users > 0 ? p.tot_users : p.users;
     sft_ud variants[4] = {{"none", PULSE_REC_RAT_NONE, NULL, p.users},
                           {"phase1", PULSE_REC_RAT_PHASE1, NULL, p.users},
-                          {"tot-likelihood", PULSE_REC_RAT_TOT, NULL, tot_users},
-                          {"pulse", PULSE_REC_RAT_TOT, NULL, tot_users}};
+                          {"tot-likelihood", PULSE_REC_RAT_TOT, NULL, f.tot_users},
+                          {"pulse", PULSE_REC_RAT_TOT, NULL, f.tot_users}};
     char h_sft[4][17] = {{0}};
-    const char *vdep[4] = {"", h_p1, h_lik, h_tot};
+    const char *vdep[4] = {"", f.h_p1, f.h_lik, f.h_tot};
+    const char *model_name = f.model_name;
 #define SFT_AND_EVAL(v)                                                                                      \
     do {                                                                                                     \
         if ((st = sft_stage(&c, &variants[v], vdep[v], model_name, h_sft[v])) ||                             \
@@ -714,62 +780,17 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
             goto out;                                                                                        \
     } while (0)
     SFT_AND_EVAL(0);
-    /* similar users of the run's users (what Phase 1 and ToT put in their prompts) */
-    s = settings_new(&c);
-    cJSON_AddNumberToObject(s, "users", p.users);
-    {
-        const char *d[] = {h_sas};
-        if ((st = stage(&c, "similar", s, d, 1, st_similar, NULL, h_sim, NULL))) goto out;
-    }
-    /* Phase 1 */
-    s = settings_new(&c);
-    cJSON_AddNumberToObject(s, "users", p.users);
-    cJSON_AddNumberToObject(s, "max_new", p.phase1_max_new);
-    cJSON_AddStringToObject(s, "model", model_name);
-    {
-        const char *d[] = {h_sas};
-        if ((st = stage(&c, "phase1", s, d, 1, st_phase1, NULL, h_p1, &r_p1))) goto out;
-    }
-    variants[1].source = r_p1;
+    if (!p.rationales_first && (st = flow_phase1(&c, &f))) goto out;
+    variants[1].source = f.r_p1;
     SFT_AND_EVAL(1);
-    /* Thought Space on the Phase-1 rationales */
-    s = settings_new(&c);
-    cJSON_AddNumberToObject(s, "epochs", p.thought_epochs);
-    cJSON_AddStringToObject(s, "encoder", p.encoder);
-    {
-        const char *d[] = {h_p1};
-        thought_ud t = {r_p1};
-        if ((st = stage(&c, "thought", s, d, 1, st_thought, &t, h_ts, NULL))) goto out;
-    }
-    /* ToT: PULSE's Thought-Space scorer and its SFT, then the likelihood ablation and its SFT */
-    cJSON *tots = cJSON_CreateObject();
-    cJSON_AddNumberToObject(tots, "users", tot_users);
-    cJSON_AddNumberToObject(tots, "depth", p.tot_depth);
-    cJSON_AddNumberToObject(tots, "branching", p.tot_branching);
-    cJSON_AddNumberToObject(tots, "beam", p.tot_beam);
-    cJSON_AddNumberToObject(tots, "thought_tokens", p.tot_thought_tokens);
-    cJSON_AddStringToObject(tots, "model", model_name);
-    cJSON_AddStringToObject(tots, "dataset", pulse_dataset_name(c.ds));
-    cJSON_AddNumberToObject(tots, "seed", (double)p.seed);
-    {
-        const char *d[] = {h_sas, h_ts};
-        tot_ud t = {PULSE_TOT_SCORER_THOUGHT};
-        st = stage(&c, "tot-thought", cJSON_Duplicate(tots, 1), d, 2, st_tot, &t, h_tot, &r_tot);
-    }
-    cJSON *tots_lik = p.tot_likelihood && !st ? cJSON_Duplicate(tots, 1) : NULL;
-    cJSON_Delete(tots);
-    if (st) goto out;
-    variants[3].source = r_tot;
-    if ((st = sft_stage(&c, &variants[3], vdep[3], model_name, h_sft[3])) ||
-        (st = eval_method(&c, 6, lists, h_lists, h_sft[3], variants[3].variant, out_dir))) {
-        cJSON_Delete(tots_lik);
+    if (!p.rationales_first &&
+        ((st = flow_thought(&c, &f)) || (st = flow_tot(&c, &f, PULSE_TOT_SCORER_THOUGHT))))
         goto out;
-    }
-    if (tots_lik) {
-        const char *d[] = {h_sas};
-        tot_ud t = {PULSE_TOT_SCORER_LIKELIHOOD};
-        if ((st = stage(&c, "tot-likelihood", tots_lik, d, 1, st_tot, &t, h_lik, &r_lik))) goto out;
-        variants[2].source = r_lik;
+    variants[3].source = f.r_tot;
+    SFT_AND_EVAL(3);
+    if (p.tot_likelihood) {
+        if (!p.rationales_first && (st = flow_tot(&c, &f, PULSE_TOT_SCORER_LIKELIHOOD))) goto out;
+        variants[2].source = f.r_lik;
         SFT_AND_EVAL(2);
     }
 #undef SFT_AND_EVAL

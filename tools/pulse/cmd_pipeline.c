@@ -90,6 +90,9 @@ int cmd_pipeline(int argc, char **argv) {
         {"--tot-thought-tokens", CLI_INT, &p.tot_thought_tokens, "ToT: tokens per thought (61)",
          CLI_RANGE(1, 4096)},
         {"--no-likelihood", CLI_FLAG, &no_lik, "skip the likelihood-scored ToT and its SFT row"},
+        {"--rationales-first", CLI_FLAG, &p.rationales_first,
+         "every rationale stage (Phase 1, Thought Space, ToT) before any fine-tuning (default: each row as "
+         "soon as it can)"},
         {"--sft-epochs", CLI_INT, &p.sft_epochs, "LoRA SFT epochs (7)", CLI_RANGE(1, 100000)},
         {"--sft-batch", CLI_INT, &p.sft_batch, "LoRA SFT micro-batch (8)", CLI_RANGE(1, 65536)},
         {"--sft-grad-accum", CLI_INT, &p.sft_grad_accum, "micro-batches per step (8: batch 64)",
