@@ -78,9 +78,13 @@ static void test_limit(void) {
     CHECK(pulse_cpu_limit(PULSE_ISA_AVX512) == (has512 ? PULSE_OK : PULSE_ERR_UNSUPPORTED));
     CHECK(!c->avx512bf16 && !c->avx512fp16 && !c->amx_tile && c->avx512vnni == nat->avx512vnni);
     CHECK(c->level == nat->level);
+    CHECK(!pulse_cpu_bf16_fast(c)); /* no bf16 below native: the encoders' auto precision is fp32 there */
     CHECK(pulse_cpu_limit(PULSE_ISA_SCALAR) == PULSE_OK);
     CHECK(c->level == PULSE_LEVEL_SCALAR && !c->avx2 && !c->sse2 && !pulse_quant_has_avx2());
     CHECK(pulse_cpu_limit(PULSE_ISA_NATIVE) == PULSE_OK && pulse_cpu_limit_get() == PULSE_ISA_NATIVE);
+    /* bf16 counts as the faster only on AMD with AVX512-BF16 (Intel's vdpbf16ps: half its fp32 FMA rate) */
+    CHECK(pulse_cpu_bf16_fast(c) == (nat->avx512bf16 && !strcmp(nat->vendor, "AuthenticAMD")));
+    CHECK(!pulse_cpu_bf16_fast(NULL));
     const char *fc[32], *fn[32], *fb[32];
     const int nc = pulse_cpu_flag_names(c, fc, 32), nn = pulse_cpu_flag_names(nat, fn, 32),
               nb = pulse_cpu_flag_names(&before, fb, 32);

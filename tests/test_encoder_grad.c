@@ -274,7 +274,7 @@ static void packed_weights_follow(const char *dir) {
     const int D = pulse_encoder_dim(e);
     float v0[64], v1[64], f1[64];
     pulse_encoder_params p = pulse_encoder_get_params(e);
-    CHECK(p.precision == PULSE_PREC_BF16);
+    CHECK(p.precision == PULSE_PREC_AUTO); /* the default; bf16 asked for explicitly below */
     /* one text through bf16 (b = 1) and fp32 (b = 0) inference */
 #define ENC(out, b)                                                                                          \
     do {                                                                                                     \

@@ -120,7 +120,8 @@ static double check_vectors(pulse_encoder *enc, const cJSON *items, const char *
      * by <= 2^-11 relative, which costs ~1e-8 of cosine), and with fp32 references also the largest
      * component error <= 1e-6 of the vector's largest component; bf16 products (inputs rounded to 8 bits
      * of mantissa): cosine >= 0.9999 */
-    const int bf16 = pulse_encoder_get_params(enc).precision == PULSE_PREC_BF16 && pulse_bf16_supported();
+    const int bf16 = pulse_precision_resolve(pulse_encoder_get_params(enc).precision) == PULSE_PREC_BF16 &&
+                     pulse_bf16_supported();
     if (bf16)
         CHECK_MSG(minc >= 0.9999, "%s: min cosine %.7f at text %d '%.60s'", what, minc, worst,
                   worst >= 0 ? texts[worst] : "");
@@ -139,7 +140,9 @@ static double check_vectors(pulse_encoder *enc, const cJSON *items, const char *
         /* bf16: a last-bit fp32 difference between the two paddings can flip the rounding of a GEMM input,
          * so alone vs batched agree to the bf16 level only */
         const double c1 = cosine(one, out + (size_t)7 * D, D);
-        const double bar = pulse_encoder_get_params(enc).precision == PULSE_PREC_BF16 ? 0.99999 : 0.999999;
+        const double bar = pulse_precision_resolve(pulse_encoder_get_params(enc).precision) == PULSE_PREC_BF16
+                               ? 0.99999
+                               : 0.999999;
         CHECK_MSG(c1 > bar, "%s: alone vs batched: cosine %.8f", what, c1);
         free(one);
     }
@@ -174,7 +177,12 @@ static void real_model(const char *name, const char *fixture) {
     pulse_wordpiece_free(&wp);
 
     pulse_encoder_params p = pulse_encoder_default_params();
-    CHECK(p.precision == PULSE_PREC_BF16); /* the default, because the bf16 check below holds */
+    /* the default: bf16 where the CPU runs it faster (AMD with AVX512-BF16), else fp32 */
+    CHECK(p.precision == PULSE_PREC_AUTO);
+    CHECK(pulse_precision_resolve(PULSE_PREC_AUTO) ==
+          (pulse_cpu_bf16_fast(pulse_cpu_get()) ? PULSE_PREC_BF16 : PULSE_PREC_FP32));
+    CHECK(pulse_precision_resolve(PULSE_PREC_BF16) == PULSE_PREC_BF16 &&
+          pulse_precision_resolve(PULSE_PREC_FP32) == PULSE_PREC_FP32);
     p.precision = PULSE_PREC_FP32;
     pulse_encoder *enc = NULL;
     CHECK_OK(pulse_encoder_load(dir, &p, &enc));
@@ -261,7 +269,10 @@ static void check_cli(pulse_encoder *enc, const char *dir, const char *prec) {
     float ref[3 * 32];
     pulse_encoder_params p = pulse_encoder_get_params(enc);
     p.pooling = PULSE_POOL_MEAN;
-    if (prec) p.precision = strcmp(prec, "fp32") ? PULSE_PREC_BF16 : PULSE_PREC_FP32;
+    if (prec)
+        p.precision = !strcmp(prec, "fp32")   ? PULSE_PREC_FP32
+                      : !strcmp(prec, "auto") ? PULSE_PREC_AUTO
+                                              : PULSE_PREC_BF16;
     CHECK_OK(pulse_encoder_set_params(enc, &p));
     CHECK_OK(pulse_encoder_encode(enc, t3, 3, ref));
     char in[300], cmd[1200], popt[64] = "";
@@ -339,8 +350,12 @@ static void tiny_distilbert(void) {
         p.precision = PULSE_PREC_BF16;
         CHECK_OK(pulse_encoder_set_params(enc, &p));
         check_vectors(enc, items, "mean", 0, "distilbert-tiny mean, bf16 products", n_texts);
-        check_cli(enc, dir, NULL);
+        check_cli(enc, dir, "bf16");
         check_cli(enc, dir, "fp32");
+        p.precision = PULSE_PREC_AUTO; /* the CLI's default */
+        CHECK_OK(pulse_encoder_set_params(enc, &p));
+        check_cli(enc, dir, NULL);
+        check_cli(enc, dir, "auto");
         pulse_encoder_free(enc);
     }
     char cmd[300];

@@ -152,6 +152,12 @@ typedef struct {
     int amx_permitted;                /* the kernel granted this process the tile data state */
     pulse_level level;                /* the fp32 SIMD level of this CPU */
 } pulse_cpu;
+/* 1 when c's bf16 dot products (vdpbf16ps) retire more flops per cycle than its fp32 FMAs, so compute-bound
+ * products gain from bf16: AMD with AVX512-BF16 (Zen 4: 467 vs 235 GFLOP/s on 2 cores, bench_peak). Intel's
+ * runs at half its fp32 FMA rate (Xeon family 6 model 207: 168 vs 342 GFLOP/s; MiniLM inference 104-112
+ * texts/s in bf16 vs 176-180 in fp32), so 0 there and on every CPU not measured. The encoders' default
+ * precision (PULSE_PREC_AUTO) follows it. */
+int pulse_cpu_bf16_fast(const pulse_cpu *c);
 /* The CPU as the kernels may use it: the detected features less those removed by pulse_cpu_limit. Every
  * kernel choice reads it (quantised, bf16, attention, the BLAS core of pulse_blas_select). */
 const pulse_cpu *pulse_cpu_get(void);

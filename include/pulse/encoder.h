@@ -40,7 +40,11 @@ typedef enum {
     PULSE_PREC_FP32 = 0, /* OpenBLAS sgemm */
     PULSE_PREC_BF16 = 1, /* inputs rounded to bfloat16, fp32 sums (AVX512-BF16 kernel, pulse/kernels_bf16.h);
                             on a CPU without AVX512-BF16 the products run in fp32 */
+    PULSE_PREC_AUTO = 2, /* BF16 where the CPU's bf16 products are the faster (pulse_cpu_bf16_fast: AMD Zen 4
+                            and later), FP32 elsewhere (Intel's vdpbf16ps runs at half its fp32 FMA rate) */
 } pulse_precision;
+/* The precision p runs at on this CPU: AUTO resolved (FP32 or BF16); FP32 and BF16 as they are. */
+pulse_precision pulse_precision_resolve(pulse_precision p);
 
 typedef struct {
     pulse_pooling pooling; /* default PULSE_POOL_AUTO */
@@ -50,9 +54,9 @@ typedef struct {
     int threads;           /* > 0: the threads of this encoder's calls (pulse_threads_enter around each);
                               <= 0: the caller's setting. Loading changes no process-wide setting. */
     int batch_size;        /* texts per inference batch (sorted by length, padded per batch); default 64 */
-    pulse_precision precision; /* of the inference products; default PULSE_PREC_BF16 (parity with
-                                  sentence-transformers fp32 holds at cosine >= 0.9999; fp32 on CPUs
-                                  without AVX512-BF16) */
+    pulse_precision precision; /* of the inference products; default PULSE_PREC_AUTO (bf16 where it is the
+                                  faster; parity with sentence-transformers fp32 holds at cosine >= 0.9999
+                                  in bf16; fp32 on CPUs without AVX512-BF16) */
 } pulse_encoder_params;
 
 pulse_encoder_params pulse_encoder_default_params(void);
@@ -123,7 +127,7 @@ typedef struct {
                           max_len tokens); default 32 */
     uint64_t seed;     /* dropout masks and projection-head init; default 42 */
     pulse_precision precision; /* of the products in forward_train and backward (master weights, gradients
-                                  and AdamW state stay fp32); default PULSE_PREC_FP32 */
+                                  and AdamW state stay fp32); default PULSE_PREC_FP32; AUTO as above */
 } pulse_encoder_train_params;
 
 pulse_encoder_train_params pulse_encoder_train_default_params(void);

@@ -58,7 +58,7 @@ typedef struct {
     float lambda;               /* thought: weight of the InfoNCE term; default 0.1 */
     float tau;                  /* thought: InfoNCE temperature; default 0.1 */
     int negatives;              /* thought: in-batch negatives K (capped at rows - 1); default 16 */
-    pulse_precision precision;  /* encoder inference products; default BF16 */
+    pulse_precision precision;  /* encoder inference products; default AUTO (bf16 where faster) */
     pulse_sasrec_params sasrec; /* the SASRec stack and its training (loss must be CE; checkpoint unused) */
 } pulse_textrec_params;
 pulse_textrec_params pulse_textrec_default_params(void);

@@ -123,6 +123,10 @@ static void detect(pulse_cpu *c) {
 #endif
 }
 
+int pulse_cpu_bf16_fast(const pulse_cpu *c) {
+    return c && c->avx512bf16 && strcmp(c->vendor, "AuthenticAMD") == 0;
+}
+
 static pulse_level level_of(const pulse_cpu *c) {
     if (c->avx512f && c->avx512bw && c->avx512dq && c->avx512vl && c->fma) return PULSE_LEVEL_AVX512;
     if (c->avx2 && c->fma) return PULSE_LEVEL_AVX2;

@@ -361,7 +361,7 @@ pulse_encoder_params pulse_encoder_default_params(void) {
     /* bf16 inference products by default: on MiniLM-L6 every one of the 220 fixture texts stays at cosine >=
      * 0.9999 to sentence-transformers' fp32 vectors (tests/test_encoder_parity.c), at about twice the GEMM
      * rate; a CPU without AVX512-BF16 runs fp32 anyway */
-    pulse_encoder_params p = {PULSE_POOL_AUTO, 128, 1, 0, 64, PULSE_PREC_BF16};
+    pulse_encoder_params p = {PULSE_POOL_AUTO, 128, 1, 0, 64, PULSE_PREC_AUTO};
     return p;
 }
 
@@ -388,8 +388,9 @@ static pulse_status check_params(const pulse_encoder_params *p) {
                                (int)p->pooling);
     if (p->max_len < 2 || p->max_len > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder max_len: expected 2..65536, found %d", p->max_len);
-    if (p->precision != PULSE_PREC_FP32 && p->precision != PULSE_PREC_BF16)
-        return pulse_set_error(PULSE_ERR_ARG, "encoder precision: expected fp32 (0) or bf16 (1), found %d",
+    if (p->precision != PULSE_PREC_FP32 && p->precision != PULSE_PREC_BF16 && p->precision != PULSE_PREC_AUTO)
+        return pulse_set_error(PULSE_ERR_ARG,
+                               "encoder precision: expected fp32 (0), bf16 (1) or auto (2), found %d",
                                (int)p->precision);
     if (p->batch_size < 1 || p->batch_size > 1 << 16)
         return pulse_set_error(PULSE_ERR_ARG, "encoder batch_size: expected 1..65536, found %d",

@@ -79,7 +79,12 @@ static void *alloc_and_point(const size_table *t, size_t *out_bytes) {
 
 /* inference in bf16: asked for and the kernel is there (else the fp32 path, not the kernels' fallbacks) */
 static int infer_bf16(const pulse_encoder *e) {
-    return e->p.precision == PULSE_PREC_BF16 && pulse_bf16_supported();
+    return pulse_precision_resolve(e->p.precision) == PULSE_PREC_BF16 && pulse_bf16_supported();
+}
+
+pulse_precision pulse_precision_resolve(pulse_precision p) {
+    if (p != PULSE_PREC_AUTO) return p;
+    return pulse_cpu_bf16_fast(pulse_cpu_get()) ? PULSE_PREC_BF16 : PULSE_PREC_FP32;
 }
 
 /* the inference scratch's size table for B texts of T tokens; f32: the fp32 path's attention

@@ -58,10 +58,10 @@ static pulse_status check_train_params(const pulse_encoder *e, const pulse_encod
     if (t->freeze_layers < 0 || t->freeze_layers > e->L)
         return pulse_set_error(PULSE_ERR_ARG, "encoder training: freeze_layers %d outside 0..%d",
                                t->freeze_layers, e->L);
-    if (t->precision != PULSE_PREC_FP32 && t->precision != PULSE_PREC_BF16)
-        return pulse_set_error(PULSE_ERR_ARG,
-                               "encoder training: precision: expected fp32 (0) or bf16 (1), found %d",
-                               (int)t->precision);
+    if (t->precision != PULSE_PREC_FP32 && t->precision != PULSE_PREC_BF16 && t->precision != PULSE_PREC_AUTO)
+        return pulse_set_error(
+            PULSE_ERR_ARG, "encoder training: precision: expected fp32 (0), bf16 (1) or auto (2), found %d",
+            (int)t->precision);
     if (t->max_batch < 1 || t->max_batch > 1 << 16 || t->proj_dim < 0 || t->proj_dim > 65536)
         return pulse_set_error(PULSE_ERR_ARG, "encoder training: max_batch or proj_dim out of range");
     return PULSE_OK;
@@ -95,6 +95,7 @@ pulse_status pulse_encoder_train_begin(pulse_encoder *e, const pulse_encoder_tra
     if (t.proj_dim > 0 && e->proj_dim == 0 && (rc = add_proj_head(e, t.proj_dim, t.seed)) != PULSE_OK)
         return rc;
     e->tp = t;
+    e->tp.precision = pulse_precision_resolve(t.precision); /* AUTO: this CPU's faster one */
     pulse_rng_seed(&e->rng, t.seed);
     e->training = 1;
     e->g = pulse_calloc(e->nw, sizeof(float));
@@ -140,6 +141,7 @@ pulse_status pulse_encoder_set_train_params(pulse_encoder *e, const pulse_encode
                                "encoder: max_batch / proj_dim change needs a new train_begin");
     int mb = e->tp.max_batch, pd = e->tp.proj_dim;
     e->tp = *tp;
+    e->tp.precision = pulse_precision_resolve(tp->precision);
     e->tp.max_batch = mb;
     e->tp.proj_dim = pd;
     return PULSE_OK;

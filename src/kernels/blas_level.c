@@ -199,8 +199,10 @@ int pulse_runtime_json(char *buf, size_t n) {
     cJSON_AddBoolToObject(fp, "corrected", b.corrected);
     cJSON_AddNumberToObject(fp, "threads", b.threads);
     cJSON_AddStringToObject(fp, "parallel", b.parallel);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "bf16"), "kernel",
-                            pulse_bf16_supported() ? "avx512_bf16" : "fp32 fallback");
+    cJSON *bj = cJSON_AddObjectToObject(o, "bf16");
+    cJSON_AddStringToObject(bj, "kernel", pulse_bf16_supported() ? "avx512_bf16" : "fp32 fallback");
+    /* what the encoders' default precision (auto) runs: bf16 only where it is the faster */
+    cJSON_AddBoolToObject(bj, "faster_than_fp32", pulse_cpu_bf16_fast(pulse_cpu_get()));
     cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "quant"), "kernel",
                             pulse_quant_use_vnni(-1) ? "avx512_vnni"
                             : pulse_quant_has_avx2() ? "avx2"

@@ -31,7 +31,7 @@ pulse_textrec_params pulse_textrec_default_params(void) {
     p.lambda = 0.1f;
     p.tau = 0.1f;
     p.negatives = 16;
-    p.precision = PULSE_PREC_BF16;
+    p.precision = PULSE_PREC_AUTO;
     p.sasrec = pulse_sasrec_default_params();
     return p;
 }

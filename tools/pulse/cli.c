@@ -445,11 +445,11 @@ int cli_choice(const char *cmd, const char *opt, const char *val, const char *co
 
 int cli_encoder_choices(const char *cmd, const char *pooling, const char *precision, int *pooling_out,
                         int *precision_out) {
-    static const char *const pn[] = {"cls", "mean", "auto"}, *const fn[] = {"fp32", "bf16"};
+    static const char *const pn[] = {"cls", "mean", "auto"}, *const fn[] = {"fp32", "bf16", "auto"};
     static const int pv[] = {PULSE_POOL_CLS, PULSE_POOL_MEAN, PULSE_POOL_AUTO},
-                     fv[] = {PULSE_PREC_FP32, PULSE_PREC_BF16};
+                     fv[] = {PULSE_PREC_FP32, PULSE_PREC_BF16, PULSE_PREC_AUTO};
     if (cli_choice(cmd, "--pooling", pooling, pn, pv, 3, pooling_out)) return -1;
-    return cli_choice(cmd, "--precision", precision, fn, fv, 2, precision_out);
+    return cli_choice(cmd, "--precision", precision, fn, fv, 3, precision_out);
 }
 
 int cli_protocol_split(const char *cmd, const char *protocol, const char *split, int *protocol_out,

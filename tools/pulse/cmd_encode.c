@@ -58,8 +58,8 @@ int cmd_encode(int argc, char **argv) {
         {"--threads|-t", CLI_INT, &threads, "threads (default: PULSE_THREADS or all cores)",
          CLI_RANGE(0, CLI_INT_MAX)},
         {"--precision", CLI_STR, &precision,
-         "fp32 | bf16: matrix products (bf16: inputs rounded, fp32 sums; default bf16 where the CPU has "
-         "AVX512-BF16)"},
+         "fp32 | bf16 | auto: matrix products (bf16: inputs rounded, fp32 sums; default auto: bf16 where "
+         "the CPU runs it faster than fp32, AMD Zen 4 and later)"},
     };
     int r = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                       "usage: pulse encode --encoder DIR [--pooling cls|mean] --text STR ... | --input FILE",

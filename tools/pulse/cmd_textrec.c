@@ -65,7 +65,8 @@ int cmd_textrec_train(int argc, char **argv) {
         {"--tau", CLI_FLOAT, &p.tau, "thought: InfoNCE temperature (default 0.1)", CLI_RANGE_OPEN_LO(0, 100)},
         {"--negatives", CLI_INT, &p.negatives, "thought: in-batch negatives (default 16)",
          CLI_RANGE(1, 65536)},
-        {"--precision", CLI_STR, &precision, "encoder inference products: bf16 (default) or fp32"},
+        {"--precision", CLI_STR, &precision,
+         "encoder inference products: auto (default: bf16 where the CPU runs it faster), bf16 or fp32"},
         {"--dim", CLI_INT, &p.sasrec.dim, "hidden size (default 64)", CLI_RANGE(1, 4096)},
         {"--blocks", CLI_INT, &p.sasrec.blocks, "self-attention blocks (default 2)", CLI_RANGE(1, 64)},
         {"--heads", CLI_INT, &p.sasrec.heads, "attention heads (default 1)", CLI_RANGE(1, 4096)},
@@ -92,13 +93,14 @@ int cmd_textrec_train(int argc, char **argv) {
                   "the best valid NDCG@10 model, print its test metrics (full ranking, history masked).",
                   NULL, 0, NULL);
     if (r) return r == 1 ? 0 : 2;
-    const char *archs[] = {"morec", "thought"}, *refreshes[] = {"epoch", "step"}, *precs[] = {"bf16", "fp32"};
+    const char *archs[] = {"morec", "thought"}, *refreshes[] = {"epoch", "step"},
+               *precs[] = {"auto", "bf16", "fp32"};
     const int arch_v[] = {PULSE_TEXTREC_MOREC, PULSE_TEXTREC_THOUGHT}, ref_v[] = {0, 1},
-              prec_v[] = {PULSE_PREC_BF16, PULSE_PREC_FP32};
+              prec_v[] = {PULSE_PREC_AUTO, PULSE_PREC_BF16, PULSE_PREC_FP32};
     int a = (int)p.arch, pr = (int)p.precision;
     if (cli_choice("textrec train", "--arch", arch, archs, arch_v, 2, &a) ||
         cli_choice("textrec train", "--refresh", refresh, refreshes, ref_v, 2, &p.refresh_every_step) ||
-        cli_choice("textrec train", "--precision", precision, precs, prec_v, 2, &pr))
+        cli_choice("textrec train", "--precision", precision, precs, prec_v, 3, &pr))
         return 2;
     p.arch = (pulse_textrec_arch)a;
     p.precision = (pulse_precision)pr;

@@ -103,7 +103,8 @@ int cmd_thought_train(int argc, char **argv) {
         {"--no-resume", CLI_FLAG, &no_resume, "start afresh even when --out holds a checkpoint"},
         {"--threads|-t", CLI_INT, &threads, "threads (default: all)", CLI_RANGE(0, CLI_INT_MAX)},
         {"--precision", CLI_STR, &precision,
-         "fp32 | bf16: matrix products in training (bf16: fp32 sums and weights; default fp32)"},
+         "fp32 | bf16 | auto: matrix products in training (bf16: fp32 sums and weights; auto: bf16 where "
+         "the CPU runs it faster; default fp32)"},
     };
     int r = cli_parse(
         argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
