@@ -11,7 +11,7 @@
  * bench/peers/lm.sh runs llama.cpp on the same files and threads right after and prints the ratios.
  * Decode beside its limit: the weight bytes one decoded token reads (every tensor of the file but the token
  * embedding table, which is read whole only when the output head is tied to it) x decode tok/s, against the
- * machine's read bandwidth at the same threads (bench_read_gbs). */
+ * machine's read bandwidth at the same threads over a buffer of the same size (bench_read_gbs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
     }
     const char *base = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
     const double budget = (double)r.file_bytes + (double)r.kv_bytes + 64e6;
-    const double dbytes = decode_bytes(pulse_lm_gguf(m)), bw = bench_read_gbs(threads);
+    const double dbytes = decode_bytes(pulse_lm_gguf(m)), bw = bench_read_gbs(threads, dbytes);
     const double dgbs = r.decode_tok_s * dbytes / 1e9;
     printf(
         "pulse %s, %d threads: prefill(%d) %.1f tok/s, decode %.1f tok/s, %d sequences %.1f tok/s, peak RSS "
@@ -171,7 +171,7 @@ int main(int argc, char **argv) {
         r.peak_rss / 1e6, r.file_bytes / 1e6, r.kv_bytes / 1e6, budget / 1e6);
     printf(
         "  decode reads %.1f MB of weights per token: %.1f GB/s = %.0f%% of the %.1f GB/s this machine reads "
-        "on %d threads\n",
+        "from as many bytes on %d threads\n",
         dbytes / 1e6, dgbs, bw > 0 ? 100.0 * dgbs / bw : 0.0, bw, threads);
     bench_emitf(
         "{\"bench\": \"lm\", \"impl\": \"pulse\", \"model\": \"%s\", \"threads\": %d, \"prefill_tok_s\": "
