@@ -26,7 +26,7 @@ enc=.cache/encoders/minilm-l6
 [ -x build/pulse ] || { echo "qa-tables.sh: build first (bash scripts/test.sh)" >&2; exit 1; }
 mkdir -p "$out"
 space=""
-[ -n "$pipe" ] && [ -f "$pipe/space/config.json" ] && space="$pipe/space"
+[ -n "$pipe" ] && [ -f "$pipe/space/space.json" ] && space="$pipe/space"
 sft=""
 [ -n "$pipe" ] && [ -f "$pipe/sft-pulse.jsonl" ] && sft="$pipe/sft-pulse.jsonl"
 # one row: NAME then pulse qa arguments; skipped when NAME.json (its metrics) exists
