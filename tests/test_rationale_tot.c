@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lm_synth.h"
+#include "pulse/kernels.h"
 #include "pulse/lm.h"
 #include "pulse/thought.h"
 #include "pulse/rationale.h"
@@ -288,6 +289,12 @@ done:
 
 int main(void) {
     pulse_progress_set_quiet(1);
+    /* the BLAS at this CPU's level, as every pulse tool sets it up: the Thought-Space scores (fp32 encoder
+     * products where bf16 is not the faster, PULSE_PREC_AUTO) are then the same bits whatever the batch a
+     * chain is encoded in, so a user's tree does not depend on --parallel; OpenBLAS's SSE2 (Prescott)
+     * kernels, which a process that skips this runs on a CPU newer than its table, round some rows of a
+     * product differently by the batch's shape */
+    pulse_blas_select(NULL, NULL);
     snprintf(dir, sizeof dir, "/tmp/pulse_test_tot_%d", (int)getpid());
     char cmd[512], model[300], enc[300];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
