@@ -10,7 +10,9 @@
 #
 # Environment: MODEL (SmolLM2-135M-Instruct Q4_1), ENCODER (MiniLM-L6), DATA / TEST_DATA (Beauty / Toys),
 # THREADS (1), SETTINGS ("5 20 5x 20x": the protocols to run, in order; "x" = also Beauty -> Toys), USERS (1000),
-# EXTRA (further `pulse pipeline` options, e.g. "--sasrec-epochs 2" for a quick smoke run).
+# EXTRA (further `pulse pipeline` options, e.g. "--sasrec-epochs 2" for a quick smoke run), BUILD_FIRST (1: first
+# every stage that trains or writes rationales, rationales first, with 20-user evaluations, then the settings'
+# full evaluations; 0: each setting's run as it comes).
 # PULSE_QFAST=1 (the batched products' faster order; set here, as for every N = 20 figure) is part of the
 # evaluation store's key.
 set -euo pipefail
@@ -26,15 +28,23 @@ export PULSE_QFAST="${PULSE_QFAST:-1}"
 [ -f "$model" ] || bash scripts/fetch-models.sh smollm2 >&2
 [ -f "$encoder/config.json" ] || bash scripts/fetch-encoders.sh minilm-l6 >&2
 mkdir -p "$out"
+common=(--data "$data" --model "$model" --encoder "$encoder" --out "$out" --users "${USERS:-1000}" --seed 42
+    --thought-epochs 3 --tot-depth 2 --tot-branching 2 --tot-beam 1 --tot-thought-tokens 48 --sft-epochs 1
+    --sft-grad-accum 1 --sft-no-recompute --rationales-first -t "$threads")
+if [ "${BUILD_FIRST:-1}" = 1 ]; then
+    # the stages' order and the evaluated users are in no training stage's hash: this pass builds what the
+    # settings below then only evaluate (and what qa-tables.sh reads: the space, the PULSE SFT lines)
+    echo "recommend-tables.sh: every training stage first, 20-user evaluations ($(date -u +%FT%TZ))" >&2
+    first="${SETTINGS:-5 20 5x 20x}"
+    first="${first%% *}"
+    build/pulse pipeline "${common[@]}" --candidates "${first%x}" --eval-users 20 ${EXTRA:-} > "$out/table-build.txt"
+fi
 for setting in ${SETTINGS:-5 20 5x 20x}; do
     n="${setting%x}"
     cross=()
     [ "$setting" != "$n" ] && cross=(--test-data "$test_data")
     echo "recommend-tables.sh: N = $n${cross[*]:+, cross-domain} ($(date -u +%FT%TZ))" >&2
     # the settings of docs/recommend.md's 1,000-user tables
-    build/pulse pipeline --data "$data" --model "$model" --encoder "$encoder" --out "$out" \
-        --users "${USERS:-1000}" --seed 42 --candidates "$n" --thought-epochs 3 --tot-depth 2 --tot-branching 2 --tot-beam 1 \
-        --tot-thought-tokens 48 --sft-epochs 1 --sft-grad-accum 1 --sft-no-recompute -t "$threads" "${cross[@]}" ${EXTRA:-} \
-        > "$out/table-n$setting.txt"
+    build/pulse pipeline "${common[@]}" --candidates "$n" "${cross[@]}" ${EXTRA:-} > "$out/table-n$setting.txt"
     tail -n 1 "$out/table-n$setting.txt" > "$out/summary-n$setting.json"
 done
