@@ -140,6 +140,40 @@ int main(void) {
     cJSON_Delete(a);
     cJSON_Delete(b);
 
+    /* --rows: only the rows named, each with only the stages it needs. On the finished folder: every stage
+     * skipped, PULSE's figure unchanged, no other language-model row in the summary */
+    CHECK(pulse("pipeline --data syn --model '%s' --encoder '%s' --out x --rows pulse,beam 2>/dev/null", model,
+                enc) == 2);
+    CHECK(pulse(ARGS " --rows pulse", model, enc) == 0);
+    cJSON *rw = cJSON_Parse(test_last_line(out_buf));
+    const cJSON *rm = rw ? cJSON_GetObjectItem(rw, "metrics") : NULL;
+    CHECK(rm && cJSON_GetObjectItem(rm, "pop") && cJSON_GetObjectItem(rm, "sasrec") &&
+          !cJSON_GetObjectItem(rm, "zero-shot") && !cJSON_GetObjectItem(rm, "sft-none") &&
+          !cJSON_GetObjectItem(rm, "sft-phase1"));
+    const cJSON *rpu = rm ? cJSON_GetObjectItem(cJSON_GetObjectItem(rm, "pulse"), "rank") : NULL;
+    CHECK(rpu && num(rpu, "HR@1") == hr_a[N_METHODS - 1]);
+    for (const cJSON *x = rw ? cJSON_GetObjectItem(rw, "stages")->child : NULL; x; x = x->next) {
+        CHECK_MSG(cJSON_IsTrue(cJSON_GetObjectItem(x, "skipped")), "stage %s ran", x->string);
+        CHECK_MSG(strcmp(x->string, "sft-none") && strcmp(x->string, "sft-phase1"), "stage %s", x->string);
+    }
+    cJSON_Delete(rw);
+    /* a new folder with the no-rationale row only: no rationale stage runs, no rationale store is written */
+    CHECK(pulse(ARGS " --rows sft-none --out rn", model, enc) == 0);
+    rw = cJSON_Parse(test_last_line(out_buf));
+    const cJSON *rs = rw ? cJSON_GetObjectItem(rw, "stages") : NULL;
+    CHECK(rs && cJSON_GetObjectItem(rs, "sft-none") && !cJSON_GetObjectItem(rs, "similar") &&
+          !cJSON_GetObjectItem(rs, "phase1") && !cJSON_GetObjectItem(rs, "thought"));
+    rm = rw ? cJSON_GetObjectItem(rw, "metrics") : NULL;
+    CHECK(rm && cJSON_GetObjectItem(rm, "sft-none") && !cJSON_GetObjectItem(rm, "pulse"));
+    CHECK(exists("rn/lora-none.gguf") && !exists("rn/rationales.db") && !exists("rn/similar.jsonl"));
+    cJSON_Delete(rw);
+    {
+        char pa[1200], pb[1200];
+        snprintf(pa, sizeof pa, "%s/run/lora-none.gguf", tmp);
+        snprintf(pb, sizeof pb, "%s/rn/lora-none.gguf", tmp);
+        CHECK_MSG(same_file(pa, pb), "the adapter differs with --rows sft-none");
+    }
+
     /* --rationales-first in a new folder: every rationale stage before the first fine-tuning, every stage
      * run, and the same adapters and figures as the default order */
     CHECK(pulse(ARGS " --rationales-first --out rf", model, enc) == 0);

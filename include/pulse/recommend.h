@@ -198,6 +198,17 @@ pulse_status pulse_rec_recommend(pulse_recommender *r, const char *const *hist, 
  * repeated run redoes only what is missing (the stores, SASRec, the Thought Space and LoRA runs also resume
  * inside a stage). Defaults are the authors' full-scale settings; scripts/run.sh passes a small subset. */
 enum { PULSE_PIPE_RANK = 1u << 0, PULSE_PIPE_GENERATE = 1u << 1 };
+/* the language-model rows of the table (pop and SASRec always run: seconds); each SFT row brings the
+ * rationale stages it needs (Phase 1: similar users + Phase 1; PULSE: those + the Thought Space + ToT;
+ * the likelihood row: similar users + ToT by likelihood) and nothing else */
+enum {
+    PULSE_PIPE_ZERO_SHOT = 1u << 0,
+    PULSE_PIPE_SFT_NONE = 1u << 1,
+    PULSE_PIPE_SFT_PHASE1 = 1u << 2,
+    PULSE_PIPE_SFT_LIKELIHOOD = 1u << 3,
+    PULSE_PIPE_PULSE = 1u << 4,
+    PULSE_PIPE_ALL_ROWS = (1u << 5) - 1
+};
 typedef struct {
     const char *encoder; /* HF encoder folder both Thought-Space towers start from (required) */
     int users;           /* users of the seeded order: Phase 1, ToT, SFT lines and test lists (0: all) */
@@ -211,7 +222,7 @@ typedef struct {
     int thought_epochs;  /* Thought Space epochs (53) */
     int tot_users;       /* ToT: the first users of the order (0: users) */
     int tot_depth, tot_branching, tot_beam, tot_thought_tokens; /* 3, 3, 2, 61 */
-    int tot_likelihood;   /* 1 (default): also ToT scored by likelihood and its SFT row (the ablation) */
+    unsigned rows;        /* PULSE_PIPE_* rows to train and evaluate (default PULSE_PIPE_ALL_ROWS) */
     int rationales_first; /* 1: every rationale stage (similar users, Phase 1, the Thought Space, both ToT
                              searches) before any fine-tuning, so the stores other tools read (pulse qa: the
                              space, the PULSE SFT lines) come first; 0 (default): each row as soon as it can

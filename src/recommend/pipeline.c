@@ -39,7 +39,7 @@ pulse_pipeline_params pulse_pipeline_default_params(void) {
     p.tot_branching = 3;
     p.tot_beam = 2;
     p.tot_thought_tokens = 61;
-    p.tot_likelihood = 1;
+    p.rows = PULSE_PIPE_ALL_ROWS;
     p.sft_epochs = 7;
     p.sft_batch = 8;
     p.sft_grad_accum = 8;
@@ -574,6 +574,14 @@ static pulse_status sft_stage(pipe *c, sft_ud *v, const char *dep, const char *m
 
 static const char *const METHODS[7] = {
     "pop", "sasrec", "zero-shot", "sft-none", "sft-phase1", "sft-tot-likelihood", "pulse"};
+/* each METHODS[mi]'s bit in p->rows (pop and SASRec: always) */
+static const unsigned ROW_BIT[7] = {0u,
+                                    0u,
+                                    PULSE_PIPE_ZERO_SHOT,
+                                    PULSE_PIPE_SFT_NONE,
+                                    PULSE_PIPE_SFT_PHASE1,
+                                    PULSE_PIPE_SFT_LIKELIHOOD,
+                                    PULSE_PIPE_PULSE};
 
 /* The stored lists of c's dataset (stage lists-nN): lists = their path, h_lists = the stage's hash. */
 static pulse_status eval_lists(pipe *c, char *lists, size_t n, char h_lists[17]) {
@@ -640,7 +648,7 @@ static pulse_status evaluate(pipe *c, const char *h_sas, char h_sft[4][17], cons
     char lists[4096], h_lists[17];
     pulse_status st = eval_lists(c, lists, sizeof lists, h_lists);
     for (int mi = 0; mi < 7 && !st; mi++) {
-        if (mi == 5 && !c->p->tot_likelihood) continue;
+        if (mi >= 2 && !(c->p->rows & ROW_BIT[mi])) continue;
         const char *dep = mi == 1 ? h_sas : mi >= 3 ? h_sft[mi - 3] : "";
         st = eval_method(c, mi, lists, h_lists, dep, mi >= 3 ? variants[mi - 3].variant : NULL, lora_dir);
     }
@@ -656,14 +664,15 @@ typedef struct {
     const char *model_name;
 } flow;
 
-/* similar users of the run's users (what Phase 1 and ToT put in their prompts), then Phase 1 */
+/* similar users of the run's users (what Phase 1 and ToT put in their prompts), then Phase 1 where a
+ * selected row needs it (its own SFT row; PULSE's Thought Space learns from its pairs) */
 static pulse_status flow_phase1(pipe *c, flow *f) {
     const pulse_pipeline_params *p = c->p;
     cJSON *s = settings_new(c);
     cJSON_AddNumberToObject(s, "users", p->users);
     const char *d[] = {f->h_sas};
     pulse_status st = stage(c, "similar", s, d, 1, st_similar, NULL, f->h_sim, NULL);
-    if (st) return st;
+    if (st || !(p->rows & (PULSE_PIPE_SFT_PHASE1 | PULSE_PIPE_PULSE))) return st;
     s = settings_new(c);
     cJSON_AddNumberToObject(s, "users", p->users);
     cJSON_AddNumberToObject(s, "max_new", p->phase1_max_new);
@@ -702,12 +711,16 @@ static pulse_status flow_tot(pipe *c, flow *f, pulse_tot_scorer scorer) {
     return stage(c, "tot-likelihood", s, d, 1, st_tot, &t, f->h_lik, &f->r_lik);
 }
 
-/* every rationale stage, in the order each needs the last */
+/* the rationale rows of p->rows: which need similar users (every one) */
+#define RATIONALE_ROWS (PULSE_PIPE_SFT_PHASE1 | PULSE_PIPE_SFT_LIKELIHOOD | PULSE_PIPE_PULSE)
+
+/* every rationale stage the selected rows need, in the order each needs the last */
 static pulse_status flow_rationales(pipe *c, flow *f) {
-    pulse_status st = flow_phase1(c, f);
-    if (!st) st = flow_thought(c, f);
-    if (!st) st = flow_tot(c, f, PULSE_TOT_SCORER_THOUGHT);
-    if (!st && c->p->tot_likelihood) st = flow_tot(c, f, PULSE_TOT_SCORER_LIKELIHOOD);
+    const unsigned rows = c->p->rows;
+    pulse_status st = rows & RATIONALE_ROWS ? flow_phase1(c, f) : PULSE_OK;
+    if (!st && (rows & PULSE_PIPE_PULSE)) st = flow_thought(c, f);
+    if (!st && (rows & PULSE_PIPE_PULSE)) st = flow_tot(c, f, PULSE_TOT_SCORER_THOUGHT);
+    if (!st && (rows & PULSE_PIPE_SFT_LIKELIHOOD)) st = flow_tot(c, f, PULSE_TOT_SCORER_LIKELIHOOD);
     return st;
 }
 
@@ -721,10 +734,10 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     if (p.users < 0 || p.candidates < 2 || p.eval_users < 0 || p.sasrec_epochs < 1 || p.phase1_max_new < 1 ||
         p.thought_epochs < 1 || p.tot_users < 0 || p.tot_depth < 1 || p.tot_branching < 1 || p.tot_beam < 1 ||
         p.tot_thought_tokens < 1 || p.sft_epochs < 1 || p.sft_batch < 1 || p.sft_grad_accum < 1 ||
-        p.sft_max_len < 0 || p.sft_max_steps < 0 || p.eval_max_new < 1 || !(p.decoders & 3u))
+        p.sft_max_len < 0 || p.sft_max_steps < 0 || p.eval_max_new < 1 || !(p.decoders & 3u) || (p.rows & ~(unsigned)PULSE_PIPE_ALL_ROWS))
         return pulse_set_error(PULSE_ERR_ARG,
                                "pipeline: a parameter is out of its range (users >= 0, candidates >= 2, "
-                               "epochs, depth, branching, beam, batch >= 1, a decoder)");
+                               "epochs, depth, branching, beam, batch >= 1, a decoder, rows among PULSE_PIPE_ALL_ROWS)");
     if (!pulse_file_exists(model)) return pulse_set_error(PULSE_ERR_IO, "pipeline: no model file %s", model);
     pulse_pipeline_report rep_local;
     memset(&rep_local, 0, sizeof rep_local);
@@ -779,23 +792,28 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
             (st = eval_method(&c, 3 + (v), lists, h_lists, h_sft[v], variants[v].variant, out_dir)))         \
             goto out;                                                                                        \
     } while (0)
-    SFT_AND_EVAL(0);
-    if (!p.rationales_first && (st = flow_phase1(&c, &f))) goto out;
-    variants[1].source = f.r_p1;
-    SFT_AND_EVAL(1);
-    if (!p.rationales_first &&
-        ((st = flow_thought(&c, &f)) || (st = flow_tot(&c, &f, PULSE_TOT_SCORER_THOUGHT))))
-        goto out;
-    variants[3].source = f.r_tot;
-    SFT_AND_EVAL(3);
-    if (p.tot_likelihood) {
+    if (p.rows & PULSE_PIPE_SFT_NONE) SFT_AND_EVAL(0);
+    if (!p.rationales_first && (p.rows & RATIONALE_ROWS) && (st = flow_phase1(&c, &f))) goto out;
+    if (p.rows & PULSE_PIPE_SFT_PHASE1) {
+        variants[1].source = f.r_p1;
+        SFT_AND_EVAL(1);
+    }
+    if (p.rows & PULSE_PIPE_PULSE) {
+        if (!p.rationales_first &&
+            ((st = flow_thought(&c, &f)) || (st = flow_tot(&c, &f, PULSE_TOT_SCORER_THOUGHT))))
+            goto out;
+        variants[3].source = f.r_tot;
+        SFT_AND_EVAL(3);
+    }
+    if (p.rows & PULSE_PIPE_SFT_LIKELIHOOD) {
         if (!p.rationales_first && (st = flow_tot(&c, &f, PULSE_TOT_SCORER_LIKELIHOOD))) goto out;
         variants[2].source = f.r_lik;
         SFT_AND_EVAL(2);
     }
 #undef SFT_AND_EVAL
     /* the zero-shot SLM */
-    if ((st = eval_method(&c, 2, lists, h_lists, "", NULL, out_dir))) goto out;
+    if ((p.rows & PULSE_PIPE_ZERO_SHOT) && (st = eval_method(&c, 2, lists, h_lists, "", NULL, out_dir)))
+        goto out;
     metrics_in_order(c.metrics);
     /* cross-domain: the same adapters tested on another dataset's users, lists and titles, beside a SASRec
      * and a popularity trained there */

@@ -59,7 +59,8 @@ static void print_table(const cJSON *sum) {
 
 int cmd_pipeline(int argc, char **argv) {
     pulse_pipeline_params p = pulse_pipeline_default_params();
-    const char *data = NULL, *model = NULL, *out = NULL, *decoders = "rank,generate";
+    const char *data = NULL, *model = NULL, *out = NULL, *decoders = "rank,generate",
+               *rows = "zero-shot,sft-none,sft-phase1,sft-tot-likelihood,pulse";
     int seed = (int)p.seed, threads = 0, no_lik = 0, no_recompute = 0;
     const cli_opt opts[] = {
         {"--data|-d", CLI_STR, &data, "dataset folder with item titles"},
@@ -89,6 +90,9 @@ int cmd_pipeline(int argc, char **argv) {
         {"--tot-beam", CLI_INT, &p.tot_beam, "ToT: nodes kept per level (2)", CLI_RANGE(1, 64)},
         {"--tot-thought-tokens", CLI_INT, &p.tot_thought_tokens, "ToT: tokens per thought (61)",
          CLI_RANGE(1, 4096)},
+        {"--rows", CLI_STR, &rows,
+         "the language-model rows, each with only the stages it needs: zero-shot, sft-none, sft-phase1, "
+         "sft-tot-likelihood, pulse (all; pop and SASRec always)"},
         {"--no-likelihood", CLI_FLAG, &no_lik, "skip the likelihood-scored ToT and its SFT row"},
         {"--rationales-first", CLI_FLAG, &p.rationales_first,
          "every rationale stage (Phase 1, Thought Space, ToT) before any fine-tuning (default: each row as "
@@ -146,8 +150,33 @@ int cmd_pipeline(int argc, char **argv) {
             return 2;
         }
     }
+    {
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } ROWS[] = {{"zero-shot", PULSE_PIPE_ZERO_SHOT},
+                    {"sft-none", PULSE_PIPE_SFT_NONE},
+                    {"sft-phase1", PULSE_PIPE_SFT_PHASE1},
+                    {"sft-tot-likelihood", PULSE_PIPE_SFT_LIKELIHOOD},
+                    {"pulse", PULSE_PIPE_PULSE}};
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", rows);
+        p.rows = 0;
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+            size_t k = 0;
+            while (k < sizeof ROWS / sizeof *ROWS && strcmp(t, ROWS[k].name)) k++;
+            if (k == sizeof ROWS / sizeof *ROWS) {
+                fprintf(stderr,
+                        "pulse pipeline: --rows: '%s' is not a row (zero-shot, sft-none, sft-phase1, "
+                        "sft-tot-likelihood, pulse)\n",
+                        t);
+                return 2;
+            }
+            p.rows |= ROWS[k].bit;
+        }
+    }
     p.seed = (uint64_t)(int64_t)seed;
-    p.tot_likelihood = !no_lik;
+    if (no_lik) p.rows &= ~(unsigned)PULSE_PIPE_SFT_LIKELIHOOD;
     p.sft_recompute = !no_recompute;
     cli_set_threads("pipeline", threads);
     pulse_pipeline_report rep;
