@@ -142,8 +142,8 @@ int main(void) {
 
     /* --rows: only the rows named, each with only the stages it needs. On the finished folder: every stage
      * skipped, PULSE's figure unchanged, no other language-model row in the summary */
-    CHECK(pulse("pipeline --data syn --model '%s' --encoder '%s' --out x --rows pulse,beam 2>/dev/null", model,
-                enc) == 2);
+    CHECK(pulse("pipeline --data syn --model '%s' --encoder '%s' --out x --rows pulse,beam 2>/dev/null",
+                model, enc) == 2);
     CHECK(pulse(ARGS " --rows pulse", model, enc) == 0);
     cJSON *rw = cJSON_Parse(test_last_line(out_buf));
     const cJSON *rm = rw ? cJSON_GetObjectItem(rw, "metrics") : NULL;

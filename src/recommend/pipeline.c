@@ -734,10 +734,12 @@ pulse_status pulse_pipeline_run(const char *data, const char *model, const char 
     if (p.users < 0 || p.candidates < 2 || p.eval_users < 0 || p.sasrec_epochs < 1 || p.phase1_max_new < 1 ||
         p.thought_epochs < 1 || p.tot_users < 0 || p.tot_depth < 1 || p.tot_branching < 1 || p.tot_beam < 1 ||
         p.tot_thought_tokens < 1 || p.sft_epochs < 1 || p.sft_batch < 1 || p.sft_grad_accum < 1 ||
-        p.sft_max_len < 0 || p.sft_max_steps < 0 || p.eval_max_new < 1 || !(p.decoders & 3u) || (p.rows & ~(unsigned)PULSE_PIPE_ALL_ROWS))
-        return pulse_set_error(PULSE_ERR_ARG,
-                               "pipeline: a parameter is out of its range (users >= 0, candidates >= 2, "
-                               "epochs, depth, branching, beam, batch >= 1, a decoder, rows among PULSE_PIPE_ALL_ROWS)");
+        p.sft_max_len < 0 || p.sft_max_steps < 0 || p.eval_max_new < 1 || !(p.decoders & 3u) ||
+        (p.rows & ~(unsigned)PULSE_PIPE_ALL_ROWS))
+        return pulse_set_error(
+            PULSE_ERR_ARG,
+            "pipeline: a parameter is out of its range (users >= 0, candidates >= 2, "
+            "epochs, depth, branching, beam, batch >= 1, a decoder, rows among PULSE_PIPE_ALL_ROWS)");
     if (!pulse_file_exists(model)) return pulse_set_error(PULSE_ERR_IO, "pipeline: no model file %s", model);
     pulse_pipeline_report rep_local;
     memset(&rep_local, 0, sizeof rep_local);
