@@ -3,11 +3,13 @@
  * SASRec epoch, one Thought-Space epoch, a depth-1 ToT, one LoRA step, the rank decoder): every stage runs
  * and records itself, the summary JSON has the promised fields and a metrics row per method; a second
  * identical run skips every stage and reports the same metrics; a stage whose record is removed runs again
- * alone; bad arguments are usage errors. Skipped (77) without the model or the encoder. */
+ * alone; bad arguments are usage errors. The row and decoder lists' parser first (no model needed).
+ * Skipped (77) without the model or the encoder. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "pulse/recommend.h"
 #include "test.h"
 
 static char out_buf[1 << 18];
@@ -99,7 +101,30 @@ static void check_summary(const cJSON *o, int want_skipped, double *hr) {
     "--tot-thought-tokens 12 --no-likelihood --sft-epochs 1 --sft-batch 2 --sft-grad-accum 1 "               \
     "--sft-max-steps 1 --sft-max-len 192 --decoders rank"
 
+/* --rows / --decoders: the library's names, every bit, unknown and empty entries refused */
+static void parse_lists(void) {
+    unsigned r = 99, d = 99;
+    CHECK(pulse_pipeline_parse_rows("zero-shot,sft-none,sft-phase1,sft-tot-likelihood,pulse", &r) == PULSE_OK);
+    CHECK(r == PULSE_PIPE_ALL_ROWS);
+    CHECK(pulse_pipeline_parse_rows("pulse", &r) == PULSE_OK && r == PULSE_PIPE_PULSE);
+    CHECK(pulse_pipeline_parse_rows("sft-phase1,zero-shot", &r) == PULSE_OK &&
+          r == (PULSE_PIPE_SFT_PHASE1 | PULSE_PIPE_ZERO_SHOT));
+    r = 99;
+    CHECK(pulse_pipeline_parse_rows("pulse,sasrec", &r) == PULSE_ERR_ARG && r == 99); /* always run, not a row */
+    CHECK(strstr(pulse_last_error(), "'sasrec'") != NULL);
+    CHECK(pulse_pipeline_parse_rows("pulse,", &r) == PULSE_ERR_ARG);
+    CHECK(pulse_pipeline_parse_rows("", &r) == PULSE_ERR_ARG);
+    CHECK(pulse_pipeline_parse_rows("puls", &r) == PULSE_ERR_ARG);
+    CHECK(pulse_pipeline_parse_decoders("rank,generate", &d) == PULSE_OK &&
+          d == (PULSE_PIPE_RANK | PULSE_PIPE_GENERATE));
+    CHECK(pulse_pipeline_parse_decoders("generate", &d) == PULSE_OK && d == PULSE_PIPE_GENERATE);
+    CHECK(pulse_pipeline_parse_decoders("rank,score", &d) == PULSE_ERR_ARG);
+    CHECK(strstr(pulse_last_error(), "'score'") != NULL);
+    CHECK(pulse_pipeline_parse_decoders("", &d) == PULSE_ERR_ARG);
+}
+
 int main(void) {
+    parse_lists();
     char model[1024], enc[1024];
     test_cache_path(model, sizeof model, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
     test_cache_path(enc, sizeof enc, "encoders/minilm-l6");

@@ -238,6 +238,11 @@ typedef struct {
                               (trained there); outputs in out_dir/cross-<name>/, summary "cross_domain" */
 } pulse_pipeline_params;
 pulse_pipeline_params pulse_pipeline_default_params(void);
+/* A comma-separated list of row names (zero-shot, sft-none, sft-phase1, sft-tot-likelihood, pulse: the
+ * summary's method names) -> PULSE_PIPE_* row bits; of decoder names (rank, generate) -> PULSE_PIPE_RANK /
+ * PULSE_PIPE_GENERATE. PULSE_ERR_ARG naming the unknown entry (an empty one included) and the choices. */
+pulse_status pulse_pipeline_parse_rows(const char *list, unsigned *rows);
+pulse_status pulse_pipeline_parse_decoders(const char *list, unsigned *decoders);
 
 typedef struct {
     char name[48];

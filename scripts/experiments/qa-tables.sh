@@ -13,6 +13,7 @@
 #   OMP_WAIT_POLICY=PASSIVE nohup nice -n 10 bash scripts/experiments/qa-tables.sh QOUT [PIPELINE_OUT] > q.log 2>&1 &
 #
 # Environment: MODELS ("0.5b 1.5b"), ROWS (default all: sp direct cot tot-lik tot-thought cb-direct cb-cot),
+# TUNED ("base pulse": which side of each model; "pulse" alone trains the adapter and runs its rows first),
 # THREADS (1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -63,7 +64,8 @@ for size in ${MODELS:-0.5b 1.5b}; do
     else
         echo "qa-tables.sh: no PIPELINE_OUT/sft-pulse.jsonl: the PULSE-tuned rows of $size are skipped" >&2
     fi
-    for tuned in base pulse; do
+    for tuned in ${TUNED:-base pulse}; do
+        case "$tuned" in base | pulse) ;; *) echo "qa-tables.sh: TUNED: base or pulse, found $tuned" >&2; exit 2 ;; esac
         lora=()
         if [ "$tuned" = pulse ]; then [ -n "$adapter" ] || continue; lora=(--lora "$adapter"); fi
         m=(--model "$model" "${lora[@]}")

@@ -129,51 +129,9 @@ int cmd_pipeline(int argc, char **argv) {
         fprintf(stderr, "pulse pipeline: --model '%s': no such file\n", model);
         return 2;
     }
-    p.decoders = 0;
-    {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", decoders);
-        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-            if (!strcmp(t, "rank"))
-                p.decoders |= PULSE_PIPE_RANK;
-            else if (!strcmp(t, "generate"))
-                p.decoders |= PULSE_PIPE_GENERATE;
-            else {
-                fprintf(stderr,
-                        "pulse pipeline: --decoders expects rank, generate or rank,generate, found '%s'\n",
-                        decoders);
-                return 2;
-            }
-        }
-        if (!p.decoders) {
-            fprintf(stderr, "pulse pipeline: --decoders is empty\n");
-            return 2;
-        }
-    }
-    {
-        static const struct {
-            const char *name;
-            unsigned bit;
-        } ROWS[] = {{"zero-shot", PULSE_PIPE_ZERO_SHOT},
-                    {"sft-none", PULSE_PIPE_SFT_NONE},
-                    {"sft-phase1", PULSE_PIPE_SFT_PHASE1},
-                    {"sft-tot-likelihood", PULSE_PIPE_SFT_LIKELIHOOD},
-                    {"pulse", PULSE_PIPE_PULSE}};
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", rows);
-        p.rows = 0;
-        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-            size_t k = 0;
-            while (k < sizeof ROWS / sizeof *ROWS && strcmp(t, ROWS[k].name)) k++;
-            if (k == sizeof ROWS / sizeof *ROWS) {
-                fprintf(stderr,
-                        "pulse pipeline: --rows: '%s' is not a row (zero-shot, sft-none, sft-phase1, "
-                        "sft-tot-likelihood, pulse)\n",
-                        t);
-                return 2;
-            }
-            p.rows |= ROWS[k].bit;
-        }
+    if (pulse_pipeline_parse_decoders(decoders, &p.decoders) || pulse_pipeline_parse_rows(rows, &p.rows)) {
+        fprintf(stderr, "pulse pipeline: --%s\n", pulse_last_error());
+        return 2;
     }
     p.seed = (uint64_t)(int64_t)seed;
     if (no_lik) p.rows &= ~(unsigned)PULSE_PIPE_SFT_LIKELIHOOD;
