@@ -104,13 +104,15 @@ static void check_summary(const cJSON *o, int want_skipped, double *hr) {
 /* --rows / --decoders: the library's names, every bit, unknown and empty entries refused */
 static void parse_lists(void) {
     unsigned r = 99, d = 99;
-    CHECK(pulse_pipeline_parse_rows("zero-shot,sft-none,sft-phase1,sft-tot-likelihood,pulse", &r) == PULSE_OK);
+    CHECK(pulse_pipeline_parse_rows("zero-shot,sft-none,sft-phase1,sft-tot-likelihood,pulse", &r) ==
+          PULSE_OK);
     CHECK(r == PULSE_PIPE_ALL_ROWS);
     CHECK(pulse_pipeline_parse_rows("pulse", &r) == PULSE_OK && r == PULSE_PIPE_PULSE);
     CHECK(pulse_pipeline_parse_rows("sft-phase1,zero-shot", &r) == PULSE_OK &&
           r == (PULSE_PIPE_SFT_PHASE1 | PULSE_PIPE_ZERO_SHOT));
     r = 99;
-    CHECK(pulse_pipeline_parse_rows("pulse,sasrec", &r) == PULSE_ERR_ARG && r == 99); /* always run, not a row */
+    CHECK(pulse_pipeline_parse_rows("pulse,sasrec", &r) == PULSE_ERR_ARG &&
+          r == 99); /* always run, not a row */
     CHECK(strstr(pulse_last_error(), "'sasrec'") != NULL);
     CHECK(pulse_pipeline_parse_rows("pulse,", &r) == PULSE_ERR_ARG);
     CHECK(pulse_pipeline_parse_rows("", &r) == PULSE_ERR_ARG);
