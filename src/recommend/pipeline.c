@@ -583,45 +583,38 @@ static const unsigned ROW_BIT[7] = {0u,
                                     PULSE_PIPE_SFT_LIKELIHOOD,
                                     PULSE_PIPE_PULSE};
 
-pulse_status pulse_pipeline_parse_rows(const char *list, unsigned *rows) {
-    if (!list || !rows) return pulse_set_error(PULSE_ERR_ARG, "pipeline rows: NULL argument");
+/* A comma-separated list of names[0..n) -> the OR of their bits[]; kind names the list in the error
+ * ("row", "decoder"), choices the accepted names. */
+static pulse_status parse_names(const char *list, const char *const *names, const unsigned *bits, int n,
+                                const char *kind, const char *choices, unsigned *out) {
+    if (!list || !out) return pulse_set_error(PULSE_ERR_ARG, "pipeline %ss: NULL argument", kind);
     unsigned r = 0;
     const char *t = list;
     for (;;) {
         size_t len = strcspn(t, ",");
-        int mi = 2;
-        while (mi < 7 && (strlen(METHODS[mi]) != len || strncmp(t, METHODS[mi], len))) mi++;
-        if (mi == 7)
-            return pulse_set_error(PULSE_ERR_ARG,
-                                   "rows: '%.*s' is not a row (zero-shot, sft-none, sft-phase1, "
-                                   "sft-tot-likelihood, pulse)",
-                                   (int)(len > 64 ? 64 : len), t);
-        r |= ROW_BIT[mi];
+        int k = 0;
+        while (k < n && (strlen(names[k]) != len || strncmp(t, names[k], len))) k++;
+        if (k == n)
+            return pulse_set_error(PULSE_ERR_ARG, "%ss: '%.*s' is not a %s (%s)", kind,
+                                   (int)(len > 64 ? 64 : len), t, kind, choices);
+        r |= bits[k];
         if (!t[len]) break;
         t += len + 1;
     }
-    *rows = r;
+    *out = r;
     return PULSE_OK;
 }
 
+pulse_status pulse_pipeline_parse_rows(const char *list, unsigned *rows) {
+    /* the language-model methods: METHODS[2..7) */
+    return parse_names(list, METHODS + 2, ROW_BIT + 2, 5, "row",
+                       "zero-shot, sft-none, sft-phase1, sft-tot-likelihood, pulse", rows);
+}
+
 pulse_status pulse_pipeline_parse_decoders(const char *list, unsigned *decoders) {
-    if (!list || !decoders) return pulse_set_error(PULSE_ERR_ARG, "pipeline decoders: NULL argument");
     static const char *const NAME[2] = {"rank", "generate"};
-    unsigned d = 0;
-    const char *t = list;
-    for (;;) {
-        size_t len = strcspn(t, ",");
-        int k = 0;
-        while (k < 2 && (strlen(NAME[k]) != len || strncmp(t, NAME[k], len))) k++;
-        if (k == 2)
-            return pulse_set_error(PULSE_ERR_ARG, "decoders: '%.*s' is not a decoder (rank, generate)",
-                                   (int)(len > 64 ? 64 : len), t);
-        d |= k ? PULSE_PIPE_GENERATE : PULSE_PIPE_RANK;
-        if (!t[len]) break;
-        t += len + 1;
-    }
-    *decoders = d;
-    return PULSE_OK;
+    static const unsigned BIT[2] = {PULSE_PIPE_RANK, PULSE_PIPE_GENERATE};
+    return parse_names(list, NAME, BIT, 2, "decoder", "rank, generate", decoders);
 }
 
 /* The stored lists of c's dataset (stage lists-nN): lists = their path, h_lists = the stage's hash. */
