@@ -1,4 +1,5 @@
-/* tests/test_core.c — core: errors, RNG determinism and uniformity, atomic writes, mmap, CLI option parsing.
+/* tests/test_core.c — core: errors, RNG determinism and uniformity, atomic writes, mmap, CLI option parsing,
+ * the progress line of a resumed job.
  */
 #include "test.h"
 
@@ -60,8 +61,50 @@ static void test_strbuf(void) {
     CHECK(b.s == NULL && b.n == 0);
 }
 
+/* The progress line's last print (stderr sent to a file): label, done/total, rate, ETA; "buf" gets it */
+static void progress_line(size_t start, size_t done, char *buf, size_t n) {
+    char path[] = "/tmp/pulse_progXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    pulse_progress_set_quiet(0);
+    pulse_progress pr;
+    pulse_progress_begin_at(&pr, "job", "steps", 100, start);
+    usleep(1200 * 1000); /* 1.2 s: one step of this run is < 1 step/s */
+    pulse_progress_end(&pr, done, NULL);
+    pulse_progress_set_quiet(1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    buf[0] = 0;
+    if (f) {
+        if (!fgets(buf, (int)n, f)) buf[0] = 0;
+        fclose(f);
+    }
+    close(fd);
+    unlink(path);
+}
+
+/* A job resumed at step 40 that has done one step in this run: its rate is one step per ~1.2 s and its ETA
+ * the 59 steps left at that rate (~71 s), not 41 steps' worth of rate; from 0 the same line counts all 41. */
+static void test_progress_resume(void) {
+    char line[256];
+    progress_line(40, 41, line, sizeof line);
+    const char *eta = strstr(line, "ETA ");
+    CHECK_MSG(strstr(line, "job 41/100 steps") && strstr(line, " s/steps") && eta && strchr(eta, 'm'), "%s",
+              line);
+    progress_line(0, 41, line, sizeof line);
+    eta = strstr(line, "ETA ");
+    CHECK_MSG(strstr(line, "job 41/100 steps") && strstr(line, " steps/s") && eta && !strchr(eta, 'm'), "%s",
+              line);
+}
+
 int main(void) {
     test_strmap();
+    test_progress_resume();
     pulse_progress_set_quiet(1);
     /* errors */
     pulse_status st = pulse_set_error(PULSE_ERR_PARSE, "%s:%d: expected %s", "f.txt", 3, "an id");

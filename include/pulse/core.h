@@ -99,11 +99,15 @@ typedef struct {
     const char *label;
     const char *unit; /* e.g. "batch", "tok" */
     size_t total;
+    size_t start; /* done when this run began (a resumed job: its rate and ETA count only this run's work) */
     double t_start, t_last;
     int quiet;
     int tty; /* stderr is a terminal */
 } pulse_progress;
 void pulse_progress_begin(pulse_progress *p, const char *label, const char *unit, size_t total);
+/* the same for a job resumed with start of total already done (done keeps counting from 0, not from start) */
+void pulse_progress_begin_at(pulse_progress *p, const char *label, const char *unit, size_t total,
+                             size_t start);
 void pulse_progress_update(pulse_progress *p, size_t done, const char *extra /* may be NULL */);
 void pulse_progress_end(pulse_progress *p, size_t done, const char *extra);
 /* When set (pulse_options.quiet: the CLI sets it from PULSE_QUIET=1; tests), progress prints nothing. */

@@ -27,14 +27,15 @@ static void fmt_secs(char *buf, size_t n, double s) {
 
 static void print_line(pulse_progress *p, size_t done, const char *extra, int final) {
     double now = pulse_now(), el = now - p->t_start;
-    double rate = el > 0 ? (double)done / el : 0;
+    const size_t run = done > p->start ? done - p->start : 0; /* this run's work */
+    double rate = el > 0 ? (double)run / el : 0;
     char eta[32], elapsed[32], rs[48], tot[32] = "";
     fmt_secs(elapsed, sizeof elapsed, el);
     fmt_secs(eta, sizeof eta, (rate > 0 && p->total >= done) ? (double)(p->total - done) / rate : -1);
-    if (rate >= 1.0 || done == 0)
+    if (rate >= 1.0 || run == 0)
         snprintf(rs, sizeof rs, "%.1f %s/s", rate, p->unit);
     else
-        snprintf(rs, sizeof rs, "%.2f s/%s", el / (double)done, p->unit);
+        snprintf(rs, sizeof rs, "%.2f s/%s", el / (double)run, p->unit);
     if (p->total) snprintf(tot, sizeof tot, "/%zu", p->total);
     fprintf(stderr, "%s%s %zu%s %s  %s  elapsed %s", p->tty ? "\r" : "", p->label, done, tot, p->unit, rs,
             elapsed);
@@ -44,9 +45,15 @@ static void print_line(pulse_progress *p, size_t done, const char *extra, int fi
 }
 
 void pulse_progress_begin(pulse_progress *p, const char *label, const char *unit, size_t total) {
+    pulse_progress_begin_at(p, label, unit, total, 0);
+}
+
+void pulse_progress_begin_at(pulse_progress *p, const char *label, const char *unit, size_t total,
+                             size_t start) {
     p->label = label;
     p->unit = unit ? unit : "it";
     p->total = total;
+    p->start = start;
     p->t_start = p->t_last = pulse_now();
     p->quiet = quiet_now();
     p->tty = isatty(fileno(stderr));

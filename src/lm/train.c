@@ -994,7 +994,8 @@ pulse_status pulse_lm_train(const pulse_lm *m, pulse_lora *a, const pulse_lm_exa
         }
     }
     pulse_progress pr;
-    pulse_progress_begin(&pr, "lora train", "steps", (size_t)p.total_steps);
+    /* a resumed run: steps count from the checkpoint's, the rate and ETA from this run's */
+    pulse_progress_begin_at(&pr, "lora train", "steps", (size_t)p.total_steps, (size_t)t->step);
     const double t0 = pulse_now();
     long tok_run = 0;
     int first = 1, cur_ep = epoch0, cur_next = next0;
