@@ -5,7 +5,8 @@
  *     last stdout line whose metrics hold em, f1, sp_em, sp_f1, joint_em, joint_f1 and questions = 3, the
  *     same numbers `pulse qa score` computes from the file it wrote;
  *   - the same command again resumes from its store: 3 skipped, nothing generated, the same predictions;
- *   - cot, --context all and a zero LoRA adapter (identical answers to the base model) run;
+ *   - cot, --context all and a zero LoRA adapter (identical answers to the base model) run; tot's progress is
+ *     one line counting questions;
  *   - `pulse qa sp` gives supporting facts alone with k chosen on the held-in questions;
  *   - a prompt too long for the model's context fails naming the question; malformed data fails naming the
  *     field; usage errors exit 2. */
@@ -144,6 +145,17 @@ int main(void) {
     CHECK(o && !strcmp(cJSON_GetObjectItem(o, "mode")->valuestring, "tot") && num(o, "answered") == 3);
     CHECK(num(cJSON_GetObjectItem(o, "metrics"), "joint_f1") >= 0);
     cJSON_Delete(o);
+    { /* progress on: one line for the search, counting questions (not the recommendation search's users) */
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && '%s' qa eval --data q.json --model tiny.gguf --mode tot --depth 2 --branching 2 "
+                 "--beam 1 --max-thought-tokens 6 --max-new 8 --questions 3 --k 2 --no-store --out tot3.json "
+                 "2>&1 >/dev/null",
+                 tmp, PULSE_CLI);
+        CHECK(test_run(cmd, out_buf, sizeof out_buf) == 0);
+        CHECK(strstr(out_buf, "qa-tot search 3/3 q") != NULL);
+        CHECK(strstr(out_buf, "users") == NULL);
+    }
     char enc[600];
     snprintf(enc, sizeof enc, "%s/enc", tmp);
     CHECK(write_model(enc, 0, 16, 2, 2, 32, 64, 7));

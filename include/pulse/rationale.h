@@ -232,6 +232,8 @@ typedef struct {
     const pulse_tot_prompts *prompts; /* NULL (default): the recommendation analyst's texts */
     const pulse_lora *lora;           /* adapter attached to the search's context (NULL, default: none) */
     float lora_scale;                 /* default 1 */
+    const char *progress_label;       /* the progress line on stderr; NULL (default): "tot" */
+    const char *progress_unit;        /* what it counts; NULL (default): "users" (pulse qa eval: "q") */
 } pulse_tot_params;
 pulse_tot_params pulse_tot_default_params(void);
 /* "thought" / "likelihood" -> scorer; -1 when unknown. */

@@ -65,7 +65,7 @@ typedef struct {
     const int *req_item; /* item of each request */
     pulse_lm_request *rq;
     pulse_progress prog;
-    int done, total, searched;
+    int done, total;
     int stage2;  /* the generation running is cot's second stage */
     int *second; /* items whose cot chain ended without an answer */
     int n_second;
@@ -231,13 +231,11 @@ static pulse_status tot_done(void *ud, int i, const pulse_tot_result *r) {
     it->prefix = b.s;
     it->score = r->ok ? r->score : NAN;
     it->tot_tokens = r->prompt_tokens;
-    J->searched++;
     if (J->q) { /* several ranks: rank 0 counts the answers only */
         it->early_gen += r->gen_tokens;
         return PULSE_OK;
     }
     J->gen_tokens += r->gen_tokens;
-    if (J->p->progress) pulse_progress_update(&J->prog, (size_t)J->searched, NULL);
     return PULSE_OK;
 }
 
@@ -409,11 +407,12 @@ static pulse_status answer_range(qa_job *J, const pulse_lm *m, const pulse_lora 
         tp.prompts = &pr;
         tp.lora = lora;
         tp.lora_scale = p->lora_scale;
+        tp.progress_label = "qa-tot search"; /* the search's own line counts the questions */
+        tp.progress_unit = "q";
         J->req_item = idx;
         st = pulse_tot_run(m, J->tok, tspace, tin, n, &tp, tot_done, J, NULL);
         free(tin);
         if (st) return st;
-        if (one && p->progress) pulse_progress_end(&J->prog, (size_t)J->searched, NULL);
     }
     if (one && p->progress) pulse_progress_begin(&J->prog, J->phase, "q", (size_t)n);
     J->n_second = 0;
@@ -500,8 +499,6 @@ static pulse_status answer_lm(qa_job *J, const char *model, pulse_qa_report *rep
     }
     if (st) goto out;
     if (!J->q) {
-        if (p->mode == PULSE_QA_MODE_TOT && p->progress)
-            pulse_progress_begin(&J->prog, "qa-tot search", "q", (size_t)n_pending);
         if ((st = answer_range(J, m, lora, chat, tspace, pending, n_pending, max_new, 1))) goto out;
     } else { /* several ranks: ranges of the pending questions from rank 0's queue */
         if (p->progress) pulse_progress_begin(&J->prog, J->phase, "q", (size_t)n_pending);

@@ -978,7 +978,8 @@ pulse_status pulse_tot_run(const pulse_lm *m, const pulse_tokenizer *tok, pulse_
         if (st) goto out;
     }
     pulse_progress pg;
-    pulse_progress_begin(&pg, "tot", "users", (size_t)n);
+    pulse_progress_begin(&pg, p->progress_label ? p->progress_label : "tot",
+                         p->progress_unit ? p->progress_unit : "users", (size_t)n);
     int next = 0, finished = 0;
     for (;;) {
         /* admit users into free slots; their B vectors in one encode */
