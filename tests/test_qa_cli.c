@@ -148,9 +148,9 @@ int main(void) {
     { /* progress on: one line for the search, counting questions (not the recommendation search's users) */
         char cmd[1200];
         snprintf(cmd, sizeof cmd,
-                 "cd '%s' && '%s' qa eval --data q.json --model tiny.gguf --mode tot --depth 2 --branching 2 "
-                 "--beam 1 --max-thought-tokens 6 --max-new 8 --questions 3 --k 2 --no-store --out tot3.json "
-                 "2>&1 >/dev/null",
+                 "cd '%s' && PULSE_QUIET=0 '%s' qa eval --data q.json --model tiny.gguf --mode tot --depth 2 "
+                 "--branching 2 --beam 1 --max-thought-tokens 6 --max-new 8 --questions 3 --k 2 --no-store "
+                 "--out tot3.json 2>&1 >/dev/null",
                  tmp, PULSE_CLI);
         CHECK(test_run(cmd, out_buf, sizeof out_buf) == 0);
         CHECK(strstr(out_buf, "qa-tot search 3/3 q") != NULL);
